@@ -1,0 +1,167 @@
+"""The `loyalty` command: one entry point for the stack, the engine's processes and the tools."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import deque
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from loyalty import logs
+from loyalty.settings import get_settings
+
+console = Console(stderr=True)
+
+
+@click.group()
+@click.option("--log-format", type=click.Choice(["console", "json"]), default=None)
+@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING, ...")
+def main(log_format: str | None, log_level: str | None) -> None:
+    """Loyalty & promotions engine."""
+    settings = get_settings()
+    logs.configure(level=log_level or settings.log_level, fmt=log_format or settings.log_format)
+
+
+@main.group()
+def stack() -> None:
+    """The local Kafka + Postgres stack (no Docker needed)."""
+
+
+@stack.command("up")
+def stack_up() -> None:
+    """Start Kafka and Postgres (if not running), create topics, migrate. Safe to repeat."""
+    from loyalty import stack as local_stack
+
+    try:
+        report = local_stack.up(get_settings())
+    except local_stack.StackError as error:
+        console.print(f"[red]stack up failed:[/red] {error}")
+        sys.exit(1)
+    table = Table(title=f"local stack ready in {report.seconds:.1f}s", show_header=False)
+    table.add_row(
+        "Kafka",
+        report.bootstrap_servers,
+        "started now" if report.kafka_started else "already running",
+    )
+    table.add_row(
+        "Postgres",
+        report.database_url,
+        "started now" if report.postgres_started else "already running",
+    )
+    table.add_row("topics created", f"{len(report.topics_created)} of the contract's", "")
+    table.add_row(
+        "migrations applied", ", ".join(report.migrations_applied) or "none (up to date)", ""
+    )
+    table.add_row("Kafka log", report.kafka_log or "(external broker)", "")
+    table.add_row("Postgres log", report.postgres_log or "(external database)", "")
+    console.print(table)
+
+
+@stack.command("down")
+@click.option("--purge", is_flag=True, help="Also delete the broker's and the database's data.")
+def stack_down(purge: bool) -> None:
+    """Stop what `stack up` started (and nothing else)."""
+    from loyalty import stack as local_stack
+
+    stopped = local_stack.down(get_settings(), purge=purge)
+    for name, was_running in stopped.items():
+        console.print(f"{name}: {'stopped' if was_running else 'was not running'}")
+
+
+@stack.command("status")
+def stack_status() -> None:
+    """Whether each local service runs, and where. Exit 1 if one is down."""
+    from loyalty import stack as local_stack
+
+    state = local_stack.status(get_settings())
+    click.echo(json.dumps(state, indent=2))
+    sys.exit(0 if all(service["running"] for service in state.values()) else 1)
+
+
+@stack.command("logs")
+@click.argument("service", type=click.Choice(["kafka", "postgres"]))
+@click.option("-n", "--lines", default=50, show_default=True)
+def stack_logs(service: str, lines: int) -> None:
+    """Print the last lines of a local service's log file."""
+    from loyalty import stack as local_stack
+
+    path = Path(str(local_stack.status(get_settings())[service]["log"]))
+    if not path.exists():
+        console.print(f"no log yet at {path}")
+        sys.exit(1)
+    with path.open(errors="replace") as handle:
+        for line in deque(handle, maxlen=lines):
+            click.echo(line, nl=False)
+
+
+@stack.command("env")
+def stack_env() -> None:
+    """Print `export` lines that point other tools at the stack."""
+    settings = get_settings()
+    click.echo(f"export KAFKA_BOOTSTRAP={settings.bootstrap_servers}")
+    click.echo(f"export DATABASE_URL={settings.dsn}")
+
+
+@main.command()
+def migrate() -> None:
+    """Apply the Postgres migrations that have not run yet."""
+    from projections.migrate import apply_migrations
+
+    applied = apply_migrations(get_settings().dsn)
+    console.print(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
+
+
+@main.command()
+@click.option("--members", default=20, show_default=True, help="How many demo members.")
+@click.option("--seconds", default=0.0, help="Keep feeding for this long (0: one batch).")
+def demo(members: int, seconds: float) -> None:
+    """Bring the stack up and feed a small demo stream through the real broker."""
+    import asyncio
+
+    from loyalty import stack as local_stack
+    from loyalty.demo import run_demo
+
+    settings = get_settings()
+    try:
+        report = local_stack.up(settings)
+    except local_stack.StackError as error:
+        console.print(f"[red]stack up failed:[/red] {error}")
+        sys.exit(1)
+    console.print(
+        f"stack ready in {report.seconds:.1f}s: Kafka {report.bootstrap_servers}, "
+        f"Postgres {report.database_url}"
+    )
+    asyncio.run(run_demo(settings, members=members, seconds=seconds, console=console))
+
+
+@main.command()
+@click.option("--messages", default=200_000, show_default=True, help="Records for the Kafka runs.")
+@click.option("--rows", default=100_000, show_default=True, help="Rows for the Postgres COPY.")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write the JSON report.",
+)
+def bench(messages: int, rows: int, output: Path | None) -> None:
+    """Benchmark the raw stack (the baselines every pipeline is compared with)."""
+    import asyncio
+
+    from loyalty import stack as local_stack
+    from loyalty.bench.raw import run_raw_bench
+    from loyalty.bench.report import write_report
+
+    settings = get_settings()
+    local_stack.up(settings)
+    report = asyncio.run(run_raw_bench(settings, messages=messages, rows=rows))
+    path = write_report(report, output)
+    report.print_table(console)
+    console.print(f"JSON report: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Runtime settings, read from environment variables (prefix `LOYALTY_`).
+
+Two well-known unprefixed variables are honoured as well, because tools and CI set them:
+`KAFKA_BOOTSTRAP` and `DATABASE_URL`. When they are absent, the addresses of the local stack
+(`loyalty stack up`) are used.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Everything the engine's processes can be told from outside."""
+
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", extra="ignore")
+
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "LOYALTY_KAFKA_BOOTSTRAP"),
+        description="host:port of an existing broker; unset means the local stack's broker.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "LOYALTY_DATABASE_URL"),
+        description="libpq URL of an existing database; unset means the local stack's one.",
+    )
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+    partitions: int = Field(default=8, ge=1, le=256)
+
+    stack_dir: Path = REPO_ROOT / ".stack"
+    cache_dir: Path = REPO_ROOT / ".cache"
+    kafka_version: str = "4.1.1"
+    kafka_host: str = "127.0.0.1"
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap: str = "512m"
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 15432
+    postgres_user: str = "loyalty"
+    postgres_password: str = "loyalty"  # noqa: S105 - local dev stack on loopback only
+    postgres_db: str = "loyalty"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker to talk to: the configured one, else the local stack's."""
+        return self.kafka_bootstrap or f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def dsn(self) -> str:
+        """The database to talk to: the configured one, else the local stack's."""
+        return self.database_url or self.local_dsn(self.postgres_db)
+
+    def local_dsn(self, database: str) -> str:
+        """URL of one database on the local stack's server."""
+        return (
+            f"postgresql://{self.postgres_user}:{self.postgres_password}"
+            f"@{self.postgres_host}:{self.postgres_port}/{database}"
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

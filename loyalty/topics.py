@@ -1,0 +1,141 @@
+"""The topic catalogue: every Kafka topic of the public contract (DESIGN.md §6), in one place.
+
+`loyalty stack up`, the Faust app, the benchmarks and the tests all create or name topics from
+here, so a topic's partition count and cleanup policy are decided once.
+
+Partitioning: every member-keyed topic has the same partition count (`LOYALTY_PARTITIONS`,
+default 8), because Faust needs a source topic and the tables it feeds to be co-partitioned.
+The configuration and clock topics are tiny and need one global order, so they have one
+partition. Nothing expires by time: the log is the system of record and projections are
+rebuilt from offset 0 (DESIGN.md §7), so retention is unlimited and the config topic is
+compacted (the latest definition of each entity is what matters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Direction(Enum):
+    """Who produces a topic."""
+
+    INPUT = "input"  # produced upstream (POS, e-commerce, app, back office)
+    OUTPUT = "output"  # produced by the engine
+
+
+RETAIN_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
+COMPACTED = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic of the contract."""
+
+    name: str
+    key: str
+    direction: Direction
+    events: tuple[str, ...]
+    single_partition: bool = False
+    config: dict[str, str] = field(default_factory=lambda: dict(RETAIN_FOREVER))
+
+    def partitions(self, member_partitions: int) -> int:
+        """How many partitions this topic gets when member-keyed topics get `member_partitions`."""
+        return 1 if self.single_partition else member_partitions
+
+
+ENROLMENTS = TopicSpec(
+    "loyalty.enrolments.v1",
+    "member_id",
+    Direction.INPUT,
+    ("MemberEnrolled", "MemberProfileUpdated", "MembersMerged"),
+)
+TRANSACTIONS = TopicSpec(
+    "loyalty.transactions.v1",
+    "member_id (transaction_id when anonymous)",
+    Direction.INPUT,
+    ("TransactionCompleted", "TransactionReturned"),
+)
+ACTIVITIES = TopicSpec("loyalty.activities.v1", "member_id", Direction.INPUT, ("ActivityRecorded",))
+REDEMPTIONS = TopicSpec(
+    "loyalty.redemptions.v1",
+    "member_id",
+    Direction.INPUT,
+    (
+        "RewardRedemptionRequested",
+        "PointsRedemptionRequested",
+        "RewardStoreOfferPurchaseRequested",
+        "IssuedOfferLockRequested",
+        "IssuedOfferRedeemRequested",
+        "PointsTransferRequested",
+        "PromoCodeLinkRequested",
+        "OfferLoadRequested",
+    ),
+)
+CONFIG = TopicSpec(
+    "loyalty.config.v1",
+    "entity id",
+    Direction.INPUT,
+    (
+        "ProgramConfigured",
+        "OfferPublished",
+        "OfferEndDateExtended",
+        "OfferWithdrawn",
+        "RewardPublished",
+        "RewardCodesAdded",
+        "PromotionCodesIssued",
+        "ChallengePublished",
+        "AudienceUploaded",
+    ),
+    single_partition=True,
+    config={**RETAIN_FOREVER, **COMPACTED},
+)
+CLOCK = TopicSpec(
+    "loyalty.clock.v1", "market", Direction.INPUT, ("DayStarted",), single_partition=True
+)
+LEDGER = TopicSpec("loyalty.ledger.v1", "member_id", Direction.OUTPUT, ("LedgerEventRecorded",))
+REWARDS = TopicSpec(
+    "loyalty.rewards.v1",
+    "member_id",
+    Direction.OUTPUT,
+    ("RewardGranted", "RewardRedeemed", "RewardExpired"),
+)
+OFFERS = TopicSpec(
+    "loyalty.offers.v1",
+    "member_id",
+    Direction.OUTPUT,
+    ("OfferTargeted", "OfferLoaded", "OfferProgressed", "OfferCompleted", "ChallengeCompleted"),
+)
+OUTCOMES = TopicSpec(
+    "loyalty.outcomes.v1", "member_id", Direction.OUTPUT, ("RequestAccepted", "RequestRejected")
+)
+NOTIFICATIONS = TopicSpec(
+    "loyalty.notifications.v1",
+    "member_id",
+    Direction.OUTPUT,
+    ("MessagePosted", "PreferencesChanged"),
+)
+DEADLETTER = TopicSpec("loyalty.deadletter.v1", "original key", Direction.OUTPUT, ("DeadLettered",))
+
+CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
+    ENROLMENTS,
+    TRANSACTIONS,
+    ACTIVITIES,
+    REDEMPTIONS,
+    CONFIG,
+    CLOCK,
+    LEDGER,
+    REWARDS,
+    OFFERS,
+    OUTCOMES,
+    NOTIFICATIONS,
+    DEADLETTER,
+)
+
+
+def by_name(name: str) -> TopicSpec:
+    """The contract topic called `name`; KeyError names the unknown topic."""
+    for spec in CONTRACT_TOPICS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"not a contract topic: {name!r}")

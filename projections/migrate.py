@@ -1,0 +1,50 @@
+"""Schema migrations: numbered SQL files in `projections/sql`, applied once each, in order.
+
+Each file runs in its own transaction together with its row in `schema_migrations`, under an
+advisory lock, so concurrent `migrate` calls (several test workers, a worker and the API
+starting together) apply each file exactly once.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import psycopg
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# Any constant shared by every process that migrates this database.
+_LOCK_KEY = 0x10A1_7E5
+
+
+def migration_files() -> list[Path]:
+    """The migration files in the order they apply; a misnamed file is an error, not skipped."""
+    files = sorted(SQL_DIR.glob("*.sql"))
+    for path in files:
+        if not _NAME.match(path.name):
+            raise ValueError(f"migration file name must look like 0001_name.sql: {path.name}")
+    return files
+
+
+def apply_migrations(dsn: str) -> list[str]:
+    """Apply every migration not yet applied to the database at `dsn`; return their names."""
+    applied_now: list[str] = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+            for path in migration_files():
+                if path.name in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(path.read_text())  # a trusted file of ours, not user input
+                    conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (path.name,))
+                applied_now.append(path.name)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    return applied_now

@@ -1,0 +1,114 @@
+"""Session fixtures that give tests a real Kafka broker and a real Postgres.
+
+Where they come from, in order:
+1. `KAFKA_BOOTSTRAP` / `DATABASE_URL` when set (an existing stack);
+2. testcontainers, when a Docker engine answers;
+3. the local stack (`loyalty stack up`: the broker's jars via Maven, Debian's PostgreSQL).
+
+Isolation: every test run gets its own database (`loyalty_test_<hex>`, migrated, dropped at
+the end) and tests create uniquely named topics. Under `CI=true` an unavailable service fails
+the test loudly; it is never skipped there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from loyalty import stack
+from loyalty.settings import Settings
+from loyalty.stack import kafka
+from projections.migrate import apply_migrations
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def service_unavailable(reason: str) -> None:
+    """Fail under CI, skip elsewhere (a developer without the stack still runs unit tests)."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: a missing service is a failure)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+    except Exception:  # noqa: BLE001 - any failure means "no Docker engine here"
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def stack_settings() -> Iterator[Settings]:
+    """Settings pointing at a healthy broker and database, with topics and migrations applied."""
+    settings = Settings()
+    with contextlib.ExitStack() as cleanup:
+        if (
+            settings.kafka_bootstrap is None or settings.database_url is None
+        ) and _docker_answers():
+            settings = cleanup.enter_context(_containers(settings))
+        try:
+            stack.up(settings)
+        except stack.StackError as error:
+            service_unavailable(f"the real stack could not be started: {error}")
+        yield settings
+
+
+@contextlib.contextmanager
+def _containers(settings: Settings) -> Iterator[Settings]:
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+
+    updates: dict[str, str] = {}
+    with contextlib.ExitStack() as running:
+        if settings.kafka_bootstrap is None:
+            broker = running.enter_context(KafkaContainer("apache/kafka:4.1.1").with_kraft())
+            updates["kafka_bootstrap"] = broker.get_bootstrap_server()
+        if settings.database_url is None:
+            database = running.enter_context(PostgresContainer("postgres:16", driver=None))
+            updates["database_url"] = database.get_connection_url()
+        yield settings.model_copy(update=updates)
+
+
+@pytest.fixture(scope="session")
+def bootstrap_servers(stack_settings: Settings) -> str:
+    """host:port of the real broker."""
+    return stack_settings.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def database_url(stack_settings: Settings) -> Iterator[str]:
+    """A fresh, migrated database for this test run; dropped afterwards."""
+    name = f"loyalty_test_{uuid.uuid4().hex[:10]}"
+    admin_dsn = stack_settings.dsn
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
+    apply_migrations(dsn)
+    yield dsn
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture
+def new_topic(bootstrap_servers: str) -> Callable[..., Awaitable[str]]:
+    """Create a uniquely named topic for one test: `await new_topic("name", partitions=3)`."""
+
+    async def create(
+        name: str = "t", *, partitions: int = 1, config: dict[str, str] | None = None
+    ) -> str:
+        topic = f"test.{name}.{uuid.uuid4().hex[:10]}"
+        await kafka.ensure_topics(bootstrap_servers, {topic: (partitions, config or {})})
+        return topic
+
+    return create

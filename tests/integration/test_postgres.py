@@ -1,0 +1,46 @@
+"""The real Postgres: migrations apply once, rows are written and read, checkpoints are atomic."""
+
+import psycopg
+import pytest
+
+from projections.migrate import apply_migrations, migration_files
+
+pytestmark = pytest.mark.integration
+
+
+def test_migrations_are_recorded_and_a_second_run_applies_nothing(database_url):
+    assert apply_migrations(database_url) == []
+    with psycopg.connect(database_url) as conn:
+        names = [row[0] for row in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
+    assert names == [path.name for path in migration_files()]
+
+
+def write_checkpoint_and_rows(conn, rows_sql):
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO projection_checkpoints (projection, topic, partition, next_offset)"
+            " VALUES ('p', 't', 0, 10)"
+        )
+        conn.execute(f"INSERT INTO scratch_rows VALUES {rows_sql}")
+
+
+def test_a_checkpoint_written_with_rows_rolls_back_with_them(database_url):
+    with psycopg.connect(database_url) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS scratch_rows (id text PRIMARY KEY)")
+        conn.commit()
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            write_checkpoint_and_rows(conn, "('a'), ('a')")
+        assert conn.execute("SELECT count(*) FROM projection_checkpoints").fetchone() == (0,)
+
+        write_checkpoint_and_rows(conn, "('a')")
+        row = conn.execute("SELECT next_offset FROM projection_checkpoints").fetchone()
+        assert row == (10,)
+        assert conn.execute("SELECT id FROM scratch_rows").fetchall() == [("a",)]
+
+
+def test_negative_offsets_are_refused(database_url):
+    with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute(
+            "INSERT INTO projection_checkpoints (projection, topic, partition, next_offset)"
+            " VALUES ('p', 't', 1, -1)"
+        )
