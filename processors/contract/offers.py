@@ -1,0 +1,204 @@
+"""Topic `loyalty.offers.v1`: what offers and challenges did for each member (targeted, loaded,
+progressed, completed), keyed by member. Output only: produced by the engine.
+
+Control-group members (DESIGN.md §5.16) get the same events, flagged `in_control_group`, so the
+two groups can be compared; they are never awarded anything. Points awarded here are also
+recorded in the ledger, which stays the source of truth for balances.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Self
+
+from pydantic import Field, model_validator
+
+from processors.contract.base import (
+    Cents,
+    ContractEnum,
+    Event,
+    Id,
+    OfferId,
+    Points,
+    Quantity,
+    Record,
+)
+
+TOPIC = "loyalty.offers.v1"
+
+
+class ProgressMetric(ContractEnum):
+    """What a behaviour's progress counts."""
+
+    SPEND_CENTS = "SPEND_CENTS"  # eligible net spend, in minor units
+    QUANTITY = "QUANTITY"  # units, litres or kg of eligible lines
+    COUNT = "COUNT"  # qualifying transactions, visits or activities
+    POINTS_REDEEMED = "POINTS_REDEEMED"  # points redeemed, for redemption behaviours
+    UNKNOWN = "UNKNOWN"
+
+
+class BehaviourProgress(Record):
+    """How far a member is towards one required behaviour of an offer."""
+
+    behaviour_index: int = Field(
+        ge=0, description="Position of the behaviour in the offer's behaviours, from 0."
+    )
+    metric: ProgressMetric = Field(description="What progress and threshold count.")
+    progress: Quantity = Field(description="Progress so far in the current use, in the metric.")
+    threshold: Quantity = Field(description="The value that completes the behaviour.")
+
+
+class OfferTargeted(Event):
+    """A member was targeted with an offer: it now shows in their feed, or they were held out
+    as control."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member targeted.")
+    offer_id: OfferId = Field(description="The offer.")
+    in_control_group: bool = Field(
+        description="True when the member was held out as control: tracked, never rewarded, and "
+        "for the life of the offer (a stable hash of offer_id and member_id)."
+    )
+    cause_event_id: Id = Field(
+        description="event_id of what caused the targeting: the offer's publication, a "
+        "DayStarted for delayed targeting, or the behaviour for dynamic targeting."
+    )
+
+
+class OfferLoaded(Event):
+    """An offer was loaded to a member's account, or issued to them by a reward-store purchase."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member who holds the offer.")
+    offer_id: OfferId = Field(description="The offer.")
+    cause_event_id: Id = Field(description="event_id of the request that loaded it.")
+    command_id: Id | None = Field(
+        default=None, description="The command_id of that request, when it was one."
+    )
+    issued_offer_id: Id | None = Field(
+        default=None,
+        description="Id of the issued instance, for an offer bought in a reward store; the "
+        "member locks and redeems it by this id.",
+    )
+    reward_store_id: Id | None = Field(
+        default=None, description="The reward store it was bought in, if it was."
+    )
+    points_spent: Points = Field(
+        default=0, description="Points paid for it in a reward store; 0 for a load to card."
+    )
+
+    @model_validator(mode="after")
+    def _check_purchase(self) -> Self:
+        if self.reward_store_id is not None and self.issued_offer_id is None:
+            raise ValueError("an offer bought in a reward store has an issued_offer_id")
+        return self
+
+
+class OfferProgressed(Event):
+    """A member's progress towards completing an offer changed."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member.")
+    offer_id: OfferId = Field(description="The offer.")
+    in_control_group: bool = Field(description="True when the member is held out as control.")
+    cause_event_id: Id = Field(description="event_id of the event that made progress.")
+    transaction_id: Id | None = Field(
+        default=None, description="The transaction that made progress, if one did."
+    )
+    use_number: int = Field(
+        ge=1, description="The use in progress: 1 for the first, counting completed uses + 1."
+    )
+    progress: list[BehaviourProgress] = Field(
+        min_length=1, description="Progress on each of the offer's behaviours, once each."
+    )
+
+    @model_validator(mode="after")
+    def _check_each_behaviour_once(self) -> Self:
+        indexes = [p.behaviour_index for p in self.progress]
+        if len(set(indexes)) != len(indexes):
+            raise ValueError("progress must list each behaviour_index at most once")
+        return self
+
+
+class OfferCompleted(Event):
+    """A member completed one use of an offer and was awarded its reward (or, in the control
+    group, would have been)."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member.")
+    offer_id: OfferId = Field(description="The offer.")
+    in_control_group: bool = Field(
+        description="True when the member is held out as control: the award is 0 and "
+        "points_due says what they would have earned."
+    )
+    cause_event_id: Id = Field(description="event_id of the event that completed the use.")
+    transaction_id: Id | None = Field(
+        default=None, description="The transaction that completed it, if one did."
+    )
+    use_number: int = Field(ge=1, description="Which use this completes: 1 for the first.")
+    multiples: int = Field(
+        default=1,
+        ge=1,
+        description="How many times the reward was paid inside this use: floor(progress / "
+        "threshold) for For Every, 1 for Minimum (DESIGN.md §5.5, §5.19).",
+    )
+    tier: int | None = Field(
+        default=None,
+        ge=1,
+        description="The reward tier paid, by position in the offer's tiers from 1; null when "
+        "the offer has no tiers.",
+    )
+    program_id: Id | None = Field(
+        default=None, description="The programme credited; set when points were awarded."
+    )
+    points_due: Points = Field(
+        description="Points the offer yields for this use, before caps and budgets."
+    )
+    points_awarded: Points = Field(
+        description="Points credited after caps and budgets clipped them (DESIGN.md §5.20)."
+    )
+    discount_cents: Cents = Field(
+        default=0, description="Discount delivered at the till or checkout, in minor units."
+    )
+
+    @model_validator(mode="after")
+    def _check_award(self) -> Self:
+        if self.points_awarded > self.points_due:
+            raise ValueError("caps only clip: points_awarded cannot exceed points_due")
+        if self.in_control_group and (self.points_awarded or self.discount_cents):
+            raise ValueError("a control-group member is never awarded anything")
+        if self.points_awarded and self.program_id is None:
+            raise ValueError("points awarded need the program_id credited")
+        return self
+
+
+class ChallengeCompleted(Event):
+    """A member completed a challenge and was awarded its points or reward."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member.")
+    challenge_id: Id = Field(description="The challenge completed.")
+    cause_event_id: Id = Field(description="event_id of the event that completed it.")
+    completion_number: int = Field(
+        ge=1, description="Which completion this is, for challenges that can repeat: 1 first."
+    )
+    program_id: Id | None = Field(
+        default=None, description="The programme credited; set when points were awarded."
+    )
+    points_awarded: Points = Field(default=0, description="Points credited for completing it.")
+    reward_id: Id | None = Field(default=None, description="The master reward granted, if any.")
+    granted_reward_id: Id | None = Field(
+        default=None, description="The granted reward (see RewardGranted), if any."
+    )
+
+    @model_validator(mode="after")
+    def _check_award(self) -> Self:
+        if self.points_awarded and self.program_id is None:
+            raise ValueError("points awarded need the program_id credited")
+        if (self.reward_id is None) != (self.granted_reward_id is None):
+            raise ValueError("reward_id and granted_reward_id go together")
+        return self

@@ -1,0 +1,83 @@
+"""Topic `loyalty.outcomes.v1`: the engine's answer to every request of
+`loyalty.redemptions.v1`, keyed by the requesting member.
+
+A rejection is a fact with a stable, named reason, never a vanished exception. A request
+repeated with the same `command_id` is answered by re-emitting the original outcome, with the
+same event_id (DESIGN.md §5.15); the HTTP API turns that into 409 Conflict.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from processors.contract.base import Cents, ContractEnum, Event, Id, Points, Text
+from processors.contract.redemptions import RequestType
+
+TOPIC = "loyalty.outcomes.v1"
+
+
+class RejectionReason(ContractEnum):
+    """Why a request was refused. Stable and ordered: new reasons are added before UNKNOWN."""
+
+    insufficient_points = "insufficient_points"  # the balance would go below zero
+    # A second use of a single-use reward, token or code (a repeated command_id is answered
+    # with its original outcome instead).
+    duplicate_request = "duplicate_request"
+    reward_expired = "reward_expired"  # the reward or granted reward is past its expiry
+    code_exhausted = "code_exhausted"  # no code left in the reward's stock, or code limit hit
+    unknown_member = "unknown_member"
+    unknown_reward = "unknown_reward"
+    reward_locked = "reward_locked"  # the issued offer or reward is locked to a transaction
+    not_eligible = "not_eligible"  # not targeted, wrong programme or store
+    invalid_request = "invalid_request"  # well-formed but contradicts configuration
+    limit_reached = "limit_reached"  # a per-member, per-offer or per-code use limit
+    offer_not_live = "offer_not_live"  # outside the offer's window, or withdrawn
+    unknown_offer = "unknown_offer"  # no such offer, issued offer or reward store
+    unknown_code = "unknown_code"  # no such promo code
+    member_merged = "member_merged"  # the member was merged into another (use the survivor)
+    UNKNOWN = "UNKNOWN"
+
+
+class RequestAccepted(Event):
+    """A request was accepted and its effects recorded (ledger events, grants, loads)."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The requesting member.")
+    command_id: Id = Field(description="The request's command_id.")
+    request_type: RequestType = Field(description="Which kind of request this answers.")
+    request_event_id: Id = Field(description="event_id of the request answered.")
+    points_debited: Points = Field(
+        default=0, description="Points taken from the member in total; 0 when none."
+    )
+    discount_cents: Cents | None = Field(
+        default=None, description="For a points redemption: the discount bought, minor units."
+    )
+    ledger_event_log_id: Id | None = Field(
+        default=None, description="The ledger event recording the points moved, if any."
+    )
+    granted_reward_ids: list[Id] = Field(
+        default_factory=list, description="For a reward redemption: the rewards granted."
+    )
+    issued_offer_id: Id | None = Field(
+        default=None, description="For a reward-store purchase: the offer issued."
+    )
+    detail: Text | None = Field(default=None, description="A note for a person, if any.")
+
+
+class RequestRejected(Event):
+    """A request was refused; nothing changed."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The requesting member.")
+    command_id: Id = Field(description="The request's command_id.")
+    request_type: RequestType = Field(description="Which kind of request this answers.")
+    request_event_id: Id = Field(description="event_id of the request answered.")
+    reason: RejectionReason = Field(description="Why, as a stable code clients can act on.")
+    detail: Text = Field(
+        min_length=1,
+        description="Why, for a person (e.g. `balance 120 < 150 requested`); never parsed.",
+    )

@@ -1,0 +1,211 @@
+"""Topic `loyalty.redemptions.v1`: members' requests (spend points, buy and use issued offers,
+transfer points, link promo codes, load offers), keyed by the requesting member.
+
+A request is not a fact: the engine answers each one on `loyalty.outcomes.v1` with
+`RequestAccepted` or `RequestRejected`. Every request carries a client-generated `command_id`;
+a repeated `command_id` changes nothing and gets the original outcome again (DESIGN.md §5.15).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Self
+
+from pydantic import Field, model_validator
+
+from processors.contract.base import ContractEnum, Event, Id, OfferId, Points, Record
+from processors.contract.common import Source
+
+TOPIC = "loyalty.redemptions.v1"
+
+_COMMAND_ID = (
+    "Idempotency key chosen by the client (the HTTP `Idempotency-Key`): a request repeated "
+    "with the same command_id changes nothing and is answered with the original outcome."
+)
+
+
+class RequestType(ContractEnum):
+    """Which kind of request an outcome answers: one symbol per request of this topic."""
+
+    REWARD_REDEMPTION = "REWARD_REDEMPTION"
+    POINTS_REDEMPTION = "POINTS_REDEMPTION"
+    REWARD_STORE_OFFER_PURCHASE = "REWARD_STORE_OFFER_PURCHASE"
+    ISSUED_OFFER_LOCK = "ISSUED_OFFER_LOCK"
+    ISSUED_OFFER_REDEEM = "ISSUED_OFFER_REDEEM"
+    POINTS_TRANSFER = "POINTS_TRANSFER"
+    PROMO_CODE_LINK = "PROMO_CODE_LINK"
+    OFFER_LOAD = "OFFER_LOAD"
+    UNKNOWN = "UNKNOWN"
+
+
+class PromoCodeMode(ContractEnum):
+    """What kind of cart promotion a linked promo code is (seed 001)."""
+
+    DISCOUNT = "DISCOUNT"  # a code-linked promotion
+    PAYMENT_VOUCHER = "PAYMENT_VOUCHER"  # a gift-voucher-linked promotion
+    UNKNOWN = "UNKNOWN"
+
+
+class ProgramAllocation(Record):
+    """The points one programme contributes to a points redemption."""
+
+    program_id: Id = Field(description="The programme whose REGULAR account is debited.")
+    points: Points = Field(gt=0, description="Points to take from that programme (> 0).")
+
+
+class RewardRedemptionRequested(Event):
+    """Spending points on a catalogue reward was requested; success grants the reward."""
+
+    topic: ClassVar[str] = TOPIC
+    request_type: ClassVar[RequestType] = RequestType.REWARD_REDEMPTION
+
+    command_id: Id = Field(description=_COMMAND_ID)
+    member_id: Id = Field(description="The member spending the points.")
+    reward_id: Id = Field(description="The master reward (catalogue item) to redeem.")
+    program_id: Id = Field(description="The programme whose points pay for the reward.")
+    quantity: int = Field(
+        default=1, ge=1, le=100, description="How many of the reward; each is granted apart."
+    )
+    source: Source = Field(description="The channel the request was made in.")
+    store_id: Id | None = Field(default=None, description="The store, when made in one.")
+    till_id: str | None = Field(default=None, max_length=64, description="The till, if any.")
+    transaction_id: Id | None = Field(
+        default=None,
+        description="The transaction in progress the reward's token is applied to, if any.",
+    )
+
+
+class PointsRedemptionRequested(Event):
+    """Spending points for a discount was requested, from one programme or, in a group
+    redemption, from several."""
+
+    topic: ClassVar[str] = TOPIC
+    request_type: ClassVar[RequestType] = RequestType.POINTS_REDEMPTION
+
+    command_id: Id = Field(description=_COMMAND_ID)
+    member_id: Id = Field(description="The member spending the points.")
+    allocations: list[ProgramAllocation] = Field(
+        min_length=1,
+        description="Points per programme, each programme at most once; more than one makes a "
+        "group redemption, recorded as one ledger event whose points_on_event is the total.",
+    )
+    source: Source = Field(description="The channel the request was made in.")
+    store_id: Id | None = Field(default=None, description="The store, when made in one.")
+    till_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The till; a till is mapped to a programme, which is how group redemptions "
+        "show in that programme's ledger view (includeTillConceptEvents).",
+    )
+    transaction_id: Id | None = Field(
+        default=None,
+        description="The transaction the points pay towards; a return of its lines reverses "
+        "the redemption (DESIGN.md §5.14).",
+    )
+
+    @model_validator(mode="after")
+    def _check_one_allocation_per_programme(self) -> Self:
+        programmes = [a.program_id for a in self.allocations]
+        if len(set(programmes)) != len(programmes):
+            raise ValueError("allocations must name each programme at most once")
+        return self
+
+
+class RewardStoreOfferPurchaseRequested(Event):
+    """Buying an offer from a reward store with points was requested; success issues the offer."""
+
+    topic: ClassVar[str] = TOPIC
+    request_type: ClassVar[RequestType] = RequestType.REWARD_STORE_OFFER_PURCHASE
+
+    command_id: Id = Field(description=_COMMAND_ID)
+    member_id: Id = Field(description="The member buying the offer.")
+    reward_store_id: Id = Field(description="The reward store the offer is bought from.")
+    offer_id: OfferId = Field(
+        description="The offer to buy; its price and points account are set in the reward store."
+    )
+    source: Source = Field(description="The channel the request was made in.")
+
+
+class IssuedOfferLockRequested(Event):
+    """Reserving an issued offer for a transaction in progress was requested.
+
+    A lock is the reserve half of reserve → commit: the offer is used only when the transaction
+    completes, and a locked offer cannot be used by another transaction meanwhile.
+    """
+
+    topic: ClassVar[str] = TOPIC
+    request_type: ClassVar[RequestType] = RequestType.ISSUED_OFFER_LOCK
+
+    command_id: Id = Field(description=_COMMAND_ID)
+    member_id: Id = Field(description="The member holding the issued offer.")
+    issued_offer_id: Id = Field(description="The issued offer (one instance held by the member).")
+    transaction_id: Id = Field(description="The transaction in progress the offer is locked to.")
+    source: Source = Field(description="The channel the request was made in.")
+    store_id: Id | None = Field(default=None, description="The store, when made in one.")
+    till_id: str | None = Field(default=None, max_length=64, description="The till, if any.")
+
+
+class IssuedOfferRedeemRequested(Event):
+    """Using an issued offer at once was requested (without a lock first)."""
+
+    topic: ClassVar[str] = TOPIC
+    request_type: ClassVar[RequestType] = RequestType.ISSUED_OFFER_REDEEM
+
+    command_id: Id = Field(description=_COMMAND_ID)
+    member_id: Id = Field(description="The member holding the issued offer.")
+    issued_offer_id: Id = Field(description="The issued offer to use.")
+    transaction_id: Id | None = Field(
+        default=None, description="The transaction the offer is used in, when known."
+    )
+    source: Source = Field(description="The channel the request was made in.")
+    store_id: Id | None = Field(default=None, description="The store, when made in one.")
+    till_id: str | None = Field(default=None, max_length=64, description="The till, if any.")
+
+
+class PointsTransferRequested(Event):
+    """Moving points from one member to another member of the same programme was requested.
+
+    Keyed by the sender, whose partition decides (it never overdraws the sender); the
+    recipient's side is applied afterwards from a re-keyed internal topic (DESIGN.md §2, §5.23).
+    """
+
+    topic: ClassVar[str] = TOPIC
+    request_type: ClassVar[RequestType] = RequestType.POINTS_TRANSFER
+
+    command_id: Id = Field(description=_COMMAND_ID)
+    member_id: Id = Field(description="The sender (the record key), whose points are debited.")
+    recipient_member_id: Id = Field(description="The member who receives the points.")
+    program_id: Id = Field(description="The programme both members' accounts belong to.")
+    points: Points = Field(gt=0, description="Points to move (> 0).")
+    source: Source = Field(description="The channel the request was made in.")
+
+    @model_validator(mode="after")
+    def _check_two_members(self) -> Self:
+        if self.recipient_member_id == self.member_id:
+            raise ValueError("a member cannot transfer points to themselves")
+        return self
+
+
+class PromoCodeLinkRequested(Event):
+    """Linking a physical promo code to a member was requested, so it applies by itself at the
+    member's next checkout."""
+
+    topic: ClassVar[str] = TOPIC
+    request_type: ClassVar[RequestType] = RequestType.PROMO_CODE_LINK
+
+    command_id: Id = Field(description=_COMMAND_ID)
+    member_id: Id = Field(description="The member (the API's customerId) to link the code to.")
+    code: Id = Field(description="The promo code, as printed on the coupon.")
+    mode: PromoCodeMode = Field(description="The kind of cart promotion the code belongs to.")
+    source: Source = Field(description="The channel the request was made in.")
+
+
+class OfferLoadRequested(Event):
+    """Loading an offer to the member's account (load to card) was requested."""
+
+    topic: ClassVar[str] = TOPIC
+    request_type: ClassVar[RequestType] = RequestType.OFFER_LOAD
+
+    command_id: Id = Field(description=_COMMAND_ID)
+    member_id: Id = Field(description="The member loading the offer.")
+    offer_id: OfferId = Field(description="The offer to load; the member must be targeted.")
+    source: Source = Field(description="The channel the offer was loaded from.")
