@@ -163,5 +163,15 @@ def bench(messages: int, rows: int, output: Path | None) -> None:
     console.print(f"JSON report: {path}")
 
 
+def _register_contract_commands() -> None:
+    from loyalty.cli_contract import consume, contract, publish
+
+    main.add_command(publish)
+    main.add_command(consume)
+    main.add_command(contract)
+
+
+_register_contract_commands()
+
 if __name__ == "__main__":
     main()

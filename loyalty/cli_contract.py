@@ -1,0 +1,169 @@
+"""`loyalty publish`, `loyalty consume` and `loyalty contract ...`: the contract from a shell."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from pathlib import Path
+from typing import TextIO
+
+import click
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from rich.console import Console
+
+from loyalty import contract as files
+from loyalty.settings import REPO_ROOT, get_settings
+from loyalty.topics import CONTRACT_TOPICS, by_name
+from processors.codec.avro import AvroCodec, DecodeError
+from processors.codec.json_form import JsonFormError, from_json_line, to_json_line
+from processors.contract.catalogue import events_on
+
+console = Console(stderr=True)
+TOPIC_NAMES = [spec.name for spec in CONTRACT_TOPICS]
+
+
+def codec() -> AvroCodec:
+    """The codec with every recorded schema version, so old records still decode."""
+    return AvroCodec(history_dir=files.HISTORY_DIR)
+
+
+def parse_lines(
+    handle: TextIO, topic: str, avro: AvroCodec
+) -> tuple[list[tuple[bytes, bytes]], list[str]]:
+    """(key, value) records for the valid lines, and one error per rejected line."""
+    allowed = events_on(topic)
+    records: list[tuple[bytes, bytes]] = []
+    errors: list[str] = []
+    for number, line in enumerate(handle, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            event = from_json_line(line)
+        except JsonFormError as error:
+            errors.append(f"line {number}: {error}")
+            continue
+        if type(event) not in allowed:
+            errors.append(
+                f"line {number}: {type(event).__name__} does not belong on {topic}; allowed: "
+                + ", ".join(sorted(e.__name__ for e in allowed))
+            )
+            continue
+        records.append((event.partition_key().encode(), avro.encode(event)))
+    return records, errors
+
+
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    """Produce `records` and wait until the broker acknowledged every one."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in records]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+@click.command()
+@click.option("--topic", "-t", required=True, type=click.Choice(TOPIC_NAMES))
+@click.argument("source", type=click.File("r"))
+def publish(topic: str, source: TextIO) -> None:
+    """Validate JSON-lines events (FILE, or - for stdin), encode them to Avro, produce them.
+
+    Valid lines are produced keyed as the contract says; each bad line is reported with its
+    number, field and reason, and the exit status is 1 if any line was rejected.
+    """
+    by_name(topic)
+    records, errors = parse_lines(source, topic, codec())
+    for error in errors:
+        click.echo(f"rejected {error}", err=True)
+    if records:
+        asyncio.run(produce(get_settings().bootstrap_servers, topic, records))
+    click.echo(f"published {len(records)} event(s) to {topic}, rejected {len(errors)}", err=True)
+    sys.exit(1 if errors else 0)
+
+
+@click.command()
+@click.option("--topic", "-t", required=True, type=click.Choice(TOPIC_NAMES))
+@click.option("--from-beginning/--latest", default=True, show_default=True)
+@click.option("--max", "max_events", type=int, default=None, help="Stop after this many.")
+@click.option("--idle-timeout", type=float, default=5.0, show_default=True,
+              help="Stop after this many seconds without a record (0: never).")  # fmt: skip
+def consume(topic: str, from_beginning: bool, max_events: int | None, idle_timeout: float) -> None:
+    """Print a topic's events as JSON lines (undecodable records are reported on stderr)."""
+    asyncio.run(_consume(topic, from_beginning, max_events, idle_timeout))
+
+
+async def _consume(
+    topic: str, from_beginning: bool, max_events: int | None, idle_timeout: float
+) -> None:
+    avro = codec()
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=get_settings().bootstrap_servers,
+        group_id=f"loyalty-consume-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen = 0
+    loop = asyncio.get_running_loop()
+    last_record = loop.time()
+    try:
+        while max_events is None or seen < max_events:
+            batches = await consumer.getmany(timeout_ms=500)
+            if not batches:
+                if idle_timeout and loop.time() - last_record > idle_timeout:
+                    break
+                continue
+            last_record = loop.time()
+            for records in batches.values():
+                for record in records:
+                    seen += 1
+                    try:
+                        click.echo(to_json_line(avro.decode(record.value)))
+                    except DecodeError as error:
+                        click.echo(
+                            f"{record.topic}[{record.partition}]@{record.offset}: "
+                            f"{error.reason.value}: {error.detail}",
+                            err=True,
+                        )
+    finally:
+        await consumer.stop()
+
+
+@click.group()
+def contract() -> None:
+    """The contract's files: schemas, history, golden corpus, docs."""
+
+
+@contract.command("generate")
+def contract_generate() -> None:
+    """Write schemas/*.avsc and docs/contract.md from the models."""
+    changed = files.generate_schema_files()
+    files.DOCS_FILE.write_text(files.render_docs())
+    console.print(f"{len(changed)} schema file(s) changed; {files.DOCS_FILE} written")
+
+
+@contract.command("snapshot")
+def contract_snapshot() -> None:
+    """Record new schema versions in schemas/history with a golden encoded example."""
+    written = files.snapshot()
+    for path in written:
+        click.echo(f"wrote {path.relative_to(REPO_ROOT)}")
+    console.print(f"{len(written) // 2} new version(s) recorded")
+
+
+@contract.command("check")
+def contract_check() -> None:
+    """Exit 1 if schema files, history or docs lag behind the models."""
+    problems = files.stale_schema_files()
+    problems += [f"{name}: schema not in history" for name in files.unrecorded_versions()]
+    if not files.DOCS_FILE.exists() or files.DOCS_FILE.read_text() != files.render_docs():
+        problems.append(f"{Path(files.DOCS_FILE).name} is out of date")
+    for problem in problems:
+        console.print(problem)
+    if problems:
+        console.print("run `loyalty contract generate` and `loyalty contract snapshot`")
+        sys.exit(1)
+    console.print("contract files are current")

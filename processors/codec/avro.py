@@ -1,0 +1,146 @@
+"""The Avro codec: contract models ⇄ framed Avro bytes, with schema resolution for old writers.
+
+Decoding failures are classified (`DecodeError.reason`), never raised as bare exceptions, so
+the front door can dead-letter each with a stable reason.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+from pydantic import ValidationError
+
+from processors.codec import framing
+from processors.codec.schemas import expanded, named_types
+from processors.contract.base import Event
+from processors.contract.catalogue import all_events
+from processors.contract.deadletter import DeadLetterReason
+
+
+class DecodeError(ValueError):
+    """Bytes that are not an admissible event; `reason` says which check refused them."""
+
+    def __init__(self, reason: DeadLetterReason, detail: str, event_type: str | None = None):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.event_type = event_type
+
+
+@dataclass(frozen=True)
+class WriterSchema:
+    """A schema some producer wrote with, and how to read its data as the current model."""
+
+    event: type[Event]
+    writer: Any  # parsed by fastavro
+    reader: Any  # the current schema of `event`, parsed
+    fingerprint: bytes
+
+
+def schema_fingerprint(schema: dict[str, Any]) -> bytes:
+    """CRC-64-AVRO of the parsing canonical form, in single-object byte order."""
+    canonical = to_parsing_canonical_form(fastavro.parse_schema(schema, _write_hint=False))
+    # fastavro renders the fingerprint as the little-endian bytes, as the framing wants them.
+    return bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """Pydantic's errors as `path: message` lines a person can act on."""
+    parts = []
+    for item in error.errors():
+        path = ".".join(str(p) for p in item["loc"]) or "(event)"
+        parts.append(f"{path}: {item['msg']}")
+    return "; ".join(parts)
+
+
+class AvroCodec:
+    """Encodes events with their current schema; decodes any known version into the model."""
+
+    def __init__(
+        self, events: Iterable[type[Event]] | None = None, history_dir: Path | None = None
+    ):
+        event_classes = tuple(events or all_events())
+        types = named_types(event_classes)
+        self._current: dict[type[Event], WriterSchema] = {}
+        self._by_fingerprint: dict[bytes, WriterSchema] = {}
+        for event in event_classes:
+            schema = expanded(event.avro_name(), types)
+            parsed = fastavro.parse_schema(schema)
+            writer = WriterSchema(event, parsed, parsed, schema_fingerprint(schema))
+            self._current[event] = writer
+            self._by_fingerprint[writer.fingerprint] = writer
+        if history_dir is not None:
+            self._load_history(history_dir, {e.avro_name(): e for e in event_classes})
+
+    def _load_history(self, history_dir: Path, by_name: dict[str, type[Event]]) -> None:
+        for path in sorted(history_dir.glob("*/*.avsc")):
+            event = by_name.get(path.parent.name)
+            if event is None:
+                continue  # an event retired from the contract: no reader for it any more
+            schema = json.loads(path.read_text())
+            print_ = schema_fingerprint(schema)
+            if print_ not in self._by_fingerprint:
+                reader = self._current[event].reader
+                self._by_fingerprint[print_] = WriterSchema(
+                    event, fastavro.parse_schema(schema), reader, print_
+                )
+
+    def fingerprint_of(self, event: type[Event]) -> bytes:
+        """The fingerprint `event` is currently written with."""
+        return self._current[event].fingerprint
+
+    def encode(self, event: Event) -> bytes:
+        """The event as single-object-framed Avro bytes."""
+        writer = self._current[type(event)]
+        body = io.BytesIO()
+        fastavro.schemaless_writer(body, writer.writer, event.model_dump(mode="python"))
+        return framing.frame_single_object(writer.fingerprint, body.getvalue())
+
+    def decode(self, value: bytes | None) -> Event:
+        """The event in `value`; DecodeError with a reason when it is not admissible."""
+        if not value:
+            raise DecodeError(DeadLetterReason.EMPTY, "record has no value")
+        try:
+            framed = framing.unframe(value)
+        except framing.NotFramedError as error:
+            raise DecodeError(DeadLetterReason.NOT_FRAMED, str(error)) from None
+        if framed.framing != "single-object":
+            raise DecodeError(
+                DeadLetterReason.UNKNOWN_SCHEMA,
+                f"Confluent-framed value (schema id {framed.schema_ref!r}) but no schema registry "
+                "is configured",
+            )
+        assert isinstance(framed.schema_ref, bytes)
+        writer = self._by_fingerprint.get(framed.schema_ref)
+        if writer is None:
+            raise DecodeError(
+                DeadLetterReason.UNKNOWN_SCHEMA,
+                f"no known schema has fingerprint {framed.schema_ref.hex()}",
+            )
+        name = writer.event.__name__
+        body = io.BytesIO(framed.body)
+        try:
+            datum = fastavro.schemaless_reader(body, writer.writer, writer.reader)
+        except Exception as error:  # noqa: BLE001 - fastavro raises many types on bad bytes
+            raise DecodeError(
+                DeadLetterReason.MALFORMED, f"{name} body does not decode: {error!r}", name
+            ) from None
+        if body.tell() != len(framed.body):
+            raise DecodeError(
+                DeadLetterReason.MALFORMED,
+                f"{name} body has {len(framed.body) - body.tell()} trailing bytes",
+                name,
+            )
+        try:
+            return writer.event.model_validate(datum)
+        except ValidationError as error:
+            raise DecodeError(
+                DeadLetterReason.INVALID, f"{name}: {format_validation_error(error)}", name
+            ) from None

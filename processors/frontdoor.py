@@ -1,0 +1,180 @@
+"""The front door: every consumed record is decoded and validated before any rule runs.
+
+`admit` turns one delivered record into either the event it carries or a `DeadLettered` fact
+saying why it was refused. `FrontDoor.process` sends refusals to `loyalty.deadletter.v1` (with
+the original key, bytes, topic/partition/offset and the reason) and waits for the broker's
+acknowledgement, so the caller commits the offset only after the dead letter is safe
+(DESIGN.md §7: no silent drops).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter
+
+from loyalty.logs import get_logger
+from loyalty.topics import CONFIG, DEADLETTER
+from processors.codec.avro import AvroCodec, DecodeError
+from processors.contract.base import Event
+from processors.contract.catalogue import events_on
+from processors.contract.deadletter import DeadLettered, DeadLetterReason
+
+log = get_logger(__name__)
+
+DEAD_LETTERS = Counter(
+    "loyalty_dead_letters_total",
+    "Input records refused at the front door and sent to the dead-letter topic.",
+    ["topic", "reason"],
+)
+ADMITTED = Counter(
+    "loyalty_events_admitted_total", "Input records decoded and validated.", ["topic", "type"]
+)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """A record as Kafka delivered it, before anything is trusted about it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+
+    @classmethod
+    def of(cls, record: object) -> Delivered:
+        """From an aiokafka ConsumerRecord (or anything with the same attributes)."""
+        return cls(
+            topic=record.topic,  # type: ignore[attr-defined]
+            partition=record.partition,  # type: ignore[attr-defined]
+            offset=record.offset,  # type: ignore[attr-defined]
+            key=record.key,  # type: ignore[attr-defined]
+            value=record.value,  # type: ignore[attr-defined]
+            timestamp_ms=record.timestamp,  # type: ignore[attr-defined]
+        )
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A null value on the compacted config topic: the entity under `key` was deleted."""
+
+    key: bytes | None
+
+
+def admit(
+    codec: AvroCodec, delivered: Delivered, contract_topic: str | None = None
+) -> Event | Tombstone | DeadLettered:
+    """The event `delivered` carries, a tombstone, or why it must be dead-lettered.
+
+    `contract_topic` is the contract topic the record's topic stands for, when its name differs
+    (a prefixed deployment, a test topic); by default the record's own topic.
+
+    Checks, outermost first: a value is present; it is framed; its schema is known; the body
+    decodes; the event is valid; its type belongs on this topic; the key is its partition key.
+    """
+    contract_topic = contract_topic or delivered.topic
+    if delivered.value is None and contract_topic == CONFIG.name:
+        return Tombstone(delivered.key)
+    try:
+        event = codec.decode(delivered.value)
+    except DecodeError as error:
+        return _refuse(delivered, error.reason, error.detail, error.event_type)
+    name = type(event).__name__
+    allowed = events_on(contract_topic)
+    if type(event) not in allowed:
+        return _refuse(
+            delivered,
+            DeadLetterReason.WRONG_TOPIC,
+            f"{name} does not belong on {contract_topic}; allowed: "
+            f"{', '.join(sorted(e.__name__ for e in allowed)) or 'none'}",
+            name,
+        )
+    expected_key = event.partition_key().encode()
+    if delivered.key != expected_key:
+        return _refuse(
+            delivered,
+            DeadLetterReason.KEY_MISMATCH,
+            f"{name} must be keyed by {type(event).key_field} {expected_key!r}, "
+            f"got {delivered.key!r}",
+            name,
+        )
+    return event
+
+
+def _refuse(
+    delivered: Delivered, reason: DeadLetterReason, detail: str, event_type: str | None
+) -> DeadLettered:
+    return DeadLettered(
+        # Derived from the record's position: a redelivered poison pill gets the same id.
+        event_id=f"dlq:{delivered.topic}:{delivered.partition}:{delivered.offset}",
+        occurred_at=datetime.fromtimestamp(delivered.timestamp_ms / 1000, tz=UTC),
+        original_topic=delivered.topic,
+        original_partition=delivered.partition,
+        original_offset=delivered.offset,
+        original_key=delivered.key,
+        original_value=delivered.value,
+        reason=reason,
+        error=detail[:4000],
+        event_type=event_type,
+    )
+
+
+Handler = Callable[[Event | Tombstone, Delivered], Awaitable[None]]
+
+
+class FrontDoor:
+    """Admits records for a consumer; dead-letters the rest and waits for the broker's ack."""
+
+    def __init__(
+        self,
+        codec: AvroCodec,
+        producer: AIOKafkaProducer,
+        *,
+        dead_letter_topic: str = DEADLETTER.name,
+        contract_topics: Mapping[str, str] | None = None,
+    ):
+        """`contract_topics` maps a consumed topic's name to the contract topic it carries
+        when the two differ; `dead_letter_topic` likewise redirects refusals."""
+        self.codec = codec
+        self.producer = producer
+        self.dead_letter_topic = dead_letter_topic
+        self.contract_topics = dict(contract_topics or {})
+
+    async def process(self, records: Iterable[Delivered], handle: Handler) -> int:
+        """Admit each record in order: hand events to `handle`, dead-letter the rest.
+
+        Returns how many were dead-lettered. When it returns, every dead letter is acknowledged
+        by the broker, so the caller may commit the records' offsets.
+        """
+        pending = []
+        for delivered in records:
+            admitted = admit(self.codec, delivered, self.contract_topics.get(delivered.topic))
+            if isinstance(admitted, DeadLettered):
+                pending.append(await self._send(admitted))
+                continue
+            if isinstance(admitted, Event):
+                ADMITTED.labels(delivered.topic, type(admitted).__name__).inc()
+            await handle(admitted, delivered)
+        for future in pending:
+            await future
+        return len(pending)
+
+    async def _send(self, dead: DeadLettered) -> Awaitable[object]:
+        DEAD_LETTERS.labels(dead.original_topic, dead.reason.value).inc()
+        log.warning(
+            "frontdoor.dead_lettered",
+            topic=dead.original_topic,
+            partition=dead.original_partition,
+            offset=dead.original_offset,
+            reason=dead.reason.value,
+            error=dead.error[:300],
+        )
+        future: Awaitable[object] = await self.producer.send(
+            self.dead_letter_topic, self.codec.encode(dead), key=dead.original_key
+        )
+        return future
