@@ -8,12 +8,12 @@ It grows with the engine: as processors land, the demo starts them and shows wha
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
@@ -21,6 +21,11 @@ from rich.table import Table
 
 from loyalty.settings import Settings
 from loyalty.topics import ENROLMENTS, TRANSACTIONS
+from processors.codec.avro import AvroCodec
+from processors.contract.base import Event
+from processors.contract.common import Source, Store
+from processors.contract.enrolments import MemberEnrolled, MemberProfile
+from processors.contract.transactions import TransactionCompleted, TransactionLine
 
 CATALOGUE = [
     ("SKU-COFFEE-1KG", "GROCERY", "COFFEE", "Brûlerie", 1899),
@@ -32,52 +37,41 @@ CATALOGUE = [
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
-def demo_events(members: int, *, seed: int = 7) -> Iterator[tuple[str, str, dict[str, object]]]:
-    """(topic, key, event) triples in business-time order: enrolments, then transactions."""
+def demo_events(members: int, *, seed: int = 7) -> Iterator[Event]:
+    """Contract events in business-time order: enrolments, then purchases."""
     rng = random.Random(seed)
     for n in range(members):
         member_id = f"M{n:05d}"
-        yield (
-            ENROLMENTS.name,
-            member_id,
-            {
-                "type": "MemberEnrolled",
-                "event_id": f"enrol-{member_id}",
-                "member_id": member_id,
-                "program_id": "CA-MAIN",
-                "market": "CA",
-                "occurred_at": (START + timedelta(minutes=n)).isoformat(),
-            },
+        yield MemberEnrolled(
+            event_id=f"enrol-{member_id}",
+            occurred_at=START + timedelta(minutes=n),
+            member_id=member_id,
+            market="CA",
+            program_ids=["CA_REWARDS"],
+            source=Source.APP,
+            profile=MemberProfile(first_name=f"Demo {n}", province="QC", country="CA"),
         )
     for t in range(members * 3):
-        member_id = f"M{rng.randrange(members):05d}"
         lines = []
         for line_no, (sku, category, subcategory, brand, price) in enumerate(
             rng.sample(CATALOGUE, k=rng.randint(1, 3))
         ):
             quantity = rng.randint(1, 3)
-            lines.append({"line_id": str(line_no + 1), "sku": sku, "category": category,
-                          "subcategory": subcategory, "brand": brand, "quantity": str(quantity),
-                          "unit_price_cents": price, "amount_cents": price * quantity})  # fmt: skip
-        yield (
-            TRANSACTIONS.name,
-            member_id,
-            {
-                "type": "TransactionCompleted",
-                "event_id": f"tx-{t:06d}",
-                "transaction_id": f"T{t:06d}",
-                "member_id": member_id,
-                "market": "CA",
-                "currency": "CAD",
-                "source": "INSTORE",
-                "store": {
-                    "store_id": f"S{rng.randint(1, 9):03d}",
-                    "country": "CA",
-                    "province": "QC",
-                },
-                "occurred_at": (START + timedelta(days=1, minutes=7 * t)).isoformat(),
-                "lines": lines,
-            },
+            lines.append(
+                TransactionLine(line_id=str(line_no + 1), sku=sku, category=category,
+                                subcategory=subcategory, brand=brand, quantity=Decimal(quantity),
+                                unit_price_cents=price, amount_cents=price * quantity)
+            )  # fmt: skip
+        yield TransactionCompleted(
+            event_id=f"tx-{t:06d}",
+            occurred_at=START + timedelta(days=1, minutes=7 * t),
+            transaction_id=f"T{t:06d}",
+            member_id=f"M{rng.randrange(members):05d}",
+            market="CA",
+            currency="CAD",
+            source=Source.INSTORE,
+            store=Store(store_id=f"S{rng.randint(1, 9):03d}", country="CA", province="QC"),
+            lines=lines,
         )
 
 
@@ -85,6 +79,7 @@ async def run_demo(settings: Settings, *, members: int, seconds: float, console:
     """Produce the demo stream, consume it back from the broker and show a summary; returns
     how many events made the round trip."""
     bootstrap = settings.bootstrap_servers
+    codec = AvroCodec()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     consumer = AIOKafkaConsumer(
         ENROLMENTS.name,
@@ -105,22 +100,26 @@ async def run_demo(settings: Settings, *, members: int, seconds: float, console:
         sent = 0
         round_no = 0
         while True:
-            for topic, key, event in demo_events(members, seed=7 + round_no):
-                event["event_id"] = f"{event['event_id']}-r{round_no}"
-                await producer.send(topic, json.dumps(event).encode(), key=key.encode())
+            for event in demo_events(members, seed=7 + round_no):
+                event = event.model_copy(update={"event_id": f"{event.event_id}-r{round_no}"})
+                await producer.send(
+                    event.topic, codec.encode(event), key=event.partition_key().encode()
+                )
                 sent += 1
             await producer.flush()
             round_no += 1
             if time.monotonic() >= deadline:
                 break
         console.print(f"produced {sent} demo events to {ENROLMENTS.name} and {TRANSACTIONS.name}")
-        received = await _read_back(consumer, sent, console)
+        received = await _read_back(consumer, codec, sent, console)
     finally:
         await asyncio.gather(producer.stop(), consumer.stop())
     return received
 
 
-async def _read_back(consumer: AIOKafkaConsumer, expected: int, console: Console) -> int:
+async def _read_back(
+    consumer: AIOKafkaConsumer, codec: AvroCodec, expected: int, console: Console
+) -> int:
     by_type: dict[str, int] = {}
     spend_cents = 0
     received = 0
@@ -129,15 +128,17 @@ async def _read_back(consumer: AIOKafkaConsumer, expected: int, console: Console
     while received < expected and time.monotonic() < give_up:
         for records in (await consumer.getmany(timeout_ms=500)).values():
             for record in records:
-                event = json.loads(record.value)
+                event = codec.decode(record.value)
+                name = type(event).__name__
                 received += 1
-                by_type[event["type"]] = by_type.get(event["type"], 0) + 1
-                spend_cents += sum(line["amount_cents"] for line in event.get("lines", []))
+                by_type[name] = by_type.get(name, 0) + 1
+                if isinstance(event, TransactionCompleted):
+                    spend_cents += sum(line.amount_cents for line in event.lines)
                 if shown < 5:
                     shown += 1
                     console.print(
                         f"  {record.topic}[{record.partition}]@{record.offset}"
-                        f" key={record.key.decode()} {event['type']}"
+                        f" key={record.key.decode()} {name}"
                     )
     table = Table(title="demo stream read back from the broker")
     table.add_column("event type")
