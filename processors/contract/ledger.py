@@ -119,6 +119,11 @@ class LedgerEventRecorded(Event):
         "its cause so a replay records the same id."
     )
     member_id: Id = Field(description="The member whose ledger this is.")
+    sequence: int = Field(
+        ge=1,
+        description="Position of this event in the member's ledger: 1 for the first, then +1 "
+        "per event. Chronological order, independent of Kafka offsets.",
+    )
     event_type: LedgerEventType = Field(description="The business event recorded.")
     recorded_at: UtcDatetime = Field(
         description="Business time at which the engine recorded the event (for an expiry: when "
