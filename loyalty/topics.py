@@ -22,6 +22,7 @@ class Direction(Enum):
 
     INPUT = "input"  # produced upstream (POS, e-commerce, app, back office)
     OUTPUT = "output"  # produced by the engine
+    INTERNAL = "internal"  # produced and consumed by the engine only
 
 
 RETAIN_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
@@ -117,6 +118,13 @@ NOTIFICATIONS = TopicSpec(
 )
 DEADLETTER = TopicSpec("loyalty.deadletter.v1", "original key", Direction.OUTPUT, ("DeadLettered",))
 
+LEDGER_STEPS = TopicSpec(
+    "loyalty.internal.ledger-steps.v1",
+    "member_id (the receiving member)",
+    Direction.INTERNAL,
+    ("PointsTransferDebited", "PointsTransferBounced", "MemberMergedAway"),
+)
+
 CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     ENROLMENTS,
     TRANSACTIONS,
@@ -130,6 +138,7 @@ CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     OUTCOMES,
     NOTIFICATIONS,
     DEADLETTER,
+    LEDGER_STEPS,
 )
 
 

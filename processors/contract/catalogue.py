@@ -21,6 +21,7 @@ EVENT_MODULES = (
     "outcomes",
     "notifications",
     "deadletter",
+    "internal",
 )
 
 

@@ -27,12 +27,15 @@ def test_every_contract_topic_is_in_the_catalogue_once():
     assert len(names) == len(set(names))
     assert {s.name for s in CONTRACT_TOPICS if s.direction is Direction.INPUT} == DESIGN_INPUTS
     assert {s.name for s in CONTRACT_TOPICS if s.direction is Direction.OUTPUT} == DESIGN_OUTPUTS
+    assert {s.name for s in CONTRACT_TOPICS if s.direction is Direction.INTERNAL} == {
+        "loyalty.internal.ledger-steps.v1"
+    }
 
 
 def test_member_keyed_topics_are_co_partitioned():
     # Faust refuses a source topic whose partition count differs from its tables'.
     member_keyed = [s for s in CONTRACT_TOPICS if s.key.startswith("member_id")]
-    assert len(member_keyed) == 9
+    assert len(member_keyed) == 10
     assert {s.partitions(8) for s in member_keyed} == {8}
 
 

@@ -1,0 +1,68 @@
+"""Topic `loyalty.internal.ledger-steps.v1`: the second step of two-member operations.
+
+A transfer or a merge is decided on the sender's (victim's) partition, which records its side
+and emits one of these, keyed by the other member, so the receiver's partition applies the
+other side (DESIGN.md §2). Each step carries a deterministic event_id, and the receiver
+applies a step once, so a crash between the steps neither loses nor doubles points.
+Internal to the engine: not for upstream producers.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from processors.contract.base import Event, Id, Points, Record, UtcDatetime
+from processors.contract.common import Source
+from processors.contract.ledger import AccountBalance
+
+TOPIC = "loyalty.internal.ledger-steps.v1"
+
+
+class LotPoints(Record):
+    """Points moved out of one lot, so the receiver keeps their expiry."""
+
+    expires_at: UtcDatetime | None = Field(description="Expiry of the lot (null: never).")
+    points: Points = Field(description="Points moved from that lot.")
+
+
+class PointsTransferDebited(Event):
+    """The sender's side of a transfer was recorded; the recipient is to be credited."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The recipient (the record key), to be credited.")
+    sender_member_id: Id = Field(description="The member whose points were debited.")
+    program_id: Id = Field(description="The programme of both accounts.")
+    command_id: Id = Field(description="The transfer request's command_id.")
+    request_event_id: Id = Field(description="event_id of the transfer request.")
+    source: Source = Field(description="The channel of the transfer request.")
+    lots: list[LotPoints] = Field(description="The points debited, by the lot they came from.")
+
+
+class PointsTransferBounced(Event):
+    """The recipient could not take a transfer; the sender is to be credited back."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The sender (the record key), to be credited back.")
+    recipient_member_id: Id = Field(description="The member who could not take the points.")
+    program_id: Id = Field(description="The programme of the transfer.")
+    command_id: Id = Field(description="The transfer request's command_id.")
+    source: Source = Field(description="The channel of the transfer request.")
+    reason: str = Field(max_length=200, description="Why the recipient could not take them.")
+    lots: list[LotPoints] = Field(description="The points to give back, by lot.")
+
+
+class MemberMergedAway(Event):
+    """The victim's side of a merge was recorded; the survivor takes over its balances."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The survivor (the record key).")
+    victim_member_id: Id = Field(description="The member merged away.")
+    source: Source = Field(description="The channel the merge came through.")
+    accounts: list[AccountBalance] = Field(
+        description="The victim's accounts as they stood before the merge (negative ones too)."
+    )

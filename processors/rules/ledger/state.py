@@ -1,0 +1,90 @@
+"""One member's ledger state: accounts with lots, and what is needed to answer what comes
+next (returns, holds, repeated commands). Serialisable (pydantic) for the processor's tables."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+from processors.contract.common import PointsCategory
+from processors.contract.outcomes import RequestAccepted, RequestRejected
+from processors.contract.transactions import TransactionCompleted, TransactionReturned
+from processors.rules.ledger.lots import Lot, Move
+
+
+def account_key(program_id: str, category: PointsCategory) -> str:
+    """The key of a points account in `MemberLedger.accounts`."""
+    return f"{program_id}|{category.value}"
+
+
+class PurchasedLine(BaseModel):
+    """A line of a purchase as it earned, and how much of it has come back."""
+
+    line_id: str
+    sku: str
+    amount_cents: int
+    returned_cents: int = 0
+
+
+class Redeemed(BaseModel):
+    """Points spent towards a purchase, so a return of its lines can give them back."""
+
+    program_id: str
+    points: int
+    reversed_points: int = 0
+    moves: list[tuple[datetime | None, int]]
+
+
+class Purchase(BaseModel):
+    """What one transaction earned, per programme, for re-evaluation on returns."""
+
+    transaction_id: str
+    province: str | None
+    lines: list[PurchasedLine]
+    earned: dict[str, int] = Field(default_factory=dict)  # program_id → base points standing
+    category: dict[str, PointsCategory] = Field(default_factory=dict)  # where they were earned
+    redeemed: list[Redeemed] = Field(default_factory=list)
+    return_ids: list[str] = Field(default_factory=list)
+
+
+class Hold(BaseModel):
+    """Earned points held in PROMISED or TRIGGER until released to REGULAR."""
+
+    program_id: str
+    category: PointsCategory
+    transaction_id: str
+    points: int
+    expires_at: datetime | None
+    release_at: datetime | None  # None: released by an activity
+
+
+class MemberLedger(BaseModel):
+    """Everything the ledger rules know about one member."""
+
+    member_id: str
+    status: str = "ACTIVE"  # ACTIVE | MERGED
+    merged_into: str | None = None
+    sequence: int = 0
+    programs: list[str] = Field(default_factory=list)
+    accounts: dict[str, tuple[Lot, ...]] = Field(default_factory=dict)
+    purchases: dict[str, Purchase] = Field(default_factory=dict)
+    holds: list[Hold] = Field(default_factory=list)
+    outcomes: dict[str, RequestAccepted | RequestRejected] = Field(default_factory=dict)
+    steps_applied: list[str] = Field(default_factory=list)
+    expiry_days: dict[str, date] = Field(default_factory=dict)  # program_id → last run
+    parked: list[TransactionCompleted | TransactionReturned] = Field(default_factory=list)
+
+    def lots(self, program_id: str, category: PointsCategory) -> tuple[Lot, ...]:
+        return self.accounts.get(account_key(program_id, category), ())
+
+    def balance(self, program_id: str, category: PointsCategory) -> int:
+        return sum(lot.points for lot in self.lots(program_id, category))
+
+    def has_account(self, program_id: str, category: PointsCategory) -> bool:
+        return account_key(program_id, category) in self.accounts
+
+
+def moves_as_pairs(moves: list[Move]) -> list[tuple[datetime | None, int]]:
+    """Moves in the serialisable form kept in state."""
+    return [(move.expires_at, move.points) for move in moves]

@@ -1,0 +1,215 @@
+"""Redemptions, returns, transfers and merges (DESIGN.md §5.14–15, 5.18, 5.23)."""
+
+from datetime import timedelta
+
+from processors.contract.internal import PointsTransferBounced, PointsTransferDebited
+from processors.contract.ledger import EntryKind, EntryType, LedgerEventRecorded, LedgerEventType
+from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
+from tests.rules.given import (
+    PROGRAM,
+    T0,
+    Ledgers,
+    bought,
+    enrolled,
+    expiring_after,
+    line,
+    merged,
+    only,
+    program,
+    programs,
+    redeem,
+    returned,
+    transfer,
+)
+
+
+def member_with(points_by_day: list[int], *, expiry_days: int = 365) -> Ledgers:
+    """m1 enrolled, then one purchase per day earning each of `points_by_day` (1 pt per $)."""
+    ledgers = Ledgers(programs(program(expiry=expiring_after(expiry_days))))
+    ledgers.apply(enrolled("m1"))
+    for n, points in enumerate(points_by_day):
+        ledgers.apply(bought("m1", f"T{n}", cents=points * 100, at=T0 + timedelta(days=n)))
+    return ledgers
+
+
+def test_a_redemption_draws_the_earliest_expiring_lots_first():
+    ledgers = member_with([100, 100, 100])
+    events = ledgers.apply(redeem("m1", 200, tx=None))
+    event = only(events, LedgerEventRecorded)
+    expiries = [lot.expires_at for lot in ledgers.ledger("m1")[1].balances_after[0].lots]
+    assert [(e.kind, e.points, e.expires_at) for e in event.entries] == [
+        (EntryKind.REDEMPTION, 100, expiries[0]),
+        (EntryKind.REDEMPTION, 100, expiries[0] + timedelta(days=1)),
+    ]
+    assert event.points_on_event == -200
+    assert [lot.points for lot in event.balances_after[0].lots] == [100]
+    accepted = only(events, RequestAccepted)
+    assert (accepted.points_debited, accepted.discount_cents) == (200, 200)
+
+
+def test_redeeming_more_than_the_balance_is_rejected_and_debits_nothing():
+    ledgers = member_with([100])
+    events = ledgers.apply(redeem("m1", 200))
+    rejected = only(events, RequestRejected)
+    assert rejected.reason is RejectionReason.insufficient_points
+    assert "balance 100 < 200" in rejected.detail
+    assert ledgers.balance("m1") == 100
+    assert not [e for e in events if isinstance(e, LedgerEventRecorded)]
+
+
+def test_a_repeated_command_id_re_emits_the_original_outcome_and_debits_once():
+    ledgers = member_with([300])
+    first = ledgers.apply(redeem("m1", 100, "same"))
+    again = ledgers.apply(redeem("m1", 100, "same"))
+    assert again == [only(first, RequestAccepted)]
+    assert ledgers.balance("m1") == 200
+
+
+def test_a_group_redemption_debits_each_programme_and_totals_on_the_event():
+    ledgers = Ledgers(programs(program(), program("CA_FUEL")))
+    ledgers.apply(enrolled("m1", programs=[PROGRAM, "CA_FUEL"]), bought("m1", "T1", cents=50000))
+    event = only(ledgers.apply(redeem("m1", 0, CA_MAIN=300, CA_FUEL=200)), LedgerEventRecorded)
+    assert [(e.program_id, e.points) for e in event.entries] == [(PROGRAM, 300), ("CA_FUEL", 200)]
+    assert event.points_on_event == -500
+    assert event.till_id == "T9"
+
+
+def test_redeeming_part_of_a_points_block_is_refused():
+    ledgers = member_with([300])
+    rejected = only(ledgers.apply(redeem("m1", 150)), RequestRejected)
+    assert rejected.reason is RejectionReason.invalid_request
+    assert "whole blocks of 100" in rejected.detail
+
+
+def test_a_return_debits_the_points_no_longer_earned_on_the_re_evaluated_purchase():
+    ledgers = Ledgers()
+    ledgers.apply(
+        enrolled("m1"), bought("m1", "T1", line("1", 1050), line("2", 1030))
+    )  # 20.80 → 21
+    event = only(ledgers.apply(returned("m1", "T1", "R1", ("2", 1030))), LedgerEventRecorded)
+    assert event.event_type is LedgerEventType.TRANSACTION_RETURN
+    assert event.transaction_id == "R1"  # the return transaction's id
+    assert [(e.kind, e.entry_type, e.points) for e in event.entries] == [
+        (EntryKind.RETURN, EntryType.DEBIT, 10)
+    ]
+    assert ledgers.balance("m1") == 11  # 10.50 → 11 still earned
+
+
+def test_the_same_return_delivered_twice_is_applied_once():
+    ledgers = Ledgers()
+    ledgers.apply(enrolled("m1"), bought("m1", "T1", cents=1000))
+    ledgers.apply(returned("m1", "T1", "R1", ("1", 1000)))
+    assert ledgers.apply(returned("m1", "T1", "R1", ("1", 1000))) == []
+    assert ledgers.balance("m1") == 0
+
+
+def test_a_return_credits_back_points_redeemed_on_the_returned_lines_in_the_same_event():
+    ledgers = Ledgers()
+    ledgers.apply(enrolled("m1"), bought("m1", "T0", cents=100000))  # 1000 points
+    ledgers.apply(bought("m1", "T1", line("1", 5000), line("2", 5000)))  # +100
+    ledgers.apply(redeem("m1", 400, tx="T1"))  # 400 points towards T1
+    event = only(ledgers.apply(returned("m1", "T1", "R1", ("1", 5000))), LedgerEventRecorded)
+    assert sorted((e.kind, e.points) for e in event.entries) == [
+        (EntryKind.REDEMPTION_REVERSAL, 200),
+        (EntryKind.RETURN, 50),
+    ]
+    assert event.points_on_event == 150
+    assert ledgers.balance("m1") == 1000 + 100 - 400 + 150
+
+
+def test_a_return_may_take_the_balance_below_zero_and_the_next_credit_repays_it_first():
+    ledgers = Ledgers(programs(program(expiry=expiring_after(30))))
+    ledgers.apply(enrolled("m1"), bought("m1", "T1", cents=10000))
+    ledgers.apply(redeem("m1", 100))
+    ledgers.apply(returned("m1", "T1", "R1", ("1", 10000)))
+    assert ledgers.balance("m1") == -100
+    event = only(ledgers.apply(bought("m1", "T2", cents=15000)), LedgerEventRecorded)
+    assert [(e.points, e.expires_at is None) for e in event.entries] == [(100, True), (50, False)]
+    assert [lot.points for lot in event.balances_after[0].lots] == [50]
+
+
+def test_a_transfer_shows_only_each_members_own_side():
+    ledgers = member_with([500], expiry_days=30)
+    ledgers.apply(enrolled("m2"))
+    events = ledgers.apply(transfer("m1", "m2", 200))
+    sent, received = ledgers.ledger("m1")[-1], ledgers.ledger("m2")[-1]
+    assert [(e.kind, e.entry_type, e.points) for e in sent.entries] == [
+        (EntryKind.TRANSFER_OUT, EntryType.DEBIT, 200)
+    ]
+    assert [(e.kind, e.entry_type, e.points) for e in received.entries] == [
+        (EntryKind.TRANSFER_IN, EntryType.CREDIT, 200)
+    ]
+    assert (sent.related_member_id, received.related_member_id) == ("m2", "m1")
+    assert (
+        received.entries[0].expires_at == sent.entries[0].expires_at
+    )  # expiry travels with the points
+    assert (ledgers.balance("m1"), ledgers.balance("m2")) == (300, 200)
+    assert only(events, PointsTransferDebited).member_id == "m2"
+
+
+def test_a_transfer_never_overdraws_the_sender():
+    ledgers = member_with([100])
+    ledgers.apply(enrolled("m2"))
+    rejected = only(ledgers.apply(transfer("m1", "m2", 101)), RequestRejected)
+    assert rejected.reason is RejectionReason.insufficient_points
+    assert ledgers.balance("m1") == 100
+
+
+def test_a_transfer_to_a_non_member_bounces_back_to_the_sender():
+    ledgers = member_with([500])
+    events = ledgers.apply(transfer("m1", "stranger", 200))
+    assert only(events, PointsTransferBounced).reason == "recipient is not a member"
+    assert ledgers.balance("m1") == 500
+    assert [e.points_on_event for e in ledgers.ledger("m1")[-2:]] == [-200, 200]
+
+
+def test_a_transfer_step_delivered_twice_credits_once():
+    ledgers = member_with([500])
+    ledgers.apply(enrolled("m2"))
+    step = only(ledgers.apply(transfer("m1", "m2", 200)), PointsTransferDebited)
+    assert ledgers.apply(step) == []
+    assert ledgers.balance("m2") == 200
+
+
+def test_a_merge_ends_the_victims_ledger_with_a_debit_and_credits_the_survivor():
+    ledgers = member_with([300])
+    ledgers.apply(enrolled("m2"))
+    ledgers.apply(merged("m1", "m2"))
+    victim_last, survivor_last = ledgers.ledger("m1")[-1], ledgers.ledger("m2")[-1]
+    assert victim_last.event_type is LedgerEventType.MERGE_CUSTOMER
+    assert [(e.entry_type, e.points) for e in victim_last.entries] == [(EntryType.DEBIT, 300)]
+    assert [(e.entry_type, e.points) for e in survivor_last.entries] == [(EntryType.CREDIT, 300)]
+    assert (ledgers.balance("m1"), ledgers.balance("m2")) == (0, 300)
+    assert ledgers.apply(bought("m1", "T9", cents=1000)) == []  # nothing after the merge
+
+
+def test_merging_a_negative_victim_inverts_the_signs():
+    ledgers = Ledgers()
+    ledgers.apply(
+        enrolled("m1"),
+        bought("m1", "T1", cents=10000),
+        redeem("m1", 100),
+        returned("m1", "T1", "R1", ("1", 10000)),
+    )
+    ledgers.apply(enrolled("m2"), bought("m2", "T2", cents=50000))
+    ledgers.apply(merged("m1", "m2"))
+    assert [(e.entry_type, e.points) for e in ledgers.ledger("m1")[-1].entries] == [
+        (EntryType.CREDIT, 100)
+    ]
+    assert [(e.entry_type, e.points) for e in ledgers.ledger("m2")[-1].entries] == [
+        (EntryType.DEBIT, 100)
+    ]
+    assert (ledgers.balance("m1"), ledgers.balance("m2")) == (0, 400)
+
+
+def test_requests_for_a_merged_member_are_refused_with_a_pointer_to_the_survivor():
+    ledgers = member_with([300])
+    ledgers.apply(enrolled("m2"), merged("m1", "m2"))
+    rejected = only(ledgers.apply(redeem("m1", 100, "late")), RequestRejected)
+    assert rejected.reason is RejectionReason.member_merged
+    assert "m2" in rejected.detail
+
+
+def test_unknown_members_cannot_redeem():
+    rejected = only(Ledgers().apply(redeem("nobody", 100)), RequestRejected)
+    assert rejected.reason is RejectionReason.unknown_member
