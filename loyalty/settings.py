@@ -11,10 +11,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Development only: anyone can read it here, so anyone could mint tokens for a server using it.
+DEV_API_SECRET = "dev-only-loyalty-api-secret-change-me"  # noqa: S105
 
 
 class Settings(BaseSettings):
@@ -35,6 +37,16 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     partitions: int = Field(default=8, ge=1, le=256)
+    topic_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Prepended to every topic name, so deployments or test runs can share a "
+        "broker without seeing each other's events.",
+    )
+    worker_app_id: str = Field(
+        default="loyalty-engine",
+        description="Faust app id: the consumer group and the prefix of its table changelogs.",
+    )
 
     stack_dir: Path = REPO_ROOT / ".stack"
     cache_dir: Path = REPO_ROOT / ".cache"
@@ -48,11 +60,21 @@ class Settings(BaseSettings):
     postgres_user: str = "loyalty"
     postgres_password: str = "loyalty"  # noqa: S105 - local dev stack on loopback only
     postgres_db: str = "loyalty"
+    api_secret: SecretStr = Field(
+        default=SecretStr(DEV_API_SECRET),
+        min_length=32,
+        description="HS256 key that signs and checks the HTTP API's bearer tokens "
+        "(LOYALTY_API_SECRET). The default is for development only: set your own anywhere else.",
+    )
 
     @property
     def bootstrap_servers(self) -> str:
         """The broker to talk to: the configured one, else the local stack's."""
         return self.kafka_bootstrap or f"{self.kafka_host}:{self.kafka_port}"
+
+    def topic(self, name: str) -> str:
+        """The name a contract topic has on this deployment's broker."""
+        return f"{self.topic_prefix}{name}"
 
     @property
     def dsn(self) -> str:

@@ -3,6 +3,11 @@
 Each file runs in its own transaction together with its row in `schema_migrations`, under an
 advisory lock, so concurrent `migrate` calls (several test workers, a worker and the API
 starting together) apply each file exactly once.
+
+The files name no schema: they create their tables in the first schema of the search path.
+By default that is the connection's own (normally `public`); `schema=` migrates another one
+from scratch, with its own `schema_migrations`, which is how `loyalty rebuild` gets a fresh
+copy of the projection tables beside the live ones.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ import re
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
+
+from projections.db import check_schema_name
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -27,10 +35,17 @@ def migration_files() -> list[Path]:
     return files
 
 
-def apply_migrations(dsn: str) -> list[str]:
-    """Apply every migration not yet applied to the database at `dsn`; return their names."""
+def apply_migrations(dsn: str, *, schema: str | None = None) -> list[str]:
+    """Apply every migration not yet applied to the database at `dsn`; return their names.
+
+    `schema`: migrate that schema (created if missing) instead of the connection's default.
+    """
     applied_now: list[str] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
+        if schema is not None:
+            name = sql.Identifier(check_schema_name(schema))
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
+            conn.execute(sql.SQL("SET search_path TO {}").format(name))
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             conn.execute(

@@ -84,20 +84,35 @@ def bootstrap_servers(stack_settings: Settings) -> str:
     return stack_settings.bootstrap_servers
 
 
-@pytest.fixture(scope="session")
-def database_url(stack_settings: Settings) -> Iterator[str]:
-    """A fresh, migrated database for this test run; dropped afterwards."""
+@contextlib.contextmanager
+def fresh_database(admin_dsn: str) -> Iterator[str]:
+    """A new, migrated database on the server of `admin_dsn`; dropped on exit."""
     name = f"loyalty_test_{uuid.uuid4().hex[:10]}"
-    admin_dsn = stack_settings.dsn
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     dsn = psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
     apply_migrations(dsn)
-    yield dsn
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    try:
+        yield dsn
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture(scope="session")
+def database_url(stack_settings: Settings) -> Iterator[str]:
+    """A fresh, migrated database for this test run; dropped afterwards."""
+    with fresh_database(stack_settings.dsn) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def own_database_url(stack_settings: Settings) -> Iterator[str]:
+    """A fresh, migrated database for one test (e.g. one that runs the projector)."""
+    with fresh_database(stack_settings.dsn) as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -33,3 +33,14 @@ def test_partitions_must_be_positive(monkeypatch):
     monkeypatch.setenv("LOYALTY_PARTITIONS", "0")
     with pytest.raises(ValidationError, match="partitions"):
         Settings()
+
+
+def test_the_api_secret_must_be_long_enough(monkeypatch):
+    import pytest
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("LOYALTY_API_SECRET", "too-short")
+    with pytest.raises(ValidationError, match="api_secret"):
+        Settings()
+    monkeypatch.setenv("LOYALTY_API_SECRET", "x" * 32)
+    assert Settings().api_secret.get_secret_value() == "x" * 32

@@ -1,0 +1,239 @@
+"""Projector benchmark: ledger events/s from Kafka into the ledger projection, against a bare
+Postgres COPY of the very same rows, measured in the same run (DESIGN.md §8).
+
+1. A deterministic synthetic ledger (members earning and spending over lots with three
+   expiries) is produced Avro-encoded to fresh topics.
+2. Baseline: the rows the projection would write, COPYed into fresh, migrated tables in one
+   transaction: Postgres alone, no Kafka, no decoding, no conflict handling.
+3. Second baseline: the front door alone (decode + validate the same records, no Kafka, no
+   Postgres): the Python work every projector must do, whatever it writes to.
+4. The projector replays the topics from offset 0 into other fresh tables, until caught up:
+   fetch, front door (decode + validate), staging COPY, conflict-safe inserts, checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from aiokafka import AIOKafkaProducer
+from psycopg import sql
+
+from loyalty.bench.report import BenchReport, Measurement
+from loyalty.settings import Settings
+from loyalty.stack import kafka
+from processors.codec.avro import AvroCodec
+from processors.contract.base import Event
+from processors.contract.common import PointsCategory, Source
+from processors.contract.enrolments import MemberEnrolled, MemberProfile
+from processors.contract.ledger import (
+    AccountBalance,
+    EntryKind,
+    EntryType,
+    LedgerEntry,
+    LedgerEventRecorded,
+    LedgerEventType,
+    Lot,
+)
+from processors.frontdoor import Delivered, admit
+from projections import db
+from projections.migrate import apply_migrations
+from projections.runner import Projector, ProjectorConfig, contract_topic_map
+from projections.writers import ledger
+
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+EXPIRIES = (None, START + timedelta(days=180), START + timedelta(days=365))
+
+
+def synthetic_ledger(members: int, events_per_member: int, *, seed: int = 11) -> list[Event]:
+    """Enrolments, then ledger events in business-time order, consistent per member
+    (sequences follow, balances_after are the sums of the entries)."""
+    rng = random.Random(seed)
+    events: list[Event] = []
+    lots: dict[str, dict[datetime | None, int]] = {}
+    for n in range(members):
+        member = f"B{n:06d}"
+        lots[member] = {}
+        events.append(
+            MemberEnrolled(event_id=f"enrol-{member}", occurred_at=START, member_id=member,
+                           market="CA", program_ids=["CA_REWARDS"], source=Source.APP,
+                           profile=MemberProfile(first_name=member, province="QC"))
+        )  # fmt: skip
+    for sequence in range(1, events_per_member + 1):
+        for n in range(members):
+            member = f"B{n:06d}"
+            held = lots[member]
+            spendable = [expiry for expiry, points in held.items() if points > 0]
+            if spendable and rng.random() < 0.25:
+                expiry = rng.choice(spendable)
+                entry_type, kind, points = EntryType.DEBIT, EntryKind.REDEMPTION, held[expiry]
+                held[expiry] -= points
+            else:
+                expiry = rng.choice(EXPIRIES)
+                entry_type, kind, points = (
+                    EntryType.CREDIT,
+                    EntryKind.ALLOCATION,
+                    rng.randint(1, 900),
+                )
+                held[expiry] = held.get(expiry, 0) + points
+            at = START + timedelta(minutes=sequence * 10 + n % 10)
+            log_id = f"{member}:{sequence}"
+            ordered = sorted(e for e in held if e is not None and held[e]) + (
+                [None] if held.get(None) else []
+            )
+            net = points if entry_type is EntryType.CREDIT else -points
+            events.append(
+                LedgerEventRecorded(
+                    event_id=f"bench-{log_id}", occurred_at=at, event_log_id=log_id,
+                    member_id=member, sequence=sequence, event_type=LedgerEventType.TRANSACTION_ADD,
+                    recorded_at=at, cause_event_id=f"tx-{log_id}", source=Source.INSTORE,
+                    store_id="S1", points_on_event=net,
+                    entries=[LedgerEntry(entry_id=f"{log_id}:0", program_id="CA_REWARDS",
+                                         category=PointsCategory.REGULAR, entry_type=entry_type,
+                                         kind=kind, points=points, expires_at=expiry)],
+                    balances_after=[AccountBalance(
+                        program_id="CA_REWARDS", category=PointsCategory.REGULAR,
+                        balance=sum(held.values()),
+                        lots=[Lot(expires_at=e, points=held[e]) for e in ordered])],
+                )
+            )  # fmt: skip
+    return events
+
+
+async def run_projector_bench(
+    settings: Settings, *, members: int, events_per_member: int, max_records: int = 5000
+) -> BenchReport:
+    """Produce the synthetic ledger, then time the COPY baseline and the projector."""
+    events = synthetic_ledger(members, events_per_member)
+    ledger_events = [e for e in events if isinstance(e, LedgerEventRecorded)]
+    enrolments = [e for e in events if isinstance(e, MemberEnrolled)]
+    run = uuid.uuid4().hex[:8]
+    ledger_topic, enrolments_topic = f"bench.ledger.{run}", f"bench.enrolments.{run}"
+    await kafka.ensure_topics(
+        settings.bootstrap_servers,
+        {ledger_topic: (settings.partitions, {}), enrolments_topic: (settings.partitions, {})},
+    )
+    await _produce(settings.bootstrap_servers, enrolments_topic, enrolments)
+    await _produce(settings.bootstrap_servers, ledger_topic, ledger_events)
+
+    report = BenchReport(
+        "projector",
+        context={"partitions": settings.partitions, "members": members,
+                 "ledger_events": len(ledger_events), "max_records": max_records},
+    )  # fmt: skip
+    baseline = f"bench_copy_{run}"
+    projected = f"bench_projector_{run}"
+    try:
+        apply_migrations(settings.dsn, schema=baseline)
+        apply_migrations(settings.dsn, schema=projected)
+        rows = ledger.rows_of(ledger_events)
+        report.add(await asyncio.to_thread(_measure_copy, settings.dsn, baseline, rows, enrolments))
+        report.add(_measure_front_door(events))
+        config = ProjectorConfig(
+            settings.dsn, settings.bootstrap_servers,
+            contract_topic_map(ledger_topic, enrolments_topic),
+            group_id=None, schema=projected, max_records=max_records,
+        )  # fmt: skip
+        started = time.perf_counter()
+        result = await Projector(config).run(until_caught_up=True)
+        seconds = time.perf_counter() - started
+        assert result.events_applied == len(events), "the projector missed events"
+        report.add(
+            Measurement("projector: Kafka → ledger projection", "events", len(events), seconds,
+                        f"decode + validate + write + checkpoint, {result.transactions} txs")
+        )  # fmt: skip
+    finally:
+        with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            for schema in (baseline, projected):
+                conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+                )
+    return report
+
+
+async def _produce(bootstrap: str, topic: str, events: Sequence[Event]) -> None:
+    codec = AvroCodec()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=5,
+        max_batch_size=256 * 1024,
+    )  # fmt: skip
+    await producer.start()
+    try:
+        pending = []
+        for event in events:
+            key = event.partition_key().encode()
+            pending.append(await producer.send(topic, codec.encode(event), key=key))
+            if len(pending) >= 10_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+def _measure_front_door(events: list[Event]) -> Measurement:
+    codec = AvroCodec()
+    records = [
+        Delivered(event.topic, 0, n, event.partition_key().encode(), codec.encode(event), 0)
+        for n, event in enumerate(events)
+    ]
+    started = time.perf_counter()
+    for record in records:
+        admit(codec, record)
+    seconds = time.perf_counter() - started
+    return Measurement(
+        "baseline: front door alone", "events", len(records), seconds,
+        "decode + validate, no Kafka, no Postgres",
+    )  # fmt: skip
+
+
+def _measure_copy(
+    dsn: str, schema: str, rows: ledger.LedgerRows, enrolments: list[MemberEnrolled]
+) -> Measurement:
+    members = [
+        (e.member_id, e.market, e.occurred_at, e.profile.first_name, e.profile.last_name,
+         e.profile.email, e.profile.preferred_locale, e.profile.province, "ACTIVE", None,
+         e.occurred_at)
+        for e in enrolments
+    ]  # fmt: skip
+    lots = [
+        (*account, "infinity" if at is None else at, points) for *account, at, points in rows.lots()
+    ]
+    tables = [
+        ("members", members),
+        ("ledger_events", rows.events),
+        ("ledger_entries", rows.entries),
+        ("ledger_event_balances", rows.event_balances),
+        ("member_balances", rows.balances()),
+        ("member_lots", lots),
+    ]
+    count = len(rows.events) + len(enrolments)
+    with db.connect(dsn, schema=schema) as conn:
+        started = time.perf_counter()
+        with conn.cursor() as cursor:
+            for table, data in tables:
+                columns = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass"
+                        " AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                        (table,),
+                    )
+                ]
+                statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                    sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+                )
+                with cursor.copy(statement) as copy:
+                    for row in data:
+                        copy.write_row(row)
+        conn.commit()
+        seconds = time.perf_counter() - started
+    return Measurement(
+        "baseline: bare COPY of the same rows", "events", count, seconds,
+        "same 6 tables, indexes and FKs; one transaction",
+    )  # fmt: skip

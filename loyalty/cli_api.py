@@ -1,0 +1,55 @@
+"""`loyalty api` (serve the HTTP API) and `loyalty token` (mint a bearer token to call it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import click
+from rich.console import Console
+
+from loyalty.settings import DEV_API_SECRET, get_settings
+
+console = Console(stderr=True)
+
+
+@click.command("api")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+def api(host: str, port: int) -> None:
+    """Serve the HTTP read API (uvicorn) over the configured Postgres."""
+    import uvicorn
+
+    from projections.api.app import create_app
+
+    settings = get_settings()
+    secret = settings.api_secret.get_secret_value()
+    if secret == DEV_API_SECRET:
+        console.print(
+            "[yellow]LOYALTY_API_SECRET is the development default: anyone can mint tokens "
+            "for this server. Set your own outside development.[/yellow]"
+        )
+    app = create_app(dsn=settings.dsn, api_secret=secret)
+    # log_config=None: keep the process's structlog set-up instead of uvicorn's own.
+    uvicorn.run(app, host=host, port=port, log_config=None)
+
+
+@click.command("token")
+@click.argument("role", type=click.Choice(["member", "staff"]))
+@click.argument("subject")
+@click.option(
+    "--ttl-minutes", default=60, show_default=True, type=click.IntRange(1), help="Validity."
+)
+def token(role: str, subject: str, ttl_minutes: int) -> None:
+    """Print a bearer token: `token member M1` reads member M1; `token staff alice` reads all."""
+    from projections.api.auth import Role, issue_token
+
+    secret = get_settings().api_secret.get_secret_value()
+    click.echo(
+        issue_token(
+            secret,
+            subject,
+            Role(role),
+            now=datetime.now(UTC),
+            ttl=timedelta(minutes=ttl_minutes),
+        )
+    )

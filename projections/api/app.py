@@ -1,0 +1,129 @@
+"""The ASGI app: routes, error handlers, the Postgres pool, `/healthz` and `/metrics`.
+
+Wiring only. The database address, the token secret and the clock are given to
+`create_app`, so tests pass a fixed `now` and nothing here reads settings except
+`from_settings`, the factory `loyalty api` and `uvicorn --factory` use. Never holds business
+logic nor SQL beyond the health probe.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from psycopg import AsyncConnection, IsolationLevel
+from psycopg_pool import AsyncConnectionPool
+
+from projections.api import errors
+from projections.api.routes_ledger import router as ledger_router
+
+Clock = Callable[[], datetime]
+
+REQUESTS = Counter(
+    "loyalty_api_requests_total",
+    "HTTP requests answered, by route template and status code.",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "loyalty_api_request_duration_seconds",
+    "Time to answer an HTTP request, by route template.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5),
+)
+
+
+def wall_clock() -> datetime:
+    """The real time: the API is an adapter, so it may read the clock (default windows)."""
+    return datetime.now(UTC)
+
+
+async def _configure(conn: AsyncConnection[Any]) -> None:
+    # The API only reads; one request's statements share one snapshot.
+    await conn.set_read_only(True)
+    await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
+
+
+def create_app(
+    *,
+    dsn: str,
+    api_secret: str,
+    clock: Clock = wall_clock,
+    pool_max_size: int = 10,
+) -> FastAPI:
+    """The API over the database at `dsn`, checking tokens signed with `api_secret`."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = AsyncConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=pool_max_size,
+            configure=_configure,
+            timeout=5.0,
+            open=False,
+            name="loyalty-api",
+        )
+        # Not waiting: the API starts while Postgres is down and says so on /healthz.
+        await pool.open(wait=False)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="Loyalty engine API",
+        version="1",
+        summary="Reads of the points ledger and balances (DESIGN.md §6).",
+        lifespan=lifespan,
+    )
+    app.state.api_secret = api_secret
+    app.state.clock = clock
+    errors.install(app)
+    app.include_router(ledger_router)
+    app.middleware("http")(_measure)
+    app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
+    return app
+
+
+def from_settings() -> FastAPI:
+    """The API as configured by the environment (`loyalty.settings`)."""
+    from loyalty.settings import get_settings
+
+    settings = get_settings()
+    return create_app(dsn=settings.dsn, api_secret=settings.api_secret.get_secret_value())
+
+
+async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Any:
+    started = time.perf_counter()
+    response = await call_next(request)
+    # The route template, not the path: member ids must not become label values.
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+    REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+    return response
+
+
+async def _healthz(request: Request) -> JSONResponse:
+    """200 when Postgres answers, else 503 with the reason."""
+    pool: AsyncConnectionPool[Any] = request.app.state.pool
+    try:
+        async with pool.connection(timeout=2.0) as conn:
+            await conn.execute("SELECT 1")
+    except Exception as error:  # noqa: BLE001 - any failure means "not healthy", with its name
+        return JSONResponse(
+            {"status": "unavailable", "database": type(error).__name__}, status_code=503
+        )
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+async def _metrics(_: Request) -> Response:
+    """Prometheus text exposition of this process's metrics."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

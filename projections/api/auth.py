@@ -1,0 +1,129 @@
+"""Bearer tokens: who is calling, and whether they may read a member's data (DESIGN.md §7).
+
+A token is a JWT signed with HS256 and the API secret, carrying `sub` (the member id, or the
+staff user's name), `role` (`member` or `staff`), `iat` and `exp`. A member token reads only
+its own member's endpoints; a staff token reads any member. Owns issuing and checking tokens;
+never reads a table, and never trusts a claim whose signature does not verify.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from projections.api.errors import ForbiddenError, UnauthorizedError
+
+ALGORITHM = "HS256"
+DEFAULT_TOKEN_TTL = timedelta(hours=1)
+MEMBER_ID_MAX_LENGTH = 128
+
+
+class Role(StrEnum):
+    """What a token's holder is."""
+
+    MEMBER = "member"
+    STAFF = "staff"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The verified holder of a token."""
+
+    subject: str
+    role: Role
+
+    def may_read_member(self, member_id: str) -> bool:
+        """A member reads only itself; staff read anyone."""
+        return self.role is Role.STAFF or self.subject == member_id
+
+
+def issue_token(
+    secret: str,
+    subject: str,
+    role: Role,
+    *,
+    now: datetime,
+    ttl: timedelta = DEFAULT_TOKEN_TTL,
+) -> str:
+    """A signed token for `subject` in `role`, valid from `now` for `ttl`."""
+    if not subject:
+        raise ValueError("a token needs a subject")
+    claims = {"sub": subject, "role": role.value, "iat": now, "exp": now + ttl}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_token(secret: str, token: str) -> Principal:
+    """The principal a token names; `UnauthorizedError`, with the reason, if it is not trusted."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            # Pinned: a token cannot choose its own algorithm (no "none", no RS/HS confusion).
+            algorithms=[ALGORITHM],
+            options={"require": ["sub", "role", "exp"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise UnauthorizedError("the token has expired") from None
+    except jwt.MissingRequiredClaimError as error:
+        raise UnauthorizedError(f"the token lacks the '{error.claim}' claim") from None
+    except jwt.InvalidSignatureError:
+        raise UnauthorizedError("the token's signature does not verify") from None
+    except jwt.InvalidAlgorithmError:
+        raise UnauthorizedError(f"the token must be signed with {ALGORITHM}") from None
+    except jwt.DecodeError:
+        raise UnauthorizedError("the bearer value is not a JWT") from None
+    except jwt.InvalidTokenError as error:
+        raise UnauthorizedError(f"the token is invalid: {error}") from None
+    subject, role = claims["sub"], claims["role"]
+    if not isinstance(subject, str) or not subject:
+        raise UnauthorizedError("the token's 'sub' claim must be a non-empty string")
+    if role not in {r.value for r in Role}:
+        raise UnauthorizedError("the token's 'role' claim must be 'member' or 'staff'")
+    return Principal(subject=subject, role=Role(role))
+
+
+# Declares the scheme in the OpenAPI description; the header is read below, so that each way
+# of getting it wrong gets its own reason.
+_BEARER = HTTPBearer(auto_error=False, description="`loyalty token member M1` prints one.")
+
+
+def read_principal(
+    request: Request,
+    declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+) -> Principal:
+    """The caller named by the `Authorization: Bearer <token>` header (`declared` is unused)."""
+    header = request.headers.get("authorization")
+    if header is None:
+        raise UnauthorizedError("missing Authorization header (expected 'Bearer <token>')")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise UnauthorizedError("the Authorization header must be 'Bearer <token>'")
+    secret: str = request.app.state.api_secret
+    return verify_token(secret, token.strip())
+
+
+def authorized_member(
+    member_id: Annotated[
+        str,
+        Path(min_length=1, max_length=MEMBER_ID_MAX_LENGTH, description="The member's id."),
+    ],
+    principal: Annotated[Principal, Depends(read_principal)],
+) -> str:
+    """The path's member id, once the caller is known to be allowed to read that member.
+
+    A member token on another member's path is refused with 403 whether or not that member
+    exists, so tokens cannot probe for member ids.
+    """
+    if not principal.may_read_member(member_id):
+        raise ForbiddenError("a member token reads only its own member's data")
+    return member_id
+
+
+MemberId = Annotated[str, Depends(authorized_member)]
+"""A route parameter: the member id of the path, authorised for the caller."""

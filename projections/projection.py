@@ -1,0 +1,117 @@
+"""The ledger projection's unit of work: the records of one poll, applied with their
+checkpoints in one Postgres transaction.
+
+Owns the order of a batch's work (claim each partition's checkpoint, skip what it already
+covers, write the rest, move the checkpoint) and the routing of events to writers. It never
+talks to Kafka (the runner does) and never decodes bytes: it receives events already admitted
+by the front door.
+
+Tables: `members` (from loyalty.enrolments.v1) and the ledger tables (from loyalty.ledger.v1),
+plus this projection's rows of `projection_checkpoints`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg.pq import TransactionStatus
+
+from processors.contract.base import Event
+from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated, MembersMerged
+from processors.contract.ledger import LedgerEventRecorded
+from projections import checkpoints
+from projections.checkpoints import Partition
+from projections.writers import ledger, members
+
+PROJECTION = "ledger"
+"""The name this projection's checkpoints are stored under (it also covers `members`)."""
+
+TABLES = members.TABLES + ledger.TABLES
+"""Every table this projection fills: what `rebuild` swaps and `dump` hashes."""
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """One record of a partition after the front door: its event, or None if it was refused
+    (the runner has logged and counted it; its offset is still passed over)."""
+
+    offset: int
+    event: Event | None
+
+
+@dataclass(frozen=True)
+class PartitionBatch:
+    """Consecutive records of one partition, offsets increasing."""
+
+    topic: str
+    partition: int
+    records: Sequence[Admitted]
+    expected: int | None = None
+    """Where the caller believes the checkpoint stands (its consumer position before these
+    records), or None if it does not know."""
+
+
+@dataclass
+class Outcome:
+    """What a committed `apply` did."""
+
+    next_offsets: dict[Partition, int] = field(default_factory=dict)
+    """The committed checkpoint of every partition applied."""
+    rewinds: dict[Partition, int] = field(default_factory=dict)
+    """Partitions left untouched because their checkpoint is behind `expected` (the tables
+    were swapped by a rebuild, or checkpoints were deleted): the caller must re-read them from
+    this offset, or records would be missing."""
+    events_applied: int = 0
+
+
+def apply(
+    conn: psycopg.Connection, batches: Sequence[PartitionBatch], *, projection: str = PROJECTION
+) -> Outcome:
+    """Apply `batches` and advance their checkpoints in one transaction; all or nothing.
+
+    1. Claim each partition's checkpoint (locks it; in (topic, partition) order, so two
+       projectors never deadlock on each other).
+    2. A checkpoint behind `expected` means the tables lost records the caller read past:
+       skip that partition and report a rewind. Records before the checkpoint were applied
+       already (a redelivery) and are skipped.
+    3. Write the remaining events, ledger and members, each table in one statement.
+    4. Move each checkpoint past its batch, refused records included.
+
+    `conn` must be idle (autocommit, or no transaction open): the transaction is this
+    function's, and it is committed when `apply` returns.
+    """
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        # Inside someone's transaction this would only be a savepoint, committed or not later.
+        raise ValueError("apply needs an idle connection: it commits its own transaction")
+    outcome = Outcome()
+    ledger_events: list[LedgerEventRecorded] = []
+    member_events: list[MemberEnrolled | MemberProfileUpdated | MembersMerged] = []
+    with conn.transaction():
+        for batch in sorted(batches, key=lambda b: (b.topic, b.partition)):
+            if not batch.records:
+                continue
+            where = (batch.topic, batch.partition)
+            stored = checkpoints.claim(conn, projection, batch.topic, batch.partition)
+            if batch.expected is not None and stored < batch.expected:
+                outcome.rewinds[where] = stored
+                continue
+            for record in batch.records:
+                if record.offset < stored or record.event is None:
+                    continue
+                event = record.event
+                if isinstance(event, LedgerEventRecorded):
+                    ledger_events.append(event)
+                elif isinstance(event, MemberEnrolled | MemberProfileUpdated | MembersMerged):
+                    member_events.append(event)
+                else:
+                    raise TypeError(f"{type(event).__name__} is not projected here")
+            next_offset = max(stored, batch.records[-1].offset + 1)
+            if next_offset > stored:
+                checkpoints.store(conn, projection, batch.topic, batch.partition, next_offset)
+            outcome.next_offsets[where] = next_offset
+        ledger.write(conn, ledger_events)
+        members.write(conn, member_events)
+    outcome.events_applied = len(ledger_events) + len(member_events)
+    return outcome

@@ -1,0 +1,40 @@
+"""Bearer tokens: what they say is believed only when the signature verifies."""
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from projections.api.auth import Principal, Role, issue_token, verify_token
+from projections.api.errors import UnauthorizedError
+
+SECRET = "unit-test-secret-that-is-long-enough-for-hs256"
+
+
+def test_an_issued_token_names_its_subject_and_role():
+    token = issue_token(SECRET, "M1", Role.MEMBER, now=datetime.now(UTC))
+    assert verify_token(SECRET, token) == Principal("M1", Role.MEMBER)
+
+
+def test_a_member_reads_only_itself_and_staff_read_anyone():
+    assert Principal("M1", Role.MEMBER).may_read_member("M1")
+    assert not Principal("M1", Role.MEMBER).may_read_member("M2")
+    assert Principal("alice", Role.STAFF).may_read_member("M2")
+
+
+def test_an_expired_token_is_refused():
+    issued = datetime.now(UTC) - timedelta(hours=2)
+    token = issue_token(SECRET, "M1", Role.MEMBER, now=issued, ttl=timedelta(hours=1))
+    with pytest.raises(UnauthorizedError, match="expired"):
+        verify_token(SECRET, token)
+
+
+def test_an_unsigned_token_is_refused():
+    token = jwt.encode({"sub": "M1", "role": "staff", "exp": 4102444800}, None, algorithm="none")
+    with pytest.raises(UnauthorizedError, match="HS256"):
+        verify_token(SECRET, token)
+
+
+def test_a_token_needs_a_subject():
+    with pytest.raises(ValueError, match="subject"):
+        issue_token(SECRET, "", Role.STAFF, now=datetime.now(UTC))
