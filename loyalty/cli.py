@@ -117,9 +117,10 @@ def migrate() -> None:
 
 @main.command()
 @click.option("--members", default=20, show_default=True, help="How many demo members.")
-@click.option("--seconds", default=0.0, help="Keep feeding for this long (0: one batch).")
-def demo(members: int, seconds: float) -> None:
-    """Bring the stack up and feed a small demo stream through the real broker."""
+@click.option("--api-port", default=8080, show_default=True, help="Port of the HTTP API.")
+@click.option("--exit", "exit_after", is_flag=True, help="Stop once the demo has run.")
+def demo(members: int, api_port: int, exit_after: bool) -> None:
+    """The main job: stack up, worker + projector + API, a demo stream, results; Ctrl-C stops."""
     import asyncio
 
     from loyalty import stack as local_stack
@@ -135,7 +136,12 @@ def demo(members: int, seconds: float) -> None:
         f"stack ready in {report.seconds:.1f}s: Kafka {report.bootstrap_servers}, "
         f"Postgres {report.database_url}"
     )
-    asyncio.run(run_demo(settings, members=members, seconds=seconds, console=console))
+    log_dir = settings.stack_dir / "logs"
+    try:
+        asyncio.run(run_demo(settings, members=members, console=console, log_dir=log_dir,
+                             api_port=api_port, serve=not exit_after))  # fmt: skip
+    except KeyboardInterrupt:
+        console.print("stopped")
 
 
 @main.command()
@@ -171,7 +177,36 @@ def _register_contract_commands() -> None:
     main.add_command(contract)
 
 
+def _register_projection_commands() -> None:
+    from loyalty.cli_projections import bench_projector, dump_command, project, rebuild
+
+    main.add_command(project)
+    main.add_command(rebuild)
+    main.add_command(dump_command)
+    main.add_command(bench_projector)
+
+
 _register_contract_commands()
+_register_projection_commands()
+
+
+def _register_api_commands() -> None:
+    from loyalty.cli_api import api, token
+
+    main.add_command(api)
+    main.add_command(token)
+
+
+_register_api_commands()
+
+
+def _register_worker_commands() -> None:
+    from loyalty.cli_worker import worker
+
+    main.add_command(worker)
+
+
+_register_worker_commands()
 
 if __name__ == "__main__":
     main()

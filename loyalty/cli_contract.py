@@ -78,7 +78,8 @@ def publish(topic: str, source: TextIO) -> None:
     for error in errors:
         click.echo(f"rejected {error}", err=True)
     if records:
-        asyncio.run(produce(get_settings().bootstrap_servers, topic, records))
+        settings = get_settings()
+        asyncio.run(produce(settings.bootstrap_servers, settings.topic(topic), records))
     click.echo(f"published {len(records)} event(s) to {topic}, rejected {len(errors)}", err=True)
     sys.exit(1 if errors else 0)
 
@@ -98,9 +99,10 @@ async def _consume(
     topic: str, from_beginning: bool, max_events: int | None, idle_timeout: float
 ) -> None:
     avro = codec()
+    settings = get_settings()
     consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=get_settings().bootstrap_servers,
+        settings.topic(topic),
+        bootstrap_servers=settings.bootstrap_servers,
         group_id=f"loyalty-consume-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,

@@ -1,32 +1,53 @@
-"""The demo feed behind the README's run command: a small, deterministic stream of member
-enrolments and store transactions, produced to the contract's input topics on the real broker
-and read back, so a newcomer sees events flow.
+"""The main job behind the README's run command: the whole engine on the real stack.
 
-It grows with the engine: as processors land, the demo starts them and shows what they emit.
+1. configure a demo programme (10 points per dollar, yearly expiry, points for discounts);
+2. start the engine's processes: the worker (ledger rules), the projector (Postgres), the API;
+3. feed a small deterministic stream: enrolments, purchases, a redemption, a return;
+4. show the ledger events the worker emitted and a member's balance read through the API;
+5. keep serving until Ctrl-C (or stop at once with `--exit`).
+
+Event ids carry a run stamp, so running the demo again adds new purchases rather than being
+deduplicated away.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
-import time
-import uuid
-from collections.abc import Iterator
+import urllib.request
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
+from loyalty.services import Services
 from loyalty.settings import Settings
-from loyalty.topics import ENROLMENTS, TRANSACTIONS
+from loyalty.topics import LEDGER
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
-from processors.contract.common import Source, Store
+from processors.contract.common import PointsCategory, Source, Store
+from processors.contract.config import (
+    ExpiryPolicy,
+    ExpiryPolicyKind,
+    PointsRedemptionRule,
+    ProgramConfigured,
+)
 from processors.contract.enrolments import MemberEnrolled, MemberProfile
-from processors.contract.transactions import TransactionCompleted, TransactionLine
+from processors.contract.ledger import LedgerEventRecorded
+from processors.contract.redemptions import PointsRedemptionRequested, ProgramAllocation
+from processors.contract.transactions import (
+    ReturnedLine,
+    TransactionCompleted,
+    TransactionLine,
+    TransactionReturned,
+)
 
+PROGRAM_ID = "DEMO_REWARDS"
 CATALOGUE = [
     ("SKU-COFFEE-1KG", "GROCERY", "COFFEE", "Brûlerie", 1899),
     ("SKU-MILK-2L", "GROCERY", "DAIRY", "Laiterie", 549),
@@ -34,118 +55,244 @@ CATALOGUE = [
     ("SKU-FUEL-REG", "FUEL", "REGULAR", "Gas", 165),
     ("SKU-BREAD", "GROCERY", "BAKERY", "Boulange", 399),
 ]
-START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+START = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
 
 
-def demo_events(members: int, *, seed: int = 7) -> Iterator[Event]:
-    """Contract events in business-time order: enrolments, then purchases."""
+def demo_program() -> ProgramConfigured:
+    """The demo programme: 10 points per dollar, points good until the end of next year."""
+    return ProgramConfigured(
+        event_id="demo-program-v1",
+        occurred_at=START - timedelta(days=30),
+        program_id=PROGRAM_ID,
+        name="Demo Rewards",
+        market="CA",
+        currency="CAD",
+        time_zone="America/Toronto",
+        categories=[PointsCategory.REGULAR],
+        points_per_currency_unit=Decimal("10"),
+        expiry=ExpiryPolicy(kind=ExpiryPolicyKind.END_OF_YEAR_AFTER_MONTHS, months=12),
+        points_redemption=PointsRedemptionRule(points_per_block=1000, cents_per_block=100),
+    )
+
+
+def member_id(n: int) -> str:
+    return f"M{n:05d}"
+
+
+def demo_phases(members: int, *, run: str, seed: int = 7) -> list[list[Event]]:
+    """The demo stream in phases (topics are not ordered with each other): enrolments; then
+    purchases; then a redemption and a return."""
     rng = random.Random(seed)
-    for n in range(members):
-        member_id = f"M{n:05d}"
-        yield MemberEnrolled(
-            event_id=f"enrol-{member_id}",
+    enrolments: list[Event] = [
+        MemberEnrolled(
+            event_id=f"enrol-{member_id(n)}",
             occurred_at=START + timedelta(minutes=n),
-            member_id=member_id,
+            member_id=member_id(n),
             market="CA",
-            program_ids=["CA_REWARDS"],
+            program_ids=[PROGRAM_ID],
             source=Source.APP,
             profile=MemberProfile(first_name=f"Demo {n}", province="QC", country="CA"),
         )
+        for n in range(members)
+    ]
+    purchases: list[Event] = []
     for t in range(members * 3):
+        picks = rng.sample(CATALOGUE, k=rng.randint(1, 3))
         lines = []
-        for line_no, (sku, category, subcategory, brand, price) in enumerate(
-            rng.sample(CATALOGUE, k=rng.randint(1, 3))
-        ):
+        for number, (sku, category, subcategory, brand, price) in enumerate(picks, start=1):
             quantity = rng.randint(1, 3)
             lines.append(
-                TransactionLine(line_id=str(line_no + 1), sku=sku, category=category,
+                TransactionLine(line_id=str(number), sku=sku, category=category,
                                 subcategory=subcategory, brand=brand, quantity=Decimal(quantity),
                                 unit_price_cents=price, amount_cents=price * quantity)
             )  # fmt: skip
-        yield TransactionCompleted(
-            event_id=f"tx-{t:06d}",
-            occurred_at=START + timedelta(days=1, minutes=7 * t),
-            transaction_id=f"T{t:06d}",
-            member_id=f"M{rng.randrange(members):05d}",
-            market="CA",
-            currency="CAD",
-            source=Source.INSTORE,
-            store=Store(store_id=f"S{rng.randint(1, 9):03d}", country="CA", province="QC"),
-            lines=lines,
+        member = member_id(t % members)
+        purchases.append(
+            TransactionCompleted(
+                event_id=f"tx-{run}-{t:05d}",
+                occurred_at=START + timedelta(days=1, minutes=7 * t),
+                transaction_id=f"T-{run}-{t:05d}",
+                member_id=member,
+                market="CA",
+                currency="CAD",
+                source=Source.INSTORE,
+                store=Store(store_id=f"S{rng.randint(1, 9):03d}", country="CA", province="QC"),
+                till_id="T1",
+                lines=lines,
+            )
         )
+    first = purchases[0]
+    assert isinstance(first, TransactionCompleted)
+    assert first.member_id is not None
+    later = START + timedelta(days=3)
+    spend_and_return: list[Event] = [
+        PointsRedemptionRequested(
+            event_id=f"redeem-{run}", occurred_at=later, command_id=f"demo-{run}-redeem",
+            member_id=member_id(1), source=Source.APP,
+            allocations=[ProgramAllocation(program_id=PROGRAM_ID, points=1000)],
+        ),
+        TransactionReturned(
+            event_id=f"return-{run}", occurred_at=later, return_id=f"R-{run}",
+            transaction_id=first.transaction_id, member_id=first.member_id, market="CA",
+            currency="CAD", source=Source.INSTORE, store=first.store,
+            lines=[ReturnedLine(line_id=first.lines[0].line_id, quantity=first.lines[0].quantity,
+                                amount_cents=first.lines[0].amount_cents)],
+        ),
+    ]  # fmt: skip
+    return [enrolments, purchases, spend_and_return]
 
 
-async def run_demo(settings: Settings, *, members: int, seconds: float, console: Console) -> int:
-    """Produce the demo stream, consume it back from the broker and show a summary; returns
-    how many events made the round trip."""
-    bootstrap = settings.bootstrap_servers
-    codec = AvroCodec()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
-    consumer = AIOKafkaConsumer(
-        ENROLMENTS.name,
-        TRANSACTIONS.name,
-        bootstrap_servers=bootstrap,
-        group_id=f"demo-viewer-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="latest",
-        enable_auto_commit=False,
+@dataclass
+class DemoReport:
+    """What the demo saw."""
+
+    published: int = 0
+    ledger_events: list[LedgerEventRecorded] = field(default_factory=list)
+    balance: dict[str, object] | None = None
+
+
+async def _publish(settings: Settings, codec: AvroCodec, events: list[Event]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True, acks="all"
     )
-    await asyncio.gather(producer.start(), consumer.start())
+    await producer.start()
     try:
-        # Wait for the assignment, so "latest" starts before the first demo record is written.
-        while not consumer.assignment():
-            await asyncio.sleep(0.1)
-        for partition in consumer.assignment():
-            await consumer.position(partition)
-        deadline = time.monotonic() + seconds
-        sent = 0
-        round_no = 0
-        while True:
-            for event in demo_events(members, seed=7 + round_no):
-                event = event.model_copy(update={"event_id": f"{event.event_id}-r{round_no}"})
-                await producer.send(
-                    event.topic, codec.encode(event), key=event.partition_key().encode()
-                )
-                sent += 1
-            await producer.flush()
-            round_no += 1
-            if time.monotonic() >= deadline:
-                break
-        console.print(f"produced {sent} demo events to {ENROLMENTS.name} and {TRANSACTIONS.name}")
-        received = await _read_back(consumer, codec, sent, console)
+        futures = [
+            await producer.send(
+                settings.topic(e.topic), codec.encode(e), key=e.partition_key().encode()
+            )
+            for e in events
+        ]
+        await asyncio.gather(*futures)
     finally:
-        await asyncio.gather(producer.stop(), consumer.stop())
-    return received
+        await producer.stop()
 
 
-async def _read_back(
-    consumer: AIOKafkaConsumer, codec: AvroCodec, expected: int, console: Console
-) -> int:
-    by_type: dict[str, int] = {}
-    spend_cents = 0
-    received = 0
-    shown = 0
-    give_up = time.monotonic() + 30
-    while received < expected and time.monotonic() < give_up:
+async def _ledger_reader(settings: Settings) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False
+    )
+    await consumer.start()
+    parts = [TopicPartition(settings.topic(LEDGER.name), p) for p in range(settings.partitions)]
+    consumer.assign(parts)
+    for partition, offset in (await consumer.end_offsets(parts)).items():
+        consumer.seek(partition, offset)
+    return consumer
+
+
+async def _read_ledger(consumer: AIOKafkaConsumer, codec: AvroCodec, causes: set[str],
+                       seen: dict[str, LedgerEventRecorded], seconds: float) -> None:  # fmt: skip
+    """Read ledger events until one per cause arrived (or `seconds` pass)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not causes <= {e.cause_event_id for e in seen.values()} and loop.time() < deadline:
         for records in (await consumer.getmany(timeout_ms=500)).values():
             for record in records:
                 event = codec.decode(record.value)
-                name = type(event).__name__
-                received += 1
-                by_type[name] = by_type.get(name, 0) + 1
-                if isinstance(event, TransactionCompleted):
-                    spend_cents += sum(line.amount_cents for line in event.lines)
-                if shown < 5:
-                    shown += 1
-                    console.print(
-                        f"  {record.topic}[{record.partition}]@{record.offset}"
-                        f" key={record.key.decode()} {name}"
-                    )
-    table = Table(title="demo stream read back from the broker")
-    table.add_column("event type")
-    table.add_column("count", justify="right")
-    for name, count in sorted(by_type.items()):
-        table.add_row(name, str(count))
-    table.add_row("total spend", f"{spend_cents // 100:,}.{spend_cents % 100:02d} CAD")
+                if isinstance(event, LedgerEventRecorded):
+                    seen[event.event_log_id] = event
+
+
+def _get_json(url: str, token: str) -> dict[str, object]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - our own API
+        loaded: dict[str, object] = json.loads(response.read())
+        return loaded
+
+
+async def _balance_via_api(
+    settings: Settings, port: int, member: str, expected: int | None, seconds: float
+) -> dict[str, object] | None:
+    """The member's balance from the API, once the projection shows `expected` points in the
+    demo programme (the projector works asynchronously)."""
+    from projections.api.auth import Role, issue_token
+
+    token = issue_token(settings.api_secret.get_secret_value(), member, Role.MEMBER,
+                        now=datetime.now(UTC), ttl=timedelta(minutes=60))  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1/members/{member}/balance"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    body: dict[str, object] | None = None
+    while loop.time() < deadline:
+        try:
+            body = await asyncio.to_thread(_get_json, url, token)
+        except OSError:
+            body = None
+        if body is not None and _demo_points(body) == expected:
+            return body
+        await asyncio.sleep(0.5)
+    return body
+
+
+def _demo_points(balance: dict[str, object]) -> int | None:
+    programs = balance.get("programs")
+    for program in programs if isinstance(programs, list) else []:
+        if isinstance(program, dict) and program.get("program_id") == PROGRAM_ID:
+            total = program.get("total_points")
+            return total if isinstance(total, int) else None
+    return None
+
+
+async def run_demo(settings: Settings, *, members: int, console: Console, log_dir: Path,
+                   api_port: int = 8080, serve: bool = False) -> DemoReport:  # fmt: skip
+    """Run the demo end to end; with `serve`, keep the processes up until cancelled."""
+    codec = AvroCodec()
+    run = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    report = DemoReport()
+    services = Services(settings, log_dir)
+    await _publish(settings, codec, [demo_program()])
+    reader = await _ledger_reader(settings)
+    try:
+        services.start("worker", "worker")
+        services.start("projector", "project")
+        services.start("api", "api", "--port", str(api_port))
+        console.print(f"started worker, projector and API (logs in {log_dir})")
+        seen: dict[str, LedgerEventRecorded] = {}
+        caused: set[str] = set()
+        demo_members = {member_id(n) for n in range(members)}
+        for phase in demo_phases(members, run=run):
+            caused |= {e.event_id for e in phase}
+            await _publish(settings, codec, phase)
+            report.published += len(phase)
+            causes = {e.event_id for e in phase if not isinstance(e, MemberEnrolled)} or set()
+            await _read_ledger(reader, codec, causes, seen, seconds=120)
+        # A stack used before may replay older history: show only what this run caused.
+        report.ledger_events = sorted(
+            (e for e in seen.values() if e.cause_event_id in caused or (e.member_id in demo_members
+             and any(entry.program_id == PROGRAM_ID for entry in e.entries))),
+            key=lambda e: (e.member_id, e.sequence),
+        )  # fmt: skip
+        _show_ledger(console, report.ledger_events)
+        mine = [e for e in report.ledger_events if e.member_id == member_id(1)]
+        expected = sum(
+            b.balance for b in mine[-1].balances_after if b.program_id == PROGRAM_ID
+        ) if mine else None  # fmt: skip
+        report.balance = await _balance_via_api(settings, api_port, member_id(1), expected, 90)
+        console.print(f"GET /v1/members/{member_id(1)}/balance →")
+        console.print_json(data=report.balance)
+        if serve:
+            console.print(
+                f"\nThe engine is running. API: http://127.0.0.1:{api_port}  "
+                f"(token: `.venv/bin/loyalty token member {member_id(1)}`)\n"
+                "Publish more with `.venv/bin/loyalty publish`. Ctrl-C stops everything."
+            )
+            await asyncio.Event().wait()
+    finally:
+        await reader.stop()
+        services.stop()
+    return report
+
+
+def _show_ledger(console: Console, events: list[LedgerEventRecorded]) -> None:
+    table = Table(title=f"ledger events emitted by the worker ({len(events)})")
+    for column in ("member", "seq", "event", "points", "balance after"):
+        table.add_column(
+            column, justify="right" if column in ("seq", "points", "balance after") else "left"
+        )
+    for event in events[:25]:
+        after = sum(b.balance for b in event.balances_after)
+        table.add_row(event.member_id, str(event.sequence), event.event_type.value,
+                      f"{event.points_on_event:+,}", f"{after:,}")  # fmt: skip
+    if len(events) > 25:
+        table.add_row("…", "", f"{len(events) - 25} more", "", "")
     console.print(table)
-    console.print(f"round trip: {received}/{expected} events")
-    return received

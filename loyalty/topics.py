@@ -125,6 +125,13 @@ LEDGER_STEPS = TopicSpec(
     ("PointsTransferDebited", "PointsTransferBounced", "MemberMergedAway"),
 )
 
+CLOCK_TICKS = TopicSpec(
+    "loyalty.internal.clock-ticks.v1",
+    "market (one copy per partition, so every member partition sees each day)",
+    Direction.INTERNAL,
+    ("DayStarted",),
+)
+
 CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     ENROLMENTS,
     TRANSACTIONS,
@@ -139,6 +146,7 @@ CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     NOTIFICATIONS,
     DEADLETTER,
     LEDGER_STEPS,
+    CLOCK_TICKS,
 )
 
 

@@ -83,11 +83,11 @@ def admit(
     try:
         event = codec.decode(delivered.value)
     except DecodeError as error:
-        return _refuse(delivered, error.reason, error.detail, error.event_type)
+        return refuse(delivered, error.reason, error.detail, error.event_type)
     name = type(event).__name__
     allowed = events_on(contract_topic)
     if type(event) not in allowed:
-        return _refuse(
+        return refuse(
             delivered,
             DeadLetterReason.WRONG_TOPIC,
             f"{name} does not belong on {contract_topic}; allowed: "
@@ -96,7 +96,7 @@ def admit(
         )
     expected_key = event.partition_key().encode()
     if delivered.key != expected_key:
-        return _refuse(
+        return refuse(
             delivered,
             DeadLetterReason.KEY_MISMATCH,
             f"{name} must be keyed by {type(event).key_field} {expected_key!r}, "
@@ -106,9 +106,10 @@ def admit(
     return event
 
 
-def _refuse(
+def refuse(
     delivered: Delivered, reason: DeadLetterReason, detail: str, event_type: str | None
 ) -> DeadLettered:
+    """The dead letter for `delivered`: its bytes, its position, and why."""
     return DeadLettered(
         # Derived from the record's position: a redelivered poison pill gets the same id.
         event_id=f"dlq:{delivered.topic}:{delivered.partition}:{delivered.offset}",
@@ -163,6 +164,12 @@ class FrontDoor:
         for future in pending:
             await future
         return len(pending)
+
+    async def dead_letter(
+        self, delivered: Delivered, reason: DeadLetterReason, detail: str, event_type: str | None
+    ) -> Awaitable[object]:
+        """Send `delivered` to the dead-letter topic; the returned future is the broker's ack."""
+        return await self._send(refuse(delivered, reason, detail, event_type))
 
     async def _send(self, dead: DeadLettered) -> Awaitable[object]:
         DEAD_LETTERS.labels(dead.original_topic, dead.reason.value).inc()

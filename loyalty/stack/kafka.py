@@ -286,6 +286,6 @@ async def ensure_topics(bootstrap: str, wanted: dict[str, tuple[int, dict[str, s
 def contract_topics(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     """Every contract topic with its partition count and config, as `ensure_topics` wants."""
     return {
-        spec.name: (spec.partitions(settings.partitions), dict(spec.config))
+        settings.topic(spec.name): (spec.partitions(settings.partitions), dict(spec.config))
         for spec in CONTRACT_TOPICS
     }

@@ -19,6 +19,8 @@ class DeadLetterReason(ContractEnum):
     INVALID = "INVALID"  # decoded, but breaks a rule of the contract (pydantic validation)
     WRONG_TOPIC = "WRONG_TOPIC"  # a valid event of a type that does not belong on this topic
     KEY_MISMATCH = "KEY_MISMATCH"  # the record key is not the event's partition key
+    # Admitted, but the rules raised: a bug to fix; the record is kept to be replayed after it.
+    PROCESSING_FAILED = "PROCESSING_FAILED"
     UNKNOWN = "UNKNOWN"
 
 

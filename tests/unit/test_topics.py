@@ -28,7 +28,8 @@ def test_every_contract_topic_is_in_the_catalogue_once():
     assert {s.name for s in CONTRACT_TOPICS if s.direction is Direction.INPUT} == DESIGN_INPUTS
     assert {s.name for s in CONTRACT_TOPICS if s.direction is Direction.OUTPUT} == DESIGN_OUTPUTS
     assert {s.name for s in CONTRACT_TOPICS if s.direction is Direction.INTERNAL} == {
-        "loyalty.internal.ledger-steps.v1"
+        "loyalty.internal.ledger-steps.v1",
+        "loyalty.internal.clock-ticks.v1",
     }
 
 
@@ -36,6 +37,7 @@ def test_member_keyed_topics_are_co_partitioned():
     # Faust refuses a source topic whose partition count differs from its tables'.
     member_keyed = [s for s in CONTRACT_TOPICS if s.key.startswith("member_id")]
     assert len(member_keyed) == 10
+    assert by_name("loyalty.internal.clock-ticks.v1").partitions(8) == 8
     assert {s.partitions(8) for s in member_keyed} == {8}
 
 

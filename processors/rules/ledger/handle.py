@@ -93,7 +93,7 @@ def handle(state: MemberLedger | None, message: LedgerInput, programs: Programs)
         case PointsTransferDebited():
             return _transfer_in(working, message)
         case PointsTransferBounced():
-            return _transfer_back(_required(working), message)
+            return _transfer_back(working, message)
         case MembersMerged():
             return _merge_away(working, message)
         case MemberMergedAway():
@@ -585,7 +585,11 @@ def _transfer_in(state: MemberLedger | None, step: PointsTransferDebited) -> Res
     return result
 
 
-def _transfer_back(state: MemberLedger, bounce: PointsTransferBounced) -> Result:
+def _transfer_back(state: MemberLedger | None, bounce: PointsTransferBounced) -> Result:
+    if state is None:
+        # The sender's own debit made this step, so the sender exists wherever it ran; a
+        # missing state means this worker's inputs are out of order. Park nothing: note it.
+        return Result(None, note="bounce for an unknown sender")
     if bounce.event_id in state.steps_applied:
         return Result(state, note="bounce already credited")
     state.steps_applied.append(bounce.event_id)

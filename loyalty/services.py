@@ -1,0 +1,88 @@
+"""The engine's long-running processes (worker, projector, API) as child processes, for the
+demo and the end-to-end tests: started with the right environment, logs to files, stopped
+cleanly (SIGTERM, then SIGKILL after a grace period)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loyalty.settings import Settings
+
+
+@dataclass
+class Service:
+    """One `loyalty <command>` child process."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no shutdown, no flush, no commit."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of its log, for failure messages."""
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Services:
+    """Start and stop a set of `loyalty` commands as one unit."""
+
+    settings: Settings
+    log_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    running: list[Service] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KAFKA_BOOTSTRAP": self.settings.bootstrap_servers,
+            "DATABASE_URL": self.settings.dsn,
+            "LOYALTY_PARTITIONS": str(self.settings.partitions),
+            "LOYALTY_LOG_FORMAT": "json",
+            "LOYALTY_TOPIC_PREFIX": self.settings.topic_prefix,
+            **self.extra_env,
+        }
+
+    def start(self, name: str, *args: str) -> Service:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        service = Service(
+            name, [sys.executable, "-m", "loyalty.cli", *args], self.log_dir / f"{name}.log"
+        )
+        with service.log_path.open("ab") as log:
+            service.process = subprocess.Popen(
+                service.argv, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        self.running.append(service)
+        return service
+
+    def stop(self, grace_seconds: float = 20.0) -> None:
+        for service in reversed(self.running):
+            if service.alive():
+                assert service.process is not None
+                os.killpg(service.process.pid, signal.SIGTERM)
+        for service in reversed(self.running):
+            if service.process is None:
+                continue
+            try:
+                service.process.wait(timeout=grace_seconds)
+            except subprocess.TimeoutExpired:
+                os.killpg(service.process.pid, signal.SIGKILL)
+                service.process.wait(timeout=10)
+        self.running.clear()

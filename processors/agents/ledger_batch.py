@@ -1,0 +1,113 @@
+"""One batch of member-keyed records through the ledger rules: the adapter between Kafka
+records and `processors.rules.ledger.handle`, independent of Faust so it can be tested alone.
+
+Order of effects, per batch (DESIGN.md §7, and `handle`'s contract):
+1. admit every record (refusals go to the dead-letter topic);
+2. run the rules member by member, in record order;
+3. send every output and wait until the broker acknowledged all of them;
+4. only then hand back the changed states, for the caller to save.
+A crash before 4 redelivers the batch against the old states: the same outputs, same ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import Counter
+
+from loyalty.logs import get_logger
+from processors.codec.avro import AvroCodec
+from processors.contract.base import Event
+from processors.contract.clock import DayStarted
+from processors.contract.config import ProgramConfigured
+from processors.contract.deadletter import DeadLetterReason
+from processors.frontdoor import Delivered, FrontDoor, Tombstone
+from processors.rules.ledger.handle import handle
+from processors.rules.ledger.state import MemberLedger
+
+log = get_logger(__name__)
+OUTPUTS = Counter("loyalty_ledger_outputs_total", "Events emitted by the ledger rules.", ["type"])
+NOTES = Counter(
+    "loyalty_ledger_noops_total", "Inputs the ledger rules left without effect.", ["note"]
+)
+
+Send = Callable[[str, bytes, bytes], Awaitable[Awaitable[object]]]
+
+
+@dataclass
+class BatchResult:
+    """What the caller must save: member id → new state."""
+
+    states: dict[str, MemberLedger] = field(default_factory=dict)
+    emitted: int = 0
+    dead_lettered: int = 0
+
+
+class LedgerBatch:
+    """Runs batches of records for the members of the partitions a worker owns."""
+
+    def __init__(self, codec: AvroCodec, door: FrontDoor, send: Send,
+                 programs: Mapping[str, ProgramConfigured]):  # fmt: skip
+        self.codec = codec
+        self.door = door
+        self.send = send
+        self.programs = programs
+
+    async def run(
+        self,
+        records: Iterable[Delivered],
+        load: Callable[[str], MemberLedger | None],
+        members_of_partition: Callable[[int], Iterable[str]],
+    ) -> BatchResult:
+        """Process `records`; `load` reads a saved state, `members_of_partition` lists the
+        members a clock tick on that partition must reach."""
+        result = BatchResult()
+        working: dict[str, MemberLedger | None] = {}
+        pending: list[Awaitable[object]] = []
+
+        def state_of(member: str) -> MemberLedger | None:
+            if member not in working:
+                working[member] = load(member)
+            return working[member]
+
+        async def apply(admitted: Event | Tombstone, delivered: Delivered) -> None:
+            if isinstance(admitted, Tombstone):
+                return
+            if isinstance(admitted, DayStarted):
+                members = list(members_of_partition(delivered.partition))
+            else:
+                members = [admitted.partition_key()]
+            for member in members:
+                before = state_of(member)
+                try:
+                    outcome = handle(before, admitted, self.programs)  # type: ignore[arg-type]
+                except Exception as error:
+                    # Kept whole on the dead-letter topic, to be replayed once fixed; the
+                    # member's state is left as it was.
+                    log.exception("ledger.rules_failed", member=member, offset=delivered.offset)
+                    pending.append(
+                        await self.door.dead_letter(
+                            delivered, DeadLetterReason.PROCESSING_FAILED,
+                            f"{type(error).__name__}: {error}"[:4000], type(admitted).__name__,
+                        )
+                    )  # fmt: skip
+                    continue
+                if outcome.note:
+                    NOTES.labels(outcome.note.split(" ")[0]).inc()
+                if outcome.state is not None and (outcome.emitted or outcome.state != before):
+                    working[member] = outcome.state
+                    result.states[member] = outcome.state
+                for event in outcome.emitted:
+                    OUTPUTS.labels(type(event).__name__).inc()
+                    pending.append(
+                        await self.send(
+                            event.topic, self.codec.encode(event), event.partition_key().encode()
+                        )
+                    )
+                    result.emitted += 1
+
+        result.dead_lettered = await self.door.process(records, apply)
+        await asyncio.gather(*pending)
+        return result

@@ -1,0 +1,155 @@
+"""The Faust app: topics, tables and agents wired together. Wiring only; no rules here.
+
+Agents:
+- `apply_to_ledgers`: member-keyed inputs (enrolments, transactions, activities, redemptions,
+  the internal ledger steps and clock ticks) → ledger rules → ledger, outcomes and step events;
+- `fan_out_days`: each `DayStarted` copied to every partition of the clock-ticks topic, so the
+  daily run reaches every member partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+from aiokafka.partitioner import murmur2
+
+from loyalty.settings import get_settings
+from loyalty.topics import (
+    ACTIVITIES,
+    CLOCK,
+    CLOCK_TICKS,
+    CONFIG,
+    CONTRACT_TOPICS,
+    DEADLETTER,
+    ENROLMENTS,
+    LEDGER_STEPS,
+    REDEMPTIONS,
+    TRANSACTIONS,
+)
+from processors.agents.config_follower import ConfigFollower
+from processors.agents.ledger_batch import LedgerBatch
+from processors.codec.avro import AvroCodec
+from processors.frontdoor import Delivered, FrontDoor
+from processors.rules.ledger.state import MemberLedger
+
+settings = get_settings()
+PARTITIONS = settings.partitions
+BATCH_MAX = 2000
+BATCH_WITHIN_SECONDS = 0.05
+
+app = faust.App(
+    # Prefixed like the topics: its consumer group and table changelogs belong to them.
+    settings.topic(settings.worker_app_id),
+    broker=f"kafka://{settings.bootstrap_servers}",
+    store="memory://",
+    topic_partitions=PARTITIONS,
+    # Faust declares only its own internal topics (table changelogs, the assignor's); the
+    # contract's topics are created by `loyalty stack up` from loyalty.topics.
+    topic_allow_declare=True,
+    consumer_auto_offset_reset="earliest",
+    producer_acks=-1,
+    processing_guarantee="at_least_once",
+    web_enabled=False,
+    stream_buffer_maxsize=BATCH_MAX * 2,
+    # Bytes everywhere: the codec (Avro, JSON state) is ours. Set app-wide because Faust's
+    # changelog recovery reads with the app's serializers, not the table schema's.
+    key_serializer="raw",
+    value_serializer="raw",
+    # A crashed worker's partitions are reassigned after this, not after the 60 s default.
+    broker_session_timeout=10.0,
+    broker_heartbeat_interval=2.0,
+)
+
+_raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+                        "value_serializer": "raw"}  # fmt: skip
+member_inputs = app.topic(
+    *(settings.topic(spec.name)
+      for spec in (ENROLMENTS, TRANSACTIONS, ACTIVITIES, REDEMPTIONS, LEDGER_STEPS, CLOCK_TICKS)),
+    partitions=PARTITIONS, **_raw,
+)  # fmt: skip
+days = app.topic(settings.topic(CLOCK.name), partitions=1, **_raw)
+
+ledgers_by_member = app.Table(
+    "ledgers_by_member",
+    default=None,
+    partitions=PARTITIONS,
+    # Written from batches (no current event): the key's own partition, as producers use.
+    use_partitioner=True,
+    # bytes → Faust's "raw" serializer, also when it recovers the table from its changelog.
+    key_type=bytes,
+    value_type=bytes,
+)  # fmt: skip
+
+codec = AvroCodec()
+follower = ConfigFollower(settings.bootstrap_servers, settings.topic(CONFIG.name), codec)
+
+
+class _FaustSend:
+    """aiokafka-style `send(topic, value, key=)` over Faust's producer, for the front door."""
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
+        return await app.producer.send(topic, key, value, None, None, None)
+
+
+async def _send(contract_topic: str, value: bytes, key: bytes) -> Any:
+    return await app.producer.send(settings.topic(contract_topic), key, value, None, None, None)
+
+
+# Each consumed topic → the contract topic it carries (prefixed names; ticks carry the clock).
+_contract_topics = {settings.topic(spec.name): spec.name for spec in CONTRACT_TOPICS}
+_contract_topics[settings.topic(CLOCK_TICKS.name)] = CLOCK.name
+door = FrontDoor(
+    codec,
+    _FaustSend(),
+    dead_letter_topic=settings.topic(DEADLETTER.name),
+    contract_topics=_contract_topics,
+)
+batches = LedgerBatch(codec, door, _send, follower.programs)
+
+
+@app.task  # type: ignore[untyped-decorator]
+async def follow_config() -> None:
+    """Keep every worker's programme configuration current."""
+    await follower.run()
+
+
+def _load(member: str) -> MemberLedger | None:
+    raw = ledgers_by_member.get(member.encode())
+    return MemberLedger.model_validate_json(raw) if raw else None
+
+
+def _members_of(partition: int) -> Iterable[str]:
+    for key in list(ledgers_by_member.keys()):
+        if (murmur2(key) & 0x7FFFFFFF) % PARTITIONS == partition:
+            yield key.decode()
+
+
+@app.agent(member_inputs, concurrency=1)
+async def apply_to_ledgers(stream: faust.StreamT[bytes]) -> None:
+    """Member inputs → ledger rules → outputs acknowledged → states saved."""
+    await follower.ready.wait()
+    async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):  # type: ignore[attr-defined]
+        records = [
+            Delivered(event.message.topic, event.message.partition, event.message.offset,
+                      event.message.key, event.message.value, int(event.message.timestamp * 1000))
+            for event in events
+        ]  # fmt: skip
+        result = await batches.run(records, _load, _members_of)
+        for member, state in result.states.items():
+            ledgers_by_member[member.encode()] = state.model_dump_json().encode()
+
+
+@app.agent(days, concurrency=1)
+async def fan_out_days(stream: faust.StreamT[bytes]) -> None:
+    """Copy each day to every member partition (its key stays the market)."""
+    async for event in stream.events():
+        ticks = settings.topic(CLOCK_TICKS.name)
+        message = event.message
+        pending = [
+            await app.producer.send(ticks, message.key, message.value, partition, None, None)
+            for partition in range(PARTITIONS)
+        ]
+        for future in pending:
+            await future
