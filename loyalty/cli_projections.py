@@ -56,9 +56,15 @@ def project(
     The batch in flight is finished (or, if Postgres is failing, left unacknowledged) before
     the process leaves its consumer group.
     """
-    from projections.runner import Projector, ProjectorConfig, contract_topic_map
+    from projections.runner import (
+        Projector,
+        ProjectorConfig,
+        contract_topic_map,
+        tune_gc_for_throughput,
+    )
 
     settings = get_settings()
+    tune_gc_for_throughput()
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -107,9 +113,10 @@ def rebuild(
 ) -> None:
     """Replay the ledger projection from offset 0 into fresh tables, then swap them in."""
     from projections.rebuild import rebuild as run_rebuild
-    from projections.runner import contract_topic_map
+    from projections.runner import contract_topic_map, tune_gc_for_throughput
 
     settings = get_settings()
+    tune_gc_for_throughput()
     report = asyncio.run(
         run_rebuild(
             settings.dsn,
@@ -171,9 +178,11 @@ def bench_projector(
     from loyalty import stack as local_stack
     from loyalty.bench.projector import run_projector_bench
     from loyalty.bench.report import write_report
+    from projections.runner import tune_gc_for_throughput
 
     settings = get_settings()
     local_stack.up(settings)
+    tune_gc_for_throughput()  # as `loyalty project` runs
     report = asyncio.run(
         run_projector_bench(
             settings, members=members, events_per_member=events_per_member,

@@ -76,7 +76,7 @@ def apply(
     2. A checkpoint behind `expected` means the tables lost records the caller read past:
        skip that partition and report a rewind. Records before the checkpoint were applied
        already (a redelivery) and are skipped.
-    3. Write the remaining events, ledger and members, each table in one statement.
+    3. Write the remaining events (ledger, then members), batched per table.
     4. Move each checkpoint past its batch, refused records included.
 
     `conn` must be idle (autocommit, or no transaction open): the transaction is this

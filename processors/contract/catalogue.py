@@ -48,6 +48,7 @@ def events_by_name() -> dict[str, type[Event]]:
     return {cls.__name__: cls for cls in all_events()}
 
 
+@cache
 def events_on(topic: str) -> tuple[type[Event], ...]:
     """The events that may travel on `topic`."""
     return tuple(cls for cls in all_events() if cls.topic == topic)

@@ -6,8 +6,9 @@ balances and lots) and never computes a balance or applies a ledger rule: those 
 `processors.rules`. It never commits (the caller's transaction also holds the checkpoint) and
 never reads the clock, so a rebuild writes exactly what live projection wrote.
 
-A batch is written with one binary COPY per table into temporary staging tables, then one
-`INSERT ... SELECT` per table; it is idempotent, so re-applying events changes nothing:
+A batch travels by binary COPY (straight into the insert-only tables when nothing there
+conflicts, else through temporary staging tables: see `write`) and is idempotent, so
+re-applying events changes nothing:
 - events, entries and per-event balances are insert-only (`ON CONFLICT DO NOTHING`);
 - an account's current balance and lots move only to a newer `sequence` of the member's
   ledger, so an old event applied late never rolls an account back.
