@@ -119,7 +119,10 @@ def migrate() -> None:
 @click.option("--members", default=20, show_default=True, help="How many demo members.")
 @click.option("--api-port", default=8080, show_default=True, help="Port of the HTTP API.")
 @click.option("--exit", "exit_after", is_flag=True, help="Stop once the demo has run.")
-def demo(members: int, api_port: int, exit_after: bool) -> None:
+@click.option("--api-url", default=None,
+              help="Use an engine that already runs (worker, projector, API at this URL) "
+                   "instead of starting one.")  # fmt: skip
+def demo(members: int, api_port: int, exit_after: bool, api_url: str | None) -> None:
     """The main job: stack up, worker + projector + API, a demo stream, results; Ctrl-C stops."""
     import asyncio
 
@@ -139,7 +142,7 @@ def demo(members: int, api_port: int, exit_after: bool) -> None:
     log_dir = settings.stack_dir / "logs"
     try:
         asyncio.run(run_demo(settings, members=members, console=console, log_dir=log_dir,
-                             api_port=api_port, serve=not exit_after))  # fmt: skip
+                             api_port=api_port, serve=not exit_after, api_url=api_url))  # fmt: skip
     except KeyboardInterrupt:
         console.print("stopped")
 
@@ -198,6 +201,46 @@ def _register_api_commands() -> None:
 
 
 _register_api_commands()
+
+
+@main.command("bench-ledger")
+@click.option("--members", default=2000, show_default=True)
+@click.option("--purchases", default=20000, show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=None)
+def bench_ledger(members: int, purchases: int, output: Path | None) -> None:
+    """End to end: purchases → worker → ledger → projector → Postgres, vs a bare aiokafka loop."""
+    import asyncio
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    from loyalty import stack as local_stack
+    from loyalty.bench.ledger import run_ledger_bench
+    from loyalty.bench.report import write_report
+    from projections.migrate import apply_migrations
+
+    settings = get_settings()
+    local_stack.up(settings)
+    name = f"loyalty_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = psycopg.conninfo.make_conninfo(settings.dsn, dbname=name)
+    try:
+        apply_migrations(dsn)
+        log_dir = settings.stack_dir / "logs" / name
+        bench = run_ledger_bench(
+            settings, dsn, members=members, purchases=purchases, log_dir=log_dir
+        )
+        report = asyncio.run(bench)
+    finally:
+        with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    path = write_report(report, output)
+    report.print_table(console)
+    console.print(f"engine / loop = {report.context['ratio_engine_to_loop']}; JSON report: {path}")
 
 
 def _register_worker_commands() -> None:

@@ -201,7 +201,7 @@ def _get_json(url: str, token: str) -> dict[str, object]:
 
 
 async def _balance_via_api(
-    settings: Settings, port: int, member: str, expected: int | None, seconds: float
+    settings: Settings, base_url: str, member: str, expected: int | None, seconds: float
 ) -> dict[str, object] | None:
     """The member's balance from the API, once the projection shows `expected` points in the
     demo programme (the projector works asynchronously)."""
@@ -209,7 +209,7 @@ async def _balance_via_api(
 
     token = issue_token(settings.api_secret.get_secret_value(), member, Role.MEMBER,
                         now=datetime.now(UTC), ttl=timedelta(minutes=60))  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1/members/{member}/balance"
+    url = f"{base_url}/v1/members/{member}/balance"
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     body: dict[str, object] | None = None
@@ -233,9 +233,18 @@ def _demo_points(balance: dict[str, object]) -> int | None:
     return None
 
 
-async def run_demo(settings: Settings, *, members: int, console: Console, log_dir: Path,
-                   api_port: int = 8080, serve: bool = False) -> DemoReport:  # fmt: skip
-    """Run the demo end to end; with `serve`, keep the processes up until cancelled."""
+async def run_demo(
+    settings: Settings,
+    *,
+    members: int,
+    console: Console,
+    log_dir: Path,
+    api_port: int = 8080,
+    serve: bool = False,
+    api_url: str | None = None,
+) -> DemoReport:  # fmt: skip
+    """Run the demo end to end; with `serve`, keep the processes up until cancelled. With
+    `api_url`, use an engine that already runs (docker-compose) instead of starting one."""
     codec = AvroCodec()
     run = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     report = DemoReport()
@@ -243,10 +252,12 @@ async def run_demo(settings: Settings, *, members: int, console: Console, log_di
     await _publish(settings, codec, [demo_program()])
     reader = await _ledger_reader(settings)
     try:
-        services.start("worker", "worker")
-        services.start("projector", "project")
-        services.start("api", "api", "--port", str(api_port))
-        console.print(f"started worker, projector and API (logs in {log_dir})")
+        if api_url is None:
+            services.start("worker", "worker")
+            services.start("projector", "project")
+            services.start("api", "api", "--port", str(api_port))
+            console.print(f"started worker, projector and API (logs in {log_dir})")
+        base_url = api_url or f"http://127.0.0.1:{api_port}"
         seen: dict[str, LedgerEventRecorded] = {}
         caused: set[str] = set()
         demo_members = {member_id(n) for n in range(members)}
@@ -267,7 +278,7 @@ async def run_demo(settings: Settings, *, members: int, console: Console, log_di
         expected = sum(
             b.balance for b in mine[-1].balances_after if b.program_id == PROGRAM_ID
         ) if mine else None  # fmt: skip
-        report.balance = await _balance_via_api(settings, api_port, member_id(1), expected, 90)
+        report.balance = await _balance_via_api(settings, base_url, member_id(1), expected, 90)
         console.print(f"GET /v1/members/{member_id(1)}/balance →")
         console.print_json(data=report.balance)
         if serve:

@@ -32,7 +32,6 @@ from processors.agents.config_follower import ConfigFollower
 from processors.agents.ledger_batch import LedgerBatch
 from processors.codec.avro import AvroCodec
 from processors.frontdoor import Delivered, FrontDoor
-from processors.rules.ledger.state import MemberLedger
 
 settings = get_settings()
 PARTITIONS = settings.partitions
@@ -115,9 +114,9 @@ async def follow_config() -> None:
     await follower.run()
 
 
-def _load(member: str) -> MemberLedger | None:
-    raw = ledgers_by_member.get(member.encode())
-    return MemberLedger.model_validate_json(raw) if raw else None
+def _load(member: str) -> bytes | None:
+    raw: bytes | None = ledgers_by_member.get(member.encode())
+    return raw
 
 
 def _members_of(partition: int) -> Iterable[str]:
@@ -137,8 +136,8 @@ async def apply_to_ledgers(stream: faust.StreamT[bytes]) -> None:
             for event in events
         ]  # fmt: skip
         result = await batches.run(records, _load, _members_of)
-        for member, state in result.states.items():
-            ledgers_by_member[member.encode()] = state.model_dump_json().encode()
+        for member, raw in result.states.items():
+            ledgers_by_member[member.encode()] = raw
 
 
 @app.agent(days, concurrency=1)

@@ -40,7 +40,7 @@ Send = Callable[[str, bytes, bytes], Awaitable[Awaitable[object]]]
 class BatchResult:
     """What the caller must save: member id → new state."""
 
-    states: dict[str, MemberLedger] = field(default_factory=dict)
+    states: dict[str, bytes] = field(default_factory=dict)  # serialised MemberLedger
     emitted: int = 0
     dead_lettered: int = 0
 
@@ -58,18 +58,21 @@ class LedgerBatch:
     async def run(
         self,
         records: Iterable[Delivered],
-        load: Callable[[str], MemberLedger | None],
+        load: Callable[[str], bytes | None],
         members_of_partition: Callable[[int], Iterable[str]],
     ) -> BatchResult:
         """Process `records`; `load` reads a saved state, `members_of_partition` lists the
         members a clock tick on that partition must reach."""
         result = BatchResult()
         working: dict[str, MemberLedger | None] = {}
+        loaded: dict[str, bytes | None] = {}
         pending: list[Awaitable[object]] = []
 
         def state_of(member: str) -> MemberLedger | None:
             if member not in working:
-                working[member] = load(member)
+                raw = load(member)
+                loaded[member] = raw
+                working[member] = MemberLedger.model_validate_json(raw) if raw else None
             return working[member]
 
         async def apply(admitted: Event | Tombstone, delivered: Delivered) -> None:
@@ -81,11 +84,16 @@ class LedgerBatch:
                 members = [admitted.partition_key()]
             for member in members:
                 before = state_of(member)
+                # The rules change the state in place; keep its bytes to undo a failed run.
+                snapshot = before.model_dump_json() if before is not None else None
                 try:
                     outcome = handle(before, admitted, self.programs)  # type: ignore[arg-type]
                 except Exception as error:
                     # Kept whole on the dead-letter topic, to be replayed once fixed; the
-                    # member's state is left as it was.
+                    # member's state is put back as it was before this input.
+                    working[member] = (
+                        MemberLedger.model_validate_json(snapshot) if snapshot else None
+                    )
                     log.exception("ledger.rules_failed", member=member, offset=delivered.offset)
                     pending.append(
                         await self.door.dead_letter(
@@ -96,9 +104,8 @@ class LedgerBatch:
                     continue
                 if outcome.note:
                     NOTES.labels(outcome.note.split(" ")[0]).inc()
-                if outcome.state is not None and (outcome.emitted or outcome.state != before):
+                if outcome.state is not None:
                     working[member] = outcome.state
-                    result.states[member] = outcome.state
                 for event in outcome.emitted:
                     OUTPUTS.labels(type(event).__name__).inc()
                     pending.append(
@@ -110,4 +117,11 @@ class LedgerBatch:
 
         result.dead_lettered = await self.door.process(records, apply)
         await asyncio.gather(*pending)
+        # Save only what changed: the rules mutate states in place, so compare the bytes.
+        for member, state in working.items():
+            if state is None:
+                continue
+            raw = state.model_dump_json().encode()
+            if raw != loaded.get(member):
+                result.states[member] = raw
         return result

@@ -75,8 +75,13 @@ class Result:
 
 
 def handle(state: MemberLedger | None, message: LedgerInput, programs: Programs) -> Result:
-    """Apply one input to one member's ledger (a working copy; `state` is not changed)."""
-    working = state.model_copy(deep=True) if state is not None else None
+    """Apply one input to one member's ledger.
+
+    Takes ownership of `state` and returns it changed (copying a member's whole state for
+    every event cost more than all the rules together): a caller that needs the state as it
+    was keeps its own copy, e.g. the serialised bytes it loaded it from.
+    """
+    working = state
     match message:
         case MemberEnrolled():
             return _enrol(working, message, programs)
