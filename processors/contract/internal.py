@@ -14,7 +14,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from processors.contract.base import Event, Id, Points, Record, UtcDatetime
-from processors.contract.common import Source
+from processors.contract.common import PointsCategory, Source
 from processors.contract.ledger import AccountBalance
 
 TOPIC = "loyalty.internal.ledger-steps.v1"
@@ -55,6 +55,19 @@ class PointsTransferBounced(Event):
     lots: list[LotPoints] = Field(description="The points to give back, by lot.")
 
 
+class HeldPoints(Record):
+    """Points still held (PROMISED or TRIGGER) when their member was merged away."""
+
+    program_id: Id = Field(description="The programme of the account.")
+    category: PointsCategory = Field(description="PROMISED or TRIGGER.")
+    points: Points = Field(description="Points still held.")
+    expires_at: UtcDatetime | None = Field(description="Expiry of their lot (null: never).")
+    release_at: UtcDatetime | None = Field(
+        description="When they convert to REGULAR by time (null: on the programme's activity)."
+    )
+    transaction_id: Id = Field(description="The purchase that earned them.")
+
+
 class MemberMergedAway(Event):
     """The victim's side of a merge was recorded; the survivor takes over its balances."""
 
@@ -65,4 +78,8 @@ class MemberMergedAway(Event):
     source: Source = Field(description="The channel the merge came through.")
     accounts: list[AccountBalance] = Field(
         description="The victim's accounts as they stood before the merge (negative ones too)."
+    )
+    held: list[HeldPoints] = Field(
+        default_factory=list,
+        description="The victim's held points, so they still convert on the survivor's side.",
     )

@@ -98,3 +98,23 @@ def test_trigger_held_points_convert_when_the_member_does_the_activity():
         (PointsCategory.REGULAR, EntryType.CREDIT),
     ]
     assert (ledgers.balance("m1"), ledgers.balance("m1", PointsCategory.TRIGGER)) == (100, 0)
+
+
+def test_points_still_held_at_a_merge_convert_on_the_survivors_side():
+    from tests.rules.given import merged
+
+    ledgers = Ledgers(
+        programs(
+            program(
+                categories=[PointsCategory.REGULAR, PointsCategory.PROMISED],
+                promised_points=promised_for(30),
+            )
+        )
+    )
+    ledgers.apply(enrolled("m1"), enrolled("m2"), bought("m1", "T1", cents=10000))
+    ledgers.apply(merged("m1", "m2"))
+    assert ledgers.balance("m2", PointsCategory.PROMISED) == 100
+    event = only(ledgers.apply(day(date(2026, 4, 2))), LedgerEventRecorded)
+    assert event.member_id == "m2"
+    assert event.event_type is LedgerEventType.PROMISED_POINTS_CONVERSION
+    assert (ledgers.balance("m2"), ledgers.balance("m2", PointsCategory.PROMISED)) == (100, 0)

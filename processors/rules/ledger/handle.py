@@ -24,6 +24,7 @@ from processors.contract.common import PointsCategory, Source
 from processors.contract.config import ProgramConfigured
 from processors.contract.enrolments import MemberEnrolled, MembersMerged
 from processors.contract.internal import (
+    HeldPoints,
     LotPoints,
     MemberMergedAway,
     PointsTransferBounced,
@@ -654,6 +655,12 @@ def _merge_away(state: MemberLedger | None, merged: MembersMerged) -> Result:
         draft.debit_exactly(program_id, category, EntryKind.MERGE, positive)
         deficit = -sum(lot.points for lot in account if lot.points < 0)
         draft.credit(program_id, category, EntryKind.MERGE, deficit, None)
+    held = [
+        HeldPoints(program_id=h.program_id, category=h.category, points=h.points,
+                   expires_at=h.expires_at, release_at=h.release_at,
+                   transaction_id=h.transaction_id)
+        for h in state.holds
+    ]  # fmt: skip
     state.status = "MERGED"
     state.merged_into = merged.survivor_member_id
     state.holds.clear()
@@ -666,6 +673,7 @@ def _merge_away(state: MemberLedger | None, merged: MembersMerged) -> Result:
             victim_member_id=merged.victim_member_id,
             source=merged.source,
             accounts=accounts,
+            held=held,
         )
     )
     return result
@@ -678,6 +686,13 @@ def _merge_in(state: MemberLedger | None, step: MemberMergedAway) -> Result:
     if step.event_id in state.steps_applied:
         return Result(state, note="merge already applied")
     state.steps_applied.append(step.event_id)
+    for held in step.held:
+        # The victim's purchases are not the survivor's: keep the hold apart by its origin.
+        state.holds.append(
+            Hold(program_id=held.program_id, category=held.category, points=held.points,
+                 expires_at=held.expires_at, release_at=held.release_at,
+                 transaction_id=f"{step.victim_member_id}/{held.transaction_id}")
+        )  # fmt: skip
     result = Result(state)
     draft = Draft(
         state,
