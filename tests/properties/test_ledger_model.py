@@ -1,9 +1,11 @@
 """The ledger against a tiny reference model, over random sequences of operations.
 
-The model knows only this: points are whole; credits add a lot that expires 31 local days
-later (the policy is 30 days after the earn date); debits take earliest expiry first; a
-deficit (after returns) is repaid by the next credit; redemptions and transfers never
-overdraw; duplicates change nothing.
+The model knows only this: points are whole; earned points are held (PROMISED) for 3 days and
+then convert to REGULAR (released on the 4th local day after the earn date); a lot expires 31
+local days after its earn date; debits take earliest expiry first; a deficit (after returns)
+is repaid by the next credit; redemptions and transfers never overdraw; a return takes back
+points still held from the hold, else from REGULAR; a merge moves lots and holds; duplicates
+change nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.rules.given import (
     merged,
     program,
     programs,
+    promised_for,
     redeem,
     returned,
     transfer,
@@ -42,6 +45,11 @@ class Model:
     def __init__(self) -> None:
         self.lots: dict[str, dict[date, int]] = {m: {} for m in MEMBERS}
         self.deficit: dict[str, int] = dict.fromkeys(MEMBERS, 0)
+        # member → transaction → (release date, expiry date, points still held)
+        self.held: dict[str, dict[str, tuple[date, date, int]]] = {m: {} for m in MEMBERS}
+
+    def held_points(self, member: str) -> int:
+        return sum(points for _, _, points in self.held[member].values())
 
     def balance(self, member: str) -> int:
         return sum(self.lots[member].values()) - self.deficit[member]
@@ -69,7 +77,15 @@ class Model:
 class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.ledgers = Ledgers(programs(program(expiry=expiring_after(30))))
+        self.ledgers = Ledgers(
+            programs(
+                program(
+                    expiry=expiring_after(30),
+                    categories=[PointsCategory.REGULAR, PointsCategory.PROMISED],
+                    promised_points=promised_for(3),
+                )
+            )
+        )
         self.model = Model()
         self.now = T0
         self.today = T0.astimezone(TORONTO).date()
@@ -99,6 +115,12 @@ class LedgerMachine(RuleBasedStateMachine):
             self.last = day(self.today)
             self.ledgers.apply(self.last)
             for member in MEMBERS:
+                if member in self.merged:
+                    continue
+                for tx, (release, expires, points) in list(self.model.held[member].items()):
+                    if release <= self.today:
+                        del self.model.held[member][tx]
+                        self.model.credit(member, points, expires)
                 for expires in [d for d in self.model.lots[member] if d <= self.today]:
                     del self.model.lots[member][expires]
 
@@ -110,7 +132,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.ledgers.apply(self.last)
         points = (cents + 50) // 100
         self.purchases.append((member, tx, points))
-        self.model.credit(member, points, self.today + timedelta(days=31))
+        if points:
+            release, expires = self.today + timedelta(days=4), self.today + timedelta(days=31)
+            self.model.held[member][tx] = (release, expires, points)
 
     @rule(data=st.data(), blocks=st.integers(1, 5))
     def redeem_points(self, data: st.DataObject, blocks: int) -> None:
@@ -146,7 +170,10 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         self.last = returned(member, tx, f"RET{tx}", ("1", 10**9), at=self.now)
         self.ledgers.apply(self.last)
-        self.model.debit(member, points)
+        if tx in self.model.held[member]:
+            del self.model.held[member][tx]  # still held: taken back from the hold
+        else:
+            self.model.debit(member, points)
 
     @precondition(lambda self: len(self.active()) > 1)
     @rule(data=st.data())
@@ -157,6 +184,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.merged.add(victim)
         for expires, points in sorted(self.model.lots[victim].items()):
             self.model.credit(survivor, points, expires)
+        for tx, hold in self.model.held[victim].items():
+            self.model.held[survivor][f"{victim}/{tx}"] = hold
+        self.model.held[victim] = {}
         deficit = self.model.deficit[victim]
         if deficit:
             self.model.debit(survivor, deficit)
@@ -178,6 +208,13 @@ class LedgerMachine(RuleBasedStateMachine):
             assert self.ledgers.balance(member) == self.model.balance(member), member
 
     @invariant()
+    def held_points_agree_with_the_model(self) -> None:
+        for member in MEMBERS:
+            assert self.ledgers.balance(member, PointsCategory.PROMISED) == self.model.held_points(
+                member
+            )
+
+    @invariant()
     def lots_agree_with_the_model(self) -> None:
         for member in MEMBERS:
             lots = self.ledgers.states[member].lots("CA_MAIN", PointsCategory.REGULAR)
@@ -196,7 +233,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 for event in self.ledgers.ledger(member)
                 for e in event.entries
             )
-            assert net == self.ledgers.balance(member)
+            promised = self.ledgers.balance(member, PointsCategory.PROMISED)
+            assert net == self.ledgers.balance(member) + promised
             assert all(
                 event.points_on_event
                 == sum(

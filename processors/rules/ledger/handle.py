@@ -285,8 +285,14 @@ def _return(state: MemberLedger, returned: TransactionReturned, programs: Progra
         now_due = policy.base_points(program, spend)
         to_debit = max(earned - now_due, 0)
         record.earned[program_id] = earned - to_debit
-        category = _return_category(state, record, program_id, to_debit)
-        draft.debit(program_id, category, EntryKind.RETURN, to_debit)
+        hold = _take_from_hold(state, record, program_id, to_debit)
+        if hold is not None:
+            # From the very lot the hold sits in, so the other holds keep their points.
+            draft.debit_exactly(
+                program_id, hold.category, EntryKind.RETURN, [Move(hold.expires_at, to_debit)]
+            )
+        else:
+            draft.debit(program_id, PointsCategory.REGULAR, EntryKind.RETURN, to_debit)
     for redeemed in record.redeemed:
         share = round_half_up(Decimal(redeemed.points * refunded) / max(original_total, 1))
         give_back = min(share, redeemed.points - redeemed.reversed_points)
@@ -305,21 +311,24 @@ def _return(state: MemberLedger, returned: TransactionReturned, programs: Progra
     return result
 
 
-def _return_category(
+def _take_from_hold(
     state: MemberLedger, record: Purchase, program_id: str, points: int
-) -> PointsCategory:
-    """Points still held for the purchase are taken back from the hold; the rest from REGULAR."""
-    category = record.category.get(program_id, PointsCategory.REGULAR)
-    if category is PointsCategory.REGULAR or points <= 0:
-        return PointsCategory.REGULAR
+) -> Hold | None:
+    """The purchase's hold, reduced by `points`, if the points are still held there; None
+    when they were released already (the return then takes them from REGULAR)."""
+    if (
+        points <= 0
+        or record.category.get(program_id, PointsCategory.REGULAR) is PointsCategory.REGULAR
+    ):
+        return None
     for hold in state.holds:
         mine = hold.program_id == program_id and hold.transaction_id == record.transaction_id
         if mine and hold.points >= points:
             hold.points -= points
             if hold.points == 0:
                 state.holds.remove(hold)
-            return category
-    return PointsCategory.REGULAR
+            return hold
+    return None
 
 
 def _restore_order(redeemed: Redeemed, points: int) -> list[tuple[datetime | None, int]]:
@@ -656,11 +665,16 @@ def _merge_away(state: MemberLedger | None, merged: MembersMerged) -> Result:
         deficit = -sum(lot.points for lot in account if lot.points < 0)
         draft.credit(program_id, category, EntryKind.MERGE, deficit, None)
     held = [
-        HeldPoints(program_id=h.program_id, category=h.category, points=h.points,
-                   expires_at=h.expires_at, release_at=h.release_at,
-                   transaction_id=h.transaction_id)
+        HeldPoints(
+            program_id=h.program_id,
+            category=h.category,
+            points=h.points,
+            expires_at=h.expires_at,
+            release_at=h.release_at,
+            transaction_id=h.transaction_id,
+        )
         for h in state.holds
-    ]  # fmt: skip
+    ]
     state.status = "MERGED"
     state.merged_into = merged.survivor_member_id
     state.holds.clear()
@@ -689,10 +703,15 @@ def _merge_in(state: MemberLedger | None, step: MemberMergedAway) -> Result:
     for held in step.held:
         # The victim's purchases are not the survivor's: keep the hold apart by its origin.
         state.holds.append(
-            Hold(program_id=held.program_id, category=held.category, points=held.points,
-                 expires_at=held.expires_at, release_at=held.release_at,
-                 transaction_id=f"{step.victim_member_id}/{held.transaction_id}")
-        )  # fmt: skip
+            Hold(
+                program_id=held.program_id,
+                category=held.category,
+                points=held.points,
+                expires_at=held.expires_at,
+                release_at=held.release_at,
+                transaction_id=f"{step.victim_member_id}/{held.transaction_id}",
+            )
+        )
     result = Result(state)
     draft = Draft(
         state,
