@@ -578,7 +578,6 @@ def _transfer_in(state: MemberLedger | None, step: PointsTransferDebited) -> Res
         return Result(state, [bounce], note=problem)
     state = _required(state)
     state.steps_applied.append(step.event_id)
-    result = Result(state)
     draft = Draft(
         state,
         LedgerEventType.POINTS_TRANSFER,
@@ -588,13 +587,17 @@ def _transfer_in(state: MemberLedger | None, step: PointsTransferDebited) -> Res
         discriminator="in",
         related_member_id=step.sender_member_id,
     )
-    for lot in step.lots:
+    return _credit_transferred(state, draft, step.program_id, step.lots)
+
+
+def _credit_transferred(
+    state: MemberLedger, draft: Draft, program_id: str, moved: list[LotPoints]
+) -> Result:
+    """Credit transferred points into REGULAR lots of the expiry they came with."""
+    result = Result(state)
+    for lot in moved:
         draft.credit(
-            step.program_id,
-            PointsCategory.REGULAR,
-            EntryKind.TRANSFER_IN,
-            lot.points,
-            lot.expires_at,
+            program_id, PointsCategory.REGULAR, EntryKind.TRANSFER_IN, lot.points, lot.expires_at
         )
     _emit(result, draft)
     return result
@@ -608,7 +611,6 @@ def _transfer_back(state: MemberLedger | None, bounce: PointsTransferBounced) ->
     if bounce.event_id in state.steps_applied:
         return Result(state, note="bounce already credited")
     state.steps_applied.append(bounce.event_id)
-    result = Result(state)
     draft = Draft(
         state,
         LedgerEventType.POINTS_TRANSFER,
@@ -617,16 +619,7 @@ def _transfer_back(state: MemberLedger | None, bounce: PointsTransferBounced) ->
         source=bounce.source,
         related_member_id=bounce.recipient_member_id,
     )
-    for lot in bounce.lots:
-        draft.credit(
-            bounce.program_id,
-            PointsCategory.REGULAR,
-            EntryKind.TRANSFER_IN,
-            lot.points,
-            lot.expires_at,
-        )
-    _emit(result, draft)
-    return result
+    return _credit_transferred(state, draft, bounce.program_id, bounce.lots)
 
 
 # --- merges ------------------------------------------------------------------------------
