@@ -1,0 +1,254 @@
+"""Enrolment, purchases and returns: opening accounts, base earn, and re-evaluating a
+purchase when goods come back (DESIGN.md §5.3, 5.13–14, 5.21–22, 5.24)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from processors.contract.common import PointsCategory
+from processors.contract.enrolments import MemberEnrolled
+from processors.contract.ledger import EntryKind, LedgerEventType
+from processors.contract.transactions import TransactionCompleted, TransactionReturned
+from processors.rules.arithmetic import round_half_up
+from processors.rules.ledger import policy
+from processors.rules.ledger.draft import Draft
+from processors.rules.ledger.lots import Move
+from processors.rules.ledger.result import Programs, Result, emit
+from processors.rules.ledger.state import (
+    Hold,
+    MemberLedger,
+    Purchase,
+    PurchasedLine,
+    Redeemed,
+)
+
+PARKED_MAX = 100
+
+
+def park(message: TransactionCompleted | TransactionReturned) -> Result:
+    # Topics are not ordered with each other: a first purchase can overtake its enrolment.
+    # The processor keeps parked inputs in the member's state (see `parked_state`).
+    parked = MemberLedger(member_id=message.partition_key(), status="UNKNOWN", parked=[message])
+    return Result(parked, note="parked until the member enrols")
+
+
+def enrol(
+    state: MemberLedger | None,
+    enrolled: MemberEnrolled,
+    programs: Programs,
+    replay: Callable[[MemberLedger | None, Any, Programs], Result],
+) -> Result:
+    """Open the accounts of the programmes joined; then apply the inputs parked before it."""
+    parked: list[TransactionCompleted | TransactionReturned] = []
+    if state is None or state.status == "UNKNOWN":
+        parked = list(state.parked) if state is not None else []
+        state = MemberLedger(member_id=enrolled.member_id)
+    result = Result(state)
+    draft = Draft(
+        state,
+        LedgerEventType.CUSTOMER_REGISTRATION,
+        cause_event_id=enrolled.event_id,
+        occurred_at=enrolled.occurred_at,
+        source=enrolled.source,
+        store_id=enrolled.store_id,
+    )
+    imported = {(b.program_id, b.category): b for b in enrolled.imported_balances}
+    for program_id in enrolled.program_ids:
+        program = programs.get(program_id)
+        categories = program.categories if program is not None else [PointsCategory.REGULAR]
+        if program_id not in state.programs:
+            state.programs.append(program_id)
+        for category in categories:
+            if state.has_account(program_id, category):
+                continue  # already open: a redelivered or repeated enrolment
+            carried = imported.get((program_id, category))
+            expiry = None
+            if carried is not None and carried.points > 0:
+                expiry = carried.expires_at or (
+                    policy.expires_at(program, enrolled.occurred_at) if program else None
+                )
+            draft.open_account(program_id, category, carried.points if carried else 0, expiry)
+    emit(result, draft)
+    for message in parked:
+        replayed = replay(result.state, message, programs)
+        result.state = replayed.state
+        result.emitted += replayed.emitted
+    return result
+
+
+def earn(state: MemberLedger, purchase: TransactionCompleted, programs: Programs) -> Result:
+    result = Result(state)
+    if state.status == "MERGED":
+        result.note = f"member merged into {state.merged_into}; purchase not credited here"
+        return result
+    if state.status == "UNKNOWN":
+        return _park_more(state, purchase)
+    if purchase.transaction_id in state.purchases:
+        result.note = "purchase already credited"
+        return result
+    record = Purchase(
+        transaction_id=purchase.transaction_id,
+        province=purchase.store.province,
+        lines=[
+            PurchasedLine(line_id=line.line_id, sku=line.sku, amount_cents=line.amount_cents)
+            for line in purchase.lines
+        ],
+    )
+    state.purchases[purchase.transaction_id] = record
+    draft = Draft(
+        state,
+        LedgerEventType.TRANSACTION_ADD,
+        cause_event_id=purchase.event_id,
+        occurred_at=purchase.occurred_at,
+        source=purchase.source,
+        store_id=purchase.store.store_id,
+        till_id=purchase.till_id,
+        transaction_id=purchase.transaction_id,
+        transaction_number=purchase.transaction_number,
+    )
+    for program_id in state.programs:
+        program = programs.get(program_id)
+        if program is None or program.market != purchase.market:
+            continue
+        spend = policy.eligible_spend_cents(program, purchase.lines, purchase.store.province)
+        points = policy.base_points(program, spend)
+        category = policy.earn_category(program)
+        expiry = policy.expires_at(program, purchase.occurred_at)
+        record.earned[program_id] = points
+        record.category[program_id] = category
+        draft.credit(program_id, category, EntryKind.ALLOCATION, points, expiry)
+        if category is not PointsCategory.REGULAR and points > 0:
+            state.holds.append(
+                Hold(
+                    program_id=program_id,
+                    category=category,
+                    transaction_id=purchase.transaction_id,
+                    points=points,
+                    expires_at=expiry,
+                    release_at=policy.release_at(program, purchase.occurred_at),
+                )
+            )
+    emit(result, draft)
+    return result
+
+
+def _park_more(state: MemberLedger, message: TransactionCompleted | TransactionReturned) -> Result:
+    if len(state.parked) < PARKED_MAX and message not in state.parked:
+        state.parked.append(message)
+    return Result(state, note="parked until the member enrols")
+
+
+def return_purchase(
+    state: MemberLedger, returned: TransactionReturned, programs: Programs
+) -> Result:
+    """Re-evaluate the purchase without the returned lines; debit points no longer earned and
+    credit back points redeemed on the returned lines, in one event (DESIGN.md §5.14)."""
+    result = Result(state)
+    if state.status == "UNKNOWN":
+        return _park_more(state, returned)
+    record = state.purchases.get(returned.transaction_id)
+    if record is None:
+        result.note = f"return of unknown transaction {returned.transaction_id}"
+        return result
+    if returned.return_id in record.return_ids:
+        result.note = "return already applied"
+        return result
+    record.return_ids.append(returned.return_id)
+    by_line = {line.line_id: line for line in record.lines}
+    refunded = 0
+    for item in returned.lines:
+        line = by_line.get(item.line_id)
+        if line is None:
+            continue
+        amount = min(item.amount_cents, line.amount_cents - line.returned_cents)
+        line.returned_cents += amount
+        refunded += amount
+    original_total = sum(line.amount_cents for line in record.lines)
+    draft = Draft(
+        state,
+        LedgerEventType.TRANSACTION_RETURN,
+        cause_event_id=returned.event_id,
+        occurred_at=returned.occurred_at,
+        source=returned.source,
+        store_id=returned.store.store_id,
+        till_id=returned.till_id,
+        transaction_id=returned.return_id,
+    )
+    for program_id, earned in record.earned.items():
+        program = programs.get(program_id)
+        if program is None:
+            continue
+        kept_lines = [
+            line.model_copy(update={"amount_cents": line.amount_cents - line.returned_cents})
+            for line in record.lines
+        ]
+        spend = sum(
+            line.amount_cents
+            for line in kept_lines
+            if line.sku not in policy.excluded_skus(program, record.province)
+        )
+        now_due = policy.base_points(program, spend)
+        to_debit = max(earned - now_due, 0)
+        record.earned[program_id] = earned - to_debit
+        hold = _take_from_hold(state, record, program_id, to_debit)
+        if hold is not None:
+            # From the very lot the hold sits in, so the other holds keep their points.
+            draft.debit_exactly(
+                program_id, hold.category, EntryKind.RETURN, [Move(hold.expires_at, to_debit)]
+            )
+        else:
+            draft.debit(program_id, PointsCategory.REGULAR, EntryKind.RETURN, to_debit)
+    for redeemed in record.redeemed:
+        share = round_half_up(Decimal(redeemed.points * refunded) / max(original_total, 1))
+        give_back = min(share, redeemed.points - redeemed.reversed_points)
+        if give_back <= 0:
+            continue
+        redeemed.reversed_points += give_back
+        for expires_at, points in _restore_order(redeemed, give_back):
+            draft.credit(
+                redeemed.program_id,
+                PointsCategory.REGULAR,
+                EntryKind.REDEMPTION_REVERSAL,
+                points,
+                expires_at,
+            )
+    emit(result, draft)
+    return result
+
+
+def _take_from_hold(
+    state: MemberLedger, record: Purchase, program_id: str, points: int
+) -> Hold | None:
+    """The purchase's hold, reduced by `points`, if the points are still held there; None
+    when they were released already (the return then takes them from REGULAR)."""
+    if (
+        points <= 0
+        or record.category.get(program_id, PointsCategory.REGULAR) is PointsCategory.REGULAR
+    ):
+        return None
+    for hold in state.holds:
+        mine = hold.program_id == program_id and hold.transaction_id == record.transaction_id
+        if mine and hold.points >= points:
+            hold.points -= points
+            if hold.points == 0:
+                state.holds.remove(hold)
+            return hold
+    return None
+
+
+def _restore_order(redeemed: Redeemed, points: int) -> list[tuple[datetime | None, int]]:
+    """Give back into the lots the redemption drew from, latest drawn first."""
+    out: list[tuple[datetime | None, int]] = []
+    remaining = points
+    for expires_at, drawn in reversed(redeemed.moves):
+        if remaining == 0:
+            break
+        back = min(drawn, remaining)
+        out.append((expires_at, back))
+        remaining -= back
+    if remaining:
+        out.append((None, remaining))
+    return out

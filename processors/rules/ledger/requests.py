@@ -1,0 +1,224 @@
+"""Members' requests that spend points: redemptions and the sender's side of a transfer.
+All or nothing, never below zero; a repeated command_id re-emits its outcome (§5.15, 5.23)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processors.contract.common import PointsCategory
+from processors.contract.config import ProgramConfigured
+from processors.contract.internal import (
+    LotPoints,
+    PointsTransferDebited,
+)
+from processors.contract.ledger import EntryKind, LedgerEventType
+from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
+from processors.contract.redemptions import PointsRedemptionRequested, PointsTransferRequested
+from processors.rules.arithmetic import derived_id
+from processors.rules.ledger.draft import Draft
+from processors.rules.ledger.result import Programs, Result, required
+from processors.rules.ledger.state import (
+    MemberLedger,
+    Redeemed,
+    moves_as_pairs,
+)
+
+
+def _answer(
+    state: MemberLedger | None,
+    request: PointsRedemptionRequested | PointsTransferRequested,
+    *,
+    reason: RejectionReason | None = None,
+    detail: str = "",
+    points: int = 0,
+    discount_cents: int = 0,
+    ledger_event_log_id: str | None = None,
+) -> RequestAccepted | RequestRejected:
+    common: dict[str, Any] = {
+        "event_id": derived_id("OUT", request.member_id, request.command_id),
+        "occurred_at": request.occurred_at,
+        "member_id": request.member_id,
+        "command_id": request.command_id,
+        "request_type": request.request_type,
+        "request_event_id": request.event_id,
+    }
+    outcome: RequestAccepted | RequestRejected
+    if reason is None:
+        outcome = RequestAccepted(
+            **common,
+            points_debited=points,
+            discount_cents=discount_cents,
+            ledger_event_log_id=ledger_event_log_id,
+            detail=detail or None,
+        )
+    else:
+        outcome = RequestRejected(**common, reason=reason, detail=detail)
+    if state is not None:
+        state.outcomes[request.command_id] = outcome
+    return outcome
+
+
+def _repeat(state: MemberLedger | None, command_id: str) -> Result | None:
+    if state is not None and command_id in state.outcomes:
+        return Result(state, [state.outcomes[command_id]], note="repeated command_id")
+    return None
+
+
+def _not_active(state: MemberLedger | None) -> tuple[RejectionReason, str] | None:
+    if state is None or state.status == "UNKNOWN":
+        return RejectionReason.unknown_member, "no such member"
+    if state.status == "MERGED":
+        return RejectionReason.member_merged, f"merged into {state.merged_into}"
+    return None
+
+
+def redeem(
+    state: MemberLedger | None, request: PointsRedemptionRequested, programs: Programs
+) -> Result:
+    """Spend points from one or several programmes' REGULAR accounts, all or nothing; never
+    below zero (DESIGN.md §5.14–15)."""
+    repeated = _repeat(state, request.command_id)
+    if repeated is not None:
+        return repeated
+    refused = _not_active(state)
+    if refused is not None:
+        return Result(state, [_answer(state, request, reason=refused[0], detail=refused[1])])
+    state = required(state)
+    for allocation in request.allocations:
+        have = state.balance(allocation.program_id, PointsCategory.REGULAR)
+        if allocation.program_id not in state.programs:
+            detail = f"not a member of programme {allocation.program_id}"
+            return Result(
+                state, [_answer(state, request, reason=RejectionReason.not_eligible, detail=detail)]
+            )
+        problem = _redemption_problem(programs.get(allocation.program_id), allocation.points)
+        if problem is not None:
+            detail = f"{allocation.program_id}: {problem}"
+            return Result(
+                state,
+                [_answer(state, request, reason=RejectionReason.invalid_request, detail=detail)],
+            )
+        if have < allocation.points:
+            detail = f"{allocation.program_id}: balance {have} < {allocation.points} requested"
+            return Result(
+                state,
+                [
+                    _answer(
+                        state, request, reason=RejectionReason.insufficient_points, detail=detail
+                    )
+                ],
+            )
+    result = Result(state)
+    draft = Draft(
+        state,
+        LedgerEventType.POINTS_REDEMPTION,
+        cause_event_id=request.event_id,
+        occurred_at=request.occurred_at,
+        source=request.source,
+        store_id=request.store_id,
+        till_id=request.till_id,
+        transaction_id=request.transaction_id,
+    )
+    total = 0
+    discount = 0
+    for allocation in request.allocations:
+        moves = draft.debit(
+            allocation.program_id, PointsCategory.REGULAR, EntryKind.REDEMPTION, allocation.points
+        )
+        total += allocation.points
+        discount += _discount_cents(programs.get(allocation.program_id), allocation.points)
+        purchase = state.purchases.get(request.transaction_id or "")
+        if purchase is not None:
+            purchase.redeemed.append(
+                Redeemed(
+                    program_id=allocation.program_id,
+                    points=allocation.points,
+                    moves=moves_as_pairs(moves),
+                )
+            )
+    sealed = draft.seal()
+    if sealed is not None:
+        result.emitted.append(sealed)
+    result.emitted.append(
+        _answer(
+            state,
+            request,
+            points=total,
+            discount_cents=discount,
+            ledger_event_log_id=sealed.event_log_id if sealed else None,
+        )
+    )
+    return result
+
+
+def _discount_cents(program: ProgramConfigured | None, points: int) -> int:
+    """The discount `points` buy: whole blocks only (checked by `_redemption_problem`)."""
+    rule = program.points_redemption if program is not None else None
+    if rule is None:
+        return 0
+    return points // rule.points_per_block * rule.cents_per_block
+
+
+def _redemption_problem(program: ProgramConfigured | None, points: int) -> str | None:
+    rule = program.points_redemption if program is not None else None
+    if program is None or rule is None:
+        return "the programme does not offer points for a discount"
+    if points % rule.points_per_block:
+        return f"points must be whole blocks of {rule.points_per_block}"
+    if points // rule.points_per_block < rule.blocks_min:
+        return f"at least {rule.blocks_min} block(s) of {rule.points_per_block} points"
+    return None
+
+
+def transfer_out(state: MemberLedger | None, request: PointsTransferRequested) -> Result:
+    """The sender's step: debit (never overdrawing), then hand the points to the recipient's
+    partition with their lots (DESIGN.md §2, §5.23)."""
+    repeated = _repeat(state, request.command_id)
+    if repeated is not None:
+        return repeated
+    refused = _not_active(state)
+    if refused is not None:
+        return Result(state, [_answer(state, request, reason=refused[0], detail=refused[1])])
+    state = required(state)
+    have = state.balance(request.program_id, PointsCategory.REGULAR)
+    if request.program_id not in state.programs:
+        detail = f"not a member of programme {request.program_id}"
+        return Result(
+            state, [_answer(state, request, reason=RejectionReason.not_eligible, detail=detail)]
+        )
+    if have < request.points:
+        detail = f"balance {have} < {request.points} to transfer"
+        return Result(
+            state,
+            [_answer(state, request, reason=RejectionReason.insufficient_points, detail=detail)],
+        )
+    result = Result(state)
+    draft = Draft(
+        state,
+        LedgerEventType.POINTS_TRANSFER,
+        cause_event_id=request.event_id,
+        occurred_at=request.occurred_at,
+        source=request.source,
+        related_member_id=request.recipient_member_id,
+    )
+    moves = draft.debit(
+        request.program_id, PointsCategory.REGULAR, EntryKind.TRANSFER_OUT, request.points
+    )
+    sealed = draft.seal()
+    assert sealed is not None
+    result.emitted += [
+        sealed,
+        PointsTransferDebited(
+            event_id=derived_id("STEP", request.member_id, request.command_id, "transfer"),
+            occurred_at=request.occurred_at,
+            member_id=request.recipient_member_id,
+            sender_member_id=request.member_id,
+            program_id=request.program_id,
+            command_id=request.command_id,
+            request_event_id=request.event_id,
+            source=request.source,
+            lots=[LotPoints(expires_at=m.expires_at, points=m.points) for m in moves],
+        ),
+        _answer(state, request, points=request.points, ledger_event_log_id=sealed.event_log_id),
+    ]
+    return result
