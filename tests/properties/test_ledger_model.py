@@ -89,7 +89,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model = Model()
         self.now = T0
         self.today = T0.astimezone(TORONTO).date()
-        self.purchases: list[tuple[str, str, int]] = []  # (member, tx, points earned)
+        self.purchases: list[tuple[str, str, int, date]] = []  # (member, tx, points, day)
         self.returned: set[str] = set()
         self.merged: set[str] = set()
         self.last = None
@@ -131,7 +131,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.last = bought(member, tx, cents=cents, at=self.now)
         self.ledgers.apply(self.last)
         points = (cents + 50) // 100
-        self.purchases.append((member, tx, points))
+        self.purchases.append((member, tx, points, self.today))
         if points:
             release, expires = self.today + timedelta(days=4), self.today + timedelta(days=31)
             self.model.held[member][tx] = (release, expires, points)
@@ -159,14 +159,19 @@ class LedgerMachine(RuleBasedStateMachine):
             for expires, taken in self.model.debit(sender, points):
                 self.model.credit(recipient, taken, expires)
 
-    @precondition(lambda self: any(tx not in self.returned for _, tx, _ in self.purchases))
+    @precondition(lambda self: any(p[1] not in self.returned for p in self.purchases))
     @rule(data=st.data())
     def return_a_purchase(self, data: st.DataObject) -> None:
-        member, tx, points = data.draw(
+        member, tx, points, bought_on = data.draw(
             st.sampled_from([p for p in self.purchases if p[1] not in self.returned])
         )
         self.returned.add(tx)
         if member in self.merged:
+            return
+        if self.today > T0.date() and bought_on < self.today - timedelta(days=365):
+            # Past the returns window: the purchase is forgotten and the return changes nothing.
+            self.last = returned(member, tx, f"RET{tx}", ("1", 10**9), at=self.now)
+            self.ledgers.apply(self.last)
             return
         self.last = returned(member, tx, f"RET{tx}", ("1", 10**9), at=self.now)
         self.ledgers.apply(self.last)

@@ -213,3 +213,20 @@ def test_requests_for_a_merged_member_are_refused_with_a_pointer_to_the_survivor
 def test_unknown_members_cannot_redeem():
     rejected = only(Ledgers().apply(redeem("nobody", 100)), RequestRejected)
     assert rejected.reason is RejectionReason.unknown_member
+
+
+def test_purchases_are_forgotten_after_the_returns_window_and_late_ones_not_credited():
+    from datetime import date
+
+    from tests.rules.given import day
+
+    ledgers = Ledgers()
+    ledgers.apply(enrolled("m1"), bought("m1", "T1", cents=1000), bought("m1", "T2", cents=1000))
+    ledgers.apply(returned("m1", "T2", "R2", ("1", 1000)))
+    ledgers.apply(day(date(2027, 3, 1)))  # 364 days later: still returnable
+    assert set(ledgers.states["m1"].purchases) == {"T1", "T2"}
+    ledgers.apply(day(date(2027, 3, 4)))  # past 365 days: forgotten
+    assert ledgers.states["m1"].purchases == {}
+    assert ledgers.apply(returned("m1", "T1", "R1", ("1", 1000))) == []
+    assert ledgers.apply(bought("m1", "T3", cents=1000)) == []  # dated 2026-03-02: too late
+    assert ledgers.balance("m1") == 10

@@ -7,7 +7,7 @@ from processors.contract.activities import ActivityRecorded
 from processors.contract.clock import DayStarted
 from processors.contract.common import PointsCategory, Source
 from processors.contract.ledger import EntryKind, LedgerEventType
-from processors.rules.ledger import lots, policy
+from processors.rules.ledger import lots, policy, purchases
 from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.lots import Move
 from processors.rules.ledger.result import Programs, Result, emit
@@ -107,4 +107,5 @@ def start_day(state: MemberLedger | None, day: DayStarted, programs: Programs) -
                 if hold.expires_at is not None and hold.expires_at <= day.started_at:
                     state.holds.remove(hold)
         emit(result, expiry)
+    purchases.forget_old_purchases(state)
     return result

@@ -20,6 +20,11 @@ from processors.contract.config import (
 from processors.contract.transactions import TransactionLine
 from processors.rules.arithmetic import round_half_up
 
+RETURNS_ACCEPTED_DAYS = 365
+"""How long a purchase stays returnable. The member's state keeps each purchase this long
+(to re-evaluate it on a return) and then forgets it, so a member's state does not grow with
+their whole history; a purchase that arrives older than this is not credited."""
+
 
 def _local_midnight(program: ProgramConfigured, day: date) -> datetime:
     zone = ZoneInfo(program.time_zone)

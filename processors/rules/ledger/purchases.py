@@ -4,7 +4,7 @@ purchase when goods come back (DESIGN.md §5.3, 5.13–14, 5.21–22, 5.24)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -89,8 +89,13 @@ def earn(state: MemberLedger, purchase: TransactionCompleted, programs: Programs
     if purchase.transaction_id in state.purchases:
         result.note = "purchase already credited"
         return result
+    horizon = _returns_horizon(state)
+    if horizon is not None and purchase.occurred_at < horizon:
+        result.note = "purchase older than the returns window; not credited"
+        return result
     record = Purchase(
         transaction_id=purchase.transaction_id,
+        occurred_at=purchase.occurred_at,
         province=purchase.store.province,
         lines=[
             PurchasedLine(line_id=line.line_id, sku=line.sku, amount_cents=line.amount_cents)
@@ -252,3 +257,23 @@ def _restore_order(redeemed: Redeemed, points: int) -> list[tuple[datetime | Non
     if remaining:
         out.append((None, remaining))
     return out
+
+
+def _returns_horizon(state: MemberLedger) -> datetime | None:
+    """The oldest purchase time still returnable, judged by the member's last daily run (never
+    by a clock): None before the first run."""
+    if not state.expiry_days:
+        return None
+    last_run = max(state.expiry_days.values())
+    oldest = last_run - timedelta(days=policy.RETURNS_ACCEPTED_DAYS)
+    return datetime(oldest.year, oldest.month, oldest.day, tzinfo=UTC)
+
+
+def forget_old_purchases(state: MemberLedger) -> None:
+    """Drop purchases past the returns window (their returns are no longer accepted)."""
+    horizon = _returns_horizon(state)
+    if horizon is None:
+        return
+    for transaction_id, record in list(state.purchases.items()):
+        if record.occurred_at is not None and record.occurred_at < horizon:
+            del state.purchases[transaction_id]

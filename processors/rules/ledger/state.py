@@ -40,6 +40,7 @@ class Purchase(BaseModel):
     """What one transaction earned, per programme, for re-evaluation on returns."""
 
     transaction_id: str
+    occurred_at: datetime | None = None  # None: recorded before this field existed
     province: str | None
     lines: list[PurchasedLine]
     earned: dict[str, int] = Field(default_factory=dict)  # program_id → base points standing
