@@ -21,10 +21,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
+from loyalty.producing import publish_events
 from loyalty.services import Services
 from loyalty.settings import Settings
 from loyalty.topics import LEDGER
@@ -151,23 +152,6 @@ class DemoReport:
     balance: dict[str, object] | None = None
 
 
-async def _publish(settings: Settings, codec: AvroCodec, events: list[Event]) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True, acks="all"
-    )
-    await producer.start()
-    try:
-        futures = [
-            await producer.send(
-                settings.topic(e.topic), codec.encode(e), key=e.partition_key().encode()
-            )
-            for e in events
-        ]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
 async def _ledger_reader(settings: Settings) -> AIOKafkaConsumer:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False
@@ -249,7 +233,7 @@ async def run_demo(
     run = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     report = DemoReport()
     services = Services(settings, log_dir)
-    await _publish(settings, codec, [demo_program()])
+    await publish_events(settings, [demo_program()], codec)
     reader = await _ledger_reader(settings)
     try:
         if api_url is None:
@@ -263,7 +247,7 @@ async def run_demo(
         demo_members = {member_id(n) for n in range(members)}
         for phase in demo_phases(members, run=run):
             caused |= {e.event_id for e in phase}
-            await _publish(settings, codec, phase)
+            await publish_events(settings, phase, codec)
             report.published += len(phase)
             causes = {e.event_id for e in phase if not isinstance(e, MemberEnrolled)} or set()
             await _read_ledger(reader, codec, causes, seen, seconds=120)

@@ -20,11 +20,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import psycopg
-from aiokafka import AIOKafkaProducer
 
 from loyalty import stack
 from loyalty.bench.raw import measure_consume_produce
 from loyalty.bench.report import BenchReport, Measurement
+from loyalty.producing import publish_events
 from loyalty.services import Services
 from loyalty.settings import Settings
 from loyalty.topics import TRANSACTIONS
@@ -74,26 +74,6 @@ def _purchase(n: int, members: int) -> TransactionCompleted:
     )
 
 
-async def _produce(settings: Settings, codec: AvroCodec, events: list[Event]) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
-        enable_idempotence=True,
-        acks="all",
-        linger_ms=5,
-    )
-    await producer.start()
-    try:
-        futures = [
-            await producer.send(
-                settings.topic(e.topic), codec.encode(e), key=e.partition_key().encode()
-            )
-            for e in events
-        ]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
 def _count(dsn: str, sql: str) -> int:
     with psycopg.connect(dsn) as conn:
         row = conn.execute(sql).fetchone()
@@ -126,7 +106,7 @@ async def run_ledger_bench(
     )
     services = Services(isolated, log_dir)
     try:
-        await _produce(isolated, codec, [_program()])
+        await publish_events(isolated, [_program()], codec)
         services.start("worker", "worker")
         services.start("projector", "project")
         enrolments: list[Event] = [
@@ -141,13 +121,13 @@ async def run_ledger_bench(
             )
             for m in range(members)
         ]
-        await _produce(isolated, codec, enrolments)
+        await publish_events(isolated, enrolments, codec)
         warm = await _wait_for_rows(dsn, "SELECT count(*) FROM ledger_events", members, 300)
         if warm < members:
             raise RuntimeError(f"the engine did not warm up: {warm}/{members} enrolments")
         load: list[Event] = [_purchase(n, members) for n in range(purchases)]
         started = time.perf_counter()
-        await _produce(isolated, codec, load)
+        await publish_events(isolated, load, codec)
         done = await _wait_for_rows(
             dsn,
             "SELECT count(*) FROM ledger_events WHERE event_type = 'TRANSACTION_ADD'",

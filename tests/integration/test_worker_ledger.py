@@ -8,9 +8,10 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from loyalty import stack
+from loyalty.producing import publish_events
 from loyalty.services import Services
 from loyalty.settings import Settings
 from processors.codec.avro import AvroCodec
@@ -21,24 +22,6 @@ from tests.rules.given import T0, Ledgers, bought, enrolled, program, redeem, re
 
 pytestmark = pytest.mark.integration
 CODEC = AvroCodec()
-
-
-async def publish(settings: Settings, events: list[Event]) -> None:
-    """Produce `events` to their (prefixed) topics, keyed as the contract says."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True, acks="all"
-    )
-    await producer.start()
-    try:
-        futures = [
-            await producer.send(
-                settings.topic(e.topic), CODEC.encode(e), key=e.partition_key().encode()
-            )
-            for e in events
-        ]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
 
 
 class Collector:
@@ -102,7 +85,7 @@ async def test_the_worker_records_what_the_rules_decide(isolated, tmp_path, run_
     config = program(f"P_{run_id}", event_id=f"cfg-{run_id}")
     members = [f"{run_id}-m{n}" for n in range(6)]
     mine = lambda e: getattr(e, "member_id", "").startswith(run_id)  # noqa: E731
-    await publish(isolated, [config])
+    await publish_events(isolated, [config])
     services = Services(isolated, tmp_path)
     ledger = Collector(
         isolated.bootstrap_servers, isolated.topic("loyalty.ledger.v1"), isolated.partitions, mine
@@ -132,7 +115,7 @@ async def test_the_worker_records_what_the_rules_decide(isolated, tmp_path, run_
         for phase in phases:
             expected.apply(*phase)
             want = {e.event_log_id for e in expected.emitted if isinstance(e, LedgerEventRecorded)}
-            await publish(isolated, phase)
+            await publish_events(isolated, phase)
             arrived = await ledger.until(
                 lambda es, want=want: {e.event_log_id for e in es} >= want, 120
             )
@@ -181,12 +164,12 @@ async def test_a_worker_killed_mid_stream_loses_and_doubles_no_point(isolated, t
         isolated.bootstrap_servers, isolated.topic("loyalty.ledger.v1"), isolated.partitions, mine
     )
     await ledger.start()
-    await publish(isolated, [config])
+    await publish_events(isolated, [config])
     services = Services(isolated, tmp_path)
     worker = services.start("worker", "worker")
     try:
-        await publish(isolated, enrolments)
-        await publish(isolated, purchases)
+        await publish_events(isolated, enrolments)
+        await publish_events(isolated, purchases)
         assert await ledger.until(lambda es: len({e.event_log_id for e in es}) >= 3000, 180), (
             worker.log_tail()
         )
