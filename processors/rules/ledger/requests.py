@@ -64,12 +64,46 @@ def _repeat(state: MemberLedger | None, command_id: str) -> Result | None:
     return None
 
 
-def _not_active(state: MemberLedger | None) -> tuple[RejectionReason, str] | None:
+Refusal = tuple[RejectionReason, str]
+
+
+def _cannot_spend(
+    state: MemberLedger | None, spends: list[tuple[str, int]], programs: Programs | None = None
+) -> Refusal | None:
+    """Why `state` may not spend these (programme, points) from REGULAR, or None.
+
+    Checks, in order: the member is active; a member of each programme; with `programs`, the
+    points are whole redemption blocks; the balance covers them (never below zero).
+    """
     if state is None or state.status == "UNKNOWN":
         return RejectionReason.unknown_member, "no such member"
     if state.status == "MERGED":
         return RejectionReason.member_merged, f"merged into {state.merged_into}"
+    for program_id, _ in spends:
+        if program_id not in state.programs:
+            return RejectionReason.not_eligible, f"not a member of programme {program_id}"
+    for program_id, points in spends:
+        problem = (
+            None if programs is None else _redemption_problem(programs.get(program_id), points)
+        )
+        if problem is not None:
+            return RejectionReason.invalid_request, f"{program_id}: {problem}"
+    for program_id, points in spends:
+        have = state.balance(program_id, PointsCategory.REGULAR)
+        if have < points:
+            return (
+                RejectionReason.insufficient_points,
+                f"{program_id}: balance {have} < {points} requested",
+            )
     return None
+
+
+def _reject(
+    state: MemberLedger | None,
+    request: PointsRedemptionRequested | PointsTransferRequested,
+    refusal: Refusal,
+) -> Result:
+    return Result(state, [_answer(state, request, reason=refusal[0], detail=refusal[1])])
 
 
 def redeem(
@@ -80,34 +114,11 @@ def redeem(
     repeated = _repeat(state, request.command_id)
     if repeated is not None:
         return repeated
-    refused = _not_active(state)
+    spends = [(a.program_id, a.points) for a in request.allocations]
+    refused = _cannot_spend(state, spends, programs)
     if refused is not None:
-        return Result(state, [_answer(state, request, reason=refused[0], detail=refused[1])])
+        return _reject(state, request, refused)
     state = required(state)
-    for allocation in request.allocations:
-        have = state.balance(allocation.program_id, PointsCategory.REGULAR)
-        if allocation.program_id not in state.programs:
-            detail = f"not a member of programme {allocation.program_id}"
-            return Result(
-                state, [_answer(state, request, reason=RejectionReason.not_eligible, detail=detail)]
-            )
-        problem = _redemption_problem(programs.get(allocation.program_id), allocation.points)
-        if problem is not None:
-            detail = f"{allocation.program_id}: {problem}"
-            return Result(
-                state,
-                [_answer(state, request, reason=RejectionReason.invalid_request, detail=detail)],
-            )
-        if have < allocation.points:
-            detail = f"{allocation.program_id}: balance {have} < {allocation.points} requested"
-            return Result(
-                state,
-                [
-                    _answer(
-                        state, request, reason=RejectionReason.insufficient_points, detail=detail
-                    )
-                ],
-            )
     result = Result(state)
     draft = Draft(
         state,
@@ -176,22 +187,10 @@ def transfer_out(state: MemberLedger | None, request: PointsTransferRequested) -
     repeated = _repeat(state, request.command_id)
     if repeated is not None:
         return repeated
-    refused = _not_active(state)
+    refused = _cannot_spend(state, [(request.program_id, request.points)])
     if refused is not None:
-        return Result(state, [_answer(state, request, reason=refused[0], detail=refused[1])])
+        return _reject(state, request, refused)
     state = required(state)
-    have = state.balance(request.program_id, PointsCategory.REGULAR)
-    if request.program_id not in state.programs:
-        detail = f"not a member of programme {request.program_id}"
-        return Result(
-            state, [_answer(state, request, reason=RejectionReason.not_eligible, detail=detail)]
-        )
-    if have < request.points:
-        detail = f"balance {have} < {request.points} to transfer"
-        return Result(
-            state,
-            [_answer(state, request, reason=RejectionReason.insufficient_points, detail=detail)],
-        )
     result = Result(state)
     draft = Draft(
         state,
