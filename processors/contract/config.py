@@ -19,11 +19,10 @@ move, is a code already issued) live in `processors.rules`.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, ClassVar, Final, Self
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from processors.contract.activities import ActivityKind
 from processors.contract.base import (
@@ -45,6 +44,7 @@ from processors.contract.offer_definition import (
     BehaviourOperator,
     DiscountKind,
     DiscountTerms,
+    EndsAt,
     KindUses,
     LocalizedCopy,
     OfferActivation,
@@ -56,8 +56,6 @@ from processors.contract.offer_definition import (
     ProvinceCode,
     RewardStoreListing,
     definition_problems,
-    evergreen_if_open,
-    one_evergreen,
     require_kind_fields,
     require_locales,
     standalone_discount_problems,
@@ -349,22 +347,12 @@ class OfferEndDateExtended(Event):
     key_field: ClassVar[str] = "event_id"
 
     offer_id: OfferId = Field(description="The offer extended.")
-    ends_at: UtcDatetime = Field(
+    ends_at: EndsAt = Field(
         description='The new end; 3001-01-01T00:00:00Z (null in the JSON form) for "does not '
         'expire".'
     )
     requested_by: Id = Field(description="The staff user who extended it.")
     reason: Text | None = Field(default=None, description="Why, for the audit trail.")
-
-    @field_validator("ends_at", mode="before")
-    @classmethod
-    def _no_end_is_evergreen(cls, value: object) -> object:
-        return evergreen_if_open(value)
-
-    @field_validator("ends_at", mode="after")
-    @classmethod
-    def _one_evergreen_end(cls, value: datetime) -> datetime:
-        return one_evergreen(value)
 
 
 class OfferWithdrawn(Event):
@@ -590,7 +578,7 @@ class ChallengePublished(Event):
     market: Market = Field(description="The market the challenge runs in.")
     localized_copy: list[LocalizedCopy] = Field(min_length=1, max_length=10, description=_COPY)
     starts_at: UtcDatetime = Field(description="When progress starts to count.")
-    ends_at: UtcDatetime = Field(
+    ends_at: EndsAt = Field(
         description="When progress stops counting; 3001-01-01T00:00:00Z (null in the JSON "
         "form) for no end."
     )
@@ -609,16 +597,6 @@ class ChallengePublished(Event):
     award_reward_id: Id | None = Field(
         default=None, description="Master reward granted per completion; null when points are."
     )
-
-    @field_validator("ends_at", mode="before")
-    @classmethod
-    def _no_end_is_evergreen(cls, value: object) -> object:
-        return evergreen_if_open(value)
-
-    @field_validator("ends_at", mode="after")
-    @classmethod
-    def _one_evergreen_end(cls, value: datetime) -> datetime:
-        return one_evergreen(value)
 
     @model_validator(mode="after")
     def _check_challenge(self) -> Self:

@@ -24,7 +24,7 @@ from itertools import pairwise
 from typing import Annotated, Final, Self
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from processors.contract.activities import ActivityKind
 from processors.contract.base import (
@@ -91,6 +91,10 @@ def evergreen_if_open(value: object) -> object:
 def one_evergreen(value: datetime) -> datetime:
     """After validation of an end instant: any end in or after 3001 is the one evergreen end."""
     return EVERGREEN_ENDS_AT if value >= EVERGREEN_ENDS_AT else value
+
+
+EndsAt = Annotated[UtcDatetime, BeforeValidator(evergreen_if_open), AfterValidator(one_evergreen)]
+"""An end instant: null (no end) and anything in or after 3001 are the one evergreen end."""
 
 
 def _iso(value: datetime) -> str:
@@ -256,7 +260,7 @@ class OfferSchedule(Record):
         description="First instant at which behaviour counts towards the offer; never changes "
         "once published."
     )
-    ends_at: UtcDatetime = Field(
+    ends_at: EndsAt = Field(
         description="First instant at which behaviour no longer counts. An evergreen offer (no "
         "end) has 3001-01-01T00:00:00Z; null in the JSON form means the same."
     )
@@ -271,16 +275,6 @@ class OfferSchedule(Record):
         if isinstance(data, dict) and data.get("display_at") is None and "starts_at" in data:
             return {**data, "display_at": data["starts_at"]}
         return data
-
-    @field_validator("ends_at", mode="before")
-    @classmethod
-    def _no_end_is_evergreen(cls, value: object) -> object:
-        return evergreen_if_open(value)
-
-    @field_validator("ends_at", mode="after")
-    @classmethod
-    def _one_evergreen_end(cls, value: datetime) -> datetime:
-        return one_evergreen(value)
 
     @model_validator(mode="after")
     def _check_order(self) -> Self:
