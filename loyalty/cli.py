@@ -210,34 +210,20 @@ _register_api_commands()
 def bench_ledger(members: int, purchases: int, output: Path | None) -> None:
     """End to end: purchases → worker → ledger → projector → Postgres, vs a bare aiokafka loop."""
     import asyncio
-    import uuid
-
-    import psycopg
-    from psycopg import sql
 
     from loyalty import stack as local_stack
     from loyalty.bench.ledger import run_ledger_bench
     from loyalty.bench.report import write_report
-    from projections.migrate import apply_migrations
+    from projections.migrate import temporary_database
 
     settings = get_settings()
     local_stack.up(settings)
-    name = f"loyalty_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = psycopg.conninfo.make_conninfo(settings.dsn, dbname=name)
-    try:
-        apply_migrations(dsn)
-        log_dir = settings.stack_dir / "logs" / name
+    with temporary_database(settings.dsn, "loyalty_bench") as dsn:
+        log_dir = settings.stack_dir / "logs" / "bench-ledger"
         bench = run_ledger_bench(
             settings, dsn, members=members, purchases=purchases, log_dir=log_dir
         )
         report = asyncio.run(bench)
-    finally:
-        with psycopg.connect(settings.dsn, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
     path = write_report(report, output)
     report.print_table(console)
     console.print(f"engine / loop = {report.context['ratio_engine_to_loop']}; JSON report: {path}")

@@ -12,7 +12,10 @@ copy of the projection tables beside the live ones.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -63,3 +66,21 @@ def apply_migrations(dsn: str, *, schema: str | None = None) -> list[str]:
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now
+
+
+@contextlib.contextmanager
+def temporary_database(admin_dsn: str, prefix: str = "loyalty_tmp") -> Iterator[str]:
+    """A new, migrated database on the server of `admin_dsn`, dropped on exit (tests and
+    benchmarks that must not share tables with anything else)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
+    try:
+        apply_migrations(dsn)
+        yield dsn
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )

@@ -17,14 +17,12 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from loyalty import stack
 from loyalty.settings import Settings
 from loyalty.stack import kafka
-from projections.migrate import apply_migrations
+from projections.migrate import temporary_database
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -84,34 +82,17 @@ def bootstrap_servers(stack_settings: Settings) -> str:
     return stack_settings.bootstrap_servers
 
 
-@contextlib.contextmanager
-def fresh_database(admin_dsn: str) -> Iterator[str]:
-    """A new, migrated database on the server of `admin_dsn`; dropped on exit."""
-    name = f"loyalty_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
-    apply_migrations(dsn)
-    try:
-        yield dsn
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
 @pytest.fixture(scope="session")
 def database_url(stack_settings: Settings) -> Iterator[str]:
     """A fresh, migrated database for this test run; dropped afterwards."""
-    with fresh_database(stack_settings.dsn) as dsn:
+    with temporary_database(stack_settings.dsn, "loyalty_test") as dsn:
         yield dsn
 
 
 @pytest.fixture
 def own_database_url(stack_settings: Settings) -> Iterator[str]:
     """A fresh, migrated database for one test (e.g. one that runs the projector)."""
-    with fresh_database(stack_settings.dsn) as dsn:
+    with temporary_database(stack_settings.dsn, "loyalty_test") as dsn:
         yield dsn
 
 
