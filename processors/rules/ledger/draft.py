@@ -124,7 +124,12 @@ class Draft:
             self._entry(program_id, category, EntryType.CREDIT, kind, move, offer_id)
 
     def debit(
-        self, program_id: str, category: PointsCategory, kind: EntryKind, points: int
+        self,
+        program_id: str,
+        category: PointsCategory,
+        kind: EntryKind,
+        points: int,
+        offer_id: str | None = None,
     ) -> list[Move]:
         """Take points earliest expiry first; one entry per lot drawn. Returns the moves."""
         if points <= 0:
@@ -132,7 +137,7 @@ class Draft:
         key = account_key(program_id, category)
         self.state.accounts[key], moves = lots.debit(self.state.accounts.get(key, ()), points)
         for move in moves:
-            self._entry(program_id, category, EntryType.DEBIT, kind, move, None)
+            self._entry(program_id, category, EntryType.DEBIT, kind, move, offer_id)
         return moves
 
     def debit_exactly(

@@ -3,7 +3,7 @@ purchase when goods come back (DESIGN.md §5.3, 5.13–14, 5.21–22, 5.24)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,6 +14,7 @@ from processors.contract.ledger import EntryKind, LedgerEventType
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules.arithmetic import round_half_up
 from processors.rules.ledger import policy
+from processors.rules.ledger.awards import OfferDebit, debit_offer_awards
 from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.lots import Move
 from processors.rules.ledger.result import Programs, Result, emit
@@ -147,9 +148,13 @@ def _park_more(state: MemberLedger, message: TransactionCompleted | TransactionR
 
 
 def return_purchase(
-    state: MemberLedger, returned: TransactionReturned, programs: Programs
+    state: MemberLedger,
+    returned: TransactionReturned,
+    programs: Programs,
+    offer_debits: Sequence[OfferDebit] = (),
 ) -> Result:
-    """Re-evaluate the purchase without the returned lines; debit points no longer earned and
+    """Re-evaluate the purchase without the returned lines; debit points no longer earned,
+    the offer awards that no longer hold (`offer_debits`, decided by the offer rules), and
     credit back points redeemed on the returned lines, in one event (DESIGN.md §5.14)."""
     result = Result(state)
     if state.status == "UNKNOWN":
@@ -220,6 +225,7 @@ def return_purchase(
                 points,
                 expires_at,
             )
+    debit_offer_awards(draft, list(offer_debits))
     emit(result, draft)
     return result
 
