@@ -1,8 +1,9 @@
-"""Rounding and ids: the two places where "almost the same" would cost points."""
+"""Rounding, pro-rata splits and ids: the places where "almost the same" would cost points."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
 
@@ -21,3 +22,24 @@ def derived_id(prefix: str, *parts: str) -> str:
     """
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
     return f"{prefix}-{digest}"
+
+
+def split_pro_rata(total: int, weights: Sequence[int]) -> list[int]:
+    """Split `total` over `weights` in proportion, in whole units that add up to `total`.
+
+    Largest remainder: each share is first rounded down, then the units left over go one each
+    to the largest fractional parts, ties to the earlier weight, so the split is deterministic.
+    A share never exceeds its weight when `total` does not exceed their sum. Nothing is split
+    over weights that sum to zero (all shares are zero).
+    """
+    assert total >= 0, "a split of a negative total"
+    assert min(weights, default=0) >= 0, "a split by a negative weight"
+    whole = sum(weights)
+    if whole == 0:
+        return [0] * len(weights)
+    shares = [total * weight // whole for weight in weights]
+    left_over = total - sum(shares)
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
+    for i in by_remainder[:left_over]:
+        shares[i] += 1
+    return shares

@@ -1,0 +1,209 @@
+"""Discounts on a basket: how many cents each discount takes off which line (DESIGN.md §5.9).
+
+Item discounts (AMOUNT_OFF_ITEMS, PERCENT_OFF_ITEMS, FREE_ITEM) apply first, in the order
+given, each on what remains of its lines after the ones before it; then cart discounts
+(AMOUNT_OFF_CART, PERCENT_OFF_CART) on what remains of the cart. Money is whole cents: % off
+is rounded half-up per line, $ off is split pro-rata by largest remainder so the cents add up.
+A discount never takes a line below zero, so it never exceeds the line or the cart.
+
+This module never decides whether an offer qualifies, which offer of an unstackable group
+wins, or how many multiples a use pays: the caller passes the discounts that apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
+
+from processors.contract.offer_definition import (
+    ITEM_DISCOUNTS,
+    DiscountKind,
+    DiscountTerms,
+    ProductSelection,
+)
+from processors.contract.transactions import TransactionLine
+from processors.rules.arithmetic import round_half_up, split_pro_rata
+
+CART_DISCOUNTS: Final = frozenset({DiscountKind.AMOUNT_OFF_CART, DiscountKind.PERCENT_OFF_CART})
+"""Discounts on the whole cart; they apply after every item discount."""
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    """A basket line as priced before this engine's discounts."""
+
+    line_id: str
+    sku: str
+    gtin: str | None
+    category: str | None
+    subcategory: str | None
+    brand: str | None
+    quantity: Decimal
+    unit_price_cents: int
+    amount_cents: int
+
+    @classmethod
+    def of(cls, line: TransactionLine, *, gross: bool = False) -> PricedLine:
+        """The line as the engine prices it. `gross`: a completed transaction whose till already
+        took the discount, so the line is priced at its amount before that discount."""
+        return cls(
+            line_id=line.line_id,
+            sku=line.sku,
+            gtin=line.gtin,
+            category=line.category,
+            subcategory=line.subcategory,
+            brand=line.brand,
+            quantity=line.quantity,
+            unit_price_cents=line.unit_price_cents,
+            amount_cents=line.amount_cents + (line.discount_cents if gross else 0),
+        )
+
+
+@dataclass(frozen=True)
+class DiscountOffer:
+    """One discount to apply, on behalf of an offer (or a reward or promo code).
+
+    `line_ids` narrows the lines the discount may touch: for an item discount without its own
+    `products`, the lines the offer's behaviours selected. The discount applies to the lines
+    that are in `line_ids` (when given) and match `terms.products` (when given); a cart
+    discount without `line_ids` applies to the whole cart, an item discount with neither to
+    nothing. `multiples` (For Every) multiplies `amount_off_cents` and `free_units`; a
+    percentage is not multiplied.
+    """
+
+    offer_id: str
+    terms: DiscountTerms
+    line_ids: frozenset[str] | None
+    multiples: int = 1
+
+
+@dataclass(frozen=True)
+class LineDiscount:
+    """Cents one discount takes off one line; `cart_level` for AMOUNT_OFF_CART and
+    PERCENT_OFF_CART, spread over the cart's lines."""
+
+    offer_id: str
+    line_id: str
+    cents: int
+    cart_level: bool
+
+
+def selects(selection: ProductSelection, line: PricedLine) -> bool:
+    """Whether `selection` selects `line`: it matches every non-empty include list (any value
+    within a list; no include list at all means every product) and no exclude list."""
+    includes = (
+        (selection.skus, line.sku),
+        (selection.gtins, line.gtin),
+        (selection.categories, line.category),
+        (selection.subcategories, line.subcategory),
+        (selection.brands, line.brand),
+    )
+    excludes = (
+        (selection.excluded_skus, line.sku),
+        (selection.excluded_gtins, line.gtin),
+        (selection.excluded_categories, line.category),
+        (selection.excluded_subcategories, line.subcategory),
+        (selection.excluded_brands, line.brand),
+    )
+    included = all(not values or value in values for values, value in includes)
+    return included and not any(value is not None and value in values for values, value in excludes)
+
+
+def apply_discounts(
+    lines: Sequence[PricedLine], offers: Sequence[DiscountOffer]
+) -> list[LineDiscount]:
+    """The cents each discount takes off each line, item discounts first, then cart ones.
+
+    1. Item discounts, in the order given, each on what remains of its lines.
+    2. Cart discounts, in the order given, each on what remains of the cart.
+
+    Within a discount, lines with nothing left get nothing; the result lists each discount's
+    lines in line order and leaves out zero-cent discounts. A discount of an unknown kind, or
+    whose lines remain below its `spend_min_cents`, takes nothing off.
+    """
+    remaining = [max(line.amount_cents, 0) for line in lines]
+    item_offers = [offer for offer in offers if offer.terms.kind in ITEM_DISCOUNTS]
+    cart_offers = [offer for offer in offers if offer.terms.kind in CART_DISCOUNTS]
+    discounts: list[LineDiscount] = []
+    for offer in (*item_offers, *cart_offers):
+        applies_to = [i for i in _applies_to(offer, lines) if remaining[i] > 0]
+        amounts = [remaining[i] for i in applies_to]
+        spend_min_cents = offer.terms.spend_min_cents
+        if spend_min_cents is not None and sum(amounts) < spend_min_cents:
+            continue
+        cents = _cents_off(offer, [lines[i] for i in applies_to], amounts)
+        for i, line_cents in zip(applies_to, cents, strict=True):
+            assert 0 <= line_cents <= remaining[i], "a discount never exceeds its line"
+            if line_cents:
+                remaining[i] -= line_cents
+                cart_level = offer.terms.kind in CART_DISCOUNTS
+                discounts.append(
+                    LineDiscount(offer.offer_id, lines[i].line_id, line_cents, cart_level)
+                )
+    return discounts
+
+
+def discount_total(discounts: Iterable[LineDiscount], offer_id: str | None = None) -> int:
+    """The cents the discounts take off in all, or those of one offer."""
+    return sum(d.cents for d in discounts if offer_id is None or d.offer_id == offer_id)
+
+
+def _applies_to(offer: DiscountOffer, lines: Sequence[PricedLine]) -> list[int]:
+    products = offer.terms.products
+    if offer.terms.kind in ITEM_DISCOUNTS and products is None and offer.line_ids is None:
+        return []  # nothing names its items: never generous
+    return [
+        i
+        for i, line in enumerate(lines)
+        if (offer.line_ids is None or line.line_id in offer.line_ids)
+        and (products is None or selects(products, line))
+    ]
+
+
+def _cents_off(offer: DiscountOffer, lines: Sequence[PricedLine], amounts: list[int]) -> list[int]:
+    """Cents off each of `lines`, whose remaining amounts are `amounts` (all positive)."""
+    terms = offer.terms
+    multiples = max(offer.multiples, 0)
+    if terms.kind in (DiscountKind.AMOUNT_OFF_ITEMS, DiscountKind.AMOUNT_OFF_CART):
+        amount_off = (terms.amount_off_cents or 0) * multiples
+        return split_pro_rata(min(amount_off, sum(amounts)), amounts)
+    if terms.kind in (DiscountKind.PERCENT_OFF_ITEMS, DiscountKind.PERCENT_OFF_CART):
+        return _percent_off(terms, amounts)
+    if terms.kind is DiscountKind.FREE_ITEM:
+        return _free_units(lines, amounts, (terms.free_units or 0) * multiples)
+    return [0] * len(amounts)
+
+
+def _percent_off(terms: DiscountTerms, amounts: list[int]) -> list[int]:
+    """Per line, half-up to the cent; a binding cap is spread over the lines in proportion to
+    what each would have had, so capping never raises a line."""
+    percent = terms.percent_off or Decimal(0)
+    per_line = [min(amount, round_half_up(amount * percent / 100)) for amount in amounts]
+    cap = terms.discount_max_cents
+    if cap is not None and sum(per_line) > cap:
+        return split_pro_rata(cap, per_line)
+    return per_line
+
+
+def _free_units(lines: Sequence[PricedLine], amounts: list[int], units: int) -> list[int]:
+    """The cheapest `units` whole units free, by shelf price, ties to the earlier line.
+
+    A unit is worth its line's remaining amount divided by the line's quantity; k units of a
+    line of quantity q are worth remaining × k / q, half-up, so a whole line is exactly its
+    remaining amount. Only whole units are given free: a line of 2.5 kg offers 2 units of
+    1 kg, a line under one unit offers none.
+    """
+    cents = [0] * len(lines)
+    by_price = sorted(range(len(lines)), key=lambda i: (lines[i].unit_price_cents, i))
+    for i in by_price:
+        if units <= 0:
+            break
+        taken = min(int(lines[i].quantity), units)
+        if taken <= 0:
+            continue
+        units -= taken
+        value = round_half_up(amounts[i] * Decimal(taken) / lines[i].quantity)
+        cents[i] = min(value, amounts[i])
+    return cents
