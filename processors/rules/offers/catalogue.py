@@ -1,0 +1,180 @@
+"""The offers known to the engine, indexed so that an input looks only at offers that can
+apply to it (docs/adr/0010-offer-engine.md).
+
+Built from `loyalty.config.v1` in log order: `publish` replaces a definition, `extend` moves an
+end date (whether it may is `schedule`'s decision, never this module's), `withdraw` retires an
+offer. A retired definition stays readable through `definition`, so a return can still take
+back what the offer awarded. Liveness is `starts_at <= t < ends_at` in business time.
+
+Indexes, per market: product keys (sku, gtin, subcategory, brand, category) for behaviours
+that select products, "whole basket" for transaction behaviours that do not, activity kind,
+and points redemption. Candidates come back sorted by (rank, offer_id), so evaluation never
+depends on the order offers were published in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+from processors.contract.activities import ActivityKind, ActivityRecorded
+from processors.contract.config import OfferPublished
+from processors.contract.offer_definition import BehaviourKind
+from processors.contract.transactions import TransactionLine
+from processors.rules.offers.products import PRODUCT_KEYS, Selector, compile_behaviours
+
+TRANSACTION_BEHAVIOURS = frozenset(
+    {BehaviourKind.SPEND, BehaviourKind.QUANTITY, BehaviourKind.VISITS}
+)
+"""Behaviours a purchase makes progress on."""
+
+ActivityKey = tuple[ActivityKind, str | None]
+Key = TypeVar("Key")
+
+
+@dataclass
+class _MarketIndex:
+    by_product: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    whole_basket: set[str] = field(default_factory=set)
+    by_activity: dict[ActivityKey, set[str]] = field(default_factory=dict)
+    redemption: set[str] = field(default_factory=set)
+
+    def keys_of(self, offer: OfferPublished, selectors: Sequence[Selector | None]) -> None:
+        for behaviour, selector in zip(offer.behaviours, selectors, strict=True):
+            if behaviour.kind in TRANSACTION_BEHAVIOURS:
+                index_key = selector.index_key if selector is not None else None
+                if index_key is None:
+                    self.whole_basket.add(offer.offer_id)
+                else:
+                    key, values = index_key
+                    for value in values:
+                        self.by_product.setdefault((key, value), set()).add(offer.offer_id)
+            elif behaviour.kind is BehaviourKind.ACTIVITY and behaviour.activity_kind is not None:
+                activity = (behaviour.activity_kind, behaviour.activity_custom_name)
+                self.by_activity.setdefault(activity, set()).add(offer.offer_id)
+            elif behaviour.kind is BehaviourKind.POINTS_REDEMPTION:
+                self.redemption.add(offer.offer_id)
+
+    def drop(self, offer_id: str) -> None:
+        _discard(self.by_product, offer_id)
+        _discard(self.by_activity, offer_id)
+        self.whole_basket.discard(offer_id)
+        self.redemption.discard(offer_id)
+
+
+def _discard(index: dict[Key, set[str]], offer_id: str) -> None:
+    # Republishing and withdrawing are rare next to evaluations: a scan is fine here.
+    for key in [k for k, ids in index.items() if offer_id in ids]:
+        index[key].discard(offer_id)
+        if not index[key]:
+            del index[key]
+
+
+def is_live(offer: OfferPublished, at: datetime) -> bool:
+    """True when behaviour at `at` counts towards the offer (DESIGN.md §5.10)."""
+    return offer.schedule.starts_at <= at < offer.schedule.ends_at
+
+
+class Catalogue:
+    """The published offers, with indexes by market, product, activity and redemption."""
+
+    def __init__(self, offers: Iterable[OfferPublished] = ()) -> None:
+        self._offers: dict[str, OfferPublished] = {}
+        self._retired: dict[str, OfferPublished] = {}
+        self._selectors: dict[str, tuple[Selector | None, ...]] = {}
+        self._markets: dict[str, _MarketIndex] = {}
+        for offer in offers:
+            self.publish(offer)
+
+    def __len__(self) -> int:
+        return len(self._offers)
+
+    def publish(self, offer: OfferPublished) -> None:
+        """Add an offer, or replace an earlier definition of it as a whole."""
+        self._unindex(offer.offer_id)
+        self._retired.pop(offer.offer_id, None)
+        self._offers[offer.offer_id] = offer
+        selectors = compile_behaviours(offer)
+        self._selectors[offer.offer_id] = selectors
+        self._markets.setdefault(offer.market, _MarketIndex()).keys_of(offer, selectors)
+
+    def extend(self, offer_id: str, ends_at: datetime) -> None:
+        """Move a live offer's end (DESIGN.md §5.11): `schedule` decides whether it may."""
+        offer = self._offers.get(offer_id)
+        if offer is None:
+            return
+        schedule = offer.schedule.model_copy(update={"ends_at": ends_at})
+        self._offers[offer_id] = offer.model_copy(update={"schedule": schedule})
+
+    def withdraw(self, offer_id: str) -> None:
+        """Retire an offer: nothing counts towards it any more; what it awarded stands."""
+        offer = self._offers.pop(offer_id, None)
+        if offer is None:
+            return
+        self._unindex(offer_id)
+        self._retired[offer_id] = offer
+
+    def get(self, offer_id: str) -> OfferPublished | None:
+        """The offer's current definition; None when unknown or withdrawn."""
+        return self._offers.get(offer_id)
+
+    def definition(self, offer_id: str) -> OfferPublished | None:
+        """The offer's last definition, withdrawn or not (returns re-price past awards)."""
+        return self._offers.get(offer_id) or self._retired.get(offer_id)
+
+    def selectors(self, offer_id: str) -> tuple[Selector | None, ...]:
+        """Each behaviour's compiled product selection (None: every line)."""
+        selectors = self._selectors.get(offer_id)
+        if selectors is None:
+            offer = self.definition(offer_id)
+            selectors = compile_behaviours(offer) if offer is not None else ()
+        return selectors
+
+    def for_transaction(
+        self, market: str, at: datetime, lines: Sequence[TransactionLine]
+    ) -> list[OfferPublished]:
+        """Offers live at `at` in `market` that select a line of the basket or the whole
+        basket: candidates only, each still to be judged."""
+        index = self._markets.get(market)
+        if index is None:
+            return []
+        ids = set(index.whole_basket)
+        for line in lines:
+            for key in PRODUCT_KEYS:
+                value = getattr(line, key)
+                if value is not None:
+                    ids |= index.by_product.get((key, value), set())
+        return self._live(ids, at)
+
+    def for_activity(
+        self, markets: Collection[str], at: datetime, activity: ActivityRecorded
+    ) -> list[OfferPublished]:
+        """Offers live at `at` in the member's markets with a behaviour on this activity."""
+        custom = activity.custom_name if activity.kind is ActivityKind.CUSTOM else None
+        ids: set[str] = set()
+        for market in markets:
+            index = self._markets.get(market)
+            if index is not None:
+                ids |= index.by_activity.get((activity.kind, custom), set())
+        return self._live(ids, at)
+
+    def for_redemption(self, markets: Collection[str], at: datetime) -> list[OfferPublished]:
+        """Offers live at `at` in these markets with a points-redemption behaviour."""
+        ids: set[str] = set()
+        for market in markets:
+            index = self._markets.get(market)
+            if index is not None:
+                ids |= index.redemption
+        return self._live(ids, at)
+
+    def _live(self, ids: Iterable[str], at: datetime) -> list[OfferPublished]:
+        offers = [self._offers[i] for i in ids if is_live(self._offers[i], at)]
+        return sorted(offers, key=lambda offer: (offer.rank, offer.offer_id))
+
+    def _unindex(self, offer_id: str) -> None:
+        offer = self._offers.get(offer_id)
+        if offer is not None and offer.market in self._markets:
+            self._markets[offer.market].drop(offer_id)
+        self._selectors.pop(offer_id, None)

@@ -1,0 +1,143 @@
+"""What the offer rules keep about one member (docs/adr/0010-offer-engine.md): the member facts
+offers need, per offer the progress of the current use and the uses completed, and what each
+recent transaction contributed, so a return can be re-evaluated. Serialisable (pydantic) for
+the processor's tables.
+
+Bounded: purchases, completed uses and other causes are forgotten after the returns window
+(`policy.RETURNS_ACCEPTED_DAYS`), judged on the newest business time seen, never on a clock;
+accumulated progress keeps one dated contribution per cause of the current use only, pruned by
+the behaviour's rolling window.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+from processors.contract.enrolments import MemberProfile
+from processors.rules.ledger.policy import RETURNS_ACCEPTED_DAYS
+
+TIER_ATTRIBUTE = "tier"
+"""The profile attribute holding the member's programme tier (ProgramTier docstring)."""
+
+
+class Contribution(BaseModel):
+    """Progress one cause (a transaction, activity or redemption) added to the current use."""
+
+    at: datetime
+    value: Decimal
+    cause: str  # transaction_id, or the event_id of an activity or redemption
+
+
+class UseRecord(BaseModel):
+    """A completed use, kept through the returns window so a return can re-price it."""
+
+    number: int
+    at: datetime
+    completed_event_id: str
+    program_id: str
+    transaction_id: str | None = None
+    progress: list[Decimal]  # per behaviour, when the use completed
+    base: Decimal = Decimal(0)  # base points of the lines a multiplier covered
+    tier_id: str | None = None  # the member's programme tier when it completed
+    points_awarded: int = 0
+
+
+class OfferProgress(BaseModel):
+    """One member's standing on one offer."""
+
+    uses: int = 0
+    points_awarded: int = 0
+    contributions: list[list[Contribution]] = Field(default_factory=list)  # per behaviour
+    completed: list[UseRecord] = Field(default_factory=list)
+
+    def use_record(self, number: int) -> UseRecord | None:
+        return next((use for use in self.completed if use.number == number), None)
+
+
+class LineFacts(BaseModel):
+    """One purchased line, as much as a return needs to re-evaluate offers on it."""
+
+    sku: str
+    amount_cents: int
+    quantity: Decimal
+    returned_cents: int = 0
+    returned_quantity: Decimal = Decimal(0)
+
+    @property
+    def kept_cents(self) -> int:
+        return self.amount_cents - self.returned_cents
+
+    @property
+    def kept_quantity(self) -> Decimal:
+        return self.quantity - self.returned_quantity
+
+
+class PurchaseContribution(BaseModel):
+    """What one purchase did for one offer: the use it counted towards (or completed), the
+    lines each behaviour counted, its value per behaviour, and the lines a multiplier covered."""
+
+    use: int
+    lines: list[list[str]]
+    values: list[Decimal]
+    covered: list[str] = Field(default_factory=list)
+
+
+class PurchaseRecord(BaseModel):
+    """A purchase seen: kept for idempotency, and, when it touched offers, for returns."""
+
+    at: datetime
+    province: str | None = None
+    lines: dict[str, LineFacts] = Field(default_factory=dict)
+    offers: dict[str, PurchaseContribution] = Field(default_factory=dict)
+    return_ids: list[str] = Field(default_factory=list)
+
+
+class MemberOffers(BaseModel):
+    """Everything the offer rules know about one member."""
+
+    member_id: str
+    markets: list[str] = Field(default_factory=list)
+    programs: list[str] = Field(default_factory=list)
+    tier: str | None = None
+    profile: MemberProfile | None = None
+    offers: dict[str, OfferProgress] = Field(default_factory=dict)
+    purchases: dict[str, PurchaseRecord] = Field(default_factory=dict)
+    causes: dict[str, datetime] = Field(default_factory=dict)  # activities, redemptions seen
+    newest_at: datetime | None = None
+
+    def horizon(self) -> datetime | None:
+        """The oldest business time still remembered (None: nothing seen yet)."""
+        if self.newest_at is None:
+            return None
+        return self.newest_at - timedelta(days=RETURNS_ACCEPTED_DAYS)
+
+    def see(self, at: datetime) -> bool:
+        """Move the newest time seen to `at` and forget what fell out of the window; False
+        when `at` itself is older than the window (the input is then ignored)."""
+        horizon = self.horizon()
+        if horizon is not None and at < horizon:
+            return False
+        if self.newest_at is None or at > self.newest_at:
+            self.newest_at = at
+            self._forget()
+        return True
+
+    def progress_of(self, offer_id: str, behaviours: int) -> OfferProgress:
+        """The member's progress on an offer, created empty on first use."""
+        progress = self.offers.get(offer_id)
+        if progress is None:
+            progress = self.offers[offer_id] = OfferProgress()
+        while len(progress.contributions) < behaviours:
+            progress.contributions.append([])
+        return progress
+
+    def _forget(self) -> None:
+        horizon = self.horizon()
+        assert horizon is not None
+        self.purchases = {k: p for k, p in self.purchases.items() if p.at >= horizon}
+        self.causes = {k: at for k, at in self.causes.items() if at >= horizon}
+        for progress in self.offers.values():
+            progress.completed = [use for use in progress.completed if use.at >= horizon]
