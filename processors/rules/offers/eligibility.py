@@ -1,0 +1,103 @@
+"""Whether a member's behaviour may count towards an offer at all (DESIGN.md §5.16, §5.17;
+seed 003 "Offer targeting", "Offer activation"): enrolment in the offer's programme, targeting,
+activation, store location.
+
+Until issue #6, only MASS targeting without a control hold-out is evaluated; other targeting,
+a hold-out share, triggered timing and load-to-card never count (the member is treated as not
+targeted: safe, never generous). Store locations and coupon codes gate purchases; an activity
+or a redemption has no store and counts towards a location-limited offer, but never towards
+a coupon offer (a coupon must be in a cart).
+
+An anonymous cart (no member) counts only towards discount offers it can earn on its own:
+behaviours judged on the one transaction, no per-member use limit (docs/adr/0010).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from processors.contract.common import Store
+from processors.contract.config import OfferPublished, ProgramConfigured
+from processors.contract.offer_definition import (
+    Accumulation,
+    ActivationKind,
+    BehaviourKind,
+    OfferRewardKind,
+    StoreLocations,
+    TargetingKind,
+    TargetingTiming,
+)
+from processors.contract.transactions import TransactionCompleted
+from processors.rules.offers.state import MemberOffers
+
+
+def program_for(
+    offer: OfferPublished,
+    state: MemberOffers,
+    programs: Mapping[str, ProgramConfigured],
+    tx: TransactionCompleted | None,
+    anonymous: bool,
+) -> ProgramConfigured | None:
+    """The offer's programme when the member's behaviour (a purchase `tx`, or else an activity
+    or redemption) may count towards the offer; None when it may not."""
+    program = programs.get(offer.program_id)
+    if program is None:
+        return None
+    if anonymous:
+        if not _open_to_anonymous(offer):
+            return None
+    elif offer.program_id not in state.programs:
+        return None
+    if not _is_targeted(offer) or not _is_activated(offer, tx):
+        return None
+    locations = offer.targeting.locations
+    if tx is not None and locations is not None and not at_store(locations, tx.store):
+        return None
+    return program
+
+
+def at_store(locations: StoreLocations, store: Store) -> bool:
+    """True when the store matches every non-empty list and every store attribute given."""
+    postal = (store.postal_code or "").replace(" ", "").upper()
+    prefixes = [p.replace(" ", "").upper() for p in locations.postal_code_prefixes]
+    checks = (
+        not locations.store_ids or store.store_id in locations.store_ids,
+        not locations.countries or store.country in locations.countries,
+        not locations.provinces or store.province in locations.provinces,
+        not prefixes or (bool(postal) and any(postal.startswith(p) for p in prefixes)),
+        not locations.banners or store.banner in locations.banners,
+        all(store.attributes.get(k) == v for k, v in locations.store_attributes.items()),
+    )
+    return all(checks)
+
+
+def _is_targeted(offer: OfferPublished) -> bool:
+    targeting = offer.targeting
+    return (
+        targeting.kind is TargetingKind.MASS
+        and targeting.control_share_percent == 0
+        and targeting.timing
+        in (TargetingTiming.STATIC, TargetingTiming.DELAYED_STATIC, TargetingTiming.DYNAMIC)
+    )
+
+
+def _is_activated(offer: OfferPublished, tx: TransactionCompleted | None) -> bool:
+    activation = offer.activation
+    if activation.kind is ActivationKind.AUTOMATIC:
+        return True
+    if activation.kind is ActivationKind.COUPON_CODE and tx is not None:
+        return activation.coupon_code in {code.upper() for code in tx.promo_codes}
+    return False
+
+
+def _open_to_anonymous(offer: OfferPublished) -> bool:
+    one_transaction = all(
+        b.kind in (BehaviourKind.SPEND, BehaviourKind.QUANTITY)
+        and b.accumulation is Accumulation.SINGLE_TRANSACTION
+        for b in offer.behaviours
+    )
+    return (
+        offer.reward.kind is OfferRewardKind.DISCOUNT
+        and one_transaction
+        and offer.usage.uses_per_member_max is None
+    )

@@ -1,0 +1,371 @@
+"""What a purchase, an activity, a points redemption or a return means for one member's offers
+(docs/adr/0010-offer-engine.md): the offer events to emit, the points to award or take back,
+and the discounts. The single entry point of the offer rules.
+
+`on_transaction`, `on_activity`, `on_redemption` and `on_return` take ownership of the member's
+state and change it in place, idempotently per transaction, event or return id;
+`evaluate_cart` works on a copy. Every output's id derives from its cause, the offer and the
+use number, and its `occurred_at` is the cause's, so a replay emits the same events.
+
+Order of a purchase:
+1. Candidates from the catalogue's indexes; kept when the member may count towards them
+   (`eligibility`: enrolled, MASS without hold-out, automatic or coupon in the cart, store).
+2. Discount offers are judged on the lines as priced before this engine's discounts (at the
+   till: `amount_cents + discount_cents`, the till already took them); points offers on the
+   net lines (at the till: `amount_cents`; for a cart: net of the discounts found in step 2).
+3. Each offer's progress this purchase, whether its behaviours are met, what the use pays.
+4. Unstackable groups keep their most valuable offer (`stacking`); the others consume no use.
+5. Completions (one use each, progress restarts), progress, and what the purchase contributed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+
+from processors.contract.activities import ActivityRecorded
+from processors.contract.base import Event
+from processors.contract.config import OfferPublished, ProgramConfigured
+from processors.contract.enrolments import MemberEnrolled, MemberProfile, MemberProfileUpdated
+from processors.contract.offer_definition import ITEM_DISCOUNTS, BehaviourKind, OfferRewardKind
+from processors.contract.transactions import TransactionCompleted, TransactionReturned
+from processors.rules.ledger import policy
+from processors.rules.offers import eligibility, progress, returns
+from processors.rules.offers.catalogue import TRANSACTION_BEHAVIOURS, Catalogue
+from processors.rules.offers.discounts import (
+    DiscountOffer,
+    LineDiscount,
+    PricedLine,
+    apply_discounts,
+    discount_total,
+)
+from processors.rules.offers.products import covered, eligible, globally_excluded
+from processors.rules.offers.progress import Award, AwardReversal, Cause, Evaluation, Plan
+from processors.rules.offers.rewards import Payout, clip, covered_base, is_used_up, payout
+from processors.rules.offers.stacking import Contender, value_cents, winners
+from processors.rules.offers.state import (
+    TIER_ATTRIBUTE,
+    LineFacts,
+    MemberOffers,
+    OfferProgress,
+    PurchaseRecord,
+)
+
+Programs = Mapping[str, ProgramConfigured]
+
+__all__ = [
+    "Award",
+    "AwardReversal",
+    "CartEvaluation",
+    "Evaluation",
+    "enrol",
+    "evaluate_cart",
+    "on_activity",
+    "on_redemption",
+    "on_return",
+    "on_transaction",
+    "update_profile",
+]
+
+
+@dataclass
+class CartEvaluation:
+    """What a cart would get at checkout: its discounts, the offer awards and base points per
+    programme it would earn, and the offer events completing it would emit."""
+
+    discounts: list[LineDiscount] = field(default_factory=list)
+    awards: list[Award] = field(default_factory=list)
+    base_points: dict[str, int] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+
+
+# --- member facts -----------------------------------------------------------------------
+
+
+def enrol(state: MemberOffers | None, enrolled: MemberEnrolled) -> MemberOffers:
+    """The member joined programmes of a market; a profile already known (updated since) is
+    kept, else the enrolment's is taken."""
+    if state is None:
+        state = MemberOffers(member_id=enrolled.member_id)
+    if enrolled.market not in state.markets:
+        state.markets.append(enrolled.market)
+    state.programs += [p for p in enrolled.program_ids if p not in state.programs]
+    if state.profile is None:
+        _take_profile(state, enrolled.profile)
+    return state
+
+
+def update_profile(
+    state: MemberOffers | None, updated: MemberProfileUpdated
+) -> MemberOffers | None:
+    """The member's profile (and with it their tier) is now `updated.profile`. A profile that
+    overtakes the enrolment is kept for it."""
+    if state is None:
+        state = MemberOffers(member_id=updated.member_id)
+    _take_profile(state, updated.profile)
+    return state
+
+
+def _take_profile(state: MemberOffers, profile: MemberProfile) -> None:
+    state.profile = profile
+    state.tier = profile.attributes.get(TIER_ATTRIBUTE)
+
+
+# --- purchases ----------------------------------------------------------------------------
+
+
+def on_transaction(
+    state: MemberOffers, tx: TransactionCompleted, catalogue: Catalogue, programs: Programs
+) -> Evaluation:
+    """Evaluate a completed purchase; a transaction already seen changes nothing."""
+    if tx.transaction_id in state.purchases or not state.see(tx.occurred_at):
+        return Evaluation()
+    evaluation, _ = _purchase(state, tx, catalogue, programs, at_till=True, anonymous=False)
+    return evaluation
+
+
+def evaluate_cart(
+    state: MemberOffers | None, cart: TransactionCompleted, catalogue: Catalogue, programs: Programs
+) -> CartEvaluation:
+    """What the cart would get, without changing `state`. Anonymous (`state` None): only
+    discount offers judged on this cart alone and without per-member limits apply, and no
+    points are earned (there is no account to credit)."""
+    anonymous = state is None
+    work = (
+        state.model_copy(deep=True)
+        if state is not None
+        else MemberOffers(member_id=cart.member_id or cart.transaction_id)
+    )
+    work.purchases.pop(cart.transaction_id, None)
+    evaluation, net = _purchase(work, cart, catalogue, programs, at_till=False, anonymous=anonymous)
+    base: dict[str, int] = {}
+    for program_id in sorted(work.programs if not anonymous else []):
+        program = programs.get(program_id)
+        if program is not None and program.market == cart.market:
+            excluded = policy.excluded_skus(program, cart.store.province)
+            spend = sum(line.amount_cents for line in net if line.sku not in excluded)
+            base[program_id] = policy.base_points(program, spend)
+    return CartEvaluation(evaluation.discounts, evaluation.awards, base, evaluation.events)
+
+
+def _purchase(
+    state: MemberOffers,
+    tx: TransactionCompleted,
+    catalogue: Catalogue,
+    programs: Programs,
+    *,
+    at_till: bool,
+    anonymous: bool,
+) -> tuple[Evaluation, list[PricedLine]]:
+    cause = Cause(tx.event_id, tx.occurred_at, tx.transaction_id)
+    priced = [PricedLine.of(line, gross=at_till) for line in tx.lines]
+    candidates = [
+        (offer, program)
+        for offer in catalogue.for_transaction(tx.market, tx.occurred_at, tx.lines)
+        if (program := eligibility.program_for(offer, state, programs, tx, anonymous))
+    ]
+    gives_discount = [c for c in candidates if c[0].reward.kind is OfferRewardKind.DISCOUNT]
+    plans = [
+        plan
+        for offer, program in gives_discount
+        if (plan := _plan_purchase(state, offer, program, priced, tx, catalogue))
+    ]
+    for plan in plans:
+        plan.discount_cents = discount_total(apply_discounts(priced, _discount_offers([plan])))
+    first = _stack(plans, programs)
+    taken = apply_discounts(priced, _discount_offers(first))
+    if at_till:
+        net = [PricedLine.of(line) for line in tx.lines]
+    else:
+        off = {line.line_id: 0 for line in priced}
+        for discount in taken:
+            off[discount.line_id] += discount.cents
+        net = [replace(line, amount_cents=line.amount_cents - off[line.line_id]) for line in priced]
+    plans += [
+        plan
+        for offer, program in candidates
+        if offer.reward.kind is not OfferRewardKind.DISCOUNT
+        and (plan := _plan_purchase(state, offer, program, net, tx, catalogue))
+    ]
+    applying = _stack(plans, programs)
+    evaluation = Evaluation()
+    evaluation.discounts = apply_discounts(priced, _discount_offers(applying))
+    record = PurchaseRecord(at=tx.occurred_at, province=tx.store.province)
+    for plan in sorted(plans, key=_order):
+        plan.discount_cents = discount_total(evaluation.discounts, plan.offer.offer_id)
+        use = progress.commit(state, plan, plan in applying, cause, evaluation)
+        if use is not None:
+            record.offers[plan.offer.offer_id] = plan.contribution(use)
+    if record.offers:
+        record.lines = {
+            line.line_id: LineFacts(
+                sku=line.sku, amount_cents=line.amount_cents, quantity=line.quantity
+            )
+            for line in tx.lines
+        }
+    state.purchases[tx.transaction_id] = record
+    return evaluation, net
+
+
+def _plan_purchase(
+    state: MemberOffers,
+    offer: OfferPublished,
+    program: ProgramConfigured,
+    lines: Sequence[PricedLine],
+    tx: TransactionCompleted,
+    catalogue: Catalogue,
+) -> Plan | None:
+    selectors = catalogue.selectors(offer.offer_id)
+    excluded = globally_excluded(offer, program, tx.store.province)
+    counted = [
+        eligible(lines, selector, excluded) if b.kind in TRANSACTION_BEHAVIOURS else []
+        for b, selector in zip(offer.behaviours, selectors, strict=True)
+    ]
+    values = [
+        progress.purchase_value(b, ls) for b, ls in zip(offer.behaviours, counted, strict=True)
+    ]
+    covering = covered(lines, selectors, excluded)
+    base_excluded = policy.excluded_skus(program, tx.store.province)
+    base = covered_base(
+        program,
+        sum(line.amount_cents for line in covering if line.sku not in base_excluded),
+        sum(line.amount_cents for line in lines if line.sku not in base_excluded),
+    )
+    plan = _plan(state, offer, program, values, base, tx.occurred_at)
+    if plan is not None:
+        plan.lines = [[line.line_id for line in ls] for ls in counted]
+        plan.covered = [line.line_id for line in covering]
+    return plan
+
+
+def _plan(
+    state: MemberOffers,
+    offer: OfferPublished,
+    program: ProgramConfigured,
+    values: list[Decimal],
+    base: Decimal,
+    at: datetime,
+) -> Plan | None:
+    """What this cause does for the offer, not yet applied; None when it does nothing."""
+    standing = state.offers.get(offer.offer_id)
+    if standing is not None and is_used_up(offer, standing):
+        return None
+    if not any(value > 0 for value in values):
+        return None
+    sums = progress.sums(offer, standing, values, at)
+    due = payout(offer, sums, base, state.tier) if progress.is_met(offer, sums) else Payout()
+    points = clip(offer, due.points_due, standing or OfferProgress())
+    return Plan(offer, program, values, sums, due, points, base, state.tier)
+
+
+def _discount_offers(plans: Sequence[Plan]) -> list[DiscountOffer]:
+    offers = []
+    for plan in sorted(plans, key=_order):
+        terms = plan.payout.discount
+        if terms is None:
+            continue
+        narrowed = terms.kind in ITEM_DISCOUNTS and terms.products is None
+        line_ids = frozenset(plan.covered) if narrowed else None
+        offers.append(DiscountOffer(plan.offer.offer_id, terms, line_ids, plan.payout.multiples))
+    return offers
+
+
+def _stack(plans: Sequence[Plan], programs: Programs) -> list[Plan]:
+    """The plans that complete a use and win their group (a discount taking nothing, like a use
+    due nothing, does not complete)."""
+    paying = [p for p in plans if p.points > 0 or (p.payout.discount and p.discount_cents > 0)]
+    contenders = [
+        Contender(
+            p.offer.offer_id,
+            p.offer.rank,
+            p.offer.stacking_group,
+            value_cents(p.points, p.discount_cents, programs.get(p.offer.program_id)),
+        )
+        for p in paying
+    ]
+    ids = winners(contenders)
+    return [p for p in paying if p.offer.offer_id in ids]
+
+
+def _order(plan: Plan) -> tuple[int, str]:
+    return (plan.offer.rank, plan.offer.offer_id)
+
+
+# --- activities and redemptions -------------------------------------------------------------
+
+
+def on_activity(
+    state: MemberOffers, activity: ActivityRecorded, catalogue: Catalogue, programs: Programs
+) -> Evaluation:
+    """Count an activity towards the ACTIVITY behaviours it matches; idempotent per event."""
+    if activity.event_id in state.causes or not state.see(activity.occurred_at):
+        return Evaluation()
+    plans = []
+    for offer in catalogue.for_activity(state.markets, activity.occurred_at, activity):
+        program = eligibility.program_for(offer, state, programs, None, anonymous=False)
+        if program is not None:
+            values = [progress.activity_value(b, activity) for b in offer.behaviours]
+            plans.append(_plan(state, offer, program, values, Decimal(0), activity.occurred_at))
+    cause = Cause(activity.event_id, activity.occurred_at, None)
+    return _settle(state, [p for p in plans if p is not None], cause, programs)
+
+
+def on_redemption(
+    state: MemberOffers,
+    member_id: str,
+    program_id: str,
+    points: int,
+    cause_event_id: str,
+    occurred_at: datetime,
+    catalogue: Catalogue,
+    programs: Programs,
+) -> Evaluation:
+    """Count an accepted points redemption towards POINTS_REDEMPTION behaviours of the
+    programme's offers; idempotent per cause. Called on the ledger's accepted outcome, since
+    only the ledger knows whether the points were there."""
+    assert member_id == state.member_id, "a redemption of another member"
+    program = programs.get(program_id)
+    if program is None or cause_event_id in state.causes or not state.see(occurred_at):
+        return Evaluation()
+    plans = []
+    for offer in catalogue.for_redemption([program.market], occurred_at):
+        if offer.program_id != program_id:
+            continue
+        if eligibility.program_for(offer, state, programs, None, anonymous=False) is not None:
+            values = [
+                Decimal(points)
+                if b.kind is BehaviourKind.POINTS_REDEMPTION and b.products is None
+                else Decimal(0)
+                for b in offer.behaviours
+            ]
+            plans.append(_plan(state, offer, program, values, Decimal(0), occurred_at))
+    return _settle(
+        state,
+        [p for p in plans if p is not None],
+        Cause(cause_event_id, occurred_at, None),
+        programs,
+    )
+
+
+def _settle(state: MemberOffers, plans: list[Plan], cause: Cause, programs: Programs) -> Evaluation:
+    """Stack and apply plans made outside a purchase: discounts need a cart, so they wait."""
+    evaluation = Evaluation()
+    applying = _stack([p for p in plans if p.payout.discount is None], programs)
+    for plan in sorted(plans, key=_order):
+        progress.commit(state, plan, plan in applying, cause, evaluation)
+    if plans:
+        state.causes[cause.event_id] = cause.at
+    return evaluation
+
+
+# --- returns ------------------------------------------------------------------------------
+
+
+def on_return(
+    state: MemberOffers, returned: TransactionReturned, catalogue: Catalogue, programs: Programs
+) -> Evaluation:
+    """Re-evaluate the original purchase without the returned lines (DESIGN.md §5.14); see
+    `returns`. Idempotent per return id."""
+    return returns.on_return(state, returned, catalogue, programs)
