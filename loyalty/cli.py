@@ -203,6 +203,15 @@ def _register_api_commands() -> None:
 _register_api_commands()
 
 
+def _register_offer_commands() -> None:
+    from loyalty.cli_offers import offers
+
+    main.add_command(offers)
+
+
+_register_offer_commands()
+
+
 @main.command("bench-ledger")
 @click.option("--members", default=2000, show_default=True)
 @click.option("--purchases", default=20000, show_default=True)

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from loyalty import cli_offers
 from processors.contract.config import OfferPublished
 from processors.contract.offer_definition import LIST_MAX
 from processors.offer_files import (
@@ -366,3 +368,70 @@ def test_offers_already_parsed_are_checked_the_same_way(tmp_path):
         "scenario.yaml given.offers: offer 2: expected a mapping of offer fields, got a str"
     ]
     assert len(loaded.events) == 1
+
+
+# --- the commands, without Kafka ---------------------------------------------------------
+
+
+def test_validate_prints_one_line_per_valid_offer_and_exits_1_on_any_error(tmp_path):
+    good = write(tmp_path, "good.yaml", an_offer())
+    bad = write(tmp_path, "bad.yaml", an_offer(offer_id="BAD_RANK", rank=0))
+
+    result = CliRunner().invoke(cli_offers.offers, ["validate", str(good), str(bad)])
+
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f"ok {good}: offer 1 (COFFEE_100_PER_10_NOV26): SPEND → FLAT_POINTS, rank 2, "
+        "2026-11-02 05:00Z to 2026-11-30 05:00Z\n"
+    )
+    assert f"error: {bad}: offer 1 (BAD_RANK): rank: 0, must be 1 to 9" in result.stderr
+    assert "1 valid offer(s), 1 invalid, 1 error(s), 0 warning(s)" in result.stderr
+
+
+def test_validate_exits_0_when_every_offer_is_valid():
+    result = CliRunner().invoke(cli_offers.offers, ["validate", str(EXAMPLE_FILES)])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("\n") == len(find_offer_files([EXAMPLE_FILES])) + 3
+
+
+def test_validate_json_is_machine_readable(tmp_path):
+    bad = write(tmp_path, "bad.yaml", an_offer(offer_id="AB"))
+
+    result = CliRunner().invoke(cli_offers.offers, ["validate", "--json", str(bad)])
+
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1
+    assert report["valid"] is False
+    assert report["offers"] == [
+        {"file": str(bad), "index": 1, "offer_id": "AB", "valid": False, "event_id": None}
+    ]
+    assert report["problems"] == [
+        {
+            "severity": "error",
+            "file": str(bad),
+            "offer_index": 1,
+            "offer_id": "AB",
+            "path": "offer_id",
+            "reason": "'AB' is 2 characters, at least 3",
+            "message": f"{bad}: offer 1 (AB): offer_id: 'AB' is 2 characters, at least 3",
+        }
+    ]
+
+
+def test_publish_produces_nothing_when_any_file_is_invalid(tmp_path, monkeypatch):
+    produced = []
+
+    async def record(settings, events, codec=None):
+        produced.extend(events)
+        return len(produced)
+
+    monkeypatch.setattr(cli_offers, "publish_events", record)
+    good = write(tmp_path, "good.yaml", an_offer())
+    bad = write(tmp_path, "bad.yaml", an_offer(offer_id="AB"))
+
+    result = CliRunner().invoke(cli_offers.offers, ["publish", str(good), str(bad)])
+
+    assert result.exit_code == 1
+    assert produced == []
+    assert "nothing published" in result.stderr
