@@ -110,10 +110,11 @@ class Catalogue:
 
     def withdraw(self, offer_id: str) -> None:
         """Retire an offer: nothing counts towards it any more; what it awarded stands."""
-        offer = self._offers.pop(offer_id, None)
+        offer = self._offers.get(offer_id)
         if offer is None:
             return
         self._unindex(offer_id)
+        del self._offers[offer_id]
         self._retired[offer_id] = offer
 
     def get(self, offer_id: str) -> OfferPublished | None:

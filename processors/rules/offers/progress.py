@@ -210,20 +210,21 @@ def commit(
     """Apply a plan: a completed use when it `applies`, else progress. Returns the use the cause
     counted towards when a return may need it (it paid points, or added accumulated progress)."""
     offer = plan.offer
+    accumulates = [
+        is_accumulated(b) and v > 0 for b, v in zip(offer.behaviours, plan.values, strict=True)
+    ]
+    if not applies and not any(accumulates):
+        return None  # nothing to keep: a single-transaction offer that did not complete
     standing = state.progress_of(offer.offer_id, len(offer.behaviours))
     if applies:
         use = _complete(state, standing, plan, cause, evaluation)
         return use if plan.points > 0 else None
-    added = False
     for i, behaviour in enumerate(offer.behaviours):
-        if is_accumulated(behaviour) and plan.values[i] > 0:
+        if accumulates[i]:
             standing.contributions[i].append(
                 Contribution(at=cause.at, value=plan.values[i], cause=cause.key)
             )
-            added = True
         standing.contributions[i] = in_window(behaviour, standing.contributions[i], cause.at)
-    if not added:
-        return None
     evaluation.events.append(progressed(state, offer, standing, plan.sums, cause))
     return standing.uses + 1
 
