@@ -246,5 +246,14 @@ def _register_worker_commands() -> None:
 
 _register_worker_commands()
 
+
+def _register_simulate_command() -> None:
+    from loyalty.cli_simulate import simulate
+
+    main.add_command(simulate)
+
+
+_register_simulate_command()
+
 if __name__ == "__main__":
     main()

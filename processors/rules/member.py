@@ -1,0 +1,207 @@
+"""One member's whole state and the single entry point shared by the worker, `loyalty simulate`
+and the tests: the ledger rules and the offer rules composed (ADR 10).
+
+For a purchase the offers are evaluated on the transaction, the ledger books the base earn
+(`TRANSACTION_ADD`) and then one `OFFER_AWARD` per award; for a return the offers decide which
+awards no longer hold and the ledger takes them back in the same `TRANSACTION_RETURN` event as
+the base earn. Everything else is the ledger's alone. Like `ledger.handle`, `handle` takes
+ownership of the state and changes it in place; it never reads a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from processors.contract.activities import ActivityRecorded
+from processors.contract.base import Event
+from processors.contract.config import (
+    OfferEndDateExtended,
+    OfferPublished,
+    OfferWithdrawn,
+    ProgramConfigured,
+)
+from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated
+from processors.contract.transactions import TransactionCompleted, TransactionReturned
+from processors.rules.ledger import handle as ledger
+from processors.rules.ledger import purchases
+from processors.rules.ledger.awards import OfferCredit, OfferDebit, credit_offer_award
+from processors.rules.ledger.state import MemberLedger
+from processors.rules.offers import evaluate as offers
+from processors.rules.offers import schedule
+from processors.rules.offers.catalogue import Catalogue
+from processors.rules.offers.state import MemberOffers
+
+MemberInput = ledger.LedgerInput | MemberProfileUpdated
+ConfigInput = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
+
+
+@dataclass
+class Config:
+    """What the rules read from the config topic: programmes and the offer catalogue."""
+
+    programs: dict[str, ProgramConfigured] = field(default_factory=dict)
+    catalogue: Catalogue = field(default_factory=Catalogue)
+
+    def apply(self, event: Event) -> str:
+        """Fold one config event in; returns a note when it changed nothing (and why)."""
+        match event:
+            case ProgramConfigured():
+                self.programs[event.program_id] = event
+            case OfferPublished():
+                self.catalogue.publish(event)
+            case OfferWithdrawn():
+                self.catalogue.withdraw(event.offer_id)
+            case OfferEndDateExtended():
+                return self._extend(event)
+            case _:
+                return f"{type(event).__name__} is not read by the member rules"
+        return ""
+
+    def _extend(self, event: OfferEndDateExtended) -> str:
+        offer = self.catalogue.get(event.offer_id)
+        if offer is None:
+            return f"extension of unknown offer {event.offer_id} refused"
+        program = self.programs.get(offer.program_id)
+        refusal = schedule.extension_refusal(
+            offer,
+            offer.schedule.ends_at,
+            event.ends_at,
+            at=event.occurred_at,
+            enabled=program is not None and program.offer_end_date_extension_enabled,
+            completed=False,
+        )
+        if refusal is not None:
+            return f"extension of {event.offer_id} refused: {refusal}"
+        self.catalogue.extend(event.offer_id, event.ends_at)
+        return ""
+
+
+@dataclass
+class MemberState:
+    """Everything the rules keep about one member; None parts are not known yet."""
+
+    member_id: str
+    ledger: MemberLedger | None = None
+    offers: MemberOffers | None = None
+
+
+@dataclass
+class MemberResult:
+    """The member's next state and what to emit, in order."""
+
+    state: MemberState
+    emitted: list[Event] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def take(self, result: ledger.Result) -> None:
+        self.state.ledger = result.state
+        self.emitted += result.emitted
+        if result.note:
+            self.notes.append(result.note)
+
+
+def handle(state: MemberState, message: MemberInput, config: Config) -> MemberResult:
+    """Apply one member-keyed input to the member's ledger and offers."""
+    result = MemberResult(state)
+    match message:
+        case MemberEnrolled():
+            _enrol(result, message, config)
+        case MemberProfileUpdated():
+            state.offers = offers.update_profile(state.offers, message)
+        case TransactionCompleted():
+            _purchase(result, message, config)
+        case TransactionReturned():
+            _return(result, message, config)
+        case ActivityRecorded():
+            result.take(ledger.handle(state.ledger, message, config.programs))
+            if _active(state):
+                evaluation = offers.on_activity(_offers(state), message, *_rules(config))
+                _book(result, evaluation, config, message)
+        case _:
+            result.take(ledger.handle(state.ledger, message, config.programs))
+    return result
+
+
+def _rules(config: Config) -> tuple[Catalogue, dict[str, ProgramConfigured]]:
+    return config.catalogue, config.programs
+
+
+def _active(state: MemberState) -> bool:
+    return state.ledger is not None and state.ledger.status == "ACTIVE"
+
+
+def _offers(state: MemberState) -> MemberOffers:
+    if state.offers is None:
+        # A member recorded before the offer rules existed: their offers start from nothing.
+        state.offers = MemberOffers(member_id=state.member_id)
+    return state.offers
+
+
+def _enrol(result: MemberResult, enrolled: MemberEnrolled, config: Config) -> None:
+    state = result.state
+    # Inputs parked before the enrolment are replayed through the whole member (ledger and
+    # offers), not through the ledger alone.
+    parked = []
+    if ledger.parked_state(state.ledger):
+        assert state.ledger is not None
+        parked, state.ledger.parked = list(state.ledger.parked), []
+    result.take(ledger.handle(state.ledger, enrolled, config.programs))
+    state.offers = offers.enrol(state.offers, enrolled)
+    for message in parked:
+        replayed = handle(state, message, config)
+        result.emitted += replayed.emitted
+        result.notes += replayed.notes
+
+
+def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Config) -> None:
+    state = result.state
+    known = state.ledger is not None and purchase.transaction_id in state.ledger.purchases
+    result.take(ledger.handle(state.ledger, purchase, config.programs))
+    # Offers look at a purchase once, and only one the ledger took (not parked, not merged
+    # away, not past the returns window): the ledger's record of it is the gate.
+    recorded = (
+        not known and _active(state) and purchase.transaction_id in state.ledger.purchases  # type: ignore[union-attr]
+    )
+    if recorded:
+        evaluation = offers.on_transaction(_offers(state), purchase, *_rules(config))
+        _book(result, evaluation, config, purchase)
+
+
+def _return(result: MemberResult, returned: TransactionReturned, config: Config) -> None:
+    state = result.state
+    record = state.ledger.purchases.get(returned.transaction_id) if _active(state) else None  # type: ignore[union-attr]
+    if record is None or returned.return_id in record.return_ids:
+        result.take(ledger.handle(state.ledger, returned, config.programs))
+        return
+    evaluation = offers.on_return(_offers(state), returned, *_rules(config))
+    debits = [OfferDebit(r.offer_id, r.program_id, r.points) for r in evaluation.reversals]
+    assert state.ledger is not None
+    result.take(purchases.return_purchase(state.ledger, returned, config.programs, debits))
+    result.emitted += evaluation.events
+
+
+def _book(
+    result: MemberResult,
+    evaluation: offers.Evaluation,
+    config: Config,
+    cause: TransactionCompleted | ActivityRecorded,
+) -> None:
+    """Emit the offer events, then book each award into the ledger."""
+    result.emitted += evaluation.events
+    ledger_state = result.state.ledger
+    assert ledger_state is not None
+    purchase = cause if isinstance(cause, TransactionCompleted) else None
+    for award in evaluation.awards:
+        credit = OfferCredit(
+            offer_id=award.offer_id,
+            program_id=award.program_id,
+            points=award.points,
+            completed_event_id=award.completed_event_id,
+            occurred_at=award.occurred_at,
+            source=cause.source,
+            store_id=purchase.store.store_id if purchase else None,
+            till_id=purchase.till_id if purchase else None,
+            transaction_id=award.transaction_id,
+            transaction_number=purchase.transaction_number if purchase else None,
+        )
+        result.take(credit_offer_award(ledger_state, credit, config.programs))

@@ -1,0 +1,253 @@
+"""Scenario files: readable given / when / then data that product people write and the engine
+must honour, run through `loyalty simulate` and through the real stack (ADR 10).
+
+A scenario is YAML:
+
+```yaml
+name: 100 points per $10, at most 3 times
+given:
+  programs: [{program_id: MAIN, points_per_currency_unit: 1}]   # defaults fill the rest
+  offers: [{offer_id: SPEND10, behaviours: [...], reward: {...}, usage: {...}}]
+when:
+  - enrol: {member: M1}
+  - buy: {member: M1, at: 2026-03-02T10:00:00Z, lines: [{sku: A, amount: "12.00"}]}
+then:
+  awards: [{member: M1, offer: SPEND10, points: 100}]            # every award, in order
+  balances: {M1: 112}                                          # REGULAR, first programme
+```
+
+Steps (`when`): `enrol`, `buy`, `return`, `activity`, `profile`, `day`, or `event` (any event in
+its JSON form). Money is written in currency units as a string ("12.50"); ids and times default
+from the step's position, so a scenario states only what matters to it. Expectations (`then`)
+are judged on the output events alone, so the same check serves the simulator and the real
+stack: `awards` (OfferCompleted with points, in order), `discounts` (OfferCompleted with a
+discount), `ledger` (ledger events: member, type, points_on_event), `balances` (from the last
+ledger event of each member), `completions` (number of OfferCompleted, control group included).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from processors import offer_files
+from processors.codec.json_form import from_json_object
+from processors.contract.base import Event
+from processors.contract.ledger import LedgerEventRecorded
+from processors.contract.offers import OfferCompleted
+
+START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+"""When a scenario's first step happens unless it says otherwise (a Monday); each later step
+without `at` happens one hour after the previous one."""
+
+PROGRAM_DEFAULTS: dict[str, Any] = {
+    "program_id": "MAIN",
+    "name": "Main programme",
+    "market": "CA",
+    "currency": "CAD",
+    "time_zone": "America/Toronto",
+    "categories": ["REGULAR"],
+    "points_per_currency_unit": "1",
+    "expiry": {"kind": "NONE"},
+}
+STORE_DEFAULTS: dict[str, Any] = {"store_id": "S1", "country": "CA", "province": "ON"}
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be read; the message names the file and the step."""
+
+
+@dataclass
+class Scenario:
+    """A scenario ready to run: config events, input events, expectations."""
+
+    name: str
+    path: Path
+    config: list[Event]
+    events: list[Event]
+    expect: dict[str, Any] = field(default_factory=dict)
+
+
+def _cents(value: Any) -> int:
+    return int((Decimal(str(value)) * 100).to_integral_value())
+
+
+def _merged(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(defaults)
+    out.update(given)
+    return out
+
+
+def _offer(given: dict[str, Any], program: dict[str, Any], n: int) -> dict[str, Any]:
+    offer_id = given.get("offer_id", f"OFFER_{n}")
+    copy_text = {"headline": offer_id.replace("_", " "), "short_description": offer_id}
+    defaults = {
+        "event_id": f"offer-{offer_id}",
+        "occurred_at": (START - timedelta(days=30)).isoformat(),
+        "offer_id": offer_id,
+        "program_id": program["program_id"],
+        "market": program["market"],
+        "localized_copy": [{"locale": "en", **copy_text}, {"locale": "fr", **copy_text}],
+        "rank": 5,
+        "schedule": {"starts_at": (START - timedelta(days=1)).isoformat(), "ends_at": None},
+        "targeting": {"kind": "MASS", "timing": "STATIC"},
+        "activation": {"kind": "AUTOMATIC"},
+        "usage": {},
+    }
+    return _merged(defaults, given)
+
+
+def _line(given: dict[str, Any], n: int) -> dict[str, Any]:
+    line = dict(given)
+    quantity = Decimal(str(line.pop("quantity", 1)))
+    amount = _cents(line.pop("amount")) if "amount" in line else line.pop("amount_cents")
+    unit = line.pop("unit_price", None)
+    unit_cents = _cents(unit) if unit is not None else int(amount / max(quantity, Decimal(1)))
+    return {
+        "line_id": f"L{n}",
+        "sku": "SKU",
+        "quantity": str(quantity),
+        "unit_price_cents": unit_cents,
+        "amount_cents": amount,
+        **line,
+    }
+
+
+class _Steps:
+    """Turns compact steps into events with ids and times from their position."""
+
+    def __init__(self, program: dict[str, Any]):
+        self.program = program
+        self.at = START - timedelta(hours=1)
+        self.n = 0
+
+    def event(self, kind: str, given: dict[str, Any]) -> dict[str, Any]:
+        self.n += 1
+        given = dict(given)
+        at = given.pop("at", None)
+        self.at = _parse_time(at) if at is not None else self.at + timedelta(hours=1)
+        member = given.pop("member", None)
+        common = {"event_id": f"step-{self.n}", "occurred_at": self.at.isoformat()}
+        market, currency = self.program["market"], self.program["currency"]
+        store = _merged(STORE_DEFAULTS, given.pop("store", {}))
+        match kind:
+            case "enrol":
+                body = {"type": "MemberEnrolled", "member_id": member, "market": market,
+                        "program_ids": [self.program["program_id"]], "source": "APP",
+                        "profile": given.pop("profile", {})}  # fmt: skip
+            case "profile":
+                body = {"type": "MemberProfileUpdated", "member_id": member, "source": "APP",
+                        "profile": given.pop("profile", {})}  # fmt: skip
+            case "buy":
+                lines = [_line(line, i + 1) for i, line in enumerate(given.pop("lines"))]
+                body = {"type": "TransactionCompleted", "transaction_id": f"T{self.n}",
+                        "member_id": member, "market": market, "currency": currency,
+                        "source": "INSTORE", "store": store, "lines": lines}  # fmt: skip
+            case "return":
+                lines = [
+                    {"line_id": line["line_id"], "quantity": str(line.get("quantity", 1)),
+                     "amount_cents": _cents(line["amount"])}
+                    for line in given.pop("lines")
+                ]  # fmt: skip
+                body = {"type": "TransactionReturned", "return_id": f"R{self.n}",
+                        "member_id": member, "market": market, "currency": currency,
+                        "source": "INSTORE", "store": store, "lines": lines}  # fmt: skip
+            case "activity":
+                body = {"type": "ActivityRecorded", "member_id": member, "source": "APP"}
+            case "day":
+                body = {"type": "DayStarted", "market": market, "started_at": self.at.isoformat(),
+                        "business_date": self.at.date().isoformat()}  # fmt: skip
+            case "event":
+                body = {}
+            case _:
+                raise ScenarioError(f"unknown step {kind!r}")
+        return {**common, **body, **given}
+
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def load(path: Path) -> Scenario:
+    """Read a scenario file; ScenarioError names the step that is wrong."""
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict) or "when" not in data or "then" not in data:
+        raise ScenarioError(f"{path}: a scenario has `given`, `when` and `then`")
+    given = data.get("given") or {}
+    programs = [_merged(PROGRAM_DEFAULTS, p) for p in given.get("programs") or [{}]]
+    config: list[Event] = []
+    for n, program in enumerate(programs):
+        body = {"type": "ProgramConfigured", "event_id": f"program-{n}",
+                "occurred_at": (START - timedelta(days=60)).isoformat(), **program}  # fmt: skip
+        config.append(_event(path, "given.programs", n, body))
+    offers = [_offer(offer, programs[0], n) for n, offer in enumerate(given.get("offers") or [])]
+    loaded = offer_files.offers_from_data(
+        offers, file=str(path), base_dir=path.parent, published_at=START - timedelta(days=30)
+    )
+    if not loaded.is_valid:
+        raise ScenarioError("; ".join(str(problem) for problem in loaded.errors))
+    config += loaded.events
+    steps = _Steps(programs[0])
+    events = []
+    for n, step in enumerate(data["when"]):
+        if not isinstance(step, dict) or len(step) != 1:
+            raise ScenarioError(f"{path}: when[{n}] must be one `kind: {{...}}` step")
+        ((kind, body),) = step.items()
+        events.append(_event(path, "when", n, steps.event(kind, body or {})))
+    return Scenario(data.get("name", path.stem), path, config, events, data["then"])
+
+
+def _event(path: Path, where: str, n: int, body: dict[str, Any]) -> Event:
+    try:
+        return from_json_object(body)
+    except ValueError as error:
+        raise ScenarioError(f"{path}: {where}[{n}]: {error}") from None
+
+
+def check(scenario: Scenario, outputs: list[Event]) -> list[str]:
+    """What the outputs got wrong against the scenario's `then`; empty when all holds."""
+    expect = scenario.expect
+    completed = [e for e in outputs if isinstance(e, OfferCompleted)]
+    ledger = [e for e in outputs if isinstance(e, LedgerEventRecorded)]
+    problems: list[str] = []
+
+    def compare(what: str, got: Any, wanted: Any) -> None:
+        if got != wanted:
+            problems.append(f"{what}: expected {wanted!r}, got {got!r}")
+
+    if "awards" in expect:
+        got = [{"member": e.member_id, "offer": e.offer_id, "points": e.points_awarded}
+               for e in completed if e.points_awarded]  # fmt: skip
+        compare("awards", got, expect["awards"])
+    if "discounts" in expect:
+        got = [{"member": e.member_id, "offer": e.offer_id, "cents": e.discount_cents}
+               for e in completed if e.discount_cents]  # fmt: skip
+        compare("discounts", got, expect["discounts"])
+    if "completions" in expect:
+        compare("completions", len(completed), expect["completions"])
+    if "ledger" in expect:
+        got = [{"member": e.member_id, "type": e.event_type.value, "points": e.points_on_event}
+               for e in ledger]  # fmt: skip
+        compare("ledger", got, expect["ledger"])
+    if "balances" in expect:
+        compare("balances", balances(ledger), expect["balances"])
+    return problems
+
+
+def balances(ledger: list[LedgerEventRecorded]) -> dict[str, int]:
+    """Each member's REGULAR balance (all programmes) after their last ledger event."""
+    regular: dict[str, dict[str, int]] = {}
+    for event in ledger:
+        accounts = regular.setdefault(event.member_id, {})
+        for account in event.balances_after:
+            if account.category.value == "REGULAR":
+                accounts[account.program_id] = account.balance
+    return {member: sum(accounts.values()) for member, accounts in regular.items()}

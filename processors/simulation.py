@@ -1,0 +1,68 @@
+"""The engine without Kafka: config and member events in, output events out, through the same
+rule composition the worker runs (`processors.rules.member`), offline and deterministic.
+
+It routes as the worker does: config events fold into the configuration, a `DayStarted`
+reaches every member, each other input reaches the member its key names, and the internal
+two-member steps (transfer, merge) come back in as the receiving member's input, the way the
+internal steps topic feeds them to the worker. It is the dry run users take before publishing
+an offer (`loyalty simulate`) and the runner of the scenario files.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from processors.contract.base import Event
+from processors.contract.clock import DayStarted
+from processors.contract.config import TOPIC as CONFIG_TOPIC
+from processors.contract.internal import TOPIC as STEPS_TOPIC
+from processors.contract.transactions import TransactionCompleted, TransactionReturned
+from processors.rules import member as rules
+from processors.rules.member import Config, MemberState
+
+
+@dataclass
+class Simulation:
+    """The state of a simulated engine: configuration and every member's state."""
+
+    config: Config = field(default_factory=Config)
+    members: dict[str, MemberState] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def feed(self, event: Event) -> list[Event]:
+        """Apply one input event (and the internal steps it causes); the outputs, in order."""
+        outputs: list[Event] = []
+        queue: deque[Event] = deque([event])
+        while queue:
+            message = queue.popleft()
+            if message.topic == CONFIG_TOPIC:
+                self._note(message, self.config.apply(message))
+                continue
+            if not isinstance(message, rules.MemberInput):
+                self._note(message, f"{type(message).__name__} is not simulated yet")
+                continue
+            if isinstance(message, TransactionCompleted | TransactionReturned) and (
+                message.member_id is None
+            ):
+                self._note(message, "anonymous customer: no member to credit")
+                continue
+            targets = sorted(self.members) if isinstance(message, DayStarted) else None
+            for member_id in targets or [message.partition_key()]:
+                state = self.members.setdefault(member_id, MemberState(member_id))
+                result = rules.handle(state, message, self.config)
+                for note in result.notes:
+                    self._note(message, note)
+                for output in result.emitted:
+                    outputs.append(output)
+                    if output.topic == STEPS_TOPIC:
+                        queue.append(output)
+        return outputs
+
+    def run(self, events: list[Event]) -> list[Event]:
+        """Feed every event in order; all outputs, in order."""
+        return [output for event in events for output in self.feed(event)]
+
+    def _note(self, event: Event, note: str) -> None:
+        if note:
+            self.notes.append(f"{type(event).__name__} {event.event_id}: {note}")
