@@ -122,6 +122,7 @@ def on_transaction(
     """Evaluate a completed purchase; a transaction already seen changes nothing."""
     if tx.transaction_id in state.purchases or not state.see(tx.occurred_at):
         return Evaluation()
+    _forget_ended(state, catalogue)
     evaluation, _ = _purchase(state, tx, catalogue, programs, at_till=True, anonymous=False)
     return evaluation
 
@@ -207,6 +208,19 @@ def _purchase(
         }
     state.purchases[tx.transaction_id] = record
     return evaluation, net
+
+
+def _forget_ended(state: MemberOffers, catalogue: Catalogue) -> None:
+    """Drop the standing on offers that ended before the returns window: nothing can count
+    towards them or be returned from them any more. An offer the catalogue does not know is
+    kept (its definition may not have been read yet)."""
+    horizon = state.horizon()
+    if horizon is None:
+        return
+    for offer_id in list(state.offers):
+        offer = catalogue.definition(offer_id)
+        if offer is not None and offer.schedule.ends_at < horizon:
+            del state.offers[offer_id]
 
 
 def _plan_purchase(

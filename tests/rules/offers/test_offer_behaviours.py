@@ -190,3 +190,13 @@ def test_output_ids_derive_from_the_cause_so_a_replay_emits_the_same_events():
     first, second = run(), run()
     assert first == second
     assert len(set(first[:2])) == 2
+
+
+def test_the_standing_on_an_offer_is_forgotten_a_returns_window_after_it_ended():
+    member = Member(offer("ACC50", spend(5000, accumulated=True)))
+    member.buys(purchase("T1", cents=1000))
+    member.buys(purchase("T2", cents=1000, at=ENDS + timedelta(days=364)))
+    assert "ACC50" in member.state.offers
+    member.buys(purchase("T3", cents=1000, at=ENDS + timedelta(days=366)))
+    assert "ACC50" not in member.state.offers
+    assert list(member.state.purchases) == ["T2", "T3"]
