@@ -21,6 +21,8 @@ from processors.contract.config import (
     ProgramConfigured,
 )
 from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated
+from processors.contract.outcomes import RequestAccepted
+from processors.contract.redemptions import PointsRedemptionRequested
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules.ledger import handle as ledger
 from processors.rules.ledger import purchases
@@ -112,6 +114,8 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
             _purchase(result, message, config)
         case TransactionReturned():
             _return(result, message, config)
+        case PointsRedemptionRequested():
+            _redeem(result, message, config)
         case ActivityRecorded():
             result.take(ledger.handle(state.ledger, message, config.programs))
             if _active(state):
@@ -132,8 +136,10 @@ def _active(state: MemberState) -> bool:
 
 def _offers(state: MemberState) -> MemberOffers:
     if state.offers is None:
-        # A member recorded before the offer rules existed: their offers start from nothing.
-        state.offers = MemberOffers(member_id=state.member_id)
+        # A member recorded before the offer rules existed: their offers start from nothing,
+        # in the programmes their ledger holds.
+        programs = list(state.ledger.programs) if state.ledger is not None else []
+        state.offers = MemberOffers(member_id=state.member_id, programs=programs)
     return state.offers
 
 
@@ -180,11 +186,37 @@ def _return(result: MemberResult, returned: TransactionReturned, config: Config)
     result.emitted += evaluation.events
 
 
+def _redeem(result: MemberResult, request: PointsRedemptionRequested, config: Config) -> None:
+    """The ledger decides; an accepted redemption then counts towards POINTS_REDEMPTION
+    offers, once per programme it drew from (a repeated command re-emits the same outcome,
+    whose id the offer rules have already seen)."""
+    state = result.state
+    result.take(ledger.handle(state.ledger, request, config.programs))
+    accepted = [
+        e
+        for e in result.emitted
+        if isinstance(e, RequestAccepted) and e.command_id == request.command_id
+    ]
+    if not accepted or not _active(state):
+        return
+    for allocation in request.allocations:
+        evaluation = offers.on_redemption(
+            _offers(state),
+            state.member_id,
+            allocation.program_id,
+            allocation.points,
+            f"{accepted[0].event_id}|{allocation.program_id}",
+            request.occurred_at,
+            *_rules(config),
+        )
+        _book(result, evaluation, config, request)
+
+
 def _book(
     result: MemberResult,
     evaluation: offers.Evaluation,
     config: Config,
-    cause: TransactionCompleted | ActivityRecorded,
+    cause: TransactionCompleted | ActivityRecorded | PointsRedemptionRequested,
 ) -> None:
     """Emit the offer events, then book each award into the ledger."""
     result.emitted += evaluation.events
