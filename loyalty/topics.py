@@ -71,6 +71,7 @@ REDEMPTIONS = TopicSpec(
         "PointsTransferRequested",
         "PromoCodeLinkRequested",
         "OfferLoadRequested",
+        "PointsAdjustmentRequested",
     ),
 )
 CONFIG = TopicSpec(
@@ -122,7 +123,13 @@ LEDGER_STEPS = TopicSpec(
     "loyalty.internal.ledger-steps.v1",
     "member_id (the receiving member)",
     Direction.INTERNAL,
-    ("PointsTransferDebited", "PointsTransferBounced", "MemberMergedAway"),
+    (
+        "PointsTransferDebited",
+        "PointsTransferBounced",
+        "MemberMergedAway",
+        "ReferralQualified",
+        "ReferralReturned",
+    ),
 )
 
 CLOCK_TICKS = TopicSpec(

@@ -26,6 +26,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from processors.contract.activities import ActivityKind
 from processors.contract.base import (
+    Cents,
     ContractEnum,
     Currency,
     Event,
@@ -205,6 +206,24 @@ class PointsRedemptionRule(Record):
     )
 
 
+class ReferralPolicy(Record):
+    """What a member earns for referring another (MemberEnrolled.referrer_member_id).
+
+    The referrer is paid when the referred member's first qualifying purchase in the programme
+    is recorded, not at sign-up (which invites fake sign-ups), once per referred member and
+    programme; if a return leaves that purchase no longer qualifying, the points are taken
+    back (ADR 12)."""
+
+    referrer_points: Points = Field(
+        gt=0, description="Points credited to the referrer's REGULAR account (> 0)."
+    )
+    first_purchase_min_cents: Cents = Field(
+        default=0,
+        description="Least eligible spend (minor units) of the referred member's purchase that "
+        "qualifies; 0: any purchase with eligible spend.",
+    )
+
+
 class ProgramConfigured(Event):
     """A market's loyalty programme was configured; the event carries the whole configuration
     and replaces any earlier one."""
@@ -260,6 +279,9 @@ class ProgramConfigured(Event):
         default=False,
         description="Whether live offers' end dates may be extended (DESIGN.md §5.11); off by "
         "default.",
+    )
+    referral: ReferralPolicy | None = Field(
+        default=None, description="Points for referring a member; null: no referral award."
     )
 
     @model_validator(mode="after")

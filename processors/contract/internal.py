@@ -1,9 +1,10 @@
 """Topic `loyalty.internal.ledger-steps.v1`: the second step of two-member operations.
 
-A transfer or a merge is decided on the sender's (victim's) partition, which records its side
-and emits one of these, keyed by the other member, so the receiver's partition applies the
-other side (DESIGN.md §2). Each step carries a deterministic event_id, and the receiver
-applies a step once, so a crash between the steps neither loses nor doubles points.
+A transfer, a merge or a referral is decided on the sender's (victim's, referred member's)
+partition, which records its side and emits one of these, keyed by the other member, so the
+receiver's partition applies the other side (DESIGN.md §2). Each step carries a deterministic
+event_id, and the receiver applies a step once, so a crash between the steps neither loses nor
+doubles points.
 Internal to the engine: not for upstream producers.
 """
 
@@ -83,3 +84,42 @@ class MemberMergedAway(Event):
         default_factory=list,
         description="The victim's held points, so they still convert on the survivor's side.",
     )
+
+
+class ReferralQualified(Event):
+    """A referred member's qualifying purchase was recorded; the referrer is to be credited.
+
+    Emitted once per referred member and programme (the referred member's state remembers it),
+    with an event_id derived from the referred member, the purchase and the programme.
+    """
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The referrer (the record key), to be credited.")
+    referred_member_id: Id = Field(description="The member whose purchase qualified.")
+    program_id: Id = Field(description="The programme whose referral policy pays.")
+    points: Points = Field(
+        gt=0, description="Points due to the referrer, decided by the policy at the purchase."
+    )
+    transaction_id: Id = Field(description="The qualifying purchase.")
+    purchase_event_id: Id = Field(description="event_id of the qualifying purchase.")
+    source: Source = Field(description="The channel of the qualifying purchase.")
+
+
+class ReferralReturned(Event):
+    """The qualifying purchase of a referral was returned and no longer qualifies; the
+    referrer's referral points are to be taken back (seed 001: "Return of Referral points")."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The referrer (the record key), to be debited.")
+    referred_member_id: Id = Field(description="The member whose purchase came back.")
+    program_id: Id = Field(description="The programme of the referral.")
+    points: Points = Field(gt=0, description="The points the referral credited, taken back.")
+    qualified_event_id: Id = Field(
+        description="event_id of the ReferralQualified step it reverses; a referrer that never "
+        "took that step is not debited."
+    )
+    return_id: Id = Field(description="The return that left the purchase not qualifying.")
+    return_event_id: Id = Field(description="event_id of that return.")
+    source: Source = Field(description="The channel of the return.")

@@ -37,6 +37,7 @@ class RejectionReason(ContractEnum):
     unknown_offer = "unknown_offer"  # no such offer, issued offer or reward store
     unknown_code = "unknown_code"  # no such promo code
     member_merged = "member_merged"  # the member was merged into another (use the survivor)
+    unknown_program = "unknown_program"  # no such programme is configured
     UNKNOWN = "UNKNOWN"
 
 

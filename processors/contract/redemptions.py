@@ -1,5 +1,6 @@
 """Topic `loyalty.redemptions.v1`: members' requests (spend points, buy and use issued offers,
-transfer points, link promo codes, load offers), keyed by the requesting member.
+transfer points, link promo codes, load offers) and the back office's points adjustments
+(bulk awards, imports from a previous system), keyed by the member concerned.
 
 A request is not a fact: the engine answers each one on `loyalty.outcomes.v1` with
 `RequestAccepted` or `RequestRejected`. Every request carries a client-generated `command_id`;
@@ -12,8 +13,17 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
-from processors.contract.base import ContractEnum, Event, Id, OfferId, Points, Record
-from processors.contract.common import Source
+from processors.contract.base import (
+    ContractEnum,
+    Event,
+    Id,
+    OfferId,
+    Points,
+    Record,
+    Text,
+    UtcDatetime,
+)
+from processors.contract.common import PointsCategory, Source
 
 TOPIC = "loyalty.redemptions.v1"
 
@@ -34,6 +44,7 @@ class RequestType(ContractEnum):
     POINTS_TRANSFER = "POINTS_TRANSFER"
     PROMO_CODE_LINK = "PROMO_CODE_LINK"
     OFFER_LOAD = "OFFER_LOAD"
+    POINTS_ADJUSTMENT = "POINTS_ADJUSTMENT"
     UNKNOWN = "UNKNOWN"
 
 
@@ -209,3 +220,69 @@ class OfferLoadRequested(Event):
     member_id: Id = Field(description="The member loading the offer.")
     offer_id: OfferId = Field(description="The offer to load; the member must be targeted.")
     source: Source = Field(description="The channel the offer was loaded from.")
+
+
+class PointsAdjustmentKind(ContractEnum):
+    """What a back-office points adjustment records (seed 001: "Other bulk award events",
+    "Imported points", "Imports for points redemption or expiry")."""
+
+    BULK_AWARD = "BULK_AWARD"  # credit: points awarded in bulk, e.g. by a campaign
+    IMPORTED_POINTS = "IMPORTED_POINTS"  # credit: points earned in a previous system
+    IMPORTED_REDEMPTION = "IMPORTED_REDEMPTION"  # debit: a redemption made in a previous system
+    IMPORTED_EXPIRY = "IMPORTED_EXPIRY"  # debit: an expiry that happened in a previous system
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def is_credit(self) -> bool:
+        """True for the kinds that add points; the others take them."""
+        return self in (PointsAdjustmentKind.BULK_AWARD, PointsAdjustmentKind.IMPORTED_POINTS)
+
+
+class PointsAdjustmentRequested(Event):
+    """The back office asked to credit or debit one member's points outside any purchase: a
+    bulk award (a campaign), or history imported from a previous system.
+
+    Imported debits are history and are recorded whole: they may take the balance below zero,
+    like a return, and the next credit repays the deficit (ADR 12).
+    """
+
+    topic: ClassVar[str] = TOPIC
+    request_type: ClassVar[RequestType] = RequestType.POINTS_ADJUSTMENT
+
+    command_id: Id = Field(
+        description=_COMMAND_ID + " A bulk job derives it from its run and the member, so a "
+        "re-run of the job books nothing twice."
+    )
+    member_id: Id = Field(description="The member whose points are adjusted (the record key).")
+    program_id: Id = Field(description="The programme whose account is adjusted.")
+    kind: PointsAdjustmentKind = Field(description="What the adjustment records.")
+    category: PointsCategory = Field(
+        default=PointsCategory.REGULAR,
+        description="The account's points category; only REGULAR is accepted for now (held "
+        "categories convert by their purchase's hold, which an adjustment does not have).",
+    )
+    points: Points = Field(gt=0, description="Points credited or debited (> 0).")
+    expires_at: UtcDatetime | None = Field(
+        default=None,
+        description="Credits only: when the points expire; null: the programme's expiry policy "
+        "from occurred_at. Must be after occurred_at.",
+    )
+    campaign_id: Id | None = Field(
+        default=None,
+        description="The campaign, job or previous system the adjustment comes from, for the "
+        "audit trail.",
+    )
+    reason: Text | None = Field(
+        default=None, description="Why the points are adjusted, for member care and audit."
+    )
+    source: Source = Field(description="The channel the request came through (BACK_OFFICE...).")
+
+    @model_validator(mode="after")
+    def _check_expiry(self) -> Self:
+        if self.expires_at is None:
+            return self
+        if not self.kind.is_credit:
+            raise ValueError("expires_at is given only for credits (BULK_AWARD, IMPORTED_POINTS)")
+        if self.expires_at <= self.occurred_at:
+            raise ValueError("expires_at must be after occurred_at")
+        return self
