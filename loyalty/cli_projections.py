@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 
 from loyalty.settings import get_settings
-from loyalty.topics import ENROLMENTS, LEDGER
+from loyalty.topics import ENROLMENTS, LEDGER, OFFERS
 
 console = Console(stderr=True)
 
@@ -25,6 +25,8 @@ _topic_options = [
                  help=f"Topic carrying {LEDGER.name} events [default: LOYALTY_TOPIC_PREFIX + it]."),
     click.option("--enrolments-topic", default=None,
                  help=f"Topic carrying {ENROLMENTS.name} [default: LOYALTY_TOPIC_PREFIX + it]."),
+    click.option("--offers-topic", default=None,
+                 help=f"Topic carrying {OFFERS.name} [default: LOYALTY_TOPIC_PREFIX + it]."),
 ]  # fmt: skip
 
 
@@ -46,12 +48,13 @@ def _with_topics(command: F) -> F:
 def project(
     ledger_topic: str | None,
     enrolments_topic: str | None,
+    offers_topic: str | None,
     group_id: str,
     schema: str | None,
     max_records: int,
     metrics_port: int | None,
 ) -> None:
-    """Keep the ledger and member tables current until Ctrl-C or SIGTERM.
+    """Keep the ledger, member and offer tables current until Ctrl-C or SIGTERM.
 
     The batch in flight is finished (or, if Postgres is failing, left unacknowledged) before
     the process leaves its consumer group.
@@ -75,6 +78,7 @@ def project(
         contract_topic_map(
             ledger_topic or settings.topic(LEDGER.name),
             enrolments_topic or settings.topic(ENROLMENTS.name),
+            offers_topic or settings.topic(OFFERS.name),
         ),
         group_id=group_id,
         schema=schema,
@@ -106,6 +110,7 @@ def project(
 def rebuild(
     ledger_topic: str | None,
     enrolments_topic: str | None,
+    offers_topic: str | None,
     verify: bool,
     no_swap: bool,
     keep_old: bool,
@@ -124,6 +129,7 @@ def rebuild(
             topics=contract_topic_map(
                 ledger_topic or settings.topic(LEDGER.name),
                 enrolments_topic or settings.topic(ENROLMENTS.name),
+                offers_topic or settings.topic(OFFERS.name),
             ),
             live_schema=live_schema,
             verify=verify,

@@ -6,8 +6,9 @@ covers, write the rest, move the checkpoint) and the routing of events to writer
 talks to Kafka (the runner does) and never decodes bytes: it receives events already admitted
 by the front door.
 
-Tables: `members` (from loyalty.enrolments.v1) and the ledger tables (from loyalty.ledger.v1),
-plus this projection's rows of `projection_checkpoints`.
+Tables: `members` (from loyalty.enrolments.v1), the ledger tables (from loyalty.ledger.v1) and
+the offer tables (from loyalty.offers.v1), plus this projection's rows of
+`projection_checkpoints`.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from psycopg.pq import TransactionStatus
 from processors.contract.base import Event
 from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated, MembersMerged
 from processors.contract.ledger import LedgerEventRecorded
+from processors.contract.offers import OfferCompleted, OfferProgressed
 from projections import checkpoints
 from projections.checkpoints import Partition
-from projections.writers import ledger, members
+from projections.writers import ledger, members, offers
 
 PROJECTION = "ledger"
-"""The name this projection's checkpoints are stored under (it also covers `members`)."""
+"""The name this projection's checkpoints are stored under (it also covers `members` and the
+offer tables)."""
 
-TABLES = members.TABLES + ledger.TABLES
+TABLES = members.TABLES + ledger.TABLES + offers.TABLES
 """Every table this projection fills: what `rebuild` swaps and `dump` hashes."""
 
 
@@ -76,7 +79,7 @@ def apply(
     2. A checkpoint behind `expected` means the tables lost records the caller read past:
        skip that partition and report a rewind. Records before the checkpoint were applied
        already (a redelivery) and are skipped.
-    3. Write the remaining events (ledger, then members), batched per table.
+    3. Write the remaining events (ledger, members, then offers), batched per table.
     4. Move each checkpoint past its batch, refused records included.
 
     `conn` must be idle (autocommit, or no transaction open): the transaction is this
@@ -88,6 +91,7 @@ def apply(
     outcome = Outcome()
     ledger_events: list[LedgerEventRecorded] = []
     member_events: list[MemberEnrolled | MemberProfileUpdated | MembersMerged] = []
+    offer_events: list[OfferCompleted | OfferProgressed] = []
     with conn.transaction():
         for batch in sorted(batches, key=lambda b: (b.topic, b.partition)):
             if not batch.records:
@@ -105,6 +109,10 @@ def apply(
                     ledger_events.append(event)
                 elif isinstance(event, MemberEnrolled | MemberProfileUpdated | MembersMerged):
                     member_events.append(event)
+                elif isinstance(event, OfferCompleted | OfferProgressed):
+                    offer_events.append(event)
+                elif isinstance(event, offers.PASSED_OVER):
+                    continue  # no table for it yet; its offset is passed over
                 else:
                     raise TypeError(f"{type(event).__name__} is not projected here")
             next_offset = max(stored, batch.records[-1].offset + 1)
@@ -113,5 +121,6 @@ def apply(
             outcome.next_offsets[where] = next_offset
         ledger.write(conn, ledger_events)
         members.write(conn, member_events)
-    outcome.events_applied = len(ledger_events) + len(member_events)
+        offers.write(conn, offer_events)
+    outcome.events_applied = len(ledger_events) + len(member_events) + len(offer_events)
     return outcome

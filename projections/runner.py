@@ -1,4 +1,5 @@
-"""The projector process: loyalty.ledger.v1 and loyalty.enrolments.v1 → the ledger projection.
+"""The projector process: loyalty.ledger.v1, loyalty.enrolments.v1 and loyalty.offers.v1 → the
+ledger projection (with its member and offer tables).
 
 Owns the Kafka side of projecting: the consumer, where it reads from, and what happens to a
 batch that cannot be written. It never decides what a row looks like (`projections.writers`)
@@ -11,7 +12,7 @@ consumer stands (a rebuild swapped the tables in, checkpoints were deleted), the
 re-read from the checkpoint.
 
 Failures:
-- a record the front door refuses on the ledger topic is logged at ERROR and counted
+- a record the front door refuses on the ledger or offers topic is logged at ERROR and counted
   (`loyalty_projection_refused_total`); one refused on the enrolments topic (an input topic,
   which the enrolment processor dead-letters) is logged and counted at WARNING; both are
   passed over so one bad record does not stop every member of its partition;
@@ -35,7 +36,7 @@ from prometheus_client import Counter
 
 from loyalty.contract import HISTORY_DIR
 from loyalty.logs import get_logger
-from loyalty.topics import ENROLMENTS, LEDGER
+from loyalty.topics import ENROLMENTS, LEDGER, OFFERS
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.deadletter import DeadLettered
@@ -46,7 +47,7 @@ from projections.projection import Admitted, Outcome, PartitionBatch
 log = get_logger(__name__)
 
 GROUP_ID = "loyalty-projector"
-CONTRACT_TOPICS = (LEDGER.name, ENROLMENTS.name)
+CONTRACT_TOPICS = (LEDGER.name, ENROLMENTS.name, OFFERS.name)
 
 REFUSED = Counter(
     "loyalty_projection_refused_total",
@@ -77,11 +78,15 @@ def tune_gc_for_throughput() -> None:
 
 
 def contract_topic_map(
-    ledger: str = LEDGER.name, enrolments: str = ENROLMENTS.name
+    ledger: str = LEDGER.name, enrolments: str = ENROLMENTS.name, offers: str | None = OFFERS.name
 ) -> dict[str, str]:
     """Consumed topic → the contract topic it carries (test and prefixed deployments read
-    topics named otherwise)."""
-    return {ledger: LEDGER.name, enrolments: ENROLMENTS.name}
+    topics named otherwise). `offers` None: the offer tables are not fed (a projection of
+    the ledger alone, e.g. a benchmark's)."""
+    topics = {ledger: LEDGER.name, enrolments: ENROLMENTS.name}
+    if offers is not None:
+        topics[offers] = OFFERS.name
+    return topics
 
 
 @dataclass(frozen=True)
@@ -300,9 +305,9 @@ class Projector:
             "reason": dead.reason.value,
             "error": dead.error[:300],
         }
-        if contract_topic == LEDGER.name:
-            # The ledger is the engine's own output: a refused record is a bug upstream and a
-            # hole in someone's ledger view. Loud, counted, and passed over.
+        if contract_topic in (LEDGER.name, OFFERS.name):
+            # The ledger and offers are the engine's own output: a refused record is a bug
+            # upstream and a hole in someone's view. Loud, counted, and passed over.
             log.error("projection.ledger_record_refused", **fields)
         else:
             log.warning("projection.input_record_skipped", **fields)

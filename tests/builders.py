@@ -174,3 +174,45 @@ def ledger_history(
                     entries.append(credit(rng.randint(1, 50), category="PROMISED"))
             ledger.append(book.record(*entries))
     return enrolments, ledger
+
+
+# --- What offers did, as the offers projection reads it -------------------------------------
+
+
+def offer_history(members: int = 5, *, first_member: int = 0) -> list:
+    """A reproducible loyalty.offers.v1 feed: per member M<n>, progress towards an accumulated
+    spend offer (ACC_SPEND), the completion of its first use and progress on the second, and
+    one completed discount offer (CART_OFF), in business-time order per member."""
+    from decimal import Decimal
+
+    from processors.contract.offers import BehaviourProgress, OfferCompleted, OfferProgressed
+
+    def progressed(member: str, n: int, use: int, cents: int):
+        return OfferProgressed(
+            event_id=f"progressed-{member}-{n}", occurred_at=T0 + timedelta(hours=n),
+            member_id=member, offer_id="ACC_SPEND", in_control_group=False,
+            cause_event_id=f"tx-{member}-{n}", transaction_id=f"T-{member}-{n}", use_number=use,
+            progress=[BehaviourProgress(behaviour_index=0, metric="SPEND_CENTS",
+                                        progress=Decimal(cents), threshold=Decimal(10000))],
+        )  # fmt: skip
+
+    def completed(member: str, n: int, offer: str, points: int, discount: int):
+        return OfferCompleted(
+            event_id=f"completed-{member}-{n}", occurred_at=T0 + timedelta(hours=n),
+            member_id=member, offer_id=offer, in_control_group=False,
+            cause_event_id=f"tx-{member}-{n}", transaction_id=f"T-{member}-{n}", use_number=1,
+            program_id="CA_REWARDS", points_due=points, points_awarded=points,
+            discount_cents=discount,
+        )  # fmt: skip
+
+    events: list = []
+    for m in range(first_member, first_member + members):
+        member = f"M{m:03d}"
+        events += [
+            progressed(member, 1, 1, 3000 + 100 * m),
+            progressed(member, 2, 1, 7000 + 100 * m),
+            completed(member, 3, "ACC_SPEND", 500, 0),
+            progressed(member, 4, 2, 1500),
+            completed(member, 5, "CART_OFF", 0, 250 + m),
+        ]
+    return events

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from aiokafka import AIOKafkaProducer
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from loyalty.bench.report import BenchReport, Measurement
 from loyalty.settings import Settings
@@ -136,7 +137,7 @@ async def run_projector_bench(
         report.add(_measure_front_door(events))
         config = ProjectorConfig(
             settings.dsn, settings.bootstrap_servers,
-            contract_topic_map(ledger_topic, enrolments_topic),
+            contract_topic_map(ledger_topic, enrolments_topic, offers=None),
             group_id=None, schema=projected, max_records=max_records,
         )  # fmt: skip
         started = time.perf_counter()
@@ -198,7 +199,8 @@ def _measure_copy(
     members = [
         (e.member_id, e.market, e.occurred_at, e.profile.first_name, e.profile.last_name,
          e.profile.email, e.profile.preferred_locale, e.profile.province, "ACTIVE", None,
-         e.occurred_at)
+         e.occurred_at, [e.market], sorted(e.program_ids),
+         Jsonb(e.profile.model_dump(mode="json")))
         for e in enrolments
     ]  # fmt: skip
     lots = [

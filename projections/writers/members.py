@@ -8,6 +8,10 @@ projection wrote. It never commits; the caller's transaction also holds the chec
 Idempotent and order-safe per member:
 - the first enrolment fixes `market` and `enrolled_at`; a later one (joining more programmes)
   refreshes the profile like a profile update;
+- every enrolment adds its market and programmes to `markets` and `program_ids` (sorted sets:
+  the order enrolments arrive in never shows), whatever the age of its profile;
+- `profile` is the whole profile (JSON form) of the newest enrolment or update, for the offer
+  rules (tier, targeting attributes) behind the cart preview;
 - a profile applies only if it is not older (by `occurred_at`) than what the row shows, so an
   old event applied again never rolls the profile back;
 - a merge marks the victim MERGED into the survivor for good; a profile update never revives it.
@@ -19,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from processors.contract.enrolments import (
     MemberEnrolled,
@@ -31,22 +36,39 @@ TABLES = ("members",)
 
 MemberEvent = MemberEnrolled | MemberProfileUpdated | MembersMerged
 
+# Markets and programmes are unions, taken whatever the profile's age; the profile only when
+# it is not older than the row's.
 _ENROL = """
 INSERT INTO members AS current (member_id, market, enrolled_at, first_name, last_name, email,
-    preferred_locale, province, status, merged_into, updated_at)
+    preferred_locale, province, status, merged_into, updated_at, markets, program_ids, profile)
 VALUES (%(member_id)s, %(market)s, %(occurred_at)s, %(first_name)s, %(last_name)s, %(email)s,
-    %(preferred_locale)s, %(province)s, 'ACTIVE', NULL, %(occurred_at)s)
+    %(preferred_locale)s, %(province)s, 'ACTIVE', NULL, %(occurred_at)s,
+    ARRAY[%(market)s]::text[], %(program_ids)s::text[], %(profile)s)
 ON CONFLICT (member_id) DO UPDATE
-    SET first_name = excluded.first_name, last_name = excluded.last_name,
-        email = excluded.email, preferred_locale = excluded.preferred_locale,
-        province = excluded.province, updated_at = excluded.updated_at
-    WHERE current.updated_at <= excluded.updated_at
+    SET markets = ARRAY(SELECT m FROM unnest(current.markets || excluded.markets) AS m
+            GROUP BY m ORDER BY m COLLATE "C"),
+        program_ids = ARRAY(SELECT p FROM unnest(current.program_ids || excluded.program_ids) AS p
+            GROUP BY p ORDER BY p COLLATE "C"),
+        first_name = CASE WHEN current.updated_at <= excluded.updated_at
+            THEN excluded.first_name ELSE current.first_name END,
+        last_name = CASE WHEN current.updated_at <= excluded.updated_at
+            THEN excluded.last_name ELSE current.last_name END,
+        email = CASE WHEN current.updated_at <= excluded.updated_at
+            THEN excluded.email ELSE current.email END,
+        preferred_locale = CASE WHEN current.updated_at <= excluded.updated_at
+            THEN excluded.preferred_locale ELSE current.preferred_locale END,
+        province = CASE WHEN current.updated_at <= excluded.updated_at
+            THEN excluded.province ELSE current.province END,
+        profile = CASE WHEN current.updated_at <= excluded.updated_at
+            THEN excluded.profile ELSE current.profile END,
+        updated_at = greatest(current.updated_at, excluded.updated_at)
 """
 
 _UPDATE_PROFILE = """
 UPDATE members
 SET first_name = %(first_name)s, last_name = %(last_name)s, email = %(email)s,
-    preferred_locale = %(preferred_locale)s, province = %(province)s, updated_at = %(occurred_at)s
+    preferred_locale = %(preferred_locale)s, province = %(province)s, profile = %(profile)s,
+    updated_at = %(occurred_at)s
 WHERE member_id = %(member_id)s AND updated_at <= %(occurred_at)s
 """
 
@@ -65,6 +87,7 @@ def _basics(profile: MemberProfile) -> dict[str, Any]:
         "email": profile.email,
         "preferred_locale": profile.preferred_locale,
         "province": profile.province,
+        "profile": Jsonb(profile.model_dump(mode="json")),
     }
 
 
@@ -76,6 +99,7 @@ def statements_of(events: Iterable[MemberEvent]) -> list[tuple[str, dict[str, An
             params = {
                 "member_id": event.member_id,
                 "market": event.market,
+                "program_ids": sorted(set(event.program_ids)),
                 "occurred_at": event.occurred_at,
                 **_basics(event.profile),
             }

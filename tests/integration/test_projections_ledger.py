@@ -30,7 +30,7 @@ from projections.migrate import apply_migrations
 from projections.projection import Admitted, PartitionBatch
 from projections.rebuild import rebuild
 from projections.runner import Projector, ProjectorConfig, contract_topic_map
-from tests.builders import T0, ledger_history
+from tests.builders import T0, ledger_history, offer_history
 
 pytestmark = pytest.mark.integration
 
@@ -45,10 +45,12 @@ class Feed:
     enrolments_topic: str
     enrolments: list
     ledger: list
+    offers_topic: str
+    offers: list
 
     @property
     def topics(self) -> dict[str, str]:
-        return contract_topic_map(self.ledger_topic, self.enrolments_topic)
+        return contract_topic_map(self.ledger_topic, self.enrolments_topic, self.offers_topic)
 
 
 def new_schema(database_url: str) -> str:
@@ -127,9 +129,12 @@ async def make_feed(bootstrap, new_topic, *, members=6, events_per_member=12, pa
         await new_topic("enrolments", partitions=partitions),
         enrolments,
         ledger,
+        await new_topic("offers", partitions=partitions),
+        offer_history(members),
     )
     await produce(bootstrap, feed.enrolments_topic, encoded(feed.enrolments))
     await produce(bootstrap, feed.ledger_topic, encoded(feed.ledger))
+    await produce(bootstrap, feed.offers_topic, encoded(feed.offers))
     return feed
 
 
@@ -183,7 +188,7 @@ async def test_the_projected_tables_say_what_the_ledger_says(
     report = await project(database_url, bootstrap_servers, feed, schema)
 
     assert report.refused == 0
-    assert report.events_applied == len(feed.ledger) + len(feed.enrolments)
+    assert report.events_applied == len(feed.ledger) + len(feed.enrolments) + len(feed.offers)
     ledger: list[LedgerEventRecorded] = feed.ledger
     assert select(database_url, schema, "SELECT count(*) FROM ledger_events") == [(len(ledger),)]
     # Each account's balance is the sum of its entries.
@@ -301,7 +306,7 @@ async def test_replaying_everything_without_checkpoints_changes_nothing(
 
     again = await project(database_url, bootstrap_servers, feed, schema)
 
-    assert again.events_applied == len(feed.ledger) + len(feed.enrolments)
+    assert again.events_applied == len(feed.ledger) + len(feed.enrolments) + len(feed.offers)
     assert dump_hash(database_url, schema) == after_first_run
 
 
@@ -309,7 +314,7 @@ async def test_a_projector_stopped_half_way_then_restarted_builds_the_same_table
     database_url, bootstrap_servers, new_topic, schema, schemas
 ):
     feed = await make_feed(bootstrap_servers, new_topic)
-    total = len(feed.ledger) + len(feed.enrolments)
+    total = len(feed.ledger) + len(feed.enrolments) + len(feed.offers)
     half = Projector(config(database_url, bootstrap_servers, feed, schema, max_records=10))
     await asyncio.wait_for(half.run(stop_after=total // 2), timeout=60)
     applied = sum(checkpoints(database_url, schema).values())
@@ -327,12 +332,13 @@ async def test_a_projector_killed_mid_way_loses_and_doubles_nothing(
     database_url, bootstrap_servers, new_topic, schema, schemas
 ):
     feed = await make_feed(bootstrap_servers, new_topic, members=40, events_per_member=50)
-    total = len(feed.ledger) + len(feed.enrolments)
+    total = len(feed.ledger) + len(feed.enrolments) + len(feed.offers)
     env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP": bootstrap_servers}
     # fmt: off
     process = subprocess.Popen(
         [sys.executable, "-m", "loyalty.cli", "project", "--ledger-topic", feed.ledger_topic,
-         "--enrolments-topic", feed.enrolments_topic, "--schema", schema,
+         "--enrolments-topic", feed.enrolments_topic, "--offers-topic", feed.offers_topic,
+         "--schema", schema,
          "--group-id", f"killed-{uuid.uuid4().hex[:8]}", "--max-records", "20"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -452,7 +458,10 @@ async def test_refused_records_are_logged_counted_and_passed_over_never_silently
     database_url, bootstrap_servers, new_topic, schema, monkeypatch
 ):
     enrolments, ledger = ledger_history(2, 3)
-    feed = Feed(await new_topic("ledger"), await new_topic("enrolments"), enrolments, ledger)
+    feed = Feed(
+        await new_topic("ledger"), await new_topic("enrolments"), enrolments, ledger,
+        await new_topic("offers"), [],
+    )  # fmt: skip
     await produce(
         bootstrap_servers, feed.enrolments_topic, [(b"M000", b"garbage"), *encoded(enrolments)]
     )
@@ -529,7 +538,7 @@ async def test_a_live_projector_keeps_going_across_a_rebuild_swap(
     live = Projector(config(database_url, bootstrap_servers, feed, schema, max_records=5))
     running = asyncio.create_task(live.run(stop=stop))
     try:
-        total = len(feed.ledger) + len(feed.enrolments)
+        total = len(feed.ledger) + len(feed.enrolments) + len(feed.offers)
         await wait_for_checkpoints(database_url, schema, total)
 
         report = await rebuild(
@@ -566,7 +575,7 @@ async def test_a_checkpoint_found_behind_the_consumer_is_read_again_from_there(
     live = Projector(config(database_url, bootstrap_servers, feed, schema))
     running = asyncio.create_task(live.run(stop=stop))
     try:
-        total = len(feed.ledger) + len(feed.enrolments)
+        total = len(feed.ledger) + len(feed.enrolments) + len(feed.offers)
         await wait_for_checkpoints(database_url, schema, total)
         # As a rebuild's swap would: the tables go back to an earlier position, under the
         # feet of a running projector.
@@ -587,7 +596,10 @@ async def test_a_checkpoint_found_behind_the_consumer_is_read_again_from_there(
         report = await asyncio.wait_for(running, timeout=30)
 
     assert report.rewinds >= 1
-    whole = Feed(feed.ledger_topic, feed.enrolments_topic, feed.enrolments, feed.ledger + extra)
+    whole = Feed(
+        feed.ledger_topic, feed.enrolments_topic, feed.enrolments, feed.ledger + extra,
+        feed.offers_topic, feed.offers,
+    )  # fmt: skip
     assert dump_hash(database_url, schema) == await fresh_hash(
         database_url, bootstrap_servers, whole, schemas
     )
