@@ -1,0 +1,147 @@
+"""A process's copy of the engine's configuration: the compacted config topic, followed from
+the beginning into a `processors.rules.member.Config` (programmes and the offer catalogue).
+
+Each process that evaluates rules outside the worker's stream (the API's cart preview; the
+worker itself once it moves from `ConfigFollower` to this) reads `loyalty.config.v1` with its
+own consumer and no group, so every copy sees every record. `ready` is set once the copy has
+caught up with the end offsets seen when the feed started: before that, answers computed from
+it would miss offers or programmes.
+
+Records go through the front door (`processors.frontdoor.admit`: decode, validate, right
+topic, right key); a record it refuses is logged and skipped (the config topic's dead letters
+belong to its own consumer), as is a tombstone (`Config` has no deletion). What an event means
+for the configuration is `Config.apply`'s business, never this module's.
+
+Every event is applied on the event loop's thread, between awaits: a reader on the same loop
+never sees a half-applied event. It never writes to Kafka and never reads a clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from loyalty.logs import get_logger
+from loyalty.topics import CONFIG
+from processors.codec.avro import AvroCodec
+from processors.contract.base import Event
+from processors.contract.deadletter import DeadLettered
+from processors.frontdoor import Delivered, admit
+from processors.rules.member import Config
+
+log = get_logger(__name__)
+
+
+class ConfigFeed:
+    """Follows the config topic `topic` (carrying `loyalty.config.v1`) into `config`."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        codec: AvroCodec,
+        *,
+        config: Config | None = None,
+        retry_delay_max: float = 30.0,
+    ):
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.codec = codec
+        self.config = config if config is not None else Config()
+        self.ready = asyncio.Event()
+        """Set once every partition is read up to the end offset it had when `run` started."""
+        self.applied = 0
+        self.skipped = 0
+        self.last_error: str | None = None
+        self._positions: dict[TopicPartition, int] = {}
+        self._ends: dict[TopicPartition, int] | None = None
+        self._retry_delay_max = retry_delay_max
+
+    @property
+    def status(self) -> str:
+        """Where the feed stands, in words (what a 503 says while it is not ready)."""
+        if self.ready.is_set():
+            return f"caught up: {self.applied} config event(s) applied"
+        if self.last_error is not None:
+            return f"cannot read {self.topic}: {self.last_error}"
+        if self._ends is None:
+            return f"connecting to read {self.topic}"
+        done = sum(self._positions.get(tp, 0) for tp in self._ends)
+        return f"reading {self.topic}: {done} of {sum(self._ends.values())} record(s)"
+
+    async def run(self) -> None:
+        """Follow the topic until cancelled. A broker failure is logged and retried with
+        backoff, resuming after the last record applied (nothing is applied twice)."""
+        delay = 0.5
+        while True:
+            try:
+                await self._follow()
+            except KafkaError as error:
+                self.last_error = repr(error)[:300]
+                log.error("config_feed.failed", topic=self.topic, error=self.last_error,
+                          retry_in_seconds=delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_delay_max)
+
+    async def _follow(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        try:
+            await consumer.topics()  # loads the cluster's metadata, this topic's included
+            partitions = [
+                TopicPartition(self.topic, p)
+                for p in sorted(consumer.partitions_for_topic(self.topic) or {0})
+            ]
+            consumer.assign(partitions)
+            for tp in partitions:
+                consumer.seek(tp, self._positions.get(tp, 0))
+            if self._ends is None:
+                self._ends = await consumer.end_offsets(partitions)
+            self.last_error = None
+            await self._check_caught_up(consumer)
+            while True:
+                fetched = await consumer.getmany(timeout_ms=1000)
+                for tp, records in fetched.items():
+                    for record in records:
+                        self._apply(Delivered.of(record))
+                        self._positions[tp] = record.offset + 1
+                await self._check_caught_up(consumer)
+        finally:
+            await consumer.stop()
+
+    async def _check_caught_up(self, consumer: AIOKafkaConsumer) -> None:
+        if self.ready.is_set() or self._ends is None:
+            return
+        for tp, end in self._ends.items():
+            # The position, not the last record: compaction and transaction markers leave
+            # offsets no record carries.
+            if await consumer.position(tp) < end:
+                return
+        self.ready.set()
+        log.info("config_feed.caught_up", topic=self.topic, applied=self.applied,
+                 programmes=len(self.config.programs),
+                 offers=len(self.config.catalogue))  # fmt: skip
+
+    def _apply(self, delivered: Delivered) -> None:
+        admitted = admit(self.codec, delivered, CONFIG.name)
+        if isinstance(admitted, DeadLettered):  # (itself an Event: test it first)
+            self.skipped += 1
+            log.warning("config_feed.record_skipped", topic=delivered.topic,
+                        partition=delivered.partition, offset=delivered.offset,
+                        reason=admitted.reason.value, error=admitted.error[:300])  # fmt: skip
+            return
+        if not isinstance(admitted, Event):
+            self.skipped += 1
+            log.info("config_feed.tombstone_skipped", offset=delivered.offset, key=admitted.key)
+            return
+        note = self.config.apply(admitted)
+        self.applied += 1
+        if note:
+            log.debug("config_feed.event_noted", offset=delivered.offset, note=note)
