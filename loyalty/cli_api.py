@@ -16,10 +16,10 @@ console = Console(stderr=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
 def api(host: str, port: int) -> None:
-    """Serve the HTTP read API (uvicorn) over the configured Postgres."""
+    """Serve the HTTP API (uvicorn) over the configured Postgres and config topic."""
     import uvicorn
 
-    from projections.api.app import create_app
+    from projections.api.app import from_settings
 
     settings = get_settings()
     secret = settings.api_secret.get_secret_value()
@@ -28,7 +28,7 @@ def api(host: str, port: int) -> None:
             "[yellow]LOYALTY_API_SECRET is the development default: anyone can mint tokens "
             "for this server. Set your own outside development.[/yellow]"
         )
-    app = create_app(dsn=settings.dsn, api_secret=secret)
+    app = from_settings()  # (the same settings; carts follow the config topic)
     # log_config=None: keep the process's structlog set-up instead of uvicorn's own.
     uvicorn.run(app, host=host, port=port, log_config=None)
 

@@ -1,13 +1,16 @@
 """The ASGI app: routes, error handlers, the Postgres pool, `/healthz` and `/metrics`.
 
-Wiring only. The database address, the token secret and the clock are given to
-`create_app`, so tests pass a fixed `now` and nothing here reads settings except
-`from_settings`, the factory `loyalty api` and `uvicorn --factory` use. Never holds business
-logic nor SQL beyond the health probe.
+Wiring only. The database address, the token secret, the clock and the configuration source
+(for cart evaluation) are given to `create_app`, so tests pass a fixed `now` and a fixed
+configuration, and nothing here reads settings except `from_settings`, the factory `loyalty
+api` and `uvicorn --factory` use: it follows the config topic with a `ConfigFeed`, started and
+stopped with the app. Never holds business logic nor SQL beyond the health probe.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +24,8 @@ from psycopg import AsyncConnection, IsolationLevel
 from psycopg_pool import AsyncConnectionPool
 
 from projections.api import errors
+from projections.api.routes_carts import ConfigSource, NoConfig
+from projections.api.routes_carts import router as carts_router
 from projections.api.routes_ledger import router as ledger_router
 
 Clock = Callable[[], datetime]
@@ -55,8 +60,14 @@ def create_app(
     api_secret: str,
     clock: Clock = wall_clock,
     pool_max_size: int = 10,
+    config_source: ConfigSource | None = None,
 ) -> FastAPI:
-    """The API over the database at `dsn`, checking tokens signed with `api_secret`."""
+    """The API over the database at `dsn`, checking tokens signed with `api_secret`.
+
+    `config_source`: the programmes and offers carts are evaluated with; when it can `run`
+    (a `ConfigFeed`), it runs for the app's lifetime. None: cart evaluation answers 503.
+    """
+    source: ConfigSource = config_source if config_source is not None else NoConfig()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,21 +83,29 @@ def create_app(
         # Not waiting: the API starts while Postgres is down and says so on /healthz.
         await pool.open(wait=False)
         app.state.pool = pool
+        run = getattr(source, "run", None)
+        following = asyncio.create_task(run(), name="config-feed") if run is not None else None
         try:
             yield
         finally:
+            if following is not None:
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await following
             await pool.close()
 
     app = FastAPI(
         title="Loyalty engine API",
         version="1",
-        summary="Reads of the points ledger and balances (DESIGN.md §6).",
+        summary="Reads of the points ledger and balances; cart evaluation (DESIGN.md §6).",
         lifespan=lifespan,
     )
     app.state.api_secret = api_secret
     app.state.clock = clock
+    app.state.config_source = source
     errors.install(app)
     app.include_router(ledger_router)
+    app.include_router(carts_router)
     app.middleware("http")(_measure)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
@@ -94,11 +113,23 @@ def create_app(
 
 
 def from_settings() -> FastAPI:
-    """The API as configured by the environment (`loyalty.settings`)."""
+    """The API as configured by the environment (`loyalty.settings`), carts evaluated with the
+    configuration a `ConfigFeed` follows on the deployment's config topic."""
+    from loyalty.contract import HISTORY_DIR
     from loyalty.settings import get_settings
+    from loyalty.topics import CONFIG
+    from processors.codec.avro import AvroCodec
+    from processors.config_feed import ConfigFeed
 
     settings = get_settings()
-    return create_app(dsn=settings.dsn, api_secret=settings.api_secret.get_secret_value())
+    feed = ConfigFeed(
+        settings.bootstrap_servers,
+        settings.topic(CONFIG.name),
+        AvroCodec(history_dir=HISTORY_DIR),  # every recorded writer: the topic starts at 0
+    )
+    return create_app(
+        dsn=settings.dsn, api_secret=settings.api_secret.get_secret_value(), config_source=feed
+    )
 
 
 async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Any:

@@ -1,0 +1,128 @@
+"""What the cart preview reads about a member, and the offer state it rebuilds from it.
+
+One parameterised statement (DESIGN.md §7) reads, for one member id: the `members` row
+(status, markets, programmes, profile), the uses and points of each offer
+(`member_offer_uses`), the use in progress of each offer (`member_offer_progress`) and the
+offer awards the ledger took back on returns (`ledger_entries`: DEBIT, RETURN, with an
+offer_id). `member_offers` turns that into the `MemberOffers` the offer rules evaluate a cart
+with, the same shape the worker keeps.
+
+What Postgres cannot give back exactly (docs/adr/0011-cart-evaluation.md):
+- accumulated progress comes as one sum per behaviour (what `OfferProgressed` says), dated
+  at its event: a rolling window (`window_days`) drops it as a whole, later than the worker
+  would drop its oldest part;
+- purchases and per-transaction contributions are not rebuilt: a cart never returns anything.
+
+Owns SQL and the mapping of its rows; never checks tokens, never evaluates, never writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from processors.contract.enrolments import MemberProfile
+from processors.rules.offers.catalogue import Catalogue
+from processors.rules.offers.progress import is_accumulated
+from processors.rules.offers.state import (
+    TIER_ATTRIBUTE,
+    Contribution,
+    MemberOffers,
+    OfferProgress,
+)
+
+_MEMBER = """
+SELECT m.status, m.merged_into, m.market, m.markets, m.program_ids, m.profile,
+    coalesce((SELECT json_agg(json_build_array(u.offer_id, u.uses, u.points_awarded))
+        FROM member_offer_uses u WHERE u.member_id = m.member_id), '[]') AS uses,
+    coalesce((SELECT json_agg(json_build_array(p.offer_id, p.use_number, p.progress,
+            p.updated_at))
+        FROM member_offer_progress p WHERE p.member_id = m.member_id), '[]') AS progress,
+    coalesce((SELECT json_agg(json_build_array(r.offer_id, r.points))
+        FROM (SELECT e.offer_id, sum(e.points) AS points FROM ledger_entries e
+            WHERE e.member_id = m.member_id AND e.offer_id IS NOT NULL
+                AND e.entry_type = 'DEBIT' AND e.kind = 'RETURN'
+            GROUP BY e.offer_id) r), '[]') AS returned
+FROM members m
+WHERE m.member_id = %(member_id)s
+"""
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """A member as the cart preview reads it."""
+
+    member_id: str
+    status: str
+    merged_into: str | None
+    markets: list[str]
+    program_ids: list[str]
+    profile: dict[str, Any] | None
+    uses: list[tuple[str, int, int]]
+    """(offer_id, uses, points awarded)."""
+    progress: list[tuple[str, int, list[dict[str, Any]], datetime]]
+    """(offer_id, use_number, progress as OfferProgressed gives it, its occurred_at)."""
+    returned: dict[str, int]
+    """offer_id → points the ledger took back on returns."""
+
+
+async def find_member(conn: AsyncConnection[Any], member_id: str) -> MemberRow | None:
+    """The member's facts and offer standing; None when no enrolment of it was projected."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_MEMBER, {"member_id": member_id})
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    return MemberRow(
+        member_id=member_id,
+        status=row["status"],
+        merged_into=row["merged_into"],
+        # A row projected before the markets column existed still has its first market.
+        markets=list(row["markets"]) or [row["market"]],
+        program_ids=list(row["program_ids"]),
+        profile=row["profile"],
+        uses=[(offer_id, int(uses), int(points)) for offer_id, uses, points in row["uses"]],
+        progress=[
+            (offer_id, int(use), progress, datetime.fromisoformat(at))
+            for offer_id, use, progress, at in row["progress"]
+        ],
+        returned={offer_id: int(points) for offer_id, points in row["returned"]},
+    )
+
+
+def member_offers(row: MemberRow, catalogue: Catalogue) -> MemberOffers:
+    """The member's offer state for a preview, as far as the projection tells it.
+
+    Per offer: uses completed, points awarded net of what returns took back, and the use in
+    progress as one contribution per accumulated behaviour (a progress row whose use has
+    completed since is stale and ignored). Offers the catalogue no longer knows are left out.
+    """
+    profile = MemberProfile.model_validate(row.profile) if row.profile is not None else None
+    state = MemberOffers(
+        member_id=row.member_id,
+        markets=row.markets,
+        programs=row.program_ids,
+        tier=profile.attributes.get(TIER_ATTRIBUTE) if profile is not None else None,
+        profile=profile,
+    )
+    for offer_id, uses, points in row.uses:
+        awarded = max(points - row.returned.get(offer_id, 0), 0)
+        state.offers[offer_id] = OfferProgress(uses=uses, points_awarded=awarded)
+    for offer_id, use_number, progress, at in row.progress:
+        offer = catalogue.definition(offer_id)
+        standing = state.offers.get(offer_id)
+        if offer is None or (standing is not None and use_number <= standing.uses):
+            continue
+        standing = state.progress_of(offer_id, len(offer.behaviours))
+        for item in progress:
+            index, value = int(item["behaviour_index"]), Decimal(item["progress"])
+            counts = index < len(offer.behaviours) and is_accumulated(offer.behaviours[index])
+            if counts and value > 0:
+                cause = f"progress:{offer_id}:{use_number}"
+                standing.contributions[index] = [Contribution(at=at, value=value, cause=cause)]
+    return state

@@ -1,0 +1,180 @@
+"""The body of `POST /v1/carts/evaluate` and of its answer (also their OpenAPI description).
+
+The request is a cart in the JSON form of `TransactionCompleted` (DESIGN.md §6) without its
+envelope: `event_id`, `occurred_at` and `transaction_id` may be left out (the route fills them
+in), `source` defaults to INSTORE, and the line, store and tender records are the contract's
+own, so a POS that produces transactions already produces carts. The answer is integers only:
+cents and points. Owns shapes only; never evaluates and never queries.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from processors.contract.base import Currency, Id, Market, UtcDatetime
+from processors.contract.common import Source, Store
+from processors.contract.transactions import Tender, TransactionCompleted, TransactionLine
+
+LINES_MAX = 500
+"""Most lines in one cart: an evaluation's cost grows with the lines, so it is bounded."""
+
+
+class CartRequest(BaseModel):
+    """A cart to evaluate: a `TransactionCompleted` in JSON form, envelope optional."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["TransactionCompleted"] | None = Field(
+        default=None, description="Accepted for symmetry with the JSON form; ignored."
+    )
+    event_id: Id | None = Field(
+        default=None, description="Optional; a fresh id is used when left out."
+    )
+    occurred_at: UtcDatetime | None = Field(
+        default=None,
+        description="Business time of the checkout, RFC 3339 with an offset; default: now. "
+        "Offers are live for starts_at <= occurred_at < ends_at.",
+    )
+    transaction_id: Id | None = Field(
+        default=None, description="The POS's id of the transaction; default: the event id."
+    )
+    transaction_number: str | None = Field(default=None, max_length=64)
+    member_id: Id | None = Field(
+        default=None, description="The member at the till; null or absent: anonymous."
+    )
+    market: Market
+    currency: Currency
+    source: Source = Source.INSTORE
+    store: Store
+    till_id: str | None = Field(default=None, max_length=64)
+    lines: list[TransactionLine] = Field(
+        min_length=1,
+        max_length=LINES_MAX,
+        description="The basket's lines as the POS priced them: `amount_cents` is what the "
+        "line costs before this engine's discounts.",
+    )
+    promo_codes: list[Id] = Field(default_factory=list, max_length=50)
+    redemption_tokens: list[Id] = Field(default_factory=list, max_length=50)
+    tenders: list[Tender] = Field(default_factory=list, max_length=50)
+
+    @field_validator("lines")
+    @classmethod
+    def _check_line_ids_unique(cls, lines: list[TransactionLine]) -> list[TransactionLine]:
+        ids = [line.line_id for line in lines]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"line_id must be unique in a cart; repeated: {', '.join(repeated)}")
+        return lines
+
+    def transaction(self, *, event_id: str, occurred_at: datetime) -> TransactionCompleted:
+        """The cart as the rules read it; `event_id` and `occurred_at` fill what it leaves out."""
+        chosen = self.event_id or event_id
+        return TransactionCompleted(
+            event_id=chosen,
+            occurred_at=self.occurred_at or occurred_at,
+            transaction_id=self.transaction_id or chosen,
+            transaction_number=self.transaction_number,
+            member_id=self.member_id,
+            market=self.market,
+            currency=self.currency,
+            source=self.source,
+            store=self.store,
+            till_id=self.till_id,
+            lines=self.lines,
+            promo_codes=self.promo_codes,
+            redemption_tokens=self.redemption_tokens,
+            tenders=self.tenders,
+        )
+
+
+class Body(BaseModel):
+    """A response body: read-only once built."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class LineDiscount(Body):
+    """Cents one offer takes off one line."""
+
+    offer_id: str
+    cents: int
+    cart_level: bool = Field(description="True for a cart discount's share of this line.")
+
+
+class CartLine(Body):
+    """One line of the cart and what the offers take off it."""
+
+    line_id: str
+    sku: str
+    amount_cents: int = Field(description="As given: before this engine's discounts.")
+    item_discount_cents: int = Field(description="Taken off by item discounts.")
+    cart_discount_cents: int = Field(description="This line's share of cart discounts.")
+    net_amount_cents: int = Field(description="What the line costs after every discount.")
+    discounts: list[LineDiscount] = Field(description="Item discounts first, then cart ones.")
+
+
+class CartDiscount(Body):
+    """A cart-level discount, whole (its shares are in the lines)."""
+
+    offer_id: str
+    cents: int
+
+
+class ProgramPoints(Body):
+    """Points the cart would earn in one programme."""
+
+    program_id: str
+    base_points: int = Field(description="The programme's base earn on the net basket.")
+    offer_points: int = Field(description="Awards of the offers the cart completes.")
+    total_points: int
+
+
+class OfferApplied(Body):
+    """A use of an offer the cart would complete."""
+
+    offer_id: str
+    program_id: str | None
+    use_number: int
+    multiples: int
+    tier: int | None
+    points: int = Field(description="Points awarded, after caps.")
+    discount_cents: int
+
+
+class BehaviourProgress(Body):
+    """Progress on one behaviour of an offer, in its metric."""
+
+    behaviour_index: int
+    metric: str
+    progress: str = Field(description="A decimal, as a string (cents, units, counts).")
+    threshold: str
+
+
+class OfferProgress(Body):
+    """An offer the cart would move towards completion without completing it."""
+
+    offer_id: str
+    use_number: int
+    progress: list[BehaviourProgress]
+
+
+class CartEvaluation(Body):
+    """`POST /v1/carts/evaluate`: what the cart would get at checkout. Nothing is recorded."""
+
+    member_id: str | None
+    transaction_id: str
+    occurred_at: datetime
+    market: str
+    currency: str
+    lines: list[CartLine]
+    cart_discounts: list[CartDiscount]
+    total_before_cents: int
+    total_discount_cents: int
+    total_after_cents: int
+    points: list[ProgramPoints] = Field(description="Per programme; empty for anonymous carts.")
+    total_points: int
+    offers_applied: list[OfferApplied]
+    offers_progressed: list[OfferProgress]

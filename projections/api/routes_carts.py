@@ -1,0 +1,242 @@
+"""`POST /v1/carts/evaluate`: the POS asks what a cart would get, before it is paid.
+
+The handler is an adapter around `processors.rules.offers.evaluate.evaluate_cart`, the same
+rule the worker runs on a completed transaction (ADR 10), so a preview and the real checkout
+cannot disagree on the same state and configuration. It:
+1. checks the caller holds a staff (POS) token (`auth`);
+2. fills what the cart leaves out: its time (the request's: the only clock read on this path)
+   and its ids;
+3. takes the configuration (programmes, offer catalogue) from the app's `ConfigSource`, and
+   answers 503 while that is not caught up with the config topic;
+4. for a member, rebuilds their offer state from Postgres (`cart_queries`), 404 if the member
+   was never enrolled, 409 if they were merged into another;
+5. evaluates, and turns the evaluation into integers per line, per programme and per offer.
+
+Nothing is written: the pool's connections are read-only, the rules work on a copy of the
+state, and the events the evaluation would emit are dropped (docs/adr/0011-cart-evaluation.md).
+Evaluation runs on the event loop's thread, between two steps of the config feed, so the
+catalogue never changes under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, Protocol
+
+from fastapi import APIRouter, Depends, Request
+from psycopg import AsyncConnection
+
+from processors.contract.offers import OfferCompleted, OfferProgressed
+from processors.contract.transactions import TransactionCompleted
+from processors.rules.member import Config
+from processors.rules.offers import evaluate as offers
+from projections.api import cart_queries
+from projections.api.auth import Principal, Role, read_principal
+from projections.api.cart_schemas import (
+    BehaviourProgress,
+    CartDiscount,
+    CartEvaluation,
+    CartLine,
+    CartRequest,
+    LineDiscount,
+    OfferApplied,
+    OfferProgress,
+    ProgramPoints,
+)
+from projections.api.errors import ApiError, ForbiddenError, NotFoundError
+
+router = APIRouter(prefix="/v1/carts", tags=["carts"])
+
+
+class ConfigSource(Protocol):
+    """Where the API finds the configuration: a `processors.config_feed.ConfigFeed`, or any
+    object with the same three members (tests pass a fixed one)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def ready(self) -> asyncio.Event: ...
+
+    @property
+    def status(self) -> str: ...
+
+
+@dataclass
+class FixedConfig:
+    """A configuration given whole, ready at once (tests, benchmarks without a broker)."""
+
+    config: Config = field(default_factory=Config)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.ready.set()
+
+    @property
+    def status(self) -> str:
+        return "fixed configuration"
+
+
+@dataclass
+class NoConfig:
+    """No configuration at all: the cart endpoint answers 503 (an app built without one)."""
+
+    config: Config = field(default_factory=Config)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def status(self) -> str:
+        return "this API process was started without a config source"
+
+
+class ConfigUnavailableError(ApiError):
+    """503: the configuration is not known yet (the config feed is catching up, or failing)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(503, "config_unavailable", reason, headers={"Retry-After": "1"})
+
+
+class MemberMergedError(ApiError):
+    """409: the member was merged into another; the POS should use the survivor."""
+
+    def __init__(self, member_id: str, survivor: str | None) -> None:
+        super().__init__(
+            409,
+            "member_merged",
+            f"member '{member_id}' was merged into '{survivor}': evaluate the cart for the "
+            "survivor",
+        )
+
+
+def staff_principal(principal: Annotated[Principal, Depends(read_principal)]) -> Principal:
+    """The caller, once known to hold a staff (POS) token: carts are priced by tills."""
+    if principal.role is not Role.STAFF:
+        raise ForbiddenError("cart evaluation needs a staff (POS) token")
+    return principal
+
+
+def _connection(request: Request) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
+    pool = request.app.state.pool
+    return pool.connection()  # type: ignore[no-any-return]
+
+
+@router.post("/evaluate", summary="Discounts and points preview for a cart; no state change")
+async def evaluate_cart(
+    request: Request,
+    body: CartRequest,
+    _: Annotated[Principal, Depends(staff_principal)],
+) -> CartEvaluation:
+    """What the cart would get at checkout: per-line discounts with the offer that gave each,
+    cart-level discounts, the points it would earn per programme (base earn and each offer's
+    award), and the offers it would complete or move on. Nothing is recorded."""
+    # The adapter's clock and ids: the rules never read either.
+    now: datetime = request.app.state.clock()
+    cart = body.transaction(event_id=f"cart-{uuid.uuid4().hex}", occurred_at=now)
+    source: ConfigSource = request.app.state.config_source
+    if not source.ready.is_set():
+        raise ConfigUnavailableError(f"the offer configuration is not loaded yet: {source.status}")
+    config = source.config
+    state = None
+    if cart.member_id is not None:
+        async with _connection(request) as conn:
+            row = await cart_queries.find_member(conn, cart.member_id)
+        if row is None:
+            raise NotFoundError(f"no member '{cart.member_id}'")
+        if row.status == "MERGED":
+            raise MemberMergedError(cart.member_id, row.merged_into)
+        state = cart_queries.member_offers(row, config.catalogue)
+    evaluation = offers.evaluate_cart(state, cart, config.catalogue, config.programs)
+    return answer(cart, evaluation)
+
+
+def answer(cart: TransactionCompleted, evaluation: offers.CartEvaluation) -> CartEvaluation:
+    """The evaluation as the response body: integers per line, per programme, per offer."""
+    by_line: dict[str, list[LineDiscount]] = {line.line_id: [] for line in cart.lines}
+    cart_totals: dict[str, int] = {}
+    for discount in evaluation.discounts:
+        by_line[discount.line_id].append(
+            LineDiscount(
+                offer_id=discount.offer_id, cents=discount.cents, cart_level=discount.cart_level
+            )
+        )
+        if discount.cart_level:
+            cart_totals[discount.offer_id] = cart_totals.get(discount.offer_id, 0) + discount.cents
+    lines = []
+    for line in cart.lines:
+        item = sum(d.cents for d in by_line[line.line_id] if not d.cart_level)
+        shared = sum(d.cents for d in by_line[line.line_id] if d.cart_level)
+        lines.append(
+            CartLine(
+                line_id=line.line_id,
+                sku=line.sku,
+                amount_cents=line.amount_cents,
+                item_discount_cents=item,
+                cart_discount_cents=shared,
+                net_amount_cents=line.amount_cents - item - shared,
+                discounts=by_line[line.line_id],
+            )
+        )
+    offer_points: dict[str, int] = {}
+    for award in evaluation.awards:
+        offer_points[award.program_id] = offer_points.get(award.program_id, 0) + award.points
+    points = []
+    for program_id in sorted(evaluation.base_points.keys() | offer_points.keys()):
+        base, bonus = evaluation.base_points.get(program_id, 0), offer_points.get(program_id, 0)
+        points.append(
+            ProgramPoints(
+                program_id=program_id,
+                base_points=base,
+                offer_points=bonus,
+                total_points=base + bonus,
+            )
+        )
+    before = sum(line.amount_cents for line in cart.lines)
+    discount_total = sum(d.cents for d in evaluation.discounts)
+    return CartEvaluation(
+        member_id=cart.member_id,
+        transaction_id=cart.transaction_id,
+        occurred_at=cart.occurred_at,
+        market=cart.market,
+        currency=cart.currency,
+        lines=lines,
+        cart_discounts=[CartDiscount(offer_id=o, cents=c) for o, c in cart_totals.items()],
+        total_before_cents=before,
+        total_discount_cents=discount_total,
+        total_after_cents=before - discount_total,
+        points=points,
+        total_points=sum(p.total_points for p in points),
+        offers_applied=[
+            OfferApplied(
+                offer_id=event.offer_id,
+                program_id=event.program_id,
+                use_number=event.use_number,
+                multiples=event.multiples,
+                tier=event.tier,
+                points=event.points_awarded,
+                discount_cents=event.discount_cents,
+            )
+            for event in evaluation.events
+            if isinstance(event, OfferCompleted)
+        ],
+        offers_progressed=[
+            OfferProgress(
+                offer_id=event.offer_id,
+                use_number=event.use_number,
+                progress=[
+                    BehaviourProgress(
+                        behaviour_index=p.behaviour_index,
+                        metric=p.metric.value,
+                        progress=str(p.progress),
+                        threshold=str(p.threshold),
+                    )
+                    for p in event.progress
+                ],
+            )
+            for event in evaluation.events
+            if isinstance(event, OfferProgressed)
+        ],
+    )

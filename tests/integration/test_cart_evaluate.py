@@ -1,0 +1,199 @@
+"""`POST /v1/carts/evaluate` on the real stack: offers published on a config topic and
+followed by the API's ConfigFeed, members projected into Postgres by the real projector, and
+carts priced with exact discounts and points (the basket is worked by hand in
+tests/cart_given.py). Nothing is written by an evaluation."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import httpx
+import psycopg
+import pytest
+
+from processors.codec.avro import AvroCodec
+from processors.config_feed import ConfigFeed
+from processors.contract.config import OfferWithdrawn
+from processors.contract.enrolments import MembersMerged
+from processors.contract.offers import BehaviourProgress, OfferProgressed
+from projections import dump
+from projections.api.app import create_app
+from projections.api.auth import Role, issue_token
+from projections.runner import Projector, ProjectorConfig, contract_topic_map
+from tests.cart_given import AT, cart, config_events, enrolment
+from tests.integration.test_projections_ledger import produce
+
+pytestmark = pytest.mark.integration
+
+CODEC = AvroCodec()
+SECRET = "integration-secret-for-the-cart-api-long-enough-for-hs256"
+STAFF = {
+    "Authorization": f"Bearer {issue_token(SECRET, 'till-9', Role.STAFF, now=datetime.now(UTC))}"
+}
+
+
+def encoded(events):
+    return [(event.partition_key().encode(), CODEC.encode(event)) for event in events]
+
+
+def progress(member: str, cents: int) -> OfferProgressed:
+    """Where the worker left M's accumulated spend offer after earlier visits."""
+    return OfferProgressed(
+        event_id=f"progressed-{member}", occurred_at=AT - timedelta(days=3), member_id=member,
+        offer_id="ACCUMULATE_100", in_control_group=False, cause_event_id=f"tx-{member}",
+        use_number=1,
+        progress=[BehaviourProgress(behaviour_index=0, metric="SPEND_CENTS",
+                                    progress=Decimal(cents), threshold=Decimal(10000))],
+    )  # fmt: skip
+
+
+@dataclass
+class Stack:
+    http: httpx.AsyncClient
+    feed: ConfigFeed
+    config_topic: str
+    dsn: str
+    bootstrap: str
+
+
+@pytest.fixture
+async def stack(own_database_url, bootstrap_servers, new_topic) -> AsyncIterator[Stack]:
+    config_topic = await new_topic("config", config={"cleanup.policy": "compact"})
+    # An undecodable record first: the feed logs it, skips it, and goes on.
+    await produce(
+        bootstrap_servers, config_topic, [(b"junk", b"not avro"), *encoded(config_events())]
+    )
+    enrolments = await new_topic("enrolments", partitions=2)
+    offers = await new_topic("offers", partitions=2)
+    ledger = await new_topic("ledger", partitions=2)
+    merged = MembersMerged(
+        event_id="merge-M3", occurred_at=AT - timedelta(days=5), victim_member_id="M3",
+        survivor_member_id="M1", source="APP",
+    )  # fmt: skip
+    members = [enrolment("M1"), enrolment("M2"), enrolment("M3"), merged]
+    await produce(bootstrap_servers, enrolments, encoded(members))
+    await produce(bootstrap_servers, offers, encoded([progress("M1", 6000)]))
+    projector = ProjectorConfig(
+        own_database_url, bootstrap_servers, contract_topic_map(ledger, enrolments, offers),
+        group_id=f"test-cart-{uuid.uuid4().hex[:8]}",
+    )  # fmt: skip
+    await asyncio.wait_for(Projector(projector).run(until_caught_up=True), timeout=60)
+
+    feed = ConfigFeed(bootstrap_servers, config_topic, CODEC)
+    app = create_app(dsn=own_database_url, api_secret=SECRET, config_source=feed)
+    async with app.router.lifespan_context(app):
+        await asyncio.wait_for(feed.ready.wait(), timeout=30)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            yield Stack(http, feed, config_topic, own_database_url, bootstrap_servers)
+
+
+async def evaluate(stack: Stack, body: dict) -> httpx.Response:
+    return await stack.http.post("/v1/carts/evaluate", json=body, headers=STAFF)
+
+
+def state_of_postgres(dsn: str) -> tuple[str, list]:
+    with psycopg.connect(dsn) as conn:
+        checkpoints = conn.execute(
+            "SELECT projection, topic, partition, next_offset, updated_at"
+            " FROM projection_checkpoints ORDER BY 1, 2, 3"
+        ).fetchall()
+        return dump.sha256(conn), checkpoints
+
+
+async def test_the_feed_follows_the_config_topic_and_skips_what_it_cannot_read(stack):
+    assert stack.feed.ready.is_set()
+    assert stack.feed.skipped == 1
+    assert len(stack.feed.config.catalogue) == 4
+    assert list(stack.feed.config.programs) == ["MAIN"]
+
+
+async def test_a_member_close_to_an_accumulated_offer_gets_every_discount_and_point(stack):
+    response = await evaluate(stack, cart("M1"))
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [(line["line_id"], line["net_amount_cents"]) for line in body["lines"]] == [
+        ("1", 572),
+        ("2", 4358),
+    ]
+    assert body["total_discount_cents"] == 570
+    assert body["points"] == [
+        {"program_id": "MAIN", "base_points": 49, "offer_points": 600, "total_points": 649}
+    ]
+    assert body["total_points"] == 649
+    applied = {(o["offer_id"], o["points"], o["discount_cents"]) for o in body["offers_applied"]}
+    assert applied == {
+        ("ACCUMULATE_100", 500, 0),
+        ("BONUS_100_OVER_20", 100, 0),
+        ("CART_5_OFF_50", 0, 500),
+        ("SNACKS_10PCT", 0, 70),
+    }
+    assert body["offers_progressed"] == []
+
+
+async def test_a_member_without_progress_earns_the_bonus_and_sees_the_progress_the_cart_makes(
+    stack,
+):
+    body = (await evaluate(stack, cart("M2"))).json()
+
+    assert body["points"] == [
+        {"program_id": "MAIN", "base_points": 49, "offer_points": 100, "total_points": 149}
+    ]
+    assert body["offers_progressed"] == [
+        {
+            "offer_id": "ACCUMULATE_100",
+            "use_number": 1,
+            "progress": [
+                {
+                    "behaviour_index": 0,
+                    "metric": "SPEND_CENTS",
+                    "progress": "4930.000",
+                    "threshold": "10000.000",
+                }
+            ],
+        }
+    ]
+
+
+async def test_an_unknown_member_is_404_and_a_merged_one_409(stack):
+    unknown = await evaluate(stack, cart("NOBODY"))
+    merged = await evaluate(stack, cart("M3"))
+
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
+    assert (merged.status_code, merged.json()["error"]) == (409, "member_merged")
+    assert "'M1'" in merged.json()["reason"]
+
+
+async def test_evaluating_writes_nothing(stack):
+    before = state_of_postgres(stack.dsn)
+
+    for member in ("M1", "M2", None):
+        assert (await evaluate(stack, cart(member))).status_code == 200
+
+    assert state_of_postgres(stack.dsn) == before
+    # And the member state it was built from is the same the next time.
+    first, second = await evaluate(stack, cart("M1")), await evaluate(stack, cart("M1"))
+    assert first.json() == second.json()
+
+
+async def test_an_offer_withdrawn_on_the_config_topic_stops_applying(stack):
+    withdrawn = OfferWithdrawn(
+        event_id="withdraw-CART_5_OFF_50", occurred_at=AT - timedelta(hours=1),
+        offer_id="CART_5_OFF_50", requested_by="ops",
+    )  # fmt: skip
+    await produce(stack.bootstrap, stack.config_topic, encoded([withdrawn]))
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while stack.feed.config.catalogue.get("CART_5_OFF_50") is not None:
+        assert asyncio.get_running_loop().time() < deadline, "the feed did not follow"
+        await asyncio.sleep(0.1)
+    body = (await evaluate(stack, cart())).json()
+
+    assert body["total_discount_cents"] == 70
+    assert body["cart_discounts"] == []
