@@ -4,8 +4,9 @@ The model knows only this: points are whole; earned points are held (PROMISED) f
 then convert to REGULAR (released on the 4th local day after the earn date); a lot expires 31
 local days after its earn date; debits take earliest expiry first; a deficit (after returns)
 is repaid by the next credit; redemptions and transfers never overdraw; a return takes back
-points still held from the hold, else from REGULAR; a merge moves lots and holds; duplicates
-change nothing.
+points still held from the hold, else from REGULAR; a back-office bulk award credits REGULAR at
+once (expiring like earned points) and an imported debit is recorded whole, even below zero;
+a merge moves lots and holds; duplicates change nothing.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from processors.contract.common import PointsCategory
+from processors.contract.common import PointsCategory, Source
 from processors.contract.ledger import EntryType, LedgerEventRecorded
+from processors.contract.redemptions import PointsAdjustmentKind, PointsAdjustmentRequested
 from tests.rules.given import (
     T0,
     Ledgers,
@@ -177,6 +179,40 @@ class LedgerMachine(RuleBasedStateMachine):
         self.ledgers.apply(self.last)
         if tx in self.model.held[member]:
             del self.model.held[member][tx]  # still held: taken back from the hold
+        else:
+            self.model.debit(member, points)
+
+    @rule(
+        data=st.data(),
+        points=st.integers(1, 3000),
+        kind=st.sampled_from(
+            [
+                PointsAdjustmentKind.BULK_AWARD,
+                PointsAdjustmentKind.IMPORTED_POINTS,
+                PointsAdjustmentKind.IMPORTED_REDEMPTION,
+                PointsAdjustmentKind.IMPORTED_EXPIRY,
+            ]
+        ),
+    )
+    def back_office_adjusts(
+        self, data: st.DataObject, points: int, kind: PointsAdjustmentKind
+    ) -> None:
+        member = data.draw(st.sampled_from(MEMBERS))  # a merged member's is rejected
+        self.last = PointsAdjustmentRequested(
+            event_id=f"adj-{self.next_id()}",
+            occurred_at=self.now,
+            command_id=f"A{self.counter}",
+            member_id=member,
+            program_id="CA_MAIN",
+            kind=kind,
+            points=points,
+            source=Source.BACK_OFFICE,
+        )
+        self.ledgers.apply(self.last)
+        if member in self.merged:
+            return
+        if kind.is_credit:
+            self.model.credit(member, points, self.today + timedelta(days=31))
         else:
             self.model.debit(member, points)
 

@@ -19,17 +19,21 @@ from processors.contract.internal import (
     PointsTransferBounced,
     PointsTransferDebited,
 )
-from processors.contract.redemptions import PointsRedemptionRequested, PointsTransferRequested
+from processors.contract.redemptions import (
+    PointsAdjustmentRequested,
+    PointsRedemptionRequested,
+    PointsTransferRequested,
+)
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
-from processors.rules.ledger import daily, purchases, requests, steps
+from processors.rules.ledger import adjustments, daily, purchases, requests, steps
 from processors.rules.ledger.lots import Lot
 from processors.rules.ledger.result import Programs, Result, required
 from processors.rules.ledger.state import MemberLedger
 
 LedgerInput = (
     MemberEnrolled | TransactionCompleted | TransactionReturned | PointsRedemptionRequested
-    | PointsTransferRequested | MembersMerged | ActivityRecorded | DayStarted
-    | PointsTransferDebited | PointsTransferBounced | MemberMergedAway
+    | PointsTransferRequested | PointsAdjustmentRequested | MembersMerged | ActivityRecorded
+    | DayStarted | PointsTransferDebited | PointsTransferBounced | MemberMergedAway
 )  # fmt: skip
 
 
@@ -53,6 +57,8 @@ def handle(state: MemberLedger | None, message: LedgerInput, programs: Programs)
             return requests.redeem(state, message, programs)
         case PointsTransferRequested():
             return requests.transfer_out(state, message)
+        case PointsAdjustmentRequested():
+            return adjustments.adjust(state, message, programs)
         case PointsTransferDebited():
             return steps.transfer_in(state, message)
         case PointsTransferBounced():
