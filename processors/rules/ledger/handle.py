@@ -18,6 +18,8 @@ from processors.contract.internal import (
     MemberMergedAway,
     PointsTransferBounced,
     PointsTransferDebited,
+    ReferralQualified,
+    ReferralReturned,
 )
 from processors.contract.redemptions import (
     PointsAdjustmentRequested,
@@ -25,7 +27,7 @@ from processors.contract.redemptions import (
     PointsTransferRequested,
 )
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
-from processors.rules.ledger import adjustments, daily, purchases, requests, steps
+from processors.rules.ledger import adjustments, daily, purchases, referrals, requests, steps
 from processors.rules.ledger.lots import Lot
 from processors.rules.ledger.result import Programs, Result, required
 from processors.rules.ledger.state import MemberLedger
@@ -34,6 +36,7 @@ LedgerInput = (
     MemberEnrolled | TransactionCompleted | TransactionReturned | PointsRedemptionRequested
     | PointsTransferRequested | PointsAdjustmentRequested | MembersMerged | ActivityRecorded
     | DayStarted | PointsTransferDebited | PointsTransferBounced | MemberMergedAway
+    | ReferralQualified | ReferralReturned
 )  # fmt: skip
 
 
@@ -67,6 +70,10 @@ def handle(state: MemberLedger | None, message: LedgerInput, programs: Programs)
             return steps.merge_away(state, message)
         case MemberMergedAway():
             return steps.merge_in(state, message)
+        case ReferralQualified():
+            return referrals.credit_referrer(state, message, programs)
+        case ReferralReturned():
+            return referrals.debit_referrer(state, message)
         case ActivityRecorded():
             return daily.release_on_activity(state, message, programs)
         case DayStarted():

@@ -13,7 +13,7 @@ from processors.contract.enrolments import MemberEnrolled
 from processors.contract.ledger import EntryKind, LedgerEventType
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules.arithmetic import round_half_up
-from processors.rules.ledger import policy
+from processors.rules.ledger import policy, referrals
 from processors.rules.ledger.awards import OfferDebit, debit_offer_awards
 from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.lots import Move
@@ -46,7 +46,11 @@ def enrol(
     parked: list[TransactionCompleted | TransactionReturned] = []
     if state is None or state.status == "UNKNOWN":
         parked = list(state.parked) if state is not None else []
-        state = MemberLedger(member_id=enrolled.member_id)
+        # Only the enrolment that makes the member names a referrer: referrals are for new
+        # members, so a later enrolment in another programme neither adds nor changes one.
+        state = MemberLedger(
+            member_id=enrolled.member_id, referrer_member_id=enrolled.referrer_member_id
+        )
     result = Result(state)
     draft = Draft(
         state,
@@ -138,6 +142,7 @@ def earn(state: MemberLedger, purchase: TransactionCompleted, programs: Programs
                 )
             )
     emit(result, draft)
+    result.emitted += referrals.qualify(state, purchase, record, programs)
     return result
 
 
@@ -227,6 +232,7 @@ def return_purchase(
             )
     debit_offer_awards(draft, list(offer_debits))
     emit(result, draft)
+    result.emitted += referrals.on_return(state, record, returned, programs)
     return result
 
 

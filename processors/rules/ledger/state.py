@@ -60,6 +60,17 @@ class Hold(BaseModel):
     release_at: datetime | None  # None: released by an activity
 
 
+class Referral(BaseModel):
+    """A referral this member's purchase paid to their referrer: paid once per programme, and
+    taken back if that purchase is returned until it no longer qualifies."""
+
+    transaction_id: str  # the qualifying purchase
+    points: int  # what the referrer was paid
+    spend_min_cents: int  # the policy's threshold when it was paid
+    step_id: str  # the ReferralQualified step's event_id
+    returned: bool = False
+
+
 class MemberLedger(BaseModel):
     """Everything the ledger rules know about one member."""
 
@@ -75,6 +86,8 @@ class MemberLedger(BaseModel):
     steps_applied: list[str] = Field(default_factory=list)
     expiry_days: dict[str, date] = Field(default_factory=dict)  # program_id → last run
     parked: list[TransactionCompleted | TransactionReturned] = Field(default_factory=list)
+    referrer_member_id: str | None = None  # who referred this member, from the enrolment
+    referrals: dict[str, Referral] = Field(default_factory=dict)  # program_id → referral paid
 
     def lots(self, program_id: str, category: PointsCategory) -> tuple[Lot, ...]:
         return self.accounts.get(account_key(program_id, category), ())
