@@ -16,13 +16,15 @@ then:
   balances: {M1: 112}                                          # REGULAR, first programme
 ```
 
-Steps (`when`): `enrol`, `buy`, `return`, `activity`, `profile`, `day`, or `event` (any event in
-its JSON form). Money is written in currency units as a string ("12.50"); ids and times default
-from the step's position, so a scenario states only what matters to it. Expectations (`then`)
-are judged on the output events alone, so the same check serves the simulator and the real
-stack: `awards` (OfferCompleted with points, in order), `discounts` (OfferCompleted with a
-discount), `ledger` (ledger events: member, type, points_on_event), `balances` (from the last
-ledger event of each member), `completions` (number of OfferCompleted, control group included).
+Steps (`when`): `enrol`, `buy`, `return`, `activity`, `profile`, `redeem` (points, optional
+program), `day`, or `event` (any event in its JSON form). Money is written in currency units
+as a string ("12.50"); ids and times default from the step's position, so a scenario states
+only what matters to it. Expectations (`then`) are judged on the output events alone, so the
+same check serves the simulator and the real stack: `awards` (OfferCompleted with points, in
+order; an item names member, offer, points and may name due, multiples, tier, use: the keys
+named are compared), `discounts` (OfferCompleted with a discount), `ledger` (ledger events:
+member, type, points_on_event), `balances` (from the last ledger event of each member),
+`completions` (number of OfferCompleted, control group included).
 """
 
 from __future__ import annotations
@@ -132,10 +134,10 @@ class _Steps:
         given = dict(given)
         at = given.pop("at", None)
         self.at = _parse_time(at) if at is not None else self.at + timedelta(hours=1)
-        member = given.pop("member", None)
+        member = given.pop("member", None) if kind != "event" else given.get("member_id")
         common = {"event_id": f"step-{self.n}", "occurred_at": self.at.isoformat()}
         market, currency = self.program["market"], self.program["currency"]
-        store = _merged(STORE_DEFAULTS, given.pop("store", {}))
+        store = _merged(STORE_DEFAULTS, given.pop("store", {})) if kind != "event" else {}
         match kind:
             case "enrol":
                 body = {"type": "MemberEnrolled", "member_id": member, "market": market,
@@ -160,6 +162,12 @@ class _Steps:
                         "source": "INSTORE", "store": store, "lines": lines}  # fmt: skip
             case "activity":
                 body = {"type": "ActivityRecorded", "member_id": member, "source": "APP"}
+            case "redeem":
+                points = int(given.pop("points"))
+                body = {"type": "PointsRedemptionRequested", "command_id": f"C{self.n}",
+                        "member_id": member, "source": "APP", "allocations": [
+                            {"program_id": given.pop("program", self.program["program_id"]),
+                             "points": points}]}  # fmt: skip
             case "day":
                 body = {"type": "DayStarted", "market": market, "started_at": self.at.isoformat(),
                         "business_date": self.at.date().isoformat()}  # fmt: skip
@@ -224,9 +232,8 @@ def check(scenario: Scenario, outputs: list[Event]) -> list[str]:
             problems.append(f"{what}: expected {wanted!r}, got {got!r}")
 
     if "awards" in expect:
-        got = [{"member": e.member_id, "offer": e.offer_id, "points": e.points_awarded}
-               for e in completed if e.points_awarded]  # fmt: skip
-        compare("awards", got, expect["awards"])
+        awarded = [e for e in completed if e.points_awarded]
+        compare("awards", _described(awarded, expect["awards"]), expect["awards"])
     if "discounts" in expect:
         got = [{"member": e.member_id, "offer": e.offer_id, "cents": e.discount_cents}
                for e in completed if e.discount_cents]  # fmt: skip
@@ -240,6 +247,27 @@ def check(scenario: Scenario, outputs: list[Event]) -> list[str]:
     if "balances" in expect:
         compare("balances", balances(ledger), expect["balances"])
     return problems
+
+
+_AWARD_FIELDS = {
+    "member": "member_id",
+    "offer": "offer_id",
+    "points": "points_awarded",
+    "due": "points_due",
+    "multiples": "multiples",
+    "tier": "tier",
+    "use": "use_number",
+    "cents": "discount_cents",
+    "control": "in_control_group",
+}
+
+
+def _described(events: list[OfferCompleted], wanted: Any) -> list[dict[str, Any]]:
+    """Each event as the keys the expectation names (member, offer, points by default; a
+    scenario may also name due, multiples, tier, use, cents, control)."""
+    keys = set().union(*(item.keys() for item in wanted if isinstance(item, dict)))
+    keys = (keys & set(_AWARD_FIELDS)) or {"member", "offer", "points"}
+    return [{k: getattr(e, _AWARD_FIELDS[k]) for k in _AWARD_FIELDS if k in keys} for e in events]
 
 
 def balances(ledger: list[LedgerEventRecorded]) -> dict[str, int]:
