@@ -238,6 +238,34 @@ def bench_ledger(members: int, purchases: int, output: Path | None) -> None:
     console.print(f"engine / loop = {report.context['ratio_engine_to_loop']}; JSON report: {path}")
 
 
+@main.command("bench-cart")
+@click.option("--offers", default=500, show_default=True, help="Offers published.")
+@click.option("--carts", default=5000, show_default=True, help="Carts evaluated (after warm-up).")
+@click.option("--members", default=2000, show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=None)
+def bench_cart(offers: int, carts: int, members: int, output: Path | None) -> None:
+    """POST /v1/carts/evaluate latency over HTTP vs GET /healthz, and evaluate_cart alone."""
+    import asyncio
+
+    from loyalty import stack as local_stack
+    from loyalty.bench.cart import print_latency_table, run_cart_bench
+    from loyalty.bench.report import write_report
+    from projections.migrate import temporary_database
+
+    settings = get_settings()
+    local_stack.up(settings)
+    with temporary_database(settings.dsn, "loyalty_bench") as dsn:
+        log_dir = settings.stack_dir / "logs" / "bench-cart"
+        bench = run_cart_bench(
+            settings, dsn, offers=offers, members=members, carts=carts, log_dir=log_dir
+        )
+        report = asyncio.run(bench)
+    path = write_report(report, output)
+    report.print_table(console)
+    print_latency_table(report, console)
+    console.print(f"JSON report: {path}")
+
+
 def _register_worker_commands() -> None:
     from loyalty.cli_worker import worker
 

@@ -197,3 +197,17 @@ async def test_an_offer_withdrawn_on_the_config_topic_stops_applying(stack):
 
     assert body["total_discount_cents"] == 70
     assert body["cart_discounts"] == []
+
+
+async def test_the_cart_benchmark_measures_every_cart_it_posts(stack_settings, own_database_url):
+    from loyalty.bench.cart import run_cart_bench
+
+    report = await run_cart_bench(
+        stack_settings, own_database_url, offers=60, members=20, carts=40,
+        log_dir=stack_settings.stack_dir / "logs" / "test-bench-cart", warmup=5,
+    )  # fmt: skip
+
+    latency = report.context["latency_ms"]
+    assert [latency[name]["count"] for name in ("cart", "healthz", "evaluate_cart")] == [40, 40, 40]
+    assert {m.name for m in report.measurements} == {"cart", "healthz", "evaluate_cart"}
+    assert report.context["outcomes"]["offers_applied"] > 0
