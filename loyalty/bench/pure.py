@@ -1,0 +1,115 @@
+"""The worker's own code without Kafka: the same purchase records as `bench-ledger`, through
+`LedgerBatch` (front door decode/validate → ledger rules → Avro encode → state save) with an
+in-memory table and a producer that acknowledges at once. What this measures is the ceiling the
+worker's Python code puts on the engine, whatever Faust and the broker do around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+
+from loyalty.bench.ledger import START, _program, _purchase
+from loyalty.bench.report import Measurement
+from processors.agents.ledger_batch import LedgerBatch
+from processors.codec.avro import AvroCodec
+from processors.contract.base import Event
+from processors.contract.common import Source
+from processors.contract.enrolments import MemberEnrolled, MemberProfile
+from processors.frontdoor import Delivered, FrontDoor
+
+
+class _Acked:
+    """A producer whose every send is acknowledged at once."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self._done: asyncio.Future[None] | None = None
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
+        self.sent += 1
+        if self._done is None:
+            self._done = asyncio.get_running_loop().create_future()
+            self._done.set_result(None)
+        return self._done
+
+
+def _records(codec: AvroCodec, events: Iterable[Event], partitions: int) -> list[Delivered]:
+    """The events as Kafka would deliver them: keyed, framed, with an offset per partition."""
+    offsets = [0] * partitions
+    out = []
+    for event in events:
+        key = event.partition_key().encode()
+        partition = (murmur2(key) & 0x7FFFFFFF) % partitions
+        out.append(Delivered(event.topic, partition, offsets[partition], key,
+                             codec.encode(event), 0))  # fmt: skip
+        offsets[partition] += 1
+    return out
+
+
+def _batches(records: list[Delivered], size: int) -> Iterable[list[Delivered]]:
+    for start in range(0, len(records), size):
+        yield records[start : start + size]
+
+
+async def measure_pure(
+    *, members: int, purchases: int, batch: int = 2000, partitions: int = 8
+) -> Measurement:
+    """Enrol `members`, then time `purchases` purchases through `LedgerBatch`."""
+    codec = AvroCodec()
+    producer = _Acked()
+    door = FrontDoor(codec, producer)
+    program = _program()
+    runner = LedgerBatch(
+        codec, door, lambda t, v, k: producer.send(t, v, k), {program.program_id: program}
+    )
+    table: dict[str, bytes] = {}
+
+    async def run(records: list[Delivered]) -> None:
+        for chunk in _batches(records, batch):
+            result = await runner.run(chunk, table.get, lambda _p: [])
+            table.update(result.states)
+
+    enrolments = [
+        MemberEnrolled(
+            event_id=f"bench-enrol-{m}", occurred_at=START, member_id=f"BM{m:06d}",
+            market="CA", program_ids=["BENCH"], source=Source.APP,
+            profile=MemberProfile(first_name="Bench"),
+        )
+        for m in range(members)
+    ]  # fmt: skip
+    await run(_records(codec, enrolments, partitions))
+    load = _records(codec, (_purchase(n, members) for n in range(purchases)), partitions)
+    sent_before = producer.sent
+    started, cpu = time.perf_counter(), time.process_time()
+    await run(load)
+    seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu
+    assert producer.sent - sent_before == purchases, "every purchase emits one ledger event"
+    return Measurement(
+        "pure path: decode → rules → encode → state",
+        "purchases",
+        purchases,
+        seconds,
+        f"LedgerBatch, no Kafka, batches of {batch}, {cpu:.2f} s CPU",
+    )
+
+
+def main() -> None:  # pragma: no cover - a developer's tool
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--purchases", type=int, default=20000)
+    parser.add_argument("--batch", type=int, default=2000)
+    args = parser.parse_args()
+    m = asyncio.run(measure_pure(members=args.members, purchases=args.purchases, batch=args.batch))
+    print(f"{m.name}: {m.count} {m.unit} in {m.seconds:.2f} s = {m.rate:,.0f}/s ({m.note})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
