@@ -7,6 +7,12 @@ Order of effects, per batch (DESIGN.md §7, and `handle`'s contract):
 3. send every output and wait until the broker acknowledged all of them;
 4. only then hand back the changed states, for the caller to save.
 A crash before 4 redelivers the batch against the old states: the same outputs, same ids.
+
+Decoded states are kept between batches (`StateCache`): parsing a member's JSON state on every
+batch cost more than the rules. An entry is used only while the table still holds the very
+bytes it was decoded from, so a rebalance, a changelog recovery or a save that never happened
+simply makes it miss; an entry is taken out while a batch works on its state (the rules change
+it in place) and put back only once the batch has finished without error.
 """
 
 from __future__ import annotations
@@ -36,6 +42,35 @@ NOTES = Counter(
 Send = Callable[[str, bytes, bytes], Awaitable[Awaitable[object]]]
 
 
+class StateCache:
+    """Decoded member states, each with the saved bytes it equals; least recently used first
+    out once more than `max_members` are kept."""
+
+    def __init__(self, max_members: int = 50_000):
+        self.max_members = max_members
+        self._entries: dict[str, tuple[bytes, MemberLedger]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def take(self, member: str, raw: bytes) -> MemberLedger | None:
+        """The state decoded from `raw`, if kept; the entry leaves the cache either way."""
+        entry = self._entries.pop(member, None)
+        if entry is not None and (entry[0] is raw or entry[0] == raw):
+            return entry[1]
+        return None
+
+    def put(self, member: str, raw: bytes, state: MemberLedger) -> None:
+        """Keep `state`, which `raw` (the bytes now saved for `member`) decodes to."""
+        self._entries.pop(member, None)
+        self._entries[member] = (raw, state)
+        while len(self._entries) > self.max_members:
+            del self._entries[next(iter(self._entries))]
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 @dataclass
 class BatchResult:
     """What the caller must save: member id → new state."""
@@ -49,11 +84,13 @@ class LedgerBatch:
     """Runs batches of records for the members of the partitions a worker owns."""
 
     def __init__(self, codec: AvroCodec, door: FrontDoor, send: Send,
-                 programs: Mapping[str, ProgramConfigured]):  # fmt: skip
+                 programs: Mapping[str, ProgramConfigured],
+                 cache: StateCache | None = None):  # fmt: skip
         self.codec = codec
         self.door = door
         self.send = send
         self.programs = programs
+        self.cache = cache if cache is not None else StateCache()
 
     async def run(
         self,
@@ -66,13 +103,17 @@ class LedgerBatch:
         result = BatchResult()
         working: dict[str, MemberLedger | None] = {}
         loaded: dict[str, bytes | None] = {}
+        changed: set[str] = set()  # members whose state a rule has changed in this batch
         pending: list[Awaitable[object]] = []
 
         def state_of(member: str) -> MemberLedger | None:
             if member not in working:
                 raw = load(member)
                 loaded[member] = raw
-                working[member] = MemberLedger.model_validate_json(raw) if raw else None
+                state = self.cache.take(member, raw) if raw else None
+                if state is None and raw:
+                    state = MemberLedger.model_validate_json(raw)
+                working[member] = state
             return working[member]
 
         async def apply(admitted: Event | Tombstone, delivered: Delivered) -> None:
@@ -84,8 +125,11 @@ class LedgerBatch:
                 members = [admitted.partition_key()]
             for member in members:
                 before = state_of(member)
-                # The rules change the state in place; keep its bytes to undo a failed run.
-                snapshot = before.model_dump_json() if before is not None else None
+                # The rules change the state in place; keep its bytes to undo a failed run
+                # (before its first input of the batch, those are the bytes it was loaded from).
+                snapshot: str | bytes | None = None
+                if before is not None:
+                    snapshot = before.model_dump_json() if member in changed else loaded[member]
                 try:
                     outcome = handle(before, admitted, self.programs)  # type: ignore[arg-type]
                 except Exception as error:
@@ -106,6 +150,7 @@ class LedgerBatch:
                     NOTES.labels(outcome.note.split(" ")[0]).inc()
                 if outcome.state is not None:
                     working[member] = outcome.state
+                changed.add(member)
                 for event in outcome.emitted:
                     OUTPUTS.labels(type(event).__name__).inc()
                     pending.append(
@@ -121,7 +166,14 @@ class LedgerBatch:
         for member, state in working.items():
             if state is None:
                 continue
+            before = loaded.get(member)
+            if member not in changed and before is not None:
+                self.cache.put(member, before, state)  # no rule ran on it: as it was loaded
+                continue
             raw = state.model_dump_json().encode()
-            if raw != loaded.get(member):
+            if raw != before:
                 result.states[member] = raw
+            elif before is not None:
+                raw = before  # the table's own object: the next lookup matches by identity
+            self.cache.put(member, raw, state)
         return result

@@ -87,3 +87,122 @@ async def test_a_rule_that_fails_dead_letters_the_input_and_leaves_the_state_as_
     ledger = [e for e in sent if isinstance(e, LedgerEventRecorded)]
     assert [(e.transaction_id, e.sequence) for e in ledger] == [("T2", 2)]
     assert MemberLedger.model_validate_json(result.states["m1"]).sequence == 2
+
+
+class Counting:
+    """Counts how often states are parsed from their saved bytes."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.parsed = 0
+        real = MemberLedger.model_validate_json.__func__
+
+        def counted(cls, raw, *args, **kwargs):
+            self.parsed += 1
+            return real(cls, raw, *args, **kwargs)
+
+        monkeypatch.setattr(MemberLedger, "model_validate_json", classmethod(counted))
+
+
+def batch_over(recorder: Recorder) -> LedgerBatch:
+    door = FrontDoor(CODEC, recorder)  # type: ignore[arg-type]
+    return LedgerBatch(CODEC, door, lambda t, v, k: recorder.send(t, v, k), programs())
+
+
+async def test_a_state_is_parsed_once_while_the_table_keeps_the_bytes_it_was_saved_as(monkeypatch):
+    counting = Counting(monkeypatch)
+    batch = batch_over(Recorder())
+    table: dict[str, bytes] = {}
+    batches = [[record(enrolled("m1"), 0)]] + [
+        [record(bought("m1", f"T{n}", cents=1000), n)] for n in range(1, 4)
+    ]
+    for records in batches:
+        result = await batch.run(records, table.get, lambda _p: [])
+        table.update(result.states)
+    assert counting.parsed == 0
+    state = MemberLedger.model_validate_json(table["m1"])
+    assert state.balance("CA_MAIN", PointsCategory.REGULAR) == 30
+
+
+async def test_a_cached_state_is_not_used_once_the_table_holds_other_bytes():
+    # Another worker (after a rebalance) moved the member on; the table was recovered from its
+    # changelog. The cache must not answer with the state this worker saw last.
+    batch = batch_over(Recorder())
+    table: dict[str, bytes] = {}
+    for records in ([record(enrolled("m1"), 0)], [record(bought("m1", "T1", cents=1000), 1)]):
+        table.update((await batch.run(records, table.get, lambda _p: [])).states)
+    elsewhere, _ = await run(
+        [record(enrolled("m1"), 0), record(bought("m1", "T1", cents=1000), 1),
+         record(bought("m1", "T2", cents=5000), 2)],
+        {},
+    )  # fmt: skip
+    table["m1"] = elsewhere.states["m1"]
+    result = await batch.run([record(bought("m1", "T3", cents=2000), 3)], table.get, lambda _p: [])
+    state = MemberLedger.model_validate_json(result.states["m1"])
+    assert state.balance("CA_MAIN", PointsCategory.REGULAR) == 80
+    assert state.sequence == 4
+
+
+async def test_a_batch_that_fails_leaves_no_changed_state_behind_in_the_cache():
+    recorder = Recorder()
+    batch = batch_over(recorder)
+    table: dict[str, bytes] = {}
+    for records in ([record(enrolled("m1"), 0)], [record(bought("m1", "T1", cents=1000), 1)]):
+        table.update((await batch.run(records, table.get, lambda _p: [])).states)
+
+    async def broken(topic: str, value: bytes, key: bytes | None = None) -> asyncio.Future:
+        raise ConnectionError("broker gone")
+
+    batch.send = lambda t, v, k: broken(t, v, k)
+    try:
+        await batch.run([record(bought("m1", "T2", cents=2000), 2)], table.get, lambda _p: [])
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the send failure must reach the caller")
+    batch.send = lambda t, v, k: recorder.send(t, v, k)
+    recorder.sent.clear()
+    # Redelivered: the outputs the failed batch could not send, against the state last saved.
+    result = await batch.run([record(bought("m1", "T2", cents=2000), 2)], table.get, lambda _p: [])
+    sent = [CODEC.decode(value) for _, value, _ in recorder.sent]
+    assert [(e.transaction_id, e.sequence) for e in sent] == [("T2", 3)]
+    state = MemberLedger.model_validate_json(result.states["m1"])
+    assert state.balance("CA_MAIN", PointsCategory.REGULAR) == 30
+    assert state.sequence == 3
+
+
+def test_the_cache_keeps_the_most_recently_used_members():
+    cache = ledger_batch.StateCache(max_members=2)
+    states = {m: MemberLedger(member_id=m) for m in ("a", "b", "c")}
+    for m in ("a", "b"):
+        cache.put(m, m.encode(), states[m])
+    assert cache.take("a", b"a") is states["a"]  # taken out while in use
+    cache.put("a", b"a", states["a"])
+    cache.put("c", b"c", states["c"])  # "b" is now the least recently used
+    assert cache.take("b", b"b") is None
+    assert cache.take("c", b"other bytes") is None
+    assert cache.take("a", b"a") is states["a"]
+
+
+async def test_a_rule_that_fails_after_an_earlier_input_of_the_batch_keeps_that_input(monkeypatch):
+    first, _ = await run([record(enrolled("m1"), 0)], {})
+    real_handle = ledger_batch.handle
+
+    def failing(state, message, configs):
+        if getattr(message, "transaction_id", None) == "BAD":
+            state.sequence = 999
+            raise RuntimeError("bug in the rules")
+        return real_handle(state, message, configs)
+
+    monkeypatch.setattr(ledger_batch, "handle", failing)
+    records = [
+        record(bought("m1", "T1", cents=1000), 4),
+        record(bought("m1", "BAD", cents=1000), 5),
+        record(bought("m1", "T2", cents=2000), 6),
+    ]
+    result, recorder = await run(records, dict(first.states))
+    ledger = [
+        e for _, v, _ in recorder.sent if isinstance(e := CODEC.decode(v), LedgerEventRecorded)
+    ]
+    assert [(e.transaction_id, e.sequence) for e in ledger] == [("T1", 2), ("T2", 3)]
+    state = MemberLedger.model_validate_json(result.states["m1"])
+    assert (state.sequence, state.balance("CA_MAIN", PointsCategory.REGULAR)) == (3, 30)
