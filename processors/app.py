@@ -31,6 +31,7 @@ from loyalty.topics import (
 )
 from processors.agents.config_follower import ConfigFollower
 from processors.agents.ledger_batch import LedgerBatch
+from processors.agents.runtime import tune_gc
 from processors.codec.avro import AvroCodec
 from processors.frontdoor import Delivered, FrontDoor
 
@@ -150,6 +151,7 @@ async def _save(states: Mapping[str, bytes]) -> None:
 async def apply_to_ledgers(stream: faust.StreamT[bytes]) -> None:
     """Member inputs → ledger rules → outputs acknowledged → states saved."""
     await follower.ready.wait()
+    tune_gc()
     async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):  # type: ignore[attr-defined]
         records = [
             Delivered(event.message.topic, event.message.partition, event.message.offset,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
@@ -145,6 +146,7 @@ class FrontDoor:
         self.producer = producer
         self.dead_letter_topic = dead_letter_topic
         self.contract_topics = dict(contract_topics or {})
+        self._admitted: dict[tuple[str, type], Any] = {}  # labelled counters, looked up once
 
     async def process(self, records: Iterable[Delivered], handle: Handler) -> int:
         """Admit each record in order: hand events to `handle`, dead-letter the rest.
@@ -159,7 +161,13 @@ class FrontDoor:
                 pending.append(await self._send(admitted))
                 continue
             if isinstance(admitted, Event):
-                ADMITTED.labels(delivered.topic, type(admitted).__name__).inc()
+                labels = (delivered.topic, type(admitted))
+                counter = self._admitted.get(labels)
+                if counter is None:
+                    counter = self._admitted[labels] = ADMITTED.labels(
+                        delivered.topic, type(admitted).__name__
+                    )
+                counter.inc()
             await handle(admitted, delivered)
         for future in pending:
             await future

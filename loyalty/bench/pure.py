@@ -16,6 +16,7 @@ from aiokafka.partitioner import murmur2
 from loyalty.bench.ledger import START, _program, _purchase
 from loyalty.bench.report import Measurement
 from processors.agents.ledger_batch import LedgerBatch
+from processors.agents.runtime import tune_gc
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.common import Source
@@ -60,6 +61,7 @@ async def measure_pure(
     *, members: int, purchases: int, batch: int = 2000, partitions: int = 8
 ) -> Measurement:
     """Enrol `members`, then time `purchases` purchases through `LedgerBatch`."""
+    tune_gc()  # as the worker does
     codec = AvroCodec()
     producer = _Acked()
     door = FrontDoor(codec, producer)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import Counter
 
@@ -91,6 +92,7 @@ class LedgerBatch:
         self.send = send
         self.programs = programs
         self.cache = cache if cache is not None else StateCache()
+        self._outputs: dict[type, Any] = {}  # labelled counters, looked up once
 
     async def run(
         self,
@@ -152,7 +154,10 @@ class LedgerBatch:
                     working[member] = outcome.state
                 changed.add(member)
                 for event in outcome.emitted:
-                    OUTPUTS.labels(type(event).__name__).inc()
+                    counter = self._outputs.get(type(event))
+                    if counter is None:
+                        counter = self._outputs[type(event)] = OUTPUTS.labels(type(event).__name__)
+                    counter.inc()
                     pending.append(
                         await self.send(
                             event.topic, self.codec.encode(event), event.partition_key().encode()
