@@ -2,7 +2,8 @@
 
 Agents:
 - `apply_to_ledgers`: member-keyed inputs (enrolments, transactions, activities, redemptions,
-  the internal ledger steps and clock ticks) → ledger rules → ledger, outcomes and step events;
+  the internal ledger steps and clock ticks) → member rules (ledger and offers) → ledger,
+  offers, outcomes and step events;
 - `fan_out_days`: each `DayStarted` copied to every partition of the clock-ticks topic, so the
   daily run reaches every member partition.
 """
@@ -29,10 +30,10 @@ from loyalty.topics import (
     REDEMPTIONS,
     TRANSACTIONS,
 )
-from processors.agents.config_follower import ConfigFollower
 from processors.agents.ledger_batch import LedgerBatch
 from processors.agents.runtime import tune_gc
 from processors.codec.avro import AvroCodec
+from processors.config_feed import ConfigFeed
 from processors.frontdoor import Delivered, FrontDoor
 
 settings = get_settings()
@@ -51,6 +52,8 @@ app = faust.App(
     topic_allow_declare=True,
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
+    producer_max_batch_size=256 * 1024,
+    producer_linger=0.005,
     processing_guarantee="at_least_once",
     web_enabled=False,
     stream_buffer_maxsize=BATCH_MAX * 2,
@@ -84,7 +87,7 @@ ledgers_by_member = app.Table(
 )  # fmt: skip
 
 codec = AvroCodec()
-follower = ConfigFollower(settings.bootstrap_servers, settings.topic(CONFIG.name), codec)
+feed = ConfigFeed(settings.bootstrap_servers, settings.topic(CONFIG.name), codec)
 
 
 class _FaustSend:
@@ -107,13 +110,13 @@ door = FrontDoor(
     dead_letter_topic=settings.topic(DEADLETTER.name),
     contract_topics=_contract_topics,
 )
-batches = LedgerBatch(codec, door, _send, follower.programs)
+batches = LedgerBatch(codec, door, _send, feed.config)
 
 
 @app.task  # type: ignore[untyped-decorator]
 async def follow_config() -> None:
-    """Keep every worker's programme configuration current."""
-    await follower.run()
+    """Keep every worker's programmes and offer catalogue current."""
+    await feed.run()
 
 
 def _load(member: str) -> bytes | None:
@@ -149,8 +152,8 @@ async def _save(states: Mapping[str, bytes]) -> None:
 
 @app.agent(member_inputs, concurrency=1)
 async def apply_to_ledgers(stream: faust.StreamT[bytes]) -> None:
-    """Member inputs → ledger rules → outputs acknowledged → states saved."""
-    await follower.ready.wait()
+    """Member inputs → member rules → outputs acknowledged → states saved."""
+    await feed.ready.wait()
     tune_gc()
     async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):  # type: ignore[attr-defined]
         records = [

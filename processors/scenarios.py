@@ -228,7 +228,8 @@ def check(scenario: Scenario, outputs: list[Event]) -> list[str]:
     problems: list[str] = []
 
     def compare(what: str, got: Any, wanted: Any) -> None:
-        if got != wanted:
+        # Members are independent (one partition each): only each member's own order counts.
+        if _per_member(got) != _per_member(wanted):
             problems.append(f"{what}: expected {wanted!r}, got {got!r}")
 
     if "awards" in expect:
@@ -247,6 +248,15 @@ def check(scenario: Scenario, outputs: list[Event]) -> list[str]:
     if "balances" in expect:
         compare("balances", balances(ledger), expect["balances"])
     return problems
+
+
+def _per_member(value: Any) -> Any:
+    if not isinstance(value, list) or not all(isinstance(i, dict) for i in value):
+        return value
+    grouped: dict[Any, list[Any]] = {}
+    for item in value:
+        grouped.setdefault(item.get("member"), []).append(item)
+    return grouped
 
 
 _AWARD_FIELDS = {

@@ -49,6 +49,7 @@ from processors.contract.config import ExpiryPolicy, ExpiryPolicyKind, ProgramCo
 from processors.contract.enrolments import MemberEnrolled, MemberProfile
 from processors.contract.transactions import TransactionCompleted, TransactionLine
 from processors.frontdoor import Delivered, FrontDoor
+from processors.rules.member import Config
 
 START = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
 
@@ -217,7 +218,7 @@ async def measure_batch_loop(
         return future
 
     door = FrontDoor(codec, producer, dead_letter_topic=sink, contract_topics=contract_topics)
-    runner = LedgerBatch(codec, door, send, programs)
+    runner = LedgerBatch(codec, door, send, Config(dict(programs)))
     table: dict[str, bytes] = {}
 
     async def drain(topic: str, count: int) -> float:

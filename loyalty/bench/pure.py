@@ -22,6 +22,7 @@ from processors.contract.base import Event
 from processors.contract.common import Source
 from processors.contract.enrolments import MemberEnrolled, MemberProfile
 from processors.frontdoor import Delivered, FrontDoor
+from processors.rules.member import Config
 
 
 class _Acked:
@@ -67,7 +68,7 @@ async def measure_pure(
     door = FrontDoor(codec, producer)
     program = _program()
     runner = LedgerBatch(
-        codec, door, lambda t, v, k: producer.send(t, v, k), {program.program_id: program}
+        codec, door, lambda t, v, k: producer.send(t, v, k), Config({program.program_id: program})
     )
     table: dict[str, bytes] = {}
 

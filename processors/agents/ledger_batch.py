@@ -1,5 +1,6 @@
-"""One batch of member-keyed records through the ledger rules: the adapter between Kafka
-records and `processors.rules.ledger.handle`, independent of Faust so it can be tested alone.
+"""One batch of member-keyed records through the member rules (ledger and offers): the
+adapter between Kafka records and `processors.rules.member.handle`, independent of Faust so it
+can be tested alone.
 
 Order of effects, per batch (DESIGN.md §7, and `handle`'s contract):
 1. admit every record (refusals go to the dead-letter topic);
@@ -18,7 +19,7 @@ it in place) and put back only once the batch has finished without error.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,11 +29,10 @@ from loyalty.logs import get_logger
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.clock import DayStarted
-from processors.contract.config import ProgramConfigured
 from processors.contract.deadletter import DeadLetterReason
 from processors.frontdoor import Delivered, FrontDoor, Tombstone
-from processors.rules.ledger.handle import handle
-from processors.rules.ledger.state import MemberLedger
+from processors.rules import member as rules
+from processors.rules.member import Config, MemberState
 
 log = get_logger(__name__)
 OUTPUTS = Counter("loyalty_ledger_outputs_total", "Events emitted by the ledger rules.", ["type"])
@@ -49,19 +49,19 @@ class StateCache:
 
     def __init__(self, max_members: int = 50_000):
         self.max_members = max_members
-        self._entries: dict[str, tuple[bytes, MemberLedger]] = {}
+        self._entries: dict[str, tuple[bytes, MemberState]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def take(self, member: str, raw: bytes) -> MemberLedger | None:
+    def take(self, member: str, raw: bytes) -> MemberState | None:
         """The state decoded from `raw`, if kept; the entry leaves the cache either way."""
         entry = self._entries.pop(member, None)
         if entry is not None and (entry[0] is raw or entry[0] == raw):
             return entry[1]
         return None
 
-    def put(self, member: str, raw: bytes, state: MemberLedger) -> None:
+    def put(self, member: str, raw: bytes, state: MemberState) -> None:
         """Keep `state`, which `raw` (the bytes now saved for `member`) decodes to."""
         self._entries.pop(member, None)
         self._entries[member] = (raw, state)
@@ -76,7 +76,7 @@ class StateCache:
 class BatchResult:
     """What the caller must save: member id → new state."""
 
-    states: dict[str, bytes] = field(default_factory=dict)  # serialised MemberLedger
+    states: dict[str, bytes] = field(default_factory=dict)  # rules.dump_state
     emitted: int = 0
     dead_lettered: int = 0
 
@@ -85,12 +85,11 @@ class LedgerBatch:
     """Runs batches of records for the members of the partitions a worker owns."""
 
     def __init__(self, codec: AvroCodec, door: FrontDoor, send: Send,
-                 programs: Mapping[str, ProgramConfigured],
-                 cache: StateCache | None = None):  # fmt: skip
+                 config: Config, cache: StateCache | None = None):  # fmt: skip
         self.codec = codec
         self.door = door
         self.send = send
-        self.programs = programs
+        self.config = config
         self.cache = cache if cache is not None else StateCache()
         self._outputs: dict[type, Any] = {}  # labelled counters, looked up once
 
@@ -103,18 +102,18 @@ class LedgerBatch:
         """Process `records`; `load` reads a saved state, `members_of_partition` lists the
         members a clock tick on that partition must reach."""
         result = BatchResult()
-        working: dict[str, MemberLedger | None] = {}
+        working: dict[str, MemberState] = {}
         loaded: dict[str, bytes | None] = {}
         changed: set[str] = set()  # members whose state a rule has changed in this batch
         pending: list[Awaitable[object]] = []
 
-        def state_of(member: str) -> MemberLedger | None:
+        def state_of(member: str) -> MemberState:
             if member not in working:
                 raw = load(member)
                 loaded[member] = raw
                 state = self.cache.take(member, raw) if raw else None
-                if state is None and raw:
-                    state = MemberLedger.model_validate_json(raw)
+                if state is None:
+                    state = rules.load_state(member, raw) if raw else MemberState(member)
                 working[member] = state
             return working[member]
 
@@ -129,16 +128,14 @@ class LedgerBatch:
                 before = state_of(member)
                 # The rules change the state in place; keep its bytes to undo a failed run
                 # (before its first input of the batch, those are the bytes it was loaded from).
-                snapshot: str | bytes | None = None
-                if before is not None:
-                    snapshot = before.model_dump_json() if member in changed else loaded[member]
+                snapshot = rules.dump_state(before) if member in changed else loaded[member]
                 try:
-                    outcome = handle(before, admitted, self.programs)  # type: ignore[arg-type]
+                    outcome = rules.handle(before, admitted, self.config)  # type: ignore[arg-type]
                 except Exception as error:
                     # Kept whole on the dead-letter topic, to be replayed once fixed; the
                     # member's state is put back as it was before this input.
                     working[member] = (
-                        MemberLedger.model_validate_json(snapshot) if snapshot else None
+                        rules.load_state(member, snapshot) if snapshot else MemberState(member)
                     )
                     log.exception("ledger.rules_failed", member=member, offset=delivered.offset)
                     pending.append(
@@ -148,10 +145,9 @@ class LedgerBatch:
                         )
                     )  # fmt: skip
                     continue
-                if outcome.note:
-                    NOTES.labels(outcome.note.split(" ")[0]).inc()
-                if outcome.state is not None:
-                    working[member] = outcome.state
+                for note in outcome.notes:
+                    NOTES.labels(note.split(" ")[0]).inc()
+                working[member] = outcome.state
                 changed.add(member)
                 for event in outcome.emitted:
                     counter = self._outputs.get(type(event))
@@ -169,13 +165,13 @@ class LedgerBatch:
         await asyncio.gather(*pending)
         # Save only what changed: the rules mutate states in place, so compare the bytes.
         for member, state in working.items():
-            if state is None:
-                continue
+            if rules.is_empty(state):
+                continue  # nothing known of this member (e.g. a step for a stranger)
             before = loaded.get(member)
             if member not in changed and before is not None:
                 self.cache.put(member, before, state)  # no rule ran on it: as it was loaded
                 continue
-            raw = state.model_dump_json().encode()
+            raw = rules.dump_state(state)
             if raw != before:
                 result.states[member] = raw
             elif before is not None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel
+
 from processors.contract.activities import ActivityRecorded
 from processors.contract.base import Event
 from processors.contract.config import (
@@ -85,6 +87,33 @@ class MemberState:
     member_id: str
     ledger: MemberLedger | None = None
     offers: MemberOffers | None = None
+
+
+class _Stored(BaseModel):
+    """How a member's state is stored (the processor's table value)."""
+
+    ledger: MemberLedger | None = None
+    offers: MemberOffers | None = None
+
+
+def dump_state(state: MemberState) -> bytes:
+    """The bytes a member's state is saved as: JSON of its parts."""
+    return _Stored(ledger=state.ledger, offers=state.offers).model_dump_json().encode()
+
+
+def load_state(member_id: str, raw: bytes | str) -> MemberState:
+    """A member's state from its saved bytes; a bare ledger (saved before the offer rules
+    joined it) reads as a member without offers yet."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    if text.startswith('{"ledger"'):
+        stored = _Stored.model_validate_json(text)
+        return MemberState(member_id, stored.ledger, stored.offers)
+    return MemberState(member_id, MemberLedger.model_validate_json(text))
+
+
+def is_empty(state: MemberState) -> bool:
+    """True when nothing is known of the member (nothing worth saving)."""
+    return state.ledger is None and state.offers is None
 
 
 @dataclass

@@ -13,7 +13,9 @@ from processors.contract.common import PointsCategory
 from processors.contract.deadletter import DeadLettered, DeadLetterReason
 from processors.contract.ledger import LedgerEventRecorded
 from processors.frontdoor import Delivered, FrontDoor
+from processors.rules import member as rules
 from processors.rules.ledger.state import MemberLedger
+from processors.rules.member import Config
 from tests.rules.given import bought, enrolled, programs
 
 CODEC = AvroCodec()
@@ -32,6 +34,12 @@ class Recorder:
         return future
 
 
+def ledger_of(raw: bytes) -> MemberLedger:
+    ledger = rules.load_state("?", raw).ledger
+    assert ledger is not None
+    return ledger
+
+
 def record(event, offset: int) -> Delivered:
     return Delivered(event.topic, 0, offset, event.partition_key().encode(), CODEC.encode(event), 0)
 
@@ -39,7 +47,9 @@ def record(event, offset: int) -> Delivered:
 async def run(batch_records, saved: dict[str, bytes]) -> tuple[ledger_batch.BatchResult, Recorder]:
     recorder = Recorder()
     door = FrontDoor(CODEC, recorder)  # type: ignore[arg-type]
-    batch = LedgerBatch(CODEC, door, lambda t, v, k: recorder.send(t, v, k), programs())
+    batch = LedgerBatch(
+        CODEC, door, lambda t, v, k: recorder.send(t, v, k), Config(dict(programs()))
+    )
     result = await batch.run(batch_records, saved.get, lambda _p: [])
     return result, recorder
 
@@ -50,7 +60,7 @@ async def test_outputs_are_sent_and_only_changed_states_are_returned_for_saving(
     )
     kinds = [type(CODEC.decode(value)).__name__ for _, value, _ in recorder.sent]
     assert kinds == ["LedgerEventRecorded", "LedgerEventRecorded"]
-    state = MemberLedger.model_validate_json(result.states["m1"])
+    state = ledger_of(result.states["m1"])
     assert state.balance("CA_MAIN", PointsCategory.REGULAR) == 10
 
 
@@ -63,15 +73,15 @@ async def test_an_input_already_applied_changes_no_saved_state():
 
 async def test_a_rule_that_fails_dead_letters_the_input_and_leaves_the_state_as_it_was(monkeypatch):
     first, _ = await run([record(enrolled("m1"), 0)], {})
-    real_handle = ledger_batch.handle
+    real_handle = rules.handle
 
-    def failing(state, message, configs):
+    def failing(state, message, config):
         if getattr(message, "transaction_id", None) == "BAD":
-            state.sequence = 999  # a half-done change that must not be saved
+            state.ledger.sequence = 999  # a half-done change that must not be saved
             raise RuntimeError("bug in the rules")
-        return real_handle(state, message, configs)
+        return real_handle(state, message, config)
 
-    monkeypatch.setattr(ledger_batch, "handle", failing)
+    monkeypatch.setattr(rules, "handle", failing)
     records = [
         record(bought("m1", "BAD", cents=1000), 5),
         record(bought("m1", "T2", cents=2000), 6),
@@ -86,7 +96,7 @@ async def test_a_rule_that_fails_dead_letters_the_input_and_leaves_the_state_as_
     assert "RuntimeError: bug in the rules" in dead[0].error
     ledger = [e for e in sent if isinstance(e, LedgerEventRecorded)]
     assert [(e.transaction_id, e.sequence) for e in ledger] == [("T2", 2)]
-    assert MemberLedger.model_validate_json(result.states["m1"]).sequence == 2
+    assert rules.load_state("m1", result.states["m1"]).ledger.sequence == 2
 
 
 class Counting:
@@ -94,18 +104,20 @@ class Counting:
 
     def __init__(self, monkeypatch) -> None:
         self.parsed = 0
-        real = MemberLedger.model_validate_json.__func__
+        real = rules.load_state
 
-        def counted(cls, raw, *args, **kwargs):
+        def counted(member, raw):
             self.parsed += 1
-            return real(cls, raw, *args, **kwargs)
+            return real(member, raw)
 
-        monkeypatch.setattr(MemberLedger, "model_validate_json", classmethod(counted))
+        monkeypatch.setattr(rules, "load_state", counted)
 
 
 def batch_over(recorder: Recorder) -> LedgerBatch:
     door = FrontDoor(CODEC, recorder)  # type: ignore[arg-type]
-    return LedgerBatch(CODEC, door, lambda t, v, k: recorder.send(t, v, k), programs())
+    return LedgerBatch(
+        CODEC, door, lambda t, v, k: recorder.send(t, v, k), Config(dict(programs()))
+    )
 
 
 async def test_a_state_is_parsed_once_while_the_table_keeps_the_bytes_it_was_saved_as(monkeypatch):
@@ -119,7 +131,7 @@ async def test_a_state_is_parsed_once_while_the_table_keeps_the_bytes_it_was_sav
         result = await batch.run(records, table.get, lambda _p: [])
         table.update(result.states)
     assert counting.parsed == 0
-    state = MemberLedger.model_validate_json(table["m1"])
+    state = ledger_of(table["m1"])
     assert state.balance("CA_MAIN", PointsCategory.REGULAR) == 30
 
 
@@ -137,7 +149,7 @@ async def test_a_cached_state_is_not_used_once_the_table_holds_other_bytes():
     )  # fmt: skip
     table["m1"] = elsewhere.states["m1"]
     result = await batch.run([record(bought("m1", "T3", cents=2000), 3)], table.get, lambda _p: [])
-    state = MemberLedger.model_validate_json(result.states["m1"])
+    state = ledger_of(result.states["m1"])
     assert state.balance("CA_MAIN", PointsCategory.REGULAR) == 80
     assert state.sequence == 4
 
@@ -165,14 +177,14 @@ async def test_a_batch_that_fails_leaves_no_changed_state_behind_in_the_cache():
     result = await batch.run([record(bought("m1", "T2", cents=2000), 2)], table.get, lambda _p: [])
     sent = [CODEC.decode(value) for _, value, _ in recorder.sent]
     assert [(e.transaction_id, e.sequence) for e in sent] == [("T2", 3)]
-    state = MemberLedger.model_validate_json(result.states["m1"])
+    state = ledger_of(result.states["m1"])
     assert state.balance("CA_MAIN", PointsCategory.REGULAR) == 30
     assert state.sequence == 3
 
 
 def test_the_cache_keeps_the_most_recently_used_members():
     cache = ledger_batch.StateCache(max_members=2)
-    states = {m: MemberLedger(member_id=m) for m in ("a", "b", "c")}
+    states = {m: rules.MemberState(m) for m in ("a", "b", "c")}
     for m in ("a", "b"):
         cache.put(m, m.encode(), states[m])
     assert cache.take("a", b"a") is states["a"]  # taken out while in use
@@ -185,15 +197,15 @@ def test_the_cache_keeps_the_most_recently_used_members():
 
 async def test_a_rule_that_fails_after_an_earlier_input_of_the_batch_keeps_that_input(monkeypatch):
     first, _ = await run([record(enrolled("m1"), 0)], {})
-    real_handle = ledger_batch.handle
+    real_handle = rules.handle
 
-    def failing(state, message, configs):
+    def failing(state, message, config):
         if getattr(message, "transaction_id", None) == "BAD":
-            state.sequence = 999
+            state.ledger.sequence = 999
             raise RuntimeError("bug in the rules")
-        return real_handle(state, message, configs)
+        return real_handle(state, message, config)
 
-    monkeypatch.setattr(ledger_batch, "handle", failing)
+    monkeypatch.setattr(rules, "handle", failing)
     records = [
         record(bought("m1", "T1", cents=1000), 4),
         record(bought("m1", "BAD", cents=1000), 5),
@@ -204,5 +216,5 @@ async def test_a_rule_that_fails_after_an_earlier_input_of_the_batch_keeps_that_
         e for _, v, _ in recorder.sent if isinstance(e := CODEC.decode(v), LedgerEventRecorded)
     ]
     assert [(e.transaction_id, e.sequence) for e in ledger] == [("T1", 2), ("T2", 3)]
-    state = MemberLedger.model_validate_json(result.states["m1"])
+    state = ledger_of(result.states["m1"])
     assert (state.sequence, state.balance("CA_MAIN", PointsCategory.REGULAR)) == (3, 30)
