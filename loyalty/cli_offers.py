@@ -8,6 +8,7 @@ producing of `OfferPublished` events to the config topic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from datetime import UTC, datetime
@@ -19,9 +20,14 @@ from aiokafka.errors import KafkaError
 
 from loyalty.cli_contract import codec
 from loyalty.producing import publish_events
-from loyalty.settings import get_settings
-from processors.contract.config import OfferPublished
+from loyalty.settings import Settings, get_settings
+from processors.config_feed import ConfigFeed
+from processors.contract.config import OfferEndDateExtended, OfferPublished
+from processors.contract.offer_definition import EVERGREEN_ENDS_AT
 from processors.offer_files import OfferFiles, OfferResult, find_offer_files, load_offer_files
+from processors.rules.arithmetic import derived_id
+from processors.rules.member import Config
+from processors.rules.offers.schedule import extension_refusal
 
 FILES = click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 AS_JSON = click.option(
@@ -140,3 +146,75 @@ def _json_report(loaded: OfferFiles) -> dict[str, Any]:
         "offers": [_json_offer(result) for result in loaded.results],
         "problems": [problem.as_json() for problem in loaded.problems],
     }
+
+
+@offers.command("extend")
+@click.argument("offer_id")
+@click.option(
+    "--ends-at",
+    "ends_at_text",
+    required=True,
+    help='The new end, RFC 3339 (e.g. 2026-12-31T23:59:59Z), or "never" (does not expire).',
+)
+@click.option("--by", "requested_by", required=True, help="The staff user extending it.")
+@click.option("--reason", default=None, help="Why, for the audit trail.")
+def extend(offer_id: str, ends_at_text: str, requested_by: str, reason: str | None) -> None:
+    """Extend a live offer's end date (DESIGN.md §5.11): checked against the offer and its
+    programme as the config topic holds them now, refused with the rule broken, else
+    published as OfferEndDateExtended. The worker applies the same rules again."""
+    settings = get_settings()
+    try:
+        ends_at = (
+            EVERGREEN_ENDS_AT
+            if ends_at_text.strip().lower() == "never"
+            else datetime.fromisoformat(ends_at_text.replace("Z", "+00:00"))
+        )
+    except ValueError:
+        raise click.BadParameter("an RFC 3339 instant or never", param_hint="--ends-at") from None
+    if ends_at.tzinfo is None:
+        raise click.BadParameter("give the offset, e.g. Z", param_hint="--ends-at")
+    now = datetime.now(UTC)  # the command's business time: the one clock read, here
+    try:
+        config = asyncio.run(_current_config(settings))
+    except (KafkaError, TimeoutError) as error:
+        click.echo(f"could not read {settings.topic(OfferPublished.topic)}: {error}", err=True)
+        sys.exit(1)
+    offer = config.catalogue.get(offer_id)
+    if offer is None:
+        click.echo(f"refused: no offer {offer_id} is published", err=True)
+        sys.exit(1)
+    program = config.programs.get(offer.program_id)
+    refusal = extension_refusal(
+        offer,
+        offer.schedule.ends_at,
+        ends_at,
+        at=now,
+        enabled=program is not None and program.offer_end_date_extension_enabled,
+        completed=False,
+    )
+    if refusal is not None:
+        click.echo(f"refused: {refusal}", err=True)
+        sys.exit(1)
+    event = OfferEndDateExtended(
+        event_id=derived_id("offer-extended", offer_id, ends_at.isoformat(), now.isoformat()),
+        occurred_at=now,
+        offer_id=offer_id,
+        ends_at=ends_at,
+        requested_by=requested_by,
+        reason=reason,
+    )
+    asyncio.run(publish_events(settings, [event], codec()))
+    click.echo(f"extended {offer_id} to {event.ends_at.isoformat()} as {event.event_id}")
+
+
+async def _current_config(settings: Settings) -> Config:
+    """The programmes and offers the config topic holds now."""
+    feed = ConfigFeed(settings.bootstrap_servers, settings.topic(OfferPublished.topic), codec())
+    task = asyncio.create_task(feed.run())
+    try:
+        await asyncio.wait_for(feed.ready.wait(), timeout=60)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return feed.config

@@ -3,7 +3,6 @@ config topic, keyed by offer_id, decoding back to the offers the files define.""
 
 import asyncio
 import shutil
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,29 +11,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from click.testing import CliRunner
 
 from loyalty.cli import main
-from loyalty.settings import get_settings
-from loyalty.stack import kafka
-from loyalty.topics import CONFIG
 from processors.codec.avro import AvroCodec
 from processors.offer_files import load_offer_files
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "offers"
-
-
-@pytest.fixture
-def config_topic(stack_settings, monkeypatch):
-    """A config topic of this test's own (a unique topic prefix), and the CLI pointed at it."""
-    prefix = f"test-offers-{uuid.uuid4().hex[:10]}."
-    topic = prefix + CONFIG.name
-    asyncio.run(
-        kafka.ensure_topics(stack_settings.bootstrap_servers, {topic: (1, dict(CONFIG.config))})
-    )
-    monkeypatch.setenv("KAFKA_BOOTSTRAP", stack_settings.bootstrap_servers)
-    monkeypatch.setenv("LOYALTY_TOPIC_PREFIX", prefix)
-    get_settings.cache_clear()
-    yield topic
-    get_settings.cache_clear()
 
 
 async def read_all(bootstrap: str, topic: str, want: int) -> list[tuple[bytes, bytes]]:

@@ -1,0 +1,25 @@
+"""Fixtures shared by integration tests."""
+
+import asyncio
+import uuid
+
+import pytest
+
+from loyalty.settings import get_settings
+from loyalty.stack import kafka
+from loyalty.topics import CONFIG
+
+
+@pytest.fixture
+def config_topic(stack_settings, monkeypatch):
+    """A config topic of this test's own (a unique topic prefix), and the CLI pointed at it."""
+    prefix = f"test-offers-{uuid.uuid4().hex[:10]}."
+    topic = prefix + CONFIG.name
+    asyncio.run(
+        kafka.ensure_topics(stack_settings.bootstrap_servers, {topic: (1, dict(CONFIG.config))})
+    )
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", stack_settings.bootstrap_servers)
+    monkeypatch.setenv("LOYALTY_TOPIC_PREFIX", prefix)
+    get_settings.cache_clear()
+    yield topic
+    get_settings.cache_clear()
