@@ -104,9 +104,16 @@ REWARDS = TopicSpec(
 )
 OFFERS = TopicSpec(
     "loyalty.offers.v1",
-    "member_id",
+    "member_id (offer_id for OfferBudgetExhausted)",
     Direction.OUTPUT,
-    ("OfferTargeted", "OfferLoaded", "OfferProgressed", "OfferCompleted", "ChallengeCompleted"),
+    (
+        "OfferTargeted",
+        "OfferLoaded",
+        "OfferProgressed",
+        "OfferCompleted",
+        "ChallengeCompleted",
+        "OfferBudgetExhausted",
+    ),
 )
 OUTCOMES = TopicSpec(
     "loyalty.outcomes.v1", "member_id", Direction.OUTPUT, ("RequestAccepted", "RequestRejected")
@@ -129,7 +136,16 @@ LEDGER_STEPS = TopicSpec(
         "MemberMergedAway",
         "ReferralQualified",
         "ReferralReturned",
+        "OfferUseGranted",
+        "OfferUseDenied",
     ),
+)
+
+OFFER_USES = TopicSpec(
+    "loyalty.internal.offer-uses.v1",
+    "offer_id (one agent decides each offer's total uses and budget, in order)",
+    Direction.INTERNAL,
+    ("OfferUseRequested",),
 )
 
 CLOCK_TICKS = TopicSpec(
@@ -154,6 +170,7 @@ CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     DEADLETTER,
     LEDGER_STEPS,
     CLOCK_TICKS,
+    OFFER_USES,
 )
 
 

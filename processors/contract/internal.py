@@ -1,4 +1,6 @@
-"""Topic `loyalty.internal.ledger-steps.v1`: the second step of two-member operations.
+"""Internal topics: `loyalty.internal.ledger-steps.v1`, the second step of two-member
+operations (and the offer agent's answers), and `loyalty.internal.offer-uses.v1`, the requests
+for uses of offers with offer-level limits.
 
 A transfer, a merge or a referral is decided on the sender's (victim's, referred member's)
 partition, which records its side and emits one of these, keyed by the other member, so the
@@ -14,7 +16,15 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from processors.contract.base import Event, Id, Points, Record, UtcDatetime
+from processors.contract.base import (
+    ContractEnum,
+    Event,
+    Id,
+    OfferId,
+    Points,
+    Record,
+    UtcDatetime,
+)
 from processors.contract.common import PointsCategory, Source
 from processors.contract.ledger import AccountBalance
 
@@ -123,3 +133,89 @@ class ReferralReturned(Event):
     return_id: Id = Field(description="The return that left the purchase not qualifying.")
     return_event_id: Id = Field(description="event_id of that return.")
     source: Source = Field(description="The channel of the return.")
+
+
+# --- offer-level limits (docs/adr/0014-offer-level-caps.md) ---------------------------------
+
+OFFER_USES_TOPIC = "loyalty.internal.offer-uses.v1"
+
+
+class OfferUseRequested(Event):
+    """A member completed a use of an offer that has a total-uses limit or a points budget;
+    the offer's agent is to grant or deny it, in arrival order (DESIGN.md §2: cross-member
+    limits are decided by an agent keyed by the offer).
+
+    Emitted once per member and use (the member's state keeps the use pending), with an
+    event_id derived from the completing cause, the offer and the use number, so a redelivery
+    is recognised and answered with the original decision.
+    """
+
+    topic: ClassVar[str] = OFFER_USES_TOPIC
+    key_field: ClassVar[str] = "offer_id"
+
+    offer_id: OfferId = Field(description="The offer (the record key).")
+    member_id: Id = Field(description="The member whose use waits for the decision.")
+    use_number: int = Field(ge=1, description="The member's use of the offer: 1 for the first.")
+    program_id: Id = Field(description="The programme the award would credit.")
+    points_due: Points = Field(description="Points the use yields before any cap.")
+    points_requested: Points = Field(
+        gt=0,
+        description="Points after the member-level caps (per transaction, per member); the "
+        "budget may clip them further, never raise them.",
+    )
+    uses_total_max: int | None = Field(
+        default=None, ge=1, description="The offer's total-uses limit where the use completed."
+    )
+    budget_points_max: Points | None = Field(
+        default=None,
+        gt=0,
+        description="The offer's points budget where the use completed: budget_points_max, "
+        "else total uses × points per member when both are set (null: no points budget).",
+    )
+    cause_event_id: Id = Field(description="event_id of the event that completed the use.")
+    transaction_id: Id | None = Field(
+        default=None, description="The transaction that completed it, if one did."
+    )
+    completed_event_id: Id = Field(
+        description="event_id the OfferCompleted of this use carries once it is granted."
+    )
+
+
+class OfferUseDenial(ContractEnum):
+    """Why an offer's agent denied a use."""
+
+    USES_SPENT = "USES_SPENT"  # the total-uses limit was reached
+    BUDGET_SPENT = "BUDGET_SPENT"  # the points budget was spent
+    UNKNOWN = "UNKNOWN"
+
+
+class OfferUseGranted(Event):
+    """The offer's agent granted a member's pending use; the member's partition completes it
+    (OfferCompleted and its OFFER_AWARD), once."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member (the record key) whose use is granted.")
+    offer_id: OfferId = Field(description="The offer.")
+    use_number: int = Field(ge=1, description="The member's use granted.")
+    request_event_id: Id = Field(description="event_id of the OfferUseRequested answered.")
+    points_requested: Points = Field(description="Points the request asked for.")
+    points_granted: Points = Field(
+        gt=0,
+        description="Points granted: the request's, clipped to what the budget had left "
+        "(DESIGN.md §5.20: 800 due, 300 left → 300).",
+    )
+
+
+class OfferUseDenied(Event):
+    """The offer's agent denied a member's pending use: its total uses or budget were spent.
+    The member's partition pays nothing and does not count the use."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member (the record key) whose use is denied.")
+    offer_id: OfferId = Field(description="The offer.")
+    use_number: int = Field(ge=1, description="The member's use denied.")
+    request_event_id: Id = Field(description="event_id of the OfferUseRequested answered.")
+    reason: OfferUseDenial = Field(description="Which offer-level limit was spent.")
+

@@ -1,5 +1,6 @@
 """Topic `loyalty.offers.v1`: what offers and challenges did for each member (targeted, loaded,
-progressed, completed), keyed by member. Output only: produced by the engine.
+progressed, completed), keyed by member, and when an offer's budget ran out
+(`OfferBudgetExhausted`, keyed by offer). Output only: produced by the engine.
 
 Control-group members (DESIGN.md §5.16) get the same events, flagged `in_control_group`, so the
 two groups can be compared; they are never awarded anything. Points awarded here are also
@@ -33,6 +34,14 @@ class ProgressMetric(ContractEnum):
     QUANTITY = "QUANTITY"  # units, litres or kg of eligible lines
     COUNT = "COUNT"  # qualifying transactions, visits or activities
     POINTS_REDEEMED = "POINTS_REDEEMED"  # points redeemed, for redemption behaviours
+    UNKNOWN = "UNKNOWN"
+
+
+class BudgetExhaustion(ContractEnum):
+    """Which offer-level limit an offer spent."""
+
+    USES_SPENT = "USES_SPENT"  # the total-uses limit was reached
+    BUDGET_SPENT = "BUDGET_SPENT"  # the points budget was spent
     UNKNOWN = "UNKNOWN"
 
 
@@ -173,6 +182,28 @@ class OfferCompleted(Event):
         if self.points_awarded and self.program_id is None:
             raise ValueError("points awarded need the program_id credited")
         return self
+
+
+class OfferBudgetExhausted(Event):
+    """An offer's total-uses limit or points budget was spent: from now on it awards nothing
+    to anyone (DESIGN.md §5.20). Emitted once per offer, by the agent keyed by the offer,
+    with the grant that spent it; keyed by offer_id, not by member."""
+
+    topic: ClassVar[str] = TOPIC
+    key_field: ClassVar[str] = "offer_id"
+
+    offer_id: OfferId = Field(description="The offer (the record key).")
+    reason: BudgetExhaustion = Field(description="Which offer-level limit was spent.")
+    uses_granted: int = Field(ge=0, description="Uses granted to all members together.")
+    points_granted: Points = Field(description="Points granted to all members together.")
+    uses_total_max: int | None = Field(
+        default=None, ge=1, description="The total-uses limit in force (null: none)."
+    )
+    budget_points_max: Points | None = Field(
+        default=None, gt=0, description="The points budget in force (null: none)."
+    )
+    last_member_id: Id = Field(description="The member whose granted use spent it.")
+    request_event_id: Id = Field(description="event_id of the request whose grant spent it.")
 
 
 class ChallengeCompleted(Event):

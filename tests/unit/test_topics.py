@@ -30,6 +30,7 @@ def test_every_contract_topic_is_in_the_catalogue_once():
     assert {s.name for s in CONTRACT_TOPICS if s.direction is Direction.INTERNAL} == {
         "loyalty.internal.ledger-steps.v1",
         "loyalty.internal.clock-ticks.v1",
+        "loyalty.internal.offer-uses.v1",
     }
 
 
