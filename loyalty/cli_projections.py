@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 
 from loyalty.settings import get_settings
-from loyalty.topics import ENROLMENTS, LEDGER, OFFERS
+from loyalty.topics import CONFIG, ENROLMENTS, LEDGER, OFFERS, TRANSACTIONS
 
 console = Console(stderr=True)
 
@@ -79,6 +79,8 @@ def project(
             ledger_topic or settings.topic(LEDGER.name),
             enrolments_topic or settings.topic(ENROLMENTS.name),
             offers_topic or settings.topic(OFFERS.name),
+            transactions=settings.topic(TRANSACTIONS.name),
+            config=settings.topic(CONFIG.name),
         ),
         group_id=group_id,
         schema=schema,
@@ -130,6 +132,8 @@ def rebuild(
                 ledger_topic or settings.topic(LEDGER.name),
                 enrolments_topic or settings.topic(ENROLMENTS.name),
                 offers_topic or settings.topic(OFFERS.name),
+                transactions=settings.topic(TRANSACTIONS.name),
+                config=settings.topic(CONFIG.name),
             ),
             live_schema=live_schema,
             verify=verify,

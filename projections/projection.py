@@ -6,9 +6,10 @@ covers, write the rest, move the checkpoint) and the routing of events to writer
 talks to Kafka (the runner does) and never decodes bytes: it receives events already admitted
 by the front door.
 
-Tables: `members` (from loyalty.enrolments.v1), the ledger tables (from loyalty.ledger.v1) and
-the offer tables (from loyalty.offers.v1), plus this projection's rows of
-`projection_checkpoints`.
+Tables: `members` (from loyalty.enrolments.v1), the ledger tables (from loyalty.ledger.v1), the
+offer tables (from loyalty.offers.v1) and the offer performance tables (OfferTargeted, plus
+loyalty.transactions.v1 and loyalty.config.v1 when the runner reads them), plus this
+projection's rows of `projection_checkpoints`.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from processors.contract.ledger import LedgerEventRecorded
 from processors.contract.offers import OfferCompleted, OfferProgressed
 from projections import checkpoints
 from projections.checkpoints import Partition
-from projections.writers import ledger, members, offers
+from projections.writers import ledger, members, offers, performance
 
 PROJECTION = "ledger"
 """The name this projection's checkpoints are stored under (it also covers `members` and the
 offer tables)."""
 
-TABLES = members.TABLES + ledger.TABLES + offers.TABLES
+TABLES = members.TABLES + ledger.TABLES + offers.TABLES + performance.TABLES
 """Every table this projection fills: what `rebuild` swaps and `dump` hashes."""
 
 
@@ -79,7 +80,8 @@ def apply(
     2. A checkpoint behind `expected` means the tables lost records the caller read past:
        skip that partition and report a rewind. Records before the checkpoint were applied
        already (a redelivery) and are skipped.
-    3. Write the remaining events (ledger, members, then offers), batched per table.
+    3. Write the remaining events (ledger, members, offers, then performance), batched per
+       table.
     4. Move each checkpoint past its batch, refused records included.
 
     `conn` must be idle (autocommit, or no transaction open): the transaction is this
@@ -92,6 +94,7 @@ def apply(
     ledger_events: list[LedgerEventRecorded] = []
     member_events: list[MemberEnrolled | MemberProfileUpdated | MembersMerged] = []
     offer_events: list[OfferCompleted | OfferProgressed] = []
+    performance_events: list[performance.PerformanceEvent] = []
     with conn.transaction():
         for batch in sorted(batches, key=lambda b: (b.topic, b.partition)):
             if not batch.records:
@@ -111,7 +114,9 @@ def apply(
                     member_events.append(event)
                 elif isinstance(event, OfferCompleted | OfferProgressed):
                     offer_events.append(event)
-                elif isinstance(event, offers.PASSED_OVER):
+                elif isinstance(event, performance.EVENTS):  # (before offers.PASSED_OVER)
+                    performance_events.append(event)
+                elif isinstance(event, offers.PASSED_OVER + performance.PASSED_OVER):
                     continue  # no table for it yet; its offset is passed over
                 else:
                     raise TypeError(f"{type(event).__name__} is not projected here")
@@ -122,5 +127,8 @@ def apply(
         ledger.write(conn, ledger_events)
         members.write(conn, member_events)
         offers.write(conn, offer_events)
-    outcome.events_applied = len(ledger_events) + len(member_events) + len(offer_events)
+        performance.write(conn, performance_events)
+    outcome.events_applied = (
+        len(ledger_events) + len(member_events) + len(offer_events) + len(performance_events)
+    )
     return outcome

@@ -1,5 +1,6 @@
-"""The projector process: loyalty.ledger.v1, loyalty.enrolments.v1 and loyalty.offers.v1 → the
-ledger projection (with its member and offer tables).
+"""The projector process: loyalty.ledger.v1, loyalty.enrolments.v1 and loyalty.offers.v1 (and,
+when named, loyalty.transactions.v1 and loyalty.config.v1) → the ledger projection (with its
+member, offer and offer performance tables).
 
 Owns the Kafka side of projecting: the consumer, where it reads from, and what happens to a
 batch that cannot be written. It never decides what a row looks like (`projections.writers`)
@@ -36,7 +37,7 @@ from prometheus_client import Counter
 
 from loyalty.contract import HISTORY_DIR
 from loyalty.logs import get_logger
-from loyalty.topics import ENROLMENTS, LEDGER, OFFERS
+from loyalty.topics import CONFIG, ENROLMENTS, LEDGER, OFFERS, TRANSACTIONS
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.deadletter import DeadLettered
@@ -47,7 +48,7 @@ from projections.projection import Admitted, Outcome, PartitionBatch
 log = get_logger(__name__)
 
 GROUP_ID = "loyalty-projector"
-CONTRACT_TOPICS = (LEDGER.name, ENROLMENTS.name, OFFERS.name)
+CONTRACT_TOPICS = (LEDGER.name, ENROLMENTS.name, OFFERS.name, TRANSACTIONS.name, CONFIG.name)
 
 REFUSED = Counter(
     "loyalty_projection_refused_total",
@@ -78,14 +79,24 @@ def tune_gc_for_throughput() -> None:
 
 
 def contract_topic_map(
-    ledger: str = LEDGER.name, enrolments: str = ENROLMENTS.name, offers: str | None = OFFERS.name
+    ledger: str = LEDGER.name,
+    enrolments: str = ENROLMENTS.name,
+    offers: str | None = OFFERS.name,
+    *,
+    transactions: str | None = None,
+    config: str | None = None,
 ) -> dict[str, str]:
     """Consumed topic → the contract topic it carries (test and prefixed deployments read
     topics named otherwise). `offers` None: the offer tables are not fed (a projection of
-    the ledger alone, e.g. a benchmark's)."""
+    the ledger alone, e.g. a benchmark's). `transactions` and `config` (the offer performance
+    tables' purchases and offer windows, ADR 15) are read only when named."""
     topics = {ledger: LEDGER.name, enrolments: ENROLMENTS.name}
     if offers is not None:
         topics[offers] = OFFERS.name
+    if transactions is not None:
+        topics[transactions] = TRANSACTIONS.name
+    if config is not None:
+        topics[config] = CONFIG.name
     return topics
 
 
@@ -287,7 +298,9 @@ class Projector:
                 report.refused += 1
                 admitted.append(Admitted(record.offset, None))
                 continue
-            assert isinstance(event, Event), "no tombstones on non-compacted topics"
+            if not isinstance(event, Event):  # a tombstone: only the compacted config topic
+                admitted.append(Admitted(record.offset, None))
+                continue
             admitted.append(Admitted(record.offset, event))
         # `expected`: where the checkpoint stands once the batches before this one commit.
         batch = PartitionBatch(tp.topic, tp.partition, admitted, self._positions.get(tp))

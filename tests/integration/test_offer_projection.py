@@ -80,7 +80,7 @@ async def test_offer_events_become_completions_uses_and_the_latest_progress(
     report = await project(database_url, bootstrap_servers, topics, schema)
 
     assert report.refused == 0
-    assert report.events_applied == len(offers)  # the targeting is passed over
+    assert report.events_applied == len(offers) + 1  # the targeting: offer_audience (ADR 15)
     assert select(
         database_url, schema,
         "SELECT event_id, member_id, offer_id, use_number, points_awarded, discount_cents"

@@ -1,0 +1,236 @@
+"""The offer performance projection (test vs control, DESIGN.md §5.16): the facts its figures
+are computed from, and the arithmetic of those figures.
+
+Owns `offers` and `programs` (from loyalty.config.v1), `offer_audience` (OfferTargeted, from
+loyalty.offers.v1) and `member_transactions` (TransactionCompleted with a member, from
+loyalty.transactions.v1). The activity of a targeted member and the comparison of the groups
+are computed when read (views `offer_member_activity` and `offer_performance`,
+projections/sql/0004), from these tables and `offer_completions`: topics are not ordered with
+each other, and a figure computed from stored facts does not depend on whether a purchase, the
+member's targeting or the offer's publication arrived first (docs/adr/0015).
+
+It never commits (the caller's transaction also holds the checkpoints) and never reads the
+clock. Rows are idempotent: insert-only on natural keys, the first of the log winning (a
+member's events share one partition, the config topic has one, so the log order is the same
+in every replay), and the config topic folded in log order as the member rules fold it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from processors.codec.json_form import from_json_object, to_json_object
+from processors.contract.config import (
+    AudienceUploaded,
+    ChallengePublished,
+    OfferEndDateExtended,
+    OfferPublished,
+    OfferWithdrawn,
+    ProgramConfigured,
+    PromotionCodesIssued,
+    RewardCodesAdded,
+    RewardPublished,
+)
+from processors.contract.offers import OfferTargeted
+from processors.contract.transactions import TransactionCompleted, TransactionReturned
+from processors.rules.offers.schedule import extension_refusal
+
+TABLES = ("offers", "programs", "offer_audience", "member_transactions")
+
+ConfigEvent = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
+PerformanceEvent = ConfigEvent | OfferTargeted | TransactionCompleted
+
+EVENTS = (
+    ProgramConfigured,
+    OfferPublished,
+    OfferEndDateExtended,
+    OfferWithdrawn,
+    OfferTargeted,
+    TransactionCompleted,
+)
+"""What this projection writes."""
+
+PASSED_OVER = (
+    RewardPublished,
+    RewardCodesAdded,
+    PromotionCodesIssued,
+    ChallengePublished,
+    AudienceUploaded,
+    TransactionReturned,
+)
+"""Events of its topics it has no use for (returns do not reduce spend: ADR 15)."""
+
+RATIO_PLACES = Decimal("0.0001")
+"""Ratios are rounded once to 4 places, half away from zero (as Postgres's `round`)."""
+
+
+@dataclass
+class PerformanceRows:
+    """The rows a batch projects to, before any is written."""
+
+    config: list[ConfigEvent] = field(default_factory=list)
+    """Config events in log order: folded one by one, each may depend on the previous."""
+    audience: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    """(offer_id, member_id) → the first targeting of the batch."""
+    transactions: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    """(member_id, transaction_id) → the first purchase of the batch with that id."""
+
+
+def rows_of(events: Iterable[PerformanceEvent]) -> PerformanceRows:
+    """Map events (in log order) to rows. Pure.
+
+    A member's first targeting and a transaction id's first purchase win, in the batch as in
+    the table; anonymous purchases have nobody to compare and are left out.
+    """
+    rows = PerformanceRows()
+    for event in events:
+        if isinstance(event, OfferTargeted):
+            key = (event.offer_id, event.member_id)
+            rows.audience.setdefault(key, (*key, event.in_control_group, event.occurred_at))
+        elif isinstance(event, TransactionCompleted):
+            if event.member_id is None:
+                continue
+            key = (event.member_id, event.transaction_id)
+            spend = sum(line.amount_cents for line in event.lines)
+            rows.transactions.setdefault(key, (*key, event.market, event.occurred_at, spend))
+        else:
+            rows.config.append(event)
+    return rows
+
+
+def ratio(numerator: int, denominator: int) -> Decimal | None:
+    """numerator / denominator to 4 places; None for an empty group (denominator 0)."""
+    if denominator == 0:
+        return None
+    return (Decimal(numerator) / Decimal(denominator)).quantize(RATIO_PLACES, ROUND_HALF_UP)
+
+
+def uplift(test: tuple[int, int], control: tuple[int, int]) -> Decimal | None:
+    """The relative difference of a per-member figure, (test - control) / control, each given
+    as (total, members), to 4 places; one division of integers, so nothing is rounded twice.
+    None when either group is empty or the control figure is 0 (no baseline)."""
+    (a, b), (c, d) = test, control
+    if b == 0 or d == 0 or c == 0:
+        return None
+    return (Decimal(a * d - c * b) / Decimal(c * b)).quantize(RATIO_PLACES, ROUND_HALF_UP)
+
+
+_AUDIENCE = (("offer_id", "text"), ("member_id", "text"), ("in_control_group", "bool"),
+             ("targeted_at", "timestamptz"))  # fmt: skip
+_TRANSACTIONS = (("member_id", "text"), ("transaction_id", "text"), ("market", "text"),
+                 ("occurred_at", "timestamptz"), ("spend_cents", "int8"))  # fmt: skip
+
+_PUBLISH = """INSERT INTO offers AS current (offer_id, program_id, market, rank, starts_at,
+        ends_at, withdrawn_at, control_share_percent, definition)
+    VALUES (%s, %s, %s, %s, %s, %s, NULL, %s, %s)
+    ON CONFLICT (offer_id) DO UPDATE
+        SET program_id = excluded.program_id, market = excluded.market, rank = excluded.rank,
+            starts_at = excluded.starts_at, ends_at = excluded.ends_at, withdrawn_at = NULL,
+            control_share_percent = excluded.control_share_percent,
+            definition = excluded.definition"""
+
+_CONFIGURE = """INSERT INTO programs AS current (program_id, market,
+        offer_end_date_extension_enabled, definition)
+    VALUES (%s, %s, %s, %s)
+    ON CONFLICT (program_id) DO UPDATE
+        SET market = excluded.market,
+            offer_end_date_extension_enabled = excluded.offer_end_date_extension_enabled,
+            definition = excluded.definition"""
+
+
+def _fold(cursor: psycopg.Cursor[Any], event: ConfigEvent) -> None:
+    """One config event into `offers`/`programs`, as `processors.rules.member.Config.apply`
+    folds it into the catalogue the worker evaluates with."""
+    if isinstance(event, ProgramConfigured):
+        definition = Jsonb(to_json_object(event))
+        flag = event.offer_end_date_extension_enabled
+        cursor.execute(_CONFIGURE, (event.program_id, event.market, flag, definition))
+    elif isinstance(event, OfferPublished):
+        cursor.execute(
+            _PUBLISH,
+            (
+                event.offer_id, event.program_id, event.market, event.rank,
+                event.schedule.starts_at, event.schedule.ends_at,
+                event.targeting.control_share_percent, Jsonb(to_json_object(event)),
+            ),
+        )  # fmt: skip
+    elif isinstance(event, OfferWithdrawn):
+        cursor.execute(
+            "UPDATE offers SET withdrawn_at = %s WHERE offer_id = %s AND withdrawn_at IS NULL",
+            (event.occurred_at, event.offer_id),
+        )
+    else:
+        _extend(cursor, event)
+
+
+def _extend(cursor: psycopg.Cursor[Any], event: OfferEndDateExtended) -> None:
+    # The rules' own judgement (feature flag, live, later, not within 24 h of the end): an
+    # extension the worker refused must not widen the window counted here.
+    found = cursor.execute(
+        "SELECT o.definition, o.ends_at, p.offer_end_date_extension_enabled"
+        " FROM offers o LEFT JOIN programs p ON p.program_id = o.program_id"
+        " WHERE o.offer_id = %s AND o.withdrawn_at IS NULL",
+        (event.offer_id,),
+    ).fetchone()
+    if found is None:
+        return  # unknown or withdrawn: the catalogue refuses it too
+    definition, ends_at, enabled = found
+    offer = from_json_object(definition)
+    assert isinstance(offer, OfferPublished), "offers.definition holds OfferPublished"
+    refusal = extension_refusal(
+        offer, ends_at, event.ends_at, at=event.occurred_at, enabled=bool(enabled), completed=False
+    )
+    if refusal is None:
+        cursor.execute(
+            "UPDATE offers SET ends_at = %s WHERE offer_id = %s", (event.ends_at, event.offer_id)
+        )
+
+
+def _copy_insert(
+    cursor: psycopg.Cursor[Any],
+    table: str,
+    columns: tuple[tuple[str, str], ...],
+    rows: Iterable[tuple[Any, ...]],
+) -> None:
+    # Session-local staging, emptied at every commit and before every use; named apart from
+    # the other writers' stages.
+    target, stage = sql.Identifier(table), sql.Identifier("pg_temp", f"stage_{table}")
+    names = sql.SQL(", ").join(sql.Identifier(column) for column, _ in columns)
+    cursor.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target}) ON COMMIT DELETE ROWS;"
+            " DELETE FROM {stage}"
+        ).format(stage=sql.Identifier(f"stage_{table}"), target=target)
+    )
+    copying = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, names)
+    with cursor.copy(copying) as copy:
+        copy.set_types([kind for _, kind in columns])
+        for row in rows:
+            copy.write_row(row)
+    # The first of the log holds: a redelivery, or a later event with the same key, is a no-op.
+    cursor.execute(
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+            target, names, names, stage
+        )
+    )
+
+
+def write(conn: psycopg.Connection, events: Sequence[PerformanceEvent]) -> None:
+    """Project `events` (in log order per partition) in the caller's transaction."""
+    if not events:
+        return
+    rows = rows_of(events)
+    with conn.cursor() as cursor:
+        for event in rows.config:
+            _fold(cursor, event)
+        if rows.audience:
+            _copy_insert(cursor, "offer_audience", _AUDIENCE, rows.audience.values())
+        if rows.transactions:
+            _copy_insert(cursor, "member_transactions", _TRANSACTIONS, rows.transactions.values())
