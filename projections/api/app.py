@@ -27,6 +27,7 @@ from projections.api import errors
 from projections.api.routes_carts import ConfigSource, NoConfig
 from projections.api.routes_carts import router as carts_router
 from projections.api.routes_ledger import router as ledger_router
+from projections.api.routes_performance import router as performance_router
 
 Clock = Callable[[], datetime]
 
@@ -106,6 +107,7 @@ def create_app(
     errors.install(app)
     app.include_router(ledger_router)
     app.include_router(carts_router)
+    app.include_router(performance_router)
     app.middleware("http")(_measure)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)

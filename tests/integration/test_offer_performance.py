@@ -1,0 +1,262 @@
+"""Test vs control on the real broker and the real Postgres: an offer published on a config
+topic, ten members targeted (two held out as control), completions and purchases, some of
+them redelivered and one arriving before its member's targeting; exact figures through SQL
+(`offer_performance`) and through `GET /v1/offers/{id}/performance`, and a rebuild from
+offset 0 that gives the same dump (DESIGN.md §5.16, §7; docs/adr/0015-offer-performance.md).
+
+The figures, worked by hand. Offer TVC runs from AT - 1 day to AT + 10 days in CA; the
+programme does not allow extensions, so its extension to AT + 20 days is refused.
+- test (M01-M08, M08 targeted at AT + 2 days, the others at AT):
+  M01 buys 20.00 and 30.00 (the first delivered twice), M02 40.00, M08 70.00 before its
+  targeting (not counted) and 15.00 after; M03 before the start, M04 after the end, M05 in
+  the US: not counted. 4 visits, 10500 cents; M01 completes twice, M02 once (delivered twice):
+  2 qualifying of 8, 3 redemptions, 300 points.
+- control (M09, M10): M09 60.00, M10 10.00 twice: 3 visits, 8000 cents; M09 would have
+  completed once (100 points due, none awarded): 1 qualifying of 2.
+- uplift (test vs control, per member): qualifying (2/8 against 1/2) -0.5; redemptions
+  (3/8 against 1/2) -0.25; visits (4/8 against 3/2) -0.6667; spend (1312.5 against 4000)
+  -0.671875, rounded -0.6719.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import httpx
+import psycopg
+import pytest
+
+from processors.codec.avro import AvroCodec
+from processors.codec.json_form import from_json_object
+from processors.contract.config import OfferEndDateExtended
+from processors.contract.offers import OfferCompleted, OfferTargeted
+from processors.contract.transactions import TransactionLine
+from projections import dump
+from projections.api.app import create_app
+from projections.api.auth import Role, issue_token
+from projections.rebuild import rebuild
+from projections.runner import Projector, ProjectorConfig, contract_topic_map
+from tests.builders import purchase
+from tests.cart_given import AT, offer, program
+from tests.integration.test_projections_ledger import produce
+
+pytestmark = pytest.mark.integration
+
+CODEC = AvroCodec()
+SECRET = "integration-secret-for-the-performance-api-long-enough"
+NOW = datetime.now(UTC)
+STAFF = {"Authorization": f"Bearer {issue_token(SECRET, 'analyst', Role.STAFF, now=NOW)}"}
+MEMBER = {"Authorization": f"Bearer {issue_token(SECRET, 'M01', Role.MEMBER, now=NOW)}"}
+TEST = [f"M{n:02}" for n in range(1, 9)]
+CONTROL = ["M09", "M10"]
+
+
+def encoded(events):
+    return [(event.partition_key().encode(), CODEC.encode(event)) for event in events]
+
+
+def config_events():
+    published = offer(
+        "TVC",
+        schedule={"starts_at": (AT - timedelta(days=1)).isoformat(),
+                  "ends_at": (AT + timedelta(days=10)).isoformat()},
+        targeting={"kind": "MASS", "timing": "STATIC", "control_share_percent": 20},
+        behaviours=[{"kind": "SPEND", "accumulation": "SINGLE_TRANSACTION",
+                     "spend_min_cents": 2000}],
+        reward={"kind": "FLAT_POINTS", "points": 100},
+    )  # fmt: skip
+    refused = OfferEndDateExtended(
+        event_id="extend-TVC", occurred_at=AT + timedelta(days=1), offer_id="TVC",
+        ends_at=AT + timedelta(days=20), requested_by="alice",
+    )  # fmt: skip
+    other = from_json_object({**published.model_dump(mode="json"), "type": "OfferPublished",
+                              "event_id": "offer-QUIET", "offer_id": "QUIET"})  # fmt: skip
+    return [program(), published, refused, other]
+
+
+def targeted(member: str, at: datetime = AT) -> OfferTargeted:
+    return OfferTargeted(
+        event_id=f"targeted-{member}", occurred_at=at, member_id=member, offer_id="TVC",
+        in_control_group=member in CONTROL, cause_event_id="offer-TVC",
+    )  # fmt: skip
+
+
+def completed(member: str, use: int) -> OfferCompleted:
+    control = member in CONTROL
+    return OfferCompleted(
+        event_id=f"completed-{member}-{use}", occurred_at=AT + timedelta(hours=use),
+        member_id=member, offer_id="TVC", in_control_group=control,
+        cause_event_id=f"tx-{member}-{use}", use_number=use,
+        program_id=None if control else "MAIN", points_due=100,
+        points_awarded=0 if control else 100,
+    )  # fmt: skip
+
+
+def bought(member: str | None, n: int, after: timedelta, cents: int, **changes):
+    line = TransactionLine(
+        line_id="1", sku="SKU-1", quantity=Decimal(1), unit_price_cents=cents, amount_cents=cents
+    )
+    return purchase(
+        event_id=f"tx-{member}-{n}", transaction_id=f"T-{member}-{n}", member_id=member,
+        occurred_at=AT + after, lines=[line], tenders=[], **changes,
+    )  # fmt: skip
+
+
+def transactions():
+    day, hour = timedelta(days=1), timedelta(hours=1)
+    first = bought("M01", 1, hour, 2000)
+    return [
+        first, first,  # redelivered
+        bought("M01", 2, 2 * hour, 3000),
+        bought("M02", 1, day, 4000),
+        bought("M03", 1, -2 * day, 9999),  # before the offer starts
+        bought("M04", 1, 15 * day, 5000),  # after its end (the extension was refused)
+        bought("M05", 1, day, 2500, market="US", currency="USD"),  # another market
+        bought("M08", 1, day, 7000),  # before M08's targeting
+        bought("M08", 2, 3 * day, 1500),
+        bought("M09", 1, hour, 6000),
+        bought("M10", 1, day, 1000),
+        bought("M10", 2, 2 * day, 1000),
+        bought(None, 1, hour, 50_000),  # anonymous
+    ]  # fmt: skip
+
+
+def offer_events():
+    redelivered = completed("M02", 1)
+    return [
+        *(targeted(m) for m in TEST[:-1] + CONTROL), targeted("M08", AT + timedelta(days=2)),
+        completed("M01", 1), completed("M01", 2), redelivered, redelivered, completed("M09", 1),
+    ]  # fmt: skip
+
+
+async def run_projector(dsn: str, bootstrap: str, topics: dict[str, str]):
+    config = ProjectorConfig(dsn, bootstrap, topics, group_id=f"test-perf-{uuid.uuid4().hex[:8]}")
+    return await asyncio.wait_for(Projector(config).run(until_caught_up=True), timeout=60)
+
+
+def performance_rows(dsn: str) -> list[tuple]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            "SELECT audience_group, members, qualifying_members, qualifying_rate, redemptions,"
+            " redemptions_per_member, visits, visits_per_member, spend_cents,"
+            " spend_per_member_cents, points_due, points_awarded, qualifying_rate_uplift,"
+            " redemptions_per_member_uplift, visits_per_member_uplift, spend_per_member_uplift"
+            " FROM offer_performance WHERE offer_id = 'TVC' ORDER BY in_control_group"
+        ).fetchall()
+
+
+EXPECTED = [
+    ("test", 8, 2, Decimal("0.2500"), 3, Decimal("0.3750"), 4, Decimal("0.5000"), 10500,
+     Decimal("1312.5000"), 300, 300,
+     Decimal("-0.5000"), Decimal("-0.2500"), Decimal("-0.6667"), Decimal("-0.6719")),
+    ("control", 2, 1, Decimal("0.5000"), 1, Decimal("0.5000"), 3, Decimal("1.5000"), 8000,
+     Decimal("4000.0000"), 100, 0, None, None, None, None),
+]  # fmt: skip
+
+
+@pytest.fixture
+async def topics(bootstrap_servers, new_topic) -> dict[str, str]:
+    names = {
+        "ledger": await new_topic("ledger", partitions=2),
+        "enrolments": await new_topic("enrolments", partitions=2),
+        "offers": await new_topic("offers", partitions=2),
+        "transactions": await new_topic("transactions", partitions=2),
+        "config": await new_topic("config", config={"cleanup.policy": "compact"}),
+    }
+    return contract_topic_map(
+        names["ledger"], names["enrolments"], names["offers"],
+        transactions=names["transactions"], config=names["config"],
+    )  # fmt: skip
+
+
+def named(topics: dict[str, str], contract_topic: str) -> str:
+    return next(name for name, carried in topics.items() if carried == contract_topic)
+
+
+async def test_test_and_control_are_compared_in_sql_and_through_the_api_and_survive_a_rebuild(
+    own_database_url, bootstrap_servers, topics
+):
+    dsn, bootstrap = own_database_url, bootstrap_servers
+    # Purchases and the offer first, with nobody targeted yet: no figures but the offer's.
+    await produce(bootstrap, named(topics, "loyalty.config.v1"), encoded(config_events()))
+    await produce(bootstrap, named(topics, "loyalty.transactions.v1"), encoded(transactions()))
+    first = await run_projector(dsn, bootstrap, topics)
+    assert first.refused == 0
+    assert [row[:3] for row in performance_rows(dsn)] == [("test", 0, 0), ("control", 0, 0)]
+
+    # Then the targeting and the completions: the purchases already stored now count.
+    await produce(bootstrap, named(topics, "loyalty.offers.v1"), encoded(offer_events()))
+    await run_projector(dsn, bootstrap, topics)
+
+    assert performance_rows(dsn) == EXPECTED
+    with psycopg.connect(dsn) as conn:
+        window = conn.execute(
+            "SELECT starts_at, ends_at, withdrawn_at, control_share_percent FROM offers"
+            " WHERE offer_id = 'TVC'"
+        ).fetchone()
+        activity = conn.execute(
+            "SELECT member_id, visits, spend_cents, completions FROM offer_member_activity"
+            " WHERE offer_id = 'TVC' AND (visits > 0 OR completions > 0) ORDER BY member_id"
+        ).fetchall()
+    assert window == (AT - timedelta(days=1), AT + timedelta(days=10), None, 20)
+    assert activity == [
+        ("M01", 2, 5000, 2), ("M02", 1, 4000, 1), ("M08", 1, 1500, 0), ("M09", 1, 6000, 1),
+        ("M10", 2, 2000, 0),
+    ]  # fmt: skip
+
+    app = create_app(dsn=dsn, api_secret=SECRET)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            response = await http.get("/v1/offers/TVC/performance", headers=STAFF)
+            quiet = await http.get("/v1/offers/QUIET/performance", headers=STAFF)
+            unknown = await http.get("/v1/offers/NOPE/performance", headers=STAFF)
+            as_member = await http.get("/v1/offers/TVC/performance", headers=MEMBER)
+            anonymous = await http.get("/v1/offers/TVC/performance")
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "offer_id": "TVC", "program_id": "MAIN", "market": "CA",
+        "starts_at": "2026-03-01T10:00:00Z", "ends_at": "2026-03-12T10:00:00Z",
+        "withdrawn_at": None, "control_share_percent": 20,
+        "test": {
+            "members": 8, "qualifying_members": 2, "qualifying_rate": "0.2500",
+            "redemptions": 3, "redemptions_per_member": "0.3750", "visits": 4,
+            "visits_per_member": "0.5000", "spend_cents": 10500,
+            "spend_per_member_cents": "1312.5000", "points_due": 300, "points_awarded": 300,
+            "discount_cents": 0,
+        },
+        "control": {
+            "members": 2, "qualifying_members": 1, "qualifying_rate": "0.5000",
+            "redemptions": 1, "redemptions_per_member": "0.5000", "visits": 3,
+            "visits_per_member": "1.5000", "spend_cents": 8000,
+            "spend_per_member_cents": "4000.0000", "points_due": 100, "points_awarded": 0,
+            "discount_cents": 0,
+        },
+        "uplift": {
+            "qualifying_rate": "-0.5000", "redemptions_per_member": "-0.2500",
+            "visits_per_member": "-0.6667", "spend_per_member": "-0.6719",
+        },
+    }  # fmt: skip
+    assert quiet.status_code == 200
+    assert quiet.json()["test"]["members"] == 0
+    assert quiet.json()["test"]["qualifying_rate"] is None
+    assert quiet.json()["uplift"]["spend_per_member"] is None
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
+    assert as_member.status_code == 403
+    assert anonymous.status_code == 401
+
+    # Replay equals live: every topic from offset 0 into fresh tables, swapped in; the views
+    # read the swapped-in tables.
+    report = await asyncio.wait_for(
+        rebuild(dsn, bootstrap, topics=topics, verify=True), timeout=120
+    )
+    assert report.comparable
+    assert report.identical is True
+    assert report.swapped
+    assert performance_rows(dsn) == EXPECTED
+    with psycopg.connect(dsn) as conn:
+        assert dump.sha256(conn) == report.rebuilt_sha256
