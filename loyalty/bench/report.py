@@ -69,6 +69,11 @@ class BenchReport:
                 m.name, f"{m.count:,} {m.unit}", f"{m.seconds:.2f}", f"{m.rate:,.0f}", m.note
             )
         console.print(table)
+        cpu = self.context.get("cpu_seconds")
+        if isinstance(cpu, dict):
+            for stage, used in cpu.items():
+                spent = ", ".join(f"{name} {value}" for name, value in used.items())
+                console.print(f"CPU seconds during {stage}: {spent}")
 
 
 def write_report(report: BenchReport, output: Path | None = None) -> Path:
