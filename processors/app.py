@@ -5,7 +5,9 @@ Agents:
   the internal ledger steps and clock ticks) → member rules (ledger and offers) → ledger,
   offers, outcomes and step events;
 - `fan_out_days`: each `DayStarted` copied to every partition of the clock-ticks topic, so the
-  daily run reaches every member partition.
+  daily run reaches every member partition;
+- `fan_out_static_targeting`: each publication with a static audience copied to every
+  partition of the offer-targeting topic, so members who never act are decided too (ADR 13).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from loyalty.topics import (
     DEADLETTER,
     ENROLMENTS,
     LEDGER_STEPS,
+    OFFER_TARGETING,
     REDEMPTIONS,
     TRANSACTIONS,
 )
@@ -34,7 +37,9 @@ from processors.agents.ledger_batch import LedgerBatch
 from processors.agents.runtime import tune_gc
 from processors.codec.avro import AvroCodec
 from processors.config_feed import ConfigFeed
+from processors.contract.config import OfferPublished
 from processors.frontdoor import Delivered, FrontDoor
+from processors.rules.offers.targeting import targeting_tick
 
 settings = get_settings()
 PARTITIONS = settings.partitions
@@ -52,6 +57,9 @@ app = faust.App(
     topic_allow_declare=True,
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
+    # A batch sends ~2,000 outputs, then ~2,000 states, and waits for their acks: 256 KiB
+    # record batches (Faust's default is 16 KiB) put each partition's share in one or two
+    # batches; 5 ms linger costs at most 5 ms per acknowledgement wait.
     producer_max_batch_size=256 * 1024,
     producer_linger=0.005,
     processing_guarantee="at_least_once",
@@ -70,10 +78,12 @@ _raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer"
                         "value_serializer": "raw"}  # fmt: skip
 member_inputs = app.topic(
     *(settings.topic(spec.name)
-      for spec in (ENROLMENTS, TRANSACTIONS, ACTIVITIES, REDEMPTIONS, LEDGER_STEPS, CLOCK_TICKS)),
+      for spec in (ENROLMENTS, TRANSACTIONS, ACTIVITIES, REDEMPTIONS, LEDGER_STEPS, CLOCK_TICKS,
+                   OFFER_TARGETING)),
     partitions=PARTITIONS, **_raw,
 )  # fmt: skip
 days = app.topic(settings.topic(CLOCK.name), partitions=1, **_raw)
+publications = app.topic(settings.topic(CONFIG.name), partitions=1, **_raw)
 
 ledgers_by_member = app.Table(
     "ledgers_by_member",
@@ -173,6 +183,36 @@ async def fan_out_days(stream: faust.StreamT[bytes]) -> None:
         message = event.message
         pending = [
             await app.producer.send(ticks, message.key, message.value, partition, None, None)
+            for partition in range(PARTITIONS)
+        ]
+        for future in pending:
+            await future
+
+
+@app.agent(publications, concurrency=1)
+async def fan_out_static_targeting(stream: faust.StreamT[bytes]) -> None:
+    """Copy each publication with a static audience to every member partition, as an
+    `OfferTargetingTick` keyed by the offer (ADR 13); the rules decide, this only routes."""
+    async for event in stream.events():
+        try:  # a refused config record is the config feed's to report; nothing to route here
+            published = codec.decode(event.message.value)
+        except Exception:  # noqa: BLE001, S112
+            continue
+        if not isinstance(published, OfferPublished):
+            continue
+        tick = targeting_tick(published)
+        if tick is None:
+            continue
+        # The members' partitions judge the offer from this process's catalogue: wait (briefly)
+        # until it holds the offer; a member that misses it is decided at its first behaviour.
+        for _ in range(100):
+            if feed.config.catalogue.get(published.offer_id) is not None:
+                break
+            await asyncio.sleep(0.05)
+        raw, key = codec.encode(tick), tick.partition_key().encode()
+        topic = settings.topic(OFFER_TARGETING.name)
+        pending = [
+            await app.producer.send(topic, key, raw, partition, None, None)
             for partition in range(PARTITIONS)
         ]
         for future in pending:
