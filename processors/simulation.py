@@ -4,7 +4,9 @@ rule composition the worker runs (`processors.rules.member`), offline and determ
 It routes as the worker does: config events fold into the configuration, a `DayStarted`
 reaches every member, each other input reaches the member its key names, and the internal
 two-member steps (transfer, merge) come back in as the receiving member's input, the way the
-internal steps topic feeds them to the worker. It is the dry run users take before publishing
+internal steps topic feeds them to the worker; a use of an offer with offer-level limits is
+decided by an in-memory copy of the offer's agent (`rules.offers.budget`) and its answer
+comes back in the same way. It is the dry run users take before publishing
 an offer (`loyalty simulate`) and the runner of the scenario files.
 """
 
@@ -16,10 +18,12 @@ from dataclasses import dataclass, field
 from processors.contract.base import Event
 from processors.contract.clock import DayStarted
 from processors.contract.config import TOPIC as CONFIG_TOPIC
+from processors.contract.internal import OFFER_USES_TOPIC, OfferUseRequested
 from processors.contract.internal import TOPIC as STEPS_TOPIC
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules import member as rules
 from processors.rules.member import Config, MemberState
+from processors.rules.offers import budget
 
 
 @dataclass
@@ -28,6 +32,7 @@ class Simulation:
 
     config: Config = field(default_factory=Config)
     members: dict[str, MemberState] = field(default_factory=dict)
+    offers: dict[str, budget.OfferUses] = field(default_factory=dict)  # offer-level limits
     notes: list[str] = field(default_factory=list)
 
     def feed(self, event: Event) -> list[Event]:
@@ -38,6 +43,13 @@ class Simulation:
             message = queue.popleft()
             if message.topic == CONFIG_TOPIC:
                 self._note(message, self.config.apply(message))
+                continue
+            if isinstance(message, OfferUseRequested):
+                # The agent keyed by the offer decides, in arrival order (ADR 14).
+                decision = budget.decide(self.offers.get(message.offer_id), message)
+                self.offers[message.offer_id] = decision.state
+                outputs += decision.emitted
+                queue.extend(e for e in decision.emitted if e.topic == STEPS_TOPIC)
                 continue
             if not isinstance(message, rules.MemberInput):
                 self._note(message, f"{type(message).__name__} is not simulated yet")
@@ -55,7 +67,7 @@ class Simulation:
                     self._note(message, note)
                 for output in result.emitted:
                     outputs.append(output)
-                    if output.topic == STEPS_TOPIC:
+                    if output.topic in (STEPS_TOPIC, OFFER_USES_TOPIC):
                         queue.append(output)
         return outputs
 

@@ -218,4 +218,3 @@ class OfferUseDenied(Event):
     use_number: int = Field(ge=1, description="The member's use denied.")
     request_event_id: Id = Field(description="event_id of the OfferUseRequested answered.")
     reason: OfferUseDenial = Field(description="Which offer-level limit was spent.")
-

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from processors.contract.activities import ActivityRecorded
 from processors.contract.base import Event
+from processors.contract.common import Source
 from processors.contract.config import (
     OfferEndDateExtended,
     OfferPublished,
@@ -23,6 +24,7 @@ from processors.contract.config import (
     ProgramConfigured,
 )
 from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated
+from processors.contract.internal import OfferUseDenied, OfferUseGranted
 from processors.contract.outcomes import RequestAccepted
 from processors.contract.redemptions import PointsRedemptionRequested
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
@@ -31,11 +33,11 @@ from processors.rules.ledger import purchases
 from processors.rules.ledger.awards import OfferCredit, OfferDebit, credit_offer_award
 from processors.rules.ledger.state import MemberLedger
 from processors.rules.offers import evaluate as offers
-from processors.rules.offers import schedule
+from processors.rules.offers import limits, schedule
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.state import MemberOffers
 
-MemberInput = ledger.LedgerInput | MemberProfileUpdated
+MemberInput = ledger.LedgerInput | MemberProfileUpdated | OfferUseGranted | OfferUseDenied
 ConfigInput = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
 
 
@@ -143,6 +145,12 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
             _purchase(result, message, config)
         case TransactionReturned():
             _return(result, message, config)
+        case OfferUseGranted():
+            if _active(state):  # else the use stays pending: nothing to credit
+                _book(result, limits.on_granted(_offers(state), message), config, None)
+        case OfferUseDenied():
+            if state.offers is not None:
+                limits.on_denied(state.offers, message)
         case PointsRedemptionRequested():
             _redeem(result, message, config)
         case ActivityRecorded():
@@ -237,6 +245,7 @@ def _redeem(result: MemberResult, request: PointsRedemptionRequested, config: Co
             f"{accepted[0].event_id}|{allocation.program_id}",
             request.occurred_at,
             *_rules(config),
+            source=request.source,
         )
         _book(result, evaluation, config, request)
 
@@ -245,9 +254,10 @@ def _book(
     result: MemberResult,
     evaluation: offers.Evaluation,
     config: Config,
-    cause: TransactionCompleted | ActivityRecorded | PointsRedemptionRequested,
+    cause: TransactionCompleted | ActivityRecorded | PointsRedemptionRequested | None,
 ) -> None:
-    """Emit the offer events, then book each award into the ledger."""
+    """Emit the offer events, then book each award into the ledger. Without a `cause` (a use
+    granted by the offer's agent, ADR 14) the awards carry their cause's channel and store."""
     result.emitted += evaluation.events
     ledger_state = result.state.ledger
     assert ledger_state is not None
@@ -259,10 +269,12 @@ def _book(
             points=award.points,
             completed_event_id=award.completed_event_id,
             occurred_at=award.occurred_at,
-            source=cause.source,
-            store_id=purchase.store.store_id if purchase else None,
-            till_id=purchase.till_id if purchase else None,
+            source=cause.source if cause else award.source or Source.UNKNOWN,
+            store_id=purchase.store.store_id if purchase else award.store_id,
+            till_id=purchase.till_id if purchase else award.till_id,
             transaction_id=award.transaction_id,
-            transaction_number=purchase.transaction_number if purchase else None,
+            transaction_number=purchase.transaction_number
+            if purchase
+            else award.transaction_number,
         )
         result.take(credit_offer_award(ledger_state, credit, config.programs))

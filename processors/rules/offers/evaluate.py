@@ -27,6 +27,7 @@ from decimal import Decimal
 
 from processors.contract.activities import ActivityRecorded
 from processors.contract.base import Event
+from processors.contract.common import Source
 from processors.contract.config import OfferPublished, ProgramConfigured
 from processors.contract.enrolments import MemberEnrolled, MemberProfile, MemberProfileUpdated
 from processors.contract.offer_definition import ITEM_DISCOUNTS, BehaviourKind, OfferRewardKind
@@ -160,7 +161,15 @@ def _purchase(
     at_till: bool,
     anonymous: bool,
 ) -> tuple[Evaluation, list[PricedLine]]:
-    cause = Cause(tx.event_id, tx.occurred_at, tx.transaction_id)
+    cause = Cause(
+        tx.event_id,
+        tx.occurred_at,
+        tx.transaction_id,
+        tx.source,
+        tx.store.store_id,
+        tx.till_id,
+        tx.transaction_number,
+    )
     priced = [PricedLine.of(line, gross=at_till) for line in tx.lines]
     candidates = [
         (offer, program)
@@ -322,7 +331,7 @@ def on_activity(
         if program is not None:
             values = [progress.activity_value(b, activity) for b in offer.behaviours]
             plans.append(_plan(state, offer, program, values, Decimal(0), activity.occurred_at))
-    cause = Cause(activity.event_id, activity.occurred_at, None)
+    cause = Cause(activity.event_id, activity.occurred_at, None, activity.source)
     return _settle(state, [p for p in plans if p is not None], cause, programs)
 
 
@@ -335,6 +344,7 @@ def on_redemption(
     occurred_at: datetime,
     catalogue: Catalogue,
     programs: Programs,
+    source: Source | None = None,
 ) -> Evaluation:
     """Count an accepted points redemption towards POINTS_REDEMPTION behaviours of the
     programme's offers; idempotent per cause. Called on the ledger's accepted outcome, since
@@ -358,7 +368,7 @@ def on_redemption(
     return _settle(
         state,
         [p for p in plans if p is not None],
-        Cause(cause_event_id, occurred_at, None),
+        Cause(cause_event_id, occurred_at, None, source),
         programs,
     )
 

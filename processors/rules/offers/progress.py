@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from processors.contract.activities import ActivityKind, ActivityRecorded
 from processors.contract.base import Event
+from processors.contract.common import Source
 from processors.contract.config import OfferPublished, ProgramConfigured
 from processors.contract.offer_definition import (
     Accumulation,
@@ -53,7 +54,10 @@ _METRICS = {
 
 @dataclass(frozen=True)
 class Award:
-    """Points one completed use credits to the member's REGULAR account of `program_id`."""
+    """Points one completed use credits to the member's REGULAR account of `program_id`.
+
+    A use granted by the offer's agent (ADR 14) is booked after its cause has gone: the award
+    then carries the cause's channel, store, till and transaction number itself."""
 
     offer_id: str
     program_id: str
@@ -62,6 +66,10 @@ class Award:
     cause_event_id: str
     occurred_at: datetime
     transaction_id: str | None
+    source: Source | None = None
+    store_id: str | None = None
+    till_id: str | None = None
+    transaction_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,11 +95,17 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class Cause:
-    """The input being evaluated: its event id, business time and transaction (if one)."""
+    """The input being evaluated: its event id, business time and transaction (if one); its
+    channel, store, till and transaction number are kept for uses that wait for the offer's
+    agent (ADR 14)."""
 
     event_id: str
     at: datetime
     transaction_id: str | None
+    source: Source | None = None
+    store_id: str | None = None
+    till_id: str | None = None
+    transaction_number: str | None = None
 
     @property
     def key(self) -> str:
@@ -267,6 +281,13 @@ def _complete(
     use = standing.uses
     standing.points_awarded += plan.points
     event_id = derived_id("offer-completed", cause.event_id, offer.offer_id, str(use))
+    from processors.rules.offers import limits  # here: limits builds on this module
+
+    if plan.points > 0 and limits.has_offer_limits(offer):
+        # Cross-member limits: the offer's agent decides; the use waits for its answer.
+        evaluation.events.append(limits.request(state, standing, plan, cause, use, event_id))
+        standing.contributions = [[] for _ in offer.behaviours]
+        return use
     evaluation.events.append(
         OfferCompleted(
             event_id=event_id,

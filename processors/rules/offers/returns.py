@@ -192,6 +192,8 @@ def _reprice(
         return
     use.points_awarded = still
     standing.points_awarded -= taken
+    if any(pending.record is use for pending in standing.pending):
+        return  # not paid yet: the grant pays at most what is left (ADR 14)
     evaluation.reversals.append(
         AwardReversal(offer.offer_id, use.program_id, taken, use.completed_event_id)
     )

@@ -45,6 +45,24 @@ class UseRecord(BaseModel):
     points_awarded: int = 0
 
 
+class PendingUse(BaseModel):
+    """A completed use of an offer with offer-level limits, waiting for the offer's agent
+    (docs/adr/0014-offer-level-caps.md): what its OfferCompleted and award will say once it
+    is granted, and where the award's ledger event comes from."""
+
+    request_event_id: str
+    record: UseRecord  # points_awarded: the points requested, lowered by returns meanwhile
+    cause_event_id: str
+    multiples: int = 1
+    tier: int | None = None
+    points_due: int = 0
+    discount_cents: int = 0
+    source: str | None = None
+    store_id: str | None = None
+    till_id: str | None = None
+    transaction_number: str | None = None
+
+
 class OfferProgress(BaseModel):
     """One member's standing on one offer."""
 
@@ -52,9 +70,15 @@ class OfferProgress(BaseModel):
     points_awarded: int = 0
     contributions: list[list[Contribution]] = Field(default_factory=list)  # per behaviour
     completed: list[UseRecord] = Field(default_factory=list)
+    # Offer-level limits (ADR 14): uses waiting for the offer's agent, counted in `uses` and
+    # `points_awarded` until it answers; `closed` once it denied one (its budget is spent).
+    pending: list[PendingUse] = Field(default_factory=list)
+    closed: bool = False
 
     def use_record(self, number: int) -> UseRecord | None:
-        return next((use for use in self.completed if use.number == number), None)
+        """A completed use, or a pending one (whose `points_awarded` a return may lower)."""
+        found = next((use for use in self.completed if use.number == number), None)
+        return found or next((p.record for p in self.pending if p.record.number == number), None)
 
 
 class LineFacts(BaseModel):

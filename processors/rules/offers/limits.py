@@ -1,0 +1,174 @@
+"""The member's side of offer-level limits (DESIGN.md §2, §5.20; docs/adr/0014-offer-level-caps.md):
+a completed use of an offer with a total-uses limit or a points budget waits for the agent
+keyed by the offer, then is completed or dropped on its answer.
+
+1. `request`: the use is counted (its number taken, its points reserved against the member's
+   own caps) and kept pending; an `OfferUseRequested` goes to the offer's agent. No
+   OfferCompleted and no award yet.
+2. `on_granted`: the pending use completes: OfferCompleted with the granted points (the budget
+   may have clipped them; a return since may have lowered them) and its award, once.
+3. `on_denied`: the pending use is dropped: nothing is emitted, and the use and its points no
+   longer count against the member's limits; the offer is closed for the member (a denial
+   means the offer's uses or budget are spent, which never comes undone).
+
+Answers are idempotent: one for a use that is no longer pending (redelivered) changes nothing.
+Never decides whether a use is granted (`budget` does, on the offer's partition).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from processors.contract.common import Source
+from processors.contract.config import OfferPublished
+from processors.contract.internal import OfferUseDenied, OfferUseGranted, OfferUseRequested
+from processors.contract.offers import OfferCompleted
+from processors.rules.arithmetic import derived_id
+from processors.rules.offers import progress
+from processors.rules.offers.state import MemberOffers, OfferProgress, PendingUse, UseRecord
+
+if TYPE_CHECKING:
+    from processors.rules.offers.progress import Cause, Evaluation, Plan
+
+
+def has_offer_limits(offer: OfferPublished) -> bool:
+    """True when an agent keyed by the offer must grant each paying use."""
+    usage = offer.usage
+    return usage.uses_total_max is not None or usage.budget_points_max is not None
+
+
+def budget_points(offer: OfferPublished) -> int | None:
+    """The offer's points budget: `budget_points_max`, else total uses × points per member
+    when both are set (seed 003: "combining [total uses] with a maximum limit on the number
+    of points a member can receive ... you can set a maximum budget"); None: no budget."""
+    usage = offer.usage
+    if usage.budget_points_max is not None:
+        return usage.budget_points_max
+    if usage.uses_total_max is not None and usage.points_per_member_max is not None:
+        return usage.uses_total_max * usage.points_per_member_max
+    return None
+
+
+def request(
+    state: MemberOffers,
+    standing: OfferProgress,
+    plan: Plan,
+    cause: Cause,
+    use: int,
+    completed_event_id: str,
+) -> OfferUseRequested:
+    """Keep use `use` (already counted in `standing`) pending; the request to send."""
+    offer = plan.offer
+    request_id = derived_id("offer-use-requested", cause.event_id, offer.offer_id, str(use))
+    standing.pending.append(
+        PendingUse(
+            request_event_id=request_id,
+            record=UseRecord(
+                number=use,
+                at=cause.at,
+                completed_event_id=completed_event_id,
+                program_id=offer.program_id,
+                transaction_id=cause.transaction_id,
+                progress=plan.sums,
+                base=plan.base,
+                tier_id=plan.tier_id,
+                points_awarded=plan.points,
+            ),
+            cause_event_id=cause.event_id,
+            multiples=plan.payout.multiples,
+            tier=plan.payout.tier,
+            points_due=plan.payout.points_due,
+            discount_cents=plan.discount_cents,
+            source=cause.source.value if cause.source is not None else None,
+            store_id=cause.store_id,
+            till_id=cause.till_id,
+            transaction_number=cause.transaction_number,
+        )
+    )
+    return OfferUseRequested(
+        event_id=request_id,
+        occurred_at=cause.at,
+        offer_id=offer.offer_id,
+        member_id=state.member_id,
+        use_number=use,
+        program_id=offer.program_id,
+        points_due=plan.payout.points_due,
+        points_requested=plan.points,
+        uses_total_max=offer.usage.uses_total_max,
+        budget_points_max=budget_points(offer),
+        cause_event_id=cause.event_id,
+        transaction_id=cause.transaction_id,
+        completed_event_id=completed_event_id,
+    )
+
+
+def on_granted(state: MemberOffers, granted: OfferUseGranted) -> Evaluation:
+    """Complete the granted use: OfferCompleted and its award (none when a return took all of
+    it back meanwhile). Pays the grant, or less when a return lowered the use since."""
+    evaluation = progress.Evaluation()
+    standing, pending = _take(state, granted.offer_id, granted.request_event_id)
+    if standing is None or pending is None:
+        return evaluation
+    use = pending.record
+    paid = min(granted.points_granted, use.points_awarded)
+    standing.points_awarded -= use.points_awarded - paid
+    use.points_awarded = paid
+    evaluation.events.append(
+        OfferCompleted(
+            event_id=use.completed_event_id,
+            occurred_at=use.at,
+            member_id=state.member_id,
+            offer_id=granted.offer_id,
+            in_control_group=False,
+            cause_event_id=pending.cause_event_id,
+            transaction_id=use.transaction_id,
+            use_number=use.number,
+            multiples=pending.multiples,
+            tier=pending.tier,
+            program_id=use.program_id,
+            points_due=max(pending.points_due, paid),
+            points_awarded=paid,
+            discount_cents=pending.discount_cents,
+        )
+    )
+    if paid > 0:
+        evaluation.awards.append(
+            progress.Award(
+                granted.offer_id,
+                use.program_id,
+                paid,
+                use.completed_event_id,
+                pending.cause_event_id,
+                use.at,
+                use.transaction_id,
+                source=Source(pending.source) if pending.source else None,
+                store_id=pending.store_id,
+                till_id=pending.till_id,
+                transaction_number=pending.transaction_number,
+            )
+        )
+        standing.completed.append(use)
+    return evaluation
+
+
+def on_denied(state: MemberOffers, denied: OfferUseDenied) -> Evaluation:
+    """Drop the denied use: it and its points no longer count, and the offer is closed."""
+    standing, pending = _take(state, denied.offer_id, denied.request_event_id)
+    if standing is not None and pending is not None:
+        standing.uses -= 1
+        standing.points_awarded -= pending.record.points_awarded
+        standing.closed = True
+    return progress.Evaluation()
+
+
+def _take(
+    state: MemberOffers, offer_id: str, request_event_id: str
+) -> tuple[OfferProgress | None, PendingUse | None]:
+    """The member's standing on the offer and the pending use answered, taken out of it."""
+    standing = state.offers.get(offer_id)
+    if standing is None:
+        return None, None
+    for n, pending in enumerate(standing.pending):
+        if pending.request_event_id == request_event_id:
+            return standing, standing.pending.pop(n)
+    return standing, None
