@@ -155,6 +155,13 @@ CLOCK_TICKS = TopicSpec(
     ("DayStarted",),
 )
 
+OFFER_TARGETING = TopicSpec(
+    "loyalty.internal.offer-targeting.v1",
+    "offer_id (one copy per partition, so every member partition decides a static audience)",
+    Direction.INTERNAL,
+    ("OfferTargetingTick",),
+)
+
 CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     ENROLMENTS,
     TRANSACTIONS,
@@ -171,6 +178,7 @@ CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     LEDGER_STEPS,
     CLOCK_TICKS,
     OFFER_USES,
+    OFFER_TARGETING,
 )
 
 

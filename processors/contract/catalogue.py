@@ -22,6 +22,7 @@ EVENT_MODULES = (
     "notifications",
     "deadletter",
     "internal",
+    "targeting",
 )
 
 

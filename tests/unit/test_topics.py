@@ -31,6 +31,7 @@ def test_every_contract_topic_is_in_the_catalogue_once():
         "loyalty.internal.ledger-steps.v1",
         "loyalty.internal.clock-ticks.v1",
         "loyalty.internal.offer-uses.v1",
+        "loyalty.internal.offer-targeting.v1",
     }
 
 
