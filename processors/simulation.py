@@ -1,8 +1,9 @@
 """The engine without Kafka: config and member events in, output events out, through the same
 rule composition the worker runs (`processors.rules.member`), offline and deterministic.
 
-It routes as the worker does: config events fold into the configuration, a `DayStarted`
-reaches every member, each other input reaches the member its key names, and the internal
+It routes as the worker does: config events fold into the configuration, a `DayStarted` and
+a static offer's `OfferTargetingTick` reach every member, each other input reaches the member
+its key names, and the internal
 two-member steps (transfer, merge) come back in as the receiving member's input, the way the
 internal steps topic feeds them to the worker; a use of an offer with offer-level limits is
 decided by an in-memory copy of the offer's agent (`rules.offers.budget`) and its answer
@@ -18,12 +19,15 @@ from dataclasses import dataclass, field
 from processors.contract.base import Event
 from processors.contract.clock import DayStarted
 from processors.contract.config import TOPIC as CONFIG_TOPIC
+from processors.contract.config import OfferPublished
 from processors.contract.internal import OFFER_USES_TOPIC, OfferUseRequested
 from processors.contract.internal import TOPIC as STEPS_TOPIC
+from processors.contract.targeting import OfferTargetingTick
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules import member as rules
 from processors.rules.member import Config, MemberState
 from processors.rules.offers import budget
+from processors.rules.offers.targeting import targeting_tick
 
 
 @dataclass
@@ -43,6 +47,9 @@ class Simulation:
             message = queue.popleft()
             if message.topic == CONFIG_TOPIC:
                 self._note(message, self.config.apply(message))
+                # A static audience is decided on every member, as the worker's tick does.
+                if isinstance(message, OfferPublished) and (tick := targeting_tick(message)):
+                    queue.append(tick)
                 continue
             if isinstance(message, OfferUseRequested):
                 # The agent keyed by the offer decides, in arrival order (ADR 14).
@@ -59,7 +66,8 @@ class Simulation:
             ):
                 self._note(message, "anonymous customer: no member to credit")
                 continue
-            targets = sorted(self.members) if isinstance(message, DayStarted) else None
+            everyone = isinstance(message, DayStarted | OfferTargetingTick)
+            targets = sorted(self.members) if everyone else None
             for member_id in targets or [message.partition_key()]:
                 state = self.members.setdefault(member_id, MemberState(member_id))
                 result = rules.handle(state, message, self.config)

@@ -11,13 +11,16 @@ ownership of the state and changes it in place; it never reads a clock.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pydantic import BaseModel
 
-from processors.contract.activities import ActivityRecorded
+from processors.contract.activities import ActivityKind, ActivityRecorded
 from processors.contract.base import Event
+from processors.contract.clock import DayStarted
 from processors.contract.common import Source
 from processors.contract.config import (
+    AudienceUploaded,
     OfferEndDateExtended,
     OfferPublished,
     OfferWithdrawn,
@@ -26,18 +29,21 @@ from processors.contract.config import (
 from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated
 from processors.contract.internal import OfferUseDenied, OfferUseGranted
 from processors.contract.outcomes import RequestAccepted
-from processors.contract.redemptions import PointsRedemptionRequested
+from processors.contract.redemptions import OfferLoadRequested, PointsRedemptionRequested
+from processors.contract.targeting import OfferTargetingTick
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules.ledger import handle as ledger
 from processors.rules.ledger import purchases
 from processors.rules.ledger.awards import OfferCredit, OfferDebit, credit_offer_award
 from processors.rules.ledger.state import MemberLedger
 from processors.rules.offers import evaluate as offers
-from processors.rules.offers import limits, schedule
+from processors.rules.offers import facts, limits, schedule, targeting
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.state import MemberOffers
 
+TargetingInput = OfferLoadRequested | OfferTargetingTick
 MemberInput = ledger.LedgerInput | MemberProfileUpdated | OfferUseGranted | OfferUseDenied
+MemberInput |= TargetingInput
 ConfigInput = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
 
 
@@ -47,6 +53,9 @@ class Config:
 
     programs: dict[str, ProgramConfigured] = field(default_factory=dict)
     catalogue: Catalogue = field(default_factory=Catalogue)
+    audiences: targeting.Audiences = field(default_factory=targeting.Audiences)
+    # Offers whose audience is decided by the clock or a trigger (ADR 13).
+    later: set[str] = field(default_factory=set)
 
     def apply(self, event: Event) -> str:
         """Fold one config event in; returns a note when it changed nothing (and why)."""
@@ -55,6 +64,10 @@ class Config:
                 self.programs[event.program_id] = event
             case OfferPublished():
                 self.catalogue.publish(event)
+                if event.targeting.timing in targeting.LATER_TIMINGS:
+                    self.later.add(event.offer_id)
+            case AudienceUploaded():
+                return self.audiences.apply(event)
             case OfferWithdrawn():
                 self.catalogue.withdraw(event.offer_id)
             case OfferEndDateExtended():
@@ -140,7 +153,12 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
         case MemberEnrolled():
             _enrol(result, message, config)
         case MemberProfileUpdated():
+            tier = state.offers.tier if state.offers is not None else None
             state.offers = offers.update_profile(state.offers, message)
+            if _active(state) and state.offers.tier not in (None, tier):  # type: ignore[union-attr]
+                _trigger(result, config, (ActivityKind.CUSTOM, targeting.TIER_TRIGGER), message)
+        case OfferTargetingTick() | OfferLoadRequested() | DayStarted():
+            _target(result, message, config)
         case TransactionCompleted():
             _purchase(result, message, config)
         case TransactionReturned():
@@ -155,6 +173,12 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
             _redeem(result, message, config)
         case ActivityRecorded():
             result.take(ledger.handle(state.ledger, message, config.programs))
+            if _active(state) and message.event_id not in _offers(state).causes:
+                facts.on_activity(_offers(state), message)
+                _trigger(result, config, (message.kind, message.custom_name), message)
+                markets = _offers(state).markets
+                found = config.catalogue.for_activity(markets, message.occurred_at, message)
+                _decide(result, config, found, message.event_id, message.occurred_at)
             if _active(state):
                 evaluation = offers.on_activity(_offers(state), message, *_rules(config))
                 _book(result, evaluation, config, message)
@@ -190,6 +214,9 @@ def _enrol(result: MemberResult, enrolled: MemberEnrolled, config: Config) -> No
         parked, state.ledger.parked = list(state.ledger.parked), []
     result.take(ledger.handle(state.ledger, enrolled, config.programs))
     state.offers = offers.enrol(state.offers, enrolled)
+    if _active(state):
+        facts.on_enrolled(state.offers, enrolled)
+        _trigger(result, config, (ActivityKind.CUSTOM, targeting.REGISTRATION_TRIGGER), enrolled)
     for message in parked:
         replayed = handle(state, message, config)
         result.emitted += replayed.emitted
@@ -206,6 +233,11 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
         not known and _active(state) and purchase.transaction_id in state.ledger.purchases  # type: ignore[union-attr]
     )
     if recorded:
+        facts.on_purchase(_offers(state), purchase)
+        found = config.catalogue.for_transaction(
+            purchase.market, purchase.occurred_at, purchase.lines
+        )
+        _decide(result, config, found, purchase.event_id, purchase.occurred_at)
         evaluation = offers.on_transaction(_offers(state), purchase, *_rules(config))
         _book(result, evaluation, config, purchase)
 
@@ -248,6 +280,66 @@ def _redeem(result: MemberResult, request: PointsRedemptionRequested, config: Co
             source=request.source,
         )
         _book(result, evaluation, config, request)
+
+
+def _decide(
+    result: MemberResult, config: Config, found: list[OfferPublished], cause: str, at: datetime
+) -> None:
+    """Targeting decided before a behaviour is evaluated (dynamic, or static not yet)."""
+    events = targeting.on_behaviour(_offers(result.state), found, config.audiences, cause, at)
+    result.emitted += events
+
+
+def _trigger(
+    result: MemberResult,
+    config: Config,
+    trigger: tuple[ActivityKind, str | None],
+    cause: Event,
+) -> None:
+    """The member did something TRIGGERED offers may target them on."""
+    found = [o for i in sorted(config.later) if (o := config.catalogue.get(i)) is not None]
+    result.emitted += targeting.on_trigger(
+        _offers(result.state), found, config.audiences, trigger, cause.event_id, cause.occurred_at
+    )
+
+
+def _target(
+    result: MemberResult,
+    message: OfferTargetingTick | OfferLoadRequested | DayStarted,
+    config: Config,
+) -> None:
+    """Static audiences (the publication's tick, the day delayed targeting waits for) and
+    load-to-card requests (ADR 13)."""
+    state = result.state
+    if isinstance(message, DayStarted):
+        result.take(ledger.handle(state.ledger, message, config.programs))
+    if isinstance(message, OfferLoadRequested):
+        offer = config.catalogue.get(message.offer_id)
+        result.emitted += targeting.load(
+            _offers(state) if _active(state) else MemberOffers(member_id=state.member_id),
+            message, offer, config.audiences, member_known=_active(state),
+        )  # fmt: skip
+        return
+    if not _active(state):
+        return
+    if isinstance(message, OfferTargetingTick):
+        offer = config.catalogue.get(message.offer_id)
+        if offer is None:
+            result.notes.append(f"targeting tick for unknown offer {message.offer_id}")
+            return
+        result.emitted += targeting.on_static(
+            _offers(state), offer, config.audiences, message.publication_event_id
+        )
+        return
+    for offer_id in sorted(config.later):
+        offer = config.catalogue.get(offer_id)
+        instant = targeting.decision_instant(offer) if offer is not None else None
+        if offer is None or offer.market != message.market or instant is None:
+            continue
+        if instant <= message.started_at < offer.schedule.ends_at:
+            result.emitted += targeting.on_static(
+                _offers(state), offer, config.audiences, message.event_id
+            )
 
 
 def _book(

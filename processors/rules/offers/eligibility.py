@@ -2,11 +2,13 @@
 seed 003 "Offer targeting", "Offer activation"): enrolment in the offer's programme, targeting,
 activation, store location.
 
-Until issue #6, only MASS targeting without a control hold-out is evaluated; other targeting,
-a hold-out share, triggered timing and load-to-card never count (the member is treated as not
-targeted: safe, never generous). Store locations and coupon codes gate purchases; an activity
-or a redemption has no store and counts towards a location-limited offer, but never towards
-a coupon offer (a coupon must be in a cart).
+Targeting is read from the member's recorded decisions (`targeting.status`, ADR 13): MASS
+reaches every member of the programme, the other kinds the members decided in; a control
+member counts (tracked as if targeted) and `held_out` says so, for the evaluator to pay them
+nothing. LOAD_TO_CARD counts only once the member loaded the offer (`OfferLoaded`). Store
+locations and coupon codes gate purchases; an activity or a redemption has no store and counts
+towards a location-limited offer, but never towards a coupon offer (a coupon must be in a
+cart).
 
 An anonymous cart (no member) counts only towards discount offers it can earn on its own:
 behaviours judged on the one transaction, no per-member use limit (docs/adr/0010).
@@ -15,6 +17,7 @@ behaviours judged on the one transaction, no per-member use limit (docs/adr/0010
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from processors.contract.common import Store
 from processors.contract.config import OfferPublished, ProgramConfigured
@@ -28,6 +31,7 @@ from processors.contract.offer_definition import (
     TargetingTiming,
 )
 from processors.contract.transactions import TransactionCompleted
+from processors.rules.offers import targeting
 from processors.rules.offers.state import MemberOffers
 
 
@@ -37,6 +41,7 @@ def program_for(
     programs: Mapping[str, ProgramConfigured],
     tx: TransactionCompleted | None,
     anonymous: bool,
+    at: datetime | None = None,
 ) -> ProgramConfigured | None:
     """The offer's programme when the member's behaviour (a purchase `tx`, or else an activity
     or redemption) may count towards the offer; None when it may not."""
@@ -48,7 +53,14 @@ def program_for(
             return None
     elif offer.program_id not in state.programs:
         return None
-    if not _is_targeted(offer) or not _is_activated(offer, tx):
+    when = tx.occurred_at if tx is not None else at
+    if anonymous:
+        # Anonymous carts: only MASS offers without a hold-out, automatic (no member to load).
+        if not _is_open_mass(offer) or not _is_activated(offer, tx, None):
+            return None
+    elif (
+        when is None or held_out(offer, state, when) is None or not _is_activated(offer, tx, state)
+    ):
         return None
     locations = offer.targeting.locations
     if tx is not None and locations is not None and not at_store(locations, tx.store):
@@ -71,22 +83,33 @@ def at_store(locations: StoreLocations, store: Store) -> bool:
     return all(checks)
 
 
-def _is_targeted(offer: OfferPublished) -> bool:
-    targeting = offer.targeting
+def held_out(offer: OfferPublished, state: MemberOffers, at: datetime) -> bool | None:
+    """None when the member is not targeted by the offer at `at`; else whether they are held
+    out as control (tracked, never rewarded)."""
+    standing = state.offers.get(offer.offer_id)
+    return targeting.status(offer, state, at, standing.uses if standing is not None else 0)
+
+
+def _is_open_mass(offer: OfferPublished) -> bool:
+    targeting_ = offer.targeting
     return (
-        targeting.kind is TargetingKind.MASS
-        and targeting.control_share_percent == 0
-        and targeting.timing
+        targeting_.kind is TargetingKind.MASS
+        and targeting_.control_share_percent == 0
+        and targeting_.timing
         in (TargetingTiming.STATIC, TargetingTiming.DELAYED_STATIC, TargetingTiming.DYNAMIC)
     )
 
 
-def _is_activated(offer: OfferPublished, tx: TransactionCompleted | None) -> bool:
+def _is_activated(
+    offer: OfferPublished, tx: TransactionCompleted | None, state: MemberOffers | None
+) -> bool:
     activation = offer.activation
     if activation.kind is ActivationKind.AUTOMATIC:
         return True
     if activation.kind is ActivationKind.COUPON_CODE and tx is not None:
         return activation.coupon_code in {code.upper() for code in tx.promo_codes}
+    if activation.kind is ActivationKind.LOAD_TO_CARD and state is not None:
+        return offer.offer_id in state.loaded
     return False
 
 

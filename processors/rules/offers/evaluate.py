@@ -9,7 +9,8 @@ use number, and its `occurred_at` is the cause's, so a replay emits the same eve
 
 Order of a purchase:
 1. Candidates from the catalogue's indexes; kept when the member may count towards them
-   (`eligibility`: enrolled, MASS without hold-out, automatic or coupon in the cart, store).
+   (`eligibility`: enrolled, targeted (`targeting`), activated (automatic, coupon in the
+   cart, loaded), store). Control members count, pay nothing and stack with nothing (ADR 13).
 2. Discount offers are judged on the lines as priced before this engine's discounts (at the
    till: `amount_cents + discount_cents`, the till already took them); points offers on the
    net lines (at the till: `amount_cents`; for a cart: net of the discounts found in step 2).
@@ -31,6 +32,7 @@ from processors.contract.common import Source
 from processors.contract.config import OfferPublished, ProgramConfigured
 from processors.contract.enrolments import MemberEnrolled, MemberProfile, MemberProfileUpdated
 from processors.contract.offer_definition import ITEM_DISCOUNTS, BehaviourKind, OfferRewardKind
+from processors.contract.offers import OfferCompleted, OfferProgressed
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules.ledger import policy
 from processors.rules.offers import eligibility, progress, returns
@@ -176,6 +178,7 @@ def _purchase(
         for offer in catalogue.for_transaction(tx.market, tx.occurred_at, tx.lines)
         if (program := eligibility.program_for(offer, state, programs, tx, anonymous))
     ]
+    held = set() if anonymous else _held_out([o for o, _ in candidates], state, tx.occurred_at)
     gives_discount = [c for c in candidates if c[0].reward.kind is OfferRewardKind.DISCOUNT]
     plans = [
         plan
@@ -184,7 +187,8 @@ def _purchase(
     ]
     for plan in plans:
         plan.discount_cents = discount_total(apply_discounts(priced, _discount_offers([plan])))
-    first = _stack(plans, programs)
+    would = {plan.offer.offer_id for plan in plans if plan.discount_cents > 0}
+    first = _stack(_tested(plans, held), programs)
     taken = apply_discounts(priced, _discount_offers(first))
     if at_till:
         net = [PricedLine.of(line) for line in tx.lines]
@@ -199,15 +203,17 @@ def _purchase(
         if offer.reward.kind is not OfferRewardKind.DISCOUNT
         and (plan := _plan_purchase(state, offer, program, net, tx, catalogue))
     ]
-    applying = _stack(plans, programs)
+    applying = _stack(_tested(plans, held), programs)
     evaluation = Evaluation()
     evaluation.discounts = apply_discounts(priced, _discount_offers(applying))
     record = PurchaseRecord(at=tx.occurred_at, province=tx.store.province)
     for plan in sorted(plans, key=_order):
         plan.discount_cents = discount_total(evaluation.discounts, plan.offer.offer_id)
-        use = progress.commit(state, plan, plan in applying, cause, evaluation)
+        applies = plan in applying or _control_completes(plan, held, would)
+        use = progress.commit(state, plan, applies, cause, evaluation)
         if use is not None:
             record.offers[plan.offer.offer_id] = plan.contribution(use)
+    evaluation.events = _flag_control(evaluation.events, held)
     if record.offers:
         record.lines = {
             line.line_id: LineFacts(
@@ -316,6 +322,41 @@ def _order(plan: Plan) -> tuple[int, str]:
     return (plan.offer.rank, plan.offer.offer_id)
 
 
+# --- control group (DESIGN.md §5.16, ADR 13) --------------------------------------------------
+
+
+def _held_out(offers: Sequence[OfferPublished], state: MemberOffers, at: datetime) -> set[str]:
+    """The offers (among those the member counts towards) holding the member out as control."""
+    return {o.offer_id for o in offers if eligibility.held_out(o, state, at)}
+
+
+def _tested(plans: Sequence[Plan], held: set[str]) -> list[Plan]:
+    """The plans that may pay: control plans never take part in stacking (they pay nothing, so
+    they never deprive the member of another offer)."""
+    return [p for p in plans if p.offer.offer_id not in held]
+
+
+def _control_completes(plan: Plan, held: set[str], would_discount: set[str]) -> bool:
+    """A control member's use completes when it would have paid (points due, or a discount
+    taking something off); it is recorded paying nothing."""
+    if plan.offer.offer_id not in held:
+        return False
+    plan.points = 0
+    return plan.payout.points_due > 0 or plan.offer.offer_id in would_discount
+
+
+def _flag_control(events: list[Event], held: set[str]) -> list[Event]:
+    """The control members' OfferProgressed and OfferCompleted say so."""
+    if not held:
+        return events
+    return [
+        e.model_copy(update={"in_control_group": True})
+        if isinstance(e, OfferProgressed | OfferCompleted) and e.offer_id in held
+        else e
+        for e in events
+    ]
+
+
 # --- activities and redemptions -------------------------------------------------------------
 
 
@@ -327,7 +368,9 @@ def on_activity(
         return Evaluation()
     plans = []
     for offer in catalogue.for_activity(state.markets, activity.occurred_at, activity):
-        program = eligibility.program_for(offer, state, programs, None, anonymous=False)
+        program = eligibility.program_for(
+            offer, state, programs, None, anonymous=False, at=activity.occurred_at
+        )
         if program is not None:
             values = [progress.activity_value(b, activity) for b in offer.behaviours]
             plans.append(_plan(state, offer, program, values, Decimal(0), activity.occurred_at))
@@ -357,7 +400,7 @@ def on_redemption(
     for offer in catalogue.for_redemption([program.market], occurred_at):
         if offer.program_id != program_id:
             continue
-        if eligibility.program_for(offer, state, programs, None, anonymous=False) is not None:
+        if eligibility.program_for(offer, state, programs, None, False, occurred_at) is not None:
             values = [
                 Decimal(points)
                 if b.kind is BehaviourKind.POINTS_REDEMPTION and b.products is None
@@ -376,9 +419,15 @@ def on_redemption(
 def _settle(state: MemberOffers, plans: list[Plan], cause: Cause, programs: Programs) -> Evaluation:
     """Stack and apply plans made outside a purchase: discounts need a cart, so they wait."""
     evaluation = Evaluation()
-    applying = _stack([p for p in plans if p.payout.discount is None], programs)
+    held = _held_out([p.offer for p in plans], state, cause.at)
+    tested = _tested([p for p in plans if p.payout.discount is None], held)
+    applying = _stack(tested, programs)
     for plan in sorted(plans, key=_order):
-        progress.commit(state, plan, plan in applying, cause, evaluation)
+        applies = plan in applying or (
+            plan.payout.discount is None and _control_completes(plan, held, set())
+        )
+        progress.commit(state, plan, applies, cause, evaluation)
+    evaluation.events = _flag_control(evaluation.events, held)
     if plans:
         state.causes[cause.event_id] = cause.at
     return evaluation

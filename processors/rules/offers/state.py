@@ -119,6 +119,46 @@ class PurchaseRecord(BaseModel):
     return_ids: list[str] = Field(default_factory=list)
 
 
+class PurchaseFacts(BaseModel):
+    """One purchase as purchase-history targeting sees it (ADR 13): when, how much, by
+    category. Kept for the returns window like the purchases themselves."""
+
+    at: datetime
+    transaction_id: str
+    amount_cents: int
+    category_cents: dict[str, int] = Field(default_factory=dict)
+
+
+class TargetingDecision(BaseModel):
+    """Whether the member is in an offer's audience, held out or not, and when that was
+    decided (static: once; dynamic: at the latest behaviour)."""
+
+    targeted: bool
+    in_control: bool = False
+    at: datetime
+    announced: bool = False  # OfferTargeted emitted for this offer
+
+
+class TriggerFire(BaseModel):
+    """One time a trigger targeted the member: from `at` until `valid_until` (None: the
+    offer's end), for one use."""
+
+    at: datetime
+    cause: str
+    valid_until: datetime | None = None
+
+
+class LoadOutcome(BaseModel):
+    """The answer to one load-to-card request, kept to answer a repeated command_id alike."""
+
+    at: datetime
+    offer_id: str
+    request_event_id: str
+    outcome_event_id: str
+    reason: str | None = None  # a RejectionReason value; None: accepted
+    detail: str | None = None
+
+
 class MemberOffers(BaseModel):
     """Everything the offer rules know about one member."""
 
@@ -131,6 +171,18 @@ class MemberOffers(BaseModel):
     purchases: dict[str, PurchaseRecord] = Field(default_factory=dict)
     causes: dict[str, datetime] = Field(default_factory=dict)  # activities, redemptions seen
     newest_at: datetime | None = None
+    # Targeting facts and decisions (ADR 13); history lists are pruned like the purchases.
+    enrolled_at: datetime | None = None
+    history: list[PurchaseFacts] = Field(default_factory=list)
+    first_purchase_at: datetime | None = None
+    last_purchase_at: datetime | None = None
+    app_downloaded_at: datetime | None = None
+    logins: list[datetime] = Field(default_factory=list)
+    email_clicks: list[datetime] = Field(default_factory=list)
+    targeting: dict[str, TargetingDecision] = Field(default_factory=dict)
+    triggers: dict[str, list[TriggerFire]] = Field(default_factory=dict)
+    loaded: dict[str, datetime] = Field(default_factory=dict)  # offer id → when loaded
+    loads: dict[str, LoadOutcome] = Field(default_factory=dict)  # command id → answer
 
     def horizon(self) -> datetime | None:
         """The oldest business time still remembered (None: nothing seen yet)."""
@@ -165,3 +217,10 @@ class MemberOffers(BaseModel):
         self.causes = {k: at for k, at in self.causes.items() if at >= horizon}
         for progress in self.offers.values():
             progress.completed = [use for use in progress.completed if use.at >= horizon]
+        self.history = [p for p in self.history if p.at >= horizon]
+        # The latest login and email click stay: "days since" needs them however old.
+        self.logins = [at for at in self.logins[:-1] if at >= horizon] + self.logins[-1:]
+        self.email_clicks = [
+            at for at in self.email_clicks[:-1] if at >= horizon
+        ] + self.email_clicks[-1:]
+        self.loads = {k: o for k, o in self.loads.items() if o.at >= horizon}

@@ -1,4 +1,4 @@
-"""Who may count towards an offer: enrolment, MASS targeting (others wait for issue #6),
+"""Who may count towards an offer: enrolment, targeting (more in test_targeting*.py),
 coupon codes, store locations; anonymous carts (DESIGN.md §5.16–17; seed 003)."""
 
 from processors.contract.common import Store
@@ -60,16 +60,12 @@ def test_a_postal_code_prefix_matches_the_store_s_postal_code():
     assert points_of(member.buys(purchase("T1", cents=1000, store=store))) == 100
 
 
-def test_offers_not_yet_evaluated_never_pay():
+def test_an_audience_not_decided_and_an_offer_not_loaded_never_pay():
     audience = OfferTargeting(
         kind=TargetingKind.AUDIENCE_LIST, timing=TargetingTiming.STATIC, audience_id="A1"
     )
-    held_out = OfferTargeting(
-        kind=TargetingKind.MASS, timing=TargetingTiming.STATIC, control_share_percent=10
-    )
     member = Member(
         offer("AUDIENCE", targeting=audience),
-        offer("CONTROL", targeting=held_out),
         offer("LOADED", activation=OfferActivation(kind=ActivationKind.LOAD_TO_CARD)),
     )
     assert member.buys(purchase("T1", cents=1000)).events == []
