@@ -4,6 +4,8 @@ Agents:
 - `apply_to_ledgers`: member-keyed inputs (enrolments, transactions, activities, redemptions,
   the internal ledger steps and clock ticks) → member rules (ledger and offers) → ledger,
   offers, outcomes and step events;
+- `decide_offer_uses`: requests for uses of offers with a total-uses limit or a budget, keyed
+  by offer → grants, denials, OfferBudgetExhausted, in arrival order (ADR 14);
 - `fan_out_days`: each `DayStarted` copied to every partition of the clock-ticks topic, so the
   daily run reaches every member partition;
 - `fan_out_static_targeting`: each publication with a static audience copied to every
@@ -30,10 +32,12 @@ from loyalty.topics import (
     ENROLMENTS,
     LEDGER_STEPS,
     OFFER_TARGETING,
+    OFFER_USES,
     REDEMPTIONS,
     TRANSACTIONS,
 )
 from processors.agents.ledger_batch import LedgerBatch
+from processors.agents.offer_uses import OfferUsesBatch
 from processors.agents.runtime import tune_gc
 from processors.codec.avro import AvroCodec
 from processors.config_feed import ConfigFeed
@@ -83,6 +87,7 @@ member_inputs = app.topic(
     partitions=PARTITIONS, **_raw,
 )  # fmt: skip
 days = app.topic(settings.topic(CLOCK.name), partitions=1, **_raw)
+offer_uses = app.topic(settings.topic(OFFER_USES.name), partitions=PARTITIONS, **_raw)
 publications = app.topic(settings.topic(CONFIG.name), partitions=1, **_raw)
 
 ledgers_by_member = app.Table(
@@ -94,6 +99,12 @@ ledgers_by_member = app.Table(
     # bytes → Faust's "raw" serializer, also when it recovers the table from its changelog.
     key_type=bytes,
     value_type=bytes,
+)  # fmt: skip
+
+# An offer's total uses and budget (ADR 14), keyed by offer_id; written like the member table.
+uses_by_offer = app.Table(
+    "uses_by_offer", default=None, partitions=PARTITIONS, use_partitioner=True,
+    key_type=bytes, value_type=bytes,
 )  # fmt: skip
 
 codec = AvroCodec()
@@ -121,6 +132,7 @@ door = FrontDoor(
     contract_topics=_contract_topics,
 )
 batches = LedgerBatch(codec, door, _send, feed.config)
+offer_batches = OfferUsesBatch(codec, door, _send)
 
 
 @app.task  # type: ignore[untyped-decorator]
@@ -140,7 +152,7 @@ def _members_of(partition: int) -> Iterable[str]:
             yield key.decode()
 
 
-async def _save(states: Mapping[str, bytes]) -> None:
+async def _save(states: Mapping[str, bytes], table: Any = ledgers_by_member) -> None:
     """Write changed states: to the table's changelog, all acknowledged, then locally.
 
     The table's own `__setitem__` would queue one changelog message per member in Faust's
@@ -149,13 +161,13 @@ async def _save(states: Mapping[str, bytes]) -> None:
     them in one go and waits once. Same topic, key and partitioner as the table's, so recovery
     reads them back unchanged; Faust still flushes the producer before it commits offsets.
     """
-    changelog = ledgers_by_member.changelog_topic.get_topic_name()
+    changelog = table.changelog_topic.get_topic_name()
     acks = [
         await app.producer.send(changelog, member.encode(), raw, None, None, None)
         for member, raw in states.items()
     ]
     await asyncio.gather(*acks)
-    store = ledgers_by_member.data  # the local copy, without a second changelog message
+    store = table.data  # the local copy, without a second changelog message
     for member, raw in states.items():
         store[member.encode()] = raw
 
@@ -173,6 +185,25 @@ async def apply_to_ledgers(stream: faust.StreamT[bytes]) -> None:
         ]  # fmt: skip
         result = await batches.run(records, _load, _members_of)
         await _save(result.states)
+
+
+def _load_offer(offer_id: str) -> bytes | None:
+    raw: bytes | None = uses_by_offer.get(offer_id.encode())
+    return raw
+
+
+@app.agent(offer_uses, concurrency=1)
+async def decide_offer_uses(stream: faust.StreamT[bytes]) -> None:
+    """Offer-use requests → each offer's decision, in arrival order → answers acknowledged →
+    offer states saved (ADR 14)."""
+    async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):  # type: ignore[attr-defined]
+        records = [
+            Delivered(event.message.topic, event.message.partition, event.message.offset,
+                      event.message.key, event.message.value, int(event.message.timestamp * 1000))
+            for event in events
+        ]  # fmt: skip
+        result = await offer_batches.run(records, _load_offer)
+        await _save(result.states, uses_by_offer)
 
 
 @app.agent(days, concurrency=1)

@@ -30,6 +30,7 @@ from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.clock import DayStarted
 from processors.contract.deadletter import DeadLetterReason
+from processors.contract.targeting import OfferTargetingTick
 from processors.frontdoor import Delivered, FrontDoor, Tombstone
 from processors.rules import member as rules
 from processors.rules.member import Config, MemberState
@@ -120,7 +121,7 @@ class LedgerBatch:
         async def apply(admitted: Event | Tombstone, delivered: Delivered) -> None:
             if isinstance(admitted, Tombstone):
                 return
-            if isinstance(admitted, DayStarted):
+            if isinstance(admitted, DayStarted | OfferTargetingTick):
                 members = list(members_of_partition(delivered.partition))
             else:
                 members = [admitted.partition_key()]
