@@ -16,15 +16,19 @@ then:
   balances: {M1: 112}                                          # REGULAR, first programme
 ```
 
-Steps (`when`): `enrol`, `buy`, `return`, `activity`, `profile`, `redeem` (points, optional
-program), `day`, or `event` (any event in its JSON form). Money is written in currency units
+Given: `programs`, `audiences` (audience id → member ids, uploaded before the offers are
+published) and `offers`. Steps (`when`): `enrol`, `buy`, `return`, `activity`, `profile`,
+`redeem` (points, optional program), `load` (offer: load to card), `day`, or `event` (any
+event in its JSON form). Money is written in currency units
 as a string ("12.50"); ids and times default from the step's position, so a scenario states
 only what matters to it. Expectations (`then`) are judged on the output events alone, so the
 same check serves the simulator and the real stack: `awards` (OfferCompleted with points, in
 order; an item names member, offer, points and may name due, multiples, tier, use: the keys
 named are compared), `discounts` (OfferCompleted with a discount), `ledger` (ledger events:
 member, type, points_on_event), `balances` (from the last ledger event of each member),
-`completions` (number of OfferCompleted, control group included).
+`completions` (number of OfferCompleted, control group included), `targeted` (OfferTargeted:
+member, offer, control), `loaded` (OfferLoaded: member, offer), `rejections` (RequestRejected:
+member, reason).
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ from processors import offer_files
 from processors.codec.json_form import from_json_object
 from processors.contract.base import Event
 from processors.contract.ledger import LedgerEventRecorded
-from processors.contract.offers import OfferCompleted
+from processors.contract.offers import OfferCompleted, OfferLoaded, OfferTargeted
+from processors.contract.outcomes import RequestRejected
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 """When a scenario's first step happens unless it says otherwise (a Monday); each later step
@@ -168,6 +173,10 @@ class _Steps:
                         "member_id": member, "source": "APP", "allocations": [
                             {"program_id": given.pop("program", self.program["program_id"]),
                              "points": points}]}  # fmt: skip
+            case "load":
+                body = {"type": "OfferLoadRequested", "command_id": f"C{self.n}",
+                        "member_id": member, "offer_id": given.pop("offer"),
+                        "source": "APP"}  # fmt: skip
             case "day":
                 body = {"type": "DayStarted", "market": market, "started_at": self.at.isoformat(),
                         "business_date": self.at.date().isoformat()}  # fmt: skip
@@ -196,6 +205,13 @@ def load(path: Path) -> Scenario:
         body = {"type": "ProgramConfigured", "event_id": f"program-{n}",
                 "occurred_at": (START - timedelta(days=60)).isoformat(), **program}  # fmt: skip
         config.append(_event(path, "given.programs", n, body))
+    for n, (audience_id, members) in enumerate((given.get("audiences") or {}).items()):
+        body = {"type": "AudienceUploaded", "event_id": f"audience-{audience_id}",
+                "occurred_at": (START - timedelta(days=45)).isoformat(),
+                "audience_id": audience_id, "upload_id": f"upload-{audience_id}",
+                "part_number": 1, "part_count": 1, "member_ids": list(members),
+                "source_file_name": f"{audience_id}.csv"}  # fmt: skip
+        config.append(_event(path, "given.audiences", n, body))
     offers = [_offer(offer, programs[0], n) for n, offer in enumerate(given.get("offers") or [])]
     loaded = offer_files.offers_from_data(
         offers, file=str(path), base_dir=path.parent, published_at=START - timedelta(days=30)
@@ -245,6 +261,19 @@ def check(scenario: Scenario, outputs: list[Event]) -> list[str]:
         got = [{"member": e.member_id, "type": e.event_type.value, "points": e.points_on_event}
                for e in ledger]  # fmt: skip
         compare("ledger", got, expect["ledger"])
+    if "targeted" in expect:
+        targeted = [e for e in outputs if isinstance(e, OfferTargeted)]
+        got = [{"member": e.member_id, "offer": e.offer_id, "control": e.in_control_group}
+               for e in targeted]  # fmt: skip
+        compare("targeted", got, expect["targeted"])
+    if "loaded" in expect:
+        got = [{"member": e.member_id, "offer": e.offer_id}
+               for e in outputs if isinstance(e, OfferLoaded)]  # fmt: skip
+        compare("loaded", got, expect["loaded"])
+    if "rejections" in expect:
+        got = [{"member": e.member_id, "reason": e.reason.value}
+               for e in outputs if isinstance(e, RequestRejected)]  # fmt: skip
+        compare("rejections", got, expect["rejections"])
     if "balances" in expect:
         compare("balances", balances(ledger), expect["balances"])
     return problems

@@ -22,8 +22,10 @@ from loyalty.services import Services
 from processors import scenarios
 from processors.codec.json_form import from_json_object, to_json_object
 from processors.contract.base import Event
+from processors.contract.config import OfferPublished
 from processors.contract.ledger import LedgerEventRecorded
-from processors.contract.offers import OfferCompleted, OfferProgressed
+from processors.contract.offers import OfferCompleted, OfferLoaded, OfferProgressed, OfferTargeted
+from processors.contract.outcomes import RequestAccepted, RequestRejected
 from processors.simulation import Simulation
 from tests.integration.test_worker_ledger import Collector
 
@@ -32,8 +34,9 @@ pytestmark = pytest.mark.integration
 SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.yaml"))
 RENAMED = {"member_id", "program_id", "offer_id", "market", "event_id", "transaction_id",
            "return_id", "command_id", "stacking_group", "victim_member_id",
-           "survivor_member_id", "referrer_member_id"}  # fmt: skip
-OUTPUTS = (LedgerEventRecorded, OfferCompleted, OfferProgressed)
+           "survivor_member_id", "referrer_member_id", "audience_id", "upload_id"}  # fmt: skip
+OUTPUTS = (LedgerEventRecorded, OfferCompleted, OfferProgressed, OfferTargeted, OfferLoaded,
+           RequestAccepted, RequestRejected)  # fmt: skip
 
 
 def _renamed(value: Any, ns: str) -> Any:
@@ -41,7 +44,7 @@ def _renamed(value: Any, ns: str) -> Any:
         return {
             key: (
                 [f"{ns}{v}" for v in item]
-                if key == "program_ids"
+                if key in ("program_ids", "member_ids")
                 else f"{ns}{item}"
                 if key in RENAMED and isinstance(item, str)
                 else _renamed(item, ns)
@@ -78,10 +81,17 @@ def by_member(events: list[Event]) -> dict[tuple[str, str], list[str]]:
     return out
 
 
+def _holds_out(scenario: scenarios.Scenario) -> bool:
+    return any(
+        isinstance(e, OfferPublished) and e.targeting.control_share_percent > 0
+        for e in scenario.config
+    )
+
+
 def _plain(event: Event, ns: str) -> Event:
     """The event with the member and offer names the scenario file uses."""
     update = {"member_id": event.member_id.removeprefix(ns)}  # type: ignore[attr-defined]
-    if isinstance(event, OfferCompleted):
+    if isinstance(event, OfferCompleted | OfferTargeted | OfferLoaded):
         update["offer_id"] = event.offer_id.removeprefix(ns)
     return event.model_copy(update=update)
 
@@ -110,7 +120,7 @@ async def test_every_scenario_gives_the_simulators_events_on_the_real_stack(isol
     collectors = [
         Collector(isolated.bootstrap_servers, isolated.topic(topic), isolated.partitions,
                   lambda e: isinstance(e, OUTPUTS))
-        for topic in ("loyalty.ledger.v1", "loyalty.offers.v1")
+        for topic in ("loyalty.ledger.v1", "loyalty.offers.v1", "loyalty.outcomes.v1")
     ]  # fmt: skip
     for collector in collectors:
         await collector.start()
@@ -151,4 +161,8 @@ async def test_every_scenario_gives_the_simulators_events_on_the_real_stack(isol
         ns = f"S{n}_"
         mine = [e for e in outputs if getattr(e, "member_id", "").startswith(ns)]
         plain = [_plain(e, ns) for e in mine]
+        if _holds_out(scenario):
+            # Hold-outs hash the (renamed) member and offer ids: the groups differ from the
+            # file's, so only the equality with the simulator above speaks for this one.
+            continue
         assert scenarios.check(scenario, plain) == [], scenario.path.name
