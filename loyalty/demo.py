@@ -30,6 +30,7 @@ from loyalty.services import Services
 from loyalty.settings import Settings
 from loyalty.topics import LEDGER
 from processors.codec.avro import AvroCodec
+from processors.codec.json_form import from_json_object
 from processors.contract.base import Event
 from processors.contract.common import PointsCategory, Source, Store
 from processors.contract.config import (
@@ -74,6 +75,26 @@ def demo_program() -> ProgramConfigured:
         expiry=ExpiryPolicy(kind=ExpiryPolicyKind.END_OF_YEAR_AFTER_MONTHS, months=12),
         points_redemption=PointsRedemptionRule(points_per_block=1000, cents_per_block=100),
     )
+
+
+def demo_offer() -> Event:
+    """The demo offer: 250 bonus points on any purchase of $10 or more, at most 3 times."""
+    copy = {"headline": "250 bonus points", "short_description": "Spend $10, get 250 points"}
+    return from_json_object({
+        "type": "OfferPublished", "event_id": "demo-offer-v1",
+        "occurred_at": (START - timedelta(days=30)).isoformat(), "offer_id": "DEMO_SPEND10",
+        "program_id": PROGRAM_ID, "market": "CA", "rank": 1,
+        "localized_copy": [{"locale": "en", **copy},
+                           {"locale": "fr", "headline": "250 points boni",
+                            "short_description": "Dépensez 10 $, obtenez 250 points"}],
+        "schedule": {"starts_at": (START - timedelta(days=1)).isoformat(), "ends_at": None},
+        "targeting": {"kind": "MASS", "timing": "DYNAMIC"},
+        "activation": {"kind": "AUTOMATIC"},
+        "behaviours": [{"kind": "SPEND", "spend_min_cents": 1000,
+                        "accumulation": "SINGLE_TRANSACTION"}],
+        "reward": {"kind": "FLAT_POINTS", "points": 250},
+        "usage": {"uses_per_member_max": 3},
+    })  # fmt: skip
 
 
 def member_id(n: int) -> str:
@@ -233,7 +254,7 @@ async def run_demo(
     run = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     report = DemoReport()
     services = Services(settings, log_dir)
-    await publish_events(settings, [demo_program()], codec)
+    await publish_events(settings, [demo_program(), demo_offer()], codec)
     reader = await _ledger_reader(settings)
     try:
         if api_url is None:

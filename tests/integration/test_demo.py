@@ -52,6 +52,7 @@ async def test_the_demo_runs_worker_projector_and_api_end_to_end(
         LedgerEventType.TRANSACTION_ADD,
         LedgerEventType.POINTS_REDEMPTION,
         LedgerEventType.TRANSACTION_RETURN,
+        LedgerEventType.OFFER_AWARD,  # the demo offer: 250 points on $10 or more
     } <= types
     last = [e for e in report.ledger_events if e.member_id == "M00001"][-1]
     assert report.balance is not None
