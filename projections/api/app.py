@@ -1,10 +1,12 @@
 """The ASGI app: routes, error handlers, the Postgres pool, `/healthz` and `/metrics`.
 
-Wiring only. The database address, the token secret, the clock and the configuration source
-(for cart evaluation) are given to `create_app`, so tests pass a fixed `now` and a fixed
-configuration, and nothing here reads settings except `from_settings`, the factory `loyalty
-api` and `uvicorn --factory` use: it follows the config topic with a `ConfigFeed`, started and
-stopped with the app. Never holds business logic nor SQL beyond the health probe.
+Wiring only. The database address, the token secret, the clock, the configuration source
+(for cart evaluation and offer loads) and the command sink (where command endpoints write) are
+given to `create_app`, so tests pass a fixed `now`, a fixed configuration and a recording sink,
+and nothing here reads settings except `from_settings`, the factory `loyalty api` and `uvicorn
+--factory` use: it follows the config topic with a `ConfigFeed` and produces commands with a
+`KafkaCommandSink`, both started and stopped with the app. Never holds business logic nor SQL
+beyond the health probe.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from psycopg import AsyncConnection, IsolationLevel
 from psycopg_pool import AsyncConnectionPool
 
+from processors.contract.outcomes import TOPIC as OUTCOMES_TOPIC
 from projections.api import errors
+from projections.api.commands import CommandSink, KafkaCommandSink, ManagedSink, NoCommands
 from projections.api.routes_carts import ConfigSource, NoConfig
 from projections.api.routes_carts import router as carts_router
 from projections.api.routes_ledger import router as ledger_router
+from projections.api.routes_offers import router as offers_router
 from projections.api.routes_performance import router as performance_router
 
 Clock = Callable[[], datetime]
@@ -62,13 +67,19 @@ def create_app(
     clock: Clock = wall_clock,
     pool_max_size: int = 10,
     config_source: ConfigSource | None = None,
+    command_sink: CommandSink | None = None,
+    outcome_topic: str = OUTCOMES_TOPIC,
 ) -> FastAPI:
     """The API over the database at `dsn`, checking tokens signed with `api_secret`.
 
     `config_source`: the programmes and offers carts are evaluated with; when it can `run`
     (a `ConfigFeed`), it runs for the app's lifetime. None: cart evaluation answers 503.
+    `command_sink`: where command endpoints write requests (ADR 16); when it has `start` and
+    `stop` (a `KafkaCommandSink`), they bracket the app's lifetime. None: commands answer 503.
+    `outcome_topic`: the topic the worker answers commands on, as the 202 names it.
     """
     source: ConfigSource = config_source if config_source is not None else NoConfig()
+    sink: CommandSink = command_sink if command_sink is not None else NoCommands()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,9 +97,13 @@ def create_app(
         app.state.pool = pool
         run = getattr(source, "run", None)
         following = asyncio.create_task(run(), name="config-feed") if run is not None else None
+        if isinstance(sink, ManagedSink):
+            await sink.start()  # never raises: a broker down answers commands 503
         try:
             yield
         finally:
+            if isinstance(sink, ManagedSink):
+                await sink.stop()
             if following is not None:
                 following.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -98,16 +113,20 @@ def create_app(
     app = FastAPI(
         title="Loyalty engine API",
         version="1",
-        summary="Reads of the points ledger and balances; cart evaluation (DESIGN.md §6).",
+        summary="Reads of the points ledger and balances; cart evaluation; offer loads "
+        "(DESIGN.md §6).",
         lifespan=lifespan,
     )
     app.state.api_secret = api_secret
     app.state.clock = clock
     app.state.config_source = source
+    app.state.command_sink = sink
+    app.state.outcome_topic = outcome_topic
     errors.install(app)
     app.include_router(ledger_router)
     app.include_router(carts_router)
     app.include_router(performance_router)
+    app.include_router(offers_router)
     app.middleware("http")(_measure)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
@@ -116,10 +135,11 @@ def create_app(
 
 def from_settings() -> FastAPI:
     """The API as configured by the environment (`loyalty.settings`), carts evaluated with the
-    configuration a `ConfigFeed` follows on the deployment's config topic."""
+    configuration a `ConfigFeed` follows on the deployment's config topic, commands produced to
+    the deployment's topics by a `KafkaCommandSink`."""
     from loyalty.contract import HISTORY_DIR
     from loyalty.settings import get_settings
-    from loyalty.topics import CONFIG
+    from loyalty.topics import CONFIG, OUTCOMES
     from processors.codec.avro import AvroCodec
     from processors.config_feed import ConfigFeed
 
@@ -130,7 +150,11 @@ def from_settings() -> FastAPI:
         AvroCodec(history_dir=HISTORY_DIR),  # every recorded writer: the topic starts at 0
     )
     return create_app(
-        dsn=settings.dsn, api_secret=settings.api_secret.get_secret_value(), config_source=feed
+        dsn=settings.dsn,
+        api_secret=settings.api_secret.get_secret_value(),
+        config_source=feed,
+        command_sink=KafkaCommandSink(settings.bootstrap_servers, topic_of=settings.topic),
+        outcome_topic=settings.topic(OUTCOMES.name),
     )
 
 
