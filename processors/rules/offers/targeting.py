@@ -390,7 +390,8 @@ def load(
     if earlier is not None:
         return _outcome(state, request, earlier)
     at = request.occurred_at
-    reason, detail = _refusal(state, request, offer, audiences, member_known)
+    announced: list[Event] = []  # a member decided by this very request is told so first
+    reason, detail = _refusal(state, request, offer, audiences, member_known, announced)
     outcome = LoadOutcome(
         at=at,
         offer_id=request.offer_id,
@@ -402,8 +403,8 @@ def load(
     state.loads[request.command_id] = outcome
     if reason is None and request.offer_id not in state.loaded:
         state.loaded[request.offer_id] = at
-        return [_loaded(state, request), *_outcome(state, request, outcome)]
-    return _outcome(state, request, outcome)
+        return [*announced, _loaded(state, request), *_outcome(state, request, outcome)]
+    return [*announced, *_outcome(state, request, outcome)]
 
 
 def _refusal(
@@ -412,6 +413,7 @@ def _refusal(
     offer: OfferPublished | None,
     audiences: Audiences,
     member_known: bool,
+    announced: list[Event],
 ) -> tuple[RejectionReason | None, str | None]:
     at = request.occurred_at
     if not member_known:
@@ -423,9 +425,11 @@ def _refusal(
     if not offer.schedule.display_at <= at < offer.schedule.ends_at:
         return RejectionReason.offer_not_live, f"offer {offer.offer_id} is not live at {at}"
     if offer.targeting.timing is TargetingTiming.DYNAMIC:
-        decide(state, offer, audiences, at, request.event_id)
+        decided = decide(state, offer, audiences, at, request.event_id)
     else:
-        on_behaviour(state, [offer], audiences, request.event_id, at)
+        decided = on_behaviour(state, [offer], audiences, request.event_id, at)
+    if offer.targeting.kind is not TargetingKind.MASS:  # MASS announces no one (ADR 13)
+        announced += decided
     uses = state.offers[offer.offer_id].uses if offer.offer_id in state.offers else 0
     if status(offer, state, at, uses) is None:
         return RejectionReason.not_eligible, f"member is not targeted by {offer.offer_id}"
