@@ -21,6 +21,7 @@ from typing import Any
 import faust
 from aiokafka.partitioner import murmur2
 
+from loyalty.logs import get_logger
 from loyalty.settings import get_settings
 from loyalty.topics import (
     ACTIVITIES,
@@ -46,6 +47,7 @@ from processors.frontdoor import Delivered, FrontDoor
 from processors.rules.offers.targeting import targeting_tick
 
 settings = get_settings()
+log = get_logger(__name__)
 PARTITIONS = settings.partitions
 BATCH_MAX = 2000
 BATCH_WITHIN_SECONDS = 0.05
@@ -172,6 +174,9 @@ async def _save(states: Mapping[str, bytes], table: Any = ledgers_by_member) -> 
         store[member.encode()] = raw
 
 
+_targeting_topic = settings.topic(OFFER_TARGETING.name)
+
+
 @app.agent(member_inputs, concurrency=1)
 async def apply_to_ledgers(stream: faust.StreamT[bytes]) -> None:
     """Member inputs → member rules → outputs acknowledged → states saved."""
@@ -183,6 +188,10 @@ async def apply_to_ledgers(stream: faust.StreamT[bytes]) -> None:
                       event.message.key, event.message.value, int(event.message.timestamp * 1000))
             for event in events
         ]  # fmt: skip
+        # A targeting tick names an offer published a moment ago: the feed must know it first.
+        ticks = any(record.topic == _targeting_topic for record in records)
+        if ticks and not await feed.catch_up():
+            log.warning("worker.config_behind", reason="targeting tick before its offer")
         result = await batches.run(records, _load, _members_of)
         await _save(result.states)
 

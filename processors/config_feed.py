@@ -58,6 +58,7 @@ class ConfigFeed:
         self._positions: dict[TopicPartition, int] = {}
         self._ends: dict[TopicPartition, int] | None = None
         self._retry_delay_max = retry_delay_max
+        self._consumer: AIOKafkaConsumer | None = None
 
     @property
     def status(self) -> str:
@@ -93,6 +94,7 @@ class ConfigFeed:
             isolation_level="read_committed",
         )
         await consumer.start()
+        self._consumer = consumer
         try:
             await consumer.topics()  # loads the cluster's metadata, this topic's included
             partitions = [
@@ -114,7 +116,32 @@ class ConfigFeed:
                         self._positions[tp] = record.offset + 1
                 await self._check_caught_up(consumer)
         finally:
+            self._consumer = None
             await consumer.stop()
+
+    async def catch_up(self, timeout: float = 30.0) -> bool:
+        """Wait until this copy has applied everything the topic holds now: what an input
+        that refers to configuration published just before it needs (a targeting tick races
+        the feed to the worker). False when `timeout` passed first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        await asyncio.wait_for(self.ready.wait(), timeout)
+        while loop.time() < deadline:
+            consumer = self._consumer
+            if consumer is not None and self._ends is not None:
+                ends = await consumer.end_offsets(list(self._ends))
+                behind = [tp for tp, end in ends.items() if self._positions.get(tp, 0) < end]
+                if not behind:
+                    return True
+                # Offsets no record carries (compaction, markers): the fetch position counts,
+                # once the follower has had a turn to apply what it fetched.
+                positions = [await consumer.position(tp) for tp in behind]
+                await asyncio.sleep(0.02)
+                if all(p >= ends[tp] for tp, p in zip(behind, positions, strict=True)):
+                    return True
+            else:
+                await asyncio.sleep(0.05)
+        return False
 
     async def _check_caught_up(self, consumer: AIOKafkaConsumer) -> None:
         if self.ready.is_set() or self._ends is None:
