@@ -134,6 +134,7 @@ LEDGER_STEPS = TopicSpec(
         "PointsTransferDebited",
         "PointsTransferBounced",
         "MemberMergedAway",
+        "PurchaseForwarded",
         "ReferralQualified",
         "ReferralReturned",
         "OfferUseGranted",

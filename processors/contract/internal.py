@@ -18,15 +18,18 @@ from pydantic import Field
 
 from processors.contract.base import (
     ContractEnum,
+    Currency,
     Event,
     Id,
+    Market,
     OfferId,
     Points,
     Record,
     UtcDatetime,
 )
-from processors.contract.common import PointsCategory, Source
+from processors.contract.common import PointsCategory, Source, Store
 from processors.contract.ledger import AccountBalance
+from processors.contract.transactions import Tender, TransactionCompleted, TransactionLine
 
 TOPIC = "loyalty.internal.ledger-steps.v1"
 
@@ -218,3 +221,57 @@ class OfferUseDenied(Event):
     use_number: int = Field(ge=1, description="The member's use denied.")
     request_event_id: Id = Field(description="event_id of the OfferUseRequested answered.")
     reason: OfferUseDenial = Field(description="Which offer-level limit was spent.")
+
+
+class PurchaseForwarded(Event):
+    """A purchase made on a member merged away, forwarded to the survivor, who is credited as
+    if they had made it: a merge must not make later purchases on the old card earn nothing
+    (DESIGN.md §5.18). Carries the purchase whole; its ids stay the original's."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The survivor (the record key), to be credited.")
+    victim_member_id: Id = Field(description="The member merged away the purchase was made on.")
+    purchase_event_id: Id = Field(description="event_id of the original TransactionCompleted.")
+    transaction_id: Id = Field(description="The retailer's unique transaction id.")
+    transaction_number: str | None = Field(
+        default=None, max_length=64, description="Receipt number printed for the customer."
+    )
+    market: Market = Field(description="The market (programme country) of the store.")
+    currency: Currency = Field(description="ISO 4217 currency of every amount in the event.")
+    source: Source = Field(description="The channel the purchase was made in.")
+    store: Store = Field(description="The store the purchase was made in.")
+    till_id: str | None = Field(default=None, max_length=64, description="The till (register).")
+    lines: list[TransactionLine] = Field(
+        min_length=1, description="The basket's lines, as the purchase carried them."
+    )
+    promo_codes: list[Id] = Field(default_factory=list, description="Promo codes of the purchase.")
+    redemption_tokens: list[Id] = Field(
+        default_factory=list, description="Redemption tokens of the purchase."
+    )
+    tenders: list[Tender] = Field(default_factory=list, description="How it was paid.")
+
+    @classmethod
+    def of(cls, purchase: TransactionCompleted, survivor: str, event_id: str) -> PurchaseForwarded:
+        """The step forwarding `purchase` (made on a merged member) to `survivor`."""
+        return cls(
+            event_id=event_id,
+            occurred_at=purchase.occurred_at,
+            member_id=survivor,
+            victim_member_id=purchase.member_id or purchase.transaction_id,
+            purchase_event_id=purchase.event_id,
+            **purchase.model_dump(
+                include={"transaction_id", "transaction_number", "market", "currency", "source",
+                         "store", "till_id", "lines", "promo_codes", "redemption_tokens",
+                         "tenders"}
+            ),
+        )  # fmt: skip
+
+    def purchase(self) -> TransactionCompleted:
+        """The purchase, as the survivor's: same ids, the survivor as the member."""
+        fields = self.model_dump(
+            exclude={"event_id", "member_id", "victim_member_id", "purchase_event_id"}
+        )
+        return TransactionCompleted(
+            event_id=self.purchase_event_id, member_id=self.member_id, **fields
+        )

@@ -27,7 +27,7 @@ from processors.contract.config import (
     ProgramConfigured,
 )
 from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated
-from processors.contract.internal import OfferUseDenied, OfferUseGranted
+from processors.contract.internal import OfferUseDenied, OfferUseGranted, PurchaseForwarded
 from processors.contract.outcomes import RequestAccepted
 from processors.contract.redemptions import OfferLoadRequested, PointsRedemptionRequested
 from processors.contract.targeting import OfferTargetingTick
@@ -161,6 +161,8 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
             _target(result, message, config)
         case TransactionCompleted():
             _purchase(result, message, config)
+        case PurchaseForwarded():
+            _purchase(result, message.purchase(), config)
         case TransactionReturned():
             _return(result, message, config)
         case OfferUseGranted():

@@ -180,7 +180,16 @@ def test_a_merge_ends_the_victims_ledger_with_a_debit_and_credits_the_survivor()
     assert [(e.entry_type, e.points) for e in victim_last.entries] == [(EntryType.DEBIT, 300)]
     assert [(e.entry_type, e.points) for e in survivor_last.entries] == [(EntryType.CREDIT, 300)]
     assert (ledgers.balance("m1"), ledgers.balance("m2")) == (0, 300)
-    assert ledgers.apply(bought("m1", "T9", cents=1000)) == []  # nothing after the merge
+    # The victim's ledger ends with the merge; a purchase on the old card credits the survivor.
+    after = ledgers.apply(bought("m1", "T9", cents=1000))
+    assert [type(e).__name__ for e in after] == ["PurchaseForwarded", "LedgerEventRecorded"]
+    assert ledgers.ledger("m1")[-1] is victim_last
+    credited = ledgers.ledger("m2")[-1]
+    assert (credited.event_type, credited.transaction_id) == (LedgerEventType.TRANSACTION_ADD, "T9")
+    assert (ledgers.balance("m1"), ledgers.balance("m2")) == (0, 310)
+    again = ledgers.apply(bought("m1", "T9", cents=1000))  # redelivered: forwarded, credited once
+    assert [type(e).__name__ for e in again] == ["PurchaseForwarded"]
+    assert ledgers.balance("m2") == 310
 
 
 def test_merging_a_negative_victim_inverts_the_signs():

@@ -18,6 +18,7 @@ from processors.contract.internal import (
     MemberMergedAway,
     PointsTransferBounced,
     PointsTransferDebited,
+    PurchaseForwarded,
     ReferralQualified,
     ReferralReturned,
 )
@@ -36,7 +37,7 @@ LedgerInput = (
     MemberEnrolled | TransactionCompleted | TransactionReturned | PointsRedemptionRequested
     | PointsTransferRequested | PointsAdjustmentRequested | MembersMerged | ActivityRecorded
     | DayStarted | PointsTransferDebited | PointsTransferBounced | MemberMergedAway
-    | ReferralQualified | ReferralReturned
+    | ReferralQualified | ReferralReturned | PurchaseForwarded
 )  # fmt: skip
 
 
@@ -47,6 +48,9 @@ def handle(state: MemberLedger | None, message: LedgerInput, programs: Programs)
     every event cost more than all the rules together): a caller that needs the state as it
     was keeps its own copy, e.g. the serialised bytes it loaded it from.
     """
+    if isinstance(message, PurchaseForwarded):
+        # Made on a member merged into this one: credited here as this member's purchase.
+        message = message.purchase()
     match message:
         case MemberEnrolled():
             return purchases.enrol(state, message, programs, handle)

@@ -10,9 +10,10 @@ from typing import Any
 
 from processors.contract.common import PointsCategory
 from processors.contract.enrolments import MemberEnrolled
+from processors.contract.internal import PurchaseForwarded
 from processors.contract.ledger import EntryKind, LedgerEventType
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
-from processors.rules.arithmetic import round_half_up
+from processors.rules.arithmetic import derived_id, round_half_up
 from processors.rules.ledger import policy, referrals
 from processors.rules.ledger.awards import OfferDebit, debit_offer_awards
 from processors.rules.ledger.draft import Draft
@@ -86,9 +87,14 @@ def enrol(
 
 def earn(state: MemberLedger, purchase: TransactionCompleted, programs: Programs) -> Result:
     result = Result(state)
-    if state.status == "MERGED":
-        result.note = f"member merged into {state.merged_into}; purchase not credited here"
-        return result
+    if state.status == "MERGED" and state.merged_into is not None:
+        # The old card still works: the survivor is credited, through their own partition.
+        forward = PurchaseForwarded.of(
+            purchase,
+            state.merged_into,
+            derived_id("STEP", purchase.event_id, "forward", state.merged_into),
+        )
+        return Result(state, [forward], note=f"forwarded to survivor {state.merged_into}")
     if state.status == "UNKNOWN":
         return _park_more(state, purchase)
     if purchase.transaction_id in state.purchases:
