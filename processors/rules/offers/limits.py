@@ -25,7 +25,7 @@ from processors.contract.internal import OfferUseDenied, OfferUseGranted, OfferU
 from processors.contract.offers import OfferCompleted
 from processors.rules.arithmetic import derived_id
 from processors.rules.offers import progress
-from processors.rules.offers.state import MemberOffers, OfferProgress, PendingUse, UseRecord
+from processors.rules.offers.state import MemberOffers, OfferProgress, PendingUse
 
 if TYPE_CHECKING:
     from processors.rules.offers.progress import Cause, Evaluation, Plan
@@ -63,17 +63,7 @@ def request(
     standing.pending.append(
         PendingUse(
             request_event_id=request_id,
-            record=UseRecord(
-                number=use,
-                at=cause.at,
-                completed_event_id=completed_event_id,
-                program_id=offer.program_id,
-                transaction_id=cause.transaction_id,
-                progress=plan.sums,
-                base=plan.base,
-                tier_id=plan.tier_id,
-                points_awarded=plan.points,
-            ),
+            record=progress.use_record(plan, cause, use, completed_event_id),
             cause_event_id=cause.event_id,
             multiples=plan.payout.multiples,
             tier=plan.payout.tier,

@@ -318,18 +318,21 @@ def _complete(
                 cause.transaction_id,
             )
         )
-        standing.completed.append(
-            UseRecord(
-                number=use,
-                at=cause.at,
-                completed_event_id=event_id,
-                program_id=offer.program_id,
-                transaction_id=cause.transaction_id,
-                progress=plan.sums,
-                base=plan.base,
-                tier_id=plan.tier_id,
-                points_awarded=plan.points,
-            )
-        )
+        standing.completed.append(use_record(plan, cause, use, event_id))
     standing.contributions = [[] for _ in offer.behaviours]
     return use
+
+
+def use_record(plan: Plan, cause: Cause, use: int, completed_event_id: str) -> UseRecord:
+    """What a return needs to re-price use `use` of the plan's offer, completed by `cause`."""
+    return UseRecord(
+        number=use,
+        at=cause.at,
+        completed_event_id=completed_event_id,
+        program_id=plan.offer.program_id,
+        transaction_id=cause.transaction_id,
+        progress=plan.sums,
+        base=plan.base,
+        tier_id=plan.tier_id,
+        points_awarded=plan.points,
+    )
