@@ -28,7 +28,10 @@ def api(host: str, port: int) -> None:
             "[yellow]LOYALTY_API_SECRET is the development default: anyone can mint tokens "
             "for this server. Set your own outside development.[/yellow]"
         )
+    from loyalty.runtime import tune_gc
+
     app = from_settings()  # (the same settings; carts follow the config topic)
+    tune_gc()  # collector pauses land in the tail latencies of cart evaluation
     # log_config=None: keep the process's structlog set-up instead of uvicorn's own.
     uvicorn.run(app, host=host, port=port, log_config=None)
 

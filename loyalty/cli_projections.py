@@ -59,15 +59,15 @@ def project(
     The batch in flight is finished (or, if Postgres is failing, left unacknowledged) before
     the process leaves its consumer group.
     """
+    from loyalty.runtime import tune_gc
     from projections.runner import (
         Projector,
         ProjectorConfig,
         contract_topic_map,
-        tune_gc_for_throughput,
     )
 
     settings = get_settings()
-    tune_gc_for_throughput()
+    tune_gc()
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -119,11 +119,12 @@ def rebuild(
     live_schema: str | None,
 ) -> None:
     """Replay the ledger projection from offset 0 into fresh tables, then swap them in."""
+    from loyalty.runtime import tune_gc
     from projections.rebuild import rebuild as run_rebuild
-    from projections.runner import contract_topic_map, tune_gc_for_throughput
+    from projections.runner import contract_topic_map
 
     settings = get_settings()
-    tune_gc_for_throughput()
+    tune_gc()
     report = asyncio.run(
         run_rebuild(
             settings.dsn,
@@ -188,11 +189,11 @@ def bench_projector(
     from loyalty import stack as local_stack
     from loyalty.bench.projector import run_projector_bench
     from loyalty.bench.report import write_report
-    from projections.runner import tune_gc_for_throughput
+    from loyalty.runtime import tune_gc
 
     settings = get_settings()
     local_stack.up(settings)
-    tune_gc_for_throughput()  # as `loyalty project` runs
+    tune_gc()  # as `loyalty project` runs
     report = asyncio.run(
         run_projector_bench(
             settings, members=members, events_per_member=events_per_member,

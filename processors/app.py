@@ -22,6 +22,7 @@ import faust
 from aiokafka.partitioner import murmur2
 
 from loyalty.logs import get_logger
+from loyalty.runtime import tune_gc
 from loyalty.settings import get_settings
 from loyalty.topics import (
     ACTIVITIES,
@@ -39,7 +40,6 @@ from loyalty.topics import (
 )
 from processors.agents.ledger_batch import LedgerBatch
 from processors.agents.offer_uses import OfferUsesBatch
-from processors.agents.runtime import tune_gc
 from processors.codec.avro import AvroCodec
 from processors.config_feed import ConfigFeed
 from processors.contract.config import OfferPublished

@@ -24,7 +24,6 @@ Failures:
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,19 +62,6 @@ RETRIES = Counter(
     "Postgres failures a projector retried (the batch was rolled back, nothing acknowledged).",
     ["projection"],
 )
-
-
-def tune_gc_for_throughput() -> None:
-    """Process-wide: make the cyclic garbage collector run less often, for a projector process.
-
-    A batch keeps thousands of freshly decoded events alive until it is written, so the
-    default thresholds run a collection every few hundred of them and scan them all again;
-    measured on the bench, about 10% of the projector's throughput. Events are freed by
-    reference counting anyway. Called by the `loyalty` commands that run a projector, never
-    on import.
-    """
-    gc.freeze()  # what start-up loaded (modules, schemas, the codec) is never garbage
-    gc.set_threshold(50_000, 20, 100)
 
 
 def contract_topic_map(

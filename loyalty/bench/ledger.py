@@ -36,13 +36,13 @@ from loyalty import stack
 from loyalty.bench.raw import measure_consume_produce
 from loyalty.bench.report import BenchReport, Measurement
 from loyalty.producing import publish_events
+from loyalty.runtime import tune_gc
 from loyalty.services import Services
 from loyalty.settings import Settings
 from loyalty.stack import processes
 from loyalty.stack.kafka import KafkaPaths
 from loyalty.topics import CONTRACT_TOPICS, ENROLMENTS, LEDGER, TRANSACTIONS
 from processors.agents.ledger_batch import LedgerBatch
-from processors.agents.runtime import tune_gc
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.common import PointsCategory, Source, Store

@@ -15,8 +15,8 @@ from aiokafka.partitioner import murmur2
 
 from loyalty.bench.ledger import START, _program, _purchase
 from loyalty.bench.report import Measurement
+from loyalty.runtime import tune_gc
 from processors.agents.ledger_batch import LedgerBatch
-from processors.agents.runtime import tune_gc
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.common import Source
