@@ -37,7 +37,7 @@ from processors.rules.ledger import purchases
 from processors.rules.ledger.awards import OfferCredit, OfferDebit, credit_offer_award
 from processors.rules.ledger.state import MemberLedger
 from processors.rules.offers import evaluate as offers
-from processors.rules.offers import facts, limits, schedule, targeting
+from processors.rules.offers import facts, limits, retention, schedule, targeting
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.state import MemberOffers
 
@@ -56,6 +56,8 @@ class Config:
     audiences: targeting.Audiences = field(default_factory=targeting.Audiences)
     # Offers whose audience is decided by the clock or a trigger (ADR 13).
     later: set[str] = field(default_factory=set)
+    # When each retired offer was withdrawn: its end, if earlier than `ends_at` (retention).
+    withdrawn: dict[str, datetime] = field(default_factory=dict)
 
     def apply(self, event: Event) -> str:
         """Fold one config event in; returns a note when it changed nothing (and why)."""
@@ -64,17 +66,24 @@ class Config:
                 self.programs[event.program_id] = event
             case OfferPublished():
                 self.catalogue.publish(event)
+                self.withdrawn.pop(event.offer_id, None)
                 if event.targeting.timing in targeting.LATER_TIMINGS:
                     self.later.add(event.offer_id)
             case AudienceUploaded():
                 return self.audiences.apply(event)
             case OfferWithdrawn():
+                if self.catalogue.get(event.offer_id) is not None:
+                    self.withdrawn[event.offer_id] = event.occurred_at
                 self.catalogue.withdraw(event.offer_id)
             case OfferEndDateExtended():
                 return self._extend(event)
             case _:
                 return f"{type(event).__name__} is not read by the member rules"
         return ""
+
+    def end_of(self, offer_id: str) -> datetime | None:
+        """When nothing counts towards the offer any more (None: unknown offer)."""
+        return retention.end_of(self.catalogue.definition(offer_id), self.withdrawn.get(offer_id))
 
     def _extend(self, event: OfferEndDateExtended) -> str:
         offer = self.catalogue.get(event.offer_id)
@@ -315,6 +324,9 @@ def _target(
     state = result.state
     if isinstance(message, DayStarted):
         result.take(ledger.handle(state.ledger, message, config.programs))
+        if state.offers is not None:  # the daily run bounds the offer state (retention)
+            day = message.business_date if message.market in state.offers.markets else None
+            retention.forget_ended(state.offers, config.end_of, day)
     if isinstance(message, OfferLoadRequested):
         offer = config.catalogue.get(message.offer_id)
         result.emitted += targeting.load(

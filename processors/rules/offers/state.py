@@ -6,7 +6,8 @@ the processor's tables.
 Bounded: purchases, completed uses and other causes are forgotten after the returns window
 (`policy.RETURNS_ACCEPTED_DAYS`), judged on the newest business time seen, never on a clock;
 accumulated progress keeps one dated contribution per cause of the current use only, pruned by
-the behaviour's rolling window.
+the behaviour's rolling window. Per-offer entries of offers that ended before the window are
+dropped by `retention` (it knows the offers' ends; this state does not).
 """
 
 from __future__ import annotations
@@ -209,6 +210,17 @@ class MemberOffers(BaseModel):
         while len(progress.contributions) < behaviours:
             progress.contributions.append([])
         return progress
+
+    def offer_ids(self) -> set[str]:
+        """Every offer the member has a per-offer entry for (decision, fires, load, standing)."""
+        return set(self.targeting) | set(self.triggers) | set(self.loaded) | set(self.offers)
+
+    def forget_offer(self, offer_id: str) -> None:
+        """Drop every per-offer entry of one offer (`retention` decides which, and when)."""
+        self.targeting.pop(offer_id, None)
+        self.triggers.pop(offer_id, None)
+        self.loaded.pop(offer_id, None)
+        self.offers.pop(offer_id, None)
 
     def _forget(self) -> None:
         horizon = self.horizon()
