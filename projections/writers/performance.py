@@ -2,11 +2,12 @@
 are computed from, and the arithmetic of those figures.
 
 Owns `offers` and `programs` (from loyalty.config.v1), `offer_audience` (OfferTargeted, from
-loyalty.offers.v1) and `member_transactions` (TransactionCompleted with a member, from
-loyalty.transactions.v1). The activity of a targeted member and the comparison of the groups
-are computed when read (views `offer_member_activity` and `offer_performance`,
-projections/sql/0004), from these tables and `offer_completions`: topics are not ordered with
-each other, and a figure computed from stored facts does not depend on whether a purchase, the
+loyalty.offers.v1), `member_transactions` and `member_returns` (TransactionCompleted and
+TransactionReturned with a member, from loyalty.transactions.v1). The activity of a targeted
+member (purchases net of their returns) and the comparison of the groups are computed when
+read (views `offer_member_activity` and `offer_performance`, projections/sql/0004 and 0005),
+from these tables and `offer_completions`: topics are not ordered with each other, and a
+figure computed from stored facts does not depend on whether a purchase, its return, the
 member's targeting or the offer's publication arrived first (docs/adr/0015).
 
 It never commits (the caller's transaction also holds the checkpoints) and never reads the
@@ -42,10 +43,10 @@ from processors.contract.offers import OfferTargeted
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules.offers.schedule import extension_refusal
 
-TABLES = ("offers", "programs", "offer_audience", "member_transactions")
+TABLES = ("offers", "programs", "offer_audience", "member_transactions", "member_returns")
 
 ConfigEvent = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
-PerformanceEvent = ConfigEvent | OfferTargeted | TransactionCompleted
+PerformanceEvent = ConfigEvent | OfferTargeted | TransactionCompleted | TransactionReturned
 
 EVENTS = (
     ProgramConfigured,
@@ -54,6 +55,7 @@ EVENTS = (
     OfferWithdrawn,
     OfferTargeted,
     TransactionCompleted,
+    TransactionReturned,
 )
 """What this projection writes."""
 
@@ -63,9 +65,8 @@ PASSED_OVER = (
     PromotionCodesIssued,
     ChallengePublished,
     AudienceUploaded,
-    TransactionReturned,
 )
-"""Events of its topics it has no use for (returns do not reduce spend: ADR 15)."""
+"""Events of its topics it has no use for."""
 
 RATIO_PLACES = Decimal("0.0001")
 """Ratios are rounded once to 4 places, half away from zero (as Postgres's `round`)."""
@@ -81,13 +82,17 @@ class PerformanceRows:
     """(offer_id, member_id) → the first targeting of the batch."""
     transactions: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
     """(member_id, transaction_id) → the first purchase of the batch with that id."""
+    returns: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    """return_id → the first return of the batch with that id."""
 
 
 def rows_of(events: Iterable[PerformanceEvent]) -> PerformanceRows:
     """Map events (in log order) to rows. Pure.
 
-    A member's first targeting and a transaction id's first purchase win, in the batch as in
-    the table; anonymous purchases have nobody to compare and are left out.
+    A member's first targeting, a transaction id's first purchase and a return id's first
+    return win, in the batch as in the table; anonymous purchases and returns have nobody to
+    compare and are left out. A return is stored whether or not its purchase is: it counts
+    against the purchase when the figures are read, whichever arrived first.
     """
     rows = PerformanceRows()
     for event in events:
@@ -100,6 +105,15 @@ def rows_of(events: Iterable[PerformanceEvent]) -> PerformanceRows:
             key = (event.member_id, event.transaction_id)
             spend = sum(line.amount_cents for line in event.lines)
             rows.transactions.setdefault(key, (*key, event.market, event.occurred_at, spend))
+        elif isinstance(event, TransactionReturned):
+            if event.member_id is None:
+                continue
+            refunded = sum(line.amount_cents for line in event.lines)
+            rows.returns.setdefault(
+                event.return_id,
+                (event.return_id, event.transaction_id, event.member_id, refunded,
+                 event.occurred_at),
+            )  # fmt: skip
         else:
             rows.config.append(event)
     return rows
@@ -126,6 +140,8 @@ _AUDIENCE = (("offer_id", "text"), ("member_id", "text"), ("in_control_group", "
              ("targeted_at", "timestamptz"))  # fmt: skip
 _TRANSACTIONS = (("member_id", "text"), ("transaction_id", "text"), ("market", "text"),
                  ("occurred_at", "timestamptz"), ("spend_cents", "int8"))  # fmt: skip
+_RETURNS = (("return_id", "text"), ("transaction_id", "text"), ("member_id", "text"),
+            ("refunded_cents", "int8"), ("occurred_at", "timestamptz"))  # fmt: skip
 
 _PUBLISH = """INSERT INTO offers AS current (offer_id, program_id, market, rank, starts_at,
         ends_at, withdrawn_at, control_share_percent, definition)
@@ -234,3 +250,5 @@ def write(conn: psycopg.Connection, events: Sequence[PerformanceEvent]) -> None:
             _copy_insert(cursor, "offer_audience", _AUDIENCE, rows.audience.values())
         if rows.transactions:
             _copy_insert(cursor, "member_transactions", _TRANSACTIONS, rows.transactions.values())
+        if rows.returns:
+            _copy_insert(cursor, "member_returns", _RETURNS, rows.returns.values())

@@ -1,21 +1,26 @@
 """Test vs control on the real broker and the real Postgres: an offer published on a config
-topic, ten members targeted (two held out as control), completions and purchases, some of
-them redelivered and one arriving before its member's targeting; exact figures through SQL
-(`offer_performance`) and through `GET /v1/offers/{id}/performance`, and a rebuild from
-offset 0 that gives the same dump (DESIGN.md §5.16, §7; docs/adr/0015-offer-performance.md).
+topic, ten members targeted (two held out as control), completions, purchases and returns,
+some of them redelivered, one purchase arriving before its member's targeting and one return
+before its purchase; exact figures through SQL (`offer_performance`) and through
+`GET /v1/offers/{id}/performance`, and a rebuild from offset 0 that gives the same dump
+(DESIGN.md §5.16, §7; docs/adr/0015-offer-performance.md).
 
 The figures, worked by hand. Offer TVC runs from AT - 1 day to AT + 10 days in CA; the
-programme does not allow extensions, so its extension to AT + 20 days is refused.
+programme does not allow extensions, so its extension to AT + 20 days is refused. A purchase
+that counts counts net of its returns (spend less the refunds; no visit if refunded whole);
+a return of a purchase that does not count changes nothing.
 - test (M01-M08, M08 targeted at AT + 2 days, the others at AT):
-  M01 buys 20.00 and 30.00 (the first delivered twice), M02 40.00, M08 70.00 before its
-  targeting (not counted) and 15.00 after; M03 before the start, M04 after the end, M05 in
-  the US: not counted. 4 visits, 10500 cents; M01 completes twice, M02 once (delivered twice):
-  2 qualifying of 8, 3 redemptions, 300 points.
-- control (M09, M10): M09 60.00, M10 10.00 twice: 3 visits, 8000 cents; M09 would have
-  completed once (100 points due, none awarded): 1 qualifying of 2.
+  M01 buys 20.00 and 30.00 (the first delivered twice) and gets 10.00 of the second back (the
+  return delivered twice): 40.00; M02 buys 40.00 and 25.00, 5.00 of which comes back (the
+  return logged before the purchase): 60.00; M08 buys 70.00 before its targeting (not counted,
+  nor is its return) and 15.00 after; M03 buys before the start (returned: not counted), M04
+  after the end, M05 in the US: not counted. 5 visits, 11500 cents; M01 completes twice, M02
+  once (delivered twice): 2 qualifying of 8, 3 redemptions, 300 points.
+- control (M09, M10): M09 60.00, M10 10.00 twice, the first returned whole: 2 visits, 7000
+  cents; M09 would have completed once (100 points due, none awarded): 1 qualifying of 2.
 - uplift (test vs control, per member): qualifying (2/8 against 1/2) -0.5; redemptions
-  (3/8 against 1/2) -0.25; visits (4/8 against 3/2) -0.6667; spend (1312.5 against 4000)
-  -0.671875, rounded -0.6719.
+  (3/8 against 1/2) -0.25; visits (5/8 against 2/2) -0.375; spend (1437.5 against 3500)
+  -0.58928..., rounded -0.5893.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from processors.codec.avro import AvroCodec
 from processors.codec.json_form import from_json_object
 from processors.contract.config import OfferEndDateExtended
 from processors.contract.offers import OfferCompleted, OfferTargeted
-from processors.contract.transactions import TransactionLine
+from processors.contract.transactions import ReturnedLine, TransactionLine, TransactionReturned
 from projections import dump
 from projections.api.app import create_app
 from projections.api.auth import Role, issue_token
@@ -105,23 +110,44 @@ def bought(member: str | None, n: int, after: timedelta, cents: int, **changes):
     )  # fmt: skip
 
 
+def returned(member: str | None, n: int, after: timedelta, cents: int):
+    line = ReturnedLine(line_id="1", quantity=Decimal(1), amount_cents=cents)
+    template = bought(member, n, after, cents)
+    return TransactionReturned(
+        event_id=f"rx-{member}-{n}", occurred_at=AT + after, return_id=f"R-{member}-{n}",
+        transaction_id=f"T-{member}-{n}", member_id=member, market=template.market,
+        currency=template.currency, source=template.source, store=template.store, lines=[line],
+    )  # fmt: skip
+
+
 def transactions():
     day, hour = timedelta(days=1), timedelta(hours=1)
     first = bought("M01", 1, hour, 2000)
+    refund = returned("M01", 2, 3 * hour, 1000)
     return [
         first, first,  # redelivered
-        bought("M01", 2, 2 * hour, 3000),
+        bought("M01", 2, 2 * hour, 3000), refund, refund,  # 10.00 back, redelivered
         bought("M02", 1, day, 4000),
+        returned("M02", 2, 3 * day, 500),  # before its purchase (see later_transactions)
         bought("M03", 1, -2 * day, 9999),  # before the offer starts
+        returned("M03", 1, day, 9999),  # of a purchase that does not count
         bought("M04", 1, 15 * day, 5000),  # after its end (the extension was refused)
         bought("M05", 1, day, 2500, market="US", currency="USD"),  # another market
         bought("M08", 1, day, 7000),  # before M08's targeting
+        returned("M08", 1, 4 * day, 7000),  # of a purchase that does not count
         bought("M08", 2, 3 * day, 1500),
         bought("M09", 1, hour, 6000),
         bought("M10", 1, day, 1000),
+        returned("M10", 1, 2 * day, 1000),  # returned whole: no spend, no visit
         bought("M10", 2, 2 * day, 1000),
         bought(None, 1, hour, 50_000),  # anonymous
+        returned(None, 1, day, 50_000),  # anonymous
     ]  # fmt: skip
+
+
+def later_transactions():
+    """A purchase whose return is earlier in the log (same member, same partition)."""
+    return [bought("M02", 2, 2 * timedelta(days=1), 2500)]
 
 
 def offer_events():
@@ -149,11 +175,11 @@ def performance_rows(dsn: str) -> list[tuple]:
 
 
 EXPECTED = [
-    ("test", 8, 2, Decimal("0.2500"), 3, Decimal("0.3750"), 4, Decimal("0.5000"), 10500,
-     Decimal("1312.5000"), 300, 300,
-     Decimal("-0.5000"), Decimal("-0.2500"), Decimal("-0.6667"), Decimal("-0.6719")),
-    ("control", 2, 1, Decimal("0.5000"), 1, Decimal("0.5000"), 3, Decimal("1.5000"), 8000,
-     Decimal("4000.0000"), 100, 0, None, None, None, None),
+    ("test", 8, 2, Decimal("0.2500"), 3, Decimal("0.3750"), 5, Decimal("0.6250"), 11500,
+     Decimal("1437.5000"), 300, 300,
+     Decimal("-0.5000"), Decimal("-0.2500"), Decimal("-0.3750"), Decimal("-0.5893")),
+    ("control", 2, 1, Decimal("0.5000"), 1, Decimal("0.5000"), 2, Decimal("1.0000"), 7000,
+     Decimal("3500.0000"), 100, 0, None, None, None, None),
 ]  # fmt: skip
 
 
@@ -186,9 +212,23 @@ async def test_test_and_control_are_compared_in_sql_and_through_the_api_and_surv
     first = await run_projector(dsn, bootstrap, topics)
     assert first.refused == 0
     assert [row[:3] for row in performance_rows(dsn)] == [("test", 0, 0), ("control", 0, 0)]
+    with psycopg.connect(dsn) as conn:  # every member return is kept, its purchase or not
+        stored = conn.execute(
+            "SELECT return_id, transaction_id, member_id, refunded_cents FROM member_returns"
+            " ORDER BY return_id"
+        ).fetchall()
+    assert stored == [
+        ("R-M01-2", "T-M01-2", "M01", 1000), ("R-M02-2", "T-M02-2", "M02", 500),
+        ("R-M03-1", "T-M03-1", "M03", 9999), ("R-M08-1", "T-M08-1", "M08", 7000),
+        ("R-M10-1", "T-M10-1", "M10", 1000),
+    ]  # fmt: skip
 
-    # Then the targeting and the completions: the purchases already stored now count.
+    # Then the targeting, the completions and the purchase M02's return was waiting for: the
+    # purchases and returns already stored now count.
     await produce(bootstrap, named(topics, "loyalty.offers.v1"), encoded(offer_events()))
+    await produce(
+        bootstrap, named(topics, "loyalty.transactions.v1"), encoded(later_transactions())
+    )
     await run_projector(dsn, bootstrap, topics)
 
     assert performance_rows(dsn) == EXPECTED
@@ -202,9 +242,9 @@ async def test_test_and_control_are_compared_in_sql_and_through_the_api_and_surv
             " WHERE offer_id = 'TVC' AND (visits > 0 OR completions > 0) ORDER BY member_id"
         ).fetchall()
     assert window == (AT - timedelta(days=1), AT + timedelta(days=10), None, 20)
-    assert activity == [
-        ("M01", 2, 5000, 2), ("M02", 1, 4000, 1), ("M08", 1, 1500, 0), ("M09", 1, 6000, 1),
-        ("M10", 2, 2000, 0),
+    assert activity == [  # net of returns, to the cent
+        ("M01", 2, 4000, 2), ("M02", 2, 6000, 1), ("M08", 1, 1500, 0), ("M09", 1, 6000, 1),
+        ("M10", 1, 1000, 0),
     ]  # fmt: skip
 
     app = create_app(dsn=dsn, api_secret=SECRET)
@@ -224,21 +264,21 @@ async def test_test_and_control_are_compared_in_sql_and_through_the_api_and_surv
         "withdrawn_at": None, "control_share_percent": 20,
         "test": {
             "members": 8, "qualifying_members": 2, "qualifying_rate": "0.2500",
-            "redemptions": 3, "redemptions_per_member": "0.3750", "visits": 4,
-            "visits_per_member": "0.5000", "spend_cents": 10500,
-            "spend_per_member_cents": "1312.5000", "points_due": 300, "points_awarded": 300,
+            "redemptions": 3, "redemptions_per_member": "0.3750", "visits": 5,
+            "visits_per_member": "0.6250", "spend_cents": 11500,
+            "spend_per_member_cents": "1437.5000", "points_due": 300, "points_awarded": 300,
             "discount_cents": 0,
         },
         "control": {
             "members": 2, "qualifying_members": 1, "qualifying_rate": "0.5000",
-            "redemptions": 1, "redemptions_per_member": "0.5000", "visits": 3,
-            "visits_per_member": "1.5000", "spend_cents": 8000,
-            "spend_per_member_cents": "4000.0000", "points_due": 100, "points_awarded": 0,
+            "redemptions": 1, "redemptions_per_member": "0.5000", "visits": 2,
+            "visits_per_member": "1.0000", "spend_cents": 7000,
+            "spend_per_member_cents": "3500.0000", "points_due": 100, "points_awarded": 0,
             "discount_cents": 0,
         },
         "uplift": {
             "qualifying_rate": "-0.5000", "redemptions_per_member": "-0.2500",
-            "visits_per_member": "-0.6667", "spend_per_member": "-0.6719",
+            "visits_per_member": "-0.3750", "spend_per_member": "-0.5893",
         },
     }  # fmt: skip
     assert quiet.status_code == 200

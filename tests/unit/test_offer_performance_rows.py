@@ -4,7 +4,9 @@ and the arithmetic of rates, per-member figures and uplifts (DESIGN.md §5.16)."
 from datetime import timedelta
 from decimal import Decimal
 
+from processors.contract.common import Source, Store
 from processors.contract.offers import OfferTargeted
+from processors.contract.transactions import ReturnedLine, TransactionReturned
 from projections.api.routes_performance import compare, group
 from projections.writers import performance
 from tests.builders import T0, purchase
@@ -15,6 +17,18 @@ def targeted(member: str, *, control: bool = False, at=T0, event_id=None) -> Off
     return OfferTargeted(
         event_id=event_id or f"targeted-{member}", occurred_at=at, member_id=member,
         offer_id="TVC", in_control_group=control, cause_event_id="published-TVC",
+    )  # fmt: skip
+
+
+def returned(return_id="R1", *, member_id="M1", cents=(300, 200), at=T0) -> TransactionReturned:
+    lines = [
+        ReturnedLine(line_id=str(n), quantity=Decimal(1), amount_cents=amount)
+        for n, amount in enumerate(cents, start=1)
+    ]
+    return TransactionReturned(
+        event_id=f"returned-{return_id}", occurred_at=at, return_id=return_id,
+        transaction_id="T1", member_id=member_id, market="CA", currency="CAD",
+        source=Source.INSTORE, store=Store(store_id="S1", province="QC"), lines=lines,
     )  # fmt: skip
 
 
@@ -36,6 +50,30 @@ def test_an_anonymous_purchase_has_nobody_to_compare_and_is_left_out():
     rows = performance.rows_of([purchase(member_id=None)])
 
     assert rows.transactions == {}
+
+
+def test_a_member_return_is_one_row_with_its_refund_as_the_sum_of_its_lines():
+    later = returned(cents=(999,), at=T0 + timedelta(hours=1))
+
+    rows = performance.rows_of([returned(), later, returned("R2", cents=(100,))])
+
+    assert list(rows.returns.values()) == [
+        ("R1", "T1", "M1", 500, T0),  # the first of the log holds: a redelivery is a no-op
+        ("R2", "T1", "M1", 100, T0),  # a second return of the same purchase is its own row
+    ]
+
+
+def test_a_return_is_kept_even_before_its_purchase_and_an_anonymous_one_is_left_out():
+    rows = performance.rows_of([returned(), returned("R2", member_id=None), purchase()])
+
+    assert list(rows.returns) == ["R1"]
+    assert list(rows.transactions) == [("M1", "T1")]
+
+
+def test_returns_are_written_by_this_projection_and_stored_as_a_table():
+    assert TransactionReturned in performance.EVENTS
+    assert TransactionReturned not in performance.PASSED_OVER
+    assert "member_returns" in performance.TABLES
 
 
 def test_config_events_are_kept_in_log_order_to_be_folded_one_by_one():
