@@ -228,13 +228,15 @@ def _purchase(
 def _forget_ended(state: MemberOffers, catalogue: Catalogue) -> None:
     """Drop the standing on offers that ended before the returns window: nothing can count
     towards them or be returned from them any more. An offer the catalogue does not know is
-    kept (its definition may not have been read yet)."""
+    kept (its definition may not have been read yet), and so is one with a use pending (ADR
+    14). The daily run forgets the rest of what ended offers left (`retention`)."""
     horizon = state.horizon()
     if horizon is None:
         return
     for offer_id in list(state.offers):
         offer = catalogue.definition(offer_id)
-        if offer is not None and offer.schedule.ends_at < horizon:
+        pending = state.offers[offer_id].pending  # an offer agent's answer still to book
+        if offer is not None and offer.schedule.ends_at < horizon and not pending:
             del state.offers[offer_id]
 
 
