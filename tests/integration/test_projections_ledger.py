@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 from psycopg import sql
 
+from loyalty.stack import kafka
 from processors.codec.avro import AvroCodec
 from processors.contract.enrolments import MemberProfile, MemberProfileUpdated, MembersMerged
 from processors.contract.ledger import LedgerEventRecorded
@@ -334,10 +335,15 @@ async def test_a_projector_killed_mid_way_loses_and_doubles_nothing(
     feed = await make_feed(bootstrap_servers, new_topic, members=40, events_per_member=50)
     total = len(feed.ledger) + len(feed.enrolments) + len(feed.offers)
     env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP": bootstrap_servers}
+    # Every topic the projector reads is this test's own: the shared ones hold others' records.
+    quiet = {f"{feed.ledger_topic}-{name}": (1, {}) for name in ("transactions", "config")}
+    await kafka.ensure_topics(bootstrap_servers, quiet)
+    transactions_topic, config_topic = quiet
     # fmt: off
     process = subprocess.Popen(
         [sys.executable, "-m", "loyalty.cli", "project", "--ledger-topic", feed.ledger_topic,
          "--enrolments-topic", feed.enrolments_topic, "--offers-topic", feed.offers_topic,
+         "--transactions-topic", transactions_topic, "--config-topic", config_topic,
          "--schema", schema,
          "--group-id", f"killed-{uuid.uuid4().hex[:8]}", "--max-records", "20"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
