@@ -52,9 +52,14 @@ class GroupPerformance(Body):
     qualifying_rate: Ratio
     redemptions: int = Field(description="Completions (uses) of the offer.")
     redemptions_per_member: Ratio
-    visits: int = Field(description="Purchases in the offer's market and window, once targeted.")
+    visits: int = Field(
+        description="Purchases in the offer's market and window, once targeted, not refunded in "
+        "full."
+    )
     visits_per_member: Ratio
-    spend_cents: int = Field(description="Those purchases' line amounts, before discounts.")
+    spend_cents: int = Field(
+        description="Those purchases' net line amounts (after discounts), less their refunds."
+    )
     spend_per_member_cents: Ratio
     points_due: int = Field(description="Points the completions yield; for control, would have.")
     points_awarded: int
