@@ -135,6 +135,7 @@ LEDGER_STEPS = TopicSpec(
         "PointsTransferBounced",
         "MemberMergedAway",
         "PurchaseForwarded",
+        "ReturnForwarded",
         "ReferralQualified",
         "ReferralReturned",
         "OfferUseGranted",

@@ -28,7 +28,7 @@ from processors.contract.base import (
     UtcDatetime,
 )
 from processors.contract.common import PointsCategory, Source, Store
-from processors.contract.ledger import AccountBalance
+from processors.contract.ledger import AccountBalance, EntryKind, EntryType
 from processors.contract.transactions import Tender, TransactionCompleted, TransactionLine
 
 TOPIC = "loyalty.internal.ledger-steps.v1"
@@ -275,3 +275,39 @@ class PurchaseForwarded(Event):
         return TransactionCompleted(
             event_id=self.purchase_event_id, member_id=self.member_id, **fields
         )
+
+
+class ForwardedEntry(Record):
+    """One ledger entry a return decided on a merged member, for the survivor to book."""
+
+    program_id: Id = Field(description="The programme of the account.")
+    category: PointsCategory = Field(description="The points category decided (REGULAR).")
+    entry_type: EntryType = Field(description="CREDIT adds points, DEBIT takes them.")
+    kind: EntryKind = Field(description="RETURN, or REDEMPTION_REVERSAL.")
+    points: Points = Field(description="Points moved, always >= 0.")
+    expires_at: UtcDatetime | None = Field(
+        default=None, description="Credits: expiry of the lot credited back (null: never)."
+    )
+    offer_id: OfferId | None = Field(
+        default=None, description="The offer whose award the entry takes back, if one."
+    )
+
+
+class ReturnForwarded(Event):
+    """A return of a purchase made before its member was merged away: the victim's side
+    re-evaluated the purchase (it keeps the purchase's record); the survivor, who holds the
+    points now, books what it decided (DESIGN.md §5.14, §5.18)."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The survivor (the record key), to be debited.")
+    victim_member_id: Id = Field(description="The member merged away the purchase was made on.")
+    return_event_id: Id = Field(description="event_id of the TransactionReturned.")
+    return_id: Id = Field(description="The retailer's id of the return transaction.")
+    transaction_id: Id = Field(description="The id of the original transaction.")
+    source: Source = Field(description="The channel the return was made in.")
+    store_id: Id | None = Field(default=None, description="The store taking the return.")
+    till_id: str | None = Field(default=None, max_length=64, description="The till, if any.")
+    entries: list[ForwardedEntry] = Field(
+        min_length=1, description="What the return takes back and gives back, in order."
+    )

@@ -255,7 +255,10 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
 
 def _return(result: MemberResult, returned: TransactionReturned, config: Config) -> None:
     state = result.state
-    record = state.ledger.purchases.get(returned.transaction_id) if _active(state) else None  # type: ignore[union-attr]
+    # A member merged away still re-evaluates its own purchases; the ledger forwards the
+    # outcome to the survivor, who holds the points now.
+    holds_records = state.ledger is not None and state.ledger.status in ("ACTIVE", "MERGED")
+    record = state.ledger.purchases.get(returned.transaction_id) if holds_records else None  # type: ignore[union-attr]
     if record is None or returned.return_id in record.return_ids:
         result.take(ledger.handle(state.ledger, returned, config.programs))
         return

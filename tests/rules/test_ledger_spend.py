@@ -239,3 +239,28 @@ def test_purchases_are_forgotten_after_the_returns_window_and_late_ones_not_cred
     assert ledgers.apply(returned("m1", "T1", "R1", ("1", 1000))) == []
     assert ledgers.apply(bought("m1", "T3", cents=1000)) == []  # dated 2026-03-02: too late
     assert ledgers.balance("m1") == 10
+
+
+def test_a_return_after_a_merge_is_decided_by_the_victim_and_booked_by_the_survivor():
+    ledgers = Ledgers()
+    ledgers.apply(
+        enrolled("m1"), enrolled("m2"), bought("m1", "T1", line("1", 800), line("2", 400))
+    )
+    ledgers.apply(merged("m1", "m2"))
+    victim_last = ledgers.ledger("m1")[-1]
+
+    out = ledgers.apply(returned("m1", "T1", "R1", ("2", 400), at=T0 + timedelta(days=1)))
+
+    assert [type(e).__name__ for e in out] == ["ReturnForwarded", "LedgerEventRecorded"]
+    assert ledgers.ledger("m1")[-1] is victim_last  # the merge stays the victim's last entry
+    booked = ledgers.ledger("m2")[-1]
+    assert (booked.event_type, booked.transaction_id, booked.points_on_event) == (
+        LedgerEventType.TRANSACTION_RETURN,
+        "R1",
+        -4,
+    )
+    assert booked.related_member_id == "m1"
+    assert (ledgers.balance("m1"), ledgers.balance("m2")) == (0, 8)
+    again = ledgers.apply(returned("m1", "T1", "R1", ("2", 400), at=T0 + timedelta(days=1)))
+    assert again == []  # the victim's record knows the return: nothing forwarded twice
+    assert ledgers.balance("m2") == 8

@@ -21,6 +21,7 @@ from processors.contract.internal import (
     PurchaseForwarded,
     ReferralQualified,
     ReferralReturned,
+    ReturnForwarded,
 )
 from processors.contract.redemptions import (
     PointsAdjustmentRequested,
@@ -37,7 +38,7 @@ LedgerInput = (
     MemberEnrolled | TransactionCompleted | TransactionReturned | PointsRedemptionRequested
     | PointsTransferRequested | PointsAdjustmentRequested | MembersMerged | ActivityRecorded
     | DayStarted | PointsTransferDebited | PointsTransferBounced | MemberMergedAway
-    | ReferralQualified | ReferralReturned | PurchaseForwarded
+    | ReferralQualified | ReferralReturned | PurchaseForwarded | ReturnForwarded
 )  # fmt: skip
 
 
@@ -58,6 +59,8 @@ def handle(state: MemberLedger | None, message: LedgerInput, programs: Programs)
             return purchases.park(message)
         case TransactionCompleted():
             return purchases.earn(required(state), message, programs)
+        case ReturnForwarded():
+            return purchases.return_in(state, message)
         case TransactionReturned():
             return purchases.return_purchase(required(state), message, programs)
         case PointsRedemptionRequested():

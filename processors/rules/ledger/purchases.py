@@ -10,8 +10,8 @@ from typing import Any
 
 from processors.contract.common import PointsCategory
 from processors.contract.enrolments import MemberEnrolled
-from processors.contract.internal import PurchaseForwarded
-from processors.contract.ledger import EntryKind, LedgerEventType
+from processors.contract.internal import ForwardedEntry, PurchaseForwarded, ReturnForwarded
+from processors.contract.ledger import EntryKind, EntryType, LedgerEventRecorded, LedgerEventType
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules.arithmetic import derived_id, round_half_up
 from processors.rules.ledger import policy, referrals
@@ -166,10 +166,15 @@ def return_purchase(
 ) -> Result:
     """Re-evaluate the purchase without the returned lines; debit points no longer earned,
     the offer awards that no longer hold (`offer_debits`, decided by the offer rules), and
-    credit back points redeemed on the returned lines, in one event (DESIGN.md §5.14)."""
+    credit back points redeemed on the returned lines, in one event (DESIGN.md §5.14).
+
+    On a member merged away the purchase's record is here but the points are the survivor's:
+    the return is decided here and booked there (`ReturnForwarded`)."""
     result = Result(state)
     if state.status == "UNKNOWN":
         return _park_more(state, returned)
+    if state.status == "MERGED" and state.merged_into is not None:
+        return _forward_return(state, returned, programs, offer_debits)
     record = state.purchases.get(returned.transaction_id)
     if record is None:
         result.note = f"return of unknown transaction {returned.transaction_id}"
@@ -239,6 +244,97 @@ def return_purchase(
     debit_offer_awards(draft, list(offer_debits))
     emit(result, draft)
     result.emitted += referrals.on_return(state, record, returned, programs)
+    return result
+
+
+def _forward_return(
+    state: MemberLedger,
+    returned: TransactionReturned,
+    programs: Programs,
+    offer_debits: Sequence[OfferDebit],
+) -> Result:
+    """Decide the return on a scratch copy of the merged member (whose accounts ended with
+    the merge), keep the purchase record's changes (so a redelivery changes nothing), and
+    forward the entries decided to the survivor."""
+    assert state.merged_into is not None
+    scratch = state.model_copy(deep=True)
+    scratch.status = "ACTIVE"
+    decided = return_purchase(scratch, returned, programs, offer_debits)
+    if returned.transaction_id in scratch.purchases:
+        state.purchases[returned.transaction_id] = scratch.purchases[returned.transaction_id]
+    events = [e for e in decided.emitted if isinstance(e, LedgerEventRecorded)]
+    if not events:
+        return Result(state, note=decided.note or "return changes nothing")
+    step = ReturnForwarded(
+        event_id=derived_id("STEP", returned.event_id, "return", state.merged_into),
+        occurred_at=returned.occurred_at,
+        member_id=state.merged_into,
+        victim_member_id=state.member_id,
+        return_event_id=returned.event_id,
+        return_id=returned.return_id,
+        transaction_id=returned.transaction_id,
+        source=returned.source,
+        store_id=returned.store.store_id,
+        till_id=returned.till_id,
+        entries=[
+            ForwardedEntry(
+                program_id=entry.program_id,
+                category=entry.category,
+                entry_type=entry.entry_type,
+                kind=entry.kind,
+                points=entry.points,
+                expires_at=entry.expires_at,
+                offer_id=entry.offer_id,
+            )
+            for entry in events[0].entries
+        ],
+    )
+    return Result(state, [step], note=f"return forwarded to survivor {state.merged_into}")
+
+
+def return_in(state: MemberLedger | None, step: ReturnForwarded) -> Result:
+    """The survivor's side of a return forwarded from a member merged into it: one
+    TRANSACTION_RETURN with the entries decided there. Points still held for the victim's
+    purchase are taken from that hold first (holds move with the merge)."""
+    if state is None or state.status != "ACTIVE":
+        return Result(state, note="return forwarded to a member who cannot take it")
+    if step.event_id in state.steps_applied:
+        return Result(state, note="forwarded return already applied")
+    state.steps_applied.append(step.event_id)
+    result = Result(state)
+    draft = Draft(
+        state,
+        LedgerEventType.TRANSACTION_RETURN,
+        cause_event_id=step.event_id,
+        occurred_at=step.occurred_at,
+        source=step.source,
+        store_id=step.store_id,
+        till_id=step.till_id,
+        transaction_id=step.return_id,
+        related_member_id=step.victim_member_id,
+    )
+    origin = f"{step.victim_member_id}/{step.transaction_id}"
+    for entry in step.entries:
+        if entry.entry_type is EntryType.CREDIT:
+            draft.credit(entry.program_id, entry.category, entry.kind, entry.points,
+                         entry.expires_at, offer_id=entry.offer_id)  # fmt: skip
+            continue
+        hold = next(
+            (h for h in state.holds if h.transaction_id == origin
+             and h.program_id == entry.program_id and h.points >= entry.points),
+            None,
+        ) if entry.offer_id is None else None  # fmt: skip
+        if hold is not None:
+            hold.points -= entry.points
+            if hold.points == 0:
+                state.holds.remove(hold)
+            draft.debit_exactly(
+                entry.program_id, hold.category, entry.kind, [Move(hold.expires_at, entry.points)]
+            )
+        else:
+            draft.debit(entry.program_id, entry.category, entry.kind, entry.points,
+                        offer_id=entry.offer_id)  # fmt: skip
+    emit(result, draft)
     return result
 
 
