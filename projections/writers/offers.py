@@ -4,8 +4,8 @@ member_offer_uses and member_offer_progress.
 Owns those three tables. It copies what the offer rules said and never evaluates an offer
 (`processors.rules.offers` does); it never commits (the caller's transaction also holds the
 checkpoint) and never reads the clock, so a rebuild writes exactly what live projection wrote.
-The other events of `loyalty.offers.v1` (targeted, loaded, challenges, budgets spent) have no
-table yet and are passed over (`PASSED_OVER`).
+Targeting and spent budgets belong to the performance projection (`writers/performance.py`);
+loaded offers and challenges have no table yet and are passed over (`PASSED_OVER`).
 
 A batch travels by binary COPY into temporary staging tables, then one statement per table
 applies it, idempotently, so re-applying events changes nothing:
@@ -28,18 +28,16 @@ from psycopg.types.json import Jsonb
 
 from processors.contract.offers import (
     ChallengeCompleted,
-    OfferBudgetExhausted,
     OfferCompleted,
     OfferLoaded,
     OfferProgressed,
-    OfferTargeted,
 )
 
 TABLES = ("offer_completions", "member_offer_uses", "member_offer_progress")
 
 OfferEvent = OfferCompleted | OfferProgressed
 
-PASSED_OVER = (OfferTargeted, OfferLoaded, ChallengeCompleted, OfferBudgetExhausted)
+PASSED_OVER = (OfferLoaded, ChallengeCompleted)
 """Events of the offers topic this projection has no table for yet: their offsets are passed."""
 
 

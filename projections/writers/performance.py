@@ -39,14 +39,17 @@ from processors.contract.config import (
     RewardCodesAdded,
     RewardPublished,
 )
-from processors.contract.offers import OfferTargeted
+from processors.contract.offers import OfferBudgetExhausted, OfferTargeted
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules.offers.schedule import extension_refusal
 
-TABLES = ("offers", "programs", "offer_audience", "member_transactions", "member_returns")
+TABLES = ("offers", "programs", "offer_audience", "member_transactions", "member_returns",
+          "offer_budget_exhaustions")  # fmt: skip
 
 ConfigEvent = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
-PerformanceEvent = ConfigEvent | OfferTargeted | TransactionCompleted | TransactionReturned
+PerformanceEvent = (
+    ConfigEvent | OfferTargeted | OfferBudgetExhausted | TransactionCompleted | TransactionReturned
+)
 
 EVENTS = (
     ProgramConfigured,
@@ -54,6 +57,7 @@ EVENTS = (
     OfferEndDateExtended,
     OfferWithdrawn,
     OfferTargeted,
+    OfferBudgetExhausted,
     TransactionCompleted,
     TransactionReturned,
 )
@@ -84,6 +88,8 @@ class PerformanceRows:
     """(member_id, transaction_id) → the first purchase of the batch with that id."""
     returns: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     """return_id → the first return of the batch with that id."""
+    exhaustions: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    """event_id → an offer's spent limit."""
 
 
 def rows_of(events: Iterable[PerformanceEvent]) -> PerformanceRows:
@@ -105,6 +111,13 @@ def rows_of(events: Iterable[PerformanceEvent]) -> PerformanceRows:
             key = (event.member_id, event.transaction_id)
             spend = sum(line.amount_cents for line in event.lines)
             rows.transactions.setdefault(key, (*key, event.market, event.occurred_at, spend))
+        elif isinstance(event, OfferBudgetExhausted):
+            rows.exhaustions.setdefault(
+                event.event_id,
+                (event.event_id, event.offer_id, event.reason.value, event.uses_granted,
+                 event.points_granted, event.uses_total_max, event.budget_points_max,
+                 event.occurred_at),
+            )  # fmt: skip
         elif isinstance(event, TransactionReturned):
             if event.member_id is None:
                 continue
@@ -140,6 +153,9 @@ _AUDIENCE = (("offer_id", "text"), ("member_id", "text"), ("in_control_group", "
              ("targeted_at", "timestamptz"))  # fmt: skip
 _TRANSACTIONS = (("member_id", "text"), ("transaction_id", "text"), ("market", "text"),
                  ("occurred_at", "timestamptz"), ("spend_cents", "int8"))  # fmt: skip
+_EXHAUSTIONS = (("event_id", "text"), ("offer_id", "text"), ("reason", "text"),
+                ("uses_granted", "int4"), ("points_granted", "int8"), ("uses_total_max", "int4"),
+                ("budget_points_max", "int8"), ("occurred_at", "timestamptz"))  # fmt: skip
 _RETURNS = (("return_id", "text"), ("transaction_id", "text"), ("member_id", "text"),
             ("refunded_cents", "int8"), ("occurred_at", "timestamptz"))  # fmt: skip
 
@@ -252,3 +268,7 @@ def write(conn: psycopg.Connection, events: Sequence[PerformanceEvent]) -> None:
             _copy_insert(cursor, "member_transactions", _TRANSACTIONS, rows.transactions.values())
         if rows.returns:
             _copy_insert(cursor, "member_returns", _RETURNS, rows.returns.values())
+        if rows.exhaustions:
+            _copy_insert(
+                cursor, "offer_budget_exhaustions", _EXHAUSTIONS, rows.exhaustions.values()
+            )

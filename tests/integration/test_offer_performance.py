@@ -300,3 +300,23 @@ async def test_test_and_control_are_compared_in_sql_and_through_the_api_and_surv
     assert performance_rows(dsn) == EXPECTED
     with psycopg.connect(dsn) as conn:
         assert dump.sha256(conn) == report.rebuilt_sha256
+
+
+def test_a_spent_budget_lands_in_its_table_once(own_database_url):
+    from processors.contract.offers import BudgetExhaustion, OfferBudgetExhausted
+    from projections import db
+    from projections.writers import performance
+
+    spent = OfferBudgetExhausted(
+        event_id="OBE-1", occurred_at=datetime(2026, 3, 2, tzinfo=UTC), offer_id="OFFER_X",
+        reason=BudgetExhaustion.BUDGET_SPENT, uses_granted=334, points_granted=100_000,
+        budget_points_max=100_000, last_member_id="M9", request_event_id="REQ-9",
+    )  # fmt: skip
+    with db.connect(own_database_url) as conn:
+        performance.write(conn, [spent])
+        performance.write(conn, [spent])  # redelivered
+        rows = conn.execute(
+            "SELECT offer_id, reason, uses_granted, points_granted, budget_points_max"
+            " FROM offer_budget_exhaustions"
+        ).fetchall()
+    assert rows == [("OFFER_X", "BUDGET_SPENT", 334, 100_000, 100_000)]

@@ -5,7 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from processors.contract.common import Source, Store
-from processors.contract.offers import OfferTargeted
+from processors.contract.offers import BudgetExhaustion, OfferBudgetExhausted, OfferTargeted
 from processors.contract.transactions import ReturnedLine, TransactionReturned
 from projections.api.routes_performance import compare, group
 from projections.writers import performance
@@ -139,3 +139,16 @@ def test_an_empty_control_group_gives_figures_for_test_and_no_uplift():
         "visits_per_member": None,
         "spend_per_member": None,
     }
+
+
+def test_a_spent_budget_is_kept_once_per_event_for_analysts():
+    spent = OfferBudgetExhausted(
+        event_id="OBE-1", occurred_at=T0, offer_id="OFFER_X", reason=BudgetExhaustion.USES_SPENT,
+        uses_granted=1000, points_granted=100_000, uses_total_max=1000, last_member_id="M9",
+        request_event_id="REQ-9",
+    )  # fmt: skip
+    rows = performance.rows_of([spent, spent])
+    assert list(rows.exhaustions.values()) == [
+        ("OBE-1", "OFFER_X", "USES_SPENT", 1000, 100_000, 1000, None, T0)
+    ]
+    assert "offer_budget_exhaustions" in performance.TABLES

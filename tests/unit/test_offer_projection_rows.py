@@ -61,8 +61,9 @@ def test_at_one_time_the_later_use_then_the_later_event_wins():
     assert (use, progress.obj[0]["progress"]) == (2, "200.000")
 
 
-def test_targeted_and_loaded_offers_are_passed_over():
-    from processors.contract.offers import OfferLoaded, OfferTargeted
+def test_loaded_offers_are_passed_over_and_targeting_and_budgets_go_to_performance():
+    from processors.contract.offers import OfferBudgetExhausted, OfferLoaded, OfferTargeted
+    from projections.writers import performance
 
-    assert OfferTargeted in offers.PASSED_OVER
     assert OfferLoaded in offers.PASSED_OVER
+    assert {OfferTargeted, OfferBudgetExhausted} <= set(performance.EVENTS)
