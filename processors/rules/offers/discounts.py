@@ -25,6 +25,7 @@ from processors.contract.offer_definition import (
 )
 from processors.contract.transactions import TransactionLine
 from processors.rules.arithmetic import round_half_up, split_pro_rata
+from processors.rules.offers.products import Selector, matches
 
 CART_DISCOUNTS: Final = frozenset({DiscountKind.AMOUNT_OFF_CART, DiscountKind.PERCENT_OFF_CART})
 """Discounts on the whole cart; they apply after every item discount."""
@@ -91,24 +92,9 @@ class LineDiscount:
 
 
 def selects(selection: ProductSelection, line: PricedLine) -> bool:
-    """Whether `selection` selects `line`: it matches every non-empty include list (any value
-    within a list; no include list at all means every product) and no exclude list."""
-    includes = (
-        (selection.skus, line.sku),
-        (selection.gtins, line.gtin),
-        (selection.categories, line.category),
-        (selection.subcategories, line.subcategory),
-        (selection.brands, line.brand),
-    )
-    excludes = (
-        (selection.excluded_skus, line.sku),
-        (selection.excluded_gtins, line.gtin),
-        (selection.excluded_categories, line.category),
-        (selection.excluded_subcategories, line.subcategory),
-        (selection.excluded_brands, line.brand),
-    )
-    included = all(not values or value in values for values, value in includes)
-    return included and not any(value is not None and value in values for values, value in excludes)
+    """Whether `selection` selects `line`: the one matching rule of `products` (every non-empty
+    include list, no exclude list)."""
+    return matches(selection, line)
 
 
 def apply_discounts(
@@ -154,11 +140,12 @@ def _applies_to(offer: DiscountOffer, lines: Sequence[PricedLine]) -> list[int]:
     products = offer.terms.products
     if offer.terms.kind in ITEM_DISCOUNTS and products is None and offer.line_ids is None:
         return []  # nothing names its items: never generous
+    selector = Selector.of(products) if products is not None else None
     return [
         i
         for i, line in enumerate(lines)
         if (offer.line_ids is None or line.line_id in offer.line_ids)
-        and (products is None or selects(products, line))
+        and (selector is None or selector.selects(line))
     ]
 
 
