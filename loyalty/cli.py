@@ -267,9 +267,11 @@ def bench_cart(offers: int, carts: int, members: int, output: Path | None) -> No
 
 
 def _register_worker_commands() -> None:
-    from loyalty.cli_worker import worker
+    from loyalty.cli_worker import audit, chaos, worker
 
     main.add_command(worker)
+    main.add_command(audit)
+    main.add_command(chaos)
 
 
 _register_worker_commands()

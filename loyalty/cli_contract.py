@@ -25,7 +25,7 @@ TOPIC_NAMES = [spec.name for spec in CONTRACT_TOPICS]
 
 def codec() -> AvroCodec:
     """The codec with every recorded schema version, so old records still decode."""
-    return AvroCodec(history_dir=files.HISTORY_DIR)
+    return AvroCodec.with_history()
 
 
 def parse_lines(

@@ -1,16 +1,66 @@
-"""`loyalty worker`: the stream processors (the Faust app in `processors.app`)."""
+"""`loyalty worker`: the stream processors (`processors.app`, on `processors.runtime`)."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
 
 import click
 
 
 @click.command()
-@click.option("--loglevel", default="info", show_default=True)
-def worker(loglevel: str) -> None:
-    """Run the processors: member inputs → ledger rules → ledger, outcome and step events."""
-    from faust.worker import Worker
+@click.option("--loglevel", default=None, help="Overrides the log level (DEBUG, INFO, ...).")
+def worker(loglevel: str | None) -> None:
+    """Run the processors: member inputs → ledger and offer rules → ledger, offers, outcome and
+    step events; offer-use decisions; the clock and static-targeting fan-outs. Serves /metrics
+    and /healthz on LOYALTY_WORKER_HTTP_PORT (9400); stops on SIGTERM or Ctrl-C."""
+    from processors.app import main
 
-    from processors.app import app
+    if loglevel:
+        logging.getLogger().setLevel(loglevel.upper())
+    asyncio.run(main())
 
-    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+@click.command()
+@click.option("--prefix", default=None, help="The deployment's topic prefix (default: settings).")
+@click.option("--limit", default=50, show_default=True, help="Unaccounted records to list.")
+def audit(prefix: str | None, limit: int) -> None:
+    """Reconcile every input record with what the engine did with it (an output citing it, a
+    no-op by design, or a dead letter); list the unaccounted ones and exit 1 if there are any."""
+    from loyalty.audit import audit as run_audit
+    from loyalty.audit import render
+    from loyalty.settings import get_settings
+
+    settings = get_settings()
+    if prefix is not None:
+        settings = settings.model_copy(update={"topic_prefix": prefix})
+    report = asyncio.run(run_audit(settings))
+    click.echo(render(report, limit))
+    raise SystemExit(0 if report.ok else 1)
+
+
+@click.command()
+@click.option("--runs", default=10, show_default=True)
+@click.option("--members", default=3000, show_default=True)
+@click.option("--cap", default=1000, show_default=True, help="The offer's total-uses cap.")
+@click.option("--seed", default=1, show_default=True, help="Kill moments and pauses.")
+@click.option("--deadline", default=120.0, show_default=True, help="Seconds before a stall.")
+@click.option("--pause-share", default=0.3, show_default=True,
+              help="Share of runs that restart after a pause (1-12 s), not at once.")  # fmt: skip
+@click.option("--logs", "log_dir", type=click.Path(path_type=Path), default=Path(".stack/chaos"))
+def chaos(runs: int, members: int, cap: int, seed: int, deadline: float, pause_share: float,
+          log_dir: Path) -> None:  # fmt: skip
+    """Kill-and-restart fault runs on the local stack: per run, finished or stalled, the
+    audit's unaccounted records, grants against the cap, id conflicts, balances against the
+    rules. Exit 1 if any run was not clean."""
+    from loyalty import stack
+    from loyalty.chaos import run_chaos
+    from loyalty.settings import get_settings
+
+    settings = get_settings()
+    stack.up(settings)
+    results = asyncio.run(run_chaos(settings, log_dir, runs=runs, members=members, cap=cap,
+                                    seed=seed, deadline=deadline, pause_share=pause_share,
+                                    echo=click.echo))  # fmt: skip
+    raise SystemExit(0 if all(r.ok for r in results) else 1)

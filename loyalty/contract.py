@@ -18,6 +18,7 @@ from typing import Any
 
 from loyalty.settings import REPO_ROOT
 from loyalty.topics import CONTRACT_TOPICS
+from processors.codec.avro import HISTORY_DIR as HISTORY_DIR
 from processors.codec.avro import AvroCodec, schema_fingerprint
 from processors.codec.json_form import from_json_object
 from processors.codec.schemas import expanded, named_types
@@ -25,7 +26,6 @@ from processors.contract.base import Event
 from processors.contract.catalogue import all_events, events_on
 
 SCHEMAS_DIR = REPO_ROOT / "schemas"
-HISTORY_DIR = SCHEMAS_DIR / "history"
 EXAMPLES_DIR = SCHEMAS_DIR / "examples"
 GOLDEN_DIR = REPO_ROOT / "tests" / "golden"
 DOCS_FILE = REPO_ROOT / "docs" / "contract.md"

@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from loyalty.settings import Settings
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @dataclass
@@ -22,6 +31,11 @@ class Service:
     argv: list[str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    http_port: int | None = None  # a worker's /metrics and /healthz
+
+    def url(self, path: str) -> str:
+        assert self.http_port is not None
+        return f"http://127.0.0.1:{self.http_port}{path}"
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -64,9 +78,14 @@ class Services:
         service = Service(
             name, [sys.executable, "-m", "loyalty.cli", *args], self.log_dir / f"{name}.log"
         )
+        env = self.env()
+        if args and args[0] == "worker":  # several workers may share this host: a port each
+            port = self.extra_env.get("LOYALTY_WORKER_HTTP_PORT") or str(free_port())
+            env["LOYALTY_WORKER_HTTP_PORT"] = port
+            service.http_port = int(port)
         with service.log_path.open("ab") as log:
             service.process = subprocess.Popen(
-                service.argv, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                service.argv, env=env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
         self.running.append(service)

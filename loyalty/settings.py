@@ -45,7 +45,21 @@ class Settings(BaseSettings):
     )
     worker_app_id: str = Field(
         default="loyalty-engine",
-        description="Faust app id: the consumer group and the prefix of its table changelogs.",
+        description="The worker's id: its consumer groups and the prefix of its table changelogs.",
+    )
+    worker_http_port: int = Field(
+        default=9400,
+        ge=0,
+        le=65535,
+        description="Where the worker serves /metrics (Prometheus) and /healthz on 127.0.0.1 "
+        "(LOYALTY_WORKER_HTTP_HOST to change); 0 turns them off.",
+    )
+    worker_http_host: str = "127.0.0.1"
+    stall_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A partition with records waiting whose committed offset has not moved for "
+        "this long makes /healthz answer 503.",
     )
 
     stack_dir: Path = REPO_ROOT / ".stack"

@@ -1,33 +1,33 @@
-"""The Faust app: topics, tables and agents wired together. Wiring only; no rules here.
+"""The worker's wiring: which agent reads which topics, with which table and consumer group.
+Wiring only; no rules here, no Kafka loop here (`processors.runtime`).
 
-Agents:
-- `apply_to_ledgers`: member-keyed inputs (enrolments, transactions, activities, redemptions,
-  the internal ledger steps and clock ticks) → member rules (ledger and offers) → ledger,
-  offers, outcomes and step events;
-- `decide_offer_uses`: requests for uses of offers with a total-uses limit or a budget, keyed
-  by offer → grants, denials, OfferBudgetExhausted, in arrival order (ADR 14);
-- `fan_out_days`: each `DayStarted` copied to every partition of the clock-ticks topic, so the
-  daily run reaches every member partition;
-- `fan_out_static_targeting`: each publication with a static audience copied to every
-  partition of the offer-targeting topic, so members who never act are decided too (ADR 13).
+Agents (`processors/agents/`):
+- `Members`: member-keyed inputs (enrolments, transactions, activities, redemptions, the
+  internal ledger steps, clock ticks and targeting ticks) → member rules (ledger and offers) →
+  ledger, offers, outcomes and step events; state in `ledgers_by_member`;
+- `OfferUses`: requests for uses of offers with a total-uses limit or a budget, keyed by offer
+  → grants, denials, OfferBudgetExhausted, in arrival order (ADR 14); state in `uses_by_offer`;
+- `Days`: each `DayStarted` copied to every partition of the clock-ticks topic;
+- `StaticTargeting`: each publication with a static audience copied to every partition of
+  the offer-targeting topic (ADR 13).
+Each agent is its own consumer group, so a rebalance or a slow batch of one never holds up
+another (docs/adr/0017-worker-runtime.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
-from typing import Any
 
-import faust
-from aiokafka.partitioner import murmur2
+from aiokafka import AIOKafkaProducer
 
 from loyalty.logs import get_logger
 from loyalty.runtime import tune_gc
-from loyalty.settings import get_settings
+from loyalty.settings import Settings, get_settings
 from loyalty.topics import (
     ACTIVITIES,
     CLOCK,
     CLOCK_TICKS,
+    COMPACTED,
     CONFIG,
     CONTRACT_TOPICS,
     DEADLETTER,
@@ -38,222 +38,86 @@ from loyalty.topics import (
     REDEMPTIONS,
     TRANSACTIONS,
 )
-from processors.agents.ledger_batch import LedgerBatch
-from processors.agents.offer_uses import OfferUsesBatch
+from processors.agents.fan_out import Days, StaticTargeting
+from processors.agents.members import Members
+from processors.agents.offer_uses import OfferUses
 from processors.codec.avro import AvroCodec
 from processors.config_feed import ConfigFeed
-from processors.contract.config import OfferPublished
-from processors.frontdoor import Delivered, FrontDoor
-from processors.rules.offers.targeting import targeting_tick
+from processors.frontdoor import FrontDoor
+from processors.runtime.batch import Agent, Batches
+from processors.runtime.runner import Runner
+from processors.runtime.table import Table
+from processors.runtime.topics import ensure_topics
+from processors.runtime.worker import Worker
 
-settings = get_settings()
 log = get_logger(__name__)
-PARTITIONS = settings.partitions
 BATCH_MAX = 2000
-BATCH_WITHIN_SECONDS = 0.05
-
-app = faust.App(
-    # Prefixed like the topics: its consumer group and table changelogs belong to them.
-    settings.topic(settings.worker_app_id),
-    broker=f"kafka://{settings.bootstrap_servers}",
-    store="memory://",
-    topic_partitions=PARTITIONS,
-    # Faust declares only its own internal topics (table changelogs, the assignor's); the
-    # contract's topics are created by `loyalty stack up` from loyalty.topics.
-    topic_allow_declare=True,
-    consumer_auto_offset_reset="earliest",
-    producer_acks=-1,
-    # A batch sends ~2,000 outputs, then ~2,000 states, and waits for their acks: 256 KiB
-    # record batches (Faust's default is 16 KiB) put each partition's share in one or two
-    # batches; 5 ms linger costs at most 5 ms per acknowledgement wait.
-    producer_max_batch_size=256 * 1024,
-    producer_linger=0.005,
-    processing_guarantee="at_least_once",
-    web_enabled=False,
-    stream_buffer_maxsize=BATCH_MAX * 2,
-    # Bytes everywhere: the codec (Avro, JSON state) is ours. Set app-wide because Faust's
-    # changelog recovery reads with the app's serializers, not the table schema's.
-    key_serializer="raw",
-    value_serializer="raw",
-    # A crashed worker's partitions are reassigned after this, not after the 60 s default.
-    broker_session_timeout=10.0,
-    broker_heartbeat_interval=2.0,
-)
-
-_raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
-                        "value_serializer": "raw"}  # fmt: skip
-member_inputs = app.topic(
-    *(settings.topic(spec.name)
-      for spec in (ENROLMENTS, TRANSACTIONS, ACTIVITIES, REDEMPTIONS, LEDGER_STEPS, CLOCK_TICKS,
-                   OFFER_TARGETING)),
-    partitions=PARTITIONS, **_raw,
-)  # fmt: skip
-days = app.topic(settings.topic(CLOCK.name), partitions=1, **_raw)
-offer_uses = app.topic(settings.topic(OFFER_USES.name), partitions=PARTITIONS, **_raw)
-publications = app.topic(settings.topic(CONFIG.name), partitions=1, **_raw)
-
-ledgers_by_member = app.Table(
-    "ledgers_by_member",
-    default=None,
-    partitions=PARTITIONS,
-    # Written from batches (no current event): the key's own partition, as producers use.
-    use_partitioner=True,
-    # bytes → Faust's "raw" serializer, also when it recovers the table from its changelog.
-    key_type=bytes,
-    value_type=bytes,
-)  # fmt: skip
-
-# An offer's total uses and budget (ADR 14), keyed by offer_id; written like the member table.
-uses_by_offer = app.Table(
-    "uses_by_offer", default=None, partitions=PARTITIONS, use_partitioner=True,
-    key_type=bytes, value_type=bytes,
-)  # fmt: skip
-
-codec = AvroCodec()
-feed = ConfigFeed(settings.bootstrap_servers, settings.topic(CONFIG.name), codec)
+MEMBER_INPUTS = (ENROLMENTS, TRANSACTIONS, ACTIVITIES, REDEMPTIONS, LEDGER_STEPS, CLOCK_TICKS,
+                 OFFER_TARGETING)  # fmt: skip
 
 
-class _FaustSend:
-    """aiokafka-style `send(topic, value, key=)` over Faust's producer, for the front door."""
-
-    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
-        return await app.producer.send(topic, key, value, None, None, None)
-
-
-async def _send(contract_topic: str, value: bytes, key: bytes) -> Any:
-    return await app.producer.send(settings.topic(contract_topic), key, value, None, None, None)
+def changelog(settings: Settings, table: str) -> str:
+    """A table's changelog topic (the name Faust gave it, so a worker upgraded from the Faust
+    runtime reads back the states it wrote)."""
+    return f"{settings.topic(settings.worker_app_id)}-{table}-changelog"
 
 
-# Each consumed topic → the contract topic it carries (prefixed names; ticks carry the clock).
-_contract_topics = {settings.topic(spec.name): spec.name for spec in CONTRACT_TOPICS}
-_contract_topics[settings.topic(CLOCK_TICKS.name)] = CLOCK.name
-door = FrontDoor(
-    codec,
-    _FaustSend(),
-    dead_letter_topic=settings.topic(DEADLETTER.name),
-    contract_topics=_contract_topics,
-)
-batches = LedgerBatch(codec, door, _send, feed.config)
-offer_batches = OfferUsesBatch(codec, door, _send)
+def build(settings: Settings) -> Worker:
+    """The worker for `settings`: every agent with its topics, table and group."""
+    codec = AvroCodec.with_history()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        # A batch sends ~2,000 outputs, then ~2,000 states, and waits for their acks: 256 KiB
+        # record batches put each partition's share in one or two; 5 ms linger costs at most
+        # 5 ms per acknowledgement wait.
+        max_batch_size=256 * 1024,
+        linger_ms=5,
+    )
+    feed = ConfigFeed(settings.bootstrap_servers, settings.topic(CONFIG.name), codec)
+    # Each consumed topic → the contract topic it carries (prefixed names; ticks carry the clock).
+    contract_topics = {settings.topic(spec.name): spec.name for spec in CONTRACT_TOPICS}
+    contract_topics[settings.topic(CLOCK_TICKS.name)] = CLOCK.name
+    door = FrontDoor(codec, producer, dead_letter_topic=settings.topic(DEADLETTER.name),
+                     contract_topics=contract_topics)  # fmt: skip
+    group = settings.topic(settings.worker_app_id)
+    partitions = settings.partitions
+
+    def runner(agent: Agent, topics: tuple, group_id: str, table: Table | None = None) -> Runner:  # type: ignore[type-arg]
+        batches = Batches(agent, codec=codec, door=door, producer=producer,
+                          topic_name=settings.topic, table=table)  # fmt: skip
+        return Runner(batches, bootstrap=settings.bootstrap_servers, group_id=group_id,
+                      topics=[settings.topic(spec.name) for spec in topics],
+                      batch_max=BATCH_MAX)  # fmt: skip
+
+    members = Table("ledgers_by_member", changelog(settings, "ledgers_by_member"), partitions)
+    uses = Table("uses_by_offer", changelog(settings, "uses_by_offer"), partitions)
+    runners = [
+        runner(Members(feed.config, feed, settings.topic(OFFER_TARGETING.name)), MEMBER_INPUTS,
+               group, members),
+        runner(OfferUses(), (OFFER_USES,), f"{group}.offer-uses", uses),
+        runner(Days(partitions), (CLOCK,), f"{group}.days"),
+        runner(StaticTargeting(feed, partitions), (CONFIG,), f"{group}.static-targeting"),
+    ]  # fmt: skip
+    return Worker(
+        producer, feed, runners, http_host=settings.worker_http_host,
+        http_port=settings.worker_http_port, stall_seconds=settings.stall_seconds,
+    )  # fmt: skip
 
 
-@app.task  # type: ignore[untyped-decorator]
-async def follow_config() -> None:
-    """Keep every worker's programmes and offer catalogue current."""
-    await feed.run()
-
-
-def _load(member: str) -> bytes | None:
-    raw: bytes | None = ledgers_by_member.get(member.encode())
-    return raw
-
-
-def _members_of(partition: int) -> Iterable[str]:
-    for key in list(ledgers_by_member.keys()):
-        if (murmur2(key) & 0x7FFFFFFF) % PARTITIONS == partition:
-            yield key.decode()
-
-
-async def _save(states: Mapping[str, bytes], table: Any = ledgers_by_member) -> None:
-    """Write changed states: to the table's changelog, all acknowledged, then locally.
-
-    The table's own `__setitem__` would queue one changelog message per member in Faust's
-    producer buffer, which Faust drains (beyond 100 messages) one message and one event-loop
-    round at a time, each flushed as its own produce request; writing the changelog here sends
-    them in one go and waits once. Same topic, key and partitioner as the table's, so recovery
-    reads them back unchanged; Faust still flushes the producer before it commits offsets.
-    """
-    changelog = table.changelog_topic.get_topic_name()
-    acks = [
-        await app.producer.send(changelog, member.encode(), raw, None, None, None)
-        for member, raw in states.items()
-    ]
-    await asyncio.gather(*acks)
-    store = table.data  # the local copy, without a second changelog message
-    for member, raw in states.items():
-        store[member.encode()] = raw
-
-
-_targeting_topic = settings.topic(OFFER_TARGETING.name)
-
-
-@app.agent(member_inputs, concurrency=1)
-async def apply_to_ledgers(stream: faust.StreamT[bytes]) -> None:
-    """Member inputs → member rules → outputs acknowledged → states saved."""
-    await feed.ready.wait()
+async def main(settings: Settings | None = None) -> None:
+    """Run the worker until SIGTERM or SIGINT."""
+    settings = settings or get_settings()
+    await ensure_topics(
+        settings.bootstrap_servers,
+        {changelog(settings, table): (settings.partitions, dict(COMPACTED))
+         for table in ("ledgers_by_member", "uses_by_offer")},
+    )  # fmt: skip
+    worker = build(settings)
     tune_gc()
-    async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):  # type: ignore[attr-defined]
-        records = [
-            Delivered(event.message.topic, event.message.partition, event.message.offset,
-                      event.message.key, event.message.value, int(event.message.timestamp * 1000))
-            for event in events
-        ]  # fmt: skip
-        # A targeting tick names an offer published a moment ago: the feed must know it first.
-        ticks = any(record.topic == _targeting_topic for record in records)
-        if ticks and not await feed.catch_up():
-            log.warning("worker.config_behind", reason="targeting tick before its offer")
-        result = await batches.run(records, _load, _members_of)
-        await _save(result.states)
+    await worker.run()
 
 
-def _load_offer(offer_id: str) -> bytes | None:
-    raw: bytes | None = uses_by_offer.get(offer_id.encode())
-    return raw
-
-
-@app.agent(offer_uses, concurrency=1)
-async def decide_offer_uses(stream: faust.StreamT[bytes]) -> None:
-    """Offer-use requests → each offer's decision, in arrival order → answers acknowledged →
-    offer states saved (ADR 14)."""
-    async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):  # type: ignore[attr-defined]
-        records = [
-            Delivered(event.message.topic, event.message.partition, event.message.offset,
-                      event.message.key, event.message.value, int(event.message.timestamp * 1000))
-            for event in events
-        ]  # fmt: skip
-        result = await offer_batches.run(records, _load_offer)
-        await _save(result.states, uses_by_offer)
-
-
-@app.agent(days, concurrency=1)
-async def fan_out_days(stream: faust.StreamT[bytes]) -> None:
-    """Copy each day to every member partition (its key stays the market)."""
-    async for event in stream.events():
-        ticks = settings.topic(CLOCK_TICKS.name)
-        message = event.message
-        pending = [
-            await app.producer.send(ticks, message.key, message.value, partition, None, None)
-            for partition in range(PARTITIONS)
-        ]
-        for future in pending:
-            await future
-
-
-@app.agent(publications, concurrency=1)
-async def fan_out_static_targeting(stream: faust.StreamT[bytes]) -> None:
-    """Copy each publication with a static audience to every member partition, as an
-    `OfferTargetingTick` keyed by the offer (ADR 13); the rules decide, this only routes."""
-    async for event in stream.events():
-        try:  # a refused config record is the config feed's to report; nothing to route here
-            published = codec.decode(event.message.value)
-        except Exception:  # noqa: BLE001, S112
-            continue
-        if not isinstance(published, OfferPublished):
-            continue
-        tick = targeting_tick(published)
-        if tick is None:
-            continue
-        # The members' partitions judge the offer from this process's catalogue: wait (briefly)
-        # until it holds the offer; a member that misses it is decided at its first behaviour.
-        for _ in range(100):
-            if feed.config.catalogue.get(published.offer_id) is not None:
-                break
-            await asyncio.sleep(0.05)
-        raw, key = codec.encode(tick), tick.partition_key().encode()
-        topic = settings.topic(OFFER_TARGETING.name)
-        pending = [
-            await app.producer.send(topic, key, raw, partition, None, None)
-            for partition in range(PARTITIONS)
-        ]
-        for future in pending:
-            await future
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,15 +1,15 @@
 """The front door: every consumed record is decoded and validated before any rule runs.
 
 `admit` turns one delivered record into either the event it carries or a `DeadLettered` fact
-saying why it was refused. `FrontDoor.process` sends refusals to `loyalty.deadletter.v1` (with
-the original key, bytes, topic/partition/offset and the reason) and waits for the broker's
-acknowledgement, so the caller commits the offset only after the dead letter is safe
-(DESIGN.md §7: no silent drops).
+saying why it was refused. `FrontDoor.admit_all` does it for a batch and returns both;
+`FrontDoor.send_dead` sends a refusal to `loyalty.deadletter.v1` (with the original key, bytes,
+topic/partition/offset and the reason). The batch protocol (`processors.runtime.batch`) waits
+for those acknowledgements before the offsets are committed (DESIGN.md §7: no silent drops).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -126,11 +126,8 @@ def refuse(
     )
 
 
-Handler = Callable[[Event | Tombstone, Delivered], Awaitable[None]]
-
-
 class FrontDoor:
-    """Admits records for a consumer; dead-letters the rest and waits for the broker's ack."""
+    """Admits records for a consumer; sends the refused ones to the dead-letter topic."""
 
     def __init__(
         self,
@@ -148,38 +145,31 @@ class FrontDoor:
         self.contract_topics = dict(contract_topics or {})
         self._admitted: dict[tuple[str, type], Any] = {}  # labelled counters, looked up once
 
-    async def process(self, records: Iterable[Delivered], handle: Handler) -> int:
-        """Admit each record in order: hand events to `handle`, dead-letter the rest.
-
-        Returns how many were dead-lettered. When it returns, every dead letter is acknowledged
-        by the broker, so the caller may commit the records' offsets.
-        """
-        pending = []
+    def admit_all(
+        self, records: Iterable[Delivered]
+    ) -> tuple[list[tuple[Delivered, Event | Tombstone]], list[DeadLettered]]:
+        """What `records` carry, in order, and the dead letters of those refused (to be sent,
+        with `send_dead`, before the records' offsets are committed)."""
+        admitted: list[tuple[Delivered, Event | Tombstone]] = []
+        dead: list[DeadLettered] = []
         for delivered in records:
-            admitted = admit(self.codec, delivered, self.contract_topics.get(delivered.topic))
-            if isinstance(admitted, DeadLettered):
-                pending.append(await self._send(admitted))
+            event = admit(self.codec, delivered, self.contract_topics.get(delivered.topic))
+            if isinstance(event, DeadLettered):
+                dead.append(event)
                 continue
-            if isinstance(admitted, Event):
-                labels = (delivered.topic, type(admitted))
+            if isinstance(event, Event):
+                labels = (delivered.topic, type(event))
                 counter = self._admitted.get(labels)
                 if counter is None:
                     counter = self._admitted[labels] = ADMITTED.labels(
-                        delivered.topic, type(admitted).__name__
+                        delivered.topic, type(event).__name__
                     )
                 counter.inc()
-            await handle(admitted, delivered)
-        for future in pending:
-            await future
-        return len(pending)
+            admitted.append((delivered, event))
+        return admitted, dead
 
-    async def dead_letter(
-        self, delivered: Delivered, reason: DeadLetterReason, detail: str, event_type: str | None
-    ) -> Awaitable[object]:
-        """Send `delivered` to the dead-letter topic; the returned future is the broker's ack."""
-        return await self._send(refuse(delivered, reason, detail, event_type))
-
-    async def _send(self, dead: DeadLettered) -> Awaitable[object]:
+    async def send_dead(self, dead: DeadLettered) -> Awaitable[object]:
+        """Send a dead letter; the returned future is the broker's acknowledgement."""
         DEAD_LETTERS.labels(dead.original_topic, dead.reason.value).inc()
         log.warning(
             "frontdoor.dead_lettered",

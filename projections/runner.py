@@ -34,7 +34,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
-from loyalty.contract import HISTORY_DIR
 from loyalty.logs import get_logger
 from loyalty.topics import CONFIG, ENROLMENTS, LEDGER, OFFERS, TRANSACTIONS
 from processors.codec.avro import AvroCodec
@@ -152,7 +151,7 @@ class Projector:
             raise ValueError(f"the ledger projection does not read {sorted(unknown)}")
         self.config = config
         # Every recorded schema version: a replay from offset 0 meets the oldest writers.
-        self.codec = codec or AvroCodec(history_dir=HISTORY_DIR)
+        self.codec = codec or AvroCodec.with_history()
         self._conn: psycopg.Connection | None = None
         self._positions: dict[TopicPartition, int] = {}
         self._unseeked: set[TopicPartition] = set()

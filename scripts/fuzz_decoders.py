@@ -56,7 +56,7 @@ def main() -> int:
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
-    codec = AvroCodec(history_dir=files.HISTORY_DIR)
+    codec = AvroCodec.with_history()
     seeds = [path.read_bytes() for path in Path(files.GOLDEN_DIR).glob("*/*.avro")]
     topics = list(CONTRACT_TOPICS)
     outcomes: Counter[str] = Counter()

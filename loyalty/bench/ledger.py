@@ -11,11 +11,7 @@ measured in the same run (DESIGN.md §8; issue #4 targets ≥ 50 % of the loop).
    and how far Postgres lags behind it (the projector's tail).
 3. Baseline: the same M purchase records consumed and produced again by a bare aiokafka loop
    (commit after each acknowledged batch), on the same broker.
-4. The worker's batch code without Faust: the same enrolments (untimed) then the same
-   purchases through `LedgerBatch` in a plain aiokafka loop (outputs and changed states
-   produced and acknowledged, then the offsets committed), to tell Faust's share of the
-   worker's cost from ours.
-5. The pure path: the same batch code with no Kafka at all (`loyalty.bench.pure`).
+4. The pure path: the worker's batch protocol with no Kafka at all (`loyalty.bench.pure`).
 """
 
 from __future__ import annotations
@@ -36,21 +32,17 @@ from loyalty import stack
 from loyalty.bench.raw import measure_consume_produce
 from loyalty.bench.report import BenchReport, Measurement
 from loyalty.producing import publish_events
-from loyalty.runtime import tune_gc
 from loyalty.services import Services
 from loyalty.settings import Settings
 from loyalty.stack import processes
 from loyalty.stack.kafka import KafkaPaths
-from loyalty.topics import CONTRACT_TOPICS, ENROLMENTS, LEDGER, TRANSACTIONS
-from processors.agents.ledger_batch import LedgerBatch
+from loyalty.topics import LEDGER, TRANSACTIONS
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.common import PointsCategory, Source, Store
 from processors.contract.config import ExpiryPolicy, ExpiryPolicyKind, ProgramConfigured
 from processors.contract.enrolments import MemberEnrolled, MemberProfile
 from processors.contract.transactions import TransactionCompleted, TransactionLine
-from processors.frontdoor import Delivered, FrontDoor
-from processors.rules.member import Config
 
 START = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
 
@@ -196,75 +188,6 @@ class _Stages:
             await consumer.stop()
 
 
-async def measure_batch_loop(
-    bootstrap: str,
-    inputs: list[tuple[str, int]],
-    sink: str,
-    programs: dict[str, ProgramConfigured],
-    contract_topics: Mapping[str, str],
-) -> Measurement:
-    """`LedgerBatch` in a plain aiokafka loop, over each (topic, count) of `inputs` in turn,
-    the last one timed (enrolments first, then the purchases); outputs go to `sink`, changed
-    states to `sink`.changelog, both acknowledged before the offsets are committed: the
-    worker's order of effects, without Faust."""
-    tune_gc()  # as the worker does
-    codec = AvroCodec()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5,
-        max_batch_size=256 * 1024,
-    )  # fmt: skip
-    await producer.start()
-
-    async def send(_topic: str, value: bytes, key: bytes) -> asyncio.Future[object]:
-        future: asyncio.Future[object] = await producer.send(sink, value, key=key)
-        return future
-
-    door = FrontDoor(codec, producer, dead_letter_topic=sink, contract_topics=contract_topics)
-    runner = LedgerBatch(codec, door, send, Config(dict(programs)))
-    table: dict[str, bytes] = {}
-
-    async def drain(topic: str, count: int) -> tuple[float, float]:
-        consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=f"bench-{uuid.uuid4().hex[:8]}",
-            auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=2000,
-        )  # fmt: skip
-        await consumer.start()
-        seen, started, cpu = 0, None, 0.0
-        try:
-            while seen < count:
-                batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
-                if started is None and batches:
-                    started, cpu = time.perf_counter(), time.process_time()
-                records = [Delivered.of(r) for rs in batches.values() for r in rs]
-                result = await runner.run(records, table.get, lambda _p: [])
-                saved = [
-                    await producer.send(f"{sink}.changelog", raw, key=member.encode())
-                    for member, raw in result.states.items()
-                ]
-                await asyncio.gather(*saved)
-                table.update(result.states)
-                await consumer.commit()
-                seen += len(records)
-        finally:
-            await consumer.stop()
-        return time.perf_counter() - (started or time.perf_counter()), time.process_time() - cpu
-
-    try:
-        seconds = cpu = 0.0
-        for topic, count in inputs:
-            seconds, cpu = await drain(topic, count)
-    finally:
-        await producer.stop()
-    topic, count = inputs[-1]
-    return Measurement(
-        "worker batch code in a plain aiokafka loop (no Faust)",
-        "purchases",
-        count,
-        seconds,
-        f"LedgerBatch; outputs + states acked, then commit; {cpu:.2f} s CPU",
-    )
-
-
 async def run_ledger_bench(
     settings: Settings, dsn: str, *, members: int, purchases: int, log_dir: Path
 ) -> BenchReport:
@@ -381,19 +304,6 @@ async def run_ledger_bench(
     )
     cpu["loop"] = meter.stop()
     report.add(baseline)
-    program = _program()
-    report.add(
-        await measure_batch_loop(
-            isolated.bootstrap_servers,
-            [
-                (isolated.topic(ENROLMENTS.name), members),
-                (isolated.topic(TRANSACTIONS.name), purchases),
-            ],
-            sink,
-            {program.program_id: program},
-            {isolated.topic(spec.name): spec.name for spec in CONTRACT_TOPICS},
-        )
-    )
     from loyalty.bench.pure import measure_pure  # it builds on this module's load
 
     report.add(await measure_pure(members=members, purchases=purchases))

@@ -1,5 +1,5 @@
 """The worker's own code without Kafka: the same purchase records as `bench-ledger`, through
-`LedgerBatch` (front door decode/validate → ledger rules → Avro encode → state save) with an
+the batch protocol (front door decode/validate → ledger rules → Avro encode → state save) with an
 in-memory table and a producer that acknowledges at once. What this measures is the ceiling the
 worker's Python code puts on the engine, whatever Faust and the broker do around it.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -16,28 +17,38 @@ from aiokafka.partitioner import murmur2
 from loyalty.bench.ledger import START, _program, _purchase
 from loyalty.bench.report import Measurement
 from loyalty.runtime import tune_gc
-from processors.agents.ledger_batch import LedgerBatch
+from processors.agents.members import Members
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.common import Source
 from processors.contract.enrolments import MemberEnrolled, MemberProfile
 from processors.frontdoor import Delivered, FrontDoor
 from processors.rules.member import Config
+from processors.runtime.batch import Batches
+from processors.runtime.table import Table
 
 
-class _Acked:
-    """A producer whose every send is acknowledged at once."""
+class AckedAtOnce:
+    """A producer whose every send is acknowledged at once; keeps what was sent when `keep`."""
 
-    def __init__(self) -> None:
-        self.sent = 0
-        self._done: asyncio.Future[None] | None = None
+    @dataclass(frozen=True)
+    class Ack:
+        offset: int
 
-    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
-        self.sent += 1
-        if self._done is None:
-            self._done = asyncio.get_running_loop().create_future()
-            self._done.set_result(None)
-        return self._done
+    def __init__(self, keep: bool = False) -> None:
+        self.count = 0
+        self.keep = keep
+        self.sent: list[tuple[str, bytes, bytes | None, int | None]] = []
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None
+    ) -> Any:
+        self.count += 1
+        if self.keep:
+            self.sent.append((topic, value, key, partition))
+        done: asyncio.Future[AckedAtOnce.Ack] = asyncio.get_running_loop().create_future()
+        done.set_result(AckedAtOnce.Ack(self.count))
+        return done
 
 
 def _records(codec: AvroCodec, events: Iterable[Event], partitions: int) -> list[Delivered]:
@@ -61,21 +72,21 @@ def _batches(records: list[Delivered], size: int) -> Iterable[list[Delivered]]:
 async def measure_pure(
     *, members: int, purchases: int, batch: int = 2000, partitions: int = 8
 ) -> Measurement:
-    """Enrol `members`, then time `purchases` purchases through `LedgerBatch`."""
+    """Enrol `members`, then time `purchases` purchases through the batch protocol."""
     tune_gc()  # as the worker does
     codec = AvroCodec()
-    producer = _Acked()
+    producer = AckedAtOnce()
     door = FrontDoor(codec, producer)
     program = _program()
-    runner = LedgerBatch(
-        codec, door, lambda t, v, k: producer.send(t, v, k), Config({program.program_id: program})
-    )
-    table: dict[str, bytes] = {}
+    table = Table("ledgers_by_member", "bench.changelog", partitions)
+    batches = Batches(
+        Members(Config({program.program_id: program})), codec=codec, door=door,
+        producer=producer, topic_name=str, table=table,
+    )  # fmt: skip
 
     async def run(records: list[Delivered]) -> None:
         for chunk in _batches(records, batch):
-            result = await runner.run(chunk, table.get, lambda _p: [])
-            table.update(result.states)
+            await batches.run_batch(chunk)
 
     enrolments = [
         MemberEnrolled(
@@ -87,18 +98,19 @@ async def measure_pure(
     ]  # fmt: skip
     await run(_records(codec, enrolments, partitions))
     load = _records(codec, (_purchase(n, members) for n in range(purchases)), partitions)
-    sent_before = producer.sent
+    sent_before = producer.count
     started, cpu = time.perf_counter(), time.process_time()
     await run(load)
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu
-    assert producer.sent - sent_before == purchases, "every purchase emits one ledger event"
+    # One ledger event and one saved state per purchase.
+    assert producer.count - sent_before == 2 * purchases, "every purchase emits one ledger event"
     return Measurement(
         "pure path: decode → rules → encode → state",
         "purchases",
         purchases,
         seconds,
-        f"LedgerBatch, no Kafka, batches of {batch}, {cpu:.2f} s CPU",
+        f"the batch protocol, no Kafka, batches of {batch}, {cpu:.2f} s CPU",
     )
 
 

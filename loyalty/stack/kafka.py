@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from loyalty.logs import get_logger
 from loyalty.settings import REPO_ROOT, Settings
 from loyalty.stack import processes
 from loyalty.stack.errors import StackError
 from loyalty.topics import CONTRACT_TOPICS
+from processors.runtime.topics import ensure_topics as ensure_topics
 
 log = get_logger(__name__)
 
@@ -244,43 +243,6 @@ async def _produce_and_consume(bootstrap: str) -> None:
         await consumer.commit({partition: record.offset + 1})
     finally:
         await consumer.stop()
-
-
-async def ensure_topics(bootstrap: str, wanted: dict[str, tuple[int, dict[str, str]]]) -> list[str]:
-    """Create the topics in `wanted` (name → (partitions, config)) that do not exist yet.
-
-    Returns the names created now. An existing topic is left as it is (creating twice is
-    harmless); one with fewer partitions than wanted is reported, since Faust needs the counts
-    to match.
-    """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name, partitions, 1, topic_configs=config)
-            for name, (partitions, config) in wanted.items()
-            if name not in existing
-        ]
-        created: list[str] = []
-        for topic in missing:
-            try:
-                await admin.create_topics([topic])
-                created.append(topic.name)
-            except TopicAlreadyExistsError:
-                pass
-        present = [name for name in wanted if name in existing]
-        if present:
-            for description in await admin.describe_topics(present):
-                have = len(description["partitions"])
-                want = wanted[description["topic"]][0]
-                if have != want:
-                    log.warning(
-                        "kafka.partition_mismatch", topic=description["topic"], have=have, want=want
-                    )
-        return created
-    finally:
-        await admin.close()
 
 
 def contract_topics(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:

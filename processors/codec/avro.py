@@ -60,6 +60,10 @@ def format_validation_error(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+HISTORY_DIR = Path(__file__).resolve().parents[2] / "schemas" / "history"
+"""Every version of every event schema ever published (`loyalty contract snapshot`)."""
+
+
 class AvroCodec:
     """Encodes events with their current schema; decodes any known version into the model."""
 
@@ -91,6 +95,12 @@ class AvroCodec:
                 self._by_fingerprint[print_] = WriterSchema(
                     event, fastavro.parse_schema(schema), reader, print_
                 )
+
+    @classmethod
+    def with_history(cls) -> AvroCodec:
+        """The codec every process reads its topics with: the current schemas and every
+        earlier version, so records written before an upgrade still decode."""
+        return cls(history_dir=HISTORY_DIR)
 
     def fingerprint_of(self, event: type[Event]) -> bytes:
         """The fingerprint `event` is currently written with."""

@@ -137,7 +137,6 @@ def from_settings() -> FastAPI:
     """The API as configured by the environment (`loyalty.settings`), carts evaluated with the
     configuration a `ConfigFeed` follows on the deployment's config topic, commands produced to
     the deployment's topics by a `KafkaCommandSink`."""
-    from loyalty.contract import HISTORY_DIR
     from loyalty.settings import get_settings
     from loyalty.topics import CONFIG, OUTCOMES
     from processors.codec.avro import AvroCodec
@@ -147,7 +146,7 @@ def from_settings() -> FastAPI:
     feed = ConfigFeed(
         settings.bootstrap_servers,
         settings.topic(CONFIG.name),
-        AvroCodec(history_dir=HISTORY_DIR),  # every recorded writer: the topic starts at 0
+        AvroCodec.with_history(),  # every recorded writer: the topic starts at 0
     )
     return create_app(
         dsn=settings.dsn,

@@ -23,7 +23,7 @@ EVENTS = all_events()
 
 @pytest.fixture(scope="module")
 def codec() -> AvroCodec:
-    return AvroCodec(history_dir=files.HISTORY_DIR)
+    return AvroCodec.with_history()
 
 
 def test_schema_files_are_generated_from_the_current_models():

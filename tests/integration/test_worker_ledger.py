@@ -169,13 +169,20 @@ async def test_a_worker_killed_mid_stream_loses_and_doubles_no_point(isolated, t
     worker = services.start("worker", "worker")
     try:
         await publish_events(isolated, enrolments)
-        await publish_events(isolated, purchases)
+
+        async def feed() -> None:  # under load: purchases keep coming through the kill
+            for start in range(0, len(purchases), 500):
+                await publish_events(isolated, purchases[start : start + 500])
+                await asyncio.sleep(0.1)
+
+        feeding = asyncio.create_task(feed())
         assert await ledger.until(lambda es: len({e.event_log_id for e in es}) >= 3000, 180), (
             worker.log_tail()
         )
         worker.kill()
         seen_at_kill = len({e.event_log_id for e in ledger.events})
         restarted = services.start("worker-restarted", "worker")
+        await feeding
         done = await ledger.until(lambda es: {e.event_log_id for e in es} >= want_ids, 300)
         assert done, restarted.log_tail()
     finally:

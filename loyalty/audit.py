@@ -1,0 +1,202 @@
+"""`loyalty audit`: every input record of a deployment (a topic prefix) reconciled with what
+the engine did with it. A record is accounted for when an output cites it as its cause, when
+the rules have nothing to do with it by design (an anonymous purchase earns nobody points), or
+when a dead letter carries its topic, partition and offset. What is left is *unaccounted*: 0
+is the only good answer, in tests, in the fault script and in production.
+
+Reconciled today (inputs → what answers them):
+- `MemberEnrolled`, `TransactionCompleted` with a member → a ledger event whose
+  `cause_event_id` is the input's `event_id`;
+- a request with a `command_id` (redemptions, adjustments, transfers, offer loads) → an outcome
+  (`RequestAccepted` / `RequestRejected`) with that `command_id`;
+- `OfferUseRequested` → an `OfferUseGranted` or `OfferUseDenied` answering its `event_id`;
+- `OfferUseGranted` with points → an `OfferCompleted` for that member, offer and use.
+Other input types are counted as *not reconciled* (listed by type), never as accounted for.
+Reads the topics from their beginning to the end offsets seen at the start; writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from loyalty.settings import Settings
+from loyalty.topics import (
+    DEADLETTER,
+    ENROLMENTS,
+    LEDGER,
+    LEDGER_STEPS,
+    OFFER_USES,
+    OFFERS,
+    OUTCOMES,
+    REDEMPTIONS,
+    TRANSACTIONS,
+)
+from processors.codec.avro import AvroCodec, DecodeError
+from processors.contract.base import Event
+from processors.contract.deadletter import DeadLettered
+from processors.contract.enrolments import MemberEnrolled
+from processors.contract.internal import OfferUseDenied, OfferUseGranted, OfferUseRequested
+from processors.contract.ledger import LedgerEventRecorded
+from processors.contract.offers import OfferCompleted
+from processors.contract.outcomes import RequestAccepted, RequestRejected
+from processors.contract.transactions import TransactionCompleted
+
+INPUTS = (ENROLMENTS, TRANSACTIONS, REDEMPTIONS, OFFER_USES, LEDGER_STEPS)
+OUTPUTS = (LEDGER, OUTCOMES, OFFERS, LEDGER_STEPS, DEADLETTER)
+
+
+@dataclass(frozen=True)
+class Position:
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+@dataclass
+class AuditReport:
+    """What the audit found, per input record."""
+
+    records: int = 0
+    accounted: Counter[str] = field(default_factory=Counter)  # how, by count
+    not_reconciled: Counter[str] = field(default_factory=Counter)  # input type, by count
+    unaccounted: list[tuple[Position, str]] = field(default_factory=list)  # where, what
+
+    @property
+    def ok(self) -> bool:
+        return not self.unaccounted
+
+
+async def read_topic(
+    bootstrap: str, topic: str, partitions: int
+) -> list[tuple[Position, bytes | None]]:
+    """Every record of `topic` (with `partitions` partitions) up to the end offsets it has now."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                isolation_level="read_committed")  # fmt: skip
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        ends = await consumer.end_offsets(tps)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        out: list[tuple[Position, bytes | None]] = []
+        behind = {tp for tp in tps if ends[tp] > 0}
+        while behind:
+            fetched = await consumer.getmany(*behind, timeout_ms=1000)
+            for tp, records in fetched.items():
+                out += [(Position(topic, tp.partition, r.offset), r.value) for r in records
+                        if r.offset < ends[tp]]  # fmt: skip
+            for tp in list(behind):
+                if await consumer.position(tp) >= ends[tp]:
+                    behind.discard(tp)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditReport:
+    """Reconcile the inputs of `settings.topic_prefix`'s deployment with its outputs."""
+    codec = codec or AvroCodec.with_history()
+    bootstrap = settings.bootstrap_servers
+    specs = {spec.name: spec for spec in (*INPUTS, *OUTPUTS)}
+    read = await asyncio.gather(*(
+        read_topic(bootstrap, settings.topic(name), spec.partitions(settings.partitions))
+        for name, spec in specs.items()
+    ))  # fmt: skip
+    by_topic = dict(zip(specs, read, strict=True))
+
+    def events(name: str) -> list[tuple[Position, Event | None]]:
+        decoded: list[tuple[Position, Event | None]] = []
+        for position, value in by_topic[name]:
+            try:
+                decoded.append((position, codec.decode(value)))
+            except DecodeError:
+                decoded.append((position, None))
+        return decoded
+
+    causes: set[str] = set()  # event ids a ledger event cites
+    commands: set[str] = set()  # command ids an outcome answers
+    answered: set[str] = set()  # offer-use requests answered
+    completed: set[tuple[str, str, int]] = set()  # (member, offer, use) completed
+    for _, event in events(LEDGER.name):
+        if isinstance(event, LedgerEventRecorded):
+            causes.add(event.cause_event_id)
+    for _, event in events(OUTCOMES.name):
+        if isinstance(event, RequestAccepted | RequestRejected):
+            commands.add(event.command_id)
+    for _, event in events(OFFERS.name):
+        if isinstance(event, OfferCompleted):
+            completed.add((event.member_id, event.offer_id, event.use_number))
+    steps = events(LEDGER_STEPS.name)
+    for _, event in steps:
+        if isinstance(event, OfferUseGranted | OfferUseDenied):
+            answered.add(event.request_event_id)
+    dead = {
+        Position(e.original_topic, e.original_partition, e.original_offset)
+        for _, e in events(DEADLETTER.name)
+        if isinstance(e, DeadLettered)
+    }
+
+    report = AuditReport()
+    for spec in INPUTS:
+        for position, event in steps if spec is LEDGER_STEPS else events(spec.name):
+            report.records += 1
+            if position in dead:
+                report.accounted["dead-lettered"] += 1
+                continue
+            how = _accounted(event, causes, commands, answered, completed)
+            if how is None:
+                report.unaccounted.append((position, type(event).__name__))
+            elif how == "":
+                report.not_reconciled[type(event).__name__] += 1
+            else:
+                report.accounted[how] += 1
+    return report
+
+
+def _accounted(
+    event: Event | None,
+    causes: set[str],
+    commands: set[str],
+    answered: set[str],
+    completed: set[tuple[str, str, int]],
+) -> str | None:
+    """How `event` is accounted for; None: it is not; "": no rule reconciles its type."""
+    match event:
+        case None:
+            return None  # undecodable and not dead-lettered
+        case MemberEnrolled() | TransactionCompleted() if getattr(event, "member_id", None):
+            return "cited by a ledger event" if event.event_id in causes else None
+        case TransactionCompleted():
+            return "anonymous purchase: no points to book"
+        case OfferUseRequested():
+            return "answered" if event.event_id in answered else None
+        case OfferUseGranted() if event.points_granted > 0:
+            use = (event.member_id, event.offer_id, event.use_number)
+            return "award completed" if use in completed else None
+        case OfferUseGranted() | OfferUseDenied():
+            return "nothing to award"
+    command = getattr(event, "command_id", None)
+    if command is not None:
+        return "answered" if command in commands else None
+    return ""
+
+
+def render(report: AuditReport, limit: int = 50) -> str:
+    """The report in words, unaccounted records first."""
+    lines = [f"{report.records} input record(s); unaccounted: {len(report.unaccounted)}"]
+    for position, kind in report.unaccounted[:limit]:
+        lines.append(f"  UNACCOUNTED {position} {kind}")
+    if len(report.unaccounted) > limit:
+        lines.append(f"  ... and {len(report.unaccounted) - limit} more")
+    for how, count in report.accounted.most_common():
+        lines.append(f"  accounted: {count} {how}")
+    for kind, count in report.not_reconciled.most_common():
+        lines.append(f"  not reconciled (no rule for the type yet): {count} {kind}")
+    return "\n".join(lines)

@@ -1,0 +1,281 @@
+"""The batch protocol, the one every agent runs: what happens to a batch of consumed records,
+in which order, and what a failure leaves behind. Agents say only which topics they read,
+which state an input touches and what the rules decide (`Agent`); this module does the rest.
+
+Steps of `run_batch` (the caller commits, step 5, only after it returned):
+1. admit: decode and validate every record at the front door; refusals become dead letters;
+2. decide: input by input in record order, each key's state through the agent's pure
+   `decide`, which returns the events and the next state. A rule that raises dead-letters its
+   input, and the key's state is rebuilt from the stored bytes by deciding again the inputs of
+   this batch that came before it: no snapshot, no undo, the rules being deterministic;
+3. send the outputs and the dead letters, and wait until the broker acknowledged all of them;
+4. save the changed states to the table (its changelog first), and wait for those acks;
+5. (the runner) commit the offsets of every record of the batch.
+A crash anywhere before 5 redelivers the batch against the states as step 4 left them: the
+same outputs with the same ids, or nothing for inputs the state already holds.
+
+Decoded states are kept between batches (`StateCache`): parsing a member's state on every
+batch cost more than the rules. An entry is used only while the table still holds the very
+bytes it was decoded from, and it leaves the cache while a batch works on it (decide may
+reuse its parts), so a batch that fails before step 4 leaves no changed state behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter
+
+from loyalty.logs import get_logger
+from processors.codec.avro import AvroCodec
+from processors.contract.base import Event
+from processors.contract.deadletter import DeadLettered, DeadLetterReason
+from processors.frontdoor import Delivered, FrontDoor, Tombstone, refuse
+from processors.runtime.table import Table
+
+log = get_logger(__name__)
+OUTPUTS = Counter("loyalty_outputs_total", "Events emitted by the agents.", ["agent", "type"])
+NOTES = Counter(
+    "loyalty_noops_total", "Inputs the rules left without effect, by note.", ["agent", "note"]
+)
+FAILURES = Counter(
+    "loyalty_rule_failures_total", "Inputs whose rules raised (dead-lettered).", ["agent"]
+)
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Output:
+    """An event sent to another topic than its own, or to a given partition (a fan-out)."""
+
+    topic: str  # the contract topic
+    event: Event
+    partition: int | None = None
+
+
+@dataclass
+class Decision(Generic[S]):
+    """What the rules decided for one input and one key: events in order, the next state."""
+
+    state: S | None
+    emitted: Sequence[Event | Output] = ()
+    notes: Sequence[str] = ()
+
+
+class Agent(Protocol[S]):
+    """One stream processor: its inputs, its state, its rules. Holds no Kafka code."""
+
+    name: str
+
+    async def prepare(self, records: Sequence[Delivered]) -> None:
+        """Called before a batch is admitted: wait for what its inputs need (configuration)."""
+        ...
+
+    def keys(self, event: Event, delivered: Delivered, table: Table | None) -> Iterable[str]:
+        """The keys whose state `event` is decided on (none: nothing to do)."""
+        ...
+
+    def decide(self, key: str, state: S | None, event: Event) -> Decision[S]:
+        """The rules for one input on one key's state (None: unknown yet)."""
+        ...
+
+    def load(self, key: str, raw: bytes) -> S:
+        """A state from its stored bytes."""
+        ...
+
+    def dump(self, state: S) -> bytes | None:
+        """The bytes to store for `state`; None when there is nothing worth keeping."""
+        ...
+
+
+class StateCache:
+    """Decoded states, each with the stored bytes it equals; least recently used first out
+    once more than `max_entries` are kept."""
+
+    def __init__(self, max_entries: int = 50_000):
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[bytes, Any]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def take(self, key: str, raw: bytes) -> Any | None:
+        """The state decoded from `raw`, if kept; the entry leaves the cache either way."""
+        entry = self._entries.pop(key, None)
+        if entry is not None and (entry[0] is raw or entry[0] == raw):
+            self.hits += 1
+            return entry[1]
+        self.misses += 1
+        return None
+
+    def put(self, key: str, raw: bytes, state: Any) -> None:
+        """Keep `state`, which `raw` (the bytes now stored for `key`) decodes to."""
+        self._entries.pop(key, None)
+        self._entries[key] = (raw, state)
+        while len(self._entries) > self.max_entries:
+            del self._entries[next(iter(self._entries))]
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+@dataclass
+class BatchReport:
+    """What one batch did."""
+
+    admitted: int = 0
+    dead_lettered: int = 0
+    emitted: int = 0
+    saved: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Key(Generic[S]):
+    """One key's state while a batch works on it."""
+
+    stored: bytes | None  # what the table holds: the state before this batch
+    state: S | None
+    decided: list[Event] = field(default_factory=list)  # this batch's inputs, decided
+
+
+class Batches(Generic[S]):
+    """Runs batches for one agent: its table, its cache, the producer and the front door."""
+
+    def __init__(
+        self,
+        agent: Agent[S],
+        *,
+        codec: AvroCodec,
+        door: FrontDoor,
+        producer: AIOKafkaProducer,
+        topic_name: Callable[[str], str],
+        table: Table | None = None,
+        cache: StateCache | None = None,
+    ):
+        self.agent = agent
+        self.codec = codec
+        self.door = door
+        self.producer = producer
+        self.topic_name = topic_name
+        self.table = table
+        self.cache = cache if cache is not None else StateCache()
+        self._outputs: dict[type, Any] = {}  # labelled counters, looked up once
+
+    async def run_batch(self, records: Sequence[Delivered]) -> BatchReport:
+        """Steps 1 to 4 of the protocol (see the module); the caller commits after it."""
+        report = BatchReport()
+        await self.agent.prepare(records)
+        # 1. Admit.
+        admitted, dead = self.door.admit_all(records)
+        report.admitted = len(admitted)
+        # 2. Decide.
+        keys: dict[str, _Key[S]] = {}
+        outputs: list[Event | Output] = []
+        for delivered, event in admitted:
+            if isinstance(event, Tombstone):
+                continue
+            failed = False
+            for key in self.agent.keys(event, delivered, self.table):
+                entry = keys.get(key) or keys.setdefault(key, self._load(key))
+                try:
+                    decision = self.agent.decide(key, entry.state, event)
+                except Exception as error:
+                    log.exception("batch.rules_failed", agent=self.agent.name, key=key,
+                                  topic=delivered.topic, offset=delivered.offset)  # fmt: skip
+                    entry.state = self._replay(key, entry)
+                    if not failed:
+                        failed = True
+                        FAILURES.labels(self.agent.name).inc()
+                        detail = f"{type(error).__name__}: {error}"
+                        dead.append(refuse(delivered, DeadLetterReason.PROCESSING_FAILED,
+                                           detail, type(event).__name__))  # fmt: skip
+                    continue
+                entry.state = decision.state
+                entry.decided.append(event)
+                outputs.extend(decision.emitted)
+                for note in decision.notes:
+                    NOTES.labels(self.agent.name, note.split(" ")[0]).inc()
+                report.notes.extend(decision.notes)
+        # 3. Send outputs and dead letters; wait for every acknowledgement.
+        report.dead_lettered = len(dead)
+        report.emitted = len(outputs)
+        acks: list[Awaitable[object]] = [await self.door.send_dead(d) for d in dead]
+        for output in outputs:
+            acks.append(await self._send(output))
+        await asyncio.gather(*acks)
+        # 4. Save what changed; wait for those acknowledgements.
+        changes, keep = self._changes(keys)
+        if changes:
+            assert self.table is not None
+            await self.table.save(changes, self.producer)
+        report.saved = len(changes)
+        for key, (raw, state) in keep.items():
+            self.cache.put(key, changes.get(key, raw), state)
+        return report
+
+    def _load(self, key: str) -> _Key[S]:
+        raw = self.table.get(key) if self.table is not None else None
+        if raw is None:
+            return _Key(None, None)
+        state = self.cache.take(key, raw)
+        return _Key(raw, state if state is not None else self.agent.load(key, raw))
+
+    def _replay(self, key: str, entry: _Key[S]) -> S | None:
+        """The key's state after this batch's inputs decided so far, from the stored bytes."""
+        state = self.agent.load(key, entry.stored) if entry.stored is not None else None
+        for event in entry.decided:
+            state = self.agent.decide(key, state, event).state
+        return state
+
+    def _changes(
+        self, keys: dict[str, _Key[S]]
+    ) -> tuple[dict[str, bytes], dict[str, tuple[bytes, S]]]:
+        """The states to save, and what the cache keeps once they are saved."""
+        changes: dict[str, bytes] = {}
+        keep: dict[str, tuple[bytes, S]] = {}
+        for key, entry in keys.items():
+            if entry.state is None or self.table is None:
+                continue
+            if not entry.decided and entry.stored is not None:
+                keep[key] = (entry.stored, entry.state)  # nothing decided: as it was loaded
+                continue
+            raw = self.agent.dump(entry.state)
+            if raw is None:
+                continue  # nothing known worth keeping (e.g. a step for a stranger)
+            if raw != entry.stored:
+                changes[key] = raw
+            else:
+                raw = entry.stored  # the table's own object: the next lookup matches by identity
+            keep[key] = (raw, entry.state)
+        return changes, keep
+
+    async def _send(self, output: Event | Output) -> Awaitable[object]:
+        if isinstance(output, Output):
+            future: Awaitable[object] = await self.producer.send(
+                self.topic_name(output.topic), self.codec.encode(output.event),
+                key=output.event.partition_key().encode(), partition=output.partition,
+            )  # fmt: skip
+            return future
+        counter = self._outputs.get(type(output))
+        if counter is None:
+            counter = self._outputs[type(output)] = OUTPUTS.labels(
+                self.agent.name, type(output).__name__
+            )
+        counter.inc()
+        future = await self.producer.send(
+            self.topic_name(output.topic),
+            self.codec.encode(output),
+            key=output.partition_key().encode(),
+        )
+        return future
+
+
+__all__ = ["Agent", "BatchReport", "Batches", "DeadLettered", "Decision", "Output", "StateCache"]

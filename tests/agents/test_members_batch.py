@@ -1,0 +1,132 @@
+"""The batch protocol around the member rules: order of effects, what is saved, and what a
+failing rule or a failing send leaves behind."""
+
+from __future__ import annotations
+
+import pytest
+
+from processors.agents.members import Members
+from processors.contract.common import PointsCategory
+from processors.contract.deadletter import DeadLettered, DeadLetterReason
+from processors.contract.ledger import LedgerEventRecorded
+from processors.rules import member as rules
+from processors.rules.ledger.state import MemberLedger
+from processors.rules.member import Config
+from processors.runtime.batch import StateCache
+from tests.agents.harness import CHANGELOG, Harness, record
+from tests.rules.given import bought, enrolled, programs
+
+
+def harness() -> Harness:
+    return Harness(Members(Config(dict(programs()))))
+
+
+def ledger(h: Harness, member: str = "m1") -> MemberLedger:
+    raw = h.table.get(member)
+    assert raw is not None
+    state = rules.load_state(member, raw).ledger
+    assert state is not None
+    return state
+
+
+async def test_outputs_are_sent_before_the_changed_states_are_saved():
+    h = harness()
+    await h.run(record(enrolled("m1"), 0), record(bought("m1", "T1", cents=1000), 1))
+    topics = [topic for topic, *_ in h.sent()]
+    assert topics == ["loyalty.ledger.v1", "loyalty.ledger.v1", CHANGELOG]
+    assert ledger(h).balance("CA_MAIN", PointsCategory.REGULAR) == 10
+
+
+async def test_an_input_already_applied_sends_and_saves_nothing():
+    h = harness()
+    await h.run(record(enrolled("m1"), 0), record(bought("m1", "T1", cents=1000), 1))
+    h.sent()
+    report = await h.run(record(bought("m1", "T1", cents=1000), 1))
+    assert (report.saved, h.sent()) == (0, [])
+
+
+async def test_a_rule_that_fails_dead_letters_its_input_and_the_batch_goes_on(monkeypatch):
+    h = harness()
+    await h.run(record(enrolled("m1"), 0))
+    real = rules.handle
+
+    def failing(state, message, config):  # type: ignore[no-untyped-def]
+        if getattr(message, "transaction_id", None) == "BAD":
+            state.ledger.sequence = 999  # a half-done change that must not be saved
+            raise RuntimeError("bug in the rules")
+        return real(state, message, config)
+
+    monkeypatch.setattr(rules, "handle", failing)
+    h.outputs()
+    await h.run(
+        record(bought("m1", "T1", cents=1000), 4),
+        record(bought("m1", "BAD", cents=1000), 5),
+        record(bought("m1", "T2", cents=2000), 6),
+    )
+    sent = h.outputs()
+    dead = [e for e in sent if isinstance(e, DeadLettered)]
+    assert [(d.reason, d.original_offset, d.event_type) for d in dead] == [
+        (DeadLetterReason.PROCESSING_FAILED, 5, "TransactionCompleted")
+    ]
+    assert "RuntimeError: bug in the rules" in dead[0].error
+    booked = [(e.transaction_id, e.sequence) for e in sent if isinstance(e, LedgerEventRecorded)]
+    # T1 decided before the failure is kept (the state is rebuilt by deciding it again).
+    assert booked == [("T1", 2), ("T2", 3)]
+    assert (ledger(h).sequence, ledger(h).balance("CA_MAIN", PointsCategory.REGULAR)) == (3, 30)
+
+
+async def test_a_state_is_parsed_once_while_the_table_keeps_the_bytes_it_was_saved_as(monkeypatch):
+    h = harness()
+    parsed = []
+    real = rules.load_state
+    monkeypatch.setattr(rules, "load_state", lambda m, raw: parsed.append(m) or real(m, raw))
+    await h.run(record(enrolled("m1"), 0))
+    for n in range(1, 4):
+        await h.run(record(bought("m1", f"T{n}", cents=1000), n))
+    assert parsed == []
+    assert ledger(h).balance("CA_MAIN", PointsCategory.REGULAR) == 30
+
+
+async def test_a_cached_state_is_not_used_once_the_table_holds_other_bytes():
+    # Another worker moved the member on meanwhile; the table caught up from the changelog.
+    h, elsewhere = harness(), harness()
+    await h.run(record(enrolled("m1"), 0), record(bought("m1", "T1", cents=1000), 1))
+    await elsewhere.run(record(enrolled("m1"), 0), record(bought("m1", "T1", cents=1000), 1),
+                        record(bought("m1", "T2", cents=5000), 2))  # fmt: skip
+    raw = elsewhere.table.get("m1")
+    assert raw is not None
+    h.table._data[0][b"m1"] = raw  # what recovering from the changelog does
+    await h.run(record(bought("m1", "T3", cents=2000), 3))
+    assert (ledger(h).balance("CA_MAIN", PointsCategory.REGULAR), ledger(h).sequence) == (80, 4)
+
+
+async def test_a_batch_whose_send_fails_leaves_no_changed_state_behind():
+    h = harness()
+    await h.run(record(enrolled("m1"), 0), record(bought("m1", "T1", cents=1000), 1))
+    real = h.producer.send
+
+    async def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ConnectionError("broker gone")
+
+    h.producer.send = broken  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await h.run(record(bought("m1", "T2", cents=2000), 2))
+    h.producer.send = real  # type: ignore[method-assign]
+    h.outputs()
+    # Redelivered: the outputs the failed batch could not send, against the state last saved.
+    await h.run(record(bought("m1", "T2", cents=2000), 2))
+    assert [(e.transaction_id, e.sequence) for e in h.outputs()] == [("T2", 3)]
+    assert (ledger(h).balance("CA_MAIN", PointsCategory.REGULAR), ledger(h).sequence) == (30, 3)
+
+
+def test_the_cache_keeps_the_most_recently_used_keys():
+    cache = StateCache(max_entries=2)
+    states = {m: rules.MemberState(m) for m in ("a", "b", "c")}
+    for m in ("a", "b"):
+        cache.put(m, m.encode(), states[m])
+    assert cache.take("a", b"a") is states["a"]  # taken out while in use
+    cache.put("a", b"a", states["a"])
+    cache.put("c", b"c", states["c"])  # "b" is now the least recently used
+    assert cache.take("b", b"b") is None
+    assert cache.take("c", b"other bytes") is None
+    assert cache.take("a", b"a") is states["a"]
