@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from loyalty.settings import Settings
-from loyalty.topics import (
+from processors.base.settings import Settings
+from processors.base.topics import (
     DEADLETTER,
     ENROLMENTS,
     LEDGER,
@@ -186,6 +186,28 @@ def _accounted(
     if command is not None:
         return "answered" if command in commands else None
     return ""
+
+
+async def uncommitted(settings: Settings) -> int:
+    """Records on the worker's input topics beyond what its consumer groups have committed:
+    0 once the worker has run everything there is."""
+    from processors.app import consumer_groups
+
+    lag = 0
+    for group_id, specs in consumer_groups(settings).items():
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers,
+                                    group_id=group_id, enable_auto_commit=False)  # fmt: skip
+        await consumer.start()
+        try:
+            for spec in specs:
+                name = settings.topic(spec.name)
+                tps = [TopicPartition(name, p) for p in range(spec.partitions(settings.partitions))]
+                ends = await consumer.end_offsets(tps)
+                for tp in tps:
+                    lag += ends[tp] - (await consumer.committed(tp) or 0)
+        finally:
+            await consumer.stop()
+    return lag
 
 
 def render(report: AuditReport, limit: int = 50) -> str:

@@ -28,12 +28,12 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from loyalty import stack
-from loyalty.audit import AuditReport, audit, read_topic
+from loyalty.audit import AuditReport, audit, read_topic, uncommitted
 from loyalty.bench.ledger import START, _program
 from loyalty.producing import publish_events
 from loyalty.services import Service, Services
-from loyalty.settings import Settings
-from loyalty.topics import ENROLMENTS, LEDGER, LEDGER_STEPS, OFFER_USES, TRANSACTIONS, TopicSpec
+from processors.base.settings import Settings
+from processors.base.topics import LEDGER, LEDGER_STEPS, TopicSpec
 from processors.codec.avro import AvroCodec
 from processors.codec.json_form import from_json_object
 from processors.contract.base import Event
@@ -135,26 +135,6 @@ async def _end_total(settings: Settings, spec: TopicSpec) -> int:
         await consumer.stop()
 
 
-async def _uncommitted(settings: Settings) -> int:
-    """Records on the worker's input topics beyond what its groups have committed."""
-    group = settings.topic(settings.worker_app_id)
-    lag = 0
-    for group_id, topics in ((group, (ENROLMENTS, TRANSACTIONS, LEDGER_STEPS)),
-                             (f"{group}.offer-uses", (OFFER_USES,))):  # fmt: skip
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers,
-                                    group_id=group_id, enable_auto_commit=False)  # fmt: skip
-        await consumer.start()
-        try:
-            for spec in topics:
-                tps = _partitions(settings, spec)
-                ends = await consumer.end_offsets(tps)
-                for tp in tps:
-                    lag += ends[tp] - (await consumer.committed(tp) or 0)
-        finally:
-            await consumer.stop()
-    return lag
-
-
 async def one_run(
     settings: Settings, log_dir: Path, number: int, rng: random.Random, *,
     members: int, cap: int, deadline: float, pause_share: float,
@@ -202,7 +182,7 @@ async def one_run(
         result.seconds = time.monotonic() - began
         result.unaccounted = len(report.unaccounted)
         if not report.ok:
-            lag = await _uncommitted(isolated)
+            lag = await uncommitted(isolated)
             result.outcome = "stalled" if lag else "lost"
             result.problems.append(f"uncommitted input records: {lag}")
             result.problems.append(f"log: {second.log_path}")

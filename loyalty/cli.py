@@ -11,8 +11,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from loyalty import logs
-from loyalty.settings import get_settings
+from processors.base import logs
+from processors.base.settings import get_settings
 
 console = Console(stderr=True)
 

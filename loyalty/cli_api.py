@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import click
 from rich.console import Console
 
-from loyalty.settings import DEV_API_SECRET, get_settings
+from processors.base.settings import DEV_API_SECRET, get_settings
 
 console = Console(stderr=True)
 
@@ -28,7 +28,7 @@ def api(host: str, port: int) -> None:
             "[yellow]LOYALTY_API_SECRET is the development default: anyone can mint tokens "
             "for this server. Set your own outside development.[/yellow]"
         )
-    from loyalty.runtime import tune_gc
+    from processors.base.tuning import tune_gc
 
     app = from_settings()  # (the same settings; carts follow the config topic)
     tune_gc()  # collector pauses land in the tail latencies of cart evaluation

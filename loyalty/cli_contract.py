@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
 
 from loyalty import contract as files
-from loyalty.settings import REPO_ROOT, get_settings
-from loyalty.topics import CONTRACT_TOPICS, by_name
+from processors.base.settings import REPO_ROOT, get_settings
+from processors.base.topics import CONTRACT_TOPICS, by_name
 from processors.codec.avro import AvroCodec, DecodeError
 from processors.codec.json_form import JsonFormError, from_json_line, to_json_line
 from processors.contract.catalogue import events_on

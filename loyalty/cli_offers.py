@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError
 
 from loyalty.cli_contract import codec
 from loyalty.producing import publish_events
-from loyalty.settings import Settings, get_settings
+from processors.base.settings import Settings, get_settings
 from processors.config_feed import ConfigFeed
 from processors.contract.config import OfferEndDateExtended, OfferPublished
 from processors.contract.offer_definition import EVERGREEN_ENDS_AT

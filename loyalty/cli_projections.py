@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from loyalty.settings import get_settings
-from loyalty.topics import CONFIG, ENROLMENTS, LEDGER, OFFERS, TRANSACTIONS
+from processors.base.settings import get_settings
+from processors.base.topics import CONFIG, ENROLMENTS, LEDGER, OFFERS, TRANSACTIONS
 
 console = Console(stderr=True)
 
@@ -65,7 +65,7 @@ def project(
     The batch in flight is finished (or, if Postgres is failing, left unacknowledged) before
     the process leaves its consumer group.
     """
-    from loyalty.runtime import tune_gc
+    from processors.base.tuning import tune_gc
     from projections.runner import (
         Projector,
         ProjectorConfig,
@@ -127,7 +127,7 @@ def rebuild(
     live_schema: str | None,
 ) -> None:
     """Replay the ledger projection from offset 0 into fresh tables, then swap them in."""
-    from loyalty.runtime import tune_gc
+    from processors.base.tuning import tune_gc
     from projections.rebuild import rebuild as run_rebuild
     from projections.runner import contract_topic_map
 
@@ -197,7 +197,7 @@ def bench_projector(
     from loyalty import stack as local_stack
     from loyalty.bench.projector import run_projector_bench
     from loyalty.bench.report import write_report
-    from loyalty.runtime import tune_gc
+    from processors.base.tuning import tune_gc
 
     settings = get_settings()
     local_stack.up(settings)

@@ -30,7 +30,7 @@ def audit(prefix: str | None, limit: int) -> None:
     no-op by design, or a dead letter); list the unaccounted ones and exit 1 if there are any."""
     from loyalty.audit import audit as run_audit
     from loyalty.audit import render
-    from loyalty.settings import get_settings
+    from processors.base.settings import get_settings
 
     settings = get_settings()
     if prefix is not None:
@@ -56,7 +56,7 @@ def chaos(runs: int, members: int, cap: int, seed: int, deadline: float, pause_s
     rules. Exit 1 if any run was not clean."""
     from loyalty import stack
     from loyalty.chaos import run_chaos
-    from loyalty.settings import get_settings
+    from processors.base.settings import get_settings
 
     settings = get_settings()
     stack.up(settings)

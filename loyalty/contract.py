@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from loyalty.settings import REPO_ROOT
-from loyalty.topics import CONTRACT_TOPICS
+from processors.base.settings import REPO_ROOT
+from processors.base.topics import CONTRACT_TOPICS
 from processors.codec.avro import HISTORY_DIR as HISTORY_DIR
 from processors.codec.avro import AvroCodec, schema_fingerprint
 from processors.codec.json_form import from_json_object

@@ -27,8 +27,8 @@ from rich.table import Table
 
 from loyalty.producing import publish_events
 from loyalty.services import Services
-from loyalty.settings import Settings
-from loyalty.topics import LEDGER
+from processors.base.settings import Settings
+from processors.base.topics import LEDGER
 from processors.codec.avro import AvroCodec
 from processors.codec.json_form import from_json_object
 from processors.contract.base import Event

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
 
-from loyalty.settings import Settings
+from processors.base.settings import Settings
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 

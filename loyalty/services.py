@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loyalty.settings import Settings
+from processors.base.settings import Settings
 
 
 def free_port() -> int:

@@ -20,10 +20,12 @@ import asyncio
 
 from aiokafka import AIOKafkaProducer
 
-from loyalty.logs import get_logger
-from loyalty.runtime import tune_gc
-from loyalty.settings import Settings, get_settings
-from loyalty.topics import (
+from processors.agents.fan_out import Days, StaticTargeting
+from processors.agents.members import Members
+from processors.agents.offer_uses import OfferUses
+from processors.base.logs import get_logger
+from processors.base.settings import Settings, get_settings
+from processors.base.topics import (
     ACTIVITIES,
     CLOCK,
     CLOCK_TICKS,
@@ -37,10 +39,9 @@ from loyalty.topics import (
     OFFER_USES,
     REDEMPTIONS,
     TRANSACTIONS,
+    TopicSpec,
 )
-from processors.agents.fan_out import Days, StaticTargeting
-from processors.agents.members import Members
-from processors.agents.offer_uses import OfferUses
+from processors.base.tuning import tune_gc
 from processors.codec.avro import AvroCodec
 from processors.config_feed import ConfigFeed
 from processors.frontdoor import FrontDoor
@@ -62,6 +63,17 @@ def changelog(settings: Settings, table: str) -> str:
     return f"{settings.topic(settings.worker_app_id)}-{table}-changelog"
 
 
+def consumer_groups(settings: Settings) -> dict[str, tuple[TopicSpec, ...]]:
+    """Each agent's consumer group and the topics it reads, member agent first."""
+    group = settings.topic(settings.worker_app_id)
+    return {
+        group: MEMBER_INPUTS,
+        f"{group}.offer-uses": (OFFER_USES,),
+        f"{group}.days": (CLOCK,),
+        f"{group}.static-targeting": (CONFIG,),
+    }
+
+
 def build(settings: Settings) -> Worker:
     """The worker for `settings`: every agent with its topics, table and group."""
     codec = AvroCodec.with_history()
@@ -81,7 +93,7 @@ def build(settings: Settings) -> Worker:
     contract_topics[settings.topic(CLOCK_TICKS.name)] = CLOCK.name
     door = FrontDoor(codec, producer, dead_letter_topic=settings.topic(DEADLETTER.name),
                      contract_topics=contract_topics)  # fmt: skip
-    group = settings.topic(settings.worker_app_id)
+    members_group, uses_group, days_group, targeting_group = consumer_groups(settings)
     partitions = settings.partitions
 
     def runner(agent: Agent, topics: tuple, group_id: str, table: Table | None = None) -> Runner:  # type: ignore[type-arg]
@@ -95,10 +107,10 @@ def build(settings: Settings) -> Worker:
     uses = Table("uses_by_offer", changelog(settings, "uses_by_offer"), partitions)
     runners = [
         runner(Members(feed.config, feed, settings.topic(OFFER_TARGETING.name)), MEMBER_INPUTS,
-               group, members),
-        runner(OfferUses(), (OFFER_USES,), f"{group}.offer-uses", uses),
-        runner(Days(partitions), (CLOCK,), f"{group}.days"),
-        runner(StaticTargeting(feed, partitions), (CONFIG,), f"{group}.static-targeting"),
+               members_group, members),
+        runner(OfferUses(), (OFFER_USES,), uses_group, uses),
+        runner(Days(partitions), (CLOCK,), days_group),
+        runner(StaticTargeting(feed, partitions), (CONFIG,), targeting_group),
     ]  # fmt: skip
     return Worker(
         producer, feed, runners, http_host=settings.worker_http_host,

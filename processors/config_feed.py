@@ -1,16 +1,17 @@
 """A process's copy of the engine's configuration: the compacted config topic, followed from
 the beginning into a `processors.rules.member.Config` (programmes and the offer catalogue).
 
-Each process that evaluates rules outside the worker's stream (the API's cart preview; the
-worker itself once it moves from `ConfigFollower` to this) reads `loyalty.config.v1` with its
-own consumer and no group, so every copy sees every record. `ready` is set once the copy has
-caught up with the end offsets seen when the feed started: before that, answers computed from
-it would miss offers or programmes.
+Each process that evaluates rules (the worker, the API's cart preview) reads
+`loyalty.config.v1` with its own consumer and no group, so every copy sees every record.
+`ready` is set once the copy has caught up with the end offsets seen when the feed started:
+before that, answers computed from it would miss offers or programmes.
 
 Records go through the front door (`processors.frontdoor.admit`: decode, validate, right
-topic, right key); a record it refuses is logged and skipped (the config topic's dead letters
-belong to its own consumer), as is a tombstone (`Config` has no deletion). What an event means
-for the configuration is `Config.apply`'s business, never this module's.
+topic, right key); a record it refuses is logged and skipped here, and dead-lettered once by
+the worker's static-targeting agent, which reads the same topic in a consumer group. A
+tombstone is skipped (`Config` has no deletion); an event that changes nothing (a kind no rule
+reads yet) is counted and logged. What an event means for the configuration is `Config.apply`'s
+business, never this module's.
 
 Every event is applied on the event loop's thread, between awaits: a reader on the same loop
 never sees a half-applied event. It never writes to Kafka and never reads a clock.
@@ -22,9 +23,10 @@ import asyncio
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from prometheus_client import Counter
 
-from loyalty.logs import get_logger
-from loyalty.topics import CONFIG
+from processors.base.logs import get_logger
+from processors.base.topics import CONFIG
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.deadletter import DeadLettered
@@ -32,6 +34,11 @@ from processors.frontdoor import Delivered, admit
 from processors.rules.member import Config
 
 log = get_logger(__name__)
+NOTED = Counter(
+    "loyalty_config_events_noted_total",
+    "Config events admitted that changed nothing (no rule reads them, or refused).",
+    ["type"],
+)
 
 
 class ConfigFeed:
@@ -171,4 +178,8 @@ class ConfigFeed:
         note = self.config.apply(admitted)
         self.applied += 1
         if note:
-            log.debug("config_feed.event_noted", offset=delivered.offset, note=note)
+            # Read but changing nothing: a kind no rule reads yet (rewards, codes, challenges
+            # until their features land), or an event the configuration refuses.
+            NOTED.labels(type(admitted).__name__).inc()
+            log.info("config_feed.event_noted", offset=delivered.offset,
+                     type=type(admitted).__name__, note=note)  # fmt: skip

@@ -17,8 +17,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
 
-from loyalty.logs import get_logger
-from loyalty.topics import CONFIG, DEADLETTER
+from processors.base.logs import get_logger
+from processors.base.topics import CONFIG, DEADLETTER
 from processors.codec.avro import AvroCodec, DecodeError
 from processors.contract.base import Event
 from processors.contract.catalogue import events_on

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from loyalty.logs import get_logger
+from processors.base.logs import get_logger
 from projections import db, dump
 from projections.migrate import apply_migrations
 from projections.projection import PROJECTION, TABLES

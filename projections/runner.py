@@ -34,8 +34,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
-from loyalty.logs import get_logger
-from loyalty.topics import CONFIG, ENROLMENTS, LEDGER, OFFERS, TRANSACTIONS
+from processors.base.logs import get_logger
+from processors.base.topics import CONFIG, ENROLMENTS, LEDGER, OFFERS, TRANSACTIONS
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.deadletter import DeadLettered

@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from loyalty import contract as files
-from loyalty.topics import CONTRACT_TOPICS
+from processors.base.topics import CONTRACT_TOPICS
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.deadletter import DeadLettered

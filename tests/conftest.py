@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 
 from loyalty import stack
-from loyalty.settings import Settings
 from loyalty.stack import kafka
+from processors.base.settings import Settings
 from projections.migrate import temporary_database
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -42,7 +42,7 @@ from loyalty import stack
 from loyalty.bench.report import BenchReport, Measurement
 from loyalty.producing import publish_events
 from loyalty.services import Services
-from loyalty.settings import Settings
+from processors.base.settings import Settings
 from processors.codec.json_form import from_json_object
 from processors.contract.base import Event
 from processors.contract.common import Source

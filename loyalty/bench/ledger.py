@@ -33,10 +33,10 @@ from loyalty.bench.raw import measure_consume_produce
 from loyalty.bench.report import BenchReport, Measurement
 from loyalty.producing import publish_events
 from loyalty.services import Services
-from loyalty.settings import Settings
 from loyalty.stack import processes
 from loyalty.stack.kafka import KafkaPaths
-from loyalty.topics import LEDGER, TRANSACTIONS
+from processors.base.settings import Settings
+from processors.base.topics import LEDGER, TRANSACTIONS
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.common import PointsCategory, Source, Store

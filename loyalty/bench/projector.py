@@ -26,8 +26,8 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from loyalty.bench.report import BenchReport, Measurement
-from loyalty.settings import Settings
 from loyalty.stack import kafka
+from processors.base.settings import Settings
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.common import PointsCategory, Source

@@ -16,8 +16,8 @@ from aiokafka.partitioner import murmur2
 
 from loyalty.bench.ledger import START, _program, _purchase
 from loyalty.bench.report import Measurement
-from loyalty.runtime import tune_gc
 from processors.agents.members import Members
+from processors.base.tuning import tune_gc
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.common import Source

@@ -17,8 +17,8 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from loyalty.bench.report import BenchReport, Measurement
-from loyalty.settings import Settings
 from loyalty.stack import kafka
+from processors.base.settings import Settings
 
 RECORD_BYTES = 200
 

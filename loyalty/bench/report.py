@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from loyalty.settings import REPO_ROOT
+from processors.base.settings import REPO_ROOT
 
 
 @dataclass

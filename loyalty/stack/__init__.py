@@ -12,9 +12,9 @@ import shutil
 import time
 from dataclasses import dataclass, field
 
-from loyalty.settings import Settings
 from loyalty.stack import kafka, postgres
 from loyalty.stack.errors import StackError
+from processors.base.settings import Settings
 from projections.migrate import apply_migrations
 
 __all__ = ["StackError", "StackReport", "down", "status", "up"]

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from loyalty.logs import get_logger
-from loyalty.settings import REPO_ROOT, Settings
 from loyalty.stack import processes
 from loyalty.stack.errors import StackError
-from loyalty.topics import CONTRACT_TOPICS
+from processors.base.logs import get_logger
+from processors.base.settings import REPO_ROOT, Settings
+from processors.base.topics import CONTRACT_TOPICS
 from processors.runtime.topics import ensure_topics as ensure_topics
 
 log = get_logger(__name__)
@@ -131,7 +131,8 @@ def _server_properties(settings: Settings, paths: KafkaPaths) -> str:
             "share.coordinator.state.topic.min.isr=1",
             # One node: no reason to wait for more group members before the first assignment.
             "group.initial.rebalance.delay.ms=0",
-            # Every topic is created on purpose, with its partitions and policy (loyalty.topics).
+            # Every topic is created on purpose, with its partitions and policy
+            # (processors.base.topics).
             "auto.create.topics.enable=false",
             "log.retention.hours=-1",
             "",

@@ -22,10 +22,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from loyalty.logs import get_logger
-from loyalty.settings import Settings
 from loyalty.stack import processes
 from loyalty.stack.errors import StackError
+from processors.base.logs import get_logger
+from processors.base.settings import Settings
 
 log = get_logger(__name__)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from loyalty.topics import CLOCK_TICKS, OFFER_TARGETING
+from processors.base.topics import CLOCK_TICKS, OFFER_TARGETING
 from processors.config_feed import ConfigFeed
 from processors.contract.base import Event
 from processors.contract.clock import DayStarted

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from loyalty.logs import get_logger
+from processors.base.logs import get_logger
 from processors.config_feed import ConfigFeed
 from processors.contract.base import Event
 from processors.contract.clock import DayStarted

@@ -10,10 +10,11 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
+from processors.base import topics
 from processors.contract.base import ContractEnum, Event, Id
 from processors.contract.common import Source
 
-TOPIC = "loyalty.activities.v1"
+TOPIC = topics.ACTIVITIES.name
 
 
 class ActivityKind(ContractEnum):

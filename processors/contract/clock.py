@@ -11,9 +11,10 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
+from processors.base import topics
 from processors.contract.base import Event, Market, UtcDatetime
 
-TOPIC = "loyalty.clock.v1"
+TOPIC = topics.CLOCK.name
 
 # Local midnight is at most 14 hours from UTC midnight (UTC-12 to UTC+14).
 _MAX_UTC_OFFSET = timedelta(hours=14)

@@ -24,6 +24,7 @@ from typing import Annotated, ClassVar, Final, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
+from processors.base import topics
 from processors.contract.activities import ActivityKind
 from processors.contract.base import (
     Cents,
@@ -63,7 +64,7 @@ from processors.contract.offer_definition import (
 )
 from processors.contract.redemptions import PromoCodeMode
 
-TOPIC = "loyalty.config.v1"
+TOPIC = topics.CONFIG.name
 
 
 def _four_places(value: Decimal) -> Decimal:

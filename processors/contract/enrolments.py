@@ -11,10 +11,11 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
+from processors.base import topics
 from processors.contract.base import Event, Id, Market, Record, SignedPoints, UtcDatetime
 from processors.contract.common import PointsCategory, Source
 
-TOPIC = "loyalty.enrolments.v1"
+TOPIC = topics.ENROLMENTS.name
 
 
 class MemberProfile(Record):

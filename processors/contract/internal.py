@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from processors.base import topics
 from processors.contract.base import (
     ContractEnum,
     Currency,
@@ -31,7 +32,7 @@ from processors.contract.common import PointsCategory, Source, Store
 from processors.contract.ledger import AccountBalance, EntryKind, EntryType
 from processors.contract.transactions import Tender, TransactionCompleted, TransactionLine
 
-TOPIC = "loyalty.internal.ledger-steps.v1"
+TOPIC = topics.LEDGER_STEPS.name
 
 
 class LotPoints(Record):
@@ -140,7 +141,7 @@ class ReferralReturned(Event):
 
 # --- offer-level limits (docs/adr/0014-offer-level-caps.md) ---------------------------------
 
-OFFER_USES_TOPIC = "loyalty.internal.offer-uses.v1"
+OFFER_USES_TOPIC = topics.OFFER_USES.name
 
 
 class OfferUseRequested(Event):

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from processors.base import topics
 from processors.contract.base import (
     ContractEnum,
     Event,
@@ -18,7 +19,7 @@ from processors.contract.base import (
 )
 from processors.contract.common import PointsCategory, Source
 
-TOPIC = "loyalty.ledger.v1"
+TOPIC = topics.LEDGER.name
 
 
 class LedgerEventType(ContractEnum):

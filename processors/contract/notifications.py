@@ -10,10 +10,11 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
+from processors.base import topics
 from processors.contract.base import ContractEnum, Event, Id, Record, Text, UtcDatetime
 from processors.contract.common import Source
 
-TOPIC = "loyalty.notifications.v1"
+TOPIC = topics.NOTIFICATIONS.name
 
 
 class ContactChannel(ContractEnum):

@@ -13,6 +13,7 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
+from processors.base import topics
 from processors.contract.base import (
     Cents,
     ContractEnum,
@@ -24,7 +25,7 @@ from processors.contract.base import (
     Record,
 )
 
-TOPIC = "loyalty.offers.v1"
+TOPIC = topics.OFFERS.name
 
 
 class ProgressMetric(ContractEnum):

@@ -12,10 +12,11 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from processors.base import topics
 from processors.contract.base import Cents, ContractEnum, Event, Id, Points, Text
 from processors.contract.redemptions import RequestType
 
-TOPIC = "loyalty.outcomes.v1"
+TOPIC = topics.OUTCOMES.name
 
 
 class RejectionReason(ContractEnum):
@@ -38,6 +39,8 @@ class RejectionReason(ContractEnum):
     unknown_code = "unknown_code"  # no such promo code
     member_merged = "member_merged"  # the member was merged into another (use the survivor)
     unknown_program = "unknown_program"  # no such programme is configured
+    # The engine accepts the request on its topic but does not act on its kind yet.
+    not_supported = "not_supported"
     UNKNOWN = "UNKNOWN"
 
 

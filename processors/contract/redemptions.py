@@ -13,6 +13,7 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
+from processors.base import topics
 from processors.contract.base import (
     ContractEnum,
     Event,
@@ -25,7 +26,7 @@ from processors.contract.base import (
 )
 from processors.contract.common import PointsCategory, Source
 
-TOPIC = "loyalty.redemptions.v1"
+TOPIC = topics.REDEMPTIONS.name
 
 _COMMAND_ID = (
     "Idempotency key chosen by the client (the HTTP `Idempotency-Key`): a request repeated "

@@ -11,10 +11,11 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
+from processors.base import topics
 from processors.contract.base import ContractEnum, Event, Id, OfferId, Points, UtcDatetime
 from processors.contract.common import Source
 
-TOPIC = "loyalty.rewards.v1"
+TOPIC = topics.REWARDS.name
 
 
 class RewardGrantReason(ContractEnum):

@@ -13,9 +13,10 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from processors.base import topics
 from processors.contract.base import Event, Id, OfferId, UtcDatetime
 
-TOPIC = "loyalty.internal.offer-targeting.v1"
+TOPIC = topics.OFFER_TARGETING.name
 
 
 class OfferTargetingTick(Event):

@@ -7,10 +7,11 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from processors.base import topics
 from processors.contract.base import Cents, Currency, Event, Id, Market, Quantity, Record
 from processors.contract.common import Source, Store
 
-TOPIC = "loyalty.transactions.v1"
+TOPIC = topics.TRANSACTIONS.name
 
 
 class TransactionLine(Record):

@@ -30,7 +30,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
 
-from loyalty.logs import get_logger
+from processors.base.logs import get_logger
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.deadletter import DeadLettered, DeadLetterReason

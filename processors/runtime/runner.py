@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 
-from loyalty.logs import get_logger
+from processors.base.logs import get_logger
 from processors.frontdoor import Delivered
 from processors.runtime.batch import Batches
 from processors.runtime.table import Table

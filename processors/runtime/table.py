@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2
 
-from loyalty.logs import get_logger
+from processors.base.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from loyalty.logs import get_logger
+from processors.base.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -19,7 +19,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from loyalty.logs import get_logger
+from processors.base.logs import get_logger
 from processors.config_feed import ConfigFeed
 from processors.runtime.runner import Runner
 

@@ -134,11 +134,11 @@ def create_app(
 
 
 def from_settings() -> FastAPI:
-    """The API as configured by the environment (`loyalty.settings`), carts evaluated with the
-    configuration a `ConfigFeed` follows on the deployment's config topic, commands produced to
-    the deployment's topics by a `KafkaCommandSink`."""
-    from loyalty.settings import get_settings
-    from loyalty.topics import CONFIG, OUTCOMES
+    """The API as configured by the environment (`processors.base.settings`), carts evaluated
+    with the configuration a `ConfigFeed` follows on the deployment's config topic, commands
+    produced to the deployment's topics by a `KafkaCommandSink`."""
+    from processors.base.settings import get_settings
+    from processors.base.topics import CONFIG, OUTCOMES
     from processors.codec.avro import AvroCodec
     from processors.config_feed import ConfigFeed
 

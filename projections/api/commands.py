@@ -26,7 +26,7 @@ from aiokafka.errors import KafkaError
 from fastapi import Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
-from loyalty.logs import get_logger
+from processors.base.logs import get_logger
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from projections.api.errors import ApiError, BadParameterError

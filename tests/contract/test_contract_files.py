@@ -90,7 +90,7 @@ def test_the_golden_corpus_of_every_version_still_decodes(codec, event):
 
 
 def test_every_event_lives_on_a_contract_topic_with_a_partition_key():
-    from loyalty.topics import CONTRACT_TOPICS
+    from processors.base.topics import CONTRACT_TOPICS
 
     names = {spec.name for spec in CONTRACT_TOPICS}
     for event in EVENTS:

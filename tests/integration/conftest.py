@@ -5,9 +5,9 @@ import uuid
 
 import pytest
 
-from loyalty.settings import get_settings
 from loyalty.stack import kafka
-from loyalty.topics import CONFIG
+from processors.base.settings import get_settings
+from processors.base.topics import CONFIG
 
 
 @pytest.fixture

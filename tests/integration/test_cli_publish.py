@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from click.testing import CliRunner
 
 from loyalty.cli import main
-from loyalty.settings import get_settings
+from processors.base.settings import get_settings
 from processors.codec.avro import AvroCodec
 from processors.codec.json_form import to_json_line
 from processors.contract.deadletter import DeadLettered, DeadLetterReason

@@ -17,7 +17,7 @@ import pytest
 from loyalty import stack
 from loyalty.producing import publish_events
 from loyalty.services import Services
-from loyalty.settings import Settings, get_settings
+from processors.base.settings import Settings, get_settings
 from processors.contract.ledger import LedgerEventRecorded, LedgerEventType
 from processors.contract.offers import OfferLoaded
 from processors.contract.outcomes import RequestAccepted, RequestRejected

@@ -13,7 +13,7 @@ import pytest
 from loyalty import stack
 from loyalty.producing import publish_events
 from loyalty.services import Services
-from loyalty.settings import Settings
+from processors.base.settings import Settings
 from processors.contract.base import Event
 from processors.contract.config import OfferPublished
 from processors.contract.internal import OfferUseDenied, OfferUseGranted

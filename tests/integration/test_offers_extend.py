@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from loyalty.cli import main
 from loyalty.producing import publish_events
-from loyalty.settings import get_settings
+from processors.base.settings import get_settings
 from processors.codec.avro import AvroCodec
 from processors.contract.config import OfferEndDateExtended
 from processors.contract.offer_definition import OfferSchedule

@@ -8,7 +8,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from loyalty import stack
 from loyalty.stack import kafka, postgres
-from loyalty.topics import CONTRACT_TOPICS
+from processors.base.topics import CONTRACT_TOPICS
 
 pytestmark = pytest.mark.integration
 

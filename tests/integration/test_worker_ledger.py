@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from loyalty import stack
 from loyalty.producing import publish_events
 from loyalty.services import Services
-from loyalty.settings import Settings
+from processors.base.settings import Settings
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.ledger import LedgerEventRecorded

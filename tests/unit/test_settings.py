@@ -1,6 +1,6 @@
 """Settings come from the environment; the well-known unprefixed names win over defaults."""
 
-from loyalty.settings import Settings
+from processors.base.settings import Settings
 
 
 def test_without_overrides_the_local_stack_is_used(monkeypatch):

@@ -24,9 +24,14 @@ from processors.contract.internal import (
     ReturnForwarded,
 )
 from processors.contract.redemptions import (
+    IssuedOfferLockRequested,
+    IssuedOfferRedeemRequested,
     PointsAdjustmentRequested,
     PointsRedemptionRequested,
     PointsTransferRequested,
+    PromoCodeLinkRequested,
+    RewardRedemptionRequested,
+    RewardStoreOfferPurchaseRequested,
 )
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules.ledger import adjustments, daily, purchases, referrals, requests, steps
@@ -39,6 +44,7 @@ LedgerInput = (
     | PointsTransferRequested | PointsAdjustmentRequested | MembersMerged | ActivityRecorded
     | DayStarted | PointsTransferDebited | PointsTransferBounced | MemberMergedAway
     | ReferralQualified | ReferralReturned | PurchaseForwarded | ReturnForwarded
+    | requests.Unsupported
 )  # fmt: skip
 
 
@@ -85,6 +91,11 @@ def handle(state: MemberLedger | None, message: LedgerInput, programs: Programs)
             return daily.release_on_activity(state, message, programs)
         case DayStarted():
             return daily.start_day(state, message, programs)
+        case (
+            RewardRedemptionRequested() | RewardStoreOfferPurchaseRequested()
+            | IssuedOfferLockRequested() | IssuedOfferRedeemRequested() | PromoCodeLinkRequested()
+        ):  # fmt: skip
+            return requests.refuse_unsupported(state, message)
     raise TypeError(f"the ledger does not handle {type(message).__name__}")
 
 

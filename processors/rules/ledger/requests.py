@@ -13,7 +13,15 @@ from processors.contract.internal import (
 )
 from processors.contract.ledger import EntryKind, LedgerEventType
 from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
-from processors.contract.redemptions import PointsRedemptionRequested, PointsTransferRequested
+from processors.contract.redemptions import (
+    IssuedOfferLockRequested,
+    IssuedOfferRedeemRequested,
+    PointsRedemptionRequested,
+    PointsTransferRequested,
+    PromoCodeLinkRequested,
+    RewardRedemptionRequested,
+    RewardStoreOfferPurchaseRequested,
+)
 from processors.rules.arithmetic import derived_id
 from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.result import Programs, Result, required
@@ -23,10 +31,16 @@ from processors.rules.ledger.state import (
     moves_as_pairs,
 )
 
+Unsupported = (
+    RewardRedemptionRequested | RewardStoreOfferPurchaseRequested | IssuedOfferLockRequested
+    | IssuedOfferRedeemRequested | PromoCodeLinkRequested
+)  # fmt: skip
+"""Requests the contract carries whose features are not built yet: answered `not_supported`."""
+
 
 def _answer(
     state: MemberLedger | None,
-    request: PointsRedemptionRequested | PointsTransferRequested,
+    request: PointsRedemptionRequested | PointsTransferRequested | Unsupported,
     *,
     reason: RejectionReason | None = None,
     detail: str = "",
@@ -104,6 +118,18 @@ def _reject(
     refusal: Refusal,
 ) -> Result:
     return Result(state, [_answer(state, request, reason=refusal[0], detail=refusal[1])])
+
+
+def refuse_unsupported(state: MemberLedger | None, request: Unsupported) -> Result:
+    """A request of a kind the engine does not act on yet: refused `not_supported` (never an
+    exception, never silence), and remembered like any outcome, so a repeat of its command_id
+    gets the same answer (DESIGN.md §5.27)."""
+    repeated = _repeat(state, request.command_id)
+    if repeated is not None:
+        return repeated
+    detail = f"{type(request).__name__} is not supported by this version of the engine"
+    answer = _answer(state, request, reason=RejectionReason.not_supported, detail=detail)
+    return Result(state, [answer], note="not_supported request")
 
 
 def redeem(

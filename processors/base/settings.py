@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # Development only: anyone can read it here, so anyone could mint tokens for a server using it.
 DEV_API_SECRET = "dev-only-loyalty-api-secret-change-me"  # noqa: S105
 

@@ -1,0 +1,156 @@
+"""The worker's runtime on the real broker: it reads every version of every event it
+consumes, the audit sees what it has not run, and a stall turns /healthz unhealthy."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from loyalty import stack
+from loyalty.audit import audit, read_topic, uncommitted
+from loyalty.producing import publish_events
+from loyalty.services import Services
+from processors.app import consumer_groups
+from processors.base.settings import Settings
+from processors.codec.avro import AvroCodec
+from processors.contract.deadletter import DeadLettered
+from tests.rules.given import T0, bought, enrolled, program
+
+pytestmark = pytest.mark.integration
+GOLDEN = Path("tests/golden")
+
+
+@pytest.fixture
+def isolated(stack_settings) -> Settings:  # type: ignore[no-untyped-def]
+    settings: Settings = stack_settings.model_copy(
+        update={"topic_prefix": f"r{uuid.uuid4().hex[:8]}."}
+    )
+    stack.up(settings)
+    return settings
+
+
+async def until(predicate, seconds: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if await predicate():
+            return True
+        await asyncio.sleep(0.5)
+    return bool(await predicate())
+
+
+def health(url: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+    except OSError:
+        return 0, {}
+
+
+async def test_every_recorded_version_of_every_event_the_worker_reads_is_admitted(
+    isolated, tmp_path
+):  # type: ignore[no-untyped-def]
+    codec = AvroCodec.with_history()
+    consumed = {spec.name for specs in consumer_groups(isolated).values() for spec in specs}
+    records = []
+    for folder in sorted(GOLDEN.iterdir()):
+        for golden in sorted(folder.glob("*.avro")):
+            raw = golden.read_bytes()
+            event = codec.decode(raw)
+            if event.topic in consumed:
+                records.append((isolated.topic(event.topic), event.partition_key().encode(), raw))
+    versions = {(topic, raw[:10]) for topic, _, raw in records}
+    assert len(versions) >= 20  # every input event, with the older versions among them
+    producer = AIOKafkaProducer(bootstrap_servers=isolated.bootstrap_servers)
+    await producer.start()
+    try:
+        for topic, key, raw in records:
+            await producer.send_and_wait(topic, raw, key=key)
+    finally:
+        await producer.stop()
+    services = Services(isolated, tmp_path)
+    worker = services.start("worker", "worker")
+    try:
+
+        async def all_run() -> bool:
+            return await uncommitted(isolated) == 0
+
+        assert await until(all_run, 120), worker.log_tail()
+    finally:
+        services.stop()
+    dead = [
+        codec.decode(value)
+        for _, value in await read_topic(
+            isolated.bootstrap_servers, isolated.topic("loyalty.deadletter.v1"), 8
+        )
+    ]
+    refused = [(d.event_type, d.reason.value, d.error[:120]) for d in dead
+               if isinstance(d, DeadLettered)]  # fmt: skip
+    assert refused == []
+
+
+async def test_the_audit_lists_records_the_engine_has_not_run(isolated, tmp_path):  # type: ignore[no-untyped-def]
+    config = program("AUDIT", event_id="cfg-audit")
+    members = [f"a-{n}" for n in range(5)]
+    events = [enrolled(m, programs=["AUDIT"]) for m in members]
+    events += [bought(m, f"{m}-T", cents=1000, at=T0) for m in members]
+    await publish_events(isolated, [config, *events])
+    before = await audit(isolated)
+    assert len(before.unaccounted) == 10  # nothing has run them yet
+    services = Services(isolated, tmp_path)
+    worker = services.start("worker", "worker")
+    try:
+
+        async def accounted() -> bool:
+            return (await audit(isolated)).ok
+
+        assert await until(accounted, 120), worker.log_tail()
+    finally:
+        services.stop()
+    after = await audit(isolated)
+    assert after.records == 10
+    assert after.accounted["cited by a ledger event"] == 10
+
+
+async def test_a_partition_that_stops_advancing_turns_health_unhealthy_and_back(isolated, tmp_path):  # type: ignore[no-untyped-def]
+    config = program("STALL", event_id="cfg-stall")
+    await publish_events(isolated, [config, enrolled("s-1", programs=["STALL"])])
+    services = Services(isolated, tmp_path, extra_env={"LOYALTY_STALL_SECONDS": "3"})
+    worker = services.start("worker", "worker")
+    try:
+
+        async def healthy() -> bool:
+            return health(worker.url("/healthz"))[0] == 200
+
+        async def stalled() -> bool:
+            status, body = health(worker.url("/healthz"))
+            return status == 503 and any("has not committed" in p for p in body["problems"])
+
+        assert await until(healthy, 60), worker.log_tail()
+        # The ledger topic goes away: the purchase's batch cannot send its outputs, is run
+        # again and again, and its partition's commit stops.
+        ledger = isolated.topic("loyalty.ledger.v1")
+        admin = AIOKafkaAdminClient(bootstrap_servers=isolated.bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.delete_topics([ledger])
+        finally:
+            await admin.close()
+        await publish_events(isolated, [bought("s-1", "S-T1", cents=1000, at=T0)])
+        assert await until(stalled, 30), health(worker.url("/healthz"))
+        await asyncio.to_thread(
+            stack.up, isolated
+        )  # the topic is back: the batch goes through, the partition moves
+        assert await until(healthy, 120), (health(worker.url("/healthz")), worker.log_tail())
+        assert await uncommitted(isolated) == 0
+    finally:
+        services.stop()
