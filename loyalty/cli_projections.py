@@ -48,7 +48,9 @@ def _with_topics(command: F) -> F:
 @click.option("--group-id", default="loyalty-projector", show_default=True)
 @click.option("--schema", default=None, help="Write the tables of this schema (default: live).")
 @click.option("--max-records", default=5000, show_default=True, help="Records per transaction.")
-@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics here.")
+@click.option("--http-port", type=int, default=None,
+              help="Serve /metrics and /healthz here (default LOYALTY_PROJECTOR_HTTP_PORT, 9401; "
+              "0: off).")  # fmt: skip
 def project(
     ledger_topic: str | None,
     enrolments_topic: str | None,
@@ -58,13 +60,14 @@ def project(
     group_id: str,
     schema: str | None,
     max_records: int,
-    metrics_port: int | None,
+    http_port: int | None,
 ) -> None:
     """Keep the ledger, member and offer tables current until Ctrl-C or SIGTERM.
 
     The batch in flight is finished (or, if Postgres is failing, left unacknowledged) before
     the process leaves its consumer group.
     """
+    from processors.base.health import serve
     from processors.base.tuning import tune_gc
     from projections.runner import (
         Projector,
@@ -74,10 +77,6 @@ def project(
 
     settings = get_settings()
     tune_gc()
-    if metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port)
     config = ProjectorConfig(
         settings.dsn,
         settings.bootstrap_servers,
@@ -98,7 +97,15 @@ def project(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        report = await Projector(config).run(stop=stop)
+        projector = Projector(config)
+        port = settings.projector_http_port if http_port is None else http_port
+        site = await serve(settings.worker_http_host, port,
+                           lambda: projector.health(settings.stall_seconds))  # fmt: skip
+        try:
+            report = await projector.run(stop=stop)
+        finally:
+            if site is not None:
+                await site.cleanup()
         console.print(
             f"projector stopped: {report.records} record(s), {report.events_applied} event(s) "
             f"applied in {report.transactions} transaction(s), {report.refused} refused"

@@ -79,9 +79,11 @@ class Services:
             name, [sys.executable, "-m", "loyalty.cli", *args], self.log_dir / f"{name}.log"
         )
         env = self.env()
-        if args and args[0] == "worker":  # several workers may share this host: a port each
-            port = self.extra_env.get("LOYALTY_WORKER_HTTP_PORT") or str(free_port())
-            env["LOYALTY_WORKER_HTTP_PORT"] = port
+        # Several workers and projectors may share this host: a port each.
+        variable = {"worker": "LOYALTY_WORKER_HTTP_PORT", "project": "LOYALTY_PROJECTOR_HTTP_PORT"}
+        if args and args[0] in variable:
+            port = self.extra_env.get(variable[args[0]]) or str(free_port())
+            env[variable[args[0]]] = port
             service.http_port = int(port)
         with service.log_path.open("ab") as log:
             service.process = subprocess.Popen(

@@ -34,6 +34,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
+from processors.base.health import Progress, body
 from processors.base.logs import get_logger
 from processors.base.topics import CONFIG, ENROLMENTS, LEDGER, OFFERS, TRANSACTIONS
 from processors.codec.avro import AvroCodec
@@ -156,6 +157,9 @@ class Projector:
         self._positions: dict[TopicPartition, int] = {}
         self._unseeked: set[TopicPartition] = set()
         self._assignments = 0  # bumped on every rebalance, to spot stale positions
+        self.progress = Progress(f"projector:{config.projection}")
+        self._consumer: AIOKafkaConsumer | None = None
+        self._failing: str | None = None  # the Postgres error being retried, if any
 
     async def run(
         self,
@@ -179,6 +183,7 @@ class Projector:
             isolation_level="read_committed",
         )
         await consumer.start()
+        self._consumer = consumer
         try:
             partitions = await self._partitions()
             ends = await consumer.end_offsets(partitions) if until_caught_up else None
@@ -191,6 +196,7 @@ class Projector:
         except _StoppedError:
             log.warning("projection.stopped_before_write", projection=self.config.projection)
         finally:
+            self._consumer = None
             await consumer.stop()
             if self._conn is not None:
                 self._conn.close()
@@ -257,6 +263,8 @@ class Projector:
         report.events_applied += outcome.events_applied
         APPLIED.labels(self.config.projection).inc(outcome.events_applied)
         report.next_offsets.update(outcome.next_offsets)
+        self.progress.applied({TopicPartition(t, p): offset
+                               for (t, p), offset in outcome.next_offsets.items()})  # fmt: skip
         if assignments == self._assignments:  # else the positions are being reloaded
             self._reposition(consumer, batches, outcome, report)
         if self.config.group_id is not None:
@@ -355,12 +363,14 @@ class Projector:
 
     def _must_seek(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
         self._assignments += 1
+        self.progress.assigned(assigned)
         self._unseeked |= assigned
         if assigned:
             consumer.pause(*assigned)  # nothing is fetched before the Postgres position is known
 
     def _forget(self, revoked: set[TopicPartition]) -> None:
         self._assignments += 1
+        self.progress.revoked(revoked)
         self._unseeked -= revoked
         for tp in revoked:
             self._positions.pop(tp, None)
@@ -383,6 +393,7 @@ class Projector:
         # then resets to the earliest record (auto_offset_reset).
         consumer.seek(tp, offset)
         self._positions[tp] = offset
+        self.progress.applied({tp: offset})
 
     async def _caught_up(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
         if self._unseeked:
@@ -418,8 +429,11 @@ class Projector:
         delay = 0.1
         while True:
             try:
-                return await asyncio.to_thread(self._call, work, *args)
+                done = await asyncio.to_thread(self._call, work, *args)
+                self._failing = None
+                return done
             except psycopg.Error as error:
+                self._failing = repr(error)[:300]
                 RETRIES.labels(self.config.projection).inc()
                 report.retries += 1
                 log.error(
@@ -434,6 +448,19 @@ class Projector:
                     delay = min(delay * 2, self.config.retry_delay_max)
                     continue
                 raise _StoppedError from error
+
+    def health(self, stall_seconds: float) -> tuple[bool, dict[str, object]]:
+        """Whether the projector is making progress, and what stands in its way if not."""
+        consumer = self._consumer
+        if consumer is None:
+            return body(["not consuming"])
+        ends = {tp: consumer.highwater(tp) for tp in consumer.assignment()}
+        self.progress.observe(ends)
+        problems = [f"{tp} has records waiting and has not been written for {stall_seconds:g}s"
+                    for tp in self.progress.stalled(ends, stall_seconds)]  # fmt: skip
+        if self._failing is not None:
+            problems.append(f"Postgres writes failing, retrying: {self._failing}")
+        return body(problems)
 
     def _call(self, work: Any, *args: Any) -> Any:
         if self._conn is None or self._conn.closed or self._conn.broken:

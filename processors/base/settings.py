@@ -54,7 +54,16 @@ class Settings(BaseSettings):
         description="Where the worker serves /metrics (Prometheus) and /healthz on 127.0.0.1 "
         "(LOYALTY_WORKER_HTTP_HOST to change); 0 turns them off.",
     )
-    worker_http_host: str = "127.0.0.1"
+    worker_http_host: str = Field(
+        default="127.0.0.1",
+        description="The address the worker's and the projector's /metrics and /healthz bind to.",
+    )
+    projector_http_port: int = Field(
+        default=9401,
+        ge=0,
+        le=65535,
+        description="Where the projector serves /metrics and /healthz; 0 turns them off.",
+    )
     stall_seconds: float = Field(
         default=60.0,
         gt=0,

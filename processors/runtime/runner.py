@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 
+from processors.base.health import Progress
 from processors.base.logs import get_logger
 from processors.frontdoor import Delivered
 from processors.runtime.batch import Batches
@@ -36,8 +37,6 @@ BATCH_SECONDS = Histogram(
     "loyalty_batch_seconds", "Time to run and commit one batch.", ["agent"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )  # fmt: skip
-LAG = Gauge("loyalty_consumer_lag", "Records behind the end of the partition.",
-            ["agent", "topic", "partition"])  # fmt: skip
 BATCH_FAILURES = Counter(
     "loyalty_batch_failures_total", "Batches that failed and were retried.", ["agent"]
 )
@@ -74,8 +73,7 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
         self._reader: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
         self._generation = 0  # +1 at each revocation: fetched records of an older one are void
-        self._committed: dict[TopicPartition, int] = {}
-        self._advanced_at: dict[TopicPartition, float] = {}
+        self.progress = Progress(self.name)
         self._failures = 0
         self.ready = asyncio.Event()
         """Set once the first assignment is recovered (or none came)."""
@@ -141,28 +139,20 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
         except KafkaError as error:
             log.warning("runner.commit_failed", agent=self.name, error=repr(error)[:300])
             return  # the next batch's commit covers these offsets too
-        now = time.monotonic()
-        for tp, offset in offsets.items():
-            self._committed[tp] = offset
-            self._advanced_at[tp] = now
+        self.progress.applied(offsets)
         RECORDS.labels(self.name).inc(len(records))
         BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:  # the batch in hand has finished and committed
             self._generation += 1
-            for tp in revoked:
-                self._committed.pop(tp, None)
-                self._advanced_at.pop(tp, None)
-                LAG.labels(self.name, tp.topic, str(tp.partition)).set(0)
+            self.progress.revoked(revoked)
         log.info("runner.revoked", agent=self.name, partitions=len(revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         async with self._lock:
             self._generation += 1
-            now = time.monotonic()
-            for tp in assigned:
-                self._advanced_at[tp] = now
+            self.progress.assigned(assigned)
             if self.table is not None and self._reader is not None:
                 partitions = {tp.partition for tp in assigned}
                 self.table.release(keep=partitions)
@@ -180,32 +170,23 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
         """Lag per partition, for the metrics and the stall check."""
         assert self.consumer is not None
         assignment = self.consumer.assignment()
-        unknown = [tp for tp in assignment if tp not in self._committed]
+        unknown = [tp for tp in assignment if not self.progress.knows(tp)]
         if unknown:  # newly assigned: where the group stands (the earliest offset if nowhere)
             beginnings = await self.consumer.beginning_offsets(unknown)
-            for tp in unknown:
-                committed = await self.consumer.committed(tp)
-                self._committed[tp] = committed if committed is not None else beginnings[tp]
-        for tp in assignment:
-            end = self.consumer.highwater(tp)
-            if end is not None:
-                lag = max(end - self._committed[tp], 0)
-                LAG.labels(self.name, tp.topic, str(tp.partition)).set(lag)
+            committed = {tp: await self.consumer.committed(tp) for tp in unknown}
+            self.progress.applied({tp: c if c is not None else beginnings[tp]
+                                   for tp, c in committed.items()})  # fmt: skip
+        self.progress.observe(self._ends())
         cache = self.batches.cache
         if cache.hits + cache.misses:
             CACHE.labels(self.name).set(cache.hits / (cache.hits + cache.misses))
 
-    def stalled(self, after_seconds: float) -> list[str]:
-        """Partitions with records waiting whose committed offset has not moved for
-        `after_seconds`: what the health check reports."""
+    def _ends(self) -> dict[TopicPartition, int | None]:
         if self.consumer is None:
-            return []
-        now = time.monotonic()
-        stuck = []
-        for tp in self.consumer.assignment():
-            end = self.consumer.highwater(tp)
-            committed = self._committed.get(tp)
-            waiting = end is not None and committed is not None and end > committed
-            if waiting and now - self._advanced_at.get(tp, now) > after_seconds:
-                stuck.append(f"{tp.topic}[{tp.partition}]")
-        return stuck
+            return {}
+        return {tp: self.consumer.highwater(tp) for tp in self.consumer.assignment()}
+
+    def stalled(self, after_seconds: float) -> list[str]:
+        """Partitions with records waiting that have not committed for `after_seconds`: what
+        the health check reports."""
+        return self.progress.stalled(self._ends(), after_seconds)

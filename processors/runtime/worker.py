@@ -11,14 +11,12 @@ A runner that dies takes the process down (exit 1), for the supervisor to restar
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 from collections.abc import Sequence
 
-from aiohttp import web
 from aiokafka import AIOKafkaProducer
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from processors.base.health import body, serve
 from processors.base.logs import get_logger
 from processors.config_feed import ConfigFeed
 from processors.runtime.runner import Runner
@@ -60,14 +58,14 @@ class Worker:
                     f"{runner.name}: {stalled} has records waiting and has not committed "
                     f"for {self.stall_seconds:g}s"
                 )
-        return not problems, {"healthy": not problems, "problems": problems}
+        return body(problems)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stopping.set)
         await self.producer.start()
-        site = await self._serve()
+        site = await serve(self.http_host, self.http_port, self.health)
         feed = asyncio.create_task(self.feed.run(), name="config-feed")
         tasks = [asyncio.create_task(r.run(self.stopping), name=r.name) for r in self.runners]
         stop = asyncio.create_task(self.stopping.wait())
@@ -89,31 +87,3 @@ class Worker:
             log.info("worker.stopped")
         if failed is not None:
             raise SystemExit(1)
-
-    async def _serve(self) -> web.AppRunner | None:
-        if not self.http_port:
-            return None
-
-        async def metrics(_: web.Request) -> web.Response:
-            body = generate_latest()
-            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-        async def healthz(_: web.Request) -> web.Response:
-            healthy, body = self.health()
-            return web.Response(status=200 if healthy else 503, text=json.dumps(body),
-                                content_type="application/json")  # fmt: skip
-
-        app = web.Application()
-        app.router.add_get("/metrics", metrics)
-        app.router.add_get("/healthz", healthz)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.http_host, self.http_port).start()
-        except OSError as error:
-            # Another worker on this host has the port: keep processing, say so loudly.
-            log.error("worker.http_unavailable", port=self.http_port, error=str(error))
-            await runner.cleanup()
-            return None
-        log.info("worker.http", url=f"http://{self.http_host}:{self.http_port}/healthz")
-        return runner

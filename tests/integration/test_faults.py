@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import urllib.error
+import urllib.request
 import uuid
 from datetime import timedelta
 
@@ -158,14 +160,32 @@ async def test_postgres_killed_mid_projection_loses_and_doubles_no_row(isolated,
         postmaster = int((postgres.PostgresPaths.of(isolated).data / "postmaster.pid")
                          .read_text().split()[0])  # fmt: skip
         os.kill(postmaster, signal.SIGKILL)
-        await asyncio.sleep(2)
+        # The projector says so while it cannot write, and carries on once Postgres is back.
+        assert await _health_is(projector.url("/healthz"), 503, 60), projector.log_tail()
         await asyncio.to_thread(postgres.start, isolated)
+        assert await _health_is(projector.url("/healthz"), 200, 120), projector.log_tail()
         await feeding
         assert await load.finished(), worker.log_tail()
         assert await _projected(isolated, load, 180), projector.log_tail()
     finally:
         services.stop()
     await load.check()
+
+
+async def _health_is(url: str, status: int, seconds: float) -> bool:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                got = response.status
+        except urllib.error.HTTPError as error:
+            got = error.code
+        except OSError:
+            got = 0
+        if got == status:
+            return True
+        await asyncio.sleep(0.5)
+    return False
 
 
 async def _projected(
