@@ -72,6 +72,11 @@ class RunResult:
     def ok(self) -> bool:
         return self.outcome == "finished" and not self.problems
 
+    @property
+    def mid_stream(self) -> bool:
+        """Whether the kill landed while the run's work was under way."""
+        return 0 < self.ledger_at_kill < self.ledger_total
+
     def line(self) -> str:
         restart = f"after a {self.pause:.1f}s pause" if self.pause else "at once"
         return (
@@ -126,13 +131,22 @@ def _partitions(settings: Settings, spec: TopicSpec) -> list[TopicPartition]:
     return [TopicPartition(name, p) for p in range(spec.partitions(settings.partitions))]
 
 
-async def _end_total(settings: Settings, spec: TopicSpec) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
-    await consumer.start()
-    try:
-        return sum((await consumer.end_offsets(_partitions(settings, spec))).values())
-    finally:
-        await consumer.stop()
+class _Ends:
+    """End offsets of a topic, through one consumer kept open (polled every few ms)."""
+
+    def __init__(self, settings: Settings, spec: TopicSpec):
+        self.partitions = _partitions(settings, spec)
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+
+    async def __aenter__(self) -> _Ends:
+        await self.consumer.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.consumer.stop()
+
+    async def total(self) -> int:
+        return sum((await self.consumer.end_offsets(self.partitions)).values())
 
 
 async def one_run(
@@ -148,12 +162,14 @@ async def one_run(
     offer_id = f"CAP_{run}"
     result = RunResult(number, cap=cap, want_grants=min(cap, members), members=members)
     services = Services(isolated, log_dir / f"run-{number:03d}")
+    ledger_end = _Ends(isolated, LEDGER)
+    await ledger_end.__aenter__()
     try:
         await publish_events(isolated, [_program(), capped_offer(offer_id, cap)], codec)
         first: Service = services.start("worker", "worker")
         await publish_events(isolated, [_enrolment(m) for m in ids], codec)
         started = time.monotonic()
-        while await _end_total(isolated, LEDGER) < members:
+        while await ledger_end.total() < members:
             if time.monotonic() - started > deadline:
                 raise RuntimeError(f"enrolments not booked in {deadline}s:\n{first.log_tail()}")
             await asyncio.sleep(0.3)
@@ -166,10 +182,16 @@ async def one_run(
 
         began = time.monotonic()
         feeding = asyncio.create_task(feed())
-        result.kill_after = rng.uniform(0.1, 2.5)
-        await asyncio.sleep(result.kill_after)
+        # Killed once a random share of the run's ledger events is written: always mid-stream.
+        total = 2 * members + min(cap, members)  # registrations, purchases, awards
+        kill_at = members + int(rng.uniform(0.02, 0.9) * (total - members))
+        while await ledger_end.total() < kill_at:
+            if time.monotonic() - began > deadline:
+                break
+            await asyncio.sleep(0.01)
+        result.kill_after = time.monotonic() - began
         first.kill()
-        result.ledger_at_kill = await _end_total(isolated, LEDGER)
+        result.ledger_at_kill = await ledger_end.total()
         if rng.random() < pause_share:
             result.pause = rng.uniform(1.0, 12.0)
             await asyncio.sleep(result.pause)
@@ -189,6 +211,7 @@ async def one_run(
         await _check(isolated, codec, ids, offer_id, result)
     finally:
         await asyncio.to_thread(services.stop)
+        await ledger_end.__aexit__()
     return result
 
 
@@ -255,8 +278,10 @@ async def run_chaos(
         echo(result.line())
         results.append(result)
     failed = [r for r in results if not r.ok]
+    late = sum(not r.mid_stream for r in results)
     echo(f"{len(results)} run(s): {len(results) - len(failed)} finished clean, "
          f"{sum(r.outcome == 'stalled' for r in results)} stalled, "
          f"{sum(r.outcome == 'lost' for r in results)} lost, "
-         f"{sum(r.unaccounted for r in results)} unaccounted record(s) in all")  # fmt: skip
+         f"{sum(r.unaccounted for r in results)} unaccounted record(s) in all, "
+         f"{late} kill(s) after the work was done")  # fmt: skip
     return results
