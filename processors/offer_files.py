@@ -38,7 +38,14 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from processors.code_lists import read_code_list
-from processors.contract.base import ContractEnum, UtcDatetime
+from processors.contract.base import (
+    OFFER_ID_MAX_LENGTH,
+    OFFER_ID_MIN_LENGTH,
+    RANK_MAX,
+    RANK_MIN,
+    ContractEnum,
+    UtcDatetime,
+)
 from processors.contract.config import OfferPublished
 from processors.contract.offer_definition import (
     COPY_LIMITS,
@@ -53,9 +60,11 @@ SUFFIXES = (".yaml", ".yml", ".json")
 LIST_FILE_FIELDS = {"skus_file": "skus", "excluded_skus_file": "excluded_skus"}
 """In a product selection: the file key, and the list its codes are merged into."""
 
-_RANK_MIN, _RANK_MAX = 1, 9
-_OFFER_ID_MIN, _OFFER_ID_MAX = 3, 128
-_OFFER_ID_RULE = "an offer id is 3 to 128 ASCII letters, digits or underscores"
+_RANK_MIN, _RANK_MAX = RANK_MIN, RANK_MAX
+_OFFER_ID_MIN, _OFFER_ID_MAX = OFFER_ID_MIN_LENGTH, OFFER_ID_MAX_LENGTH
+_OFFER_ID_RULE = (
+    f"an offer id is {_OFFER_ID_MIN} to {_OFFER_ID_MAX} ASCII letters, digits or underscores"
+)
 _PLACEHOLDER_ID = "PLACEHOLDER_OFFER_ID"
 _LOCALES = tuple(locale.value for locale in REQUIRED_LOCALES)
 _INSTANT: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)

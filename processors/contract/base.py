@@ -89,18 +89,29 @@ Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Market = Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[A-Z0-9_]+$")]
 """A market code, e.g. `CA`."""
 
-_OFFER_ID = re.compile(r"[A-Za-z0-9_]{3,128}")
+OFFER_ID_MIN_LENGTH, OFFER_ID_MAX_LENGTH = 3, 128
+OFFER_ID_PATTERN = rf"^[A-Za-z0-9_]{{{OFFER_ID_MIN_LENGTH},{OFFER_ID_MAX_LENGTH}}}$"
+"""What an offer id is (DESIGN.md §6): the one home of the rule; the offer files' friendlier
+messages and the API's path parameters use these."""
+_OFFER_ID = re.compile(OFFER_ID_PATTERN.strip("^$"))
 
 
 def _offer_id(value: str) -> str:
     # fullmatch, not `$`: a trailing newline must not slip through.
     if not _OFFER_ID.fullmatch(value):
-        raise ValueError("must be 3–128 ASCII letters, digits or underscores")
+        raise ValueError(
+            f"must be {OFFER_ID_MIN_LENGTH}–{OFFER_ID_MAX_LENGTH} ASCII letters, digits or "
+            "underscores"
+        )
     return value
 
 
 OfferId = Annotated[str, AfterValidator(_offer_id)]
 """An offer id: `^[A-Za-z0-9_]{3,128}$`, ASCII only."""
+
+RANK_MIN, RANK_MAX = 1, 9
+Rank = Annotated[int, Field(ge=RANK_MIN, le=RANK_MAX)]
+"""An offer's (or reward's) position in the gallery and feed: 1 is the top."""
 
 
 class Event(Record):

@@ -35,6 +35,7 @@ from processors.contract.base import (
     Market,
     OfferId,
     Points,
+    Rank,
     Record,
     Text,
     UtcDatetime,
@@ -322,7 +323,7 @@ class OfferPublished(Event):
     program_id: Id = Field(description="The programme whose REGULAR account receives points.")
     market: Market = Field(description="The market the offer runs in.")
     localized_copy: list[LocalizedCopy] = Field(min_length=1, max_length=10, description=_COPY)
-    rank: int = Field(ge=1, le=9, description="Position in the gallery and feed: 1 is the top.")
+    rank: Rank = Field(description="Position in the gallery and feed: 1 is the top.")
     schedule: OfferSchedule = Field(description="When the offer is shown and live.")
     targeting: OfferTargeting = Field(description="Who gets the offer, when and where.")
     activation: OfferActivation = Field(description="How a targeted member activates it.")

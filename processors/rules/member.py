@@ -249,7 +249,7 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
             purchase.market, purchase.occurred_at, purchase.lines
         )
         _decide(result, config, found, purchase.event_id, purchase.occurred_at)
-        evaluation = offers.on_transaction(_offers(state), purchase, *_rules(config))
+        evaluation = offers.on_transaction(_offers(state), purchase, *_rules(config), config.end_of)
         _book(result, evaluation, config, purchase)
 
 

@@ -18,9 +18,7 @@ key writes the same event again and the worker answers it with the original outc
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from processors.codec.avro import format_validation_error
@@ -32,10 +30,9 @@ from projections.api.auth import MemberId
 from projections.api.commands import CommandAccepted, CommandId, CommandSink
 from projections.api.errors import ApiError, BadParameterError
 from projections.api.routes_carts import ConfigSource, ConfigUnavailableError
+from projections.api.schemas import OfferIdPath
 
 router = APIRouter(prefix="/v1/members", tags=["offers"])
-
-OFFER_ID_MAX_LENGTH = 128
 
 
 class UnknownOfferError(ApiError):
@@ -78,9 +75,7 @@ def load_request_id(member_id: str, command_id: str) -> str:
 async def load_offer(
     request: Request,
     member_id: MemberId,
-    offer_id: Annotated[
-        str, Path(min_length=1, max_length=OFFER_ID_MAX_LENGTH, description="The offer's id.")
-    ],
+    offer_id: OfferIdPath,
     command_id: CommandId,
 ) -> CommandAccepted:
     """Ask for the offer to be loaded. 202 means the request is written, not that it is

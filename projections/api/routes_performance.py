@@ -14,13 +14,13 @@ from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from psycopg import AsyncConnection
 from pydantic import Field
 
 from projections.api.auth import Principal, Role, read_principal
 from projections.api.errors import ForbiddenError, NotFoundError
-from projections.api.schemas import Body, Instant
+from projections.api.schemas import Body, Instant, OfferIdPath
 from projections.writers.performance import ratio, uplift
 
 router = APIRouter(prefix="/v1/offers", tags=["offers"])
@@ -142,7 +142,7 @@ def compare(test: GroupPerformance, control: GroupPerformance) -> Uplift:
 @router.get("/{offer_id}/performance", summary="Test vs control for one offer")
 async def read_performance(
     request: Request,
-    offer_id: Annotated[str, Path(max_length=128)],
+    offer_id: OfferIdPath,
     _: Annotated[Principal, Depends(staff_principal)],
 ) -> OfferPerformance:
     """Both groups' members, qualifying rate, redemptions, visits and spend per member, points

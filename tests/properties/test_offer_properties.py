@@ -21,6 +21,7 @@ from processors.contract.offer_definition import (
     ProductSelection,
 )
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
+from processors.rules.offers import retention
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.evaluate import (
     Evaluation,
@@ -151,6 +152,10 @@ def histories(draw: st.DrawFn) -> list[TransactionCompleted | TransactionReturne
     return events
 
 
+def ends_in(catalogue: Catalogue):  # type: ignore[no-untyped-def]
+    return lambda offer_id: retention.end_of(catalogue.definition(offer_id), None)
+
+
 def _run(
     catalogue_offers: list[OfferPublished], history: list[Any]
 ) -> list[tuple[Any, Evaluation]]:
@@ -161,7 +166,9 @@ def _run(
         if isinstance(event, TransactionCompleted):
             cart = evaluate_cart(state, event, catalogue, PROGRAMS)
             out.append((event, cart))
-            out.append((event, on_transaction(state, event, catalogue, PROGRAMS)))
+            out.append(
+                (event, on_transaction(state, event, catalogue, PROGRAMS, ends_in(catalogue)))
+            )
         else:
             out.append((event, on_return(state, event, catalogue, PROGRAMS)))
     return out

@@ -14,13 +14,14 @@ from typing import Any, Final
 
 from processors.contract.common import PointsCategory
 from processors.contract.ledger import EntryKind, LedgerEventType
-from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
+from processors.contract.outcomes import RejectionReason
 from processors.contract.redemptions import PointsAdjustmentKind, PointsAdjustmentRequested
-from processors.rules.arithmetic import derived_id
-from processors.rules.ledger import policy
+from processors.rules import outcomes
+from processors.rules.ledger import policy, requests
 from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.result import Programs, Result
 from processors.rules.ledger.state import MemberLedger
+from processors.rules.outcomes import Outcome
 
 BOOKING: Final[dict[PointsAdjustmentKind, tuple[LedgerEventType, EntryKind]]] = {
     PointsAdjustmentKind.BULK_AWARD: (LedgerEventType.BULK_AWARD, EntryKind.ALLOCATION),
@@ -46,8 +47,9 @@ def adjust(
        category, an unknown kind): a RequestRejected, nothing booked.
     3. Else one ledger event (BULK_AWARD or POINTS_IMPORT), then a RequestAccepted naming it.
     """
-    if state is not None and request.command_id in state.outcomes:
-        return Result(state, [state.outcomes[request.command_id]], note="repeated command_id")
+    repeated = requests.repeat(state, request.command_id)
+    if repeated is not None:
+        return repeated
     refusal = _refusal(state, request, programs)
     if refusal is not None:
         reason, detail = refusal
@@ -113,21 +115,8 @@ def _answer(
     *,
     reason: RejectionReason | None = None,
     **accepted: Any,
-) -> RequestAccepted | RequestRejected:
+) -> Outcome:
     """The outcome, kept in the member's state (when there is one) for repeated commands."""
-    common: dict[str, Any] = {
-        "event_id": derived_id("OUT", request.member_id, request.command_id),
-        "occurred_at": request.occurred_at,
-        "member_id": request.member_id,
-        "command_id": request.command_id,
-        "request_type": request.request_type,
-        "request_event_id": request.event_id,
-    }
-    outcome: RequestAccepted | RequestRejected
-    if reason is None:
-        outcome = RequestAccepted(**common, **accepted)
-    else:
-        outcome = RequestRejected(**common, reason=reason, **accepted)
-    if state is not None:
-        state.outcomes[request.command_id] = outcome
-    return outcome
+    return requests.keep(
+        state, request.command_id, outcomes.answer(request, reason=reason, **accepted)
+    )

@@ -26,6 +26,17 @@ RETURNS_ACCEPTED_DAYS = 365
 their whole history; a purchase that arrives older than this is not credited."""
 
 
+def returns_horizon(since: date | datetime) -> datetime:
+    """The oldest purchase time still returnable seen from `since`: a business time, or the
+    date of a daily run (then from that date's UTC midnight). The one place the returns window
+    is turned into a time: the ledger's purchases, the offers' standing and their retention
+    all ask here."""
+    if isinstance(since, datetime):
+        return since - timedelta(days=RETURNS_ACCEPTED_DAYS)
+    oldest = since - timedelta(days=RETURNS_ACCEPTED_DAYS)
+    return datetime(oldest.year, oldest.month, oldest.day, tzinfo=UTC)
+
+
 def _local_midnight(program: ProgramConfigured, day: date) -> datetime:
     zone = ZoneInfo(program.time_zone)
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)

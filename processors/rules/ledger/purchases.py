@@ -4,7 +4,7 @@ purchase when goods come back (DESIGN.md §5.3, 5.13–14, 5.21–22, 5.24)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -378,9 +378,7 @@ def _returns_horizon(state: MemberLedger) -> datetime | None:
     by a clock): None before the first run."""
     if not state.expiry_days:
         return None
-    last_run = max(state.expiry_days.values())
-    oldest = last_run - timedelta(days=policy.RETURNS_ACCEPTED_DAYS)
-    return datetime(oldest.year, oldest.month, oldest.day, tzinfo=UTC)
+    return policy.returns_horizon(max(state.expiry_days.values()))
 
 
 def forget_old_purchases(state: MemberLedger) -> None:

@@ -3,8 +3,6 @@ All or nothing, never below zero; a repeated command_id re-emits its outcome (§
 
 from __future__ import annotations
 
-from typing import Any
-
 from processors.contract.common import PointsCategory
 from processors.contract.config import ProgramConfigured
 from processors.contract.internal import (
@@ -12,7 +10,7 @@ from processors.contract.internal import (
     PointsTransferDebited,
 )
 from processors.contract.ledger import EntryKind, LedgerEventType
-from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
+from processors.contract.outcomes import RejectionReason
 from processors.contract.redemptions import (
     IssuedOfferLockRequested,
     IssuedOfferRedeemRequested,
@@ -22,6 +20,7 @@ from processors.contract.redemptions import (
     RewardRedemptionRequested,
     RewardStoreOfferPurchaseRequested,
 )
+from processors.rules import outcomes
 from processors.rules.arithmetic import derived_id
 from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.result import Programs, Result, required
@@ -30,6 +29,7 @@ from processors.rules.ledger.state import (
     Redeemed,
     moves_as_pairs,
 )
+from processors.rules.outcomes import Outcome
 
 Unsupported = (
     RewardRedemptionRequested | RewardStoreOfferPurchaseRequested | IssuedOfferLockRequested
@@ -47,34 +47,32 @@ def _answer(
     points: int = 0,
     discount_cents: int = 0,
     ledger_event_log_id: str | None = None,
-) -> RequestAccepted | RequestRejected:
-    common: dict[str, Any] = {
-        "event_id": derived_id("OUT", request.member_id, request.command_id),
-        "occurred_at": request.occurred_at,
-        "member_id": request.member_id,
-        "command_id": request.command_id,
-        "request_type": request.request_type,
-        "request_event_id": request.event_id,
-    }
-    outcome: RequestAccepted | RequestRejected
+) -> Outcome:
     if reason is None:
-        outcome = RequestAccepted(
-            **common,
+        outcome = outcomes.answer(
+            request,
             points_debited=points,
             discount_cents=discount_cents,
             ledger_event_log_id=ledger_event_log_id,
             detail=detail or None,
         )
     else:
-        outcome = RequestRejected(**common, reason=reason, detail=detail)
+        outcome = outcomes.answer(request, reason=reason, detail=detail)
+    return keep(state, request.command_id, outcome)
+
+
+def keep(state: MemberLedger | None, command_id: str, outcome: Outcome) -> Outcome:
+    """Remember `outcome` in the member's state (when there is one), for repeated commands."""
     if state is not None:
-        state.outcomes[request.command_id] = outcome
+        state.outcomes[command_id] = outcome
     return outcome
 
 
-def _repeat(state: MemberLedger | None, command_id: str) -> Result | None:
-    if state is not None and command_id in state.outcomes:
-        return Result(state, [state.outcomes[command_id]], note="repeated command_id")
+def repeat(state: MemberLedger | None, command_id: str) -> Result | None:
+    """A repeated command_id answered with its original outcome, nothing else done."""
+    earlier = outcomes.repeated(state.outcomes if state is not None else None, command_id)
+    if earlier is not None:
+        return Result(state, [earlier], note="repeated command_id")
     return None
 
 
@@ -124,7 +122,7 @@ def refuse_unsupported(state: MemberLedger | None, request: Unsupported) -> Resu
     """A request of a kind the engine does not act on yet: refused `not_supported` (never an
     exception, never silence), and remembered like any outcome, so a repeat of its command_id
     gets the same answer (DESIGN.md §5.27)."""
-    repeated = _repeat(state, request.command_id)
+    repeated = repeat(state, request.command_id)
     if repeated is not None:
         return repeated
     detail = f"{type(request).__name__} is not supported by this version of the engine"
@@ -137,7 +135,7 @@ def redeem(
 ) -> Result:
     """Spend points from one or several programmes' REGULAR accounts, all or nothing; never
     below zero (DESIGN.md §5.14–15)."""
-    repeated = _repeat(state, request.command_id)
+    repeated = repeat(state, request.command_id)
     if repeated is not None:
         return repeated
     spends = [(a.program_id, a.points) for a in request.allocations]
@@ -210,7 +208,7 @@ def _redemption_problem(program: ProgramConfigured | None, points: int) -> str |
 def transfer_out(state: MemberLedger | None, request: PointsTransferRequested) -> Result:
     """The sender's step: debit (never overdrawing), then hand the points to the recipient's
     partition with their lots (DESIGN.md §2, §5.23)."""
-    repeated = _repeat(state, request.command_id)
+    repeated = repeat(state, request.command_id)
     if repeated is not None:
         return repeated
     refused = _cannot_spend(state, [(request.program_id, request.points)])

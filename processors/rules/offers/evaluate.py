@@ -35,7 +35,7 @@ from processors.contract.offer_definition import ITEM_DISCOUNTS, BehaviourKind, 
 from processors.contract.offers import OfferCompleted, OfferProgressed
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules.ledger import policy
-from processors.rules.offers import eligibility, progress, returns
+from processors.rules.offers import eligibility, progress, retention, returns
 from processors.rules.offers.catalogue import TRANSACTION_BEHAVIOURS, Catalogue
 from processors.rules.offers.discounts import (
     DiscountOffer,
@@ -120,12 +120,17 @@ def _take_profile(state: MemberOffers, profile: MemberProfile) -> None:
 
 
 def on_transaction(
-    state: MemberOffers, tx: TransactionCompleted, catalogue: Catalogue, programs: Programs
+    state: MemberOffers,
+    tx: TransactionCompleted,
+    catalogue: Catalogue,
+    programs: Programs,
+    ends: retention.EndOf,
 ) -> Evaluation:
-    """Evaluate a completed purchase; a transaction already seen changes nothing."""
+    """Evaluate a completed purchase; a transaction already seen changes nothing. Offers that
+    ended before the returns window are forgotten first (`retention`, by `ends`)."""
     if tx.transaction_id in state.purchases or not state.see(tx.occurred_at):
         return Evaluation()
-    _forget_ended(state, catalogue)
+    retention.forget_ended(state, ends)
     evaluation, _ = _purchase(state, tx, catalogue, programs, at_till=True, anonymous=False)
     return evaluation
 
@@ -223,21 +228,6 @@ def _purchase(
         }
     state.purchases[tx.transaction_id] = record
     return evaluation, net
-
-
-def _forget_ended(state: MemberOffers, catalogue: Catalogue) -> None:
-    """Drop the standing on offers that ended before the returns window: nothing can count
-    towards them or be returned from them any more. An offer the catalogue does not know is
-    kept (its definition may not have been read yet), and so is one with a use pending (ADR
-    14). The daily run forgets the rest of what ended offers left (`retention`)."""
-    horizon = state.horizon()
-    if horizon is None:
-        return
-    for offer_id in list(state.offers):
-        offer = catalogue.definition(offer_id)
-        pending = state.offers[offer_id].pending  # an offer agent's answer still to book
-        if offer is not None and offer.schedule.ends_at < horizon and not pending:
-            del state.offers[offer_id]
 
 
 def _plan_purchase(

@@ -16,10 +16,10 @@ never reads a clock.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 
 from processors.contract.config import OfferPublished
-from processors.rules.ledger.policy import RETURNS_ACCEPTED_DAYS
+from processors.rules.ledger.policy import returns_horizon
 from processors.rules.offers.state import MemberOffers
 
 EndOf = Callable[[str], datetime | None]
@@ -42,8 +42,7 @@ def cutoff(state: MemberOffers, day: date | None = None) -> datetime | None:
     purchase the ledger would still take a return for loses its offers."""
     horizons = [h for h in (state.horizon(),) if h is not None]
     if day is not None:
-        oldest = day - timedelta(days=RETURNS_ACCEPTED_DAYS)
-        horizons.append(datetime(oldest.year, oldest.month, oldest.day, tzinfo=UTC))
+        horizons.append(returns_horizon(day))
     return max(horizons, default=None)
 
 

@@ -12,13 +12,13 @@ dropped by `retention` (it knows the offers' ends; this state does not).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
 from processors.contract.enrolments import MemberProfile
-from processors.rules.ledger.policy import RETURNS_ACCEPTED_DAYS
+from processors.rules.ledger.policy import returns_horizon
 
 TIER_ATTRIBUTE = "tier"
 """The profile attribute holding the member's programme tier (ProgramTier docstring)."""
@@ -189,7 +189,7 @@ class MemberOffers(BaseModel):
         """The oldest business time still remembered (None: nothing seen yet)."""
         if self.newest_at is None:
             return None
-        return self.newest_at - timedelta(days=RETURNS_ACCEPTED_DAYS)
+        return returns_horizon(self.newest_at)
 
     def see(self, at: datetime) -> bool:
         """Move the newest time seen to `at` and forget what fell out of the window; False

@@ -39,9 +39,10 @@ from processors.contract.offer_definition import (
     TargetingTiming,
 )
 from processors.contract.offers import OfferLoaded, OfferTargeted
-from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
-from processors.contract.redemptions import OfferLoadRequested, RequestType
+from processors.contract.outcomes import RejectionReason
+from processors.contract.redemptions import OfferLoadRequested
 from processors.contract.targeting import OfferTargetingTick
+from processors.rules import outcomes
 from processors.rules.arithmetic import derived_id
 from processors.rules.offers.state import (
     LoadOutcome,
@@ -454,27 +455,15 @@ def _outcome(
     request: OfferLoadRequested,
     outcome: LoadOutcome,
 ) -> list[Event]:
-    if outcome.reason is None:
-        return [
-            RequestAccepted(
-                event_id=outcome.outcome_event_id,
-                occurred_at=outcome.at,
-                member_id=state.member_id,
-                command_id=request.command_id,
-                request_type=RequestType.OFFER_LOAD,
-                request_event_id=outcome.request_event_id,
-                detail=outcome.detail,
-            )
-        ]
-    return [
-        RequestRejected(
-            event_id=outcome.outcome_event_id,
-            occurred_at=outcome.at,
-            member_id=state.member_id,
-            command_id=request.command_id,
-            request_type=RequestType.OFFER_LOAD,
-            request_event_id=outcome.request_event_id,
-            reason=RejectionReason(outcome.reason),
-            detail=outcome.detail or "refused",
-        )
-    ]
+    """The answer a load gets, the first time and on every repeat (`rules.outcomes`)."""
+    reason = RejectionReason(outcome.reason) if outcome.reason is not None else None
+    answer = outcomes.answer(
+        request,
+        reason=reason,
+        event_id=outcome.outcome_event_id,
+        occurred_at=outcome.at,
+        member_id=state.member_id,
+        request_event_id=outcome.request_event_id,
+        detail=outcome.detail if reason is None else outcome.detail or "refused",
+    )
+    return [answer]

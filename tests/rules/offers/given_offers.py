@@ -40,6 +40,7 @@ from processors.contract.transactions import (
     TransactionLine,
     TransactionReturned,
 )
+from processors.rules.offers import retention
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.evaluate import (
     CartEvaluation,
@@ -299,9 +300,13 @@ class Member:
             self.state = update_profile(self.state, updated) or self.state
         self.evaluations: list[Evaluation] = []
 
+    def ends(self, offer_id: str) -> datetime | None:
+        """An offer's end as the worker's configuration gives it (no withdrawals here)."""
+        return retention.end_of(self.catalogue.definition(offer_id), None)
+
     def buys(self, *txs: TransactionCompleted) -> Evaluation:
         return self._keep(
-            [on_transaction(self.state, tx, self.catalogue, self.programs) for tx in txs]
+            [on_transaction(self.state, tx, self.catalogue, self.programs, self.ends) for tx in txs]
         )
 
     def does(self, *activities: ActivityRecorded) -> Evaluation:
