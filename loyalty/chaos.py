@@ -10,7 +10,8 @@ One run, on topics of its own (a fresh prefix):
    although the worker's groups have committed every offset (the silent loss of ADR 17);
 4. then: grants never above the cap (exactly `min(cap, members)`), one award per grant, no id
    carrying two different events, and every member's balance equal to what the pure rules
-   give (`processors.simulation`, without the offer) plus the award it was granted.
+   give (`processors.simulation`, without the offer) plus the award it was granted;
+5. a clean run's topics are deleted (a failed run's are kept, to look into).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from loyalty import stack
 from loyalty.audit import AuditReport, audit, read_topic, uncommitted
@@ -151,7 +153,7 @@ class _Ends:
 
 async def one_run(
     settings: Settings, log_dir: Path, number: int, rng: random.Random, *,
-    members: int, cap: int, deadline: float, pause_share: float,
+    members: int, cap: int, deadline: float, pause_share: float, keep_topics: bool = False,
 ) -> RunResult:  # fmt: skip
     """One kill-and-restart run (see the module)."""
     run = uuid.uuid4().hex[:6]
@@ -212,7 +214,23 @@ async def one_run(
     finally:
         await asyncio.to_thread(services.stop)
         await ledger_end.__aexit__()
+    if result.ok and not keep_topics:
+        await delete_topics(isolated.bootstrap_servers, isolated.topic_prefix)
     return result
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> int:
+    """Delete every topic named `prefix`...: a run's topics (its inputs, outputs and the
+    worker's changelogs), so a thousand runs do not fill the broker. Returns how many."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if mine:
+            await admin.delete_topics(mine)
+        return len(mine)
+    finally:
+        await admin.close()
 
 
 async def _check(
@@ -268,13 +286,15 @@ async def _check(
 async def run_chaos(
     settings: Settings, log_dir: Path, *, runs: int, members: int, cap: int, seed: int,
     deadline: float = 120.0, pause_share: float = 0.3, echo: Callable[[str], object] = print,
+    keep_topics: bool = False,
 ) -> list[RunResult]:  # fmt: skip
     """`runs` runs, one after the other; each result is echoed as it comes."""
     rng = random.Random(seed)
     results = []
     for number in range(1, runs + 1):
         result = await one_run(settings, log_dir, number, rng, members=members, cap=cap,
-                               deadline=deadline, pause_share=pause_share)  # fmt: skip
+                               deadline=deadline, pause_share=pause_share,
+                               keep_topics=keep_topics)  # fmt: skip
         echo(result.line())
         results.append(result)
     failed = [r for r in results if not r.ok]

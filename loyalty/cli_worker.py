@@ -49,8 +49,9 @@ def audit(prefix: str | None, limit: int) -> None:
 @click.option("--pause-share", default=0.3, show_default=True,
               help="Share of runs that restart after a pause (1-12 s), not at once.")  # fmt: skip
 @click.option("--logs", "log_dir", type=click.Path(path_type=Path), default=Path(".stack/chaos"))
+@click.option("--keep-topics", is_flag=True, help="Keep clean runs' topics (failed runs' are).")
 def chaos(runs: int, members: int, cap: int, seed: int, deadline: float, pause_share: float,
-          log_dir: Path) -> None:  # fmt: skip
+          log_dir: Path, keep_topics: bool) -> None:  # fmt: skip
     """Kill-and-restart fault runs on the local stack: per run, finished or stalled, the
     audit's unaccounted records, grants against the cap, id conflicts, balances against the
     rules. Exit 1 if any run was not clean."""
@@ -62,5 +63,5 @@ def chaos(runs: int, members: int, cap: int, seed: int, deadline: float, pause_s
     stack.up(settings)
     results = asyncio.run(run_chaos(settings, log_dir, runs=runs, members=members, cap=cap,
                                     seed=seed, deadline=deadline, pause_share=pause_share,
-                                    echo=click.echo))  # fmt: skip
+                                    echo=click.echo, keep_topics=keep_topics))  # fmt: skip
     raise SystemExit(0 if all(r.ok for r in results) else 1)

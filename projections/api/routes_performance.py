@@ -1,9 +1,9 @@
 """`GET /v1/offers/{offer_id}/performance`: test vs control for analysts and staff (DESIGN.md
 §5.16, docs/adr/0015-offer-performance.md).
 
-An adapter over the `offer_member_activity` view: one statement sums each group of the offer,
-and `projections.writers.performance` turns the sums into rates, per-member figures and uplifts
-(the same arithmetic as the `offer_performance` view analysts query). Counts, cents and points
+An adapter over `offer_performance_rows()`, the function behind the `offer_performance` view
+analysts query: the rates, per-member figures and uplifts are computed there, once, and read
+here as they are. Counts, cents and points
 are integers; ratios are decimals as strings with 4 places (the contract's JSON form), null
 when a group is empty. Staff tokens only; an offer never published is 404.
 """
@@ -21,23 +21,20 @@ from pydantic import Field
 from projections.api.auth import Principal, Role, read_principal
 from projections.api.errors import ForbiddenError, NotFoundError
 from projections.api.schemas import Body, Instant, OfferIdPath
-from projections.writers.performance import ratio, uplift
 
 router = APIRouter(prefix="/v1/offers", tags=["offers"])
 
-_GROUPS = """SELECT o.program_id, o.market, o.starts_at, o.ends_at, o.withdrawn_at,
-        o.control_share_percent, k.in_control_group,
-        count(a.member_id), count(a.member_id) FILTER (WHERE a.completions > 0),
-        coalesce(sum(a.completions), 0)::bigint, coalesce(sum(a.visits), 0)::bigint,
-        coalesce(sum(a.spend_cents), 0)::bigint, coalesce(sum(a.points_due), 0)::bigint,
-        coalesce(sum(a.points_awarded), 0)::bigint, coalesce(sum(a.discount_cents), 0)::bigint
-    FROM offers o
-    CROSS JOIN (VALUES (false), (true)) AS k (in_control_group)
-    LEFT JOIN offer_member_activity a
-        ON a.offer_id = o.offer_id AND a.in_control_group = k.in_control_group
+_FIGURES = """SELECT o.program_id, o.market, o.starts_at, o.ends_at, o.withdrawn_at,
+        o.control_share_percent, p.members, p.qualifying_members, p.qualifying_rate,
+        p.redemptions, p.redemptions_per_member, p.visits, p.visits_per_member, p.spend_cents,
+        p.spend_per_member_cents, p.points_due, p.points_awarded, p.discount_cents,
+        p.qualifying_rate_uplift, p.redemptions_per_member_uplift, p.visits_per_member_uplift,
+        p.spend_per_member_uplift
+    FROM offers o JOIN offer_performance_rows() p USING (offer_id)
     WHERE o.offer_id = %s
-    GROUP BY o.offer_id, k.in_control_group
-    ORDER BY k.in_control_group"""
+    ORDER BY p.in_control_group"""
+"""The `offer_performance` view's own figures (the one home of the arithmetic: rates and
+uplifts rounded once, in SQL), test first."""
 
 Ratio = Annotated[
     Decimal | None, Field(description="4 decimal places, as a string; null for an empty group.")
@@ -103,40 +100,11 @@ def _connection(request: Request) -> AbstractAsyncContextManager[AsyncConnection
     return pool.connection()  # type: ignore[no-any-return]
 
 
-def group(sums: tuple[int, ...]) -> GroupPerformance:
-    """A group's figures from its sums: members, qualifying, redemptions, visits, spend,
-    points due, points awarded, discount."""
-    members, qualifying, redemptions, visits, spend, due, awarded, discount = sums
-    return GroupPerformance(
-        members=members,
-        qualifying_members=qualifying,
-        qualifying_rate=ratio(qualifying, members),
-        redemptions=redemptions,
-        redemptions_per_member=ratio(redemptions, members),
-        visits=visits,
-        visits_per_member=ratio(visits, members),
-        spend_cents=spend,
-        spend_per_member_cents=ratio(spend, members),
-        points_due=due,
-        points_awarded=awarded,
-        discount_cents=discount,
-    )
+_GROUP_FIELDS = tuple(GroupPerformance.model_fields)
 
 
-def compare(test: GroupPerformance, control: GroupPerformance) -> Uplift:
-    """The uplift of each per-member figure of `test` over `control`."""
-
-    def of(name: str) -> Decimal | None:
-        return uplift(
-            (getattr(test, name), test.members), (getattr(control, name), control.members)
-        )
-
-    return Uplift(
-        qualifying_rate=of("qualifying_members"),
-        redemptions_per_member=of("redemptions"),
-        visits_per_member=of("visits"),
-        spend_per_member=of("spend_cents"),
-    )
+def _group(figures: tuple[Any, ...]) -> GroupPerformance:
+    return GroupPerformance(**dict(zip(_GROUP_FIELDS, figures, strict=True)))
 
 
 @router.get("/{offer_id}/performance", summary="Test vs control for one offer")
@@ -148,12 +116,13 @@ async def read_performance(
     """Both groups' members, qualifying rate, redemptions, visits and spend per member, points
     and discounts, and the uplift of test over control."""
     async with _connection(request) as conn:
-        cursor = await conn.execute(_GROUPS, (offer_id,))
+        cursor = await conn.execute(_FIGURES, (offer_id,))
         rows = await cursor.fetchall()
     if not rows:
         raise NotFoundError(f"no offer '{offer_id}'")
-    test, control = (group(tuple(row[7:])) for row in rows)
-    program_id, market, starts_at, ends_at, withdrawn_at, share = rows[0][:6]
+    test_row, control_row = rows
+    test, control = _group(test_row[6:18]), _group(control_row[6:18])
+    program_id, market, starts_at, ends_at, withdrawn_at, share = test_row[:6]
     return OfferPerformance(
         offer_id=offer_id,
         program_id=program_id,
@@ -164,5 +133,5 @@ async def read_performance(
         control_share_percent=share,
         test=test,
         control=control,
-        uplift=compare(test, control),
+        uplift=Uplift(**dict(zip(Uplift.model_fields, test_row[18:], strict=True))),
     )

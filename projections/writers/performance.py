@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import psycopg
@@ -71,9 +70,6 @@ PASSED_OVER = (
     AudienceUploaded,
 )
 """Events of its topics it has no use for."""
-
-RATIO_PLACES = Decimal("0.0001")
-"""Ratios are rounded once to 4 places, half away from zero (as Postgres's `round`)."""
 
 
 @dataclass
@@ -130,23 +126,6 @@ def rows_of(events: Iterable[PerformanceEvent]) -> PerformanceRows:
         else:
             rows.config.append(event)
     return rows
-
-
-def ratio(numerator: int, denominator: int) -> Decimal | None:
-    """numerator / denominator to 4 places; None for an empty group (denominator 0)."""
-    if denominator == 0:
-        return None
-    return (Decimal(numerator) / Decimal(denominator)).quantize(RATIO_PLACES, ROUND_HALF_UP)
-
-
-def uplift(test: tuple[int, int], control: tuple[int, int]) -> Decimal | None:
-    """The relative difference of a per-member figure, (test - control) / control, each given
-    as (total, members), to 4 places; one division of integers, so nothing is rounded twice.
-    None when either group is empty or the control figure is 0 (no baseline)."""
-    (a, b), (c, d) = test, control
-    if b == 0 or d == 0 or c == 0:
-        return None
-    return (Decimal(a * d - c * b) / Decimal(c * b)).quantize(RATIO_PLACES, ROUND_HALF_UP)
 
 
 _AUDIENCE = (("offer_id", "text"), ("member_id", "text"), ("in_control_group", "bool"),

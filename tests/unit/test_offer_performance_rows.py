@@ -1,5 +1,6 @@
 """Test vs control before any database: what a batch becomes in the offer performance tables,
-and the arithmetic of rates, per-member figures and uplifts (DESIGN.md §5.16)."""
+(the rates, per-member figures and uplifts are computed in SQL, by `offer_performance_rows()`,
+and checked on real Postgres by tests/integration/test_offer_performance.py)."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -7,7 +8,6 @@ from decimal import Decimal
 from processors.contract.common import Source, Store
 from processors.contract.offers import BudgetExhaustion, OfferBudgetExhausted, OfferTargeted
 from processors.contract.transactions import ReturnedLine, TransactionReturned
-from projections.api.routes_performance import compare, group
 from projections.writers import performance
 from tests.builders import T0, purchase
 from tests.cart_given import offers, program
@@ -82,63 +82,6 @@ def test_config_events_are_kept_in_log_order_to_be_folded_one_by_one():
     rows = performance.rows_of(events)
 
     assert rows.config == events
-
-
-def test_a_ratio_is_rounded_once_half_up_to_four_places_and_none_for_an_empty_group():
-    assert performance.ratio(2, 8) == Decimal("0.2500")
-    assert performance.ratio(2, 3) == Decimal("0.6667")
-    assert performance.ratio(1, 16) == Decimal("0.0625")
-    assert performance.ratio(1, 32) == Decimal("0.0313")  # 0.03125, half up
-    assert performance.ratio(0, 0) is None
-
-
-def test_uplift_is_the_relative_difference_of_per_member_figures():
-    # Test: 6 of 8 qualify (0.75); control: 1 of 2 (0.5): (0.75 - 0.5) / 0.5.
-    assert performance.uplift((6, 8), (1, 2)) == Decimal("0.5000")
-    # Test spends less per member than control: 3000 / 8 = 375 against 1000 / 2 = 500.
-    assert performance.uplift((3000, 8), (1000, 2)) == Decimal("-0.2500")
-    # One division of integers: (7 * 3 - 2 * 9) / (2 * 9) = 3 / 18, not from rounded ratios.
-    assert performance.uplift((7, 9), (2, 3)) == Decimal("0.1667")
-
-
-def test_uplift_has_no_value_without_a_baseline():
-    assert performance.uplift((6, 8), (0, 0)) is None  # empty control group
-    assert performance.uplift((0, 0), (1, 2)) is None  # empty test group
-    assert performance.uplift((6, 8), (0, 2)) is None  # control figure 0
-
-
-def test_a_group_and_the_comparison_from_the_sums_the_api_reads():
-    # members, qualifying, redemptions, visits, spend, points due, awarded, discount
-    test = group((8, 3, 4, 10, 50_000, 400, 300, 0))
-    control = group((2, 1, 1, 2, 9_000, 100, 0, 0))
-
-    assert (test.qualifying_rate, test.redemptions_per_member) == (
-        Decimal("0.3750"),
-        Decimal("0.5000"),
-    )
-    assert (test.visits_per_member, test.spend_per_member_cents) == (
-        Decimal("1.2500"),
-        Decimal("6250.0000"),
-    )
-    uplift = compare(test, control)
-    assert uplift.qualifying_rate == Decimal("-0.2500")  # 0.375 against 0.5
-    assert uplift.redemptions_per_member == Decimal("0.0000")  # 0.5 against 0.5
-    assert uplift.visits_per_member == Decimal("0.2500")  # 1.25 against 1
-    assert uplift.spend_per_member == Decimal("0.3889")  # 6250 against 4500
-
-
-def test_an_empty_control_group_gives_figures_for_test_and_no_uplift():
-    test = group((8, 3, 4, 10, 50_000, 400, 300, 0))
-    control = group((0, 0, 0, 0, 0, 0, 0, 0))
-
-    assert control.qualifying_rate is None
-    assert control.spend_per_member_cents is None
-    assert compare(test, control).model_dump() == {
-        "qualifying_rate": None,
-        "redemptions_per_member": None,
-        "visits_per_member": None,
-        "spend_per_member": None,
-    }
 
 
 def test_a_spent_budget_is_kept_once_per_event_for_analysts():
