@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from aiokafka.errors import KafkaError
 
 from loyalty import stack
 from loyalty.audit import audit
@@ -22,6 +23,7 @@ from loyalty.chaos import run_chaos
 from loyalty.producing import publish_events
 from loyalty.services import Services
 from loyalty.stack import kafka, postgres
+from loyalty.stack.errors import StackError
 from processors.base.settings import Settings
 from processors.contract.ledger import LedgerEventRecorded
 from tests.integration.test_worker_ledger import Collector, final_balances
@@ -75,11 +77,20 @@ class Load:
         await self.ledger.start()
         await publish_events(self.settings, [self.config, *self.enrolments])
 
-    async def feed(self) -> None:
-        """The purchases, in chunks: the load keeps coming through whatever happens."""
+    async def feed(self, pause: float = 0.1) -> None:
+        """The purchases, in chunks `pause` apart: the load keeps coming through whatever
+        happens."""
         for start in range(0, len(self.purchases), 500):
-            await publish_events(self.settings, self.purchases[start : start + 500])
-            await asyncio.sleep(0.1)
+            chunk = self.purchases[start : start + 500]
+            for _ in range(60):  # while the broker is away: the same events again, same ids
+                try:
+                    await publish_events(self.settings, chunk)
+                    break
+                except KafkaError:
+                    await asyncio.sleep(1)
+            else:
+                raise AssertionError("the broker did not come back to take the purchases")
+            await asyncio.sleep(pause)
 
     async def seen(self, count: int, seconds: float = 180) -> bool:
         return await self.ledger.until(lambda es: len({e.event_log_id for e in es}) >= count,
@@ -134,11 +145,12 @@ async def test_the_broker_stopped_and_started_mid_stream_loses_and_doubles_nothi
     worker = services.start("worker", "worker")
     projector = services.start("projector", "project")
     try:
+        feeding = asyncio.create_task(load.feed())
         assert await load.seen(2000), worker.log_tail()
-        await asyncio.to_thread(kafka.stop, isolated)
+        await asyncio.to_thread(kafka.stop, isolated)  # the feed waits for the broker too
         await asyncio.sleep(3)
         await asyncio.to_thread(kafka.start, isolated)
-        await load.feed()
+        await feeding
         assert await load.finished(), worker.log_tail()
         assert await _projected(isolated, load, 120), projector.log_tail()
     finally:
@@ -155,14 +167,14 @@ async def test_postgres_killed_mid_projection_loses_and_doubles_no_row(isolated,
     worker = services.start("worker", "worker")
     projector = services.start("projector", "project")
     try:
-        feeding = asyncio.create_task(load.feed())
+        feeding = asyncio.create_task(load.feed(pause=0.6))  # still coming after the kill
         assert await _projected(isolated, load, 180, at_least=1500), projector.log_tail()
         postmaster = int((postgres.PostgresPaths.of(isolated).data / "postmaster.pid")
                          .read_text().split()[0])  # fmt: skip
         os.kill(postmaster, signal.SIGKILL)
         # The projector says so while it cannot write, and carries on once Postgres is back.
         assert await _health_is(projector.url("/healthz"), 503, 60), projector.log_tail()
-        await asyncio.to_thread(postgres.start, isolated)
+        await _restart_postgres(isolated)
         assert await _health_is(projector.url("/healthz"), 200, 120), projector.log_tail()
         await feeding
         assert await load.finished(), worker.log_tail()
@@ -170,6 +182,18 @@ async def test_postgres_killed_mid_projection_loses_and_doubles_no_row(isolated,
     finally:
         services.stop()
     await load.check()
+
+
+async def _restart_postgres(settings: Settings) -> None:
+    """Start the killed server again, as a supervisor would: its orphaned backends notice the
+    postmaster's death and exit within moments, until then pg_ctl refuses to start."""
+    for _ in range(30):
+        try:
+            await asyncio.to_thread(postgres.start, settings)
+            return
+        except StackError:
+            await asyncio.sleep(1)
+    await asyncio.to_thread(postgres.start, settings)
 
 
 async def _health_is(url: str, status: int, seconds: float) -> bool:
