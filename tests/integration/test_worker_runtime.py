@@ -154,3 +154,39 @@ async def test_a_partition_that_stops_advancing_turns_health_unhealthy_and_back(
         assert await uncommitted(isolated) == 0
     finally:
         services.stop()
+
+
+async def test_a_bad_config_or_clock_record_is_dead_lettered_once_where_it_was(isolated, tmp_path):  # type: ignore[no-untyped-def]
+    codec = AvroCodec.with_history()
+    config_topic, clock_topic = (
+        isolated.topic(n) for n in ("loyalty.config.v1", "loyalty.clock.v1")
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=isolated.bootstrap_servers)
+    await producer.start()
+    try:
+        bad_config = await producer.send_and_wait(config_topic, b"not avro", key=b"P1")
+        bad_clock = await producer.send_and_wait(clock_topic, b"not a day", key=b"CA")
+    finally:
+        await producer.stop()
+    services = Services(isolated, tmp_path)
+    worker = services.start("worker", "worker")
+    try:
+
+        async def all_run() -> bool:
+            return await uncommitted(isolated) == 0
+
+        assert await until(all_run, 120), worker.log_tail()
+    finally:
+        services.stop()
+    dead = [codec.decode(v) for _, v in await read_topic(
+        isolated.bootstrap_servers, isolated.topic("loyalty.deadletter.v1"), 8)]  # fmt: skip
+    where = sorted((d.original_topic, d.original_offset, d.reason.value) for d in dead
+                   if isinstance(d, DeadLettered))  # fmt: skip
+    assert where == sorted([
+        (config_topic, bad_config.offset, "NOT_FRAMED"),
+        (clock_topic, bad_clock.offset, "NOT_FRAMED"),
+    ])  # fmt: skip
+    ticks = await read_topic(
+        isolated.bootstrap_servers, isolated.topic("loyalty.internal.clock-ticks.v1"), 8
+    )
+    assert ticks == []  # refused before it is copied anywhere
