@@ -5,9 +5,10 @@ which state an input touches and what the rules decide (`Agent`); this module do
 Steps of `run_batch` (the caller commits, step 5, only after it returned):
 1. admit: decode and validate every record at the front door; refusals become dead letters;
 2. decide: input by input in record order, each key's state through the agent's pure
-   `decide`, which returns the events and the next state. A rule that raises dead-letters its
-   input, and the key's state is rebuilt from the stored bytes by deciding again the inputs of
-   this batch that came before it: no snapshot, no undo, the rules being deterministic;
+   `decide`, which returns the events and the next state; the events are encoded at once. A
+   rule that raises (or an output that does not encode) dead-letters its input, and the key's
+   state is rebuilt from the stored bytes by deciding again the inputs of this batch that came
+   before it: no snapshot, no undo, the rules being deterministic;
 3. send the outputs and the dead letters, and wait until the broker acknowledged all of them;
 4. save the changed states to the table (its changelog first), and wait for those acks;
 5. (the runner) commit the offsets of every record of the batch.
@@ -137,6 +138,16 @@ class BatchReport:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Record:
+    """An output ready to send."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    partition: int | None
+
+
 @dataclass
 class _Key(Generic[S]):
     """One key's state while a batch works on it."""
@@ -178,7 +189,7 @@ class Batches(Generic[S]):
         report.admitted = len(admitted)
         # 2. Decide.
         keys: dict[str, _Key[S]] = {}
-        outputs: list[Event | Output] = []
+        outputs: list[_Record] = []
         for delivered, event in admitted:
             if isinstance(event, Tombstone):
                 continue
@@ -187,6 +198,8 @@ class Batches(Generic[S]):
                 entry = keys.get(key) or keys.setdefault(key, self._load(key))
                 try:
                     decision = self.agent.decide(key, entry.state, event)
+                    # Encoded here: an output that breaks the contract is the input's failure.
+                    encoded = [self._encode(output) for output in decision.emitted]
                 except Exception as error:
                     log.exception("batch.rules_failed", agent=self.agent.name, key=key,
                                   topic=delivered.topic, offset=delivered.offset)  # fmt: skip
@@ -200,7 +213,7 @@ class Batches(Generic[S]):
                     continue
                 entry.state = decision.state
                 entry.decided.append(event)
-                outputs.extend(decision.emitted)
+                outputs.extend(encoded)
                 for note in decision.notes:
                     NOTES.labels(self.agent.name, note.split(" ")[0]).inc()
                 report.notes.extend(decision.notes)
@@ -208,8 +221,10 @@ class Batches(Generic[S]):
         report.dead_lettered = len(dead)
         report.emitted = len(outputs)
         acks: list[Awaitable[object]] = [await self.door.send_dead(d) for d in dead]
-        for output in outputs:
-            acks.append(await self._send(output))
+        for out in outputs:
+            acks.append(
+                await self.producer.send(out.topic, out.value, key=out.key, partition=out.partition)
+            )
         await asyncio.gather(*acks)
         # 4. Save what changed; wait for those acknowledgements.
         changes, keep = self._changes(keys)
@@ -257,25 +272,20 @@ class Batches(Generic[S]):
             keep[key] = (raw, entry.state)
         return changes, keep
 
-    async def _send(self, output: Event | Output) -> Awaitable[object]:
+    def _encode(self, output: Event | Output) -> _Record:
+        """The bytes an output is sent as, where to."""
         if isinstance(output, Output):
-            future: Awaitable[object] = await self.producer.send(
-                self.topic_name(output.topic), self.codec.encode(output.event),
-                key=output.event.partition_key().encode(), partition=output.partition,
-            )  # fmt: skip
-            return future
-        counter = self._outputs.get(type(output))
-        if counter is None:
-            counter = self._outputs[type(output)] = OUTPUTS.labels(
-                self.agent.name, type(output).__name__
-            )
-        counter.inc()
-        future = await self.producer.send(
-            self.topic_name(output.topic),
-            self.codec.encode(output),
-            key=output.partition_key().encode(),
-        )
-        return future
+            event, topic, partition = output.event, output.topic, output.partition
+        else:
+            event, topic, partition = output, output.topic, None
+            counter = self._outputs.get(type(output))
+            if counter is None:
+                counter = self._outputs[type(output)] = OUTPUTS.labels(
+                    self.agent.name, type(output).__name__
+                )
+            counter.inc()
+        return _Record(self.topic_name(topic), event.partition_key().encode(),
+                       self.codec.encode(event), partition)  # fmt: skip
 
 
 __all__ = ["Agent", "BatchReport", "Batches", "DeadLettered", "Decision", "Output", "StateCache"]

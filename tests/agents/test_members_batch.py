@@ -130,3 +130,26 @@ def test_the_cache_keeps_the_most_recently_used_keys():
     assert cache.take("b", b"b") is None
     assert cache.take("c", b"other bytes") is None
     assert cache.take("a", b"a") is states["a"]
+
+
+async def test_an_output_that_does_not_encode_dead_letters_its_input_not_the_batch(monkeypatch):
+    h = harness()
+    await h.run(record(enrolled("m1"), 0))
+    inputs = (record(bought("m1", "BAD", cents=1000), 5), record(bought("m1", "T2", cents=2000), 6))
+    real = h.batches.codec.encode
+
+    def encode(event):  # type: ignore[no-untyped-def]
+        if isinstance(event, LedgerEventRecorded) and event.transaction_id == "BAD":
+            raise ValueError("out of the schema's range")
+        return real(event)
+
+    monkeypatch.setattr(h.batches.codec, "encode", encode)
+    h.outputs()
+    await h.run(*inputs)
+    sent = h.outputs()
+    dead = [e for e in sent if isinstance(e, DeadLettered)]
+    assert [(d.original_offset, d.reason) for d in dead] == [
+        (5, DeadLetterReason.PROCESSING_FAILED)
+    ]
+    booked = [(e.transaction_id, e.sequence) for e in sent if isinstance(e, LedgerEventRecorded)]
+    assert booked == [("T2", 2)]  # as if BAD never came: its state change is undone too
