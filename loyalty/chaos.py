@@ -184,9 +184,9 @@ async def one_run(
 
         began = time.monotonic()
         feeding = asyncio.create_task(feed())
-        # Killed once a random share (2-70 %) of the run's ledger events is written: mid-stream.
+        # Killed once a random share (2-50 %) of the run's ledger events is written: mid-stream.
         total = 2 * members + min(cap, members)  # registrations, purchases, awards
-        kill_at = members + int(rng.uniform(0.02, 0.7) * (total - members))
+        kill_at = members + int(rng.uniform(0.02, 0.5) * (total - members))
         while await ledger_end.total() < kill_at:
             if time.monotonic() - began > deadline:
                 break
