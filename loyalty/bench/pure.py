@@ -1,7 +1,7 @@
 """The worker's own code without Kafka: the same purchase records as `bench-ledger`, through
 the batch protocol (front door decode/validate → ledger rules → Avro encode → state save) with an
 in-memory table and a producer that acknowledges at once. What this measures is the ceiling the
-worker's Python code puts on the engine, whatever Faust and the broker do around it.
+worker's Python code puts on the engine, whatever the consumer loop and the broker do around it.
 """
 
 from __future__ import annotations

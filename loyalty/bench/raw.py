@@ -2,7 +2,7 @@
 
 1. aiokafka produce throughput (idempotent producer, acks=all, small records).
 2. A bare aiokafka consume → produce loop with commits: the Python baseline every later
-   pipeline (Faust agents, projections) is compared with.
+   pipeline (the worker's agents, projections) is compared with.
 3. A Postgres COPY of ledger-shaped rows: the baseline for projection writers.
 """
 

@@ -1,6 +1,6 @@
 """Structured logging: structlog rendering JSON (for machines) or console lines (for people).
 
-Standard-library loggers (faust, aiokafka, psycopg) are routed through the same renderer so
+Standard-library loggers (aiokafka, aiohttp, psycopg) are routed through the same renderer so
 one process writes one format.
 """
 
