@@ -117,8 +117,11 @@ def project(
 @click.command()
 @_with_topics
 @click.option("--verify", is_flag=True,
-              help="Print the canonical dump hash of the rebuilt and of the live tables; exit 1 "
-                   "if they differ while covering the same offsets.")  # fmt: skip
+              help="Compare the canonical dumps of the rebuilt and the live tables; when they "
+                   "differ while covering the same offsets, list the tables and rows that "
+                   "differ, swap nothing and exit 1.")  # fmt: skip
+@click.option("--swap-anyway", is_flag=True,
+              help="With --verify: swap the rebuilt tables in even if they differ.")  # fmt: skip
 @click.option("--no-swap", is_flag=True, help="Build (and verify) only; leave the live tables.")
 @click.option("--keep-old", is_flag=True, help="Keep the replaced tables in schema retired_<n>.")
 @click.option("--live-schema", default=None, help="Schema of the live tables (default: public).")
@@ -129,6 +132,7 @@ def rebuild(
     transactions_topic: str | None,
     config_topic: str | None,
     verify: bool,
+    swap_anyway: bool,
     no_swap: bool,
     keep_old: bool,
     live_schema: str | None,
@@ -154,6 +158,7 @@ def rebuild(
             live_schema=live_schema,
             verify=verify,
             swap=not no_swap,
+            swap_anyway=swap_anyway,
             keep_old=keep_old,
         )
     )
@@ -168,6 +173,15 @@ def rebuild(
             click.echo("live and rebuilt cover different offsets: hashes are not comparable")
         else:
             click.echo("identical" if report.identical else "DIFFERENT")
+        for difference in report.differences:
+            click.echo(f"  {difference.table}: live {difference.live_rows} row(s), rebuilt "
+                       f"{difference.rebuilt_rows}")  # fmt: skip
+            for row in difference.only_live:
+                click.echo(f"    only live:    {row}")
+            for row in difference.only_rebuilt:
+                click.echo(f"    only rebuilt: {row}")
+        if report.swap_refused:
+            click.echo("not swapped: the live tables stay (--swap-anyway to swap regardless)")
     if report.swapped:
         kept = f"; old tables kept in {report.retired_schema}" if report.retired_schema else ""
         console.print(f"rebuilt tables are live in {report.live_schema}{kept}")

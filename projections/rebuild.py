@@ -47,6 +47,18 @@ _SWAP_ATTEMPTS = 5
 
 
 @dataclass
+class TableDifference:
+    """One table whose live and rebuilt rows differ: counts, and up to a few rows (as text)
+    found on one side only."""
+
+    table: str
+    live_rows: int
+    rebuilt_rows: int
+    only_live: list[str]
+    only_rebuilt: list[str]
+
+
+@dataclass
 class RebuildReport:
     """What a rebuild did, and what it found when asked to verify."""
 
@@ -61,6 +73,10 @@ class RebuildReport:
     live_sha256: str | None = None
     swapped: bool = False
     retired_schema: str | None = None
+    differences: list[TableDifference] = field(default_factory=list)
+    """When verified and different: each table whose rows differ, with examples."""
+    swap_refused: bool = False
+    """Verified, found different, and so not swapped in (unless forced)."""
 
     @property
     def comparable(self) -> bool:
@@ -84,13 +100,16 @@ async def rebuild(
     live_schema: str | None = None,
     verify: bool = False,
     swap: bool = True,
+    swap_anyway: bool = False,
     keep_old: bool = False,
     max_records: int = 5000,
 ) -> RebuildReport:
     """Rebuild the ledger projection from offset 0 and (with `swap`) make it the live one.
 
     `live_schema`: where the live tables are (default: the database's current schema,
-    `public`). `verify`: hash both table sets in the swap transaction.
+    `public`). `verify`: hash both table sets in the swap transaction; when they cover the
+    same offsets and differ, the tables and rows that differ are reported and nothing is
+    swapped, unless `swap_anyway`.
     """
     topics = dict(topics or contract_topic_map())
     with db.connect(dsn, schema=live_schema, autocommit=True) as admin:
@@ -111,7 +130,13 @@ async def rebuild(
                 log.info("rebuild.replayed", schema=report.schema, records=run.records)
                 # In a thread: the swap may wait for locks, and the caller's loop runs on.
                 await asyncio.to_thread(
-                    _in_transaction, admin, report, list(topics), verify=verify, swap=swap
+                    _in_transaction,
+                    admin,
+                    report,
+                    list(topics),
+                    verify=verify,
+                    swap=swap,
+                    swap_anyway=swap_anyway,
                 )
             finally:
                 _drop(admin, report.schema)  # after a swap, only its leftovers
@@ -124,7 +149,13 @@ async def rebuild(
 
 
 def _in_transaction(
-    conn: psycopg.Connection, report: RebuildReport, topics: list[str], *, verify: bool, swap: bool
+    conn: psycopg.Connection,
+    report: RebuildReport,
+    topics: list[str],
+    *,
+    verify: bool,
+    swap: bool,
+    swap_anyway: bool,
 ) -> None:
     # A reader holding one table while asking for another can deadlock with the swap, which
     # takes them one by one; Postgres then aborts one side. The swap is retried a few times
@@ -132,7 +163,8 @@ def _in_transaction(
     for attempt in range(1, _SWAP_ATTEMPTS + 1):
         try:
             with conn.transaction():
-                _compare_or_swap(conn, report, topics, verify=verify, swap=swap)
+                _compare_or_swap(conn, report, topics, verify=verify, swap=swap,
+                                 swap_anyway=swap_anyway)  # fmt: skip
             return
         except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable) as error:
             if attempt == _SWAP_ATTEMPTS:
@@ -142,7 +174,13 @@ def _in_transaction(
 
 
 def _compare_or_swap(
-    conn: psycopg.Connection, report: RebuildReport, topics: list[str], *, verify: bool, swap: bool
+    conn: psycopg.Connection,
+    report: RebuildReport,
+    topics: list[str],
+    *,
+    verify: bool,
+    swap: bool,
+    swap_anyway: bool,
 ) -> None:
     live, rebuilt = report.live_schema, report.schema
     conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(_LOCK_TIMEOUT)))
@@ -159,6 +197,12 @@ def _compare_or_swap(
         report.live_positions = _positions(conn, live, topics)
         report.rebuilt_sha256 = dump.sha256(conn, schema=rebuilt)
         report.live_sha256 = dump.sha256(conn, schema=live)
+        if report.identical is False:
+            report.differences = _differences(conn, live, rebuilt)
+            log.error("rebuild.different", tables=[d.table for d in report.differences])
+            if not swap_anyway:
+                report.swap_refused = swap
+                return
     if not swap:
         return
     retired = rebuilt.replace("rebuild_", "retired_")
@@ -193,6 +237,34 @@ def _compare_or_swap(
     )
     report.swapped, report.retired_schema = True, retired
     log.info("rebuild.swapped", live=live, rebuilt=rebuilt, retired=retired)
+
+
+def _differences(
+    conn: psycopg.Connection, live: str, rebuilt: str, examples: int = 5
+) -> list[TableDifference]:
+    """The tables whose rows differ between the two schemas, with up to `examples` rows from
+    each side that the other lacks (rows as Postgres's text form of the record)."""
+    found = []
+    for table in TABLES:
+        if dump.sha256(conn, schema=live, tables=[table]) == dump.sha256(
+            conn, schema=rebuilt, tables=[table]
+        ):
+            continue
+        a, b = sql.Identifier(live, table), sql.Identifier(rebuilt, table)
+
+        def count(relation: sql.Identifier) -> int:
+            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(relation)).fetchone()
+            return int(row[0]) if row else 0
+
+        def only(left: sql.Identifier, right: sql.Identifier) -> list[str]:
+            query = sql.SQL(
+                "SELECT t::text FROM (SELECT * FROM {} EXCEPT SELECT * FROM {}) t"
+                " ORDER BY 1 LIMIT {}"
+            ).format(left, right, sql.Literal(examples))
+            return [str(row[0]) for row in conn.execute(query)]
+
+        found.append(TableDifference(table, count(a), count(b), only(a, b), only(b, a)))
+    return found
 
 
 def _positions(

@@ -536,6 +536,39 @@ async def test_a_rebuild_from_offset_zero_equals_live_and_takes_its_place(
     assert leftovers == []
 
 
+async def test_a_verified_rebuild_that_differs_names_the_rows_and_swaps_nothing(
+    database_url, bootstrap_servers, new_topic, schema
+):
+    feed = await make_feed(bootstrap_servers, new_topic)
+    await project(database_url, bootstrap_servers, feed, schema)
+    with db.connect(database_url, schema=schema, autocommit=True) as conn:  # live drifted
+        conn.execute(
+            "UPDATE member_balances SET balance = balance + 7"
+            " WHERE member_id = (SELECT min(member_id) FROM member_balances)"
+        )
+    drifted = dump_hash(database_url, schema)
+
+    report = await rebuild(
+        database_url, bootstrap_servers, topics=feed.topics, live_schema=schema, verify=True
+    )
+
+    assert report.identical is False
+    assert report.swap_refused
+    assert not report.swapped
+    assert dump_hash(database_url, schema) == drifted  # the live tables stay
+    (difference,) = report.differences
+    assert difference.table == "member_balances"
+    assert difference.live_rows == difference.rebuilt_rows
+    assert len(difference.only_live) == len(difference.only_rebuilt) >= 1
+
+    forced = await rebuild(
+        database_url, bootstrap_servers, topics=feed.topics, live_schema=schema, verify=True,
+        swap_anyway=True,
+    )  # fmt: skip
+    assert forced.swapped
+    assert dump_hash(database_url, schema) == forced.rebuilt_sha256 != drifted
+
+
 async def test_a_live_projector_keeps_going_across_a_rebuild_swap(
     database_url, bootstrap_servers, new_topic, schema, schemas
 ):
