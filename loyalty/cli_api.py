@@ -22,6 +22,10 @@ def api(host: str, port: int) -> None:
     from projections.api.app import from_settings
 
     settings = get_settings()
+    refusal = settings.dev_secret_refusal(host)
+    if refusal is not None:
+        console.print(f"[red]{refusal}[/red]")
+        raise SystemExit(2)
     secret = settings.api_secret.get_secret_value()
     if secret == DEV_API_SECRET:
         console.print(

@@ -7,6 +7,7 @@ Two well-known unprefixed variables are honoured as well, because tools and CI s
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -89,6 +90,39 @@ class Settings(BaseSettings):
         description="HS256 key that signs and checks the HTTP API's bearer tokens "
         "(LOYALTY_API_SECRET). The default is for development only: set your own anywhere else.",
     )
+    api_previous_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="During a key rotation, the key being retired (LOYALTY_API_PREVIOUS_SECRET): "
+        "tokens it signed are still accepted, new ones are signed with api_secret only.",
+    )
+    allow_dev_secret: bool = Field(
+        default=False,
+        description="Let the API serve a non-loopback address with the development secret "
+        "(LOYALTY_ALLOW_DEV_SECRET=true): for throw-away demos only.",
+    )
+
+    def api_secrets(self) -> list[str]:
+        """The keys the API accepts, the signing key first."""
+        keys = [self.api_secret.get_secret_value()]
+        if self.api_previous_secret is not None:
+            keys.append(self.api_previous_secret.get_secret_value())
+        return keys
+
+    def dev_secret_refusal(self, host: str) -> str | None:
+        """Why the API must not serve `host` with these settings, or None: the development
+        secret is public in the source, so anyone who reaches a non-loopback address could mint
+        a staff token and read every member."""
+        if self.api_secret.get_secret_value() != DEV_API_SECRET or self.allow_dev_secret:
+            return None
+        if host == "localhost" or _is_loopback(host):
+            return None
+        return (
+            f"refusing to serve {host} with the development API secret (public in the source: "
+            "anyone could mint a staff token). Set LOYALTY_API_SECRET to a key of your own "
+            "(e.g. `openssl rand -hex 32`), bind to 127.0.0.1, or set "
+            "LOYALTY_ALLOW_DEV_SECRET=true for a throw-away demo."
+        )
 
     @property
     def bootstrap_servers(self) -> str:
@@ -110,6 +144,13 @@ class Settings(BaseSettings):
             f"postgresql://{self.postgres_user}:{self.postgres_password}"
             f"@{self.postgres_host}:{self.postgres_port}/{database}"
         )
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache(maxsize=1)

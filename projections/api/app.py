@@ -63,14 +63,15 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
 def create_app(
     *,
     dsn: str,
-    api_secret: str,
+    api_secret: str | list[str],
     clock: Clock = wall_clock,
     pool_max_size: int = 10,
     config_source: ConfigSource | None = None,
     command_sink: CommandSink | None = None,
     outcome_topic: str = OUTCOMES_TOPIC,
 ) -> FastAPI:
-    """The API over the database at `dsn`, checking tokens signed with `api_secret`.
+    """The API over the database at `dsn`, checking tokens signed with `api_secret` (a key, or
+    the keys accepted during a rotation, the signing key first).
 
     `config_source`: the programmes and offers carts are evaluated with; when it can `run`
     (a `ConfigFeed`), it runs for the app's lifetime. None: cart evaluation answers 503.
@@ -117,7 +118,7 @@ def create_app(
         "(DESIGN.md §6).",
         lifespan=lifespan,
     )
-    app.state.api_secret = api_secret
+    app.state.api_secrets = [api_secret] if isinstance(api_secret, str) else list(api_secret)
     app.state.clock = clock
     app.state.config_source = source
     app.state.command_sink = sink
@@ -150,7 +151,7 @@ def from_settings() -> FastAPI:
     )
     return create_app(
         dsn=settings.dsn,
-        api_secret=settings.api_secret.get_secret_value(),
+        api_secret=settings.api_secrets(),
         config_source=feed,
         command_sink=KafkaCommandSink(settings.bootstrap_servers, topic_of=settings.topic),
         outcome_topic=settings.topic(OUTCOMES.name),

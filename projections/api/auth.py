@@ -8,10 +8,11 @@ never reads a table, and never trusts a claim whose signature does not verify.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Path, Request
@@ -58,16 +59,30 @@ def issue_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_token(secret: str, token: str) -> Principal:
-    """The principal a token names; `UnauthorizedError`, with the reason, if it is not trusted."""
+def _decode(secrets: Sequence[str], token: str) -> dict[str, Any]:
+    """The token's claims under the first key whose signature verifies (a rotation keeps the
+    retiring key beside the new one); the last key's error when none does."""
+    for n, secret in enumerate(secrets):
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                secret,
+                # Pinned: a token cannot choose its own algorithm (no "none", no RS/HS confusion).
+                algorithms=[ALGORITHM],
+                options={"require": ["sub", "role", "exp"]},
+            )
+            return claims
+        except jwt.InvalidSignatureError:
+            if n == len(secrets) - 1:
+                raise
+    raise jwt.InvalidSignatureError("no key to verify with")
+
+
+def verify_token(secrets: str | Sequence[str], token: str) -> Principal:
+    """The principal a token names; `UnauthorizedError`, with the reason, if it is not trusted.
+    `secrets`: the key, or the keys accepted (the signing key first)."""
     try:
-        claims = jwt.decode(
-            token,
-            secret,
-            # Pinned: a token cannot choose its own algorithm (no "none", no RS/HS confusion).
-            algorithms=[ALGORITHM],
-            options={"require": ["sub", "role", "exp"]},
-        )
+        claims = _decode([secrets] if isinstance(secrets, str) else list(secrets), token)
     except jwt.ExpiredSignatureError:
         raise UnauthorizedError("the token has expired") from None
     except jwt.MissingRequiredClaimError as error:
@@ -104,8 +119,8 @@ def read_principal(
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise UnauthorizedError("the Authorization header must be 'Bearer <token>'")
-    secret: str = request.app.state.api_secret
-    return verify_token(secret, token.strip())
+    secrets: list[str] = request.app.state.api_secrets
+    return verify_token(secrets, token.strip())
 
 
 def authorized_member(

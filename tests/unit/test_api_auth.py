@@ -38,3 +38,23 @@ def test_an_unsigned_token_is_refused():
 def test_a_token_needs_a_subject():
     with pytest.raises(ValueError, match="subject"):
         issue_token(SECRET, "", Role.STAFF, now=datetime.now(UTC))
+
+
+NEW = "the-new-key-of-a-rotation-long-enough-for-hs256"
+
+
+def test_during_a_rotation_tokens_of_the_retiring_key_are_still_accepted():
+    now = datetime.now(UTC)
+    old = issue_token(SECRET, "M1", Role.MEMBER, now=now)
+    new = issue_token(NEW, "M2", Role.MEMBER, now=now)
+    assert verify_token([NEW, SECRET], old).subject == "M1"
+    assert verify_token([NEW, SECRET], new).subject == "M2"
+    with pytest.raises(UnauthorizedError, match="signature"):
+        verify_token([NEW], old)  # once the rotation is over
+
+
+def test_an_expired_token_of_the_retiring_key_is_refused_as_expired():
+    then = datetime.now(UTC) - timedelta(hours=3)
+    old = issue_token(SECRET, "M1", Role.MEMBER, now=then, ttl=timedelta(minutes=5))
+    with pytest.raises(UnauthorizedError, match="expired"):
+        verify_token([NEW, SECRET], old)

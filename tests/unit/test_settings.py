@@ -44,3 +44,31 @@ def test_the_api_secret_must_be_long_enough(monkeypatch):
         Settings()
     monkeypatch.setenv("LOYALTY_API_SECRET", "x" * 32)
     assert Settings().api_secret.get_secret_value() == "x" * 32
+
+
+def test_the_development_secret_serves_loopback_only(monkeypatch):
+    monkeypatch.delenv("LOYALTY_API_SECRET", raising=False)
+    monkeypatch.delenv("LOYALTY_ALLOW_DEV_SECRET", raising=False)
+    settings = Settings()
+    for host in ("127.0.0.1", "localhost", "::1"):
+        assert settings.dev_secret_refusal(host) is None
+    refusal = settings.dev_secret_refusal("0.0.0.0")
+    assert refusal is not None
+    assert "LOYALTY_API_SECRET" in refusal
+
+
+def test_a_secret_of_ones_own_or_the_explicit_flag_serves_any_address(monkeypatch):
+    monkeypatch.setenv("LOYALTY_API_SECRET", "a-real-secret-of-our-own-long-enough-for-hs256")
+    assert Settings().dev_secret_refusal("0.0.0.0") is None
+    monkeypatch.delenv("LOYALTY_API_SECRET")
+    monkeypatch.setenv("LOYALTY_ALLOW_DEV_SECRET", "true")
+    assert Settings().dev_secret_refusal("0.0.0.0") is None
+
+
+def test_the_api_accepts_the_retiring_key_beside_the_new_one(monkeypatch):
+    monkeypatch.setenv("LOYALTY_API_SECRET", "the-new-key-of-a-rotation-long-enough-for-hs256")
+    monkeypatch.setenv("LOYALTY_API_PREVIOUS_SECRET", "the-old-key-of-a-rotation-long-enough-hs256")
+    assert Settings().api_secrets() == [
+        "the-new-key-of-a-rotation-long-enough-for-hs256",
+        "the-old-key-of-a-rotation-long-enough-hs256",
+    ]
