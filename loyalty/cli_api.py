@@ -34,6 +34,15 @@ def api(host: str, port: int) -> None:
         )
     from processors.base.tuning import tune_gc
 
+    if settings.api_metrics_port:
+        from prometheus_client import start_http_server
+
+        # Internal, like the worker's and the projector's (ADR 18): never the public port.
+        try:
+            start_http_server(settings.api_metrics_port, addr=settings.worker_http_host)
+        except OSError as error:  # another process has it: serve the API all the same
+            console.print(f"[yellow]metrics not served on {settings.api_metrics_port}: "
+                          f"{error}[/yellow]")  # fmt: skip
     app = from_settings()  # (the same settings; carts follow the config topic)
     tune_gc()  # collector pauses land in the tail latencies of cart evaluation
     # log_config=None: keep the process's structlog set-up instead of uvicorn's own.

@@ -80,7 +80,8 @@ class Services:
         )
         env = self.env()
         # Several workers and projectors may share this host: a port each.
-        variable = {"worker": "LOYALTY_WORKER_HTTP_PORT", "project": "LOYALTY_PROJECTOR_HTTP_PORT"}
+        variable = {"worker": "LOYALTY_WORKER_HTTP_PORT", "project": "LOYALTY_PROJECTOR_HTTP_PORT",
+                    "api": "LOYALTY_API_METRICS_PORT"}  # fmt: skip
         if args and args[0] in variable:
             port = self.extra_env.get(variable[args[0]]) or str(free_port())
             env[variable[args[0]]] = port

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         default="127.0.0.1",
         description="The address the worker's and the projector's /metrics and /healthz bind to.",
     )
+    api_metrics_port: int = Field(
+        default=9402,
+        ge=0,
+        le=65535,
+        description="Where `loyalty api` serves Prometheus metrics, apart from its public port; "
+        "0 turns them off.",
+    )
     projector_http_port: int = Field(
         default=9401,
         ge=0,

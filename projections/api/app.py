@@ -1,4 +1,4 @@
-"""The ASGI app: routes, error handlers, the Postgres pool, `/healthz` and `/metrics`.
+"""The ASGI app: routes, error handlers, the Postgres pool and `/healthz` (metrics: ADR 18).
 
 Wiring only. The database address, the token secret, the clock, the configuration source
 (for cart evaluation and offer loads) and the command sink (where command endpoints write) are
@@ -21,7 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import Counter, Histogram
 from psycopg import AsyncConnection, IsolationLevel
 from psycopg_pool import AsyncConnectionPool
 
@@ -130,7 +130,7 @@ def create_app(
     app.include_router(offers_router)
     app.middleware("http")(_measure)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/metrics", _metrics_moved, methods=["GET"], include_in_schema=False)
     return app
 
 
@@ -181,6 +181,11 @@ async def _healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
-async def _metrics(_: Request) -> Response:
-    """Prometheus text exposition of this process's metrics."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def _metrics_moved(_: Request) -> Response:
+    """Not on the public port (ADR 18): the metrics name routes, rates and errors of every
+    caller, so they are served on the internal port `loyalty api` opens for them."""
+    return JSONResponse(
+        {"error": "not_found", "detail": "metrics are served on the internal metrics port "
+         "(LOYALTY_API_METRICS_PORT, 127.0.0.1:9402 by default)"},
+        status_code=404,
+    )  # fmt: skip

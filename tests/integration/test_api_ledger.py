@@ -16,6 +16,7 @@ import httpx
 import jwt
 import psycopg
 import pytest
+from prometheus_client import generate_latest
 
 from projections.api.app import create_app
 from projections.api.auth import Role, issue_token
@@ -865,7 +866,8 @@ async def test_healthz_says_the_database_answers(client):
 async def test_metrics_count_requests_by_route_template(client, new_ledger):
     ledger = new_ledger()
     await get(client, f"/v1/members/{ledger.member_id}/balance")
-    text = (await client.get("/metrics")).text
+    text = generate_latest().decode()  # what the internal metrics port serves (ADR 18)
+    assert (await client.get("/metrics")).status_code == 404  # never on the public port
     assert (
         'loyalty_api_requests_total{method="GET",route="/v1/members/{member_id}/balance",'
         'status="200"}'
