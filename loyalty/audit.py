@@ -34,6 +34,7 @@ from processors.base.topics import (
     OUTCOMES,
     REDEMPTIONS,
     TRANSACTIONS,
+    TopicSpec,
 )
 from processors.codec.avro import AvroCodec, DecodeError
 from processors.contract.base import Event
@@ -188,20 +189,25 @@ def _accounted(
     return ""
 
 
+def partitions_of(settings: Settings, spec: TopicSpec) -> list[TopicPartition]:
+    """Every partition of a contract topic on `settings`' deployment."""
+    name = settings.topic(spec.name)
+    return [TopicPartition(name, p) for p in range(spec.partitions(settings.partitions))]
+
+
 async def uncommitted(settings: Settings) -> int:
     """Records on the worker's input topics beyond what its consumer groups have committed:
     0 once the worker has run everything there is."""
     from processors.app import consumer_groups
 
     lag = 0
-    for group_id, specs in consumer_groups(settings).items():
+    for group_id, specs in consumer_groups(settings).values():
         consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers,
                                     group_id=group_id, enable_auto_commit=False)  # fmt: skip
         await consumer.start()
         try:
             for spec in specs:
-                name = settings.topic(spec.name)
-                tps = [TopicPartition(name, p) for p in range(spec.partitions(settings.partitions))]
+                tps = partitions_of(settings, spec)
                 ends = await consumer.end_offsets(tps)
                 for tp in tps:
                     lag += ends[tp] - (await consumer.committed(tp) or 0)

@@ -17,6 +17,7 @@ another (docs/adr/0017-worker-runtime.md).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -63,14 +64,15 @@ def changelog(settings: Settings, table: str) -> str:
     return f"{settings.topic(settings.worker_app_id)}-{table}-changelog"
 
 
-def consumer_groups(settings: Settings) -> dict[str, tuple[TopicSpec, ...]]:
-    """Each agent's consumer group and the topics it reads, member agent first."""
+def consumer_groups(settings: Settings) -> dict[str, tuple[str, tuple[TopicSpec, ...]]]:
+    """Each agent, by name: its consumer group and the topics it reads. The member agent keeps
+    the worker's own group (and so the offsets a Faust worker committed)."""
     group = settings.topic(settings.worker_app_id)
     return {
-        group: MEMBER_INPUTS,
-        f"{group}.offer-uses": (OFFER_USES,),
-        f"{group}.days": (CLOCK,),
-        f"{group}.static-targeting": (CONFIG,),
+        Members.name: (group, MEMBER_INPUTS),
+        OfferUses.name: (f"{group}.offer-uses", (OFFER_USES,)),
+        Days.name: (f"{group}.days", (CLOCK,)),
+        StaticTargeting.name: (f"{group}.static-targeting", (CONFIG,)),
     }
 
 
@@ -93,27 +95,27 @@ def build(settings: Settings) -> Worker:
     contract_topics[settings.topic(CLOCK_TICKS.name)] = CLOCK.name
     door = FrontDoor(codec, producer, dead_letter_topic=settings.topic(DEADLETTER.name),
                      contract_topics=contract_topics)  # fmt: skip
-    members_group, uses_group, days_group, targeting_group = consumer_groups(settings)
+    groups = consumer_groups(settings)
     partitions = settings.partitions
 
-    def runner(agent: Agent, topics: tuple, group_id: str, table: Table | None = None) -> Runner:  # type: ignore[type-arg]
+    def runner(agent: Agent[Any], table: Table | None = None) -> Runner:
+        group_id, specs = groups[agent.name]
         batches = Batches(agent, codec=codec, door=door, producer=producer,
                           topic_name=settings.topic, table=table)  # fmt: skip
         return Runner(batches, bootstrap=settings.bootstrap_servers, group_id=group_id,
-                      topics=[settings.topic(spec.name) for spec in topics],
+                      topics=[settings.topic(spec.name) for spec in specs],
                       batch_max=BATCH_MAX)  # fmt: skip
 
     members = Table("ledgers_by_member", changelog(settings, "ledgers_by_member"), partitions)
     uses = Table("uses_by_offer", changelog(settings, "uses_by_offer"), partitions)
     runners = [
-        runner(Members(feed.config, feed, settings.topic(OFFER_TARGETING.name)), MEMBER_INPUTS,
-               members_group, members),
-        runner(OfferUses(), (OFFER_USES,), uses_group, uses),
-        runner(Days(partitions), (CLOCK,), days_group),
-        runner(StaticTargeting(feed, partitions), (CONFIG,), targeting_group),
-    ]  # fmt: skip
+        runner(Members(feed.config, feed, settings.topic(OFFER_TARGETING.name)), members),
+        runner(OfferUses(), uses),
+        runner(Days(partitions)),
+        runner(StaticTargeting(feed, partitions)),
+    ]
     return Worker(
-        producer, feed, runners, http_host=settings.worker_http_host,
+        producer, feed, runners, http_host=settings.ops_http_host,
         http_port=settings.worker_http_port, stall_seconds=settings.stall_seconds,
     )  # fmt: skip
 

@@ -67,14 +67,14 @@ class StaticTargeting:
         await self.feed.catch_up(timeout=5.0)
 
     def keys(self, event: Event, delivered: Delivered, table: Table | None) -> Iterable[str]:
-        if isinstance(event, OfferPublished) and targeting_tick(event) is not None:
-            return ("",)
-        return ()  # other config events are the config feed's
+        # Other config events are the config feed's.
+        return ("",) if isinstance(event, OfferPublished) else ()
 
     def decide(self, key: str, state: None, event: Event) -> Decision[None]:
         assert isinstance(event, OfferPublished)
         tick = targeting_tick(event)
-        assert tick is not None
+        if tick is None:
+            return Decision(None)  # no static audience to decide
         copies = [Output(OFFER_TARGETING.name, tick, p) for p in range(self.partitions)]
         return Decision(None, copies)
 

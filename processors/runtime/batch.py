@@ -34,7 +34,7 @@ from prometheus_client import Counter
 from processors.base.logs import get_logger
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
-from processors.contract.deadletter import DeadLettered, DeadLetterReason
+from processors.contract.deadletter import DeadLetterReason
 from processors.frontdoor import Delivered, FrontDoor, Tombstone, refuse
 from processors.runtime.table import Table
 
@@ -135,7 +135,6 @@ class BatchReport:
     dead_lettered: int = 0
     emitted: int = 0
     saved: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -195,7 +194,9 @@ class Batches(Generic[S]):
                 continue
             failed = False
             for key in self.agent.keys(event, delivered, self.table):
-                entry = keys.get(key) or keys.setdefault(key, self._load(key))
+                entry = keys.get(key)
+                if entry is None:
+                    entry = keys[key] = self._load(key)
                 try:
                     decision = self.agent.decide(key, entry.state, event)
                     # Encoded here: an output that breaks the contract is the input's failure.
@@ -216,7 +217,6 @@ class Batches(Generic[S]):
                 outputs.extend(encoded)
                 for note in decision.notes:
                     NOTES.labels(self.agent.name, note.split(" ")[0]).inc()
-                report.notes.extend(decision.notes)
         # 3. Send outputs and dead letters; wait for every acknowledgement.
         report.dead_lettered = len(dead)
         report.emitted = len(outputs)
@@ -286,6 +286,3 @@ class Batches(Generic[S]):
             counter.inc()
         return _Record(self.topic_name(topic), event.partition_key().encode(),
                        self.codec.encode(event), partition)  # fmt: skip
-
-
-__all__ = ["Agent", "BatchReport", "Batches", "DeadLettered", "Decision", "Output", "StateCache"]

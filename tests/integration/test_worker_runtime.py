@@ -7,7 +7,6 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
@@ -28,15 +27,6 @@ pytestmark = pytest.mark.integration
 GOLDEN = Path("tests/golden")
 
 
-@pytest.fixture
-def isolated(stack_settings) -> Settings:  # type: ignore[no-untyped-def]
-    settings: Settings = stack_settings.model_copy(
-        update={"topic_prefix": f"r{uuid.uuid4().hex[:8]}."}
-    )
-    stack.up(settings)
-    return settings
-
-
 async def until(predicate, seconds: float) -> bool:  # type: ignore[no-untyped-def]
     deadline = asyncio.get_running_loop().time() + seconds
     while asyncio.get_running_loop().time() < deadline:
@@ -44,6 +34,20 @@ async def until(predicate, seconds: float) -> bool:  # type: ignore[no-untyped-d
             return True
         await asyncio.sleep(0.5)
     return bool(await predicate())
+
+
+async def run_a_worker_until_all_is_committed(settings: Settings, log_dir) -> None:  # type: ignore[no-untyped-def]
+    """Start a worker, wait until its groups have committed every record there is, stop it."""
+    services = Services(settings, log_dir)
+    worker = services.start("worker", "worker")
+    try:
+
+        async def all_run() -> bool:
+            return await uncommitted(settings) == 0
+
+        assert await until(all_run, 120), worker.log_tail()
+    finally:
+        services.stop()
 
 
 def health(url: str) -> tuple[int, dict]:  # type: ignore[type-arg]
@@ -60,7 +64,7 @@ async def test_every_recorded_version_of_every_event_the_worker_reads_is_admitte
     isolated, tmp_path
 ):  # type: ignore[no-untyped-def]
     codec = AvroCodec.with_history()
-    consumed = {spec.name for specs in consumer_groups(isolated).values() for spec in specs}
+    consumed = {spec.name for _, specs in consumer_groups(isolated).values() for spec in specs}
     records = []
     for folder in sorted(GOLDEN.iterdir()):
         for golden in sorted(folder.glob("*.avro")):
@@ -77,16 +81,7 @@ async def test_every_recorded_version_of_every_event_the_worker_reads_is_admitte
             await producer.send_and_wait(topic, raw, key=key)
     finally:
         await producer.stop()
-    services = Services(isolated, tmp_path)
-    worker = services.start("worker", "worker")
-    try:
-
-        async def all_run() -> bool:
-            return await uncommitted(isolated) == 0
-
-        assert await until(all_run, 120), worker.log_tail()
-    finally:
-        services.stop()
+    await run_a_worker_until_all_is_committed(isolated, tmp_path)
     dead = [
         codec.decode(value)
         for _, value in await read_topic(
@@ -168,16 +163,7 @@ async def test_a_bad_config_or_clock_record_is_dead_lettered_once_where_it_was(i
         bad_clock = await producer.send_and_wait(clock_topic, b"not a day", key=b"CA")
     finally:
         await producer.stop()
-    services = Services(isolated, tmp_path)
-    worker = services.start("worker", "worker")
-    try:
-
-        async def all_run() -> bool:
-            return await uncommitted(isolated) == 0
-
-        assert await until(all_run, 120), worker.log_tail()
-    finally:
-        services.stop()
+    await run_a_worker_until_all_is_committed(isolated, tmp_path)
     dead = [codec.decode(v) for _, v in await read_topic(
         isolated.bootstrap_servers, isolated.topic("loyalty.deadletter.v1"), 8)]  # fmt: skip
     where = sorted((d.original_topic, d.original_offset, d.reason.value) for d in dead
