@@ -26,12 +26,12 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from loyalty import stack
-from loyalty.audit import AuditReport, audit, read_topic, uncommitted
-from loyalty.bench.ledger import START, _program
+from loyalty.audit import AuditReport, audit, partitions_of, read_topic, uncommitted
+from loyalty.bench.load import START, program
 from loyalty.producing import publish_events
 from loyalty.services import Service, Services
 from processors.base.settings import Settings
@@ -128,16 +128,11 @@ def _purchase(member: str) -> TransactionCompleted:
     )  # fmt: skip
 
 
-def _partitions(settings: Settings, spec: TopicSpec) -> list[TopicPartition]:
-    name = settings.topic(spec.name)
-    return [TopicPartition(name, p) for p in range(spec.partitions(settings.partitions))]
-
-
 class _Ends:
     """End offsets of a topic, through one consumer kept open (polled every few ms)."""
 
     def __init__(self, settings: Settings, spec: TopicSpec):
-        self.partitions = _partitions(settings, spec)
+        self.partitions = partitions_of(settings, spec)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
 
     async def __aenter__(self) -> _Ends:
@@ -164,56 +159,54 @@ async def one_run(
     offer_id = f"CAP_{run}"
     result = RunResult(number, cap=cap, want_grants=min(cap, members), members=members)
     services = Services(isolated, log_dir / f"run-{number:03d}")
-    ledger_end = _Ends(isolated, LEDGER)
-    await ledger_end.__aenter__()
-    try:
-        await publish_events(isolated, [_program(), capped_offer(offer_id, cap)], codec)
-        first: Service = services.start("worker", "worker")
-        await publish_events(isolated, [_enrolment(m) for m in ids], codec)
-        started = time.monotonic()
-        while await ledger_end.total() < members:
-            if time.monotonic() - started > deadline:
-                raise RuntimeError(f"enrolments not booked in {deadline}s:\n{first.log_tail()}")
-            await asyncio.sleep(0.3)
-        purchases = [_purchase(m) for m in ids]
+    async with _Ends(isolated, LEDGER) as ledger_end:
+        try:
+            await publish_events(isolated, [program(), capped_offer(offer_id, cap)], codec)
+            first: Service = services.start("worker", "worker")
+            await publish_events(isolated, [_enrolment(m) for m in ids], codec)
+            started = time.monotonic()
+            while await ledger_end.total() < members:
+                if time.monotonic() - started > deadline:
+                    raise RuntimeError(f"enrolments not booked in {deadline}s:\n{first.log_tail()}")
+                await asyncio.sleep(0.3)
+            purchases = [_purchase(m) for m in ids]
 
-        async def feed() -> None:
-            for at in range(0, len(purchases), 250):
-                await publish_events(isolated, purchases[at : at + 250], codec)
-                await asyncio.sleep(0.05)
+            async def feed() -> None:
+                for at in range(0, len(purchases), 250):
+                    await publish_events(isolated, purchases[at : at + 250], codec)
+                    await asyncio.sleep(0.05)
 
-        began = time.monotonic()
-        feeding = asyncio.create_task(feed())
-        # Killed once a random share (2-50 %) of the run's ledger events is written: mid-stream.
-        total = 2 * members + min(cap, members)  # registrations, purchases, awards
-        kill_at = members + int(rng.uniform(0.02, 0.5) * (total - members))
-        while await ledger_end.total() < kill_at:
-            if time.monotonic() - began > deadline:
-                break
-            await asyncio.sleep(0.01)
-        result.kill_after = time.monotonic() - began
-        first.kill()
-        result.ledger_at_kill = await ledger_end.total()
-        if rng.random() < pause_share:
-            result.pause = rng.uniform(1.0, 12.0)
-            await asyncio.sleep(result.pause)
-        second = services.start("worker-restarted", "worker")
-        await feeding
-        report: AuditReport | None = None
-        while report is None or (not report.ok and time.monotonic() - began < deadline):
-            await asyncio.sleep(2.0)
-            report = await audit(isolated, codec)
-        result.seconds = time.monotonic() - began
-        result.unaccounted = len(report.unaccounted)
-        if not report.ok:
-            lag = await uncommitted(isolated)
-            result.outcome = "stalled" if lag else "lost"
-            result.problems.append(f"uncommitted input records: {lag}")
-            result.problems.append(f"log: {second.log_path}")
-        await _check(isolated, codec, ids, offer_id, result)
-    finally:
-        await asyncio.to_thread(services.stop)
-        await ledger_end.__aexit__()
+            began = time.monotonic()
+            feeding = asyncio.create_task(feed())
+            # Killed once a random share (2-50 %) of the run's ledger events is written: mid-stream.
+            total = 2 * members + min(cap, members)  # registrations, purchases, awards
+            kill_at = members + int(rng.uniform(0.02, 0.5) * (total - members))
+            while await ledger_end.total() < kill_at:
+                if time.monotonic() - began > deadline:
+                    break
+                await asyncio.sleep(0.01)
+            result.kill_after = time.monotonic() - began
+            first.kill()
+            result.ledger_at_kill = await ledger_end.total()
+            if rng.random() < pause_share:
+                result.pause = rng.uniform(1.0, 12.0)
+                await asyncio.sleep(result.pause)
+            second = services.start("worker-restarted", "worker")
+            await feeding
+            report: AuditReport | None = None
+            while report is None or (not report.ok and time.monotonic() - began < deadline):
+                await asyncio.sleep(2.0)
+                report = await audit(isolated, codec)
+            result.seconds = time.monotonic() - began
+            result.unaccounted = len(report.unaccounted)
+            if not report.ok:
+                lag = await uncommitted(isolated)
+                result.outcome = "stalled" if lag else "lost"
+                result.problems.append(f"uncommitted input records: {lag}")
+                result.problems.append(f"log: {second.log_path}")
+            await _check(isolated, codec, ids, offer_id, result)
+        finally:
+            await asyncio.to_thread(services.stop)
     if result.ok and not keep_topics:
         await delete_topics(isolated.bootstrap_servers, isolated.topic_prefix)
     return result
@@ -264,7 +257,7 @@ async def _check(
         result.problems.append("awards do not match grants one for one")
     # The pure rules without the offer give the base; each grant adds its award.
     simulation = Simulation()
-    simulation.run([_program(), *(_enrolment(m) for m in ids), *(_purchase(m) for m in ids)])
+    simulation.run([program(), *(_enrolment(m) for m in ids), *(_purchase(m) for m in ids)])
     latest: dict[str, LedgerEventRecorded] = {}
     for event in ledger.values():
         if event.member_id not in latest or event.sequence > latest[event.member_id].sequence:

@@ -21,14 +21,14 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from loyalty import stack
+from loyalty.bench.load import enrolment, program, purchase
+from loyalty.bench.pure import measure_pure
 from loyalty.bench.raw import measure_consume_produce
 from loyalty.bench.report import BenchReport, Measurement
 from loyalty.producing import publish_events
@@ -39,48 +39,6 @@ from processors.base.settings import Settings
 from processors.base.topics import LEDGER, TRANSACTIONS
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
-from processors.contract.common import PointsCategory, Source, Store
-from processors.contract.config import ExpiryPolicy, ExpiryPolicyKind, ProgramConfigured
-from processors.contract.enrolments import MemberEnrolled, MemberProfile
-from processors.contract.transactions import TransactionCompleted, TransactionLine
-
-START = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
-
-
-def _program() -> ProgramConfigured:
-    return ProgramConfigured(
-        event_id="bench-program",
-        occurred_at=START - timedelta(days=1),
-        program_id="BENCH",
-        name="Bench",
-        market="CA",
-        currency="CAD",
-        time_zone="America/Toronto",
-        categories=[PointsCategory.REGULAR],
-        points_per_currency_unit=Decimal("1"),
-        expiry=ExpiryPolicy(kind=ExpiryPolicyKind.DAYS_AFTER_EARN, days=365),
-    )
-
-
-def _purchase(n: int, members: int) -> TransactionCompleted:
-    line = TransactionLine(
-        line_id="1",
-        sku=f"SKU-{n % 50}",
-        quantity=Decimal(1),
-        unit_price_cents=1000 + n % 997,
-        amount_cents=1000 + n % 997,
-    )
-    return TransactionCompleted(
-        event_id=f"bench-tx-{n}",
-        occurred_at=START + timedelta(seconds=n),
-        transaction_id=f"BT{n}",
-        member_id=f"BM{n % members:06d}",
-        market="CA",
-        currency="CAD",
-        source=Source.INSTORE,
-        store=Store(store_id="S1", province="ON"),
-        lines=[line],
-    )
 
 
 def _count(dsn: str, sql: str) -> int:
@@ -205,21 +163,10 @@ async def run_ledger_bench(
     cpu: dict[str, dict[str, float | None]] = {}
     report.context["cpu_seconds"] = cpu
     try:
-        await publish_events(isolated, [_program()], codec)
+        await publish_events(isolated, [program()], codec)
         worker = services.start("worker", "worker")
         projector = services.start("projector", "project")
-        enrolments: list[Event] = [
-            MemberEnrolled(
-                event_id=f"bench-enrol-{m}",
-                occurred_at=START,
-                member_id=f"BM{m:06d}",
-                market="CA",
-                program_ids=["BENCH"],
-                source=Source.APP,
-                profile=MemberProfile(first_name="Bench"),
-            )
-            for m in range(members)
-        ]
+        enrolments: list[Event] = [enrolment(m) for m in range(members)]
         await publish_events(isolated, enrolments, codec)
         warm = await _wait_for_rows(dsn, "SELECT count(*) FROM ledger_events", members, 300)
         if warm < members:
@@ -227,7 +174,7 @@ async def run_ledger_bench(
         # The inputs are encoded before the clock starts: a client's work, not the engine's.
         load = [
             (isolated.topic(e.topic), e.partition_key().encode(), codec.encode(e))
-            for e in (_purchase(n, members) for n in range(purchases))
+            for e in (purchase(n, members) for n in range(purchases))
         ]
         stages = _Stages(
             isolated.bootstrap_servers, isolated.topic(LEDGER.name), settings.partitions, dsn
@@ -304,8 +251,6 @@ async def run_ledger_bench(
     )
     cpu["loop"] = meter.stop()
     report.add(baseline)
-    from loyalty.bench.pure import measure_pure  # it builds on this module's load
-
     report.add(await measure_pure(members=members, purchases=purchases))
     engine = report.measurements[0]
     report.context["ratio_engine_to_loop"] = (

@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from loyalty.bench.pure import AckedAtOnce, _records
+from loyalty.bench.pure import AckedAtOnce, as_delivered
 from loyalty.bench.report import Measurement
 from processors.agents.members import Members
 from processors.base.settings import REPO_ROOT
@@ -203,8 +203,8 @@ async def measure_mix(
         for start in range(0, len(records), batch):
             await batches.run_batch(records[start : start + batch])
 
-    await run(_records(codec, enrolments, partitions))
-    timed = _records(codec, stream, partitions)
+    await run(as_delivered(codec, enrolments, partitions))
+    timed = as_delivered(codec, stream, partitions)
     started, cpu = time.perf_counter(), time.process_time()
     await run(timed)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu

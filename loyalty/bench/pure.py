@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.partitioner import murmur2
 
-from loyalty.bench.ledger import START, _program, _purchase
+from loyalty.bench.load import enrolment, program, purchase
 from loyalty.bench.report import Measurement
 from processors.agents.members import Members
+from processors.base.topics import LEDGER
 from processors.base.tuning import tune_gc
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
-from processors.contract.common import Source
-from processors.contract.enrolments import MemberEnrolled, MemberProfile
 from processors.frontdoor import Delivered, FrontDoor
 from processors.rules.member import Config
 from processors.runtime.batch import Batches
@@ -37,6 +37,7 @@ class AckedAtOnce:
 
     def __init__(self, keep: bool = False) -> None:
         self.count = 0
+        self.by_topic: Counter[str] = Counter()
         self.keep = keep
         self.sent: list[tuple[str, bytes, bytes | None, int | None]] = []
 
@@ -44,6 +45,7 @@ class AckedAtOnce:
         self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None
     ) -> Any:
         self.count += 1
+        self.by_topic[topic] += 1
         if self.keep:
             self.sent.append((topic, value, key, partition))
         done: asyncio.Future[AckedAtOnce.Ack] = asyncio.get_running_loop().create_future()
@@ -51,7 +53,7 @@ class AckedAtOnce:
         return done
 
 
-def _records(codec: AvroCodec, events: Iterable[Event], partitions: int) -> list[Delivered]:
+def as_delivered(codec: AvroCodec, events: Iterable[Event], partitions: int) -> list[Delivered]:
     """The events as Kafka would deliver them: keyed, framed, with an offset per partition."""
     offsets = [0] * partitions
     out = []
@@ -77,10 +79,10 @@ async def measure_pure(
     codec = AvroCodec()
     producer = AckedAtOnce()
     door = FrontDoor(codec, producer)
-    program = _program()
+    bench = program()
     table = Table("ledgers_by_member", "bench.changelog", partitions)
     batches = Batches(
-        Members(Config({program.program_id: program})), codec=codec, door=door,
+        Members(Config({bench.program_id: bench})), codec=codec, door=door,
         producer=producer, topic_name=str, table=table,
     )  # fmt: skip
 
@@ -88,23 +90,16 @@ async def measure_pure(
         for chunk in _batches(records, batch):
             await batches.run_batch(chunk)
 
-    enrolments = [
-        MemberEnrolled(
-            event_id=f"bench-enrol-{m}", occurred_at=START, member_id=f"BM{m:06d}",
-            market="CA", program_ids=["BENCH"], source=Source.APP,
-            profile=MemberProfile(first_name="Bench"),
-        )
-        for m in range(members)
-    ]  # fmt: skip
-    await run(_records(codec, enrolments, partitions))
-    load = _records(codec, (_purchase(n, members) for n in range(purchases)), partitions)
-    sent_before = producer.count
+    enrolments = [enrolment(m) for m in range(members)]
+    await run(as_delivered(codec, enrolments, partitions))
+    load = as_delivered(codec, (purchase(n, members) for n in range(purchases)), partitions)
+    booked_before = producer.by_topic[LEDGER.name]
     started, cpu = time.perf_counter(), time.process_time()
     await run(load)
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu
-    # One ledger event and one saved state per purchase.
-    assert producer.count - sent_before == 2 * purchases, "every purchase emits one ledger event"
+    booked = producer.by_topic[LEDGER.name] - booked_before
+    assert booked == purchases, "every purchase emits one ledger event"
     return Measurement(
         "pure path: decode → rules → encode → state",
         "purchases",
