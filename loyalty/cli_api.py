@@ -39,7 +39,7 @@ def api(host: str, port: int) -> None:
 
         # Internal, like the worker's and the projector's (ADR 18): never the public port.
         try:
-            start_http_server(settings.api_metrics_port, addr=settings.worker_http_host)
+            start_http_server(settings.api_metrics_port, addr=settings.ops_http_host)
         except OSError as error:  # another process has it: serve the API all the same
             console.print(f"[yellow]metrics not served on {settings.api_metrics_port}: "
                           f"{error}[/yellow]")  # fmt: skip

@@ -99,7 +99,7 @@ def project(
             loop.add_signal_handler(signum, stop.set)
         projector = Projector(config)
         port = settings.projector_http_port if http_port is None else http_port
-        site = await serve(settings.worker_http_host, port,
+        site = await serve(settings.ops_http_host, port,
                            lambda: projector.health(settings.stall_seconds))  # fmt: skip
         try:
             report = await projector.run(stop=stop)

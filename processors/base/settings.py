@@ -53,11 +53,12 @@ class Settings(BaseSettings):
         ge=0,
         le=65535,
         description="Where the worker serves /metrics (Prometheus) and /healthz on 127.0.0.1 "
-        "(LOYALTY_WORKER_HTTP_HOST to change); 0 turns them off.",
+        "(LOYALTY_OPS_HTTP_HOST to change); 0 turns them off.",
     )
-    worker_http_host: str = Field(
+    ops_http_host: str = Field(
         default="127.0.0.1",
-        description="The address the worker's and the projector's /metrics and /healthz bind to.",
+        description="The address every process's internal /metrics (and the worker's and the "
+        "projector's /healthz) bind to: 127.0.0.1 unless they must be reached from elsewhere.",
     )
     api_metrics_port: int = Field(
         default=9402,

@@ -5,9 +5,19 @@ import uuid
 
 import pytest
 
+from loyalty import stack as kafka_stack
 from loyalty.stack import kafka
 from processors.base.settings import get_settings
 from processors.base.topics import CONFIG
+
+
+@pytest.fixture
+def isolated(stack_settings):  # type: ignore[no-untyped-def]
+    """The stack with every topic under a prefix of this test's own: no history, no
+    interference with other tests, the demo or an earlier run."""
+    settings = stack_settings.model_copy(update={"topic_prefix": f"i{uuid.uuid4().hex[:8]}."})
+    kafka_stack.up(settings)
+    return settings
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ import os
 import signal
 import urllib.error
 import urllib.request
-import uuid
 from datetime import timedelta
 
 import psycopg
 import pytest
 from aiokafka.errors import KafkaError
 
-from loyalty import stack
 from loyalty.audit import audit
 from loyalty.chaos import run_chaos
 from loyalty.producing import publish_events
@@ -30,15 +28,6 @@ from tests.integration.test_worker_ledger import Collector, final_balances
 from tests.rules.given import T0, Ledgers, bought, enrolled, program
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def isolated(stack_settings) -> Settings:  # type: ignore[no-untyped-def]
-    settings: Settings = stack_settings.model_copy(
-        update={"topic_prefix": f"f{uuid.uuid4().hex[:8]}."}
-    )
-    stack.up(settings)
-    return settings
 
 
 async def test_the_kill_and_restart_chaos_run_twice_finishes_clean(stack_settings, tmp_path):  # type: ignore[no-untyped-def]

@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import pytest
 
-from loyalty import stack
 from loyalty.producing import publish_events
 from loyalty.services import Services
 from processors.base.settings import Settings
@@ -24,15 +23,6 @@ from tests.rules.given import T0, bought, enrolled, program
 from tests.rules.offers.given_offers import flat, offer, spend, usage
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def isolated(stack_settings) -> Settings:  # type: ignore[no-untyped-def]
-    settings: Settings = stack_settings.model_copy(
-        update={"topic_prefix": f"c{uuid.uuid4().hex[:8]}."}
-    )
-    stack.up(settings)
-    return settings
 
 
 class Outputs:
