@@ -24,6 +24,7 @@ from processors.contract.internal import OFFER_USES_TOPIC, OfferUseRequested
 from processors.contract.internal import TOPIC as STEPS_TOPIC
 from processors.contract.targeting import OfferTargetingTick
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
+from processors.rules import identity
 from processors.rules import member as rules
 from processors.rules.member import Config, MemberState
 from processors.rules.offers import budget
@@ -70,7 +71,11 @@ class Simulation:
             targets = sorted(self.members) if everyone else None
             for member_id in targets or [message.partition_key()]:
                 state = self.members.setdefault(member_id, MemberState(member_id))
-                result = rules.handle(state, message, self.config)
+                try:
+                    result = rules.handle(state, message, self.config)
+                except identity.ConflictError as conflict:  # the worker dead-letters it
+                    self._note(message, f"refused as a conflict: {conflict}")
+                    continue
                 for note in result.notes:
                     self._note(message, note)
                 for output in result.emitted:

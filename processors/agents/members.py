@@ -14,11 +14,13 @@ from processors.base.logs import get_logger
 from processors.config_feed import ConfigFeed
 from processors.contract.base import Event
 from processors.contract.clock import DayStarted
+from processors.contract.deadletter import DeadLetterReason
 from processors.contract.targeting import OfferTargetingTick
 from processors.frontdoor import Delivered
+from processors.rules import identity
 from processors.rules import member as rules
 from processors.rules.member import Config, MemberState
-from processors.runtime.batch import Decision
+from processors.runtime.batch import Decision, Refused
 from processors.runtime.table import Table
 
 log = get_logger(__name__)
@@ -51,7 +53,10 @@ class Members:
         return (event.partition_key(),)
 
     def decide(self, key: str, state: MemberState | None, event: Event) -> Decision[MemberState]:
-        outcome = rules.handle(state or MemberState(key), event, self.config)  # type: ignore[arg-type]
+        try:
+            outcome = rules.handle(state or MemberState(key), event, self.config)  # type: ignore[arg-type]
+        except identity.ConflictError as conflict:
+            raise Refused(DeadLetterReason.CONFLICT, str(conflict), conflict.kind) from None
         return Decision(outcome.state, outcome.emitted, outcome.notes)
 
     def load(self, key: str, raw: bytes) -> MemberState:

@@ -21,6 +21,9 @@ class DeadLetterReason(ContractEnum):
     KEY_MISMATCH = "KEY_MISMATCH"  # the record key is not the event's partition key
     # Admitted, but the rules raised: a bug to fix; the record is kept to be replayed after it.
     PROCESSING_FAILED = "PROCESSING_FAILED"
+    # Admitted, but its id (transaction_id, return_id, command_id, event_id) already names
+    # another body: refused whole, `error` gives both digests (docs/adr/0019-one-id-one-event).
+    CONFLICT = "CONFLICT"
     UNKNOWN = "UNKNOWN"
 
 

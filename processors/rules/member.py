@@ -32,6 +32,7 @@ from processors.contract.outcomes import RequestAccepted
 from processors.contract.redemptions import OfferLoadRequested, PointsRedemptionRequested
 from processors.contract.targeting import OfferTargetingTick
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
+from processors.rules import identity
 from processors.rules.ledger import handle as ledger
 from processors.rules.ledger import purchases
 from processors.rules.ledger.awards import OfferCredit, OfferDebit, credit_offer_award
@@ -183,16 +184,12 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
         case PointsRedemptionRequested():
             _redeem(result, message, config)
         case ActivityRecorded():
+            seen = _seen(state, message)
             result.take(ledger.handle(state.ledger, message, config.programs))
-            if _active(state) and message.event_id not in _offers(state).causes:
-                facts.on_activity(_offers(state), message)
-                _trigger(result, config, (message.kind, message.custom_name), message)
-                markets = _offers(state).markets
-                found = config.catalogue.for_activity(markets, message.occurred_at, message)
-                _decide(result, config, found, message.event_id, message.occurred_at)
-            if _active(state):
-                evaluation = offers.on_activity(_offers(state), message, *_rules(config))
-                _book(result, evaluation, config, message)
+            if _active(state) and not seen:
+                _activity(result, message, config)
+            elif seen:
+                result.notes.append("activity already counted")
         case _:
             result.take(ledger.handle(state.ledger, message, config.programs))
     return result
@@ -267,6 +264,32 @@ def _return(result: MemberResult, returned: TransactionReturned, config: Config)
     assert state.ledger is not None
     result.take(purchases.return_purchase(state.ledger, returned, config.programs, debits))
     result.emitted += evaluation.events
+
+
+def _seen(state: MemberState, activity: ActivityRecorded) -> bool:
+    """True if the offers already counted this activity; the same event_id with another body
+    is a conflict (rules.identity), found before anything changes."""
+    if state.offers is None:
+        return False
+    kept = state.offers.activities.get(activity.event_id)
+    if kept is None and activity.event_id not in state.offers.causes:
+        return False
+    identity.check("event_id", activity.event_id, kept[1] if kept else None, activity)
+    return True
+
+
+def _activity(result: MemberResult, activity: ActivityRecorded, config: Config) -> None:
+    """What a new activity means for the offers: facts, triggers, behaviours."""
+    state = _offers(result.state)
+    facts.on_activity(state, activity)
+    _trigger(result, config, (activity.kind, activity.custom_name), activity)
+    found = config.catalogue.for_activity(state.markets, activity.occurred_at, activity)
+    _decide(result, config, found, activity.event_id, activity.occurred_at)
+    evaluation = offers.on_activity(state, activity, *_rules(config))
+    horizon = state.horizon()  # after on_activity, which may move it
+    if horizon is None or activity.occurred_at >= horizon:
+        state.activities[activity.event_id] = (activity.occurred_at, identity.digest(activity))
+    _book(result, evaluation, config, activity)
 
 
 def _redeem(result: MemberResult, request: PointsRedemptionRequested, config: Config) -> None:

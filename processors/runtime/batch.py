@@ -5,10 +5,11 @@ which state an input touches and what the rules decide (`Agent`); this module do
 Steps of `run_batch` (the caller commits, step 5, only after it returned):
 1. admit: decode and validate every record at the front door; refusals become dead letters;
 2. decide: input by input in record order, each key's state through the agent's pure
-   `decide`, which returns the events and the next state; the events are encoded at once. A
-   rule that raises (or an output that does not encode) dead-letters its input, and the key's
-   state is rebuilt from the stored bytes by deciding again the inputs of this batch that came
-   before it: no snapshot, no undo, the rules being deterministic;
+   `decide`, which returns the events and the next state; the events are encoded at once. An
+   input the rules refuse (`Refused`: a conflict), a rule that raises, or an output that does
+   not encode dead-letters its input, and the key's state is rebuilt from the stored bytes by
+   deciding again the inputs of this batch that came before it: no snapshot, no undo, the
+   rules being deterministic;
 3. send the outputs and the dead letters, and wait until the broker acknowledged all of them;
 4. save the changed states to the table (its changelog first), and wait for those acks;
 5. (the runner) commit the offsets of every record of the batch.
@@ -47,7 +48,25 @@ FAILURES = Counter(
     "loyalty_rule_failures_total", "Inputs whose rules raised (dead-lettered).", ["agent"]
 )
 
+REFUSALS = Counter(
+    "loyalty_refusals_total",
+    "Inputs the rules refused as a whole (dead-lettered), by reason and kind.",
+    ["agent", "reason", "kind"],
+)
+
 S = TypeVar("S")
+
+
+class Refused(Exception):  # noqa: N818 - a decision, not an error
+    """Raised by an agent's `decide` for an input the rules refuse as a whole (e.g. a
+    conflict: an id already taken by another body): dead-lettered with `reason`, nothing of it
+    applied. Unlike any other exception it is not a bug, and logged as a warning."""
+
+    def __init__(self, reason: DeadLetterReason, detail: str, kind: str = ""):
+        super().__init__(reason, detail, kind)
+        self.reason = reason
+        self.detail = detail
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -201,6 +220,17 @@ class Batches(Generic[S]):
                     decision = self.agent.decide(key, entry.state, event)
                     # Encoded here: an output that breaks the contract is the input's failure.
                     encoded = [self._encode(output) for output in decision.emitted]
+                except Refused as refusal:
+                    log.warning("batch.refused", agent=self.agent.name, key=key,
+                                topic=delivered.topic, offset=delivered.offset,
+                                reason=refusal.reason.value, detail=refusal.detail)  # fmt: skip
+                    entry.state = self._replay(key, entry)
+                    if not failed:
+                        failed = True
+                        REFUSALS.labels(self.agent.name, refusal.reason.value, refusal.kind).inc()
+                        dead.append(refuse(delivered, refusal.reason, refusal.detail,
+                                           type(event).__name__))  # fmt: skip
+                    continue
                 except Exception as error:
                     log.exception("batch.rules_failed", agent=self.agent.name, key=key,
                                   topic=delivered.topic, offset=delivered.offset)  # fmt: skip

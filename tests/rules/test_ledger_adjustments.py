@@ -17,6 +17,7 @@ from processors.contract.redemptions import (
     RequestType,
 )
 from processors.rules import member
+from processors.rules.identity import ConflictError
 from processors.rules.ledger.handle import handle
 from tests.rules.given import (
     PROGRAM,
@@ -37,6 +38,7 @@ BULK = PointsAdjustmentKind.BULK_AWARD
 IMPORTED = PointsAdjustmentKind.IMPORTED_POINTS
 IMPORTED_REDEMPTION = PointsAdjustmentKind.IMPORTED_REDEMPTION
 IMPORTED_EXPIRY = PointsAdjustmentKind.IMPORTED_EXPIRY
+LATER = datetime(2026, 3, 4, 9, tzinfo=UTC)
 IN_A_YEAR = datetime(2027, 3, 3, 5, tzinfo=UTC)  # T0's lot under a 365-day policy
 JUNE = datetime(2026, 6, 30, 4, tzinfo=UTC)
 
@@ -172,11 +174,21 @@ def test_a_redemption_cannot_spend_a_deficit_left_by_an_import():
 def test_a_repeated_command_id_re_emits_the_original_outcome_and_books_once():
     ledgers = member_with(100)
     first = ledgers.apply(adjustment("m1", BULK, 500, "same"))
-    # A re-run of the bulk job: same command_id, even with another event_id and amount.
-    again = ledgers.apply(adjustment("m1", BULK, 700, "same").model_copy(update={"event_id": "x"}))
+    # A re-run of the bulk job: same command_id and body, another event_id and moment.
+    request = adjustment("m1", BULK, 500, "same")
+    again = ledgers.apply(request.model_copy(update={"event_id": "x", "occurred_at": LATER}))
     assert again == [only(first, RequestAccepted)]
     assert len(ledgers.ledger("m1")) == 3  # registration, purchase, the award once
     assert ledgers.balance("m1") == 600
+
+
+def test_the_same_command_id_with_another_amount_is_a_conflict_that_changes_nothing():
+    ledgers = member_with(100)
+    ledgers.apply(adjustment("m1", BULK, 500, "same"))
+    before = ledgers.states["m1"].model_dump()
+    with pytest.raises(ConflictError, match="command_id 'same' already names another body"):
+        ledgers.apply(adjustment("m1", BULK, 700, "same"))
+    assert ledgers.states["m1"].model_dump() == before
 
 
 def test_a_redelivered_adjustment_changes_nothing():
@@ -238,9 +250,12 @@ def test_an_adjustment_the_member_cannot_hold_is_rejected_whole(fields, reason, 
 def test_a_rejection_is_the_answer_to_its_command_id_for_good():
     ledgers = Ledgers(programs(program(), program("CA_FUEL")))
     ledgers.apply(enrolled("m1"))
-    first = ledgers.apply(adjustment("m1", BULK, 10, program_id="CA_FUEL"))
-    assert ledgers.apply(adjustment("m1", BULK, 10)) == first  # same command_id
-    assert ledgers.balance("m1") == 0
+    request = adjustment("m1", BULK, 10, program_id="CA_FUEL")
+    first = ledgers.apply(request)  # not a member of CA_FUEL (yet)
+    joined = enrolled("m1", programs=["CA_FUEL"]).model_copy(update={"event_id": "fuel-m1"})
+    ledgers.apply(joined)
+    assert ledgers.apply(request) == first  # same command_id: the same answer
+    assert ledgers.balance("m1", program_id="CA_FUEL") == 0
 
 
 def test_an_unknown_kind_from_a_newer_producer_is_rejected():

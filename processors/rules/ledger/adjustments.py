@@ -47,7 +47,7 @@ def adjust(
        category, an unknown kind): a RequestRejected, nothing booked.
     3. Else one ledger event (BULK_AWARD or POINTS_IMPORT), then a RequestAccepted naming it.
     """
-    repeated = requests.repeat(state, request.command_id)
+    repeated = requests.repeat(state, request)
     if repeated is not None:
         return repeated
     refusal = _refusal(state, request, programs)
@@ -117,6 +117,4 @@ def _answer(
     **accepted: Any,
 ) -> Outcome:
     """The outcome, kept in the member's state (when there is one) for repeated commands."""
-    return requests.keep(
-        state, request.command_id, outcomes.answer(request, reason=reason, **accepted)
-    )
+    return requests.keep(state, request, outcomes.answer(request, reason=reason, **accepted))

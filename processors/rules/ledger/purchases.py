@@ -13,6 +13,7 @@ from processors.contract.enrolments import MemberEnrolled
 from processors.contract.internal import ForwardedEntry, PurchaseForwarded, ReturnForwarded
 from processors.contract.ledger import EntryKind, EntryType, LedgerEventRecorded, LedgerEventType
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
+from processors.rules import identity
 from processors.rules.arithmetic import derived_id, round_half_up
 from processors.rules.ledger import policy, referrals
 from processors.rules.ledger.awards import OfferDebit, debit_offer_awards
@@ -52,6 +53,11 @@ def enrol(
         state = MemberLedger(
             member_id=enrolled.member_id, referrer_member_id=enrolled.referrer_member_id
         )
+    kept = state.enrolments.get(enrolled.event_id)
+    if kept is not None:
+        identity.check("enrolment", enrolled.event_id, kept, enrolled)
+        return Result(state, note="enrolment already applied")
+    state.enrolments[enrolled.event_id] = identity.digest(enrolled)
     result = Result(state)
     draft = Draft(
         state,
@@ -97,7 +103,9 @@ def earn(state: MemberLedger, purchase: TransactionCompleted, programs: Programs
         return Result(state, [forward], note=f"forwarded to survivor {state.merged_into}")
     if state.status == "UNKNOWN":
         return _park_more(state, purchase)
-    if purchase.transaction_id in state.purchases:
+    known = state.purchases.get(purchase.transaction_id)
+    if known is not None:
+        identity.check("transaction_id", purchase.transaction_id, known.digest, purchase)
         result.note = "purchase already credited"
         return result
     horizon = _returns_horizon(state)
@@ -106,6 +114,7 @@ def earn(state: MemberLedger, purchase: TransactionCompleted, programs: Programs
         return result
     record = Purchase(
         transaction_id=purchase.transaction_id,
+        digest=identity.digest(purchase),
         occurred_at=purchase.occurred_at,
         province=purchase.store.province,
         lines=[
@@ -153,9 +162,20 @@ def earn(state: MemberLedger, purchase: TransactionCompleted, programs: Programs
 
 
 def _park_more(state: MemberLedger, message: TransactionCompleted | TransactionReturned) -> Result:
-    if len(state.parked) < PARKED_MAX and message not in state.parked:
+    kind, same = _identity(message)
+    for parked in state.parked:
+        if type(parked) is type(message) and _identity(parked)[1] == same:
+            identity.check(kind, same, identity.digest(parked), message)
+            return Result(state, note="already parked until the member enrols")
+    if len(state.parked) < PARKED_MAX:
         state.parked.append(message)
     return Result(state, note="parked until the member enrols")
+
+
+def _identity(message: TransactionCompleted | TransactionReturned) -> tuple[str, str]:
+    if isinstance(message, TransactionReturned):
+        return "return_id", message.return_id
+    return "transaction_id", message.transaction_id
 
 
 def return_purchase(
@@ -180,9 +200,12 @@ def return_purchase(
         result.note = f"return of unknown transaction {returned.transaction_id}"
         return result
     if returned.return_id in record.return_ids:
+        kept = record.return_digests.get(returned.return_id)
+        identity.check("return_id", returned.return_id, kept, returned)
         result.note = "return already applied"
         return result
     record.return_ids.append(returned.return_id)
+    record.return_digests[returned.return_id] = identity.digest(returned)
     by_line = {line.line_id: line for line in record.lines}
     refunded = 0
     for item in returned.lines:

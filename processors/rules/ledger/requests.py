@@ -14,13 +14,14 @@ from processors.contract.outcomes import RejectionReason
 from processors.contract.redemptions import (
     IssuedOfferLockRequested,
     IssuedOfferRedeemRequested,
+    PointsAdjustmentRequested,
     PointsRedemptionRequested,
     PointsTransferRequested,
     PromoCodeLinkRequested,
     RewardRedemptionRequested,
     RewardStoreOfferPurchaseRequested,
 )
-from processors.rules import outcomes
+from processors.rules import identity, outcomes
 from processors.rules.arithmetic import derived_id
 from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.result import Programs, Result, required
@@ -36,6 +37,11 @@ Unsupported = (
     | IssuedOfferRedeemRequested | PromoCodeLinkRequested
 )  # fmt: skip
 """Requests the contract carries whose features are not built yet: answered `not_supported`."""
+
+Request = (
+    PointsRedemptionRequested | PointsTransferRequested | PointsAdjustmentRequested | Unsupported
+)
+"""Every request the ledger answers."""
 
 
 def _answer(
@@ -58,22 +64,29 @@ def _answer(
         )
     else:
         outcome = outcomes.answer(request, reason=reason, detail=detail)
-    return keep(state, request.command_id, outcome)
+    return keep(state, request, outcome)
 
 
-def keep(state: MemberLedger | None, command_id: str, outcome: Outcome) -> Outcome:
-    """Remember `outcome` in the member's state (when there is one), for repeated commands."""
+def keep(state: MemberLedger | None, request: Request, outcome: Outcome) -> Outcome:
+    """Remember `outcome`, and the body it answers, in the member's state (when there is
+    one), for repeated commands."""
     if state is not None:
-        state.outcomes[command_id] = outcome
+        state.outcomes[request.command_id] = outcome
+        state.requests[request.command_id] = identity.digest(request, identity.REQUEST)
     return outcome
 
 
-def repeat(state: MemberLedger | None, command_id: str) -> Result | None:
-    """A repeated command_id answered with its original outcome, nothing else done."""
+def repeat(state: MemberLedger | None, request: Request) -> Result | None:
+    """A repeated command_id answered with its original outcome, nothing else done; the same
+    command_id with another body is a `ConflictError` (rules.identity)."""
+    command_id = request.command_id
     earlier = outcomes.repeated(state.outcomes if state is not None else None, command_id)
-    if earlier is not None:
-        return Result(state, [earlier], note="repeated command_id")
-    return None
+    if earlier is None:
+        return None
+    assert state is not None
+    identity.check("command_id", command_id, state.requests.get(command_id), request,
+                   identity.REQUEST)  # fmt: skip
+    return Result(state, [earlier], note="repeated command_id")
 
 
 Refusal = tuple[RejectionReason, str]
@@ -122,7 +135,7 @@ def refuse_unsupported(state: MemberLedger | None, request: Unsupported) -> Resu
     """A request of a kind the engine does not act on yet: refused `not_supported` (never an
     exception, never silence), and remembered like any outcome, so a repeat of its command_id
     gets the same answer (DESIGN.md §5.27)."""
-    repeated = repeat(state, request.command_id)
+    repeated = repeat(state, request)
     if repeated is not None:
         return repeated
     detail = f"{type(request).__name__} is not supported by this version of the engine"
@@ -135,7 +148,7 @@ def redeem(
 ) -> Result:
     """Spend points from one or several programmes' REGULAR accounts, all or nothing; never
     below zero (DESIGN.md §5.14–15)."""
-    repeated = repeat(state, request.command_id)
+    repeated = repeat(state, request)
     if repeated is not None:
         return repeated
     spends = [(a.program_id, a.points) for a in request.allocations]
@@ -208,7 +221,7 @@ def _redemption_problem(program: ProgramConfigured | None, points: int) -> str |
 def transfer_out(state: MemberLedger | None, request: PointsTransferRequested) -> Result:
     """The sender's step: debit (never overdrawing), then hand the points to the recipient's
     partition with their lots (DESIGN.md §2, §5.23)."""
-    repeated = repeat(state, request.command_id)
+    repeated = repeat(state, request)
     if repeated is not None:
         return repeated
     refused = _cannot_spend(state, [(request.program_id, request.points)])

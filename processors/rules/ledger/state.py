@@ -47,6 +47,9 @@ class Purchase(BaseModel):
     category: dict[str, PointsCategory] = Field(default_factory=dict)  # where they were earned
     redeemed: list[Redeemed] = Field(default_factory=list)
     return_ids: list[str] = Field(default_factory=list)
+    # Digests of the bodies accepted under these ids (rules.identity); None: kept before.
+    digest: str | None = None
+    return_digests: dict[str, str] = Field(default_factory=dict)  # return_id → digest
 
 
 class Hold(BaseModel):
@@ -83,6 +86,8 @@ class MemberLedger(BaseModel):
     purchases: dict[str, Purchase] = Field(default_factory=dict)
     holds: list[Hold] = Field(default_factory=list)
     outcomes: dict[str, RequestAccepted | RequestRejected] = Field(default_factory=dict)
+    requests: dict[str, str] = Field(default_factory=dict)  # command_id → digest of its body
+    enrolments: dict[str, str] = Field(default_factory=dict)  # event_id → digest of its body
     steps_applied: list[str] = Field(default_factory=list)
     expiry_days: dict[str, date] = Field(default_factory=dict)  # program_id → last run
     parked: list[TransactionCompleted | TransactionReturned] = Field(default_factory=list)

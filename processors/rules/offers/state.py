@@ -158,6 +158,7 @@ class LoadOutcome(BaseModel):
     outcome_event_id: str
     reason: str | None = None  # a RejectionReason value; None: accepted
     detail: str | None = None
+    digest: str | None = None  # of the request's body (rules.identity); None: kept before
 
 
 class MemberOffers(BaseModel):
@@ -171,6 +172,8 @@ class MemberOffers(BaseModel):
     offers: dict[str, OfferProgress] = Field(default_factory=dict)
     purchases: dict[str, PurchaseRecord] = Field(default_factory=dict)
     causes: dict[str, datetime] = Field(default_factory=dict)  # activities, redemptions seen
+    # Activities seen, event_id → (when, digest of the body): counted once (rules.identity).
+    activities: dict[str, tuple[datetime, str]] = Field(default_factory=dict)
     newest_at: datetime | None = None
     # Targeting facts and decisions (ADR 13); history lists are pruned like the purchases.
     enrolled_at: datetime | None = None
@@ -227,6 +230,7 @@ class MemberOffers(BaseModel):
         assert horizon is not None
         self.purchases = {k: p for k, p in self.purchases.items() if p.at >= horizon}
         self.causes = {k: at for k, at in self.causes.items() if at >= horizon}
+        self.activities = {k: v for k, v in self.activities.items() if v[0] >= horizon}
         for progress in self.offers.values():
             progress.completed = [use for use in progress.completed if use.at >= horizon]
         self.history = [p for p in self.history if p.at >= horizon]

@@ -42,7 +42,7 @@ from processors.contract.offers import OfferLoaded, OfferTargeted
 from processors.contract.outcomes import RejectionReason
 from processors.contract.redemptions import OfferLoadRequested
 from processors.contract.targeting import OfferTargetingTick
-from processors.rules import outcomes
+from processors.rules import identity, outcomes
 from processors.rules.arithmetic import derived_id
 from processors.rules.offers.state import (
     LoadOutcome,
@@ -389,6 +389,8 @@ def load(
     stable reason. A repeated command_id re-emits the original outcome, same event ids."""
     earlier = state.loads.get(request.command_id)
     if earlier is not None:
+        identity.check("command_id", request.command_id, earlier.digest, request,
+                       identity.REQUEST)  # fmt: skip
         return _outcome(state, request, earlier)
     at = request.occurred_at
     announced: list[Event] = []  # a member decided by this very request is told so first
@@ -400,6 +402,7 @@ def load(
         outcome_event_id=derived_id("offer-load-outcome", request.event_id, request.command_id),
         reason=reason.value if reason is not None else None,
         detail=detail,
+        digest=identity.digest(request, identity.REQUEST),
     )
     state.loads[request.command_id] = outcome
     if reason is None and request.offer_id not in state.loaded:
