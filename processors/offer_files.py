@@ -77,6 +77,15 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
+def shown(value: str, limit: int = 80) -> str:
+    """`value` as it is safe to echo: control and other unprintable characters escaped
+    (`\\x1b`, `\\n`), and a long value cut after `limit` characters, saying how long it was."""
+    cut = value[:limit]
+    if not cut.isprintable():
+        cut = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+    return cut if len(value) <= limit else f"{cut}… ({len(value)} characters)"
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong (or worth a look) in an offer file."""
@@ -88,6 +97,13 @@ class Problem:
     """1-based position of the offer in its file; None for a problem with the whole file."""
     offer_id: str | None = None
     severity: Severity = Severity.ERROR
+
+    def __post_init__(self) -> None:
+        # Everything here may echo a user's bytes to a terminal or a page: made safe once.
+        for name, limit in (("file", 120), ("path", 120), ("offer_id", 80), ("reason", 400)):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, shown(value, limit))
 
     def __str__(self) -> str:
         where = [self.file]
@@ -399,14 +415,15 @@ class _OfferCheck:
         if not isinstance(value, str):
             return
         reasons = []
+        echo = f"'{shown(value, 40)}'"
         if not value.isascii():
             odd = next(c for c in value if not c.isascii())
-            reasons.append(f"{value!r} has a non-ASCII character {odd!r}; {_OFFER_ID_RULE}")
+            reasons.append(f"{echo} has a non-ASCII character {odd!r}; {_OFFER_ID_RULE}")
         elif bad := sorted({c for c in value if not (c.isalnum() or c == "_")}):
-            shown = " ".join(repr(c) for c in bad)
-            reasons.append(f"{value!r} has {shown}; {_OFFER_ID_RULE}")
+            listed = " ".join(repr(c) for c in bad[:10])
+            reasons.append(f"{echo} has {listed}; {_OFFER_ID_RULE}")
         if len(value) < _OFFER_ID_MIN:
-            reasons.append(f"{value!r} is {len(value)} characters, at least {_OFFER_ID_MIN}")
+            reasons.append(f"{echo} is {len(value)} characters, at least {_OFFER_ID_MIN}")
         elif len(value) > _OFFER_ID_MAX:
             reasons.append(f"{len(value)} characters, at most {_OFFER_ID_MAX}")
         for reason in reasons:
@@ -575,15 +592,15 @@ def _explain(loc: tuple[Any, ...], item: Any, data: dict[str, Any]) -> list[tupl
         return [(path, "unknown field" + (f"; did you mean {near[0]}?" if near else ""))]
     if kind == "enum":
         choices = [c for c in re.findall(r"'([^']*)'", item["ctx"]["expected"]) if c != "UNKNOWN"]
-        return [(path, f"{item['input']!r} is not one of {', '.join(choices)}")]
+        return [(path, f"'{shown(str(item['input']), 40)}' is not one of {', '.join(choices)}")]
     if kind == "value_error":
         return [
             _field_in_reason(loc, path, reason)
             for reason in message.removeprefix("Value error, ").split("; ")
         ]
-    shown = item.get("input", _NOT_SHOWN)
-    if isinstance(shown, str | int | Decimal | float) and len(str(shown)) <= 60:
-        message += f" (got {shown!r})"
+    given = item.get("input", _NOT_SHOWN)
+    if isinstance(given, str | int | Decimal | float) and len(str(given)) <= 60:
+        message += f" (got {given!r})"
     return [(path, message)]
 
 

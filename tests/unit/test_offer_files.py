@@ -222,6 +222,18 @@ def test_a_non_ascii_offer_id_is_refused(tmp_path):
     ]
 
 
+def test_what_is_echoed_has_its_control_characters_escaped_and_long_values_cut(tmp_path):
+    hostile = "\x1b]0;pwned\x07\x1b[2J" + "A" * 100_000
+    shown = errors_of(tmp_path, an_offer(offer_id=hostile, rank="\x1b[31mred"), "o.json")
+    assert shown  # the id and the rank are refused...
+    for message in shown:  # ...and nothing of them reaches a terminal raw, or in full
+        assert "\x1b" not in message
+        assert "\x07" not in message
+        assert len(message) < 1_000
+    assert any("\\x1b]0;pwned\\x07" in message for message in shown)
+    assert any("(100014 characters)" in message for message in shown)
+
+
 def test_a_too_short_offer_id_is_refused(tmp_path):
     assert errors_of(tmp_path, an_offer(offer_id="AB")) == [
         f"{tmp_path}/offer.yaml: offer 1 (AB): offer_id: 'AB' is 2 characters, at least 3"
