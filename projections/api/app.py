@@ -28,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 from processors.contract.outcomes import TOPIC as OUTCOMES_TOPIC
 from projections.api import errors
 from projections.api.commands import CommandSink, KafkaCommandSink, ManagedSink, NoCommands
+from projections.api.edge import BoundedRequestTarget
 from projections.api.routes_carts import ConfigSource, NoConfig
 from projections.api.routes_carts import router as carts_router
 from projections.api.routes_ledger import router as ledger_router
@@ -128,6 +129,8 @@ def create_app(
     app.include_router(carts_router)
     app.include_router(performance_router)
     app.include_router(offers_router)
+    # Inside `_measure`: a 414 is counted like any other answer.
+    app.add_middleware(BoundedRequestTarget)
     app.middleware("http")(_measure)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/metrics", _metrics_moved, methods=["GET"], include_in_schema=False)
@@ -184,8 +187,7 @@ async def _healthz(request: Request) -> JSONResponse:
 async def _metrics_moved(_: Request) -> Response:
     """Not on the public port (ADR 18): the metrics name routes, rates and errors of every
     caller, so they are served on the internal port `loyalty api` opens for them."""
-    return JSONResponse(
-        {"error": "not_found", "detail": "metrics are served on the internal metrics port "
-         "(LOYALTY_API_METRICS_PORT, 127.0.0.1:9402 by default)"},
-        status_code=404,
-    )  # fmt: skip
+    raise errors.NotFoundError(
+        "metrics are served on the internal metrics port (LOYALTY_API_METRICS_PORT, "
+        "127.0.0.1:9402 by default)"
+    )

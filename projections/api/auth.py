@@ -15,14 +15,14 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from projections.api.errors import ForbiddenError, UnauthorizedError
+from projections.api.identifiers import MemberIdPath
 
 ALGORITHM = "HS256"
 DEFAULT_TOKEN_TTL = timedelta(hours=1)
-MEMBER_ID_MAX_LENGTH = 128
 
 
 class Role(StrEnum):
@@ -124,13 +124,11 @@ def read_principal(
 
 
 def authorized_member(
-    member_id: Annotated[
-        str,
-        Path(min_length=1, max_length=MEMBER_ID_MAX_LENGTH, description="The member's id."),
-    ],
+    member_id: MemberIdPath,
     principal: Annotated[Principal, Depends(read_principal)],
 ) -> str:
-    """The path's member id, once the caller is known to be allowed to read that member.
+    """The path's member id, once the caller is known to be allowed to read that member and
+    the id is known to be one (`MemberIdPath`: 400 otherwise, after the token's 401).
 
     A member token on another member's path is refused with 403 whether or not that member
     exists, so tokens cannot probe for member ids.

@@ -3,8 +3,10 @@
 The request is a cart in the JSON form of `TransactionCompleted` (DESIGN.md §6) without its
 envelope: `event_id`, `occurred_at` and `transaction_id` may be left out (the route fills them
 in), `source` defaults to INSTORE, and the line, store and tender records are the contract's
-own, so a POS that produces transactions already produces carts. The answer is integers only:
-cents and points. Owns shapes only; never evaluates and never queries.
+own, so a POS that produces transactions already produces carts; its own identifiers follow
+`identifiers` (a till's id is printable ASCII here, where the contract only bounds its length).
+The answer is integers only: cents and points. Owns shapes only; never evaluates and never
+queries.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from processors.contract.base import Currency, Id, Market, UtcDatetime
+from processors.contract.base import Currency, Market, UtcDatetime
 from processors.contract.common import Source, Store
 from processors.contract.transactions import Tender, TransactionCompleted, TransactionLine
+from projections.api.identifiers import ApiId, TillId
 
 LINES_MAX = 500
 """Most lines in one cart: an evaluation's cost grows with the lines, so it is bounded."""
@@ -30,7 +33,7 @@ class CartRequest(BaseModel):
     type: Literal["TransactionCompleted"] | None = Field(
         default=None, description="Accepted for symmetry with the JSON form; ignored."
     )
-    event_id: Id | None = Field(
+    event_id: ApiId | None = Field(
         default=None, description="Optional; a fresh id is used when left out."
     )
     occurred_at: UtcDatetime | None = Field(
@@ -38,26 +41,26 @@ class CartRequest(BaseModel):
         description="Business time of the checkout, RFC 3339 with an offset; default: now. "
         "Offers are live for starts_at <= occurred_at < ends_at.",
     )
-    transaction_id: Id | None = Field(
+    transaction_id: ApiId | None = Field(
         default=None, description="The POS's id of the transaction; default: the event id."
     )
     transaction_number: str | None = Field(default=None, max_length=64)
-    member_id: Id | None = Field(
+    member_id: ApiId | None = Field(
         default=None, description="The member at the till; null or absent: anonymous."
     )
     market: Market
     currency: Currency
     source: Source = Source.INSTORE
     store: Store
-    till_id: str | None = Field(default=None, max_length=64)
+    till_id: TillId | None = Field(default=None, description="The till (register).")
     lines: list[TransactionLine] = Field(
         min_length=1,
         max_length=LINES_MAX,
         description="The basket's lines as the POS priced them: `amount_cents` is what the "
         "line costs before this engine's discounts.",
     )
-    promo_codes: list[Id] = Field(default_factory=list, max_length=50)
-    redemption_tokens: list[Id] = Field(default_factory=list, max_length=50)
+    promo_codes: list[ApiId] = Field(default_factory=list, max_length=50)
+    redemption_tokens: list[ApiId] = Field(default_factory=list, max_length=50)
     tenders: list[Tender] = Field(default_factory=list, max_length=50)
 
     @field_validator("lines")

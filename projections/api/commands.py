@@ -30,6 +30,7 @@ from processors.base.logs import get_logger
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from projections.api.errors import ApiError, BadParameterError
+from projections.api.identifiers import ID_MAX_LENGTH, is_identifier, printable_ascii_pattern
 
 log = get_logger(__name__)
 
@@ -42,7 +43,7 @@ class CommandUnavailableError(ApiError):
 
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
-IDEMPOTENCY_KEY_MAX_LENGTH = 128
+IDEMPOTENCY_KEY_MAX_LENGTH = ID_MAX_LENGTH
 
 
 def idempotency_key(
@@ -50,14 +51,16 @@ def idempotency_key(
         str | None,
         Header(
             alias=IDEMPOTENCY_KEY,
-            description="1–128 printable ASCII characters chosen by the client, new for each "
-            "request and the same on a retry; it becomes the command's `command_id`.",
+            description="Required: 1–128 printable ASCII characters chosen by the client, new "
+            "for each request and the same on a retry; it becomes the command's `command_id`.",
+            json_schema_extra={"pattern": printable_ascii_pattern(IDEMPOTENCY_KEY_MAX_LENGTH)},
         ),
     ] = None,
 ) -> str:
     """The request's `Idempotency-Key` header, the command id; 400 with the reason otherwise.
 
-    Checked here rather than by FastAPI so that each way of getting it wrong says so."""
+    Checked here rather than by FastAPI so that each way of getting it wrong says so; the rule
+    is the command id's, `identifiers.ApiId`."""
     if key is None:
         raise BadParameterError(
             IDEMPOTENCY_KEY,
@@ -70,7 +73,7 @@ def idempotency_key(
             f"the {IDEMPOTENCY_KEY} must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters long "
             f"(got {len(key)})",
         )
-    if not key.isascii() or not key.isprintable():
+    if not is_identifier(key):
         raise BadParameterError(
             IDEMPOTENCY_KEY, f"the {IDEMPOTENCY_KEY} must be printable ASCII characters only"
         )

@@ -1,8 +1,9 @@
 """The API's error bodies: one JSON shape for every refusal, with a stable `error` code.
 
-Owns the exceptions routes raise and the handlers that turn them (and FastAPI's own query
-validation errors) into responses. Never decides whether a request is allowed: `auth` and
-`views` do that.
+Owns the exceptions routes raise, the handlers that turn them (and FastAPI's own validation
+errors, and Starlette's 404/405 for a path no route has) into responses, the body's model
+(`ErrorBody`). Never decides whether a request is allowed: `auth`, `identifiers` and `views`
+do that.
 """
 
 from __future__ import annotations
@@ -15,6 +16,46 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+
+class Problem(BaseModel):
+    """One thing wrong with a request."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    parameter: str = Field(
+        description="The path, query or header parameter, or the body field as a dotted path "
+        "(`lines.0.sku`)."
+    )
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every refusal (4xx) and of every 503."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    error: str = Field(
+        description="A stable code: `invalid_parameter`, `unauthorized`, `forbidden`, "
+        "`not_found`, `method_not_allowed`, `uri_too_long`, `database_unavailable`, or one "
+        "the route names (`unknown_offer`, `member_merged`, ...).",
+        examples=["invalid_parameter"],
+    )
+    reason: str = Field(description="What is wrong, in words a person can act on.")
+    parameter: str | None = Field(
+        default=None, description="The parameter or body field at fault, when there is one."
+    )
+    errors: list[Problem] | None = Field(
+        default=None,
+        description="Every problem found, when the request failed validation (the first is "
+        "also in `parameter` and `reason`).",
+    )
+
+    def json_body(self) -> dict[str, Any]:
+        """The body as sent: absent fields are left out, never null."""
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 class ApiError(Exception):
@@ -37,10 +78,7 @@ class ApiError(Exception):
         self.headers = headers
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.error, "reason": self.reason}
-        if self.parameter is not None:
-            body["parameter"] = self.parameter
-        return body
+        return ErrorBody(error=self.error, reason=self.reason, parameter=self.parameter).json_body()
 
 
 class BadParameterError(ApiError):
@@ -91,24 +129,39 @@ async def _on_validation_error(_: Request, error: Exception) -> JSONResponse:
     # FastAPI answers 422 by default; a bad query parameter is a bad request (400), with the
     # same body shape as every other refusal plus the full list when there are several.
     assert isinstance(error, RequestValidationError)
+    # The value itself is never echoed: it may be 10⁶ characters or a terminal escape.
     problems = [
-        {"parameter": _parameter_name(item.get("loc", ())), "reason": str(item.get("msg", ""))}
+        Problem(parameter=_parameter_name(item.get("loc", ())), reason=str(item.get("msg", "")))
         for item in error.errors()
     ]
-    first = problems[0] if problems else {"parameter": "", "reason": "invalid request"}
-    body = {"error": "invalid_parameter", **first, "errors": problems}
-    return JSONResponse(body, status_code=400)
+    first = problems[0] if problems else Problem(parameter="", reason="invalid request")
+    body = ErrorBody(
+        error="invalid_parameter", reason=first.reason, parameter=first.parameter, errors=problems
+    )
+    return JSONResponse(body.json_body(), status_code=400)
+
+
+_HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def _on_http_error(_: Request, error: Exception) -> JSONResponse:
+    # Starlette's own refusals (no route has this path, or not this method) in the same shape.
+    assert isinstance(error, HTTPException)
+    code = _HTTP_ERRORS.get(error.status_code, "http_error")
+    body = ErrorBody(error=code, reason=str(error.detail))
+    return JSONResponse(body.json_body(), status_code=error.status_code, headers=error.headers)
 
 
 async def _on_database_unavailable(_: Request, error: Exception) -> JSONResponse:
     # Not the client's fault and worth retrying: 503, never a 500 with a stack trace.
-    body = {"error": "database_unavailable", "reason": type(error).__name__}
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+    body = ErrorBody(error="database_unavailable", reason=type(error).__name__)
+    return JSONResponse(body.json_body(), status_code=503, headers={"Retry-After": "1"})
 
 
 def install(app: FastAPI) -> None:
     """Register the handlers that give every refusal the shape described above."""
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_error)
     app.add_exception_handler(PoolTimeout, _on_database_unavailable)
     app.add_exception_handler(OperationalError, _on_database_unavailable)

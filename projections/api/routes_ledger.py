@@ -20,6 +20,7 @@ from processors.contract.ledger import EntryType
 from projections.api import ledger_queries as queries
 from projections.api.auth import MemberId
 from projections.api.errors import NotFoundError
+from projections.api.identifiers import ProgramIdQuery, TillIdQuery
 from projections.api.schemas import (
     AccountBalance,
     AsOf,
@@ -49,9 +50,7 @@ router = APIRouter(prefix="/v1/members/{member_id}", tags=["ledger"])
 def requested_view(
     request: Request,
     source: Annotated[Source | None, Query(description="Only events from this channel.")] = None,
-    till_id: Annotated[
-        str | None, Query(min_length=1, max_length=64, description="Only events at this till.")
-    ] = None,
+    till_id: TillIdQuery = None,
     recorded_from: Annotated[
         str | None,
         Query(
@@ -70,14 +69,7 @@ def requested_view(
         PointsCategory | None,
         Query(description="Only events touching this points category, and only its entries."),
     ] = None,
-    program_id: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=128,
-            description="Only events touching this programme, and only its entries.",
-        ),
-    ] = None,
+    program_id: ProgramIdQuery = None,
     include_till_concept_events: Annotated[
         bool,
         Query(

@@ -3,7 +3,8 @@
 A command endpoint (docs/adr/0016-command-endpoints.md): the API checks only what it can know
 without the member's state, and the worker decides the rest (ADR 13: unknown member, offer
 not live, member not targeted). In order:
-1. the caller holds a token for that member, or a staff token (401, 403);
+1. the caller holds a token for that member, or a staff token (401, 403), and the member and
+   offer ids are well formed (400, `identifiers`);
 2. the `Idempotency-Key` header is 1–128 printable ASCII: it becomes the command id (400);
 3. the configuration is caught up with the config topic (503, as for carts);
 4. the offer is in the live catalogue (404 `unknown_offer`: never published, or withdrawn)
@@ -19,18 +20,16 @@ key writes the same event again and the worker answers it with the original outc
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
 
-from processors.codec.avro import format_validation_error
 from processors.contract.common import Source
 from processors.contract.offer_definition import ActivationKind
 from processors.contract.redemptions import OfferLoadRequested
 from processors.rules.arithmetic import derived_id
 from projections.api.auth import MemberId
 from projections.api.commands import CommandAccepted, CommandId, CommandSink
-from projections.api.errors import ApiError, BadParameterError
+from projections.api.errors import ApiError
+from projections.api.identifiers import OfferIdPath
 from projections.api.routes_carts import ConfigSource, ConfigUnavailableError
-from projections.api.schemas import OfferIdPath
 
 router = APIRouter(prefix="/v1/members", tags=["offers"])
 
@@ -66,7 +65,7 @@ def load_request_id(member_id: str, command_id: str) -> str:
     status_code=202,
     summary="Load an offer to the member's card; the worker decides, on loyalty.outcomes.v1",
     responses={
-        400: {"description": "missing or invalid Idempotency-Key"},
+        400: {"description": "missing or invalid Idempotency-Key, or a malformed id"},
         404: {"description": "unknown_offer: no live offer of that id"},
         422: {"description": "not_load_to_card: the offer is not activated by loading"},
         503: {"description": "the configuration is not loaded yet, or the broker is down"},
@@ -91,17 +90,15 @@ async def load_offer(
         raise UnknownOfferError(offer_id)
     if offer.activation.kind is not ActivationKind.LOAD_TO_CARD:
         raise NotLoadToCardError(offer_id, offer.activation.kind.value)
-    try:
-        event = OfferLoadRequested(
-            event_id=load_request_id(member_id, command_id),
-            occurred_at=request.app.state.clock(),
-            command_id=command_id,
-            member_id=member_id,
-            offer_id=offer_id,
-            source=Source.APP,
-        )
-    except ValidationError as error:  # a member id the contract refuses (not printable ASCII)
-        raise BadParameterError("member_id", format_validation_error(error)) from None
+    # Every id is the contract's already (`identifiers`, `CommandId`): this cannot refuse them.
+    event = OfferLoadRequested(
+        event_id=load_request_id(member_id, command_id),
+        occurred_at=request.app.state.clock(),
+        command_id=command_id,
+        member_id=member_id,
+        offer_id=offer_id,
+        source=Source.APP,
+    )
     sink: CommandSink = request.app.state.command_sink
     await sink.send(event)
     return CommandAccepted(

@@ -20,7 +20,8 @@ from pydantic import Field
 
 from projections.api.auth import Principal, Role, read_principal
 from projections.api.errors import ForbiddenError, NotFoundError
-from projections.api.schemas import Body, Instant, OfferIdPath
+from projections.api.identifiers import OfferIdPath
+from projections.api.schemas import Body, Instant
 
 router = APIRouter(prefix="/v1/offers", tags=["offers"])
 

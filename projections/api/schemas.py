@@ -10,10 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-
-from processors.contract.base import OFFER_ID_PATTERN
 
 
 def _utc(value: datetime) -> datetime:
@@ -158,14 +155,3 @@ class MemberBalance(Body):
 
     member_id: str
     programs: list[ProgramBalance]
-
-
-OfferIdPath = Annotated[
-    str,
-    Path(
-        pattern=OFFER_ID_PATTERN,
-        description="The offer's id: 3–128 ASCII letters, digits or underscores.",
-        examples=["SPRING_FUEL_2X"],
-    ),
-]
-"""An offer id in a URL, checked by the contract's own rule (a malformed one is a 422)."""

@@ -1,0 +1,60 @@
+"""What the API bounds before any route runs: the length of a request's target, and the server
+option that lets it answer an over-long one rather than drop the connection.
+
+A request line of 10⁶ characters used to end in a reset connection: uvicorn's HTTP parser (h11)
+gives up on a request head over 16 KiB, writes a plain-text 400 and closes the socket with the
+rest of the request unread, so the client's kernel sees a reset, often before the answer. With
+`server_config`, uvicorn reads a head of up to `REQUEST_HEAD_MAX_BYTES` whole, and
+`BoundedRequestTarget` answers a target over `REQUEST_TARGET_MAX_BYTES` with 414 and the API's
+error body before routing, so no route ever sees such a path. A head over the server's bound is
+still refused by uvicorn (400, connection closed): memory per connection stays bounded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from projections.api.errors import ErrorBody
+
+REQUEST_TARGET_MAX_BYTES = 8 * 1024
+"""Longest path plus query string answered: every route's longest legitimate target (ids of
+at most 128 characters, a few filters, a cursor) is under 1 KiB."""
+
+REQUEST_HEAD_MAX_BYTES = 2 * 1024 * 1024
+"""Longest request head (request line and headers) the server reads before answering."""
+
+
+class BoundedRequestTarget:
+    """ASGI middleware: 414 `uri_too_long` for a target over `REQUEST_TARGET_MAX_BYTES`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: bytes = scope.get("raw_path") or scope["path"].encode()
+            size = len(path) + len(scope.get("query_string", b""))
+            if size > REQUEST_TARGET_MAX_BYTES:
+                body = ErrorBody(
+                    error="uri_too_long",
+                    reason=f"the path and query are {size} bytes long; this API reads at most "
+                    f"{REQUEST_TARGET_MAX_BYTES}",
+                )
+                await JSONResponse(body.json_body(), status_code=414)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def server_config(app: ASGIApp, *, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """How uvicorn must serve the API: `options` as given, with the request head bound above."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        h11_max_incomplete_event_size=REQUEST_HEAD_MAX_BYTES,
+        **options,
+    )

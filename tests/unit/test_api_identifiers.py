@@ -1,0 +1,292 @@
+"""Identifiers at the edge: every id the API takes, in the path, the query, a header or the body,
+is refused with 400 and its name when it holds a NUL byte, a control character or too many
+characters, and a 10⁶-character path or query is answered 414, never a 500 or a reset
+connection. Requests go to a real uvicorn server, configured as `server_config` says, over an
+app with no database: a refused id must never reach one.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from processors.contract.base import Event
+from projections.api.app import create_app
+from projections.api.auth import Role, issue_token
+from projections.api.edge import REQUEST_TARGET_MAX_BYTES, server_config
+from projections.api.identifiers import ID_MAX_LENGTH, is_identifier, printable_ascii_pattern
+from projections.api.routes_carts import FixedConfig
+from tests.cart_given import AT, cart, config
+
+SECRET = "unit-test-secret-for-the-identifier-tests-long-enough"
+# Never connected to: every request below must be refused before a query.
+NO_DATABASE = "postgresql://nobody@127.0.0.1:9/none?connect_timeout=1"
+STAFF = f"Bearer {issue_token(SECRET, 'alice', Role.STAFF, now=datetime.now(UTC))}"
+NUL = "M\x00 1"
+ESCAPE = "\x1b[31mM1"
+HUGE = "M" * 10**6
+
+
+class Recording:
+    """A command sink that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.sent: list[Event] = []
+
+    async def send(self, event: Event) -> None:
+        self.sent.append(event)
+
+
+def new_app():  # type: ignore[no-untyped-def]
+    return create_app(
+        dsn=NO_DATABASE,
+        api_secret=SECRET,
+        clock=lambda: AT,
+        config_source=FixedConfig(config()),
+        command_sink=Recording(),
+    )
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, int]]:
+    """The API served by uvicorn, as `loyalty api` serves it, on a free port."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        host, port = listening.getsockname()
+        running = uvicorn.Server(server_config(new_app(), host=host, port=port, log_config=None))
+        thread = threading.Thread(target=running.run, kwargs={"sockets": [listening]})
+        thread.start()
+        while not running.started and thread.is_alive():  # bounded by pytest-timeout
+            time.sleep(0.01)
+        yield host, port
+        running.should_exit = True
+        thread.join()
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+
+
+def call(
+    server: tuple[str, int],
+    method: str,
+    target: str,
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+) -> Answer:
+    """One request on its own connection; a reset connection fails the test."""
+    connection = http.client.HTTPConnection(*server, timeout=60)
+    try:
+        sent = {"Authorization": STAFF, **(headers or {})}
+        payload = None if body is None else json.dumps(body).encode()
+        if payload is not None:
+            sent["Content-Type"] = "application/json"
+        connection.request(method, target, body=payload, headers=sent)
+        response = connection.getresponse()
+        raw = response.read()
+    finally:
+        connection.close()
+    is_json = response.getheader("content-type", "").startswith("application/json")
+    return Answer(response.status, json.loads(raw) if is_json else raw.decode())
+
+
+# --- every identifier the API takes -----------------------------------------------------------
+
+LEDGER = "/v1/members/{member_id}/ledger"
+CLOSING = "/v1/members/{member_id}/ledger/closing-balance"
+BALANCE = "/v1/members/{member_id}/balance"
+PERFORMANCE = "/v1/offers/{offer_id}/performance"
+LOAD = "/v1/members/{member_id}/offers/{offer_id}/load"
+CARTS = "/v1/carts/evaluate"
+
+VALID = {"member_id": "M1", "offer_id": "SPRING_FUEL_2X"}
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an identifier goes in a request: `where` is path, query, header or body."""
+
+    method: str
+    route: str
+    where: str
+    name: str
+
+    def request(self, value: str) -> tuple[str, str, dict[str, str], Any]:
+        """(method, target, headers, body) with `value` in this place, the rest valid."""
+        path = {**VALID, **({self.name: value} if self.where == "path" else {})}
+        target = self.route.format(**{k: quote(v, safe="") for k, v in path.items()})
+        if self.where == "query":
+            target += f"?{self.name}={quote(value, safe='')}"
+        headers = {"Idempotency-Key": "cmd-1"} if self.route == LOAD else {}
+        if self.where == "header":
+            headers[self.name] = value
+        body = None
+        if self.route == CARTS:
+            body = cart("M1", promo_codes=["SAVE5"], redemption_tokens=["TOK-1"])
+            if self.where == "body":
+                *outer, last = [int(p) if p.isdigit() else p for p in self.name.split(".")]
+                holder = body
+                for part in outer:
+                    holder = holder[part]
+                holder[last] = value
+        return self.method, target, headers, body
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.route} {self.where}:{self.name}"
+
+
+PLACES = [
+    *(Place("GET", route, "path", "member_id") for route in (LEDGER, CLOSING, BALANCE)),
+    *(
+        Place("GET", route, "query", name)
+        for route in (LEDGER, CLOSING)
+        for name in ("till_id", "program_id")
+    ),
+    Place("GET", PERFORMANCE, "path", "offer_id"),
+    Place("POST", LOAD, "path", "member_id"),
+    Place("POST", LOAD, "path", "offer_id"),
+    Place("POST", LOAD, "header", "Idempotency-Key"),
+    *(
+        Place("POST", CARTS, "body", name)
+        for name in (
+            "member_id",
+            "till_id",
+            "event_id",
+            "transaction_id",
+            "store.store_id",
+            "lines.0.line_id",
+            "lines.0.sku",
+            "promo_codes.0",
+            "redemption_tokens.0",
+        )
+    ),
+]
+
+
+def test_the_cases_below_cover_every_identifier_the_openapi_description_names():
+    spec = new_app().openapi()
+    named = {
+        (method.upper(), route, parameter["in"], parameter["name"])
+        for route, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        for parameter in operation.get("parameters", [])
+        if parameter["name"].endswith("_id") or parameter["name"] == "Idempotency-Key"
+    }
+    cart_fields = spec["components"]["schemas"]["CartRequest"]["properties"]
+    named |= {("POST", CARTS, "body", name) for name in cart_fields if name.endswith("_id")}
+    covered = {(p.method, p.route, p.where, p.name) for p in PLACES}
+    assert named <= covered
+
+
+def _refused_naming(answer: Answer, place: Place) -> None:
+    assert answer.status == 400, answer
+    assert answer.body["error"] == "invalid_parameter"
+    assert answer.body["parameter"] == place.name
+    assert answer.body["reason"]
+
+
+@pytest.mark.parametrize("place", [p for p in PLACES if p.where != "header"], ids=str)
+@pytest.mark.parametrize("value", [NUL, ESCAPE], ids=["nul", "escape"])
+def test_a_control_character_in_an_identifier_is_a_400_naming_it(server, place, value):
+    answer = call(server, *place.request(value))
+    _refused_naming(answer, place)
+    said = [answer.body["reason"], *(problem["reason"] for problem in answer.body["errors"])]
+    assert not [text for text in said if "\x00" in text or "\x1b" in text]  # never echoed
+
+
+@pytest.mark.parametrize("place", [p for p in PLACES if p.where != "header"], ids=str)
+def test_an_identifier_one_character_too_long_is_a_400_naming_it(server, place):
+    too_long = "A" * (64 if "till_id" in place.name else 128) + "A"
+    _refused_naming(call(server, *place.request(too_long)), place)
+
+
+@pytest.mark.parametrize("place", [p for p in PLACES if p.where in {"path", "query"}], ids=str)
+def test_a_million_character_id_in_the_url_is_a_414_from_the_real_server(server, place):
+    answer = call(server, *place.request(HUGE))
+    assert answer.status == 414, answer
+    assert answer.body["error"] == "uri_too_long"
+    assert str(REQUEST_TARGET_MAX_BYTES) in answer.body["reason"]
+
+
+@pytest.mark.parametrize("place", [p for p in PLACES if p.where in {"header", "body"}], ids=str)
+def test_a_million_character_id_in_a_header_or_the_body_is_a_400_naming_it(server, place):
+    _refused_naming(call(server, *place.request(HUGE)), place)
+
+
+def test_a_nul_byte_in_the_idempotency_key_header_is_a_400(server):
+    # h11 refuses a NUL in any header before the app sees it; a 400 either way.
+    place = Place("POST", LOAD, "header", "Idempotency-Key")
+    method, target, headers, _ = place.request("cmd\x00-1")
+    connection = socket.create_connection(server, timeout=60)
+    with connection:
+        lines = [f"{method} {target} HTTP/1.1", "Host: api", f"Authorization: {STAFF}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        connection.sendall(("\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n").encode())
+        status_line = connection.makefile("rb").readline()
+    assert status_line.split()[1] == b"400"
+
+
+def test_valid_identifiers_pass_the_edge(server):
+    # The same requests with every id well formed get past validation: a refusal above is
+    # the id's, not the request's.
+    load = call(server, *Place("POST", LOAD, "path", "offer_id").request("SPRING_FUEL_2X"))
+    assert (load.status, load.body["error"]) == (404, "unknown_offer")
+    anonymous = call(server, "POST", CARTS, body=cart(till_id=" T-1~", promo_codes=["SAVE5"]))
+    assert anonymous.status == 200, anonymous
+
+
+def test_a_long_but_bounded_target_is_still_routed(server):
+    # 414 is for what no route could want, not for a long list of query parameters.
+    target = LOAD.format(member_id="M1", offer_id="A" * 128) + "?x=" + "y" * 7000
+    assert len(target) < REQUEST_TARGET_MAX_BYTES
+    answer = call(server, "POST", target, headers={"Idempotency-Key": "cmd-1"})
+    assert (answer.status, answer.body["error"]) == (404, "unknown_offer")
+
+
+# --- the rule, once ---------------------------------------------------------------------------
+
+
+def test_the_documented_pattern_is_the_contracts_rule():
+    pattern = re.compile(printable_ascii_pattern(ID_MAX_LENGTH))
+    for code in [*range(0x300), 0x2028, 0xFEFF, 0x1F600]:
+        value = f"a{chr(code)}b"
+        assert bool(pattern.fullmatch(value)) == is_identifier(value), hex(code)
+    for value in ["", "a" * ID_MAX_LENGTH, "a" * (ID_MAX_LENGTH + 1), "a\n"]:
+        assert bool(pattern.fullmatch(value)) == is_identifier(value), len(value)
+
+
+# --- refusals that no route makes ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    with TestClient(new_app()) as running:
+        yield running
+
+
+def test_a_path_no_route_has_is_a_404_with_the_error_body(client):
+    response = client.get("/v1/nowhere")
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "reason": "Not Found"}
+
+
+def test_a_method_no_route_has_is_a_405_with_the_error_body(client):
+    response = client.delete("/v1/members/M1/balance")
+    assert response.status_code == 405
+    assert response.json() == {"error": "method_not_allowed", "reason": "Method Not Allowed"}
+    assert response.headers["allow"] == "GET"
