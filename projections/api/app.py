@@ -134,6 +134,15 @@ def create_app(
     app.middleware("http")(_measure)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/metrics", _metrics_moved, methods=["GET"], include_in_schema=False)
+
+    def openapi() -> dict[str, Any]:
+        # Each route declares the refusals it answers (`errors.refusals`); FastAPI's default
+        # 422 is never one of them.
+        if app.openapi_schema is None:
+            app.openapi_schema = errors.without_framework_422(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

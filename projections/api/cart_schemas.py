@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
 from processors.contract.base import Currency, Market, UtcDatetime
 from processors.contract.common import Source, Store
@@ -25,10 +26,31 @@ LINES_MAX = 500
 """Most lines in one cart: an evaluation's cost grows with the lines, so it is bounded."""
 
 
+_EXAMPLE: JsonDict = {
+    "member_id": "M1",
+    "market": "CA",
+    "currency": "CAD",
+    "store": {"store_id": "0412", "country": "CA", "province": "ON"},
+    "till_id": "T3",
+    "lines": [
+        {
+            "line_id": "1",
+            "sku": "CHIPS-200G",
+            "category": "SNACKS",
+            "quantity": "2",
+            "unit_price_cents": 350,
+            "amount_cents": 700,
+        }
+    ],
+}
+
+
 class CartRequest(BaseModel):
     """A cart to evaluate: a `TransactionCompleted` in JSON form, envelope optional."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"examples": [_EXAMPLE]}
+    )
 
     type: Literal["TransactionCompleted"] | None = Field(
         default=None, description="Accepted for symmetry with the JSON form; ignored."

@@ -2,13 +2,14 @@
 
 Owns the exceptions routes raise, the handlers that turn them (and FastAPI's own validation
 errors, and Starlette's 404/405 for a path no route has) into responses, the body's model
-(`ErrorBody`). Never decides whether a request is allowed: `auth`, `identifiers` and `views`
-do that.
+(`ErrorBody`), and how routes declare their refusals in the OpenAPI description (`refusals`).
+Never decides whether a request is allowed: `auth`, `identifiers` and `views` do that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -165,3 +166,47 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _on_http_error)
     app.add_exception_handler(PoolTimeout, _on_database_unavailable)
     app.add_exception_handler(OperationalError, _on_database_unavailable)
+
+
+_MEANINGS = {
+    400: "invalid_parameter: a path, query, header or body value is malformed (an identifier "
+    "that is not printable ASCII or too long, a bad filter, a bad cursor); `parameter` names it",
+    401: "unauthorized: no usable bearer token; `reason` says what is wrong with it",
+    403: "forbidden: the token may not read this resource",
+    404: "not_found: no such resource",
+    409: "conflict: the request contradicts the state of the resource",
+    414: "uri_too_long: the path and query are longer than the API reads",
+    422: "the request is well formed but cannot be carried out; `error` says why",
+    503: "database_unavailable (or the route's own `*_unavailable`): retry after `Retry-After`",
+}
+
+
+def refusals(*statuses: int, described: Mapping[int, str] | None = None) -> dict[int | str, Any]:
+    """The `responses` of a route that answers `statuses` with an `ErrorBody`, each described
+    by its general meaning or by the route's own words in `described`."""
+    own = dict(described or {})
+    unknown = set(own) - set(statuses)
+    assert not unknown, f"described statuses {unknown} are not among {statuses}"
+    return {
+        status: {"model": ErrorBody, "description": own.get(status, _MEANINGS[status])}
+        for status in statuses
+    }
+
+
+_FRAMEWORK_422 = "#/components/schemas/HTTPValidationError"
+
+
+def without_framework_422(spec: dict[str, Any]) -> dict[str, Any]:
+    """`spec` without the 422 FastAPI documents on every route with parameters: the API
+    answers validation errors 400 (`_on_validation_error`), and declares it."""
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            schema = responses.get("422", {}).get("content", {}).get("application/json", {})
+            if schema.get("schema", {}).get("$ref") == _FRAMEWORK_422:
+                del responses["422"]
+    schemas = spec.get("components", {}).get("schemas", {})
+    if _FRAMEWORK_422 not in json.dumps(spec):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+    return spec

@@ -47,7 +47,7 @@ from projections.api.cart_schemas import (
     OfferProgress,
     ProgramPoints,
 )
-from projections.api.errors import ApiError, ForbiddenError, NotFoundError
+from projections.api.errors import ApiError, ForbiddenError, NotFoundError, refusals
 
 router = APIRouter(prefix="/v1/carts", tags=["carts"])
 
@@ -124,7 +124,27 @@ def _connection(request: Request) -> AbstractAsyncContextManager[AsyncConnection
     return pool.connection()  # type: ignore[no-any-return]
 
 
-@router.post("/evaluate", summary="Discounts and points preview for a cart; no state change")
+@router.post(
+    "/evaluate",
+    summary="Discounts and points preview for a cart; no state change",
+    responses=refusals(
+        400,
+        401,
+        403,
+        404,
+        409,
+        414,
+        503,
+        described={
+            400: "invalid_parameter: a malformed cart; `parameter` names the field (`lines.0.sku`)",
+            403: "forbidden: cart evaluation needs a staff (POS) token",
+            404: "not_found: the cart's member was never enrolled",
+            409: "member_merged: the cart's member was merged into another; use the survivor",
+            503: "config_unavailable: the offer configuration is not loaded yet; or "
+            "database_unavailable",
+        },
+    ),
+)
 async def evaluate_cart(
     request: Request,
     body: CartRequest,

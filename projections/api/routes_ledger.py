@@ -19,7 +19,7 @@ from processors.contract.common import PointsCategory, Source
 from processors.contract.ledger import EntryType
 from projections.api import ledger_queries as queries
 from projections.api.auth import MemberId
-from projections.api.errors import NotFoundError
+from projections.api.errors import NotFoundError, refusals
 from projections.api.identifiers import ProgramIdQuery, TillIdQuery
 from projections.api.schemas import (
     AccountBalance,
@@ -45,6 +45,20 @@ from projections.api.views import (
 )
 
 router = APIRouter(prefix="/v1/members/{member_id}", tags=["ledger"])
+
+_REFUSALS = refusals(
+    400,
+    401,
+    403,
+    404,
+    414,
+    503,
+    described={
+        403: "forbidden: a member token on another member's path",
+        404: "not_found: no such member",
+        503: "database_unavailable: retry after `Retry-After`",
+    },
+)
 
 
 def requested_view(
@@ -135,7 +149,9 @@ def _customer(member: queries.Member) -> Customer:
     )
 
 
-@router.get("/ledger", summary="Ledger events with their entries, chronological")
+@router.get(
+    "/ledger", summary="Ledger events with their entries, chronological", responses=_REFUSALS
+)
 async def read_ledger(
     request: Request,
     member_id: MemberId,
@@ -168,7 +184,11 @@ async def read_ledger(
     )
 
 
-@router.get("/ledger/closing-balance", summary="Balance as of the last event of a ledger view")
+@router.get(
+    "/ledger/closing-balance",
+    summary="Balance as of the last event of a ledger view",
+    responses=_REFUSALS,
+)
 async def read_closing_balance(request: Request, member_id: MemberId, view: View) -> ClosingBalance:
     """The balances as they stood after the view's last event.
 
@@ -204,7 +224,9 @@ async def read_closing_balance(request: Request, member_id: MemberId, view: View
     )
 
 
-@router.get("/balance", summary="Balances per programme and category, with lots")
+@router.get(
+    "/balance", summary="Balances per programme and category, with lots", responses=_REFUSALS
+)
 async def read_balance(request: Request, member_id: MemberId) -> MemberBalance:
     """Current balances, each split into lots by expiry (earliest first, never-expiring last)."""
     async with _connection(request) as conn:

@@ -27,7 +27,7 @@ from processors.contract.redemptions import OfferLoadRequested
 from processors.rules.arithmetic import derived_id
 from projections.api.auth import MemberId
 from projections.api.commands import CommandAccepted, CommandId, CommandSink
-from projections.api.errors import ApiError
+from projections.api.errors import ApiError, refusals
 from projections.api.identifiers import OfferIdPath
 from projections.api.routes_carts import ConfigSource, ConfigUnavailableError
 
@@ -64,12 +64,23 @@ def load_request_id(member_id: str, command_id: str) -> str:
     "/{member_id}/offers/{offer_id}/load",
     status_code=202,
     summary="Load an offer to the member's card; the worker decides, on loyalty.outcomes.v1",
-    responses={
-        400: {"description": "missing or invalid Idempotency-Key, or a malformed id"},
-        404: {"description": "unknown_offer: no live offer of that id"},
-        422: {"description": "not_load_to_card: the offer is not activated by loading"},
-        503: {"description": "the configuration is not loaded yet, or the broker is down"},
-    },
+    responses=refusals(
+        400,
+        401,
+        403,
+        404,
+        414,
+        422,
+        503,
+        described={
+            400: "invalid_parameter: missing or invalid Idempotency-Key, or a malformed member "
+            "or offer id",
+            403: "forbidden: a member token on another member's path",
+            404: "unknown_offer: no live offer of that id",
+            422: "not_load_to_card: the offer is not activated by loading",
+            503: "the configuration is not loaded yet, or the broker is down",
+        },
+    ),
 )
 async def load_offer(
     request: Request,

@@ -19,7 +19,7 @@ from psycopg import AsyncConnection
 from pydantic import Field
 
 from projections.api.auth import Principal, Role, read_principal
-from projections.api.errors import ForbiddenError, NotFoundError
+from projections.api.errors import ForbiddenError, NotFoundError, refusals
 from projections.api.identifiers import OfferIdPath
 from projections.api.schemas import Body, Instant
 
@@ -108,7 +108,25 @@ def _group(figures: tuple[Any, ...]) -> GroupPerformance:
     return GroupPerformance(**dict(zip(_GROUP_FIELDS, figures, strict=True)))
 
 
-@router.get("/{offer_id}/performance", summary="Test vs control for one offer")
+@router.get(
+    "/{offer_id}/performance",
+    summary="Test vs control for one offer",
+    responses=refusals(
+        400,
+        401,
+        403,
+        404,
+        414,
+        503,
+        described={
+            400: "invalid_parameter: the offer id is not 3–128 ASCII letters, digits or "
+            "underscores",
+            403: "forbidden: offer performance needs a staff token",
+            404: "not_found: no offer of that id was ever published",
+            503: "database_unavailable: retry after `Retry-After`",
+        },
+    ),
+)
 async def read_performance(
     request: Request,
     offer_id: OfferIdPath,

@@ -2,7 +2,8 @@
 is refused with 400 and its name when it holds a NUL byte, a control character or too many
 characters, and a 10⁶-character path or query is answered 414, never a 500 or a reset
 connection. Requests go to a real uvicorn server, configured as `server_config` says, over an
-app with no database: a refused id must never reach one.
+app with no database: a refused id must never reach one. The OpenAPI description says the
+same: each route's statuses, each with the error body, and no framework 422.
 """
 
 from __future__ import annotations
@@ -268,6 +269,58 @@ def test_the_documented_pattern_is_the_contracts_rule():
         assert bool(pattern.fullmatch(value)) == is_identifier(value), hex(code)
     for value in ["", "a" * ID_MAX_LENGTH, "a" * (ID_MAX_LENGTH + 1), "a\n"]:
         assert bool(pattern.fullmatch(value)) == is_identifier(value), len(value)
+
+
+# --- what the OpenAPI description says --------------------------------------------------------
+
+DECLARED = {
+    ("GET", LEDGER): {"200", "400", "401", "403", "404", "414", "503"},
+    ("GET", CLOSING): {"200", "400", "401", "403", "404", "414", "503"},
+    ("GET", BALANCE): {"200", "400", "401", "403", "404", "414", "503"},
+    ("GET", PERFORMANCE): {"200", "400", "401", "403", "404", "414", "503"},
+    ("POST", LOAD): {"202", "400", "401", "403", "404", "414", "422", "503"},
+    ("POST", CARTS): {"200", "400", "401", "403", "404", "409", "414", "503"},
+}
+
+
+def operations(spec: dict[str, Any]) -> Iterator[tuple[tuple[str, str], dict[str, Any]]]:
+    for route, by_method in spec["paths"].items():
+        for method, operation in by_method.items():
+            yield (method.upper(), route), operation
+
+
+def test_every_route_declares_the_statuses_it_answers():
+    spec = new_app().openapi()
+    assert {key: set(op["responses"]) for key, op in operations(spec)} == DECLARED
+
+
+def test_every_refusal_is_documented_with_the_error_body():
+    spec = new_app().openapi()
+    for key, operation in operations(spec):
+        for status, response in operation["responses"].items():
+            if not status.startswith("2"):
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (key, status)
+                assert response["description"], (key, status)
+
+
+def test_the_framework_validation_error_is_not_documented():
+    spec = new_app().openapi()
+    assert "HTTPValidationError" not in json.dumps(spec)
+    assert "ValidationError" not in spec["components"]["schemas"]
+
+
+def test_identifiers_are_documented_with_their_rule_and_examples_are_kept():
+    spec = new_app().openapi()
+    parameters = {
+        (key, parameter["name"]): parameter["schema"]
+        for key, operation in operations(spec)
+        for parameter in operation.get("parameters", [])
+    }
+    assert parameters[(("GET", BALANCE), "member_id")]["pattern"] == r"^[ -~]{1,128}$"
+    till = parameters[(("GET", LEDGER), "till_id")]["anyOf"][0]
+    assert till["pattern"] == r"^[ -~]{1,64}$"
+    assert parameters[(("GET", PERFORMANCE), "offer_id")]["examples"] == ["SPRING_FUEL_2X"]
 
 
 # --- refusals that no route makes ----------------------------------------------------------------
