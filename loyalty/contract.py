@@ -8,6 +8,9 @@
 - `tests/golden/<event full name>/<fingerprint>.avro`: the example encoded with that version;
   every file must keep decoding.
 - `docs/contract.md`: topics, keys, events, fields and examples, generated.
+
+A version is the whole schema but its docs: a change the fingerprint cannot see (a default, a
+decimal's scale) is a new version too, and one that changes how written bytes read is refused.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from processors.base.settings import REPO_ROOT
 from processors.base.topics import CONTRACT_TOPICS
 from processors.codec.avro import HISTORY_DIR as HISTORY_DIR
 from processors.codec.avro import AvroCodec, schema_fingerprint
+from processors.codec.compat import UnseenChange, unseen_changes
 from processors.codec.json_form import from_json_object
 from processors.codec.schemas import expanded, named_types
 from processors.contract.base import Event
@@ -29,6 +33,10 @@ SCHEMAS_DIR = REPO_ROOT / "schemas"
 EXAMPLES_DIR = SCHEMAS_DIR / "examples"
 GOLDEN_DIR = REPO_ROOT / "tests" / "golden"
 DOCS_FILE = REPO_ROOT / "docs" / "contract.md"
+
+
+class ContractError(Exception):
+    """A change the contract's history cannot record; the message says what to do instead."""
 
 
 def _dump(schema: dict[str, Any]) -> str:
@@ -89,33 +97,95 @@ def history_versions(event: type[Event]) -> list[Path]:
     return sorted((HISTORY_DIR / event.avro_name()).glob("*.avsc"))
 
 
+def unseen_changes_since_recorded(event: type[Event], schema: dict[str, Any]) -> list[UnseenChange]:
+    """What changed in `schema` since the newest recorded version with its fingerprint.
+
+    Empty when that version records it (docs aside), or when no version has its fingerprint
+    (then the change is one the fingerprint sees).
+    """
+    print_ = schema_fingerprint(schema).hex()
+    same_print = [path for path in history_versions(event) if path.stem.endswith(print_)]
+    if not same_print:
+        return []
+    return unseen_changes(json.loads(same_print[-1].read_text()), schema)
+
+
+def _is_recorded(event: type[Event], schema: dict[str, Any]) -> bool:
+    print_ = schema_fingerprint(schema).hex()
+    recorded = any(path.stem.endswith(print_) for path in history_versions(event))
+    return recorded and not unseen_changes_since_recorded(event, schema)
+
+
 def unrecorded_versions() -> list[str]:
-    """Events whose current schema is not yet in the history (a snapshot is due)."""
-    missing = []
+    """Events whose current schema is not yet in the history (a snapshot is due), including
+    those changed where the fingerprint cannot see (a default, an alias)."""
+    return [
+        event.__name__
+        for event, schema in current_schemas().items()
+        if not _is_recorded(event, schema)
+    ]
+
+
+def history_problems() -> list[str]:
+    """Why the history does not record the current schemas, one line each (empty when it
+    does). A change that `snapshot` would refuse says so and what to do instead."""
+    problems = []
     for event, schema in current_schemas().items():
-        print_ = schema_fingerprint(schema).hex()
-        if not any(path.stem.endswith(print_) for path in history_versions(event)):
-            missing.append(event.__name__)
-    return missing
+        if _is_recorded(event, schema):
+            continue
+        changes = unseen_changes_since_recorded(event, schema)
+        rereading = [change for change in changes if change.rereads_bytes]
+        if rereading:
+            problems += [_refusal(event, schema, change) for change in rereading]
+        elif changes:
+            unseen = "; ".join(str(change) for change in changes)
+            problems.append(f"{event.__name__}: schema not in history ({unseen}; unseen by "
+                            "the fingerprint, so a new version with the same one)")  # fmt: skip
+        else:
+            problems.append(f"{event.__name__}: schema not in history")
+    return problems
+
+
+def _refusal(event: type[Event], schema: dict[str, Any], change: UnseenChange) -> str:
+    print_ = schema_fingerprint(schema).hex()
+    return (
+        f"{event.__name__}: refused: {change}. Records already written with fingerprint "
+        f"{print_} would read differently, and the fingerprint cannot tell the versions apart: "
+        "keep the recorded attribute and add a field with a new name instead"
+    )
 
 
 def snapshot() -> list[Path]:
-    """Record each event's current schema in the history, with a golden encoded example."""
+    """Record each event's current schema in the history, with a golden encoded example.
+
+    A change the fingerprint cannot see is a version of its own under the same fingerprint
+    (its golden example is the same bytes, kept); one that would change how records already
+    written read is refused (ContractError) before anything is written.
+    """
+    refused = [
+        _refusal(event, schema, change)
+        for event, schema in current_schemas().items()
+        for change in unseen_changes_since_recorded(event, schema)
+        if change.rereads_bytes
+    ]
+    if refused:
+        raise ContractError("\n".join(refused))
     codec = AvroCodec()
     written = []
     for event, schema in current_schemas().items():
-        print_ = schema_fingerprint(schema).hex()
-        versions = history_versions(event)
-        if any(path.stem.endswith(print_) for path in versions):
+        if _is_recorded(event, schema):
             continue
+        print_ = schema_fingerprint(schema).hex()
         folder = HISTORY_DIR / event.avro_name()
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{len(versions) + 1:03d}-{print_}.avsc"
+        path = folder / f"{len(history_versions(event)) + 1:03d}-{print_}.avsc"
         path.write_text(_dump(schema))
+        written.append(path)
         golden = GOLDEN_DIR / event.avro_name() / f"{print_}.avro"
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_bytes(codec.encode(from_json_object(example(event))))
-        written += [path, golden]
+        if not golden.exists():
+            golden.parent.mkdir(parents=True, exist_ok=True)
+            golden.write_bytes(codec.encode(from_json_object(example(event))))
+            written.append(golden)
     return written
 
 
