@@ -141,7 +141,8 @@ def contract() -> None:
 
 @contract.command("generate")
 def contract_generate() -> None:
-    """Write schemas/*.avsc and docs/contract.md from the models."""
+    """Write schemas/ (one file per type, one self-contained file per event, the parse order)
+    and the generated part of docs/contract.md from the models."""
     changed = files.generate_schema_files()
     files.DOCS_FILE.write_text(files.render_docs())
     console.print(f"{len(changed)} schema file(s) changed; {files.DOCS_FILE} written")

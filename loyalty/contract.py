@@ -1,13 +1,18 @@
 """The contract's files: generated `.avsc` files, version history, golden corpus and docs.
 
-- `schemas/<full name>.avsc`: one named type per file, generated from the models.
+- `schemas/<full name>.avsc`: one named type per file, generated from the models, and
+  `schemas/parse-order.txt`: those files in an order a parser can read them (each after the
+  types it uses).
+- `schemas/events/<event full name>.avsc`: each event's current schema, self-contained (every
+  named type defined at its first use), for consumers that load one file per event.
 - `schemas/history/<event full name>/<NNN>-<fingerprint>.avsc`: every version of every event
   schema ever published (expanded, self-contained). The codec reads old data with them, and the
   evolution test proves the current schema reads every one of them.
 - `schemas/examples/<Event>.json`: one example per event in the JSON form.
 - `tests/golden/<event full name>/<fingerprint>.avro`: the example encoded with that version;
   every file must keep decoding.
-- `docs/contract.md`: topics, keys, events, fields and examples, generated.
+- `docs/contract.md`: how to consume the contract (written by hand, above a marker), then
+  topics, keys, events, fields and examples, generated.
 
 A version is the whole schema but its docs: a change the fingerprint cannot see (a default, a
 decimal's scale) is a new version too, and one that changes how written bytes read is refused.
@@ -16,6 +21,7 @@ decimal's scale) is a new version too, and one that changes how written bytes re
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +31,17 @@ from processors.codec.avro import HISTORY_DIR as HISTORY_DIR
 from processors.codec.avro import AvroCodec, schema_fingerprint
 from processors.codec.compat import UnseenChange, unseen_changes
 from processors.codec.json_form import from_json_object
-from processors.codec.schemas import expanded, named_types
+from processors.codec.schemas import expanded, named_types, parse_order
 from processors.contract.base import Event
 from processors.contract.catalogue import all_events, events_on
 
 SCHEMAS_DIR = REPO_ROOT / "schemas"
+EVENTS_DIR = SCHEMAS_DIR / "events"
+PARSE_ORDER_FILE = SCHEMAS_DIR / "parse-order.txt"
 EXAMPLES_DIR = SCHEMAS_DIR / "examples"
 GOLDEN_DIR = REPO_ROOT / "tests" / "golden"
 DOCS_FILE = REPO_ROOT / "docs" / "contract.md"
+DOCS_MARKER = "<!-- Generated below by `loyalty contract generate`: edit above this line only. -->"
 
 
 class ContractError(Exception):
@@ -44,36 +53,48 @@ def _dump(schema: dict[str, Any]) -> str:
 
 
 def schema_files() -> dict[Path, str]:
-    """Every `.avsc` file the models define, with its content."""
+    """Every file the models define under `schemas/` (but the history), with its content."""
     types = named_types(all_events())
-    return {SCHEMAS_DIR / f"{name}.avsc": _dump(schema) for name, schema in types.items()}
+    wanted = {SCHEMAS_DIR / f"{name}.avsc": _dump(schema) for name, schema in types.items()}
+    for event in all_events():
+        path = EVENTS_DIR / f"{event.avro_name()}.avsc"
+        wanted[path] = _dump(expanded(event.avro_name(), types))
+    wanted[PARSE_ORDER_FILE] = "".join(f"{name}.avsc\n" for name in parse_order(types))
+    return wanted
+
+
+def _generated_files() -> Iterator[Path]:
+    yield from SCHEMAS_DIR.glob("*.avsc")
+    yield from EVENTS_DIR.glob("*.avsc")
 
 
 def stale_schema_files() -> list[str]:
-    """Differences between `schemas/*.avsc` and the models (empty when current)."""
+    """Differences between the generated files in `schemas/` and the models (empty when
+    current)."""
     wanted = schema_files()
     problems = [
-        f"{path.name} is out of date"
+        f"{path.relative_to(SCHEMAS_DIR)} is out of date"
         for path, text in wanted.items()
         if not path.exists() or path.read_text() != text
     ]
     problems += [
-        f"{path.name} is not defined by any model"
-        for path in SCHEMAS_DIR.glob("*.avsc")
+        f"{path.relative_to(SCHEMAS_DIR)} is not defined by any model"
+        for path in _generated_files()
         if path not in wanted
     ]
     return problems
 
 
 def generate_schema_files() -> list[Path]:
-    """Write the `.avsc` files from the models; delete ones no model defines. Returns changes."""
+    """Write the schema files from the models; delete ones no model defines. Returns changes."""
     wanted = schema_files()
     changed = []
+    EVENTS_DIR.mkdir(exist_ok=True)
     for path, text in wanted.items():
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
             changed.append(path)
-    for path in SCHEMAS_DIR.glob("*.avsc"):
+    for path in list(_generated_files()):
         if path not in wanted:
             path.unlink()
             changed.append(path)
@@ -190,13 +211,18 @@ def snapshot() -> list[Path]:
 
 
 def render_docs() -> str:
-    """docs/contract.md: topics, keys, events, their fields and examples."""
+    """docs/contract.md: its hand-written part (above `DOCS_MARKER`) as it is, then topics,
+    keys, the parse order, events, their fields and examples, generated."""
     types = named_types(all_events())
     out = [
-        "# The contract (v1)",
+        *_hand_written_docs(),
+        DOCS_MARKER,
         "",
-        "Generated by `loyalty contract generate` from the models in `processors/contract/`; do "
-        "not edit by hand. The Avro schemas are in `schemas/` (one named type per file).",
+        "## Reference",
+        "",
+        "Generated by `loyalty contract generate` from the models in `processors/contract/`. "
+        "The Avro schemas are in `schemas/`: one named type per file, and one self-contained "
+        "schema per event in `schemas/events/`.",
         "",
         "Every record value is Avro, framed as Avro single-object encoding (`C3 01` + 8-byte "
         "CRC-64-AVRO fingerprint + body) or, with a schema registry, the Confluent wire format "
@@ -213,6 +239,17 @@ def render_docs() -> str:
         parts = "1" if spec.single_partition else "LOYALTY_PARTITIONS (8)"
         events = ", ".join(f"[{e.__name__}](#{e.__name__.lower()})" for e in events_on(spec.name))
         out.append(f"| `{spec.name}` | {spec.direction.value} | {spec.key} | {parts} | {events} |")
+    order = parse_order(types)
+    out += [
+        "",
+        "## Parse order",
+        "",
+        f"The {len(order)} one-type files in an order every Avro parser reads them in, each "
+        "after the types it uses (the same list, one file name a line, is "
+        "`schemas/parse-order.txt`):",
+        "",
+        ", ".join(f"`{name.rpartition('.')[2]}`" for name in order) + ".",
+    ]
     out += ["", "## Events", ""]
     for event in all_events():
         schema = types[event.avro_name()]
@@ -240,6 +277,12 @@ def render_docs() -> str:
         else:
             out += [*_fields_table(schema, types), ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _hand_written_docs() -> list[str]:
+    text = DOCS_FILE.read_text() if DOCS_FILE.exists() else ""
+    head, found, _ = text.partition(DOCS_MARKER)
+    return [*(head if found else "# The contract (v1)\n").rstrip("\n").split("\n"), ""]
 
 
 def _fields_table(schema: dict[str, Any], types: dict[str, Any]) -> list[str]:

@@ -9,6 +9,9 @@ Type mapping: str → string, int → long, bool → boolean, bytes → bytes, U
 long/timestamp-millis, date → int/date, Decimal(max_digits p, decimal_places s) →
 bytes/decimal(p, s), ContractEnum → enum (default UNKNOWN), Record → record, list → array,
 dict[str, str] → map, `X | None` → ["null", X] with default null.
+
+Docs are made safe for code generators on the way (`code_safe_doc`): Avro's Java compiler
+copies each doc into a Javadoc comment, where a `*/` ends the comment early.
 """
 
 from __future__ import annotations
@@ -74,9 +77,48 @@ def expanded(full_name: str, types_by_name: NamedTypes) -> dict[str, Any]:
     return typing.cast(dict[str, Any], inline(full_name))
 
 
+def parse_order(types_by_name: NamedTypes) -> list[str]:
+    """Full names in an order a parser can read the one-type-per-file schemas in: each after
+    every type it uses.
+
+    Parsers that resolve forward references (Avro Java 1.12) still need it: they check a
+    field's default when they read the field, so an enum field's default read before its enum
+    is defined is refused.
+    """
+    order: list[str] = []
+    for full_name, schema in types_by_name.items():
+        missing = sorted(_names_used(schema) - set(order) - {full_name})
+        assert not missing, f"{full_name} uses {missing} before they are defined"
+        order.append(full_name)
+    return order
+
+
+def code_safe_doc(text: str) -> str:
+    """`text` with what would break a generated source file's comment rewritten.
+
+    Java's compiler reads `\\u` as a Unicode escape even in a comment, and a Javadoc comment
+    ends at the first `*/`; a space between the two characters keeps the meaning for a reader.
+    """
+    return text.replace("*/", "* /").replace("\\u", "\\ u")
+
+
+def _names_used(avro: AvroType) -> set[str]:
+    if isinstance(avro, str):
+        return {avro} if "." in avro else set()
+    if isinstance(avro, list):
+        return set().union(*(_names_used(branch) for branch in avro))
+    if avro.get("type") == "record":
+        return set().union(*(_names_used(f["type"]) for f in avro["fields"]))
+    if avro.get("type") == "array":
+        return _names_used(avro["items"])
+    if avro.get("type") == "map":
+        return _names_used(avro["values"])
+    return set()
+
+
 def _doc(cls: type) -> str:
     text = inspect.getdoc(cls) or ""
-    return text.split("\n\n")[0].replace("\n", " ").strip()
+    return code_safe_doc(text.split("\n\n")[0].replace("\n", " ").strip())
 
 
 def _split_name(full_name: str) -> tuple[str, str]:
@@ -128,7 +170,7 @@ def _field(record: type[Record], name: str, info: FieldInfo, found: NamedTypes) 
     if not info.description:
         raise SchemaGenerationError(f"{where} needs a description (it becomes the Avro doc)")
     avro = _type(info.annotation, info.metadata, found, where)
-    field: dict[str, Any] = {"name": name, "type": avro, "doc": info.description}
+    field: dict[str, Any] = {"name": name, "type": avro, "doc": code_safe_doc(info.description)}
     if info.default is not PydanticUndefined:
         field["default"] = _default(info.default, where)
     elif info.default_factory is not None:

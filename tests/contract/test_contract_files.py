@@ -10,11 +10,14 @@ import json
 import fastavro
 import pytest
 from fastavro.utils import generate_many
+from pydantic import Field
 
 from loyalty import contract as files
 from processors.codec import framing
 from processors.codec.avro import AvroCodec, schema_fingerprint
 from processors.codec.json_form import from_json_object, to_json_object
+from processors.codec.schemas import expanded, named_types
+from processors.contract.base import Record
 from processors.contract.catalogue import all_events
 from processors.contract.deadletter import DeadLettered
 
@@ -44,6 +47,95 @@ def test_every_field_of_every_schema_is_documented():
         assert schema.get("doc"), path.name
         for field in schema.get("fields", []):
             assert field.get("doc"), f"{path.name}: {field['name']}"
+
+
+def shipped_schemas() -> list[tuple[str, dict]]:
+    paths = sorted(files.SCHEMAS_DIR.glob("*.avsc")) + sorted(files.EVENTS_DIR.glob("*.avsc"))
+    return [(str(p.relative_to(files.SCHEMAS_DIR)), json.loads(p.read_text())) for p in paths]
+
+
+def docs_of(schema) -> list[str]:
+    """Every doc in a schema, nested definitions included."""
+    if isinstance(schema, list):
+        return [doc for branch in schema for doc in docs_of(branch)]
+    if not isinstance(schema, dict):
+        return []
+    found = [schema["doc"]] if "doc" in schema else []
+    for field in schema.get("fields", []):
+        found += docs_of(field)
+    for key in ("type", "items", "values"):
+        found += docs_of(schema.get(key))
+    return found
+
+
+def test_no_doc_ends_a_generated_comment_early():
+    # Avro's Java compiler copies docs into Javadoc comments, which end at the first `*/`.
+    for name, schema in shipped_schemas():
+        docs = docs_of(schema)
+        assert docs, name
+        assert not [doc for doc in docs if "*/" in doc or "\\u" in doc], name
+
+
+def test_the_generator_rewrites_what_would_end_a_comment():
+    class Quirky(Record):
+        """Pays AMOUNT_OFF_*/FREE_ITEM discounts."""
+
+        path: str = Field(description="Like C:\\users or /* a comment */.")
+
+    schema = named_types([Quirky])[Quirky.avro_name()]
+    assert schema["doc"] == "Pays AMOUNT_OFF_* /FREE_ITEM discounts."
+    assert schema["fields"][0]["doc"] == "Like C:\\ users or /* a comment * /."
+
+
+def test_each_event_file_is_self_contained_and_is_what_the_engine_writes_with():
+    codec = AvroCodec()
+    for event in EVENTS:
+        path = files.EVENTS_DIR / f"{event.avro_name()}.avsc"
+        schema = json.loads(path.read_text())
+        fastavro.parse_schema(schema, named_schemas={})  # raises on a name it does not define
+        assert schema_fingerprint(schema) == codec.fingerprint_of(event), event.__name__
+
+
+def test_each_event_file_defines_every_type_before_using_it():
+    # Avro Java 1.12 checks a field's default when it reads the field: an enum field whose
+    # enum is defined later (or elsewhere) has its default refused.
+    for event in EVENTS:
+        schema = json.loads((files.EVENTS_DIR / f"{event.avro_name()}.avsc").read_text())
+        assert used_before_defined(schema, defined=set()) == [], event.__name__
+
+
+def test_the_one_type_files_parse_in_the_shipped_order():
+    order = files.PARSE_ORDER_FILE.read_text().splitlines()
+    assert sorted(order) == sorted(path.name for path in files.SCHEMAS_DIR.glob("*.avsc"))
+    defined: set[str] = set()
+    parsed: dict = {}
+    read = {}
+    for name in order:
+        schema = json.loads((files.SCHEMAS_DIR / name).read_text())
+        assert used_before_defined(schema, defined) == [], name
+        fastavro.parse_schema(schema, named_schemas=parsed)  # one parser, file by file
+        read[name.removesuffix(".avsc")] = schema
+    codec = AvroCodec()
+    for event in EVENTS:
+        print_ = schema_fingerprint(expanded(event.avro_name(), read))
+        assert print_ == codec.fingerprint_of(event), event.__name__
+
+
+def used_before_defined(schema, defined: set[str]) -> list[str]:
+    """Names `schema` refers to before they are defined, walking it as a parser reads it."""
+    if isinstance(schema, str):
+        return [schema] if "." in schema and schema not in defined else []
+    if isinstance(schema, list):
+        return [name for branch in schema for name in used_before_defined(branch, defined)]
+    if schema.get("type") in ("record", "enum", "fixed"):
+        defined.add(f"{schema['namespace']}.{schema['name']}")
+    found = []
+    for field in schema.get("fields", []):
+        found += used_before_defined(field["type"], defined)
+    for key in ("items", "values"):
+        if key in schema:
+            found += used_before_defined(schema[key], defined)
+    return found
 
 
 def test_every_enum_has_a_default_so_new_symbols_do_not_break_old_readers():
