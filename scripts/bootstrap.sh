@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian machine, and nothing twice:
-#   - system packages: a JDK (runs Kafka), Maven (fetches Kafka's jars), PostgreSQL 15+;
+#   - system packages: a JDK (runs Kafka, compiles contract-java/), Maven (fetches Kafka's
+#     jars, builds contract-java/), PostgreSQL 15+;
 #   - the Python environment in .venv with the project and its dev tools.
 # The Kafka jars themselves are fetched by `loyalty stack up` into .cache/ (git-ignored).
 set -euo pipefail
@@ -8,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 missing=()
-command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+# A JDK, not only a runtime: tests/contract/test_avro_java.py compiles Avro's generated classes.
+command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v "$PYTHON" >/dev/null 2>&1 || missing+=(python3 python3-venv)
