@@ -20,6 +20,7 @@ def api(host: str, port: int) -> None:
     import uvicorn
 
     from projections.api.app import from_settings
+    from projections.api.edge import server_config
 
     settings = get_settings()
     refusal = settings.dev_secret_refusal(host)
@@ -45,8 +46,9 @@ def api(host: str, port: int) -> None:
                           f"{error}[/yellow]")  # fmt: skip
     app = from_settings()  # (the same settings; carts follow the config topic)
     tune_gc()  # collector pauses land in the tail latencies of cart evaluation
-    # log_config=None: keep the process's structlog set-up instead of uvicorn's own.
-    uvicorn.run(app, host=host, port=port, log_config=None)
+    # log_config=None: keep the process's structlog set-up instead of uvicorn's own. The
+    # server config bounds the request head, so an over-long URL gets a 414, not a reset.
+    uvicorn.Server(server_config(app, host=host, port=port, log_config=None)).run()
 
 
 @click.command("token")
