@@ -12,9 +12,10 @@ import click
 @click.command()
 @click.option("--loglevel", default=None, help="Overrides the log level (DEBUG, INFO, ...).")
 def worker(loglevel: str | None) -> None:
-    """Run the processors: member inputs → ledger and offer rules → ledger, offers, outcome and
-    step events; offer-use decisions; the clock and static-targeting fan-outs. Serves /metrics
-    and /healthz on LOYALTY_WORKER_HTTP_PORT (9400); stops on SIGTERM or Ctrl-C."""
+    """Run the processors: member inputs → ledger, offer and reward rules → ledger, offers,
+    rewards, outcome and step events; offer-use and reward-stock decisions; the clock and
+    config fan-outs. Serves /metrics and /healthz on LOYALTY_WORKER_HTTP_PORT (9400); stops on
+    SIGTERM or Ctrl-C."""
     from processors.app import main
 
     if loglevel:

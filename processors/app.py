@@ -8,8 +8,10 @@ Agents (`processors/agents/`):
 - `OfferUses`: requests for uses of offers with a total-uses limit or a budget, keyed by offer
   → grants, denials, OfferBudgetExhausted, in arrival order (ADR 14); state in `uses_by_offer`;
 - `Days`: each `DayStarted` copied to every partition of the clock-ticks topic;
-- `StaticTargeting`: each publication with a static audience copied to every partition of
-  the offer-targeting topic (ADR 13).
+- `ConfigFanOut`: each publication with a static audience copied to every partition of
+  the offer-targeting topic (ADR 13), each batch of reward codes to its reward's agent;
+- `RewardStocks`: each reward's codes and the members' requests for its grants, keyed by
+  reward → allocations and refusals, in arrival order (ADR 20); state in `stock_by_reward`.
 Each agent is its own consumer group, so a rebalance or a slow batch of one never holds up
 another (docs/adr/0017-worker-runtime.md).
 """
@@ -21,9 +23,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from processors.agents.fan_out import Days, StaticTargeting
+from processors.agents.fan_out import ConfigFanOut, Days
 from processors.agents.members import Members
 from processors.agents.offer_uses import OfferUses
+from processors.agents.reward_stock import RewardStocks
 from processors.base.logs import get_logger
 from processors.base.settings import Settings, get_settings
 from processors.base.topics import (
@@ -39,6 +42,7 @@ from processors.base.topics import (
     OFFER_TARGETING,
     OFFER_USES,
     REDEMPTIONS,
+    REWARD_STOCK,
     TRANSACTIONS,
     TopicSpec,
 )
@@ -54,6 +58,7 @@ from processors.runtime.worker import Worker
 
 log = get_logger(__name__)
 BATCH_MAX = 2000
+TABLES = ("ledgers_by_member", "uses_by_offer", "stock_by_reward")
 MEMBER_INPUTS = (ENROLMENTS, TRANSACTIONS, ACTIVITIES, REDEMPTIONS, LEDGER_STEPS, CLOCK_TICKS,
                  OFFER_TARGETING)  # fmt: skip
 
@@ -72,7 +77,9 @@ def consumer_groups(settings: Settings) -> dict[str, tuple[str, tuple[TopicSpec,
         Members.name: (group, MEMBER_INPUTS),
         OfferUses.name: (f"{group}.offer-uses", (OFFER_USES,)),
         Days.name: (f"{group}.days", (CLOCK,)),
-        StaticTargeting.name: (f"{group}.static-targeting", (CONFIG,)),
+        # Its group keeps the name it had when it only fanned out static targeting.
+        ConfigFanOut.name: (f"{group}.static-targeting", (CONFIG,)),
+        RewardStocks.name: (f"{group}.reward-stock", (REWARD_STOCK,)),
     }
 
 
@@ -108,11 +115,13 @@ def build(settings: Settings) -> Worker:
 
     members = Table("ledgers_by_member", changelog(settings, "ledgers_by_member"), partitions)
     uses = Table("uses_by_offer", changelog(settings, "uses_by_offer"), partitions)
+    stocks = Table("stock_by_reward", changelog(settings, "stock_by_reward"), partitions)
     runners = [
         runner(Members(feed.config, feed, settings.topic(OFFER_TARGETING.name)), members),
         runner(OfferUses(), uses),
+        runner(RewardStocks(), stocks),
         runner(Days(partitions)),
-        runner(StaticTargeting(feed, partitions)),
+        runner(ConfigFanOut(feed, partitions)),
     ]
     return Worker(
         producer, feed, runners, http_host=settings.ops_http_host,
@@ -126,7 +135,7 @@ async def main(settings: Settings | None = None) -> None:
     await ensure_topics(
         settings.bootstrap_servers,
         {changelog(settings, table): (settings.partitions, dict(COMPACTED))
-         for table in ("ledgers_by_member", "uses_by_offer")},
+         for table in TABLES},
     )  # fmt: skip
     worker = build(settings)
     tune_gc()

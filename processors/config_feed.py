@@ -8,7 +8,7 @@ before that, answers computed from it would miss offers or programmes.
 
 Records go through the front door (`processors.frontdoor.admit`: decode, validate, right
 topic, right key); a record it refuses is logged and skipped here, and dead-lettered once by
-the worker's static-targeting agent, which reads the same topic in a consumer group. A
+the worker's config fan-out agent, which reads the same topic in a consumer group. A
 tombstone is skipped (`Config` has no deletion); an event that changes nothing (a kind no rule
 reads yet) is counted and logged. What an event means for the configuration is `Config.apply`'s
 business, never this module's.

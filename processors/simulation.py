@@ -6,8 +6,9 @@ a static offer's `OfferTargetingTick` reach every member, each other input reach
 its key names, and the internal
 two-member steps (transfer, merge) come back in as the receiving member's input, the way the
 internal steps topic feeds them to the worker; a use of an offer with offer-level limits is
-decided by an in-memory copy of the offer's agent (`rules.offers.budget`) and its answer
-comes back in the same way. It is the dry run users take before publishing
+decided by an in-memory copy of the offer's agent (`rules.offers.budget`), and a reward's
+grants by a copy of the reward's agent (`rules.rewards.stock`); their answers come back in the
+same way. It is the dry run users take before publishing
 an offer (`loyalty simulate`) and the runner of the scenario files.
 """
 
@@ -19,8 +20,8 @@ from dataclasses import dataclass, field
 from processors.contract.base import Event
 from processors.contract.clock import DayStarted
 from processors.contract.config import TOPIC as CONFIG_TOPIC
-from processors.contract.config import OfferPublished
-from processors.contract.internal import OFFER_USES_TOPIC, OfferUseRequested
+from processors.contract.config import OfferPublished, RewardCodesAdded
+from processors.contract.internal import OFFER_USES_TOPIC, REWARD_STOCK_TOPIC, OfferUseRequested
 from processors.contract.internal import TOPIC as STEPS_TOPIC
 from processors.contract.targeting import OfferTargetingTick
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
@@ -29,6 +30,8 @@ from processors.rules import member as rules
 from processors.rules.member import Config, MemberState
 from processors.rules.offers import budget
 from processors.rules.offers.targeting import targeting_tick
+from processors.rules.rewards import stock
+from processors.rules.rewards.state import RewardStock
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Simulation:
     config: Config = field(default_factory=Config)
     members: dict[str, MemberState] = field(default_factory=dict)
     offers: dict[str, budget.OfferUses] = field(default_factory=dict)  # offer-level limits
+    stocks: dict[str, RewardStock] = field(default_factory=dict)  # reward stocks
     notes: list[str] = field(default_factory=list)
 
     def feed(self, event: Event) -> list[Event]:
@@ -47,10 +51,22 @@ class Simulation:
         while queue:
             message = queue.popleft()
             if message.topic == CONFIG_TOPIC:
+                if isinstance(message, RewardCodesAdded):  # as the worker's config fan-out
+                    queue.append(stock.stocked(message))
+                    continue
                 self._note(message, self.config.apply(message))
                 # A static audience is decided on every member, as the worker's tick does.
                 if isinstance(message, OfferPublished) and (tick := targeting_tick(message)):
                     queue.append(tick)
+                continue
+            if message.topic == REWARD_STOCK_TOPIC:
+                # The agent keyed by the reward decides, in arrival order (ADR 20).
+                assert isinstance(message, stock.StockInput)
+                decided = stock.decide(self.stocks.get(message.reward_id), message)
+                self.stocks[message.reward_id] = decided.state
+                self._note(message, decided.note)
+                outputs += decided.emitted
+                queue.extend(e for e in decided.emitted if e.topic == STEPS_TOPIC)
                 continue
             if isinstance(message, OfferUseRequested):
                 # The agent keyed by the offer decides, in arrival order (ADR 14).
@@ -80,7 +96,7 @@ class Simulation:
                     self._note(message, note)
                 for output in result.emitted:
                     outputs.append(output)
-                    if output.topic in (STEPS_TOPIC, OFFER_USES_TOPIC):
+                    if output.topic in (STEPS_TOPIC, OFFER_USES_TOPIC, REWARD_STOCK_TOPIC):
                         queue.append(output)
         return outputs
 

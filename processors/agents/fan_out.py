@@ -3,9 +3,10 @@ of an internal topic the member agent reads. They only route; the rules decide.
 
 - `Days`: each `DayStarted` (loyalty.clock.v1, one partition) to every partition of the
   clock-ticks topic, so the daily run reaches every member;
-- `StaticTargeting`: each publication with a static audience (loyalty.config.v1) to every
+- `ConfigFanOut`: from the config topic, each publication with a static audience to every
   partition of the offer-targeting topic, as an `OfferTargetingTick` keyed by the offer, so
-  members who never act are decided too (ADR 13).
+  members who never act are decided too (ADR 13); and each batch of reward codes to its
+  reward's partition of the reward-stock topic (ADR 20).
 Both admit their records at the front door first: a bad record is dead-lettered once, with
 its own topic, partition and offset, never copied.
 """
@@ -18,9 +19,10 @@ from processors.base.topics import CLOCK_TICKS, OFFER_TARGETING
 from processors.config_feed import ConfigFeed
 from processors.contract.base import Event
 from processors.contract.clock import DayStarted
-from processors.contract.config import OfferPublished
+from processors.contract.config import OfferPublished, RewardCodesAdded
 from processors.frontdoor import Delivered
 from processors.rules.offers.targeting import targeting_tick
+from processors.rules.rewards import stock
 from processors.runtime.batch import Decision, Output
 from processors.runtime.table import Table
 
@@ -50,10 +52,11 @@ class Days:
         return None
 
 
-class StaticTargeting:
-    """A publication with a static audience → an `OfferTargetingTick` on every partition."""
+class ConfigFanOut:
+    """A publication with a static audience → an `OfferTargetingTick` on every partition; a
+    batch of reward codes → `RewardCodesStocked` for the reward's agent."""
 
-    name = "static-targeting"
+    name = "config-fan-out"
 
     def __init__(self, feed: ConfigFeed, partitions: int):
         self.feed = feed
@@ -68,9 +71,11 @@ class StaticTargeting:
 
     def keys(self, event: Event, delivered: Delivered, table: Table | None) -> Iterable[str]:
         # Other config events are the config feed's.
-        return ("",) if isinstance(event, OfferPublished) else ()
+        return ("",) if isinstance(event, OfferPublished | RewardCodesAdded) else ()
 
     def decide(self, key: str, state: None, event: Event) -> Decision[None]:
+        if isinstance(event, RewardCodesAdded):
+            return Decision(None, [stock.stocked(event)])
         assert isinstance(event, OfferPublished)
         tick = targeting_tick(event)
         if tick is None:

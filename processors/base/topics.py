@@ -80,6 +80,12 @@ OFFER_USES = TopicSpec(
     Direction.INTERNAL,
 )
 
+REWARD_STOCK = TopicSpec(
+    "loyalty.internal.reward-stock.v1",
+    "reward_id (one agent keeps each reward's codes and grants, in arrival order)",
+    Direction.INTERNAL,
+)
+
 CLOCK_TICKS = TopicSpec(
     "loyalty.internal.clock-ticks.v1",
     "market (one copy per partition, so every member partition sees each day)",
@@ -109,6 +115,7 @@ CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     CLOCK_TICKS,
     OFFER_USES,
     OFFER_TARGETING,
+    REWARD_STOCK,
 )
 
 

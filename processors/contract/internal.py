@@ -1,6 +1,7 @@
 """Internal topics: `loyalty.internal.ledger-steps.v1`, the second step of two-member
-operations (and the offer agent's answers), and `loyalty.internal.offer-uses.v1`, the requests
-for uses of offers with offer-level limits.
+operations (and the offer and reward agents' answers), `loyalty.internal.offer-uses.v1`, the
+requests for uses of offers with offer-level limits, and `loyalty.internal.reward-stock.v1`,
+each reward's code stock and the members' requests for one of its grants.
 
 A transfer, a merge or a referral is decided on the sender's (victim's, referred member's)
 partition, which records its side and emits one of these, keyed by the other member, so the
@@ -311,4 +312,98 @@ class ReturnForwarded(Event):
     till_id: str | None = Field(default=None, max_length=64, description="The till, if any.")
     entries: list[ForwardedEntry] = Field(
         min_length=1, description="What the return takes back and gives back, in order."
+    )
+
+
+# --- reward stock (docs/adr/0020-rewards.md) -------------------------------------------------
+
+REWARD_STOCK_TOPIC = topics.REWARD_STOCK.name
+
+
+class RewardCodesStocked(Event):
+    """A batch of codes (RewardCodesAdded on the config topic) handed to the reward's agent,
+    keyed by the reward, so the stock and the grants that take from it are one ordered stream.
+    Its event_id is the batch's, so a batch forwarded twice is stocked once."""
+
+    topic: ClassVar[str] = REWARD_STOCK_TOPIC
+    key_field: ClassVar[str] = "reward_id"
+
+    reward_id: Id = Field(description="The master reward (the record key).")
+    codes: list[Id] = Field(min_length=1, description="The batch's codes, verbatim.")
+
+
+class RewardAllocationRequested(Event):
+    """A member's partition holds the points of a reward redemption and asks the reward's agent
+    for one grant: a code from the stock when the reward has one, and one of the reward's
+    total grants when they are limited (DESIGN.md §5.26). event_id derives from the member and
+    the command, so a redelivery is answered with the original allocation."""
+
+    topic: ClassVar[str] = REWARD_STOCK_TOPIC
+    key_field: ClassVar[str] = "reward_id"
+
+    reward_id: Id = Field(description="The master reward (the record key).")
+    member_id: Id = Field(description="The member whose redemption waits for the answer.")
+    command_id: Id = Field(description="The redemption request's command_id.")
+    request_event_id: Id = Field(description="event_id of the RewardRedemptionRequested.")
+    quantity: int = Field(
+        ge=1, le=100, description="Grants asked for, all or none (each takes its own code)."
+    )
+    uses_code_stock: bool = Field(description="Whether each grant takes a code from the stock.")
+    grants_total_max: int | None = Field(
+        default=None, ge=1, description="The reward's total grants where the request was made."
+    )
+
+
+class RewardAllocationRefusal(ContractEnum):
+    """Why a reward's agent refused a grant."""
+
+    OUT_OF_CODES = "OUT_OF_CODES"  # the code stock is empty
+    GRANTS_SPENT = "GRANTS_SPENT"  # the reward's total grants were all given
+    UNKNOWN = "UNKNOWN"
+
+
+class RewardAllocated(Event):
+    """The reward's agent gave a member's redemption one grant (and its code): the member's
+    partition books the debit and grants the reward, once."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member (the record key).")
+    reward_id: Id = Field(description="The master reward.")
+    command_id: Id = Field(description="The redemption request's command_id.")
+    allocation_event_id: Id = Field(description="event_id of the RewardAllocationRequested.")
+    codes: list[Id] = Field(
+        default_factory=list,
+        max_length=100,
+        description="One code per grant, taken from the stock; empty without a code stock.",
+    )
+
+
+class RewardAllocationRefused(Event):
+    """The reward's agent had nothing left to give: the member's partition releases the held
+    points and rejects the redemption `out_of_stock`."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member (the record key).")
+    reward_id: Id = Field(description="The master reward.")
+    command_id: Id = Field(description="The redemption request's command_id.")
+    allocation_event_id: Id = Field(description="event_id of the RewardAllocationRequested.")
+    reason: RewardAllocationRefusal = Field(description="What ran out.")
+
+
+class RewardAllocationReleased(Event):
+    """A member's partition could not use the grants it was given (the member was merged away,
+    or the reserved points expired before the grant was booked): the codes go back to the
+    front of the stock and the grants are given back, so no code is lost."""
+
+    topic: ClassVar[str] = REWARD_STOCK_TOPIC
+    key_field: ClassVar[str] = "reward_id"
+
+    reward_id: Id = Field(description="The master reward (the record key).")
+    member_id: Id = Field(description="The member whose redemption was rejected.")
+    command_id: Id = Field(description="The redemption request's command_id.")
+    quantity: int = Field(ge=1, le=100, description="Grants given back.")
+    codes: list[Id] = Field(
+        default_factory=list, max_length=100, description="Codes given back to the stock."
     )

@@ -41,6 +41,10 @@ class RejectionReason(ContractEnum):
     unknown_program = "unknown_program"  # no such programme is configured
     # The engine accepts the request on its topic but does not act on its kind yet.
     not_supported = "not_supported"
+    # A reward's stock is spent: no code left, or all its grants given.
+    out_of_stock = "out_of_stock"
+    # The reward is not in the catalogue now (not yet available, or not for sale).
+    reward_unavailable = "reward_unavailable"
     UNKNOWN = "UNKNOWN"
 
 

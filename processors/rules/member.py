@@ -25,11 +25,23 @@ from processors.contract.config import (
     OfferPublished,
     OfferWithdrawn,
     ProgramConfigured,
+    RewardCodesAdded,
+    RewardPublished,
 )
 from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated
-from processors.contract.internal import OfferUseDenied, OfferUseGranted, PurchaseForwarded
+from processors.contract.internal import (
+    OfferUseDenied,
+    OfferUseGranted,
+    PurchaseForwarded,
+    RewardAllocated,
+    RewardAllocationRefused,
+)
 from processors.contract.outcomes import RequestAccepted
-from processors.contract.redemptions import OfferLoadRequested, PointsRedemptionRequested
+from processors.contract.redemptions import (
+    OfferLoadRequested,
+    PointsRedemptionRequested,
+    RewardRedemptionRequested,
+)
 from processors.contract.targeting import OfferTargetingTick
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules import identity
@@ -41,11 +53,15 @@ from processors.rules.offers import evaluate as offers
 from processors.rules.offers import facts, limits, retention, schedule, targeting
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.state import MemberOffers
+from processors.rules.rewards import redeem
+from processors.rules.rewards.state import MemberRewards
 
 TargetingInput = OfferLoadRequested | OfferTargetingTick
+RewardInput = RewardRedemptionRequested | RewardAllocated | RewardAllocationRefused
 MemberInput = ledger.LedgerInput | MemberProfileUpdated | OfferUseGranted | OfferUseDenied
-MemberInput |= TargetingInput
+MemberInput |= TargetingInput | RewardInput
 ConfigInput = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
+ConfigInput |= RewardPublished
 
 
 @dataclass
@@ -59,6 +75,8 @@ class Config:
     later: set[str] = field(default_factory=set)
     # When each retired offer was withdrawn: its end, if earlier than `ends_at` (retention).
     withdrawn: dict[str, datetime] = field(default_factory=dict)
+    # The reward catalogue: each reward's latest version (ADR 20).
+    rewards: dict[str, RewardPublished] = field(default_factory=dict)
 
     def apply(self, event: Event) -> str:
         """Fold one config event in; returns a note when it changed nothing (and why)."""
@@ -78,6 +96,10 @@ class Config:
                 self.catalogue.withdraw(event.offer_id)
             case OfferEndDateExtended():
                 return self._extend(event)
+            case RewardPublished():
+                self.rewards[event.reward_id] = event
+            case RewardCodesAdded():
+                return "a reward's codes are its stock agent's (reward-stock topic)"
             case _:
                 return f"{type(event).__name__} is not read by the member rules"
         return ""
@@ -112,6 +134,7 @@ class MemberState:
     member_id: str
     ledger: MemberLedger | None = None
     offers: MemberOffers | None = None
+    rewards: MemberRewards | None = None
 
 
 class _Stored(BaseModel):
@@ -119,11 +142,13 @@ class _Stored(BaseModel):
 
     ledger: MemberLedger | None = None
     offers: MemberOffers | None = None
+    rewards: MemberRewards | None = None
 
 
 def dump_state(state: MemberState) -> bytes:
     """The bytes a member's state is saved as: JSON of its parts."""
-    return _Stored(ledger=state.ledger, offers=state.offers).model_dump_json().encode()
+    stored = _Stored(ledger=state.ledger, offers=state.offers, rewards=state.rewards)
+    return stored.model_dump_json().encode()
 
 
 def load_state(member_id: str, raw: bytes | str) -> MemberState:
@@ -132,13 +157,13 @@ def load_state(member_id: str, raw: bytes | str) -> MemberState:
     text = raw.decode() if isinstance(raw, bytes) else raw
     if text.startswith('{"ledger"'):
         stored = _Stored.model_validate_json(text)
-        return MemberState(member_id, stored.ledger, stored.offers)
+        return MemberState(member_id, stored.ledger, stored.offers, stored.rewards)
     return MemberState(member_id, MemberLedger.model_validate_json(text))
 
 
 def is_empty(state: MemberState) -> bool:
     """True when nothing is known of the member (nothing worth saving)."""
-    return state.ledger is None and state.offers is None
+    return state.ledger is None and state.offers is None and state.rewards is None
 
 
 @dataclass
@@ -183,6 +208,13 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
                 limits.on_denied(state.offers, message)
         case PointsRedemptionRequested():
             _redeem(result, message, config)
+        case RewardRedemptionRequested():
+            reward = config.rewards.get(message.reward_id)
+            result.emitted += redeem.request(state.ledger, _rewards(state), message, reward)
+        case RewardAllocated():
+            result.emitted += redeem.allocated(state.ledger, _rewards(state), message)
+        case RewardAllocationRefused():
+            result.emitted += redeem.refused(state.ledger, _rewards(state), message)
         case ActivityRecorded():
             seen = _seen(state, message)
             result.take(ledger.handle(state.ledger, message, config.programs))
@@ -210,6 +242,12 @@ def _offers(state: MemberState) -> MemberOffers:
         programs = list(state.ledger.programs) if state.ledger is not None else []
         state.offers = MemberOffers(member_id=state.member_id, programs=programs)
     return state.offers
+
+
+def _rewards(state: MemberState) -> MemberRewards:
+    if state.rewards is None:
+        state.rewards = MemberRewards()
+    return state.rewards
 
 
 def _enrol(result: MemberResult, enrolled: MemberEnrolled, config: Config) -> None:

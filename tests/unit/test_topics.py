@@ -33,6 +33,7 @@ def test_every_contract_topic_is_in_the_catalogue_once():
         "loyalty.internal.clock-ticks.v1",
         "loyalty.internal.offer-uses.v1",
         "loyalty.internal.offer-targeting.v1",
+        "loyalty.internal.reward-stock.v1",
     }
 
 

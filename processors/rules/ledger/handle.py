@@ -30,7 +30,6 @@ from processors.contract.redemptions import (
     PointsRedemptionRequested,
     PointsTransferRequested,
     PromoCodeLinkRequested,
-    RewardRedemptionRequested,
     RewardStoreOfferPurchaseRequested,
 )
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
@@ -92,8 +91,8 @@ def handle(state: MemberLedger | None, message: LedgerInput, programs: Programs)
         case DayStarted():
             return daily.start_day(state, message, programs)
         case (
-            RewardRedemptionRequested() | RewardStoreOfferPurchaseRequested()
-            | IssuedOfferLockRequested() | IssuedOfferRedeemRequested() | PromoCodeLinkRequested()
+            RewardStoreOfferPurchaseRequested() | IssuedOfferLockRequested()
+            | IssuedOfferRedeemRequested() | PromoCodeLinkRequested()
         ):  # fmt: skip
             return requests.refuse_unsupported(state, message)
     raise TypeError(f"the ledger does not handle {type(message).__name__}")

@@ -3,6 +3,8 @@ All or nothing, never below zero; a repeated command_id re-emits its outcome (§
 
 from __future__ import annotations
 
+from typing import Any
+
 from processors.contract.common import PointsCategory
 from processors.contract.config import ProgramConfigured
 from processors.contract.internal import (
@@ -33,27 +35,31 @@ from processors.rules.ledger.state import (
 from processors.rules.outcomes import Outcome
 
 Unsupported = (
-    RewardRedemptionRequested | RewardStoreOfferPurchaseRequested | IssuedOfferLockRequested
-    | IssuedOfferRedeemRequested | PromoCodeLinkRequested
+    RewardStoreOfferPurchaseRequested | IssuedOfferLockRequested | IssuedOfferRedeemRequested
+    | PromoCodeLinkRequested
 )  # fmt: skip
 """Requests the contract carries whose features are not built yet: answered `not_supported`."""
 
 Request = (
-    PointsRedemptionRequested | PointsTransferRequested | PointsAdjustmentRequested | Unsupported
-)
+    PointsRedemptionRequested | PointsTransferRequested | PointsAdjustmentRequested
+    | RewardRedemptionRequested | Unsupported
+)  # fmt: skip
 """Every request the ledger answers."""
 
 
-def _answer(
+def reply(
     state: MemberLedger | None,
-    request: PointsRedemptionRequested | PointsTransferRequested | Unsupported,
+    request: Request,
     *,
     reason: RejectionReason | None = None,
     detail: str = "",
     points: int = 0,
-    discount_cents: int = 0,
+    discount_cents: int | None = 0,
     ledger_event_log_id: str | None = None,
+    **accepted: Any,
 ) -> Outcome:
+    """The request's outcome, kept in the member's state (with its body's digest) so a repeat
+    of its command_id gets it again."""
     if reason is None:
         outcome = outcomes.answer(
             request,
@@ -61,6 +67,7 @@ def _answer(
             discount_cents=discount_cents,
             ledger_event_log_id=ledger_event_log_id,
             detail=detail or None,
+            **accepted,
         )
     else:
         outcome = outcomes.answer(request, reason=reason, detail=detail)
@@ -92,7 +99,7 @@ def repeat(state: MemberLedger | None, request: Request) -> Result | None:
 Refusal = tuple[RejectionReason, str]
 
 
-def _cannot_spend(
+def cannot_spend(
     state: MemberLedger | None, spends: list[tuple[str, int]], programs: Programs | None = None
 ) -> Refusal | None:
     """Why `state` may not spend these (programme, points) from REGULAR, or None.
@@ -114,11 +121,13 @@ def _cannot_spend(
         if problem is not None:
             return RejectionReason.invalid_request, f"{program_id}: {problem}"
     for program_id, points in spends:
-        have = state.balance(program_id, PointsCategory.REGULAR)
+        have = state.spendable(program_id)
         if have < points:
+            held = state.balance(program_id, PointsCategory.REGULAR) - have
+            reserved = f" ({held} reserved for requests in flight)" if held else ""
             return (
                 RejectionReason.insufficient_points,
-                f"{program_id}: balance {have} < {points} requested",
+                f"{program_id}: balance {have}{reserved} < {points} requested",
             )
     return None
 
@@ -128,7 +137,7 @@ def _reject(
     request: PointsRedemptionRequested | PointsTransferRequested,
     refusal: Refusal,
 ) -> Result:
-    return Result(state, [_answer(state, request, reason=refusal[0], detail=refusal[1])])
+    return Result(state, [reply(state, request, reason=refusal[0], detail=refusal[1])])
 
 
 def refuse_unsupported(state: MemberLedger | None, request: Unsupported) -> Result:
@@ -139,7 +148,7 @@ def refuse_unsupported(state: MemberLedger | None, request: Unsupported) -> Resu
     if repeated is not None:
         return repeated
     detail = f"{type(request).__name__} is not supported by this version of the engine"
-    answer = _answer(state, request, reason=RejectionReason.not_supported, detail=detail)
+    answer = reply(state, request, reason=RejectionReason.not_supported, detail=detail)
     return Result(state, [answer], note="not_supported request")
 
 
@@ -152,7 +161,7 @@ def redeem(
     if repeated is not None:
         return repeated
     spends = [(a.program_id, a.points) for a in request.allocations]
-    refused = _cannot_spend(state, spends, programs)
+    refused = cannot_spend(state, spends, programs)
     if refused is not None:
         return _reject(state, request, refused)
     state = required(state)
@@ -188,7 +197,7 @@ def redeem(
     if sealed is not None:
         result.emitted.append(sealed)
     result.emitted.append(
-        _answer(
+        reply(
             state,
             request,
             points=total,
@@ -224,7 +233,7 @@ def transfer_out(state: MemberLedger | None, request: PointsTransferRequested) -
     repeated = repeat(state, request)
     if repeated is not None:
         return repeated
-    refused = _cannot_spend(state, [(request.program_id, request.points)])
+    refused = cannot_spend(state, [(request.program_id, request.points)])
     if refused is not None:
         return _reject(state, request, refused)
     state = required(state)
@@ -255,6 +264,6 @@ def transfer_out(state: MemberLedger | None, request: PointsTransferRequested) -
             source=request.source,
             lots=[LotPoints(expires_at=m.expires_at, points=m.points) for m in moves],
         ),
-        _answer(state, request, points=request.points, ledger_event_log_id=sealed.event_log_id),
+        reply(state, request, points=request.points, ledger_event_log_id=sealed.event_log_id),
     ]
     return result

@@ -74,6 +74,14 @@ class Referral(BaseModel):
     returned: bool = False
 
 
+class Reserved(BaseModel):
+    """Points promised to a request in flight (a reward redemption waiting for its stock):
+    still in the balance, but no longer spendable by anything else."""
+
+    program_id: str
+    points: int
+
+
 class MemberLedger(BaseModel):
     """Everything the ledger rules know about one member."""
 
@@ -93,12 +101,18 @@ class MemberLedger(BaseModel):
     parked: list[TransactionCompleted | TransactionReturned] = Field(default_factory=list)
     referrer_member_id: str | None = None  # who referred this member, from the enrolment
     referrals: dict[str, Referral] = Field(default_factory=dict)  # program_id → referral paid
+    reserved: dict[str, Reserved] = Field(default_factory=dict)  # command_id → points reserved
 
     def lots(self, program_id: str, category: PointsCategory) -> tuple[Lot, ...]:
         return self.accounts.get(account_key(program_id, category), ())
 
     def balance(self, program_id: str, category: PointsCategory) -> int:
         return sum(lot.points for lot in self.lots(program_id, category))
+
+    def spendable(self, program_id: str) -> int:
+        """The REGULAR balance less what requests in flight have reserved."""
+        held = sum(r.points for r in self.reserved.values() if r.program_id == program_id)
+        return self.balance(program_id, PointsCategory.REGULAR) - held
 
     def has_account(self, program_id: str, category: PointsCategory) -> bool:
         return account_key(program_id, category) in self.accounts

@@ -1,0 +1,200 @@
+"""Spending points on a catalogue reward (DESIGN.md §5.15, §5.26; ADR 20), through the
+simulator, which routes the reward agent's steps as the worker does: refusals named and
+ordered, points reserved while the stock decides, codes given in arrival order and never
+twice, all or nothing, and a repeated key answered with its first outcome."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from processors.codec.json_form import from_json_object
+from processors.contract.config import RewardCodesAdded, RewardPublished
+from processors.contract.ledger import LedgerEventRecorded, LedgerEventType
+from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
+from processors.contract.redemptions import RewardRedemptionRequested
+from processors.contract.rewards import RewardGranted
+from processors.rules import member as rules
+from processors.rules.identity import ConflictError
+from processors.simulation import Simulation
+from tests.rules.given import PROGRAM, T0, bought, enrolled, merged, program, transfer
+
+LATER = T0 + timedelta(hours=1)
+
+
+def reward(reward_id: str = "COFFEE", **changes: Any) -> RewardPublished:
+    with open("schemas/examples/RewardPublished.json") as example:
+        fields = json.load(example)
+    fields |= {
+        "event_id": f"cfg-{reward_id}-{len(changes)}",
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "reward_id": reward_id,
+        "program_id": PROGRAM,
+        "points_cost": 100,
+        "available_from": "2026-01-01T00:00:00Z",
+    }
+    published = from_json_object(fields)
+    return published.model_copy(update=changes) if changes else published  # type: ignore[return-value]
+
+
+def codes(reward_id: str, *given: str, batch: str = "b1") -> RewardCodesAdded:
+    return RewardCodesAdded(
+        event_id=f"codes-{reward_id}-{batch}", occurred_at=T0, reward_id=reward_id,
+        codes=list(given),
+    )  # fmt: skip
+
+
+def redeem(member: str, command: str, reward_id: str = "COFFEE", **changes: Any):  # type: ignore[no-untyped-def]
+    fields: dict[str, Any] = {
+        "event_id": f"rr-{member}-{command}", "occurred_at": LATER, "command_id": command,
+        "member_id": member, "reward_id": reward_id, "program_id": PROGRAM, "source": "APP",
+    }  # fmt: skip
+    return RewardRedemptionRequested(**(fields | changes))
+
+
+def engine(*configs: Any, members: dict[str, int] | None = None) -> Simulation:
+    """A simulator with the programme, `configs`, and each member enrolled with the points
+    a purchase earned them (1 point per dollar)."""
+    sim = Simulation()
+    sim.run([program(), *configs])
+    for member, points in ({"m1": 1000} if members is None else members).items():
+        sim.feed(enrolled(member))
+        if points:
+            sim.feed(bought(member, f"T-{member}", cents=points * 100))
+    return sim
+
+
+def balance(sim: Simulation, member: str = "m1") -> int:
+    ledger = sim.members[member].ledger
+    assert ledger is not None
+    return ledger.spendable(PROGRAM)
+
+
+def answer(out: list) -> RequestAccepted | RequestRejected:  # type: ignore[type-arg]
+    (only,) = [e for e in out if isinstance(e, RequestAccepted | RequestRejected)]
+    return only
+
+
+def refused_with(out: list) -> RejectionReason:  # type: ignore[type-arg]
+    outcome = answer(out)
+    assert isinstance(outcome, RequestRejected), outcome
+    return outcome.reason
+
+
+def test_a_reward_without_stock_is_booked_at_once_debit_grant_then_answer():
+    sim = engine(reward())
+    out = sim.feed(redeem("m1", "c1"))
+    debit, grant, accepted = out
+    assert isinstance(debit, LedgerEventRecorded)
+    assert debit.event_type is LedgerEventType.POINTS_REDEMPTION
+    assert debit.points_on_event == -100
+    assert isinstance(grant, RewardGranted)
+    assert (grant.reward_id, grant.points_spent, grant.code) == ("COFFEE", 100, None)
+    assert grant.redemption_token == grant.granted_reward_id
+    assert grant.expires_at == LATER + timedelta(days=30)
+    assert isinstance(accepted, RequestAccepted)
+    assert accepted.granted_reward_ids == [grant.granted_reward_id]
+    assert (accepted.points_debited, accepted.ledger_event_log_id) == (100, debit.event_log_id)
+    assert balance(sim) == 900
+
+
+def test_a_reward_with_codes_gives_them_in_arrival_order_and_never_twice():
+    sim = engine(reward(uses_code_stock=True), codes("COFFEE", "A1", "A2", "A3"),
+                 members={"m1": 1000, "m2": 1000})  # fmt: skip
+    given = []
+    for member, command in (("m1", "c1"), ("m2", "c1"), ("m1", "c2")):
+        grant = next(e for e in sim.feed(redeem(member, command)) if isinstance(e, RewardGranted))
+        given.append(grant.code)
+        assert grant.redemption_token == grant.code
+    assert given == ["A1", "A2", "A3"]
+    out = sim.feed(redeem("m2", "c2"))
+    assert refused_with(out) is RejectionReason.out_of_stock
+    assert not any(isinstance(e, LedgerEventRecorded) for e in out)  # not charged
+    assert (balance(sim, "m1"), balance(sim, "m2")) == (800, 900)
+
+
+def test_a_batch_adds_only_codes_the_reward_never_had_and_is_stocked_once():
+    sim = engine(reward(uses_code_stock=True), codes("COFFEE", "A1"), members={"m1": 1000})
+    sim.feed(redeem("m1", "c1"))  # takes A1
+    sim.feed(codes("COFFEE", "A1", "B1", batch="b2"))  # A1 was given: only B1 is new
+    sim.feed(codes("COFFEE", "A1", "B1", batch="b2"))  # the same batch again: nothing
+    assert sim.stocks["COFFEE"].codes == ["B1"]
+
+
+def test_a_total_grants_limit_holds_across_members():
+    sim = engine(reward(grants_total_max=2), members={"m1": 1000, "m2": 1000, "m3": 1000})
+    answers = [answer(sim.feed(redeem(m, "c1"))) for m in ("m1", "m2", "m3")]
+    assert [type(a).__name__ for a in answers] == ["RequestAccepted"] * 2 + ["RequestRejected"]
+    assert balance(sim, "m3") == 1000
+
+
+def test_quantity_is_all_or_nothing():
+    sim = engine(reward(uses_code_stock=True), codes("COFFEE", "A1", "A2"))
+    assert refused_with(sim.feed(redeem("m1", "c1", quantity=3))) is RejectionReason.out_of_stock
+    out = sim.feed(redeem("m1", "c2", quantity=2))
+    assert [g.code for g in out if isinstance(g, RewardGranted)] == ["A1", "A2"]
+    assert answer(out).points_debited == 200  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("setup", "request_changes", "reason"),
+    [
+        ({"members": {}}, {}, RejectionReason.unknown_member),
+        ({}, {"reward_id": "NOPE"}, RejectionReason.unknown_reward),
+        ({}, {"program_id": "OTHER"}, RejectionReason.not_eligible),
+        ({"points_cost": None, "uses_code_stock": True}, {}, RejectionReason.reward_unavailable),
+        ({"available_from": LATER + timedelta(days=1)}, {}, RejectionReason.reward_unavailable),
+        ({"available_until": LATER}, {}, RejectionReason.reward_expired),
+        ({"points_cost": 5000}, {}, RejectionReason.insufficient_points),
+    ],
+)
+def test_refusals_are_named(setup, request_changes, reason):  # type: ignore[no-untyped-def]
+    members = setup.pop("members", {"m1": 1000})
+    sim = engine(reward(**setup), members=members)
+    assert refused_with(sim.feed(redeem("m1", "c1", **request_changes))) is reason
+    if members:
+        assert balance(sim) == 1000
+
+
+def test_the_per_member_limit_counts_grants_held_and_in_flight():
+    sim = engine(reward(grants_per_member_max=2, uses_code_stock=True), codes("COFFEE", "A1"))
+    sim.feed(redeem("m1", "c1"))
+    assert refused_with(sim.feed(redeem("m1", "c2", quantity=2))) is RejectionReason.limit_reached
+
+
+def test_reserved_points_cannot_be_spent_twice_while_the_stock_decides():
+    sim = engine(reward(uses_code_stock=True, points_cost=800))
+    # The member's rules alone, without routing the request to the stock's agent: the
+    # points stay reserved as long as the stock has not answered.
+    state = sim.members["m1"]
+    out = rules.handle(state, redeem("m1", "c1"), sim.config).emitted
+    assert [type(e).__name__ for e in out] == ["RewardAllocationRequested"]
+    assert balance(sim) == 200  # 800 reserved
+    spent = rules.handle(state, transfer("m1", "m2", 300, "t1"), sim.config).emitted
+    assert refused_with(spent) is RejectionReason.insufficient_points
+
+
+def test_a_repeated_key_gets_its_first_answer_and_a_changed_body_is_a_conflict():
+    sim = engine(reward(uses_code_stock=True), codes("COFFEE", "A1", "A2"))
+    first = answer(sim.feed(redeem("m1", "c1")))
+    again = sim.feed(redeem("m1", "c1").model_copy(update={"event_id": "retry"}))
+    assert again == [first]
+    assert balance(sim) == 900
+    with pytest.raises(ConflictError):
+        rules.handle(sim.members["m1"], redeem("m1", "c1", quantity=2), sim.config)
+
+
+def test_a_member_merged_away_while_the_stock_decides_gives_the_codes_back():
+    sim = engine(reward(uses_code_stock=True, points_cost=100), codes("COFFEE", "A1"),
+                 members={"m1": 1000, "m2": 0})  # fmt: skip
+    asked = rules.handle(sim.members["m1"], redeem("m1", "c1"), sim.config).emitted
+    sim.feed(merged("m1", "m2"))  # the merge lands before the stock's answer
+    out = sim.run(asked)
+    assert refused_with(out) is RejectionReason.member_merged
+    assert sim.stocks["COFFEE"].codes == ["A1"]  # given back
+    assert not any(isinstance(e, RewardGranted) for e in out)
+    nxt = sim.feed(redeem("m2", "c9"))
+    assert [g.code for g in nxt if isinstance(g, RewardGranted)] == ["A1"]
