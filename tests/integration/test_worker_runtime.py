@@ -1,14 +1,18 @@
 """The worker's runtime on the real broker: it reads every version of every event it
-consumes, the audit sees what it has not run, and a stall turns /healthz unhealthy."""
+consumes, dead-letters every bad record once where it was, the audit sees what it has not run,
+and a stall turns /healthz unhealthy."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import random
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+import fastavro
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -20,8 +24,12 @@ from loyalty.services import Services
 from processors.app import consumer_groups
 from processors.base.settings import Settings
 from processors.codec.avro import AvroCodec
+from processors.codec.framing import frame_single_object
+from processors.codec.schemas import expanded, named_types
+from processors.contract.activities import ActivityKind
+from processors.contract.catalogue import all_events
 from processors.contract.deadletter import DeadLettered
-from tests.rules.given import T0, bought, enrolled, program
+from tests.rules.given import T0, activity, bought, day, enrolled, program, redeem
 
 pytestmark = pytest.mark.integration
 GOLDEN = Path("tests/golden")
@@ -176,3 +184,76 @@ async def test_a_bad_config_or_clock_record_is_dead_lettered_once_where_it_was(i
         isolated.bootstrap_servers, isolated.topic("loyalty.internal.clock-ticks.v1"), 8
     )
     assert ticks == []  # refused before it is copied anywhere
+
+
+def _invalid(codec: AvroCodec, event) -> bytes:  # type: ignore[no-untyped-def]
+    """`event` as valid Avro of its current schema whose content breaks the contract (an
+    empty event_id): it decodes, and fails validation."""
+    schema = fastavro.parse_schema(expanded(event.avro_name(), named_types(all_events())))
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, schema, {**event.model_dump(mode="python"), "event_id": ""})
+    return frame_single_object(codec.fingerprint_of(type(event)), body.getvalue())
+
+
+async def test_k_malformed_records_on_every_input_topic_are_k_dead_letters_and_the_rest_runs(
+    isolated, tmp_path
+):  # type: ignore[no-untyped-def]
+    codec = AvroCodec.with_history()
+    valid = [
+        program("MALF", event_id="cfg-malf"),
+        enrolled("k1", programs=["MALF"]),
+        bought("k1", "K-T1", cents=2500),
+        activity("k1", ActivityKind.LOGIN),
+        redeem("k1", 5, "k-c1", MALF=5),
+        day(T0.date()),
+    ]
+    rng = random.Random(11)
+    bad: list[tuple[str, bytes, bytes, str]] = []  # topic, key, value, expected reason
+    for event in valid:
+        encoded = codec.encode(event)
+        key = event.partition_key().encode()
+        bad += [
+            (event.topic, key, b"\x07" + rng.randbytes(40), "NOT_FRAMED"),
+            (event.topic, key, encoded[: 10 + (len(encoded) - 10) // 2], "MALFORMED"),
+            (
+                event.topic,
+                key,
+                frame_single_object(rng.randbytes(8), encoded[10:]),
+                "UNKNOWN_SCHEMA",
+            ),
+            (event.topic, key, _invalid(codec, event), "INVALID"),
+        ]
+    rng.shuffle(bad)
+    producer = AIOKafkaProducer(bootstrap_servers=isolated.bootstrap_servers, acks="all")
+    await producer.start()
+    where: dict[tuple[str, int, int], tuple[bytes, str]] = {}
+    try:
+        await publish_events(isolated, valid[:1], codec)  # the programme first
+        for topic, key, value, reason in bad:
+            sent = await producer.send_and_wait(isolated.topic(topic), value, key=key)
+            where[(sent.topic, sent.partition, sent.offset)] = (value, reason)
+    finally:
+        await producer.stop()
+    await publish_events(isolated, valid[1:], codec)
+    await run_a_worker_until_all_is_committed(isolated, tmp_path)  # every group's lag is 0
+
+    dead = [codec.decode(v) for _, v in await read_topic(
+        isolated.bootstrap_servers, isolated.topic("loyalty.deadletter.v1"), 8)]  # fmt: skip
+    got = {
+        (d.original_topic, d.original_partition, d.original_offset): (d.original_value,
+                                                                      d.reason.value)
+        for d in dead if isinstance(d, DeadLettered)
+    }  # fmt: skip
+    assert len(dead) == len(bad) == 24
+    assert got == where
+    ledger = [codec.decode(v) for _, v in await read_topic(
+        isolated.bootstrap_servers, isolated.topic("loyalty.ledger.v1"), 8)]  # fmt: skip
+    booked = {e.event_type.value for e in ledger if e.member_id == "k1"}
+    assert {"CUSTOMER_REGISTRATION", "TRANSACTION_ADD"} <= booked
+    outcomes = [codec.decode(v) for _, v in await read_topic(
+        isolated.bootstrap_servers, isolated.topic("loyalty.outcomes.v1"), 8)]  # fmt: skip
+    assert [o.command_id for o in outcomes] == ["k-c1"]  # answered (topics race: either way)
+    ticks = await read_topic(
+        isolated.bootstrap_servers, isolated.topic("loyalty.internal.clock-ticks.v1"), 8
+    )
+    assert len(ticks) == isolated.partitions  # the valid day reached every partition
