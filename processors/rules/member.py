@@ -53,7 +53,7 @@ from processors.rules.offers import evaluate as offers
 from processors.rules.offers import facts, limits, retention, schedule, targeting
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.state import MemberOffers
-from processors.rules.rewards import redeem
+from processors.rules.rewards import redeem, wallet
 from processors.rules.rewards.state import MemberRewards
 
 TargetingInput = OfferLoadRequested | OfferTargetingTick
@@ -278,6 +278,10 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
     recorded = (
         not known and _active(state) and purchase.transaction_id in state.ledger.purchases  # type: ignore[union-attr]
     )
+    if recorded and state.rewards is not None:
+        used = wallet.use_tokens(state.rewards, purchase)
+        result.emitted += used.emitted
+        result.notes += used.notes
     if recorded:
         facts.on_purchase(_offers(state), purchase)
         found = config.catalogue.for_transaction(
@@ -391,6 +395,9 @@ def _target(
         if state.offers is not None:  # the daily run bounds the offer state (retention)
             day = message.business_date if message.market in state.offers.markets else None
             retention.forget_ended(state.offers, config.end_of, day)
+        if state.rewards is not None:
+            expired = wallet.start_day(state.rewards, state.member_id, message)
+            result.emitted += expired.emitted
     if isinstance(message, OfferLoadRequested):
         offer = config.catalogue.get(message.offer_id)
         result.emitted += targeting.load(

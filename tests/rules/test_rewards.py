@@ -16,11 +16,11 @@ from processors.contract.config import RewardCodesAdded, RewardPublished
 from processors.contract.ledger import LedgerEventRecorded, LedgerEventType
 from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
 from processors.contract.redemptions import RewardRedemptionRequested
-from processors.contract.rewards import RewardGranted
+from processors.contract.rewards import RewardExpired, RewardGranted, RewardRedeemed
 from processors.rules import member as rules
 from processors.rules.identity import ConflictError
 from processors.simulation import Simulation
-from tests.rules.given import PROGRAM, T0, bought, enrolled, merged, program, transfer
+from tests.rules.given import PROGRAM, T0, bought, day, enrolled, merged, program, transfer
 
 LATER = T0 + timedelta(hours=1)
 
@@ -198,3 +198,40 @@ def test_a_member_merged_away_while_the_stock_decides_gives_the_codes_back():
     assert not any(isinstance(e, RewardGranted) for e in out)
     nxt = sim.feed(redeem("m2", "c9"))
     assert [g.code for g in nxt if isinstance(g, RewardGranted)] == ["A1"]
+
+
+def test_a_token_at_the_till_uses_the_reward_once():
+    sim = engine(reward(uses_code_stock=True), codes("COFFEE", "A1"))
+    sim.feed(redeem("m1", "c1"))
+    paid = bought("m1", "T2", cents=500).model_copy(update={"redemption_tokens": ["A1"]})
+    used = [e for e in sim.feed(paid) if isinstance(e, RewardRedeemed)]
+    assert [(u.code, u.transaction_id, u.cause_event_id) for u in used] == [("A1", "T2", "tx-T2")]
+    again = bought("m1", "T3", cents=500).model_copy(update={"redemption_tokens": ["A1"]})
+    assert not any(isinstance(e, RewardRedeemed) for e in sim.feed(again))
+    assert "token A1: reward already redeemed" in " ".join(sim.notes)
+
+
+def test_a_token_of_another_member_is_not_used():
+    sim = engine(reward(), members={"m1": 1000, "m2": 1000})
+    grant = next(e for e in sim.feed(redeem("m1", "c1")) if isinstance(e, RewardGranted))
+    theirs = bought("m2", "T2", cents=500).model_copy(
+        update={"redemption_tokens": [grant.redemption_token]}
+    )
+    assert not any(isinstance(e, RewardRedeemed) for e in sim.feed(theirs))
+
+
+def test_an_unused_reward_expires_on_the_day_its_expiry_has_come_once():
+    sim = engine(reward(granted_valid_days=2))
+    grant = next(e for e in sim.feed(redeem("m1", "c1")) if isinstance(e, RewardGranted))
+    assert grant.expires_at is not None
+    assert not any(isinstance(e, RewardExpired) for e in sim.feed(day(LATER.date())))
+    expiring = day((grant.expires_at + timedelta(days=1)).date())
+    expired = [e for e in sim.feed(expiring) if isinstance(e, RewardExpired)]
+    assert [(e.granted_reward_id, e.expires_at) for e in expired] == [
+        (grant.granted_reward_id, grant.expires_at)
+    ]
+    assert not any(isinstance(e, RewardExpired) for e in sim.feed(expiring))
+    assert balance(sim) == 900  # points are not refunded
+    late = bought("m1", "T9", cents=500, at=grant.expires_at + timedelta(days=2))
+    late = late.model_copy(update={"redemption_tokens": [grant.redemption_token]})
+    assert not any(isinstance(e, RewardRedeemed) for e in sim.feed(late))

@@ -20,6 +20,7 @@ class GrantedReward(BaseModel):
     code: str | None = None
     command_id: str | None = None  # the redemption that bought it, if one did
     status: str = "ISSUED"  # ISSUED | REDEEMED | EXPIRED
+    closed_at: datetime | None = None  # when it was used or expired
 
 
 class PendingRedemption(BaseModel):
