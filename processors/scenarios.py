@@ -17,9 +17,11 @@ then:
 ```
 
 Given: `programs`, `audiences` (audience id → member ids, uploaded before the offers are
-published) and `offers`. Steps (`when`): `enrol`, `buy`, `return`, `activity`, `profile`,
-`redeem` (points, optional program), `load` (offer: load to card), `day`, or `event` (any
-event in its JSON form). Money is written in currency units
+published), `offers` and `rewards` (a reward's fields over a default free coffee costing 100
+points; `codes` lists its code stock). Steps (`when`): `enrol`, `buy` (optional `tokens`: the
+granted rewards used), `return`, `activity`, `profile`, `redeem` (points, optional program),
+`reward` (redeem a reward: reward, optional quantity and command), `load` (offer: load to
+card), `day`, or `event` (any event in its JSON form). Money is written in currency units
 as a string ("12.50"); ids and times default from the step's position, so a scenario states
 only what matters to it. Expectations (`then`) are judged on the output events alone, so the
 same check serves the simulator and the real stack: `awards` (OfferCompleted with points, in
@@ -28,7 +30,8 @@ named are compared), `discounts` (OfferCompleted with a discount), `ledger` (led
 member, type, points_on_event), `balances` (from the last ledger event of each member),
 `completions` (number of OfferCompleted, control group included), `targeted` (OfferTargeted:
 member, offer, control), `loaded` (OfferLoaded: member, offer), `rejections` (RequestRejected:
-member, reason).
+member, reason), `grants` (RewardGranted: member, reward, code), `used` (RewardRedeemed:
+member, reward, code) and `expired` (RewardExpired: member, reward).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from processors.contract.base import Event
 from processors.contract.ledger import LedgerEventRecorded
 from processors.contract.offers import OfferCompleted, OfferLoaded, OfferTargeted
 from processors.contract.outcomes import RequestRejected
+from processors.contract.rewards import RewardExpired, RewardGranted, RewardRedeemed
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 """When a scenario's first step happens unless it says otherwise (a Monday); each later step
@@ -64,6 +68,17 @@ PROGRAM_DEFAULTS: dict[str, Any] = {
     "expiry": {"kind": "NONE"},
 }
 STORE_DEFAULTS: dict[str, Any] = {"store_id": "S1", "country": "CA", "province": "ON"}
+REWARD_DEFAULTS: dict[str, Any] = {
+    "reward_id": "COFFEE",
+    "localized_copy": [
+        {"locale": "en", "headline": "A free coffee", "short_description": "Any size, on us."},
+        {"locale": "fr", "headline": "Un café offert", "short_description": "Au choix, offert."},
+    ],
+    "points_cost": 100,
+    "discount": None,
+    "uses_code_stock": True,
+    "granted_valid_days": 30,
+}
 
 
 class ScenarioError(ValueError):
@@ -155,7 +170,8 @@ class _Steps:
                 lines = [_line(line, i + 1) for i, line in enumerate(given.pop("lines"))]
                 body = {"type": "TransactionCompleted", "transaction_id": f"T{self.n}",
                         "member_id": member, "market": market, "currency": currency,
-                        "source": "INSTORE", "store": store, "lines": lines}  # fmt: skip
+                        "source": "INSTORE", "store": store, "lines": lines,
+                        "redemption_tokens": given.pop("tokens", [])}  # fmt: skip
             case "return":
                 lines = [
                     {"line_id": line["line_id"], "quantity": str(line.get("quantity", 1)),
@@ -173,6 +189,11 @@ class _Steps:
                         "member_id": member, "source": "APP", "allocations": [
                             {"program_id": given.pop("program", self.program["program_id"]),
                              "points": points}]}  # fmt: skip
+            case "reward":
+                body = {"type": "RewardRedemptionRequested",
+                        "command_id": given.pop("command", f"C{self.n}"), "member_id": member,
+                        "reward_id": given.pop("reward"), "program_id": self.program["program_id"],
+                        "quantity": given.pop("quantity", 1), "source": "APP"}  # fmt: skip
             case "load":
                 body = {"type": "OfferLoadRequested", "command_id": f"C{self.n}",
                         "member_id": member, "offer_id": given.pop("offer"),
@@ -213,12 +234,14 @@ def load(path: Path) -> Scenario:
                 "source_file_name": f"{audience_id}.csv"}  # fmt: skip
         config.append(_event(path, "given.audiences", n, body))
     offers = [_offer(offer, programs[0], n) for n, offer in enumerate(given.get("offers") or [])]
-    loaded = offer_files.offers_from_data(
-        offers, file=str(path), base_dir=path.parent, published_at=START - timedelta(days=30)
-    )
-    if not loaded.is_valid:
-        raise ScenarioError("; ".join(str(problem) for problem in loaded.errors))
-    config += loaded.events
+    if offers:
+        loaded = offer_files.offers_from_data(
+            offers, file=str(path), base_dir=path.parent, published_at=START - timedelta(days=30)
+        )
+        if not loaded.is_valid:
+            raise ScenarioError("; ".join(str(problem) for problem in loaded.errors))
+        config += loaded.events
+    config += _rewards(path, given.get("rewards") or [], programs[0])
     steps = _Steps(programs[0])
     events = []
     for n, step in enumerate(data["when"]):
@@ -227,6 +250,25 @@ def load(path: Path) -> Scenario:
         ((kind, body),) = step.items()
         events.append(_event(path, "when", n, steps.event(kind, body or {})))
     return Scenario(data.get("name", path.stem), path, config, events, data["then"])
+
+
+def _rewards(path: Path, rewards: list[dict[str, Any]], program: dict[str, Any]) -> list[Event]:
+    """Each reward's publication, then its code stock (if it lists `codes`)."""
+    events: list[Event] = []
+    published = (START - timedelta(days=30)).isoformat()
+    for n, given in enumerate(rewards):
+        given = dict(given)
+        codes = given.pop("codes", [])
+        body = {"type": "RewardPublished", "event_id": f"reward-{n}", "occurred_at": published,
+                "program_id": program["program_id"], "market": program["market"],
+                "available_from": published, **_merged(REWARD_DEFAULTS, given)}  # fmt: skip
+        events.append(_event(path, "given.rewards", n, body))
+        if codes:
+            stock = {"type": "RewardCodesAdded", "event_id": f"reward-{n}-codes",
+                     "occurred_at": published, "reward_id": body["reward_id"],
+                     "codes": list(codes)}  # fmt: skip
+            events.append(_event(path, "given.rewards", n, stock))
+    return events
 
 
 def _event(path: Path, where: str, n: int, body: dict[str, Any]) -> Event:
@@ -276,6 +318,18 @@ def check(scenario: Scenario, outputs: list[Event]) -> list[str]:
         compare("rejections", got, expect["rejections"])
     if "balances" in expect:
         compare("balances", balances(ledger), expect["balances"])
+    if "grants" in expect:
+        got = [{"member": e.member_id, "reward": e.reward_id, "code": e.code}
+               for e in outputs if isinstance(e, RewardGranted)]  # fmt: skip
+        compare("grants", got, expect["grants"])
+    if "used" in expect:
+        got = [{"member": e.member_id, "reward": e.reward_id, "code": e.code}
+               for e in outputs if isinstance(e, RewardRedeemed)]  # fmt: skip
+        compare("used", got, expect["used"])
+    if "expired" in expect:
+        got = [{"member": e.member_id, "reward": e.reward_id}
+               for e in outputs if isinstance(e, RewardExpired)]  # fmt: skip
+        compare("expired", got, expect["expired"])
     return problems
 
 

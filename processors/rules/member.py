@@ -395,7 +395,8 @@ def _target(
         if state.offers is not None:  # the daily run bounds the offer state (retention)
             day = message.business_date if message.market in state.offers.markets else None
             retention.forget_ended(state.offers, config.end_of, day)
-        if state.rewards is not None:
+        markets = state.offers.markets if state.offers is not None else []
+        if state.rewards is not None and message.market in markets:  # the member's own day
             expired = wallet.start_day(state.rewards, state.member_id, message)
             result.emitted += expired.emitted
     if isinstance(message, OfferLoadRequested):

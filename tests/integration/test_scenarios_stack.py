@@ -10,6 +10,7 @@ and every wave waits for the outputs the simulator says it causes.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from loyalty import stack
+from loyalty.audit import uncommitted
 from loyalty.producing import publish_events
 from loyalty.services import Services
 from processors import scenarios
@@ -26,6 +28,7 @@ from processors.contract.config import OfferPublished
 from processors.contract.ledger import LedgerEventRecorded
 from processors.contract.offers import OfferCompleted, OfferLoaded, OfferProgressed, OfferTargeted
 from processors.contract.outcomes import RequestAccepted, RequestRejected
+from processors.contract.rewards import RewardExpired, RewardGranted, RewardRedeemed
 from processors.simulation import Simulation
 from tests.integration.test_worker_ledger import Collector
 
@@ -34,9 +37,11 @@ pytestmark = pytest.mark.integration
 SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.yaml"))
 RENAMED = {"member_id", "program_id", "offer_id", "market", "event_id", "transaction_id",
            "return_id", "command_id", "stacking_group", "victim_member_id",
-           "survivor_member_id", "referrer_member_id", "audience_id", "upload_id"}  # fmt: skip
+           "survivor_member_id", "referrer_member_id", "audience_id", "upload_id",
+           "reward_id"}  # fmt: skip
 OUTPUTS = (LedgerEventRecorded, OfferCompleted, OfferProgressed, OfferTargeted, OfferLoaded,
-           RequestAccepted, RequestRejected)  # fmt: skip
+           RequestAccepted, RequestRejected, RewardGranted, RewardRedeemed,
+           RewardExpired)  # fmt: skip
 
 
 def _renamed(value: Any, ns: str) -> Any:
@@ -93,6 +98,8 @@ def _plain(event: Event, ns: str) -> Event:
     update = {"member_id": event.member_id.removeprefix(ns)}  # type: ignore[attr-defined]
     if isinstance(event, OfferCompleted | OfferTargeted | OfferLoaded):
         update["offer_id"] = event.offer_id.removeprefix(ns)
+    if isinstance(event, RewardGranted | RewardRedeemed | RewardExpired):
+        update["reward_id"] = event.reward_id.removeprefix(ns)
     return event.model_copy(update=update)
 
 
@@ -120,7 +127,8 @@ async def test_every_scenario_gives_the_simulators_events_on_the_real_stack(isol
     collectors = [
         Collector(isolated.bootstrap_servers, isolated.topic(topic), isolated.partitions,
                   lambda e: isinstance(e, OUTPUTS))
-        for topic in ("loyalty.ledger.v1", "loyalty.offers.v1", "loyalty.outcomes.v1")
+        for topic in ("loyalty.ledger.v1", "loyalty.offers.v1", "loyalty.outcomes.v1",
+                      "loyalty.rewards.v1")
     ]  # fmt: skip
     for collector in collectors:
         await collector.start()
@@ -133,6 +141,12 @@ async def test_every_scenario_gives_the_simulators_events_on_the_real_stack(isol
     services = Services(isolated, tmp_path)
     worker = services.start("worker", "worker")
     try:
+        # The configuration settles first (reward codes reach their reward's agent through the
+        # config fan-out), as the simulator applied it before any step.
+        for _ in range(240):
+            if await uncommitted(isolated) == 0:
+                break
+            await asyncio.sleep(0.5)
         planned = [waves(events) for _, _, events in runs]
         for k in range(max(len(p) for p in planned)):
             wave = [event for p in planned if k < len(p) for event in p[k]]
