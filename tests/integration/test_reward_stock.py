@@ -5,9 +5,11 @@ concurrent redemptions never take the balance below zero."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from loyalty.audit import read_topic, uncommitted
 from loyalty.producing import publish_events
@@ -87,3 +89,72 @@ async def test_100_codes_for_300_members_at_once_are_100_grants_and_200_refusals
     balances = [b.balance for e in final for b in e.balances_after if b.program_id == PROGRAM]
     assert min(balances) >= 0
     assert balances[-1] == 0
+
+
+async def _answered(settings, topic: str) -> int:  # type: ignore[no-untyped-def]
+    """Records on `topic` now (all partitions)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(settings.topic(topic), p) for p in range(settings.partitions)]
+        return sum((await consumer.end_offsets(tps)).values())
+    finally:
+        await consumer.stop()
+
+
+async def test_a_worker_killed_during_2000_redemptions_grants_no_code_twice_and_pays_each_once(
+    isolated, tmp_path
+):  # type: ignore[no-untyped-def]
+    members = [f"rk-{n}" for n in range(2000)]
+    stock = [f"KILL-{n:03d}" for n in range(300)]
+    codec = AvroCodec.with_history()
+    services = Services(isolated, tmp_path)
+    worker = services.start("worker", "worker")
+
+    async def settled() -> bool:
+        return await uncommitted(isolated) == 0
+
+    try:
+        await publish_events(isolated, [program(), reward("KILL", uses_code_stock=True),
+                                        codes("KILL", *stock)])  # fmt: skip
+        joined = [e for m in members for e in (enrolled(m), bought(m, f"{m}-T", cents=50_000))]
+        await publish_events(isolated, joined)
+        assert await until(settled, 180), worker.log_tail()
+        await publish_events(isolated, [redeem(m, "c1", "KILL") for m in members])
+
+        # Killed as soon as the first allocation requests are out: between the three steps.
+        for _ in range(6000):
+            if await _answered(isolated, "loyalty.internal.reward-stock.v1") > 1:
+                break
+            await asyncio.sleep(0.01)
+        worker.kill()
+        at_kill = await _answered(isolated, "loyalty.outcomes.v1")
+        worker = services.start("worker", "worker")
+        assert await until(settled, 240), worker.log_tail()
+    finally:
+        services.stop()
+
+    def read(topic: str) -> list:  # type: ignore[type-arg]
+        return [codec.decode(v) for _, v in records[topic]]
+
+    records = {
+        topic: await read_topic(isolated.bootstrap_servers, isolated.topic(topic), 8)
+        for topic in ("loyalty.outcomes.v1", "loyalty.rewards.v1", "loyalty.ledger.v1")
+    }
+    assert at_kill < len(members), "the kill came after the work was done"
+    outcomes = {o.event_id: o for o in read("loyalty.outcomes.v1")}  # a replay repeats ids
+    by_command = {(o.member_id, o.command_id) for o in outcomes.values()}
+    assert len(by_command) == len(outcomes) == 2000  # every request answered, one answer each
+    accepted = {o.member_id for o in outcomes.values() if isinstance(o, RequestAccepted)}
+    grants = {g.event_id: g for g in read("loyalty.rewards.v1") if isinstance(g, RewardGranted)}
+    codes_given = Counter(g.code for g in grants.values())
+    assert set(codes_given.values()) == {1}  # no code granted twice
+    assert len(grants) == len(accepted) == 300
+    debits = {
+        e.event_log_id: e for e in read("loyalty.ledger.v1")
+        if isinstance(e, LedgerEventRecorded) and e.event_type is LedgerEventType.POINTS_REDEMPTION
+    }  # fmt: skip
+    paid = Counter(e.member_id for e in debits.values())
+    assert set(paid.values()) == {1}  # each paid once
+    # No debit without a grant, no grant without a debit.
+    assert set(paid) == {g.member_id for g in grants.values()} == accepted
