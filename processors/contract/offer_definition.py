@@ -553,6 +553,7 @@ class OfferRewardKind(ContractEnum):
     BASE_MULTIPLIER = "BASE_MULTIPLIER"  # k × base points on the covered lines (k may be 1.5)
     TIER_MULTIPLIER = "TIER_MULTIPLIER"  # k × base points, k by the member's programme tier
     DISCOUNT = "DISCOUNT"  # $ off or % off items or cart, or a free item
+    REWARD = "REWARD"  # a catalogue reward granted to the member (10 visits → a free coffee)
     UNKNOWN = "UNKNOWN"
 
 
@@ -634,8 +635,11 @@ _REWARD_VALUE_FIELD: Final[Mapping[OfferRewardKind, str]] = {
 _REWARD_USES: Final[KindUses] = {
     **{kind: ((field,), ()) for kind, field in _REWARD_VALUE_FIELD.items()},
     OfferRewardKind.TIER_MULTIPLIER: (("tier_multipliers",), ()),
+    OfferRewardKind.REWARD: (("reward_id",), ()),
 }
-_REWARD_FIELDS: Final = ("points", "multiplier", "tier_multipliers", "discount", "tiers")
+_REWARD_FIELDS: Final = (
+    "points", "multiplier", "tier_multipliers", "discount", "tiers", "reward_id"
+)  # fmt: skip
 
 
 class OfferReward(Record):
@@ -662,6 +666,11 @@ class OfferReward(Record):
     discount: DiscountTerms | None = Field(
         default=None, description="DISCOUNT: the discount given per payout."
     )
+    reward_id: Id | None = Field(
+        default=None,
+        description="REWARD: the catalogue reward (RewardPublished) granted per use, free; "
+        "its code stock and limits apply.",
+    )
     tiers: list[OfferRewardTier] = Field(
         default_factory=list,
         max_length=10,
@@ -683,6 +692,9 @@ class OfferReward(Record):
             # With tiers, each tier carries the value and the reward itself carries none.
             uses = {**_REWARD_USES, self.kind: ((), ("tiers",))}
         require_kind_fields(self, "reward", self.kind, uses, among=_REWARD_FIELDS)
+        if self.kind is OfferRewardKind.REWARD and (self.tiers or self.payout is not
+                                                    PayoutMode.MINIMUM):  # fmt: skip
+            raise ValueError("a REWARD offer grants one reward per use: no tiers, MINIMUM")
         tier_ids = [t.tier_id for t in self.tier_multipliers]
         if len(set(tier_ids)) != len(tier_ids):
             raise ValueError("tier_multipliers names each programme tier at most once")

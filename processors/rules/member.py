@@ -36,15 +36,19 @@ from processors.contract.internal import (
     RewardAllocated,
     RewardAllocationRefused,
 )
+from processors.contract.offer_definition import OfferRewardKind
+from processors.contract.offers import OfferCompleted
 from processors.contract.outcomes import RequestAccepted
 from processors.contract.redemptions import (
     OfferLoadRequested,
     PointsRedemptionRequested,
     RewardRedemptionRequested,
 )
+from processors.contract.rewards import RewardGrantReason
 from processors.contract.targeting import OfferTargetingTick
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules import identity
+from processors.rules.arithmetic import derived_id
 from processors.rules.ledger import handle as ledger
 from processors.rules.ledger import purchases
 from processors.rules.ledger.awards import OfferCredit, OfferDebit, credit_offer_award
@@ -53,8 +57,8 @@ from processors.rules.offers import evaluate as offers
 from processors.rules.offers import facts, limits, retention, schedule, targeting
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.state import MemberOffers
-from processors.rules.rewards import redeem, wallet
-from processors.rules.rewards.state import MemberRewards
+from processors.rules.rewards import grants, redeem, wallet
+from processors.rules.rewards.state import FreeGrant, MemberRewards
 
 TargetingInput = OfferLoadRequested | OfferTargetingTick
 RewardInput = RewardRedemptionRequested | RewardAllocated | RewardAllocationRefused
@@ -214,7 +218,10 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
         case RewardAllocated():
             result.emitted += redeem.allocated(state.ledger, _rewards(state), message)
         case RewardAllocationRefused():
-            result.emitted += redeem.refused(state.ledger, _rewards(state), message)
+            refused = redeem.refused(state.ledger, _rewards(state), message)
+            result.emitted += refused
+            if not refused:  # a free grant, or a step already answered
+                result.notes.append(f"reward {message.reward_id} not granted: {message.reason}")
         case ActivityRecorded():
             seen = _seen(state, message)
             result.take(ledger.handle(state.ledger, message, config.programs))
@@ -248,6 +255,25 @@ def _rewards(state: MemberState) -> MemberRewards:
     if state.rewards is None:
         state.rewards = MemberRewards()
     return state.rewards
+
+
+def _offer_reward(result: MemberResult, completed: OfferCompleted, config: Config) -> None:
+    """A completed use of a REWARD offer grants its catalogue reward, free (ADR 20)."""
+    offer = config.catalogue.definition(completed.offer_id)
+    if offer is None or offer.reward.kind is not OfferRewardKind.REWARD:
+        return
+    reward_id = offer.reward.reward_id
+    grant = FreeGrant(
+        reason=RewardGrantReason.OFFER.value, cause_event_id=completed.cause_event_id,
+        at=completed.occurred_at, offer_id=completed.offer_id, program_id=offer.program_id,
+    )  # fmt: skip
+    key = derived_id("GRANT", completed.event_id)  # one grant per completed use
+    events, note = grants.give(
+        _rewards(result.state), completed.member_id, key, config.rewards.get(reward_id or ""), grant
+    )
+    result.emitted += events
+    if note:
+        result.notes.append(f"offer {completed.offer_id}: {note}")
 
 
 def _enrol(result: MemberResult, enrolled: MemberEnrolled, config: Config) -> None:
@@ -437,6 +463,9 @@ def _book(
     """Emit the offer events, then book each award into the ledger. Without a `cause` (a use
     granted by the offer's agent, ADR 14) the awards carry their cause's channel and store."""
     result.emitted += evaluation.events
+    for completed in evaluation.events:
+        if isinstance(completed, OfferCompleted) and not completed.in_control_group:
+            _offer_reward(result, completed, config)
     ledger_state = result.state.ledger
     assert ledger_state is not None
     purchase = cause if isinstance(cause, TransactionCompleted) else None

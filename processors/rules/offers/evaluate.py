@@ -295,8 +295,14 @@ def _discount_offers(plans: Sequence[Plan]) -> list[DiscountOffer]:
 
 def _stack(plans: Sequence[Plan], programs: Programs) -> list[Plan]:
     """The plans that complete a use and win their group (a discount taking nothing, like a use
-    due nothing, does not complete)."""
-    paying = [p for p in plans if p.points > 0 or (p.payout.discount and p.discount_cents > 0)]
+    due nothing, does not complete; a catalogue reward always pays, valued at 0 here)."""
+    paying = [
+        p
+        for p in plans
+        if p.points > 0
+        or (p.payout.discount and p.discount_cents > 0)
+        or p.payout.reward_id is not None
+    ]
     contenders = [
         Contender(
             p.offer.offer_id,

@@ -40,11 +40,12 @@ class Payout:
     multiples: int = 1
     tier: int | None = None
     discount: DiscountTerms | None = None
+    reward_id: str | None = None  # a catalogue reward granted (REWARD offers)
 
     @property
     def pays(self) -> bool:
         """False when the use would give nothing (it then does not happen)."""
-        return self.points_due > 0 or self.discount is not None
+        return self.points_due > 0 or self.discount is not None or self.reward_id is not None
 
 
 def covered_base(program: ProgramConfigured, covered_cents: int, eligible_cents: int) -> Decimal:
@@ -103,6 +104,8 @@ def payout(
             return Payout(bonus(k, base), multiples, tier)
         case OfferRewardKind.DISCOUNT if discount is not None:
             return Payout(0, multiples, tier, discount)
+        case OfferRewardKind.REWARD if reward.reward_id is not None:
+            return Payout(0, multiples, tier, reward_id=reward.reward_id)
     return Payout()
 
 

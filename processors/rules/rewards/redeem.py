@@ -20,7 +20,7 @@ Pure: every time comes from the request; every id derives from the member and th
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from processors.contract.base import Event
 from processors.contract.common import PointsCategory
@@ -40,6 +40,7 @@ from processors.rules.arithmetic import derived_id
 from processors.rules.ledger import requests
 from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.state import MemberLedger, Reserved
+from processors.rules.rewards import grants
 from processors.rules.rewards.state import GrantedReward, MemberRewards, PendingRedemption
 
 Refusal = tuple[RejectionReason, str]
@@ -103,23 +104,33 @@ def allocated(
     pending = rewards.pending.pop(step.command_id, None)
     if pending is None or ledger is None:
         return []  # already answered: a redelivered step
-    ledger.reserved.pop(step.command_id, None)
-    asked = pending.request
     codes: list[str | None] = list(step.codes) or [None] * pending.quantity
+    if pending.grant is not None:  # a free grant: nothing reserved, nothing to pay
+        if ledger.status != "ACTIVE":
+            return [release(step, pending, pending.grant.at)]
+        return grants.book(rewards, step.member_id, step.command_id, pending, codes)
+    asked = pending.request
+    assert asked is not None
+    ledger.reserved.pop(step.command_id, None)
     cannot = requests.cannot_spend(ledger, [(pending.program_id, pending.points)])
     if cannot is not None:
-        release = RewardAllocationReleased(
-            event_id=derived_id("RWD-REL", step.member_id, step.command_id),
-            occurred_at=asked.occurred_at,
-            reward_id=step.reward_id,
-            member_id=step.member_id,
-            command_id=step.command_id,
-            codes=list(step.codes),
-            quantity=pending.quantity,
-        )
         reason, detail = cannot
-        return [release, requests.reply(ledger, asked, reason=reason, detail=detail)]
+        refusal = requests.reply(ledger, asked, reason=reason, detail=detail)
+        return [release(step, pending, asked.occurred_at), refusal]
     return _book(ledger, rewards, pending, codes)
+
+
+def release(step: RewardAllocated, pending: PendingRedemption, at: datetime) -> Event:
+    """Grants given that cannot be used: back to the reward's stock (codes first in line)."""
+    return RewardAllocationReleased(
+        event_id=derived_id("RWD-REL", step.member_id, step.command_id),
+        occurred_at=at,
+        reward_id=step.reward_id,
+        member_id=step.member_id,
+        command_id=step.command_id,
+        codes=list(step.codes),
+        quantity=pending.quantity,
+    )
 
 
 def refused(
@@ -127,8 +138,8 @@ def refused(
 ) -> list[Event]:
     """Step 3, refused: release the reserved points and reject `out_of_stock`, once."""
     pending = rewards.pending.pop(step.command_id, None)
-    if pending is None or ledger is None:
-        return []
+    if pending is None or ledger is None or pending.request is None:
+        return []  # answered already, or a free grant the stock could not give
     ledger.reserved.pop(step.command_id, None)
     detail = f"reward {step.reward_id}: {step.reason.value.lower().replace('_', ' ')}"
     outcome = requests.reply(
@@ -193,6 +204,7 @@ def _book(
 ) -> list[Event]:
     """The debit, one `RewardGranted` per unit, and the accepted outcome naming them."""
     asked = pending.request
+    assert asked is not None
     draft = Draft(
         ledger,
         LedgerEventType.POINTS_REDEMPTION,
@@ -206,7 +218,7 @@ def _book(
     draft.debit(pending.program_id, PointsCategory.REGULAR, EntryKind.REDEMPTION, pending.points)
     sealed = draft.seal()
     emitted: list[Event] = [sealed] if sealed is not None else []
-    expires_at = _expiry(pending, asked.occurred_at)
+    expires_at = grants.expiry(pending, asked.occurred_at)
     granted: list[str] = []
     for unit, code in enumerate(codes):
         grant_id = granted_id(asked.member_id, asked.command_id, unit)
@@ -247,10 +259,3 @@ def _book(
         )
     )
     return emitted
-
-
-def _expiry(pending: PendingRedemption, granted_at: datetime) -> datetime | None:
-    """A granted reward lasts the reward's validity in days, else until the reward's own end."""
-    if pending.valid_days is not None:
-        return granted_at + timedelta(days=pending.valid_days)
-    return pending.valid_until

@@ -23,15 +23,27 @@ class GrantedReward(BaseModel):
     closed_at: datetime | None = None  # when it was used or expired
 
 
+class FreeGrant(BaseModel):
+    """Why a reward is given without points (an offer's reward, later birthdays, sign-ups)."""
+
+    reason: str  # a RewardGrantReason value
+    cause_event_id: str
+    at: datetime
+    offer_id: str | None = None
+    program_id: str | None = None
+
+
 class PendingRedemption(BaseModel):
-    """A redemption whose points are reserved while the reward's agent allocates its grants."""
+    """A grant waiting for the reward's agent: a redemption (its points reserved meanwhile),
+    or a free grant."""
 
     reward_id: str
     program_id: str
     points: int
     quantity: int
-    request: RewardRedemptionRequested  # to answer it once allocated
-    digest: str  # of the request's body (rules.identity)
+    request: RewardRedemptionRequested | None = None  # to answer it once allocated
+    grant: FreeGrant | None = None  # or the free grant's cause
+    digest: str = ""  # of the request's body (rules.identity)
     # The reward version's validity where it was requested: days after the grant, else its end.
     valid_days: int | None = None
     valid_until: datetime | None = None
