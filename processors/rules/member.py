@@ -40,9 +40,12 @@ from processors.contract.offer_definition import OfferRewardKind
 from processors.contract.offers import OfferCompleted
 from processors.contract.outcomes import RequestAccepted
 from processors.contract.redemptions import (
+    IssuedOfferLockRequested,
+    IssuedOfferRedeemRequested,
     OfferLoadRequested,
     PointsRedemptionRequested,
     RewardRedemptionRequested,
+    RewardStoreOfferPurchaseRequested,
 )
 from processors.contract.rewards import RewardGrantReason
 from processors.contract.targeting import OfferTargetingTick
@@ -57,11 +60,13 @@ from processors.rules.offers import evaluate as offers
 from processors.rules.offers import facts, limits, retention, schedule, targeting
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.state import MemberOffers
-from processors.rules.rewards import grants, redeem, wallet
+from processors.rules.rewards import grants, redeem, store, wallet
 from processors.rules.rewards.state import FreeGrant, MemberRewards
 
 TargetingInput = OfferLoadRequested | OfferTargetingTick
 RewardInput = RewardRedemptionRequested | RewardAllocated | RewardAllocationRefused
+RewardInput |= RewardStoreOfferPurchaseRequested | IssuedOfferLockRequested
+RewardInput |= IssuedOfferRedeemRequested
 MemberInput = ledger.LedgerInput | MemberProfileUpdated | OfferUseGranted | OfferUseDenied
 MemberInput |= TargetingInput | RewardInput
 ConfigInput = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
@@ -215,6 +220,13 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
         case RewardRedemptionRequested():
             reward = config.rewards.get(message.reward_id)
             result.emitted += redeem.request(state.ledger, _rewards(state), message, reward)
+        case RewardStoreOfferPurchaseRequested():
+            offer = config.catalogue.get(message.offer_id)
+            result.emitted += store.purchase(state.ledger, _store_offers(state), message, offer)
+        case IssuedOfferLockRequested():
+            result.emitted += store.lock(state.ledger, _store_offers(state), message)
+        case IssuedOfferRedeemRequested():
+            result.emitted += store.redeem_now(state.ledger, _store_offers(state), message)
         case RewardAllocated():
             result.emitted += redeem.allocated(state.ledger, _rewards(state), message)
         case RewardAllocationRefused():
@@ -249,6 +261,11 @@ def _offers(state: MemberState) -> MemberOffers:
         programs = list(state.ledger.programs) if state.ledger is not None else []
         state.offers = MemberOffers(member_id=state.member_id, programs=programs)
     return state.offers
+
+
+def _store_offers(state: MemberState) -> MemberOffers:
+    """The offer state a reward-store request works on (a stranger's is thrown away)."""
+    return _offers(state) if _active(state) else MemberOffers(member_id=state.member_id)
 
 
 def _rewards(state: MemberState) -> MemberRewards:
@@ -315,6 +332,16 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
         )
         _decide(result, config, found, purchase.event_id, purchase.occurred_at)
         evaluation = offers.on_transaction(_offers(state), purchase, *_rules(config), config.end_of)
+        for completed in evaluation.events:  # a reward-store offer spends the instance used
+            offer = (
+                config.catalogue.get(completed.offer_id)
+                if isinstance(completed, OfferCompleted)
+                else None
+            )
+            if offer is not None and offer.reward_store is not None:
+                store.use(
+                    _offers(state), offer.offer_id, purchase.transaction_id, purchase.occurred_at
+                )
         _book(result, evaluation, config, purchase)
 
 

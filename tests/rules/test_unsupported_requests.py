@@ -15,9 +15,6 @@ from processors.rules.member import Config, MemberState
 from tests.rules.given import enrolled, programs
 
 UNSUPPORTED = [
-    "RewardStoreOfferPurchaseRequested",
-    "IssuedOfferLockRequested",
-    "IssuedOfferRedeemRequested",
     "PromoCodeLinkRequested",
 ]
 

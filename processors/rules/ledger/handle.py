@@ -24,13 +24,10 @@ from processors.contract.internal import (
     ReturnForwarded,
 )
 from processors.contract.redemptions import (
-    IssuedOfferLockRequested,
-    IssuedOfferRedeemRequested,
     PointsAdjustmentRequested,
     PointsRedemptionRequested,
     PointsTransferRequested,
     PromoCodeLinkRequested,
-    RewardStoreOfferPurchaseRequested,
 )
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules.ledger import adjustments, daily, purchases, referrals, requests, steps
@@ -90,10 +87,7 @@ def handle(state: MemberLedger | None, message: LedgerInput, programs: Programs)
             return daily.release_on_activity(state, message, programs)
         case DayStarted():
             return daily.start_day(state, message, programs)
-        case (
-            RewardStoreOfferPurchaseRequested() | IssuedOfferLockRequested()
-            | IssuedOfferRedeemRequested() | PromoCodeLinkRequested()
-        ):  # fmt: skip
+        case PromoCodeLinkRequested():
             return requests.refuse_unsupported(state, message)
     raise TypeError(f"the ledger does not handle {type(message).__name__}")
 

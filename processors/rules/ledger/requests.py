@@ -34,15 +34,13 @@ from processors.rules.ledger.state import (
 )
 from processors.rules.outcomes import Outcome
 
-Unsupported = (
-    RewardStoreOfferPurchaseRequested | IssuedOfferLockRequested | IssuedOfferRedeemRequested
-    | PromoCodeLinkRequested
-)  # fmt: skip
+Unsupported = PromoCodeLinkRequested
 """Requests the contract carries whose features are not built yet: answered `not_supported`."""
 
 Request = (
     PointsRedemptionRequested | PointsTransferRequested | PointsAdjustmentRequested
-    | RewardRedemptionRequested | Unsupported
+    | RewardRedemptionRequested | RewardStoreOfferPurchaseRequested | IssuedOfferLockRequested
+    | IssuedOfferRedeemRequested | Unsupported
 )  # fmt: skip
 """Every request the ledger answers."""
 

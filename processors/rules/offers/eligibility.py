@@ -103,6 +103,10 @@ def _is_open_mass(offer: OfferPublished) -> bool:
 def _is_activated(
     offer: OfferPublished, tx: TransactionCompleted | None, state: MemberOffers | None
 ) -> bool:
+    if offer.reward_store is not None:
+        # Sold in a reward store: it applies only to a transaction that carries an instance
+        # the member bought (seed 002), whatever its activation says.
+        return state is not None and tx is not None and bool(state.presented(offer.offer_id, tx))
     activation = offer.activation
     if activation.kind is ActivationKind.AUTOMATIC:
         return True

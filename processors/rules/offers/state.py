@@ -18,6 +18,7 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from processors.contract.enrolments import MemberProfile
+from processors.contract.transactions import TransactionCompleted
 from processors.rules.ledger.policy import returns_horizon
 
 TIER_ATTRIBUTE = "tier"
@@ -161,6 +162,30 @@ class LoadOutcome(BaseModel):
     digest: str | None = None  # of the request's body (rules.identity); None: kept before
 
 
+class IssuedOffer(BaseModel):
+    """One instance of a reward-store offer a member bought (seed 002): it applies to one
+    transaction that carries its id, once; a lock reserves it for one transaction a while."""
+
+    issued_offer_id: str
+    offer_id: str
+    reward_store_id: str
+    points: int
+    issued_at: datetime
+    status: str = "ISSUED"  # ISSUED | LOCKED | REDEEMED (used at once) | USED (applied)
+    transaction_id: str | None = None  # the transaction it is locked to or redeemed for
+    locked_until: datetime | None = None
+
+    def applies_to(self, transaction_id: str, at: datetime) -> bool:
+        """True when a transaction `transaction_id` carrying it at `at` gets its benefit: an
+        instance free (never locked, or its lock lapsed), or locked or redeemed for that very
+        transaction (a till told yes is never overruled, even after the lock lapsed)."""
+        if self.status == "ISSUED":
+            return True
+        if self.status in ("LOCKED", "REDEEMED") and self.transaction_id == transaction_id:
+            return True
+        return self.status == "LOCKED" and self.locked_until is not None and at >= self.locked_until
+
+
 class MemberOffers(BaseModel):
     """Everything the offer rules know about one member."""
 
@@ -187,6 +212,18 @@ class MemberOffers(BaseModel):
     triggers: dict[str, list[TriggerFire]] = Field(default_factory=dict)
     loaded: dict[str, datetime] = Field(default_factory=dict)  # offer id → when loaded
     loads: dict[str, LoadOutcome] = Field(default_factory=dict)  # command id → answer
+    issued: dict[str, IssuedOffer] = Field(default_factory=dict)  # reward-store offers bought
+
+    def presented(self, offer_id: str, tx: TransactionCompleted) -> IssuedOffer | None:
+        """The instance of `offer_id` the transaction carries and may use, if any (one per
+        transaction: the one locked or redeemed for it first)."""
+        carried = [self.issued[t] for t in tx.redemption_tokens if t in self.issued]
+        usable = [
+            i for i in carried
+            if i.offer_id == offer_id and i.applies_to(tx.transaction_id, tx.occurred_at)
+        ]  # fmt: skip
+        usable.sort(key=lambda i: (i.transaction_id != tx.transaction_id, i.issued_offer_id))
+        return usable[0] if usable else None
 
     def horizon(self) -> datetime | None:
         """The oldest business time still remembered (None: nothing seen yet)."""

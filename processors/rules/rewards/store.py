@@ -1,0 +1,183 @@
+"""Reward stores (seed 002; ADR 20): a member buys an offer a store sells with points and gets
+their own instance of it, which one later transaction uses once: locked first for that
+transaction (reserve → commit, DESIGN.md §5.25), or redeemed at once.
+
+A store is the set of live offers whose `reward_store` listing names it; who may buy is who
+the offer targets. Every request is answered (`RequestAccepted`/`RequestRejected` with a
+stable reason) and remembered, so a repeated command_id gets its first answer again.
+
+- Purchase: `unknown_member`, `member_merged`, `unknown_offer` (no such offer, or not sold in
+  that store), `offer_not_live`, `not_eligible` (another programme, not targeted, or held out
+  as control), `limit_reached` (the offer's uses per member, counting instances held),
+  `insufficient_points`; else one `POINTS_REDEMPTION` debit and the instance, named by the
+  outcome's `issued_offer_id`.
+- Lock: the instance is reserved for one transaction for `LOCK_MINUTES`; the same transaction
+  may lock it again (it is extended); another transaction is refused `reward_locked` until the
+  lock lapses. Redeem at once: the instance is spent for that transaction (or for the next
+  one that carries it, when the request names none).
+- Either way the transaction that carries the instance gets the offer's benefit once: the offer
+  rules apply a store offer only to a transaction presenting a usable instance, and the
+  completion marks it used.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from processors.contract.base import Event
+from processors.contract.common import PointsCategory
+from processors.contract.config import OfferPublished
+from processors.contract.ledger import EntryKind, LedgerEventType
+from processors.contract.outcomes import RejectionReason
+from processors.contract.redemptions import (
+    IssuedOfferLockRequested,
+    IssuedOfferRedeemRequested,
+    RewardStoreOfferPurchaseRequested,
+)
+from processors.rules.arithmetic import derived_id
+from processors.rules.ledger import requests
+from processors.rules.ledger.draft import Draft
+from processors.rules.ledger.state import MemberLedger
+from processors.rules.offers import targeting
+from processors.rules.offers.state import IssuedOffer, MemberOffers
+
+LOCK_MINUTES = 30
+"""How long a lock reserves an issued offer for its transaction (a basket left at the till)."""
+
+Refusal = tuple[RejectionReason, str]
+
+
+def purchase(
+    ledger: MemberLedger | None,
+    offers: MemberOffers,
+    asked: RewardStoreOfferPurchaseRequested,
+    offer: OfferPublished | None,
+) -> list[Event]:
+    """Buy one instance of a store's offer (see the module)."""
+    repeated = requests.repeat(ledger, asked)
+    if repeated is not None:
+        return repeated.emitted
+    refusal = _purchase_refusal(ledger, offers, asked, offer)
+    if refusal is not None:
+        return [requests.reply(ledger, asked, reason=refusal[0], detail=refusal[1])]
+    assert ledger is not None
+    assert offer is not None
+    assert offer.reward_store is not None
+    points = offer.reward_store.points_cost
+    draft = Draft(
+        ledger, LedgerEventType.POINTS_REDEMPTION, cause_event_id=asked.event_id,
+        occurred_at=asked.occurred_at, source=asked.source,
+    )  # fmt: skip
+    draft.debit(offer.program_id, PointsCategory.REGULAR, EntryKind.REDEMPTION, points)
+    sealed = draft.seal()
+    issued_id = derived_id("IO", asked.member_id, asked.command_id)
+    offers.issued[issued_id] = IssuedOffer(
+        issued_offer_id=issued_id, offer_id=offer.offer_id,
+        reward_store_id=asked.reward_store_id, points=points, issued_at=asked.occurred_at,
+    )  # fmt: skip
+    outcome = requests.reply(
+        ledger, asked, points=points, discount_cents=None,
+        ledger_event_log_id=sealed.event_log_id if sealed else None, issued_offer_id=issued_id,
+    )  # fmt: skip
+    return [*([sealed] if sealed else []), outcome]
+
+
+def lock(
+    ledger: MemberLedger | None, offers: MemberOffers, asked: IssuedOfferLockRequested
+) -> list[Event]:
+    """Reserve an instance for one transaction (see the module)."""
+    repeated = requests.repeat(ledger, asked)
+    if repeated is not None:
+        return repeated.emitted
+    refusal = _use_refusal(ledger, offers, asked.issued_offer_id, asked.transaction_id,
+                           asked.occurred_at)  # fmt: skip
+    if refusal is not None:
+        return [requests.reply(ledger, asked, reason=refusal[0], detail=refusal[1])]
+    instance = offers.issued[asked.issued_offer_id]
+    instance.status, instance.transaction_id = "LOCKED", asked.transaction_id
+    instance.locked_until = asked.occurred_at + timedelta(minutes=LOCK_MINUTES)
+    detail = f"locked to {asked.transaction_id} until {instance.locked_until.isoformat()}"
+    return [requests.reply(ledger, asked, issued_offer_id=instance.issued_offer_id,
+                           discount_cents=None, detail=detail)]  # fmt: skip
+
+
+def redeem_now(
+    ledger: MemberLedger | None, offers: MemberOffers, asked: IssuedOfferRedeemRequested
+) -> list[Event]:
+    """Spend an instance at once (see the module)."""
+    repeated = requests.repeat(ledger, asked)
+    if repeated is not None:
+        return repeated.emitted
+    refusal = _use_refusal(ledger, offers, asked.issued_offer_id, asked.transaction_id,
+                           asked.occurred_at)  # fmt: skip
+    if refusal is not None:
+        return [requests.reply(ledger, asked, reason=refusal[0], detail=refusal[1])]
+    instance = offers.issued[asked.issued_offer_id]
+    instance.status, instance.transaction_id = "REDEEMED", asked.transaction_id
+    instance.locked_until = None
+    return [requests.reply(ledger, asked, issued_offer_id=instance.issued_offer_id,
+                           discount_cents=None)]  # fmt: skip
+
+
+def use(offers: MemberOffers, offer_id: str, transaction_id: str, at: datetime) -> None:
+    """The instance a completed use of a store offer spent: used, for good."""
+    for instance in sorted(
+        offers.issued.values(), key=lambda i: i.transaction_id != transaction_id
+    ):
+        if instance.offer_id == offer_id and instance.applies_to(transaction_id, at):
+            instance.status, instance.transaction_id = "USED", transaction_id
+            return
+
+
+def _purchase_refusal(
+    ledger: MemberLedger | None,
+    offers: MemberOffers,
+    asked: RewardStoreOfferPurchaseRequested,
+    offer: OfferPublished | None,
+) -> Refusal | None:
+    if ledger is None or ledger.status == "UNKNOWN":
+        return RejectionReason.unknown_member, "no such member"
+    if ledger.status == "MERGED":
+        return RejectionReason.member_merged, f"merged into {ledger.merged_into}"
+    store = asked.reward_store_id
+    if offer is None:
+        return RejectionReason.unknown_offer, f"no offer {asked.offer_id}"
+    if offer.reward_store is None or offer.reward_store.reward_store_id != store:
+        return RejectionReason.unknown_offer, f"offer {offer.offer_id} is not sold in {store}"
+    at = asked.occurred_at
+    if not offer.schedule.starts_at <= at < offer.schedule.ends_at:
+        return RejectionReason.offer_not_live, f"offer {offer.offer_id} is not live at {at}"
+    if offer.program_id not in ledger.programs:
+        return RejectionReason.not_eligible, f"not a member of programme {offer.program_id}"
+    standing = offers.offers.get(offer.offer_id)
+    held_out = targeting.status(offer, offers, at, standing.uses if standing else 0)
+    if held_out is None or held_out:
+        return RejectionReason.not_eligible, f"member is not targeted by {offer.offer_id}"
+    limit = offer.usage.uses_per_member_max
+    held = sum(1 for i in offers.issued.values() if i.offer_id == offer.offer_id)
+    if limit is not None and held >= limit:
+        return RejectionReason.limit_reached, f"{held} of at most {limit} per member bought"
+    return requests.cannot_spend(ledger, [(offer.program_id, offer.reward_store.points_cost)])
+
+
+def _use_refusal(
+    ledger: MemberLedger | None,
+    offers: MemberOffers,
+    issued_offer_id: str,
+    transaction_id: str | None,
+    at: datetime,
+) -> Refusal | None:
+    if ledger is None or ledger.status != "ACTIVE":
+        return RejectionReason.unknown_member, "no such member"
+    instance = offers.issued.get(issued_offer_id)
+    if instance is None:
+        return RejectionReason.unknown_offer, f"no issued offer {issued_offer_id}"
+    if instance.status in ("USED", "REDEEMED"):
+        return RejectionReason.duplicate_request, f"issued offer {issued_offer_id} was used"
+    if instance.status == "LOCKED" and not instance.applies_to(transaction_id or "", at):
+        until = instance.locked_until.isoformat() if instance.locked_until else "?"
+        return (
+            RejectionReason.reward_locked,
+            f"locked to {instance.transaction_id} until {until}",
+        )
+    return None

@@ -1,0 +1,163 @@
+"""Reward stores (seed 002, ADR 20), through the simulator: a member buys a store's offer with
+points and holds their own instance; one later transaction that carries it gets the offer's
+benefit once, locked for it first or redeemed at once; a lock holds off other transactions
+until it lapses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from processors.contract.ledger import LedgerEventRecorded, LedgerEventType
+from processors.contract.offer_definition import DiscountKind, RewardStoreListing
+from processors.contract.offers import OfferCompleted
+from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
+from processors.contract.redemptions import (
+    IssuedOfferLockRequested,
+    IssuedOfferRedeemRequested,
+    RewardStoreOfferPurchaseRequested,
+)
+from processors.simulation import Simulation
+from tests.rules.given import PROGRAM, T0, bought, enrolled, program
+from tests.rules.offers.given_offers import discount, offer, spend
+
+MUFFIN = "MUFFIN_HALF_OFF"
+
+
+def store_offer(**changes: Any):  # type: ignore[no-untyped-def]
+    listing = RewardStoreListing(reward_store_id="CAFE", points_cost=300)
+    reward = discount(DiscountKind.AMOUNT_OFF_CART, amount_off_cents=200)
+    return offer(MUFFIN, spend(500), reward=reward, reward_store=listing, **changes)
+
+
+def engine(*configs: Any, points: int = 1000) -> Simulation:
+    sim = Simulation()
+    sim.run([program(), store_offer(), *configs])
+    sim.feed(enrolled("m1"))
+    sim.feed(bought("m1", "T0", cents=points * 100))
+    return sim
+
+
+def buy(command: str = "p1", store: str = "CAFE", offer_id: str = MUFFIN, at=T0):  # type: ignore[no-untyped-def]
+    return RewardStoreOfferPurchaseRequested(
+        event_id=f"buy-{command}", occurred_at=at, command_id=command, member_id="m1",
+        reward_store_id=store, offer_id=offer_id, source="APP",
+    )  # fmt: skip
+
+
+def lock(issued: str, tx: str, command: str = "l1", at=T0):  # type: ignore[no-untyped-def]
+    return IssuedOfferLockRequested(
+        event_id=f"lock-{command}", occurred_at=at, command_id=command, member_id="m1",
+        issued_offer_id=issued, transaction_id=tx, source="INSTORE",
+    )  # fmt: skip
+
+
+def redeem_now(issued: str, tx: str | None, command: str = "r1", at=T0):  # type: ignore[no-untyped-def]
+    return IssuedOfferRedeemRequested(
+        event_id=f"now-{command}", occurred_at=at, command_id=command, member_id="m1",
+        issued_offer_id=issued, transaction_id=tx, source="INSTORE",
+    )  # fmt: skip
+
+
+def paid_with(tx: str, issued: str, at=T0, cents: int = 1000):  # type: ignore[no-untyped-def]
+    return bought("m1", tx, cents=cents, at=at).model_copy(update={"redemption_tokens": [issued]})
+
+
+def outcome(out: list) -> RequestAccepted | RequestRejected:  # type: ignore[type-arg]
+    (only,) = [e for e in out if isinstance(e, RequestAccepted | RequestRejected)]
+    return only
+
+
+def discounts(out: list) -> list[int]:  # type: ignore[type-arg]
+    return [e.discount_cents for e in out if isinstance(e, OfferCompleted) and e.discount_cents]
+
+
+def bought_instance(sim: Simulation, command: str = "p1") -> str:
+    accepted = outcome(sim.feed(buy(command)))
+    assert isinstance(accepted, RequestAccepted), accepted
+    assert accepted.issued_offer_id is not None
+    return accepted.issued_offer_id
+
+
+def test_buying_a_store_offer_debits_its_price_and_issues_an_instance():
+    sim = engine()
+    out = sim.feed(buy())
+    debit, accepted = out
+    assert isinstance(debit, LedgerEventRecorded)
+    assert (debit.event_type, debit.points_on_event) == (LedgerEventType.POINTS_REDEMPTION, -300)
+    assert isinstance(accepted, RequestAccepted)
+    assert (accepted.points_debited, accepted.issued_offer_id) != (0, None)
+
+
+def test_a_store_offer_applies_only_to_a_transaction_carrying_an_instance_and_once():
+    sim = engine()
+    assert discounts(sim.feed(bought("m1", "T1", cents=1000))) == []  # not bought: nothing
+    issued = bought_instance(sim)
+    assert discounts(sim.feed(paid_with("T2", issued))) == [200]
+    assert discounts(sim.feed(paid_with("T3", issued))) == []  # used
+
+
+def test_a_lock_holds_the_instance_for_its_transaction_until_it_lapses():
+    sim = engine()
+    issued = bought_instance(sim)
+    assert isinstance(outcome(sim.feed(lock(issued, "T-A"))), RequestAccepted)
+    other = outcome(sim.feed(lock(issued, "T-B", "l2")))
+    assert isinstance(other, RequestRejected)
+    assert other.reason is RejectionReason.reward_locked
+    assert discounts(sim.feed(paid_with("T-B", issued))) == []  # another basket: held off
+    assert discounts(sim.feed(paid_with("T-A", issued))) == [200]  # its own: applies
+
+
+def test_a_lapsed_lock_frees_the_instance_for_another_transaction():
+    sim = engine()
+    issued = bought_instance(sim)
+    sim.feed(lock(issued, "T-A"))
+    later = T0 + timedelta(minutes=31)
+    assert discounts(sim.feed(paid_with("T-B", issued, at=later))) == [200]
+
+
+def test_redeemed_at_once_for_a_transaction_the_instance_applies_to_that_one_only():
+    sim = engine()
+    issued = bought_instance(sim)
+    assert isinstance(outcome(sim.feed(redeem_now(issued, "T-A"))), RequestAccepted)
+    again = outcome(sim.feed(redeem_now(issued, "T-A", "r2")))
+    assert isinstance(again, RequestRejected)
+    assert again.reason is RejectionReason.duplicate_request
+    assert discounts(sim.feed(paid_with("T-B", issued))) == []
+    assert discounts(sim.feed(paid_with("T-A", issued))) == [200]
+
+
+@pytest.mark.parametrize(
+    ("request_", "reason"),
+    [
+        (buy(store="OTHER"), RejectionReason.unknown_offer),
+        (buy(offer_id="NO_SUCH_OFFER"), RejectionReason.unknown_offer),
+        (buy(at=T0 + timedelta(days=90)), RejectionReason.offer_not_live),
+    ],
+)
+def test_purchase_refusals_are_named_and_cost_nothing(request_, reason):  # type: ignore[no-untyped-def]
+    sim = engine()
+    refused = outcome(sim.feed(request_))
+    assert isinstance(refused, RequestRejected)
+    assert refused.reason is reason
+    ledger = sim.members["m1"].ledger
+    assert ledger is not None
+    assert ledger.spendable(PROGRAM) == 1000
+
+
+def test_a_purchase_beyond_the_balance_is_refused():
+    sim = engine(points=100)
+    refused = outcome(sim.feed(buy()))
+    assert isinstance(refused, RequestRejected)
+    assert refused.reason is RejectionReason.insufficient_points
+
+
+def test_a_repeated_purchase_key_issues_one_instance():
+    sim = engine()
+    first = outcome(sim.feed(buy()))
+    assert sim.feed(buy().model_copy(update={"event_id": "again"})) == [first]
+    offers = sim.members["m1"].offers
+    assert offers is not None
+    assert len(offers.issued) == 1
