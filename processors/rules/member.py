@@ -274,6 +274,44 @@ def _rewards(state: MemberState) -> MemberRewards:
     return state.rewards
 
 
+def _birthday(result: MemberResult, config: Config, day: DayStarted) -> None:
+    """A birthday reward, once a year, from the member's market's daily run."""
+    state = result.state
+    profile = state.offers.profile if state.offers is not None else None
+    birth = profile.birth_date if profile is not None else None
+    if birth is None or not grants.birthday_on(birth, day.business_date):
+        return
+    for program_id in state.ledger.programs if state.ledger is not None else []:
+        program = config.programs.get(program_id)
+        if program is None or program.market != day.market or not program.birthday_reward_id:
+            continue
+        key = derived_id("GRANT-BDAY", state.member_id, program_id, str(day.business_date.year))
+        _free(result, config, program.birthday_reward_id, RewardGrantReason.BIRTHDAY, day, key,
+              program_id)  # fmt: skip
+
+
+def _free(
+    result: MemberResult,
+    config: Config,
+    reward_id: str,
+    reason: RewardGrantReason,
+    cause: Event,
+    key: str,
+    program_id: str,
+) -> None:
+    """A reward the programme gives (sign-up, birthday), announced in the member's inbox."""
+    state = result.state
+    reward = config.rewards.get(reward_id)
+    profile = state.offers.profile if state.offers is not None else None
+    grant = FreeGrant(reason=reason.value, cause_event_id=cause.event_id,
+                      at=cause.occurred_at, program_id=program_id)  # fmt: skip
+    grant = grants.announced(grant, reward, profile.preferred_locale if profile else None)
+    events, note = grants.give(_rewards(state), state.member_id, key, reward, grant)
+    result.emitted += events
+    if note:
+        result.notes.append(f"{reason.value.lower()} reward {reward_id}: {note}")
+
+
 def _offer_reward(result: MemberResult, completed: OfferCompleted, config: Config) -> None:
     """A completed use of a REWARD offer grants its catalogue reward, free (ADR 20)."""
     offer = config.catalogue.definition(completed.offer_id)
@@ -306,6 +344,12 @@ def _enrol(result: MemberResult, enrolled: MemberEnrolled, config: Config) -> No
     if _active(state):
         facts.on_enrolled(state.offers, enrolled)
         _trigger(result, config, (ActivityKind.CUSTOM, targeting.REGISTRATION_TRIGGER), enrolled)
+        for program_id in enrolled.program_ids:  # a sign-up reward, once per programme
+            program = config.programs.get(program_id)
+            if program is not None and program.enrolment_reward_id is not None:
+                _free(result, config, program.enrolment_reward_id, RewardGrantReason.ENROLMENT,
+                      enrolled, derived_id("GRANT-ENROL", state.member_id, program_id),
+                      program_id)  # fmt: skip
     for message in parked:
         replayed = handle(state, message, config)
         result.emitted += replayed.emitted
@@ -452,6 +496,8 @@ def _target(
         if state.rewards is not None and message.market in markets:  # the member's own day
             expired = wallet.start_day(state.rewards, state.member_id, message)
             result.emitted += expired.emitted
+        if _active(state) and message.market in markets:
+            _birthday(result, config, message)
     if isinstance(message, OfferLoadRequested):
         offer = config.catalogue.get(message.offer_id)
         result.emitted += targeting.load(

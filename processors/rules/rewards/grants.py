@@ -10,11 +10,13 @@ reject; the cause (e.g. the offer's completion) stands.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import calendar
+from datetime import date, datetime, timedelta
 
 from processors.contract.base import Event
 from processors.contract.config import RewardPublished
 from processors.contract.internal import RewardAllocationRequested
+from processors.contract.notifications import MessagePosted
 from processors.contract.rewards import RewardGranted, RewardGrantReason
 from processors.rules.arithmetic import derived_id
 from processors.rules.rewards.state import (
@@ -103,7 +105,44 @@ def book(
                 offer_id=grant.offer_id,
             )
         )
+        if grant.title is not None and grant.locale is not None:
+            emitted.append(
+                MessagePosted(
+                    event_id=derived_id("MSG", granted_id),
+                    occurred_at=grant.at,
+                    member_id=member_id,
+                    message_id=derived_id("MSG", granted_id),
+                    cause_event_id=grant.cause_event_id,
+                    locale=grant.locale,
+                    title=grant.title,
+                    body=grant.body or grant.title,
+                    expires_at=expires_at,
+                )
+            )
     return emitted
+
+
+def announced(grant: FreeGrant, reward: RewardPublished | None, preferred: str | None) -> FreeGrant:
+    """`grant` with the inbox message that announces it: the reward's own copy, in the
+    member's preferred language when the reward has it (`fr-CA` → `fr`), else English."""
+    if reward is None:
+        return grant
+    wanted = (preferred or "en").split("-")[0]
+    copies = {copy.locale.value: copy for copy in reward.localized_copy}
+    copy = copies.get(wanted) or copies.get("en") or reward.localized_copy[0]
+    return grant.model_copy(
+        update={"locale": copy.locale.value, "title": copy.headline,
+                "body": copy.short_description}
+    )  # fmt: skip
+
+
+def birthday_on(birth: date, day: date) -> bool:
+    """Whether `day` is the birthday of someone born on `birth`. Born on 29 February: the 28th
+    in years without a 29th (the day before the birthday that does not exist, as most
+    civil rules and loyalty programmes take it, so the reward stays in its month)."""
+    if (birth.month, birth.day) == (2, 29) and not calendar.isleap(day.year):
+        return (day.month, day.day) == (2, 28)
+    return (birth.month, birth.day) == (day.month, day.day)
 
 
 def expiry(pending: PendingRedemption, granted_at: datetime) -> datetime | None:

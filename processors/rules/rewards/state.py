@@ -31,6 +31,10 @@ class FreeGrant(BaseModel):
     at: datetime
     offer_id: str | None = None
     program_id: str | None = None
+    # The inbox message that announces it (sign-up and birthday grants), in the member's locale.
+    locale: str | None = None
+    title: str | None = None
+    body: str | None = None
 
 
 class PendingRedemption(BaseModel):
