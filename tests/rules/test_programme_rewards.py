@@ -18,9 +18,10 @@ from tests.rules.test_rewards import codes, reward
 
 def engine(*configs: Any, **programme: Any) -> Simulation:
     sim = Simulation()
-    sim.run([program(**programme), reward("WELCOME", points_cost=None, uses_code_stock=True),
-             reward("CAKE", points_cost=None, uses_code_stock=True),
-             codes("WELCOME", "W-1", "W-2"), codes("CAKE", "C-1", "C-2", "C-3"), *configs])  # fmt: skip
+    free = {"points_cost": None, "uses_code_stock": True}
+    stock = [codes("WELCOME", "W-1", "W-2"), codes("CAKE", "C-1", "C-2", "C-3")]
+    sim.run([program(**programme), reward("WELCOME", **free), reward("CAKE", **free), *stock,
+             *configs])  # fmt: skip
     return sim
 
 
