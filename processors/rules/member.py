@@ -193,6 +193,11 @@ class MemberResult:
 def handle(state: MemberState, message: MemberInput, config: Config) -> MemberResult:
     """Apply one member-keyed input to the member's ledger and offers."""
     result = MemberResult(state)
+    if isinstance(message, TransactionCompleted | TransactionReturned) and not message.member_id:
+        # An anonymous customer's basket, keyed by its transaction: no member to credit, and
+        # nothing to keep (promo codes it carries are counted by their own agent).
+        result.notes.append("anonymous customer: no member to credit")
+        return result
     match message:
         case MemberEnrolled():
             _enrol(result, message, config)
