@@ -16,7 +16,15 @@ import click
 from rich.console import Console
 
 from processors.base.settings import get_settings
-from processors.base.topics import CONFIG, ENROLMENTS, LEDGER, OFFERS, TRANSACTIONS
+from processors.base.topics import (
+    CONFIG,
+    ENROLMENTS,
+    LEDGER,
+    OFFERS,
+    OUTCOMES,
+    REWARDS,
+    TRANSACTIONS,
+)
 
 console = Console(stderr=True)
 
@@ -31,6 +39,10 @@ _topic_options = [
                  help=f"Topic carrying {TRANSACTIONS.name} [default: LOYALTY_TOPIC_PREFIX + it]."),
     click.option("--config-topic", default=None,
                  help=f"Topic carrying {CONFIG.name} [default: LOYALTY_TOPIC_PREFIX + it]."),
+    click.option("--rewards-topic", default=None,
+                 help=f"Topic carrying {REWARDS.name} [default: LOYALTY_TOPIC_PREFIX + it]."),
+    click.option("--outcomes-topic", default=None,
+                 help=f"Topic carrying {OUTCOMES.name} [default: LOYALTY_TOPIC_PREFIX + it]."),
 ]  # fmt: skip
 
 
@@ -57,12 +69,15 @@ def project(
     offers_topic: str | None,
     transactions_topic: str | None,
     config_topic: str | None,
+    rewards_topic: str | None,
+    outcomes_topic: str | None,
     group_id: str,
     schema: str | None,
     max_records: int,
     http_port: int | None,
 ) -> None:
-    """Keep the ledger, member and offer tables current until Ctrl-C or SIGTERM.
+    """Keep the ledger, member, offer, reward and outcome tables current until Ctrl-C or
+    SIGTERM.
 
     The batch in flight is finished (or, if Postgres is failing, left unacknowledged) before
     the process leaves its consumer group.
@@ -86,6 +101,8 @@ def project(
             offers_topic or settings.topic(OFFERS.name),
             transactions=transactions_topic or settings.topic(TRANSACTIONS.name),
             config=config_topic or settings.topic(CONFIG.name),
+            rewards=rewards_topic or settings.topic(REWARDS.name),
+            outcomes=outcomes_topic or settings.topic(OUTCOMES.name),
         ),
         group_id=group_id,
         schema=schema,
@@ -131,6 +148,8 @@ def rebuild(
     offers_topic: str | None,
     transactions_topic: str | None,
     config_topic: str | None,
+    rewards_topic: str | None,
+    outcomes_topic: str | None,
     verify: bool,
     swap_anyway: bool,
     no_swap: bool,
@@ -154,6 +173,8 @@ def rebuild(
                 offers_topic or settings.topic(OFFERS.name),
                 transactions=transactions_topic or settings.topic(TRANSACTIONS.name),
                 config=config_topic or settings.topic(CONFIG.name),
+                rewards=rewards_topic or settings.topic(REWARDS.name),
+                outcomes=outcomes_topic or settings.topic(OUTCOMES.name),
             ),
             live_schema=live_schema,
             verify=verify,

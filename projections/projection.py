@@ -7,9 +7,11 @@ talks to Kafka (the runner does) and never decodes bytes: it receives events alr
 by the front door.
 
 Tables: `members` (from loyalty.enrolments.v1), the ledger tables (from loyalty.ledger.v1), the
-offer tables (from loyalty.offers.v1) and the offer performance tables (OfferTargeted, plus
-loyalty.transactions.v1 and loyalty.config.v1 when the runner reads them), plus this
-projection's rows of `projection_checkpoints`.
+offer tables (from loyalty.offers.v1), the offer performance tables (OfferTargeted, plus
+loyalty.transactions.v1 and loyalty.config.v1 when the runner reads them), the reward tables
+(the catalogue and code stock from loyalty.config.v1, the wallet from loyalty.rewards.v1) and
+`request_outcomes` (loyalty.outcomes.v1), plus this projection's rows of
+`projection_checkpoints`.
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ from processors.contract.ledger import LedgerEventRecorded
 from processors.contract.offers import OfferCompleted, OfferProgressed
 from projections import checkpoints
 from projections.checkpoints import Partition
-from projections.writers import ledger, members, offers, performance
+from projections.writers import ledger, members, offers, outcomes, performance, rewards
 
 PROJECTION = "ledger"
 """The name this projection's checkpoints are stored under (it also covers `members` and the
 offer tables)."""
 
-TABLES = members.TABLES + ledger.TABLES + offers.TABLES + performance.TABLES
+TABLES = (
+    members.TABLES + ledger.TABLES + offers.TABLES + performance.TABLES + rewards.TABLES
+    + outcomes.TABLES
+)  # fmt: skip
 """Every table this projection fills: what `rebuild` swaps and `dump` hashes."""
 
 
@@ -80,8 +85,8 @@ def apply(
     2. A checkpoint behind `expected` means the tables lost records the caller read past:
        skip that partition and report a rewind. Records before the checkpoint were applied
        already (a redelivery) and are skipped.
-    3. Write the remaining events (ledger, members, offers, then performance), batched per
-       table.
+    3. Write the remaining events (ledger, members, offers, performance, rewards, then
+       outcomes), batched per table.
     4. Move each checkpoint past its batch, refused records included.
 
     `conn` must be idle (autocommit, or no transaction open): the transaction is this
@@ -95,6 +100,8 @@ def apply(
     member_events: list[MemberEnrolled | MemberProfileUpdated | MembersMerged] = []
     offer_events: list[OfferCompleted | OfferProgressed] = []
     performance_events: list[performance.PerformanceEvent] = []
+    reward_events: list[rewards.RewardEvent] = []
+    outcome_events: list[outcomes.OutcomeEvent] = []
     with conn.transaction():
         for batch in sorted(batches, key=lambda b: (b.topic, b.partition)):
             if not batch.records:
@@ -116,6 +123,10 @@ def apply(
                     offer_events.append(event)
                 elif isinstance(event, performance.EVENTS):  # (before offers.PASSED_OVER)
                     performance_events.append(event)
+                elif isinstance(event, rewards.EVENTS):
+                    reward_events.append(event)
+                elif isinstance(event, outcomes.EVENTS):
+                    outcome_events.append(event)
                 elif isinstance(event, offers.PASSED_OVER + performance.PASSED_OVER):
                     continue  # no table for it yet; its offset is passed over
                 else:
@@ -128,7 +139,10 @@ def apply(
         members.write(conn, member_events)
         offers.write(conn, offer_events)
         performance.write(conn, performance_events)
+        rewards.write(conn, reward_events)
+        outcomes.write(conn, outcome_events)
     outcome.events_applied = (
         len(ledger_events) + len(member_events) + len(offer_events) + len(performance_events)
-    )
+        + len(reward_events) + len(outcome_events)
+    )  # fmt: skip
     return outcome

@@ -1,6 +1,7 @@
 """The projector process: loyalty.ledger.v1, loyalty.enrolments.v1 and loyalty.offers.v1 (and,
-when named, loyalty.transactions.v1 and loyalty.config.v1) → the ledger projection (with its
-member, offer and offer performance tables).
+when named, loyalty.transactions.v1, loyalty.config.v1, loyalty.rewards.v1 and
+loyalty.outcomes.v1) → the ledger projection (with its member, offer, offer performance,
+reward and request outcome tables).
 
 Owns the Kafka side of projecting: the consumer, where it reads from, and what happens to a
 batch that cannot be written. It never decides what a row looks like (`projections.writers`)
@@ -13,7 +14,8 @@ consumer stands (a rebuild swapped the tables in, checkpoints were deleted), the
 re-read from the checkpoint.
 
 Failures:
-- a record the front door refuses on the ledger or offers topic is logged at ERROR and counted
+- a record the front door refuses on one of the engine's own output topics (ledger, offers,
+  rewards, outcomes) is logged at ERROR and counted
   (`loyalty_projection_refused_total`); one refused on the enrolments topic (an input topic,
   which the enrolment processor dead-letters) is logged and counted at WARNING; both are
   passed over so one bad record does not stop every member of its partition;
@@ -36,7 +38,15 @@ from prometheus_client import Counter
 
 from processors.base.health import Progress, body
 from processors.base.logs import get_logger
-from processors.base.topics import CONFIG, ENROLMENTS, LEDGER, OFFERS, TRANSACTIONS
+from processors.base.topics import (
+    CONFIG,
+    ENROLMENTS,
+    LEDGER,
+    OFFERS,
+    OUTCOMES,
+    REWARDS,
+    TRANSACTIONS,
+)
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.deadletter import DeadLettered
@@ -47,7 +57,11 @@ from projections.projection import Admitted, Outcome, PartitionBatch
 log = get_logger(__name__)
 
 GROUP_ID = "loyalty-projector"
-CONTRACT_TOPICS = (LEDGER.name, ENROLMENTS.name, OFFERS.name, TRANSACTIONS.name, CONFIG.name)
+CONTRACT_TOPICS = (
+    LEDGER.name, ENROLMENTS.name, OFFERS.name, TRANSACTIONS.name, CONFIG.name, REWARDS.name,
+    OUTCOMES.name,
+)  # fmt: skip
+_ENGINE_OUTPUTS = (LEDGER.name, OFFERS.name, REWARDS.name, OUTCOMES.name)
 
 REFUSED = Counter(
     "loyalty_projection_refused_total",
@@ -71,11 +85,14 @@ def contract_topic_map(
     *,
     transactions: str | None = None,
     config: str | None = None,
+    rewards: str | None = None,
+    outcomes: str | None = None,
 ) -> dict[str, str]:
     """Consumed topic → the contract topic it carries (test and prefixed deployments read
     topics named otherwise). `offers` None: the offer tables are not fed (a projection of
     the ledger alone, e.g. a benchmark's). `transactions` and `config` (the offer performance
-    tables' purchases and offer windows, ADR 15) are read only when named."""
+    tables' purchases and offer windows, ADR 15; the reward catalogue and code stock),
+    `rewards` (the wallet) and `outcomes` (request outcomes) are read only when named."""
     topics = {ledger: LEDGER.name, enrolments: ENROLMENTS.name}
     if offers is not None:
         topics[offers] = OFFERS.name
@@ -83,6 +100,10 @@ def contract_topic_map(
         topics[transactions] = TRANSACTIONS.name
     if config is not None:
         topics[config] = CONFIG.name
+    if rewards is not None:
+        topics[rewards] = REWARDS.name
+    if outcomes is not None:
+        topics[outcomes] = OUTCOMES.name
     return topics
 
 
@@ -311,9 +332,9 @@ class Projector:
             "reason": dead.reason.value,
             "error": dead.error[:300],
         }
-        if contract_topic in (LEDGER.name, OFFERS.name):
-            # The ledger and offers are the engine's own output: a refused record is a bug
-            # upstream and a hole in someone's view. Loud, counted, and passed over.
+        if contract_topic in _ENGINE_OUTPUTS:
+            # The engine's own output: a refused record is a bug upstream and a hole in
+            # someone's view. Loud, counted, and passed over.
             log.error("projection.ledger_record_refused", **fields)
         else:
             log.warning("projection.input_record_skipped", **fields)
