@@ -212,6 +212,15 @@ def _register_offer_commands() -> None:
 _register_offer_commands()
 
 
+def _register_reward_commands() -> None:
+    from loyalty.cli_rewards import rewards
+
+    main.add_command(rewards)
+
+
+_register_reward_commands()
+
+
 @main.command("bench-ledger")
 @click.option("--members", default=2000, show_default=True)
 @click.option("--purchases", default=20000, show_default=True)

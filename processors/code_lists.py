@@ -1,5 +1,6 @@
 """Uploaded code lists: a CSV file whose header names one column of codes, one code a row
-(seed 003: `productCode` for products, `loyaltyId` for audiences).
+(seed 003: `productCode` for products, `loyaltyId` for audiences; seed 004: `code` for a
+reward's code stock).
 
 Reads files and nothing else; problems are returned as data, naming the file and the row as a
 spreadsheet shows it (row 1 is the header), never raised.
@@ -16,6 +17,9 @@ from processors.contract.offer_definition import LIST_MAX
 PRODUCT_CODE_HEADER = "productCode"
 """The header of an uploaded product list (seed 003, "List-based targeting for products")."""
 
+REWARD_CODE_HEADER = "code"
+"""The header of a reward's uploaded code stock (`loyalty rewards codes add`)."""
+
 CODE_LENGTH_MAX = 128
 """Codes are contract ids: 1 to 128 printable ASCII characters."""
 
@@ -29,11 +33,14 @@ class CodeList:
     warnings: list[str] = field(default_factory=list)
 
 
-def read_code_list(path: Path, header: str = PRODUCT_CODE_HEADER) -> CodeList:
+def read_code_list(
+    path: Path, header: str = PRODUCT_CODE_HEADER, *, count_max: int | None = LIST_MAX
+) -> CodeList:
     """The codes in the `header` column of the CSV file at `path`.
 
     Blank rows are skipped and other columns ignored; a repeated code is kept once, with a
-    warning; more than LIST_MAX codes is an error, as is a file without the header.
+    warning; more than `count_max` codes (None: no bound, the caller splits them) is an error,
+    as is a file without the header.
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -75,6 +82,6 @@ def read_code_list(path: Path, header: str = PRODUCT_CODE_HEADER) -> CodeList:
             first_row[code] = number
     if not first_row and not errors:
         errors.append(f"{path}: no codes under the {header} header")
-    if len(first_row) > LIST_MAX:
-        errors.append(f"{path}: {len(first_row)} codes, at most {LIST_MAX}")
+    if count_max is not None and len(first_row) > count_max:
+        errors.append(f"{path}: {len(first_row)} codes, at most {count_max}")
     return CodeList(list(first_row), errors, warnings)
