@@ -73,6 +73,20 @@ class Settings(BaseSettings):
         le=65535,
         description="Where the projector serves /metrics and /healthz; 0 turns them off.",
     )
+    api_decision_wait_ms: int = Field(
+        default=3000,
+        ge=0,
+        le=60_000,
+        description="How long POST /v1/members/{id}/redemptions waits for the worker's decision "
+        "before answering 202 with the status URL (LOYALTY_API_DECISION_WAIT_MS); 0: never waits.",
+    )
+    api_decision_poll_ms: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="How often a waiting redemption looks for its outcome in Postgres "
+        "(LOYALTY_API_DECISION_POLL_MS).",
+    )
     stall_seconds: float = Field(
         default=60.0,
         gt=0,

@@ -1,12 +1,13 @@
-"""The ASGI app: routes, error handlers, the Postgres pool and `/healthz` (metrics: ADR 18).
+"""The ASGI app: routes, error handlers, the Postgres pools and `/healthz` (metrics: ADR 18).
 
 Wiring only. The database address, the token secret, the clock, the configuration source
-(for cart evaluation and offer loads) and the command sink (where command endpoints write) are
-given to `create_app`, so tests pass a fixed `now`, a fixed configuration and a recording sink,
-and nothing here reads settings except `from_settings`, the factory `loyalty api` and `uvicorn
---factory` use: it follows the config topic with a `ConfigFeed` and produces commands with a
-`KafkaCommandSink`, both started and stopped with the app. Never holds business logic nor SQL
-beyond the health probe.
+(for cart evaluation and offer loads), the command sink (where command endpoints write), the
+reward store (what the reward routes read and write) and how long a redemption waits for its
+decision are given to `create_app`, so tests pass a fixed `now`, a fixed configuration, a
+recording sink and an in-memory store, and nothing here reads settings except `from_settings`,
+the factory `loyalty api` and `uvicorn --factory` use: it follows the config topic with a
+`ConfigFeed` and produces commands with a `KafkaCommandSink`, both started and stopped with the
+app. Never holds business logic nor SQL beyond the health probe.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ from processors.contract.outcomes import TOPIC as OUTCOMES_TOPIC
 from projections.api import errors
 from projections.api.commands import CommandSink, KafkaCommandSink, ManagedSink, NoCommands
 from projections.api.edge import BoundedRequestTarget
+from projections.api.reward_store import PostgresRewardStore, RewardStore
 from projections.api.routes_carts import ConfigSource, NoConfig
 from projections.api.routes_carts import router as carts_router
 from projections.api.routes_ledger import router as ledger_router
 from projections.api.routes_offers import router as offers_router
 from projections.api.routes_performance import router as performance_router
+from projections.api.routes_redemptions import router as redemptions_router
+from projections.api.routes_rewards import router as rewards_router
 
 Clock = Callable[[], datetime]
 
@@ -70,6 +74,9 @@ def create_app(
     config_source: ConfigSource | None = None,
     command_sink: CommandSink | None = None,
     outcome_topic: str = OUTCOMES_TOPIC,
+    reward_store: RewardStore | None = None,
+    decision_wait_s: float = 3.0,
+    decision_poll_s: float = 0.02,
 ) -> FastAPI:
     """The API over the database at `dsn`, checking tokens signed with `api_secret` (a key, or
     the keys accepted during a rotation, the signing key first).
@@ -79,6 +86,10 @@ def create_app(
     `command_sink`: where command endpoints write requests (ADR 16); when it has `start` and
     `stop` (a `KafkaCommandSink`), they bracket the app's lifetime. None: commands answer 503.
     `outcome_topic`: the topic the worker answers commands on, as the 202 names it.
+    `reward_store`: where the reward routes read and write; None: the Postgres tables at `dsn`
+    (through the read pool, and a small read-write pool for the API's own key table).
+    `decision_wait_s`, `decision_poll_s`: how long a redemption waits for its decision before
+    answering 202, and how often it looks (docs/adr/0022-redemption-endpoint.md).
     """
     source: ConfigSource = config_source if config_source is not None else NoConfig()
     sink: CommandSink = command_sink if command_sink is not None else NoCommands()
@@ -97,6 +108,19 @@ def create_app(
         # Not waiting: the API starts while Postgres is down and says so on /healthz.
         await pool.open(wait=False)
         app.state.pool = pool
+        # The one thing the API writes to Postgres: its Idempotency-Keys (autocommit).
+        write_pool = AsyncConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=4,
+            kwargs={"autocommit": True},
+            timeout=5.0,
+            open=False,
+            name="loyalty-api-keys",
+        )
+        await write_pool.open(wait=False)
+        if reward_store is None:
+            app.state.reward_store = PostgresRewardStore(pool, write_pool)
         run = getattr(source, "run", None)
         following = asyncio.create_task(run(), name="config-feed") if run is not None else None
         if isinstance(sink, ManagedSink):
@@ -110,13 +134,14 @@ def create_app(
                 following.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await following
+            await write_pool.close()
             await pool.close()
 
     app = FastAPI(
         title="Loyalty engine API",
         version="1",
-        summary="Reads of the points ledger and balances; cart evaluation; offer loads "
-        "(DESIGN.md §6).",
+        summary="Reads of the points ledger and balances; cart evaluation; offer loads; the "
+        "reward catalogue, wallet and redemptions (DESIGN.md §6).",
         lifespan=lifespan,
     )
     app.state.api_secrets = [api_secret] if isinstance(api_secret, str) else list(api_secret)
@@ -124,11 +149,16 @@ def create_app(
     app.state.config_source = source
     app.state.command_sink = sink
     app.state.outcome_topic = outcome_topic
+    app.state.reward_store = reward_store
+    app.state.decision_wait = decision_wait_s
+    app.state.decision_poll = decision_poll_s
     errors.install(app)
     app.include_router(ledger_router)
     app.include_router(carts_router)
     app.include_router(performance_router)
     app.include_router(offers_router)
+    app.include_router(rewards_router)
+    app.include_router(redemptions_router)
     # Inside `_measure`: a 414 is counted like any other answer.
     app.add_middleware(BoundedRequestTarget)
     app.middleware("http")(_measure)
@@ -167,6 +197,8 @@ def from_settings() -> FastAPI:
         config_source=feed,
         command_sink=KafkaCommandSink(settings.bootstrap_servers, topic_of=settings.topic),
         outcome_topic=settings.topic(OUTCOMES.name),
+        decision_wait_s=settings.api_decision_wait_ms / 1000,
+        decision_poll_s=settings.api_decision_poll_ms / 1000,
     )
 
 

@@ -123,6 +123,17 @@ def read_principal(
     return verify_token(secrets, token.strip())
 
 
+def read_optional_principal(
+    request: Request,
+    declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+) -> Principal | None:
+    """The caller, or None for a request without an `Authorization` header (an anonymous
+    reader); a header that is there must hold a valid token (401 otherwise)."""
+    if request.headers.get("authorization") is None:
+        return None
+    return read_principal(request, declared)
+
+
 def authorized_member(
     member_id: MemberIdPath,
     principal: Annotated[Principal, Depends(read_principal)],

@@ -146,6 +146,8 @@ def served(stack_settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
             clock=lambda: AT,
             config_source=configuration(),
             command_sink=Recording(),
+            # No worker answers here: a redemption is pending (202) after this short wait.
+            decision_wait_s=0.05,
         )
         with socket.socket() as listening:
             listening.bind(("127.0.0.1", 0))
@@ -211,6 +213,9 @@ NUL_PLACES = [
     f"/v1/members/{MEMBER}/ledger?program_id=MAIN%00",
     f"/v1/members/{MEMBER}/ledger/closing-balance?till_id=T%001",
     f"/v1/members/{MEMBER}/ledger/closing-balance?program_id=MAIN%00",
+    f"/v1/members/{NUL_MEMBER}/rewards",
+    f"/v1/members/{MEMBER}/redemptions/k%001",
+    f"/v1/rewards?market=CA&member_id={NUL_MEMBER}",
 ]
 
 

@@ -114,8 +114,16 @@ BALANCE = "/v1/members/{member_id}/balance"
 PERFORMANCE = "/v1/offers/{offer_id}/performance"
 LOAD = "/v1/members/{member_id}/offers/{offer_id}/load"
 CARTS = "/v1/carts/evaluate"
+CATALOGUE = "/v1/rewards"
+WALLET = "/v1/members/{member_id}/rewards"
+REDEEM = "/v1/members/{member_id}/redemptions"
+REDEMPTION = "/v1/members/{member_id}/redemptions/{command_id}"
 
-VALID = {"member_id": "M1", "offer_id": "SPRING_FUEL_2X"}
+VALID = {"member_id": "M1", "offer_id": "SPRING_FUEL_2X", "command_id": "cmd-1"}
+KEYED = {LOAD, REDEEM}
+"""Routes that need an Idempotency-Key."""
+QUERY = {CATALOGUE: "market=CA"}
+"""The valid query a route needs besides the identifier under test."""
 
 
 @dataclass(frozen=True)
@@ -131,9 +139,12 @@ class Place:
         """(method, target, headers, body) with `value` in this place, the rest valid."""
         path = {**VALID, **({self.name: value} if self.where == "path" else {})}
         target = self.route.format(**{k: quote(v, safe="") for k, v in path.items()})
+        query = [QUERY[self.route]] if self.route in QUERY else []
         if self.where == "query":
-            target += f"?{self.name}={quote(value, safe='')}"
-        headers = {"Idempotency-Key": "cmd-1"} if self.route == LOAD else {}
+            query.append(f"{self.name}={quote(value, safe='')}")
+        if query:
+            target += "?" + "&".join(query)
+        headers = {"Idempotency-Key": "cmd-1"} if self.route in KEYED else {}
         if self.where == "header":
             headers[self.name] = value
         body = None
@@ -145,6 +156,10 @@ class Place:
                 for part in outer:
                     holder = holder[part]
                 holder[last] = value
+        if self.route == REDEEM:
+            body = {"reward_id": "R1", "program_id": "P1", "quantity": 1}
+            if self.where == "body":
+                body[self.name] = value
         return self.method, target, headers, body
 
     def __str__(self) -> str:
@@ -176,6 +191,14 @@ PLACES = [
             "redemption_tokens.0",
         )
     ),
+    Place("GET", CATALOGUE, "query", "member_id"),
+    Place("GET", WALLET, "path", "member_id"),
+    Place("POST", REDEEM, "path", "member_id"),
+    Place("POST", REDEEM, "header", "Idempotency-Key"),
+    Place("POST", REDEEM, "body", "reward_id"),
+    Place("POST", REDEEM, "body", "program_id"),
+    Place("GET", REDEMPTION, "path", "member_id"),
+    Place("GET", REDEMPTION, "path", "command_id"),
 ]
 
 
@@ -190,6 +213,8 @@ def test_the_cases_below_cover_every_identifier_the_openapi_description_names():
     }
     cart_fields = spec["components"]["schemas"]["CartRequest"]["properties"]
     named |= {("POST", CARTS, "body", name) for name in cart_fields if name.endswith("_id")}
+    redeemed = spec["components"]["schemas"]["RedemptionRequest"]["properties"]
+    named |= {("POST", REDEEM, "body", name) for name in redeemed if name.endswith("_id")}
     covered = {(p.method, p.route, p.where, p.name) for p in PLACES}
     assert named <= covered
 
@@ -280,7 +305,15 @@ DECLARED = {
     ("GET", PERFORMANCE): {"200", "400", "401", "403", "404", "414", "503"},
     ("POST", LOAD): {"202", "400", "401", "403", "404", "414", "422", "503"},
     ("POST", CARTS): {"200", "400", "401", "403", "404", "409", "414", "503"},
+    ("GET", CATALOGUE): {"200", "400", "401", "403", "414", "503"},
+    ("GET", WALLET): {"200", "400", "401", "403", "404", "414", "503"},
+    ("POST", REDEEM): {"201", "202", "400", "401", "403", "409", "414", "422", "503"},
+    ("GET", REDEMPTION): {"200", "202", "400", "401", "403", "404", "414", "503"},
 }
+
+NOT_REFUSALS = {(("POST", REDEEM), "409")}
+"""Non-2xx answers that are not refusals: a repeated redemption is answered with its original
+outcome, in the body every other answer about it has (docs/adr/0022-redemption-endpoint.md)."""
 
 
 def operations(spec: dict[str, Any]) -> Iterator[tuple[tuple[str, str], dict[str, Any]]]:
@@ -298,7 +331,10 @@ def test_every_refusal_is_documented_with_the_error_body():
     spec = new_app().openapi()
     for key, operation in operations(spec):
         for status, response in operation["responses"].items():
-            if not status.startswith("2"):
+            if (key, status) in NOT_REFUSALS:
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Redemption"}, (key, status)
+            elif not status.startswith("2"):
                 schema = response["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (key, status)
                 assert response["description"], (key, status)

@@ -1,0 +1,172 @@
+"""Redeeming rewards through the HTTP API, end to end on the real stack: the app as `loyalty
+api` builds it (`from_settings`: a KafkaCommandSink and the Postgres reward store), the real
+worker deciding, the real projector filling the catalogue, stock, wallet and outcome tables of
+a database of this test's own. A reward with 3 codes: three members get 201 with three
+distinct codes, a fourth 422 out_of_stock; a repeated key is 409 with the original, written
+once; the wallet and the catalogue show what happened.
+
+The API waits for decisions up to a bound far beyond what they take here
+(`LOYALTY_API_DECISION_WAIT_MS`), so the answers do not depend on the machine's speed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import httpx
+import psycopg
+import pytest
+
+from loyalty import stack
+from loyalty.audit import uncommitted
+from loyalty.cli_rewards import read_upload
+from loyalty.producing import publish_events
+from loyalty.services import Services
+from processors.base.settings import Settings, get_settings
+from projections.api.app import from_settings
+from projections.api.auth import Role, issue_token
+from tests.integration.test_worker_runtime import until
+from tests.rules.given import PROGRAM, bought, enrolled, program
+from tests.rules.test_rewards import reward
+
+pytestmark = pytest.mark.integration
+
+CODES = ["MUF-AAA", "MUF-BBB", "MUF-CCC"]
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def engine(stack_settings, own_database_url, monkeypatch) -> Iterator[Settings]:
+    """The stack under a topic prefix of this test's own, over a database of its own, and the
+    environment `from_settings` and the child processes read pointed at both."""
+    settings = stack_settings.model_copy(
+        update={"topic_prefix": f"rw{uuid.uuid4().hex[:8]}.", "database_url": own_database_url}
+    )
+    stack.up(settings)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", settings.bootstrap_servers)
+    monkeypatch.setenv("DATABASE_URL", settings.dsn)
+    monkeypatch.setenv("LOYALTY_TOPIC_PREFIX", settings.topic_prefix)
+    monkeypatch.setenv("LOYALTY_PARTITIONS", str(settings.partitions))
+    monkeypatch.setenv("LOYALTY_API_DECISION_WAIT_MS", str(WAIT_MS))
+    get_settings.cache_clear()
+    yield settings
+    get_settings.cache_clear()
+
+
+@asynccontextmanager
+async def api() -> AsyncIterator[httpx.AsyncClient]:
+    """The app `loyalty api` serves, with its lifespan (pools, config feed, producer)."""
+    app = from_settings()
+    assert app.state.decision_wait == WAIT_MS / 1000
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            yield http
+
+
+def bearer(settings: Settings, subject: str, role: Role = Role.MEMBER) -> dict[str, str]:
+    secret = settings.api_secret.get_secret_value()
+    return {"Authorization": f"Bearer {issue_token(secret, subject, role, now=datetime.now(UTC))}"}
+
+
+async def redeem(
+    http: httpx.AsyncClient, settings: Settings, member: str, key: str
+) -> httpx.Response:
+    return await http.post(
+        f"/v1/members/{member}/redemptions",
+        json={"reward_id": "STOCKED", "program_id": PROGRAM, "quantity": 1},
+        headers={**bearer(settings, member), "Idempotency-Key": key},
+    )
+
+
+def projected(settings: Settings, query: str) -> int:
+    with psycopg.connect(settings.dsn) as conn:
+        row = conn.execute(query).fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+async def test_three_codes_three_grants_then_out_of_stock_a_repeat_409_and_the_wallet(
+    engine, tmp_path
+):
+    members = [f"rw-{n}" for n in range(4)]
+    services = Services(engine, tmp_path)
+    worker = services.start("worker", "worker")
+    projector = services.start("projector", "project")
+    try:
+        codes_file = tmp_path / "codes.csv"
+        codes_file.write_text("code\n" + "\n".join(CODES) + "\n")
+        # What `loyalty rewards codes add STOCKED codes.csv` publishes.
+        batches = read_upload("STOCKED", codes_file, at=datetime.now(UTC)).events
+        await publish_events(engine, [program(), reward("STOCKED", uses_code_stock=True), *batches])
+        await publish_events(
+            engine,
+            [e for m in members for e in (enrolled(m), bought(m, f"{m}-T", cents=100_000))],
+        )
+
+        async def settled() -> bool:
+            members_in = "SELECT count(*) FROM member_balances WHERE balance = 1000"
+            stocked = "SELECT coalesce(sum(codes_stocked), 0) FROM reward_stock"
+            return (
+                await uncommitted(engine) == 0
+                and projected(engine, members_in) == len(members)
+                and projected(engine, stocked) == len(CODES)
+            )
+
+        assert await until(settled, 180), worker.log_tail() + projector.log_tail()
+
+        async with api() as http:
+            firsts = await asyncio.gather(
+                *(redeem(http, engine, m, f"{m}-k1") for m in members[:3])
+            )
+            fourth = await redeem(http, engine, members[3], f"{members[3]}-k1")
+            repeats = await asyncio.gather(
+                *(redeem(http, engine, members[0], f"{members[0]}-k1") for _ in range(5))
+            )
+            wallet = await http.get(
+                f"/v1/members/{members[0]}/rewards", headers=bearer(engine, members[0])
+            )
+            refused = await http.get(
+                f"/v1/members/{members[3]}/redemptions/{members[3]}-k1",
+                headers=bearer(engine, "care", Role.STAFF),
+            )
+            catalogue = await http.get(
+                "/v1/rewards", params={"market": "CA"}, headers=bearer(engine, members[3])
+            )
+            balance = await http.get(
+                f"/v1/members/{members[0]}/balance", headers=bearer(engine, members[0])
+            )
+    finally:
+        services.stop()
+
+    assert [r.status_code for r in firsts] == [201] * 3, [r.text for r in firsts]
+    granted = [r.json()["granted_rewards"] for r in firsts]
+    assert sorted(g[0]["code"] for g in granted) == CODES  # three distinct codes
+    assert all(g[0]["redemption_token"] == g[0]["code"] for g in granted)
+    assert all(r.json()["points_debited"] == 100 for r in firsts)
+
+    assert fourth.status_code == 422, fourth.text
+    assert fourth.json()["error"] == "out_of_stock"
+
+    assert {r.status_code for r in repeats} == {409}
+    assert all(r.json() == firsts[0].json() for r in repeats)
+    assert projected(
+        engine, f"SELECT count(*) FROM ledger_events WHERE member_id = '{members[0]}'"
+        " AND event_type = 'POINTS_REDEMPTION'"
+    ) == 1  # fmt: skip
+    assert balance.json()["programs"][0]["total_points"] == 900
+
+    assert wallet.status_code == 200
+    [held] = wallet.json()["rewards"]
+    assert held == firsts[0].json()["granted_rewards"][0]
+    assert (held["status"], held["reason"], held["is_usable"]) == ("ISSUED", "REDEMPTION", True)
+    assert held["expires_at"] is not None
+
+    assert (refused.status_code, refused.json()["status"]) == (200, "rejected")
+    assert refused.json()["reason"] == "out_of_stock"
+
+    [stocked] = [r for r in catalogue.json()["rewards"] if r["reward_id"] == "STOCKED"]
+    assert stocked["stock"] == {"state": "out", "remaining": 0}
+    assert stocked["member"] == {"eligible": True, "affordable": True, "balance": 1000}
