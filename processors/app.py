@@ -11,7 +11,9 @@ Agents (`processors/agents/`):
 - `ConfigFanOut`: each publication with a static audience copied to every partition of
   the offer-targeting topic (ADR 13), each batch of reward codes to its reward's agent;
 - `RewardStocks`: each reward's codes and the members' requests for its grants, keyed by
-  reward → allocations and refusals, in arrival order (ADR 20); state in `stock_by_reward`.
+  reward → allocations and refusals, in arrival order (ADR 20); state in `stock_by_reward`;
+- `PromotionUsesAgent`: purchases' promo code uses, keyed by promotion → each use redeemed or
+  refused, in arrival order (ADR 23); state in `uses_by_promotion`.
 Each agent is its own consumer group, so a rebalance or a slow batch of one never holds up
 another (docs/adr/0017-worker-runtime.md).
 """
@@ -26,6 +28,7 @@ from aiokafka import AIOKafkaProducer
 from processors.agents.fan_out import ConfigFanOut, Days
 from processors.agents.members import Members
 from processors.agents.offer_uses import OfferUses
+from processors.agents.promotion_uses import PromotionUsesAgent
 from processors.agents.reward_stock import RewardStocks
 from processors.base.logs import get_logger
 from processors.base.settings import Settings, get_settings
@@ -41,6 +44,7 @@ from processors.base.topics import (
     LEDGER_STEPS,
     OFFER_TARGETING,
     OFFER_USES,
+    PROMOTION_USES,
     REDEMPTIONS,
     REWARD_STOCK,
     TRANSACTIONS,
@@ -58,7 +62,7 @@ from processors.runtime.worker import Worker
 
 log = get_logger(__name__)
 BATCH_MAX = 2000
-TABLES = ("ledgers_by_member", "uses_by_offer", "stock_by_reward")
+TABLES = ("ledgers_by_member", "uses_by_offer", "stock_by_reward", "uses_by_promotion")
 MEMBER_INPUTS = (ENROLMENTS, TRANSACTIONS, ACTIVITIES, REDEMPTIONS, LEDGER_STEPS, CLOCK_TICKS,
                  OFFER_TARGETING)  # fmt: skip
 
@@ -80,6 +84,7 @@ def consumer_groups(settings: Settings) -> dict[str, tuple[str, tuple[TopicSpec,
         # Its group keeps the name it had when it only fanned out static targeting.
         ConfigFanOut.name: (f"{group}.static-targeting", (CONFIG,)),
         RewardStocks.name: (f"{group}.reward-stock", (REWARD_STOCK,)),
+        PromotionUsesAgent.name: (f"{group}.promotion-uses", (PROMOTION_USES,)),
     }
 
 
@@ -116,10 +121,12 @@ def build(settings: Settings) -> Worker:
     members = Table("ledgers_by_member", changelog(settings, "ledgers_by_member"), partitions)
     uses = Table("uses_by_offer", changelog(settings, "uses_by_offer"), partitions)
     stocks = Table("stock_by_reward", changelog(settings, "stock_by_reward"), partitions)
+    codes = Table("uses_by_promotion", changelog(settings, "uses_by_promotion"), partitions)
     runners = [
         runner(Members(feed.config, feed, settings.topic(OFFER_TARGETING.name)), members),
         runner(OfferUses(), uses),
         runner(RewardStocks(), stocks),
+        runner(PromotionUsesAgent(), codes),
         runner(Days(partitions)),
         runner(ConfigFanOut(feed, partitions)),
     ]

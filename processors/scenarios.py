@@ -17,9 +17,12 @@ then:
 ```
 
 Given: `programs`, `audiences` (audience id → member ids, uploaded before the offers are
-published), `offers` and `rewards` (a reward's fields over a default free coffee costing 100
-points; `codes` lists its code stock). Steps (`when`): `enrol`, `buy` (optional `tokens`: the
-granted rewards used), `return`, `activity`, `profile`, `redeem` (points, optional program),
+published), `offers`, `rewards` (a reward's fields over a default free coffee costing 100
+points; `codes` lists its code stock) and `promotions` (code-linked promotions: a
+PromotionCodesIssued's fields over a default 10 % off the cart, live from the scenario's
+start for 30 days). Steps (`when`): `enrol`, `buy` (optional `tokens`: the granted rewards
+used; `codes`: promo codes; no `member`: an anonymous customer), `return`, `activity`,
+`profile`, `redeem` (points, optional program),
 `reward` (redeem a reward: reward, optional quantity and command), `load` (offer: load to
 card), `day`, or `event` (any event in its JSON form). Money is written in currency units
 as a string ("12.50"); ids and times default from the step's position, so a scenario states
@@ -31,7 +34,9 @@ member, type, points_on_event), `balances` (from the last ledger event of each m
 `completions` (number of OfferCompleted, control group included), `targeted` (OfferTargeted:
 member, offer, control), `loaded` (OfferLoaded: member, offer), `rejections` (RequestRejected:
 member, reason), `grants` (RewardGranted: member, reward, code), `used` (RewardRedeemed:
-member, reward, code) and `expired` (RewardExpired: member, reward).
+member, reward, code), `expired` (RewardExpired: member, reward), `code_uses`
+(PromoCodeRedeemed: member (null: anonymous), code, cents) and `code_refusals`
+(PromoCodeRefused: member, code, reason).
 """
 
 from __future__ import annotations
@@ -49,7 +54,13 @@ from processors import offer_files
 from processors.codec.json_form import from_json_object
 from processors.contract.base import Event
 from processors.contract.ledger import LedgerEventRecorded
-from processors.contract.offers import OfferCompleted, OfferLoaded, OfferTargeted
+from processors.contract.offers import (
+    OfferCompleted,
+    OfferLoaded,
+    OfferTargeted,
+    PromoCodeRedeemed,
+    PromoCodeRefused,
+)
 from processors.contract.outcomes import RequestRejected
 from processors.contract.rewards import RewardExpired, RewardGranted, RewardRedeemed
 
@@ -68,6 +79,10 @@ PROGRAM_DEFAULTS: dict[str, Any] = {
     "expiry": {"kind": "NONE"},
 }
 STORE_DEFAULTS: dict[str, Any] = {"store_id": "S1", "country": "CA", "province": "ON"}
+PROMOTION_DEFAULTS: dict[str, Any] = {
+    "promotion_id": "PROMO",
+    "discount": {"kind": "PERCENT_OFF_CART", "percent_off": "10"},
+}
 REWARD_DEFAULTS: dict[str, Any] = {
     "reward_id": "COFFEE",
     "localized_copy": [
@@ -171,7 +186,8 @@ class _Steps:
                 body = {"type": "TransactionCompleted", "transaction_id": f"T{self.n}",
                         "member_id": member, "market": market, "currency": currency,
                         "source": "INSTORE", "store": store, "lines": lines,
-                        "redemption_tokens": given.pop("tokens", [])}  # fmt: skip
+                        "redemption_tokens": given.pop("tokens", []),
+                        "promo_codes": given.pop("codes", [])}  # fmt: skip
             case "return":
                 lines = [
                     {"line_id": line["line_id"], "quantity": str(line.get("quantity", 1)),
@@ -242,6 +258,7 @@ def load(path: Path) -> Scenario:
             raise ScenarioError("; ".join(str(problem) for problem in loaded.errors))
         config += loaded.events
     config += _rewards(path, given.get("rewards") or [], programs[0])
+    config += _promotions(path, given.get("promotions") or [], programs[0])
     steps = _Steps(programs[0])
     events = []
     for n, step in enumerate(data["when"]):
@@ -268,6 +285,22 @@ def _rewards(path: Path, rewards: list[dict[str, Any]], program: dict[str, Any])
                      "occurred_at": published, "reward_id": body["reward_id"],
                      "codes": list(codes)}  # fmt: skip
             events.append(_event(path, "given.rewards", n, stock))
+    return events
+
+
+def _promotions(
+    path: Path, promotions: list[dict[str, Any]], program: dict[str, Any]
+) -> list[Event]:
+    """Each promotion's codes, issued before the scenario starts."""
+    issued = (START - timedelta(days=30)).isoformat()
+    events: list[Event] = []
+    for n, given in enumerate(promotions):
+        body = {"type": "PromotionCodesIssued", "event_id": f"promotion-{n}",
+                "occurred_at": issued, "market": program["market"],
+                "starts_at": (START - timedelta(hours=2)).isoformat(),
+                "ends_at": (START + timedelta(days=30)).isoformat(),
+                **_merged(PROMOTION_DEFAULTS, given)}  # fmt: skip
+        events.append(_event(path, "given.promotions", n, body))
     return events
 
 
@@ -326,6 +359,14 @@ def check(scenario: Scenario, outputs: list[Event]) -> list[str]:
         got = [{"member": e.member_id, "reward": e.reward_id, "code": e.code}
                for e in outputs if isinstance(e, RewardRedeemed)]  # fmt: skip
         compare("used", got, expect["used"])
+    if "code_uses" in expect:
+        got = [{"member": e.member_id, "code": e.code, "cents": e.discount_cents}
+               for e in outputs if isinstance(e, PromoCodeRedeemed)]  # fmt: skip
+        compare("code_uses", got, expect["code_uses"])
+    if "code_refusals" in expect:
+        got = [{"member": e.member_id, "code": e.code, "reason": e.reason.value}
+               for e in outputs if isinstance(e, PromoCodeRefused)]  # fmt: skip
+        compare("code_refusals", got, expect["code_refusals"])
     if "expired" in expect:
         got = [{"member": e.member_id, "reward": e.reward_id}
                for e in outputs if isinstance(e, RewardExpired)]  # fmt: skip

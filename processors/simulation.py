@@ -21,12 +21,18 @@ from processors.contract.base import Event
 from processors.contract.clock import DayStarted
 from processors.contract.config import TOPIC as CONFIG_TOPIC
 from processors.contract.config import OfferPublished, RewardCodesAdded
-from processors.contract.internal import OFFER_USES_TOPIC, REWARD_STOCK_TOPIC, OfferUseRequested
+from processors.contract.internal import (
+    OFFER_USES_TOPIC,
+    PROMOTION_USES_TOPIC,
+    REWARD_STOCK_TOPIC,
+    OfferUseRequested,
+    PromoCodeUseRequested,
+)
 from processors.contract.internal import TOPIC as STEPS_TOPIC
 from processors.contract.targeting import OfferTargetingTick
-from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules import identity
 from processors.rules import member as rules
+from processors.rules.codes import uses
 from processors.rules.member import Config, MemberState
 from processors.rules.offers import budget
 from processors.rules.offers.targeting import targeting_tick
@@ -42,6 +48,7 @@ class Simulation:
     members: dict[str, MemberState] = field(default_factory=dict)
     offers: dict[str, budget.OfferUses] = field(default_factory=dict)  # offer-level limits
     stocks: dict[str, RewardStock] = field(default_factory=dict)  # reward stocks
+    promotions: dict[str, uses.PromotionUses] = field(default_factory=dict)  # code uses
     notes: list[str] = field(default_factory=list)
 
     def feed(self, event: Event) -> list[Event]:
@@ -68,6 +75,12 @@ class Simulation:
                 outputs += decided.emitted
                 queue.extend(e for e in decided.emitted if e.topic == STEPS_TOPIC)
                 continue
+            if isinstance(message, PromoCodeUseRequested):
+                # The agent keyed by the promotion counts the use, in arrival order (ADR 23).
+                counted = uses.decide(self.promotions.get(message.promotion_id), message)
+                self.promotions[message.promotion_id] = counted.state
+                outputs += counted.emitted
+                continue
             if isinstance(message, OfferUseRequested):
                 # The agent keyed by the offer decides, in arrival order (ADR 14).
                 decision = budget.decide(self.offers.get(message.offer_id), message)
@@ -78,11 +91,6 @@ class Simulation:
             if not isinstance(message, rules.MemberInput):
                 self._note(message, f"{type(message).__name__} is not simulated yet")
                 continue
-            if isinstance(message, TransactionCompleted | TransactionReturned) and (
-                message.member_id is None
-            ):
-                self._note(message, "anonymous customer: no member to credit")
-                continue
             everyone = isinstance(message, DayStarted | OfferTargetingTick)
             targets = sorted(self.members) if everyone else None
             for member_id in targets or [message.partition_key()]:
@@ -92,11 +100,14 @@ class Simulation:
                 except identity.ConflictError as conflict:  # the worker dead-letters it
                     self._note(message, f"refused as a conflict: {conflict}")
                     continue
+                if rules.is_empty(state):  # nothing known (an anonymous basket): kept nowhere
+                    del self.members[member_id]
                 for note in result.notes:
                     self._note(message, note)
                 for output in result.emitted:
                     outputs.append(output)
-                    if output.topic in (STEPS_TOPIC, OFFER_USES_TOPIC, REWARD_STOCK_TOPIC):
+                    if output.topic in (STEPS_TOPIC, OFFER_USES_TOPIC, REWARD_STOCK_TOPIC,
+                                        PROMOTION_USES_TOPIC):  # fmt: skip
                         queue.append(output)
         return outputs
 

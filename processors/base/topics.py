@@ -64,7 +64,9 @@ CLOCK = TopicSpec("loyalty.clock.v1", "market", Direction.INPUT, single_partitio
 LEDGER = TopicSpec("loyalty.ledger.v1", "member_id", Direction.OUTPUT)
 REWARDS = TopicSpec("loyalty.rewards.v1", "member_id", Direction.OUTPUT)
 OFFERS = TopicSpec(
-    "loyalty.offers.v1", "member_id (offer_id for OfferBudgetExhausted)", Direction.OUTPUT
+    "loyalty.offers.v1",
+    "member_id (offer_id for OfferBudgetExhausted; transaction_id for an anonymous code use)",
+    Direction.OUTPUT,
 )
 OUTCOMES = TopicSpec("loyalty.outcomes.v1", "member_id", Direction.OUTPUT)
 NOTIFICATIONS = TopicSpec("loyalty.notifications.v1", "member_id", Direction.OUTPUT)
@@ -77,6 +79,12 @@ LEDGER_STEPS = TopicSpec(
 OFFER_USES = TopicSpec(
     "loyalty.internal.offer-uses.v1",
     "offer_id (one agent decides each offer's total uses and budget, in order)",
+    Direction.INTERNAL,
+)
+
+PROMOTION_USES = TopicSpec(
+    "loyalty.internal.promotion-uses.v1",
+    "promotion_id (one agent counts each promotion's code uses, in arrival order)",
     Direction.INTERNAL,
 )
 
@@ -116,6 +124,7 @@ CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     OFFER_USES,
     OFFER_TARGETING,
     REWARD_STOCK,
+    PROMOTION_USES,
 )
 
 

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from processors.base import topics
 from processors.contract.base import (
+    Cents,
     ContractEnum,
     Currency,
     Event,
@@ -406,4 +407,38 @@ class RewardAllocationReleased(Event):
     quantity: int = Field(ge=1, le=100, description="Grants given back.")
     codes: list[Id] = Field(
         default_factory=list, max_length=100, description="Codes given back to the stock."
+    )
+
+
+# --- promotion uses (docs/adr/0023-promo-codes.md) -------------------------------------------
+
+PROMOTION_USES_TOPIC = topics.PROMOTION_USES.name
+
+
+class PromoCodeUseRequested(Event):
+    """A purchase carries a promo code that is valid for it: the promotion's agent counts the
+    use against the limits the request carries (the promotion's latest terms where the purchase
+    was decided), in arrival order, once per code and transaction."""
+
+    topic: ClassVar[str] = PROMOTION_USES_TOPIC
+    key_field: ClassVar[str] = "promotion_id"
+
+    promotion_id: Id = Field(description="The promotion (the record key).")
+    code: Id = Field(description="The code, upper-cased.")
+    member_id: Id | None = Field(default=None, description="The member; null: anonymous.")
+    transaction_id: Id = Field(description="The purchase.")
+    transaction_number: str | None = Field(
+        default=None, max_length=64, description="The receipt number."
+    )
+    store_id: Id | None = Field(default=None, description="The store.")
+    discount_cents: Cents = Field(description="The discount the code gives on the purchase.")
+    cause_event_id: Id = Field(description="event_id of the purchase.")
+    redemptions_per_code_max: int | None = Field(
+        default=None, ge=1, description="Uses of one code."
+    )
+    redemptions_per_member_max: int | None = Field(
+        default=None, ge=1, description="Uses by one member across the promotion's codes."
+    )
+    redemptions_total_max: int | None = Field(
+        default=None, ge=1, description="Uses across all of the promotion's codes."
     )

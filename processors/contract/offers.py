@@ -234,3 +234,61 @@ class ChallengeCompleted(Event):
         if (self.reward_id is None) != (self.granted_reward_id is None):
             raise ValueError("reward_id and granted_reward_id go together")
         return self
+
+
+# --- promo codes (docs/adr/0023-promo-codes.md) ---------------------------------------------
+
+
+class PromoCodeRefusal(ContractEnum):
+    """Why a promo code carried by a purchase gave nothing. Stable: new reasons go before
+    UNKNOWN."""
+
+    code_unknown = "code_unknown"  # no promotion issued this code
+    code_not_yet_valid = "code_not_yet_valid"  # before the promotion's start
+    code_expired = "code_expired"  # at or after the promotion's end
+    code_exhausted = "code_exhausted"  # the code's or the promotion's uses are spent
+    code_limit_per_customer = "code_limit_per_customer"  # this customer's uses are spent
+    code_min_spend_not_met = "code_min_spend_not_met"  # the basket is below the least spend
+    code_not_supported = "code_not_supported"  # a promotion this version does not apply yet
+    UNKNOWN = "UNKNOWN"
+
+
+class PromoCodeRedeemed(Event):
+    """A purchase used a promo code: one of its promotion's uses, counted in arrival order by
+    the promotion's agent. Keyed by the member, or by the transaction for an anonymous
+    customer, like the purchase."""
+
+    topic: ClassVar[str] = TOPIC
+
+    code: Id = Field(description="The code, upper-cased as codes compare.")
+    promotion_id: Id = Field(description="The promotion that issued it.")
+    member_id: Id | None = Field(default=None, description="The member; null: anonymous.")
+    transaction_id: Id = Field(description="The purchase that used it.")
+    transaction_number: str | None = Field(
+        default=None, max_length=64, description="The receipt number, for member care."
+    )
+    store_id: Id | None = Field(default=None, description="The store it was used in.")
+    discount_cents: Cents = Field(description="The discount the code gives on the purchase.")
+    use_number: int = Field(ge=1, description="The promotion's use this is: 1 for the first.")
+    cause_event_id: Id = Field(description="event_id of the purchase.")
+
+    def partition_key(self) -> str:
+        return self.member_id or self.transaction_id
+
+
+class PromoCodeRefused(Event):
+    """A promo code a purchase carried gave nothing, with the reason (the till should have
+    learned it from the cart evaluation). Keyed like the purchase."""
+
+    topic: ClassVar[str] = TOPIC
+
+    code: Id = Field(description="The code, upper-cased as codes compare.")
+    promotion_id: Id | None = Field(default=None, description="Its promotion, when known.")
+    member_id: Id | None = Field(default=None, description="The member; null: anonymous.")
+    transaction_id: Id = Field(description="The purchase that carried it.")
+    reason: PromoCodeRefusal = Field(description="Why, as a stable code.")
+    detail: str = Field(min_length=1, max_length=500, description="Why, for a person.")
+    cause_event_id: Id = Field(description="event_id of the purchase.")
+
+    def partition_key(self) -> str:
+        return self.member_id or self.transaction_id

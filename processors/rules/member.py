@@ -25,6 +25,7 @@ from processors.contract.config import (
     OfferPublished,
     OfferWithdrawn,
     ProgramConfigured,
+    PromotionCodesIssued,
     RewardCodesAdded,
     RewardPublished,
 )
@@ -52,6 +53,8 @@ from processors.contract.targeting import OfferTargetingTick
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules import identity
 from processors.rules.arithmetic import derived_id
+from processors.rules.codes import checkout
+from processors.rules.codes.promotions import Promotions
 from processors.rules.ledger import handle as ledger
 from processors.rules.ledger import purchases
 from processors.rules.ledger.awards import OfferCredit, OfferDebit, credit_offer_award
@@ -70,7 +73,7 @@ RewardInput |= IssuedOfferRedeemRequested
 MemberInput = ledger.LedgerInput | MemberProfileUpdated | OfferUseGranted | OfferUseDenied
 MemberInput |= TargetingInput | RewardInput
 ConfigInput = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
-ConfigInput |= RewardPublished
+ConfigInput |= RewardPublished | PromotionCodesIssued
 
 
 @dataclass
@@ -86,6 +89,8 @@ class Config:
     withdrawn: dict[str, datetime] = field(default_factory=dict)
     # The reward catalogue: each reward's latest version (ADR 20).
     rewards: dict[str, RewardPublished] = field(default_factory=dict)
+    # Code-linked promotions and their codes (ADR 23).
+    promotions: Promotions = field(default_factory=Promotions)
 
     def apply(self, event: Event) -> str:
         """Fold one config event in; returns a note when it changed nothing (and why)."""
@@ -109,6 +114,8 @@ class Config:
                 self.rewards[event.reward_id] = event
             case RewardCodesAdded():
                 return "a reward's codes are its stock agent's (reward-stock topic)"
+            case PromotionCodesIssued():
+                return self.promotions.apply(event)
             case _:
                 return f"{type(event).__name__} is not read by the member rules"
         return ""
@@ -197,6 +204,8 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
         # An anonymous customer's basket, keyed by its transaction: no member to credit, and
         # nothing to keep (promo codes it carries are counted by their own agent).
         result.notes.append("anonymous customer: no member to credit")
+        if isinstance(message, TransactionCompleted):
+            result.emitted += checkout.on_purchase(message, config.promotions)
         return result
     match message:
         case MemberEnrolled():
@@ -370,6 +379,8 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
     recorded = (
         not known and _active(state) and purchase.transaction_id in state.ledger.purchases  # type: ignore[union-attr]
     )
+    if recorded:
+        result.emitted += checkout.on_purchase(purchase, config.promotions)
     if recorded and state.rewards is not None:
         used = wallet.use_tokens(state.rewards, purchase)
         result.emitted += used.emitted

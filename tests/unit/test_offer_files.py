@@ -300,7 +300,7 @@ def test_the_models_own_reasons_are_reported_at_the_field_they_concern(tmp_path)
         "string as an integer (got 'ten dollars')",
         f"{tmp_path}/offer.json: offer 1 (COFFEE_100_PER_10_NOV26): "
         "reward.kind: 'FLAT' is not one of FLAT_POINTS, BASE_MULTIPLIER, TIER_MULTIPLIER, "
-        "DISCOUNT",
+        "DISCOUNT, REWARD",
     ]
 
 

@@ -34,6 +34,7 @@ def test_every_contract_topic_is_in_the_catalogue_once():
         "loyalty.internal.offer-uses.v1",
         "loyalty.internal.offer-targeting.v1",
         "loyalty.internal.reward-stock.v1",
+        "loyalty.internal.promotion-uses.v1",
     }
 
 
