@@ -26,7 +26,6 @@ from processors.contract.internal import (
     PROMOTION_USES_TOPIC,
     REWARD_STOCK_TOPIC,
     OfferUseRequested,
-    PromoCodeUseRequested,
 )
 from processors.contract.internal import TOPIC as STEPS_TOPIC
 from processors.contract.targeting import OfferTargetingTick
@@ -75,7 +74,7 @@ class Simulation:
                 outputs += decided.emitted
                 queue.extend(e for e in decided.emitted if e.topic == STEPS_TOPIC)
                 continue
-            if isinstance(message, PromoCodeUseRequested):
+            if isinstance(message, uses.UsesInput):
                 # The agent keyed by the promotion counts the use, in arrival order (ADR 23).
                 counted = uses.decide(self.promotions.get(message.promotion_id), message)
                 self.promotions[message.promotion_id] = counted.state

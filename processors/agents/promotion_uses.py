@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from processors.contract.base import Event
-from processors.contract.internal import PromoCodeUseRequested
 from processors.frontdoor import Delivered
 from processors.rules.codes import uses
 from processors.runtime.batch import Decision
@@ -24,13 +23,13 @@ class PromotionUsesAgent:
 
     def keys(self, event: Event, delivered: Delivered, table: Table | None) -> Iterable[str]:
         # The front door lets nothing else onto this topic.
-        assert isinstance(event, PromoCodeUseRequested)
+        assert isinstance(event, uses.UsesInput)
         return (event.promotion_id,)
 
     def decide(
         self, key: str, state: uses.PromotionUses | None, event: Event
     ) -> Decision[uses.PromotionUses]:
-        assert isinstance(event, PromoCodeUseRequested)
+        assert isinstance(event, uses.UsesInput)
         decision = uses.decide(state, event)
         return Decision(decision.state, decision.emitted)
 

@@ -442,3 +442,40 @@ class PromoCodeUseRequested(Event):
     redemptions_total_max: int | None = Field(
         default=None, ge=1, description="Uses across all of the promotion's codes."
     )
+
+
+class PromoCodeReservationRequested(Event):
+    """A till asks, before the purchase completes, whether a code applies to its basket: the
+    promotion's agent reserves one use until `reserved_until` (reserve → commit, DESIGN.md
+    §5.25); the purchase that carries the code commits it, and a till told yes is never
+    overruled. Asking again for the same code and basket extends the reservation."""
+
+    topic: ClassVar[str] = PROMOTION_USES_TOPIC
+    key_field: ClassVar[str] = "promotion_id"
+
+    promotion_id: Id = Field(description="The promotion (the record key).")
+    code: Id = Field(description="The code, upper-cased.")
+    member_id: Id | None = Field(default=None, description="The member; null: anonymous.")
+    transaction_id: Id = Field(description="The basket the use is reserved for.")
+    reserved_until: UtcDatetime = Field(description="When the reservation lapses, uncommitted.")
+    discount_cents: Cents = Field(description="The discount the code gives on the basket.")
+    redemptions_per_code_max: int | None = Field(
+        default=None, ge=1, description="Uses of one code."
+    )
+    redemptions_per_member_max: int | None = Field(
+        default=None, ge=1, description="Uses by one member across the promotion's codes."
+    )
+    redemptions_total_max: int | None = Field(
+        default=None, ge=1, description="Uses across all of the promotion's codes."
+    )
+
+
+class PromoCodeReservationReleased(Event):
+    """The basket was abandoned or cancelled: its reservation is given back at once."""
+
+    topic: ClassVar[str] = PROMOTION_USES_TOPIC
+    key_field: ClassVar[str] = "promotion_id"
+
+    promotion_id: Id = Field(description="The promotion (the record key).")
+    code: Id = Field(description="The code, upper-cased.")
+    transaction_id: Id = Field(description="The basket whose reservation is released.")

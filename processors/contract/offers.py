@@ -23,6 +23,7 @@ from processors.contract.base import (
     Points,
     Quantity,
     Record,
+    UtcDatetime,
 )
 
 TOPIC = topics.OFFERS.name
@@ -289,6 +290,23 @@ class PromoCodeRefused(Event):
     reason: PromoCodeRefusal = Field(description="Why, as a stable code.")
     detail: str = Field(min_length=1, max_length=500, description="Why, for a person.")
     cause_event_id: Id = Field(description="event_id of the purchase.")
+
+    def partition_key(self) -> str:
+        return self.member_id or self.transaction_id
+
+
+class PromoCodeReserved(Event):
+    """A code was reserved for a basket: the till may give its discount; the purchase that
+    carries it will be counted, whatever happens in between. Keyed like the purchase."""
+
+    topic: ClassVar[str] = TOPIC
+
+    code: Id = Field(description="The code, upper-cased as codes compare.")
+    promotion_id: Id = Field(description="The promotion that issued it.")
+    member_id: Id | None = Field(default=None, description="The member; null: anonymous.")
+    transaction_id: Id = Field(description="The basket it is reserved for.")
+    reserved_until: UtcDatetime = Field(description="When the reservation lapses, uncommitted.")
+    discount_cents: Cents = Field(description="The discount the code gives on the basket.")
 
     def partition_key(self) -> str:
         return self.member_id or self.transaction_id

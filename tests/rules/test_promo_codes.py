@@ -9,8 +9,17 @@ from datetime import timedelta
 from typing import Any
 
 from processors.contract.config import PATTERN_LETTERS, PromotionCodesIssued
-from processors.contract.internal import PromoCodeUseRequested
-from processors.contract.offers import PromoCodeRedeemed, PromoCodeRefusal, PromoCodeRefused
+from processors.contract.internal import (
+    PromoCodeReservationReleased,
+    PromoCodeReservationRequested,
+    PromoCodeUseRequested,
+)
+from processors.contract.offers import (
+    PromoCodeRedeemed,
+    PromoCodeRefusal,
+    PromoCodeRefused,
+    PromoCodeReserved,
+)
 from processors.rules.codes import checkout, uses
 from processors.rules.codes.generation import GeneratedCodes
 from processors.rules.codes.promotions import Promotions
@@ -99,3 +108,56 @@ def test_uses_are_counted_per_code_in_total_and_per_member_once_per_purchase():
     assert isinstance(again.emitted[0], PromoCodeRedeemed)
     assert again.emitted[0].use_number == 4  # the same answer, nothing counted
     assert again.state.uses == 4
+
+
+def reserve(code: str, tx: str, until_minutes: int, at_minutes: int = 0, **limits: int):  # type: ignore[no-untyped-def]
+    return PromoCodeReservationRequested(
+        event_id=f"res-{tx}-{at_minutes}", occurred_at=T0 + timedelta(minutes=at_minutes),
+        promotion_id="P1", code=code, member_id=None, transaction_id=tx,
+        reserved_until=T0 + timedelta(minutes=until_minutes), discount_cents=100, **limits,
+    )  # fmt: skip
+
+
+def at(request: Any, minutes: int) -> Any:
+    return request.model_copy(update={"occurred_at": T0 + timedelta(minutes=minutes)})
+
+
+def kinds(decision: uses.Decision) -> list[str]:
+    return [
+        e.reason.value if isinstance(e, PromoCodeRefused) else type(e).__name__
+        for e in decision.emitted
+    ]
+
+
+def test_reservations_count_against_the_limit_while_they_last():
+    one = {"redemptions_per_code_max": 2}
+    state = uses.decide(None, reserve("A", "T1", 15, **one)).state
+    state = uses.decide(state, reserve("A", "T2", 15, **one)).state
+    assert kinds(uses.decide(state, reserve("A", "T3", 15, **one))) == ["code_exhausted"]
+    assert kinds(uses.decide(state, at(use("A", "T9", None, **one), 5))) == ["code_exhausted"]
+    assert kinds(uses.decide(state, at(use("A", "T1", None, **one), 5))) == ["PromoCodeRedeemed"]
+    # T2's reservation lapses at +15: a purchase without one may have the second use.
+    assert kinds(uses.decide(state, at(use("A", "T8", None, **one), 20))) == ["PromoCodeRedeemed"]
+
+
+def test_a_till_told_yes_is_never_overruled_even_after_the_reservation_lapsed():
+    one = {"redemptions_per_code_max": 1}
+    state = uses.decide(None, reserve("A", "T1", 15, **one)).state
+    state = uses.decide(state, at(use("A", "T2", None, **one), 30)).state  # T1 lapsed: T2 uses
+    late = uses.decide(state, at(use("A", "T1", None, **one), 31))  # T1's purchase lands late
+    assert kinds(late) == ["PromoCodeRedeemed"]
+    assert late.state.uses == 2
+
+
+def test_a_released_reservation_is_given_back_and_asking_again_extends_it():
+    one = {"redemptions_per_code_max": 1}
+    state = uses.decide(None, reserve("A", "T1", 15, **one)).state
+    extended = uses.decide(state, reserve("A", "T1", 40, at_minutes=10, **one))
+    (answer,) = extended.emitted
+    assert isinstance(answer, PromoCodeReserved)
+    assert answer.reserved_until == T0 + timedelta(minutes=40)
+    released = PromoCodeReservationReleased(
+        event_id="rel-T1", occurred_at=T0, promotion_id="P1", code="A", transaction_id="T1"
+    )
+    state = uses.decide(extended.state, released).state
+    assert kinds(uses.decide(state, reserve("A", "T2", 15, **one))) == ["PromoCodeReserved"]

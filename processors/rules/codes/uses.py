@@ -8,18 +8,44 @@ answer out.
   own), and in total.
 - A use is answered once per code and transaction: a redelivered request gets the same answer,
   same id and content, and counts nothing more.
+- Reserve → commit (DESIGN.md §5.25): a till may reserve a use for its basket until a time;
+  reservations count against the limits while they last. The purchase that carries the code
+  commits its basket's reservation whatever the limits say by then (a till told yes is never
+  overruled, even after the reservation lapsed); a release gives it back at once. A lapsed
+  reservation no longer counts, and is forgotten a week after it lapsed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
 from processors.contract.base import Event
-from processors.contract.internal import PromoCodeUseRequested
-from processors.contract.offers import PromoCodeRedeemed, PromoCodeRefusal, PromoCodeRefused
+from processors.contract.internal import (
+    PromoCodeReservationReleased,
+    PromoCodeReservationRequested,
+    PromoCodeUseRequested,
+)
+from processors.contract.offers import (
+    PromoCodeRedeemed,
+    PromoCodeRefusal,
+    PromoCodeRefused,
+    PromoCodeReserved,
+)
 from processors.rules.arithmetic import derived_id
+
+FORGOTTEN_AFTER = timedelta(days=7)
+"""How long a lapsed, uncommitted reservation is kept (a purchase landing late still commits)."""
+
+
+class Reservation(BaseModel):
+    """One use reserved for a basket."""
+
+    code: str
+    member_id: str | None
+    until: datetime
 
 
 class PromotionUses(BaseModel):
@@ -31,6 +57,13 @@ class PromotionUses(BaseModel):
     per_member: dict[str, int] = Field(default_factory=dict)
     answers: dict[str, int | str] = Field(default_factory=dict)
     """code|transaction → the use number given, or the refusal's reason."""
+    reservations: dict[str, Reservation] = Field(default_factory=dict)  # code|transaction
+
+    def reserved(self, at: datetime, code: str, member_id: str | None) -> tuple[int, int, int]:
+        """Reservations still counting at `at`: for `code`, for `member_id`, in all."""
+        live = [r for r in self.reservations.values() if r.until > at]
+        by_member = sum(1 for r in live if member_id is not None and r.member_id == member_id)
+        return sum(1 for r in live if r.code == code), by_member, len(live)
 
 
 @dataclass
@@ -41,13 +74,23 @@ class Decision:
     emitted: list[Event] = field(default_factory=list)
 
 
-def decide(state: PromotionUses | None, asked: PromoCodeUseRequested) -> Decision:
-    """Count or refuse one use (see the module). Takes ownership of `state`."""
+UsesInput = PromoCodeUseRequested | PromoCodeReservationRequested | PromoCodeReservationReleased
+
+
+def decide(state: PromotionUses | None, asked: UsesInput) -> Decision:
+    """One use, reservation or release (see the module). Takes ownership of `state`."""
     state = state or PromotionUses(promotion_id=asked.promotion_id)
     key = f"{asked.code}|{asked.transaction_id}"
+    match asked:
+        case PromoCodeReservationReleased():
+            state.reservations.pop(key, None)
+            return Decision(state)
+        case PromoCodeReservationRequested():
+            return _reserve(state, key, asked)
     if key in state.answers:
         return Decision(state, [_answer(asked, state.answers[key])])
-    refusal = _refusal(state, asked)
+    told_yes = state.reservations.pop(key, None) is not None
+    refusal = None if told_yes else _refusal(state, asked, asked.occurred_at)
     if refusal is not None:
         state.answers[key] = refusal.value
         return Decision(state, [_answer(asked, refusal.value)])
@@ -56,25 +99,78 @@ def decide(state: PromotionUses | None, asked: PromoCodeUseRequested) -> Decisio
     if asked.member_id is not None:
         state.per_member[asked.member_id] = state.per_member.get(asked.member_id, 0) + 1
     state.answers[key] = state.uses
+    _forget_lapsed(state, asked.occurred_at)
     return Decision(state, [_answer(asked, state.uses)])
 
 
-def _refusal(state: PromotionUses, asked: PromoCodeUseRequested) -> PromoCodeRefusal | None:
+def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequested) -> Decision:
+    kept = state.reservations.get(key)
+    if isinstance(state.answers.get(key), int):
+        return Decision(state, [_reserved(asked, asked.reserved_until)])  # already committed
+    if kept is not None:
+        kept.until = max(kept.until, asked.reserved_until)  # asked again: extended
+        return Decision(state, [_reserved(asked, kept.until)])
+    refusal = _refusal(state, asked, asked.occurred_at)
+    if refusal is not None:
+        return Decision(state, [_reservation_refused(asked, refusal)])
+    state.reservations[key] = Reservation(
+        code=asked.code, member_id=asked.member_id, until=asked.reserved_until
+    )
+    _forget_lapsed(state, asked.occurred_at)
+    return Decision(state, [_reserved(asked, asked.reserved_until)])
+
+
+def _refusal(
+    state: PromotionUses,
+    asked: PromoCodeUseRequested | PromoCodeReservationRequested,
+    at: datetime,
+) -> PromoCodeRefusal | None:
+    """Why one more use may not be given at `at`, counting live reservations."""
+    for_code, for_member, in_all = state.reserved(at, asked.code, asked.member_id)
     per_code = asked.redemptions_per_code_max
-    if per_code is not None and state.per_code.get(asked.code, 0) >= per_code:
+    if per_code is not None and state.per_code.get(asked.code, 0) + for_code >= per_code:
         return PromoCodeRefusal.code_exhausted
     total = asked.redemptions_total_max
-    if total is not None and state.uses >= total:
+    if total is not None and state.uses + in_all >= total:
         return PromoCodeRefusal.code_exhausted
     per_member = asked.redemptions_per_member_max
-    member = asked.member_id
-    if (
-        per_member is not None
-        and member is not None
-        and state.per_member.get(member, 0) >= per_member
-    ):
+    used = state.per_member.get(asked.member_id, 0) if asked.member_id is not None else 0
+    if per_member is not None and used + for_member >= per_member:
         return PromoCodeRefusal.code_limit_per_customer
     return None
+
+
+def _forget_lapsed(state: PromotionUses, at: datetime) -> None:
+    state.reservations = {
+        k: r for k, r in state.reservations.items() if r.until + FORGOTTEN_AFTER > at
+    }
+
+
+def _reserved(asked: PromoCodeReservationRequested, until: datetime) -> Event:
+    return PromoCodeReserved(
+        event_id=derived_id("CODE-RESERVED", asked.transaction_id, asked.code, until.isoformat()),
+        occurred_at=asked.occurred_at,
+        code=asked.code,
+        promotion_id=asked.promotion_id,
+        member_id=asked.member_id,
+        transaction_id=asked.transaction_id,
+        reserved_until=until,
+        discount_cents=asked.discount_cents,
+    )
+
+
+def _reservation_refused(asked: PromoCodeReservationRequested, refusal: PromoCodeRefusal) -> Event:
+    return PromoCodeRefused(
+        event_id=derived_id("CODE-RESERVE-REFUSED", asked.event_id),
+        occurred_at=asked.occurred_at,
+        code=asked.code,
+        promotion_id=asked.promotion_id,
+        member_id=asked.member_id,
+        transaction_id=asked.transaction_id,
+        reason=refusal,
+        detail=_DETAIL.get(refusal.value, refusal.value),
+        cause_event_id=asked.event_id,
+    )
 
 
 _DETAIL = {
