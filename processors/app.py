@@ -56,6 +56,7 @@ from processors.config_feed import ConfigFeed
 from processors.frontdoor import FrontDoor
 from processors.runtime.batch import Agent, Batches
 from processors.runtime.runner import Runner
+from processors.runtime.stores import RocksStore
 from processors.runtime.table import Table
 from processors.runtime.topics import ensure_topics
 from processors.runtime.worker import Worker
@@ -118,7 +119,11 @@ def build(settings: Settings) -> Worker:
                       topics=[settings.topic(spec.name) for spec in specs],
                       batch_max=BATCH_MAX)  # fmt: skip
 
-    members = Table("ledgers_by_member", changelog(settings, "ledgers_by_member"), partitions)
+    # Member states on local disk: a million of them do not fit the heap (ADR 24). The offer
+    # and reward tables hold one entry per offer or reward and stay in memory.
+    members_changelog = changelog(settings, "ledgers_by_member")
+    on_disk = RocksStore.for_process(settings.stack_dir / "state", members_changelog)
+    members = Table("ledgers_by_member", members_changelog, partitions, on_disk)
     uses = Table("uses_by_offer", changelog(settings, "uses_by_offer"), partitions)
     stocks = Table("stock_by_reward", changelog(settings, "stock_by_reward"), partitions)
     codes = Table("uses_by_promotion", changelog(settings, "uses_by_promotion"), partitions)

@@ -16,6 +16,12 @@ Steps of `run_batch` (the caller commits, step 5, only after it returned):
 A crash anywhere before 5 redelivers the batch against the states as step 4 left them: the
 same outputs with the same ids, or nothing for inputs the state already holds.
 
+A batch whose inputs touch more states than memory should hold at once (a day's tick reaches
+every member of a partition: 125,000 of them at a million members, ~1.6 GB decoded) runs
+steps 3 and 4 for what it decided so far whenever its working set passes `keys_max` keys or
+`held_bytes_max` stored bytes, then goes on deciding; a failure after such a flush reruns
+the batch against the states saved so far, as a crash would (ADR 24).
+
 Decoded states are kept between batches (`StateCache`): parsing a member's state on every
 batch cost more than the rules. An entry is used only while the table still holds the very
 bytes it was decoded from, and it leaves the cache while a batch works on it (decide may
@@ -35,7 +41,7 @@ from prometheus_client import Counter
 from processors.base.logs import get_logger
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
-from processors.contract.deadletter import DeadLetterReason
+from processors.contract.deadletter import DeadLettered, DeadLetterReason
 from processors.frontdoor import Delivered, FrontDoor, Tombstone, refuse
 from processors.runtime.table import Table
 
@@ -115,35 +121,56 @@ class Agent(Protocol[S]):
 
 class StateCache:
     """Decoded states, each with the stored bytes it equals; least recently used first out
-    once more than `max_entries` are kept."""
+    once more than `max_entries` are kept or their stored bytes add up to more than
+    `max_bytes`.
 
-    def __init__(self, max_entries: int = 50_000):
+    Bounded by bytes, not only by count: a decoded state takes ~8-9 times its stored JSON in
+    Python objects (12.8 KB for a member with one purchase, ~400 KB for one with ten baskets
+    and 200 live offers; docs/performance.md), so a count alone let the cache grow with the
+    size of the states. The default keeps ~16 MiB of stored bytes, ~150 MiB decoded.
+    """
+
+    def __init__(self, max_entries: int = 50_000, max_bytes: int = 16 << 20):
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self._entries: dict[str, tuple[bytes, Any]] = {}
+        self._bytes = 0  # stored bytes of the kept entries
         self.hits = 0
         self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def stored_bytes(self) -> int:
+        """The stored bytes of the states kept (their decoded size is ~8-9 times more)."""
+        return self._bytes
+
     def take(self, key: str, raw: bytes) -> Any | None:
         """The state decoded from `raw`, if kept; the entry leaves the cache either way."""
         entry = self._entries.pop(key, None)
-        if entry is not None and (entry[0] is raw or entry[0] == raw):
-            self.hits += 1
-            return entry[1]
+        if entry is not None:
+            self._bytes -= len(entry[0])
+            if entry[0] is raw or entry[0] == raw:
+                self.hits += 1
+                return entry[1]
         self.misses += 1
         return None
 
     def put(self, key: str, raw: bytes, state: Any) -> None:
         """Keep `state`, which `raw` (the bytes now stored for `key`) decodes to."""
-        self._entries.pop(key, None)
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old[0])
         self._entries[key] = (raw, state)
-        while len(self._entries) > self.max_entries:
-            del self._entries[next(iter(self._entries))]
+        self._bytes += len(raw)
+        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+            oldest = next(iter(self._entries))
+            self._bytes -= len(self._entries.pop(oldest)[0])
 
     def clear(self) -> None:
         self._entries.clear()
+        self._bytes = 0
 
 
 @dataclass
@@ -188,6 +215,8 @@ class Batches(Generic[S]):
         topic_name: Callable[[str], str],
         table: Table | None = None,
         cache: StateCache | None = None,
+        keys_max: int = 5_000,
+        held_bytes_max: int = 16 << 20,
     ):
         self.agent = agent
         self.codec = codec
@@ -196,6 +225,8 @@ class Batches(Generic[S]):
         self.topic_name = topic_name
         self.table = table
         self.cache = cache if cache is not None else StateCache()
+        self.keys_max = keys_max
+        self.held_bytes_max = held_bytes_max
         self._outputs: dict[type, Any] = {}  # labelled counters, looked up once
 
     async def run_batch(self, records: Sequence[Delivered]) -> BatchReport:
@@ -207,6 +238,7 @@ class Batches(Generic[S]):
         report.admitted = len(admitted)
         # 2. Decide.
         keys: dict[str, _Key[S]] = {}
+        held = 0  # stored bytes of the states in `keys`
         outputs: list[_Record] = []
         for delivered, event in admitted:
             if isinstance(event, Tombstone):
@@ -215,7 +247,11 @@ class Batches(Generic[S]):
             for key in self.agent.keys(event, delivered, self.table):
                 entry = keys.get(key)
                 if entry is None:
+                    if len(keys) >= self.keys_max or held >= self.held_bytes_max:
+                        await self._send_and_save(keys, outputs, dead, report)  # steps 3, 4
+                        keys, outputs, dead, held = {}, [], [], 0
                     entry = keys[key] = self._load(key)
+                    held += len(entry.stored or b"")
                 try:
                     decision = self.agent.decide(key, entry.state, event)
                     # Encoded here: an output that breaks the contract is the input's failure.
@@ -247,9 +283,20 @@ class Batches(Generic[S]):
                 outputs.extend(encoded)
                 for note in decision.notes:
                     NOTES.labels(self.agent.name, note.split(" ")[0]).inc()
+        await self._send_and_save(keys, outputs, dead, report)  # steps 3, 4
+        return report
+
+    async def _send_and_save(
+        self,
+        keys: dict[str, _Key[S]],
+        outputs: list[_Record],
+        dead: list[DeadLettered],
+        report: BatchReport,
+    ) -> None:
+        """Steps 3 and 4 for the keys decided so far."""
         # 3. Send outputs and dead letters; wait for every acknowledgement.
-        report.dead_lettered = len(dead)
-        report.emitted = len(outputs)
+        report.dead_lettered += len(dead)
+        report.emitted += len(outputs)
         acks: list[Awaitable[object]] = [await self.door.send_dead(d) for d in dead]
         for out in outputs:
             acks.append(
@@ -261,10 +308,9 @@ class Batches(Generic[S]):
         if changes:
             assert self.table is not None
             await self.table.save(changes, self.producer)
-        report.saved = len(changes)
+        report.saved += len(changes)
         for key, (raw, state) in keep.items():
             self.cache.put(key, changes.get(key, raw), state)
-        return report
 
     def _load(self, key: str) -> _Key[S]:
         raw = self.table.get(key) if self.table is not None else None

@@ -109,6 +109,8 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.consumer.stop()  # leaves the group: the partitions move at once
             if self._reader is not None:
                 await self._reader.stop()
+            if self.table is not None:
+                self.table.close()  # this process's copy; the changelog keeps the states
             log.info("runner.stopped", agent=self.name)
 
     async def _run(self, fetched: dict[TopicPartition, list[Any]]) -> None:
@@ -160,7 +162,8 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
                 applied = await self.table.recover(partitions, self._reader)
                 RECOVERED.labels(self.table.name).inc(applied)
                 log.info("runner.table_recovered", agent=self.name, table=self.table.name,
-                         partitions=sorted(partitions), records=applied, keys=len(self.table),
+                         partitions=sorted(partitions), records=applied,
+                         keys=self.table.estimated_len(),
                          seconds=round(time.perf_counter() - started, 3))  # fmt: skip
                 self.batches.cache.clear()
         self.ready.set()

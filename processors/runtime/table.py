@@ -1,6 +1,8 @@
-"""A keyed state table that survives restarts: each partition's entries held in memory as
-bytes, every change written first to a compacted changelog topic, and a partition's entries
-read back from that changelog when the partition is assigned to this process.
+"""A keyed state table that survives restarts: each partition's entries held as bytes in a
+local store (`processors.runtime.stores`: in memory, or on disk for the member states), every
+change written first to a compacted changelog topic, and a partition's entries read back from
+that changelog when the partition is assigned to this process. The changelog is the source of
+truth; the store is this process's copy of it, empty at start.
 
 It owns the state's durability and its placement (a key lives in the partition the default
 partitioner gives it, the partition its inputs arrive on); it never decodes a value and never
@@ -15,12 +17,13 @@ from where it stopped instead of reading the changelog again from the start.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2
 
 from processors.base.logs import get_logger
+from processors.runtime.stores import MemoryStore, Store
 
 log = get_logger(__name__)
 
@@ -33,33 +36,48 @@ def partition_of(key: bytes, partitions: int) -> int:
 class Table:
     """Entries by key (str → bytes), for the partitions this process holds."""
 
-    def __init__(self, name: str, changelog: str, partitions: int):
+    def __init__(self, name: str, changelog: str, partitions: int, store: Store | None = None):
         self.name = name
         self.changelog = changelog
         self.partitions = partitions
-        self._data: dict[int, dict[bytes, bytes]] = {}
+        self.store: Store = store if store is not None else MemoryStore()
+        self._held: set[int] = set()
         self._positions: dict[int, int] = {}  # next changelog offset applied, per partition
 
     def get(self, key: str) -> bytes | None:
         raw = key.encode()
-        return self._data.get(partition_of(raw, self.partitions), {}).get(raw)
+        return self.store.get(partition_of(raw, self.partitions), raw)
 
-    def keys_in(self, partition: int) -> list[str]:
-        """Every key this process holds in `partition`."""
-        return [key.decode() for key in self._data.get(partition, {})]
+    def keys_in(self, partition: int) -> Iterator[str]:
+        """Every key this process holds in `partition`, read as the caller goes."""
+        return (key.decode() for key in self.store.keys(partition))
 
-    def __len__(self) -> int:
-        return sum(len(entries) for entries in self._data.values())
+    def estimated_len(self) -> int:
+        """How many keys this process holds (the on-disk store estimates)."""
+        return self.store.estimated_len()
 
     def held(self) -> set[int]:
-        return set(self._data)
+        return set(self._held)
 
     def release(self, keep: Iterable[int]) -> None:
         """Forget the partitions not in `keep`: another process owns them now."""
         kept = set(keep)
-        for partition in [p for p in self._data if p not in kept]:
-            del self._data[partition]
+        for partition in [p for p in self._held if p not in kept]:
+            self.store.drop(partition)
+            self._held.discard(partition)
             self._positions.pop(partition, None)
+
+    def load(self, partition: int, entries: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Apply changelog records (key, value or None for a tombstone) read elsewhere, as
+        `recover` does; for tests that stand for a recovery without a broker."""
+        self._held.add(partition)
+        self.store.apply(partition, entries)
+
+    def close(self) -> None:
+        """Let the store go (an on-disk one deletes its files)."""
+        self.store.close()
+        self._held.clear()
+        self._positions.clear()
 
     async def recover(self, partitions: Iterable[int], reader: AIOKafkaConsumer) -> int:
         """Read the changelog of `partitions` from where this copy stopped up to its end; the
@@ -69,8 +87,7 @@ class Table:
             return 0
         ends = await reader.end_offsets(tps)
         behind = {tp: end for tp, end in ends.items() if self._positions.get(tp.partition, 0) < end}
-        for tp in tps:
-            self._data.setdefault(tp.partition, {})
+        self._held.update(tp.partition for tp in tps)
         if not behind:
             return 0
         reader.assign(list(behind))
@@ -80,13 +97,8 @@ class Table:
         while behind:
             fetched = await reader.getmany(*behind, timeout_ms=500)
             for tp, records in fetched.items():
-                entries = self._data[tp.partition]
-                for record in records:
-                    if record.value is None:
-                        entries.pop(record.key, None)
-                    else:
-                        entries[record.key] = record.value
-                    applied += 1
+                self.store.apply(tp.partition, ((r.key, r.value) for r in records))
+                applied += len(records)
                 if records:
                     self._positions[tp.partition] = records[-1].offset + 1
             for tp in list(behind):
@@ -110,6 +122,10 @@ class Table:
             sent.append((partition, raw, value, await producer.send(
                 self.changelog, value, key=raw, partition=partition)))  # fmt: skip
         acks = await asyncio.gather(*(future for *_, future in sent))
+        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
         for (partition, raw, value, _), ack in zip(sent, acks, strict=True):
-            self._data.setdefault(partition, {})[raw] = value
+            by_partition.setdefault(partition, []).append((raw, value))
             self._positions[partition] = max(self._positions.get(partition, 0), ack.offset + 1)
+        for partition, entries in by_partition.items():
+            self._held.add(partition)
+            self.store.apply(partition, entries)

@@ -95,7 +95,7 @@ async def test_a_cached_state_is_not_used_once_the_table_holds_other_bytes():
                         record(bought("m1", "T2", cents=5000), 2))  # fmt: skip
     raw = elsewhere.table.get("m1")
     assert raw is not None
-    h.table._data[0][b"m1"] = raw  # what recovering from the changelog does
+    h.table.load(0, [(b"m1", raw)])  # what recovering from the changelog does
     await h.run(record(bought("m1", "T3", cents=2000), 3))
     assert (ledger(h).balance("CA_MAIN", PointsCategory.REGULAR), ledger(h).sequence) == (80, 4)
 
@@ -153,3 +153,42 @@ async def test_an_output_that_does_not_encode_dead_letters_its_input_not_the_bat
     ]
     booked = [(e.transaction_id, e.sequence) for e in sent if isinstance(e, LedgerEventRecorded)]
     assert booked == [("T2", 2)]  # as if BAD never came: its state change is undone too
+
+
+async def test_a_batch_touching_more_states_than_it_may_hold_saves_each_after_its_outputs():
+    h = harness()
+    h.batches.keys_max = 2  # as a day's tick over a partition of a million members
+    inputs = [record(enrolled(m), n) for n, m in enumerate(("m1", "m2", "m3"))]
+    await h.run(*inputs, record(bought("m1", "T1", cents=1000), 3))
+    ledger_topic = "loyalty.ledger.v1"
+    sent = [(topic, key.decode() if key else None) for topic, _, key, _ in h.sent()]
+    assert sent == [
+        (ledger_topic, "m1"), (ledger_topic, "m2"), (CHANGELOG, "m1"), (CHANGELOG, "m2"),
+        (ledger_topic, "m3"), (ledger_topic, "m1"), (CHANGELOG, "m3"), (CHANGELOG, "m1"),
+    ]  # fmt: skip
+    assert (ledger(h).balance("CA_MAIN", PointsCategory.REGULAR), ledger(h).sequence) == (10, 2)
+
+
+async def test_a_batch_failing_after_saving_part_of_its_states_runs_again_without_doubling():
+    h = harness()
+    h.batches.keys_max = 1
+    inputs = [record(enrolled("m1"), 0), record(bought("m1", "T1", cents=1000), 1),
+              record(enrolled("m2"), 2), record(bought("m2", "T2", cents=2000), 3)]  # fmt: skip
+    real, calls = h.producer.send, 0
+
+    async def failing_later(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls > 3:  # m1's two outputs and its state went through; m2's outputs do not
+            raise ConnectionError("broker gone")
+        return await real(*args, **kwargs)
+
+    h.producer.send = failing_later  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await h.run(*inputs)
+    h.producer.send = real  # type: ignore[method-assign]
+    h.outputs()
+    await h.run(*inputs)  # the runner runs the whole batch again
+    assert [e.member_id for e in h.outputs()] == ["m2", "m2"]  # m1's inputs are held already
+    assert ledger(h, "m1").balance("CA_MAIN", PointsCategory.REGULAR) == 10
+    assert ledger(h, "m2").balance("CA_MAIN", PointsCategory.REGULAR) == 20
