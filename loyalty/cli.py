@@ -247,6 +247,57 @@ def bench_ledger(members: int, purchases: int, output: Path | None) -> None:
     console.print(f"engine / loop = {report.context['ratio_engine_to_loop']}; JSON report: {path}")
 
 
+@main.command("bench-state")
+@click.option("--members", default=100_000, show_default=True)
+@click.option(
+    "--purchases",
+    default=10_000,
+    show_default=True,
+    help="Purchases over the held states, each of a member not in the cache.",
+)
+@click.option(
+    "--distinct",
+    default=10_000,
+    show_default=True,
+    help="States decided by the rules; the others are copies under their own ids.",
+)
+@click.option("--rounds", default=2, show_default=True, help="Alternating rounds per variant.")
+@click.option("--no-broker", is_flag=True, help="Skip the recovery from a changelog topic.")
+@click.option("--worker", is_flag=True, help="Also a real worker: its RSS and recovery time.")
+@click.option("--day-tick", is_flag=True, help="With --worker: a day's tick over every member.")
+@click.option("--output", type=click.Path(path_type=Path), default=None)
+def bench_state(members: int, purchases: int, distinct: int, rounds: int, no_broker: bool,
+                worker: bool, day_tick: bool, output: Path | None) -> None:  # fmt: skip
+    """Member states at scale: RSS a member, a batch's cost and a partition's recovery time,
+    in memory and on disk (RocksDB), beside the same states' raw JSON in a plain dict."""
+    from loyalty import stack as local_stack
+    from loyalty.bench.report import write_report
+    from loyalty.bench.state import run_state_bench
+
+    settings = get_settings()
+    if not no_broker:
+        local_stack.up(settings)
+    report = run_state_bench(
+        members=members, purchases=purchases, distinct=distinct, rounds=rounds,
+        partitions=settings.partitions,
+        bootstrap=None if no_broker else settings.bootstrap_servers,
+        topic_prefix=settings.topic(""), workdir=settings.stack_dir, echo=console.print,
+    )  # fmt: skip
+    if worker and not no_broker:
+        import asyncio
+
+        from loyalty.bench.state_worker import measure_worker
+
+        report.context["worker"] = asyncio.run(measure_worker(
+            settings, members=members, purchases=purchases, distinct=distinct,
+            day_tick=day_tick, log_dir=settings.stack_dir / "logs" / "bench-state",
+            echo=console.print,
+        ))  # fmt: skip
+    path = write_report(report, output)
+    report.print_table(console)
+    console.print(f"JSON report: {path}")
+
+
 @main.command("bench-cart")
 @click.option("--offers", default=500, show_default=True, help="Offers published.")
 @click.option("--carts", default=5000, show_default=True, help="Carts evaluated (after warm-up).")
