@@ -79,6 +79,7 @@ class Simulation:
                 counted = uses.decide(self.promotions.get(message.promotion_id), message)
                 self.promotions[message.promotion_id] = counted.state
                 outputs += counted.emitted
+                queue.extend(e for e in counted.emitted if e.topic == STEPS_TOPIC)
                 continue
             if isinstance(message, OfferUseRequested):
                 # The agent keyed by the offer decides, in arrival order (ADR 14).

@@ -32,6 +32,7 @@ from processors.contract.base import (
 )
 from processors.contract.common import PointsCategory, Source, Store
 from processors.contract.ledger import AccountBalance, EntryKind, EntryType
+from processors.contract.outcomes import RejectionReason
 from processors.contract.transactions import Tender, TransactionCompleted, TransactionLine
 
 TOPIC = topics.LEDGER_STEPS.name
@@ -479,3 +480,36 @@ class PromoCodeReservationReleased(Event):
     promotion_id: Id = Field(description="The promotion (the record key).")
     code: Id = Field(description="The code, upper-cased.")
     transaction_id: Id = Field(description="The basket whose reservation is released.")
+
+
+class PromoCodeLinkClaimRequested(Event):
+    """A member asked to link a promo code (PromoCodeLinkRequested): the promotion's agent
+    decides whether the code may be theirs (a single-use code links to one member only, and
+    not once its uses are spent), in arrival order."""
+
+    topic: ClassVar[str] = PROMOTION_USES_TOPIC
+    key_field: ClassVar[str] = "promotion_id"
+
+    promotion_id: Id = Field(description="The promotion (the record key).")
+    code: Id = Field(description="The code, upper-cased.")
+    member_id: Id = Field(description="The member asking.")
+    command_id: Id = Field(description="The link request's command_id.")
+    redemptions_per_code_max: int | None = Field(
+        default=None, ge=1, description="Uses of one code (1: single-use, linked to one member)."
+    )
+
+
+class PromoCodeLinkAnswered(Event):
+    """The promotion's agent's answer to a link claim: linked, or why not."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member (the record key).")
+    promotion_id: Id = Field(description="The promotion.")
+    code: Id = Field(description="The code, upper-cased.")
+    command_id: Id = Field(description="The link request's command_id.")
+    linked: bool = Field(description="Whether the code is now linked to the member.")
+    refusal: RejectionReason | None = Field(
+        default=None,
+        description="When not linked: why (code_already_linked, code_exhausted).",
+    )

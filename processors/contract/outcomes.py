@@ -45,6 +45,8 @@ class RejectionReason(ContractEnum):
     out_of_stock = "out_of_stock"
     # The reward is not in the catalogue now (not yet available, or not for sale).
     reward_unavailable = "reward_unavailable"
+    code_expired = "code_expired"  # outside its promotion's window
+    code_already_linked = "code_already_linked"  # a single-use code linked to another member
     UNKNOWN = "UNKNOWN"
 
 

@@ -33,6 +33,7 @@ from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated
 from processors.contract.internal import (
     OfferUseDenied,
     OfferUseGranted,
+    PromoCodeLinkAnswered,
     PurchaseForwarded,
     RewardAllocated,
     RewardAllocationRefused,
@@ -45,6 +46,7 @@ from processors.contract.redemptions import (
     IssuedOfferRedeemRequested,
     OfferLoadRequested,
     PointsRedemptionRequested,
+    PromoCodeLinkRequested,
     RewardRedemptionRequested,
     RewardStoreOfferPurchaseRequested,
 )
@@ -53,7 +55,8 @@ from processors.contract.targeting import OfferTargetingTick
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules import identity
 from processors.rules.arithmetic import derived_id
-from processors.rules.codes import checkout
+from processors.rules.codes import checkout, link
+from processors.rules.codes.link import MemberCodes
 from processors.rules.codes.promotions import Promotions
 from processors.rules.ledger import handle as ledger
 from processors.rules.ledger import purchases
@@ -69,7 +72,7 @@ from processors.rules.rewards.state import FreeGrant, MemberRewards
 TargetingInput = OfferLoadRequested | OfferTargetingTick
 RewardInput = RewardRedemptionRequested | RewardAllocated | RewardAllocationRefused
 RewardInput |= RewardStoreOfferPurchaseRequested | IssuedOfferLockRequested
-RewardInput |= IssuedOfferRedeemRequested
+RewardInput |= IssuedOfferRedeemRequested | PromoCodeLinkRequested | PromoCodeLinkAnswered
 MemberInput = ledger.LedgerInput | MemberProfileUpdated | OfferUseGranted | OfferUseDenied
 MemberInput |= TargetingInput | RewardInput
 ConfigInput = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
@@ -151,6 +154,7 @@ class MemberState:
     ledger: MemberLedger | None = None
     offers: MemberOffers | None = None
     rewards: MemberRewards | None = None
+    codes: MemberCodes | None = None
 
 
 class _Stored(BaseModel):
@@ -159,11 +163,14 @@ class _Stored(BaseModel):
     ledger: MemberLedger | None = None
     offers: MemberOffers | None = None
     rewards: MemberRewards | None = None
+    codes: MemberCodes | None = None
 
 
 def dump_state(state: MemberState) -> bytes:
     """The bytes a member's state is saved as: JSON of its parts."""
-    stored = _Stored(ledger=state.ledger, offers=state.offers, rewards=state.rewards)
+    stored = _Stored(
+        ledger=state.ledger, offers=state.offers, rewards=state.rewards, codes=state.codes
+    )
     return stored.model_dump_json().encode()
 
 
@@ -173,13 +180,14 @@ def load_state(member_id: str, raw: bytes | str) -> MemberState:
     text = raw.decode() if isinstance(raw, bytes) else raw
     if text.startswith('{"ledger"'):
         stored = _Stored.model_validate_json(text)
-        return MemberState(member_id, stored.ledger, stored.offers, stored.rewards)
+        return MemberState(member_id, stored.ledger, stored.offers, stored.rewards, stored.codes)
     return MemberState(member_id, MemberLedger.model_validate_json(text))
 
 
 def is_empty(state: MemberState) -> bool:
     """True when nothing is known of the member (nothing worth saving)."""
-    return state.ledger is None and state.offers is None and state.rewards is None
+    parts = (state.ledger, state.offers, state.rewards, state.codes)
+    return all(part is None for part in parts)
 
 
 @dataclass
@@ -241,6 +249,13 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
             result.emitted += store.lock(state.ledger, _store_offers(state), message)
         case IssuedOfferRedeemRequested():
             result.emitted += store.redeem_now(state.ledger, _store_offers(state), message)
+        case PromoCodeLinkRequested():
+            markets = [p.market for i in _programs(state) if (p := config.programs.get(i))]
+            codes = _codes(state) if _active(state) else MemberCodes()  # a stranger's: dropped
+            result.emitted += link.request(state.ledger, codes, message, config.promotions,
+                                           markets)  # fmt: skip
+        case PromoCodeLinkAnswered():
+            result.emitted += link.answered(state.ledger, _codes(state), message)
         case RewardAllocated():
             result.emitted += redeem.allocated(state.ledger, _rewards(state), message)
         case RewardAllocationRefused():
@@ -280,6 +295,16 @@ def _offers(state: MemberState) -> MemberOffers:
 def _store_offers(state: MemberState) -> MemberOffers:
     """The offer state a reward-store request works on (a stranger's is thrown away)."""
     return _offers(state) if _active(state) else MemberOffers(member_id=state.member_id)
+
+
+def _codes(state: MemberState) -> MemberCodes:
+    if state.codes is None:
+        state.codes = MemberCodes()
+    return state.codes
+
+
+def _programs(state: MemberState) -> list[str]:
+    return list(state.ledger.programs) if state.ledger is not None else []
 
 
 def _rewards(state: MemberState) -> MemberRewards:
@@ -379,8 +404,9 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
     recorded = (
         not known and _active(state) and purchase.transaction_id in state.ledger.purchases  # type: ignore[union-attr]
     )
-    if recorded:
-        result.emitted += checkout.on_purchase(purchase, config.promotions)
+    if recorded:  # the codes it carries, and those linked to the member (used up now)
+        carried = link.with_linked(state.codes, purchase)
+        result.emitted += checkout.on_purchase(carried, config.promotions)
     if recorded and state.rewards is not None:
         used = wallet.use_tokens(state.rewards, purchase)
         result.emitted += used.emitted

@@ -24,6 +24,8 @@ from pydantic import BaseModel, Field
 
 from processors.contract.base import Event
 from processors.contract.internal import (
+    PromoCodeLinkAnswered,
+    PromoCodeLinkClaimRequested,
     PromoCodeReservationReleased,
     PromoCodeReservationRequested,
     PromoCodeUseRequested,
@@ -34,6 +36,7 @@ from processors.contract.offers import (
     PromoCodeRefused,
     PromoCodeReserved,
 )
+from processors.contract.outcomes import RejectionReason
 from processors.rules.arithmetic import derived_id
 
 FORGOTTEN_AFTER = timedelta(days=7)
@@ -58,6 +61,7 @@ class PromotionUses(BaseModel):
     answers: dict[str, int | str] = Field(default_factory=dict)
     """code|transaction → the use number given, or the refusal's reason."""
     reservations: dict[str, Reservation] = Field(default_factory=dict)  # code|transaction
+    links: dict[str, str] = Field(default_factory=dict)  # single-use code → its member
 
     def reserved(self, at: datetime, code: str, member_id: str | None) -> tuple[int, int, int]:
         """Reservations still counting at `at`: for `code`, for `member_id`, in all."""
@@ -74,12 +78,17 @@ class Decision:
     emitted: list[Event] = field(default_factory=list)
 
 
-UsesInput = PromoCodeUseRequested | PromoCodeReservationRequested | PromoCodeReservationReleased
+UsesInput = (
+    PromoCodeUseRequested | PromoCodeReservationRequested | PromoCodeReservationReleased
+    | PromoCodeLinkClaimRequested
+)  # fmt: skip
 
 
 def decide(state: PromotionUses | None, asked: UsesInput) -> Decision:
     """One use, reservation or release (see the module). Takes ownership of `state`."""
     state = state or PromotionUses(promotion_id=asked.promotion_id)
+    if isinstance(asked, PromoCodeLinkClaimRequested):
+        return _link(state, asked)
     key = f"{asked.code}|{asked.transaction_id}"
     match asked:
         case PromoCodeReservationReleased():
@@ -120,12 +129,39 @@ def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequeste
     return Decision(state, [_reserved(asked, asked.reserved_until)])
 
 
+def _link(state: PromotionUses, asked: PromoCodeLinkClaimRequested) -> Decision:
+    """Link a code to a member: a single-use code to one member only, and no spent code."""
+    single = asked.redemptions_per_code_max == 1
+    holder = state.links.get(asked.code)
+    refusal = None
+    if single and holder is not None and holder != asked.member_id:
+        refusal = RejectionReason.code_already_linked
+    else:
+        for_code, _, _ = state.reserved(asked.occurred_at, asked.code, None)
+        spent = state.per_code.get(asked.code, 0) + for_code
+        per_code = asked.redemptions_per_code_max
+        if per_code is not None and spent >= per_code:
+            refusal = RejectionReason.code_exhausted
+    if refusal is None and single:
+        state.links[asked.code] = asked.member_id
+    answer = PromoCodeLinkAnswered(
+        event_id=derived_id("CODE-LINKED", asked.event_id),
+        occurred_at=asked.occurred_at, member_id=asked.member_id,
+        promotion_id=asked.promotion_id, code=asked.code, command_id=asked.command_id,
+        linked=refusal is None, refusal=refusal,
+    )  # fmt: skip
+    return Decision(state, [answer])
+
+
 def _refusal(
     state: PromotionUses,
     asked: PromoCodeUseRequested | PromoCodeReservationRequested,
     at: datetime,
 ) -> PromoCodeRefusal | None:
     """Why one more use may not be given at `at`, counting live reservations."""
+    holder = state.links.get(asked.code)
+    if asked.redemptions_per_code_max == 1 and holder not in (None, asked.member_id):
+        return PromoCodeRefusal.code_exhausted  # a single-use code linked to another member
     for_code, for_member, in_all = state.reserved(at, asked.code, asked.member_id)
     per_code = asked.redemptions_per_code_max
     if per_code is not None and state.per_code.get(asked.code, 0) + for_code >= per_code:

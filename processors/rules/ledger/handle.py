@@ -27,7 +27,6 @@ from processors.contract.redemptions import (
     PointsAdjustmentRequested,
     PointsRedemptionRequested,
     PointsTransferRequested,
-    PromoCodeLinkRequested,
 )
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules.ledger import adjustments, daily, purchases, referrals, requests, steps
@@ -40,7 +39,6 @@ LedgerInput = (
     | PointsTransferRequested | PointsAdjustmentRequested | MembersMerged | ActivityRecorded
     | DayStarted | PointsTransferDebited | PointsTransferBounced | MemberMergedAway
     | ReferralQualified | ReferralReturned | PurchaseForwarded | ReturnForwarded
-    | requests.Unsupported
 )  # fmt: skip
 
 
@@ -87,8 +85,6 @@ def handle(state: MemberLedger | None, message: LedgerInput, programs: Programs)
             return daily.release_on_activity(state, message, programs)
         case DayStarted():
             return daily.start_day(state, message, programs)
-        case PromoCodeLinkRequested():
-            return requests.refuse_unsupported(state, message)
     raise TypeError(f"the ledger does not handle {type(message).__name__}")
 
 

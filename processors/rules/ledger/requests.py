@@ -34,13 +34,10 @@ from processors.rules.ledger.state import (
 )
 from processors.rules.outcomes import Outcome
 
-Unsupported = PromoCodeLinkRequested
-"""Requests the contract carries whose features are not built yet: answered `not_supported`."""
-
 Request = (
     PointsRedemptionRequested | PointsTransferRequested | PointsAdjustmentRequested
     | RewardRedemptionRequested | RewardStoreOfferPurchaseRequested | IssuedOfferLockRequested
-    | IssuedOfferRedeemRequested | Unsupported
+    | IssuedOfferRedeemRequested | PromoCodeLinkRequested
 )  # fmt: skip
 """Every request the ledger answers."""
 
@@ -136,18 +133,6 @@ def _reject(
     refusal: Refusal,
 ) -> Result:
     return Result(state, [reply(state, request, reason=refusal[0], detail=refusal[1])])
-
-
-def refuse_unsupported(state: MemberLedger | None, request: Unsupported) -> Result:
-    """A request of a kind the engine does not act on yet: refused `not_supported` (never an
-    exception, never silence), and remembered like any outcome, so a repeat of its command_id
-    gets the same answer (DESIGN.md §5.27)."""
-    repeated = repeat(state, request)
-    if repeated is not None:
-        return repeated
-    detail = f"{type(request).__name__} is not supported by this version of the engine"
-    answer = reply(state, request, reason=RejectionReason.not_supported, detail=detail)
-    return Result(state, [answer], note="not_supported request")
 
 
 def redeem(

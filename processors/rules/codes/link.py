@@ -1,0 +1,118 @@
+"""Linking a physical promo code to a member (seed 001, "linkCode"; ADR 23): the code is then
+applied by itself at the member's next checkout, without being typed.
+
+1. `request` (the member's partition): a repeated command_id gets its first answer; refused at
+   once, with a stable reason: `unknown_member`, `member_merged`, `unknown_code` (no promotion
+   of the member's markets issued it), `invalid_request` (another mode), `code_expired`
+   (outside its window); else the promotion's agent is asked (`PromoCodeLinkClaimRequested`).
+2. The agent (`uses.py`) links a single-use code to one member only, and refuses a code whose
+   uses are spent (`code_already_linked`, `code_exhausted`).
+3. `answered` (the member's partition): the link is kept, and the request answered.
+At the member's next purchase every linked code is added to the codes it carries, and the link
+is used up, whatever that purchase's answer for the code.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from processors.contract.base import Event
+from processors.contract.internal import PromoCodeLinkAnswered, PromoCodeLinkClaimRequested
+from processors.contract.outcomes import RejectionReason
+from processors.contract.redemptions import PromoCodeLinkRequested
+from processors.contract.transactions import TransactionCompleted
+from processors.rules import identity
+from processors.rules.arithmetic import derived_id
+from processors.rules.codes.promotions import Promotions, normalised
+from processors.rules.ledger import requests
+from processors.rules.ledger.state import MemberLedger
+
+
+class PendingLink(BaseModel):
+    """A link request waiting for the promotion's agent."""
+
+    request: PromoCodeLinkRequested
+    digest: str
+    promotion_id: str
+    code: str
+
+
+class MemberCodes(BaseModel):
+    """The member's linked codes (code → promotion) and link requests in flight."""
+
+    linked: dict[str, str] = Field(default_factory=dict)
+    pending: dict[str, PendingLink] = Field(default_factory=dict)  # by command_id
+
+
+def request(
+    ledger: MemberLedger | None,
+    codes: MemberCodes,
+    asked: PromoCodeLinkRequested,
+    promotions: Promotions,
+    markets: list[str],
+) -> list[Event]:
+    """Step 1 (see the module)."""
+    repeated = requests.repeat(ledger, asked)
+    if repeated is not None:
+        return repeated.emitted
+    waiting = codes.pending.get(asked.command_id)
+    if waiting is not None:
+        identity.check("command_id", asked.command_id, waiting.digest, asked, identity.REQUEST)
+        return []
+    code = normalised(asked.code)
+    terms = next((t for m in markets if (t := promotions.find(code, m)) is not None), None)
+    refusal: tuple[RejectionReason, str] | None = None
+    if ledger is None or ledger.status == "UNKNOWN":
+        refusal = RejectionReason.unknown_member, "no such member"
+    elif ledger.status == "MERGED":
+        refusal = RejectionReason.member_merged, f"merged into {ledger.merged_into}"
+    elif terms is None:
+        refusal = RejectionReason.unknown_code, "no promotion of the member's markets has it"
+    elif terms.mode is not asked.mode:
+        refusal = RejectionReason.invalid_request, f"the code's mode is {terms.mode.value}"
+    elif not terms.starts_at <= asked.occurred_at < terms.ends_at:
+        window = f"{terms.starts_at.isoformat()} to {terms.ends_at.isoformat()}"
+        refusal = RejectionReason.code_expired, f"{terms.promotion_id} runs {window}"
+    if refusal is not None:
+        return [requests.reply(ledger, asked, reason=refusal[0], detail=refusal[1])]
+    assert terms is not None
+    codes.pending[asked.command_id] = PendingLink(
+        request=asked, digest=identity.digest(asked, identity.REQUEST),
+        promotion_id=terms.promotion_id, code=code,
+    )  # fmt: skip
+    claim = PromoCodeLinkClaimRequested(
+        event_id=derived_id("CODE-LINK", asked.member_id, asked.command_id),
+        occurred_at=asked.occurred_at, promotion_id=terms.promotion_id, code=code,
+        member_id=asked.member_id, command_id=asked.command_id,
+        redemptions_per_code_max=terms.redemptions_per_code_max,
+    )  # fmt: skip
+    return [claim]
+
+
+def answered(
+    ledger: MemberLedger | None, codes: MemberCodes, answer: PromoCodeLinkAnswered
+) -> list[Event]:
+    """Step 3 (see the module), once."""
+    pending = codes.pending.pop(answer.command_id, None)
+    if pending is None:
+        return []  # a redelivered answer
+    asked = pending.request
+    if not answer.linked:
+        reason = answer.refusal or RejectionReason.UNKNOWN
+        detail = f"code {pending.code}: {reason.value.replace('_', ' ')}"
+        return [requests.reply(ledger, asked, reason=reason, detail=detail)]
+    codes.linked[pending.code] = pending.promotion_id
+    detail = f"code {pending.code} applies by itself at the next checkout"
+    return [requests.reply(ledger, asked, discount_cents=None, detail=detail)]
+
+
+def with_linked(codes: MemberCodes | None, purchase: TransactionCompleted) -> TransactionCompleted:
+    """The purchase with the member's linked codes added (each once), the links used up."""
+    if codes is None or not codes.linked:
+        return purchase
+    typed = {normalised(c) for c in purchase.promo_codes}
+    extra = [code for code in codes.linked if code not in typed]
+    codes.linked = {}
+    if not extra:
+        return purchase
+    return purchase.model_copy(update={"promo_codes": [*purchase.promo_codes, *extra]})

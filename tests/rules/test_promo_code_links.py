@@ -1,0 +1,78 @@
+"""Linking a physical promo code to a member (seed 001 "linkCode", ADR 23), through the
+simulator: the code then applies by itself at the member's next checkout, once; a single-use
+code links to one member only; refusals are named."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from processors.contract.offers import PromoCodeRedeemed, PromoCodeRefused
+from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
+from processors.contract.redemptions import PromoCodeLinkRequested
+from processors.simulation import Simulation
+from tests.rules.given import T0, bought, enrolled, program
+from tests.rules.test_promo_codes import issue
+
+
+def engine(**promotion: Any) -> Simulation:
+    sim = Simulation()
+    single = {"codes": ["PRINT-001", "PRINT-002"], "redemptions_per_code_max": 1}
+    sim.run([program(), issue(**(single | promotion))])
+    for member in ("m1", "m2"):
+        sim.feed(enrolled(member))
+    return sim
+
+
+def link(member: str, code: str, command: str = "k1", **changes: Any) -> PromoCodeLinkRequested:
+    fields: dict[str, Any] = {
+        "event_id": f"link-{member}-{command}", "occurred_at": T0, "command_id": command,
+        "member_id": member, "code": code, "mode": "DISCOUNT", "source": "APP",
+    }  # fmt: skip
+    return PromoCodeLinkRequested(**(fields | changes))
+
+
+def outcome(out: list) -> RequestAccepted | RequestRejected:  # type: ignore[type-arg]
+    (only,) = [e for e in out if isinstance(e, RequestAccepted | RequestRejected)]
+    return only
+
+
+def reason(out: list) -> RejectionReason:  # type: ignore[type-arg]
+    answer = outcome(out)
+    assert isinstance(answer, RequestRejected), answer
+    return answer.reason
+
+
+def test_a_linked_code_applies_by_itself_at_the_next_checkout_once():
+    sim = engine()
+    assert isinstance(outcome(sim.feed(link("m1", "print-001"))), RequestAccepted)
+    first = sim.feed(bought("m1", "T1", cents=5000))
+    used = [e for e in first if isinstance(e, PromoCodeRedeemed)]
+    assert [(u.member_id, u.code, u.discount_cents) for u in used] == [("m1", "PRINT-001", 1000)]
+    later = sim.feed(bought("m1", "T2", cents=5000))
+    assert not any(isinstance(e, PromoCodeRedeemed | PromoCodeRefused) for e in later)
+
+
+def test_a_single_use_code_links_to_one_member_only_and_no_one_else_may_use_it():
+    sim = engine()
+    sim.feed(link("m1", "PRINT-001"))
+    assert reason(sim.feed(link("m2", "PRINT-001"))) is RejectionReason.code_already_linked
+    typed = bought("m2", "T9", cents=5000).model_copy(update={"promo_codes": ["PRINT-001"]})
+    refused = [e.reason.value for e in sim.feed(typed) if isinstance(e, PromoCodeRefused)]
+    assert refused == ["code_exhausted"]
+
+
+def test_link_refusals_are_named():
+    sim = engine()
+    assert reason(sim.feed(link("m1", "NOPE-999"))) is RejectionReason.unknown_code
+    late = link("m1", "PRINT-002", "k2", occurred_at=T0 + timedelta(days=60))
+    assert reason(sim.feed(late)) is RejectionReason.code_expired
+    voucher = link("m1", "PRINT-002", "k3", mode="PAYMENT_VOUCHER")
+    assert reason(sim.feed(voucher)) is RejectionReason.invalid_request
+    assert reason(sim.feed(link("nobody", "PRINT-002", "k4"))) is RejectionReason.unknown_member
+
+
+def test_a_repeated_link_request_gets_its_first_answer():
+    sim = engine()
+    first = outcome(sim.feed(link("m1", "PRINT-001")))
+    assert sim.feed(link("m1", "PRINT-001").model_copy(update={"event_id": "again"})) == [first]
