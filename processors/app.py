@@ -127,8 +127,10 @@ def build(settings: Settings) -> Worker:
     uses = Table("uses_by_offer", changelog(settings, "uses_by_offer"), partitions)
     stocks = Table("stock_by_reward", changelog(settings, "stock_by_reward"), partitions)
     codes = Table("uses_by_promotion", changelog(settings, "uses_by_promotion"), partitions)
+    # Inputs that may name configuration published a moment before them (ADR 13, ADR 19).
+    fresh = (settings.topic(OFFER_TARGETING.name), settings.topic(ENROLMENTS.name))
     runners = [
-        runner(Members(feed.config, feed, settings.topic(OFFER_TARGETING.name)), members),
+        runner(Members(feed.config, feed, *fresh), members),
         runner(OfferUses(), uses),
         runner(RewardStocks(), stocks),
         runner(PromotionUsesAgent(), codes),

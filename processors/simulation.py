@@ -35,6 +35,7 @@ from processors.rules.codes import uses
 from processors.rules.member import Config, MemberState
 from processors.rules.offers import budget
 from processors.rules.offers.targeting import targeting_tick
+from processors.rules.refusals import InputRefused
 from processors.rules.rewards import stock
 from processors.rules.rewards.state import RewardStock
 
@@ -99,6 +100,9 @@ class Simulation:
                     result = rules.handle(state, message, self.config)
                 except identity.ConflictError as conflict:  # the worker dead-letters it
                     self._note(message, f"refused as a conflict: {conflict}")
+                    continue
+                except InputRefused as refused:  # the worker dead-letters it
+                    self._note(message, f"refused: {refused}")
                     continue
                 if rules.is_empty(state):  # nothing known (an anonymous basket): kept nowhere
                     del self.members[member_id]

@@ -20,6 +20,7 @@ from processors.frontdoor import Delivered
 from processors.rules import identity
 from processors.rules import member as rules
 from processors.rules.member import Config, MemberState
+from processors.rules.refusals import InputRefused
 from processors.runtime.batch import Decision, Refused
 from processors.runtime.table import Table
 
@@ -32,19 +33,23 @@ class Members:
 
     name = "members"
 
-    def __init__(self, config: Config, feed: ConfigFeed | None = None, targeting_topic: str = ""):
+    def __init__(
+        self, config: Config, feed: ConfigFeed | None = None, *fresh_config_topics: str
+    ):
         self.config = config
         self.feed = feed
-        self.targeting_topic = targeting_topic
+        self.fresh_config_topics = frozenset(fresh_config_topics)
 
     async def prepare(self, records: Sequence[Delivered]) -> None:
         if self.feed is None:
             return
         await self.feed.ready.wait()
-        # A targeting tick names an offer published a moment ago: the feed must know it first.
-        ticks = any(record.topic == self.targeting_topic for record in records)
-        if ticks and not await self.feed.catch_up():
-            log.warning("members.config_behind", reason="targeting tick before its offer")
+        # A targeting tick names an offer published a moment ago, an enrolment a programme
+        # configured a moment ago (and is refused if the programme is unknown): the feed must
+        # know them first.
+        fresh = any(record.topic in self.fresh_config_topics for record in records)
+        if fresh and not await self.feed.catch_up():
+            log.warning("members.config_behind", reason="an input before its configuration")
 
     def keys(self, event: Event, delivered: Delivered, table: Table | None) -> Iterable[str]:
         if isinstance(event, DayStarted | OfferTargetingTick):
@@ -57,6 +62,8 @@ class Members:
             outcome = rules.handle(state or MemberState(key), event, self.config)  # type: ignore[arg-type]
         except identity.ConflictError as conflict:
             raise Refused(DeadLetterReason.CONFLICT, str(conflict), conflict.kind) from None
+        except InputRefused as refused:
+            raise Refused(DeadLetterReason.REFUSED, str(refused), refused.reason) from None
         return Decision(outcome.state, outcome.emitted, outcome.notes)
 
     def load(self, key: str, raw: bytes) -> MemberState:

@@ -271,6 +271,11 @@ class ProgramConfigured(Event):
     points_redemption: PointsRedemptionRule | None = Field(
         default=None, description="Points-for-discount; null: the programme does not offer it."
     )
+    enrolment_open: bool = Field(
+        default=True,
+        description="Whether members may join the programme now; false: enrolments into it "
+        "are refused (`programme_disabled`).",
+    )
     enrolment_reward_id: Id | None = Field(
         default=None, description="Master reward granted on enrolment; null: none."
     )

@@ -24,6 +24,9 @@ class DeadLetterReason(ContractEnum):
     # Admitted, but its id (transaction_id, return_id, command_id, event_id) already names
     # another body: refused whole, `error` gives both digests (docs/adr/0019-one-id-one-event).
     CONFLICT = "CONFLICT"
+    # Admitted, but a rule refuses it whole (e.g. an enrolment into a programme that does not
+    # exist, is another market's, or is closed): `error` starts with the stable reason.
+    REFUSED = "REFUSED"
     UNKNOWN = "UNKNOWN"
 
 

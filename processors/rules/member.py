@@ -372,6 +372,7 @@ def _offer_reward(result: MemberResult, completed: OfferCompleted, config: Confi
 
 def _enrol(result: MemberResult, enrolled: MemberEnrolled, config: Config) -> None:
     state = result.state
+    purchases.check_enrolment(state.ledger, enrolled, config.programs)  # may refuse it whole
     # Inputs parked before the enrolment are replayed through the whole member (ledger and
     # offers), not through the ledger alone.
     parked = []

@@ -27,6 +27,7 @@ from processors.rules.ledger.state import (
     PurchasedLine,
     Redeemed,
 )
+from processors.rules.refusals import InputRefused
 
 PARKED_MAX = 100
 
@@ -36,6 +37,29 @@ def park(message: TransactionCompleted | TransactionReturned) -> Result:
     # The processor keeps parked inputs in the member's state (see `parked_state`).
     parked = MemberLedger(member_id=message.partition_key(), status="UNKNOWN", parked=[message])
     return Result(parked, note="parked until the member enrols")
+
+
+def check_enrolment(
+    state: MemberLedger | None, enrolled: MemberEnrolled, programs: Programs
+) -> None:
+    """Refuse, before anything changes, an enrolment that reuses its event_id for another body
+    (`ConflictError`) or that no programme would accept (`InputRefused`: `unknown_programme`,
+    `market_mismatch`, `programme_disabled`): such an account is never opened silently."""
+    kept = state.enrolments.get(enrolled.event_id) if state is not None else None
+    if kept is not None:
+        identity.check("enrolment", enrolled.event_id, kept, enrolled)
+        return  # a repeat: nothing to judge again
+    for program_id in enrolled.program_ids:
+        program = programs.get(program_id)
+        if program is None:
+            raise InputRefused("unknown_programme", f"no programme {program_id} is configured")
+        if program.market != enrolled.market:
+            raise InputRefused(
+                "market_mismatch",
+                f"programme {program_id} is {program.market}'s, the member is {enrolled.market}",
+            )
+        if not program.enrolment_open:
+            raise InputRefused("programme_disabled", f"programme {program_id} is not open")
 
 
 def enrol(
