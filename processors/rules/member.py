@@ -370,6 +370,18 @@ def _offer_reward(result: MemberResult, completed: OfferCompleted, config: Confi
         result.notes.append(f"offer {completed.offer_id}: {note}")
 
 
+def _registered(result: MemberResult, enrolled: MemberEnrolled, config: Config) -> None:
+    """Registering is a behaviour a live offer may pay on (a welcome bonus): the enrolment
+    counts as the custom activity `MEMBER_REGISTERED`, once (its event id is the cause)."""
+    state = _offers(result.state)
+    registered = ActivityRecorded(
+        event_id=enrolled.event_id, occurred_at=enrolled.occurred_at,
+        member_id=result.state.member_id, kind=ActivityKind.CUSTOM,
+        custom_name=targeting.REGISTRATION_TRIGGER, source=enrolled.source,
+    )  # fmt: skip
+    _book(result, offers.on_activity(state, registered, *_rules(config)), config, registered)
+
+
 def _enrol(result: MemberResult, enrolled: MemberEnrolled, config: Config) -> None:
     state = result.state
     purchases.check_enrolment(state.ledger, enrolled, config.programs)  # may refuse it whole
@@ -384,6 +396,7 @@ def _enrol(result: MemberResult, enrolled: MemberEnrolled, config: Config) -> No
     if _active(state):
         facts.on_enrolled(state.offers, enrolled)
         _trigger(result, config, (ActivityKind.CUSTOM, targeting.REGISTRATION_TRIGGER), enrolled)
+        _registered(result, enrolled, config)
         for program_id in enrolled.program_ids:  # a sign-up reward, once per programme
             program = config.programs.get(program_id)
             if program is not None and program.enrolment_reward_id is not None:
