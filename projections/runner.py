@@ -427,17 +427,30 @@ class Projector:
                 return False
         return True
 
-    async def _partitions(self) -> list[TopicPartition]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.config.bootstrap_servers)
-        await admin.start()
-        try:
-            descriptions = await admin.describe_topics(list(self.config.topics))
-        finally:
-            await admin.close()
+    async def _partitions(self, patience: float = 60.0) -> list[TopicPartition]:
+        """Every partition of the projected topics. A topic just created (or a broker just
+        restarted) may answer "leader not available" for a moment: asked again for up to
+        `patience` seconds before the topic is declared unreadable."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        while True:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.config.bootstrap_servers)
+            await admin.start()
+            try:
+                descriptions = await admin.describe_topics(list(self.config.topics))
+            finally:
+                await admin.close()
+            unreadable = [
+                d["topic"] for d in descriptions if d["error_code"] or not d["partitions"]
+            ]
+            if not unreadable:
+                break
+            if loop.time() >= deadline:
+                raise ValueError(f"topic {unreadable[0]!r} cannot be read")
+            log.warning("projector.topics_not_ready", topics=unreadable)
+            await asyncio.sleep(0.5)
         found = []
         for description in descriptions:
-            if description["error_code"] or not description["partitions"]:
-                raise ValueError(f"topic {description['topic']!r} cannot be read")
             found += sorted(
                 TopicPartition(description["topic"], p["partition"])
                 for p in description["partitions"]
