@@ -9,8 +9,9 @@ by the front door.
 Tables: `members` (from loyalty.enrolments.v1), the ledger tables (from loyalty.ledger.v1), the
 offer tables (from loyalty.offers.v1), the offer performance tables (OfferTargeted, plus
 loyalty.transactions.v1 and loyalty.config.v1 when the runner reads them), the reward tables
-(the catalogue and code stock from loyalty.config.v1, the wallet from loyalty.rewards.v1) and
-`request_outcomes` (loyalty.outcomes.v1), plus this projection's rows of
+(the catalogue and code stock from loyalty.config.v1, the wallet from loyalty.rewards.v1),
+`request_outcomes` (loyalty.outcomes.v1) and the offer feed tables (offers from
+loyalty.config.v1, members' standings from loyalty.offers.v1), plus this projection's rows of
 `projection_checkpoints`.
 """
 
@@ -28,7 +29,7 @@ from processors.contract.ledger import LedgerEventRecorded
 from processors.contract.offers import OfferCompleted, OfferProgressed
 from projections import checkpoints
 from projections.checkpoints import Partition
-from projections.writers import ledger, members, offers, outcomes, performance, rewards
+from projections.writers import feed, ledger, members, offers, outcomes, performance, rewards
 
 PROJECTION = "ledger"
 """The name this projection's checkpoints are stored under (it also covers `members` and the
@@ -36,7 +37,7 @@ offer tables)."""
 
 TABLES = (
     members.TABLES + ledger.TABLES + offers.TABLES + performance.TABLES + rewards.TABLES
-    + outcomes.TABLES
+    + outcomes.TABLES + feed.TABLES
 )  # fmt: skip
 """Every table this projection fills: what `rebuild` swaps and `dump` hashes."""
 
@@ -85,8 +86,10 @@ def apply(
     2. A checkpoint behind `expected` means the tables lost records the caller read past:
        skip that partition and report a rewind. Records before the checkpoint were applied
        already (a redelivery) and are skipped.
-    3. Write the remaining events (ledger, members, offers, performance, rewards, then
-       outcomes), batched per table.
+    3. Write the remaining events (ledger, members, offers, performance, the offer feed,
+       rewards, then outcomes), batched per table. The feed comes after offers and
+       performance: it copies the rows they wrote (its events are also theirs, or passed
+       over by them).
     4. Move each checkpoint past its batch, refused records included.
 
     `conn` must be idle (autocommit, or no transaction open): the transaction is this
@@ -102,6 +105,7 @@ def apply(
     performance_events: list[performance.PerformanceEvent] = []
     reward_events: list[rewards.RewardEvent] = []
     outcome_events: list[outcomes.OutcomeEvent] = []
+    feed_events: list[feed.FeedEvent] = []
     with conn.transaction():
         for batch in sorted(batches, key=lambda b: (b.topic, b.partition)):
             if not batch.records:
@@ -115,6 +119,8 @@ def apply(
                 if record.offset < stored or record.event is None:
                     continue
                 event = record.event
+                if isinstance(event, feed.EVENTS):  # as well as by the writer it goes to below
+                    feed_events.append(event)
                 if isinstance(event, LedgerEventRecorded):
                     ledger_events.append(event)
                 elif isinstance(event, MemberEnrolled | MemberProfileUpdated | MembersMerged):
@@ -128,7 +134,9 @@ def apply(
                 elif isinstance(event, outcomes.EVENTS):
                     outcome_events.append(event)
                 elif isinstance(event, offers.PASSED_OVER + performance.PASSED_OVER):
-                    continue  # no table for it yet; its offset is passed over
+                    if isinstance(event, feed.EVENTS):
+                        outcome.events_applied += 1  # the feed's alone (a load to card)
+                    # else no table for it yet; its offset is passed over
                 else:
                     raise TypeError(f"{type(event).__name__} is not projected here")
             next_offset = max(stored, batch.records[-1].offset + 1)
@@ -139,9 +147,10 @@ def apply(
         members.write(conn, member_events)
         offers.write(conn, offer_events)
         performance.write(conn, performance_events)
+        feed.write(conn, feed_events)
         rewards.write(conn, reward_events)
         outcomes.write(conn, outcome_events)
-    outcome.events_applied = (
+    outcome.events_applied += (
         len(ledger_events) + len(member_events) + len(offer_events) + len(performance_events)
         + len(reward_events) + len(outcome_events)
     )  # fmt: skip
