@@ -8,8 +8,9 @@ is eligible and can afford it. A member token reads only its own view (403 for a
 
 Copy: the language asked for (`locale`, e.g. `fr` or `fr-CA`: its language part), else
 English, which every reward has (the contract requires en and fr), else the first locale
-there is. Stock: `out` when nothing is left, `low` when fewer than `LOW_STOCK_BELOW` are,
-else `available` (also when the reward has no limit).
+there is (`locales.pick`, shared with the offer feeds). Stock: `out` when nothing is left,
+`low` when fewer than `LOW_STOCK_BELOW` are, else `available` (also when the reward has no
+limit).
 
 Owns the endpoints' behaviour; the SQL is the `RewardStore`'s.
 """
@@ -32,6 +33,7 @@ from projections.api.errors import (
     refusals,
 )
 from projections.api.identifiers import ApiId
+from projections.api.locales import DEFAULT_LOCALE, LocaleQuery, MarketQuery, pick
 from projections.api.reward_schemas import (
     Catalogue,
     CatalogueReward,
@@ -57,7 +59,6 @@ router = APIRouter(tags=["rewards"])
 
 LOW_STOCK_BELOW = 10
 """A reward with fewer than this many codes or grants left shows as `low`."""
-DEFAULT_LOCALE = "en"
 WALLET_PAGE_DEFAULT, WALLET_PAGE_MAX = 20, 100
 
 _CURSOR_SEPARATOR = "|"
@@ -65,11 +66,8 @@ _CURSOR_SEPARATOR = "|"
 
 def copy_in(localized: dict[str, dict[str, Any]], locale: str) -> RewardCopy:
     """The copy in `locale`'s language, else in English, else in the first locale there is."""
-    language = locale.split("-")[0].lower()
-    for candidate in (language, DEFAULT_LOCALE, *sorted(localized)):
-        if candidate in localized:
-            return RewardCopy(locale=candidate, **localized[candidate])
-    raise ValueError("a reward has copy in at least one locale")
+    shown = pick(localized, locale)
+    return RewardCopy(locale=shown, **localized[shown])
 
 
 def stock_of(reward: CatalogueRow) -> Stock:
@@ -108,21 +106,6 @@ def viewer(principal: Principal | None, member_id: str | None) -> str | None:
     return principal.subject
 
 
-MarketQuery = Annotated[
-    str,
-    Query(
-        min_length=2, max_length=16, pattern=r"^[A-Z0-9_]+$",
-        description="The market whose catalogue to list.", examples=["CA"],
-    ),
-]  # fmt: skip
-LocaleQuery = Annotated[
-    str,
-    Query(
-        max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$",
-        description="The copy's language (en, fr; a region such as fr-CA is read as its "
-        "language); copy falls back to en.", examples=["fr"],
-    ),
-]  # fmt: skip
 ViewerQuery = Annotated[
     ApiId | None,
     Query(
