@@ -9,6 +9,7 @@ Never decides whether a request is allowed: `auth`, `identifiers` and `views` do
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -181,16 +182,43 @@ _MEANINGS = {
 }
 
 
+_CODES = {
+    400: "invalid_parameter",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    414: "uri_too_long",
+    422: "unprocessable",
+    503: "database_unavailable",
+}
+# "code: reason", or "snake_code (reason)": a description that starts with its stable code.
+_CODED = re.compile(r"([a-z]+(?:_[a-z]+)+|[a-z]+(?=:)):?\s*(.+)", re.DOTALL)
+
+
+def example_of(status: int, description: str) -> dict[str, Any]:
+    """An example body for a refusal described as `code: reason` (the code and the reason
+    are the example's), or in other words (the status's usual code, the words as reason)."""
+    coded = _CODED.fullmatch(description)
+    error, reason = coded.groups() if coded else (_CODES[status], description)
+    return ErrorBody(error=error, reason=reason).json_body()
+
+
 def refusals(*statuses: int, described: Mapping[int, str] | None = None) -> dict[int | str, Any]:
     """The `responses` of a route that answers `statuses` with an `ErrorBody`, each described
-    by its general meaning or by the route's own words in `described`."""
+    by its general meaning or by the route's own words in `described`, with an example body."""
     own = dict(described or {})
     unknown = set(own) - set(statuses)
     assert not unknown, f"described statuses {unknown} are not among {statuses}"
-    return {
-        status: {"model": ErrorBody, "description": own.get(status, _MEANINGS[status])}
-        for status in statuses
-    }
+    responses: dict[int | str, Any] = {}
+    for status in statuses:
+        description = own.get(status, _MEANINGS[status])
+        responses[status] = {
+            "model": ErrorBody,
+            "description": description,
+            "content": {"application/json": {"example": example_of(status, description)}},
+        }
+    return responses
 
 
 _FRAMEWORK_422 = "#/components/schemas/HTTPValidationError"

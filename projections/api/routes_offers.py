@@ -78,7 +78,8 @@ def load_request_id(member_id: str, command_id: str) -> str:
             403: "forbidden: a member token on another member's path",
             404: "unknown_offer: no live offer of that id",
             422: "not_load_to_card: the offer is not activated by loading",
-            503: "the configuration is not loaded yet, or the broker is down",
+            503: "config_unavailable: the configuration is not loaded yet (or "
+            "commands_unavailable: the broker is down)",
         },
     ),
 )

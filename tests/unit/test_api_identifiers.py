@@ -28,6 +28,7 @@ from processors.contract.base import Event
 from projections.api.app import create_app
 from projections.api.auth import Role, issue_token
 from projections.api.edge import REQUEST_TARGET_MAX_BYTES, server_config
+from projections.api.errors import ErrorBody
 from projections.api.identifiers import ID_MAX_LENGTH, is_identifier, printable_ascii_pattern
 from projections.api.routes_carts import FixedConfig
 from tests.cart_given import AT, cart, config
@@ -338,6 +339,8 @@ def test_every_refusal_is_documented_with_the_error_body():
                 schema = response["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (key, status)
                 assert response["description"], (key, status)
+                example = response["content"]["application/json"]["example"]
+                assert ErrorBody.model_validate(example).error, (key, status)
 
 
 def test_the_framework_validation_error_is_not_documented():
