@@ -2,9 +2,10 @@
 
 Wiring only. The database address, the token secret, the clock, the configuration source
 (for cart evaluation and offer loads), the command sink (where command endpoints write), the
-reward store (what the reward routes read and write) and how long a redemption waits for its
-decision are given to `create_app`, so tests pass a fixed `now`, a fixed configuration, a
-recording sink and an in-memory store, and nothing here reads settings except `from_settings`,
+reward store (what the reward routes read and write), the feed store (what the offer feeds
+read, and where app events are kept) and how long a redemption waits for its decision are
+given to `create_app`, so tests pass a fixed `now`, a fixed configuration, a recording sink
+and in-memory stores, and nothing here reads settings except `from_settings`,
 the factory `loyalty api` and `uvicorn --factory` use: it follows the config topic with a
 `ConfigFeed` and produces commands with a `KafkaCommandSink`, both started and stopped with the
 app. Never holds business logic nor SQL beyond the health probe.
@@ -30,9 +31,12 @@ from processors.contract.outcomes import TOPIC as OUTCOMES_TOPIC
 from projections.api import errors
 from projections.api.commands import CommandSink, KafkaCommandSink, ManagedSink, NoCommands
 from projections.api.edge import BoundedRequestTarget
+from projections.api.feed_store import FeedStore, PostgresFeedStore
 from projections.api.reward_store import PostgresRewardStore, RewardStore
 from projections.api.routes_carts import ConfigSource, NoConfig
 from projections.api.routes_carts import router as carts_router
+from projections.api.routes_feed import router as feed_router
+from projections.api.routes_feed_events import router as feed_events_router
 from projections.api.routes_ledger import router as ledger_router
 from projections.api.routes_offers import router as offers_router
 from projections.api.routes_performance import router as performance_router
@@ -75,6 +79,7 @@ def create_app(
     command_sink: CommandSink | None = None,
     outcome_topic: str = OUTCOMES_TOPIC,
     reward_store: RewardStore | None = None,
+    feed_store: FeedStore | None = None,
     decision_wait_s: float = 3.0,
     decision_poll_s: float = 0.02,
 ) -> FastAPI:
@@ -88,6 +93,8 @@ def create_app(
     `outcome_topic`: the topic the worker answers commands on, as the 202 names it.
     `reward_store`: where the reward routes read and write; None: the Postgres tables at `dsn`
     (through the read pool, and a small read-write pool for the API's own key table).
+    `feed_store`: what the offer feed routes read and write; None: the Postgres tables at
+    `dsn` (the read pool, and the same write pool for the API's own table of app events).
     `decision_wait_s`, `decision_poll_s`: how long a redemption waits for its decision before
     answering 202, and how often it looks (docs/adr/0022-redemption-endpoint.md).
     """
@@ -108,7 +115,7 @@ def create_app(
         # Not waiting: the API starts while Postgres is down and says so on /healthz.
         await pool.open(wait=False)
         app.state.pool = pool
-        # The one thing the API writes to Postgres: its Idempotency-Keys (autocommit).
+        # What the API writes to Postgres: its Idempotency-Keys and app events (autocommit).
         write_pool = AsyncConnectionPool(
             dsn,
             min_size=1,
@@ -121,6 +128,8 @@ def create_app(
         await write_pool.open(wait=False)
         if reward_store is None:
             app.state.reward_store = PostgresRewardStore(pool, write_pool)
+        if feed_store is None:
+            app.state.feed_store = PostgresFeedStore(pool, write_pool)
         run = getattr(source, "run", None)
         following = asyncio.create_task(run(), name="config-feed") if run is not None else None
         if isinstance(sink, ManagedSink):
@@ -141,7 +150,7 @@ def create_app(
         title="Loyalty engine API",
         version="1",
         summary="Reads of the points ledger and balances; cart evaluation; offer loads; the "
-        "reward catalogue, wallet and redemptions (DESIGN.md §6).",
+        "offer feeds; the reward catalogue, wallet and redemptions (DESIGN.md §6).",
         lifespan=lifespan,
     )
     app.state.api_secrets = [api_secret] if isinstance(api_secret, str) else list(api_secret)
@@ -150,6 +159,7 @@ def create_app(
     app.state.command_sink = sink
     app.state.outcome_topic = outcome_topic
     app.state.reward_store = reward_store
+    app.state.feed_store = feed_store
     app.state.decision_wait = decision_wait_s
     app.state.decision_poll = decision_poll_s
     errors.install(app)
@@ -157,6 +167,8 @@ def create_app(
     app.include_router(carts_router)
     app.include_router(performance_router)
     app.include_router(offers_router)
+    app.include_router(feed_router)
+    app.include_router(feed_events_router)
     app.include_router(rewards_router)
     app.include_router(redemptions_router)
     # Inside `_measure`: a 414 is counted like any other answer.

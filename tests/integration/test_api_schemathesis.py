@@ -40,7 +40,8 @@ from projections.api.auth import Role, issue_token
 from projections.api.edge import server_config
 from projections.api.routes_carts import FixedConfig
 from projections.migrate import temporary_database
-from tests.cart_given import AT, config, offer, single
+from projections.writers import feed, performance
+from tests.cart_given import AT, config, offer, program, single
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +71,8 @@ class Recording:
 
 
 def seed(dsn: str) -> None:
-    """M1 with two ledger events (one with a lot), and one published offer."""
+    """M1 with two ledger events (one with a lot), and one published offer (in M1's
+    programme: both offer feeds show it)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO members (member_id, market, enrolled_at, first_name, last_name,"
@@ -113,12 +115,12 @@ def seed(dsn: str) -> None:
             " VALUES (%s, 'MAIN', 'REGULAR', %s, 120), (%s, 'MAIN', 'REGULAR', 'infinity', 30)",
             (MEMBER, AT + timedelta(days=365), MEMBER),
         )
-        conn.execute(
-            "INSERT INTO offers (offer_id, program_id, market, rank, starts_at, ends_at,"
-            " control_share_percent, definition) VALUES (%s, 'MAIN', 'CA', 1, %s,"
-            " '3001-01-01T00:00:00Z', 10, '{}')",
-            (OFFER, AT - timedelta(days=30)),
-        )
+        # The offer as the projector writes it: the catalogue row and its feed item.
+        with conn.transaction():
+            published = configuration().config.catalogue.get(OFFER)
+            assert published is not None
+            performance.write(conn, [program(), published])
+            feed.write(conn, [published])
 
 
 def configuration() -> FixedConfig:
@@ -216,6 +218,8 @@ NUL_PLACES = [
     f"/v1/members/{NUL_MEMBER}/rewards",
     f"/v1/members/{MEMBER}/redemptions/k%001",
     f"/v1/rewards?market=CA&member_id={NUL_MEMBER}",
+    f"/v1/members/{NUL_MEMBER}/offers",
+    "/v1/offers?market=CA&locale=fr%00",
 ]
 
 
@@ -233,6 +237,9 @@ def test_the_examples_name_data_that_exists(served):
     for target in (f"/v1/members/{MEMBER}/ledger", f"/v1/offers/{OFFER}/performance"):
         response = requests.get(served + target, headers=staff, timeout=60)
         assert response.status_code == 200, response.text
+    for target in ("/v1/offers?market=CA", f"/v1/members/{MEMBER}/offers"):
+        response = requests.get(served + target, headers=staff, timeout=60)
+        assert [o["offer_id"] for o in response.json()["offers"]] == [OFFER], response.text
     example = description()["components"]["schemas"]["CartRequest"]["examples"][0]
     response = requests.post(f"{served}/v1/carts/evaluate", json=example, headers=staff, timeout=60)
     assert response.status_code == 200, response.text

@@ -119,11 +119,14 @@ CATALOGUE = "/v1/rewards"
 WALLET = "/v1/members/{member_id}/rewards"
 REDEEM = "/v1/members/{member_id}/redemptions"
 REDEMPTION = "/v1/members/{member_id}/redemptions/{command_id}"
+FEED = "/v1/offers"
+MEMBER_FEED = "/v1/members/{member_id}/offers"
+FEED_EVENTS = "/v1/offer-feed/events"
 
 VALID = {"member_id": "M1", "offer_id": "SPRING_FUEL_2X", "command_id": "cmd-1"}
 KEYED = {LOAD, REDEEM}
 """Routes that need an Idempotency-Key."""
-QUERY = {CATALOGUE: "market=CA"}
+QUERY = {CATALOGUE: "market=CA", FEED: "market=CA"}
 """The valid query a route needs besides the identifier under test."""
 
 
@@ -160,6 +163,14 @@ class Place:
         if self.route == REDEEM:
             body = {"reward_id": "R1", "program_id": "P1", "quantity": 1}
             if self.where == "body":
+                body[self.name] = value
+        if self.route == FEED_EVENTS:
+            body = {"event_id": "ev-1", "kind": "OFFER_CLICKED", "market": "CA",
+                    "offer_id": "SPRING_FUEL_2X"}  # fmt: skip
+            if self.name == "offer_ids.0":
+                del body["offer_id"]
+                body |= {"kind": "PAGE_VIEWED", "offer_ids": [value]}
+            elif self.where == "body":
                 body[self.name] = value
         return self.method, target, headers, body
 
@@ -200,6 +211,10 @@ PLACES = [
     Place("POST", REDEEM, "body", "program_id"),
     Place("GET", REDEMPTION, "path", "member_id"),
     Place("GET", REDEMPTION, "path", "command_id"),
+    Place("GET", MEMBER_FEED, "path", "member_id"),
+    Place("POST", FEED_EVENTS, "body", "event_id"),
+    Place("POST", FEED_EVENTS, "body", "offer_id"),
+    Place("POST", FEED_EVENTS, "body", "offer_ids.0"),
 ]
 
 
@@ -216,6 +231,9 @@ def test_the_cases_below_cover_every_identifier_the_openapi_description_names():
     named |= {("POST", CARTS, "body", name) for name in cart_fields if name.endswith("_id")}
     redeemed = spec["components"]["schemas"]["RedemptionRequest"]["properties"]
     named |= {("POST", REDEEM, "body", name) for name in redeemed if name.endswith("_id")}
+    seen = spec["components"]["schemas"]["FeedEventRequest"]["properties"]
+    named |= {("POST", FEED_EVENTS, "body", name) for name in seen if name.endswith("_id")}
+    named |= {("POST", FEED_EVENTS, "body", f"{name}.0") for name in seen if name.endswith("_ids")}
     covered = {(p.method, p.route, p.where, p.name) for p in PLACES}
     assert named <= covered
 
@@ -310,11 +328,17 @@ DECLARED = {
     ("GET", WALLET): {"200", "400", "401", "403", "404", "414", "503"},
     ("POST", REDEEM): {"201", "202", "400", "401", "403", "409", "414", "422", "503"},
     ("GET", REDEMPTION): {"200", "202", "400", "401", "403", "404", "414", "503"},
+    ("GET", FEED): {"200", "304", "400", "414", "503"},
+    ("GET", MEMBER_FEED): {"200", "304", "400", "401", "403", "404", "409", "414", "503"},
+    ("POST", FEED_EVENTS): {"204", "400", "401", "403", "414", "503"},
 }
 
 NOT_REFUSALS = {(("POST", REDEEM), "409")}
 """Non-2xx answers that are not refusals: a repeated redemption is answered with its original
 outcome, in the body every other answer about it has (docs/adr/0022-redemption-endpoint.md)."""
+
+NOT_MODIFIED = {(("GET", FEED), "304"), (("GET", MEMBER_FEED), "304")}
+"""Revalidations answered without a body (docs/adr/0025-offer-feeds.md)."""
 
 
 def operations(spec: dict[str, Any]) -> Iterator[tuple[tuple[str, str], dict[str, Any]]]:
@@ -335,6 +359,8 @@ def test_every_refusal_is_documented_with_the_error_body():
             if (key, status) in NOT_REFUSALS:
                 schema = response["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/Redemption"}, (key, status)
+            elif (key, status) in NOT_MODIFIED:
+                assert "content" not in response, (key, status)
             elif not status.startswith("2"):
                 schema = response["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (key, status)

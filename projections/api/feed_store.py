@@ -1,0 +1,183 @@
+"""What the offer feed endpoints read and write: one protocol, `FeedStore`, and its Postgres
+implementation, so the routes are tested with an in-memory store as the reward routes are.
+
+Owns the SQL of the feed routes (every statement parameterised, DESIGN.md §7): a market's
+public offers (`offer_feed_items`), a member (`members`) with the offers of their programmes
+and their standings (`member_offer_standings`), and the API's own table of app events
+(`offer_feed_events`). Never checks tokens, never decides what a member sees (`offer_feed`
+does), never reads the clock: every time is given.
+
+Reads go through the app's read-only pool, one short checkout per call (the member and their
+offers in one snapshot). App events are written through the API's small write pool, in
+autocommit: one statement each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from projections.api.offer_feed import FeedItem, Member, Standing
+
+
+@dataclass(frozen=True)
+class FeedEventRecord:
+    """One app event as `offer_feed_events` keeps it."""
+
+    event_id: str
+    kind: str
+    market: str
+    member_id: str | None
+    offer_id: str | None
+    offer_ids: tuple[str, ...]
+    locale: str | None
+    received_at: datetime
+
+
+class FeedStore(Protocol):
+    """Where the feed routes read and write (see the module)."""
+
+    async def market_items(self, market: str, at: datetime) -> list[FeedItem]:
+        """The market's public offers not over at `at`: displayable, or to be displayed."""
+        ...
+
+    async def member_items(
+        self, member_id: str, at: datetime
+    ) -> tuple[Member, list[tuple[FeedItem, Standing | None]]] | None:
+        """The member, and the offers displayable at `at` that the member may see: the MASS
+        offers of their programmes and the offers they hold a targeting of, each with the
+        member's standing; None for a member never enrolled here."""
+        ...
+
+    async def record(self, event: FeedEventRecord) -> bool:
+        """Keep the event once: False when its event_id was recorded before."""
+        ...
+
+
+_ITEM_COLUMNS = """i.offer_id, i.program_id, i.market, i.rank, i.display_at, i.starts_at,
+    i.ends_at, i.visible_until, i.audience, i.control_share_percent, i.trigger_valid_days,
+    i.activation, i.coupon_code, i.in_reward_store, i.uses_per_member_max,
+    i.points_per_member_max, i.copy, i.details, i.digest"""
+
+_MARKET = sql.SQL("""
+SELECT {items}
+FROM offer_feed_items i
+WHERE i.market = %(market)s AND i.audience = 'MASS' AND NOT i.in_reward_store
+    AND %(at)s < i.visible_until
+""").format(items=sql.SQL(_ITEM_COLUMNS))
+
+_MEMBER = """
+SELECT member_id, status, merged_into, program_ids, preferred_locale
+FROM members WHERE member_id = %(member_id)s
+"""
+
+_STANDING_COLUMNS = """s.in_control_group AS s_in_control_group, s.targeted_at AS s_targeted_at,
+    s.last_targeted_at AS s_last_targeted_at,
+    cardinality(s.targeting_event_ids) AS s_targetings, s.loaded_at AS s_loaded_at,
+    s.uses AS s_uses, s.points_awarded AS s_points_awarded,
+    s.progress_use_number AS s_progress_use_number, s.progress AS s_progress"""
+
+# The programme's mass offers (few), then the offers the member holds a targeting of (their
+# own rows): two index scans, never one probe per offer of the catalogue.
+_MEMBER_ITEMS = sql.SQL("""
+SELECT {items}, {standing}
+FROM offer_feed_items i
+LEFT JOIN member_offer_standings s ON s.member_id = %(member_id)s AND s.offer_id = i.offer_id
+WHERE i.program_id = ANY(%(program_ids)s) AND i.audience = 'MASS' AND NOT i.in_reward_store
+    AND i.display_at <= %(at)s AND %(at)s < i.visible_until
+UNION ALL
+SELECT {items}, {standing}
+FROM member_offer_standings s
+JOIN offer_feed_items i ON i.offer_id = s.offer_id
+WHERE s.member_id = %(member_id)s AND s.targeted_at IS NOT NULL AND i.audience <> 'MASS'
+    AND i.program_id = ANY(%(program_ids)s) AND NOT i.in_reward_store
+    AND i.display_at <= %(at)s AND %(at)s < i.visible_until
+""").format(items=sql.SQL(_ITEM_COLUMNS), standing=sql.SQL(_STANDING_COLUMNS))
+
+_RECORD = """
+INSERT INTO offer_feed_events (event_id, kind, market, member_id, offer_id, offer_ids, locale,
+    received_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (event_id) DO NOTHING
+RETURNING 1
+"""
+
+_ITEM_FIELDS = tuple(FeedItem.__dataclass_fields__)
+
+
+def _item(row: dict[str, Any]) -> FeedItem:
+    return FeedItem(**{name: row[name] for name in _ITEM_FIELDS})
+
+
+def _standing(row: dict[str, Any]) -> Standing | None:
+    if row["s_uses"] is None:  # no row: a mass offer the member never touched
+        return None
+    return Standing(
+        in_control_group=row["s_in_control_group"],
+        targeted_at=row["s_targeted_at"],
+        last_targeted_at=row["s_last_targeted_at"],
+        targetings=row["s_targetings"],
+        loaded_at=row["s_loaded_at"],
+        uses=row["s_uses"],
+        points_awarded=row["s_points_awarded"],
+        progress_use_number=row["s_progress_use_number"],
+        progress=row["s_progress"],
+    )
+
+
+class PostgresFeedStore:
+    """`FeedStore` over the feed tables (`read`, the app's read-only pool) and the API's app
+    events table (`write`)."""
+
+    def __init__(self, read: AsyncConnectionPool[Any], write: AsyncConnectionPool[Any]) -> None:
+        self.read = read
+        self.write = write
+
+    async def market_items(self, market: str, at: datetime) -> list[FeedItem]:
+        async with self.read.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(_MARKET, {"market": market, "at": at})
+            return [_item(row) for row in await cur.fetchall()]
+
+    async def member_items(
+        self, member_id: str, at: datetime
+    ) -> tuple[Member, list[tuple[FeedItem, Standing | None]]] | None:
+        async with self.read.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(_MEMBER, {"member_id": member_id})
+            found = await cur.fetchone()
+            if found is None:
+                return None
+            member = Member(
+                member_id=found["member_id"],
+                status=found["status"],
+                merged_into=found["merged_into"],
+                program_ids=tuple(found["program_ids"] or ()),
+                preferred_locale=found["preferred_locale"],
+            )
+            params = {"member_id": member_id, "program_ids": list(member.program_ids), "at": at}
+            await cur.execute(_MEMBER_ITEMS, params)
+            rows = await cur.fetchall()
+        return member, [(_item(row), _standing(row)) for row in rows]
+
+    async def record(self, event: FeedEventRecord) -> bool:
+        async with self.write.connection() as conn:
+            inserted = await (
+                await conn.execute(
+                    _RECORD,
+                    (
+                        event.event_id,
+                        event.kind,
+                        event.market,
+                        event.member_id,
+                        event.offer_id,
+                        list(event.offer_ids),
+                        event.locale,
+                        event.received_at,
+                    ),
+                )
+            ).fetchone()
+        return inserted is not None

@@ -1,0 +1,280 @@
+"""What the offer feeds show: which offers, in which order, and each offer as a member or an
+anonymous visitor sees it (issue #14, docs/adr/0025-offer-feeds.md). Pure: rows in, plain JSON
+values out; the time is given, never read.
+
+- **Displayable**: `display_at <= now < visible_until` (the end after accepted extensions, or
+  the withdrawal). Never before the display date, never after the end.
+- **Who sees what**, as the rules target (`processors.rules.offers.targeting.status`): anyone
+  sees a market's MASS offers; a member sees the MASS offers of their programmes unless held
+  out as control (the rules' own sticky hash), the TARGETED offers they were targeted with
+  unless held out, and a TRIGGERED offer while a fire is unused (uses < fires) and inside its
+  validity (`trigger_valid_days` from the latest fire). Offers sold in a reward store are the
+  store's, and a kind or timing this version does not know is never shown.
+- **Order**: rank (1 first), then the earliest end, then offer_id.
+- **Activation**: automatic; needs_loading, or loaded once the member loaded it;
+  coupon_code_required (the code is shown to a targeted member, never anonymously).
+- **Progress**: the latest progress of the use in progress (a progress of a use already
+  completed shows 0: the next use starts from nothing), for accumulated behaviours only.
+- **Caps left**: the per-member uses and points caps less what the member used and earned.
+- **Days left**: whole days to the end, rounded up; none for an offer that does not expire.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from processors.contract.offer_definition import EVERGREEN_ENDS_AT
+from processors.rules.offers.targeting import in_control
+from projections.api import locales
+from projections.writers.feed import number_text
+
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """An `offer_feed_items` row as the API reads it."""
+
+    offer_id: str
+    program_id: str
+    market: str
+    rank: int
+    display_at: datetime
+    starts_at: datetime
+    ends_at: datetime
+    visible_until: datetime
+    audience: str
+    control_share_percent: int
+    trigger_valid_days: int | None
+    activation: str
+    coupon_code: str | None
+    in_reward_store: bool
+    uses_per_member_max: int | None
+    points_per_member_max: int | None
+    copy: Mapping[str, Mapping[str, Any]]
+    details: Mapping[str, Any]
+    digest: str
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A `member_offer_standings` row: the member's standing on one offer."""
+
+    in_control_group: bool | None = None
+    targeted_at: datetime | None = None
+    last_targeted_at: datetime | None = None
+    targetings: int = 0
+    loaded_at: datetime | None = None
+    uses: int = 0
+    points_awarded: int = 0
+    progress_use_number: int | None = None
+    progress: Sequence[Mapping[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class Member:
+    """What the personalised feed needs to know about the member."""
+
+    member_id: str
+    status: str
+    merged_into: str | None
+    program_ids: tuple[str, ...]
+    preferred_locale: str | None
+
+
+def is_displayable(item: FeedItem, at: datetime) -> bool:
+    """Shown at `at`: on or after its display date, before its end or withdrawal."""
+    return item.display_at <= at < item.visible_until
+
+
+def is_public(item: FeedItem) -> bool:
+    """In the anonymous feed of its market (when displayable)."""
+    return item.audience == "MASS" and not item.in_reward_store
+
+
+def member_window_end(item: FeedItem, standing: Standing | None) -> datetime:
+    """When the offer ends for the member: a triggered offer's fire is good until
+    `trigger_valid_days` after it, if that comes before the offer's own end."""
+    end = item.visible_until
+    if item.audience == "TRIGGERED" and item.trigger_valid_days is not None:
+        fired = standing.last_targeted_at if standing is not None else None
+        if fired is not None:
+            end = min(end, fired + timedelta(days=item.trigger_valid_days))
+    return end
+
+
+def sees(member: Member, item: FeedItem, standing: Standing | None, at: datetime) -> bool:
+    """Whether the member is shown the offer at `at` (see the module)."""
+    if not is_displayable(item, at) or item.in_reward_store:
+        return False
+    if item.program_id not in member.program_ids:
+        return False
+    if item.audience == "MASS":
+        return not in_control(item.offer_id, member.member_id, item.control_share_percent)
+    if standing is None or standing.targeted_at is None or standing.in_control_group:
+        return False
+    if item.audience == "TARGETED":
+        return True
+    if item.audience == "TRIGGERED":
+        fired = standing.last_targeted_at
+        unused = standing.uses < standing.targetings
+        return unused and fired is not None and fired <= at < member_window_end(item, standing)
+    return False
+
+
+def days_left(end: datetime, at: datetime) -> int | None:
+    """Whole days from `at` to `end`, rounded up; None for an offer that does not expire."""
+    if end >= EVERGREEN_ENDS_AT:
+        return None
+    return max(0, math.ceil((end - at) / DAY))
+
+
+def order_key(item: FeedItem, end: datetime) -> tuple[int, datetime, str]:
+    """Rank (1 first), then the earliest end (`end`: the offer's, or the member's own; no end
+    last), then offer_id (code point order, as Postgres's "C" collation)."""
+    return (item.rank, end, item.offer_id)
+
+
+def _instant(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+_COPY_FIELDS = ("headline", "short_description", "long_description", "terms", "image_url")
+_BEHAVIOUR_FIELDS = ("behaviour_index", "kind", "metric", "threshold", "is_accumulated",
+                     "window_days")  # fmt: skip
+
+
+def _copy(item: FeedItem, locale: str) -> dict[str, Any]:
+    shown = locales.pick(item.copy, locale)
+    copy = item.copy[shown]
+    return {"locale": shown, **{name: copy.get(name) for name in _COPY_FIELDS}}
+
+
+def _activation(item: FeedItem, standing: Standing | None, personal: bool) -> dict[str, Any]:
+    kind = item.activation
+    loaded_at = standing.loaded_at if personal and standing is not None else None
+    if kind == "LOAD_TO_CARD":
+        state = "loaded" if loaded_at is not None else "needs_loading"
+    elif kind == "COUPON_CODE":
+        state = "coupon_code_required"
+    else:
+        state = "automatic"
+    code = item.coupon_code if personal and kind == "COUPON_CODE" else None
+    return {"kind": kind, "state": state, "coupon_code": code, "loaded_at": _instant(loaded_at)}
+
+
+def current_progress(standing: Standing | None) -> dict[int, Decimal]:
+    """Progress per behaviour index of the use in progress: none when the latest progress
+    belongs to a use already completed."""
+    if standing is None or standing.progress is None or standing.progress_use_number is None:
+        return {}
+    if standing.progress_use_number <= standing.uses:
+        return {}
+    return {int(p["behaviour_index"]): Decimal(str(p["progress"])) for p in standing.progress}
+
+
+def _behaviours(item: FeedItem, standing: Standing | None, personal: bool) -> list[dict[str, Any]]:
+    done = current_progress(standing) if personal else {}
+    shown = []
+    for behaviour in item.details["behaviours"]:
+        progress = percent = None
+        if personal and behaviour["is_accumulated"]:
+            value = done.get(behaviour["behaviour_index"], Decimal(0))
+            progress = number_text(value)
+            needed = behaviour["threshold"]
+            if needed is not None and Decimal(needed) > 0:
+                percent = int(min(value, Decimal(needed)) * 100 // Decimal(needed))
+        fields = {name: behaviour.get(name) for name in _BEHAVIOUR_FIELDS}
+        shown.append({**fields, "progress": progress, "percent": percent})
+    return shown
+
+
+def _usage(item: FeedItem, standing: Standing | None) -> dict[str, Any]:
+    uses = standing.uses if standing is not None else 0
+    points = standing.points_awarded if standing is not None else 0
+    uses_max, points_max = item.uses_per_member_max, item.points_per_member_max
+    return {
+        "uses": uses,
+        "uses_per_member_max": uses_max,
+        "uses_left": None if uses_max is None else max(0, uses_max - uses),
+        "points_awarded": points,
+        "points_per_member_max": points_max,
+        "points_left": None if points_max is None else max(0, points_max - points),
+    }
+
+
+def offer_view(
+    item: FeedItem, at: datetime, locale: str, standing: Standing | None = None, *,
+    personal: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """One offer as the feed shows it (`feed_schemas.FeedOffer`): an anonymous visitor's view
+    (`personal` False: no progress, no usage, no coupon code) or the member's."""
+    end = member_window_end(item, standing) if personal else item.visible_until
+    return {
+        "offer_id": item.offer_id,
+        "program_id": item.program_id,
+        "market": item.market,
+        "rank": item.rank,
+        "copy": _copy(item, locale),
+        "display_at": _instant(item.display_at),
+        "starts_at": _instant(item.starts_at),
+        "ends_at": None if end >= EVERGREEN_ENDS_AT else _instant(end),
+        "is_live": item.starts_at <= at,
+        "days_left": days_left(end, at),
+        "activation": _activation(item, standing, personal),
+        "reward": item.details["reward"],
+        "behaviour_operator": item.details["behaviour_operator"],
+        "behaviours": _behaviours(item, standing, personal),
+        "usage": _usage(item, standing) if personal else None,
+    }
+
+
+def encode(body: Mapping[str, Any]) -> bytes:
+    """The bytes sent: compact JSON, UTF-8 (copy is sent as written, accents included)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def market_feed(items: Iterable[FeedItem], market: str, locale: str, at: datetime) -> bytes:
+    """`GET /v1/offers`: the market's public offers displayable at `at`."""
+    shown = sorted(
+        (item for item in items
+         if item.market == market and is_public(item) and is_displayable(item, at)),
+        key=lambda item: order_key(item, item.visible_until),
+    )  # fmt: skip
+    offers = [offer_view(item, at, locale, personal=False) for item in shown]
+    return encode({"market": market, "locale": locale, "offers": offers})
+
+
+def member_feed(
+    member: Member,
+    rows: Iterable[tuple[FeedItem, Standing | None]],
+    locale: str,
+    at: datetime,
+) -> bytes:
+    """`GET /v1/members/{id}/offers`: the offers the member sees at `at`."""
+    shown = sorted(
+        ((item, standing) for item, standing in rows if sees(member, item, standing, at)),
+        key=lambda row: order_key(row[0], member_window_end(*row)),
+    )
+    offers = [offer_view(item, at, locale, standing, personal=True) for item, standing in shown]
+    return encode({"member_id": member.member_id, "locale": locale, "offers": offers})
+
+
+def fresh_for(items: Iterable[FeedItem], at: datetime) -> timedelta:
+    """How long the public answer built at `at` stays exact: until the next offer of these
+    is displayed or ends, or the next `days_left` of one shown ticks down."""
+    soonest = timedelta.max
+    for item in items:
+        for instant in (item.display_at, item.visible_until):
+            if instant > at:
+                soonest = min(soonest, instant - at)
+        if is_displayable(item, at) and item.visible_until < EVERGREEN_ENDS_AT:
+            tick = (item.visible_until - at) % DAY
+            soonest = min(soonest, tick or DAY)
+    return soonest

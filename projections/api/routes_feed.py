@@ -1,0 +1,144 @@
+"""`GET /v1/offers` (a market's offers, for anyone) and `GET /v1/members/{id}/offers` (the
+offers a member sees).
+
+The feeds (issue #14, docs/adr/0025-offer-feeds.md):
+- anonymous: no token is read; the market's mass offers displayable now, without anything
+  personal. `Cache-Control: public` for at most a minute, and never past the moment the answer
+  changes (an offer displayed or ended, a `days_left` ticking down), so a CDN never shows an
+  offer before its display date or after its end;
+- personalised: the member's token, or staff (401, 403 on another member's path, as
+  everywhere: `auth`); 404 for a member never enrolled, 409 `member_merged` for a member
+  merged into another. `Cache-Control: private, no-cache`: only the member's device keeps it,
+  and revalidates it;
+- both: an `ETag` of the bytes sent, and 304 without a body when `If-None-Match` names it;
+  copy in the language asked for (`locales`), the member's preferred one by default.
+
+Owns the endpoints' behaviour; what is shown is `offer_feed`'s, the SQL the `FeedStore`'s.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from projections.api import caching, offer_feed
+from projections.api.auth import MemberId
+from projections.api.errors import ApiError, NotFoundError, refusals
+from projections.api.feed_schemas import MarketFeed, MemberFeed
+from projections.api.feed_store import FeedStore
+from projections.api.locales import DEFAULT_LOCALE, LOCALE_PATTERN, LocaleQuery, MarketQuery
+
+router = APIRouter(tags=["offers"])
+
+_NOT_MODIFIED: dict[int | str, Any] = {
+    304: {"description": "Not Modified: `If-None-Match` names the ETag of the answer; no body."}
+}
+
+MemberLocaleQuery = Annotated[
+    str | None,
+    Query(
+        max_length=35, pattern=LOCALE_PATTERN,
+        description="The copy's language (en, fr); default: the member's preferred language, "
+        "else en. A region falls back to its language (fr-CA → fr), any language without "
+        "copy to en.", examples=["fr-CA"],
+    ),
+]  # fmt: skip
+
+
+class MemberMergedError(ApiError):
+    """409: the member was merged into another; the survivor's feed is the one to read."""
+
+    def __init__(self, member_id: str, survivor: str | None) -> None:
+        super().__init__(
+            409,
+            "member_merged",
+            f"member '{member_id}' was merged into '{survivor}': read the survivor's offers",
+        )
+
+
+def _store(request: Request) -> FeedStore:
+    store: FeedStore = request.app.state.feed_store
+    return store
+
+
+@router.get(
+    "/v1/offers",
+    summary="The offers anyone sees in a market (non-personalised)",
+    response_model=MarketFeed,
+    responses={
+        **_NOT_MODIFIED,
+        **refusals(
+            400,
+            414,
+            503,
+            described={
+                400: "invalid_parameter: `market` or `locale` is malformed",
+                503: "database_unavailable: retry after `Retry-After`",
+            },
+        ),
+    },
+)
+async def read_market_feed(
+    request: Request,
+    market: MarketQuery,
+    locale: LocaleQuery = DEFAULT_LOCALE,
+    if_none_match: caching.IfNoneMatch = None,
+) -> Response:
+    """The market's mass offers displayable now, by rank: copy in the language asked for,
+    reward, behaviours, activation, window and days left. No token is read."""
+    now: datetime = request.app.state.clock()
+    items = await _store(request).market_items(market, now)
+    body = offer_feed.market_feed(items, market, locale, now)
+    fresh = offer_feed.fresh_for(items, now)
+    return caching.answer(
+        body,
+        if_none_match=if_none_match,
+        cache_control=caching.public(int(min(fresh.total_seconds(), caching.PUBLIC_MAX_AGE_S))),
+    )
+
+
+@router.get(
+    "/v1/members/{member_id}/offers",
+    summary="The offers a member sees, with their progress, in their language",
+    response_model=MemberFeed,
+    responses={
+        **_NOT_MODIFIED,
+        **refusals(
+            400,
+            401,
+            403,
+            404,
+            409,
+            414,
+            503,
+            described={
+                403: "forbidden: a member token on another member's path",
+                404: "not_found: no such member (never enrolled)",
+                409: "member_merged: the member was merged into another; read the survivor's",
+                503: "database_unavailable: retry after `Retry-After`",
+            },
+        ),
+    },
+)
+async def read_member_feed(
+    request: Request,
+    member_id: MemberId,
+    locale: MemberLocaleQuery = None,
+    if_none_match: caching.IfNoneMatch = None,
+) -> Response:
+    """The offers targeted to the member and displayable now (mass offers of their
+    programmes included, offers they are held out of as control left out), by rank: each with
+    its activation state, progress towards each behaviour, uses and points left under its
+    caps, days left and reward."""
+    now: datetime = request.app.state.clock()
+    found = await _store(request).member_items(member_id, now)
+    if found is None:
+        raise NotFoundError(f"no member '{member_id}'")
+    member, rows = found
+    if member.status == "MERGED":
+        raise MemberMergedError(member_id, member.merged_into)
+    shown_in = locale or member.preferred_locale or DEFAULT_LOCALE
+    body = offer_feed.member_feed(member, rows, shown_in, now)
+    return caching.answer(body, if_none_match=if_none_match, cache_control=caching.PRIVATE)
