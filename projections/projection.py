@@ -10,9 +10,10 @@ Tables: `members` (from loyalty.enrolments.v1), the ledger tables (from loyalty.
 offer tables (from loyalty.offers.v1), the offer performance tables (OfferTargeted, plus
 loyalty.transactions.v1 and loyalty.config.v1 when the runner reads them), the reward tables
 (the catalogue and code stock from loyalty.config.v1, the wallet from loyalty.rewards.v1),
-`request_outcomes` (loyalty.outcomes.v1) and the offer feed tables (offers from
-loyalty.config.v1, members' standings from loyalty.offers.v1), plus this projection's rows of
-`projection_checkpoints`.
+`request_outcomes` (loyalty.outcomes.v1), the offer feed tables (offers from
+loyalty.config.v1, members' standings from loyalty.offers.v1) and the promo code tables
+(promotions from loyalty.config.v1, code uses, reservations and refusals from
+loyalty.offers.v1), plus this projection's rows of `projection_checkpoints`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,16 @@ from processors.contract.ledger import LedgerEventRecorded
 from processors.contract.offers import OfferCompleted, OfferProgressed
 from projections import checkpoints
 from projections.checkpoints import Partition
-from projections.writers import feed, ledger, members, offers, outcomes, performance, rewards
+from projections.writers import (
+    codes,
+    feed,
+    ledger,
+    members,
+    offers,
+    outcomes,
+    performance,
+    rewards,
+)
 
 PROJECTION = "ledger"
 """The name this projection's checkpoints are stored under (it also covers `members` and the
@@ -37,7 +47,7 @@ offer tables)."""
 
 TABLES = (
     members.TABLES + ledger.TABLES + offers.TABLES + performance.TABLES + rewards.TABLES
-    + outcomes.TABLES + feed.TABLES
+    + outcomes.TABLES + feed.TABLES + codes.TABLES
 )  # fmt: skip
 """Every table this projection fills: what `rebuild` swaps and `dump` hashes."""
 
@@ -87,7 +97,7 @@ def apply(
        skip that partition and report a rewind. Records before the checkpoint were applied
        already (a redelivery) and are skipped.
     3. Write the remaining events (ledger, members, offers, performance, the offer feed,
-       rewards, then outcomes), batched per table. The feed comes after offers and
+       rewards, outcomes, then promo codes), batched per table. The feed comes after offers and
        performance: it copies the rows they wrote (its events are also theirs, or passed
        over by them).
     4. Move each checkpoint past its batch, refused records included.
@@ -106,6 +116,7 @@ def apply(
     reward_events: list[rewards.RewardEvent] = []
     outcome_events: list[outcomes.OutcomeEvent] = []
     feed_events: list[feed.FeedEvent] = []
+    code_events: list[codes.CodeEvent] = []
     with conn.transaction():
         for batch in sorted(batches, key=lambda b: (b.topic, b.partition)):
             if not batch.records:
@@ -133,6 +144,8 @@ def apply(
                     reward_events.append(event)
                 elif isinstance(event, outcomes.EVENTS):
                     outcome_events.append(event)
+                elif isinstance(event, codes.EVENTS):
+                    code_events.append(event)
                 elif isinstance(event, offers.PASSED_OVER + performance.PASSED_OVER):
                     if isinstance(event, feed.EVENTS):
                         outcome.events_applied += 1  # the feed's alone (a load to card)
@@ -150,8 +163,9 @@ def apply(
         feed.write(conn, feed_events)
         rewards.write(conn, reward_events)
         outcomes.write(conn, outcome_events)
+        codes.write(conn, code_events)
     outcome.events_applied += (
         len(ledger_events) + len(member_events) + len(offer_events) + len(performance_events)
-        + len(reward_events) + len(outcome_events)
+        + len(reward_events) + len(outcome_events) + len(code_events)
     )  # fmt: skip
     return outcome

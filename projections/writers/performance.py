@@ -34,7 +34,6 @@ from processors.contract.config import (
     OfferPublished,
     OfferWithdrawn,
     ProgramConfigured,
-    PromotionCodesIssued,
 )
 from processors.contract.offers import OfferBudgetExhausted, OfferTargeted
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
@@ -61,11 +60,11 @@ EVENTS = (
 """What this projection writes."""
 
 PASSED_OVER = (
-    PromotionCodesIssued,
     ChallengePublished,
     AudienceUploaded,
 )
-"""Events of its topics no table uses yet (rewards and their codes: `writers/rewards.py`)."""
+"""Events of its topics no table uses yet (rewards and their codes: `writers/rewards.py`;
+promotions and their codes: `writers/codes.py`)."""
 
 
 @dataclass

@@ -1,0 +1,78 @@
+"""The promo code projection before any database: what each event becomes (the statements on
+real Postgres: tests/integration/test_promo_code_api.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from processors.contract.config import PromotionCodesIssued
+from processors.contract.offers import (
+    PromoCodeRedeemed,
+    PromoCodeRefusal,
+    PromoCodeRefused,
+    PromoCodeReserved,
+)
+from projections import projection
+from projections.writers import codes, offers, performance
+from tests.rules.given import T0
+
+
+def issued(**changes: object) -> PromotionCodesIssued:
+    return PromotionCodesIssued.model_validate({
+        "event_id": "holi-1", "occurred_at": T0, "promotion_id": "HOLI", "market": "CA",
+        "codes": ["HOLIMAN100", "HOLIWOMAN"], "redemptions_per_code_max": 1000,
+        "discount": {"kind": "AMOUNT_OFF_CART", "amount_off_cents": 500},
+        "starts_at": T0, "ends_at": T0 + timedelta(days=30), **changes,
+    })  # fmt: skip
+
+
+def redeemed(member_id: str | None, tx: str, use: int) -> PromoCodeRedeemed:
+    return PromoCodeRedeemed(
+        event_id=f"used-{tx}", occurred_at=T0, code="HOLIMAN100", promotion_id="HOLI",
+        member_id=member_id, transaction_id=tx, transaction_number="0981", store_id="0412",
+        discount_cents=500, use_number=use, cause_event_id=f"tx-{tx}",
+    )  # fmt: skip
+
+
+def test_an_issue_is_the_promotions_terms_its_issue_and_its_uploaded_codes():
+    rows = codes.rows_of([issued()])
+    [promotion] = rows.promotions
+    assert promotion[:4] == ("HOLI", None, "CA", "DISCOUNT")
+    assert promotion[8] == 1000
+    assert rows.issues == [("holi-1", "HOLI", "CA", None, None, 2, T0)]
+    assert [c[1] for c in rows.codes] == ["HOLIMAN100", "HOLIWOMAN"]
+
+
+def test_generated_codes_are_never_stored_only_their_generator():
+    rows = codes.rows_of([issued(codes=[], code_pattern="HOLI-####-??", code_count=10)])
+    assert rows.codes == []
+    assert rows.issues[0][3:6] == ("HOLI-####-??", 10, 0)
+
+
+def test_a_use_keeps_member_or_anonymous_transaction_store_time_and_discount():
+    rows = codes.rows_of([redeemed("M1", "T1", 1), redeemed(None, "T2", 2)])
+    assert [(r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows.uses] == [
+        ("M1", "T1", "0981", "0412", 500, 1),
+        (None, "T2", "0981", "0412", 500, 2),
+    ]
+
+
+def test_a_reservation_and_a_refusal_are_rows_of_their_own():
+    reserved = PromoCodeReserved(
+        event_id="r1", occurred_at=T0, code="HOLIMAN100", promotion_id="HOLI", member_id=None,
+        transaction_id="T3", reserved_until=T0 + timedelta(minutes=15), discount_cents=500,
+    )  # fmt: skip
+    refused = PromoCodeRefused(
+        event_id="x1", occurred_at=T0, code="NOPE", member_id="M1", transaction_id="T4",
+        reason=PromoCodeRefusal.code_unknown, detail="no promotion", cause_event_id="req-9",
+    )  # fmt: skip
+    rows = codes.rows_of([reserved, refused])
+    assert rows.reservations == [
+        ("HOLIMAN100", "T3", "HOLI", None, 500, T0, T0 + timedelta(minutes=15))
+    ]
+    assert rows.refusals[0][5:8] == ("code_unknown", "no promotion", "req-9")
+
+
+def test_the_code_events_are_this_writers_and_no_longer_passed_over():
+    assert not set(codes.EVENTS) & set(offers.PASSED_OVER + performance.PASSED_OVER)
+    assert set(codes.TABLES) <= set(projection.TABLES)
