@@ -87,6 +87,21 @@ class Settings(BaseSettings):
         description="How often a waiting redemption looks for its outcome in Postgres "
         "(LOYALTY_API_DECISION_POLL_MS).",
     )
+    api_code_reservation_ttl_s: int = Field(
+        default=900,
+        ge=10,
+        le=86_400,
+        description="How long a promo code reserved by POST /v1/carts/evaluate (`reserve`) "
+        "counts before it lapses unused (LOYALTY_API_CODE_RESERVATION_TTL_S; 15 minutes).",
+    )
+    api_code_failures_per_minute: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Failed promo code validations one member, token or address may make in a "
+        "minute on the code endpoints before they answer 429 "
+        "(LOYALTY_API_CODE_FAILURES_PER_MINUTE).",
+    )
     stall_seconds: float = Field(
         default=60.0,
         gt=0,

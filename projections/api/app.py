@@ -18,7 +18,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -29,12 +29,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from processors.contract.outcomes import TOPIC as OUTCOMES_TOPIC
 from projections.api import errors
+from projections.api.code_store import CodeStore, PostgresCodeStore
 from projections.api.commands import CommandSink, KafkaCommandSink, ManagedSink, NoCommands
 from projections.api.edge import BoundedRequestTarget
 from projections.api.feed_store import FeedStore, PostgresFeedStore
 from projections.api.reward_store import PostgresRewardStore, RewardStore
 from projections.api.routes_carts import ConfigSource, NoConfig
 from projections.api.routes_carts import router as carts_router
+from projections.api.routes_codes import router as codes_router
 from projections.api.routes_feed import router as feed_router
 from projections.api.routes_feed_events import router as feed_events_router
 from projections.api.routes_ledger import router as ledger_router
@@ -42,6 +44,7 @@ from projections.api.routes_offers import router as offers_router
 from projections.api.routes_performance import router as performance_router
 from projections.api.routes_redemptions import router as redemptions_router
 from projections.api.routes_rewards import router as rewards_router
+from projections.api.throttle import FAILURES_MAX_DEFAULT, CodeThrottle
 
 Clock = Callable[[], datetime]
 
@@ -82,6 +85,9 @@ def create_app(
     feed_store: FeedStore | None = None,
     decision_wait_s: float = 3.0,
     decision_poll_s: float = 0.02,
+    code_store: CodeStore | None = None,
+    code_failures_per_minute: int = FAILURES_MAX_DEFAULT,
+    code_reservation_ttl_s: float = 900.0,
 ) -> FastAPI:
     """The API over the database at `dsn`, checking tokens signed with `api_secret` (a key, or
     the keys accepted during a rotation, the signing key first).
@@ -96,7 +102,13 @@ def create_app(
     `feed_store`: what the offer feed routes read and write; None: the Postgres tables at
     `dsn` (the read pool, and the same write pool for the API's own table of app events).
     `decision_wait_s`, `decision_poll_s`: how long a redemption waits for its decision before
-    answering 202, and how often it looks (docs/adr/0022-redemption-endpoint.md).
+    answering 202, and how often it looks (docs/adr/0022-redemption-endpoint.md); the promo
+    code link and reservations wait the same way.
+    `code_store`: what the promo code routes read and write; None: the Postgres tables at `dsn`
+    (the read pool, and the write pool for the API's own table of link keys).
+    `code_failures_per_minute`: failed code validations allowed per member, token or address
+    in a minute before the code endpoints answer 429 (in this process's memory: ADR 26).
+    `code_reservation_ttl_s`: how long a promo code reserved at the till counts.
     """
     source: ConfigSource = config_source if config_source is not None else NoConfig()
     sink: CommandSink = command_sink if command_sink is not None else NoCommands()
@@ -130,6 +142,8 @@ def create_app(
             app.state.reward_store = PostgresRewardStore(pool, write_pool)
         if feed_store is None:
             app.state.feed_store = PostgresFeedStore(pool, write_pool)
+        if code_store is None:
+            app.state.code_store = PostgresCodeStore(pool, write_pool)
         run = getattr(source, "run", None)
         following = asyncio.create_task(run(), name="config-feed") if run is not None else None
         if isinstance(sink, ManagedSink):
@@ -150,7 +164,7 @@ def create_app(
         title="Loyalty engine API",
         version="1",
         summary="Reads of the points ledger and balances; cart evaluation; offer loads; the "
-        "offer feeds; the reward catalogue, wallet and redemptions (DESIGN.md §6).",
+        "offer feeds; the reward catalogue, wallet and redemptions; promo codes (DESIGN.md §6).",
         lifespan=lifespan,
     )
     app.state.api_secrets = [api_secret] if isinstance(api_secret, str) else list(api_secret)
@@ -162,6 +176,9 @@ def create_app(
     app.state.feed_store = feed_store
     app.state.decision_wait = decision_wait_s
     app.state.decision_poll = decision_poll_s
+    app.state.code_store = code_store
+    app.state.code_throttle = CodeThrottle(code_failures_per_minute)
+    app.state.reservation_ttl = timedelta(seconds=code_reservation_ttl_s)
     errors.install(app)
     app.include_router(ledger_router)
     app.include_router(carts_router)
@@ -171,6 +188,7 @@ def create_app(
     app.include_router(feed_events_router)
     app.include_router(rewards_router)
     app.include_router(redemptions_router)
+    app.include_router(codes_router)
     # Inside `_measure`: a 414 is counted like any other answer.
     app.add_middleware(BoundedRequestTarget)
     app.middleware("http")(_measure)
@@ -211,6 +229,8 @@ def from_settings() -> FastAPI:
         outcome_topic=settings.topic(OUTCOMES.name),
         decision_wait_s=settings.api_decision_wait_ms / 1000,
         decision_poll_s=settings.api_decision_poll_ms / 1000,
+        code_failures_per_minute=settings.api_code_failures_per_minute,
+        code_reservation_ttl_s=settings.api_code_reservation_ttl_s,
     )
 
 

@@ -20,6 +20,7 @@ from pydantic.config import JsonDict
 from processors.contract.base import Currency, Market, UtcDatetime
 from processors.contract.common import Source, Store
 from processors.contract.transactions import Tender, TransactionCompleted, TransactionLine
+from projections.api.code_schemas import CodeCheck
 from projections.api.identifiers import ApiId, TillId
 
 LINES_MAX = 500
@@ -84,6 +85,12 @@ class CartRequest(BaseModel):
     promo_codes: list[ApiId] = Field(default_factory=list, max_length=50)
     redemption_tokens: list[ApiId] = Field(default_factory=list, max_length=50)
     tenders: list[Tender] = Field(default_factory=list, max_length=50)
+    reserve: bool = Field(
+        default=False,
+        description="Reserve each promo code that applies for this basket (needs "
+        "`transaction_id`): the till may then give its discount, and the purchase carrying it "
+        "is counted whatever happens in between. Without it nothing is counted.",
+    )
 
     @field_validator("lines")
     @classmethod
@@ -203,3 +210,8 @@ class CartEvaluation(Body):
     total_points: int
     offers_applied: list[OfferApplied]
     offers_progressed: list[OfferProgress]
+    promo_codes: list[CodeCheck] = Field(
+        default_factory=list,
+        description="Per distinct promo code of the cart: whether it applies, its discount "
+        "(not in the totals above, which are the offers'), and its reservation.",
+    )

@@ -178,6 +178,7 @@ _MEANINGS = {
     409: "conflict: the request contradicts the state of the resource",
     414: "uri_too_long: the path and query are longer than the API reads",
     422: "the request is well formed but cannot be carried out; `error` says why",
+    429: "too_many_requests: too many failed attempts from this caller; retry after `Retry-After`",
     503: "database_unavailable (or the route's own `*_unavailable`): retry after `Retry-After`",
 }
 
@@ -190,6 +191,7 @@ _CODES = {
     409: "conflict",
     414: "uri_too_long",
     422: "unprocessable",
+    429: "too_many_requests",
     503: "database_unavailable",
 }
 # "code: reason", or "snake_code (reason)": a description that starts with its stable code.

@@ -10,10 +10,14 @@ cannot disagree on the same state and configuration. It:
    answers 503 while that is not caught up with the config topic;
 4. for a member, rebuilds their offer state from Postgres (`cart_queries`), 404 if the member
    was never enrolled, 409 if they were merged into another;
-5. evaluates, and turns the evaluation into integers per line, per programme and per offer.
+5. evaluates, and turns the evaluation into integers per line, per programme and per offer;
+6. checks the cart's promo codes with the worker's own rule and, when the till asks
+   (`reserve`), reserves them and waits for the promotion's agent (`code_checks`,
+   docs/adr/0026-promo-code-api.md); too many invalid codes from one caller answer 429.
 
-Nothing is written: the pool's connections are read-only, the rules work on a copy of the
-state, and the events the evaluation would emit are dropped (docs/adr/0011-cart-evaluation.md).
+Except for a reservation asked for, nothing is written: the pool's connections are read-only,
+the rules work on a copy of the state, and the events the evaluation would emit are dropped
+(docs/adr/0011-cart-evaluation.md).
 Evaluation runs on the event loop's thread, between two steps of the config feed, so the
 catalogue never changes under it.
 """
@@ -30,11 +34,12 @@ from typing import Annotated, Any, Protocol
 from fastapi import APIRouter, Depends, Request
 from psycopg import AsyncConnection
 
+from processors.contract.internal import PromoCodeUseRequested
 from processors.contract.offers import OfferCompleted, OfferProgressed
 from processors.contract.transactions import TransactionCompleted
 from processors.rules.member import Config
 from processors.rules.offers import evaluate as offers
-from projections.api import cart_queries
+from projections.api import cart_queries, code_checks
 from projections.api.auth import Principal, Role, read_principal
 from projections.api.cart_schemas import (
     BehaviourProgress,
@@ -47,7 +52,15 @@ from projections.api.cart_schemas import (
     OfferProgress,
     ProgramPoints,
 )
-from projections.api.errors import ApiError, ForbiddenError, NotFoundError, refusals
+from projections.api.code_schemas import CodeCheck
+from projections.api.errors import (
+    ApiError,
+    BadParameterError,
+    ForbiddenError,
+    NotFoundError,
+    refusals,
+)
+from projections.api.throttle import CodeThrottle, caller_keys
 
 router = APIRouter(prefix="/v1/carts", tags=["carts"])
 
@@ -134,13 +147,18 @@ def _connection(request: Request) -> AbstractAsyncContextManager[AsyncConnection
         404,
         409,
         414,
+        429,
         503,
         described={
-            400: "invalid_parameter: a malformed cart; `parameter` names the field (`lines.0.sku`)",
+            400: "invalid_parameter: a malformed cart; `parameter` names the field (`lines.0.sku`, "
+            "or `transaction_id` when `reserve` is asked without one)",
             403: "forbidden: cart evaluation needs a staff (POS) token",
             404: "not_found: the cart's member was never enrolled",
             409: "member_merged: the cart's member was merged into another; use the survivor",
-            503: "config_unavailable: the offer configuration is not loaded yet; or "
+            429: "too_many_requests: more invalid promo codes in the last minute from this "
+            "member, token or address than allowed; retry after `Retry-After`",
+            503: "config_unavailable: the offer configuration is not loaded yet; "
+            "commands_unavailable: a reservation could not be written (evaluate again); or "
             "database_unavailable",
         },
     ),
@@ -148,13 +166,23 @@ def _connection(request: Request) -> AbstractAsyncContextManager[AsyncConnection
 async def evaluate_cart(
     request: Request,
     body: CartRequest,
-    _: Annotated[Principal, Depends(staff_principal)],
+    principal: Annotated[Principal, Depends(staff_principal)],
 ) -> CartEvaluation:
     """What the cart would get at checkout: per-line discounts with the offer that gave each,
     cart-level discounts, the points it would earn per programme (base earn and each offer's
-    award), and the offers it would complete or move on. Nothing is recorded."""
+    award), the offers it would complete or move on, and whether each promo code applies.
+    Nothing is recorded, unless `reserve` asks to reserve the promo codes."""
     # The adapter's clock and ids: the rules never read either.
     now: datetime = request.app.state.clock()
+    if body.reserve and body.transaction_id is None:
+        raise BadParameterError(
+            "transaction_id", "a reservation is for a basket: give its transaction_id"
+        )
+    throttle: CodeThrottle = request.app.state.code_throttle
+    address = request.client.host if request.client is not None else None
+    keys = caller_keys(member_id=body.member_id, subject=principal.subject, address=address)
+    if body.promo_codes:
+        throttle.check(keys, now, route="/v1/carts/evaluate")
     cart = body.transaction(event_id=f"cart-{uuid.uuid4().hex}", occurred_at=now)
     source: ConfigSource = request.app.state.config_source
     if not source.ready.is_set():
@@ -170,7 +198,25 @@ async def evaluate_cart(
             raise MemberMergedError(cart.member_id, row.merged_into)
         state = cart_queries.member_offers(row, config.catalogue)
     evaluation = offers.evaluate_cart(state, cart, config.catalogue, config.programs)
-    return answer(cart, evaluation)
+    checked = code_checks.check(cart, config.promotions)
+    invalid = sum(
+        1 for c in checked if isinstance(c, CodeCheck) and c.reason in code_checks.INVALID_CODE
+    )
+    throttle.failed(keys, now, route="/v1/carts/evaluate", count=invalid)
+    uses = [c for c in checked if isinstance(c, PromoCodeUseRequested)]
+    reserved: dict[str, CodeCheck] = {}
+    if body.reserve and uses:
+        app = request.app
+        reserved = await code_checks.reserve(
+            app.state.code_store, app.state.command_sink, uses, now=now,
+            ttl=app.state.reservation_ttl, wait=app.state.decision_wait,
+            every=app.state.decision_poll,
+        )  # fmt: skip
+    codes = [
+        c if isinstance(c, CodeCheck) else reserved.get(c.code) or code_checks.applies(c)
+        for c in checked
+    ]
+    return answer(cart, evaluation).model_copy(update={"promo_codes": codes})
 
 
 def answer(cart: TransactionCompleted, evaluation: offers.CartEvaluation) -> CartEvaluation:

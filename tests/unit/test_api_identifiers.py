@@ -122,11 +122,18 @@ REDEMPTION = "/v1/members/{member_id}/redemptions/{command_id}"
 FEED = "/v1/offers"
 MEMBER_FEED = "/v1/members/{member_id}/offers"
 FEED_EVENTS = "/v1/offer-feed/events"
+LINK = "/v1/promotions/code/link"
+LINKED = "/v1/members/{member_id}/code-links/{command_id}"
+CODE_STATUS = "/v1/promo-codes/{code}"
+RELEASE = "/v1/carts/{transaction_id}/reservations"
 
-VALID = {"member_id": "M1", "offer_id": "SPRING_FUEL_2X", "command_id": "cmd-1"}
-KEYED = {LOAD, REDEEM}
+VALID = {
+    "member_id": "M1", "offer_id": "SPRING_FUEL_2X", "command_id": "cmd-1", "code": "SAVE5",
+    "transaction_id": "T-1",
+}  # fmt: skip
+KEYED = {LOAD, REDEEM, LINK}
 """Routes that need an Idempotency-Key."""
-QUERY = {CATALOGUE: "market=CA", FEED: "market=CA"}
+QUERY = {CATALOGUE: "market=CA", FEED: "market=CA", CODE_STATUS: "market=CA"}
 """The valid query a route needs besides the identifier under test."""
 
 
@@ -172,6 +179,10 @@ class Place:
                 body |= {"kind": "PAGE_VIEWED", "offer_ids": [value]}
             elif self.where == "body":
                 body[self.name] = value
+        if self.route == LINK:
+            body = {"code": "SAVE5", "customerId": "M1", "mode": "DISCOUNT"}
+            if self.where == "body":
+                body[self.name] = value
         return self.method, target, headers, body
 
     def __str__(self) -> str:
@@ -215,6 +226,13 @@ PLACES = [
     Place("POST", FEED_EVENTS, "body", "event_id"),
     Place("POST", FEED_EVENTS, "body", "offer_id"),
     Place("POST", FEED_EVENTS, "body", "offer_ids.0"),
+    Place("POST", LINK, "header", "Idempotency-Key"),
+    Place("POST", LINK, "body", "code"),
+    Place("POST", LINK, "body", "customerId"),
+    Place("GET", LINKED, "path", "member_id"),
+    Place("GET", LINKED, "path", "command_id"),
+    Place("GET", CODE_STATUS, "path", "code"),
+    Place("DELETE", RELEASE, "path", "transaction_id"),
 ]
 
 
@@ -323,7 +341,7 @@ DECLARED = {
     ("GET", BALANCE): {"200", "400", "401", "403", "404", "414", "503"},
     ("GET", PERFORMANCE): {"200", "400", "401", "403", "404", "414", "503"},
     ("POST", LOAD): {"202", "400", "401", "403", "404", "414", "422", "503"},
-    ("POST", CARTS): {"200", "400", "401", "403", "404", "409", "414", "503"},
+    ("POST", CARTS): {"200", "400", "401", "403", "404", "409", "414", "429", "503"},
     ("GET", CATALOGUE): {"200", "400", "401", "403", "414", "503"},
     ("GET", WALLET): {"200", "400", "401", "403", "404", "414", "503"},
     ("POST", REDEEM): {"201", "202", "400", "401", "403", "409", "414", "422", "503"},
@@ -331,11 +349,19 @@ DECLARED = {
     ("GET", FEED): {"200", "304", "400", "414", "503"},
     ("GET", MEMBER_FEED): {"200", "304", "400", "401", "403", "404", "409", "414", "503"},
     ("POST", FEED_EVENTS): {"204", "400", "401", "403", "414", "503"},
+    ("POST", LINK): {"201", "202", "400", "401", "403", "404", "409", "414", "422", "429", "503"},
+    ("GET", LINKED): {"200", "202", "400", "401", "403", "404", "414", "503"},
+    ("GET", CODE_STATUS): {"200", "400", "401", "403", "404", "414", "429", "503"},
+    ("DELETE", RELEASE): {"200", "400", "401", "403", "404", "414", "503"},
 }
 
 NOT_REFUSALS = {(("POST", REDEEM), "409")}
 """Non-2xx answers that are not refusals: a repeated redemption is answered with its original
 outcome, in the body every other answer about it has (docs/adr/0022-redemption-endpoint.md)."""
+
+REFUSAL_OR_REPEAT = {(("POST", LINK), "409")}
+"""A refusal (code_already_linked) or a repeated link answered with its original outcome
+(docs/adr/0026-promo-code-api.md): either body, each with an example."""
 
 NOT_MODIFIED = {(("GET", FEED), "304"), (("GET", MEMBER_FEED), "304")}
 """Revalidations answered without a body (docs/adr/0025-offer-feeds.md)."""
@@ -359,6 +385,11 @@ def test_every_refusal_is_documented_with_the_error_body():
             if (key, status) in NOT_REFUSALS:
                 schema = response["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/Redemption"}, (key, status)
+            elif (key, status) in REFUSAL_OR_REPEAT:
+                schema = response["content"]["application/json"]["schema"]
+                assert {"$ref": "#/components/schemas/ErrorBody"} in schema["anyOf"], key
+                examples = response["content"]["application/json"]["examples"]
+                assert ErrorBody.model_validate(examples["code_already_linked"]["value"]).error
             elif (key, status) in NOT_MODIFIED:
                 assert "content" not in response, (key, status)
             elif not status.startswith("2"):

@@ -1,0 +1,146 @@
+"""A cart's promo codes at the till (docs/adr/0026-promo-code-api.md): checked against the
+configuration by the worker's own rule, and, when the till asks, reserved by the promotion's
+agent (DESIGN.md §5.25), the answer awaited in the projection.
+
+1. `check`: `processors.rules.codes.checkout.on_purchase` judges the cart as the worker will
+   judge the purchase (unknown code, window, least spend, the discount on this basket): no
+   rule is repeated here. Nothing is counted.
+2. `reserve`: each code that applies becomes a `PromoCodeReservationRequested` (until now +
+   the app's time-to-live), written through the command sink; then the agent's answer is
+   looked for (`promo_code_reservations`, `promo_code_refusals`) until the wait runs out: a
+   code without an answer by then is `pending`, and asking again extends the same
+   reservation.
+Owns no SQL (the `CodeStore` does) and reads no clock (times are given).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from processors.contract.internal import PromoCodeReservationRequested, PromoCodeUseRequested
+from processors.contract.offers import PromoCodeRefusal, PromoCodeRefused
+from processors.contract.transactions import TransactionCompleted
+from processors.rules.arithmetic import derived_id
+from processors.rules.codes import checkout
+from processors.rules.codes.promotions import Promotions
+from projections.api.code_schemas import CodeCheck
+from projections.api.code_store import CodeStore
+from projections.api.commands import CommandSink
+
+T = TypeVar("T")
+
+INVALID_CODE = frozenset({
+    PromoCodeRefusal.code_unknown.value,
+    PromoCodeRefusal.code_not_yet_valid.value,
+    PromoCodeRefusal.code_expired.value,
+})  # fmt: skip
+"""Refusals that say the code itself is not valid now: what the guessing throttle counts
+(limits and least spend are the customer's or the basket's, not a wrong guess)."""
+
+
+async def poll(look: Callable[[], Awaitable[T | None]], *, wait: float, poll: float) -> T | None:
+    """`look()` every `poll` seconds until it finds something or `wait` seconds have passed
+    (at least once), as the redemption endpoint waits (ADR 22)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        found = await look()
+        if found is not None:
+            return found
+        left = deadline - loop.time()
+        if left <= 0:
+            return None
+        await asyncio.sleep(min(poll, left))
+
+
+def check(
+    cart: TransactionCompleted, promotions: Promotions
+) -> list[PromoCodeUseRequested | CodeCheck]:
+    """Per distinct code of the cart, in its order: the use it would ask for (it applies), or
+    its refusal."""
+    out: list[PromoCodeUseRequested | CodeCheck] = []
+    for event in checkout.on_purchase(cart, promotions):
+        if isinstance(event, PromoCodeUseRequested):
+            out.append(event)
+        elif isinstance(event, PromoCodeRefused):
+            out.append(refused(event.code, event.promotion_id, event.reason.value, event.detail))
+    return out
+
+
+def refused(code: str, promotion_id: str | None, reason: str, detail: str) -> CodeCheck:
+    return CodeCheck(
+        code=code, status="refused", promotion_id=promotion_id, discount_cents=0,
+        reserved_until=None, reason=reason, detail=detail,
+    )  # fmt: skip
+
+
+def applies(use: PromoCodeUseRequested) -> CodeCheck:
+    return CodeCheck(
+        code=use.code, status="applies", promotion_id=use.promotion_id,
+        discount_cents=use.discount_cents, reserved_until=None, reason=None, detail=None,
+    )  # fmt: skip
+
+
+def reservation_request(
+    use: PromoCodeUseRequested, *, now: datetime, ttl: timedelta
+) -> PromoCodeReservationRequested:
+    """The reservation of `use`'s code for its basket, until `now + ttl`; the id names the
+    basket, the code and the time, so a retry of one evaluation is one request."""
+    until = now + ttl
+    return PromoCodeReservationRequested(
+        event_id=derived_id("code-reservation-requested", use.transaction_id, use.code,
+                            now.isoformat()),
+        occurred_at=now, promotion_id=use.promotion_id, code=use.code,
+        member_id=use.member_id, transaction_id=use.transaction_id, reserved_until=until,
+        discount_cents=use.discount_cents,
+        redemptions_per_code_max=use.redemptions_per_code_max,
+        redemptions_per_member_max=use.redemptions_per_member_max,
+        redemptions_total_max=use.redemptions_total_max,
+    )  # fmt: skip
+
+
+async def answer(store: CodeStore, asked: PromoCodeReservationRequested) -> CodeCheck | None:
+    """The agent's answer to `asked` as projected: reserved (until then or later: asking
+    again extends), or refused; None while neither is there."""
+    refusal = await store.refusal(asked.event_id)
+    if refusal is not None:
+        return refused(asked.code, asked.promotion_id, refusal.reason, refusal.detail)
+    kept = await store.reservation(asked.code, asked.transaction_id)
+    if kept is not None and kept.reserved_until >= asked.reserved_until:
+        return CodeCheck(
+            code=asked.code, status="reserved", promotion_id=asked.promotion_id,
+            discount_cents=asked.discount_cents, reserved_until=kept.reserved_until,
+            reason=None, detail=None,
+        )  # fmt: skip
+    return None
+
+
+async def reserve(
+    store: CodeStore,
+    sink: CommandSink,
+    uses: list[PromoCodeUseRequested],
+    *,
+    now: datetime,
+    ttl: timedelta,
+    wait: float,
+    every: float,
+) -> dict[str, CodeCheck]:
+    """Reserve every use's code (see the module); code → its answer, `pending` without one."""
+    asked = [reservation_request(use, now=now, ttl=ttl) for use in uses]
+    for request in asked:
+        await sink.send(request)  # CommandUnavailableError: 503, retry with the same cart
+    found = await asyncio.gather(
+        *(poll(lambda r=r: answer(store, r), wait=wait, poll=every) for r in asked)  # type: ignore[misc]
+    )
+    return {
+        r.code: a if a is not None else CodeCheck(
+            code=r.code, status="pending", promotion_id=r.promotion_id,
+            discount_cents=r.discount_cents, reserved_until=None, reason=None,
+            detail="the reservation was asked; its answer did not come in time: evaluate "
+            "again with the same transaction_id",
+        )
+        for r, a in zip(asked, found, strict=True)
+    }  # fmt: skip

@@ -1,0 +1,486 @@
+"""The promo code endpoints (seed 001; docs/adr/0026-promo-code-api.md):
+
+- `POST /v1/promotions/code/link` (linkCode): a physical code linked to a member, applied by
+  itself at their next checkout. A command endpoint that waits for the decision like the
+  redemption endpoint (ADR 22), with the same Idempotency-Key protocol over its own key table:
+  201 linked; 404 unknown_code; 409 code_already_linked (or a repeat: the original outcome);
+  422 with the reason; 202 with the status URL when the wait runs out.
+- `GET /v1/members/{member_id}/code-links/{command_id}`: that link's state later.
+- `GET /v1/promo-codes/{code}?market=`: a code as member care sees it (staff).
+- `DELETE /v1/carts/{transaction_id}/reservations`: the till gives its basket's reserved codes
+  back (`PromoCodeReservationReleased`).
+Failed code validations are counted by the guessing throttle (`throttle`), 429 past its limit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import psycopg
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from processors.base.logs import get_logger
+from processors.contract.base import Market
+from processors.contract.common import Source
+from processors.contract.internal import PromoCodeReservationReleased
+from processors.contract.outcomes import RejectionReason
+from processors.contract.redemptions import PromoCodeLinkRequested
+from processors.rules import identity
+from processors.rules.arithmetic import derived_id
+from processors.rules.codes.promotions import normalised
+from projections.api.auth import MemberId, Principal, read_principal
+from projections.api.code_checks import poll
+from projections.api.code_schemas import (
+    LINK_EXAMPLE,
+    LINK_PENDING,
+    LINK_REJECTED,
+    STATUS_EXAMPLE,
+    CodeLimits,
+    CodeLink,
+    CodeRedemption,
+    CodeState,
+    CodeStatus,
+    LinkRequest,
+    PromotionTerms,
+    Released,
+    ReleasedCode,
+)
+from projections.api.code_store import CodeActivity, CodeStore, LinkOutcome, LinkRecord
+from projections.api.commands import CommandId, CommandSink, CommandUnavailableError
+from projections.api.errors import (
+    ApiError,
+    BadParameterError,
+    ErrorBody,
+    ForbiddenError,
+    NotFoundError,
+    refusals,
+)
+from projections.api.identifiers import ApiId
+from projections.api.routes_carts import ConfigSource, ConfigUnavailableError, staff_principal
+from projections.api.routes_redemptions import UNWRITTEN_RECLAIM_AFTER, KeyReusedError
+from projections.api.throttle import CodeThrottle, caller_keys
+
+log = get_logger(__name__)
+
+router = APIRouter(tags=["promo codes"])
+
+LINK_ROUTE = "/v1/promotions/code/link"
+STATUS_ROUTE = "/v1/promo-codes/{code}"
+PAGE_MAX = 50
+
+_STATUS_OF = {
+    RejectionReason.unknown_code.value: 404,
+    RejectionReason.code_already_linked.value: 409,
+}
+"""A rejected link's HTTP status when it is not 422."""
+_INVALID_CODE = {RejectionReason.unknown_code.value, RejectionReason.code_expired.value}
+"""Rejections the guessing throttle counts: the code itself is not valid now."""
+
+
+def link_request_id(member_id: str, command_id: str) -> str:
+    """The PromoCodeLinkRequested's event id: the same for every write of one key."""
+    return derived_id("promo-code-link-requested", member_id, command_id)
+
+
+def link_status_url(member_id: str, command_id: str) -> str:
+    return f"/v1/members/{quote(member_id, safe='')}/code-links/{quote(command_id, safe='')}"
+
+
+def _throttle_keys(request: Request, principal: Principal, member_id: str | None) -> list[str]:
+    address = request.client.host if request.client is not None else None
+    return caller_keys(member_id=member_id, subject=principal.subject, address=address)
+
+
+def link_body(
+    member_id: str, command_id: str, record: LinkRecord | None, outcome: LinkOutcome | None
+) -> CodeLink:
+    """The link as the API shows it: pending without an outcome."""
+    return CodeLink(
+        command_id=command_id,
+        member_id=member_id,
+        code=record.code if record is not None else "",
+        mode=record.mode if record is not None else None,
+        request_event_id=outcome.request_event_id if outcome is not None
+        else record.request_event_id if record is not None
+        else link_request_id(member_id, command_id),
+        status="pending" if outcome is None else "linked" if outcome.accepted else "rejected",
+        status_url=link_status_url(member_id, command_id),
+        reason=outcome.reason if outcome is not None else None,
+        detail=outcome.detail if outcome is not None else None,
+        decided_at=outcome.decided_at if outcome is not None else None,
+    )  # fmt: skip
+
+
+def _answer(status: int, body: CodeLink) -> JSONResponse:
+    return JSONResponse(
+        body.model_dump(mode="json"), status_code=status, headers={"Location": body.status_url}
+    )
+
+
+async def _write(
+    store: CodeStore, sink: CommandSink, event: PromoCodeLinkRequested, now: datetime
+) -> None:
+    """Write the request; on failure forget the claim (a retry starts over) and answer 503."""
+    try:
+        await sink.send(event)
+    except CommandUnavailableError:
+        with contextlib.suppress(psycopg.Error):  # kept: a repeat reclaims it later
+            await store.release_link(event.member_id, event.command_id)
+        raise
+    try:
+        await store.link_written(event.member_id, event.command_id, now)
+    except psycopg.Error as error:
+        log.warning("code_links.written_not_recorded", error=repr(error)[:300])
+
+
+def _documented(description: str, example: Any, model: Any = CodeLink) -> dict[str, Any]:
+    return {
+        "model": model,
+        "description": description,
+        "content": {"application/json": {"example": example}},
+    }
+
+
+_LOCATION = {"Location": {"description": "The status URL.", "schema": {"type": "string"}}}
+_THROTTLED = (
+    "too_many_requests: more failed code validations in the last minute from this member, "
+    "token or address than allowed; retry after `Retry-After`"
+)
+
+_LINK_RESPONSES: dict[int | str, Any] = {
+    **refusals(
+        400, 401, 403, 404, 414, 429, 503,
+        described={
+            400: "invalid_parameter: missing or invalid Idempotency-Key, or a body without a "
+            "valid code, customerId or mode",
+            403: "forbidden: a member token for another customer",
+            404: "unknown_code: no promotion of the member's markets issued this code",
+            429: _THROTTLED,
+            503: "commands_unavailable (the request could not be written: retry with the same "
+            "key) or database_unavailable; retry after `Retry-After`",
+        },
+    ),
+    201: {**_documented("Linked: the code applies by itself at the member's next checkout.",
+                        LINK_EXAMPLE), "headers": _LOCATION},
+    202: {**_documented("Written, not decided within the wait: read `status_url` (also in "
+                        "`Location`) later.", LINK_PENDING), "headers": _LOCATION},
+    409: {
+        "model": CodeLink | ErrorBody,
+        "description": "code_already_linked: a single-use code linked to another member "
+        "(ErrorBody); or a repeat of a key already used with the same body: the original "
+        "outcome (CodeLink), nothing written again.",
+        "content": {"application/json": {"examples": {
+            "code_already_linked": {"value": {
+                "error": "code_already_linked", "reason": "ZN34C is linked to another member"}},
+            "repeat": {"value": LINK_REJECTED},
+        }}},
+        "headers": _LOCATION,
+    },
+    422: _documented(
+        "Refused, nothing linked: `error` is the worker's stable reason (code_expired, "
+        "code_exhausted, invalid_request, unknown_member, member_merged) and `reason` its "
+        "detail; or idempotency_key_reused.",
+        {"error": "code_expired", "reason": "ZN34C: its promotion ended at 2026-11-30T00:00:00Z"},
+        ErrorBody,
+    ),
+}  # fmt: skip
+
+
+@router.post(
+    LINK_ROUTE,
+    status_code=201,
+    response_model=CodeLink,
+    summary="Link a physical promo code to a member; it applies by itself at their next "
+    "checkout (waits a bounded time for the decision)",
+    responses=_LINK_RESPONSES,
+)
+async def link_code(
+    request: Request,
+    command_id: CommandId,
+    body: LinkRequest,
+    principal: Annotated[Principal, Depends(read_principal)],
+) -> Any:
+    """linkCode (seed 001). A member token links only to its own member; staff to anyone.
+    Retrying with the same Idempotency-Key and body is safe: 409 with the original outcome."""
+    app = request.app
+    member_id = body.customerId
+    if not principal.may_read_member(member_id):
+        raise ForbiddenError("a member token links codes only to its own member")
+    throttle: CodeThrottle = app.state.code_throttle
+    now: datetime = app.state.clock()
+    keys = _throttle_keys(request, principal, member_id)
+    throttle.check(keys, now, route=LINK_ROUTE)
+    store: CodeStore = app.state.code_store
+    event = PromoCodeLinkRequested(
+        event_id=link_request_id(member_id, command_id), occurred_at=now,
+        command_id=command_id, member_id=member_id, code=body.code, mode=body.mode,
+        source=Source.APP,
+    )  # fmt: skip
+    mine = LinkRecord(
+        member_id=member_id, command_id=command_id,
+        body_digest=identity.digest(event, identity.REQUEST), request_event_id=event.event_id,
+        code=normalised(body.code), mode=body.mode.value, received_at=now, claimed_at=now,
+    )  # fmt: skip
+    earlier = await store.claim_link(mine)
+    if earlier is None:
+        await _write(store, app.state.command_sink, event, now)
+    elif earlier.body_digest != mine.body_digest:
+        raise KeyReusedError(command_id)
+    elif (
+        earlier.written_at is None
+        and now - earlier.claimed_at >= UNWRITTEN_RECLAIM_AFTER
+        and await store.reclaim_link(member_id, command_id, earlier.claimed_at, now)
+    ):
+        await _write(store, app.state.command_sink, event, now)
+    outcome = await poll(
+        lambda: store.link_outcome(member_id, command_id),
+        wait=app.state.decision_wait,
+        poll=app.state.decision_poll,
+    )
+    answer = link_body(member_id, command_id, earlier or mine, outcome)
+    if outcome is None:
+        return _answer(202, answer)
+    if earlier is not None:
+        return _answer(409, answer)
+    if outcome.accepted:
+        return _answer(201, answer)
+    reason = outcome.reason or "UNKNOWN"
+    if reason in _INVALID_CODE:
+        throttle.failed(keys, now, route=LINK_ROUTE)
+    raise ApiError(_STATUS_OF.get(reason, 422), reason, outcome.detail or reason)
+
+
+@router.get(
+    "/v1/members/{member_id}/code-links/{command_id:path}",
+    response_model=CodeLink,
+    summary="A promo code link's state: its outcome once decided",
+    responses={
+        **refusals(
+            400,
+            401,
+            403,
+            404,
+            414,
+            503,
+            described={
+                403: "forbidden: a member token on another member's path",
+                404: "not_found: this member never used that key to link a code",
+                503: "database_unavailable: retry after `Retry-After`",
+            },
+        ),
+        200: _documented("Decided: linked, or rejected with the reason.", LINK_EXAMPLE),
+        202: _documented("Written, not decided yet: ask again.", LINK_PENDING),
+    },
+)
+async def read_link(
+    request: Request,
+    member_id: MemberId,
+    command_id: Annotated[ApiId, Path(description="The Idempotency-Key the link was made with.")],
+) -> Any:
+    """200 with the outcome, 202 while it is pending, 404 for a key never used here."""
+    store: CodeStore = request.app.state.code_store
+    record = await store.link_record(member_id, command_id)
+    outcome = await store.link_outcome(member_id, command_id)
+    if record is None and outcome is None:
+        raise NotFoundError(f"no promo code link '{command_id}' for member '{member_id}'")
+    body = link_body(member_id, command_id, record, outcome)
+    if outcome is None:
+        return JSONResponse(body.model_dump(mode="json"), status_code=202)
+    return body
+
+
+# --- status (member care) ---------------------------------------------------------------------
+
+
+def _cursor(value: str | None) -> tuple[datetime, str] | None:
+    if value is None:
+        return None
+    try:
+        at, _, event_id = base64.urlsafe_b64decode(value.encode()).decode().partition("|")
+        return datetime.fromisoformat(at), event_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadParameterError("cursor", "not a cursor this API gave") from None
+
+
+def _next_cursor(at: datetime, event_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{event_id}".encode()).decode()
+
+
+def state_of(
+    *,
+    now: datetime,
+    starts_at: datetime,
+    ends_at: datetime,
+    uses_left: int | None,
+    activity: CodeActivity,
+) -> CodeState:
+    """What member care reads first (see `CodeStatus.status`)."""
+    if now >= ends_at:
+        return "expired"
+    if now < starts_at:
+        return "scheduled"
+    if uses_left == 0:
+        return "exhausted"
+    if activity.linked_member_id is not None:
+        return "linked"
+    if activity.code_reservations > 0:
+        return "reserved"
+    return "active"
+
+
+@router.get(
+    STATUS_ROUTE,
+    response_model=CodeStatus,
+    summary="A promo code's status, its promotion and limits, and each redemption (member care)",
+    responses={
+        **refusals(
+            400, 401, 403, 404, 414, 429, 503,
+            described={
+                400: "invalid_parameter: a malformed code, market, limit or cursor",
+                403: "forbidden: code status needs a staff (member care) token",
+                404: "unknown_code: no promotion of this market issued this code",
+                429: _THROTTLED,
+                503: "config_unavailable: the promotions are not loaded yet; or "
+                "database_unavailable",
+            },
+        ),
+        200: _documented("The code's status and a page of its redemptions.", STATUS_EXAMPLE,
+                         CodeStatus),
+    },
+)  # fmt: skip
+async def code_status(
+    request: Request,
+    code: Annotated[ApiId, Path(description="The code; compared upper-cased.")],
+    market: Annotated[Market, Query(description="The market the code is a code of.")],
+    principal: Annotated[Principal, Depends(staff_principal)],
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX, description="Redemptions per page.")] = 20,
+    cursor: Annotated[
+        str | None, Field(max_length=256), Query(description="From `next_cursor`.")
+    ] = None,
+) -> CodeStatus:
+    """Status (active, scheduled, reserved, linked, exhausted, expired), the promotion, its
+    limits and the uses left, the linked member, and the redemptions, newest first."""
+    app = request.app
+    now: datetime = app.state.clock()
+    throttle: CodeThrottle = app.state.code_throttle
+    keys = _throttle_keys(request, principal, None)
+    throttle.check(keys, now, route=STATUS_ROUTE)
+    source: ConfigSource = app.state.config_source
+    if not source.ready.is_set():
+        raise ConfigUnavailableError(f"the promotions are not loaded yet: {source.status}")
+    after = _cursor(cursor)
+    code = normalised(code)
+    terms = source.config.promotions.find(code, market)
+    if terms is None:
+        throttle.failed(keys, now, route=STATUS_ROUTE)
+        raise ApiError(404, "unknown_code", f"no promotion of market {market} issued {code}")
+    store: CodeStore = app.state.code_store
+    activity = await store.activity(code, terms.promotion_id, now)
+    page = await store.uses(code, limit=limit + 1, after=after)
+    left: list[int] = []
+    if terms.redemptions_per_code_max is not None:
+        left.append(
+            terms.redemptions_per_code_max - activity.code_uses - activity.code_reservations
+        )
+    if terms.redemptions_total_max is not None:
+        spent = activity.promotion_uses + activity.promotion_reservations
+        left.append(terms.redemptions_total_max - spent)
+    uses_left = max(min(left), 0) if left else None
+    shown = page[:limit]
+    return CodeStatus(
+        code=code,
+        market=market,
+        status=state_of(now=now, starts_at=terms.starts_at, ends_at=terms.ends_at,
+                        uses_left=uses_left, activity=activity),
+        promotion=PromotionTerms(
+            promotion_id=terms.promotion_id, name=terms.name, market=terms.market,
+            mode=terms.mode.value, offer_id=terms.offer_id,
+            discount=terms.discount.model_dump(mode="json") if terms.discount else None,
+            starts_at=terms.starts_at, ends_at=terms.ends_at,
+        ),
+        limits=CodeLimits(
+            redemptions_per_code_max=terms.redemptions_per_code_max,
+            redemptions_per_member_max=terms.redemptions_per_member_max,
+            redemptions_total_max=terms.redemptions_total_max,
+        ),
+        uses=activity.code_uses,
+        promotion_uses=activity.promotion_uses,
+        reservations=activity.code_reservations,
+        uses_left=uses_left,
+        linked_member_id=activity.linked_member_id,
+        redemptions=[
+            CodeRedemption(
+                member_id=u.member_id, is_anonymous=u.member_id is None,
+                transaction_id=u.transaction_id, transaction_number=u.transaction_number,
+                store_id=u.store_id, used_at=u.used_at, discount_cents=u.discount_cents,
+                use_number=u.use_number,
+            )
+            for u in shown
+        ],
+        next_cursor=_next_cursor(shown[-1].used_at, shown[-1].event_id)
+        if len(page) > limit else None,
+    )  # fmt: skip
+
+
+# --- the till gives a basket's codes back ------------------------------------------------------
+
+
+@router.delete(
+    "/v1/carts/{transaction_id}/reservations",
+    response_model=Released,
+    tags=["carts"],
+    summary="Give back the promo codes reserved for a basket (the order was cancelled)",
+    responses={
+        **refusals(
+            400, 401, 403, 404, 414, 503,
+            described={
+                403: "forbidden: releasing needs a staff (POS) token",
+                404: "not_found: no reservation is known for this basket",
+                503: "commands_unavailable (retry) or database_unavailable",
+            },
+        ),
+        200: _documented(
+            "Released: the codes no longer count against their limits.",
+            {"transaction_id": "T-0412-000981",
+             "released": [{"code": "HOLIMAN100", "promotion_id": "HOLI"}]},
+            Released,
+        ),
+    },
+)  # fmt: skip
+async def release_reservations(
+    request: Request,
+    transaction_id: Annotated[ApiId, Path(description="The basket's transaction id.")],
+    _: Annotated[Principal, Depends(staff_principal)],
+) -> Released:
+    """Every code reserved for the basket is released (`PromoCodeReservationReleased`); a
+    code its purchase already used stays used. Safe to repeat."""
+    app = request.app
+    now: datetime = app.state.clock()
+    store: CodeStore = app.state.code_store
+    held = await store.reservations(transaction_id)
+    if not held:
+        raise NotFoundError(f"no promo code reserved for basket '{transaction_id}'")
+    sink: CommandSink = app.state.command_sink
+    for kept in held:
+        await sink.send(
+            PromoCodeReservationReleased(
+                event_id=derived_id(
+                    "code-reservation-released", transaction_id, kept.code, now.isoformat()
+                ),
+                occurred_at=now,
+                promotion_id=kept.promotion_id,
+                code=kept.code,
+                transaction_id=transaction_id,
+            )
+        )
+    return Released(
+        transaction_id=transaction_id,
+        released=[ReleasedCode(code=k.code, promotion_id=k.promotion_id) for k in held],
+    )

@@ -1,0 +1,367 @@
+"""The promo code endpoints in-process (docs/adr/0026-promo-code-api.md), with an in-memory
+store and a command sink that plays the worker, the promotion's agent and the projector: the
+link's 201/404/409/422/202 and its repeat, the till's reservation and its release, the status
+for member care, and the guessing throttle's 429 (the real stack:
+tests/integration/test_promo_code_api.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from processors.contract.base import Event
+from processors.contract.config import PromotionCodesIssued
+from processors.contract.internal import PromoCodeReservationReleased
+from processors.contract.internal import PromoCodeReservationRequested as Reserve
+from processors.contract.redemptions import PromoCodeLinkRequested
+from projections.api.app import create_app
+from projections.api.auth import Role, issue_token
+from projections.api.code_store import (
+    CodeActivity,
+    CodeUse,
+    LinkOutcome,
+    LinkRecord,
+    Refusal,
+    Reservation,
+    UseCursor,
+)
+from projections.api.routes_carts import FixedConfig
+from tests.cart_given import AT, cart, config
+
+SECRET = "unit-test-secret-for-the-promo-code-routes-long-enough"
+NO_DATABASE = "postgresql://nobody@127.0.0.1:9/none?connect_timeout=1"
+LONG, SHORT = 30.0, 0.05
+
+
+def promotion(**changes: Any) -> PromotionCodesIssued:
+    return PromotionCodesIssued.model_validate({
+        "event_id": "zn-1", "occurred_at": AT - timedelta(days=1), "promotion_id": "ZN",
+        "market": "CA", "codes": ["ZN34C", "ZN35C"], "redemptions_per_code_max": 1,
+        "discount": {"kind": "PERCENT_OFF_CART", "percent_off": "10", "spend_min_cents": 1000},
+        "starts_at": AT - timedelta(days=1), "ends_at": AT + timedelta(days=30), **changes,
+    })  # fmt: skip
+
+
+@dataclass
+class Store:
+    """An in-memory `CodeStore`."""
+
+    records: dict[tuple[str, str], LinkRecord] = field(default_factory=dict)
+    outcomes: dict[tuple[str, str], LinkOutcome] = field(default_factory=dict)
+    held: dict[tuple[str, str], Reservation] = field(default_factory=dict)
+    refused: dict[str, Refusal] = field(default_factory=dict)
+    used: list[CodeUse] = field(default_factory=list)
+
+    async def link_outcome(self, member_id: str, command_id: str) -> LinkOutcome | None:
+        return self.outcomes.get((member_id, command_id))
+
+    async def link_record(self, member_id: str, command_id: str) -> LinkRecord | None:
+        return self.records.get((member_id, command_id))
+
+    async def claim_link(self, record: LinkRecord) -> LinkRecord | None:
+        key = (record.member_id, record.command_id)
+        if key in self.records:
+            return self.records[key]
+        self.records[key] = record
+        return None
+
+    async def reclaim_link(self, *_: Any) -> bool:
+        return False
+
+    async def link_written(self, *_: Any) -> None:
+        return None
+
+    async def release_link(self, member_id: str, command_id: str) -> None:
+        self.records.pop((member_id, command_id), None)
+
+    async def reservation(self, code: str, transaction_id: str) -> Reservation | None:
+        return self.held.get((code, transaction_id))
+
+    async def refusal(self, cause_event_id: str) -> Refusal | None:
+        return self.refused.get(cause_event_id)
+
+    async def reservations(self, transaction_id: str) -> list[Reservation]:
+        return [r for (_, t), r in sorted(self.held.items()) if t == transaction_id]
+
+    async def activity(self, code: str, promotion_id: str, at: datetime) -> CodeActivity:
+        mine = [u for u in self.used if u.code == code]
+        live = [r for r in self.held.values() if r.code == code and r.reserved_until > at]
+        return CodeActivity(len(mine), len(self.used), len(live), len(live), None)
+
+    async def uses(self, code: str, *, limit: int, after: UseCursor | None) -> list[CodeUse]:
+        found = sorted((u for u in self.used if u.code == code),
+                       key=lambda u: (u.used_at, u.event_id), reverse=True)  # fmt: skip
+        if after is not None:
+            found = [u for u in found if (u.used_at, u.event_id) < after]
+        return found[:limit]
+
+
+class Engine:
+    """The command sink, playing the worker, the promotion's agent and the projector."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.sent: list[Event] = []
+        self.link_answer: Callable[[PromoCodeLinkRequested], LinkOutcome] | None = None
+        self.reserve_refusal: str | None = None
+        self.silent = False
+
+    async def send(self, event: Event) -> None:
+        self.sent.append(event)
+        if self.silent:
+            return
+        if isinstance(event, PromoCodeLinkRequested) and self.link_answer is not None:
+            key = (event.member_id, event.command_id)
+            self.store.outcomes[key] = self.link_answer(event)
+        if isinstance(event, Reserve):
+            if self.reserve_refusal is not None:
+                self.store.refused[event.event_id] = Refusal(
+                    event.code, event.transaction_id, self.reserve_refusal, "spent", event.event_id
+                )
+            else:
+                self.store.held[(event.code, event.transaction_id)] = Reservation(
+                    event.code, event.transaction_id, event.promotion_id, event.member_id,
+                    event.discount_cents, event.reserved_until,
+                )  # fmt: skip
+
+
+def links(reason: str | None) -> Callable[[PromoCodeLinkRequested], LinkOutcome]:
+    def answer(event: PromoCodeLinkRequested) -> LinkOutcome:
+        return LinkOutcome(event.command_id, event.event_id, reason is None, reason,
+                           reason and f"{reason}: detail", AT)  # fmt: skip
+
+    return answer
+
+
+@pytest.fixture
+def store() -> Store:
+    return Store()
+
+
+@pytest.fixture
+def engine(store: Store) -> Engine:
+    return Engine(store)
+
+
+def app_for(store: Store, engine: Engine, wait: float = LONG, failures: int = 10):  # type: ignore[no-untyped-def]
+    configured = config()
+    configured.apply(promotion())
+    return create_app(
+        dsn=NO_DATABASE, api_secret=SECRET, clock=lambda: AT, command_sink=engine,
+        config_source=FixedConfig(configured), code_store=store, decision_wait_s=wait,
+        decision_poll_s=0.001, code_failures_per_minute=failures,
+    )  # fmt: skip
+
+
+def bearer(subject: str = "M1", role: Role = Role.MEMBER, key: str | None = None) -> dict:
+    found = {"Authorization": f"Bearer {issue_token(SECRET, subject, role, now=datetime.now(UTC))}"}
+    if key is not None:
+        found["Idempotency-Key"] = key
+    return found
+
+
+LINK = "/v1/promotions/code/link"
+BODY = {"code": "zn34c", "customerId": "M1", "mode": "DISCOUNT"}
+
+
+# --- link -------------------------------------------------------------------------------------
+
+
+def test_a_link_accepted_is_201_with_the_code_upper_cased_and_written_once(store, engine):
+    engine.link_answer = links(None)
+    with TestClient(app_for(store, engine)) as client:
+        response = client.post(LINK, json=BODY, headers=bearer(key="k1"))
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "linked"
+    assert response.json()["code"] == "ZN34C"
+    assert response.headers["location"] == "/v1/members/M1/code-links/k1"
+    [sent] = engine.sent
+    assert isinstance(sent, PromoCodeLinkRequested)
+    assert sent.member_id == "M1"
+
+
+@pytest.mark.parametrize(
+    ("reason", "status"),
+    [("unknown_code", 404), ("code_already_linked", 409), ("code_expired", 422),
+     ("code_exhausted", 422), ("invalid_request", 422)],
+)  # fmt: skip
+def test_a_link_refused_answers_the_status_of_its_reason(store, engine, reason, status):
+    engine.link_answer = links(reason)
+    with TestClient(app_for(store, engine)) as client:
+        response = client.post(LINK, json=BODY, headers=bearer(key="k1"))
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == reason
+
+
+def test_a_repeated_key_is_409_with_the_original_outcome_and_nothing_written_again(store, engine):
+    engine.link_answer = links(None)
+    with TestClient(app_for(store, engine)) as client:
+        first = client.post(LINK, json=BODY, headers=bearer(key="k1"))
+        again = client.post(LINK, json=BODY, headers=bearer(key="k1"))
+        other = client.post(LINK, json=BODY | {"code": "ZN35C"}, headers=bearer(key="k1"))
+        later = client.get("/v1/members/M1/code-links/k1", headers=bearer())
+    assert (first.status_code, again.status_code) == (201, 409)
+    assert again.json()["status"] == "linked"
+    assert (other.status_code, other.json()["error"]) == (422, "idempotency_key_reused")
+    assert later.status_code == 200
+    assert later.json()["status"] == "linked"
+    assert len(engine.sent) == 1
+
+
+def test_a_link_not_decided_within_the_wait_is_202_with_the_status_url(store, engine):
+    with TestClient(app_for(store, engine, wait=SHORT)) as client:
+        response = client.post(LINK, json=BODY, headers=bearer(key="k1"))
+        later = client.get("/v1/members/M1/code-links/k1", headers=bearer())
+    assert response.status_code == 202
+    assert response.json()["status"] == "pending"
+    assert later.status_code == 202
+
+
+def test_a_member_token_links_only_to_its_own_member(store, engine):
+    with TestClient(app_for(store, engine)) as client:
+        response = client.post(LINK, json=BODY, headers=bearer("M2", key="k1"))
+    assert response.status_code == 403
+    assert engine.sent == []
+
+
+# --- the till: check, reserve, release ----------------------------------------------------------
+
+
+def staff() -> dict:
+    return bearer("till-3", Role.STAFF)
+
+
+def test_a_cart_says_per_code_whether_it_applies_and_counts_nothing_without_reserve(store, engine):
+    body = cart(promo_codes=["zn34c", "NOPE1"])
+    with TestClient(app_for(store, engine)) as client:
+        response = client.post("/v1/carts/evaluate", json=body, headers=staff())
+    assert response.status_code == 200, response.text
+    applies, unknown = response.json()["promo_codes"]
+    assert (applies["code"], applies["status"], applies["promotion_id"]) == (
+        "ZN34C",
+        "applies",
+        "ZN",
+    )
+    assert applies["discount_cents"] == 550  # 10 % of 5,500
+    assert (unknown["status"], unknown["reason"]) == ("refused", "code_unknown")
+    assert engine.sent == []
+
+
+def test_a_reserved_code_says_until_when_and_a_release_gives_it_back(store, engine):
+    body = cart(promo_codes=["ZN34C"], reserve=True)
+    with TestClient(app_for(store, engine)) as client:
+        response = client.post("/v1/carts/evaluate", json=body, headers=staff())
+        released = client.delete("/v1/carts/CART-1/reservations", headers=staff())
+    [code] = response.json()["promo_codes"]
+    assert code["status"] == "reserved"
+    assert code["reserved_until"] == "2026-03-02T10:15:00Z"  # the default 15 minutes
+    [asked, gave_back] = engine.sent
+    assert isinstance(asked, Reserve)
+    assert asked.transaction_id == "CART-1"
+    assert released.json()["released"] == [{"code": "ZN34C", "promotion_id": "ZN"}]
+    assert isinstance(gave_back, PromoCodeReservationReleased)
+
+
+def test_a_reservation_refused_by_the_agent_is_refused_with_its_reason(store, engine):
+    engine.reserve_refusal = "code_exhausted"
+    body = cart(promo_codes=["ZN34C"], reserve=True)
+    with TestClient(app_for(store, engine)) as client:
+        [code] = client.post("/v1/carts/evaluate", json=body, headers=staff()).json()["promo_codes"]
+    assert (code["status"], code["reason"], code["discount_cents"]) == (
+        "refused",
+        "code_exhausted",
+        0,
+    )
+
+
+def test_a_reservation_without_an_answer_in_time_is_pending(store, engine):
+    engine.silent = True
+    body = cart(promo_codes=["ZN34C"], reserve=True)
+    with TestClient(app_for(store, engine, wait=SHORT)) as client:
+        [code] = client.post("/v1/carts/evaluate", json=body, headers=staff()).json()["promo_codes"]
+    assert code["status"] == "pending"
+
+
+def test_reserving_needs_the_baskets_transaction_id(store, engine):
+    body = cart(promo_codes=["ZN34C"], reserve=True)
+    del body["transaction_id"]
+    with TestClient(app_for(store, engine)) as client:
+        response = client.post("/v1/carts/evaluate", json=body, headers=staff())
+    assert (response.status_code, response.json()["parameter"]) == (400, "transaction_id")
+
+
+def test_releasing_a_basket_without_reservations_is_404(store, engine):
+    with TestClient(app_for(store, engine)) as client:
+        response = client.delete("/v1/carts/CART-9/reservations", headers=staff())
+    assert response.status_code == 404
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+def use(n: int, member_id: str | None) -> CodeUse:
+    return CodeUse(f"u{n}", "ZN", "ZN34C", member_id, f"T{n}", f"000{n}", "0412", 555, n,
+                   AT - timedelta(hours=n))  # fmt: skip
+
+
+def test_the_status_shows_the_promotion_limits_uses_left_and_pages_of_redemptions(store, engine):
+    store.used = [use(1, "M1")]
+    with TestClient(app_for(store, engine)) as client:
+        first = client.get("/v1/promo-codes/zn34c?market=CA&limit=1", headers=staff())
+        unused = client.get("/v1/promo-codes/ZN35C?market=CA", headers=staff())
+        member = client.get("/v1/promo-codes/ZN35C?market=CA", headers=bearer())
+    body = first.json()
+    assert (body["status"], body["uses"], body["uses_left"]) == ("exhausted", 1, 0)
+    assert body["promotion"]["promotion_id"] == "ZN"
+    assert body["limits"]["redemptions_per_code_max"] == 1
+    [redemption] = body["redemptions"]
+    assert (redemption["member_id"], redemption["transaction_number"]) == ("M1", "0001")
+    assert body["next_cursor"] is None
+    assert (unused.json()["status"], unused.json()["uses_left"]) == ("active", 1)
+    assert member.status_code == 403
+
+
+def test_the_status_pages_newest_first(store, engine):
+    store.used = [use(1, None), use(2, "M2")]
+    engine_app = app_for(store, engine)
+    with TestClient(engine_app) as client:
+        first = client.get("/v1/promo-codes/ZN34C?market=CA&limit=1", headers=staff()).json()
+        cursor = first["next_cursor"]
+        second = client.get(f"/v1/promo-codes/ZN34C?market=CA&limit=1&cursor={cursor}",
+                            headers=staff()).json()  # fmt: skip
+    assert [r["transaction_id"] for r in first["redemptions"]] == ["T1"]
+    assert [r["is_anonymous"] for r in first["redemptions"]] == [True]
+    assert [r["transaction_id"] for r in second["redemptions"]] == ["T2"]
+    assert second["next_cursor"] is None
+
+
+# --- the throttle ------------------------------------------------------------------------------
+
+
+def test_too_many_unknown_codes_from_one_caller_answer_429_with_retry_after(store, engine):
+    with TestClient(app_for(store, engine, failures=3)) as client:
+        answers = [
+            client.get(f"/v1/promo-codes/GUESS{n}?market=CA", headers=staff()) for n in range(4)
+        ]
+        evaluated = client.post("/v1/carts/evaluate", json=cart(promo_codes=["ZN34C"]),
+                                headers=staff())  # fmt: skip
+        known = client.get("/v1/promo-codes/ZN34C?market=CA", headers=bearer("care", Role.STAFF))
+    assert [a.status_code for a in answers] == [404, 404, 404, 429]
+    assert answers[3].json()["error"] == "too_many_requests"
+    assert 1 <= int(answers[3].headers["retry-after"]) <= 60
+    assert evaluated.status_code == 429  # the same token and address
+    assert known.status_code == 429  # the same address
+
+
+def test_valid_codes_and_refused_links_other_than_invalid_codes_do_not_count(store, engine):
+    engine.link_answer = links("code_exhausted")
+    with TestClient(app_for(store, engine, failures=2)) as client:
+        answers = [
+            client.post(LINK, json=BODY, headers=bearer(key=f"k{n}")).status_code for n in range(3)
+        ]
+    assert answers == [422, 422, 422]
