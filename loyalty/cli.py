@@ -221,6 +221,15 @@ def _register_reward_commands() -> None:
 _register_reward_commands()
 
 
+def _register_code_commands() -> None:
+    from loyalty.cli_codes import codes
+
+    main.add_command(codes)
+
+
+_register_code_commands()
+
+
 @main.command("bench-ledger")
 @click.option("--members", default=2000, show_default=True)
 @click.option("--purchases", default=20000, show_default=True)

@@ -1,0 +1,66 @@
+"""`loyalty codes generate|upload` before any broker: what a file or a pattern becomes
+(batches of at most LIST_MAX, repeat-safe ids, problems named by row), and the commands'
+exit codes on a bad file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from click.testing import CliRunner
+
+from loyalty.cli_codes import codes, generated, uploaded
+from processors.contract.offer_definition import LIST_MAX
+from processors.rules.codes.generation import GeneratedCodes
+
+AT = datetime(2026, 12, 1, tzinfo=UTC)
+TERMS = {
+    "market": "CA", "starts_at": datetime(2026, 12, 1), "ends_at": datetime(2027, 1, 1),
+    "percent_off": "10", "spend_min_cents": 10_000, "per_code_max": 1,
+}  # fmt: skip
+OPTIONS = ["--market", "CA", "--starts-at", "2026-12-01", "--ends-at", "2027-01-01",
+           "--percent-off", "10", "--dry-run"]  # fmt: skip
+
+
+def test_an_upload_is_published_in_batches_of_at_most_list_max_with_repeatable_ids(tmp_path):
+    path = tmp_path / "codes.csv"
+    path.write_text("code\n" + "\n".join(f"zn{n:06d}" for n in range(LIST_MAX + 1)) + "\n")
+    issues, errors, _ = uploaded("ZN", path, AT, **TERMS)
+    again, _, _ = uploaded("ZN", path, AT, **TERMS)
+    assert errors == []
+    assert [len(i.codes) for i in issues] == [LIST_MAX, 1]
+    assert issues[0].codes[0] == "ZN000000"  # upper-cased, as codes compare
+    assert [i.event_id for i in issues] == [i.event_id for i in again]
+    assert issues[0].discount is not None
+    assert issues[0].discount.spend_min_cents == 10_000
+
+
+def test_bad_rows_and_repeats_are_reported_with_their_row_numbers(tmp_path):
+    path = tmp_path / "codes.csv"
+    path.write_text("code\nZN34C\nzn34c\nno way!\n\nZN35C\n")
+    issues, errors, warnings = uploaded("ZN", path, AT, **TERMS)
+    assert issues == []
+    assert errors == [
+        f"{path} row 4: 'no way!' is not a promo code: 3–64 of A–Z, 0–9, `_`, `-`, starting "
+        "with a letter or digit"
+    ]
+    assert warnings == [
+        f"{path} row 3: 'zn34c' repeats 'ZN34C' (codes compare upper-cased); kept once"
+    ]
+    result = CliRunner().invoke(codes, ["upload", "ZN", str(path), *OPTIONS])
+    assert result.exit_code == 1
+    assert "nothing published" in result.output
+
+
+def test_generated_codes_are_the_pattern_and_count_and_checkable():
+    issue = generated("SPRING", "SPR-####-??", 10, AT, **TERMS)
+    assert (issue.codes, issue.code_pattern, issue.code_count) == ([], "SPR-####-??", 10)
+    made = GeneratedCodes("SPRING", issue.event_id, "SPR-####-??", 10)
+    assert all(code in made for code in made)
+
+
+def test_a_pattern_too_small_for_its_count_is_refused_with_the_reason():
+    result = CliRunner().invoke(
+        codes, ["generate", "SPRING", "--pattern", "S-##", "--count", "10", *OPTIONS]
+    )
+    assert result.exit_code == 1
+    assert "too few" in result.output
