@@ -29,6 +29,7 @@ from processors.codec.schemas import expanded, named_types
 from processors.contract.activities import ActivityKind
 from processors.contract.catalogue import all_events
 from processors.contract.deadletter import DeadLettered
+from processors.contract.enrolments import MemberEnrolled
 from tests.rules.given import T0, activity, bought, day, enrolled, program, redeem
 
 pytestmark = pytest.mark.integration
@@ -82,6 +83,11 @@ async def test_every_recorded_version_of_every_event_the_worker_reads_is_admitte
                 records.append((isolated.topic(event.topic), event.partition_key().encode(), raw))
     versions = {(topic, raw[:10]) for topic, _, raw in records}
     assert len(versions) >= 20  # every input event, with the older versions among them
+    # The programmes the recorded enrolments join exist (an enrolment into an unknown one is
+    # refused, ADR 19): configured first, the recorded configuration after them.
+    joined = {p for _, _, raw in records if isinstance(e := codec.decode(raw), MemberEnrolled)
+              for p in e.program_ids}  # fmt: skip
+    await publish_events(isolated, [program(p, event_id=f"cfg-{p}") for p in sorted(joined)])
     producer = AIOKafkaProducer(bootstrap_servers=isolated.bootstrap_servers)
     await producer.start()
     try:
