@@ -1,0 +1,111 @@
+"""Promo codes through the HTTP API on the real stack (docs/adr/0026-promo-code-api.md): the app
+as `loyalty api` builds it, the real worker and projector, a topic prefix and a database of
+this test's own. A member links a printed code and their next purchase, carrying no code,
+uses it; a till reserves another code for an anonymous basket and the purchase commits it;
+member care reads both codes' status. Waits are bounds far beyond what they take here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from loyalty.audit import uncommitted
+from loyalty.producing import publish_events
+from loyalty.services import Services
+from processors.contract.config import PromotionCodesIssued
+from projections.api.auth import Role
+from tests.integration.test_rewards_api import api, bearer, engine, projected  # noqa: F401
+from tests.integration.test_worker_runtime import until
+from tests.rules.given import T0, bought, enrolled, program
+
+pytestmark = pytest.mark.integration
+
+MEMBER = "pc-care-1"
+
+
+def promotion() -> PromotionCodesIssued:
+    return PromotionCodesIssued.model_validate({
+        "event_id": "zn-api-1", "occurred_at": T0, "promotion_id": "ZN", "market": "CA",
+        "codes": ["ZN34C", "ZN35C"], "redemptions_per_code_max": 1,
+        "discount": {"kind": "AMOUNT_OFF_CART", "amount_off_cents": 500},
+        "starts_at": T0, "ends_at": datetime.now(UTC) + timedelta(days=30),
+    })  # fmt: skip
+
+
+def used(settings, code: str) -> int:  # type: ignore[no-untyped-def]
+    return projected(settings, f"SELECT count(*) FROM promo_code_uses WHERE code = '{code}'")
+
+
+async def test_link_then_auto_apply_a_reservation_then_its_commit_and_the_status(engine, tmp_path):  # noqa: F811
+    services = Services(engine, tmp_path)
+    worker = services.start("worker", "worker")
+    projector = services.start("projector", "project")
+    staff = bearer(engine, "care", Role.STAFF)
+    try:
+        await publish_events(engine, [program(), promotion(), enrolled(MEMBER)])
+
+        async def configured() -> bool:
+            return (
+                await uncommitted(engine) == 0
+                and projected(engine, "SELECT count(*) FROM promotions") == 1
+                and projected(engine, "SELECT count(*) FROM members") == 1
+            )
+
+        assert await until(configured, 180), worker.log_tail() + projector.log_tail()
+        now = datetime.now(UTC)
+        async with api() as http:
+            linked = await http.post(
+                "/v1/promotions/code/link",
+                json={"code": "zn34c", "customerId": MEMBER, "mode": "DISCOUNT"},
+                headers={**bearer(engine, MEMBER), "Idempotency-Key": "link-1"},
+            )
+            purchase = bought(MEMBER, "PC-API-T1", cents=2000, at=now)
+            await publish_events(engine, [purchase])  # no code typed
+
+            async def auto_applied() -> bool:
+                return used(engine, "ZN34C") == 1
+
+            assert await until(auto_applied, 180), worker.log_tail() + projector.log_tail()
+
+            basket = {
+                "transaction_id": "PC-API-BASKET", "market": "CA", "currency": "CAD",
+                "store": {"store_id": "0412", "country": "CA", "province": "ON"},
+                "lines": [{"line_id": "1", "sku": "TEA", "quantity": "1",
+                           "unit_price_cents": 2000, "amount_cents": 2000}],
+                "promo_codes": ["ZN35C"], "reserve": True,
+            }  # fmt: skip
+            reserved = await http.post("/v1/carts/evaluate", json=basket, headers=staff)
+            anonymous = bought("nobody", "PC-API-BASKET", cents=2000, at=now)
+            anonymous = anonymous.model_copy(update={"member_id": None, "promo_codes": ["ZN35C"]})
+            await publish_events(engine, [anonymous])
+
+            async def committed() -> bool:
+                return used(engine, "ZN35C") == 1
+
+            assert await until(committed, 180), worker.log_tail() + projector.log_tail()
+            member_code = await http.get("/v1/promo-codes/ZN34C?market=CA", headers=staff)
+            till_code = await http.get("/v1/promo-codes/zn35c?market=CA", headers=staff)
+    finally:
+        services.stop()
+
+    assert linked.status_code == 201, linked.text
+    assert linked.json()["status"] == "linked"
+
+    assert reserved.status_code == 200, reserved.text
+    [code] = reserved.json()["promo_codes"]
+    assert (code["status"], code["discount_cents"]) == ("reserved", 500), code
+    assert code["reserved_until"] is not None
+
+    assert member_code.status_code == 200, member_code.text
+    body = member_code.json()
+    assert (body["status"], body["uses"], body["uses_left"]) == ("exhausted", 1, 0)
+    [redemption] = body["redemptions"]
+    assert (redemption["member_id"], redemption["transaction_id"]) == (MEMBER, "PC-API-T1")
+    assert redemption["discount_cents"] == 500
+
+    assert till_code.status_code == 200, till_code.text
+    [redemption] = till_code.json()["redemptions"]
+    assert redemption["is_anonymous"] is True
+    assert redemption["transaction_id"] == "PC-API-BASKET"
+    assert redemption["store_id"] == "S1"  # the purchase's store (`bought`)
