@@ -4,6 +4,7 @@ import asyncio
 import uuid
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from loyalty import stack as kafka_stack
 from loyalty.stack import kafka
@@ -33,3 +34,35 @@ def config_topic(stack_settings, monkeypatch):
     get_settings.cache_clear()
     yield topic
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _topics_created_here_are_deleted(request):  # type: ignore[no-untyped-def]
+    """Each integration module deletes the topics it created once it is done: every test
+    stack is a set of topics under a prefix of its own, and thousands of them (a full run
+    creates over 15,000 partitions) exhaust the broker's heap."""
+    settings = request.getfixturevalue("stack_settings")
+    before = asyncio.run(_topic_names(settings.bootstrap_servers))
+    yield
+    left = asyncio.run(_topic_names(settings.bootstrap_servers)) - before
+    if left:
+        asyncio.run(_delete(settings.bootstrap_servers, sorted(left)))
+
+
+async def _topic_names(bootstrap: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def _delete(bootstrap: str, topics: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for start in range(0, len(topics), 100):
+            await admin.delete_topics(topics[start : start + 100])
+    finally:
+        await admin.close()
