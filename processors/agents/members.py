@@ -33,9 +33,7 @@ class Members:
 
     name = "members"
 
-    def __init__(
-        self, config: Config, feed: ConfigFeed | None = None, *fresh_config_topics: str
-    ):
+    def __init__(self, config: Config, feed: ConfigFeed | None = None, *fresh_config_topics: str):
         self.config = config
         self.feed = feed
         self.fresh_config_topics = frozenset(fresh_config_topics)
