@@ -57,7 +57,12 @@ def _with_topics(command: F) -> F:
 
 @click.command()
 @_with_topics
-@click.option("--group-id", default="loyalty-projector", show_default=True)
+@click.option(
+    "--group-id",
+    default=None,
+    help="Consumer group [default: LOYALTY_TOPIC_PREFIX + loyalty-projector, so "
+    "deployments under different prefixes on one broker never share partitions].",
+)
 @click.option("--schema", default=None, help="Write the tables of this schema (default: live).")
 @click.option("--max-records", default=5000, show_default=True, help="Records per transaction.")
 @click.option("--http-port", type=int, default=None,
@@ -71,7 +76,7 @@ def project(
     config_topic: str | None,
     rewards_topic: str | None,
     outcomes_topic: str | None,
-    group_id: str,
+    group_id: str | None,
     schema: str | None,
     max_records: int,
     http_port: int | None,
@@ -85,6 +90,7 @@ def project(
     from processors.base.health import serve
     from processors.base.tuning import tune_gc
     from projections.runner import (
+        GROUP_ID,
         Projector,
         ProjectorConfig,
         contract_topic_map,
@@ -104,7 +110,7 @@ def project(
             rewards=rewards_topic or settings.topic(REWARDS.name),
             outcomes=outcomes_topic or settings.topic(OUTCOMES.name),
         ),
-        group_id=group_id,
+        group_id=group_id or settings.topic(GROUP_ID),
         schema=schema,
         max_records=max_records,
     )
