@@ -8,6 +8,7 @@ member of the table's partition it arrived on.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 
 from processors.base.logs import get_logger
@@ -46,8 +47,11 @@ class Members:
         # configured a moment ago (and is refused if the programme is unknown): the feed must
         # know them first.
         fresh = any(record.topic in self.fresh_config_topics for record in records)
+        started = time.perf_counter()
         if fresh and not await self.feed.catch_up():
             log.warning("members.config_behind", reason="an input before its configuration")
+        if fresh:
+            log.debug("members.config_caught_up", seconds=round(time.perf_counter() - started, 3))
 
     def keys(self, event: Event, delivered: Delivered, table: Table | None) -> Iterable[str]:
         if isinstance(event, DayStarted | OfferTargetingTick):

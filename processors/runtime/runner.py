@@ -102,9 +102,11 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
                 fetched = await self.consumer.getmany(timeout_ms=200, max_records=self.batch_max)
                 generation = self._generation
                 async with self._lock:
+                    # Observed first: a partition's start is known before any batch of it
+                    # runs, so a batch that blocks (a send to a topic gone) shows as a stall.
+                    await self._observe()
                     if fetched and generation == self._generation:
                         await self._run(fetched)
-                    await self._observe()
         finally:
             await self.consumer.stop()  # leaves the group: the partitions move at once
             if self._reader is not None:
