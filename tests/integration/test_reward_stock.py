@@ -102,6 +102,21 @@ async def _answered(settings, topic: str) -> int:  # type: ignore[no-untyped-def
         await consumer.stop()
 
 
+async def kill_when_written(worker, settings, topic: str) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL `worker` as soon as `topic` holds a record: one consumer asks, every 20 ms."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(settings.topic(topic), p) for p in range(settings.partitions)]
+        for _ in range(3000):
+            if sum((await consumer.end_offsets(tps)).values()) > 1:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await consumer.stop()
+    worker.kill()
+
+
 async def test_a_worker_killed_during_2000_redemptions_grants_no_code_twice_and_pays_each_once(
     isolated, tmp_path
 ):  # type: ignore[no-untyped-def]
@@ -123,11 +138,7 @@ async def test_a_worker_killed_during_2000_redemptions_grants_no_code_twice_and_
         await publish_events(isolated, [redeem(m, "c1", "KILL") for m in members])
 
         # Killed as soon as the first allocation requests are out: between the three steps.
-        for _ in range(6000):
-            if await _answered(isolated, "loyalty.internal.reward-stock.v1") > 1:
-                break
-            await asyncio.sleep(0.01)
-        worker.kill()
+        await kill_when_written(worker, isolated, "loyalty.internal.reward-stock.v1")
         at_kill = await _answered(isolated, "loyalty.outcomes.v1")
         worker = services.start("worker", "worker")
         assert await until(settled, 240), worker.log_tail()
