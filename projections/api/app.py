@@ -33,6 +33,7 @@ from projections.api.code_store import CodeStore, PostgresCodeStore
 from projections.api.commands import CommandSink, KafkaCommandSink, ManagedSink, NoCommands
 from projections.api.edge import BoundedRequestTarget
 from projections.api.feed_store import FeedStore, PostgresFeedStore
+from projections.api.offer_feed import Fragments, MarketFeeds
 from projections.api.reward_store import PostgresRewardStore, RewardStore
 from projections.api.routes_carts import ConfigSource, NoConfig
 from projections.api.routes_carts import router as carts_router
@@ -174,6 +175,10 @@ def create_app(
     app.state.outcome_topic = outcome_topic
     app.state.reward_store = reward_store
     app.state.feed_store = feed_store
+    # The offers' fixed JSON, encoded once per version, and the public answers while they
+    # stay exact (docs/adr/0025-offer-feeds.md).
+    app.state.feed_fragments = Fragments()
+    app.state.market_feeds = MarketFeeds()
     app.state.decision_wait = decision_wait_s
     app.state.decision_poll = decision_poll_s
     app.state.code_store = code_store

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from psycopg import sql
+from psycopg import AsyncCursor, sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -64,16 +64,15 @@ _ITEM_COLUMNS = """i.offer_id, i.program_id, i.market, i.rank, i.display_at, i.s
     i.activation, i.coupon_code, i.in_reward_store, i.uses_per_member_max,
     i.points_per_member_max, i.copy, i.details, i.digest"""
 
-_MARKET = sql.SQL("""
-SELECT {items}
+_ITEMS = sql.SQL("SELECT {items} FROM offer_feed_items i WHERE i.offer_id = ANY(%s)").format(
+    items=sql.SQL(_ITEM_COLUMNS)
+)
+
+_MARKET = """
+SELECT i.offer_id, i.digest
 FROM offer_feed_items i
 WHERE i.market = %(market)s AND i.audience = 'MASS' AND NOT i.in_reward_store
     AND %(at)s < i.visible_until
-""").format(items=sql.SQL(_ITEM_COLUMNS))
-
-_MEMBER = """
-SELECT member_id, status, merged_into, program_ids, preferred_locale
-FROM members WHERE member_id = %(member_id)s
 """
 
 _STANDING_COLUMNS = """s.in_control_group AS s_in_control_group, s.targeted_at AS s_targeted_at,
@@ -82,22 +81,31 @@ _STANDING_COLUMNS = """s.in_control_group AS s_in_control_group, s.targeted_at A
     s.uses AS s_uses, s.points_awarded AS s_points_awarded,
     s.progress_use_number AS s_progress_use_number, s.progress AS s_progress"""
 
-# The programme's mass offers (few), then the offers the member holds a targeting of (their
-# own rows): two index scans, never one probe per offer of the catalogue.
+# One round trip: the member (no row: never enrolled), and beside it the mass offers of their
+# programmes (few) and the offers they hold a targeting of (their own rows), two index scans,
+# never one probe per offer of the catalogue; a member with no offer is one row of nulls.
 _MEMBER_ITEMS = sql.SQL("""
-SELECT {items}, {standing}
-FROM offer_feed_items i
-LEFT JOIN member_offer_standings s ON s.member_id = %(member_id)s AND s.offer_id = i.offer_id
-WHERE i.program_id = ANY(%(program_ids)s) AND i.audience = 'MASS' AND NOT i.in_reward_store
-    AND i.display_at <= %(at)s AND %(at)s < i.visible_until
-UNION ALL
-SELECT {items}, {standing}
-FROM member_offer_standings s
-JOIN offer_feed_items i ON i.offer_id = s.offer_id
-WHERE s.member_id = %(member_id)s AND s.targeted_at IS NOT NULL AND i.audience <> 'MASS'
-    AND i.program_id = ANY(%(program_ids)s) AND NOT i.in_reward_store
-    AND i.display_at <= %(at)s AND %(at)s < i.visible_until
-""").format(items=sql.SQL(_ITEM_COLUMNS), standing=sql.SQL(_STANDING_COLUMNS))
+WITH m AS (
+    SELECT member_id, status, merged_into, program_ids, preferred_locale
+    FROM members WHERE member_id = %(member_id)s
+)
+SELECT m.member_id, m.status, m.merged_into, m.program_ids, m.preferred_locale, x.*
+FROM m
+LEFT JOIN LATERAL (
+    SELECT i.offer_id, i.digest, {standing}
+    FROM offer_feed_items i
+    LEFT JOIN member_offer_standings s ON s.member_id = m.member_id AND s.offer_id = i.offer_id
+    WHERE i.program_id = ANY(m.program_ids) AND i.audience = 'MASS' AND NOT i.in_reward_store
+        AND i.display_at <= %(at)s AND %(at)s < i.visible_until
+    UNION ALL
+    SELECT i.offer_id, i.digest, {standing}
+    FROM member_offer_standings s
+    JOIN offer_feed_items i ON i.offer_id = s.offer_id
+    WHERE s.member_id = m.member_id AND s.targeted_at IS NOT NULL AND i.audience <> 'MASS'
+        AND i.program_id = ANY(m.program_ids) AND NOT i.in_reward_store
+        AND i.display_at <= %(at)s AND %(at)s < i.visible_until
+) x ON true
+""").format(standing=sql.SQL(_STANDING_COLUMNS))
 
 _RECORD = """
 INSERT INTO offer_feed_events (event_id, kind, market, member_id, offer_id, offer_ids, locale,
@@ -132,36 +140,55 @@ def _standing(row: dict[str, Any]) -> Standing | None:
 
 class PostgresFeedStore:
     """`FeedStore` over the feed tables (`read`, the app's read-only pool) and the API's app
-    events table (`write`)."""
+    events table (`write`).
+
+    Items are kept by offer and digest: a query names the offers it finds with their digests,
+    and only an offer not held at that digest is read whole (its copy and details decoded),
+    in the same snapshot. A republished, extended or withdrawn offer has a new digest, so
+    nothing stale is served; the cache holds at most one version of each offer.
+    """
 
     def __init__(self, read: AsyncConnectionPool[Any], write: AsyncConnectionPool[Any]) -> None:
         self.read = read
         self.write = write
+        self._items: dict[str, FeedItem] = {}
+
+    async def _held(self, cur: AsyncCursor[dict[str, Any]], found: list[tuple[str, str]]) -> None:
+        """Read whole the offers of `found` (offer_id, digest) not held at that digest."""
+        missing = [
+            oid for oid, digest in found if getattr(self._items.get(oid), "digest", None) != digest
+        ]
+        if missing:
+            await cur.execute(_ITEMS, (missing,))
+            for row in await cur.fetchall():
+                self._items[row["offer_id"]] = _item(row)
 
     async def market_items(self, market: str, at: datetime) -> list[FeedItem]:
         async with self.read.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(_MARKET, {"market": market, "at": at})
-            return [_item(row) for row in await cur.fetchall()]
+            found = [(row["offer_id"], row["digest"]) for row in await cur.fetchall()]
+            await self._held(cur, found)
+        return [self._items[offer_id] for offer_id, _ in found]
 
     async def member_items(
         self, member_id: str, at: datetime
     ) -> tuple[Member, list[tuple[FeedItem, Standing | None]]] | None:
         async with self.read.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(_MEMBER, {"member_id": member_id})
-            found = await cur.fetchone()
-            if found is None:
-                return None
-            member = Member(
-                member_id=found["member_id"],
-                status=found["status"],
-                merged_into=found["merged_into"],
-                program_ids=tuple(found["program_ids"] or ()),
-                preferred_locale=found["preferred_locale"],
-            )
-            params = {"member_id": member_id, "program_ids": list(member.program_ids), "at": at}
-            await cur.execute(_MEMBER_ITEMS, params)
+            await cur.execute(_MEMBER_ITEMS, {"member_id": member_id, "at": at})
             rows = await cur.fetchall()
-        return member, [(_item(row), _standing(row)) for row in rows]
+            if not rows:
+                return None
+            offered = [row for row in rows if row["offer_id"] is not None]
+            await self._held(cur, [(row["offer_id"], row["digest"]) for row in offered])
+        first = rows[0]
+        member = Member(
+            member_id=first["member_id"],
+            status=first["status"],
+            merged_into=first["merged_into"],
+            program_ids=tuple(first["program_ids"] or ()),
+            preferred_locale=first["preferred_locale"],
+        )
+        return member, [(self._items[row["offer_id"]], _standing(row)) for row in offered]
 
     async def record(self, event: FeedEventRecord) -> bool:
         async with self.write.connection() as conn:

@@ -31,7 +31,7 @@ from typing import Any
 
 from processors.contract.offer_definition import EVERGREEN_ENDS_AT
 from processors.rules.offers.targeting import in_control
-from projections.api import locales
+from projections.api import caching, locales
 from projections.writers.feed import number_text
 
 DAY = timedelta(days=1)
@@ -150,12 +150,6 @@ _BEHAVIOUR_FIELDS = ("behaviour_index", "kind", "metric", "threshold", "is_accum
                      "window_days")  # fmt: skip
 
 
-def _copy(item: FeedItem, locale: str) -> dict[str, Any]:
-    shown = locales.pick(item.copy, locale)
-    copy = item.copy[shown]
-    return {"locale": shown, **{name: copy.get(name) for name in _COPY_FIELDS}}
-
-
 def _activation(item: FeedItem, standing: Standing | None, personal: bool) -> dict[str, Any]:
     kind = item.activation
     loaded_at = standing.loaded_at if personal and standing is not None else None
@@ -209,46 +203,80 @@ def _usage(item: FeedItem, standing: Standing | None) -> dict[str, Any]:
     }
 
 
-def offer_view(
+def _dumps(value: Any) -> str:
+    # Compact, UTF-8 as written: copy is sent with its accents, never as \u escapes.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Fragments:
+    """The part of an offer's JSON that depends only on the offer and the copy's language
+    (ids, rank, copy, dates, reward), encoded once per version of the offer (its digest) and
+    language, and reused by every answer: most of a feed's bytes, and of the time it takes.
+    Bounded: emptied when it holds `size` parts (offers × languages are far fewer)."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self.size = size
+        self._heads: dict[tuple[str, str, str], str] = {}
+
+    def head(self, item: FeedItem, locale: str) -> str:
+        """The offer's fixed fields as a JSON object without its closing brace."""
+        shown = locales.pick(item.copy, locale)
+        key = (item.offer_id, item.digest, shown)
+        found = self._heads.get(key)
+        if found is None:
+            if len(self._heads) >= self.size:
+                self._heads.clear()
+            copy = item.copy[shown]
+            fixed = {
+                "offer_id": item.offer_id,
+                "program_id": item.program_id,
+                "market": item.market,
+                "rank": item.rank,
+                "copy": {"locale": shown, **{name: copy.get(name) for name in _COPY_FIELDS}},
+                "display_at": _instant(item.display_at),
+                "starts_at": _instant(item.starts_at),
+                "reward": item.details["reward"],
+                "behaviour_operator": item.details["behaviour_operator"],
+            }
+            found = self._heads[key] = _dumps(fixed)[:-1]
+        return found
+
+
+def offer_json(
     item: FeedItem, at: datetime, locale: str, standing: Standing | None = None, *,
-    personal: bool,
-) -> dict[str, Any]:  # fmt: skip
-    """One offer as the feed shows it (`feed_schemas.FeedOffer`): an anonymous visitor's view
-    (`personal` False: no progress, no usage, no coupon code) or the member's."""
+    personal: bool, fragments: Fragments,
+) -> str:  # fmt: skip
+    """One offer as the feed shows it (`feed_schemas.FeedOffer`), as JSON: an anonymous
+    visitor's view (`personal` False: no progress, no usage, no coupon code) or the
+    member's."""
     end = member_window_end(item, standing) if personal else item.visible_until
-    return {
-        "offer_id": item.offer_id,
-        "program_id": item.program_id,
-        "market": item.market,
-        "rank": item.rank,
-        "copy": _copy(item, locale),
-        "display_at": _instant(item.display_at),
-        "starts_at": _instant(item.starts_at),
+    varying = {
         "ends_at": None if end >= EVERGREEN_ENDS_AT else _instant(end),
         "is_live": item.starts_at <= at,
         "days_left": days_left(end, at),
         "activation": _activation(item, standing, personal),
-        "reward": item.details["reward"],
-        "behaviour_operator": item.details["behaviour_operator"],
         "behaviours": _behaviours(item, standing, personal),
         "usage": _usage(item, standing) if personal else None,
     }
+    return fragments.head(item, locale) + "," + _dumps(varying)[1:]
 
 
-def encode(body: Mapping[str, Any]) -> bytes:
-    """The bytes sent: compact JSON, UTF-8 (copy is sent as written, accents included)."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+def _body(head: Mapping[str, str], offers: Iterable[str]) -> bytes:
+    fields = "".join(f"{_dumps(name)}:{_dumps(value)}," for name, value in head.items())
+    return ("{" + fields + '"offers":[' + ",".join(offers) + "]}").encode()
 
 
-def market_feed(items: Iterable[FeedItem], market: str, locale: str, at: datetime) -> bytes:
-    """`GET /v1/offers`: the market's public offers displayable at `at`."""
+def market_feed(
+    items: Iterable[FeedItem], market: str, locale: str, at: datetime, fragments: Fragments
+) -> bytes:
+    """`GET /v1/offers`: the market's public offers displayable at `at` (`MarketFeed`)."""
     shown = sorted(
         (item for item in items
          if item.market == market and is_public(item) and is_displayable(item, at)),
         key=lambda item: order_key(item, item.visible_until),
     )  # fmt: skip
-    offers = [offer_view(item, at, locale, personal=False) for item in shown]
-    return encode({"market": market, "locale": locale, "offers": offers})
+    offers = [offer_json(item, at, locale, personal=False, fragments=fragments) for item in shown]
+    return _body({"market": market, "locale": locale}, offers)
 
 
 def member_feed(
@@ -256,14 +284,60 @@ def member_feed(
     rows: Iterable[tuple[FeedItem, Standing | None]],
     locale: str,
     at: datetime,
+    fragments: Fragments,
 ) -> bytes:
-    """`GET /v1/members/{id}/offers`: the offers the member sees at `at`."""
+    """`GET /v1/members/{id}/offers`: the offers the member sees at `at` (`MemberFeed`)."""
     shown = sorted(
         ((item, standing) for item, standing in rows if sees(member, item, standing, at)),
         key=lambda row: order_key(row[0], member_window_end(*row)),
     )
-    offers = [offer_view(item, at, locale, standing, personal=True) for item, standing in shown]
-    return encode({"member_id": member.member_id, "locale": locale, "offers": offers})
+    offers = [
+        offer_json(item, at, locale, standing, personal=True, fragments=fragments)
+        for item, standing in shown
+    ]
+    return _body({"member_id": member.member_id, "locale": locale}, offers)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A public answer: its bytes, their ETag, and until when it stays exact."""
+
+    body: bytes
+    etag: str
+    until: datetime
+
+
+class MarketFeeds:
+    """Public answers by market, language asked for and the versions of the offers the query
+    found (their digests), each reused until it stops being exact (`fresh_for`): the same
+    bytes and ETag every API process would build, without building them again. Bounded:
+    emptied when it holds `size` answers (clients choose the language tag)."""
+
+    HELD_AT_MOST = timedelta(hours=1)
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._answers: dict[tuple[str, str, tuple[tuple[str, str], ...]], Answer] = {}
+
+    def answer(
+        self,
+        items: Sequence[FeedItem],
+        market: str,
+        locale: str,
+        at: datetime,
+        fragments: Fragments,
+    ) -> Answer:
+        """The answer to `GET /v1/offers` at `at`, from `items` (the store's for the market)."""
+        key = (market, locale, tuple((item.offer_id, item.digest) for item in items))
+        held = self._answers.get(key)
+        if held is not None and at < held.until:
+            return held
+        if len(self._answers) >= self.size:
+            self._answers.clear()
+        body = market_feed(items, market, locale, at, fragments)
+        until = at + min(fresh_for(items, at), self.HELD_AT_MOST)
+        made = self._answers[key] = Answer(body, caching.etag_of(body), until)
+        return made
 
 
 def fresh_for(items: Iterable[FeedItem], at: datetime) -> timedelta:

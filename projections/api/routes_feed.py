@@ -63,6 +63,11 @@ def _store(request: Request) -> FeedStore:
     return store
 
 
+def _fragments(request: Request) -> offer_feed.Fragments:
+    fragments: offer_feed.Fragments = request.app.state.feed_fragments
+    return fragments
+
+
 @router.get(
     "/v1/offers",
     summary="The offers anyone sees in a market (non-personalised)",
@@ -90,12 +95,13 @@ async def read_market_feed(
     reward, behaviours, activation, window and days left. No token is read."""
     now: datetime = request.app.state.clock()
     items = await _store(request).market_items(market, now)
-    body = offer_feed.market_feed(items, market, locale, now)
-    fresh = offer_feed.fresh_for(items, now)
+    feeds: offer_feed.MarketFeeds = request.app.state.market_feeds
+    made = feeds.answer(items, market, locale, now, _fragments(request))
     return caching.answer(
-        body,
+        made.body,
+        etag=made.etag,
         if_none_match=if_none_match,
-        cache_control=caching.public(int(min(fresh.total_seconds(), caching.PUBLIC_MAX_AGE_S))),
+        cache_control=caching.public(int((made.until - now).total_seconds())),
     )
 
 
@@ -140,5 +146,5 @@ async def read_member_feed(
     if member.status == "MERGED":
         raise MemberMergedError(member_id, member.merged_into)
     shown_in = locale or member.preferred_locale or DEFAULT_LOCALE
-    body = offer_feed.member_feed(member, rows, shown_in, now)
+    body = offer_feed.member_feed(member, rows, shown_in, now, _fragments(request))
     return caching.answer(body, if_none_match=if_none_match, cache_control=caching.PRIVATE)

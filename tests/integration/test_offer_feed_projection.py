@@ -166,6 +166,13 @@ async def test_both_feeds_read_the_projected_rows(own_database_url):
                 "/v1/offers", params={"market": "CA", "locale": "fr"},
                 headers={"If-None-Match": anonymous.headers["ETag"]},
             )  # fmt: skip
+            # Withdrawn now: the item's digest changes, so nothing the API holds is shown.
+            withdrawn = OfferWithdrawn(event_id="wd-2", occurred_at=AT - timedelta(minutes=1),
+                                       offer_id="SPEND_50", requested_by="ops")  # fmt: skip
+            with db.connect(own_database_url, autocommit=True) as conn:
+                apply(conn, [PartitionBatch("config", 0, [Admitted(50, withdrawn)])])
+            after = await http.get("/v1/offers", params={"market": "CA", "locale": "fr"})
+            mine_after = await http.get(f"/v1/members/{MEMBER}/offers", headers=bearer(MEMBER))
 
     assert anonymous.status_code == personal.status_code == control.status_code == 200
     assert [o["offer_id"] for o in anonymous.json()["offers"]] == [
@@ -191,3 +198,7 @@ async def test_both_feeds_read_the_projected_rows(own_database_url):
     assert (spend["usage"]["uses"], spend["usage"]["uses_left"]) == (1, 1)
     assert spend["usage"]["points_awarded"] == 100
     assert spend["days_left"] == 10
+
+    assert [o["offer_id"] for o in after.json()["offers"]] == [HOLDOUT, "REFUSED_EXTENSION"]
+    assert after.headers["ETag"] != anonymous.headers["ETag"]
+    assert "SPEND_50" not in [o["offer_id"] for o in mine_after.json()["offers"]]

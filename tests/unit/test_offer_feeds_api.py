@@ -18,7 +18,7 @@ from processors.rules.offers.targeting import in_control
 from projections.api.app import create_app
 from projections.api.auth import Role, issue_token
 from projections.api.feed_schemas import MarketFeed, MemberFeed
-from projections.api.offer_feed import Standing
+from projections.api.offer_feed import Fragments, MarketFeeds, Standing
 from tests.feed_given import AT, FakeFeedStore, copy, item, member, targeted, window
 
 SECRET = "unit-test-secret-for-the-offer-feeds-long-enough"
@@ -492,3 +492,35 @@ def test_progress_percent_is_rounded_down_and_capped(store, client):
 def test_the_documented_examples_are_bodies_the_schema_accepts(model):
     for example in model.model_json_schema()["examples"]:
         model.model_validate(example)
+
+
+# --- what is built once ------------------------------------------------------------------
+
+
+def test_a_public_answer_is_reused_while_exact_and_rebuilt_when_an_offer_changes():
+    feeds, fragments = MarketFeeds(), Fragments()
+    ends = window(-timedelta(days=1), timedelta(days=2, hours=1))
+    items = [item("TWO_DAYS", schedule=ends)]
+
+    first = feeds.answer(items, "CA", "en", AT, fragments)
+    later = feeds.answer(items, "CA", "en", AT + timedelta(minutes=59), fragments)
+    ticked = feeds.answer(items, "CA", "en", AT + timedelta(hours=1), fragments)
+    republished = feeds.answer([item("TWO_DAYS", schedule=ends, rank=1)], "CA", "en",
+                               AT + timedelta(minutes=59), fragments)  # fmt: skip
+
+    assert later is first  # the same bytes and ETag, not built again
+    assert first.until == AT + timedelta(hours=1)  # when days_left goes from 3 to 2
+    assert b'"days_left":3' in first.body
+    assert b'"days_left":2' in ticked.body
+    assert republished.etag != first.etag  # another digest: another answer
+    assert b'"rank":1' in republished.body
+
+
+def test_an_offers_fixed_json_is_encoded_once_per_version_and_language():
+    fragments = Fragments()
+    bilingual = item("BILINGUAL", localized_copy=BILINGUAL)
+    english = fragments.head(bilingual, "en-GB")
+    assert fragments.head(bilingual, "en") is english  # en-GB and en show the same copy
+    assert fragments.head(bilingual, "fr") != english
+    changed = item("BILINGUAL", localized_copy=BILINGUAL, rank=2)
+    assert '"rank":2' in fragments.head(changed, "en")
