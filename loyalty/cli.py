@@ -335,6 +335,59 @@ def bench_cart(offers: int, carts: int, members: int, output: Path | None) -> No
     console.print(f"JSON report: {path}")
 
 
+@main.command("bench-feed")
+@click.option("--offers", default=500, show_default=True, help="Offers published.")
+@click.option("--members", default=100_000, show_default=True)
+@click.option(
+    "--rates",
+    default="250,500,1000",
+    show_default=True,
+    help="Feed requests a second, half anonymous, half personalised: one measurement each.",
+)
+@click.option(
+    "--healthz-share",
+    default=0.25,
+    show_default=True,
+    help="GET /healthz per feed request, interleaved: the baseline.",
+)
+@click.option("--seconds", default=20.0, show_default=True, help="Measured load per rate.")
+@click.option("--warmup-seconds", default=5.0, show_default=True)
+@click.option(
+    "--probes",
+    default=200,
+    show_default=True,
+    help="Purchases timed from send to visible in the member's feed.",
+)
+@click.option("--probe-members", default=20, show_default=True)
+@click.option("--poll-ms", default=5.0, show_default=True, help="How often a probe reads the feed.")
+@click.option("--output", type=click.Path(path_type=Path), default=None)
+def bench_feed(offers: int, members: int, rates: str, healthz_share: float, seconds: float,
+               warmup_seconds: float, probes: int, probe_members: int, poll_ms: float,
+               output: Path | None) -> None:  # fmt: skip
+    """The offer feeds at fixed request rates vs GET /healthz, and event -> visible."""
+    import asyncio
+
+    from loyalty import stack as local_stack
+    from loyalty.bench.feed import print_latency_table, run_feed_bench
+    from loyalty.bench.report import write_report
+    from projections.migrate import temporary_database
+
+    settings = get_settings()
+    local_stack.up(settings)
+    with temporary_database(settings.dsn, "loyalty_bench") as dsn:
+        bench = run_feed_bench(
+            settings, dsn, offers=offers, members=members,
+            rates=[float(rate) for rate in rates.split(",")], healthz_share=healthz_share,
+            seconds=seconds, warmup_seconds=warmup_seconds, probes=probes,
+            probe_members=probe_members, poll_ms=poll_ms,
+            log_dir=settings.stack_dir / "logs" / "bench-feed", echo=console.print,
+        )  # fmt: skip
+        report = asyncio.run(bench)
+    path = write_report(report, output)
+    print_latency_table(report, console)
+    console.print(f"JSON report: {path}")
+
+
 def _register_worker_commands() -> None:
     from loyalty.cli_worker import audit, chaos, worker
 

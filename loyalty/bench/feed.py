@@ -1,0 +1,443 @@
+"""`loyalty bench-feed`: the offer feeds under load, beside `GET /healthz` measured the same way
+in the same run, and how soon a purchase shows in the member's feed (issue #14; DESIGN.md §8).
+
+1. The world (`feed_world`: 500 offers, 100,000 members by default) is written into a fresh
+   database by the projection's own writers; the API runs as a subprocess (`loyalty api`,
+   uvicorn) over it, its clock the wall clock: the world's times are placed around now.
+2. Load, once per rate of `rates` (feed requests a second): one open-loop schedule
+   (requests start at fixed instants, whatever the answers do), half anonymous
+   (`GET /v1/offers`, a market and a language drawn as the members are), half personalised
+   (`GET /v1/members/{id}/offers` with the member's token), and `healthz_share` x rate
+   `GET /healthz` interleaved: HTTP and one Postgres round trip, the baseline. A request's
+   latency runs from its scheduled start, so time spent waiting in the generator counts (no
+   coordinated omission). Warm-up not counted. The API process's CPU time per request is
+   reported beside: where a rate saturates one process, it says why.
+3. Freshness: a worker and a projector on the run's own topics and database; probe members
+   enrolled through Kafka; a mass offer to accumulate spend towards. Each probe: a purchase
+   is produced (acknowledged), then the member's feed is read every `poll_ms` until its
+   progress includes the purchase; the time from just before the send to that answer.
+
+Reports p50/p95/p99 (JSON + table). Targets (the issue's): each feed's p99 <= 2 x the healthz
+p99, and event -> visible p99 <= 1 s. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiokafka import AIOKafkaProducer
+from rich.console import Console
+from rich.table import Table
+
+from loyalty import stack
+from loyalty.bench import feed_world
+from loyalty.bench.cart import Latencies
+from loyalty.bench.report import BenchReport, Measurement
+from loyalty.chaos import delete_topics
+from loyalty.producing import publish_events
+from loyalty.services import Services, free_port
+from processors.base.settings import Settings
+from processors.codec.avro import AvroCodec
+from processors.codec.json_form import from_json_object
+from processors.contract.base import Event
+from processors.contract.common import Source, Store
+from processors.contract.enrolments import MemberEnrolled, MemberProfile
+from processors.contract.transactions import TransactionCompleted, TransactionLine
+from projections.api.auth import Role, issue_token
+
+FEED_TO_HEALTHZ_P99_MAX = 2.0
+VISIBLE_P99_MAX_MS = 1000.0
+TOKENS = 20_000
+"""Members whose tokens are minted before the run (the personalised requests draw from them)."""
+PROBE_OFFER = "FRESHNESS_PROBE"
+
+
+@dataclass
+class LoadResult:
+    """What one open-loop run measured."""
+
+    latencies: dict[str, Latencies]
+    errors: dict[str, int] = field(default_factory=dict)
+    bytes: dict[str, int] = field(default_factory=dict)
+    offers: dict[str, int] = field(default_factory=dict)
+    scheduled: int = 0
+    seconds: float = 0.0
+    lag_max_ms: float = 0.0
+    """The furthest behind schedule a request was sent (the generator's own saturation)."""
+
+
+def _requests(
+    world: feed_world.FeedWorld, tokens: dict[str, str], n: int, rng: random.Random
+) -> list[tuple[str, str, dict[str, str]]]:
+    """`n` feed requests, alternately anonymous and personalised: (kind, path, headers)."""
+    markets = list(feed_world.MARKETS)
+    weights = list(feed_world.MARKETS.values())
+    members = list(tokens)
+    out: list[tuple[str, str, dict[str, str]]] = []
+    for i in range(n):
+        if i % 2 == 0:
+            market = rng.choices(markets, weights=weights)[0]
+            locale = rng.choice(["en", "fr", "fr-CA", "en-CA"])
+            out.append(("anonymous", f"/v1/offers?market={market}&locale={locale}", {}))
+        else:
+            member = rng.choice(members)
+            out.append((
+                "member", f"/v1/members/{member}/offers",
+                {"Authorization": f"Bearer {tokens[member]}"},
+            ))  # fmt: skip
+    return out
+
+
+async def _one(
+    session: aiohttp.ClientSession,
+    kind: str,
+    path: str,
+    headers: dict[str, str],
+    scheduled: float,
+    result: LoadResult | None,
+) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        async with session.get(path, headers=headers) as response:
+            body = await response.read()
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError):  # counted as errors, not as latencies
+        status, body = 0, b""
+    done = loop.time()
+    if result is None:
+        return
+    if status != 200:
+        result.errors[kind] = result.errors.get(kind, 0) + 1
+        return
+    result.latencies[kind].seconds.append(done - scheduled)
+    result.bytes[kind] = result.bytes.get(kind, 0) + len(body)
+    if kind != "healthz":
+        result.offers[kind] = result.offers.get(kind, 0) + body.count(b'"offer_id"')
+
+
+async def open_loop(
+    base_url: str,
+    feed_requests: list[tuple[str, str, dict[str, str]]],
+    *,
+    rate: float,
+    healthz_rate: float,
+    measured: bool = True,
+) -> LoadResult:
+    """Send the feed requests at `rate` a second and healthz at `healthz_rate`, on one
+    schedule, each started at its instant whether or not earlier ones were answered."""
+    seconds = len(feed_requests) / rate
+    schedule: list[tuple[float, str, str, dict[str, str]]] = [
+        (i / rate, kind, path, headers) for i, (kind, path, headers) in enumerate(feed_requests)
+    ]
+    schedule += [(i / healthz_rate, "healthz", "/healthz", {})
+                 for i in range(int(seconds * healthz_rate))]  # fmt: skip
+    schedule.sort(key=lambda planned: planned[0])
+    kinds = ("anonymous", "member", "healthz")
+    result = LoadResult({kind: Latencies(kind) for kind in kinds}) if measured else None
+    loop = asyncio.get_running_loop()
+    connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=60)
+    timeout = aiohttp.ClientTimeout(total=10)
+    lag = 0.0
+    async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as session:
+        tasks: set[asyncio.Task[None]] = set()
+        start = loop.time() + 0.2
+        for offset, kind, path, headers in schedule:
+            due = start + offset
+            wait = due - loop.time()
+            if wait > 0.0005:
+                await asyncio.sleep(wait)
+            lag = max(lag, loop.time() - due)
+            task = asyncio.create_task(_one(session, kind, path, headers, due, result))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await asyncio.gather(*tasks)
+        elapsed = loop.time() - start
+    if result is None:
+        return LoadResult({})
+    result.scheduled, result.seconds, result.lag_max_ms = len(schedule), elapsed, lag * 1000
+    return result
+
+
+# --- freshness ----------------------------------------------------------------------------
+
+
+def _probe_offer(now: datetime) -> Event:
+    copy = {"headline": "Freshness probe", "short_description": "Spend, watch it count."}
+    return from_json_object({
+        "type": "OfferPublished", "event_id": f"feed-probe-{uuid.uuid4().hex[:8]}",
+        "occurred_at": (now - timedelta(days=2)).isoformat(), "offer_id": PROBE_OFFER,
+        "program_id": feed_world.program_id("CA"), "market": "CA",
+        "localized_copy": [{"locale": "en", **copy}, {"locale": "fr", **copy}], "rank": 1,
+        "schedule": {"starts_at": (now - timedelta(days=1)).isoformat(), "ends_at": None},
+        "targeting": {"kind": "MASS", "timing": "STATIC"}, "activation": {"kind": "AUTOMATIC"},
+        "behaviours": [{"kind": "SPEND", "spend_min_cents": 900_000_000,
+                        "accumulation": "ACCUMULATED"}],
+        "reward": {"kind": "FLAT_POINTS", "points": 1}, "usage": {},
+    })  # fmt: skip
+
+
+def _purchase(member: str, n: int, cents: int, at: datetime) -> TransactionCompleted:
+    line = TransactionLine(line_id="1", sku="SKU-1", quantity=Decimal(1), unit_price_cents=cents,
+                           amount_cents=cents)  # fmt: skip
+    return TransactionCompleted(
+        event_id=f"fresh-tx-{member}-{n}", occurred_at=at, transaction_id=f"FT-{member}-{n}",
+        member_id=member, market="CA", currency="CAD", source=Source.INSTORE,
+        store=Store(store_id="S1", province="ON"), lines=[line],
+    )  # fmt: skip
+
+
+async def _progress(session: aiohttp.ClientSession, member: str, token: str) -> int | None:
+    async with session.get(f"/v1/members/{member}/offers",
+                           headers={"Authorization": f"Bearer {token}"}) as response:  # fmt: skip
+        if response.status != 200:
+            return None
+        body = await response.json()
+    for offer in body["offers"]:
+        if offer["offer_id"] == PROBE_OFFER:
+            return int(offer["behaviours"][0]["progress"])
+    return None
+
+
+async def freshness(
+    settings: Settings, base_url: str, *, probes: int, members: int, poll_ms: float,
+    secret: str, echo: Any,
+) -> Latencies:  # fmt: skip
+    """Event -> visible in the member's feed, `probes` times over `members` probe members."""
+    now = datetime.now(UTC)
+    probe_members = [f"FRESH{run}" for run in range(members)]
+    # The worker decides enrolments and purchases by the programmes on the config topic.
+    await publish_events(settings, [*feed_world.programs(now), _probe_offer(now)])
+    await publish_events(settings, [
+        MemberEnrolled(event_id=f"fresh-enrol-{m}", occurred_at=now - timedelta(hours=1),
+                       member_id=m, market="CA", program_ids=[feed_world.program_id("CA")],
+                       source=Source.APP, profile=MemberProfile(first_name=m))
+        for m in probe_members
+    ])  # fmt: skip
+    tokens = {m: issue_token(secret, m, Role.MEMBER, now=now, ttl=timedelta(hours=2))
+              for m in probe_members}  # fmt: skip
+    spent = dict.fromkeys(probe_members, 0)
+    times = Latencies("event_to_visible")
+    codec = AvroCodec()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
+                                enable_idempotence=True, linger_ms=0)  # fmt: skip
+    await producer.start()
+    try:
+        async with aiohttp.ClientSession(base_url) as session:
+            deadline = time.monotonic() + 180
+            for member in probe_members:  # enrolled, projected, the offer in their feed
+                while await _progress(session, member, tokens[member]) is None:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{member} never saw {PROBE_OFFER}")
+                    await asyncio.sleep(0.2)
+            echo(f"freshness: {members} probe members see {PROBE_OFFER}")
+            for n in range(probes):
+                member = probe_members[n % members]
+                cents = 100 + n % 900
+                event = _purchase(member, n, cents, datetime.now(UTC))
+                value = codec.encode(event)
+                started = time.perf_counter()
+                await (await producer.send(settings.topic(event.topic), value,
+                                           key=member.encode()))  # fmt: skip
+                spent[member] += cents
+                while True:
+                    seen = await _progress(session, member, tokens[member])
+                    if seen is not None and seen >= spent[member]:
+                        break
+                    if time.perf_counter() - started > 60:
+                        raise RuntimeError(f"purchase {n} of {member} not visible after 60 s")
+                    await asyncio.sleep(poll_ms / 1000)
+                times.seconds.append(time.perf_counter() - started)
+    finally:
+        await producer.stop()
+    return times
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+async def _wait_until_ready(base_url: str, api: Any) -> None:
+    deadline = time.monotonic() + 90
+    async with aiohttp.ClientSession(base_url) as session:
+        while time.monotonic() < deadline:
+            if not api.alive():
+                raise RuntimeError(f"the API process exited:\n{api.log_tail()}")
+            try:
+                async with session.get("/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"the API never became ready:\n{api.log_tail()}")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux), or None where /proc is absent."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_feed_bench(
+    settings: Settings, dsn: str, *, offers: int, members: int, rates: Sequence[float],
+    healthz_share: float, seconds: float, warmup_seconds: float, probes: int,
+    probe_members: int, poll_ms: float, log_dir: Path, echo: Any = print,
+) -> BenchReport:  # fmt: skip
+    """Both measurements, the load once per rate of `rates`; `dsn` must be a fresh, migrated
+    database."""
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
+    isolated = settings.model_copy(
+        update={"topic_prefix": f"benchfeed{uuid.uuid4().hex[:6]}.", "database_url": dsn}
+    )
+    await asyncio.to_thread(stack.up, isolated)
+    started = time.perf_counter()
+    # Around the wall clock, which the API reads: displayable offers are, during the run.
+    world = feed_world.build_world(offers_count=offers, members_count=members,
+                                   now=datetime.now(UTC))  # fmt: skip
+    await asyncio.to_thread(feed_world.write_world, dsn, world)
+    echo(f"world written in {time.perf_counter() - started:.0f} s: {offers} offers, "
+         f"{members} members, {len(world.offer_events)} offer events")  # fmt: skip
+    secret = isolated.api_secret.get_secret_value()
+    now = datetime.now(UTC)
+    rng = random.Random(5)
+    sample = rng.sample([e.member_id for e in world.enrolments], min(TOKENS, members))
+    tokens = {m: issue_token(secret, m, Role.MEMBER, now=now, ttl=timedelta(hours=3))
+              for m in sample}  # fmt: skip
+    report = BenchReport(
+        "offer-feeds",
+        context={"offers": offers, "members": members, "rates_per_s": list(rates),
+                 "healthz_per_feed_request": healthz_share, "seconds_per_rate": seconds,
+                 "warmup_seconds": warmup_seconds, "probes": probes, "poll_ms": poll_ms,
+                 "cpus": os.cpu_count(),
+                 "targets": {"feed_p99_over_healthz_p99_max": FEED_TO_HEALTHZ_P99_MAX,
+                             "event_to_visible_p99_ms_max": VISIBLE_P99_MAX_MS}},
+    )  # fmt: skip
+    port = free_port()
+    services = Services(isolated, log_dir)
+    loads: dict[float, tuple[LoadResult, float | None]] = {}
+    try:
+        api = services.start("api", "api", "--port", str(port))
+        base_url = f"http://127.0.0.1:{port}"
+        await _wait_until_ready(base_url, api)
+        assert api.process is not None
+        first = rates[0]
+        warm = _requests(world, tokens, int(warmup_seconds * first), rng)
+        await open_loop(base_url, warm, rate=first, healthz_rate=first * healthz_share,
+                        measured=False)  # fmt: skip
+        for rate in rates:
+            cpu_before = _cpu_seconds(api.process.pid)
+            load = await open_loop(base_url, _requests(world, tokens, int(seconds * rate), rng),
+                                   rate=rate, healthz_rate=rate * healthz_share)  # fmt: skip
+            cpu_after = _cpu_seconds(api.process.pid)
+            answered = sum(len(t.seconds) for t in load.latencies.values())
+            cpu = (None if cpu_before is None or cpu_after is None or not answered
+                   else (cpu_after - cpu_before) / answered * 1000)  # fmt: skip
+            loads[rate] = (load, cpu)
+            echo(f"{rate:g} feed requests/s measured")
+            await asyncio.sleep(2)  # what a saturated rate left queued drains
+        echo("freshness next (worker and projector on the run's topics)")
+        # Again: a test module running beside the bench may have deleted topics it did not
+        # create (tests/integration/conftest.py deletes every topic new since it started).
+        await asyncio.to_thread(stack.up, isolated)
+        services.start("worker", "worker")
+        services.start("projector", "project")
+        visible = await freshness(isolated, base_url, probes=probes, members=probe_members,
+                                  poll_ms=poll_ms, secret=secret, echo=echo)  # fmt: skip
+    finally:
+        services.stop()
+        await delete_topics(isolated.bootstrap_servers, isolated.topic_prefix)
+    _fill(report, loads, visible)
+    return report
+
+
+_NOTES = {
+    "anonymous": "GET /v1/offers?market=&locale= (open loop, from the scheduled start)",
+    "member": "GET /v1/members/{id}/offers with the member's token (same schedule)",
+    "healthz": "baseline: GET /healthz, HTTP + SELECT 1, interleaved on the same schedule",
+    "event_to_visible": "purchase produced -> its progress in the member's feed",
+}
+
+
+def _rate_context(load: LoadResult, cpu_ms: float | None) -> dict[str, Any]:
+    latency = {name: times.summary() for name, times in load.latencies.items() if times.seconds}
+    healthz_p99 = latency.get("healthz", {}).get("p99_ms")
+    ratios = {kind: round(latency[kind]["p99_ms"] / healthz_p99, 2)
+              for kind in ("anonymous", "member") if kind in latency and healthz_p99}  # fmt: skip
+    return {
+        "latency_ms": latency,
+        "feed_p99_over_healthz_p99": ratios,
+        "feeds_within_target": bool(ratios)
+        and all(r <= FEED_TO_HEALTHZ_P99_MAX for r in ratios.values()),
+        "errors": load.errors,
+        "achieved_requests_per_s": round(load.scheduled / load.seconds, 1),
+        "generator_lag_max_ms": round(load.lag_max_ms, 1),
+        "api_cpu_ms_per_request": None if cpu_ms is None else round(cpu_ms, 2),
+        "mean_response_bytes": {k: load.bytes[k] // len(load.latencies[k].seconds)
+                                for k in load.bytes},
+        "mean_offers_per_feed": {k: round(load.offers[k] / len(load.latencies[k].seconds), 1)
+                                 for k in load.offers},
+    }  # fmt: skip
+
+
+def _fill(
+    report: BenchReport, loads: dict[float, tuple[LoadResult, float | None]], visible: Latencies
+) -> None:
+    by_rate = {f"{rate:g}": _rate_context(load, cpu) for rate, (load, cpu) in loads.items()}
+    visible_summary = visible.summary()
+    report.context |= {
+        "by_rate": by_rate,
+        "event_to_visible_ms": visible_summary,
+        "event_to_visible_within_target": visible_summary["p99_ms"] <= VISIBLE_P99_MAX_MS,
+    }
+    for rate, (load, _) in loads.items():
+        for name, times in load.latencies.items():
+            if not times.seconds:
+                continue
+            s = by_rate[f"{rate:g}"]["latency_ms"][name]
+            report.add(Measurement(
+                f"{name} @ {rate:g}/s", "requests", len(times.seconds), sum(times.seconds),
+                f"p50 {s['p50_ms']:.2f} · p95 {s['p95_ms']:.2f} · p99 {s['p99_ms']:.2f} ms; "
+                + _NOTES[name],
+            ))  # fmt: skip
+    s = visible_summary
+    report.add(Measurement(
+        visible.name, "purchases", len(visible.seconds), sum(visible.seconds),
+        f"p50 {s['p50_ms']:.2f} · p95 {s['p95_ms']:.2f} · p99 {s['p99_ms']:.2f} ms; "
+        + _NOTES[visible.name],
+    ))  # fmt: skip
+
+
+def print_latency_table(report: BenchReport, console: Console) -> None:
+    """The percentiles side by side per rate, in milliseconds, and the ratios to healthz."""
+    table = Table(title="offer feeds (targets: feed p99 <= 2 x healthz p99; visible p99 <= 1 s)")
+    for column in ("rate/s", "measurement", "count", "p50", "p95", "p99", "max", "p99/healthz"):
+        table.add_column(column, justify="left" if column == "measurement" else "right")
+    by_rate: dict[str, dict[str, Any]] = report.context["by_rate"]  # type: ignore[assignment]
+    for rate, context in by_rate.items():
+        for name, s in context["latency_ms"].items():
+            ratio = context["feed_p99_over_healthz_p99"].get(name)
+            table.add_row(rate, name, f"{s['count']:,.0f}",
+                          *(f"{s[k]:.2f}" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
+                          "" if ratio is None else f"{ratio:.2f}")  # fmt: skip
+        table.add_row(rate, "(achieved/s, API CPU ms a request, errors)",
+                      f"{context['achieved_requests_per_s']:g}",
+                      f"{context['api_cpu_ms_per_request']}", str(context["errors"] or "none"),
+                      "", "", "")  # fmt: skip
+    seen: dict[str, float] = report.context["event_to_visible_ms"]  # type: ignore[assignment]
+    quantiles = (f"{seen[k]:.2f}" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms"))
+    table.add_row("", "event_to_visible", f"{seen['count']:,.0f}", *quantiles, "")
+    console.print(table)
