@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
-    kafka_heap: str = "512m"
+    kafka_heap: str = "1g"
     postgres_host: str = "127.0.0.1"
     postgres_port: int = 15432
     postgres_user: str = "loyalty"
