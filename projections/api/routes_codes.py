@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
@@ -36,6 +34,12 @@ from processors.rules import identity
 from processors.rules.arithmetic import derived_id
 from processors.rules.codes.promotions import normalised
 from projections.api.auth import MemberId, Principal, read_principal
+from projections.api.claims import (
+    UNWRITTEN_RECLAIM_AFTER,
+    KeyReusedError,
+    located,
+    write_claimed,
+)
 from projections.api.code_checks import poll
 from projections.api.code_schemas import (
     LINK_EXAMPLE,
@@ -53,7 +57,7 @@ from projections.api.code_schemas import (
     ReleasedCode,
 )
 from projections.api.code_store import CodeActivity, CodeStore, LinkOutcome, LinkRecord
-from projections.api.commands import CommandId, CommandSink, CommandUnavailableError
+from projections.api.commands import CommandId, CommandSink
 from projections.api.errors import (
     ApiError,
     BadParameterError,
@@ -64,7 +68,6 @@ from projections.api.errors import (
 )
 from projections.api.identifiers import ApiId
 from projections.api.routes_carts import ConfigSource, ConfigUnavailableError, staff_principal
-from projections.api.routes_redemptions import UNWRITTEN_RECLAIM_AFTER, KeyReusedError
 from projections.api.throttle import CodeThrottle, caller_keys
 
 log = get_logger(__name__)
@@ -116,28 +119,6 @@ def link_body(
         detail=outcome.detail if outcome is not None else None,
         decided_at=outcome.decided_at if outcome is not None else None,
     )  # fmt: skip
-
-
-def _answer(status: int, body: CodeLink) -> JSONResponse:
-    return JSONResponse(
-        body.model_dump(mode="json"), status_code=status, headers={"Location": body.status_url}
-    )
-
-
-async def _write(
-    store: CodeStore, sink: CommandSink, event: PromoCodeLinkRequested, now: datetime
-) -> None:
-    """Write the request; on failure forget the claim (a retry starts over) and answer 503."""
-    try:
-        await sink.send(event)
-    except CommandUnavailableError:
-        with contextlib.suppress(psycopg.Error):  # kept: a repeat reclaims it later
-            await store.release_link(event.member_id, event.command_id)
-        raise
-    try:
-        await store.link_written(event.member_id, event.command_id, now)
-    except psycopg.Error as error:
-        log.warning("code_links.written_not_recorded", error=repr(error)[:300])
 
 
 def _documented(description: str, example: Any, model: Any = CodeLink) -> dict[str, Any]:
@@ -230,7 +211,13 @@ async def link_code(
     )  # fmt: skip
     earlier = await store.claim_link(mine)
     if earlier is None:
-        await _write(store, app.state.command_sink, event, now)
+        await write_claimed(
+            app.state.command_sink,
+            event,
+            release=store.release_link,
+            written=store.link_written,
+            now=now,
+        )
     elif earlier.body_digest != mine.body_digest:
         raise KeyReusedError(command_id)
     elif (
@@ -238,7 +225,13 @@ async def link_code(
         and now - earlier.claimed_at >= UNWRITTEN_RECLAIM_AFTER
         and await store.reclaim_link(member_id, command_id, earlier.claimed_at, now)
     ):
-        await _write(store, app.state.command_sink, event, now)
+        await write_claimed(
+            app.state.command_sink,
+            event,
+            release=store.release_link,
+            written=store.link_written,
+            now=now,
+        )
     outcome = await poll(
         lambda: store.link_outcome(member_id, command_id),
         wait=app.state.decision_wait,
@@ -246,11 +239,11 @@ async def link_code(
     )
     answer = link_body(member_id, command_id, earlier or mine, outcome)
     if outcome is None:
-        return _answer(202, answer)
+        return located(202, answer, answer.status_url)
     if earlier is not None:
-        return _answer(409, answer)
+        return located(409, answer, answer.status_url)
     if outcome.accepted:
-        return _answer(201, answer)
+        return located(201, answer, answer.status_url)
     reason = outcome.reason or "UNKNOWN"
     if reason in _INVALID_CODE:
         throttle.failed(keys, now, route=LINK_ROUTE)

@@ -28,14 +28,12 @@ the same event.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import psycopg
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
@@ -45,7 +43,13 @@ from processors.contract.redemptions import RewardRedemptionRequested
 from processors.rules import identity
 from processors.rules.arithmetic import derived_id
 from projections.api.auth import MemberId
-from projections.api.commands import CommandId, CommandSink, CommandUnavailableError
+from projections.api.claims import (
+    UNWRITTEN_RECLAIM_AFTER,
+    KeyReusedError,
+    located,
+    write_claimed,
+)
+from projections.api.commands import CommandId
 from projections.api.errors import ApiError, ErrorBody, NotFoundError, refusals
 from projections.api.identifiers import ApiId
 from projections.api.reward_schemas import Redemption, RedemptionRequest, RedemptionStatus
@@ -55,23 +59,6 @@ from projections.api.routes_rewards import wallet_reward
 log = get_logger(__name__)
 
 router = APIRouter(prefix="/v1/members/{member_id}/redemptions", tags=["rewards"])
-
-UNWRITTEN_RECLAIM_AFTER = timedelta(seconds=30)
-"""A claimed key whose write was never confirmed for this long is written again by a repeat:
-three times the command sink's acknowledgement timeout, so a write in progress is not."""
-
-
-class KeyReusedError(ApiError):
-    """422: the Idempotency-Key was used before with another body (IETF Idempotency-Key)."""
-
-    def __init__(self, command_id: str) -> None:
-        super().__init__(
-            422,
-            "idempotency_key_reused",
-            f"the Idempotency-Key '{command_id}' was used for another redemption by this member: "
-            "a key names one request; use a new key for a new request",
-            parameter="Idempotency-Key",
-        )
 
 
 def redemption_request_id(member_id: str, command_id: str) -> str:
@@ -162,30 +149,6 @@ def body_of(
         detail=outcome.detail if outcome is not None else None,
         decided_at=outcome.decided_at if outcome is not None else None,
     )
-
-
-def _answer(status: int, body: Redemption) -> JSONResponse:
-    return JSONResponse(
-        body.model_dump(mode="json"), status_code=status, headers={"Location": body.status_url}
-    )
-
-
-async def _write(
-    store: RewardStore, sink: CommandSink, event: RewardRedemptionRequested, now: datetime
-) -> None:
-    """Write the request; on failure forget the claim (a retry starts over) and answer 503."""
-    try:
-        await sink.send(event)
-    except CommandUnavailableError:
-        with contextlib.suppress(psycopg.Error):  # kept: a repeat reclaims it later
-            await store.release(event.member_id, event.command_id)
-        raise
-    try:
-        await store.written(event.member_id, event.command_id, now)
-    except psycopg.Error as error:
-        # Written all the same: the answer is still coming. A repeat may write it again
-        # later, which the worker takes for a repeat.
-        log.warning("redemptions.written_not_recorded", error=repr(error)[:300])
 
 
 _EXAMPLE_GRANT = {
@@ -325,7 +288,13 @@ async def redeem_reward(
     )
     earlier = await store.claim(mine)
     if earlier is None:
-        await _write(store, app.state.command_sink, event, now)
+        await write_claimed(
+            app.state.command_sink,
+            event,
+            release=store.release,
+            written=store.written,
+            now=now,
+        )
     elif earlier.body_digest != mine.body_digest:
         raise KeyReusedError(command_id)
     elif (
@@ -333,20 +302,26 @@ async def redeem_reward(
         and now - earlier.claimed_at >= UNWRITTEN_RECLAIM_AFTER
         and await store.reclaim(member_id, command_id, earlier.claimed_at, now)
     ):
-        await _write(store, app.state.command_sink, event, now)
+        await write_claimed(
+            app.state.command_sink,
+            event,
+            release=store.release,
+            written=store.written,
+            now=now,
+        )
     record = earlier or mine
     decided = await wait_for_decision(
         store, member_id, command_id, wait=app.state.decision_wait, poll=app.state.decision_poll
     )
     answer = body_of(member_id, command_id, record, decided, now)
     if decided is None:
-        return _answer(202, answer)
+        return located(202, answer, answer.status_url)
     if earlier is not None:
-        return _answer(409, answer)
+        return located(409, answer, answer.status_url)
     if not decided.outcome.accepted:
         reason = decided.outcome.reason or "UNKNOWN"
         raise ApiError(422, reason, decided.outcome.detail or reason)
-    return _answer(201, answer)
+    return located(201, answer, answer.status_url)
 
 
 @router.get(

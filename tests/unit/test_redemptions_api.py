@@ -22,9 +22,9 @@ from processors.rules import identity
 from processors.rules.arithmetic import derived_id
 from projections.api.app import create_app
 from projections.api.auth import Role, issue_token
+from projections.api.claims import UNWRITTEN_RECLAIM_AFTER
 from projections.api.commands import CommandUnavailableError
 from projections.api.reward_store import RedemptionRecord
-from projections.api.routes_redemptions import UNWRITTEN_RECLAIM_AFTER
 from tests.cart_given import AT
 from tests.rewards_given import FakeRewardStore, accepted, granted, rejected
 
