@@ -245,10 +245,8 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
         case RewardStoreOfferPurchaseRequested():
             offer = config.catalogue.get(message.offer_id)
             result.emitted += store.purchase(state.ledger, _store_offers(state), message, offer)
-        case IssuedOfferLockRequested():
-            result.emitted += store.lock(state.ledger, _store_offers(state), message)
-        case IssuedOfferRedeemRequested():
-            result.emitted += store.redeem_now(state.ledger, _store_offers(state), message)
+        case IssuedOfferLockRequested() | IssuedOfferRedeemRequested():
+            result.emitted += store.hold(state.ledger, _store_offers(state), message)
         case PromoCodeLinkRequested():
             markets = [p.market for i in _programs(state) if (p := config.programs.get(i))]
             codes = _codes(state) if _active(state) else MemberCodes()  # a stranger's: dropped

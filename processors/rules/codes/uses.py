@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -182,31 +183,36 @@ def _forget_lapsed(state: PromotionUses, at: datetime) -> None:
     }
 
 
+def _about(asked: PromoCodeUseRequested | PromoCodeReservationRequested) -> dict[str, Any]:
+    """What every answer repeats of the request it answers."""
+    return {
+        "occurred_at": asked.occurred_at, "code": asked.code, "promotion_id": asked.promotion_id,
+        "member_id": asked.member_id, "transaction_id": asked.transaction_id,
+    }  # fmt: skip
+
+
+def _refused(
+    asked: PromoCodeUseRequested | PromoCodeReservationRequested,
+    event_id: str,
+    reason: PromoCodeRefusal,
+    cause_event_id: str,
+) -> Event:
+    return PromoCodeRefused(
+        event_id=event_id, reason=reason, detail=_DETAIL.get(reason.value, reason.value),
+        cause_event_id=cause_event_id, **_about(asked),
+    )  # fmt: skip
+
+
 def _reserved(asked: PromoCodeReservationRequested, until: datetime) -> Event:
     return PromoCodeReserved(
         event_id=derived_id("CODE-RESERVED", asked.transaction_id, asked.code, until.isoformat()),
-        occurred_at=asked.occurred_at,
-        code=asked.code,
-        promotion_id=asked.promotion_id,
-        member_id=asked.member_id,
-        transaction_id=asked.transaction_id,
-        reserved_until=until,
-        discount_cents=asked.discount_cents,
-    )
+        reserved_until=until, discount_cents=asked.discount_cents, **_about(asked),
+    )  # fmt: skip
 
 
 def _reservation_refused(asked: PromoCodeReservationRequested, refusal: PromoCodeRefusal) -> Event:
-    return PromoCodeRefused(
-        event_id=derived_id("CODE-RESERVE-REFUSED", asked.event_id),
-        occurred_at=asked.occurred_at,
-        code=asked.code,
-        promotion_id=asked.promotion_id,
-        member_id=asked.member_id,
-        transaction_id=asked.transaction_id,
-        reason=refusal,
-        detail=_DETAIL.get(refusal.value, refusal.value),
-        cause_event_id=asked.event_id,
-    )
+    event_id = derived_id("CODE-RESERVE-REFUSED", asked.event_id)
+    return _refused(asked, event_id, refusal, asked.event_id)
 
 
 _DETAIL = {
@@ -216,28 +222,13 @@ _DETAIL = {
 
 
 def _answer(asked: PromoCodeUseRequested, answer: int | str) -> Event:
+    """The use's answer: its number (`answer` an int), or the refusal's reason."""
     if isinstance(answer, str):
-        return PromoCodeRefused(
-            event_id=derived_id("CODE-REFUSED", asked.transaction_id, asked.code),
-            occurred_at=asked.occurred_at,
-            code=asked.code,
-            promotion_id=asked.promotion_id,
-            member_id=asked.member_id,
-            transaction_id=asked.transaction_id,
-            reason=PromoCodeRefusal(answer),
-            detail=_DETAIL.get(answer, answer),
-            cause_event_id=asked.cause_event_id,
-        )
+        event_id = derived_id("CODE-REFUSED", asked.transaction_id, asked.code)
+        return _refused(asked, event_id, PromoCodeRefusal(answer), asked.cause_event_id)
     return PromoCodeRedeemed(
         event_id=derived_id("CODE-REDEEMED", asked.transaction_id, asked.code),
-        occurred_at=asked.occurred_at,
-        code=asked.code,
-        promotion_id=asked.promotion_id,
-        member_id=asked.member_id,
-        transaction_id=asked.transaction_id,
-        transaction_number=asked.transaction_number,
-        store_id=asked.store_id,
-        discount_cents=asked.discount_cents,
-        use_number=answer,
-        cause_event_id=asked.cause_event_id,
-    )
+        transaction_number=asked.transaction_number, store_id=asked.store_id,
+        discount_cents=asked.discount_cents, use_number=answer,
+        cause_event_id=asked.cause_event_id, **_about(asked),
+    )  # fmt: skip

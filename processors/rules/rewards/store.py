@@ -82,10 +82,13 @@ def purchase(
     return [*([sealed] if sealed else []), outcome]
 
 
-def lock(
-    ledger: MemberLedger | None, offers: MemberOffers, asked: IssuedOfferLockRequested
+def hold(
+    ledger: MemberLedger | None,
+    offers: MemberOffers,
+    asked: IssuedOfferLockRequested | IssuedOfferRedeemRequested,
 ) -> list[Event]:
-    """Reserve an instance for one transaction (see the module)."""
+    """Lock an instance to one transaction for `LOCK_MINUTES`, or spend it at once for that
+    transaction (see the module)."""
     repeated = requests.repeat(ledger, asked)
     if repeated is not None:
         return repeated.emitted
@@ -94,29 +97,16 @@ def lock(
     if refusal is not None:
         return [requests.reply(ledger, asked, reason=refusal[0], detail=refusal[1])]
     instance = offers.issued[asked.issued_offer_id]
-    instance.status, instance.transaction_id = "LOCKED", asked.transaction_id
-    instance.locked_until = asked.occurred_at + timedelta(minutes=LOCK_MINUTES)
-    detail = f"locked to {asked.transaction_id} until {instance.locked_until.isoformat()}"
+    instance.transaction_id = asked.transaction_id
+    detail = ""
+    if isinstance(asked, IssuedOfferLockRequested):
+        instance.status = "LOCKED"
+        instance.locked_until = asked.occurred_at + timedelta(minutes=LOCK_MINUTES)
+        detail = f"locked to {asked.transaction_id} until {instance.locked_until.isoformat()}"
+    else:
+        instance.status, instance.locked_until = "REDEEMED", None
     return [requests.reply(ledger, asked, issued_offer_id=instance.issued_offer_id,
                            discount_cents=None, detail=detail)]  # fmt: skip
-
-
-def redeem_now(
-    ledger: MemberLedger | None, offers: MemberOffers, asked: IssuedOfferRedeemRequested
-) -> list[Event]:
-    """Spend an instance at once (see the module)."""
-    repeated = requests.repeat(ledger, asked)
-    if repeated is not None:
-        return repeated.emitted
-    refusal = _use_refusal(ledger, offers, asked.issued_offer_id, asked.transaction_id,
-                           asked.occurred_at)  # fmt: skip
-    if refusal is not None:
-        return [requests.reply(ledger, asked, reason=refusal[0], detail=refusal[1])]
-    instance = offers.issued[asked.issued_offer_id]
-    instance.status, instance.transaction_id = "REDEEMED", asked.transaction_id
-    instance.locked_until = None
-    return [requests.reply(ledger, asked, issued_offer_id=instance.issued_offer_id,
-                           discount_cents=None)]  # fmt: skip
 
 
 def use(offers: MemberOffers, offer_id: str, transaction_id: str, at: datetime) -> None:
