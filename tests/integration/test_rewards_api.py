@@ -170,3 +170,71 @@ async def test_three_codes_three_grants_then_out_of_stock_a_repeat_409_and_the_w
     [stocked] = [r for r in catalogue.json()["rewards"] if r["reward_id"] == "STOCKED"]
     assert stocked["stock"] == {"state": "out", "remaining": 0}
     assert stocked["member"] == {"eligible": True, "affordable": True, "balance": 1000}
+
+
+async def test_1000_redemptions_at_once_by_one_member_grant_what_the_balance_covers(
+    engine, tmp_path
+):
+    """1,000 distinct keys at once by one member with 2,500 points, a reward of 100 points
+    and no stock: exactly 25 grants (201), 975 refusals `insufficient_points` (422), one debit
+    per grant, the balance 0 and never below it; then the same key 20 times at once: the
+    first answer 201 or 409, one debit, one grant."""
+    member = "rw-many"
+    services = Services(engine, tmp_path)
+    worker = services.start("worker", "worker")
+    projector = services.start("projector", "project")
+    try:
+        await publish_events(engine, [program(), reward("STOCKED", uses_code_stock=False)])
+        await publish_events(engine, [enrolled(member), bought(member, "MANY-T", cents=250_000)])
+
+        async def settled() -> bool:
+            funded = f"SELECT count(*) FROM member_balances WHERE member_id = '{member}' AND balance = 2500"  # noqa: E501
+            return await uncommitted(engine) == 0 and projected(engine, funded) == 1
+
+        assert await until(settled, 180), worker.log_tail() + projector.log_tail()
+
+        async with api() as http:
+            answers = await asyncio.gather(
+                *(redeem(http, engine, member, f"many-{n}") for n in range(1000))
+            )
+            balance = await http.get(
+                f"/v1/members/{member}/balance", headers=bearer(engine, member)
+            )
+            # Top the member up, then one key sent 20 times at once.
+            await publish_events(engine, [bought(member, "MANY-T2", cents=10_000)])
+
+            async def topped() -> bool:
+                funded = f"SELECT count(*) FROM member_balances WHERE member_id = '{member}' AND balance = 100"  # noqa: E501
+                return projected(engine, funded) == 1
+
+            assert await until(topped, 120), worker.log_tail() + projector.log_tail()
+            same = await asyncio.gather(
+                *(redeem(http, engine, member, "same-key") for _ in range(20))
+            )
+    finally:
+        services.stop()
+
+    statuses = [r.status_code for r in answers]
+    assert statuses.count(201) == 25, sorted(set(statuses))
+    assert statuses.count(422) == 975
+    assert {r.json()["error"] for r in answers if r.status_code == 422} == {"insufficient_points"}
+    assert balance.json()["programs"][0]["total_points"] == 0
+    redemptions = (
+        f"SELECT count(*) FROM ledger_events WHERE member_id = '{member}'"
+        " AND event_type = 'POINTS_REDEMPTION'"
+    )
+    never_negative = (  # the running balance, event after event in the member's order
+        "SELECT count(*) FROM (SELECT sum(points_on_event) OVER (ORDER BY sequence) AS running"
+        f" FROM ledger_events WHERE member_id = '{member}') balances WHERE running < 0"
+    )
+    wallet = f"SELECT count(*) FROM member_rewards WHERE member_id = '{member}'"
+    assert projected(engine, redemptions) == 26  # 25, then the repeated key's one
+    assert projected(engine, wallet) == 26
+    assert projected(engine, never_negative) == 0
+
+    kinds = sorted(r.status_code for r in same)
+    assert kinds.count(201) <= 1, kinds
+    assert set(kinds) <= {201, 202, 409}, kinds
+    bodies = [r.json() for r in same if r.status_code in (201, 409)]
+    assert bodies
+    assert all(b["granted_rewards"] == bodies[0]["granted_rewards"] for b in bodies)
