@@ -267,7 +267,7 @@ async def freshness(
 # --- the run ------------------------------------------------------------------------------
 
 
-async def _wait_until_ready(base_url: str, api: Any) -> None:
+async def wait_until_ready(base_url: str, api: Any) -> None:
     deadline = time.monotonic() + 90
     async with aiohttp.ClientSession(base_url) as session:
         while time.monotonic() < deadline:
@@ -283,7 +283,7 @@ async def _wait_until_ready(base_url: str, api: Any) -> None:
     raise RuntimeError(f"the API never became ready:\n{api.log_tail()}")
 
 
-def _cpu_seconds(pid: int) -> float | None:
+def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a process so far (Linux), or None where /proc is absent."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -332,17 +332,17 @@ async def run_feed_bench(
     try:
         api = services.start("api", "api", "--port", str(port))
         base_url = f"http://127.0.0.1:{port}"
-        await _wait_until_ready(base_url, api)
+        await wait_until_ready(base_url, api)
         assert api.process is not None
         first = rates[0]
         warm = _requests(world, tokens, int(warmup_seconds * first), rng)
         await open_loop(base_url, warm, rate=first, healthz_rate=first * healthz_share,
                         measured=False)  # fmt: skip
         for rate in rates:
-            cpu_before = _cpu_seconds(api.process.pid)
+            cpu_before = cpu_seconds(api.process.pid)
             load = await open_loop(base_url, _requests(world, tokens, int(seconds * rate), rng),
                                    rate=rate, healthz_rate=rate * healthz_share)  # fmt: skip
-            cpu_after = _cpu_seconds(api.process.pid)
+            cpu_after = cpu_seconds(api.process.pid)
             answered = sum(len(t.seconds) for t in load.latencies.values())
             cpu = (None if cpu_before is None or cpu_after is None or not answered
                    else (cpu_after - cpu_before) / answered * 1000)  # fmt: skip
