@@ -45,6 +45,11 @@ class ActivityRecorded(Event):
         default=None,
         description="The challenge this step counts towards; required for CHALLENGE_STEP.",
     )
+    step: Id | None = Field(
+        default=None,
+        description="CHALLENGE_STEP: which of the challenge's ordered steps was done (as "
+        "ChallengePublished.steps names it).",
+    )
     source: Source = Field(description="The channel the activity happened in.")
     attributes: dict[str, str] = Field(
         default_factory=dict,

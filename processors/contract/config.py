@@ -44,6 +44,7 @@ from processors.contract.common import PointsCategory
 from processors.contract.offer_definition import (
     LIST_MAX,
     Behaviour,
+    BehaviourKind,
     BehaviourOperator,
     DiscountKind,
     DiscountTerms,
@@ -620,6 +621,13 @@ class ChallengePublished(Event):
         le=1000,
         description="Times one member may complete it; progress restarts after each completion.",
     )
+    steps: list[Id] = Field(
+        default_factory=list,
+        max_length=50,
+        description="A series of steps done in this order: the goal is then ACTIVITY on "
+        "CHALLENGE_STEP and each step an ActivityRecorded naming this challenge and the step; "
+        "empty for other goals.",
+    )
     award_points: Points | None = Field(
         default=None, gt=0, description="Points awarded per completion; null when a reward is."
     )
@@ -634,6 +642,19 @@ class ChallengePublished(Event):
             raise ValueError("ends_at must be after starts_at")
         if (self.award_points is None) == (self.award_reward_id is None):
             raise ValueError("a challenge awards award_points or award_reward_id, exactly one")
+        is_series = (
+            self.goal.kind is BehaviourKind.ACTIVITY
+            and self.goal.activity_kind is ActivityKind.CHALLENGE_STEP
+        )
+        if is_series != bool(self.steps):
+            raise ValueError("steps are given exactly when the goal is ACTIVITY on CHALLENGE_STEP")
+        if len(set(self.steps)) != len(self.steps):
+            raise ValueError("steps must not repeat a step")
+        if self.steps and (self.goal.count_min not in (None, len(self.steps))):
+            raise ValueError("a series of steps completes when every step is done: count_min "
+                             "is null or the number of steps")  # fmt: skip
+        if self.steps and self.goal.window_days is not None:
+            raise ValueError("a series of steps runs over the challenge window: no window_days")
         return self
 
 

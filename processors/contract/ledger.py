@@ -38,6 +38,7 @@ class LedgerEventType(ContractEnum):
     REFERRAL = "REFERRAL"
     OFFER_AWARD = "OFFER_AWARD"
     BULK_AWARD = "BULK_AWARD"
+    CHALLENGE_AWARD = "CHALLENGE_AWARD"  # a completed challenge's points (ADR 27)
     UNKNOWN = "UNKNOWN"
 
 

@@ -208,6 +208,55 @@ class OfferBudgetExhausted(Event):
     request_event_id: Id = Field(description="event_id of the request whose grant spent it.")
 
 
+class ChallengeProgressed(Event):
+    """A member's progress towards a challenge's goal changed: up (a purchase, an activity, a
+    step done in order) or down (a return, counted visits or spend leaving the rolling window
+    at the day's start). docs/adr/0027-challenges.md."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member.")
+    challenge_id: Id = Field(description="The challenge.")
+    cause_event_id: Id = Field(
+        description="event_id of the event that changed it (a purchase, return, activity or "
+        "DayStarted)."
+    )
+    transaction_id: Id | None = Field(
+        default=None, description="The transaction that changed it, if one did."
+    )
+    completion_number: int = Field(
+        ge=1, description="The completion in progress: completions so far + 1."
+    )
+    metric: ProgressMetric = Field(description="What progress and threshold count.")
+    progress: Quantity = Field(
+        description="Progress so far towards this completion, in the metric (steps done, for "
+        "a series of steps)."
+    )
+    threshold: Quantity = Field(description="The progress that completes the challenge.")
+    oldest_counted_at: UtcDatetime | None = Field(
+        default=None,
+        description="With a rolling window (goal.window_days): when the oldest purchase or "
+        "activity still counted happened; it stops counting window_days later. Null otherwise.",
+    )
+
+
+class ChallengeAwardTakenBack(Event):
+    """A return took a completed challenge's qualifying purchase below its goal: the points it
+    awarded are debited in the return's ledger event. The challenge stays completed (it is not
+    re-opened) and a granted reward is not taken back (docs/adr/0027-challenges.md)."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member.")
+    challenge_id: Id = Field(description="The challenge.")
+    cause_event_id: Id = Field(description="event_id of the TransactionReturned.")
+    transaction_id: Id = Field(description="The purchase the return was made against.")
+    completion_number: int = Field(ge=1, description="The completion whose award is taken back.")
+    completed_event_id: Id = Field(description="event_id of that ChallengeCompleted.")
+    program_id: Id = Field(description="The programme debited.")
+    points_taken_back: Points = Field(gt=0, description="Points debited.")
+
+
 class ChallengeCompleted(Event):
     """A member completed a challenge and was awarded its points or reward."""
 
