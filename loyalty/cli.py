@@ -123,7 +123,8 @@ def migrate() -> None:
               help="Use an engine that already runs (worker, projector, API at this URL) "
                    "instead of starting one.")  # fmt: skip
 def demo(members: int, api_port: int, exit_after: bool, api_url: str | None) -> None:
-    """The main job: stack up, worker + projector + API, a demo stream, results; Ctrl-C stops."""
+    """The main job: stack up, worker + projector + API, a demo stream, results; Ctrl-C stops
+    the processes, not Kafka and Postgres (`loyalty stack down`)."""
     import asyncio
 
     from loyalty import stack as local_stack

@@ -3,11 +3,15 @@
 1. configure a demo programme (10 points per dollar, yearly expiry, points for discounts);
 2. start the engine's processes: the worker (ledger rules), the projector (Postgres), the API;
 3. feed a small deterministic stream: enrolments, purchases, a redemption, a return;
-4. show the ledger events the worker emitted and a member's balance read through the API;
-5. keep serving until Ctrl-C (or stop at once with `--exit`).
+4. show the ledger events the worker emitted, and a member's ledger and balance read through
+   the API exactly as the README's example call reads them (the default window: 7 days);
+5. keep serving until Ctrl-C (or stop at once with `--exit`); Ctrl-C stops the worker, the
+   projector and the API, never Kafka and Postgres (`loyalty stack down` does).
 
 Event ids carry a run stamp, so running the demo again adds new purchases rather than being
-deduplicated away.
+deduplicated away. The purchases, the redemption and the return are dated in the hours before
+the run, so the ledger's default window shows them; the programme, the offer and the
+enrolments keep fixed dates and ids, so a second run repeats them rather than conflicting.
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ CATALOGUE = [
     ("SKU-BREAD", "GROCERY", "BAKERY", "Boulange", 399),
 ]
 START = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
+"""When the demo programme's members enrol (fixed: an enrolment's id never changes)."""
+PURCHASE_MINUTES = 7
+"""Minutes between two demo purchases."""
 
 
 def demo_program() -> ProgramConfigured:
@@ -101,10 +108,14 @@ def member_id(n: int) -> str:
     return f"M{n:05d}"
 
 
-def demo_phases(members: int, *, run: str, seed: int = 7) -> list[list[Event]]:
+def demo_phases(members: int, *, run: str, now: datetime, seed: int = 7) -> list[list[Event]]:
     """The demo stream in phases (topics are not ordered with each other): enrolments; then
-    purchases; then a redemption and a return."""
+    purchases; then a redemption and a return. The purchases end a few minutes before `now`
+    and the redemption and return follow them, so all are in the ledger's last 7 days."""
     rng = random.Random(seed)
+    purchases_count = members * 3
+    last = now.replace(second=0, microsecond=0) - timedelta(minutes=5)
+    first_purchase_at = last - timedelta(minutes=PURCHASE_MINUTES * purchases_count)
     enrolments: list[Event] = [
         MemberEnrolled(
             event_id=f"enrol-{member_id(n)}",
@@ -118,7 +129,7 @@ def demo_phases(members: int, *, run: str, seed: int = 7) -> list[list[Event]]:
         for n in range(members)
     ]
     purchases: list[Event] = []
-    for t in range(members * 3):
+    for t in range(purchases_count):
         picks = rng.sample(CATALOGUE, k=rng.randint(1, 3))
         lines = []
         for number, (sku, category, subcategory, brand, price) in enumerate(picks, start=1):
@@ -132,7 +143,7 @@ def demo_phases(members: int, *, run: str, seed: int = 7) -> list[list[Event]]:
         purchases.append(
             TransactionCompleted(
                 event_id=f"tx-{run}-{t:05d}",
-                occurred_at=START + timedelta(days=1, minutes=7 * t),
+                occurred_at=first_purchase_at + timedelta(minutes=PURCHASE_MINUTES * t),
                 transaction_id=f"T-{run}-{t:05d}",
                 member_id=member,
                 market="CA",
@@ -146,7 +157,7 @@ def demo_phases(members: int, *, run: str, seed: int = 7) -> list[list[Event]]:
     first = purchases[0]
     assert isinstance(first, TransactionCompleted)
     assert first.member_id is not None
-    later = START + timedelta(days=3)
+    later = last
     spend_and_return: list[Event] = [
         PointsRedemptionRequested(
             event_id=f"redeem-{run}", occurred_at=later, command_id=f"demo-{run}-redeem",
@@ -171,6 +182,14 @@ class DemoReport:
     published: int = 0
     ledger_events: list[LedgerEventRecorded] = field(default_factory=list)
     balance: dict[str, object] | None = None
+    ledger_page: dict[str, object] | None = None
+    """The first page of `GET /v1/members/M00001/ledger`, no filter: the README's call."""
+
+
+STOPPING = (
+    "Ctrl-C stops the worker, the projector and the API; Kafka and Postgres keep running "
+    "(stop them with `.venv/bin/loyalty stack down`, or `make stack-down`)."
+)
 
 
 async def _ledger_reader(settings: Settings) -> AIOKafkaConsumer:
@@ -210,10 +229,7 @@ async def _balance_via_api(
 ) -> dict[str, object] | None:
     """The member's balance from the API, once the projection shows `expected` points in the
     demo programme (the projector works asynchronously)."""
-    from projections.api.auth import Role, issue_token
-
-    token = issue_token(settings.api_secret.get_secret_value(), member, Role.MEMBER,
-                        now=datetime.now(UTC), ttl=timedelta(minutes=60))  # fmt: skip
+    token = _token(settings, member)
     url = f"{base_url}/v1/members/{member}/balance"
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
@@ -227,6 +243,13 @@ async def _balance_via_api(
             return body
         await asyncio.sleep(0.5)
     return body
+
+
+def _token(settings: Settings, member: str) -> str:
+    from projections.api.auth import Role, issue_token
+
+    return issue_token(settings.api_secret.get_secret_value(), member, Role.MEMBER,
+                       now=datetime.now(UTC), ttl=timedelta(minutes=60))  # fmt: skip
 
 
 def _demo_points(balance: dict[str, object]) -> int | None:
@@ -251,7 +274,8 @@ async def run_demo(
     """Run the demo end to end; with `serve`, keep the processes up until cancelled. With
     `api_url`, use an engine that already runs (docker-compose) instead of starting one."""
     codec = AvroCodec()
-    run = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    now = datetime.now(UTC)  # the demo's one clock read: its run stamp and its dates
+    run = now.strftime("%Y%m%d%H%M%S")
     report = DemoReport()
     services = Services(settings, log_dir)
     await publish_events(settings, [demo_program(), demo_offer()], codec)
@@ -266,7 +290,7 @@ async def run_demo(
         seen: dict[str, LedgerEventRecorded] = {}
         caused: set[str] = set()
         demo_members = {member_id(n) for n in range(members)}
-        for phase in demo_phases(members, run=run):
+        for phase in demo_phases(members, run=run, now=now):
             caused |= {e.event_id for e in phase}
             await publish_events(settings, phase, codec)
             report.published += len(phase)
@@ -286,11 +310,23 @@ async def run_demo(
         report.balance = await _balance_via_api(settings, base_url, member_id(1), expected, 90)
         console.print(f"GET /v1/members/{member_id(1)}/balance →")
         console.print_json(data=report.balance)
+        # The README's example call: no filter, so the default window (the last 7 days).
+        report.ledger_page = await asyncio.to_thread(
+            _get_json,
+            f"{base_url}/v1/members/{member_id(1)}/ledger",
+            _token(settings, member_id(1)),
+        )
+        shown = report.ledger_page.get("events")
+        console.print(
+            f"GET /v1/members/{member_id(1)}/ledger → "
+            f"{len(shown) if isinstance(shown, list) else 0} event(s) on its first page"
+        )
         if serve:
             console.print(
                 f"\nThe engine is running. API: http://127.0.0.1:{api_port}  "
                 f"(token: `.venv/bin/loyalty token member {member_id(1)}`)\n"
-                "Publish more with `.venv/bin/loyalty publish`. Ctrl-C stops everything."
+                "Publish more with `.venv/bin/loyalty publish`. "
+                f"{STOPPING}"
             )
             await asyncio.Event().wait()
     finally:
