@@ -1,7 +1,10 @@
 """Structured logging: structlog rendering JSON (for machines) or console lines (for people).
 
 Standard-library loggers (aiokafka, aiohttp, psycopg) are routed through the same renderer so
-one process writes one format.
+one process writes one format. aiokafka reports at ERROR or WARNING the broker answers it
+retries by itself (the group coordinator still loading, a partition's leader still being
+elected after a topic is created): those are logged at INFO as what they are, a retry, so that
+an error on a healthy start means something.
 """
 
 from __future__ import annotations
@@ -44,11 +47,28 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
             ],
         )
     )
+    handler.addFilter(retries_are_info)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # aiokafka reports every coordinator hiccup at ERROR/WARNING; keep it at WARNING.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+
+
+def retries_are_info(record: logging.LogRecord) -> bool:
+    """A handler filter: an aiokafka record about an error aiokafka retries (a Kafka error
+    whose `retriable` is true: `CoordinatorNotAvailableError`, `NotLeaderForPartitionError`,
+    ...) becomes an INFO record saying so; it is dropped if the root level hides INFO."""
+    if not record.name.startswith("aiokafka") or record.levelno < logging.WARNING:
+        return True
+    args = record.args if isinstance(record.args, tuple) else ()
+    errors = [arg for arg in args if getattr(arg, "retriable", False) is True]
+    if not errors:
+        return True
+    record.msg = f"kafka.retrying: {record.getMessage()} (a transient broker answer; retried)"
+    record.args = ()
+    record.levelno, record.levelname = logging.INFO, "INFO"
+    return logging.getLogger().isEnabledFor(logging.INFO)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
