@@ -25,7 +25,6 @@ from processors.contract.internal import (
     OFFER_USES_TOPIC,
     PROMOTION_USES_TOPIC,
     REWARD_STOCK_TOPIC,
-    OfferUseRequested,
 )
 from processors.contract.internal import TOPIC as STEPS_TOPIC
 from processors.contract.targeting import OfferTargetingTick
@@ -82,7 +81,7 @@ class Simulation:
                 outputs += counted.emitted
                 queue.extend(e for e in counted.emitted if e.topic == STEPS_TOPIC)
                 continue
-            if isinstance(message, OfferUseRequested):
+            if isinstance(message, budget.UsesInput):
                 # The agent keyed by the offer decides, in arrival order (ADR 14).
                 decision = budget.decide(self.offers.get(message.offer_id), message)
                 self.offers[message.offer_id] = decision.state

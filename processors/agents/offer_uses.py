@@ -1,14 +1,14 @@
 """The offer-uses agent: requests for uses of offers with a total-uses limit or a points
-budget, keyed by offer, decided in arrival order by `processors.rules.offers.budget`
-(docs/adr/0014-offer-level-caps.md) → grants and denials to the members, and
-`OfferBudgetExhausted` once an offer is spent."""
+budget, and tills' reservations of discount uses, keyed by offer, decided in arrival order by
+`processors.rules.offers.budget` (docs/adr/0014-offer-level-caps.md,
+docs/adr/0030-discount-offer-total-uses.md) → grants and denials to the members, answers to
+the reservations, and `OfferBudgetExhausted` once an offer is spent."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
 from processors.contract.base import Event
-from processors.contract.internal import OfferUseRequested
 from processors.frontdoor import Delivered
 from processors.rules.offers import budget
 from processors.runtime.batch import Decision
@@ -25,13 +25,13 @@ class OfferUses:
 
     def keys(self, event: Event, delivered: Delivered, table: Table | None) -> Iterable[str]:
         # The front door lets nothing else onto this topic.
-        assert isinstance(event, OfferUseRequested)
+        assert isinstance(event, budget.UsesInput)
         return (event.offer_id,)
 
     def decide(
         self, key: str, state: budget.OfferUses | None, event: Event
     ) -> Decision[budget.OfferUses]:
-        assert isinstance(event, OfferUseRequested)
+        assert isinstance(event, budget.UsesInput)
         decision = budget.decide(state, event)
         return Decision(decision.state, decision.emitted)
 

@@ -166,9 +166,10 @@ class OfferUseRequested(Event):
     program_id: Id = Field(description="The programme the award would credit.")
     points_due: Points = Field(description="Points the use yields before any cap.")
     points_requested: Points = Field(
-        gt=0,
+        ge=0,
         description="Points after the member-level caps (per transaction, per member); the "
-        "budget may clip them further, never raise them.",
+        "budget may clip them further, never raise them. 0: a discount-only use, granted "
+        "while the offer's total uses last (docs/adr/0030-discount-offer-total-uses.md).",
     )
     uses_total_max: int | None = Field(
         default=None, ge=1, description="The offer's total-uses limit where the use completed."
@@ -185,6 +186,11 @@ class OfferUseRequested(Event):
     )
     completed_event_id: Id = Field(
         description="event_id the OfferCompleted of this use carries once it is granted."
+    )
+    discount_cents: Cents = Field(
+        default=0,
+        description="The discount the use gives on its purchase (0: a points use). A use "
+        "whose purchase had a reservation commits it, whatever the limits say by then.",
     )
 
 
@@ -208,9 +214,9 @@ class OfferUseGranted(Event):
     request_event_id: Id = Field(description="event_id of the OfferUseRequested answered.")
     points_requested: Points = Field(description="Points the request asked for.")
     points_granted: Points = Field(
-        gt=0,
+        ge=0,
         description="Points granted: the request's, clipped to what the budget had left "
-        "(DESIGN.md §5.20: 800 due, 300 left → 300).",
+        "(DESIGN.md §5.20: 800 due, 300 left → 300); 0 for a discount-only use.",
     )
 
 
@@ -225,6 +231,23 @@ class OfferUseDenied(Event):
     use_number: int = Field(ge=1, description="The member's use denied.")
     request_event_id: Id = Field(description="event_id of the OfferUseRequested answered.")
     reason: OfferUseDenial = Field(description="Which offer-level limit was spent.")
+
+
+class OfferUseReservationRequested(Event):
+    """A till asks, before the purchase completes, whether a discount offer with a total-uses
+    limit applies to its basket: the offer's agent reserves one use until `reserved_until`
+    (reserve → commit, DESIGN.md §5.25); the member's purchase commits it, and a till told
+    yes is never overruled. Asking again for the same basket extends the reservation."""
+
+    topic: ClassVar[str] = OFFER_USES_TOPIC
+    key_field: ClassVar[str] = "offer_id"
+
+    offer_id: OfferId = Field(description="The offer (the record key).")
+    member_id: Id = Field(description="The member whose basket it is.")
+    transaction_id: Id = Field(description="The basket the use is reserved for.")
+    reserved_until: UtcDatetime = Field(description="When the reservation lapses, uncommitted.")
+    discount_cents: Cents = Field(description="The discount the offer gives on the basket.")
+    uses_total_max: int = Field(ge=1, description="The offer's total-uses limit.")
 
 
 class PurchaseForwarded(Event):

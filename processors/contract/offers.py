@@ -25,6 +25,7 @@ from processors.contract.base import (
     Record,
     UtcDatetime,
 )
+from processors.contract.internal import OfferUseDenial
 
 TOPIC = topics.OFFERS.name
 
@@ -342,6 +343,30 @@ class PromoCodeRefused(Event):
 
     def partition_key(self) -> str:
         return self.member_id or self.transaction_id
+
+
+class OfferUseReservationAnswered(Event):
+    """The offer's agent answered a till's reservation of a discount offer's use
+    (`OfferUseReservationRequested`): reserved until a time (the till may give the discount;
+    the member's purchase will be counted, whatever happens in between), or refused because
+    the offer's total uses are spent (the till gives the basket without it)."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member (the record key) whose basket it is.")
+    offer_id: OfferId = Field(description="The offer.")
+    transaction_id: Id = Field(description="The basket.")
+    request_event_id: Id = Field(description="event_id of the reservation request answered.")
+    reserved: bool = Field(description="True: a use is reserved; false: refused.")
+    reserved_until: UtcDatetime | None = Field(
+        default=None, description="When the reservation lapses, uncommitted; null if refused."
+    )
+    discount_cents: Cents = Field(description="The discount the offer gives on the basket.")
+    reason: OfferUseDenial | None = Field(
+        default=None,
+        description="Why it was refused (`USES_SPENT`: the offer's total uses are spent, live "
+        "reservations counted); null when reserved.",
+    )
 
 
 class PromoCodeReserved(Event):

@@ -15,11 +15,19 @@ Decisions:
   so a redelivered request is answered with its original decision, same id and content. The
   state grows with the members who asked, not with the requests: a member's uses are bounded
   by the offer's own limits, and a member whose use was denied asks no more.
+- Discount-only uses (`points_requested` 0, docs/adr/0030-discount-offer-total-uses.md) are
+  granted while the total uses last, and reserve → commit (DESIGN.md §5.25) makes the limit
+  hold at the till: a till may reserve a use for its basket until a time; live reservations
+  count against the total; the member's purchase that completes the use commits its basket's
+  reservation whatever the limits say by then (a till told yes is never overruled, even after
+  the reservation lapsed). A lapsed reservation no longer counts, and is forgotten a week
+  after it lapsed. Time is the request's, never a clock.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
@@ -29,9 +37,24 @@ from processors.contract.internal import (
     OfferUseDenied,
     OfferUseGranted,
     OfferUseRequested,
+    OfferUseReservationRequested,
 )
-from processors.contract.offers import BudgetExhaustion, OfferBudgetExhausted
+from processors.contract.offers import (
+    BudgetExhaustion,
+    OfferBudgetExhausted,
+    OfferUseReservationAnswered,
+)
 from processors.rules.arithmetic import derived_id
+
+FORGOTTEN_AFTER = timedelta(days=7)
+"""How long a lapsed, uncommitted reservation is kept (a purchase landing late still commits)."""
+
+
+class Reservation(BaseModel):
+    """One use reserved for a member's basket."""
+
+    member_id: str
+    until: datetime
 
 
 class OfferUses(BaseModel):
@@ -42,7 +65,13 @@ class OfferUses(BaseModel):
     points_granted: int = 0
     exhausted_by: str | None = None  # the request whose grant spent the offer, once spent
     decided: dict[str, dict[int, int]] = Field(default_factory=dict)
-    """member id → use number → points granted (0: denied)."""
+    """member id → use number → points granted (0: denied, unless in `discounts_granted`)."""
+    discounts_granted: set[str] = Field(default_factory=set)
+    """member|use of the discount-only uses granted (they grant 0 points)."""
+    reservations: dict[str, Reservation] = Field(default_factory=dict)  # by transaction
+
+    def live_reservations(self, at: datetime) -> int:
+        return sum(1 for r in self.reservations.values() if r.until > at)
 
 
 @dataclass
@@ -53,29 +82,49 @@ class Decision:
     emitted: list[Event] = field(default_factory=list)
 
 
-def decide(state: OfferUses | None, request: OfferUseRequested) -> Decision:
-    """Grant, clip or deny one requested use (see the module's decisions).
+UsesInput = OfferUseRequested | OfferUseReservationRequested
+
+
+def decide(state: OfferUses | None, request: UsesInput) -> Decision:
+    """Grant, clip or deny one requested use, or answer a reservation (see the module's
+    decisions).
 
     Takes ownership of `state` and changes it in place, like the member rules.
     """
     if state is None:
         state = OfferUses(offer_id=request.offer_id)
+    if isinstance(request, OfferUseReservationRequested):
+        return _reserve(state, request)
     decision = Decision(state)
     answers = state.decided.setdefault(request.member_id, {})
     known = answers.get(request.use_number)
     if known is not None:
-        decision.emitted.append(_answer(state, request, known))
+        granted = known > 0 or _key(request) in state.discounts_granted
+        decision.emitted.append(_answer(state, request, known, granted=granted))
         return decision
+    told_yes = (
+        request.transaction_id is not None
+        and state.reservations.pop(request.transaction_id, None) is not None
+    )
     points = min(request.points_requested, _points_left(state, request))
-    if _uses_left(state, request) <= 0 or points <= 0:
+    discount_only = request.points_requested == 0
+    granted = told_yes or (
+        _uses_left(state, request, request.occurred_at) > 0 and (points > 0 or discount_only)
+    )
+    if not granted:
         points = 0
     else:
+        points = max(points, 0)
         state.uses_granted += 1
         state.points_granted += points
+        if discount_only:
+            state.discounts_granted.add(_key(request))
     answers[request.use_number] = points
-    decision.emitted.append(_answer(state, request, points))
+    _forget_lapsed(state, request.occurred_at)
+    decision.emitted.append(_answer(state, request, points, granted=granted))
     spent = _spent(state, request)
-    if points > 0 and spent is not None:
+    # Once, with the grant that spends the offer (not again for a till's commit past it).
+    if granted and spent is not None and not (told_yes and state.exhausted_by is not None):
         state.exhausted_by = request.event_id
         decision.emitted.append(
             OfferBudgetExhausted(
@@ -94,10 +143,54 @@ def decide(state: OfferUses | None, request: OfferUseRequested) -> Decision:
     return decision
 
 
-def _uses_left(state: OfferUses, request: OfferUseRequested) -> int:
+def _reserve(state: OfferUses, asked: OfferUseReservationRequested) -> Decision:
+    """Reserve a use for the basket while the total uses (live reservations counted) last;
+    asking again extends it; a basket whose use is committed stays reserved."""
+    kept = state.reservations.get(asked.transaction_id)
+    if kept is not None:
+        kept.until = max(kept.until, asked.reserved_until)  # asked again: extended
+        return Decision(state, [_reservation_answer(asked, kept.until)])
+    if asked.uses_total_max - state.uses_granted - state.live_reservations(asked.occurred_at) <= 0:
+        return Decision(state, [_reservation_answer(asked, None)])
+    state.reservations[asked.transaction_id] = Reservation(
+        member_id=asked.member_id, until=asked.reserved_until
+    )
+    _forget_lapsed(state, asked.occurred_at)
+    return Decision(state, [_reservation_answer(asked, asked.reserved_until)])
+
+
+def _reservation_answer(
+    asked: OfferUseReservationRequested, until: datetime | None
+) -> OfferUseReservationAnswered:
+    """Reserved until `until`, or refused (None): the uses are spent."""
+    return OfferUseReservationAnswered(
+        event_id=derived_id("offer-use-reservation-answered", asked.event_id),
+        occurred_at=asked.occurred_at,
+        member_id=asked.member_id,
+        offer_id=asked.offer_id,
+        transaction_id=asked.transaction_id,
+        request_event_id=asked.event_id,
+        reserved=until is not None,
+        reserved_until=until,
+        discount_cents=asked.discount_cents,
+        reason=None if until is not None else OfferUseDenial.USES_SPENT,
+    )
+
+
+def _forget_lapsed(state: OfferUses, at: datetime) -> None:
+    state.reservations = {
+        k: r for k, r in state.reservations.items() if r.until + FORGOTTEN_AFTER > at
+    }
+
+
+def _key(request: OfferUseRequested) -> str:
+    return f"{request.member_id}|{request.use_number}"
+
+
+def _uses_left(state: OfferUses, request: OfferUseRequested, at: datetime) -> int:
     if request.uses_total_max is None:
         return 1
-    return request.uses_total_max - state.uses_granted
+    return request.uses_total_max - state.uses_granted - state.live_reservations(at)
 
 
 def _points_left(state: OfferUses, request: OfferUseRequested) -> int:
@@ -115,8 +208,8 @@ def _spent(state: OfferUses, request: OfferUseRequested) -> BudgetExhaustion | N
     return None
 
 
-def _answer(state: OfferUses, request: OfferUseRequested, points: int) -> Event:
-    if points > 0:
+def _answer(state: OfferUses, request: OfferUseRequested, points: int, *, granted: bool) -> Event:
+    if granted:
         return OfferUseGranted(
             event_id=derived_id("offer-use-granted", request.event_id),
             occurred_at=request.occurred_at,
@@ -128,6 +221,8 @@ def _answer(state: OfferUses, request: OfferUseRequested, points: int) -> Event:
             points_granted=points,
         )
     spent = _spent(state, request)
+    if _uses_left(state, request, request.occurred_at) <= 0:
+        spent = BudgetExhaustion.USES_SPENT  # live reservations hold what is left
     return OfferUseDenied(
         event_id=derived_id("offer-use-denied", request.event_id),
         occurred_at=request.occurred_at,

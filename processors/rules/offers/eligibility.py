@@ -11,7 +11,8 @@ towards a location-limited offer, but never towards a coupon offer (a coupon mus
 cart).
 
 An anonymous cart (no member) counts only towards discount offers it can earn on its own:
-behaviours judged on the one transaction, no per-member use limit (docs/adr/0010).
+behaviours judged on the one transaction, no per-member use limit (docs/adr/0010), no
+total-uses limit (docs/adr/0030: an anonymous purchase runs no offer to count the use).
 """
 
 from __future__ import annotations
@@ -127,4 +128,6 @@ def _open_to_anonymous(offer: OfferPublished) -> bool:
         offer.reward.kind is OfferRewardKind.DISCOUNT
         and one_transaction
         and offer.usage.uses_per_member_max is None
+        # An anonymous purchase runs no offer, so nobody would count its use of the total.
+        and offer.usage.uses_total_max is None
     )

@@ -31,11 +31,13 @@ from processors.contract.base import Event
 from processors.contract.common import Source
 from processors.contract.config import OfferPublished, ProgramConfigured
 from processors.contract.enrolments import MemberEnrolled, MemberProfile, MemberProfileUpdated
+from processors.contract.internal import OfferUseGranted, OfferUseRequested
 from processors.contract.offer_definition import ITEM_DISCOUNTS, BehaviourKind, OfferRewardKind
 from processors.contract.offers import OfferCompleted, OfferProgressed
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
+from processors.rules.arithmetic import derived_id
 from processors.rules.ledger import policy
-from processors.rules.offers import eligibility, progress, retention, returns
+from processors.rules.offers import eligibility, limits, progress, retention, returns
 from processors.rules.offers.catalogue import TRANSACTION_BEHAVIOURS, Catalogue
 from processors.rules.offers.discounts import (
     DiscountOffer,
@@ -82,6 +84,9 @@ class CartEvaluation:
     awards: list[Award] = field(default_factory=list)
     base_points: dict[str, int] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+    waiting: list[OfferUseRequested] = field(default_factory=list)
+    """Uses the offer's agent would decide (ADR 14, ADR 30): shown in `events` and `awards`
+    as if granted; a till reserves the discount ones."""
 
 
 # --- member facts -----------------------------------------------------------------------
@@ -149,6 +154,7 @@ def evaluate_cart(
     )
     work.purchases.pop(cart.transaction_id, None)
     evaluation, net = _purchase(work, cart, catalogue, programs, at_till=False, anonymous=anonymous)
+    waiting = _as_granted(work, evaluation)
     base: dict[str, int] = {}
     for program_id in sorted(work.programs if not anonymous else []):
         program = programs.get(program_id)
@@ -156,7 +162,33 @@ def evaluate_cart(
             excluded = policy.excluded_skus(program, cart.store.province)
             spend = sum(line.amount_cents for line in net if line.sku not in excluded)
             base[program_id] = policy.base_points(program, spend)
-    return CartEvaluation(evaluation.discounts, evaluation.awards, base, evaluation.events)
+    return CartEvaluation(evaluation.discounts, evaluation.awards, base, evaluation.events, waiting)
+
+
+def _as_granted(state: MemberOffers, evaluation: Evaluation) -> list[OfferUseRequested]:
+    """A cart's uses waiting for their offer's agent, shown as if it granted them (its events
+    and awards, in place of the requests); the requests."""
+    waiting: list[OfferUseRequested] = []
+    events: list[Event] = []
+    for event in evaluation.events:
+        if not isinstance(event, OfferUseRequested):
+            events.append(event)
+            continue
+        waiting.append(event)
+        granted = limits.on_granted(
+            state,
+            OfferUseGranted(
+                event_id=derived_id("offer-use-granted", event.event_id),
+                occurred_at=event.occurred_at, member_id=event.member_id,
+                offer_id=event.offer_id, use_number=event.use_number,
+                request_event_id=event.event_id, points_requested=event.points_requested,
+                points_granted=event.points_requested,
+            ),
+        )  # fmt: skip
+        events += granted.events
+        evaluation.awards += granted.awards
+    evaluation.events = events
+    return waiting
 
 
 def _purchase(

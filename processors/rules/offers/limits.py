@@ -4,7 +4,9 @@ keyed by the offer, then is completed or dropped on its answer.
 
 1. `request`: the use is counted (its number taken, its points reserved against the member's
    own caps) and kept pending; an `OfferUseRequested` goes to the offer's agent. No
-   OfferCompleted and no award yet.
+   OfferCompleted and no award yet. A discount use of an offer with a total-uses limit waits
+   too (docs/adr/0030-discount-offer-total-uses.md): the till reserved it, or learns from the
+   answer.
 2. `on_granted`: the pending use completes: OfferCompleted with the granted points (the budget
    may have clipped them; a return since may have lowered them) and its award, once.
 3. `on_denied`: the pending use is dropped: nothing is emitted, and the use and its points no
@@ -35,6 +37,16 @@ def has_offer_limits(offer: OfferPublished) -> bool:
     """True when an agent keyed by the offer must grant each paying use."""
     usage = offer.usage
     return usage.uses_total_max is not None or usage.budget_points_max is not None
+
+
+def waits_for_offer(plan: Plan) -> bool:
+    """True when the use must wait for the offer's agent: it pays points and the offer has a
+    total-uses limit or a budget, or it gives a discount and the offer has a total-uses limit
+    (docs/adr/0030-discount-offer-total-uses.md: the till reserved it, or it is decided when
+    the purchase lands)."""
+    if plan.points > 0:
+        return has_offer_limits(plan.offer)
+    return plan.discount_cents > 0 and plan.offer.usage.uses_total_max is not None
 
 
 def budget_points(offer: OfferPublished) -> int | None:
@@ -89,6 +101,7 @@ def request(
         cause_event_id=cause.event_id,
         transaction_id=cause.transaction_id,
         completed_event_id=completed_event_id,
+        discount_cents=plan.discount_cents,
     )
 
 

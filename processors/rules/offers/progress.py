@@ -283,7 +283,7 @@ def _complete(
     event_id = derived_id("offer-completed", cause.event_id, offer.offer_id, str(use))
     from processors.rules.offers import limits  # here: limits builds on this module
 
-    if plan.points > 0 and limits.has_offer_limits(offer):
+    if limits.waits_for_offer(plan):
         # Cross-member limits: the offer's agent decides; the use waits for its answer.
         evaluation.events.append(limits.request(state, standing, plan, cause, use, event_id))
         standing.contributions = [[] for _ in offer.behaviours]
