@@ -3,19 +3,27 @@ broker. Its outputs must be the simulator's, event for event, and hold the scena
 expectations (ADR 10).
 
 All scenarios run at once in one worker: each gets its own namespace (its ids, programmes and
-market prefixed), so their offers, members and days never meet. Topics are not ordered with
-each other, so each scenario's steps are published in waves (consecutive steps on one topic)
-and every wave waits for the outputs the simulator says it causes.
+market prefixed), so their offers, members and days never meet. Every field of the contract
+that names a member is renamed (found in the contract, not listed here), and an output that
+names a member outside its scenario's namespace fails the test: a comparison must not pass
+because two scenarios met. Topics are not ordered with each other, so each scenario's steps
+are published in waves (consecutive steps on one topic) and every wave waits for the outputs
+the simulator says it causes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import types
+import typing
 import uuid
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from loyalty import stack
 from loyalty.audit import uncommitted
@@ -24,6 +32,7 @@ from loyalty.services import Services
 from processors import scenarios
 from processors.codec.json_form import from_json_object, to_json_object
 from processors.contract.base import Event
+from processors.contract.catalogue import all_events
 from processors.contract.config import OfferPublished
 from processors.contract.ledger import LedgerEventRecorded
 from processors.contract.offers import (
@@ -42,10 +51,44 @@ from tests.integration.test_worker_ledger import Collector
 pytestmark = pytest.mark.integration
 
 SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.yaml"))
-RENAMED = {"member_id", "program_id", "offer_id", "market", "event_id", "transaction_id",
-           "return_id", "command_id", "stacking_group", "victim_member_id",
-           "survivor_member_id", "referrer_member_id", "audience_id", "upload_id",
-           "reward_id", "promotion_id"}  # fmt: skip
+NAMES_A_MEMBER = re.compile(r"(.+_)?member_ids?")
+"""The contract's naming rule for a field that holds members' ids (STYLE.md: the qualifier
+first, `_member_id` last): `member_id`, `recipient_member_id`, `member_ids`, ..."""
+
+
+@cache
+def member_fields() -> frozenset[str]:
+    """Every field, in every event of the contract and the records nested in them, that names
+    members."""
+    found: set[str] = set()
+    seen: set[type[BaseModel]] = set()
+
+    def walk(model: type[BaseModel]) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            if NAMES_A_MEMBER.fullmatch(name):
+                found.add(name)
+            for nested in _models_in(field.annotation):
+                walk(nested)
+
+    for event in all_events():
+        walk(event)
+    return frozenset(found)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is not None:
+        return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+    return []
+
+
+RENAMED = {"program_id", "offer_id", "market", "event_id", "transaction_id", "return_id",
+           "command_id", "stacking_group", "audience_id", "upload_id", "reward_id",
+           "promotion_id", "program_ids", *member_fields()}  # fmt: skip
 OUTPUTS = (LedgerEventRecorded, OfferCompleted, OfferProgressed, OfferTargeted, OfferLoaded,
            RequestAccepted, RequestRejected, RewardGranted, RewardRedeemed,
            RewardExpired, PromoCodeRedeemed, PromoCodeRefused)  # fmt: skip
@@ -56,7 +99,7 @@ def _renamed(value: Any, ns: str) -> Any:
         return {
             key: (
                 [f"{ns}{v}" for v in item]
-                if key in ("program_ids", "member_ids")
+                if key in RENAMED and isinstance(item, list)
                 else f"{ns}{item}"
                 if key in RENAMED and isinstance(item, str)
                 else _renamed(item, ns)
@@ -66,6 +109,36 @@ def _renamed(value: Any, ns: str) -> Any:
     if isinstance(value, list):
         return [_renamed(item, ns) for item in value]
     return value
+
+
+def members_named(value: Any) -> list[str]:
+    """Every member id an event's JSON form names, in any field that names members."""
+    if isinstance(value, dict):
+        named: list[str] = []
+        for key, item in value.items():
+            if key in member_fields() and isinstance(item, str):
+                named.append(item)
+            elif key in member_fields() and isinstance(item, list):
+                named += [v for v in item if isinstance(v, str)]
+            else:
+                named += members_named(item)
+        return named
+    if isinstance(value, list):
+        return [member for item in value for member in members_named(item)]
+    return []
+
+
+def strays(outputs: list[Event]) -> list[str]:
+    """Outputs naming a member outside the namespace of the scenario the output belongs to
+    (the namespace its record key starts with)."""
+    found = []
+    for event in outputs:
+        ns = re.match(r"S\d+_", event.partition_key())
+        outside = [m for m in members_named(to_json_object(event))
+                   if ns is None or not m.startswith(ns.group())]  # fmt: skip
+        if outside:
+            found.append(f"{type(event).__name__} {event.event_id} names {outside}")
+    return found
 
 
 def namespaced(event: Event, ns: str) -> Event:
@@ -101,14 +174,49 @@ def _holds_out(scenario: scenarios.Scenario) -> bool:
 
 
 def _plain(event: Event, ns: str) -> Event:
-    """The event with the member and offer names the scenario file uses."""
-    member = event.member_id  # type: ignore[attr-defined]
-    update = {"member_id": member.removeprefix(ns) if member is not None else None}
+    """The event with the member, offer and reward names the scenario file uses."""
+    update: dict[str, Any] = {
+        name: _unprefixed(getattr(event, name), ns)
+        for name in member_fields()
+        if name in type(event).model_fields
+    }
     if isinstance(event, OfferCompleted | OfferTargeted | OfferLoaded):
         update["offer_id"] = event.offer_id.removeprefix(ns)
     if isinstance(event, RewardGranted | RewardRedeemed | RewardExpired):
         update["reward_id"] = event.reward_id.removeprefix(ns)
     return event.model_copy(update=update)
+
+
+def _unprefixed(value: Any, ns: str) -> Any:
+    if isinstance(value, str):
+        return value.removeprefix(ns)
+    if isinstance(value, list):
+        return [v.removeprefix(ns) for v in value]
+    return value
+
+
+def test_every_field_of_the_contract_that_names_a_member_is_renamed():
+    named = {"member_id", "recipient_member_id", "member_ids", "sender_member_id",
+             "victim_member_id", "survivor_member_id", "referrer_member_id"}  # fmt: skip
+    assert named <= member_fields()
+    assert "uses_per_member_max" not in member_fields()
+    transfer = from_json_object({
+        "type": "PointsTransferRequested", "event_id": "e1", "occurred_at": "2026-03-02T10:00:00Z",
+        "command_id": "c1", "member_id": "M1", "recipient_member_id": "M2",
+        "program_id": "MAIN", "points": 20, "source": "APP",
+    })  # fmt: skip
+    renamed = namespaced(transfer, "S3_")
+    assert members_named(to_json_object(renamed)) == ["S3_M1", "S3_M2"]
+    assert strays([renamed]) == []
+
+
+def test_an_output_naming_a_member_outside_its_scenario_is_found():
+    transfer = from_json_object({
+        "type": "PointsTransferRequested", "event_id": "e1", "occurred_at": "2026-03-02T10:00:00Z",
+        "command_id": "c1", "member_id": "S3_M1", "recipient_member_id": "M2",
+        "program_id": "S3_MAIN", "points": 20, "source": "APP",
+    })  # fmt: skip
+    assert strays([transfer]) == ["PointsTransferRequested e1 names ['M2']"]
 
 
 @pytest.fixture
@@ -178,6 +286,7 @@ async def test_every_scenario_gives_the_simulators_events_on_the_real_stack(isol
             await collector.stop()
 
     outputs = [e for c in collectors for e in c.events]
+    assert strays(outputs) == []
     assert by_member(outputs) == by_member(expected)
     for (scenario, _, _), n in zip(runs, range(len(runs)), strict=True):
         ns = f"S{n}_"
