@@ -492,6 +492,23 @@ PATTERN_SPARSENESS: Final = 100
 guessed from their neighbours."""
 
 
+class CodeIssuerKind(ContractEnum):
+    """Who issued a batch of promo codes, for attribution."""
+
+    BRAND = "BRAND"  # the programme's own brand
+    PARTNER = "PARTNER"  # a coalition partner (a sister brand)
+    INFLUENCER = "INFLUENCER"  # an influencer's shared code
+    UNKNOWN = "UNKNOWN"
+
+
+class CodeIssuer(Record):
+    """Who issued a batch of promo codes: each use of one of them is attributed to them."""
+
+    kind: CodeIssuerKind = Field(description="BRAND, PARTNER or INFLUENCER.")
+    issuer_id: Id = Field(description="The partner's or influencer's id, as analysts know it.")
+    name: str | None = Field(default=None, max_length=128, description="Display name.")
+
+
 class PromotionCodesIssued(Event):
     """Promo codes were issued for a code-linked promotion (seed 001), usable by members and
     anonymous customers within the promotion's window and limits.
@@ -551,6 +568,12 @@ class PromotionCodesIssued(Event):
         default=None,
         ge=1,
         description="Uses across all of the promotion's codes together; null: no limit.",
+    )
+    issuer: CodeIssuer | None = Field(
+        default=None,
+        description="Who issued this issue's codes (a coalition partner, an influencer), so "
+        "their uses are attributed to them; unlike the terms, it stays with the codes of this "
+        "issue. Null: the brand itself.",
     )
 
     @model_validator(mode="after")

@@ -31,6 +31,7 @@ from processors.contract.base import (
     UtcDatetime,
 )
 from processors.contract.common import PointsCategory, Source, Store
+from processors.contract.config import CodeIssuer
 from processors.contract.ledger import AccountBalance, EntryKind, EntryType
 from processors.contract.outcomes import RejectionReason
 from processors.contract.transactions import Tender, TransactionCompleted, TransactionLine
@@ -457,6 +458,12 @@ class PromoCodeUseRequested(Event):
     store_id: Id | None = Field(default=None, description="The store.")
     discount_cents: Cents = Field(description="The discount the code gives on the purchase.")
     cause_event_id: Id = Field(description="event_id of the purchase.")
+    spend_cents: Cents | None = Field(
+        default=None, description="The purchase's spend, after every discount (its revenue)."
+    )
+    issuer: CodeIssuer | None = Field(
+        default=None, description="Who issued the code (its issue's issuer); null: the brand."
+    )
     redemptions_per_code_max: int | None = Field(
         default=None, ge=1, description="Uses of one code."
     )

@@ -25,6 +25,7 @@ from processors.contract.base import (
     Record,
     UtcDatetime,
 )
+from processors.contract.config import CodeIssuer
 from processors.contract.internal import OfferUseDenial
 
 TOPIC = topics.OFFERS.name
@@ -322,6 +323,16 @@ class PromoCodeRedeemed(Event):
     discount_cents: Cents = Field(description="The discount the code gives on the purchase.")
     use_number: int = Field(ge=1, description="The promotion's use this is: 1 for the first.")
     cause_event_id: Id = Field(description="event_id of the purchase.")
+    spend_cents: Cents | None = Field(
+        default=None,
+        description="The purchase's spend, after every discount (the revenue the use brought, "
+        "for members and anonymous customers alike); null before it was recorded.",
+    )
+    issuer: CodeIssuer | None = Field(
+        default=None,
+        description="Who issued the code (its issue's issuer: a partner, an influencer), for "
+        "attribution; null: the brand.",
+    )
 
     def partition_key(self) -> str:
         return self.member_id or self.transaction_id

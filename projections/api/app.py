@@ -46,6 +46,7 @@ from projections.api.routes_performance import router as performance_router
 from projections.api.routes_redemptions import router as redemptions_router
 from projections.api.routes_rewards import router as rewards_router
 from projections.api.throttle import FAILURES_MAX_DEFAULT, CodeThrottle
+from projections.api.wakeups import Wakeups
 
 Clock = Callable[[], datetime]
 
@@ -103,8 +104,9 @@ def create_app(
     `feed_store`: what the offer feed routes read and write; None: the Postgres tables at
     `dsn` (the read pool, and the same write pool for the API's own table of app events).
     `decision_wait_s`, `decision_poll_s`: how long a redemption waits for its decision before
-    answering 202, and how often it looks (docs/adr/0022-redemption-endpoint.md); the promo
-    code link and reservations wait the same way.
+    answering 202 (docs/adr/0022-redemption-endpoint.md), woken when the projector commits it
+    (`wakeups`), else looking every `decision_poll_s`; the promo code link and reservations
+    wait the same way.
     `code_store`: what the promo code routes read and write; None: the Postgres tables at `dsn`
     (the read pool, and the write pool for the API's own table of link keys).
     `code_failures_per_minute`: failed code validations allowed per member, token or address
@@ -147,6 +149,7 @@ def create_app(
             app.state.code_store = PostgresCodeStore(pool, write_pool)
         run = getattr(source, "run", None)
         following = asyncio.create_task(run(), name="config-feed") if run is not None else None
+        listening = asyncio.create_task(app.state.wakeups.run(), name="decision-listener")
         if isinstance(sink, ManagedSink):
             await sink.start()  # never raises: a broker down answers commands 503
         try:
@@ -154,10 +157,11 @@ def create_app(
         finally:
             if isinstance(sink, ManagedSink):
                 await sink.stop()
-            if following is not None:
-                following.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await following
+            for task in (following, listening):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await write_pool.close()
             await pool.close()
 
@@ -181,6 +185,7 @@ def create_app(
     app.state.market_feeds = MarketFeeds()
     app.state.decision_wait = decision_wait_s
     app.state.decision_poll = decision_poll_s
+    app.state.wakeups = Wakeups(dsn, poll=decision_poll_s)
     app.state.code_store = code_store
     app.state.code_throttle = CodeThrottle(code_failures_per_minute)
     app.state.reservation_ttl = timedelta(seconds=code_reservation_ttl_s)

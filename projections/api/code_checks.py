@@ -16,9 +16,7 @@ Owns no SQL (the `CodeStore` does) and reads no clock (times are given).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from processors.contract.internal import PromoCodeReservationRequested, PromoCodeUseRequested
 from processors.contract.offers import PromoCodeRefusal, PromoCodeRefused
@@ -29,8 +27,7 @@ from processors.rules.codes.promotions import Promotions
 from projections.api.code_schemas import CodeCheck
 from projections.api.code_store import CodeStore
 from projections.api.commands import CommandSink
-
-T = TypeVar("T")
+from projections.api.wakeups import Wakeups, code_key
 
 INVALID_CODE = frozenset({
     PromoCodeRefusal.code_unknown.value,
@@ -39,21 +36,6 @@ INVALID_CODE = frozenset({
 })  # fmt: skip
 """Refusals that say the code itself is not valid now: what the guessing throttle counts
 (limits and least spend are the customer's or the basket's, not a wrong guess)."""
-
-
-async def poll(look: Callable[[], Awaitable[T | None]], *, wait: float, poll: float) -> T | None:
-    """`look()` every `poll` seconds until it finds something or `wait` seconds have passed
-    (at least once), as the redemption endpoint waits (ADR 22)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    while True:
-        found = await look()
-        if found is not None:
-            return found
-        left = deadline - loop.time()
-        if left <= 0:
-            return None
-        await asyncio.sleep(min(poll, left))
 
 
 def check(
@@ -126,14 +108,17 @@ async def reserve(
     now: datetime,
     ttl: timedelta,
     wait: float,
-    every: float,
+    wakeups: Wakeups,
 ) -> dict[str, CodeCheck]:
     """Reserve every use's code (see the module); code → its answer, `pending` without one."""
     asked = [reservation_request(use, now=now, ttl=ttl) for use in uses]
     for request in asked:
         await sink.send(request)  # CommandUnavailableError: 503, retry with the same cart
     found = await asyncio.gather(
-        *(poll(lambda r=r: answer(store, r), wait=wait, poll=every) for r in asked)  # type: ignore[misc]
+        *(
+            wakeups.until(code_key(r.code), lambda r=r: answer(store, r), wait=wait)  # type: ignore[misc]
+            for r in asked
+        )
     )
     return {
         r.code: a if a is not None else CodeCheck(

@@ -210,7 +210,7 @@ async def evaluate_cart(
         reserved = await code_checks.reserve(
             app.state.code_store, app.state.command_sink, uses, now=now,
             ttl=app.state.reservation_ttl, wait=app.state.decision_wait,
-            every=app.state.decision_poll,
+            wakeups=app.state.wakeups,
         )  # fmt: skip
     codes = [
         c if isinstance(c, CodeCheck) else reserved.get(c.code) or code_checks.applies(c)

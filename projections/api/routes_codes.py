@@ -40,7 +40,6 @@ from projections.api.claims import (
     located,
     write_claimed,
 )
-from projections.api.code_checks import poll
 from projections.api.code_schemas import (
     LINK_EXAMPLE,
     LINK_PENDING,
@@ -69,6 +68,7 @@ from projections.api.errors import (
 from projections.api.identifiers import ApiId
 from projections.api.routes_carts import ConfigSource, ConfigUnavailableError, staff_principal
 from projections.api.throttle import CodeThrottle, caller_keys
+from projections.api.wakeups import member_key
 
 log = get_logger(__name__)
 
@@ -232,10 +232,10 @@ async def link_code(
             written=store.link_written,
             now=now,
         )
-    outcome = await poll(
+    outcome = await app.state.wakeups.until(
+        member_key(member_id),
         lambda: store.link_outcome(member_id, command_id),
         wait=app.state.decision_wait,
-        poll=app.state.decision_poll,
     )
     answer = link_body(member_id, command_id, earlier or mine, outcome)
     if outcome is None:

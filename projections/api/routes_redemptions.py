@@ -27,7 +27,6 @@ the same event.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,6 +54,7 @@ from projections.api.identifiers import ApiId
 from projections.api.reward_schemas import Redemption, RedemptionRequest, RedemptionStatus
 from projections.api.reward_store import GrantedReward, Outcome, RedemptionRecord, RewardStore
 from projections.api.routes_rewards import wallet_reward
+from projections.api.wakeups import Wakeups, member_key
 
 log = get_logger(__name__)
 
@@ -99,20 +99,16 @@ async def decision(store: RewardStore, member_id: str, command_id: str) -> Decis
 
 
 async def wait_for_decision(
-    store: RewardStore, member_id: str, command_id: str, *, wait: float, poll: float
+    store: RewardStore, wakeups: Wakeups, member_id: str, command_id: str, *, wait: float
 ) -> Decision | None:
-    """The complete decision, looked for every `poll` seconds until `wait` seconds have
-    passed (at least once); None if it did not come in time."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    while True:
+    """The complete decision, looked for whenever the member's outcome or wallet rows are
+    written, until `wait` seconds have passed (at least once); None if it did not come."""
+
+    async def complete() -> Decision | None:
         found = await decision(store, member_id, command_id)
-        if found is not None and found.is_complete:
-            return found
-        left = deadline - loop.time()
-        if left <= 0:
-            return None
-        await asyncio.sleep(min(poll, left))
+        return found if found is not None and found.is_complete else None
+
+    return await wakeups.until(member_key(member_id), complete, wait=wait)
 
 
 def body_of(
@@ -311,7 +307,7 @@ async def redeem_reward(
         )
     record = earlier or mine
     decided = await wait_for_decision(
-        store, member_id, command_id, wait=app.state.decision_wait, poll=app.state.decision_poll
+        store, app.state.wakeups, member_id, command_id, wait=app.state.decision_wait
     )
     answer = body_of(member_id, command_id, record, decided, now)
     if decided is None:

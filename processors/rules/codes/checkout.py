@@ -34,11 +34,13 @@ def on_purchase(tx: TransactionCompleted, promotions: Promotions) -> list[Event]
         if code in seen:
             continue
         seen.add(code)
-        terms = promotions.find(code, tx.market)
+        found = promotions.lookup(code, tx.market)
+        terms = found.terms if found is not None else None
         refusal = _refusal(terms, tx)
         if refusal is not None:
             out.append(refused(tx, code, terms, *refusal))
             continue
+        assert found is not None
         assert terms is not None
         out.append(
             PromoCodeUseRequested(
@@ -52,6 +54,8 @@ def on_purchase(tx: TransactionCompleted, promotions: Promotions) -> list[Event]
                 store_id=tx.store.store_id,
                 discount_cents=_discount_cents(terms, tx),
                 cause_event_id=tx.event_id,
+                spend_cents=sum(line.amount_cents for line in tx.lines),
+                issuer=found.issuer,
                 redemptions_per_code_max=terms.redemptions_per_code_max,
                 redemptions_per_member_max=terms.redemptions_per_member_max,
                 redemptions_total_max=terms.redemptions_total_max,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from processors.contract.config import PromotionCodesIssued
+from processors.contract.config import CodeIssuer, PromotionCodesIssued
 from processors.rules.codes.generation import GeneratedCodes
 
 
@@ -16,13 +16,25 @@ def normalised(code: str) -> str:
     return code.strip().upper()
 
 
+@dataclass(frozen=True)
+class Found:
+    """A code's promotion (its latest terms) and who issued the code (its issue's issuer)."""
+
+    terms: PromotionCodesIssued
+    issuer: CodeIssuer | None
+
+
 @dataclass
 class Promotions:
-    """Every promotion's latest issue (its terms govern all of its codes) and its codes."""
+    """Every promotion's latest issue (its terms govern all of its codes) and its codes, each
+    with its issue's issuer (attribution stays with the codes an issue issued)."""
 
     terms: dict[str, PromotionCodesIssued] = field(default_factory=dict)
     uploaded: dict[tuple[str, str], str] = field(default_factory=dict)  # (market, code) → id
-    generated: dict[str, list[GeneratedCodes]] = field(default_factory=dict)  # by promotion
+    issuers: dict[tuple[str, str], CodeIssuer] = field(default_factory=dict)  # uploaded, sparse
+    generated: dict[str, list[tuple[GeneratedCodes, CodeIssuer | None]]] = field(
+        default_factory=dict
+    )  # by promotion
     issues: set[str] = field(default_factory=set)  # event ids applied
 
     def apply(self, issued: PromotionCodesIssued) -> str:
@@ -32,26 +44,35 @@ class Promotions:
         self.issues.add(issued.event_id)
         self.terms[issued.promotion_id] = issued
         for code in issued.codes:
-            self.uploaded.setdefault((issued.market, normalised(code)), issued.promotion_id)
+            key = (issued.market, normalised(code))
+            if key not in self.uploaded:
+                self.uploaded[key] = issued.promotion_id
+                if issued.issuer is not None:
+                    self.issuers[key] = issued.issuer
         if issued.code_pattern is not None and issued.code_count is not None:
             codes = GeneratedCodes(
                 issued.promotion_id, issued.event_id, issued.code_pattern, issued.code_count
             )
-            self.generated.setdefault(issued.promotion_id, []).append(codes)
+            self.generated.setdefault(issued.promotion_id, []).append((codes, issued.issuer))
         return ""
 
     def find(self, code: str, market: str) -> PromotionCodesIssued | None:
         """The terms of the promotion of `market` that issued `code`; None when none did (a
         code is a market's: the same letters may be another market's code)."""
+        found = self.lookup(code, market)
+        return found.terms if found is not None else None
+
+    def lookup(self, code: str, market: str) -> Found | None:
+        """`find`, with who issued the code."""
         code = normalised(code)
-        promotion_id = self.uploaded.get((market, code))
-        if promotion_id is None:
-            promotion_id = next(
-                (
-                    p
-                    for p, issues in self.generated.items()
-                    if self.terms[p].market == market and any(code in g for g in issues)
-                ),
-                None,
-            )
-        return self.terms.get(promotion_id) if promotion_id is not None else None
+        key = (market, code)
+        promotion_id = self.uploaded.get(key)
+        if promotion_id is not None:
+            return Found(self.terms[promotion_id], self.issuers.get(key))
+        for p, issues in self.generated.items():
+            if self.terms[p].market != market:
+                continue
+            for codes, issuer in issues:
+                if code in codes:
+                    return Found(self.terms[p], issuer)
+        return None

@@ -230,5 +230,6 @@ def _answer(asked: PromoCodeUseRequested, answer: int | str) -> Event:
         event_id=derived_id("CODE-REDEEMED", asked.transaction_id, asked.code),
         transaction_number=asked.transaction_number, store_id=asked.store_id,
         discount_cents=asked.discount_cents, use_number=answer,
-        cause_event_id=asked.cause_event_id, **_about(asked),
+        cause_event_id=asked.cause_event_id, spend_cents=asked.spend_cents,
+        issuer=asked.issuer, **_about(asked),
     )  # fmt: skip

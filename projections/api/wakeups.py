@@ -1,0 +1,118 @@
+"""Requests that wait for the engine's decision wake when the projector commits it.
+
+Command endpoints answer with the worker's decision (ADR 22): the API writes the request to
+Kafka, then looks in the projection until the outcome is there. Looking every few
+milliseconds made each waiting request a stream of queries: at 50 redemptions a second the
+read pool was saturated by the looks themselves and every request, `/healthz` included,
+queued behind them (measured: p50 4 s). Instead (migration 0018), the tables the endpoints
+wait on notify channel `loyalty_decided` when a row is written, with the key a waiter
+watches (`member:<id>`, `code:<code>`); Postgres delivers it at commit, when the row
+becomes visible. One connection per API process listens; a waiter looks once, then again
+only when its key is notified, or after `recheck` seconds as a safety net (a notification
+lost while the listener reconnected: on every (re)connection all waiters look again).
+
+Without a listening connection (Postgres down, or an app built without one) waiters look
+every `poll` seconds, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+
+import psycopg
+
+from processors.base.logs import get_logger
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+CHANNEL = "loyalty_decided"
+
+
+def member_key(member_id: str) -> str:
+    """What the outcome and wallet tables notify for a member's row."""
+    return f"member:{member_id}"
+
+
+def code_key(code: str) -> str:
+    """What the promo code reservation tables notify for a code's row."""
+    return f"code:{code}"
+
+
+class Wakeups:
+    """The waiters of one API process, by the key they watch, and the listener that wakes them."""
+
+    def __init__(self, dsn: str | None, *, poll: float, recheck: float = 0.5) -> None:
+        self._dsn = dsn
+        self._poll = poll
+        self._recheck = max(recheck, poll)
+        self._waiting: dict[str, set[asyncio.Event]] = {}
+        self.listening = False
+
+    async def run(self) -> None:
+        """Listen until cancelled; reconnect with backoff when the connection is lost."""
+        if self._dsn is None:
+            return
+        backoff = 0.2
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening, backoff = True, 0.2
+                    self._wake_all()  # what was notified while nobody listened
+                    async for notice in conn.notifies():
+                        self._wake(notice.payload)
+            except psycopg.Error as error:
+                if self.listening:
+                    log.warning("decision_listener_lost", error=str(error))
+                self.listening = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                self.listening = False
+
+    async def until(
+        self, key: str, look: Callable[[], Awaitable[T | None]], *, wait: float
+    ) -> T | None:
+        """`look()` now and each time `key` is notified, until it finds something or `wait`
+        seconds have passed (at least once); None if nothing came in time."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        with self._watching(key) as woken:
+            while True:
+                woken.clear()  # before looking: a commit after the look wakes the next wait
+                found = await look()
+                if found is not None:
+                    return found
+                left = deadline - loop.time()
+                if left <= 0:
+                    return None
+                pause = self._recheck if self.listening else self._poll
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), timeout=min(pause, left))
+
+    @contextlib.contextmanager
+    def _watching(self, key: str) -> Iterator[asyncio.Event]:
+        woken = asyncio.Event()
+        self._waiting.setdefault(key, set()).add(woken)
+        try:
+            yield woken
+        finally:
+            waiters = self._waiting.get(key)
+            if waiters is not None:
+                waiters.discard(woken)
+                if not waiters:
+                    del self._waiting[key]
+
+    def _wake(self, key: str) -> None:
+        for woken in self._waiting.get(key, ()):
+            woken.set()
+
+    def _wake_all(self) -> None:
+        for waiters in self._waiting.values():
+            for woken in waiters:
+                woken.set()
