@@ -36,17 +36,48 @@ def config_topic(stack_settings, monkeypatch):
     get_settings.cache_clear()
 
 
+CREATED_HERE: set[str] = set()
+"""Topics this pytest process created (any test, any fixture): see `_record_creations`."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_creations():  # type: ignore[no-untyped-def]
+    """Every topic this process creates goes through aiokafka's admin client: note its name.
+    Other processes on the machine (another pytest, a benchmark, the demo) create theirs."""
+    original = AIOKafkaAdminClient.create_topics
+
+    async def recording(self, new_topics, *args, **kwargs):  # type: ignore[no-untyped-def]
+        CREATED_HERE.update(topic.name for topic in new_topics)
+        return await original(self, new_topics, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AIOKafkaAdminClient, "create_topics", recording)
+        yield
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _topics_created_here_are_deleted(request):  # type: ignore[no-untyped-def]
     """Each integration module deletes the topics it created once it is done: every test
     stack is a set of topics under a prefix of its own, and thousands of them (a full run
-    creates over 15,000 partitions) exhaust the broker's heap."""
+    creates over 15,000 partitions) exhaust the broker's heap. Only this process's: a topic
+    is deleted if this process created it or shares its prefix with one it created (the
+    workers a test starts create their changelogs under the test's prefix), never one of
+    another process running beside (a benchmark, another test run)."""
     settings = request.getfixturevalue("stack_settings")
     before = asyncio.run(_topic_names(settings.bootstrap_servers))
     yield
     left = asyncio.run(_topic_names(settings.bootstrap_servers)) - before
-    if left:
-        asyncio.run(_delete(settings.bootstrap_servers, sorted(left)))
+    prefixes = {_prefix(name) for name in CREATED_HERE} - {""}
+    ours = {name for name in left if name in CREATED_HERE or _prefix(name) in prefixes}
+    if ours:
+        asyncio.run(_delete(settings.bootstrap_servers, sorted(ours)))
+
+
+def _prefix(topic: str) -> str:
+    """A test's own prefix (`rw1a2b3c4d.` of `rw1a2b3c4d.loyalty.ledger.v1`); "" for a
+    topic of the deployment's names."""
+    head, dot, _ = topic.partition(".")
+    return "" if not dot or head in ("loyalty", "__consumer_offsets") else head + dot
 
 
 async def _topic_names(bootstrap: str) -> set[str]:
