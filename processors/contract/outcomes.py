@@ -1,5 +1,6 @@
 """Topic `loyalty.outcomes.v1`: the engine's answer to every request of
-`loyalty.redemptions.v1`, keyed by the requesting member.
+`loyalty.redemptions.v1` and to every enrolment of `loyalty.enrolments.v1` (whose event_id is
+its command id), keyed by the requesting member.
 
 A rejection is a fact with a stable, named reason, never a vanished exception. A request
 repeated with the same `command_id` is answered by re-emitting the original outcome, with the
@@ -47,6 +48,14 @@ class RejectionReason(ContractEnum):
     reward_unavailable = "reward_unavailable"
     code_expired = "code_expired"  # outside its promotion's window
     code_already_linked = "code_already_linked"  # a single-use code linked to another member
+    # An enrolment (request_type ENROLMENT) the engine refused, nothing opened: the member is
+    # in every programme named already; an enrolment names a programme that is not configured
+    # (the enrolment's word: `unknown_program` stays the adjustments'), is another market's, or
+    # does not take members now (`ProgramConfigured.enrolment_open` false).
+    already_enrolled = "already_enrolled"
+    unknown_programme = "unknown_programme"
+    market_mismatch = "market_mismatch"
+    programme_disabled = "programme_disabled"
     UNKNOWN = "UNKNOWN"
 
 

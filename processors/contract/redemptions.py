@@ -46,6 +46,8 @@ class RequestType(ContractEnum):
     PROMO_CODE_LINK = "PROMO_CODE_LINK"
     OFFER_LOAD = "OFFER_LOAD"
     POINTS_ADJUSTMENT = "POINTS_ADJUSTMENT"
+    # A `MemberEnrolled` (loyalty.enrolments.v1): its event_id is the command id.
+    ENROLMENT = "ENROLMENT"
     UNKNOWN = "UNKNOWN"
 
 

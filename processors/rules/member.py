@@ -40,7 +40,7 @@ from processors.contract.internal import (
 )
 from processors.contract.offer_definition import OfferRewardKind
 from processors.contract.offers import OfferCompleted
-from processors.contract.outcomes import RequestAccepted
+from processors.contract.outcomes import RequestAccepted, RequestRejected
 from processors.contract.redemptions import (
     IssuedOfferLockRequested,
     IssuedOfferRedeemRequested,
@@ -382,14 +382,20 @@ def _registered(result: MemberResult, enrolled: MemberEnrolled, config: Config) 
 
 def _enrol(result: MemberResult, enrolled: MemberEnrolled, config: Config) -> None:
     state = result.state
-    purchases.check_enrolment(state.ledger, enrolled, config.programs)  # may refuse it whole
     # Inputs parked before the enrolment are replayed through the whole member (ledger and
     # offers), not through the ledger alone.
     parked = []
     if ledger.parked_state(state.ledger):
         assert state.ledger is not None
         parked, state.ledger.parked = list(state.ledger.parked), []
+    before = len(result.emitted)
     result.take(ledger.handle(state.ledger, enrolled, config.programs))
+    answer = [e for e in result.emitted[before:] if isinstance(e, RequestRejected)]
+    if answer and answer[0].command_id == enrolled.event_id:  # refused: nothing opened
+        if parked:
+            assert state.ledger is not None
+            state.ledger.parked = parked
+        return
     state.offers = offers.enrol(state.offers, enrolled)
     if _active(state):
         facts.on_enrolled(state.offers, enrolled)

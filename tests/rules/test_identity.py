@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from processors.contract.ledger import LedgerEventRecorded
+from processors.contract.outcomes import RequestAccepted
 from processors.rules import identity
 from processors.rules.identity import ConflictError
 from tests.rules.given import PROGRAM, Ledgers, bought, enrolled, programs, redeem, returned
@@ -27,10 +28,11 @@ def test_an_enrolment_resent_with_other_programmes_opens_nothing_and_is_a_confli
     assert book.states["m1"].model_dump() == before
 
 
-def test_an_enrolment_redelivered_as_it_was_is_a_repeat():
+def test_an_enrolment_redelivered_as_it_was_is_a_repeat_answered_as_the_first_time():
     book = ledgers()
-    book.apply(enrolled("m1"))
-    assert book.apply(enrolled("m1")) == []
+    *_, answer = book.apply(enrolled("m1"))
+    assert isinstance(answer, RequestAccepted)
+    assert book.apply(enrolled("m1")) == [answer]
 
 
 def test_a_purchase_resent_under_a_new_event_id_with_the_same_body_is_a_repeat():

@@ -4,6 +4,7 @@ purchase when goods come back (DESIGN.md §5.3, 5.13–14, 5.21–22, 5.24)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -12,8 +13,10 @@ from processors.contract.common import PointsCategory
 from processors.contract.enrolments import MemberEnrolled
 from processors.contract.internal import ForwardedEntry, PurchaseForwarded, ReturnForwarded
 from processors.contract.ledger import EntryKind, EntryType, LedgerEventRecorded, LedgerEventType
+from processors.contract.outcomes import RejectionReason
+from processors.contract.redemptions import RequestType
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
-from processors.rules import identity
+from processors.rules import identity, outcomes
 from processors.rules.arithmetic import derived_id, round_half_up
 from processors.rules.ledger import policy, referrals
 from processors.rules.ledger.awards import OfferDebit, debit_offer_awards
@@ -27,7 +30,6 @@ from processors.rules.ledger.state import (
     PurchasedLine,
     Redeemed,
 )
-from processors.rules.refusals import InputRefused
 
 PARKED_MAX = 100
 
@@ -39,27 +41,48 @@ def park(message: TransactionCompleted | TransactionReturned) -> Result:
     return Result(parked, note="parked until the member enrols")
 
 
-def check_enrolment(
+@dataclass(frozen=True)
+class EnrolmentRequest:
+    """An enrolment as the request it is (`rules.outcomes.Request`): its event_id is its
+    command id, so the enrolment is answered on loyalty.outcomes.v1 like any request."""
+
+    event_id: str
+    occurred_at: datetime
+    member_id: str
+    request_type: RequestType = RequestType.ENROLMENT
+
+    @property
+    def command_id(self) -> str:
+        return self.event_id
+
+    @classmethod
+    def of(cls, enrolled: MemberEnrolled) -> EnrolmentRequest:
+        return cls(enrolled.event_id, enrolled.occurred_at, enrolled.member_id)
+
+
+def enrolment_refusal(
     state: MemberLedger | None, enrolled: MemberEnrolled, programs: Programs
-) -> None:
-    """Refuse, before anything changes, an enrolment that reuses its event_id for another body
-    (`ConflictError`) or that no programme would accept (`InputRefused`: `unknown_programme`,
-    `market_mismatch`, `programme_disabled`): such an account is never opened silently."""
-    kept = state.enrolments.get(enrolled.event_id) if state is not None else None
-    if kept is not None:
-        identity.check("enrolment", enrolled.event_id, kept, enrolled)
-        return  # a repeat: nothing to judge again
+) -> tuple[RejectionReason, str] | None:
+    """Why an enrolment opens nothing, or None. In order: the member was merged away; a
+    programme named is not configured, is another market's or is closed; the member is in
+    every programme named already. Such an account is never opened silently."""
+    if state is not None and state.status == "MERGED":
+        return RejectionReason.member_merged, f"merged into {state.merged_into}"
     for program_id in enrolled.program_ids:
         program = programs.get(program_id)
         if program is None:
-            raise InputRefused("unknown_programme", f"no programme {program_id} is configured")
+            return RejectionReason.unknown_programme, f"no programme {program_id} is configured"
         if program.market != enrolled.market:
-            raise InputRefused(
-                "market_mismatch",
+            return (
+                RejectionReason.market_mismatch,
                 f"programme {program_id} is {program.market}'s, the member is {enrolled.market}",
             )
         if not program.enrolment_open:
-            raise InputRefused("programme_disabled", f"programme {program_id} is not open")
+            return RejectionReason.programme_disabled, f"programme {program_id} is not open"
+    joined = state.programs if state is not None and state.status == "ACTIVE" else []
+    if all(program_id in joined for program_id in enrolled.program_ids):
+        return RejectionReason.already_enrolled, f"already in {', '.join(enrolled.program_ids)}"
+    return None
 
 
 def enrol(
@@ -68,7 +91,24 @@ def enrol(
     programs: Programs,
     replay: Callable[[MemberLedger | None, Any, Programs], Result],
 ) -> Result:
-    """Open the accounts of the programmes joined; then apply the inputs parked before it."""
+    """Open the accounts of the programmes joined and answer the enrolment (`RequestAccepted`
+    naming the registration's ledger event, or `RequestRejected` with the reason and nothing
+    opened); then apply the inputs parked before it. The same event_id again is a repeat
+    (its answer again) or, with another body, a conflict (`ConflictError`)."""
+    kept = state.enrolments.get(enrolled.event_id) if state is not None else None
+    if kept is not None:
+        assert state is not None
+        identity.check("enrolment", enrolled.event_id, kept, enrolled)
+        earlier = outcomes.repeated(state.outcomes, enrolled.event_id)
+        return Result(state, [earlier] if earlier else [], note="enrolment already answered")
+    request = EnrolmentRequest.of(enrolled)
+    refusal = enrolment_refusal(state, enrolled, programs)
+    if refusal is not None:
+        reason, detail = refusal
+        refused = outcomes.answer(request, reason=reason, detail=detail)
+        if state is not None and state.status != "UNKNOWN":  # a stranger's is not kept
+            _answered(state, enrolled, refused)
+        return Result(state, [refused], note=f"enrolment refused: {reason.value}")
     parked: list[TransactionCompleted | TransactionReturned] = []
     if state is None or state.status == "UNKNOWN":
         parked = list(state.parked) if state is not None else []
@@ -77,11 +117,6 @@ def enrol(
         state = MemberLedger(
             member_id=enrolled.member_id, referrer_member_id=enrolled.referrer_member_id
         )
-    kept = state.enrolments.get(enrolled.event_id)
-    if kept is not None:
-        identity.check("enrolment", enrolled.event_id, kept, enrolled)
-        return Result(state, note="enrolment already applied")
-    state.enrolments[enrolled.event_id] = identity.digest(enrolled)
     result = Result(state)
     draft = Draft(
         state,
@@ -99,7 +134,7 @@ def enrol(
             state.programs.append(program_id)
         for category in categories:
             if state.has_account(program_id, category):
-                continue  # already open: a redelivered or repeated enrolment
+                continue  # already open in a programme joined before
             carried = imported.get((program_id, category))
             expiry = None
             if carried is not None and carried.points > 0:
@@ -107,12 +142,25 @@ def enrol(
                     policy.expires_at(program, enrolled.occurred_at) if program else None
                 )
             draft.open_account(program_id, category, carried.points if carried else 0, expiry)
+    opened = bool(draft.entries)
     emit(result, draft)
+    accepted = outcomes.answer(
+        request, ledger_event_log_id=draft.event_log_id if opened else None,
+        detail=f"joined {', '.join(enrolled.program_ids)}",
+    )  # fmt: skip
+    _answered(state, enrolled, accepted)
+    result.emitted.append(accepted)
     for message in parked:
         replayed = replay(result.state, message, programs)
         result.state = replayed.state
         result.emitted += replayed.emitted
     return result
+
+
+def _answered(state: MemberLedger, enrolled: MemberEnrolled, outcome: outcomes.Outcome) -> None:
+    """Keep the enrolment's digest and its answer, for a repeat of its event_id."""
+    state.enrolments[enrolled.event_id] = identity.digest(enrolled)
+    state.outcomes[enrolled.event_id] = outcome
 
 
 def earn(state: MemberLedger, purchase: TransactionCompleted, programs: Programs) -> Result:
@@ -142,7 +190,12 @@ def earn(state: MemberLedger, purchase: TransactionCompleted, programs: Programs
         occurred_at=purchase.occurred_at,
         province=purchase.store.province,
         lines=[
-            PurchasedLine(line_id=line.line_id, sku=line.sku, amount_cents=line.amount_cents)
+            PurchasedLine(
+                line_id=line.line_id,
+                sku=line.sku,
+                amount_cents=line.amount_cents,
+                **hierarchy_of(line),
+            )
             for line in purchase.lines
         ],
     )
@@ -258,11 +311,8 @@ def return_purchase(
             line.model_copy(update={"amount_cents": line.amount_cents - line.returned_cents})
             for line in record.lines
         ]
-        spend = sum(
-            line.amount_cents
-            for line in kept_lines
-            if line.sku not in policy.excluded_skus(program, record.province)
-        )
+        excluded = policy.excluded_skus(program, record.province, kept_lines)
+        spend = sum(line.amount_cents for line in kept_lines if line.sku not in excluded)
         now_due = policy.base_points(program, spend)
         to_debit = max(earned - now_due, 0)
         record.earned[program_id] = earned - to_debit
