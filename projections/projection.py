@@ -13,7 +13,8 @@ loyalty.transactions.v1 and loyalty.config.v1 when the runner reads them), the r
 `request_outcomes` (loyalty.outcomes.v1), the offer feed tables (offers from
 loyalty.config.v1, members' standings from loyalty.offers.v1) and the promo code tables
 (promotions from loyalty.config.v1, code uses, reservations and refusals from
-loyalty.offers.v1), plus this projection's rows of `projection_checkpoints`.
+loyalty.offers.v1), the answers to tills' reservations of capped discount offers
+(loyalty.offers.v1), plus this projection's rows of `projection_checkpoints`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ from psycopg.pq import TransactionStatus
 from processors.contract.base import Event
 from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated, MembersMerged
 from processors.contract.ledger import LedgerEventRecorded
-from processors.contract.offers import OfferCompleted, OfferProgressed
+from processors.contract.offers import (
+    OfferCompleted,
+    OfferProgressed,
+    OfferUseReservationAnswered,
+)
 from projections import checkpoints
 from projections.checkpoints import Partition
 from projections.writers import (
@@ -35,6 +40,7 @@ from projections.writers import (
     feed,
     ledger,
     members,
+    offer_reservations,
     offers,
     outcomes,
     performance,
@@ -47,7 +53,7 @@ offer tables)."""
 
 TABLES = (
     members.TABLES + ledger.TABLES + offers.TABLES + performance.TABLES + rewards.TABLES
-    + outcomes.TABLES + feed.TABLES + codes.TABLES
+    + outcomes.TABLES + feed.TABLES + codes.TABLES + offer_reservations.TABLES
 )  # fmt: skip
 """Every table this projection fills: what `rebuild` swaps and `dump` hashes."""
 
@@ -117,6 +123,7 @@ def apply(
     outcome_events: list[outcomes.OutcomeEvent] = []
     feed_events: list[feed.FeedEvent] = []
     code_events: list[codes.CodeEvent] = []
+    reservation_events: list[OfferUseReservationAnswered] = []
     with conn.transaction():
         for batch in sorted(batches, key=lambda b: (b.topic, b.partition)):
             if not batch.records:
@@ -146,6 +153,8 @@ def apply(
                     outcome_events.append(event)
                 elif isinstance(event, codes.EVENTS):
                     code_events.append(event)
+                elif isinstance(event, offer_reservations.EVENTS):
+                    reservation_events.append(event)
                 elif isinstance(event, offers.PASSED_OVER + performance.PASSED_OVER):
                     if isinstance(event, feed.EVENTS):
                         outcome.events_applied += 1  # the feed's alone (a load to card)
@@ -164,8 +173,9 @@ def apply(
         rewards.write(conn, reward_events)
         outcomes.write(conn, outcome_events)
         codes.write(conn, code_events)
+        offer_reservations.write(conn, reservation_events)
     outcome.events_applied += (
         len(ledger_events) + len(member_events) + len(offer_events) + len(performance_events)
-        + len(reward_events) + len(outcome_events) + len(code_events)
+        + len(reward_events) + len(outcome_events) + len(code_events) + len(reservation_events)
     )  # fmt: skip
     return outcome

@@ -11,7 +11,8 @@ projection wrote. Idempotent and independent of the order of the offers topic's 
   partition), as every process's `Config.promotions` is; an uploaded code keeps the promotion
   of the first issue that listed it (`ON CONFLICT DO NOTHING`), as `Promotions.apply` does;
   generated codes are never stored, only their generator's inputs (`promotion_issues`);
-- uses and refusals are insert-only, by their event id (a redelivery is one row);
+- uses and refusals are insert-only, by their event id (a redelivery is one row); a use keeps
+  its code's issuer and its purchase's spend (the attribution views of migration 0017);
 - a reservation keeps its first time and its latest end (asking again extends it).
 """
 
@@ -24,7 +25,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from processors.contract.config import PromotionCodesIssued
+from processors.contract.config import CodeIssuer, PromotionCodesIssued
 from processors.contract.offers import PromoCodeRedeemed, PromoCodeRefused, PromoCodeReserved
 from processors.rules.codes.promotions import normalised
 
@@ -54,8 +55,8 @@ ON CONFLICT (promotion_id) DO UPDATE SET name = excluded.name, market = excluded
 
 _ISSUE = """
 INSERT INTO promotion_issues (event_id, promotion_id, market, code_pattern, code_count,
-    codes_uploaded, issued_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
+    codes_uploaded, issued_at, issuer_kind, issuer_id, issuer_name)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (event_id) DO NOTHING
 """
 
@@ -66,8 +67,9 @@ ON CONFLICT (market, code) DO NOTHING
 
 _USE = """
 INSERT INTO promo_code_uses (event_id, promotion_id, code, member_id, transaction_id,
-    transaction_number, store_id, discount_cents, use_number, used_at, cause_event_id)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    transaction_number, store_id, discount_cents, use_number, used_at, cause_event_id,
+    spend_cents, issuer_kind, issuer_id)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (event_id) DO NOTHING
 """
 
@@ -117,7 +119,7 @@ def rows_of(events: Iterable[CodeEvent]) -> CodeRows:
                 ))  # fmt: skip
                 rows.issues.append((
                     event.event_id, event.promotion_id, event.market, event.code_pattern,
-                    event.code_count, len(event.codes), event.occurred_at,
+                    event.code_count, len(event.codes), event.occurred_at, *_issuer(event.issuer),
                 ))  # fmt: skip
                 rows.codes += [
                     (event.market, normalised(code), event.promotion_id, event.event_id)
@@ -128,7 +130,7 @@ def rows_of(events: Iterable[CodeEvent]) -> CodeRows:
                     event.event_id, event.promotion_id, event.code, event.member_id,
                     event.transaction_id, event.transaction_number, event.store_id,
                     event.discount_cents, event.use_number, event.occurred_at,
-                    event.cause_event_id,
+                    event.cause_event_id, event.spend_cents, *_issuer(event.issuer)[:2],
                 ))  # fmt: skip
             case PromoCodeRefused():
                 rows.refusals.append((
@@ -142,6 +144,13 @@ def rows_of(events: Iterable[CodeEvent]) -> CodeRows:
                     event.discount_cents, event.occurred_at, event.reserved_until,
                 ))  # fmt: skip
     return rows
+
+
+def _issuer(issuer: CodeIssuer | None) -> tuple[str | None, str | None, str | None]:
+    """An issuer's columns: kind, id, name (all null: the brand's own codes)."""
+    if issuer is None:
+        return None, None, None
+    return issuer.kind.value, issuer.issuer_id, issuer.name
 
 
 def write(conn: psycopg.Connection, events: Sequence[CodeEvent]) -> None:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from processors.contract.config import PromotionCodesIssued
+from processors.contract.config import CodeIssuer, CodeIssuerKind, PromotionCodesIssued
+from processors.contract.internal import OfferUseDenial
 from processors.contract.offers import (
+    OfferUseReservationAnswered,
     PromoCodeRedeemed,
     PromoCodeRefusal,
     PromoCodeRefused,
     PromoCodeReserved,
 )
 from projections import projection
-from projections.writers import codes, offers, performance
+from projections.writers import codes, offer_reservations, offers, performance
 from tests.rules.given import T0
 
 
@@ -39,7 +41,7 @@ def test_an_issue_is_the_promotions_terms_its_issue_and_its_uploaded_codes():
     [promotion] = rows.promotions
     assert promotion[:4] == ("HOLI", None, "CA", "DISCOUNT")
     assert promotion[8] == 1000
-    assert rows.issues == [("holi-1", "HOLI", "CA", None, None, 2, T0)]
+    assert rows.issues == [("holi-1", "HOLI", "CA", None, None, 2, T0, None, None, None)]
     assert [c[1] for c in rows.codes] == ["HOLIMAN100", "HOLIWOMAN"]
 
 
@@ -76,3 +78,27 @@ def test_a_reservation_and_a_refusal_are_rows_of_their_own():
 def test_the_code_events_are_this_writers_and_no_longer_passed_over():
     assert not set(codes.EVENTS) & set(offers.PASSED_OVER + performance.PASSED_OVER)
     assert set(codes.TABLES) <= set(projection.TABLES)
+
+
+HOLIMAN = CodeIssuer(kind=CodeIssuerKind.INFLUENCER, issuer_id="holiman", name="Holi Man")
+
+
+def test_an_issue_and_its_uses_keep_who_issued_the_codes_and_a_use_its_spend():
+    rows = codes.rows_of([
+        issued(issuer=HOLIMAN),
+        redeemed("M1", "T1", 1).model_copy(update={"issuer": HOLIMAN, "spend_cents": 4200}),
+    ])  # fmt: skip
+    assert rows.issues[0][7:] == ("INFLUENCER", "holiman", "Holi Man")
+    assert rows.uses[0][11:] == (4200, "INFLUENCER", "holiman")
+
+
+def test_an_answer_to_a_till_s_offer_reservation_is_a_row_by_its_request():
+    answered = OfferUseReservationAnswered(
+        event_id="a1", occurred_at=T0, member_id="M1", offer_id="TENOFF", transaction_id="T5",
+        request_event_id="req-5", reserved=False, discount_cents=300,
+        reason=OfferUseDenial.USES_SPENT,
+    )  # fmt: skip
+    assert offer_reservations.rows_of([answered]) == [
+        ("req-5", "TENOFF", "M1", "T5", False, None, 300, "USES_SPENT", T0)
+    ]
+    assert set(offer_reservations.TABLES) <= set(projection.TABLES)
