@@ -21,6 +21,7 @@ from processors.contract.clock import DayStarted
 from processors.contract.common import Source
 from processors.contract.config import (
     AudienceUploaded,
+    ChallengePublished,
     OfferEndDateExtended,
     OfferPublished,
     OfferWithdrawn,
@@ -55,12 +56,21 @@ from processors.contract.targeting import OfferTargetingTick
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules import identity
 from processors.rules.arithmetic import derived_id
+from processors.rules.challenges import progress as challenges
+from processors.rules.challenges.catalogue import Challenges
+from processors.rules.challenges.state import MemberChallenges
 from processors.rules.codes import checkout, link
 from processors.rules.codes.link import MemberCodes
 from processors.rules.codes.promotions import Promotions
 from processors.rules.ledger import handle as ledger
 from processors.rules.ledger import purchases
-from processors.rules.ledger.awards import OfferCredit, OfferDebit, credit_offer_award
+from processors.rules.ledger.awards import (
+    ChallengeCredit,
+    OfferCredit,
+    OfferDebit,
+    credit_challenge_award,
+    credit_offer_award,
+)
 from processors.rules.ledger.state import MemberLedger
 from processors.rules.offers import evaluate as offers
 from processors.rules.offers import facts, limits, retention, schedule, targeting
@@ -76,7 +86,7 @@ RewardInput |= IssuedOfferRedeemRequested | PromoCodeLinkRequested | PromoCodeLi
 MemberInput = ledger.LedgerInput | MemberProfileUpdated | OfferUseGranted | OfferUseDenied
 MemberInput |= TargetingInput | RewardInput
 ConfigInput = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
-ConfigInput |= RewardPublished | PromotionCodesIssued
+ConfigInput |= RewardPublished | PromotionCodesIssued | ChallengePublished
 
 
 @dataclass
@@ -94,6 +104,8 @@ class Config:
     rewards: dict[str, RewardPublished] = field(default_factory=dict)
     # Code-linked promotions and their codes (ADR 23).
     promotions: Promotions = field(default_factory=Promotions)
+    # Published challenges (ADR 27).
+    challenges: Challenges = field(default_factory=Challenges)
 
     def apply(self, event: Event) -> str:
         """Fold one config event in; returns a note when it changed nothing (and why)."""
@@ -119,6 +131,8 @@ class Config:
                 return "a reward's codes are its stock agent's (reward-stock topic)"
             case PromotionCodesIssued():
                 return self.promotions.apply(event)
+            case ChallengePublished():
+                return self.challenges.publish(event)
             case _:
                 return f"{type(event).__name__} is not read by the member rules"
         return ""
@@ -155,6 +169,7 @@ class MemberState:
     offers: MemberOffers | None = None
     rewards: MemberRewards | None = None
     codes: MemberCodes | None = None
+    challenges: MemberChallenges | None = None
 
 
 class _Stored(BaseModel):
@@ -164,13 +179,15 @@ class _Stored(BaseModel):
     offers: MemberOffers | None = None
     rewards: MemberRewards | None = None
     codes: MemberCodes | None = None
+    challenges: MemberChallenges | None = None
 
 
 def dump_state(state: MemberState) -> bytes:
     """The bytes a member's state is saved as: JSON of its parts."""
     stored = _Stored(
-        ledger=state.ledger, offers=state.offers, rewards=state.rewards, codes=state.codes
-    )
+        ledger=state.ledger, offers=state.offers, rewards=state.rewards, codes=state.codes,
+        challenges=state.challenges,
+    )  # fmt: skip
     return stored.model_dump_json().encode()
 
 
@@ -180,13 +197,14 @@ def load_state(member_id: str, raw: bytes | str) -> MemberState:
     text = raw.decode() if isinstance(raw, bytes) else raw
     if text.startswith('{"ledger"'):
         stored = _Stored.model_validate_json(text)
-        return MemberState(member_id, stored.ledger, stored.offers, stored.rewards, stored.codes)
+        return MemberState(member_id, stored.ledger, stored.offers, stored.rewards, stored.codes,
+                           stored.challenges)  # fmt: skip
     return MemberState(member_id, MemberLedger.model_validate_json(text))
 
 
 def is_empty(state: MemberState) -> bool:
     """True when nothing is known of the member (nothing worth saving)."""
-    parts = (state.ledger, state.offers, state.rewards, state.codes)
+    parts = (state.ledger, state.offers, state.rewards, state.codes, state.challenges)
     return all(part is None for part in parts)
 
 
@@ -447,6 +465,10 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
                     _offers(state), offer.offer_id, purchase.transaction_id, purchase.occurred_at
                 )
         _book(result, evaluation, config, purchase)
+        counted = challenges.on_purchase(
+            _challenges(state), purchase, config.challenges, config.programs, _member(state)
+        )
+        _challenge_outcome(result, counted, config, purchase)
 
 
 def _return(result: MemberResult, returned: TransactionReturned, config: Config) -> None:
@@ -460,9 +482,12 @@ def _return(result: MemberResult, returned: TransactionReturned, config: Config)
         return
     evaluation = offers.on_return(_offers(state), returned, *_rules(config))
     debits = [OfferDebit(r.offer_id, r.program_id, r.points) for r in evaluation.reversals]
+    taken = challenges.on_return(_challenges(state), returned, config.challenges, state.member_id)
+    debits += [OfferDebit(None, t.program_id, t.points) for t in taken.taken_back]
     assert state.ledger is not None
     result.take(purchases.return_purchase(state.ledger, returned, config.programs, debits))
     result.emitted += evaluation.events
+    _challenge_outcome(result, taken, config, None)
 
 
 def _seen(state: MemberState, activity: ActivityRecorded) -> bool:
@@ -489,6 +514,10 @@ def _activity(result: MemberResult, activity: ActivityRecorded, config: Config) 
     if horizon is None or activity.occurred_at >= horizon:
         state.activities[activity.event_id] = (activity.occurred_at, identity.digest(activity))
     _book(result, evaluation, config, activity)
+    counted = challenges.on_activity(
+        _challenges(result.state), activity, config.challenges, _member(result.state)
+    )
+    _challenge_outcome(result, counted, config, activity)
 
 
 def _redeem(result: MemberResult, request: PointsRedemptionRequested, config: Config) -> None:
@@ -558,6 +587,9 @@ def _target(
             result.emitted += expired.emitted
         if _active(state) and message.market in markets:
             _birthday(result, config, message)
+        if state.challenges is not None and message.market in markets:
+            aged = challenges.on_day(state.challenges, message, config.challenges, state.member_id)
+            result.emitted += aged.events
     if isinstance(message, OfferLoadRequested):
         offer = config.catalogue.get(message.offer_id)
         result.emitted += targeting.load(
@@ -618,3 +650,60 @@ def _book(
             else award.transaction_number,
         )
         result.take(credit_offer_award(ledger_state, credit, config.programs))
+
+
+def _challenges(state: MemberState) -> MemberChallenges:
+    if state.challenges is None:
+        state.challenges = MemberChallenges()
+    return state.challenges
+
+
+def _member(state: MemberState) -> challenges.Member:
+    """Who counts towards challenges: the member's markets and programmes."""
+    markets = state.offers.markets if state.offers is not None else []
+    return challenges.Member(state.member_id, markets, _programs(state))
+
+
+def _challenge_outcome(
+    result: MemberResult,
+    outcome: challenges.Outcome,
+    config: Config,
+    cause: TransactionCompleted | ActivityRecorded | None,
+) -> None:
+    """Emit what the challenge rules decided, then book each completion's points in the
+    ledger (CHALLENGE_AWARD) or give its reward (ADR 27). A return's take-backs are already in
+    its ledger event."""
+    result.emitted += outcome.events
+    result.notes += outcome.notes
+    ledger_state = result.state.ledger
+    assert ledger_state is not None
+    purchase = cause if isinstance(cause, TransactionCompleted) else None
+    for award in outcome.awards:
+        credit = ChallengeCredit(
+            program_id=award.program_id, points=award.points,
+            completed_event_id=award.completed_event_id, occurred_at=award.occurred_at,
+            source=cause.source if cause else Source.UNKNOWN,
+            store_id=purchase.store.store_id if purchase else None,
+            till_id=purchase.till_id if purchase else None,
+            transaction_id=award.transaction_id,
+            transaction_number=purchase.transaction_number if purchase else None,
+        )  # fmt: skip
+        result.take(credit_challenge_award(ledger_state, credit, config.programs))
+    for due in outcome.rewards:
+        completed = due.completed
+        key = derived_id("GRANT-CHALLENGE", completed.event_id)  # one grant per completion
+        grant = FreeGrant(
+            reason=RewardGrantReason.CHALLENGE.value, cause_event_id=completed.cause_event_id,
+            at=completed.occurred_at, challenge_id=due.challenge_id, program_id=due.program_id,
+        )  # fmt: skip
+        member_id = result.state.member_id
+        reward = config.rewards.get(due.reward_id)
+        events, note = grants.give(_rewards(result.state), member_id, key, reward, grant)
+        if not note:
+            granted = grants.granted_reward_id(member_id, key)
+            completed = completed.model_copy(
+                update={"reward_id": due.reward_id, "granted_reward_id": granted}
+            )
+        else:
+            result.notes.append(f"challenge {due.challenge_id}: {note}")
+        result.emitted += [completed, *events]

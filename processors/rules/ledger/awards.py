@@ -38,7 +38,7 @@ class OfferCredit:
 class OfferDebit:
     """Points of an earlier offer award that a return takes back."""
 
-    offer_id: str
+    offer_id: str | None  # None: a challenge's award (ChallengeAwardTakenBack names it)
     program_id: str
     points: int
 
@@ -47,14 +47,24 @@ def credit_offer_award(state: MemberLedger, award: OfferCredit, programs: Progra
     """Book one award into the REGULAR account of the offer's programme, in a lot expiring by
     the programme's policy. Redelivery is harmless: the event id comes from the award's cause,
     and the offer rules emit an award once per use."""
+    return _credit(state, LedgerEventType.OFFER_AWARD, award, award.offer_id, programs)
+
+
+def _credit(
+    state: MemberLedger,
+    event_type: LedgerEventType,
+    award: OfferCredit | ChallengeCredit,
+    offer_id: str | None,
+    programs: Programs,
+) -> Result:
     result = Result(state)
     if state.status != "ACTIVE" or award.program_id not in state.programs or award.points <= 0:
-        result.note = f"offer award for {award.program_id} not booked: member cannot hold it"
+        result.note = f"award for {award.program_id} not booked: member cannot hold it"
         return result
     program = programs.get(award.program_id)
     draft = Draft(
         state,
-        LedgerEventType.OFFER_AWARD,
+        event_type,
         cause_event_id=award.completed_event_id,
         occurred_at=award.occurred_at,
         source=award.source,
@@ -70,10 +80,34 @@ def credit_offer_award(state: MemberLedger, award: OfferCredit, programs: Progra
         EntryKind.ALLOCATION,
         award.points,
         expiry,
-        offer_id=award.offer_id,
+        offer_id=offer_id,
     )
     emit(result, draft)
     return result
+
+
+@dataclass(frozen=True)
+class ChallengeCredit:
+    """Points a completed challenge pays a member, booked as one CHALLENGE_AWARD ledger event
+    (docs/adr/0027-challenges.md)."""
+
+    program_id: str
+    points: int
+    completed_event_id: str  # the ChallengeCompleted it pays: the ledger event's cause
+    occurred_at: datetime
+    source: Source
+    store_id: str | None = None
+    till_id: str | None = None
+    transaction_id: str | None = None
+    transaction_number: str | None = None
+
+
+def credit_challenge_award(
+    state: MemberLedger, award: ChallengeCredit, programs: Programs
+) -> Result:
+    """Book a challenge's points like an offer's award (REGULAR, a lot expiring by the
+    programme's policy), under its own event type; once per completion (its event id)."""
+    return _credit(state, LedgerEventType.CHALLENGE_AWARD, award, None, programs)
 
 
 def debit_offer_awards(draft: Draft, debits: list[OfferDebit]) -> None:

@@ -52,6 +52,11 @@ _METRICS = {
 }
 
 
+def metric(behaviour: Behaviour) -> ProgressMetric:
+    """What a behaviour's progress counts (OfferProgressed and ChallengeProgressed say it)."""
+    return _METRICS.get(behaviour.kind, ProgressMetric.UNKNOWN)
+
+
 @dataclass(frozen=True)
 class Award:
     """Points one completed use credits to the member's REGULAR account of `program_id`.
@@ -264,7 +269,7 @@ def progressed(
         progress=[
             BehaviourProgress(
                 behaviour_index=i,
-                metric=_METRICS.get(behaviour.kind, ProgressMetric.UNKNOWN),
+                metric=metric(behaviour),
                 progress=max(value, Decimal(0)),
                 threshold=threshold(behaviour) or Decimal(0),
             )

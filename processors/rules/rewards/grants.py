@@ -84,7 +84,7 @@ def book(
     expires_at = expiry(pending, grant.at)
     emitted: list[Event] = []
     for unit, code in enumerate(codes):
-        granted_id = derived_id("GR", member_id, key, str(unit))
+        granted_id = granted_reward_id(member_id, key, unit)
         rewards.granted[granted_id] = GrantedReward(
             granted_reward_id=granted_id, reward_id=pending.reward_id, granted_at=grant.at,
             expires_at=expires_at, code=code, command_id=key,
@@ -103,6 +103,7 @@ def book(
                 expires_at=expires_at,
                 cause_event_id=grant.cause_event_id,
                 offer_id=grant.offer_id,
+                challenge_id=grant.challenge_id,
             )
         )
         if grant.title is not None and grant.locale is not None:
@@ -120,6 +121,12 @@ def book(
                 )
             )
     return emitted
+
+
+def granted_reward_id(member_id: str, key: str, unit: int = 0) -> str:
+    """The id of the `unit`-th reward granted for `key`, known before the grant is booked
+    (a challenge's completion names it; a grant waiting for a code keeps it)."""
+    return derived_id("GR", member_id, key, str(unit))
 
 
 def announced(grant: FreeGrant, reward: RewardPublished | None, preferred: str | None) -> FreeGrant:

@@ -30,6 +30,7 @@ class FreeGrant(BaseModel):
     cause_event_id: str
     at: datetime
     offer_id: str | None = None
+    challenge_id: str | None = None
     program_id: str | None = None
     # The inbox message that announces it (sign-up and birthday grants), in the member's locale.
     locale: str | None = None
