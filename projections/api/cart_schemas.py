@@ -88,8 +88,9 @@ class CartRequest(BaseModel):
     reserve: bool = Field(
         default=False,
         description="Reserve each promo code that applies for this basket (needs "
-        "`transaction_id`): the till may then give its discount, and the purchase carrying it "
-        "is counted whatever happens in between. Without it nothing is counted.",
+        "`transaction_id`), and each use of a discount offer with a total-uses limit: the till "
+        "may then give its discount, and the purchase carrying it is counted whatever happens "
+        "in between. Without it nothing is counted.",
     )
 
     @field_validator("lines")
@@ -193,6 +194,22 @@ class OfferProgress(Body):
     progress: list[BehaviourProgress]
 
 
+class OfferReservation(Body):
+    """A discount offer with a total-uses limit, reserved for the basket when the till asks
+    (`reserve`; docs/adr/0030-discount-offer-total-uses.md)."""
+
+    offer_id: str
+    status: Literal["reserved", "refused", "pending"] = Field(
+        description="reserved: the discount is the basket's, and the member's purchase is "
+        "counted whatever happens in between; refused: the offer's uses are spent (the cart "
+        "was evaluated without it); pending: no answer in time (evaluated without it; evaluate "
+        "again with the same transaction_id)."
+    )
+    discount_cents: int = Field(description="The discount reserved; 0 unless reserved.")
+    reserved_until: datetime | None
+    reason: str | None = Field(description="USES_SPENT when refused; why, when pending.")
+
+
 class CartEvaluation(Body):
     """`POST /v1/carts/evaluate`: what the cart would get at checkout. Nothing is recorded."""
 
@@ -214,4 +231,10 @@ class CartEvaluation(Body):
         default_factory=list,
         description="Per distinct promo code of the cart: whether it applies, its discount "
         "(not in the totals above, which are the offers'), and its reservation.",
+    )
+    offer_reservations: list[OfferReservation] = Field(
+        default_factory=list,
+        description="With `reserve`: per discount offer with a total-uses limit the cart "
+        "would complete, its reservation; the lines and totals above include only those "
+        "reserved.",
     )

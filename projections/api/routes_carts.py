@@ -13,7 +13,10 @@ cannot disagree on the same state and configuration. It:
 5. evaluates, and turns the evaluation into integers per line, per programme and per offer;
 6. checks the cart's promo codes with the worker's own rule and, when the till asks
    (`reserve`), reserves them and waits for the promotion's agent (`code_checks`,
-   docs/adr/0026-promo-code-api.md); too many invalid codes from one caller answer 429.
+   docs/adr/0026-promo-code-api.md); too many invalid codes from one caller answer 429;
+7. when the till asks (`reserve`), reserves each use of a discount offer with a total-uses
+   limit and evaluates again without those not reserved (`offer_reservations`,
+   docs/adr/0030-discount-offer-total-uses.md).
 
 Except for a reservation asked for, nothing is written: the pool's connections are read-only,
 the rules work on a copy of the state, and the events the evaluation would emit are dropped
@@ -39,7 +42,7 @@ from processors.contract.offers import OfferCompleted, OfferProgressed
 from processors.contract.transactions import TransactionCompleted
 from processors.rules.member import Config
 from processors.rules.offers import evaluate as offers
-from projections.api import cart_queries, code_checks
+from projections.api import cart_queries, code_checks, offer_reservations
 from projections.api.auth import Principal, Role, read_principal
 from projections.api.cart_schemas import (
     BehaviourProgress,
@@ -50,6 +53,7 @@ from projections.api.cart_schemas import (
     LineDiscount,
     OfferApplied,
     OfferProgress,
+    OfferReservation,
     ProgramPoints,
 )
 from projections.api.code_schemas import CodeCheck
@@ -171,7 +175,8 @@ async def evaluate_cart(
     """What the cart would get at checkout: per-line discounts with the offer that gave each,
     cart-level discounts, the points it would earn per programme (base earn and each offer's
     award), the offers it would complete or move on, and whether each promo code applies.
-    Nothing is recorded, unless `reserve` asks to reserve the promo codes."""
+    Nothing is recorded, unless `reserve` asks to reserve the promo codes and the uses of
+    discount offers with a total-uses limit."""
     # The adapter's clock and ids: the rules never read either.
     now: datetime = request.app.state.clock()
     if body.reserve and body.transaction_id is None:
@@ -198,6 +203,16 @@ async def evaluate_cart(
             raise MemberMergedError(cart.member_id, row.merged_into)
         state = cart_queries.member_offers(row, config.catalogue)
     evaluation = offers.evaluate_cart(state, cart, config.catalogue, config.programs)
+    reservations: list[OfferReservation] = []
+    if body.reserve and state is not None and evaluation.waiting:
+        app = request.app
+        reservations = await offer_reservations.reserve(
+            lambda: _connection(request), app.state.command_sink, evaluation.waiting,
+            transaction_id=cart.transaction_id, now=now, ttl=app.state.reservation_ttl,
+            wait=app.state.decision_wait, wakeups=app.state.wakeups,
+        )  # fmt: skip
+        if offer_reservations.without_unreserved(state, reservations):
+            evaluation = offers.evaluate_cart(state, cart, config.catalogue, config.programs)
     checked = code_checks.check(cart, config.promotions)
     invalid = sum(
         1 for c in checked if isinstance(c, CodeCheck) and c.reason in code_checks.INVALID_CODE
@@ -216,7 +231,9 @@ async def evaluate_cart(
         c if isinstance(c, CodeCheck) else reserved.get(c.code) or code_checks.applies(c)
         for c in checked
     ]
-    return answer(cart, evaluation).model_copy(update={"promo_codes": codes})
+    return answer(cart, evaluation).model_copy(
+        update={"promo_codes": codes, "offer_reservations": reservations}
+    )
 
 
 def answer(cart: TransactionCompleted, evaluation: offers.CartEvaluation) -> CartEvaluation:

@@ -1,0 +1,116 @@
+"""A cart's capped discount offers at the till (docs/adr/0030-discount-offer-total-uses.md):
+when the till asks (`reserve`), each use of a discount offer with a total-uses limit that the
+cart would complete is reserved by the offer's agent (DESIGN.md §5.25), the answer awaited in
+the projection (`offer_use_reservations`), as promo codes are (`code_checks`).
+
+1. `request`: the cart evaluation names the uses its offers' agents would decide
+   (`CartEvaluation.waiting`); each that gives a discount becomes an
+   `OfferUseReservationRequested` until now + the app's time-to-live, written through the
+   command sink. Its id names the basket, the offer and the time, so a retry of one evaluation
+   is one request, and asking again extends the same reservation.
+2. `reserve`: the answers are looked for, woken when the projector commits one for the member
+   (`wakeups`), until the wait runs out: an offer without an answer by then is `pending`.
+3. The route evaluates the cart again with every offer not reserved closed for this member,
+   as a denial closes it in the worker (`OfferProgress.closed`): the till is never told a
+   discount the offer's agent did not reserve.
+Owns one query (the answer by request id) and reads no clock (times are given).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from processors.contract.internal import OfferUseRequested, OfferUseReservationRequested
+from processors.rules.arithmetic import derived_id
+from processors.rules.offers.state import MemberOffers, OfferProgress
+from projections.api.cart_schemas import OfferReservation
+from projections.api.commands import CommandSink
+from projections.api.wakeups import Wakeups, member_key
+
+Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection[Any]]]
+
+_ANSWER = """
+SELECT reserved, reserved_until, reason FROM offer_use_reservations WHERE request_event_id = %s
+"""
+
+
+def request(
+    use: OfferUseRequested, *, transaction_id: str, now: datetime, ttl: timedelta
+) -> OfferUseReservationRequested:
+    """The reservation of `use`'s offer for the basket, until `now + ttl`."""
+    assert use.uses_total_max is not None  # waiting with a discount: a total-uses limit
+    return OfferUseReservationRequested(
+        event_id=derived_id("offer-use-reservation-requested", transaction_id, use.offer_id,
+                            now.isoformat()),
+        occurred_at=now, offer_id=use.offer_id, member_id=use.member_id,
+        transaction_id=transaction_id, reserved_until=now + ttl,
+        discount_cents=use.discount_cents, uses_total_max=use.uses_total_max,
+    )  # fmt: skip
+
+
+async def answer(connect: Connect, asked: OfferUseReservationRequested) -> OfferReservation | None:
+    """The agent's answer to `asked` as projected; None while it is not there."""
+    async with connect() as conn, conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(_ANSWER, (asked.event_id,))
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    return OfferReservation(
+        offer_id=asked.offer_id, status="reserved" if row["reserved"] else "refused",
+        discount_cents=asked.discount_cents if row["reserved"] else 0,
+        reserved_until=row["reserved_until"], reason=row["reason"],
+    )  # fmt: skip
+
+
+async def reserve(
+    connect: Connect,
+    sink: CommandSink,
+    waiting: list[OfferUseRequested],
+    *,
+    transaction_id: str,
+    now: datetime,
+    ttl: timedelta,
+    wait: float,
+    wakeups: Wakeups,
+) -> list[OfferReservation]:
+    """Reserve every waiting discount use (see the module): each offer's answer, in order,
+    `pending` without one."""
+    asked = [
+        request(use, transaction_id=transaction_id, now=now, ttl=ttl)
+        for use in waiting
+        if use.discount_cents > 0
+    ]
+    for one in asked:
+        await sink.send(one)  # CommandUnavailableError: 503, retry with the same cart
+    found = await asyncio.gather(
+        *(
+            wakeups.until(member_key(r.member_id), lambda r=r: answer(connect, r), wait=wait)  # type: ignore[misc]
+            for r in asked
+        )
+    )
+    return [
+        a if a is not None else OfferReservation(
+            offer_id=r.offer_id, status="pending", discount_cents=0, reserved_until=None,
+            reason="the reservation was asked; its answer did not come in time: evaluate "
+            "again with the same transaction_id",
+        )
+        for r, a in zip(asked, found, strict=True)
+    ]  # fmt: skip
+
+
+def without_unreserved(state: MemberOffers, reservations: list[OfferReservation]) -> bool:
+    """Close, on the member's state for this evaluation only, every offer not reserved (step
+    3); True when one was."""
+    closed = False
+    for reservation in reservations:
+        if reservation.status != "reserved":
+            state.offers.setdefault(reservation.offer_id, OfferProgress()).closed = True
+            closed = True
+    return closed
