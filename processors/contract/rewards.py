@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from processors.base import topics
 from processors.contract.base import ContractEnum, Event, Id, OfferId, Points, UtcDatetime
 from processors.contract.common import Source
+from processors.contract.offer_definition import DiscountTerms
 
 TOPIC = topics.REWARDS.name
 
@@ -66,6 +67,12 @@ class RewardGranted(Event):
     )
     offer_id: OfferId | None = Field(default=None, description="The offer, for OFFER.")
     challenge_id: Id | None = Field(default=None, description="The challenge, for CHALLENGE.")
+    discount: DiscountTerms | None = Field(
+        default=None,
+        description="The discount this granted reward gives at the till, as the reward's "
+        "version had it when granted (a later edit of the reward does not change it); null: "
+        "fulfilled outside the cart by its code.",
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
@@ -97,6 +104,12 @@ class RewardRedeemed(Event):
     )
     store_id: Id | None = Field(default=None, description="The store, when used in one.")
     till_id: str | None = Field(default=None, max_length=64, description="The till, if any.")
+    discount_cents: int | None = Field(
+        default=None,
+        ge=0,
+        description="Cents the reward's discount took off the transaction, priced on its lines "
+        "before discounts; null: the reward gives no discount (fulfilled by its code).",
+    )
 
 
 class RewardExpired(Event):

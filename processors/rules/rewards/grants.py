@@ -53,6 +53,7 @@ def give(
         grant=grant,
         valid_days=reward.granted_valid_days,
         valid_until=reward.available_until if reward.granted_valid_days is None else None,
+        discount=reward.discount,
     )
     if not reward.uses_code_stock and reward.grants_total_max is None:
         return book(rewards, member_id, key, pending, [None]), ""
@@ -87,7 +88,7 @@ def book(
         granted_id = granted_reward_id(member_id, key, unit)
         rewards.granted[granted_id] = GrantedReward(
             granted_reward_id=granted_id, reward_id=pending.reward_id, granted_at=grant.at,
-            expires_at=expires_at, code=code, command_id=key,
+            expires_at=expires_at, code=code, command_id=key, discount=pending.discount,
         )  # fmt: skip
         emitted.append(
             RewardGranted(
@@ -103,6 +104,7 @@ def book(
                 expires_at=expires_at,
                 cause_event_id=grant.cause_event_id,
                 offer_id=grant.offer_id,
+                discount=pending.discount,
                 challenge_id=grant.challenge_id,
             )
         )

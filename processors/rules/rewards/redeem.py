@@ -77,6 +77,7 @@ def request(
         digest=identity.digest(asked, identity.REQUEST),
         valid_days=reward.granted_valid_days,
         valid_until=reward.available_until if reward.granted_valid_days is None else None,
+        discount=reward.discount,
     )
     if not reward.uses_code_stock and reward.grants_total_max is None:
         return _book(ledger, rewards, pending, [None] * asked.quantity)  # nothing to allocate
@@ -230,6 +231,7 @@ def _book(
             expires_at=expires_at,
             code=code,
             command_id=asked.command_id,
+            discount=pending.discount,
         )
         emitted.append(
             RewardGranted(
@@ -246,6 +248,7 @@ def _book(
                 expires_at=expires_at,
                 cause_event_id=asked.event_id,
                 command_id=asked.command_id,
+                discount=pending.discount,
             )
         )
     emitted.append(

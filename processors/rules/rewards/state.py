@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from processors.contract.offer_definition import DiscountTerms
 from processors.contract.redemptions import RewardRedemptionRequested
 
 
@@ -21,6 +22,7 @@ class GrantedReward(BaseModel):
     command_id: str | None = None  # the redemption that bought it, if one did
     status: str = "ISSUED"  # ISSUED | REDEEMED | EXPIRED
     closed_at: datetime | None = None  # when it was used or expired
+    discount: DiscountTerms | None = None  # what it takes off at the till, as granted
 
 
 class FreeGrant(BaseModel):
@@ -52,6 +54,7 @@ class PendingRedemption(BaseModel):
     # The reward version's validity where it was requested: days after the grant, else its end.
     valid_days: int | None = None
     valid_until: datetime | None = None
+    discount: DiscountTerms | None = None  # the version's discount, kept by the grant
 
 
 class MemberRewards(BaseModel):

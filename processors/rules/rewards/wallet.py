@@ -2,9 +2,10 @@
 daily run, forgotten a year after they closed. Pure: times come from the inputs.
 
 - A `TransactionCompleted` that carries a granted reward's token (its code, else its id) uses
-  it: `RewardRedeemed`, once. A token already used, expired, or not this member's is noted and
-  changes nothing: the transaction is a fact, so it is not refused; the till learns beforehand
-  from the cart evaluation whether a token applies.
+  it when it applies (`till.check`): `RewardRedeemed` with the cents its discount took off,
+  once. A token already used, expired, not this member's, or whose discount's least spend the
+  basket misses is noted and changes nothing: the transaction is a fact, so it is not
+  refused; the till learns beforehand from the cart evaluation whether a token applies.
 - A day's run expires every issued reward whose expiry has come by the start of that day:
   `RewardExpired`, once. The points spent on it are not refunded (the member chose when to
   use it; a refund would let points outlive their own expiry).
@@ -22,6 +23,7 @@ from processors.contract.clock import DayStarted
 from processors.contract.rewards import RewardExpired, RewardRedeemed
 from processors.contract.transactions import TransactionCompleted
 from processors.rules.arithmetic import derived_id
+from processors.rules.rewards import till
 from processors.rules.rewards.state import GrantedReward, MemberRewards
 
 KEPT_AFTER_CLOSING = timedelta(days=365)
@@ -42,24 +44,23 @@ def use_tokens(rewards: MemberRewards, purchase: TransactionCompleted) -> Outcom
     outcome = Outcome()
     if not purchase.redemption_tokens:
         return outcome
+    member_id = purchase.partition_key()
     by_token = {token_of(g): g for g in rewards.granted.values()}
     for token in purchase.redemption_tokens:
         granted = by_token.get(token)
-        if granted is None:
-            outcome.notes.append(f"token {token} is none of this member's rewards")
-            continue
-        if granted.status != "ISSUED":
-            outcome.notes.append(f"token {token}: reward already {granted.status.lower()}")
-            continue
-        if granted.expires_at is not None and granted.expires_at <= purchase.occurred_at:
-            outcome.notes.append(f"token {token}: reward expired at {granted.expires_at}")
+        verdict = till.check(
+            token, None if granted is None else held(member_id, granted), member_id=member_id,
+            lines=purchase.lines, at=purchase.occurred_at, gross=True,
+        )  # fmt: skip
+        if not verdict.applies or granted is None:
+            outcome.notes.append(verdict.detail or f"token {token} does not apply")
             continue
         granted.status, granted.closed_at = "REDEEMED", purchase.occurred_at
         outcome.emitted.append(
             RewardRedeemed(
                 event_id=derived_id("RWD-USED", granted.granted_reward_id),
                 occurred_at=purchase.occurred_at,
-                member_id=purchase.partition_key(),
+                member_id=member_id,
                 granted_reward_id=granted.granted_reward_id,
                 reward_id=granted.reward_id,
                 code=granted.code,
@@ -68,9 +69,19 @@ def use_tokens(rewards: MemberRewards, purchase: TransactionCompleted) -> Outcom
                 transaction_id=purchase.transaction_id,
                 store_id=purchase.store.store_id,
                 till_id=purchase.till_id,
+                discount_cents=None if granted.discount is None else verdict.discount_cents,
             )
         )
     return outcome
+
+
+def held(member_id: str, granted: GrantedReward) -> till.Held:
+    """What the till judges of a reward the member holds."""
+    return till.Held(
+        member_id=member_id, granted_reward_id=granted.granted_reward_id,
+        reward_id=granted.reward_id, status=granted.status, expires_at=granted.expires_at,
+        discount=granted.discount,
+    )  # fmt: skip
 
 
 def start_day(rewards: MemberRewards, member_id: str, day: DayStarted) -> Outcome:

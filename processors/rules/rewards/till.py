@@ -1,0 +1,95 @@
+"""A granted reward's token at the till: whether it applies to this basket and what it takes off.
+
+One judgement for both callers: the cart evaluation (the till asks before the customer pays)
+and the worker (the completed transaction uses the reward). In order, a token is refused:
+`reward_unknown` (no granted reward has it), `reward_not_yours` (another member's, or an
+anonymous cart's), `reward_used`, `reward_expired` (its expiry has come at the basket's time),
+`min_spend_not_met` (the discount's lines stay below its least spend). Otherwise it applies:
+the discount of the reward's version as granted (ADR 20), priced on the basket's lines before
+any discount, the way a promo code's is (ADR 23); a reward without a discount applies with 0
+(its code is fulfilled outside the cart). Pure: the basket's time is the only time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from processors.contract.offer_definition import DiscountTerms
+from processors.contract.transactions import TransactionLine
+from processors.rules.offers.discounts import (
+    DiscountOffer,
+    PricedLine,
+    apply_discounts,
+    discount_total,
+    selects,
+)
+
+
+@dataclass(frozen=True)
+class Held:
+    """What the till needs of a granted reward."""
+
+    member_id: str
+    granted_reward_id: str
+    reward_id: str
+    status: str  # ISSUED | REDEEMED | EXPIRED
+    expires_at: datetime | None
+    discount: DiscountTerms | None
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """A token's verdict for one basket."""
+
+    token: str
+    applies: bool
+    discount_cents: int
+    held: Held | None
+    reason: str | None = None
+    detail: str | None = None
+
+
+def check(
+    token: str,
+    held: Held | None,
+    *,
+    member_id: str | None,
+    lines: Sequence[TransactionLine],
+    at: datetime,
+    gross: bool,
+) -> TokenCheck:
+    """The verdict on `token` (whose granted reward is `held`, None if none has it) for the
+    basket of `member_id` (None: anonymous) made of `lines` at `at`. `gross`: the lines are a
+    completed transaction's, whose till already took its discounts off."""
+
+    def refused(reason: str, detail: str) -> TokenCheck:
+        return TokenCheck(token, False, 0, held, reason, detail)
+
+    if held is None:
+        return refused("reward_unknown", f"no granted reward has token {token}")
+    if member_id is None or held.member_id != member_id:
+        return refused("reward_not_yours", f"token {token} is another member's reward")
+    if held.status == "REDEEMED":
+        return refused("reward_used", f"token {token}: the reward was already used")
+    if held.status == "EXPIRED" or (held.expires_at is not None and held.expires_at <= at):
+        return refused("reward_expired", f"token {token}: the reward expired at {held.expires_at}")
+    terms = held.discount
+    if terms is None:
+        return TokenCheck(token, True, 0, held)
+    priced = [PricedLine.of(line, gross=gross) for line in lines]
+    least = terms.spend_min_cents
+    if least is not None:
+        eligible = sum(
+            max(p.amount_cents, 0)
+            for p in priced
+            if terms.products is None or selects(terms.products, p)
+        )
+        if eligible < least:
+            return refused(
+                "min_spend_not_met",
+                f"token {token}: {eligible} cents of eligible spend, {least} needed",
+            )
+    cents = discount_total(apply_discounts(priced, [DiscountOffer(held.reward_id, terms, None)]))
+    return TokenCheck(token, True, cents, held)

@@ -1,0 +1,60 @@
+"""A granted reward's token judged at the till (`rewards.till.check`): the refusals in their
+order, and the discount of the version granted, priced on the basket's lines."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from processors.contract.offer_definition import DiscountTerms
+from processors.contract.transactions import TransactionLine
+from processors.rules.rewards.till import Held, check
+from tests.rules.given import T0
+
+TEN_PERCENT = DiscountTerms.model_validate({"kind": "PERCENT_OFF_CART", "percent_off": "10"})
+
+
+def held(**changes: object) -> Held:
+    fields: dict[str, object] = {
+        "member_id": "m1", "granted_reward_id": "GR1", "reward_id": "R", "status": "ISSUED",
+        "expires_at": T0 + timedelta(days=1), "discount": TEN_PERCENT,
+    }  # fmt: skip
+    return Held(**(fields | changes))  # type: ignore[arg-type]
+
+
+def line(cents: int, *, taken: int = 0) -> TransactionLine:
+    return TransactionLine(
+        line_id=f"L{cents}", sku="A", quantity=Decimal(1), unit_price_cents=cents,
+        amount_cents=cents - taken, discount_cents=taken,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("reward", "member", "at", "reason"),
+    [
+        (None, "m1", T0, "reward_unknown"),
+        (held(), "m2", T0, "reward_not_yours"),
+        (held(), None, T0, "reward_not_yours"),
+        (held(status="REDEEMED"), "m1", T0, "reward_used"),
+        (held(status="EXPIRED"), "m1", T0, "reward_expired"),
+        (held(), "m1", T0 + timedelta(days=1), "reward_expired"),  # its expiry has come
+    ],
+)
+def test_refusals_are_named(reward, member, at, reason):  # type: ignore[no-untyped-def]
+    verdict = check("TOK", reward, member_id=member, lines=[line(1000)], at=at, gross=False)
+    assert (verdict.applies, verdict.reason, verdict.discount_cents) == (False, reason, 0)
+
+
+def test_a_used_reward_is_named_before_an_expired_one():
+    used_late = held(status="REDEEMED", expires_at=T0)
+    verdict = check("TOK", used_late, member_id="m1", lines=[line(1000)], at=T0, gross=False)
+    assert verdict.reason == "reward_used"
+
+
+def test_a_completed_transaction_is_priced_before_the_tills_discounts():
+    cart = check("TOK", held(), member_id="m1", lines=[line(1000)], at=T0, gross=False)
+    paid = check("TOK", held(), member_id="m1", lines=[line(1000, taken=100)], at=T0, gross=True)
+    assert (cart.applies, cart.discount_cents) == (True, 100)
+    assert (paid.applies, paid.discount_cents) == (True, 100)
