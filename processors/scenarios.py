@@ -18,11 +18,12 @@ then:
 
 Given: `programs`, `audiences` (audience id → member ids, uploaded before the offers are
 published), `offers`, `rewards` (a reward's fields over a default free coffee costing 100
-points; `codes` lists its code stock) and `promotions` (code-linked promotions: a
+points; `codes` lists its code stock), `promotions` (code-linked promotions: a
 PromotionCodesIssued's fields over a default 10 % off the cart, live from the scenario's
-start for 30 days). Steps (`when`): `enrol`, `buy` (optional `tokens`: the granted rewards
-used; `codes`: promo codes; no `member`: an anonymous customer), `return`, `activity`,
-`profile`, `redeem` (points, optional program),
+start for 30 days) and `challenges` (a ChallengePublished's fields over a default live from
+the day before the scenario starts, without end, once per member). Steps (`when`): `enrol`,
+`buy` (optional `tokens`: the granted rewards used; `codes`: promo codes; no `member`: an
+anonymous customer), `return`, `activity`, `profile`, `redeem` (points, optional program),
 `reward` (redeem a reward: reward, optional quantity and command), `load` (offer: load to
 card), `day`, or `event` (any event in its JSON form). Money is written in currency units
 as a string ("12.50"); ids and times default from the step's position, so a scenario states
@@ -36,7 +37,9 @@ member, offer, control), `loaded` (OfferLoaded: member, offer), `rejections` (Re
 member, reason), `grants` (RewardGranted: member, reward, code), `used` (RewardRedeemed:
 member, reward, code), `expired` (RewardExpired: member, reward), `code_uses`
 (PromoCodeRedeemed: member (null: anonymous), code, cents) and `code_refusals`
-(PromoCodeRefused: member, code, reason).
+(PromoCodeRefused: member, code, reason), `challenges` (ChallengeCompleted: member,
+challenge, completion, points), `challenge_progress` (ChallengeProgressed: member, challenge,
+progress) and `taken_back` (ChallengeAwardTakenBack: member, challenge, points).
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ from processors.codec.json_form import from_json_object
 from processors.contract.base import Event
 from processors.contract.ledger import LedgerEventRecorded
 from processors.contract.offers import (
+    ChallengeAwardTakenBack,
+    ChallengeCompleted,
+    ChallengeProgressed,
     OfferCompleted,
     OfferLoaded,
     OfferTargeted,
@@ -259,6 +265,7 @@ def load(path: Path) -> Scenario:
         config += loaded.events
     config += _rewards(path, given.get("rewards") or [], programs[0])
     config += _promotions(path, given.get("promotions") or [], programs[0])
+    config += _challenges(path, given.get("challenges") or [], programs[0])
     steps = _Steps(programs[0])
     events = []
     for n, step in enumerate(data["when"]):
@@ -301,6 +308,25 @@ def _promotions(
                 "ends_at": (START + timedelta(days=30)).isoformat(),
                 **_merged(PROMOTION_DEFAULTS, given)}  # fmt: skip
         events.append(_event(path, "given.promotions", n, body))
+    return events
+
+
+def _challenges(
+    path: Path, challenges: list[dict[str, Any]], program: dict[str, Any]
+) -> list[Event]:
+    """Each challenge's publication, before the scenario starts."""
+    events: list[Event] = []
+    for n, given in enumerate(challenges):
+        challenge_id = given.get("challenge_id", f"CHALLENGE_{n}")
+        text = {"headline": challenge_id.replace("_", " "), "short_description": challenge_id}
+        body = {"type": "ChallengePublished", "event_id": f"challenge-{challenge_id}",
+                "occurred_at": (START - timedelta(days=30)).isoformat(),
+                "challenge_id": challenge_id, "program_id": program["program_id"],
+                "market": program["market"],
+                "localized_copy": [{"locale": "en", **text}, {"locale": "fr", **text}],
+                "starts_at": (START - timedelta(days=1)).isoformat(), "ends_at": None,
+                **given}  # fmt: skip
+        events.append(_event(path, "given.challenges", n, body))
     return events
 
 
@@ -367,6 +393,20 @@ def check(scenario: Scenario, outputs: list[Event]) -> list[str]:
         got = [{"member": e.member_id, "code": e.code, "reason": e.reason.value}
                for e in outputs if isinstance(e, PromoCodeRefused)]  # fmt: skip
         compare("code_refusals", got, expect["code_refusals"])
+    if "challenges" in expect:
+        got = [{"member": e.member_id, "challenge": e.challenge_id,
+                "completion": e.completion_number, "points": e.points_awarded}
+               for e in outputs if isinstance(e, ChallengeCompleted)]  # fmt: skip
+        compare("challenges", got, expect["challenges"])
+    if "challenge_progress" in expect:
+        got = [{"member": e.member_id, "challenge": e.challenge_id,
+                "progress": f"{e.progress.normalize():f}"}
+               for e in outputs if isinstance(e, ChallengeProgressed)]  # fmt: skip
+        compare("challenge_progress", got, expect["challenge_progress"])
+    if "taken_back" in expect:
+        got = [{"member": e.member_id, "challenge": e.challenge_id, "points": e.points_taken_back}
+               for e in outputs if isinstance(e, ChallengeAwardTakenBack)]  # fmt: skip
+        compare("taken_back", got, expect["taken_back"])
     if "expired" in expect:
         got = [{"member": e.member_id, "reward": e.reward_id}
                for e in outputs if isinstance(e, RewardExpired)]  # fmt: skip

@@ -36,6 +36,9 @@ from processors.contract.catalogue import all_events
 from processors.contract.config import OfferPublished
 from processors.contract.ledger import LedgerEventRecorded
 from processors.contract.offers import (
+    ChallengeAwardTakenBack,
+    ChallengeCompleted,
+    ChallengeProgressed,
     OfferCompleted,
     OfferLoaded,
     OfferProgressed,
@@ -88,10 +91,12 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 
 RENAMED = {"program_id", "offer_id", "market", "event_id", "transaction_id", "return_id",
            "command_id", "stacking_group", "audience_id", "upload_id", "reward_id",
-           "promotion_id", "program_ids", *member_fields()}  # fmt: skip
+           "promotion_id", "program_ids", "challenge_id", "award_reward_id",
+           *member_fields()}  # fmt: skip
 OUTPUTS = (LedgerEventRecorded, OfferCompleted, OfferProgressed, OfferTargeted, OfferLoaded,
            RequestAccepted, RequestRejected, RewardGranted, RewardRedeemed,
-           RewardExpired, PromoCodeRedeemed, PromoCodeRefused)  # fmt: skip
+           RewardExpired, PromoCodeRedeemed, PromoCodeRefused, ChallengeProgressed,
+           ChallengeCompleted, ChallengeAwardTakenBack)  # fmt: skip
 
 
 def _renamed(value: Any, ns: str) -> Any:
@@ -184,6 +189,8 @@ def _plain(event: Event, ns: str) -> Event:
         update["offer_id"] = event.offer_id.removeprefix(ns)
     if isinstance(event, RewardGranted | RewardRedeemed | RewardExpired):
         update["reward_id"] = event.reward_id.removeprefix(ns)
+    if isinstance(event, ChallengeProgressed | ChallengeCompleted | ChallengeAwardTakenBack):
+        update["challenge_id"] = event.challenge_id.removeprefix(ns)
     return event.model_copy(update=update)
 
 
