@@ -79,11 +79,11 @@ _GRANT = """
 WITH granted AS (
     INSERT INTO member_rewards (granted_reward_id, member_id, reward_id, reason, program_id,
         points_spent, code, redemption_token, expires_at, granted_at, grant_event_id,
-        cause_event_id, command_id, offer_id, challenge_id, status)
+        cause_event_id, command_id, offer_id, challenge_id, status, discount)
     VALUES (%(granted_reward_id)s, %(member_id)s, %(reward_id)s, %(reason)s, %(program_id)s,
         %(points_spent)s, %(code)s, %(redemption_token)s, %(expires_at)s, %(occurred_at)s,
         %(event_id)s, %(cause_event_id)s, %(command_id)s, %(offer_id)s, %(challenge_id)s,
-        'ISSUED')
+        'ISSUED', %(discount)s)
     ON CONFLICT (granted_reward_id) DO NOTHING
     RETURNING reward_id, code),
 coded AS (
@@ -104,7 +104,8 @@ _CLOSE = """
 UPDATE member_rewards
 SET status = %(status)s, closed_at = %(occurred_at)s, closed_event_id = %(event_id)s,
     redeemed_source = %(source)s, redeemed_transaction_id = %(transaction_id)s,
-    redeemed_store_id = %(store_id)s, redeemed_till_id = %(till_id)s
+    redeemed_store_id = %(store_id)s, redeemed_till_id = %(till_id)s,
+    redeemed_discount_cents = %(discount_cents)s
 WHERE granted_reward_id = %(granted_reward_id)s AND member_id = %(member_id)s
     AND status = 'ISSUED'
 """
@@ -161,6 +162,9 @@ def statements_of(events: Iterable[RewardEvent]) -> list[tuple[str, dict[str, An
         elif isinstance(event, RewardGranted):
             params = event.model_dump(include=_GRANTED_FIELDS)
             params["reason"] = event.reason.value
+            params["discount"] = (
+                None if event.discount is None else Jsonb(event.discount.model_dump(mode="json"))
+            )
             statements.append((_GRANT, params))
         elif isinstance(event, RewardRedeemed):
             params = {
@@ -169,12 +173,15 @@ def statements_of(events: Iterable[RewardEvent]) -> list[tuple[str, dict[str, An
                 "transaction_id": event.transaction_id,
                 "store_id": event.store_id,
                 "till_id": event.till_id,
+                "discount_cents": event.discount_cents,
             }
             statements.append((_CLOSE, params))
         else:
             params = {
                 **_closing(event, "EXPIRED"),
-                **dict.fromkeys(("source", "transaction_id", "store_id", "till_id")),
+                **dict.fromkeys(
+                    ("source", "transaction_id", "store_id", "till_id", "discount_cents")
+                ),
             }
             statements.append((_CLOSE, params))
     return statements

@@ -152,3 +152,32 @@ def test_a_requests_first_outcome_holds(database_url, schemas):
     )  # fmt: skip
 
     assert rows == [("c1", True, None, 200, ["GR-1", "GR-2"])]
+
+
+def test_outstanding_liability_and_redemption_rates_per_reward(database_url, schemas):
+    from processors.contract.offer_definition import DiscountTerms
+
+    five_off = DiscountTerms.model_validate({"kind": "AMOUNT_OFF_CART", "amount_off_cents": 500})
+    granted = [
+        grant(f"GR-{n}", f"A{n}").model_copy(update={"discount": five_off, "points_spent": 100})
+        for n in (1, 2, 3)
+    ]
+    used = USED.model_copy(update={"discount_cents": 500})
+    expired = EXPIRED.model_copy(update={"granted_reward_id": "GR-2", "event_id": "exp-GR-2"})
+    schema = fresh(database_url, schemas)
+    apply(database_url, schema, ("loyalty.rewards.v1", [*granted, used, expired]))
+
+    [row] = select(database_url, schema, "SELECT * FROM reward_liability")
+    # reward, granted, redeemed, expired, outstanding, its points, its amount off, discounts
+    # given, redeemed / closed
+    assert row[:8] == ("COFFEE", 3, 1, 1, 1, 100, 500, 500)
+    assert float(row[8]) == 0.5
+    [month] = select(database_url, schema, "SELECT granted, redeemed, expired FROM "
+                     "reward_redemption_rates")  # fmt: skip
+    assert month == (3, 1, 1)
+    query = (
+        "SELECT discount ->> 'amount_off_cents', redeemed_discount_cents FROM member_rewards"
+        " WHERE granted_reward_id = 'GR-1'"
+    )
+    [token] = select(database_url, schema, query)
+    assert token == ("500", 500)

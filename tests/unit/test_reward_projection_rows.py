@@ -83,6 +83,7 @@ def test_a_use_and_an_expiry_close_an_issued_reward():
         event_id="used-1", occurred_at=T0 + timedelta(days=1), member_id="M1",
         granted_reward_id="GR-1", reward_id="COFFEE", code="A1", cause_event_id="tx-1",
         source=Source.INSTORE, transaction_id="T9", store_id="S1", till_id="3",
+        discount_cents=425,
     )  # fmt: skip
     expired = RewardExpired(
         event_id="expired-2", occurred_at=T0 + timedelta(days=31), member_id="M1",
@@ -96,7 +97,7 @@ def test_a_use_and_an_expiry_close_an_issued_reward():
     assert redeemed == {
         "status": "REDEEMED", "granted_reward_id": "GR-1", "member_id": "M1",
         "occurred_at": T0 + timedelta(days=1), "event_id": "used-1", "source": "INSTORE",
-        "transaction_id": "T9", "store_id": "S1", "till_id": "3",
+        "transaction_id": "T9", "store_id": "S1", "till_id": "3", "discount_cents": 425,
     }  # fmt: skip
     assert (lapsed["status"], lapsed["granted_reward_id"], lapsed["source"]) == (
         "EXPIRED", "GR-2", None
