@@ -389,6 +389,33 @@ def bench_feed(offers: int, members: int, rates: str, healthz_share: float, seco
     console.print(f"JSON report: {path}")
 
 
+@main.command("bench-codes")
+@click.option("--rate", default=200.0, show_default=True, help="Code reservations a second.")
+@click.option("--seconds", default=30.0, show_default=True, help="Measured load.")
+@click.option("--warmup-seconds", default=5.0, show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=None)
+def bench_codes(rate: float, seconds: float, warmup_seconds: float, output: Path | None) -> None:
+    """Promo code validation with reservation at a fixed rate vs GET /healthz."""
+    import asyncio
+
+    from loyalty import stack as local_stack
+    from loyalty.bench.codes import print_latency_table, run_codes_bench
+    from loyalty.bench.report import write_report
+    from projections.migrate import temporary_database
+
+    settings = get_settings()
+    local_stack.up(settings)
+    with temporary_database(settings.dsn, "loyalty_bench") as dsn:
+        bench = run_codes_bench(
+            settings, dsn, rate=rate, seconds=seconds, warmup_seconds=warmup_seconds,
+            log_dir=settings.stack_dir / "logs" / "bench-codes", echo=console.print,
+        )  # fmt: skip
+        report = asyncio.run(bench)
+    path = write_report(report, output)
+    print_latency_table(report, console)
+    console.print(f"JSON report: {path}")
+
+
 @main.command("bench-redeem")
 @click.option("--members", default=200, show_default=True, help="Members, each funded once.")
 @click.option("--rate", default=50.0, show_default=True, help="Redemptions a second.")
