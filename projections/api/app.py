@@ -33,11 +33,14 @@ from projections.api.code_store import CodeStore, PostgresCodeStore
 from projections.api.commands import CommandSink, KafkaCommandSink, ManagedSink, NoCommands
 from projections.api.edge import BoundedRequestTarget
 from projections.api.feed_store import FeedStore, PostgresFeedStore
+from projections.api.member_requests import PostgresMemberRequestStore
 from projections.api.offer_feed import Fragments, MarketFeeds
 from projections.api.reward_store import PostgresRewardStore, RewardStore
 from projections.api.routes_carts import ConfigSource, NoConfig
 from projections.api.routes_carts import router as carts_router
+from projections.api.routes_challenges import router as challenges_router
 from projections.api.routes_codes import router as codes_router
+from projections.api.routes_enrolment import router as enrolment_router
 from projections.api.routes_feed import router as feed_router
 from projections.api.routes_feed_events import router as feed_events_router
 from projections.api.routes_ledger import router as ledger_router
@@ -147,6 +150,7 @@ def create_app(
             app.state.feed_store = PostgresFeedStore(pool, write_pool)
         if code_store is None:
             app.state.code_store = PostgresCodeStore(pool, write_pool)
+        app.state.member_requests = PostgresMemberRequestStore(pool, write_pool)
         run = getattr(source, "run", None)
         following = asyncio.create_task(run(), name="config-feed") if run is not None else None
         listening = asyncio.create_task(app.state.wakeups.run(), name="decision-listener")
@@ -198,7 +202,9 @@ def create_app(
     app.include_router(feed_events_router)
     app.include_router(rewards_router)
     app.include_router(redemptions_router)
+    app.include_router(enrolment_router)
     app.include_router(codes_router)
+    app.include_router(challenges_router)
     # Inside `_measure`: a 414 is counted like any other answer.
     app.add_middleware(BoundedRequestTarget)
     app.middleware("http")(_measure)
