@@ -13,6 +13,9 @@ What Postgres cannot give back exactly (docs/adr/0011-cart-evaluation.md):
   would drop its oldest part;
 - purchases and per-transaction contributions are not rebuilt: a cart never returns anything.
 
+`held_rewards` reads the granted rewards a cart's `redemption_tokens` name, for the till's
+judgement of each (`processors.rules.rewards.till`).
+
 Owns SQL and the mapping of its rows; never checks tokens, never evaluates, never writes.
 """
 
@@ -27,6 +30,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from processors.contract.enrolments import MemberProfile
+from processors.contract.offer_definition import DiscountTerms
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.progress import is_accumulated
 from processors.rules.offers.state import (
@@ -35,6 +39,7 @@ from processors.rules.offers.state import (
     MemberOffers,
     OfferProgress,
 )
+from processors.rules.rewards.till import Held
 
 _MEMBER = """
 SELECT m.status, m.merged_into, m.market, m.markets, m.program_ids, m.profile,
@@ -126,3 +131,32 @@ def member_offers(row: MemberRow, catalogue: Catalogue) -> MemberOffers:
                 cause = f"progress:{offer_id}:{use_number}"
                 standing.contributions[index] = [Contribution(at=at, value=value, cause=cause)]
     return state
+
+
+_HELD = """
+SELECT redemption_token, member_id, granted_reward_id, reward_id, status, expires_at, discount
+FROM member_rewards
+WHERE redemption_token = ANY(%(tokens)s)
+ORDER BY member_id IS DISTINCT FROM %(member_id)s, granted_at
+"""
+
+
+async def held_rewards(
+    conn: AsyncConnection[Any], tokens: list[str], member_id: str | None
+) -> dict[str, Held]:
+    """The granted reward each token names, as the till judges it (`rewards.till`); a token
+    two rewards' stocks share names the cart member's own first."""
+    if not tokens:
+        return {}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_HELD, {"tokens": tokens, "member_id": member_id})
+        rows = await cur.fetchall()
+    held: dict[str, Held] = {}
+    for row in rows:
+        terms = row["discount"]
+        held.setdefault(row["redemption_token"], Held(
+            member_id=row["member_id"], granted_reward_id=row["granted_reward_id"],
+            reward_id=row["reward_id"], status=row["status"], expires_at=row["expires_at"],
+            discount=None if terms is None else DiscountTerms.model_validate(terms),
+        ))  # fmt: skip
+    return held

@@ -238,3 +238,29 @@ class CartEvaluation(Body):
         "would complete, its reservation; the lines and totals above include only those "
         "reserved.",
     )
+    rewards: list[RewardCheck] = Field(
+        default_factory=list,
+        description="Per redemption token of the cart: whether the granted reward applies "
+        "and what its discount takes off (not in the totals above, which are the offers'); "
+        "nothing is used until the transaction carries the token.",
+    )
+
+
+class RewardCheck(Body):
+    """A granted reward's token at the till (`processors.rules.rewards.till`)."""
+
+    token: str = Field(description="As the cart sent it in `redemption_tokens`.")
+    status: Literal["applies", "refused"]
+    granted_reward_id: str | None = Field(
+        description="The member's granted reward; null when it is not the cart member's."
+    )
+    reward_id: str | None = Field(description="Its master reward; null when not the member's.")
+    discount_cents: int = Field(
+        description="What its discount takes off this cart, priced on the lines before "
+        "discounts; 0 if refused or if the reward gives no discount (fulfilled by its code)."
+    )
+    reason: str | None = Field(
+        description="Once refused: reward_unknown, reward_not_yours, reward_used, "
+        "reward_expired, min_spend_not_met."
+    )
+    detail: str | None

@@ -42,6 +42,8 @@ from processors.contract.offers import OfferCompleted, OfferProgressed
 from processors.contract.transactions import TransactionCompleted
 from processors.rules.member import Config
 from processors.rules.offers import evaluate as offers
+from processors.rules.rewards import till
+from processors.rules.rewards.till import Held
 from projections.api import cart_queries, code_checks, offer_reservations
 from projections.api.auth import Principal, Role, read_principal
 from projections.api.cart_schemas import (
@@ -55,6 +57,7 @@ from projections.api.cart_schemas import (
     OfferProgress,
     OfferReservation,
     ProgramPoints,
+    RewardCheck,
 )
 from projections.api.code_schemas import CodeCheck
 from projections.api.errors import (
@@ -231,9 +234,32 @@ async def evaluate_cart(
         c if isinstance(c, CodeCheck) else reserved.get(c.code) or code_checks.applies(c)
         for c in checked
     ]
+    rewards: list[RewardCheck] = []
+    if cart.redemption_tokens:
+        tokens = list(dict.fromkeys(cart.redemption_tokens))
+        async with _connection(request) as conn:
+            held = await cart_queries.held_rewards(conn, tokens, cart.member_id)
+        rewards = [reward_check(token, held.get(token), cart, now) for token in tokens]
     return answer(cart, evaluation).model_copy(
-        update={"promo_codes": codes, "offer_reservations": reservations}
+        update={"promo_codes": codes, "offer_reservations": reservations, "rewards": rewards}
     )
+
+
+def reward_check(
+    token: str, held: Held | None, cart: TransactionCompleted, now: datetime
+) -> RewardCheck:
+    """The till's judgement of one token (the worker's own rule), as the answer shows it: a
+    reward that is not the cart member's is not described."""
+    verdict = till.check(
+        token, held, member_id=cart.member_id, lines=cart.lines, at=now, gross=False
+    )
+    mine = held is not None and held.member_id == cart.member_id
+    return RewardCheck(
+        token=token, status="applies" if verdict.applies else "refused",
+        granted_reward_id=held.granted_reward_id if mine and held else None,
+        reward_id=held.reward_id if mine and held else None,
+        discount_cents=verdict.discount_cents, reason=verdict.reason, detail=verdict.detail,
+    )  # fmt: skip
 
 
 def answer(cart: TransactionCompleted, evaluation: offers.CartEvaluation) -> CartEvaluation:

@@ -238,3 +238,78 @@ async def test_1000_redemptions_at_once_by_one_member_grant_what_the_balance_cov
     bodies = [r.json() for r in same if r.status_code in (201, 409)]
     assert bodies
     assert all(b["granted_rewards"] == bodies[0]["granted_rewards"] for b in bodies)
+
+
+async def test_the_till_previews_a_rewards_discount_and_the_purchase_takes_it_once(
+    engine, tmp_path
+):
+    """A reward worth $5 off a basket of $20 or more, redeemed through the API; the till's
+    preview (`POST /v1/carts/evaluate`) of its token on the member's baskets, another
+    member's, then after the purchase that used it."""
+    member, other = "rw-till", "rw-else"
+    five_off = {"kind": "AMOUNT_OFF_CART", "amount_off_cents": 500, "spend_min_cents": 2000}
+    services = Services(engine, tmp_path)
+    worker = services.start("worker", "worker")
+    projector = services.start("projector", "project")
+    try:
+        await publish_events(engine, [
+            program(), reward("STOCKED", uses_code_stock=False, discount=discount_terms(five_off)),
+        ])  # fmt: skip
+        await publish_events(engine, [enrolled(member), bought(member, "TILL-T", cents=100_000),
+                                      enrolled(other)])  # fmt: skip
+
+        async def settled() -> bool:
+            funded = f"SELECT count(*) FROM member_balances WHERE member_id = '{member}'"
+            return await uncommitted(engine) == 0 and projected(engine, funded) == 1
+
+        assert await until(settled, 180), worker.log_tail() + projector.log_tail()
+        staff = bearer(engine, "till-3", Role.STAFF)
+
+        async def preview(who: str, cents: int, token: str) -> dict:
+            cart = {"member_id": who, "market": "CA", "currency": "CAD",
+                    "store": {"store_id": "S1", "province": "ON"},
+                    "lines": [{"line_id": "1", "sku": "A", "quantity": "1",
+                               "unit_price_cents": cents, "amount_cents": cents}],
+                    "redemption_tokens": [token]}  # fmt: skip
+            answer = await http.post("/v1/carts/evaluate", json=cart, headers=staff)
+            assert answer.status_code == 200, answer.text
+            [check] = answer.json()["rewards"]
+            return check
+
+        async with api() as http:
+            redeemed = await redeem(http, engine, member, "till-k1")
+            assert redeemed.status_code == 201, redeemed.text
+            [granted] = redeemed.json()["granted_rewards"]
+            token = granted["redemption_token"]
+            big = await preview(member, 3000, token)
+            small = await preview(member, 1000, token)
+            theirs = await preview(other, 3000, token)
+            unknown = await preview(member, 3000, "NO-SUCH-TOKEN")
+            paid = bought(member, "TILL-T2", cents=3000).model_copy(
+                update={"redemption_tokens": [token], "occurred_at": datetime.now(UTC)}
+            )
+            await publish_events(engine, [paid])
+
+            async def used() -> bool:
+                closed = ("SELECT count(*) FROM member_rewards WHERE status = 'REDEEMED'"
+                          " AND redeemed_discount_cents = 500")  # fmt: skip
+                return projected(engine, closed) == 1
+
+            assert await until(used, 120), worker.log_tail() + projector.log_tail()
+            after = await preview(member, 3000, token)
+    finally:
+        services.stop()
+
+    assert (big["status"], big["discount_cents"], big["granted_reward_id"]) == (
+        "applies", 500, granted["granted_reward_id"])  # fmt: skip
+    assert (small["status"], small["reason"]) == ("refused", "min_spend_not_met")
+    assert (theirs["status"], theirs["reason"], theirs["granted_reward_id"]) == (
+        "refused", "reward_not_yours", None)  # fmt: skip
+    assert unknown["reason"] == "reward_unknown"
+    assert (after["status"], after["reason"]) == ("refused", "reward_used")
+
+
+def discount_terms(fields: dict) -> object:
+    from processors.contract.offer_definition import DiscountTerms
+
+    return DiscountTerms.model_validate(fields)
