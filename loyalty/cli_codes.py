@@ -53,6 +53,8 @@ def _terms_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--per-member-max", type=int, default=None, help="Uses by one member."),
         click.option("--total-max", type=int, default=None, help="Uses of all codes."),
         click.option("--name", default=None, help="Internal name, for member care."),
+        click.option("--partner", default=None, help="Issued by this coalition partner."),
+        click.option("--influencer", default=None, help="Issued by this influencer."),
         click.option("--dry-run", is_flag=True, help="Check and show; publish nothing."),
     ]):  # fmt: skip
         command = option(command)
@@ -75,8 +77,20 @@ def terms(promotion_id: str, **given: Any) -> dict[str, Any]:
         "ends_at": given["ends_at"].replace(tzinfo=UTC),
         "redemptions_per_code_max": given.get("per_code_max"),
         "redemptions_per_member_max": given.get("per_member_max"),
-        "redemptions_total_max": given.get("total_max"),
+        "redemptions_total_max": given.get("total_max"), "issuer": _issuer(**given),
     }  # fmt: skip
+
+
+def _issuer(**given: Any) -> dict[str, str] | None:
+    """Who issued the codes, for attribution (ADR 30): a partner or an influencer, else the
+    brand (null)."""
+    if given.get("partner") and given.get("influencer"):
+        raise click.UsageError("give --partner or --influencer, not both")
+    if given.get("partner"):
+        return {"kind": "PARTNER", "issuer_id": given["partner"]}
+    if given.get("influencer"):
+        return {"kind": "INFLUENCER", "issuer_id": given["influencer"]}
+    return None
 
 
 def generated(

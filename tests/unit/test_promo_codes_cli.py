@@ -64,3 +64,10 @@ def test_a_pattern_too_small_for_its_count_is_refused_with_the_reason():
     )
     assert result.exit_code == 1
     assert "too few" in result.output
+
+
+def test_codes_issued_for_an_influencer_carry_who_issued_them():
+    issue = generated("HOLI", "HOLI-####-??", 10, AT, **TERMS, influencer="holiman")
+    assert issue.issuer is not None
+    assert (issue.issuer.kind.value, issue.issuer.issuer_id) == ("INFLUENCER", "holiman")
+    assert generated("HOLI", "HOLI-####-??", 10, AT, **TERMS).issuer is None
