@@ -56,6 +56,7 @@ from processors.contract.offer_definition import (
     OfferSchedule,
     OfferTargeting,
     OfferUsageControls,
+    ProductSelection,
     PromoCode,
     ProvinceCode,
     RewardStoreListing,
@@ -180,12 +181,27 @@ class PromisedPointsPolicy(Record):
 
 
 class GlobalExclusion(Record):
-    """Products that never earn base points in one province's stores (DESIGN.md §5.22)."""
+    """Products that never earn base points in one province's stores (DESIGN.md §5.3, §5.22),
+    and that offers switching global exclusions on leave out: SKUs, or any part of the product
+    hierarchy (category, subcategory, brand, GTIN) through the same selection offers use."""
 
     province: ProvinceCode = Field(description="The store province (Store.province).")
     skus: list[Id] = Field(
-        min_length=1, max_length=LIST_MAX, description="The excluded products' SKUs."
+        default_factory=list, max_length=LIST_MAX, description="The excluded products' SKUs."
     )
+    products: list[ProductSelection] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Products excluded by the hierarchy, each selection as an offer selects "
+        "products: a line any of them selects is excluded (e.g. [{categories: [TOBACCO]}, "
+        "{brands: [LOTO]}]: a new SKU of the category or the brand is excluded too).",
+    )
+
+    @model_validator(mode="after")
+    def _check_names_products(self) -> Self:
+        if not self.skus and not self.products:
+            raise ValueError("a global exclusion names skus or products")
+        return self
 
 
 class ProgramTier(Record):

@@ -19,6 +19,7 @@ from processors.contract.config import (
 )
 from processors.contract.transactions import TransactionLine
 from processors.rules.arithmetic import round_half_up
+from processors.rules.selection import ProductLine, Selector
 
 RETURNS_ACCEPTED_DAYS = 365
 """How long a purchase stays returnable. The member's state keeps each purchase this long
@@ -62,21 +63,29 @@ def expires_at(program: ProgramConfigured, earned_at: datetime) -> datetime | No
     return None
 
 
-def excluded_skus(program: ProgramConfigured, province: str | None) -> frozenset[str]:
-    """SKUs left out of base earn in stores of `province` (DESIGN.md §5.22)."""
-    return frozenset(
-        sku
-        for exclusion in program.global_exclusions
-        if exclusion.province == province
-        for sku in exclusion.skus
-    )
+def excluded_skus(
+    program: ProgramConfigured, province: str | None, lines: Iterable[ProductLine]
+) -> frozenset[str]:
+    """The SKUs of `lines` left out of base earn in stores of `province` (DESIGN.md §5.3,
+    §5.22): those the province's exclusion lists, and those whose product one of its
+    selections selects (category, subcategory, brand, GTIN). A product's place in the
+    hierarchy comes with its line, so the basket's excluded SKUs say all about its lines."""
+    exclusion = next((e for e in program.global_exclusions if e.province == province), None)
+    if exclusion is None:
+        return frozenset()
+    skus = frozenset(exclusion.skus)
+    if not exclusion.products:
+        return skus
+    selectors = [Selector.of(selection) for selection in exclusion.products]
+    return skus | {line.sku for line in lines if any(s.selects(line) for s in selectors)}
 
 
 def eligible_spend_cents(
     program: ProgramConfigured, lines: Iterable[TransactionLine], province: str | None
 ) -> int:
     """Net amount of the lines that earn (after discounts, less global exclusions)."""
-    excluded = excluded_skus(program, province)
+    lines = list(lines)
+    excluded = excluded_skus(program, province, lines)
     return sum(line.amount_cents for line in lines if line.sku not in excluded)
 
 

@@ -30,6 +30,7 @@ from processors.rules.ledger.state import (
     PurchasedLine,
     Redeemed,
 )
+from processors.rules.selection import hierarchy_of
 
 PARKED_MAX = 100
 

@@ -78,7 +78,9 @@ def on_return(
         if referral.transaction_id != record.transaction_id or referral.returned:
             continue
         program = programs.get(program_id)
-        excluded = policy.excluded_skus(program, record.province) if program else frozenset()
+        excluded = (
+            policy.excluded_skus(program, record.province, record.lines) if program else frozenset()
+        )
         kept = sum(
             line.amount_cents - line.returned_cents
             for line in record.lines

@@ -11,6 +11,7 @@ from processors.contract.common import PointsCategory
 from processors.contract.outcomes import RequestAccepted, RequestRejected
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules.ledger.lots import Lot, Move
+from processors.rules.selection import ProductHierarchy
 
 
 def account_key(program_id: str, category: PointsCategory) -> str:
@@ -18,7 +19,7 @@ def account_key(program_id: str, category: PointsCategory) -> str:
     return f"{program_id}|{category.value}"
 
 
-class PurchasedLine(BaseModel):
+class PurchasedLine(ProductHierarchy):
     """A line of a purchase as it earned, and how much of it has come back."""
 
     line_id: str

@@ -57,6 +57,7 @@ from processors.rules.offers.state import (
     OfferProgress,
     PurchaseRecord,
 )
+from processors.rules.selection import hierarchy_of
 
 Programs = Mapping[str, ProgramConfigured]
 
@@ -159,7 +160,7 @@ def evaluate_cart(
     for program_id in sorted(work.programs if not anonymous else []):
         program = programs.get(program_id)
         if program is not None and program.market == cart.market:
-            excluded = policy.excluded_skus(program, cart.store.province)
+            excluded = policy.excluded_skus(program, cart.store.province, cart.lines)
             spend = sum(line.amount_cents for line in net if line.sku not in excluded)
             base[program_id] = policy.base_points(program, spend)
     return CartEvaluation(evaluation.discounts, evaluation.awards, base, evaluation.events, waiting)
@@ -254,7 +255,10 @@ def _purchase(
     if record.offers:
         record.lines = {
             line.line_id: LineFacts(
-                sku=line.sku, amount_cents=line.amount_cents, quantity=line.quantity
+                sku=line.sku,
+                amount_cents=line.amount_cents,
+                quantity=line.quantity,
+                **hierarchy_of(line),
             )
             for line in tx.lines
         }
@@ -271,7 +275,7 @@ def _plan_purchase(
     catalogue: Catalogue,
 ) -> Plan | None:
     selectors = catalogue.selectors(offer.offer_id)
-    excluded = globally_excluded(offer, program, tx.store.province)
+    excluded = globally_excluded(offer, program, tx.store.province, tx.lines)
     counted = [
         eligible(lines, selector, excluded) if b.kind in TRANSACTION_BEHAVIOURS else []
         for b, selector in zip(offer.behaviours, selectors, strict=True)
@@ -280,7 +284,7 @@ def _plan_purchase(
         progress.purchase_value(b, ls) for b, ls in zip(offer.behaviours, counted, strict=True)
     ]
     covering = covered(lines, selectors, excluded)
-    base_excluded = policy.excluded_skus(program, tx.store.province)
+    base_excluded = policy.excluded_skus(program, tx.store.province, tx.lines)
     base = covered_base(
         program,
         sum(line.amount_cents for line in covering if line.sku not in base_excluded),

@@ -169,7 +169,7 @@ def _counted_in_use(
 def _base(
     program: ProgramConfigured, record: PurchaseRecord, contribution: PurchaseContribution
 ) -> Decimal:
-    excluded = policy.excluded_skus(program, record.province)
+    excluded = policy.excluded_skus(program, record.province, record.lines.values())
     kept = {x: facts.kept_cents for x, facts in record.lines.items() if facts.sku not in excluded}
     return covered_base(
         program,

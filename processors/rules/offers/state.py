@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from processors.contract.enrolments import MemberProfile
 from processors.contract.transactions import TransactionCompleted
 from processors.rules.ledger.policy import returns_horizon
+from processors.rules.selection import ProductHierarchy
 
 TIER_ATTRIBUTE = "tier"
 """The profile attribute holding the member's programme tier (ProgramTier docstring)."""
@@ -83,7 +84,7 @@ class OfferProgress(BaseModel):
         return found or next((p.record for p in self.pending if p.record.number == number), None)
 
 
-class LineFacts(BaseModel):
+class LineFacts(ProductHierarchy):
     """One purchased line, as much as a return needs to re-evaluate offers on it."""
 
     sku: str
