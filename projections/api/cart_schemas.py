@@ -198,6 +198,18 @@ class OfferReservation(Body):
     """A discount offer with a total-uses limit, reserved for the basket when the till asks
     (`reserve`; docs/adr/0030-discount-offer-total-uses.md)."""
 
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {"offer_id": "FIRST100_TENOFF", "status": "reserved", "discount_cents": 1000,
+                 "reserved_until": "2026-11-07T18:55:01Z", "reason": None},
+                {"offer_id": "FIRST100_TENOFF", "status": "refused", "discount_cents": 0,
+                 "reserved_until": None, "reason": "USES_SPENT"},
+            ]
+        },
+    )  # fmt: skip
+
     offer_id: str
     status: Literal["reserved", "refused", "pending"] = Field(
         description="reserved: the discount is the basket's, and the member's purchase is "
