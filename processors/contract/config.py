@@ -60,6 +60,7 @@ from processors.contract.offer_definition import (
     PromoCode,
     ProvinceCode,
     RewardStoreListing,
+    TargetingCriterion,
     definition_problems,
     require_kind_fields,
     require_locales,
@@ -459,6 +460,13 @@ class RewardPublished(Event):
     )
     grants_total_max: int | None = Field(
         default=None, ge=1, description="Grants all members together may receive; null: no limit."
+    )
+    eligibility: list[TargetingCriterion] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Who may redeem it, as offers target (tier, segments, profile, history): "
+        "every criterion must hold on the member's facts when the redemption is decided; "
+        "empty: every member of the programme in the reward's market.",
     )
 
     @model_validator(mode="after")

@@ -259,7 +259,9 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
             _redeem(result, message, config)
         case RewardRedemptionRequested():
             reward = config.rewards.get(message.reward_id)
-            result.emitted += redeem.request(state.ledger, _rewards(state), message, reward)
+            unmet = redeem.unmet(reward, _offers(state), message.occurred_at)
+            result.emitted += redeem.request(state.ledger, _rewards(state), message, reward,
+                                             unmet)  # fmt: skip
         case RewardStoreOfferPurchaseRequested():
             offer = config.catalogue.get(message.offer_id)
             result.emitted += store.purchase(state.ledger, _store_offers(state), message, offer)

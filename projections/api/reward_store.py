@@ -46,6 +46,8 @@ class CatalogueReward:
     localized_copy: dict[str, dict[str, Any]]
     """locale → its copy (headline, short_description, long_description, terms, image_url)."""
     discount: dict[str, Any] | None
+    eligibility: list[dict[str, Any]] | None = None
+    """Its eligibility criteria (TargetingCriterion, JSON form); None or empty: none."""
     codes_stocked: int = 0
     codes_given: int = 0
     grants: int = 0
@@ -61,6 +63,9 @@ class MemberStanding:
     program_ids: tuple[str, ...] = ()
     balances: dict[str, int] | None = None
     """REGULAR points per programme (what a redemption spends)."""
+    markets: tuple[str, ...] = ()
+    profile: dict[str, Any] | None = None
+    """The member's latest profile (JSON form), for the rewards' eligibility criteria."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,7 @@ _CATALOGUE = """
 SELECT r.reward_id, r.program_id, r.market, r.points_cost, r.uses_code_stock, r.available_from,
     r.available_until, r.granted_valid_days, r.grants_per_member_max, r.grants_total_max,
     r.localized_copy, r.definition -> 'discount' AS discount,
+    r.definition -> 'eligibility' AS eligibility,
     coalesce(s.codes_stocked, 0) AS codes_stocked, coalesce(s.codes_given, 0) AS codes_given,
     coalesce(s.grants, 0) AS grants
 FROM rewards r LEFT JOIN reward_stock s ON s.reward_id = r.reward_id
@@ -191,7 +197,7 @@ ORDER BY r.points_cost, r.reward_id COLLATE "C"
 """
 
 _STANDING = """
-SELECT m.status, m.program_ids,
+SELECT m.status, m.program_ids, m.markets, m.profile,
     coalesce((SELECT json_object_agg(b.program_id, b.balance) FROM member_balances b
         WHERE b.member_id = q.member_id AND b.category = 'REGULAR'), '{}') AS balances
 FROM (SELECT %(member_id)s::text AS member_id) q
@@ -262,6 +268,8 @@ class PostgresRewardStore:
             status=row["status"],
             program_ids=tuple(row["program_ids"] or ()),
             balances=dict(row["balances"]),
+            markets=tuple(row["markets"] or ()),
+            profile=row["profile"],
         )
 
     async def wallet(

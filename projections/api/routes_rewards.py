@@ -24,6 +24,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from processors.contract.enrolments import MemberProfile
+from processors.contract.offer_definition import TargetingAttribute, TargetingCriterion
+from processors.rules.offers import targeting
+from processors.rules.offers.state import TIER_ATTRIBUTE, MemberOffers
 from projections.api.auth import MemberId, Principal, Role, read_optional_principal
 from projections.api.errors import (
     BadParameterError,
@@ -86,11 +90,41 @@ def stock_of(reward: CatalogueRow) -> Stock:
     return Stock(state=state, remaining=remaining)
 
 
-def member_view(reward: CatalogueRow, standing: MemberStanding) -> MemberView:
-    """Whether the member may buy the reward and whether their balance covers it."""
+PROFILE_FACTS = frozenset({
+    TargetingAttribute.CITY, TargetingAttribute.PROVINCE, TargetingAttribute.POSTAL_CODE_PREFIX,
+    TargetingAttribute.COUNTRY, TargetingAttribute.GENDER, TargetingAttribute.BIRTHDAY_MONTH,
+    TargetingAttribute.TIER, TargetingAttribute.PROFILE_ATTRIBUTE, TargetingAttribute.AGE_YEARS,
+})  # fmt: skip
+"""Criteria the catalogue judges from the projected profile; those on history (purchases,
+logins, clicks) only the worker knows, so the catalogue leaves them to the redemption."""
+
+
+def member_view(reward: CatalogueRow, standing: MemberStanding, now: datetime) -> MemberView:
+    """Whether the member may buy the reward (active, its programme and market, its profile
+    criteria: `redeem.unmet`'s rule on what the projection knows) and whether their balance
+    covers it."""
     balance = (standing.balances or {}).get(reward.program_id, 0)
-    eligible = standing.status == "ACTIVE" and reward.program_id in standing.program_ids
+    eligible = (
+        standing.status == "ACTIVE"
+        and reward.program_id in standing.program_ids
+        and (not standing.markets or reward.market in standing.markets)
+        and _meets_profile_criteria(reward, standing, now)
+    )
     return MemberView(eligible=eligible, affordable=balance >= reward.points_cost, balance=balance)
+
+
+def _meets_profile_criteria(reward: CatalogueRow, standing: MemberStanding, now: datetime) -> bool:
+    criteria = [TargetingCriterion.model_validate(c) for c in reward.eligibility or ()]
+    judged = [c for c in criteria if c.attribute in PROFILE_FACTS]
+    if not judged:
+        return True
+    profile = MemberProfile.model_validate(standing.profile) if standing.profile else None
+    facts = MemberOffers(
+        member_id=standing.member_id, markets=list(standing.markets),
+        programs=list(standing.program_ids), profile=profile,
+        tier=profile.attributes.get(TIER_ATTRIBUTE) if profile is not None else None,
+    )  # fmt: skip
+    return all(targeting.holds(c, facts, now) for c in judged)
 
 
 def viewer(principal: Principal | None, member_id: str | None) -> str | None:
@@ -167,7 +201,7 @@ async def read_catalogue(
             uses_code_stock=row.uses_code_stock,
             discount=row.discount,
             stock=stock_of(row),
-            member=member_view(row, standing) if standing is not None else None,
+            member=member_view(row, standing, now) if standing is not None else None,
         )
         for row in rows
     ]

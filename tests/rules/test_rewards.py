@@ -35,6 +35,7 @@ def reward(reward_id: str = "COFFEE", **changes: Any) -> RewardPublished:
         "program_id": PROGRAM,
         "points_cost": 100,
         "available_from": "2026-01-01T00:00:00Z",
+        "eligibility": [],  # the example's is for GOLD and PLATINUM members
     }
     published = from_json_object(fields)
     return published.model_copy(update=changes) if changes else published  # type: ignore[return-value]
@@ -283,3 +284,35 @@ def discount_terms(fields: dict[str, Any]) -> Any:
     from processors.contract.offer_definition import DiscountTerms
 
     return DiscountTerms.model_validate(fields)
+
+
+def test_a_reward_for_gold_members_refuses_others_not_eligible_and_grants_gold_ones():
+    gold_only = criterion({"attribute": "TIER", "values": ["GOLD"]})
+    sim = engine(reward(eligibility=[gold_only]), members={"m1": 1000, "m2": 1000})
+    sim.feed(profile_of("m2", tier="GOLD"))
+    refused = sim.feed(redeem("m1", "c1"))
+    assert refused_with(refused) is RejectionReason.not_eligible
+    assert "does not meet TIER" in next(
+        e.detail for e in refused if isinstance(e, RequestRejected)
+    )
+    assert any(isinstance(e, RewardGranted) for e in sim.feed(redeem("m2", "c2")))
+
+
+def test_a_reward_of_another_market_is_not_eligible():
+    sim = engine(reward(market="US"))
+    assert refused_with(sim.feed(redeem("m1", "c1"))) is RejectionReason.not_eligible
+
+
+def criterion(fields: dict[str, Any]) -> Any:
+    from processors.contract.offer_definition import TargetingCriterion
+
+    return TargetingCriterion.model_validate(fields)
+
+
+def profile_of(member: str, *, tier: str) -> Any:
+    from processors.contract.enrolments import MemberProfile, MemberProfileUpdated
+
+    return MemberProfileUpdated(
+        event_id=f"prof-{member}", occurred_at=T0 + timedelta(minutes=5), member_id=member,
+        source="APP", profile=MemberProfile(first_name=member, attributes={"tier": tier}),
+    )  # fmt: skip

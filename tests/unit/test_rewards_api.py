@@ -211,3 +211,29 @@ def test_a_member_token_reads_only_its_own_wallet_and_staff_read_any(client, sto
     assert client.get("/v1/members/M2/rewards").status_code == 401
     staff = client.get("/v1/members/M2/rewards", headers=bearer("cc", Role.STAFF))
     assert [r["granted_reward_id"] for r in staff.json()["rewards"]] == ["G1"]
+
+
+def test_a_rewards_profile_criteria_decide_whether_a_member_is_eligible(client, store):
+    gold = [{"attribute": "TIER", "values": ["GOLD"]}]
+    recent = [{"attribute": "DAYS_SINCE_LAST_PURCHASE", "max_value": 30}]
+    store.rewards = [
+        catalogue_reward("GOLD_ONLY", eligibility=gold),
+        catalogue_reward("BUYERS", eligibility=recent),  # history: judged at redemption
+        catalogue_reward("ELSEWHERE", market="CA"),
+    ]
+    store.standings["M1"] = MemberStanding(
+        "M1", is_known=True, status="ACTIVE", program_ids=("CA_REWARDS",),
+        balances={"CA_REWARDS": 300}, markets=("CA",), profile={"attributes": {"tier": "SILVER"}},
+    )  # fmt: skip
+    store.standings["M2"] = MemberStanding(
+        "M2", is_known=True, status="ACTIVE", program_ids=("CA_REWARDS",),
+        balances={"CA_REWARDS": 300}, markets=("US",), profile={"attributes": {"tier": "GOLD"}},
+    )  # fmt: skip
+
+    def eligible(member: str) -> dict[str, bool]:
+        answer = client.get("/v1/rewards", params={"market": "CA"}, headers=bearer(member))
+        assert answer.status_code == 200, answer.text
+        return {r["reward_id"]: r["member"]["eligible"] for r in answer.json()["rewards"]}
+
+    assert eligible("M1") == {"GOLD_ONLY": False, "BUYERS": True, "ELSEWHERE": True}
+    assert eligible("M2") == {"GOLD_ONLY": False, "BUYERS": False, "ELSEWHERE": False}

@@ -2,8 +2,9 @@
 
 Steps, each idempotent:
 1. `request`: the member's partition answers at once what it can judge alone (unknown member
-   or reward, another programme's reward, not available, expired, the member's limit, the
-   balance). A reward without a code stock or a total-grants limit is then booked at once.
+   or reward, another programme's or market's reward or its eligibility criteria unmet
+   (`unmet`), not available, expired, the member's limit, the balance). A reward without a
+   code stock or a total-grants limit is then booked at once.
    Otherwise the points are **reserved** (still in the balance, no longer spendable) and a
    `RewardAllocationRequested` goes to the reward's agent.
 2. The reward's agent (`stock.decide`) gives the grants (and their codes) in arrival order, or
@@ -40,10 +41,26 @@ from processors.rules.arithmetic import derived_id
 from processors.rules.ledger import requests
 from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.state import MemberLedger, Reserved
+from processors.rules.offers import targeting
+from processors.rules.offers.state import MemberOffers
 from processors.rules.rewards import grants
 from processors.rules.rewards.state import GrantedReward, MemberRewards, PendingRedemption
 
 Refusal = tuple[RejectionReason, str]
+
+
+def unmet(reward: RewardPublished | None, member: MemberOffers, at: datetime) -> str | None:
+    """Why the member may not redeem `reward` (its market, its eligibility criteria judged
+    on the member's facts as offers' targeting judges them), or None if they may."""
+    if reward is None:
+        return None
+    if member.markets and reward.market not in member.markets:
+        return f"reward {reward.reward_id} is for members of market {reward.market}"
+    failed = [c for c in reward.eligibility if not targeting.holds(c, member, at)]
+    if failed:
+        names = ", ".join(c.attribute.value for c in failed)
+        return f"reward {reward.reward_id}: the member does not meet {names}"
+    return None
 
 
 def request(
@@ -51,6 +68,7 @@ def request(
     rewards: MemberRewards,
     asked: RewardRedemptionRequested,
     reward: RewardPublished | None,
+    ineligible: str | None = None,
 ) -> list[Event]:
     """Step 1 (see the module). A repeated command_id gets its outcome again, or nothing while
     it is in flight; the same command_id with another body is a conflict."""
@@ -61,7 +79,7 @@ def request(
     if pending is not None:
         identity.check("command_id", asked.command_id, pending.digest, asked, identity.REQUEST)
         return []  # in flight: the answer comes once the reward's agent has decided
-    refusal = _refusal(ledger, rewards, asked, reward)
+    refusal = _refusal(ledger, rewards, asked, reward, ineligible)
     if refusal is not None:
         return [requests.reply(ledger, asked, reason=refusal[0], detail=refusal[1])]
     assert ledger is not None
@@ -164,6 +182,7 @@ def _refusal(
     rewards: MemberRewards,
     asked: RewardRedemptionRequested,
     reward: RewardPublished | None,
+    ineligible: str | None,
 ) -> Refusal | None:
     """Why the redemption is refused, checked in this order; None if it may go on."""
     if ledger is None or ledger.status == "UNKNOWN":
@@ -178,6 +197,8 @@ def _refusal(
             f"reward {reward.reward_id} is paid with {reward.program_id} points, "
             f"not {asked.program_id}",
         )
+    if ineligible is not None:
+        return RejectionReason.not_eligible, ineligible
     at = asked.occurred_at
     if reward.points_cost is None:
         return RejectionReason.reward_unavailable, f"reward {reward.reward_id} is not for sale"
