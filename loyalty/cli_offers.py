@@ -218,3 +218,31 @@ async def _current_config(settings: Settings) -> Config:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     return feed.config
+
+
+@offers.command("report")
+@click.argument("offer_id")
+@click.option(
+    "--png",
+    "png_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the chart (default: OFFER_ID-report.png here).",
+)
+def report(offer_id: str, png_path: Path | None) -> None:
+    """Test vs control for one offer, from the projection: both groups' members, qualifying
+    rate, redemptions, spend and visits per member, the uplift, and whether each difference is
+    more than noise (the test named); writes a PNG of both groups over time."""
+    import psycopg
+
+    from projections.offer_report import UnknownOfferError, read_report, render_text, write_chart
+
+    with psycopg.connect(get_settings().dsn) as conn:
+        try:
+            found = read_report(conn, offer_id)
+        except UnknownOfferError:
+            click.echo(f"no offer {offer_id} was ever published", err=True)
+            sys.exit(1)
+    click.echo(render_text(found))
+    path = write_chart(found, png_path or Path(f"{offer_id}-report.png"))
+    click.echo(f"chart: {path}")
