@@ -41,6 +41,7 @@ from processors.contract.base import (
     UtcDatetime,
 )
 from processors.contract.common import PointsCategory
+from processors.contract.notifications import ContactChannel
 from processors.contract.offer_definition import (
     LIST_MAX,
     Behaviour,
@@ -297,6 +298,21 @@ class ProgramConfigured(Event):
     enrolment_reward_id: Id | None = Field(
         default=None, description="Master reward granted on enrolment; null: none."
     )
+    contact_channels: list[ContactChannel] | None = Field(
+        default=None,
+        max_length=8,
+        description="The marketing channels the programme's market offers its members "
+        "(null: EMAIL, PUSH and SMS): preferences for any other are refused "
+        "(`channel_not_offered`); IN_APP listed lets members opt out of campaign messages in "
+        "their inbox.",
+    )
+
+    @property
+    def offered_channels(self) -> tuple[ContactChannel, ...]:
+        """The channels members may set preferences for (the defaults when not configured)."""
+        if self.contact_channels is None:
+            return (ContactChannel.EMAIL, ContactChannel.PUSH, ContactChannel.SMS)
+        return tuple(self.contact_channels)
     birthday_reward_id: Id | None = Field(
         default=None, description="Master reward granted on the member's birthday; null: none."
     )

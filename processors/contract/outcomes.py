@@ -56,6 +56,8 @@ class RejectionReason(ContractEnum):
     unknown_programme = "unknown_programme"
     market_mismatch = "market_mismatch"
     programme_disabled = "programme_disabled"
+    # A preferences change names a channel the member's market does not offer.
+    channel_not_offered = "channel_not_offered"
     UNKNOWN = "UNKNOWN"
 
 

@@ -25,6 +25,7 @@ from processors.contract.base import (
     UtcDatetime,
 )
 from processors.contract.common import PointsCategory, Source
+from processors.contract.notifications import ChangedBy, ContactChannel
 
 TOPIC = topics.REDEMPTIONS.name
 
@@ -48,6 +49,7 @@ class RequestType(ContractEnum):
     POINTS_ADJUSTMENT = "POINTS_ADJUSTMENT"
     # A `MemberEnrolled` (loyalty.enrolments.v1): its event_id is the command id.
     ENROLMENT = "ENROLMENT"
+    PREFERENCES_CHANGE = "PREFERENCES_CHANGE"
     UNKNOWN = "UNKNOWN"
 
 
@@ -288,4 +290,47 @@ class PointsAdjustmentRequested(Event):
             raise ValueError("expires_at is given only for credits (BULK_AWARD, IMPORTED_POINTS)")
         if self.expires_at <= self.occurred_at:
             raise ValueError("expires_at must be after occurred_at")
+        return self
+
+
+class ChannelChoice(Record):
+    """One channel's opt-in, as asked."""
+
+    channel: ContactChannel = Field(description="The channel.")
+    opted_in: bool = Field(description="Whether the member accepts marketing on it from now.")
+
+
+class PreferencesChangeRequested(Event):
+    """A member, or staff on their behalf, asked to opt in or out of marketing channels.
+
+    The member's partition checks each channel against those the member's market offers
+    (`ProgramConfigured.contact_channels`; others are refused whole, `channel_not_offered`),
+    answers on loyalty.outcomes.v1 and publishes what changed as `PreferencesChanged`, the
+    audit trail's entry, on loyalty.notifications.v1.
+    """
+
+    topic: ClassVar[str] = TOPIC
+    request_type: ClassVar[RequestType] = RequestType.PREFERENCES_CHANGE
+
+    command_id: Id = Field(description=_COMMAND_ID)
+    member_id: Id = Field(description="The member whose preferences are set.")
+    choices: list[ChannelChoice] = Field(
+        min_length=1, max_length=8, description="The channels set, each at most once."
+    )
+    changed_by: ChangedBy = Field(description="Who asked: the member, staff, a system.")
+    changed_by_id: Id = Field(
+        description="Who exactly: the member_id for MEMBER, else the staff user's or system's id."
+    )
+    source: Source = Field(description="The channel the change was asked in.")
+    reason: str | None = Field(
+        default=None, max_length=500, description="Why, when staff or a system asks."
+    )
+
+    @model_validator(mode="after")
+    def _check_choices(self) -> Self:
+        channels = [c.channel for c in self.choices]
+        if len(set(channels)) != len(channels):
+            raise ValueError("choices must name each channel at most once")
+        if self.changed_by is ChangedBy.MEMBER and self.changed_by_id != self.member_id:
+            raise ValueError("a change asked by the member names the member as changed_by_id")
         return self

@@ -47,6 +47,7 @@ from processors.contract.redemptions import (
     IssuedOfferRedeemRequested,
     OfferLoadRequested,
     PointsRedemptionRequested,
+    PreferencesChangeRequested,
     PromoCodeLinkRequested,
     RewardRedemptionRequested,
     RewardStoreOfferPurchaseRequested,
@@ -54,7 +55,7 @@ from processors.contract.redemptions import (
 from processors.contract.rewards import RewardGrantReason
 from processors.contract.targeting import OfferTargetingTick
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
-from processors.rules import identity
+from processors.rules import identity, preferences
 from processors.rules.arithmetic import derived_id
 from processors.rules.challenges import progress as challenges
 from processors.rules.challenges.catalogue import Challenges
@@ -76,6 +77,7 @@ from processors.rules.offers import evaluate as offers
 from processors.rules.offers import facts, limits, retention, schedule, targeting
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.state import MemberOffers
+from processors.rules.preferences import MemberPreferences
 from processors.rules.rewards import grants, redeem, store, wallet
 from processors.rules.rewards.state import FreeGrant, MemberRewards
 
@@ -83,6 +85,7 @@ TargetingInput = OfferLoadRequested | OfferTargetingTick
 RewardInput = RewardRedemptionRequested | RewardAllocated | RewardAllocationRefused
 RewardInput |= RewardStoreOfferPurchaseRequested | IssuedOfferLockRequested
 RewardInput |= IssuedOfferRedeemRequested | PromoCodeLinkRequested | PromoCodeLinkAnswered
+RewardInput |= PreferencesChangeRequested
 MemberInput = ledger.LedgerInput | MemberProfileUpdated | OfferUseGranted | OfferUseDenied
 MemberInput |= TargetingInput | RewardInput
 ConfigInput = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
@@ -170,6 +173,7 @@ class MemberState:
     rewards: MemberRewards | None = None
     codes: MemberCodes | None = None
     challenges: MemberChallenges | None = None
+    preferences: MemberPreferences | None = None
 
 
 class _Stored(BaseModel):
@@ -180,13 +184,14 @@ class _Stored(BaseModel):
     rewards: MemberRewards | None = None
     codes: MemberCodes | None = None
     challenges: MemberChallenges | None = None
+    preferences: MemberPreferences | None = None
 
 
 def dump_state(state: MemberState) -> bytes:
     """The bytes a member's state is saved as: JSON of its parts."""
     stored = _Stored(
         ledger=state.ledger, offers=state.offers, rewards=state.rewards, codes=state.codes,
-        challenges=state.challenges,
+        challenges=state.challenges, preferences=state.preferences,
     )  # fmt: skip
     return stored.model_dump_json().encode()
 
@@ -198,13 +203,14 @@ def load_state(member_id: str, raw: bytes | str) -> MemberState:
     if text.startswith('{"ledger"'):
         stored = _Stored.model_validate_json(text)
         return MemberState(member_id, stored.ledger, stored.offers, stored.rewards, stored.codes,
-                           stored.challenges)  # fmt: skip
+                           stored.challenges, stored.preferences)  # fmt: skip
     return MemberState(member_id, MemberLedger.model_validate_json(text))
 
 
 def is_empty(state: MemberState) -> bool:
     """True when nothing is known of the member (nothing worth saving)."""
-    parts = (state.ledger, state.offers, state.rewards, state.codes, state.challenges)
+    parts = (state.ledger, state.offers, state.rewards, state.codes, state.challenges,
+             state.preferences)  # fmt: skip
     return all(part is None for part in parts)
 
 
@@ -272,6 +278,11 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
             codes = _codes(state) if _active(state) else MemberCodes()  # a stranger's: dropped
             result.emitted += link.request(state.ledger, codes, message, config.promotions,
                                            markets)  # fmt: skip
+        case PreferencesChangeRequested():
+            known = state.preferences or MemberPreferences()
+            result.emitted += preferences.change(state.ledger, known, message, config.programs)
+            if known.opted_in:
+                state.preferences = known
         case PromoCodeLinkAnswered():
             result.emitted += link.answered(state.ledger, _codes(state), message)
         case RewardAllocated():

@@ -19,6 +19,7 @@ from processors.contract.redemptions import (
     PointsAdjustmentRequested,
     PointsRedemptionRequested,
     PointsTransferRequested,
+    PreferencesChangeRequested,
     PromoCodeLinkRequested,
     RewardRedemptionRequested,
     RewardStoreOfferPurchaseRequested,
@@ -37,7 +38,7 @@ from processors.rules.outcomes import Outcome
 Request = (
     PointsRedemptionRequested | PointsTransferRequested | PointsAdjustmentRequested
     | RewardRedemptionRequested | RewardStoreOfferPurchaseRequested | IssuedOfferLockRequested
-    | IssuedOfferRedeemRequested | PromoCodeLinkRequested
+    | IssuedOfferRedeemRequested | PromoCodeLinkRequested | PreferencesChangeRequested
 )  # fmt: skip
 """Every request the ledger answers."""
 
