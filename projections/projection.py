@@ -11,7 +11,9 @@ offer tables (from loyalty.offers.v1), the offer performance tables (OfferTarget
 loyalty.transactions.v1 and loyalty.config.v1 when the runner reads them), the reward tables
 (the catalogue and code stock from loyalty.config.v1, the wallet from loyalty.rewards.v1),
 `request_outcomes` (loyalty.outcomes.v1), the offer feed tables (offers from
-loyalty.config.v1, members' standings from loyalty.offers.v1) and the promo code tables
+loyalty.config.v1, members' standings from loyalty.offers.v1), the challenge tables
+(challenges from loyalty.config.v1, members' standings from loyalty.offers.v1) and the promo
+code tables
 (promotions from loyalty.config.v1, code uses, reservations and refusals from
 loyalty.offers.v1), the answers to tills' reservations of capped discount offers
 (loyalty.offers.v1), plus this projection's rows of `projection_checkpoints`.
@@ -36,6 +38,7 @@ from processors.contract.offers import (
 from projections import checkpoints
 from projections.checkpoints import Partition
 from projections.writers import (
+    challenges,
     codes,
     feed,
     ledger,
@@ -54,6 +57,7 @@ offer tables)."""
 TABLES = (
     members.TABLES + ledger.TABLES + offers.TABLES + performance.TABLES + rewards.TABLES
     + outcomes.TABLES + feed.TABLES + codes.TABLES + offer_reservations.TABLES
+    + challenges.TABLES
 )  # fmt: skip
 """Every table this projection fills: what `rebuild` swaps and `dump` hashes."""
 
@@ -103,9 +107,9 @@ def apply(
        skip that partition and report a rewind. Records before the checkpoint were applied
        already (a redelivery) and are skipped.
     3. Write the remaining events (ledger, members, offers, performance, the offer feed,
-       rewards, outcomes, then promo codes), batched per table. The feed comes after offers and
-       performance: it copies the rows they wrote (its events are also theirs, or passed
-       over by them).
+       rewards, outcomes, promo codes, reservations, then challenges), batched per table.
+       The feed comes after offers and performance: it copies the rows they wrote (its
+       events are also theirs, or passed over by them).
     4. Move each checkpoint past its batch, refused records included.
 
     `conn` must be idle (autocommit, or no transaction open): the transaction is this
@@ -124,6 +128,7 @@ def apply(
     feed_events: list[feed.FeedEvent] = []
     code_events: list[codes.CodeEvent] = []
     reservation_events: list[OfferUseReservationAnswered] = []
+    challenge_events: list[challenges.ChallengeEvent] = []
     with conn.transaction():
         for batch in sorted(batches, key=lambda b: (b.topic, b.partition)):
             if not batch.records:
@@ -155,6 +160,8 @@ def apply(
                     code_events.append(event)
                 elif isinstance(event, offer_reservations.EVENTS):
                     reservation_events.append(event)
+                elif isinstance(event, challenges.EVENTS):
+                    challenge_events.append(event)
                 elif isinstance(event, offers.PASSED_OVER + performance.PASSED_OVER):
                     if isinstance(event, feed.EVENTS):
                         outcome.events_applied += 1  # the feed's alone (a load to card)
@@ -174,8 +181,10 @@ def apply(
         outcomes.write(conn, outcome_events)
         codes.write(conn, code_events)
         offer_reservations.write(conn, reservation_events)
+        challenges.write(conn, challenge_events)
     outcome.events_applied += (
         len(ledger_events) + len(member_events) + len(offer_events) + len(performance_events)
         + len(reward_events) + len(outcome_events) + len(code_events) + len(reservation_events)
+        + len(challenge_events)
     )  # fmt: skip
     return outcome

@@ -5,8 +5,8 @@ Owns those three tables. It copies what the offer rules said and never evaluates
 (`processors.rules.offers` does); it never commits (the caller's transaction also holds the
 checkpoint) and never reads the clock, so a rebuild writes exactly what live projection wrote.
 Targeting and spent budgets belong to the performance projection (`writers/performance.py`);
-promo code uses, reservations and refusals belong to `writers/codes.py`; loaded offers and
-challenges have no table here and are passed over (`PASSED_OVER`).
+promo code uses, reservations and refusals belong to `writers/codes.py`, challenges to
+`writers/challenges.py`; loaded offers have no table here and are passed over (`PASSED_OVER`).
 
 A batch travels by binary COPY into temporary staging tables, then one statement per table
 applies it, idempotently, so re-applying events changes nothing:
@@ -28,7 +28,6 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from processors.contract.offers import (
-    ChallengeCompleted,
     OfferCompleted,
     OfferLoaded,
     OfferProgressed,
@@ -38,7 +37,7 @@ TABLES = ("offer_completions", "member_offer_uses", "member_offer_progress")
 
 OfferEvent = OfferCompleted | OfferProgressed
 
-PASSED_OVER = (OfferLoaded, ChallengeCompleted)
+PASSED_OVER = (OfferLoaded,)
 """Events of the offers topic this projection has no table for yet: their offsets are passed."""
 
 

@@ -29,7 +29,6 @@ from psycopg.types.json import Jsonb
 from processors.codec.json_form import from_json_object, to_json_object
 from processors.contract.config import (
     AudienceUploaded,
-    ChallengePublished,
     OfferEndDateExtended,
     OfferPublished,
     OfferWithdrawn,
@@ -59,12 +58,9 @@ EVENTS = (
 )
 """What this projection writes."""
 
-PASSED_OVER = (
-    ChallengePublished,
-    AudienceUploaded,
-)
+PASSED_OVER = (AudienceUploaded,)
 """Events of its topics no table uses yet (rewards and their codes: `writers/rewards.py`;
-promotions and their codes: `writers/codes.py`)."""
+promotions and their codes: `writers/codes.py`; challenges: `writers/challenges.py`)."""
 
 
 @dataclass
