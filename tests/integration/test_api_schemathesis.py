@@ -220,6 +220,8 @@ NUL_PLACES = [
     f"/v1/rewards?market=CA&member_id={NUL_MEMBER}",
     f"/v1/members/{NUL_MEMBER}/offers",
     "/v1/offers?market=CA&locale=fr%00",
+    f"/v1/members/{NUL_MEMBER}/challenges",
+    "/v1/challenges/participation?market=CA%00",
 ]
 
 

@@ -126,6 +126,7 @@ LINK = "/v1/promotions/code/link"
 LINKED = "/v1/members/{member_id}/code-links/{command_id}"
 CODE_STATUS = "/v1/promo-codes/{code}"
 RELEASE = "/v1/carts/{transaction_id}/reservations"
+CHALLENGES = "/v1/members/{member_id}/challenges"
 
 VALID = {
     "member_id": "M1", "offer_id": "SPRING_FUEL_2X", "command_id": "cmd-1", "code": "SAVE5",
