@@ -234,6 +234,7 @@ PLACES = [
     Place("GET", LINKED, "path", "command_id"),
     Place("GET", CODE_STATUS, "path", "code"),
     Place("DELETE", RELEASE, "path", "transaction_id"),
+    Place("GET", CHALLENGES, "path", "member_id"),
 ]
 
 
