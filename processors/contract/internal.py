@@ -251,6 +251,17 @@ class OfferUseReservationRequested(Event):
     uses_total_max: int = Field(ge=1, description="The offer's total-uses limit.")
 
 
+class OfferUseReservationReleased(Event):
+    """The basket was abandoned or cancelled: its reservation of a discount offer's use is
+    given back at once (a use its purchase already committed stays committed)."""
+
+    topic: ClassVar[str] = OFFER_USES_TOPIC
+    key_field: ClassVar[str] = "offer_id"
+
+    offer_id: OfferId = Field(description="The offer (the record key).")
+    transaction_id: Id = Field(description="The basket whose reservation is released.")
+
+
 class PurchaseForwarded(Event):
     """A purchase made on a member merged away, forwarded to the survivor, who is credited as
     if they had made it: a merge must not make later purchases on the old card earn nothing

@@ -90,6 +90,11 @@ class Released(Body):
 
     transaction_id: str
     released: list[ReleasedCode]
+    released_offers: list[str] = Field(
+        default_factory=list,
+        description="The discount offers with a total-uses limit whose reserved use was given "
+        "back (docs/adr/0030-discount-offer-total-uses.md).",
+    )
 
 
 class PromotionTerms(Body):

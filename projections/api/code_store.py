@@ -5,7 +5,9 @@ Owns the SQL of the code routes (every statement parameterised, DESIGN.md §7): 
 request's outcome (`request_outcomes`, kind PROMO_CODE_LINK), the API's own table of link
 Idempotency-Keys (`promo_code_link_requests`, the same protocol as ADR 22's
 `redemption_requests`), the agent's answers to a reservation (`promo_code_reservations`,
-`promo_code_refusals`) and a code's activity (`promo_code_uses`, the links accepted). Never
+`promo_code_refusals`), the offer's agent's answers to a till's reservation of a capped
+discount offer (`offer_use_reservations`, docs/adr/0030-discount-offer-total-uses.md) and a
+code's activity (`promo_code_uses`, the links accepted). Never
 checks tokens, never decides what a row means to a client (the routes do), never reads the
 clock: every time is given.
 """
@@ -71,6 +73,19 @@ class Refusal:
     reason: str
     detail: str
     cause_event_id: str
+
+
+@dataclass(frozen=True)
+class OfferReservationAnswer:
+    """The offer's agent's answer to a till's reservation of a capped discount offer's use (an
+    `offer_use_reservations` row; docs/adr/0030-discount-offer-total-uses.md)."""
+
+    request_event_id: str
+    offer_id: str
+    transaction_id: str
+    reserved: bool
+    reserved_until: datetime | None
+    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -152,6 +167,14 @@ class CodeStore(Protocol):
         """The code's and its promotion's uses, live reservations and link at `at`."""
         ...
 
+    async def offer_reservation(self, request_event_id: str) -> OfferReservationAnswer | None:
+        """The answer to the offer reservation request `request_event_id`, if projected."""
+        ...
+
+    async def offer_reservations(self, transaction_id: str) -> list[OfferReservationAnswer]:
+        """The basket's reserved offers, one per offer (its latest answer), by offer."""
+        ...
+
     async def uses(self, code: str, *, limit: int, after: UseCursor | None) -> list[CodeUse]:
         """At most `limit` uses of `code`, newest first, after the cursor."""
         ...
@@ -210,6 +233,18 @@ SELECT
         WHERE l.code = %(code)s AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
             WHERE u.code = l.code AND u.member_id = l.member_id AND u.used_at >= o.decided_at)
         ORDER BY o.decided_at DESC LIMIT 1) AS linked_member_id
+"""
+
+_OFFER_RESERVATION = """
+SELECT request_event_id, offer_id, transaction_id, reserved, reserved_until, reason
+FROM offer_use_reservations WHERE request_event_id = %s
+"""
+
+_OFFER_RESERVATIONS = """
+SELECT DISTINCT ON (offer_id) request_event_id, offer_id, transaction_id, reserved,
+    reserved_until, reason
+FROM offer_use_reservations WHERE transaction_id = %s AND reserved
+ORDER BY offer_id, answered_at DESC
 """
 
 _USES = """
@@ -314,6 +349,14 @@ class PostgresCodeStore:
         }
         (row,) = await self._rows(_ACTIVITY, params)
         return CodeActivity(**row)
+
+    async def offer_reservation(self, request_event_id: str) -> OfferReservationAnswer | None:
+        rows = await self._rows(_OFFER_RESERVATION, (request_event_id,))
+        return OfferReservationAnswer(**rows[0]) if rows else None
+
+    async def offer_reservations(self, transaction_id: str) -> list[OfferReservationAnswer]:
+        rows = await self._rows(_OFFER_RESERVATIONS, (transaction_id,))
+        return [OfferReservationAnswer(**row) for row in rows]
 
     async def uses(self, code: str, *, limit: int, after: UseCursor | None) -> list[CodeUse]:
         params = {

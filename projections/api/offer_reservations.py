@@ -8,37 +8,33 @@ the projection (`offer_use_reservations`), as promo codes are (`code_checks`).
    `OfferUseReservationRequested` until now + the app's time-to-live, written through the
    command sink. Its id names the basket, the offer and the time, so a retry of one evaluation
    is one request, and asking again extends the same reservation.
-2. `reserve`: the answers are looked for, woken when the projector commits one for the member
-   (`wakeups`), until the wait runs out: an offer without an answer by then is `pending`.
+2. `reserve`: the answers are looked for in the `CodeStore`, woken when the projector commits
+   one for the member (`wakeups`), until the wait runs out: an offer without an answer by
+   then is `pending`.
 3. The route evaluates the cart again with every offer not reserved closed for this member,
    as a denial closes it in the worker (`OfferProgress.closed`): the till is never told a
    discount the offer's agent did not reserve.
-Owns one query (the answer by request id) and reads no clock (times are given).
+4. `releases`: a cancelled basket gives its reserved offers back
+   (`OfferUseReservationReleased`), beside its codes.
+Owns no SQL (the `CodeStore` does) and reads no clock (times are given).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import Any
 
-from psycopg import AsyncConnection
-from psycopg.rows import dict_row
-
-from processors.contract.internal import OfferUseRequested, OfferUseReservationRequested
+from processors.contract.internal import (
+    OfferUseRequested,
+    OfferUseReservationReleased,
+    OfferUseReservationRequested,
+)
 from processors.rules.arithmetic import derived_id
 from processors.rules.offers.state import MemberOffers, OfferProgress
 from projections.api.cart_schemas import OfferReservation
+from projections.api.code_store import CodeStore, OfferReservationAnswer
 from projections.api.commands import CommandSink
 from projections.api.wakeups import Wakeups, member_key
-
-Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection[Any]]]
-
-_ANSWER = """
-SELECT reserved, reserved_until, reason FROM offer_use_reservations WHERE request_event_id = %s
-"""
 
 
 def request(
@@ -55,22 +51,20 @@ def request(
     )  # fmt: skip
 
 
-async def answer(connect: Connect, asked: OfferUseReservationRequested) -> OfferReservation | None:
+async def answer(store: CodeStore, asked: OfferUseReservationRequested) -> OfferReservation | None:
     """The agent's answer to `asked` as projected; None while it is not there."""
-    async with connect() as conn, conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(_ANSWER, (asked.event_id,))
-        row = await cursor.fetchone()
-    if row is None:
+    found = await store.offer_reservation(asked.event_id)
+    if found is None:
         return None
     return OfferReservation(
-        offer_id=asked.offer_id, status="reserved" if row["reserved"] else "refused",
-        discount_cents=asked.discount_cents if row["reserved"] else 0,
-        reserved_until=row["reserved_until"], reason=row["reason"],
+        offer_id=asked.offer_id, status="reserved" if found.reserved else "refused",
+        discount_cents=asked.discount_cents if found.reserved else 0,
+        reserved_until=found.reserved_until, reason=found.reason,
     )  # fmt: skip
 
 
 async def reserve(
-    connect: Connect,
+    store: CodeStore,
     sink: CommandSink,
     waiting: list[OfferUseRequested],
     *,
@@ -91,7 +85,7 @@ async def reserve(
         await sink.send(one)  # CommandUnavailableError: 503, retry with the same cart
     found = await asyncio.gather(
         *(
-            wakeups.until(member_key(r.member_id), lambda r=r: answer(connect, r), wait=wait)  # type: ignore[misc]
+            wakeups.until(member_key(r.member_id), lambda r=r: answer(store, r), wait=wait)  # type: ignore[misc]
             for r in asked
         )
     )
@@ -114,3 +108,24 @@ def without_unreserved(state: MemberOffers, reservations: list[OfferReservation]
             state.offers.setdefault(reservation.offer_id, OfferProgress()).closed = True
             closed = True
     return closed
+
+
+def releases(
+    held: list[OfferReservationAnswer], *, now: datetime
+) -> list[OfferUseReservationReleased]:
+    """The releases of a cancelled basket's reserved offers (step 4); ids name the basket,
+    the offer and the time."""
+    return [
+        OfferUseReservationReleased(
+            event_id=derived_id(
+                "offer-use-reservation-released",
+                kept.transaction_id,
+                kept.offer_id,
+                now.isoformat(),
+            ),
+            occurred_at=now,
+            offer_id=kept.offer_id,
+            transaction_id=kept.transaction_id,
+        )
+        for kept in held
+    ]

@@ -210,7 +210,7 @@ async def evaluate_cart(
     if body.reserve and state is not None and evaluation.waiting:
         app = request.app
         reservations = await offer_reservations.reserve(
-            lambda: _connection(request), app.state.command_sink, evaluation.waiting,
+            app.state.code_store, app.state.command_sink, evaluation.waiting,
             transaction_id=cart.transaction_id, now=now, ttl=app.state.reservation_ttl,
             wait=app.state.decision_wait, wakeups=app.state.wakeups,
         )  # fmt: skip

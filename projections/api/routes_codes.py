@@ -33,6 +33,7 @@ from processors.contract.redemptions import PromoCodeLinkRequested
 from processors.rules import identity
 from processors.rules.arithmetic import derived_id
 from processors.rules.codes.promotions import normalised
+from projections.api import offer_reservations
 from projections.api.auth import MemberId, Principal, read_principal
 from projections.api.claims import (
     UNWRITTEN_RECLAIM_AFTER,
@@ -429,20 +430,22 @@ async def code_status(
     "/v1/carts/{transaction_id}/reservations",
     response_model=Released,
     tags=["carts"],
-    summary="Give back the promo codes reserved for a basket (the order was cancelled)",
+    summary="Give back the promo codes and capped offers reserved for a basket (the order was "
+    "cancelled)",
     responses={
         **refusals(
             400, 401, 403, 404, 414, 503,
             described={
                 403: "forbidden: releasing needs a staff (POS) token",
-                404: "not_found: no reservation is known for this basket",
+                404: "not_found: no code or offer reservation is known for this basket",
                 503: "commands_unavailable (retry) or database_unavailable",
             },
         ),
         200: _documented(
             "Released: the codes no longer count against their limits.",
             {"transaction_id": "T-0412-000981",
-             "released": [{"code": "HOLIMAN100", "promotion_id": "HOLI"}]},
+             "released": [{"code": "HOLIMAN100", "promotion_id": "HOLI"}],
+             "released_offers": ["FIRST100_TENOFF"]},
             Released,
         ),
     },
@@ -452,15 +455,19 @@ async def release_reservations(
     transaction_id: Annotated[ApiId, Path(description="The basket's transaction id.")],
     _: Annotated[Principal, Depends(staff_principal)],
 ) -> Released:
-    """Every code reserved for the basket is released (`PromoCodeReservationReleased`); a
-    code its purchase already used stays used. Safe to repeat."""
+    """Every code reserved for the basket is released (`PromoCodeReservationReleased`), and
+    every capped discount offer (`OfferUseReservationReleased`); a code or an offer its
+    purchase already used stays used. Safe to repeat."""
     app = request.app
     now: datetime = app.state.clock()
     store: CodeStore = app.state.code_store
     held = await store.reservations(transaction_id)
-    if not held:
-        raise NotFoundError(f"no promo code reserved for basket '{transaction_id}'")
+    offers_held = await store.offer_reservations(transaction_id)
+    if not held and not offers_held:
+        raise NotFoundError(f"no promo code or offer reserved for basket '{transaction_id}'")
     sink: CommandSink = app.state.command_sink
+    for release in offer_reservations.releases(offers_held, now=now):
+        await sink.send(release)
     for kept in held:
         await sink.send(
             PromoCodeReservationReleased(
@@ -476,4 +483,5 @@ async def release_reservations(
     return Released(
         transaction_id=transaction_id,
         released=[ReleasedCode(code=k.code, promotion_id=k.promotion_id) for k in held],
+        released_offers=[k.offer_id for k in offers_held],
     )

@@ -2,9 +2,11 @@
 discounts among more checkouts (docs/adr/0030-discount-offer-total-uses.md). The app as
 `loyalty api` builds it, the real worker and projector, a topic prefix and a database of this
 test's own. 250 members' tills evaluate their carts with `reserve`: the offer's agent
-reserves 100 uses and refuses the rest, and every till is told what it will get; then the
-250 purchases land, plus 50 whose till never asked: exactly 100 discounts are completed, one
-for every till told yes, none for the others. Waits are bounds far beyond what they take."""
+reserves 100 uses and refuses the rest, and every till is told what it will get; 5 baskets
+told yes are cancelled (their reservations released) and 5 more tills are then told yes;
+then the purchases land, the cancelled ones at full price, plus 45 whose till never asked:
+exactly 100 discounts are completed, one for every till told yes and not cancelled, none
+for the others. Waits are bounds far beyond what they take."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from tests.rules.offers.given_offers import discount, offer, spend, usage
 
 pytestmark = pytest.mark.integration
 
-TILLS, UNASKED, CAP, OFF = 250, 50, 100, 300
+TILLS, LATE, UNASKED, CAP, OFF, CANCELLED = 250, 5, 45, 100, 300, 5
 
 
 def first_100(now: datetime):  # type: ignore[no-untyped-def]
@@ -54,6 +56,10 @@ def basket(member: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+async def uncommitted_is_zero(settings) -> bool:  # type: ignore[no-untyped-def]
+    return await uncommitted(settings) == 0
+
+
 def paid(member: str, at: datetime, discounted: bool):  # type: ignore[no-untyped-def]
     """The purchase as the till sends it: the discount it gave taken off the line."""
     off = OFF if discounted else 0
@@ -66,7 +72,7 @@ def paid(member: str, at: datetime, discounted: bool):  # type: ignore[no-untype
 
 async def test_a_discount_offer_capped_at_100_gives_exactly_100_discounts(engine, tmp_path):  # noqa: F811
     now = datetime.now(UTC)
-    members = [f"cap-{n}" for n in range(TILLS + UNASKED)]
+    members = [f"cap-{n}" for n in range(TILLS + LATE + UNASKED)]
     services = Services(engine, tmp_path)
     worker = services.start("worker", "worker")
     projector = services.start("projector", "project")
@@ -100,10 +106,22 @@ async def test_a_discount_offer_capped_at_100_gives_exactly_100_discounts(engine
                 return response.json()  # type: ignore[no-any-return]
 
             answers = await asyncio.gather(*(evaluate(m) for m in members[:TILLS]))
-        told_yes = {
-            a["member_id"] for a in answers if a["offer_reservations"][0]["status"] == "reserved"
+            told_yes = {
+                a["member_id"]
+                for a in answers
+                if a["offer_reservations"][0]["status"] == "reserved"
+            }
+            cancelled = sorted(told_yes)[:CANCELLED]
+            released = [
+                await http.delete(f"/v1/carts/{m}-T/reservations", headers=staff) for m in cancelled
+            ]
+            # The releases are on the offer's partition before the late tills' requests.
+            assert await until(lambda: uncommitted_is_zero(engine), 60)
+            late = [await evaluate(m) for m in members[TILLS : TILLS + LATE]]
+        kept = (told_yes - set(cancelled)) | {
+            a["member_id"] for a in late if a["offer_reservations"][0]["status"] == "reserved"
         }
-        await publish_events(engine, [paid(m, now, discounted=m in told_yes) for m in members])
+        await publish_events(engine, [paid(m, now, discounted=m in kept) for m in members])
 
         async def answered() -> bool:
             return await uncommitted(engine) == 0
@@ -114,6 +132,8 @@ async def test_a_discount_offer_capped_at_100_gives_exactly_100_discounts(engine
 
     statuses = sorted(a["offer_reservations"][0]["status"] for a in answers)
     assert statuses == ["refused"] * (TILLS - CAP) + ["reserved"] * CAP
+    assert [r.json()["released_offers"] for r in released] == [["FIRST100_OFF"]] * CANCELLED
+    assert [a["offer_reservations"][0]["status"] for a in late] == ["reserved"] * LATE
     for a in answers:  # a till's totals hold the discount only when it is reserved
         reserved = a["offer_reservations"][0]["status"] == "reserved"
         assert a["total_discount_cents"] == (OFF if reserved else 0), a
@@ -126,5 +146,5 @@ async def test_a_discount_offer_capped_at_100_gives_exactly_100_discounts(engine
         if isinstance(e, OfferCompleted) and e.offer_id == "FIRST100_OFF"
     ]  # fmt: skip
     assert len(completed) == CAP
-    assert {e.member_id for e in completed} == told_yes  # every till told yes, and no other
+    assert {e.member_id for e in completed} == kept  # every till told yes, and no other
     assert {e.discount_cents for e in completed} == {OFF}

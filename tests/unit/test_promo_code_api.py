@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from processors.contract.base import Event
 from processors.contract.config import PromotionCodesIssued
-from processors.contract.internal import PromoCodeReservationReleased
+from processors.contract.internal import OfferUseReservationReleased, PromoCodeReservationReleased
 from processors.contract.internal import PromoCodeReservationRequested as Reserve
 from processors.contract.redemptions import PromoCodeLinkRequested
 from projections.api.app import create_app
@@ -26,6 +26,7 @@ from projections.api.code_store import (
     CodeUse,
     LinkOutcome,
     LinkRecord,
+    OfferReservationAnswer,
     Refusal,
     Reservation,
     UseCursor,
@@ -56,6 +57,7 @@ class Store:
     held: dict[tuple[str, str], Reservation] = field(default_factory=dict)
     refused: dict[str, Refusal] = field(default_factory=dict)
     used: list[CodeUse] = field(default_factory=list)
+    offers_held: list[OfferReservationAnswer] = field(default_factory=list)
 
     async def link_outcome(self, member_id: str, command_id: str) -> LinkOutcome | None:
         return self.outcomes.get((member_id, command_id))
@@ -92,6 +94,12 @@ class Store:
         mine = [u for u in self.used if u.code == code]
         live = [r for r in self.held.values() if r.code == code and r.reserved_until > at]
         return CodeActivity(len(mine), len(self.used), len(live), len(live), None)
+
+    async def offer_reservation(self, request_event_id: str) -> OfferReservationAnswer | None:
+        return next((a for a in self.offers_held if a.request_event_id == request_event_id), None)
+
+    async def offer_reservations(self, transaction_id: str) -> list[OfferReservationAnswer]:
+        return [a for a in self.offers_held if a.transaction_id == transaction_id and a.reserved]
 
     async def uses(self, code: str, *, limit: int, after: UseCursor | None) -> list[CodeUse]:
         found = sorted((u for u in self.used if u.code == code),
@@ -293,6 +301,21 @@ def test_reserving_needs_the_baskets_transaction_id(store, engine):
     with TestClient(app_for(store, engine)) as client:
         response = client.post("/v1/carts/evaluate", json=body, headers=staff())
     assert (response.status_code, response.json()["parameter"]) == (400, "transaction_id")
+
+
+def test_a_release_gives_back_the_basket_s_capped_offers_too(store, engine):
+    store.offers_held.append(
+        OfferReservationAnswer(
+            "req-1", "FIRST100", "CART-2", True, AT + timedelta(minutes=15), None
+        )
+    )
+    with TestClient(app_for(store, engine)) as client:
+        released = client.delete("/v1/carts/CART-2/reservations", headers=staff())
+    assert released.status_code == 200, released.text
+    assert (released.json()["released"], released.json()["released_offers"]) == ([], ["FIRST100"])
+    [gave_back] = engine.sent
+    assert isinstance(gave_back, OfferUseReservationReleased)
+    assert (gave_back.offer_id, gave_back.transaction_id) == ("FIRST100", "CART-2")
 
 
 def test_releasing_a_basket_without_reservations_is_404(store, engine):

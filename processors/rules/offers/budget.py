@@ -21,7 +21,8 @@ Decisions:
   count against the total; the member's purchase that completes the use commits its basket's
   reservation whatever the limits say by then (a till told yes is never overruled, even after
   the reservation lapsed). A lapsed reservation no longer counts, and is forgotten a week
-  after it lapsed. Time is the request's, never a clock.
+  after it lapsed; a release (the basket was cancelled) gives it back at once. Time is the
+  request's, never a clock.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from processors.contract.internal import (
     OfferUseDenied,
     OfferUseGranted,
     OfferUseRequested,
+    OfferUseReservationReleased,
     OfferUseReservationRequested,
 )
 from processors.contract.offers import (
@@ -82,7 +84,7 @@ class Decision:
     emitted: list[Event] = field(default_factory=list)
 
 
-UsesInput = OfferUseRequested | OfferUseReservationRequested
+UsesInput = OfferUseRequested | OfferUseReservationRequested | OfferUseReservationReleased
 
 
 def decide(state: OfferUses | None, request: UsesInput) -> Decision:
@@ -93,6 +95,9 @@ def decide(state: OfferUses | None, request: UsesInput) -> Decision:
     """
     if state is None:
         state = OfferUses(offer_id=request.offer_id)
+    if isinstance(request, OfferUseReservationReleased):
+        state.reservations.pop(request.transaction_id, None)  # committed or lapsed: no-op
+        return Decision(state)
     if isinstance(request, OfferUseReservationRequested):
         return _reserve(state, request)
     decision = Decision(state)

@@ -12,6 +12,7 @@ from processors.contract.internal import (
     OfferUseDenied,
     OfferUseGranted,
     OfferUseRequested,
+    OfferUseReservationReleased,
     OfferUseReservationRequested,
 )
 from processors.contract.offer_definition import DiscountKind
@@ -142,3 +143,11 @@ def test_an_anonymous_cart_gets_no_capped_discount():
     cart = purchase("C1", cents=2000, member=None)
     evaluation = evaluate_cart(None, cart, member.catalogue, member.programs)
     assert (evaluation.discounts, evaluation.waiting) == ([], [])
+
+
+def test_a_released_reservation_is_given_back_at_once_and_a_committed_use_stays():
+    release = OfferUseReservationReleased(
+        event_id="rel-T1", occurred_at=T0, offer_id="TENOFF", transaction_id="T1"
+    )
+    _, out = run(reserve("T1"), reserve("T2"), release, reserve("T3"), used("T2"), release)
+    assert answers(out) == [("T1", True), ("T2", True), ("T3", True), ("m1", True)]
