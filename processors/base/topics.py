@@ -69,7 +69,9 @@ OFFERS = TopicSpec(
     Direction.OUTPUT,
 )
 OUTCOMES = TopicSpec("loyalty.outcomes.v1", "member_id", Direction.OUTPUT)
-NOTIFICATIONS = TopicSpec("loyalty.notifications.v1", "member_id", Direction.OUTPUT)
+NOTIFICATIONS = TopicSpec(
+    "loyalty.notifications.v1", "member_id (market for a global inbox message)", Direction.OUTPUT
+)
 DEADLETTER = TopicSpec("loyalty.deadletter.v1", "original key", Direction.OUTPUT)
 
 LEDGER_STEPS = TopicSpec(

@@ -11,7 +11,7 @@ from typing import ClassVar, Self
 from pydantic import Field, model_validator
 
 from processors.base import topics
-from processors.contract.base import ContractEnum, Event, Id, Record, Text, UtcDatetime
+from processors.contract.base import ContractEnum, Event, Id, Market, Record, Text, UtcDatetime
 from processors.contract.common import Source
 
 TOPIC = topics.NOTIFICATIONS.name
@@ -49,11 +49,19 @@ class PreferenceChange(Record):
 
 
 class MessagePosted(Event):
-    """A message was posted to a member's in-app inbox."""
+    """A message was posted to a member's in-app inbox, or to every inbox of a market (a
+    global message, keyed by the market: anonymous visitors see it too)."""
 
     topic: ClassVar[str] = TOPIC
 
-    member_id: Id = Field(description="The member whose inbox receives it.")
+    member_id: Id | None = Field(
+        default=None,
+        description="The member whose inbox receives it; null: a global message for `market`.",
+    )
+    market: Market | None = Field(
+        default=None,
+        description="The market of a global message (required then); null on a personal one.",
+    )
     message_id: Id = Field(
         description="Id of the message, derived deterministically from its cause."
     )
@@ -80,7 +88,13 @@ class MessagePosted(Event):
     def _check_expiry(self) -> Self:
         if self.expires_at is not None and self.expires_at <= self.occurred_at:
             raise ValueError("a message cannot expire before it is posted")
+        if (self.member_id is None) == (self.market is None):
+            raise ValueError("a message names a member (personal) or a market (global), not both")
         return self
+
+    def partition_key(self) -> str:
+        # A global message has no member partition: its market is its key.
+        return self.member_id or self.market or ""
 
 
 class PreferencesChanged(Event):
