@@ -200,6 +200,7 @@ class OfferUseDenial(ContractEnum):
 
     USES_SPENT = "USES_SPENT"  # the total-uses limit was reached
     BUDGET_SPENT = "BUDGET_SPENT"  # the points budget was spent
+    USES_RESERVED = "USES_RESERVED"  # tills' live reservations hold the uses left: may free up
     UNKNOWN = "UNKNOWN"
 
 

@@ -154,20 +154,21 @@ def _reserve(state: OfferUses, asked: OfferUseReservationRequested) -> Decision:
     kept = state.reservations.get(asked.transaction_id)
     if kept is not None:
         kept.until = max(kept.until, asked.reserved_until)  # asked again: extended
-        return Decision(state, [_reservation_answer(asked, kept.until)])
+        return Decision(state, [_reservation_answer(asked, kept.until, None)])
     if asked.uses_total_max - state.uses_granted - state.live_reservations(asked.occurred_at) <= 0:
-        return Decision(state, [_reservation_answer(asked, None)])
+        refusal = _denial(state, asked.uses_total_max, None, asked.occurred_at)
+        return Decision(state, [_reservation_answer(asked, None, refusal)])
     state.reservations[asked.transaction_id] = Reservation(
         member_id=asked.member_id, until=asked.reserved_until
     )
     _forget_lapsed(state, asked.occurred_at)
-    return Decision(state, [_reservation_answer(asked, asked.reserved_until)])
+    return Decision(state, [_reservation_answer(asked, asked.reserved_until, None)])
 
 
 def _reservation_answer(
-    asked: OfferUseReservationRequested, until: datetime | None
+    asked: OfferUseReservationRequested, until: datetime | None, refusal: OfferUseDenial | None
 ) -> OfferUseReservationAnswered:
-    """Reserved until `until`, or refused (None): the uses are spent."""
+    """Reserved until `until`, or refused (None) for `refusal`."""
     return OfferUseReservationAnswered(
         event_id=derived_id("offer-use-reservation-answered", asked.event_id),
         occurred_at=asked.occurred_at,
@@ -178,7 +179,7 @@ def _reservation_answer(
         reserved=until is not None,
         reserved_until=until,
         discount_cents=asked.discount_cents,
-        reason=None if until is not None else OfferUseDenial.USES_SPENT,
+        reason=refusal,
     )
 
 
@@ -186,6 +187,18 @@ def _forget_lapsed(state: OfferUses, at: datetime) -> None:
     state.reservations = {
         k: r for k, r in state.reservations.items() if r.until + FORGOTTEN_AFTER > at
     }
+
+
+def _denial(
+    state: OfferUses, uses_total_max: int | None, budget_points_max: int | None, at: datetime
+) -> OfferUseDenial:
+    """Why no use is left at `at`: the total or the budget is spent for good, or tills' live
+    reservations hold the uses left (they may lapse or be released: the offer is not spent)."""
+    if uses_total_max is not None and state.uses_granted >= uses_total_max:
+        return OfferUseDenial.USES_SPENT
+    if budget_points_max is not None and state.points_granted >= budget_points_max:
+        return OfferUseDenial.BUDGET_SPENT
+    return OfferUseDenial.USES_RESERVED
 
 
 def _key(request: OfferUseRequested) -> str:
@@ -225,9 +238,6 @@ def _answer(state: OfferUses, request: OfferUseRequested, points: int, *, grante
             points_requested=request.points_requested,
             points_granted=points,
         )
-    spent = _spent(state, request)
-    if _uses_left(state, request, request.occurred_at) <= 0:
-        spent = BudgetExhaustion.USES_SPENT  # live reservations hold what is left
     return OfferUseDenied(
         event_id=derived_id("offer-use-denied", request.event_id),
         occurred_at=request.occurred_at,
@@ -235,7 +245,7 @@ def _answer(state: OfferUses, request: OfferUseRequested, points: int, *, grante
         offer_id=request.offer_id,
         use_number=request.use_number,
         request_event_id=request.event_id,
-        reason=OfferUseDenial.USES_SPENT
-        if spent is BudgetExhaustion.USES_SPENT
-        else OfferUseDenial.BUDGET_SPENT,
+        reason=_denial(
+            state, request.uses_total_max, request.budget_points_max, request.occurred_at
+        ),
     )

@@ -10,8 +10,9 @@ keyed by the offer, then is completed or dropped on its answer.
 2. `on_granted`: the pending use completes: OfferCompleted with the granted points (the budget
    may have clipped them; a return since may have lowered them) and its award, once.
 3. `on_denied`: the pending use is dropped: nothing is emitted, and the use and its points no
-   longer count against the member's limits; the offer is closed for the member (a denial
-   means the offer's uses or budget are spent, which never comes undone).
+   longer count against the member's limits; the offer is closed for the member when its uses
+   or budget are spent, which never comes undone (not when tills' reservations hold the uses
+   left: `USES_RESERVED`, ADR 30).
 
 Answers are idempotent: one for a use that is no longer pending (redelivered) changes nothing.
 Never decides whether a use is granted (`budget` does, on the offer's partition).
@@ -23,7 +24,12 @@ from typing import TYPE_CHECKING
 
 from processors.contract.common import Source
 from processors.contract.config import OfferPublished
-from processors.contract.internal import OfferUseDenied, OfferUseGranted, OfferUseRequested
+from processors.contract.internal import (
+    OfferUseDenial,
+    OfferUseDenied,
+    OfferUseGranted,
+    OfferUseRequested,
+)
 from processors.contract.offers import OfferCompleted
 from processors.rules.arithmetic import derived_id
 from processors.rules.offers import progress
@@ -155,12 +161,14 @@ def on_granted(state: MemberOffers, granted: OfferUseGranted) -> Evaluation:
 
 
 def on_denied(state: MemberOffers, denied: OfferUseDenied) -> Evaluation:
-    """Drop the denied use: it and its points no longer count, and the offer is closed."""
+    """Drop the denied use: it and its points no longer count, and the offer is closed unless
+    only reservations held it."""
     standing, pending = _take(state, denied.offer_id, denied.request_event_id)
     if standing is not None and pending is not None:
         standing.uses -= 1
         standing.points_awarded -= pending.record.points_awarded
-        standing.closed = True
+        # Held by tills' reservations is not spent: they may lapse or be released (ADR 30).
+        standing.closed = denied.reason is not OfferUseDenial.USES_RESERVED
     return progress.Evaluation()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from processors.contract.internal import (
+    OfferUseDenial,
     OfferUseDenied,
     OfferUseGranted,
     OfferUseRequested,
@@ -151,3 +152,24 @@ def test_a_released_reservation_is_given_back_at_once_and_a_committed_use_stays(
     )
     _, out = run(reserve("T1"), reserve("T2"), release, reserve("T3"), used("T2"), release)
     assert answers(out) == [("T1", True), ("T2", True), ("T3", True), ("m1", True)]
+
+
+def test_a_use_denied_while_reservations_hold_the_rest_leaves_the_offer_open():
+    member = Member(capped(total=1))
+    (request,) = member.buys(purchase("T1", cents=2000)).events
+    assert isinstance(request, OfferUseRequested)
+    state = budget.decide(None, reserve("T0", member="m9", total=1)).state
+    (denial,) = budget.decide(state, request).emitted
+    assert isinstance(denial, OfferUseDenied)
+    assert denial.reason is OfferUseDenial.USES_RESERVED
+    limits.on_denied(member.state, denial)
+    assert member.state.offers["TENOFF"].closed is False  # the reservation may lapse
+    (again,) = member.buys(purchase("T2", cents=2000)).events
+    assert isinstance(again, OfferUseRequested)  # asks again, and is decided again
+
+
+def test_a_reservation_refused_says_whether_the_uses_are_spent_or_only_held():
+    _, out = run(reserve("T1", total=1), reserve("T2", total=1), used("T1", total=1),
+                 reserve("T3", total=1))  # fmt: skip
+    refused = [e.reason for e in out if isinstance(e, Answered) and not e.reserved]
+    assert refused == [OfferUseDenial.USES_RESERVED, OfferUseDenial.USES_SPENT]
