@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 from psycopg import AsyncConnection, IsolationLevel
 from psycopg_pool import AsyncConnectionPool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from processors.contract.outcomes import TOPIC as OUTCOMES_TOPIC
 from projections.api import errors
@@ -184,12 +185,13 @@ def create_app(
     app.state.reward_store = reward_store
     app.state.feed_store = feed_store
     # The offers' fixed JSON, encoded once per version, and the public answers while they
-    # stay exact (docs/adr/0025-offer-feeds.md).
+    # stay exact, each kept until its market is notified (docs/adr/0025-offer-feeds.md).
     app.state.feed_fragments = Fragments()
     app.state.market_feeds = MarketFeeds()
     app.state.decision_wait = decision_wait_s
     app.state.decision_poll = decision_poll_s
     app.state.wakeups = Wakeups(dsn, poll=decision_poll_s)
+    app.state.wakeups.follow(MarketFeeds.NOTIFIED, app.state.market_feeds.changed)
     app.state.code_store = code_store
     app.state.code_throttle = CodeThrottle(code_failures_per_minute)
     app.state.reservation_ttl = timedelta(seconds=code_reservation_ttl_s)
@@ -205,9 +207,9 @@ def create_app(
     app.include_router(enrolment_router)
     app.include_router(codes_router)
     app.include_router(challenges_router)
-    # Inside `_measure`: a 414 is counted like any other answer.
+    # Inside `Measured`: a 414 is counted like any other answer.
     app.add_middleware(BoundedRequestTarget)
-    app.middleware("http")(_measure)
+    app.add_middleware(Measured)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/metrics", _metrics_moved, methods=["GET"], include_in_schema=False)
 
@@ -250,14 +252,36 @@ def from_settings() -> FastAPI:
     )
 
 
-async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Any:
-    started = time.perf_counter()
-    response = await call_next(request)
-    # The route template, not the path: member ids must not become label values.
-    route = getattr(request.scope.get("route"), "path", "unmatched")
-    LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
-    REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-    return response
+class Measured:
+    """ASGI middleware: each answer's latency and status in `LATENCY` and `REQUESTS`.
+
+    Plain ASGI, not `@app.middleware("http")`: Starlette's `BaseHTTPMiddleware` runs the rest
+    of the app in a task of its own and streams the body through a queue, which cost every
+    request, `/healthz` included, more than most routes' own work."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the server answers when the app fails before starting one
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            # The route template, not the path: member ids must not become label values.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
 
 
 async def _healthz(request: Request) -> JSONResponse:

@@ -104,11 +104,13 @@ def verify_token(secrets: str | Sequence[str], token: str) -> Principal:
 
 
 # Declares the scheme in the OpenAPI description; the header is read below, so that each way
-# of getting it wrong gets its own reason.
+# of getting it wrong gets its own reason. The dependencies below are `async def` though they
+# never wait: FastAPI runs a plain `def` dependency in a worker thread, and the hop there and
+# back cost more than verifying the token (docs/adr/0025-offer-feeds.md, addendum).
 _BEARER = HTTPBearer(auto_error=False, description="`loyalty token member M1` prints one.")
 
 
-def read_principal(
+async def read_principal(
     request: Request,
     declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
 ) -> Principal:
@@ -123,7 +125,7 @@ def read_principal(
     return verify_token(secrets, token.strip())
 
 
-def read_optional_principal(
+async def read_optional_principal(
     request: Request,
     declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
 ) -> Principal | None:
@@ -131,10 +133,10 @@ def read_optional_principal(
     reader); a header that is there must hold a valid token (401 otherwise)."""
     if request.headers.get("authorization") is None:
         return None
-    return read_principal(request, declared)
+    return await read_principal(request, declared)
 
 
-def authorized_member(
+async def authorized_member(
     member_id: MemberIdPath,
     principal: Annotated[Principal, Depends(read_principal)],
 ) -> str:

@@ -311,13 +311,51 @@ class MarketFeeds:
     """Public answers by market, language asked for and the versions of the offers the query
     found (their digests), each reused until it stops being exact (`fresh_for`): the same
     bytes and ETag every API process would build, without building them again. Bounded:
-    emptied when it holds `size` answers (clients choose the language tag)."""
+    emptied when it holds `size` answers (clients choose the language tag).
+
+    And the market's latest answer per language (`current`), served without asking Postgres
+    while nothing says the market changed: `changed` is told of every `feed:<market>` the
+    projector notifies (migration 0020, through `wakeups`), and of every time the listener
+    connects or is lost (anything may have changed unseen). A generation per market, read
+    before the query, tells an answer built from rows read before a notification from one
+    built after. `FOLLOWED_AT_MOST` bounds how long an answer is trusted without a look, in
+    case a change was never notified (a rebuild swaps tables without writing a row)."""
 
     HELD_AT_MOST = timedelta(hours=1)
+    FOLLOWED_AT_MOST = timedelta(seconds=1)
+    NOTIFIED = "feed:"
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
         self._answers: dict[tuple[str, str, tuple[tuple[str, str], ...]], Answer] = {}
+        self._current: dict[tuple[str, str], tuple[Answer, tuple[int, int], datetime]] = {}
+        self._everything = 0
+        self._markets: dict[str, int] = {}
+
+    def changed(self, key: str | None) -> None:
+        """`key` (`feed:<market>`) was notified; None: anything may have changed."""
+        if key is None:
+            self._everything += 1
+            self._current.clear()
+        else:
+            market = key.removeprefix(self.NOTIFIED)
+            self._markets[market] = self._markets.get(market, 0) + 1
+
+    def generation(self, market: str) -> tuple[int, int]:
+        """What `changed` was told of the market so far: read it before the query."""
+        return (self._everything, self._markets.get(market, 0))
+
+    def current(self, market: str, locale: str, at: datetime) -> Answer | None:
+        """The answer at `at` if the market's latest one is still exact and nothing changed
+        since its rows were read; else None (ask the store). Only while notifications are
+        followed: the caller asks only then."""
+        held = self._current.get((market, locale))
+        if held is None:
+            return None
+        made, seen, read_at = held
+        if seen != self.generation(market) or not read_at <= at < read_at + self.FOLLOWED_AT_MOST:
+            return None
+        return made if at < made.until else None
 
     def answer(
         self,
@@ -326,18 +364,23 @@ class MarketFeeds:
         locale: str,
         at: datetime,
         fragments: Fragments,
+        *,
+        seen: tuple[int, int] | None = None,
     ) -> Answer:
-        """The answer to `GET /v1/offers` at `at`, from `items` (the store's for the market)."""
+        """The answer to `GET /v1/offers` at `at`, from `items` (the store's for the market),
+        read when the market's `generation` was `seen` (None: not kept as current)."""
         key = (market, locale, tuple((item.offer_id, item.digest) for item in items))
         held = self._answers.get(key)
-        if held is not None and at < held.until:
-            return held
-        if len(self._answers) >= self.size:
-            self._answers.clear()
-        body = market_feed(items, market, locale, at, fragments)
-        until = at + min(fresh_for(items, at), self.HELD_AT_MOST)
-        made = self._answers[key] = Answer(body, caching.etag_of(body), until)
-        return made
+        if held is None or at >= held.until:
+            if len(self._answers) >= self.size:
+                self._answers.clear()
+                self._current.clear()
+            body = market_feed(items, market, locale, at, fragments)
+            until = at + min(fresh_for(items, at), self.HELD_AT_MOST)
+            held = self._answers[key] = Answer(body, caching.etag_of(body), until)
+        if seen is not None:
+            self._current[(market, locale)] = (held, seen, at)
+        return held
 
 
 def fresh_for(items: Iterable[FeedItem], at: datetime) -> timedelta:

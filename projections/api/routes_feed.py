@@ -10,6 +10,9 @@ The feeds (issue #14, docs/adr/0025-offer-feeds.md):
   everywhere: `auth`); 404 for a member never enrolled, 409 `member_merged` for a member
   merged into another. `Cache-Control: private, no-cache`: only the member's device keeps it,
   and revalidates it;
+- anonymous, in process: the answer is the same for every visitor of a market and language,
+  so it is kept, and Postgres asked again only once the projector notified a change of the
+  market's offers (`MarketFeeds.current`, `wakeups`);
 - both: an `ETag` of the bytes sent, and 304 without a body when `If-None-Match` names it;
   copy in the language asked for (`locales`), the member's preferred one by default.
 
@@ -29,6 +32,7 @@ from projections.api.errors import ApiError, NotFoundError, refusals
 from projections.api.feed_schemas import MarketFeed, MemberFeed
 from projections.api.feed_store import FeedStore
 from projections.api.locales import DEFAULT_LOCALE, LOCALE_PATTERN, LocaleQuery, MarketQuery
+from projections.api.wakeups import Wakeups
 
 router = APIRouter(tags=["offers"])
 
@@ -94,9 +98,14 @@ async def read_market_feed(
     """The market's mass offers displayable now, by rank: copy in the language asked for,
     reward, behaviours, activation, window and days left. No token is read."""
     now: datetime = request.app.state.clock()
-    items = await _store(request).market_items(market, now)
     feeds: offer_feed.MarketFeeds = request.app.state.market_feeds
-    made = feeds.answer(items, market, locale, now, _fragments(request))
+    wakeups: Wakeups = request.app.state.wakeups
+    # Postgres is asked only when the market may have changed since the answer was built.
+    made = feeds.current(market, locale, now) if wakeups.listening else None
+    if made is None:
+        seen = feeds.generation(market)
+        items = await _store(request).market_items(market, now)
+        made = feeds.answer(items, market, locale, now, _fragments(request), seen=seen)
     return caching.answer(
         made.body,
         etag=made.etag,

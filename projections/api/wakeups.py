@@ -13,6 +13,10 @@ lost while the listener reconnected: on every (re)connection all waiters look ag
 
 Without a listening connection (Postgres down, or an app built without one) waiters look
 every `poll` seconds, as before.
+
+The same listener tells in-process caches what changed (`follow`): the anonymous offer feed,
+the same for every visitor of a market, is kept until its market is notified (`feed:<market>`,
+migration 0020). One connection, one channel, one mechanism for both.
 """
 
 from __future__ import annotations
@@ -50,7 +54,14 @@ class Wakeups:
         self._poll = poll
         self._recheck = max(recheck, poll)
         self._waiting: dict[str, set[asyncio.Event]] = {}
+        self._followers: list[tuple[str, Callable[[str | None], None]]] = []
         self.listening = False
+
+    def follow(self, prefix: str, changed: Callable[[str | None], None]) -> None:
+        """Call `changed(key)` for each notified key that starts with `prefix`, and
+        `changed(None)` each time the listener connects or is lost: what was notified while
+        nobody listened is unknown, so anything may have changed."""
+        self._followers.append((prefix, changed))
 
     async def run(self) -> None:
         """Listen until cancelled; reconnect with backoff when the connection is lost."""
@@ -69,11 +80,17 @@ class Wakeups:
             except psycopg.Error as error:
                 if self.listening:
                     log.warning("decision_listener_lost", error=str(error))
-                self.listening = False
+                self._lost()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
-                self.listening = False
+                self._lost()
+
+    def _lost(self) -> None:
+        if self.listening:
+            self.listening = False
+            for _, changed in self._followers:
+                changed(None)
 
     async def until(
         self, key: str, look: Callable[[], Awaitable[T | None]], *, wait: float
@@ -111,8 +128,13 @@ class Wakeups:
     def _wake(self, key: str) -> None:
         for woken in self._waiting.get(key, ()):
             woken.set()
+        for prefix, changed in self._followers:
+            if key.startswith(prefix):
+                changed(key)
 
     def _wake_all(self) -> None:
         for waiters in self._waiting.values():
             for woken in waiters:
                 woken.set()
+        for _, changed in self._followers:
+            changed(None)

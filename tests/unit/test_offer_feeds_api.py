@@ -524,3 +524,48 @@ def test_an_offers_fixed_json_is_encoded_once_per_version_and_language():
     assert fragments.head(bilingual, "fr") != english
     changed = item("BILINGUAL", localized_copy=BILINGUAL, rank=2)
     assert '"rank":2' in fragments.head(changed, "en")
+
+
+def test_the_markets_answer_is_served_without_a_look_until_its_market_is_notified():
+    feeds, fragments = MarketFeeds(), Fragments()
+    items = [item("MASS_ONE")]
+    made = feeds.answer(items, "CA", "en", AT, fragments, seen=feeds.generation("CA"))
+    soon = AT + timedelta(milliseconds=500)
+
+    assert feeds.current("CA", "en", soon) is made
+    assert feeds.current("CA", "fr", soon) is None  # never built in French
+    feeds.changed("feed:US")  # another market's offers
+    assert feeds.current("CA", "en", soon) is made
+    feeds.changed("feed:CA")
+    assert feeds.current("CA", "en", soon) is None
+
+
+def test_an_answer_built_from_rows_read_before_a_notification_is_not_current():
+    feeds, fragments = MarketFeeds(), Fragments()
+    seen = feeds.generation("CA")  # read before the query ...
+    feeds.changed("feed:CA")  # ... the projector commits while it runs ...
+    feeds.answer([item("MASS_ONE")], "CA", "en", AT, fragments, seen=seen)
+    assert feeds.current("CA", "en", AT) is None  # ... so the next request looks again
+
+
+def test_a_lost_or_new_listener_forgets_every_current_answer():
+    feeds, fragments = MarketFeeds(), Fragments()
+    for market in ("CA", "US"):
+        feeds.answer([item("MASS_ONE")], market, "en", AT, fragments, seen=feeds.generation(market))
+    feeds.changed(None)
+    assert feeds.current("CA", "en", AT) is None
+    assert feeds.current("US", "en", AT) is None
+
+
+def test_a_current_answer_is_trusted_for_a_moment_and_never_past_its_change():
+    feeds, fragments = MarketFeeds(), Fragments()
+    ends = window(-timedelta(days=1), timedelta(milliseconds=300))
+    made = feeds.answer([item("ENDING", schedule=ends)], "CA", "en", AT, fragments,
+                        seen=feeds.generation("CA"))  # fmt: skip
+    assert feeds.current("CA", "en", AT + timedelta(milliseconds=200)) is made
+    # the offer ends (the answer's own end of exactness) before the second is over
+    assert feeds.current("CA", "en", AT + timedelta(milliseconds=300)) is None
+    again = feeds.answer([item("MASS_ONE")], "CA", "fr", AT, fragments,
+                         seen=feeds.generation("CA"))  # fmt: skip
+    assert feeds.current("CA", "fr", AT + MarketFeeds.FOLLOWED_AT_MOST) is None
+    assert feeds.current("CA", "fr", AT) is again
