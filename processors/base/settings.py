@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         "minute on the code endpoints before they answer 429 "
         "(LOYALTY_API_CODE_FAILURES_PER_MINUTE).",
     )
+    api_feed_events_per_minute: int = Field(
+        default=120,
+        ge=1,
+        le=100_000,
+        description="App events one member (or, anonymously, one address) may send in a minute "
+        "before POST /v1/offer-feed/events answers 429 (LOYALTY_API_FEED_EVENTS_PER_MINUTE).",
+    )
     stall_seconds: float = Field(
         default=60.0,
         gt=0,

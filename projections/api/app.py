@@ -35,6 +35,7 @@ from projections.api.commands import CommandSink, KafkaCommandSink, ManagedSink,
 from projections.api.edge import BoundedRequestTarget
 from projections.api.feed_store import FeedStore, PostgresFeedStore
 from projections.api.member_requests import PostgresMemberRequestStore
+from projections.api.member_store import MemberStore
 from projections.api.offer_feed import Fragments, MarketFeeds
 from projections.api.reward_store import PostgresRewardStore, RewardStore
 from projections.api.routes_carts import ConfigSource, NoConfig
@@ -44,12 +45,20 @@ from projections.api.routes_codes import router as codes_router
 from projections.api.routes_enrolment import router as enrolment_router
 from projections.api.routes_feed import router as feed_router
 from projections.api.routes_feed_events import router as feed_events_router
+from projections.api.routes_inbox import listed
+from projections.api.routes_inbox import router as inbox_router
 from projections.api.routes_ledger import router as ledger_router
 from projections.api.routes_offers import router as offers_router
 from projections.api.routes_performance import router as performance_router
+from projections.api.routes_preferences import router as preferences_router
 from projections.api.routes_redemptions import router as redemptions_router
 from projections.api.routes_rewards import router as rewards_router
-from projections.api.throttle import FAILURES_MAX_DEFAULT, CodeThrottle
+from projections.api.throttle import (
+    FAILURES_MAX_DEFAULT,
+    FEED_EVENTS_MAX_DEFAULT,
+    FEED_EVENTS_THROTTLED,
+    Throttle,
+)
 from projections.api.wakeups import Wakeups
 
 Clock = Callable[[], datetime]
@@ -94,6 +103,9 @@ def create_app(
     code_store: CodeStore | None = None,
     code_failures_per_minute: int = FAILURES_MAX_DEFAULT,
     code_reservation_ttl_s: float = 900.0,
+    inbox_link_schemes: str = "https",
+    inbox_link_hosts: str = "",
+    feed_events_per_minute: int = FEED_EVENTS_MAX_DEFAULT,
 ) -> FastAPI:
     """The API over the database at `dsn`, checking tokens signed with `api_secret` (a key, or
     the keys accepted during a rotation, the signing key first).
@@ -116,6 +128,10 @@ def create_app(
     `code_failures_per_minute`: failed code validations allowed per member, token or address
     in a minute before the code endpoints answer 429 (in this process's memory: ADR 26).
     `code_reservation_ttl_s`: how long a promo code reserved at the till counts.
+    `inbox_link_schemes`, `inbox_link_hosts`: the allow-list of an inbox message's deep link,
+    comma-separated (docs/adr/0028-member-services.md).
+    `feed_events_per_minute`: app events one member (or, anonymously, one address) may send
+    in a minute before `POST /v1/offer-feed/events` answers 429 (in this process's memory).
     """
     source: ConfigSource = config_source if config_source is not None else NoConfig()
     sink: CommandSink = command_sink if command_sink is not None else NoCommands()
@@ -152,6 +168,7 @@ def create_app(
         if code_store is None:
             app.state.code_store = PostgresCodeStore(pool, write_pool)
         app.state.member_requests = PostgresMemberRequestStore(pool, write_pool)
+        app.state.member_store = MemberStore(pool, write_pool)
         run = getattr(source, "run", None)
         following = asyncio.create_task(run(), name="config-feed") if run is not None else None
         listening = asyncio.create_task(app.state.wakeups.run(), name="decision-listener")
@@ -193,7 +210,12 @@ def create_app(
     app.state.wakeups = Wakeups(dsn, poll=decision_poll_s)
     app.state.wakeups.follow(MarketFeeds.NOTIFIED, app.state.market_feeds.changed)
     app.state.code_store = code_store
-    app.state.code_throttle = CodeThrottle(code_failures_per_minute)
+    app.state.link_schemes = listed(inbox_link_schemes)
+    app.state.link_hosts = listed(inbox_link_hosts)
+    app.state.code_throttle = Throttle(code_failures_per_minute)
+    app.state.feed_event_throttle = Throttle(
+        feed_events_per_minute, what="app events", counted=None, throttled=FEED_EVENTS_THROTTLED
+    )
     app.state.reservation_ttl = timedelta(seconds=code_reservation_ttl_s)
     errors.install(app)
     app.include_router(ledger_router)
@@ -205,6 +227,8 @@ def create_app(
     app.include_router(rewards_router)
     app.include_router(redemptions_router)
     app.include_router(enrolment_router)
+    app.include_router(preferences_router)
+    app.include_router(inbox_router)
     app.include_router(codes_router)
     app.include_router(challenges_router)
     # Inside `Measured`: a 414 is counted like any other answer.
@@ -249,6 +273,9 @@ def from_settings() -> FastAPI:
         decision_poll_s=settings.api_decision_poll_ms / 1000,
         code_failures_per_minute=settings.api_code_failures_per_minute,
         code_reservation_ttl_s=settings.api_code_reservation_ttl_s,
+        inbox_link_schemes=settings.api_inbox_link_schemes,
+        inbox_link_hosts=settings.api_inbox_link_hosts,
+        feed_events_per_minute=settings.api_feed_events_per_minute,
     )
 
 

@@ -67,7 +67,7 @@ from projections.api.errors import (
     NotFoundError,
     refusals,
 )
-from projections.api.throttle import CodeThrottle, caller_keys
+from projections.api.throttle import Throttle, caller_keys
 
 router = APIRouter(prefix="/v1/carts", tags=["carts"])
 
@@ -186,7 +186,7 @@ async def evaluate_cart(
         raise BadParameterError(
             "transaction_id", "a reservation is for a basket: give its transaction_id"
         )
-    throttle: CodeThrottle = request.app.state.code_throttle
+    throttle: Throttle = request.app.state.code_throttle
     address = request.client.host if request.client is not None else None
     keys = caller_keys(member_id=body.member_id, subject=principal.subject, address=address)
     if body.promo_codes:
@@ -220,7 +220,7 @@ async def evaluate_cart(
     invalid = sum(
         1 for c in checked if isinstance(c, CodeCheck) and c.reason in code_checks.INVALID_CODE
     )
-    throttle.failed(keys, now, route="/v1/carts/evaluate", count=invalid)
+    throttle.count(keys, now, route="/v1/carts/evaluate", count=invalid)
     uses = [c for c in checked if isinstance(c, PromoCodeUseRequested)]
     reserved: dict[str, CodeCheck] = {}
     if body.reserve and uses:

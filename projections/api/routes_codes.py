@@ -68,7 +68,7 @@ from projections.api.errors import (
 )
 from projections.api.identifiers import ApiId
 from projections.api.routes_carts import ConfigSource, ConfigUnavailableError, staff_principal
-from projections.api.throttle import CodeThrottle, caller_keys
+from projections.api.throttle import Throttle, caller_keys
 from projections.api.wakeups import member_key
 
 log = get_logger(__name__)
@@ -195,7 +195,7 @@ async def link_code(
     member_id = body.customerId
     if not principal.may_read_member(member_id):
         raise ForbiddenError("a member token links codes only to its own member")
-    throttle: CodeThrottle = app.state.code_throttle
+    throttle: Throttle = app.state.code_throttle
     now: datetime = app.state.clock()
     keys = _throttle_keys(request, principal, member_id)
     throttle.check(keys, now, route=LINK_ROUTE)
@@ -247,7 +247,7 @@ async def link_code(
         return located(201, answer, answer.status_url)
     reason = outcome.reason or "UNKNOWN"
     if reason in _INVALID_CODE:
-        throttle.failed(keys, now, route=LINK_ROUTE)
+        throttle.count(keys, now, route=LINK_ROUTE)
     raise ApiError(_STATUS_OF.get(reason, 422), reason, outcome.detail or reason)
 
 
@@ -363,7 +363,7 @@ async def code_status(
     limits and the uses left, the linked member, and the redemptions, newest first."""
     app = request.app
     now: datetime = app.state.clock()
-    throttle: CodeThrottle = app.state.code_throttle
+    throttle: Throttle = app.state.code_throttle
     keys = _throttle_keys(request, principal, None)
     throttle.check(keys, now, route=STATUS_ROUTE)
     source: ConfigSource = app.state.config_source
@@ -373,7 +373,7 @@ async def code_status(
     code = normalised(code)
     terms = source.config.promotions.find(code, market)
     if terms is None:
-        throttle.failed(keys, now, route=STATUS_ROUTE)
+        throttle.count(keys, now, route=STATUS_ROUTE)
         raise ApiError(404, "unknown_code", f"no promotion of market {market} issued {code}")
     store: CodeStore = app.state.code_store
     activity = await store.activity(code, terms.promotion_id, now)

@@ -18,12 +18,15 @@ from projections.api.auth import Principal, Role, read_optional_principal
 from projections.api.errors import ForbiddenError, refusals
 from projections.api.feed_schemas import FeedEventRequest
 from projections.api.feed_store import FeedEventRecord, FeedStore
+from projections.api.throttle import Throttle, caller_keys
 
 router = APIRouter(tags=["offers"])
 
+ROUTE = "/v1/offer-feed/events"
+
 
 @router.post(
-    "/v1/offer-feed/events",
+    ROUTE,
     status_code=204,
     summary="Record an offers page view or an offer click seen by the app",
     responses=refusals(
@@ -31,6 +34,7 @@ router = APIRouter(tags=["offers"])
         401,
         403,
         414,
+        429,
         503,
         described={
             400: "invalid_parameter: a malformed body (an OFFER_CLICKED without its offer_id, "
@@ -38,6 +42,8 @@ router = APIRouter(tags=["offers"])
             401: "unauthorized: an Authorization header that holds no valid token (send none "
             "for an anonymous visitor)",
             403: "forbidden: a staff token (app events are a member's or anonymous)",
+            429: "too_many_requests: more app events in the last minute from this member (or "
+            "this address, anonymously) than allowed; retry after `Retry-After`",
             503: "database_unavailable: retry after `Retry-After` with the same event_id",
         },
     ),
@@ -52,15 +58,22 @@ async def record_feed_event(
     store: FeedStore = request.app.state.feed_store
     if principal is not None and principal.role is Role.STAFF:
         raise ForbiddenError("app events are recorded with a member token, or with none")
+    now = request.app.state.clock()
+    member_id = principal.subject if principal is not None else None
+    address = request.client.host if request.client is not None and member_id is None else None
+    keys = caller_keys(member_id=member_id, subject=None, address=address)
+    throttle: Throttle = request.app.state.feed_event_throttle
+    throttle.check(keys, now, route=ROUTE)
+    throttle.count(keys, now, route=ROUTE)
     record = FeedEventRecord(
         event_id=event.event_id,
         kind=event.kind.value,
         market=event.market,
-        member_id=principal.subject if principal is not None else None,
+        member_id=member_id,
         offer_id=event.offer_id,
         offer_ids=tuple(event.offer_ids),
         locale=event.locale,
-        received_at=request.app.state.clock(),
+        received_at=now,
     )
     await store.record(record)
     return Response(status_code=204)

@@ -90,3 +90,24 @@ def test_a_malformed_app_event_is_a_400_and_nothing_is_recorded(store, client, b
 def test_the_documented_examples_are_bodies_the_schema_accepts():
     for example in FeedEventRequest.model_json_schema()["examples"]:
         FeedEventRequest.model_validate(example)
+
+
+def test_more_app_events_a_minute_than_allowed_are_a_429_with_retry_after(store):
+    app = create_app(dsn=NO_DATABASE, api_secret=SECRET, clock=lambda: AT, feed_store=store,
+                     feed_events_per_minute=2)  # fmt: skip
+
+    def view(n: int) -> dict[str, object]:
+        return {"event_id": f"ev-{n}", "kind": "PAGE_VIEWED", "market": "CA"}
+
+    with TestClient(app) as running:
+        anonymous = [running.post("/v1/offer-feed/events", json=view(n)) for n in range(3)]
+        as_member = [running.post("/v1/offer-feed/events", json=view(10 + n), headers=bearer("M1"))
+                     for n in range(3)]  # fmt: skip
+
+    # Anonymous callers are counted by address, a member by member: one does not spend the
+    # other's allowance (many members share a carrier's address).
+    for answers in (anonymous, as_member):
+        assert [a.status_code for a in answers] == [204, 204, 429]
+        assert answers[2].json()["error"] == "too_many_requests"
+        assert answers[2].headers["Retry-After"] == "60"
+    assert [e.event_id for e in store.recorded] == ["ev-0", "ev-1", "ev-10", "ev-11"]
