@@ -20,6 +20,7 @@ from processors.base.topics import (
     CONFIG,
     ENROLMENTS,
     LEDGER,
+    NOTIFICATIONS,
     OFFERS,
     OUTCOMES,
     REWARDS,
@@ -43,6 +44,8 @@ _topic_options = [
                  help=f"Topic carrying {REWARDS.name} [default: LOYALTY_TOPIC_PREFIX + it]."),
     click.option("--outcomes-topic", default=None,
                  help=f"Topic carrying {OUTCOMES.name} [default: LOYALTY_TOPIC_PREFIX + it]."),
+    click.option("--notifications-topic", default=None,
+                 help=f"Topic carrying {NOTIFICATIONS.name} [default: LOYALTY_TOPIC_PREFIX + it]."),
 ]  # fmt: skip
 
 
@@ -76,6 +79,7 @@ def project(
     config_topic: str | None,
     rewards_topic: str | None,
     outcomes_topic: str | None,
+    notifications_topic: str | None,
     group_id: str | None,
     schema: str | None,
     max_records: int,
@@ -109,6 +113,7 @@ def project(
             config=config_topic or settings.topic(CONFIG.name),
             rewards=rewards_topic or settings.topic(REWARDS.name),
             outcomes=outcomes_topic or settings.topic(OUTCOMES.name),
+            notifications=notifications_topic or settings.topic(NOTIFICATIONS.name),
         ),
         group_id=group_id or settings.topic(GROUP_ID),
         schema=schema,
@@ -156,6 +161,7 @@ def rebuild(
     config_topic: str | None,
     rewards_topic: str | None,
     outcomes_topic: str | None,
+    notifications_topic: str | None,
     verify: bool,
     swap_anyway: bool,
     no_swap: bool,
@@ -181,6 +187,7 @@ def rebuild(
                 config=config_topic or settings.topic(CONFIG.name),
                 rewards=rewards_topic or settings.topic(REWARDS.name),
                 outcomes=outcomes_topic or settings.topic(OUTCOMES.name),
+                notifications=notifications_topic or settings.topic(NOTIFICATIONS.name),
             ),
             live_schema=live_schema,
             verify=verify,

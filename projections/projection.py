@@ -10,7 +10,8 @@ Tables: `members` (from loyalty.enrolments.v1), the ledger tables (from loyalty.
 offer tables (from loyalty.offers.v1), the offer performance tables (OfferTargeted, plus
 loyalty.transactions.v1 and loyalty.config.v1 when the runner reads them), the reward tables
 (the catalogue and code stock from loyalty.config.v1, the wallet from loyalty.rewards.v1),
-`request_outcomes` (loyalty.outcomes.v1), the offer feed tables (offers from
+`request_outcomes` (loyalty.outcomes.v1), members' preferences, their audit trail and the
+inbox (loyalty.notifications.v1), the offer feed tables (offers from
 loyalty.config.v1, members' standings from loyalty.offers.v1), the challenge tables
 (challenges from loyalty.config.v1, members' standings from loyalty.offers.v1) and the promo
 code tables
@@ -43,6 +44,7 @@ from projections.writers import (
     feed,
     ledger,
     members,
+    notifications,
     offer_reservations,
     offers,
     outcomes,
@@ -56,7 +58,8 @@ offer tables)."""
 
 TABLES = (
     members.TABLES + ledger.TABLES + offers.TABLES + performance.TABLES + rewards.TABLES
-    + outcomes.TABLES + feed.TABLES + codes.TABLES + offer_reservations.TABLES
+    + outcomes.TABLES + notifications.TABLES + feed.TABLES + codes.TABLES
+    + offer_reservations.TABLES
     + challenges.TABLES
 )  # fmt: skip
 """Every table this projection fills: what `rebuild` swaps and `dump` hashes."""
@@ -125,6 +128,7 @@ def apply(
     performance_events: list[performance.PerformanceEvent] = []
     reward_events: list[rewards.RewardEvent] = []
     outcome_events: list[outcomes.OutcomeEvent] = []
+    notification_events: list[notifications.NotificationEvent] = []
     feed_events: list[feed.FeedEvent] = []
     code_events: list[codes.CodeEvent] = []
     reservation_events: list[OfferUseReservationAnswered] = []
@@ -156,6 +160,8 @@ def apply(
                     reward_events.append(event)
                 elif isinstance(event, outcomes.EVENTS):
                     outcome_events.append(event)
+                elif isinstance(event, notifications.EVENTS):
+                    notification_events.append(event)
                 elif isinstance(event, codes.EVENTS):
                     code_events.append(event)
                 elif isinstance(event, offer_reservations.EVENTS):
@@ -179,12 +185,14 @@ def apply(
         feed.write(conn, feed_events)
         rewards.write(conn, reward_events)
         outcomes.write(conn, outcome_events)
+        notifications.write(conn, notification_events)
         codes.write(conn, code_events)
         offer_reservations.write(conn, reservation_events)
         challenges.write(conn, challenge_events)
     outcome.events_applied += (
         len(ledger_events) + len(member_events) + len(offer_events) + len(performance_events)
-        + len(reward_events) + len(outcome_events) + len(code_events) + len(reservation_events)
+        + len(reward_events) + len(outcome_events) + len(notification_events) + len(code_events)
+        + len(reservation_events)
         + len(challenge_events)
     )  # fmt: skip
     return outcome

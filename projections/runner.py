@@ -42,6 +42,7 @@ from processors.base.topics import (
     CONFIG,
     ENROLMENTS,
     LEDGER,
+    NOTIFICATIONS,
     OFFERS,
     OUTCOMES,
     REWARDS,
@@ -59,9 +60,9 @@ log = get_logger(__name__)
 GROUP_ID = "loyalty-projector"
 CONTRACT_TOPICS = (
     LEDGER.name, ENROLMENTS.name, OFFERS.name, TRANSACTIONS.name, CONFIG.name, REWARDS.name,
-    OUTCOMES.name,
+    OUTCOMES.name, NOTIFICATIONS.name,
 )  # fmt: skip
-_ENGINE_OUTPUTS = (LEDGER.name, OFFERS.name, REWARDS.name, OUTCOMES.name)
+_ENGINE_OUTPUTS = (LEDGER.name, OFFERS.name, REWARDS.name, OUTCOMES.name, NOTIFICATIONS.name)
 
 REFUSED = Counter(
     "loyalty_projection_refused_total",
@@ -87,12 +88,14 @@ def contract_topic_map(
     config: str | None = None,
     rewards: str | None = None,
     outcomes: str | None = None,
+    notifications: str | None = None,
 ) -> dict[str, str]:
     """Consumed topic → the contract topic it carries (test and prefixed deployments read
     topics named otherwise). `offers` None: the offer tables are not fed (a projection of
     the ledger alone, e.g. a benchmark's). `transactions` and `config` (the offer performance
     tables' purchases and offer windows, ADR 15; the reward catalogue and code stock),
-    `rewards` (the wallet) and `outcomes` (request outcomes) are read only when named."""
+    `rewards` (the wallet), `outcomes` (request outcomes) and `notifications` (preferences,
+    their audit trail, the inbox) are read only when named."""
     topics = {ledger: LEDGER.name, enrolments: ENROLMENTS.name}
     if offers is not None:
         topics[offers] = OFFERS.name
@@ -104,6 +107,8 @@ def contract_topic_map(
         topics[rewards] = REWARDS.name
     if outcomes is not None:
         topics[outcomes] = OUTCOMES.name
+    if notifications is not None:
+        topics[notifications] = NOTIFICATIONS.name
     return topics
 
 

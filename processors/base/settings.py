@@ -94,6 +94,17 @@ class Settings(BaseSettings):
         description="How long a promo code reserved by POST /v1/carts/evaluate (`reserve`) "
         "counts before it lapses unused (LOYALTY_API_CODE_RESERVATION_TTL_S; 15 minutes).",
     )
+    api_inbox_link_schemes: str = Field(
+        default="https,loyalty",
+        description="The schemes an inbox message's deep link may use, comma-separated "
+        "(LOYALTY_API_INBOX_LINK_SCHEMES); any other is refused when the message is posted.",
+    )
+    api_inbox_link_hosts: str = Field(
+        default="www.example.com,offers,rewards,challenges,inbox,profile",
+        description="The hosts an inbox message's deep link may name, comma-separated "
+        "(LOYALTY_API_INBOX_LINK_HOSTS): web hosts, and an app link's screen "
+        "(`loyalty://rewards/...`); any other is refused when the message is posted.",
+    )
     api_code_failures_per_minute: int = Field(
         default=10,
         ge=1,

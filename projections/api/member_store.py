@@ -1,0 +1,143 @@
+"""What the preference and inbox routes read (docs/adr/0028-member-services.md): the members
+row, `member_preferences`, `member_preference_changes` and `inbox_messages` through the read
+pool, and the API's own `inbox_reads` through the write pool. Every query is parameterised."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+AuditCursor = tuple[datetime, str, str]
+"""(changed_at, change_event_id, channel) of the last entry of the previous page."""
+InboxCursor = tuple[datetime, str]
+"""(posted_at, message_id) of the last message of the previous page."""
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    member_id: str
+    status: str
+    markets: list[str]
+    program_ids: list[str]
+
+
+_MEMBER = "SELECT member_id, status, markets, program_ids FROM members WHERE member_id = %s"
+
+_CURRENT = """
+SELECT channel, opted_in, changed_at FROM member_preferences WHERE member_id = %s
+"""
+
+_AUDIT = """
+SELECT change_event_id, channel, was_opted_in, opted_in, changed_at, changed_by, changed_by_id,
+    source, reason
+FROM member_preference_changes
+WHERE member_id = %(member_id)s
+    AND (%(after)s::boolean IS FALSE
+         OR (changed_at, change_event_id, channel) < (%(at)s, %(event)s, %(channel)s))
+ORDER BY changed_at DESC, change_event_id DESC, channel DESC
+LIMIT %(limit)s
+"""
+
+# A member's inbox: their personal messages and their markets' global ones, not expired;
+# campaign messages only while the member has not opted out of IN_APP.
+_VISIBLE = """
+FROM inbox_messages m
+LEFT JOIN inbox_reads r ON r.member_id = %(member_id)s AND r.message_id = m.message_id
+WHERE (m.member_id = %(member_id)s OR m.market = ANY(%(markets)s))
+    AND (m.expires_at IS NULL OR m.expires_at > %(now)s)
+    AND (m.campaign_id IS NULL OR NOT EXISTS (
+        SELECT 1 FROM member_preferences p WHERE p.member_id = %(member_id)s
+            AND p.channel = 'IN_APP' AND NOT p.opted_in))
+"""
+_COLUMNS = """
+SELECT m.message_id, m.member_id IS NULL AS is_global, m.campaign_id, m.locale, m.title,
+    m.body, m.deep_link_url, m.image_url, m.posted_at, m.expires_at,
+    r.read_at IS NOT NULL AS read
+"""
+_PAGE = (
+    _COLUMNS
+    + _VISIBLE
+    + """
+    AND (%(after)s::boolean IS FALSE OR (m.posted_at, m.message_id) < (%(at)s, %(id)s))
+ORDER BY m.posted_at DESC, m.message_id DESC
+LIMIT %(limit)s
+"""
+)
+_UNREAD = "SELECT count(*) AS unread " + _VISIBLE + " AND r.read_at IS NULL"
+_ONE = _COLUMNS + _VISIBLE + " AND m.message_id = %(id)s"
+
+_GLOBAL = """
+SELECT message_id, TRUE AS is_global, campaign_id, locale, title, body, deep_link_url,
+    image_url, posted_at, expires_at, NULL::boolean AS read
+FROM inbox_messages
+WHERE market = %(market)s AND (expires_at IS NULL OR expires_at > %(now)s)
+    AND (%(after)s::boolean IS FALSE OR (posted_at, message_id) < (%(at)s, %(id)s))
+ORDER BY posted_at DESC, message_id DESC
+LIMIT %(limit)s
+"""
+
+_READ = """
+INSERT INTO inbox_reads (member_id, message_id, read_at) VALUES (%s, %s, %s)
+ON CONFLICT (member_id, message_id) DO NOTHING
+"""
+
+
+class MemberStore:
+    """The preference and inbox reads, and the inbox's read marks."""
+
+    def __init__(self, read: AsyncConnectionPool[Any], write: AsyncConnectionPool[Any]) -> None:
+        self.read = read
+        self.write = write
+
+    async def _rows(self, query: str, params: Any) -> list[dict[str, Any]]:
+        async with self.read.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query, params)
+            rows: list[dict[str, Any]] = await cur.fetchall()
+        return rows
+
+    async def member(self, member_id: str) -> MemberRow | None:
+        rows = await self._rows(_MEMBER, (member_id,))
+        return MemberRow(**rows[0]) if rows else None
+
+    async def preferences(self, member_id: str) -> list[dict[str, Any]]:
+        return await self._rows(_CURRENT, (member_id,))
+
+    async def audit(
+        self, member_id: str, *, limit: int, after: AuditCursor | None
+    ) -> list[dict[str, Any]]:
+        at, event, channel = after if after is not None else (None, None, None)
+        params = {"member_id": member_id, "after": after is not None, "at": at,
+                  "event": event, "channel": channel, "limit": limit}  # fmt: skip
+        return await self._rows(_AUDIT, params)
+
+    async def inbox(
+        self, member: MemberRow, now: datetime, *, limit: int, after: InboxCursor | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        at, message_id = after if after is not None else (None, None)
+        params = {"member_id": member.member_id, "markets": member.markets, "now": now,
+                  "after": after is not None, "at": at, "id": message_id,
+                  "limit": limit}  # fmt: skip
+        page = await self._rows(_PAGE, params)
+        unread = await self._rows(_UNREAD, params)
+        return page, int(unread[0]["unread"])
+
+    async def message(self, member: MemberRow, message_id: str, now: datetime) -> bool:
+        params = {"member_id": member.member_id, "markets": member.markets, "now": now,
+                  "id": message_id}  # fmt: skip
+        return bool(await self._rows(_ONE, params))
+
+    async def global_inbox(
+        self, market: str, now: datetime, *, limit: int, after: InboxCursor | None
+    ) -> list[dict[str, Any]]:
+        at, message_id = after if after is not None else (None, None)
+        params = {"market": market, "now": now, "after": after is not None, "at": at,
+                  "id": message_id, "limit": limit}  # fmt: skip
+        return await self._rows(_GLOBAL, params)
+
+    async def mark_read(self, member_id: str, message_id: str, at: datetime) -> None:
+        async with self.write.connection() as conn:
+            await conn.execute(_READ, (member_id, message_id, at))

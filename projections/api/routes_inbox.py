@@ -1,0 +1,224 @@
+"""The inbox (issue #15, docs/adr/0028-member-services.md):
+
+- `POST /v1/inbox/messages` (staff: the CRM's campaigns; `Idempotency-Key`): a message for
+  one member or for every inbox of a market. Its deep link is checked against the allow-list
+  of schemes and hosts (`LOYALTY_API_INBOX_LINK_SCHEMES`, `…_HOSTS`) before anything is
+  written: a bad one is 422 `deep_link_not_allowed` with the reason. Then `MessagePosted` is
+  written to loyalty.notifications.v1 (id derived from the key: a retry is the same message)
+  and answered 202: visible once projected;
+- `GET /v1/members/{id}/inbox`: the member's personal messages and their markets' global
+  ones, newest first, not expired, with read/unread; campaign messages are left out while the
+  member is opted out of IN_APP (their preferences); cursor pagination;
+- `PUT /v1/members/{id}/inbox/{message_id}/read`: mark one read (204, again 204);
+- `GET /v1/inbox?market=`: anonymous visitors: the market's global messages only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from processors.contract.base import Market
+from processors.contract.notifications import MessagePosted
+from processors.rules.arithmetic import derived_id
+from projections.api.auth import MemberId, Principal, Role, read_principal
+from projections.api.commands import CommandId
+from projections.api.errors import (
+    ApiError,
+    BadParameterError,
+    ErrorBody,
+    ForbiddenError,
+    NotFoundError,
+    refusals,
+)
+from projections.api.identifiers import ApiId
+from projections.api.member_schemas import (
+    INBOX_EXAMPLE,
+    Inbox,
+    InboxMessage,
+    MessagePostedBody,
+    MessageRequest,
+)
+from projections.api.member_store import InboxCursor, MemberStore
+
+router = APIRouter(tags=["inbox"])
+
+
+def listed(values: str) -> frozenset[str]:
+    """A comma-separated allow-list, lower-cased."""
+    return frozenset(v.strip().lower() for v in values.split(",") if v.strip())
+
+
+def link_refusal(url: str, schemes: frozenset[str], hosts: frozenset[str]) -> str | None:
+    """Why a deep link may not be posted, or None: its scheme and host must be allowed."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:
+        return f"not a URL: {error}"
+    if parts.scheme.lower() not in schemes:
+        return f"scheme '{parts.scheme}' is not allowed (allowed: {', '.join(sorted(schemes))})"
+    host = (parts.hostname or "").lower()
+    if host not in hosts:
+        return f"host '{host}' is not allowed (allowed: {', '.join(sorted(hosts))})"
+    return None
+
+
+def _example(description: str, example: dict[str, Any], model: type) -> Any:
+    return {"model": model, "description": description,
+            "content": {"application/json": {"example": example}}}  # fmt: skip
+
+
+@router.post(
+    "/v1/inbox/messages",
+    status_code=202,
+    response_model=MessagePostedBody,
+    summary="Post a campaign message to one member's inbox or to a market's (staff)",
+    responses={
+        **refusals(
+            400,
+            401,
+            403,
+            414,
+            503,
+            described={
+                400: "invalid_parameter: missing Idempotency-Key, a body without a title or body, "
+                "or naming both or neither of member_id and market",
+                403: "forbidden: only staff tokens (the CRM) post messages",
+            },
+        ),
+        422: _example(
+            "deep_link_not_allowed: the link's scheme or host is not on the "
+            "allow-list; nothing written.",
+            {
+                "error": "deep_link_not_allowed",
+                "reason": "host 'evil.example.net' is not allowed (allowed: offers, "
+                "rewards, www.example.com)",
+            },
+            ErrorBody,
+        ),
+    },
+)
+async def post_message(
+    request: Request,
+    command_id: CommandId,
+    body: MessageRequest,
+    caller: Annotated[Principal, Depends(read_principal)],
+) -> MessagePostedBody:
+    """Written once acknowledged; the same key again writes the same message (one row)."""
+    if caller.role is not Role.STAFF:
+        raise ForbiddenError("only staff tokens post inbox messages")
+    if (body.member_id is None) == (body.market is None):
+        raise BadParameterError("member_id", "name a member_id (personal) or a market (global)")
+    app = request.app
+    if body.deep_link_url is not None:
+        refusal = link_refusal(body.deep_link_url, app.state.link_schemes, app.state.link_hosts)
+        if refusal is not None:
+            raise ApiError(422, "deep_link_not_allowed", refusal, parameter="deep_link_url")
+    now: datetime = app.state.clock()
+    if body.expires_at is not None and body.expires_at <= now:
+        raise BadParameterError("expires_at", "the message would expire before it is posted")
+    message_id = derived_id("MSG-CRM", caller.subject, command_id)
+    event = MessagePosted(
+        event_id=message_id, occurred_at=now, member_id=body.member_id, market=body.market,
+        message_id=message_id, cause_event_id=command_id, campaign_id=body.campaign_id,
+        locale=body.locale, title=body.title, body=body.body, deep_link_url=body.deep_link_url,
+        image_url=body.image_url, expires_at=body.expires_at,
+    )  # fmt: skip
+    await app.state.command_sink.send(event)
+    return MessagePostedBody(
+        message_id=message_id, event_id=event.event_id, member_id=body.member_id,
+        market=body.market,
+    )  # fmt: skip
+
+
+def _cursor(cursor: str | None) -> InboxCursor | None:
+    if cursor is None:
+        return None
+    try:
+        at, message_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(at), str(message_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise BadParameterError("cursor", "not a cursor this endpoint gave") from None
+
+
+def _page(rows: list[dict[str, Any]], limit: int) -> tuple[list[InboxMessage], str | None]:
+    messages = [
+        InboxMessage(kind="global" if row.pop("is_global") else "personal", **row)
+        for row in rows[:limit]
+    ]
+    if len(rows) <= limit:
+        return messages, None
+    last = messages[-1]
+    raw = json.dumps([last.posted_at.isoformat(), last.message_id])
+    return messages, base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+Limit = Annotated[int, Query(ge=1, le=50, description="Messages per page.")]
+Cursor = Annotated[str | None, Query(max_length=512, description="From `next_cursor`.")]
+_INBOX = _example("Newest first.", INBOX_EXAMPLE, Inbox)
+
+
+@router.get(
+    "/v1/members/{member_id}/inbox",
+    response_model=Inbox,
+    summary="The member's inbox: personal and their market's global messages, newest first",
+    responses={**refusals(400, 401, 403, 404, 414, 503), 200: _INBOX},
+)
+async def member_inbox(
+    request: Request, member_id: MemberId, limit: Limit = 20, cursor: Cursor = None
+) -> Inbox:
+    store: MemberStore = request.app.state.member_store
+    member = await store.member(member_id)
+    if member is None:
+        raise NotFoundError(f"no member '{member_id}'")
+    now = request.app.state.clock()
+    rows, unread = await store.inbox(member, now, limit=limit + 1, after=_cursor(cursor))
+    messages, next_cursor = _page(rows, limit)
+    return Inbox(messages=messages, unread=unread, next_cursor=next_cursor)
+
+
+@router.put(
+    "/v1/members/{member_id}/inbox/{message_id}/read",
+    status_code=204,
+    summary="Mark a message of the member's inbox read",
+    responses=refusals(400, 401, 403, 404, 414, 503),
+)
+async def mark_read(
+    request: Request,
+    member_id: MemberId,
+    message_id: Annotated[ApiId, Path(description="The message.")],
+) -> Response:
+    store: MemberStore = request.app.state.member_store
+    member = await store.member(member_id)
+    now = request.app.state.clock()
+    if member is None or not await store.message(member, message_id, now):
+        raise NotFoundError(f"no message '{message_id}' in member {member_id}'s inbox")
+    await store.mark_read(member_id, message_id, now)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/v1/inbox",
+    response_model=Inbox,
+    summary="A market's global messages, for anonymous visitors",
+    responses={**refusals(400, 414, 503), 200: _INBOX},
+)
+async def market_inbox(
+    request: Request,
+    market: Annotated[Market, Query(description="The visitor's market.")],
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Inbox:
+    store: MemberStore = request.app.state.member_store
+    now = request.app.state.clock()
+    rows = await store.global_inbox(market, now, limit=limit + 1, after=_cursor(cursor))
+    for row in rows:
+        row["read"] = None
+    messages, next_cursor = _page(rows, limit)
+    return Inbox(messages=messages, unread=None, next_cursor=next_cursor)
