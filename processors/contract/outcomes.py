@@ -14,7 +14,16 @@ from typing import ClassVar
 from pydantic import Field
 
 from processors.base import topics
-from processors.contract.base import Cents, ContractEnum, Event, Id, Points, Text
+from processors.contract.base import (
+    Cents,
+    ContractEnum,
+    Event,
+    Id,
+    OfferId,
+    Points,
+    Text,
+    UtcDatetime,
+)
 from processors.contract.redemptions import RequestType
 
 TOPIC = topics.OUTCOMES.name
@@ -83,7 +92,29 @@ class RequestAccepted(Event):
         default_factory=list, description="For a reward redemption: the rewards granted."
     )
     issued_offer_id: Id | None = Field(
-        default=None, description="For a reward-store purchase: the offer issued."
+        default=None,
+        description="For a reward-store purchase: the offer instance issued; for a lock or an "
+        "immediate redeem: the instance held.",
+    )
+    offer_id: OfferId | None = Field(
+        default=None,
+        description="For a reward-store purchase, lock or redeem: the offer the issued instance "
+        "is of (it keeps that offer id when the store offer is edited).",
+    )
+    reward_store_id: Id | None = Field(
+        default=None,
+        description="For a reward-store purchase, lock or redeem: the store the instance was "
+        "bought in.",
+    )
+    transaction_id: Id | None = Field(
+        default=None,
+        description="For a lock or an immediate redeem of an issued offer: the transaction it "
+        "is held for, when named.",
+    )
+    locked_until: UtcDatetime | None = Field(
+        default=None,
+        description="For a lock of an issued offer: when the lock lapses and the instance is "
+        "free for another transaction again.",
     )
     detail: Text | None = Field(default=None, description="A note for a person, if any.")
 

@@ -161,3 +161,17 @@ def test_a_repeated_purchase_key_issues_one_instance():
     offers = sim.members["m1"].offers
     assert offers is not None
     assert len(offers.issued) == 1
+
+
+def test_the_outcomes_name_the_offer_its_store_and_a_locks_transaction_and_lapse():
+    sim = engine()
+    bought_ = outcome(sim.feed(buy()))
+    assert isinstance(bought_, RequestAccepted)
+    assert (bought_.offer_id, bought_.reward_store_id) == (MUFFIN, "CAFE")
+    assert bought_.issued_offer_id is not None
+    locked = outcome(sim.feed(lock(bought_.issued_offer_id, "T-A")))
+    assert isinstance(locked, RequestAccepted)
+    assert (locked.offer_id, locked.reward_store_id, locked.transaction_id) == (
+        MUFFIN, "CAFE", "T-A",
+    )  # fmt: skip
+    assert locked.locked_until == T0 + timedelta(minutes=30)

@@ -57,7 +57,9 @@ def purchase(
     repeated = requests.repeat(ledger, asked)
     if repeated is not None:
         return repeated.emitted
-    refusal = _purchase_refusal(ledger, offers, asked, offer)
+    refusal = purchase_refusal(
+        ledger, offers, asked.reward_store_id, asked.offer_id, offer, asked.occurred_at
+    )
     if refusal is not None:
         return [requests.reply(ledger, asked, reason=refusal[0], detail=refusal[1])]
     assert ledger is not None
@@ -78,6 +80,7 @@ def purchase(
     outcome = requests.reply(
         ledger, asked, points=points, discount_cents=None,
         ledger_event_log_id=sealed.event_log_id if sealed else None, issued_offer_id=issued_id,
+        offer_id=offer.offer_id, reward_store_id=asked.reward_store_id,
     )  # fmt: skip
     return [*([sealed] if sealed else []), outcome]
 
@@ -105,8 +108,11 @@ def hold(
         detail = f"locked to {asked.transaction_id} until {instance.locked_until.isoformat()}"
     else:
         instance.status, instance.locked_until = "REDEEMED", None
-    return [requests.reply(ledger, asked, issued_offer_id=instance.issued_offer_id,
-                           discount_cents=None, detail=detail)]  # fmt: skip
+    return [requests.reply(
+        ledger, asked, issued_offer_id=instance.issued_offer_id, discount_cents=None,
+        detail=detail, offer_id=instance.offer_id, reward_store_id=instance.reward_store_id,
+        transaction_id=asked.transaction_id, locked_until=instance.locked_until,
+    )]  # fmt: skip
 
 
 def use(offers: MemberOffers, offer_id: str, transaction_id: str, at: datetime) -> None:
@@ -119,35 +125,68 @@ def use(offers: MemberOffers, offer_id: str, transaction_id: str, at: datetime) 
             return
 
 
-def _purchase_refusal(
+def purchase_refusal(
     ledger: MemberLedger | None,
     offers: MemberOffers,
-    asked: RewardStoreOfferPurchaseRequested,
+    store_id: str,
+    offer_id: str,
     offer: OfferPublished | None,
+    at: datetime,
 ) -> Refusal | None:
+    """Why the member may not buy `offer_id` in `store_id` at `at`, in the order the module
+    lists; None when they may. The worker's rule, and the API's store listings ask it too."""
     if ledger is None or ledger.status == "UNKNOWN":
         return RejectionReason.unknown_member, "no such member"
     if ledger.status == "MERGED":
         return RejectionReason.member_merged, f"merged into {ledger.merged_into}"
-    store = asked.reward_store_id
-    if offer is None:
-        return RejectionReason.unknown_offer, f"no offer {asked.offer_id}"
-    if offer.reward_store is None or offer.reward_store.reward_store_id != store:
-        return RejectionReason.unknown_offer, f"offer {offer.offer_id} is not sold in {store}"
-    at = asked.occurred_at
-    if not offer.schedule.starts_at <= at < offer.schedule.ends_at:
-        return RejectionReason.offer_not_live, f"offer {offer.offer_id} is not live at {at}"
+    refusal = listing_refusal(store_id, offer_id, offer, at)
+    if refusal is not None:
+        return refusal
+    assert offer is not None
+    assert offer.reward_store is not None
     if offer.program_id not in ledger.programs:
         return RejectionReason.not_eligible, f"not a member of programme {offer.program_id}"
-    standing = offers.offers.get(offer.offer_id)
-    held_out = targeting.status(offer, offers, at, standing.uses if standing else 0)
-    if held_out is None or held_out:
+    if not is_targeted(offer, offers, at):
         return RejectionReason.not_eligible, f"member is not targeted by {offer.offer_id}"
-    limit = offer.usage.uses_per_member_max
-    held = sum(1 for i in offers.issued.values() if i.offer_id == offer.offer_id)
-    if limit is not None and held >= limit:
+    if uses_left(offer, offers) == 0:
+        held, limit = held_instances(offer.offer_id, offers), offer.usage.uses_per_member_max
         return RejectionReason.limit_reached, f"{held} of at most {limit} per member bought"
     return requests.cannot_spend(ledger, [(offer.program_id, offer.reward_store.points_cost)])
+
+
+def listing_refusal(
+    store_id: str, offer_id: str, offer: OfferPublished | None, at: datetime
+) -> Refusal | None:
+    """Why `offer` is not for sale in `store_id` at `at`, to anyone; None when it is."""
+    if offer is None:
+        return RejectionReason.unknown_offer, f"no offer {offer_id}"
+    if offer.reward_store is None or offer.reward_store.reward_store_id != store_id:
+        return RejectionReason.unknown_offer, f"offer {offer.offer_id} is not sold in {store_id}"
+    if not offer.schedule.starts_at <= at < offer.schedule.ends_at:
+        return RejectionReason.offer_not_live, f"offer {offer.offer_id} is not live at {at}"
+    return None
+
+
+def is_targeted(offer: OfferPublished, offers: MemberOffers, at: datetime) -> bool:
+    """Whether the offer's targeting lets the member buy it at `at`: targeted, and not held
+    out as control (a control member is tracked, never served)."""
+    standing = offers.offers.get(offer.offer_id)
+    held_out = targeting.status(offer, offers, at, standing.uses if standing else 0)
+    return held_out is False
+
+
+def uses_left(offer: OfferPublished, offers: MemberOffers) -> int | None:
+    """How many more instances of the offer the member may buy (its uses per member, less the
+    instances held, used or not); None without a limit."""
+    limit = offer.usage.uses_per_member_max
+    if limit is None:
+        return None
+    return max(limit - held_instances(offer.offer_id, offers), 0)
+
+
+def held_instances(offer_id: str, offers: MemberOffers) -> int:
+    """Instances of the offer the member bought, used or not."""
+    return sum(1 for i in offers.issued.values() if i.offer_id == offer_id)
 
 
 def _use_refusal(
