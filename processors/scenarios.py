@@ -24,6 +24,8 @@ start for 30 days) and `challenges` (a ChallengePublished's fields over a defaul
 the day before the scenario starts, without end, once per member). Steps (`when`): `enrol`,
 `buy` (optional `tokens`: the granted rewards used; `codes`: promo codes; no `member`: an
 anonymous customer), `return`, `activity`, `profile`, `redeem` (points, optional program),
+`prefs` (channels: channel → opted in; optional `by`: a staff id, else the member; optional
+command),
 `reward` (redeem a reward: reward, optional quantity and command), `load` (offer: load to
 card), `day`, or `event` (any event in its JSON form). Money is written in currency units
 as a string ("12.50"); ids and times default from the step's position, so a scenario states
@@ -39,7 +41,9 @@ member, reward, code), `expired` (RewardExpired: member, reward), `code_uses`
 (PromoCodeRedeemed: member (null: anonymous), code, cents) and `code_refusals`
 (PromoCodeRefused: member, code, reason), `challenges` (ChallengeCompleted: member,
 challenge, completion, points), `challenge_progress` (ChallengeProgressed: member, challenge,
-progress) and `taken_back` (ChallengeAwardTakenBack: member, challenge, points).
+progress), `taken_back` (ChallengeAwardTakenBack: member, challenge, points) and
+`preferences` (PreferencesChanged, an item per channel changed: member, channel, was, now,
+by).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from processors import offer_files
 from processors.codec.json_form import from_json_object
 from processors.contract.base import Event
 from processors.contract.ledger import LedgerEventRecorded
+from processors.contract.notifications import PreferencesChanged
 from processors.contract.offers import (
     ChallengeAwardTakenBack,
     ChallengeCompleted,
@@ -220,6 +225,15 @@ class _Steps:
                 body = {"type": "OfferLoadRequested", "command_id": f"C{self.n}",
                         "member_id": member, "offer_id": given.pop("offer"),
                         "source": "APP"}  # fmt: skip
+            case "prefs":
+                by = given.pop("by", member)
+                staff = by != member
+                body = {"type": "PreferencesChangeRequested",
+                        "command_id": given.pop("command", f"C{self.n}"), "member_id": member,
+                        "choices": [{"channel": c, "opted_in": o}
+                                    for c, o in given.pop("channels").items()],
+                        "changed_by": "STAFF" if staff else "MEMBER", "changed_by_id": by,
+                        "source": "BACK_OFFICE" if staff else "APP"}  # fmt: skip
             case "day":
                 body = {"type": "DayStarted", "market": market, "started_at": self.at.isoformat(),
                         "business_date": self.at.date().isoformat()}  # fmt: skip
@@ -407,6 +421,12 @@ def check(scenario: Scenario, outputs: list[Event]) -> list[str]:
         got = [{"member": e.member_id, "challenge": e.challenge_id, "points": e.points_taken_back}
                for e in outputs if isinstance(e, ChallengeAwardTakenBack)]  # fmt: skip
         compare("taken_back", got, expect["taken_back"])
+    if "preferences" in expect:
+        got = [{"member": e.member_id, "channel": c.channel.value, "was": c.was_opted_in,
+                "now": c.opted_in, "by": e.changed_by_id}
+               for e in outputs if isinstance(e, PreferencesChanged)
+               for c in e.changes]  # fmt: skip
+        compare("preferences", got, expect["preferences"])
     if "expired" in expect:
         got = [{"member": e.member_id, "reward": e.reward_id}
                for e in outputs if isinstance(e, RewardExpired)]  # fmt: skip
