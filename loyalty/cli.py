@@ -361,10 +361,12 @@ def bench_cart(offers: int, carts: int, members: int, output: Path | None) -> No
 )
 @click.option("--probe-members", default=20, show_default=True)
 @click.option("--poll-ms", default=5.0, show_default=True, help="How often a probe reads the feed.")
+@click.option("--api-workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="`loyalty api --workers`: API processes serving the load.")  # fmt: skip
 @click.option("--output", type=click.Path(path_type=Path), default=None)
 def bench_feed(offers: int, members: int, rates: str, healthz_share: float, seconds: float,
                warmup_seconds: float, probes: int, probe_members: int, poll_ms: float,
-               output: Path | None) -> None:  # fmt: skip
+               api_workers: int, output: Path | None) -> None:  # fmt: skip
     """The offer feeds at fixed request rates vs GET /healthz, and event -> visible."""
     import asyncio
 
@@ -380,7 +382,7 @@ def bench_feed(offers: int, members: int, rates: str, healthz_share: float, seco
             settings, dsn, offers=offers, members=members,
             rates=[float(rate) for rate in rates.split(",")], healthz_share=healthz_share,
             seconds=seconds, warmup_seconds=warmup_seconds, probes=probes,
-            probe_members=probe_members, poll_ms=poll_ms,
+            probe_members=probe_members, poll_ms=poll_ms, api_workers=api_workers,
             log_dir=settings.stack_dir / "logs" / "bench-feed", echo=console.print,
         )  # fmt: skip
         report = asyncio.run(bench)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import click
 from rich.console import Console
@@ -11,15 +16,25 @@ from processors.base.settings import DEV_API_SECRET, get_settings
 
 console = Console(stderr=True)
 
+WORKER_STARTUP_S = 60
+"""How long a worker may take to answer its first health ping (imports on a busy host)."""
+
 
 @click.command("api")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
-def api(host: str, port: int) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="API processes sharing the port (uvicorn workers): about one per core the API may "
+    "use. One Python process answers a few hundred requests a second (docs/performance.md).",
+)
+def api(host: str, port: int, workers: int) -> None:
     """Serve the HTTP API (uvicorn) over the configured Postgres and config topic."""
     import uvicorn
 
-    from projections.api.app import from_settings
     from projections.api.edge import server_config
 
     settings = get_settings()
@@ -33,22 +48,61 @@ def api(host: str, port: int) -> None:
             "[yellow]LOYALTY_API_SECRET is the development default: anyone can mint tokens "
             "for this server. Set your own outside development.[/yellow]"
         )
-    from processors.base.tuning import tune_gc
-
     if settings.api_metrics_port:
-        from prometheus_client import start_http_server
-
-        # Internal, like the worker's and the projector's (ADR 18): never the public port.
-        try:
-            start_http_server(settings.api_metrics_port, addr=settings.ops_http_host)
-        except OSError as error:  # another process has it: serve the API all the same
-            console.print(f"[yellow]metrics not served on {settings.api_metrics_port}: "
-                          f"{error}[/yellow]")  # fmt: skip
-    app = from_settings()  # (the same settings; carts follow the config topic)
-    tune_gc()  # collector pauses land in the tail latencies of cart evaluation
+        _serve_metrics(settings.api_metrics_port, settings.ops_http_host, workers=workers)
     # log_config=None: keep the process's structlog set-up instead of uvicorn's own. The
     # server config bounds the request head, so an over-long URL gets a 414, not a reset.
-    uvicorn.Server(server_config(app, host=host, port=port, log_config=None)).run()
+    if workers == 1:
+        config = server_config(served_app(), host=host, port=port, log_config=None)
+        uvicorn.Server(config).run()
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    # Each worker is a process of its own (spawned: nothing is inherited but the environment)
+    # that builds its app with `served_app`: its own pools, config feed, command sink and
+    # decision listener. The socket is bound here and shared; the kernel spreads connections.
+    # A worker answers the supervisor's health pings once it has imported what it needs: on a
+    # busy host that takes longer than uvicorn's 5 s default, and it would be killed for it.
+    config = server_config(f"{__name__}:served_app", host=host, port=port, log_config=None,
+                           factory=True, workers=workers,
+                           timeout_worker_healthcheck=WORKER_STARTUP_S)  # fmt: skip
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+def served_app() -> Any:
+    """The app one API process serves: configured by the environment (`from_settings`), logs
+    as the settings say, the collector tuned."""
+    from processors.base import logs
+    from processors.base.tuning import tune_gc
+    from projections.api.app import from_settings
+
+    settings = get_settings()
+    logs.configure(level=settings.log_level, fmt=settings.log_format)
+    app = from_settings()  # (the same settings; carts follow the config topic)
+    tune_gc()  # collector pauses land in the tail latencies of cart evaluation
+    return app
+
+
+def _serve_metrics(port: int, host: str, *, workers: int) -> None:
+    """The metrics on the internal port, like the worker's and the projector's (ADR 18), never
+    the public one. With several workers, each writes its counters to files in a directory of
+    this server's (prometheus_client's multiprocess mode, set before any worker starts) and
+    this process serves their sum."""
+    from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+
+    registry = REGISTRY
+    if workers > 1:
+        from prometheus_client import multiprocess
+
+        files = tempfile.mkdtemp(prefix="loyalty-api-metrics-")
+        atexit.register(shutil.rmtree, files, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = files
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as error:  # another process has it: serve the API all the same
+        console.print(f"[yellow]metrics not served on {port}: {error}[/yellow]")
 
 
 @click.command("token")

@@ -10,8 +10,8 @@ in the same run, and how soon a purchase shows in the member's feed (issue #14; 
    (`GET /v1/members/{id}/offers` with the member's token), and `healthz_share` x rate
    `GET /healthz` interleaved: HTTP and one Postgres round trip, the baseline. A request's
    latency runs from its scheduled start, so time spent waiting in the generator counts (no
-   coordinated omission). Warm-up not counted. The API process's CPU time per request is
-   reported beside: where a rate saturates one process, it says why.
+   coordinated omission). Warm-up not counted. The API's CPU time per request (all its
+   processes: `--api-workers`) is reported beside: where a rate saturates it, it says why.
 3. Freshness: a worker and a projector on the run's own topics and database; probe members
    enrolled through Kafka; a mass offer to accumulate spend towards. Each probe: a purchase
    is produced (acknowledged), then the member's feed is read every `poll_ms` until its
@@ -284,21 +284,31 @@ async def wait_until_ready(base_url: str, api: Any) -> None:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far (Linux), or None where /proc is absent."""
+    """User + system CPU time so far of a process and its children, the API's workers
+    (Linux), or None where /proc is absent."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            child = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended meanwhile
+            continue
+        if int(child[1]) == pid:
+            ticks += int(child[11]) + int(child[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def run_feed_bench(
     settings: Settings, dsn: str, *, offers: int, members: int, rates: Sequence[float],
     healthz_share: float, seconds: float, warmup_seconds: float, probes: int,
-    probe_members: int, poll_ms: float, log_dir: Path, echo: Any = print,
+    probe_members: int, poll_ms: float, log_dir: Path, api_workers: int = 1,
+    echo: Any = print,
 ) -> BenchReport:  # fmt: skip
-    """Both measurements, the load once per rate of `rates`; `dsn` must be a fresh, migrated
-    database."""
+    """Both measurements, the load once per rate of `rates`, against `loyalty api --workers
+    api_workers`; `dsn` must be a fresh, migrated database."""
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
     isolated = settings.model_copy(
         update={"topic_prefix": f"benchfeed{uuid.uuid4().hex[:6]}.", "database_url": dsn}
@@ -322,7 +332,7 @@ async def run_feed_bench(
         context={"offers": offers, "members": members, "rates_per_s": list(rates),
                  "healthz_per_feed_request": healthz_share, "seconds_per_rate": seconds,
                  "warmup_seconds": warmup_seconds, "probes": probes, "poll_ms": poll_ms,
-                 "cpus": os.cpu_count(),
+                 "cpus": os.cpu_count(), "api_workers": api_workers,
                  "targets": {"feed_p99_over_healthz_p99_max": FEED_TO_HEALTHZ_P99_MAX,
                              "event_to_visible_p99_ms_max": VISIBLE_P99_MAX_MS}},
     )  # fmt: skip
@@ -330,7 +340,7 @@ async def run_feed_bench(
     services = Services(isolated, log_dir)
     loads: dict[float, tuple[LoadResult, float | None]] = {}
     try:
-        api = services.start("api", "api", "--port", str(port))
+        api = services.start("api", "api", "--port", str(port), "--workers", str(api_workers))
         base_url = f"http://127.0.0.1:{port}"
         await wait_until_ready(base_url, api)
         assert api.process is not None

@@ -49,8 +49,9 @@ class BoundedRequestTarget:
         await self.app(scope, receive, send)
 
 
-def server_config(app: ASGIApp, *, host: str, port: int, **options: Any) -> uvicorn.Config:
-    """How uvicorn must serve the API: `options` as given, with the request head bound above."""
+def server_config(app: ASGIApp | str, *, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """How uvicorn must serve the API (`app`, or the import path of its factory for several
+    workers): `options` as given, with the request head bound above."""
     return uvicorn.Config(
         app,
         host=host,
