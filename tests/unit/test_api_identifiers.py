@@ -127,6 +127,7 @@ LINKED = "/v1/members/{member_id}/code-links/{command_id}"
 CODE_STATUS = "/v1/promo-codes/{code}"
 RELEASE = "/v1/carts/{transaction_id}/reservations"
 CHALLENGES = "/v1/members/{member_id}/challenges"
+PARTICIPATION = "/v1/challenges/participation"
 
 VALID = {
     "member_id": "M1", "offer_id": "SPRING_FUEL_2X", "command_id": "cmd-1", "code": "SAVE5",
@@ -355,6 +356,8 @@ DECLARED = {
     ("GET", LINKED): {"200", "202", "400", "401", "403", "404", "414", "503"},
     ("GET", CODE_STATUS): {"200", "400", "401", "403", "404", "414", "429", "503"},
     ("DELETE", RELEASE): {"200", "400", "401", "403", "404", "414", "503"},
+    ("GET", CHALLENGES): {"200", "400", "401", "403", "404", "414", "503"},
+    ("GET", PARTICIPATION): {"200", "400", "401", "403", "414", "503"},
 }
 
 NOT_REFUSALS = {(("POST", REDEEM), "409")}
