@@ -22,6 +22,7 @@ from processors.contract.offers import (
     ChallengeProgressed,
 )
 from processors.contract.rewards import RewardGranted, RewardGrantReason
+from processors.rules.member import dump_state, load_state
 from processors.simulation import Simulation
 from tests.rules.given import PROGRAM, T0, bought, day, enrolled, line, program, returned
 from tests.rules.test_rewards import reward
@@ -194,3 +195,35 @@ def test_a_reward_challenge_grants_the_reward_named_in_its_completion():
 def test_a_member_of_another_programme_makes_no_progress():
     sim = engine(challenge(program_id="OTHER"))
     assert progress(sim.feed(visit(1))) == []
+
+
+def journey() -> list[Event]:
+    """Visits that complete, a return that takes the points back, steps, a day's start."""
+    return [
+        visit(1), visit(2), act(3, challenge_id="ONBOARD", step="PROFILE"), visit(4),
+        returned("m1", "t4", "r4", ("1", 1000), at=T0 + timedelta(days=1)),
+        act(30, challenge_id="ONBOARD", step="APP"), day(date(2026, 4, 20)),
+    ]  # fmt: skip
+
+
+def journeyed(redeliver: bool = False, reload: bool = False) -> list[str]:
+    steps = Behaviour(kind=BehaviourKind.ACTIVITY, activity_kind=ActivityKind.CHALLENGE_STEP)
+    sim = engine(challenge(), challenge("ONBOARD", steps, steps=["PROFILE", "APP"]))
+    out: list[Event] = []
+    for event in journey():
+        out += sim.feed(event)
+        if redeliver:  # the broker delivers it again
+            out += sim.feed(event)
+        if reload:  # the worker restarts from its saved state
+            sim.members["m1"] = load_state("m1", dump_state(sim.members["m1"]))
+    return [e.model_dump_json() for e in out]
+
+
+def test_a_replay_a_redelivery_and_a_restart_give_the_same_events():
+    once = journeyed()
+    assert journeyed() == once  # replay from the start: the same ids, the same events
+    assert journeyed(reload=True) == once  # the state survives being saved and loaded
+    assert journeyed(redeliver=True) == once  # each input again: nothing more
+    done = [json.loads(e)["challenge_id"] for e in once if '"granted_reward_id"' in e]
+    assert done == ["VISITS3", "ONBOARD"]
+    assert sum('"points_taken_back"' in e for e in once) == 1
