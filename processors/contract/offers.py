@@ -176,6 +176,11 @@ class OfferCompleted(Event):
     discount_cents: Cents = Field(
         default=0, description="Discount delivered at the till or checkout, in minor units."
     )
+    issued_offer_id: Id | None = Field(
+        default=None,
+        description="For an offer bought in a reward store: the member's issued instance this "
+        "use spent (the one the transaction carried); null for any other offer.",
+    )
 
     @model_validator(mode="after")
     def _check_award(self) -> Self:

@@ -175,3 +175,10 @@ def test_the_outcomes_name_the_offer_its_store_and_a_locks_transaction_and_lapse
         MUFFIN, "CAFE", "T-A",
     )  # fmt: skip
     assert locked.locked_until == T0 + timedelta(minutes=30)
+
+
+def test_the_completion_that_spends_an_instance_names_it():
+    sim = engine()
+    issued = bought_instance(sim)
+    (completed,) = [e for e in sim.feed(paid_with("T2", issued)) if isinstance(e, OfferCompleted)]
+    assert completed.issued_offer_id == issued

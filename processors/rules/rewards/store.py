@@ -115,14 +115,16 @@ def hold(
     )]  # fmt: skip
 
 
-def use(offers: MemberOffers, offer_id: str, transaction_id: str, at: datetime) -> None:
-    """The instance a completed use of a store offer spent: used, for good."""
+def use(offers: MemberOffers, offer_id: str, transaction_id: str, at: datetime) -> str | None:
+    """The instance a completed use of a store offer spent: used, for good. Its id (for the
+    completion to name), None when no instance applied."""
     for instance in sorted(
         offers.issued.values(), key=lambda i: i.transaction_id != transaction_id
     ):
         if instance.offer_id == offer_id and instance.applies_to(transaction_id, at):
             instance.status, instance.transaction_id = "USED", transaction_id
-            return
+            return instance.issued_offer_id
+    return None
 
 
 def purchase_refusal(
