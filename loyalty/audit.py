@@ -10,6 +10,8 @@ Reconciled today (inputs → what answers them):
 - a request with a `command_id` (redemptions, adjustments, transfers, offer loads) → an outcome
   (`RequestAccepted` / `RequestRejected`) with that `command_id`;
 - `OfferUseRequested` → an `OfferUseGranted` or `OfferUseDenied` answering its `event_id`;
+- `OfferUseReservationRequested` → an `OfferUseReservationAnswered` answering its `event_id`
+  (a release, `OfferUseReservationReleased`, is answered by nothing by design);
 - `OfferUseGranted` with points → an `OfferCompleted` for that member, offer and use.
 Other input types are counted as *not reconciled* (listed by type), never as accounted for.
 Reads the topics from their beginning to the end offsets seen at the start; writes nothing.
@@ -40,9 +42,15 @@ from processors.codec.avro import AvroCodec, DecodeError
 from processors.contract.base import Event
 from processors.contract.deadletter import DeadLettered
 from processors.contract.enrolments import MemberEnrolled
-from processors.contract.internal import OfferUseDenied, OfferUseGranted, OfferUseRequested
+from processors.contract.internal import (
+    OfferUseDenied,
+    OfferUseGranted,
+    OfferUseRequested,
+    OfferUseReservationReleased,
+    OfferUseReservationRequested,
+)
 from processors.contract.ledger import LedgerEventRecorded
-from processors.contract.offers import OfferCompleted
+from processors.contract.offers import OfferCompleted, OfferUseReservationAnswered
 from processors.contract.outcomes import RequestAccepted, RequestRejected
 from processors.contract.transactions import TransactionCompleted
 
@@ -123,7 +131,7 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
 
     causes: set[str] = set()  # event ids a ledger event cites
     commands: set[str] = set()  # command ids an outcome answers
-    answered: set[str] = set()  # offer-use requests answered
+    answered: set[str] = set()  # offer-use requests and reservations answered
     completed: set[tuple[str, str, int]] = set()  # (member, offer, use) completed
     for _, event in events(LEDGER.name):
         if isinstance(event, LedgerEventRecorded):
@@ -134,6 +142,8 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
     for _, event in events(OFFERS.name):
         if isinstance(event, OfferCompleted):
             completed.add((event.member_id, event.offer_id, event.use_number))
+        elif isinstance(event, OfferUseReservationAnswered):
+            answered.add(event.request_event_id)
     steps = events(LEDGER_STEPS.name)
     for _, event in steps:
         if isinstance(event, OfferUseGranted | OfferUseDenied):
@@ -176,8 +186,10 @@ def _accounted(
             return "cited by a ledger event" if event.event_id in causes else None
         case TransactionCompleted():
             return "anonymous purchase: no points to book"
-        case OfferUseRequested():
+        case OfferUseRequested() | OfferUseReservationRequested():
             return "answered" if event.event_id in answered else None
+        case OfferUseReservationReleased():
+            return "a release: nothing to answer"
         case OfferUseGranted() if event.points_granted > 0:
             use = (event.member_id, event.offer_id, event.use_number)
             return "award completed" if use in completed else None

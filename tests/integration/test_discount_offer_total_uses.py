@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from loyalty.audit import read_topic, uncommitted
+from loyalty.audit import audit, read_topic, uncommitted
 from loyalty.producing import publish_events
 from loyalty.services import Services
 from processors.codec.avro import AvroCodec
@@ -129,6 +129,11 @@ async def test_a_discount_offer_capped_at_100_gives_exactly_100_discounts(engine
         assert await until(answered, 240), worker.log_tail() + projector.log_tail()
     finally:
         services.stop()
+    report = await audit(engine)  # every reservation and use answered
+    assert report.ok, report.unaccounted[:5]
+    assert not {"OfferUseReservationRequested", "OfferUseReservationReleased"} & set(
+        report.not_reconciled
+    )
 
     statuses = sorted(a["offer_reservations"][0]["status"] for a in answers)
     assert statuses == ["refused"] * (TILLS - CAP) + ["reserved"] * CAP
