@@ -8,7 +8,8 @@ each live for the whole load and open to every member (mass, dynamic, automatic)
 draw half of their lines from the product categories those offers name.
 
 `python -m loyalty.bench.mix --members 100000 --events 100000` prints the pure path's rate on
-this mix (the batch protocol, no Kafka), and `--profile FILE` writes a cProfile of it.
+this mix (the batch protocol, no Kafka); `--profile FILE` writes a cProfile of the timed part,
+`--pyinstrument FILE` its call tree as text.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -188,9 +192,16 @@ def load(
 
 
 async def measure_mix(
-    *, members: int, events: int, offer_count: int = 200, batch: int = 2000, partitions: int = 8
+    *,
+    members: int,
+    events: int,
+    offer_count: int = 200,
+    batch: int = 2000,
+    partitions: int = 8,
+    timed: Callable[[], AbstractContextManager[object]] = nullcontext,
 ) -> Measurement:
-    """Enrol `members` (untimed), then time `events` through the batch protocol, no Kafka."""
+    """Enrol `members` (untimed), then time `events` through the batch protocol, no Kafka;
+    `timed` wraps the timed part alone (a profiler)."""
     tune_gc()
     codec = AvroCodec()
     config, enrolments, stream = load(members, events, offer_count)
@@ -204,9 +215,10 @@ async def measure_mix(
             await batches.run_batch(records[start : start + batch])
 
     await run(as_delivered(codec, enrolments, partitions))
-    timed = as_delivered(codec, stream, partitions)
+    stream_records = as_delivered(codec, stream, partitions)
     started, cpu = time.perf_counter(), time.process_time()
-    await run(timed)
+    with timed():
+        await run(stream_records)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     return Measurement(
         "pure path, realistic mix", "events", events, seconds,
@@ -215,23 +227,50 @@ async def measure_mix(
     )  # fmt: skip
 
 
+@contextmanager
+def _cprofile(path: Path) -> Iterator[object]:
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield profiler
+    finally:
+        profiler.disable()
+        profiler.dump_stats(path)
+
+
+@contextmanager
+def _pyinstrument(path: Path) -> Iterator[object]:
+    from pyinstrument import Profiler  # a developer's tool: `pip install pyinstrument`
+
+    profiler = Profiler(interval=0.0005, async_mode="disabled")
+    profiler.start()
+    try:
+        yield profiler
+    finally:
+        profiler.stop()
+        path.write_text(profiler.output_text(unicode=True, show_all=False))
+
+
 def main() -> None:  # pragma: no cover - a developer's tool
     import argparse
-    import cProfile
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--offers", type=int, default=200)
-    parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument("--profile", type=Path, default=None, help="a cProfile of the timed part")
+    parser.add_argument("--pyinstrument", type=Path, default=None, help="its call tree, as text")
     args = parser.parse_args()
-    run = measure_mix(members=args.members, events=args.events, offer_count=args.offers)
-    if args.profile is None:
-        m = asyncio.run(run)
-    else:
-        profiler = cProfile.Profile()
-        m = profiler.runcall(asyncio.run, run)
-        profiler.dump_stats(args.profile)
+    timed: Callable[[], AbstractContextManager[object]] = nullcontext
+    if args.profile is not None:
+        timed = partial(_cprofile, args.profile)
+    elif args.pyinstrument is not None:
+        timed = partial(_pyinstrument, args.pyinstrument)
+    m = asyncio.run(
+        measure_mix(members=args.members, events=args.events, offer_count=args.offers, timed=timed)
+    )
     print(f"{m.name}: {m.count} {m.unit} in {m.seconds:.2f} s = {m.rate:,.0f}/s ({m.note})")
 
 
