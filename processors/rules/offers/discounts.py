@@ -166,8 +166,11 @@ def _cents_off(offer: DiscountOffer, lines: Sequence[PricedLine], amounts: list[
 def _percent_off(terms: DiscountTerms, amounts: list[int]) -> list[int]:
     """Per line, half-up to the cent; a binding cap is spread over the lines in proportion to
     what each would have had, so capping never raises a line."""
-    percent = terms.percent_off or Decimal(0)
-    per_line = [min(amount, round_half_up(amount * percent / 100)) for amount in amounts]
+    # Half-up of amount × percent / 100 in integers (percent = n / d exactly, both positive):
+    # floor((2 × amount × n + 100 × d) / (200 × d)), what round_half_up gives, at a tenth of
+    # the cost on a hot path (a percentage is judged once per line per candidate offer).
+    n, d = (terms.percent_off or Decimal(0)).as_integer_ratio()
+    per_line = [min(amount, (2 * amount * n + 100 * d) // (200 * d)) for amount in amounts]
     cap = terms.discount_max_cents
     if cap is not None and sum(per_line) > cap:
         return split_pro_rata(cap, per_line)

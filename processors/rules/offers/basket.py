@@ -1,0 +1,74 @@
+"""One purchase's lines as every candidate offer of that purchase reads them: matched once per
+product selection and exclusion set, their spend summed once per question
+(docs/adr/0031-hot-path-mechanics.md).
+
+A purchase meets tens of candidate offers, and most of them ask the same questions of its
+lines (every whole-basket offer selects every line; offers on one category share a
+selection), so each answer is kept for the purchase's duration. The answers come from
+`products.eligible` and `products.covered`, the one home of matching: this module only
+remembers them. A `Basket` never outlives the evaluation that made it, so a new
+configuration always meets a new basket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from processors.rules.offers.discounts import PricedLine
+from processors.rules.offers.products import Selector, covered, eligible
+
+Selectors = tuple[Selector | None, ...]
+
+
+class Basket:
+    """The priced lines of one purchase, with the matches and sums asked of them so far.
+
+    The lists it answers are shared between the callers asking the same question: read them,
+    never change them."""
+
+    def __init__(self, lines: Sequence[PricedLine]) -> None:
+        self.lines = lines
+        self._eligible: dict[tuple[Selector | None, frozenset[str]], list[PricedLine]] = {}
+        self._covered: dict[tuple[Selectors, frozenset[str]], list[PricedLine]] = {}
+        self._spend: dict[tuple[Selectors | None, frozenset[str], frozenset[str]], int] = {}
+
+    def eligible(
+        self, selector: Selector | None, excluded_skus: frozenset[str]
+    ) -> list[PricedLine]:
+        """`products.eligible` of these lines."""
+        key = (selector, excluded_skus)
+        found = self._eligible.get(key)
+        if found is None:
+            found = self._eligible[key] = eligible(self.lines, selector, excluded_skus)
+        return found
+
+    def covered(self, selectors: Selectors, excluded_skus: frozenset[str]) -> list[PricedLine]:
+        """`products.covered` of these lines. With at most one distinct product selection
+        that is the eligible lines of that selection (or of none), already asked for."""
+        key = (selectors, excluded_skus)
+        found = self._covered.get(key)
+        if found is None:
+            selecting = {s for s in selectors if s is not None}
+            if len(selecting) <= 1:
+                found = self.eligible(next(iter(selecting), None), excluded_skus)
+            else:
+                found = covered(self.lines, selectors, excluded_skus)
+            self._covered[key] = found
+        return found
+
+    def spend_cents(
+        self,
+        base_excluded: frozenset[str],
+        covered_by: Selectors | None = None,
+        excluded_skus: frozenset[str] = frozenset(),
+    ) -> int:
+        """The amount in cents of the lines whose SKU is not in `base_excluded`: all of them,
+        or (`covered_by`) those `covered(covered_by, excluded_skus)` answers."""
+        key = (covered_by, excluded_skus, base_excluded)
+        found = self._spend.get(key)
+        if found is None:
+            lines = self.lines if covered_by is None else self.covered(covered_by, excluded_skus)
+            found = self._spend[key] = sum(
+                line.amount_cents for line in lines if line.sku not in base_excluded
+            )
+        return found
