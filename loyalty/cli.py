@@ -195,10 +195,11 @@ _register_projection_commands()
 
 
 def _register_api_commands() -> None:
-    from loyalty.cli_api import api, token
+    from loyalty.cli_api import api, feed_events_prune, token
 
     main.add_command(api)
     main.add_command(token)
+    main.add_command(feed_events_prune)
 
 
 _register_api_commands()

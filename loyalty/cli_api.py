@@ -1,4 +1,5 @@
-"""`loyalty api` (serve the HTTP API) and `loyalty token` (mint a bearer token to call it)."""
+"""`loyalty api` (serve the HTTP API), `loyalty token` (mint a bearer token to call it) and
+`loyalty feed-events-prune` (the API's own table of app events, kept for its retention)."""
 
 from __future__ import annotations
 
@@ -125,3 +126,28 @@ def token(role: str, subject: str, ttl_minutes: int) -> None:
             ttl=timedelta(minutes=ttl_minutes),
         )
     )
+
+
+@click.command("feed-events-prune")
+@click.option(
+    "--keep-days",
+    default=None,
+    type=click.IntRange(1),
+    help="Days kept after an event was received [default: "
+    "LOYALTY_API_FEED_EVENTS_RETENTION_DAYS, 395].",
+)
+@click.option("--batch", default=10_000, show_default=True, type=click.IntRange(1),
+              help="Rows deleted per transaction.")  # fmt: skip
+def feed_events_prune(keep_days: int | None, batch: int) -> None:
+    """Delete the offers page's app events older than the retention period (run it daily:
+    docs/adr/0025-offer-feeds.md). The analysts' views then cover that period only."""
+    import psycopg
+
+    from projections.api.feed_store import prune_events
+
+    settings = get_settings()
+    days = keep_days if keep_days is not None else settings.api_feed_events_retention_days
+    before = datetime.now(UTC) - timedelta(days=days)
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        deleted = prune_events(conn, before, batch=batch)
+    click.echo(f"{deleted} app events received before {before.isoformat()} deleted")

@@ -120,6 +120,14 @@ class Settings(BaseSettings):
         description="App events one member (or, anonymously, one address) may send in a minute "
         "before POST /v1/offer-feed/events answers 429 (LOYALTY_API_FEED_EVENTS_PER_MINUTE).",
     )
+    api_feed_events_retention_days: int = Field(
+        default=395,
+        ge=1,
+        le=36_500,
+        description="Days the app events of the offers page are kept after they were received; "
+        "`loyalty feed-events-prune` deletes older ones (LOYALTY_API_FEED_EVENTS_RETENTION_DAYS; "
+        "13 months: a year over year comparison and a month to spare).",
+    )
     stall_seconds: float = Field(
         default=60.0,
         gt=0,

@@ -9,7 +9,8 @@ does), never reads the clock: every time is given.
 
 Reads go through the app's read-only pool, one short checkout per call (the member and their
 offers in one snapshot). App events are written through the API's small write pool, in
-autocommit: one statement each.
+autocommit: one statement each, and deleted past their retention by `prune_events` (a shell
+command's, outside the app).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from psycopg import AsyncCursor, sql
+from psycopg import AsyncCursor, Connection, sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -208,3 +209,27 @@ class PostgresFeedStore:
                 )
             ).fetchone()
         return inserted is not None
+
+
+# Oldest first, a batch at a time (offer_feed_events_by_time, migration 0021): each batch is
+# its own short transaction, so the API keeps writing events while old ones go.
+_PRUNE = """
+DELETE FROM offer_feed_events
+WHERE event_id IN (
+    SELECT event_id FROM offer_feed_events
+    WHERE received_at < %s
+    ORDER BY received_at
+    LIMIT %s
+)
+"""
+
+
+def prune_events(conn: Connection[Any], before: datetime, *, batch: int = 10_000) -> int:
+    """Delete the app events received before `before`, `batch` rows per transaction; how many
+    were deleted. `conn` in autocommit."""
+    deleted = 0
+    while True:
+        count = conn.execute(_PRUNE, (before, batch)).rowcount
+        deleted += count
+        if count < batch:
+            return deleted
