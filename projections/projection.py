@@ -17,7 +17,9 @@ loyalty.config.v1, members' standings from loyalty.offers.v1), the challenge tab
 code tables
 (promotions from loyalty.config.v1, code uses, reservations and refusals from
 loyalty.offers.v1), the answers to tills' reservations of capped discount offers
-(loyalty.offers.v1), plus this projection's rows of `projection_checkpoints`.
+(loyalty.offers.v1), the reward-store offers members bought (`member_issued_offers`, from
+loyalty.outcomes.v1 and loyalty.offers.v1), plus this projection's rows of
+`projection_checkpoints`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from projections.writers import (
     challenges,
     codes,
     feed,
+    issued_offers,
     ledger,
     members,
     notifications,
@@ -60,7 +63,7 @@ TABLES = (
     members.TABLES + ledger.TABLES + offers.TABLES + performance.TABLES + rewards.TABLES
     + outcomes.TABLES + notifications.TABLES + feed.TABLES + codes.TABLES
     + offer_reservations.TABLES
-    + challenges.TABLES
+    + challenges.TABLES + issued_offers.TABLES
 )  # fmt: skip
 """Every table this projection fills: what `rebuild` swaps and `dump` hashes."""
 
@@ -133,6 +136,7 @@ def apply(
     code_events: list[codes.CodeEvent] = []
     reservation_events: list[OfferUseReservationAnswered] = []
     challenge_events: list[challenges.ChallengeEvent] = []
+    issued_events: list[issued_offers.IssuedOfferEvent] = []
     with conn.transaction():
         for batch in sorted(batches, key=lambda b: (b.topic, b.partition)):
             if not batch.records:
@@ -148,6 +152,8 @@ def apply(
                 event = record.event
                 if isinstance(event, feed.EVENTS):  # as well as by the writer it goes to below
                     feed_events.append(event)
+                if isinstance(event, issued_offers.EVENTS):  # likewise
+                    issued_events.append(event)
                 if isinstance(event, LedgerEventRecorded):
                     ledger_events.append(event)
                 elif isinstance(event, MemberEnrolled | MemberProfileUpdated | MembersMerged):
@@ -189,6 +195,7 @@ def apply(
         codes.write(conn, code_events)
         offer_reservations.write(conn, reservation_events)
         challenges.write(conn, challenge_events)
+        issued_offers.write(conn, issued_events)
     outcome.events_applied += (
         len(ledger_events) + len(member_events) + len(offer_events) + len(performance_events)
         + len(reward_events) + len(outcome_events) + len(notification_events) + len(code_events)
