@@ -110,6 +110,14 @@ class PromotionTerms(Body):
     ends_at: datetime
 
 
+class CodeIssuerBody(Body):
+    """Who issued the code (its issue's issuer; docs/adr/0030-discount-offer-total-uses.md)."""
+
+    kind: str = Field(description="PARTNER, INFLUENCER or BRAND.")
+    issuer_id: str
+    name: str | None
+
+
 class CodeLimits(Body):
     """The promotion's limits; null: no limit."""
 
@@ -142,6 +150,9 @@ class CodeStatus(Body):
         "purchase), reserved (a till holds a use of it), else active."
     )
     promotion: PromotionTerms
+    issuer: CodeIssuerBody | None = Field(
+        default=None, description="Who issued the code, for attribution; null: the brand."
+    )
     limits: CodeLimits
     uses: int = Field(description="Uses of this code.")
     promotion_uses: int = Field(description="Uses of all of the promotion's codes.")
@@ -184,6 +195,7 @@ STATUS_EXAMPLE: dict[str, Any] = {
         "starts_at": "2026-11-01T00:00:00Z",
         "ends_at": "2027-01-01T00:00:00Z",
     },
+    "issuer": {"kind": "INFLUENCER", "issuer_id": "mansi", "name": "Mansi"},
     "limits": {
         "redemptions_per_code_max": 1000,
         "redemptions_per_member_max": 1,

@@ -46,6 +46,7 @@ from projections.api.code_schemas import (
     LINK_PENDING,
     LINK_REJECTED,
     STATUS_EXAMPLE,
+    CodeIssuerBody,
     CodeLimits,
     CodeLink,
     CodeRedemption,
@@ -371,10 +372,11 @@ async def code_status(
         raise ConfigUnavailableError(f"the promotions are not loaded yet: {source.status}")
     after = _cursor(cursor)
     code = normalised(code)
-    terms = source.config.promotions.find(code, market)
-    if terms is None:
+    found = source.config.promotions.lookup(code, market)
+    if found is None:
         throttle.count(keys, now, route=STATUS_ROUTE)
         raise ApiError(404, "unknown_code", f"no promotion of market {market} issued {code}")
+    terms, issuer = found.terms, found.issuer
     store: CodeStore = app.state.code_store
     activity = await store.activity(code, terms.promotion_id, now)
     page = await store.uses(code, limit=limit + 1, after=after)
@@ -399,6 +401,8 @@ async def code_status(
             discount=terms.discount.model_dump(mode="json") if terms.discount else None,
             starts_at=terms.starts_at, ends_at=terms.ends_at,
         ),
+        issuer=CodeIssuerBody(kind=issuer.kind.value, issuer_id=issuer.issuer_id,
+                              name=issuer.name) if issuer is not None else None,
         limits=CodeLimits(
             redemptions_per_code_max=terms.redemptions_per_code_max,
             redemptions_per_member_max=terms.redemptions_per_member_max,

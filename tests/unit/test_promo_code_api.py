@@ -349,6 +349,20 @@ def test_the_status_shows_the_promotion_limits_uses_left_and_pages_of_redemption
     assert member.status_code == 403
 
 
+def test_the_status_names_who_issued_the_code(store, engine):
+    app = app_for(store, engine)
+    app.state.config_source.config.promotions.apply(promotion(
+        event_id="zn-2", codes=["HOLIMAN100"],
+        issuer={"kind": "INFLUENCER", "issuer_id": "holiman", "name": "Holi Man"},
+    ))  # fmt: skip
+    with TestClient(app) as client:
+        influencer = client.get("/v1/promo-codes/holiman100?market=CA", headers=staff()).json()
+        brand = client.get("/v1/promo-codes/ZN34C?market=CA", headers=staff()).json()
+    assert influencer["issuer"] == {"kind": "INFLUENCER", "issuer_id": "holiman",
+                                    "name": "Holi Man"}  # fmt: skip
+    assert brand["issuer"] is None
+
+
 def test_the_status_pages_newest_first(store, engine):
     store.used = [use(1, None), use(2, "M2")]
     engine_app = app_for(store, engine)
