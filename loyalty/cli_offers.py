@@ -190,7 +190,7 @@ def extend(offer_id: str, ends_at_text: str, requested_by: str, reason: str | No
         ends_at,
         at=now,
         enabled=program is not None and program.offer_end_date_extension_enabled,
-        completed=False,
+        completed=config.catalogue.closed_at(offer_id) is not None,
     )
     if refusal is not None:
         click.echo(f"refused: {refusal}", err=True)

@@ -86,7 +86,8 @@ class Simulation:
                 decision = budget.decide(self.offers.get(message.offer_id), message)
                 self.offers[message.offer_id] = decision.state
                 outputs += decision.emitted
-                queue.extend(e for e in decision.emitted if e.topic == STEPS_TOPIC)
+                # Answers go back to the members; an OfferClosed to the configuration.
+                queue.extend(e for e in decision.emitted if e.topic in (STEPS_TOPIC, CONFIG_TOPIC))
                 continue
             if not isinstance(message, rules.MemberInput):
                 self._note(message, f"{type(message).__name__} is not simulated yet")

@@ -313,6 +313,7 @@ class ProgramConfigured(Event):
         if self.contact_channels is None:
             return (ContactChannel.EMAIL, ContactChannel.PUSH, ContactChannel.SMS)
         return tuple(self.contact_channels)
+
     birthday_reward_id: Id | None = Field(
         default=None, description="Master reward granted on the member's birthday; null: none."
     )
@@ -428,6 +429,32 @@ class OfferWithdrawn(Event):
     offer_id: OfferId = Field(description="The offer withdrawn.")
     requested_by: Id = Field(description="The staff user who withdrew it.")
     reason: Text | None = Field(default=None, description="Why, for the audit trail.")
+
+
+class OfferClosure(ContractEnum):
+    """Why the engine closed an offer."""
+
+    BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"  # its total uses or points budget was spent
+    UNKNOWN = "UNKNOWN"
+
+
+class OfferClosed(Event):
+    """The engine closed an offer that has run its course: from occurred_at it is no longer
+    offered (cart evaluation, the feeds) and its end date can no longer be extended (a
+    completed offer, DESIGN.md §5.11); a purchase is still judged on it by the offer's agent,
+    which answers every later use "spent" (a till's reservation made before still commits).
+    Produced by the engine, not upstream: the agent keyed by the offer emits it with
+    OfferBudgetExhausted, here, so every copy of the configuration closes the offer in the
+    config topic's one order. Publishing the offer again (with higher limits) opens it again."""
+
+    topic: ClassVar[str] = TOPIC
+    key_field: ClassVar[str] = "event_id"
+
+    offer_id: OfferId = Field(description="The offer closed.")
+    reason: OfferClosure = Field(description="Why it closed.")
+    cause_event_id: Id = Field(
+        description="event_id of the fact that closed it (the OfferBudgetExhausted)."
+    )
 
 
 # --- master rewards and code stock --------------------------------------------------------

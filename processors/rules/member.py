@@ -22,6 +22,7 @@ from processors.contract.common import Source
 from processors.contract.config import (
     AudienceUploaded,
     ChallengePublished,
+    OfferClosed,
     OfferEndDateExtended,
     OfferPublished,
     OfferWithdrawn,
@@ -89,6 +90,7 @@ RewardInput |= PreferencesChangeRequested
 MemberInput = ledger.LedgerInput | MemberProfileUpdated | OfferUseGranted | OfferUseDenied
 MemberInput |= TargetingInput | RewardInput
 ConfigInput = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
+ConfigInput |= OfferClosed
 ConfigInput |= RewardPublished | PromotionCodesIssued | ChallengePublished
 
 
@@ -128,6 +130,10 @@ class Config:
                 self.catalogue.withdraw(event.offer_id)
             case OfferEndDateExtended():
                 return self._extend(event)
+            case OfferClosed():
+                if self.catalogue.get(event.offer_id) is None:
+                    return f"closing of unknown or withdrawn offer {event.offer_id} ignored"
+                self.catalogue.close(event.offer_id, event.occurred_at)
             case RewardPublished():
                 self.rewards[event.reward_id] = event
             case RewardCodesAdded():
@@ -155,7 +161,8 @@ class Config:
             event.ends_at,
             at=event.occurred_at,
             enabled=program is not None and program.offer_end_date_extension_enabled,
-            completed=False,
+            # Run its course: its total uses or budget spent (the engine closed it).
+            completed=self.catalogue.closed_at(event.offer_id) is not None,
         )
         if refusal is not None:
             return f"extension of {event.offer_id} refused: {refusal}"
@@ -467,17 +474,16 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
         )
         _decide(result, config, found, purchase.event_id, purchase.occurred_at)
         evaluation = offers.on_transaction(_offers(state), purchase, *_rules(config), config.end_of)
-        for n, completed in enumerate(evaluation.events):  # a store offer spends its instance
+        for completed in evaluation.events:  # a reward-store offer spends the instance used
             offer = (
                 config.catalogue.get(completed.offer_id)
                 if isinstance(completed, OfferCompleted)
                 else None
             )
             if offer is not None and offer.reward_store is not None:
-                spent = store.use(
+                store.use(
                     _offers(state), offer.offer_id, purchase.transaction_id, purchase.occurred_at
                 )
-                evaluation.events[n] = completed.model_copy(update={"issued_offer_id": spent})
         _book(result, evaluation, config, purchase)
         counted = challenges.on_purchase(
             _challenges(state), purchase, config.challenges, config.programs, _member(state)

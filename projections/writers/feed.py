@@ -2,13 +2,15 @@
 
 Owns `offer_feed_items` (one row per published offer, rendered for the feed) and
 `member_offer_standings` (one row per member and offer the member has a standing on). Fed by
-`OfferPublished`, `OfferEndDateExtended` and `OfferWithdrawn` (loyalty.config.v1) and by
-`OfferTargeted`, `OfferLoaded`, `OfferProgressed` and `OfferCompleted` (loyalty.offers.v1).
+`OfferPublished`, `OfferEndDateExtended`, `OfferWithdrawn` and `OfferClosed`
+(loyalty.config.v1) and by `OfferTargeted`, `OfferLoaded`, `OfferProgressed` and
+`OfferCompleted` (loyalty.offers.v1).
 
 It decides nothing the other writers decide, and so runs after them in the batch's
 transaction (`projections.projection.apply`):
 - an item is rendered from the `offers` row the performance writer's fold left (publication,
-  extensions judged by the rules, withdrawal), never from the config events themselves;
+  extensions judged by the rules, withdrawal, closing), never from the config events
+  themselves;
 - a standing's uses, points and progress are copied from `member_offer_uses` and
   `member_offer_progress`, which the offers writer keeps (completions counted once, progress
   moving only forward);
@@ -36,7 +38,12 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from processors.codec.json_form import from_json_object
-from processors.contract.config import OfferEndDateExtended, OfferPublished, OfferWithdrawn
+from processors.contract.config import (
+    OfferClosed,
+    OfferEndDateExtended,
+    OfferPublished,
+    OfferWithdrawn,
+)
 from processors.contract.offer_definition import (
     Behaviour,
     BehaviourKind,
@@ -57,7 +64,7 @@ from processors.rules.offers.progress import is_accumulated, threshold
 TABLES = ("offer_feed_items", "member_offer_standings")
 
 FeedEvent = (
-    OfferPublished | OfferEndDateExtended | OfferWithdrawn
+    OfferPublished | OfferEndDateExtended | OfferWithdrawn | OfferClosed
     | OfferTargeted | OfferLoaded | OfferProgressed | OfferCompleted
 )  # fmt: skip
 
@@ -65,6 +72,7 @@ EVENTS = (
     OfferPublished,
     OfferEndDateExtended,
     OfferWithdrawn,
+    OfferClosed,
     OfferTargeted,
     OfferLoaded,
     OfferProgressed,
@@ -151,12 +159,19 @@ class FeedItem:
     copy: dict[str, dict[str, Any]]
     details: dict[str, Any]
     published_event_id: str
+    closed_at: datetime | None = None
     digest: str = field(default="")
 
 
-def item_of(offer: OfferPublished, *, ends_at: datetime, withdrawn_at: datetime | None) -> FeedItem:
+def item_of(
+    offer: OfferPublished,
+    *,
+    ends_at: datetime,
+    withdrawn_at: datetime | None,
+    closed_at: datetime | None = None,
+) -> FeedItem:
     """The feed's row of an offer, from its catalogue row: the definition in force, its end
-    after accepted extensions, its withdrawal. Pure."""
+    after accepted extensions, its withdrawal, its closing by the engine. Pure."""
     targeting, usage = offer.targeting, offer.usage
     copy = {
         c.locale.value: c.model_dump(mode="json", exclude={"locale"})
@@ -177,6 +192,7 @@ def item_of(offer: OfferPublished, *, ends_at: datetime, withdrawn_at: datetime 
         starts_at=offer.schedule.starts_at,
         ends_at=ends_at,
         withdrawn_at=withdrawn_at,
+        closed_at=closed_at,
         audience=audience_of(targeting),
         control_share_percent=targeting.control_share_percent,
         trigger_valid_days=targeting.trigger_valid_days,
@@ -219,7 +235,7 @@ def rows_of(events: Iterable[FeedEvent]) -> FeedRows:
     offers: dict[str, None] = {}
     copied: dict[tuple[str, str], None] = {}
     for event in events:
-        if isinstance(event, OfferPublished | OfferEndDateExtended | OfferWithdrawn):
+        if isinstance(event, OfferPublished | OfferEndDateExtended | OfferWithdrawn | OfferClosed):
             offers.setdefault(event.offer_id)
         elif isinstance(event, OfferTargeted):
             key = (event.member_id, event.offer_id)
@@ -246,11 +262,11 @@ def rows_of(events: Iterable[FeedEvent]) -> FeedRows:
 
 _ITEM = """
 INSERT INTO offer_feed_items AS current (offer_id, program_id, market, rank, display_at,
-    starts_at, ends_at, withdrawn_at, audience, control_share_percent, trigger_valid_days,
-    activation, coupon_code, in_reward_store, uses_per_member_max, points_per_member_max, copy,
-    details, published_event_id, digest)
+    starts_at, ends_at, withdrawn_at, closed_at, audience, control_share_percent,
+    trigger_valid_days, activation, coupon_code, in_reward_store, uses_per_member_max,
+    points_per_member_max, copy, details, published_event_id, digest)
 VALUES (%(offer_id)s, %(program_id)s, %(market)s, %(rank)s, %(display_at)s, %(starts_at)s,
-    %(ends_at)s, %(withdrawn_at)s, %(audience)s, %(control_share_percent)s,
+    %(ends_at)s, %(withdrawn_at)s, %(closed_at)s, %(audience)s, %(control_share_percent)s,
     %(trigger_valid_days)s, %(activation)s, %(coupon_code)s, %(in_reward_store)s,
     %(uses_per_member_max)s, %(points_per_member_max)s, %(copy)s, %(details)s,
     %(published_event_id)s, %(digest)s)
@@ -258,7 +274,8 @@ ON CONFLICT (offer_id) DO UPDATE
     SET program_id = excluded.program_id, market = excluded.market, rank = excluded.rank,
         display_at = excluded.display_at, starts_at = excluded.starts_at,
         ends_at = excluded.ends_at, withdrawn_at = excluded.withdrawn_at,
-        audience = excluded.audience, control_share_percent = excluded.control_share_percent,
+        closed_at = excluded.closed_at, audience = excluded.audience,
+        control_share_percent = excluded.control_share_percent,
         trigger_valid_days = excluded.trigger_valid_days, activation = excluded.activation,
         coupon_code = excluded.coupon_code, in_reward_store = excluded.in_reward_store,
         uses_per_member_max = excluded.uses_per_member_max,
@@ -312,15 +329,20 @@ ON CONFLICT (member_id, offer_id) DO UPDATE
         progress_updated_at = excluded.progress_updated_at
 """
 
-_CATALOGUE = "SELECT definition, ends_at, withdrawn_at FROM offers WHERE offer_id = ANY(%s)"
+_CATALOGUE = """SELECT definition, ends_at, withdrawn_at, closed_at
+    FROM offers WHERE offer_id = ANY(%s)"""
 
 
 def _items(conn: psycopg.Connection, offer_ids: Sequence[str]) -> list[FeedItem]:
     items = []
-    for definition, ends_at, withdrawn_at in conn.execute(_CATALOGUE, (list(offer_ids),)):
+    for definition, ends_at, withdrawn_at, closed_at in conn.execute(
+        _CATALOGUE, (list(offer_ids),)
+    ):
         offer = from_json_object(definition)
         assert isinstance(offer, OfferPublished), "offers.definition holds OfferPublished"
-        items.append(item_of(offer, ends_at=ends_at, withdrawn_at=withdrawn_at))
+        items.append(
+            item_of(offer, ends_at=ends_at, withdrawn_at=withdrawn_at, closed_at=closed_at)
+        )
     return items
 
 

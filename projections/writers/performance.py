@@ -29,6 +29,7 @@ from psycopg.types.json import Jsonb
 from processors.codec.json_form import from_json_object, to_json_object
 from processors.contract.config import (
     AudienceUploaded,
+    OfferClosed,
     OfferEndDateExtended,
     OfferPublished,
     OfferWithdrawn,
@@ -42,6 +43,7 @@ TABLES = ("offers", "programs", "offer_audience", "member_transactions", "member
           "offer_budget_exhaustions")  # fmt: skip
 
 ConfigEvent = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
+ConfigEvent |= OfferClosed
 PerformanceEvent = (
     ConfigEvent | OfferTargeted | OfferBudgetExhausted | TransactionCompleted | TransactionReturned
 )
@@ -51,6 +53,7 @@ EVENTS = (
     OfferPublished,
     OfferEndDateExtended,
     OfferWithdrawn,
+    OfferClosed,
     OfferTargeted,
     OfferBudgetExhausted,
     TransactionCompleted,
@@ -135,7 +138,7 @@ _PUBLISH = """INSERT INTO offers AS current (offer_id, program_id, market, rank,
     ON CONFLICT (offer_id) DO UPDATE
         SET program_id = excluded.program_id, market = excluded.market, rank = excluded.rank,
             starts_at = excluded.starts_at, ends_at = excluded.ends_at, withdrawn_at = NULL,
-            control_share_percent = excluded.control_share_percent,
+            closed_at = NULL, control_share_percent = excluded.control_share_percent,
             definition = excluded.definition"""
 
 _CONFIGURE = """INSERT INTO programs AS current (program_id, market,
@@ -168,6 +171,13 @@ def _fold(cursor: psycopg.Cursor[Any], event: ConfigEvent) -> None:
             "UPDATE offers SET withdrawn_at = %s WHERE offer_id = %s AND withdrawn_at IS NULL",
             (event.occurred_at, event.offer_id),
         )
+    elif isinstance(event, OfferClosed):
+        # As the catalogue closes it (processors.rules.offers.catalogue): once, while open.
+        cursor.execute(
+            "UPDATE offers SET closed_at = %s WHERE offer_id = %s AND withdrawn_at IS NULL"
+            " AND closed_at IS NULL",
+            (event.occurred_at, event.offer_id),
+        )
     else:
         _extend(cursor, event)
 
@@ -176,18 +186,23 @@ def _extend(cursor: psycopg.Cursor[Any], event: OfferEndDateExtended) -> None:
     # The rules' own judgement (feature flag, live, later, not within 24 h of the end): an
     # extension the worker refused must not widen the window counted here.
     found = cursor.execute(
-        "SELECT o.definition, o.ends_at, p.offer_end_date_extension_enabled"
+        "SELECT o.definition, o.ends_at, p.offer_end_date_extension_enabled, o.closed_at"
         " FROM offers o LEFT JOIN programs p ON p.program_id = o.program_id"
         " WHERE o.offer_id = %s AND o.withdrawn_at IS NULL",
         (event.offer_id,),
     ).fetchone()
     if found is None:
         return  # unknown or withdrawn: the catalogue refuses it too
-    definition, ends_at, enabled = found
+    definition, ends_at, enabled, closed_at = found
     offer = from_json_object(definition)
     assert isinstance(offer, OfferPublished), "offers.definition holds OfferPublished"
     refusal = extension_refusal(
-        offer, ends_at, event.ends_at, at=event.occurred_at, enabled=bool(enabled), completed=False
+        offer,
+        ends_at,
+        event.ends_at,
+        at=event.occurred_at,
+        enabled=bool(enabled),
+        completed=closed_at is not None,
     )
     if refusal is None:
         cursor.execute(

@@ -4,6 +4,7 @@ saved, and a batch redelivered against the old state answers with the same bytes
 from __future__ import annotations
 
 from processors.agents.offer_uses import OfferUses
+from processors.contract.config import OfferClosed
 from processors.contract.internal import OfferUseRequested
 from processors.frontdoor import Delivered
 from processors.rules.offers import budget
@@ -38,8 +39,13 @@ async def test_the_first_request_is_granted_the_second_denied_and_the_state_save
     sent = h.sent()
     kinds: list[str] = [type(h.batches.codec.decode(v)).__name__ for t, v, _, _ in sent
                         if t != CHANGELOG]  # fmt: skip
-    assert kinds == ["OfferUseGranted", "OfferBudgetExhausted", "OfferUseDenied"]
-    assert [key for t, _, key, _ in sent if t != CHANGELOG] == [b"m1", b"FIRST1", b"m2"]
+    assert kinds == ["OfferUseGranted", "OfferBudgetExhausted", "OfferClosed", "OfferUseDenied"]
+    closed = h.batches.codec.decode(sent[2][1])
+    # The closing goes to the config topic, keyed by its own id (ADR 29): every copy of the
+    # configuration closes the offer.
+    assert sent[2][0].endswith(OfferClosed.topic)
+    keys = [key for t, _, key, _ in sent if t != CHANGELOG]
+    assert keys == [b"m1", b"FIRST1", closed.event_id.encode(), b"m2"]
     assert sent[-1][0] == CHANGELOG  # saved last
     raw = h.table.get("FIRST1")
     assert raw is not None

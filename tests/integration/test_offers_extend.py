@@ -11,7 +11,7 @@ from loyalty.cli import main
 from loyalty.producing import publish_events
 from processors.base.settings import get_settings
 from processors.codec.avro import AvroCodec
-from processors.contract.config import OfferEndDateExtended
+from processors.contract.config import OfferClosed, OfferClosure, OfferEndDateExtended
 from processors.contract.offer_definition import OfferSchedule
 from tests.integration.test_offers_publish import read_all
 from tests.rules.given import program
@@ -78,3 +78,21 @@ def test_refusals_name_the_rule_broken_and_publish_nothing(config_topic, stack_s
     assert "no offer NO_SUCH_OFFER" in unknown.output
     records = asyncio.run(read_all(stack_settings.bootstrap_servers, config_topic, 5))
     assert len(records) == 4  # nothing but what the test published
+
+
+def test_an_offer_the_engine_closed_is_refused_as_completed(config_topic, stack_settings):
+    # Its total uses were spent: the offer's agent published OfferClosed (ADR 29).
+    publish(
+        program(offer_end_date_extension_enabled=True),
+        offer("SPENT_OFFER", spend(1000), schedule=live(-timedelta(days=2), timedelta(days=5))),
+        OfferClosed(event_id="closed-spent", occurred_at=NOW - timedelta(hours=1),
+                    offer_id="SPENT_OFFER", reason=OfferClosure.BUDGET_EXHAUSTED,
+                    cause_event_id="spent-1"),
+    )  # fmt: skip
+
+    result = extend("SPENT_OFFER", (NOW + timedelta(days=20)).isoformat())
+
+    assert result.exit_code == 1
+    assert "OFFER_COMPLETED" in result.output
+    records = asyncio.run(read_all(stack_settings.bootstrap_servers, config_topic, 3))
+    assert len(records) == 3  # nothing published

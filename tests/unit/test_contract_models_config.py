@@ -77,6 +77,7 @@ def test_the_configuration_topic_has_exactly_the_events_the_design_names():
         "OfferPublished",
         "OfferEndDateExtended",
         "OfferWithdrawn",
+        "OfferClosed",  # produced by the engine when an offer is spent (ADR 29)
         "RewardPublished",
         "RewardCodesAdded",
         "PromotionCodesIssued",

@@ -10,7 +10,9 @@ Decisions:
   again for later requests.
 - Caps clip: a request asking more than the budget has left is granted what is left (800
   asked, 300 left → 300); once the uses or the points are spent every request is denied.
-- `OfferBudgetExhausted` is emitted once, with the grant that spends the offer.
+- `OfferBudgetExhausted` is emitted once, with the grant that spends the offer, and with it
+  `OfferClosed` on the config topic, which closes the offer in every copy of the
+  configuration (docs/adr/0029-gaps-closed.md).
 - Idempotent: each member's decided uses are kept (use number → points granted, 0 when denied),
   so a redelivered request is answered with its original decision, same id and content. The
   state grows with the members who asked, not with the requests: a member's uses are bounded
@@ -33,6 +35,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from processors.contract.base import Event
+from processors.contract.config import OfferClosed, OfferClosure
 from processors.contract.internal import (
     OfferUseDenial,
     OfferUseDenied,
@@ -131,21 +134,32 @@ def decide(state: OfferUses | None, request: UsesInput) -> Decision:
     # Once, with the grant that spends the offer (not again for a till's commit past it).
     if granted and spent is not None and not (told_yes and state.exhausted_by is not None):
         state.exhausted_by = request.event_id
-        decision.emitted.append(
-            OfferBudgetExhausted(
-                event_id=derived_id("offer-budget-exhausted", request.event_id),
-                occurred_at=request.occurred_at,
-                offer_id=request.offer_id,
-                reason=spent,
-                uses_granted=state.uses_granted,
-                points_granted=state.points_granted,
-                uses_total_max=request.uses_total_max,
-                budget_points_max=request.budget_points_max,
-                last_member_id=request.member_id,
-                request_event_id=request.event_id,
-            )
+        exhausted = OfferBudgetExhausted(
+            event_id=derived_id("offer-budget-exhausted", request.event_id),
+            occurred_at=request.occurred_at,
+            offer_id=request.offer_id,
+            reason=spent,
+            uses_granted=state.uses_granted,
+            points_granted=state.points_granted,
+            uses_total_max=request.uses_total_max,
+            budget_points_max=request.budget_points_max,
+            last_member_id=request.member_id,
+            request_event_id=request.event_id,
         )
+        decision.emitted += [exhausted, closed(exhausted)]
     return decision
+
+
+def closed(exhausted: OfferBudgetExhausted) -> OfferClosed:
+    """The offer closed by its exhaustion, on the config topic: every copy of the
+    configuration stops offering it from the exhausting request's time on."""
+    return OfferClosed(
+        event_id=derived_id("offer-closed", exhausted.event_id),
+        occurred_at=exhausted.occurred_at,
+        offer_id=exhausted.offer_id,
+        reason=OfferClosure.BUDGET_EXHAUSTED,
+        cause_event_id=exhausted.event_id,
+    )
 
 
 def _reserve(state: OfferUses, asked: OfferUseReservationRequested) -> Decision:

@@ -1,9 +1,11 @@
 """The offers known to the engine, indexed so that an input looks only at offers that can
 apply to it (docs/adr/0010-offer-engine.md).
 
-Built from `loyalty.config.v1` in log order: `publish` replaces a definition, `extend` moves an
-end date (whether it may is `schedule`'s decision, never this module's), `withdraw` retires an
-offer. A retired definition stays readable through `definition`, so a return can still take
+Built from `loyalty.config.v1` in log order: `publish` replaces a definition (and opens it
+again if it was closed), `extend` moves an end date (whether it may is `schedule`'s decision,
+never this module's), `withdraw` retires an offer, `close` records that the engine closed it
+(its total uses or budget spent): from then on it is no longer offered (`is_offered`), while a
+purchase is still judged on it by the offer's agent, which answers every later use "spent". A retired definition stays readable through `definition`, so a return can still take
 back what the offer awarded. Liveness is `starts_at <= t < ends_at` in business time.
 
 Indexes, per market: product keys (sku, gtin, subcategory, brand, category) for behaviours
@@ -83,6 +85,7 @@ class Catalogue:
     def __init__(self, offers: Iterable[OfferPublished] = ()) -> None:
         self._offers: dict[str, OfferPublished] = {}
         self._retired: dict[str, OfferPublished] = {}
+        self._closed: dict[str, datetime] = {}
         self._selectors: dict[str, tuple[Selector | None, ...]] = {}
         self._markets: dict[str, _MarketIndex] = {}
         for offer in offers:
@@ -95,6 +98,7 @@ class Catalogue:
         """Add an offer, or replace an earlier definition of it as a whole."""
         self._unindex(offer.offer_id)
         self._retired.pop(offer.offer_id, None)
+        self._closed.pop(offer.offer_id, None)
         self._offers[offer.offer_id] = offer
         selectors = compile_behaviours(offer)
         self._selectors[offer.offer_id] = selectors
@@ -116,6 +120,21 @@ class Catalogue:
         self._unindex(offer_id)
         del self._offers[offer_id]
         self._retired[offer_id] = offer
+
+    def close(self, offer_id: str, at: datetime) -> None:
+        """Record that the engine closed the offer at `at` (business time)."""
+        if offer_id in self._offers:
+            self._closed.setdefault(offer_id, at)
+
+    def closed_at(self, offer_id: str) -> datetime | None:
+        """When the engine closed the offer; None while it is open."""
+        return self._closed.get(offer_id)
+
+    def is_offered(self, offer_id: str, at: datetime) -> bool:
+        """False once the offer was closed at or before `at`: what is shown or previewed (the
+        feeds, cart evaluation) leaves it out."""
+        closed = self._closed.get(offer_id)
+        return closed is None or at < closed
 
     def get(self, offer_id: str) -> OfferPublished | None:
         """The offer's current definition; None when unknown or withdrawn."""

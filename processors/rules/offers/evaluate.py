@@ -38,7 +38,6 @@ from processors.contract.transactions import TransactionCompleted, TransactionRe
 from processors.rules.arithmetic import derived_id
 from processors.rules.ledger import policy
 from processors.rules.offers import eligibility, limits, progress, retention, returns
-from processors.rules.offers.basket import Basket
 from processors.rules.offers.catalogue import TRANSACTION_BEHAVIOURS, Catalogue
 from processors.rules.offers.discounts import (
     DiscountOffer,
@@ -47,7 +46,7 @@ from processors.rules.offers.discounts import (
     apply_discounts,
     discount_total,
 )
-from processors.rules.offers.products import globally_excluded
+from processors.rules.offers.products import covered, eligible, globally_excluded
 from processors.rules.offers.progress import Award, AwardReversal, Cause, Evaluation, Plan
 from processors.rules.offers.rewards import Payout, clip, covered_base, is_used_up, payout
 from processors.rules.offers.stacking import Contender, value_cents, winners
@@ -215,15 +214,16 @@ def _purchase(
     candidates = [
         (offer, program)
         for offer in catalogue.for_transaction(tx.market, tx.occurred_at, tx.lines)
-        if (program := eligibility.program_for(offer, state, programs, tx, anonymous))
+        # A preview leaves out a closed offer; a purchase is judged on it by its agent.
+        if (at_till or catalogue.is_offered(offer.offer_id, tx.occurred_at))
+        and (program := eligibility.program_for(offer, state, programs, tx, anonymous))
     ]
     held = set() if anonymous else _held_out([o for o, _ in candidates], state, tx.occurred_at)
     gives_discount = [c for c in candidates if c[0].reward.kind is OfferRewardKind.DISCOUNT]
-    gross = Basket(priced)
     plans = [
         plan
         for offer, program in gives_discount
-        if (plan := _plan_purchase(state, offer, program, gross, tx, catalogue))
+        if (plan := _plan_purchase(state, offer, program, priced, tx, catalogue))
     ]
     for plan in plans:
         plan.discount_cents = discount_total(apply_discounts(priced, _discount_offers([plan])))
@@ -237,12 +237,11 @@ def _purchase(
         for discount in taken:
             off[discount.line_id] += discount.cents
         net = [replace(line, amount_cents=line.amount_cents - off[line.line_id]) for line in priced]
-    paid = Basket(net)
     plans += [
         plan
         for offer, program in candidates
         if offer.reward.kind is not OfferRewardKind.DISCOUNT
-        and (plan := _plan_purchase(state, offer, program, paid, tx, catalogue))
+        and (plan := _plan_purchase(state, offer, program, net, tx, catalogue))
     ]
     applying = _stack(_tested(plans, held), programs)
     evaluation = Evaluation()
@@ -273,29 +272,30 @@ def _plan_purchase(
     state: MemberOffers,
     offer: OfferPublished,
     program: ProgramConfigured,
-    basket: Basket,
+    lines: Sequence[PricedLine],
     tx: TransactionCompleted,
     catalogue: Catalogue,
 ) -> Plan | None:
     selectors = catalogue.selectors(offer.offer_id)
     excluded = globally_excluded(offer, program, tx.store.province, tx.lines)
     counted = [
-        basket.eligible(selector, excluded) if b.kind in TRANSACTION_BEHAVIOURS else []
+        eligible(lines, selector, excluded) if b.kind in TRANSACTION_BEHAVIOURS else []
         for b, selector in zip(offer.behaviours, selectors, strict=True)
     ]
     values = [
         progress.purchase_value(b, ls) for b, ls in zip(offer.behaviours, counted, strict=True)
     ]
+    covering = covered(lines, selectors, excluded)
     base_excluded = policy.excluded_skus(program, tx.store.province, tx.lines)
     base = covered_base(
         program,
-        basket.spend_cents(base_excluded, selectors, excluded),
-        basket.spend_cents(base_excluded),
+        sum(line.amount_cents for line in covering if line.sku not in base_excluded),
+        sum(line.amount_cents for line in lines if line.sku not in base_excluded),
     )
     plan = _plan(state, offer, program, values, base, tx.occurred_at)
     if plan is not None:
         plan.lines = [[line.line_id for line in ls] for ls in counted]
-        plan.covered = [line.line_id for line in basket.covered(selectors, excluded)]
+        plan.covered = [line.line_id for line in covering]
     return plan
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from processors.contract.config import OfferClosed
 from processors.contract.internal import (
     OfferUseDenial,
     OfferUseDenied,
@@ -67,7 +68,7 @@ def answers(out: list[object]) -> list[tuple[str, bool]]:
         (e.transaction_id, e.reserved) if isinstance(e, Answered)  # type: ignore[attr-defined]
         else (e.member_id, isinstance(e, OfferUseGranted))  # type: ignore[attr-defined]
         for e in out
-        if not isinstance(e, OfferBudgetExhausted)
+        if not isinstance(e, OfferBudgetExhausted | OfferClosed)
     ]  # fmt: skip
 
 
