@@ -65,6 +65,11 @@ async def test_the_member_view_the_bola_rules_and_the_participation_figures(engi
     try:
         await publish_events(engine, config)
         await publish_events(engine, [enrolled(done), enrolled(started)])
+
+        async def enrolled_both() -> bool:  # topics are not ordered with each other
+            return projected(engine, "SELECT count(*) FROM members") == 2
+
+        assert await until(enrolled_both, 180), worker.log_tail() + projector.log_tail()
         await publish_events(engine, [*(visit(done, n) for n in (1, 2, 3)), visit(started, 1)])
         step = act(5, challenge_id="ONBOARD", step="PROFILE").model_copy(
             update={"member_id": started}
