@@ -214,6 +214,15 @@ def _register_offer_commands() -> None:
 _register_offer_commands()
 
 
+def _register_audience_commands() -> None:
+    from loyalty.cli_audiences import audiences
+
+    main.add_command(audiences)
+
+
+_register_audience_commands()
+
+
 def _register_reward_commands() -> None:
     from loyalty.cli_rewards import rewards
 
