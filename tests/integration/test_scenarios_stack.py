@@ -6,7 +6,9 @@ All scenarios run at once in one worker: each gets its own namespace (its ids, p
 market prefixed), so their offers, members and days never meet. Every field of the contract
 that names a member is renamed (found in the contract, not listed here), and an output that
 names a member outside its scenario's namespace fails the test: a comparison must not pass
-because two scenarios met. Topics are not ordered with each other, so each scenario's steps
+because two scenarios met. A generated promo code derives from its promotion's and issue's
+ids, so the codes a scenario names are replaced by those of its namespaced issue (and back in
+the outputs). Topics are not ordered with each other, so each scenario's steps
 are published in waves (consecutive steps on one topic) and every wave waits for the outputs
 the simulator says it causes.
 """
@@ -33,7 +35,7 @@ from processors import scenarios
 from processors.codec.json_form import from_json_object, to_json_object
 from processors.contract.base import Event
 from processors.contract.catalogue import all_events
-from processors.contract.config import OfferPublished
+from processors.contract.config import OfferPublished, PromotionCodesIssued
 from processors.contract.ledger import LedgerEventRecorded
 from processors.contract.offers import (
     ChallengeAwardTakenBack,
@@ -48,6 +50,8 @@ from processors.contract.offers import (
 )
 from processors.contract.outcomes import RequestAccepted, RequestRejected
 from processors.contract.rewards import RewardExpired, RewardGranted, RewardRedeemed
+from processors.contract.transactions import TransactionCompleted
+from processors.rules.codes.generation import GeneratedCodes
 from processors.simulation import Simulation
 from tests.integration.test_worker_ledger import Collector
 
@@ -151,6 +155,29 @@ def namespaced(event: Event, ns: str) -> Event:
     return from_json_object(_renamed(to_json_object(event), ns))
 
 
+def generated_codes(config: list[Event], ns: str) -> dict[str, str]:
+    """Each code a scenario's issue generates → the code of the same index its namespaced issue
+    generates: a generated code derives from the promotion and issue ids, which `ns` renames."""
+    out: dict[str, str] = {}
+    for e in config:
+        if isinstance(e, PromotionCodesIssued) and e.code_pattern and e.code_count:
+            plain = GeneratedCodes(e.promotion_id, e.event_id, e.code_pattern, e.code_count)
+            named = GeneratedCodes(f"{ns}{e.promotion_id}", f"{ns}{e.event_id}",
+                                   e.code_pattern, e.code_count)  # fmt: skip
+            out |= {plain.code(i): named.code(i) for i in range(e.code_count)}
+    return out
+
+
+def recoded(event: Event, codes: dict[str, str]) -> Event:
+    """The event with each code of `codes` replaced (a purchase's, or an answer's)."""
+    if isinstance(event, TransactionCompleted):
+        mapped = [codes.get(c.strip().upper(), c) for c in event.promo_codes]
+        return event.model_copy(update={"promo_codes": mapped})
+    if isinstance(event, PromoCodeRedeemed | PromoCodeRefused):
+        return event.model_copy(update={"code": codes.get(event.code, event.code)})
+    return event
+
+
 def waves(events: list[Event]) -> list[list[Event]]:
     """Consecutive events on one topic; a wave is published only after the last settled."""
     out: list[list[Event]] = []
@@ -238,11 +265,12 @@ async def test_every_scenario_gives_the_simulators_events_on_the_real_stack(isol
     for n, path in enumerate(SCENARIOS):
         scenario = scenarios.load(path)
         ns = f"S{n}_"
+        codes = generated_codes(scenario.config, ns)
         runs.append(
             (
                 scenario,
                 [namespaced(e, ns) for e in scenario.config],
-                [namespaced(e, ns) for e in scenario.events],
+                [recoded(namespaced(e, ns), codes) for e in scenario.events],
             )
         )
     await publish_events(isolated, [event for _, config, _ in runs for event in config])
@@ -298,7 +326,8 @@ async def test_every_scenario_gives_the_simulators_events_on_the_real_stack(isol
     for (scenario, _, _), n in zip(runs, range(len(runs)), strict=True):
         ns = f"S{n}_"
         mine = [e for e in outputs if e.partition_key().startswith(ns)]  # anonymous: by tx
-        plain = [_plain(e, ns) for e in mine]
+        back = {named: code for code, named in generated_codes(scenario.config, ns).items()}
+        plain = [recoded(_plain(e, ns), back) for e in mine]
         if _holds_out(scenario):
             # Hold-outs hash the (renamed) member and offer ids: the groups differ from the
             # file's, so only the equality with the simulator above speaks for this one.
