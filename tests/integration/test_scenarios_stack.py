@@ -37,6 +37,7 @@ from processors.contract.base import Event
 from processors.contract.catalogue import all_events
 from processors.contract.config import OfferPublished, PromotionCodesIssued
 from processors.contract.ledger import LedgerEventRecorded
+from processors.contract.notifications import PreferencesChanged
 from processors.contract.offers import (
     ChallengeAwardTakenBack,
     ChallengeCompleted,
@@ -96,11 +97,11 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 RENAMED = {"program_id", "offer_id", "market", "event_id", "transaction_id", "return_id",
            "command_id", "stacking_group", "audience_id", "upload_id", "reward_id",
            "promotion_id", "program_ids", "challenge_id", "award_reward_id",
-           *member_fields()}  # fmt: skip
+           "changed_by_id", *member_fields()}  # fmt: skip
 OUTPUTS = (LedgerEventRecorded, OfferCompleted, OfferProgressed, OfferTargeted, OfferLoaded,
            RequestAccepted, RequestRejected, RewardGranted, RewardRedeemed,
            RewardExpired, PromoCodeRedeemed, PromoCodeRefused, ChallengeProgressed,
-           ChallengeCompleted, ChallengeAwardTakenBack)  # fmt: skip
+           ChallengeCompleted, ChallengeAwardTakenBack, PreferencesChanged)  # fmt: skip
 
 
 def _renamed(value: Any, ns: str) -> Any:
@@ -218,6 +219,8 @@ def _plain(event: Event, ns: str) -> Event:
         update["reward_id"] = event.reward_id.removeprefix(ns)
     if isinstance(event, ChallengeProgressed | ChallengeCompleted | ChallengeAwardTakenBack):
         update["challenge_id"] = event.challenge_id.removeprefix(ns)
+    if isinstance(event, PreferencesChanged):
+        update["changed_by_id"] = event.changed_by_id.removeprefix(ns)
     return event.model_copy(update=update)
 
 
@@ -279,7 +282,7 @@ async def test_every_scenario_gives_the_simulators_events_on_the_real_stack(isol
         Collector(isolated.bootstrap_servers, isolated.topic(topic), isolated.partitions,
                   lambda e: isinstance(e, OUTPUTS))
         for topic in ("loyalty.ledger.v1", "loyalty.offers.v1", "loyalty.outcomes.v1",
-                      "loyalty.rewards.v1")
+                      "loyalty.rewards.v1", "loyalty.notifications.v1")
     ]  # fmt: skip
     for collector in collectors:
         await collector.start()
