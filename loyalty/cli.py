@@ -396,7 +396,8 @@ def bench_feed(offers: int, members: int, rates: str, healthz_share: float, seco
             log_dir=settings.stack_dir / "logs" / "bench-feed", echo=console.print,
         )  # fmt: skip
         report = asyncio.run(bench)
-    path = write_report(report, output)
+        # Before the database is dropped: a refused drop must not lose the figures.
+        path = write_report(report, output)
     print_latency_table(report, console)
     console.print(f"JSON report: {path}")
 

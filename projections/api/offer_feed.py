@@ -212,11 +212,29 @@ class Fragments:
     """The part of an offer's JSON that depends only on the offer and the copy's language
     (ids, rank, copy, dates, reward), encoded once per version of the offer (its digest) and
     language, and reused by every answer: most of a feed's bytes, and of the time it takes.
-    Bounded: emptied when it holds `size` parts (offers × languages are far fewer)."""
+    And the whole JSON of an offer shown without a standing (`untouched`): a mass offer the
+    member never targeted, loaded or progressed on is the same for every such member that
+    day. Bounded: each emptied when it holds `size` parts (offers × languages × days left
+    are far fewer)."""
 
     def __init__(self, size: int = 8192) -> None:
         self.size = size
         self._heads: dict[tuple[str, str, str], str] = {}
+        self._untouched: dict[tuple[str, str, str, bool, int | None, bool], str] = {}
+
+    def untouched(self, item: FeedItem, at: datetime, locale: str, *, personal: bool) -> str:
+        """`offer_json` of an offer without a standing, built once per version, language,
+        view (`personal`), days left and whether it is live yet: all it depends on."""
+        shown = locales.pick(item.copy, locale)
+        live = item.starts_at <= at
+        key = (item.offer_id, item.digest, shown, personal, days_left(item.visible_until, at),
+               live)  # fmt: skip
+        found = self._untouched.get(key)
+        if found is None:
+            if len(self._untouched) >= self.size:
+                self._untouched.clear()
+            found = self._untouched[key] = _offer_json(item, at, shown, None, personal, self)
+        return found
 
     def head(self, item: FeedItem, locale: str) -> str:
         """The offer's fixed fields as a JSON object without its closing brace."""
@@ -249,6 +267,15 @@ def offer_json(
     """One offer as the feed shows it (`feed_schemas.FeedOffer`), as JSON: an anonymous
     visitor's view (`personal` False: no progress, no usage, no coupon code) or the
     member's."""
+    if standing is None:
+        return fragments.untouched(item, at, locale, personal=personal)
+    return _offer_json(item, at, locale, standing, personal, fragments)
+
+
+def _offer_json(
+    item: FeedItem, at: datetime, locale: str, standing: Standing | None, personal: bool,
+    fragments: Fragments,
+) -> str:  # fmt: skip
     end = member_window_end(item, standing) if personal else item.visible_until
     varying = {
         "ends_at": None if end >= EVERGREEN_ENDS_AT else _instant(end),

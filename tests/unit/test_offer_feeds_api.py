@@ -18,7 +18,7 @@ from processors.rules.offers.targeting import in_control
 from projections.api.app import create_app
 from projections.api.auth import Role, issue_token
 from projections.api.feed_schemas import MarketFeed, MemberFeed
-from projections.api.offer_feed import Fragments, MarketFeeds, Standing
+from projections.api.offer_feed import Fragments, MarketFeeds, Standing, offer_json
 from tests.feed_given import AT, FakeFeedStore, copy, item, member, targeted, window
 
 SECRET = "unit-test-secret-for-the-offer-feeds-long-enough"
@@ -569,3 +569,22 @@ def test_a_current_answer_is_trusted_for_a_moment_and_never_past_its_change():
                          seen=feeds.generation("CA"))  # fmt: skip
     assert feeds.current("CA", "fr", AT + MarketFeeds.FOLLOWED_AT_MOST) is None
     assert feeds.current("CA", "fr", AT) is again
+
+
+def test_an_offer_the_member_has_no_standing_on_is_built_once_for_everyone_that_day():
+    fragments = Fragments()
+    mass = item("MASS_ONE", behaviours=ACCUMULATE, schedule=window(-timedelta(days=1),
+                                                                   timedelta(days=3)))  # fmt: skip
+    first = offer_json(mass, AT, "en", None, personal=True, fragments=fragments)
+
+    assert offer_json(mass, AT + timedelta(hours=1), "en", None, personal=True,
+                      fragments=fragments) is first  # fmt: skip
+    # A standing with nothing in it shows the same bytes, built the long way.
+    assert offer_json(mass, AT, "en", targeted(), personal=True, fragments=fragments) == first
+    assert '"progress":"0"' in first
+    assert '"usage":{' in first
+    assert offer_json(mass, AT, "en", None, personal=False, fragments=fragments) != first
+    next_day = offer_json(mass, AT + timedelta(days=1), "en", None, personal=True,
+                          fragments=fragments)  # fmt: skip
+    assert '"days_left":3' in first
+    assert '"days_left":2' in next_day
