@@ -402,6 +402,34 @@ def bench_feed(offers: int, members: int, rates: str, healthz_share: float, seco
     console.print(f"JSON report: {path}")
 
 
+@main.command("bench-inbox")
+@click.option("--probes", default=200, show_default=True,
+              help="Messages timed from POST to visible, and records through the bare broker.")
+@click.option("--poll-ms", default=5.0, show_default=True,
+              help="How often a probe reads the anonymous inbox.")
+@click.option("--output", type=click.Path(path_type=Path), default=None)
+def bench_inbox(probes: int, poll_ms: float, output: Path | None) -> None:  # fmt: skip
+    """Inbox message posted -> visible (p99 target 1 s) vs the broker's produce -> consume."""
+    import asyncio
+
+    from loyalty import stack as local_stack
+    from loyalty.bench.inbox import print_latency_table, run_inbox_bench
+    from loyalty.bench.report import write_report
+    from projections.migrate import temporary_database
+
+    settings = get_settings()
+    local_stack.up(settings)
+    with temporary_database(settings.dsn, "loyalty_bench") as dsn:
+        bench = run_inbox_bench(
+            settings, dsn, probes=probes, poll_ms=poll_ms,
+            log_dir=settings.stack_dir / "logs" / "bench-inbox", echo=console.print,
+        )  # fmt: skip
+        report = asyncio.run(bench)
+        path = write_report(report, output)
+    print_latency_table(report, console)
+    console.print(f"JSON report: {path}")
+
+
 @main.command("bench-codes")
 @click.option("--rate", default=200.0, show_default=True, help="Code reservations a second.")
 @click.option("--seconds", default=30.0, show_default=True, help="Measured load.")
