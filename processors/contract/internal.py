@@ -33,6 +33,7 @@ from processors.contract.base import (
 from processors.contract.common import PointsCategory, Source, Store
 from processors.contract.config import CodeIssuer
 from processors.contract.ledger import AccountBalance, EntryKind, EntryType
+from processors.contract.offer_definition import DiscountTerms
 from processors.contract.outcomes import RejectionReason
 from processors.contract.transactions import Tender, TransactionCompleted, TransactionLine
 
@@ -87,8 +88,23 @@ class HeldPoints(Record):
     transaction_id: Id = Field(description="The purchase that earned them.")
 
 
+class MovedReward(Record):
+    """A granted reward the victim of a merge still held (issued, unused): the survivor's now,
+    with its code, token, expiry and discount unchanged."""
+
+    granted_reward_id: Id = Field(description="The victim's granted reward.")
+    reward_id: Id = Field(description="Its master reward.")
+    granted_at: UtcDatetime = Field(description="When the victim was granted it.")
+    expires_at: UtcDatetime | None = Field(description="When it can no longer be used.")
+    code: Id | None = Field(description="Its unique code, if it has one.")
+    redemption_token: Id = Field(description="What the till sends to use it (kept).")
+    points_spent: Points = Field(description="Points the victim paid for it (0 if given).")
+    discount: DiscountTerms | None = Field(description="Its discount at the till, as granted.")
+
+
 class MemberMergedAway(Event):
-    """The victim's side of a merge was recorded; the survivor takes over its balances."""
+    """The victim's side of a merge was recorded; the survivor takes over its balances and the
+    rewards it held."""
 
     topic: ClassVar[str] = TOPIC
 
@@ -101,6 +117,11 @@ class MemberMergedAway(Event):
     held: list[HeldPoints] = Field(
         default_factory=list,
         description="The victim's held points, so they still convert on the survivor's side.",
+    )
+    rewards: list[MovedReward] = Field(
+        default_factory=list,
+        description="The victim's granted rewards still usable (issued), for the survivor's "
+        "wallet.",
     )
 
 

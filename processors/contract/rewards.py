@@ -28,6 +28,7 @@ class RewardGrantReason(ContractEnum):
     OFFER = "OFFER"  # an offer's reward
     CHALLENGE = "CHALLENGE"  # a completed challenge's reward
     BACK_OFFICE = "BACK_OFFICE"  # given by staff (goodwill, member care)
+    MERGE = "MERGE"  # the survivor's copy of a reward the member merged into it held
     UNKNOWN = "UNKNOWN"
 
 
@@ -110,6 +111,21 @@ class RewardRedeemed(Event):
         description="Cents the reward's discount took off the transaction, priced on its lines "
         "before discounts; null: the reward gives no discount (fulfilled by its code).",
     )
+
+
+class RewardMoved(Event):
+    """A merge took an issued reward from the member merged away: it is closed on their side
+    and the survivor holds it from now on (a `RewardGranted` with reason MERGE, same code,
+    token, expiry and discount). Seed 004: a granted reward is tied to a member's card."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member merged away, who held it (the record key).")
+    to_member_id: Id = Field(description="The survivor, who holds it now.")
+    granted_reward_id: Id = Field(description="The granted reward moved (the victim's id).")
+    reward_id: Id = Field(description="Its master reward.")
+    code: Id | None = Field(default=None, description="Its unique code, if it has one.")
+    cause_event_id: Id = Field(description="event_id of the MembersMerged that moved it.")
 
 
 class RewardExpired(Event):

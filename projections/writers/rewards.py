@@ -29,13 +29,16 @@ from psycopg.types.json import Jsonb
 
 from processors.codec.json_form import to_json_object
 from processors.contract.config import RewardCodesAdded, RewardPublished
-from processors.contract.rewards import RewardExpired, RewardGranted, RewardRedeemed
+from processors.contract.rewards import RewardExpired, RewardGranted, RewardMoved, RewardRedeemed
 
 TABLES = ("rewards", "reward_codes", "reward_stock", "member_rewards")
 
 RewardEvent = RewardPublished | RewardCodesAdded | RewardGranted | RewardRedeemed | RewardExpired
+RewardEvent |= RewardMoved
 
-EVENTS = (RewardPublished, RewardCodesAdded, RewardGranted, RewardRedeemed, RewardExpired)
+EVENTS = (
+    RewardPublished, RewardCodesAdded, RewardGranted, RewardRedeemed, RewardExpired, RewardMoved,
+)  # fmt: skip
 """What this projection writes."""
 
 _PUBLISH = """
@@ -95,7 +98,9 @@ coded AS (
         WHERE c.granted_reward_id IS NULL
     RETURNING batch_event_id IS NOT NULL AS stocked)
 INSERT INTO reward_stock AS s (reward_id, codes_stocked, codes_given, grants)
-SELECT reward_id, 0, (SELECT count(*) FROM coded WHERE stocked), 1 FROM granted
+SELECT reward_id, 0, (SELECT count(*) FROM coded WHERE stocked),
+    (%(reason)s <> 'MERGE')::int  -- a merge's copy is no new grant of the stock
+FROM granted
 ON CONFLICT (reward_id) DO UPDATE
     SET codes_given = s.codes_given + excluded.codes_given, grants = s.grants + excluded.grants
 """
@@ -106,6 +111,15 @@ SET status = %(status)s, closed_at = %(occurred_at)s, closed_event_id = %(event_
     redeemed_source = %(source)s, redeemed_transaction_id = %(transaction_id)s,
     redeemed_store_id = %(store_id)s, redeemed_till_id = %(till_id)s,
     redeemed_discount_cents = %(discount_cents)s
+WHERE granted_reward_id = %(granted_reward_id)s AND member_id = %(member_id)s
+    AND status = 'ISSUED'
+"""
+
+# A merge closes the victim's row as MOVED; the survivor's MERGE grant carries it on.
+_MOVE = """
+UPDATE member_rewards
+SET status = 'MOVED', closed_at = %(occurred_at)s, closed_event_id = %(event_id)s,
+    moved_to_member_id = %(to_member_id)s
 WHERE granted_reward_id = %(granted_reward_id)s AND member_id = %(member_id)s
     AND status = 'ISSUED'
 """
@@ -166,6 +180,12 @@ def statements_of(events: Iterable[RewardEvent]) -> list[tuple[str, dict[str, An
                 None if event.discount is None else Jsonb(event.discount.model_dump(mode="json"))
             )
             statements.append((_GRANT, params))
+        elif isinstance(event, RewardMoved):
+            params = event.model_dump(
+                include={"member_id", "to_member_id", "granted_reward_id", "occurred_at",
+                         "event_id"}
+            )  # fmt: skip
+            statements.append((_MOVE, params))
         elif isinstance(event, RewardRedeemed):
             params = {
                 **_closing(event, "REDEEMED"),

@@ -181,3 +181,39 @@ def test_outstanding_liability_and_redemption_rates_per_reward(database_url, sch
     )
     [token] = select(database_url, schema, query)
     assert token == ("500", 500)
+
+
+def test_a_merge_moves_a_reward_whichever_partition_comes_first(database_url, schemas):
+    from processors.contract.rewards import RewardGrantReason, RewardMoved
+
+    victims = grant("GR-1", "A1")
+    moved = RewardMoved(
+        event_id="moved-GR-1", occurred_at=T0 + timedelta(days=2), member_id="M1",
+        to_member_id="M2", granted_reward_id="GR-1", reward_id="COFFEE", code="A1",
+        cause_event_id="merge-1",
+    )  # fmt: skip
+    survivors = grant("GR-M2", "A1").model_copy(update={
+        "member_id": "M2", "reason": RewardGrantReason.MERGE, "command_id": None,
+        "occurred_at": T0 + timedelta(days=2), "redemption_token": "A1",
+    })  # fmt: skip
+    rows = []
+    for order in ([victims, moved], [survivors]), ([survivors], [victims, moved]):
+        schema = fresh(database_url, schemas)
+        apply(database_url, schema, ("loyalty.config.v1", CONFIG))
+        for events in order:  # the victim's partition 0, the survivor's 1, in either order
+            partition = 1 if events == [survivors] else 0
+            batch = PartitionBatch(
+                "loyalty.rewards.v1", partition, [Admitted(n, e) for n, e in enumerate(events)]
+            )
+            with db.connect(database_url, schema=schema, autocommit=True) as conn:
+                projection.apply(conn, [batch])
+        rows.append((
+            select(database_url, schema, "SELECT granted_reward_id, member_id, status, "
+                   "moved_to_member_id, redemption_token FROM member_rewards ORDER BY 1"),
+            select(database_url, schema, "SELECT granted, outstanding FROM reward_liability"),
+            stock(database_url, schema),
+        ))  # fmt: skip
+    assert rows[0] == rows[1]
+    wallet, liability, _ = rows[0]
+    assert wallet == [("GR-1", "M1", "MOVED", "M2", "A1"), ("GR-M2", "M2", "ISSUED", None, "A1")]
+    assert liability == [(1, 1)]

@@ -316,3 +316,26 @@ def profile_of(member: str, *, tier: str) -> Any:
         event_id=f"prof-{member}", occurred_at=T0 + timedelta(minutes=5), member_id=member,
         source="APP", profile=MemberProfile(first_name=member, attributes={"tier": tier}),
     )  # fmt: skip
+
+
+def test_a_merge_moves_the_victims_usable_rewards_to_the_survivors_wallet_once():
+    from processors.contract.rewards import RewardGrantReason, RewardMoved
+
+    sim = engine(reward(granted_valid_days=30), members={"m1": 1000, "m2": 0})
+    kept = next(e for e in sim.feed(redeem("m1", "c1")) if isinstance(e, RewardGranted))
+    used = next(e for e in sim.feed(redeem("m1", "c2")) if isinstance(e, RewardGranted))
+    sim.feed(with_tokens(bought("m1", "T2", cents=500, at=LATER), used.redemption_token))
+    out = sim.feed(merged("m1", "m2", at=LATER))
+    closed = [e for e in out if isinstance(e, RewardMoved)]
+    assert [(e.member_id, e.to_member_id, e.granted_reward_id) for e in closed] == [
+        ("m1", "m2", kept.granted_reward_id)
+    ]
+    [copy] = [e for e in out if isinstance(e, RewardGranted)]
+    assert (copy.member_id, copy.reason, copy.redemption_token, copy.expires_at) == (
+        "m2", RewardGrantReason.MERGE, kept.redemption_token, kept.expires_at)  # fmt: skip
+    assert copy.points_spent == 100
+    again = sim.feed(merged("m1", "m2", at=LATER))
+    assert not any(isinstance(e, RewardMoved | RewardGranted) for e in again)
+    # The survivor uses it at the till with the same token, once.
+    spent = sim.feed(with_tokens(bought("m2", "T3", cents=500, at=LATER), kept.redemption_token))
+    assert [e.member_id for e in spent if isinstance(e, RewardRedeemed)] == ["m2"]

@@ -253,6 +253,7 @@ def _book(
             code=code,
             command_id=asked.command_id,
             discount=pending.discount,
+            points_spent=pending.points // pending.quantity,
         )
         emitted.append(
             RewardGranted(

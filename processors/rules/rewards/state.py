@@ -20,9 +20,11 @@ class GrantedReward(BaseModel):
     expires_at: datetime | None = None
     code: str | None = None
     command_id: str | None = None  # the redemption that bought it, if one did
-    status: str = "ISSUED"  # ISSUED | REDEEMED | EXPIRED
+    status: str = "ISSUED"  # ISSUED | REDEEMED | EXPIRED | MOVED (to a merge's survivor)
     closed_at: datetime | None = None  # when it was used or expired
     discount: DiscountTerms | None = None  # what it takes off at the till, as granted
+    token: str | None = None  # what the till sends, when neither its code nor its id (a merge)
+    points_spent: int = 0  # what the member paid for it (liability, a merge's copy)
 
 
 class FreeGrant(BaseModel):

@@ -71,6 +71,8 @@ def check(
         return refused("reward_unknown", f"no granted reward has token {token}")
     if member_id is None or held.member_id != member_id:
         return refused("reward_not_yours", f"token {token} is another member's reward")
+    if held.status == "MOVED":
+        return refused("reward_not_yours", f"token {token} moved with a merge to its survivor")
     if held.status == "REDEEMED":
         return refused("reward_used", f"token {token}: the reward was already used")
     if held.status == "EXPIRED" or (held.expires_at is not None and held.expires_at <= at):

@@ -112,8 +112,9 @@ def start_day(rewards: MemberRewards, member_id: str, day: DayStarted) -> Outcom
 
 
 def token_of(granted: GrantedReward) -> str:
-    """What the till sends to use a granted reward: its code, else its id."""
-    return granted.code or granted.granted_reward_id
+    """What the till sends to use a granted reward: its code, else its id (a reward moved by
+    a merge keeps the token it had)."""
+    return granted.token or granted.code or granted.granted_reward_id
 
 
 def _forgotten(granted: GrantedReward, now: datetime) -> bool:
