@@ -243,25 +243,27 @@ _register_code_commands()
 
 @main.command("bench-ledger")
 @click.option("--members", default=2000, show_default=True)
-@click.option("--purchases", default=20000, show_default=True)
+@click.option("--purchases", default=20000, show_default=True, help="Events, with --mix.")
+@click.option("--mix", is_flag=True, help="The realistic mix: 200 offers, baskets of 1-30 lines.")
+@click.option("--offers", default=200, show_default=True, help="Live offers, with --mix.")
 @click.option("--output", type=click.Path(path_type=Path), default=None)
-def bench_ledger(members: int, purchases: int, output: Path | None) -> None:
+def bench_ledger(members: int, purchases: int, mix: bool, offers: int, output: Path | None) -> None:
     """End to end: purchases → worker → ledger → projector → Postgres, vs a bare aiokafka loop."""
     import asyncio
 
     from loyalty import stack as local_stack
-    from loyalty.bench.ledger import run_ledger_bench
+    from loyalty.bench.ledger import mix_load, purchases_load, run_ledger_bench
     from loyalty.bench.report import write_report
     from projections.migrate import temporary_database
 
     settings = get_settings()
     local_stack.up(settings)
+    load = asyncio.run(
+        mix_load(members, purchases, offers) if mix else purchases_load(members, purchases)
+    )
     with temporary_database(settings.dsn, "loyalty_bench") as dsn:
         log_dir = settings.stack_dir / "logs" / "bench-ledger"
-        bench = run_ledger_bench(
-            settings, dsn, members=members, purchases=purchases, log_dir=log_dir
-        )
-        report = asyncio.run(bench)
+        report = asyncio.run(run_ledger_bench(settings, dsn, load=load, log_dir=log_dir))
     path = write_report(report, output)
     report.print_table(console)
     console.print(f"engine / loop = {report.context['ratio_engine_to_loop']}; JSON report: {path}")

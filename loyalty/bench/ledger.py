@@ -11,7 +11,16 @@ measured in the same run (DESIGN.md §8; issue #4 targets ≥ 50 % of the loop).
    and how far Postgres lags behind it (the projector's tail).
 3. Baseline: the same M purchase records consumed and produced again by a bare aiokafka loop
    (commit after each acknowledged batch), on the same broker.
-4. The pure path: the worker's batch protocol with no Kafka at all (`loyalty.bench.pure`).
+4. The pure path: the worker's batch protocol with no Kafka at all (`loyalty.bench.pure`),
+   measured first, on the same records.
+
+`--mix` runs the realistic mix of `loyalty.bench.mix` instead of one-line purchases: 200 live
+offers, baskets of 1-30 lines, returns, redemptions and activities. The clock then stops when
+every purchase's TRANSACTION_ADD is a row (each partition is processed in order, so the
+returns, redemptions and activities before it are done too), the worker's stage when the
+ledger topic holds as many events as the pure path emitted for the same records, and the
+bare loop copies the records of the transactions topic. The pure path's own baseline is the
+codec alone on the same records (decode, validate, encode).
 """
 
 from __future__ import annotations
@@ -20,13 +29,16 @@ import asyncio
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from loyalty import stack
+from loyalty.bench import mix
 from loyalty.bench.load import enrolment, program, purchase
 from loyalty.bench.pure import measure_pure
 from loyalty.bench.raw import measure_consume_produce
@@ -39,6 +51,7 @@ from processors.base.settings import Settings
 from processors.base.topics import LEDGER, TRANSACTIONS
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
+from processors.contract.transactions import TransactionCompleted
 
 
 def _count(dsn: str, sql: str) -> int:
@@ -146,8 +159,48 @@ class _Stages:
             await consumer.stop()
 
 
+@dataclass(frozen=True)
+class LedgerLoad:
+    """What one run publishes, what it waits for, and its pure path measured on the same
+    records before the run."""
+
+    name: str
+    config: list[Event]
+    enrolments: list[Event]
+    events: list[Event]  # timed, in this order
+    purchases: int  # TRANSACTION_ADD rows the clock waits for
+    ledger_events: int  # what the worker writes to the ledger topic for `events`
+    pure: list[Measurement]
+
+    @property
+    def input_records(self) -> int:
+        """The records on the transactions topic, which the bare loop copies."""
+        return sum(1 for e in self.events if e.topic == TRANSACTIONS.name)
+
+
+async def purchases_load(members: int, purchases: int) -> LedgerLoad:
+    """One programme, `members` enrolled, `purchases` one-line purchases (issue #4's load)."""
+    pure = await measure_pure(members=members, purchases=purchases)
+    events: list[Event] = [purchase(n, members) for n in range(purchases)]
+    enrolments: list[Event] = [enrolment(m) for m in range(members)]
+    return LedgerLoad("purchases", [program()], enrolments, events, purchases, purchases, [pure])
+
+
+async def mix_load(members: int, events: int, offer_count: int = 200) -> LedgerLoad:
+    """The realistic mix (`loyalty.bench.mix`), its pure path and that path's baseline."""
+    sent: Counter[str] = Counter()
+    pure = await mix.measure_mix(members=members, events=events, offer_count=offer_count, sent=sent)
+    floor = mix.measure_codec_floor(members=members, events=events, offer_count=offer_count)
+    _, enrolments, stream = mix.load(members, events, offer_count)
+    config: list[Event] = [mix.program(), *mix.offers(offer_count)]
+    purchases = sum(1 for e in stream if isinstance(e, TransactionCompleted))
+    return LedgerLoad(
+        "mix", config, enrolments, stream, purchases, sent[LEDGER.name], [pure, floor]
+    )
+
+
 async def run_ledger_bench(
-    settings: Settings, dsn: str, *, members: int, purchases: int, log_dir: Path
+    settings: Settings, dsn: str, *, load: LedgerLoad, log_dir: Path
 ) -> BenchReport:
     """Run the measurements; `dsn` must be a fresh, migrated database."""
     isolated = settings.model_copy(
@@ -155,26 +208,33 @@ async def run_ledger_bench(
     )
     await asyncio.to_thread(stack.up, isolated)
     codec = AvroCodec()
+    members, purchases, count = len(load.enrolments), load.purchases, len(load.events)
     report = BenchReport(
-        "ledger-e2e",
-        context={"members": members, "purchases": purchases, "partitions": settings.partitions},
+        f"ledger-e2e-{load.name}",
+        context={
+            "load": load.name,
+            "members": members,
+            "events": count,
+            "purchases": purchases,
+            "ledger_events": load.ledger_events,
+            "partitions": settings.partitions,
+        },
     )
     services = Services(isolated, log_dir)
     cpu: dict[str, dict[str, float | None]] = {}
     report.context["cpu_seconds"] = cpu
     try:
-        await publish_events(isolated, [program()], codec)
+        await publish_events(isolated, load.config, codec)
         worker = services.start("worker", "worker")
         projector = services.start("projector", "project")
-        enrolments: list[Event] = [enrolment(m) for m in range(members)]
-        await publish_events(isolated, enrolments, codec)
+        await publish_events(isolated, load.enrolments, codec)
         warm = await _wait_for_rows(dsn, "SELECT count(*) FROM ledger_events", members, 300)
         if warm < members:
             raise RuntimeError(f"the engine did not warm up: {warm}/{members} enrolments")
         # The inputs are encoded before the clock starts: a client's work, not the engine's.
-        load = [
+        records = [
             (isolated.topic(e.topic), e.partition_key().encode(), codec.encode(e))
-            for e in (purchase(n, members) for n in range(purchases))
+            for e in load.events
         ]
         stages = _Stages(
             isolated.bootstrap_servers, isolated.topic(LEDGER.name), settings.partitions, dsn
@@ -195,8 +255,8 @@ async def run_ledger_bench(
         )
         engine_cpu.start()
         started = time.perf_counter()
-        sampler = asyncio.create_task(stages.follow(started, base, purchases, stop))
-        await _produce_encoded(isolated.bootstrap_servers, load)
+        sampler = asyncio.create_task(stages.follow(started, base, load.ledger_events, stop))
+        await _produce_encoded(isolated.bootstrap_servers, records)
         produced = time.perf_counter() - started
         done = await _wait_for_rows(
             dsn,
@@ -208,7 +268,7 @@ async def run_ledger_bench(
         cpu["engine"] = engine_cpu.stop()
         worker_cpu = cpu["engine"].get("worker")
         if worker_cpu is not None:
-            report.context["worker_cpu_ms_per_purchase"] = round(1000 * worker_cpu / purchases, 3)
+            report.context["worker_cpu_ms_per_event"] = round(1000 * worker_cpu / count, 3)
         stop.set()
         await sampler
         if done < purchases:
@@ -216,8 +276,8 @@ async def run_ledger_bench(
         report.add(
             Measurement(
                 "engine: input → rules → ledger → Postgres",
-                "purchases",
-                purchases,
+                "events",
+                count,
                 seconds,
                 "worker + projector, 1 process each, pipelined",
             )
@@ -226,10 +286,10 @@ async def run_ledger_bench(
         report.add(
             Measurement(
                 "  stage: worker (input → ledger topic)",
-                "purchases",
-                purchases,
+                "events",
+                count,
                 worker_seconds,
-                "sampled every 0.25 s; the projector runs meanwhile",
+                f"{load.ledger_events:,} ledger events, sampled every 0.25 s",
             )
         )
         report.context["inputs_produced_seconds"] = round(produced, 3)
@@ -247,14 +307,17 @@ async def run_ledger_bench(
     meter = _CpuMeter({"broker": _broker_pid(settings)})
     meter.start()
     baseline = await measure_consume_produce(
-        isolated.bootstrap_servers, isolated.topic(TRANSACTIONS.name), sink, purchases
+        isolated.bootstrap_servers, isolated.topic(TRANSACTIONS.name), sink, load.input_records
     )
     cpu["loop"] = meter.stop()
     report.add(baseline)
-    report.add(await measure_pure(members=members, purchases=purchases))
+    for measurement in load.pure:
+        report.add(measurement)
     engine = report.measurements[0]
     report.context["ratio_engine_to_loop"] = (
         round(engine.rate / baseline.rate, 3) if baseline.rate else None
     )
-    report.context["records_on_input_topic"] = purchases
+    if len(load.pure) > 1 and load.pure[1].rate:
+        report.context["ratio_pure_to_codec"] = round(load.pure[0].rate / load.pure[1].rate, 3)
+    report.context["records_on_input_topic"] = load.input_records
     return report

@@ -8,7 +8,8 @@ from collections import Counter
 
 from prometheus_client import REGISTRY
 
-from loyalty.bench.mix import START, load, measure_mix
+from loyalty.bench.mix import START, load, measure_codec_floor, measure_mix
+from processors.base.topics import LEDGER
 from processors.contract.offer_definition import OfferRewardKind
 
 
@@ -42,3 +43,15 @@ async def test_the_mix_runs_through_the_batch_protocol_without_a_refusal():
     measured = await measure_mix(members=20, events=200, offer_count=40)
     assert measured.count == 200
     assert _refused() == before
+
+
+async def test_the_mix_counts_what_it_sent_for_the_end_to_end_run_to_wait_for():
+    sent: Counter[str] = Counter()
+    await measure_mix(members=20, events=200, offer_count=40, sent=sent)
+    purchases = sum(1 for e in load(20, 200, 40)[2] if type(e).__name__ == "TransactionCompleted")
+    assert sent[LEDGER.name] >= purchases  # a purchase's own event, and the offers' awards
+
+
+def test_the_codec_floor_runs_the_same_records():
+    floor = measure_codec_floor(members=20, events=200, offer_count=40)
+    assert floor.count == 200
