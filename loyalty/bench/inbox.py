@@ -32,6 +32,7 @@ from loyalty.bench.feed import wait_until_ready
 from loyalty.bench.report import BenchReport, Measurement
 from loyalty.chaos import delete_topics
 from loyalty.services import Services, free_port
+from loyalty.stack import kafka
 from processors.base.settings import Settings
 from projections.api.auth import Role, issue_token
 
@@ -48,9 +49,10 @@ async def broker_latency(settings: Settings, probes: int) -> Latencies:
                                 auto_offset_reset="earliest", enable_auto_commit=False,
                                 fetch_max_wait_ms=100)  # fmt: skip
     times = Latencies("broker_produce_to_consume")
+    await kafka.ensure_topics(settings.bootstrap_servers, {topic: (1, {})})
     await producer.start()
     try:
-        await (await producer.send(topic, b"warm-up"))  # creates the topic
+        await (await producer.send(topic, b"warm-up"))
         await consumer.start()
         try:
             await consumer.getone()
