@@ -751,6 +751,27 @@ class ChallengePublished(Event):
 # --- audiences ----------------------------------------------------------------------------
 
 
+class AudienceDefined(Event):
+    """A saved audience defined by a query (seed 003, "Audience targeting -- audiences"):
+    profile, segments, purchase history, engagement, as an offer's CRITERIA targeting tests
+    them, saved once under an id that several offers name (`targeting.kind` AUDIENCE_LIST,
+    `targeting.audience_id`). A member belongs when every criterion holds at the moment the
+    offer's targeting is decided (static: its publication or targeting_at; dynamic: when the
+    behaviour happens). Defining it again replaces the query; an audience id is either a query
+    or an uploaded list, whichever came last."""
+
+    topic: ClassVar[str] = TOPIC
+    key_field: ClassVar[str] = "audience_id"
+
+    audience_id: Id = Field(
+        description="The audience (the record key), as offers name it (targeting.audience_id)."
+    )
+    name: str | None = Field(default=None, max_length=128, description="Internal name.")
+    criteria: list[TargetingCriterion] = Field(
+        min_length=1, max_length=50, description="Tests a member must all pass (AND)."
+    )
+
+
 class AudienceUploaded(Event):
     """Part of an uploaded audience list (a CSV with a loyaltyId column, seed 003).
 

@@ -20,6 +20,7 @@ from processors.contract.base import Event
 from processors.contract.clock import DayStarted
 from processors.contract.common import Source
 from processors.contract.config import (
+    AudienceDefined,
     AudienceUploaded,
     ChallengePublished,
     OfferClosed,
@@ -31,9 +32,8 @@ from processors.contract.config import (
     RewardCodesAdded,
     RewardPublished,
 )
-from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated, MembersMerged
+from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated
 from processors.contract.internal import (
-    MemberMergedAway,
     OfferUseDenied,
     OfferUseGranted,
     PromoCodeLinkAnswered,
@@ -80,7 +80,7 @@ from processors.rules.offers import facts, limits, retention, schedule, targetin
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.state import MemberOffers
 from processors.rules.preferences import MemberPreferences
-from processors.rules.rewards import grants, merge, redeem, store, wallet
+from processors.rules.rewards import grants, redeem, store, wallet
 from processors.rules.rewards.state import FreeGrant, MemberRewards
 
 TargetingInput = OfferLoadRequested | OfferTargetingTick
@@ -91,7 +91,7 @@ RewardInput |= PreferencesChangeRequested
 MemberInput = ledger.LedgerInput | MemberProfileUpdated | OfferUseGranted | OfferUseDenied
 MemberInput |= TargetingInput | RewardInput
 ConfigInput = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
-ConfigInput |= OfferClosed
+ConfigInput |= OfferClosed | AudienceDefined
 ConfigInput |= RewardPublished | PromotionCodesIssued | ChallengePublished
 
 
@@ -125,6 +125,8 @@ class Config:
                     self.later.add(event.offer_id)
             case AudienceUploaded():
                 return self.audiences.apply(event)
+            case AudienceDefined():
+                return self.audiences.define(event)
             case OfferWithdrawn():
                 if self.catalogue.get(event.offer_id) is not None:
                     self.withdrawn[event.offer_id] = event.occurred_at
@@ -300,14 +302,6 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
             result.emitted += refused
             if not refused:  # a free grant, or a step already answered
                 result.notes.append(f"reward {message.reward_id} not granted: {message.reason}")
-        case MembersMerged():
-            result.take(ledger.handle(state.ledger, message, config.programs))
-            _send_rewards_along(result, message)
-        case MemberMergedAway():
-            fresh = state.ledger is None or message.event_id not in state.ledger.steps_applied
-            result.take(ledger.handle(state.ledger, message, config.programs))
-            if fresh:
-                result.emitted += merge.moved_in(_rewards(state), message)
         case ActivityRecorded():
             seen = _seen(state, message)
             result.take(ledger.handle(state.ledger, message, config.programs))
@@ -350,20 +344,6 @@ def _codes(state: MemberState) -> MemberCodes:
 
 def _programs(state: MemberState) -> list[str]:
     return list(state.ledger.programs) if state.ledger is not None else []
-
-
-def _send_rewards_along(result: MemberResult, merged: MembersMerged) -> None:
-    """The victim's issued rewards travel with the merge's step to the survivor."""
-    rewards = result.state.rewards
-    for n, event in enumerate(result.emitted):
-        if isinstance(event, MemberMergedAway) and rewards is not None:
-            moved, closed = merge.moved_away(
-                rewards, merged.victim_member_id, merged.survivor_member_id, merged.event_id,
-                merged.occurred_at,
-            )  # fmt: skip
-            result.emitted[n] = event.model_copy(update={"rewards": moved})
-            result.emitted[n + 1 : n + 1] = closed
-            return
 
 
 def _rewards(state: MemberState) -> MemberRewards:

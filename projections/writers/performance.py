@@ -28,6 +28,7 @@ from psycopg.types.json import Jsonb
 
 from processors.codec.json_form import from_json_object, to_json_object
 from processors.contract.config import (
+    AudienceDefined,
     AudienceUploaded,
     OfferClosed,
     OfferEndDateExtended,
@@ -61,7 +62,7 @@ EVENTS = (
 )
 """What this projection writes."""
 
-PASSED_OVER = (AudienceUploaded,)
+PASSED_OVER = (AudienceUploaded, AudienceDefined)
 """Events of its topics no table uses yet (rewards and their codes: `writers/rewards.py`;
 promotions and their codes: `writers/codes.py`; challenges: `writers/challenges.py`)."""
 

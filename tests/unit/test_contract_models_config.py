@@ -78,6 +78,7 @@ def test_the_configuration_topic_has_exactly_the_events_the_design_names():
         "OfferEndDateExtended",
         "OfferWithdrawn",
         "OfferClosed",  # produced by the engine when an offer is spent (ADR 29)
+        "AudienceDefined",  # a saved query audience (ADR 29)
         "RewardPublished",
         "RewardCodesAdded",
         "PromotionCodesIssued",

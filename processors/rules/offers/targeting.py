@@ -3,8 +3,9 @@
 docs/adr/0013-targeting-and-activation.md).
 
 - **Kinds.** MASS: every member of the offer's programme, never recorded per member (the feed
-  shows mass offers from the catalogue). AUDIENCE_LIST: the members of an uploaded audience
-  (`Audiences`, from `AudienceUploaded`). CRITERIA: every criterion holds on the member's facts
+  shows mass offers from the catalogue). AUDIENCE_LIST: the members of an audience (`Audiences`): an
+  uploaded list (`AudienceUploaded`), or a saved query (`AudienceDefined`) that several offers
+  reuse, judged like CRITERIA. CRITERIA: every criterion holds on the member's facts
   (`facts`) as of the decision instant.
 - **Timing.** STATIC: decided once, as of the publication (`OfferTargetingTick` on every
   partition; a member without a decision is decided at their first behaviour, still as of the
@@ -30,7 +31,7 @@ from datetime import date, datetime, timedelta
 
 from processors.contract.activities import ActivityKind
 from processors.contract.base import Event
-from processors.contract.config import AudienceUploaded, OfferPublished
+from processors.contract.config import AudienceDefined, AudienceUploaded, OfferPublished
 from processors.contract.offer_definition import (
     ActivationKind,
     TargetingAttribute,
@@ -77,12 +78,25 @@ def in_control(offer_id: str, member_id: str, share_percent: int) -> bool:
 
 @dataclass
 class Audiences:
-    """Uploaded audiences by id. An upload replaces the audience as a whole once all of its
-    parts arrived (parts may come in any order, a part twice is one part); until then the
-    previous complete upload stands."""
+    """Audiences by id: uploaded lists and saved queries. An upload replaces the audience as
+    a whole once all of its parts arrived (parts may come in any order, a part twice is one
+    part); until then the previous complete upload stands. A saved query (AudienceDefined) is
+    judged on the member when targeting is decided. An id is a list or a query, whichever was
+    configured last."""
 
     members: dict[str, frozenset[str]] = field(default_factory=dict)
+    queries: dict[str, tuple[TargetingCriterion, ...]] = field(default_factory=dict)
     _parts: dict[tuple[str, str], dict[int, list[str]]] = field(default_factory=dict)
+
+    def define(self, audience: AudienceDefined) -> str:
+        """Save (or replace) a query-defined audience."""
+        self.queries[audience.audience_id] = tuple(audience.criteria)
+        self.members.pop(audience.audience_id, None)
+        return ""
+
+    def query(self, audience_id: str | None) -> tuple[TargetingCriterion, ...] | None:
+        """The saved query of the audience; None when it is a list, or unknown."""
+        return self.queries.get(audience_id or "")
 
     def apply(self, part: AudienceUploaded) -> str:
         """Fold one part in; a note while the upload is incomplete."""
@@ -92,6 +106,7 @@ class Audiences:
         if len(parts) < part.part_count:
             return f"audience {part.audience_id}: {len(parts)} of {part.part_count} parts"
         self.members[part.audience_id] = frozenset(m for ms in parts.values() for m in ms)
+        self.queries.pop(part.audience_id, None)
         del self._parts[key]
         return ""
 
@@ -216,13 +231,27 @@ def in_audience(
         case TargetingKind.MASS:
             return True
         case TargetingKind.AUDIENCE_LIST:
-            return audiences.has(targeting.audience_id, state.member_id)
+            query = audiences.query(targeting.audience_id)
+            if query is None:
+                return audiences.has(targeting.audience_id, state.member_id)
+            return _meets_as_of(offer, query, state, at)
         case TargetingKind.CRITERIA:
-            static = decision_instant(offer) is not None
-            if static and (state.enrolled_at is None or state.enrolled_at > at):
-                return False
-            return meets(targeting.criteria, state, at)
+            return _meets_as_of(offer, targeting.criteria, state, at)
     return False
+
+
+def _meets_as_of(
+    offer: OfferPublished,
+    criteria: Iterable[TargetingCriterion],
+    state: MemberOffers,
+    at: datetime,
+) -> bool:
+    """Criteria (the offer's own or a saved audience's) as of `at`; decided as of a static
+    instant, they also need the member enrolled then."""
+    static = decision_instant(offer) is not None
+    if static and (state.enrolled_at is None or state.enrolled_at > at):
+        return False
+    return meets(criteria, state, at)
 
 
 def decide(
