@@ -5,8 +5,9 @@ Built from `loyalty.config.v1` in log order: `publish` replaces a definition (an
 again if it was closed), `extend` moves an end date (whether it may is `schedule`'s decision,
 never this module's), `withdraw` retires an offer, `close` records that the engine closed it
 (its total uses or budget spent): from then on it is no longer offered (`is_offered`), while a
-purchase is still judged on it by the offer's agent, which answers every later use "spent". A retired definition stays readable through `definition`, so a return can still take
-back what the offer awarded. Liveness is `starts_at <= t < ends_at` in business time.
+purchase is still judged on it by the offer's agent, which answers every later use "spent".
+A retired definition stays readable through `definition`, so a return can still take back
+what the offer awarded. Liveness is `starts_at <= t < ends_at` in business time.
 
 Indexes, per market: product keys (sku, gtin, subcategory, brand, category) for behaviours
 that select products, "whole basket" for transaction behaviours that do not, activity kind,
