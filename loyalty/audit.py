@@ -5,8 +5,10 @@ when a dead letter carries its topic, partition and offset. What is left is *una
 is the only good answer, in tests, in the fault script and in production.
 
 Reconciled today (inputs → what answers them):
-- `MemberEnrolled`, `TransactionCompleted` with a member → a ledger event whose
-  `cause_event_id` is the input's `event_id`;
+- `MemberEnrolled` → its answer, an outcome whose `command_id` is the enrolment's `event_id`
+  (ADR 28);
+- `TransactionCompleted` with a member → a ledger event whose `cause_event_id` is the input's
+  `event_id`;
 - a request with a `command_id` (redemptions, adjustments, transfers, offer loads) → an outcome
   (`RequestAccepted` / `RequestRejected`) with that `command_id`;
 - `OfferUseRequested` → an `OfferUseGranted` or `OfferUseDenied` answering its `event_id`;
@@ -182,7 +184,9 @@ def _accounted(
     match event:
         case None:
             return None  # undecodable and not dead-lettered
-        case MemberEnrolled() | TransactionCompleted() if getattr(event, "member_id", None):
+        case MemberEnrolled():
+            return "answered" if event.event_id in commands else None
+        case TransactionCompleted() if event.member_id:
             return "cited by a ledger event" if event.event_id in causes else None
         case TransactionCompleted():
             return "anonymous purchase: no points to book"
