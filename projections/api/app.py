@@ -38,6 +38,7 @@ from projections.api.member_requests import PostgresMemberRequestStore
 from projections.api.member_store import MemberStore
 from projections.api.offer_feed import Fragments, MarketFeeds
 from projections.api.reward_store import PostgresRewardStore, RewardStore
+from projections.api.reward_store_queries import RewardStoreQueries
 from projections.api.routes_carts import ConfigSource, NoConfig
 from projections.api.routes_carts import router as carts_router
 from projections.api.routes_challenges import router as challenges_router
@@ -52,6 +53,7 @@ from projections.api.routes_offers import router as offers_router
 from projections.api.routes_performance import router as performance_router
 from projections.api.routes_preferences import router as preferences_router
 from projections.api.routes_redemptions import router as redemptions_router
+from projections.api.routes_reward_stores import router as reward_stores_router
 from projections.api.routes_rewards import router as rewards_router
 from projections.api.throttle import (
     FAILURES_MAX_DEFAULT,
@@ -168,6 +170,7 @@ def create_app(
         if code_store is None:
             app.state.code_store = PostgresCodeStore(pool, write_pool)
         app.state.member_requests = PostgresMemberRequestStore(pool, write_pool)
+        app.state.reward_store_queries = RewardStoreQueries(pool)
         app.state.member_store = MemberStore(pool, write_pool)
         run = getattr(source, "run", None)
         following = asyncio.create_task(run(), name="config-feed") if run is not None else None
@@ -231,6 +234,7 @@ def create_app(
     app.include_router(inbox_router)
     app.include_router(codes_router)
     app.include_router(challenges_router)
+    app.include_router(reward_stores_router)
     # Inside `Measured`: a 414 is counted like any other answer.
     app.add_middleware(BoundedRequestTarget)
     app.add_middleware(Measured)

@@ -128,12 +128,17 @@ CODE_STATUS = "/v1/promo-codes/{code}"
 RELEASE = "/v1/carts/{transaction_id}/reservations"
 CHALLENGES = "/v1/members/{member_id}/challenges"
 PARTICIPATION = "/v1/challenges/participation"
+STORES = "/v1/reward-stores"
+STORE_OFFERS = "/v1/reward-stores/{reward_store_id}/offers"
+PURCHASE = "/v1/reward-stores/{reward_store_id}/offers/{offer_id}/purchase"
+PURCHASED = "/v1/members/{member_id}/reward-store-purchases/{command_id}"
+ISSUED = "/v1/members/{member_id}/issued-offers"
 
 VALID = {
     "member_id": "M1", "offer_id": "SPRING_FUEL_2X", "command_id": "cmd-1", "code": "SAVE5",
-    "transaction_id": "T-1",
+    "transaction_id": "T-1", "reward_store_id": "CAFE",
 }  # fmt: skip
-KEYED = {LOAD, REDEEM, LINK}
+KEYED = {LOAD, REDEEM, LINK, PURCHASE}
 """Routes that need an Idempotency-Key."""
 QUERY = {CATALOGUE: "market=CA", FEED: "market=CA", CODE_STATUS: "market=CA"}
 """The valid query a route needs besides the identifier under test."""
@@ -236,6 +241,16 @@ PLACES = [
     Place("GET", CODE_STATUS, "path", "code"),
     Place("DELETE", RELEASE, "path", "transaction_id"),
     Place("GET", CHALLENGES, "path", "member_id"),
+    Place("GET", STORES, "query", "member_id"),
+    Place("GET", STORE_OFFERS, "path", "reward_store_id"),
+    Place("GET", STORE_OFFERS, "query", "member_id"),
+    Place("POST", PURCHASE, "path", "reward_store_id"),
+    Place("POST", PURCHASE, "path", "offer_id"),
+    Place("POST", PURCHASE, "query", "member_id"),
+    Place("POST", PURCHASE, "header", "Idempotency-Key"),
+    Place("GET", PURCHASED, "path", "member_id"),
+    Place("GET", PURCHASED, "path", "command_id"),
+    Place("GET", ISSUED, "path", "member_id"),
 ]
 
 
@@ -358,11 +373,17 @@ DECLARED = {
     ("DELETE", RELEASE): {"200", "400", "401", "403", "404", "414", "503"},
     ("GET", CHALLENGES): {"200", "400", "401", "403", "404", "414", "503"},
     ("GET", PARTICIPATION): {"200", "400", "401", "403", "414", "503"},
+    ("GET", STORES): {"200", "400", "401", "403", "404", "414", "503"},
+    ("GET", STORE_OFFERS): {"200", "400", "401", "403", "404", "414", "503"},
+    ("POST", PURCHASE): {"201", "202", "400", "401", "403", "409", "414", "422", "503"},
+    ("GET", PURCHASED): {"200", "202", "400", "401", "403", "404", "414", "503"},
+    ("GET", ISSUED): {"200", "400", "401", "403", "404", "414", "503"},
 }
 
-NOT_REFUSALS = {(("POST", REDEEM), "409")}
-"""Non-2xx answers that are not refusals: a repeated redemption is answered with its original
-outcome, in the body every other answer about it has (docs/adr/0022-redemption-endpoint.md)."""
+NOT_REFUSALS = {(("POST", REDEEM), "409"): "Redemption", (("POST", PURCHASE), "409"): "Purchase"}
+"""Non-2xx answers that are not refusals: a repeated redemption or purchase is answered with its
+original outcome, in the body every other answer about it has (docs/adr/0022-redemption-endpoint.md,
+0033-reward-store-api.md)."""
 
 REFUSAL_OR_REPEAT = {(("POST", LINK), "409")}
 """A refusal (code_already_linked) or a repeated link answered with its original outcome
@@ -389,7 +410,7 @@ def test_every_refusal_is_documented_with_the_error_body():
         for status, response in operation["responses"].items():
             if (key, status) in NOT_REFUSALS:
                 schema = response["content"]["application/json"]["schema"]
-                assert schema == {"$ref": "#/components/schemas/Redemption"}, (key, status)
+                assert schema == {"$ref": f"#/components/schemas/{NOT_REFUSALS[key, status]}"}
             elif (key, status) in REFUSAL_OR_REPEAT:
                 schema = response["content"]["application/json"]["schema"]
                 assert {"$ref": "#/components/schemas/ErrorBody"} in schema["anyOf"], key

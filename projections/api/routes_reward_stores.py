@@ -1,0 +1,488 @@
+"""Reward stores (seed 002, docs/adr/0033-reward-store-api.md): the member's eligible stores,
+the offers one sells, buying one with points, and the offers bought (the wallet's store
+offers).
+
+- `GET /v1/reward-stores` and `GET /v1/reward-stores/{reward_store_id}/offers`: a store is
+  the set of live offers whose `reward_store` listing names it (ADR 20). Each offer says
+  whether the member may buy it, judged by the worker's own rule
+  (`processors.rules.rewards.store.purchase_refusal` and its parts) on the member's state
+  rebuilt from the projections (`reward_store_queries`). A member's eligible stores are those
+  selling at least one offer the member is targeted by (not as control).
+- `POST /v1/reward-stores/{reward_store_id}/offers/{offer_id}/purchase` writes a
+  `RewardStoreOfferPurchaseRequested` and answers with the worker's decision as the
+  redemption endpoint does (ADR 22), through `member_requests.submit`: 201 with the issued
+  offer, 409 with the original for a repeated key, 422 with the stable reason, 202 with the
+  status URL (`GET /v1/members/{id}/reward-store-purchases/{key}`) when the decision takes
+  longer than the wait.
+- `GET /v1/members/{id}/issued-offers`: the instances bought, newest first, with their status.
+
+Who: a member token acts for its own member (`member_id`, when given, must be it: 403
+otherwise); a staff token names the member with `member_id` (400 without).
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from processors.contract.common import Source
+from processors.contract.config import OfferPublished
+from processors.contract.redemptions import RequestType, RewardStoreOfferPurchaseRequested
+from processors.rules.arithmetic import derived_id
+from processors.rules.ledger import requests
+from processors.rules.offers.state import IssuedOffer as IssuedInstance
+from processors.rules.rewards import store
+from projections.api.auth import MemberId, Principal, Role, read_principal
+from projections.api.claims import located
+from projections.api.commands import CommandId
+from projections.api.errors import (
+    ApiError,
+    BadParameterError,
+    ErrorBody,
+    ForbiddenError,
+    NotFoundError,
+    refusals,
+)
+from projections.api.identifiers import ApiId, OfferIdPath
+from projections.api.locales import DEFAULT_LOCALE, LocaleQuery, pick
+from projections.api.member_requests import ServiceOutcome, ServiceRecord, status, submit
+from projections.api.reward_schemas import RewardCopy, WalletPageInfo
+from projections.api.reward_store_queries import Buyer, IssuedRow, RewardStoreQueries
+from projections.api.reward_store_schemas import (
+    ISSUED_OFFERS_EXAMPLE,
+    PURCHASE_EXAMPLE,
+    PURCHASE_PENDING,
+    PURCHASE_REJECTED,
+    STORE_OFFERS_EXAMPLE,
+    STORES_EXAMPLE,
+    IssuedOffer,
+    IssuedOffers,
+    IssuedStatus,
+    Purchase,
+    RewardStores,
+    RewardStoreSummary,
+    StoreOffer,
+    StoreOffers,
+)
+from projections.api.reward_store_schemas import Buyer as BuyerView
+from projections.api.routes_carts import ConfigSource, ConfigUnavailableError
+from projections.api.routes_rewards import decode_wallet_cursor
+
+router = APIRouter(tags=["reward stores"])
+
+PAGE_DEFAULT, PAGE_MAX = 20, 100
+_KIND = RequestType.REWARD_STORE_OFFER_PURCHASE
+
+
+def buyer_id(principal: Principal, member_id: str | None) -> str:
+    """Whom the caller acts for: a member token its own member, staff the `member_id` named."""
+    if principal.role is Role.STAFF:
+        if member_id is None:
+            raise BadParameterError("member_id", "a staff token names the member (member_id)")
+        return member_id
+    if member_id is not None and member_id != principal.subject:
+        raise ForbiddenError("a member token reads and buys only for its own member")
+    return principal.subject
+
+
+BuyerQuery = Annotated[
+    ApiId | None,
+    Query(description="The member: required with a staff token; a member token is its own."),
+]
+StorePath = Annotated[
+    ApiId, Path(description="The reward store's id (1–128 printable ASCII).", examples=["CAFE"])
+]
+
+
+def purchase_request_id(member_id: str, command_id: str) -> str:
+    """The RewardStoreOfferPurchaseRequested's event id: the same for every write of one key."""
+    return derived_id("reward-store-offer-purchase-requested", member_id, command_id)
+
+
+def status_url(member_id: str, command_id: str) -> str:
+    """Where a purchase's state is read (both ids percent-encoded)."""
+    return (
+        f"/v1/members/{quote(member_id, safe='')}/reward-store-purchases/"
+        f"{quote(command_id, safe='')}"
+    )
+
+
+def _queries(request: Request) -> RewardStoreQueries:
+    queries: RewardStoreQueries = request.app.state.reward_store_queries
+    return queries
+
+
+def _catalogue_offers(request: Request, at: datetime) -> list[OfferPublished]:
+    source: ConfigSource = request.app.state.config_source
+    if not source.ready.is_set():
+        raise ConfigUnavailableError(f"the offer configuration is not loaded yet: {source.status}")
+    return source.config.catalogue.for_sale(at)
+
+
+async def _buyer(request: Request, member_id: str) -> Buyer:
+    source: ConfigSource = request.app.state.config_source
+    found = await _queries(request).buyer(member_id, source.config.catalogue)
+    if found is None:
+        raise NotFoundError(f"no member '{member_id}'")
+    return found
+
+
+def buyer_view(buyer: Buyer, offer: OfferPublished, at: datetime) -> BuyerView:
+    """What the member may do with a store's offer at `at`: the worker's rule, part by part."""
+    assert offer.reward_store is not None
+    ledger, offers = buyer.ledger, buyer.offers
+    listing = offer.reward_store
+    refusal = store.purchase_refusal(
+        ledger, offers, listing.reward_store_id, offer.offer_id, offer, at
+    )
+    spend = requests.cannot_spend(ledger, [(offer.program_id, listing.points_cost)])
+    return BuyerView(
+        targeted=offer.program_id in ledger.programs and store.is_targeted(offer, offers, at),
+        uses_left=store.uses_left(offer, offers),
+        balance=ledger.spendable(offer.program_id),
+        affordable=spend is None,
+        may_buy=refusal is None,
+        refusal=refusal[0].value if refusal is not None else None,
+        detail=refusal[1] if refusal is not None else None,
+    )
+
+
+def _store_offer(offer: OfferPublished, buyer: Buyer, locale: str, at: datetime) -> StoreOffer:
+    assert offer.reward_store is not None
+    return StoreOffer(
+        offer_id=offer.offer_id, reward_store_id=offer.reward_store.reward_store_id,
+        program_id=offer.program_id, market=offer.market, rank=offer.rank,
+        points_cost=offer.reward_store.points_cost, starts_at=offer.schedule.starts_at,
+        ends_at=offer.schedule.ends_at, uses_per_member_max=offer.usage.uses_per_member_max,
+        copy=_copy(offer, locale), reward=offer.reward.model_dump(mode="json"),
+        member=buyer_view(buyer, offer, at),
+    )  # fmt: skip
+
+
+def _copy(offer: OfferPublished, locale: str) -> RewardCopy:
+    copies = {c.locale.value: c for c in offer.localized_copy}
+    shown = copies[pick(copies, locale)]
+    return RewardCopy(**shown.model_dump(mode="json"))
+
+
+def _example(description: str, example: dict[str, Any], model: type | None = None) -> Any:
+    documented: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"example": example}},
+    }
+    if model is not None:
+        documented["model"] = model
+    return documented
+
+
+_READ_REFUSALS = {
+    400: "invalid_parameter: a malformed id, or a staff token without member_id",
+    401: "unauthorized: no valid bearer token",
+    403: "forbidden: a member token naming another member",
+    404: "not_found: no such member (never enrolled)",
+    503: "config_unavailable (the offer configuration is not loaded yet) or "
+    "database_unavailable; retry after `Retry-After`",
+}
+
+
+@router.get(
+    "/v1/reward-stores",
+    response_model=RewardStores,
+    summary="The reward stores the member may buy in",
+    responses={
+        **refusals(400, 401, 403, 404, 414, 503, described=_READ_REFUSALS),
+        200: _example("The member's eligible stores, by id.", STORES_EXAMPLE),
+    },
+)
+async def read_reward_stores(
+    request: Request,
+    principal: Annotated[Principal, Depends(read_principal)],
+    member_id: BuyerQuery = None,
+) -> RewardStores:
+    """Stores selling now at least one offer the member is targeted by (not as control)."""
+    whose = buyer_id(principal, member_id)
+    now: datetime = request.app.state.clock()
+    offers = _catalogue_offers(request, now)
+    buyer = await _buyer(request, whose)
+    sold: dict[str, list[OfferPublished]] = {}
+    for offer in offers:
+        assert offer.reward_store is not None
+        view = buyer_view(buyer, offer, now)
+        if buyer.ledger.status == "ACTIVE" and offer.market in buyer.markets and view.targeted:
+            sold.setdefault(offer.reward_store.reward_store_id, []).append(offer)
+    stores = [
+        RewardStoreSummary(
+            reward_store_id=store_id,
+            markets=sorted({o.market for o in its}),
+            program_ids=sorted({o.program_id for o in its}),
+            offers_for_member=len(its),
+            cheapest_points_cost=min(o.reward_store.points_cost for o in its if o.reward_store),
+        )
+        for store_id, its in sorted(sold.items())
+    ]
+    return RewardStores(member_id=whose, reward_stores=stores)
+
+
+@router.get(
+    "/v1/reward-stores/{reward_store_id}/offers",
+    response_model=StoreOffers,
+    summary="The offers a reward store sells now, as the member sees them",
+    responses={
+        **refusals(
+            400, 401, 403, 404, 414, 503,
+            described=_READ_REFUSALS | {
+                404: "not_found: no such member, or the store sells nothing in the member's "
+                "markets now",
+            },
+        ),
+        200: _example("Its offers by rank, each with whether the member may buy it.",
+                      STORE_OFFERS_EXAMPLE),
+    },
+)  # fmt: skip
+async def read_store_offers(
+    request: Request,
+    reward_store_id: StorePath,
+    principal: Annotated[Principal, Depends(read_principal)],
+    member_id: BuyerQuery = None,
+    locale: LocaleQuery = DEFAULT_LOCALE,
+) -> StoreOffers:
+    """Copy in the language asked, price, live window, and for the member: targeted, uses
+    left, affordable, and whether a purchase would be accepted (else the reason)."""
+    whose = buyer_id(principal, member_id)
+    now: datetime = request.app.state.clock()
+    offers = _catalogue_offers(request, now)
+    buyer = await _buyer(request, whose)
+    sold = [
+        offer
+        for offer in offers
+        if offer.reward_store is not None
+        and offer.reward_store.reward_store_id == reward_store_id
+        and offer.market in buyer.markets
+    ]
+    if not sold:
+        raise NotFoundError(f"reward store '{reward_store_id}' sells nothing for this member now")
+    return StoreOffers(
+        reward_store_id=reward_store_id,
+        member_id=whose,
+        locale=locale,
+        offers=[_store_offer(offer, buyer, locale, now) for offer in sold],
+    )
+
+
+def issued_view(row: IssuedRow, now: datetime) -> IssuedOffer:
+    """A `member_issued_offers` row as the API shows it; usable as the offer rules judge it."""
+    instance = IssuedInstance(
+        issued_offer_id=row.issued_offer_id, offer_id=row.offer_id or "",
+        reward_store_id=row.reward_store_id or "", points=row.points_spent or 0,
+        issued_at=row.issued_at or row.status_at, status=row.status,
+        transaction_id=row.transaction_id, locked_until=row.locked_until,
+    )  # fmt: skip
+    return IssuedOffer(
+        issued_offer_id=row.issued_offer_id,
+        offer_id=row.offer_id,
+        reward_store_id=row.reward_store_id,
+        status=row.status,  # type: ignore[arg-type]  # the table's CHECK holds it to four
+        # A transaction id no till gives: usable by any transaction, not only its own.
+        is_usable=instance.applies_to("\x00", now),
+        points_spent=row.points_spent,
+        command_id=row.command_id,
+        ledger_event_log_id=row.ledger_event_log_id,
+        issued_at=row.issued_at,
+        transaction_id=row.transaction_id,
+        locked_until=row.locked_until,
+        discount_cents=row.discount_cents,
+        status_at=row.status_at,
+    )
+
+
+def purchase_body(
+    record: ServiceRecord, outcome: ServiceOutcome | None, issued: IssuedOffer | None
+) -> Purchase:
+    """The purchase as the API shows it: pending without an outcome."""
+    asked = record.request
+    return Purchase(
+        command_id=record.command_id,
+        member_id=record.member_id,
+        request_event_id=record.request_event_id,
+        status="pending" if outcome is None else "accepted" if outcome.accepted else "rejected",
+        status_url=status_url(record.member_id, record.command_id),
+        reward_store_id=asked["reward_store_id"],
+        offer_id=asked["offer_id"],
+        issued_offer=issued,
+        ledger_event_log_id=outcome.ledger_event_log_id if outcome is not None else None,
+        reason=outcome.reason if outcome is not None else None,
+        detail=outcome.detail if outcome is not None else None,
+        decided_at=outcome.decided_at if outcome is not None else None,
+    )
+
+
+async def _issued_by(request: Request, member_id: str, command_id: str) -> IssuedOffer | None:
+    rows = await _queries(request).issued(member_id, limit=1, command_id=command_id)
+    now: datetime = request.app.state.clock()
+    return issued_view(rows[0], now) if rows else None
+
+
+_LOCATION = {"Location": {"description": "The status URL.", "schema": {"type": "string"}}}
+
+_POST_RESPONSES: dict[int | str, Any] = {
+    **refusals(
+        400, 401, 403, 414, 503,
+        described={
+            400: "invalid_parameter: missing or invalid Idempotency-Key, a malformed store or "
+            "offer id, or a staff token without member_id",
+            403: "forbidden: a member token naming another member",
+            503: "commands_unavailable (the request could not be written: retry with the same "
+            "key) or database_unavailable; retry after `Retry-After`",
+        },
+    ),
+    201: {**_example("Accepted: the points are debited and the offer is issued to the member.",
+                     PURCHASE_EXAMPLE, Purchase), "headers": _LOCATION},
+    202: {**_example("Written, not decided within the wait: read `status_url` (also in "
+                     "`Location`) later.", PURCHASE_PENDING, Purchase), "headers": _LOCATION},
+    409: {**_example("A repeat of a key already used with the same body: the original outcome "
+                     "(accepted or rejected); nothing was written again.", PURCHASE_REJECTED,
+                     Purchase), "headers": _LOCATION},
+    422: _example(
+        "Refused, nothing debited: `error` is the worker's stable reason (insufficient_points, "
+        "not_eligible, limit_reached, offer_not_live, unknown_offer, unknown_member, "
+        "member_merged) and `reason` its detail; or idempotency_key_reused: the key was used "
+        "for another purchase by this member.",
+        {"error": "insufficient_points", "reason": "CA_REWARDS: balance 120 < 300 requested"},
+        ErrorBody,
+    ),
+}  # fmt: skip
+
+
+@router.post(
+    "/v1/reward-stores/{reward_store_id}/offers/{offer_id}/purchase",
+    status_code=201,
+    response_model=Purchase,
+    summary="Buy a reward store's offer with points; waits a bounded time for the decision",
+    responses=_POST_RESPONSES,
+)
+async def purchase_offer(
+    request: Request,
+    reward_store_id: StorePath,
+    offer_id: OfferIdPath,
+    command_id: CommandId,
+    principal: Annotated[Principal, Depends(read_principal)],
+    member_id: BuyerQuery = None,
+) -> Any:
+    """Spend the member's points on one instance of the offer. Retrying with the same
+    Idempotency-Key is safe: it never writes twice, and answers 409 with the original."""
+    whose = buyer_id(principal, member_id)
+    app = request.app
+    event = RewardStoreOfferPurchaseRequested(
+        event_id=purchase_request_id(whose, command_id),
+        occurred_at=app.state.clock(),
+        command_id=command_id,
+        member_id=whose,
+        reward_store_id=reward_store_id,
+        offer_id=offer_id,
+        source=Source.APP,
+    )
+    submitted = await submit(
+        app, _KIND, event, member_id=whose, command_id=command_id, outcome_command_id=command_id
+    )
+    outcome = submitted.outcome
+    issued = None
+    if outcome is not None and outcome.accepted:
+        issued = await _issued_by(request, whose, command_id)
+    answer = purchase_body(submitted.record, outcome, issued)
+    if outcome is None:
+        return located(202, answer, answer.status_url)
+    if submitted.repeat:
+        return located(409, answer, answer.status_url)
+    if not outcome.accepted:
+        reason = outcome.reason or "UNKNOWN"
+        raise ApiError(422, reason, outcome.detail or reason)
+    return located(201, answer, answer.status_url)
+
+
+@router.get(
+    "/v1/members/{member_id}/reward-store-purchases/{command_id}",
+    response_model=Purchase,
+    summary="A reward-store purchase's state: decided (200) or not yet (202)",
+    responses={
+        **refusals(
+            400, 401, 403, 404, 414, 503,
+            described={
+                403: "forbidden: a member token on another member's path",
+                404: "not_found: this member never used that key for a purchase",
+                503: "database_unavailable: retry after `Retry-After`",
+            },
+        ),
+        200: _example("Decided: accepted (with the issued offer) or rejected (with the reason).",
+                      PURCHASE_EXAMPLE),
+        202: _example("Written, not decided yet: ask again.", PURCHASE_PENDING, Purchase),
+    },
+)  # fmt: skip
+async def read_purchase(
+    request: Request,
+    member_id: MemberId,
+    command_id: Annotated[ApiId, Path(description="The Idempotency-Key the purchase used.")],
+) -> Any:
+    record, outcome = await status(request.app, _KIND, member_id, command_id)
+    if record is None:
+        raise NotFoundError(f"member {member_id} never used key '{command_id}' for a purchase")
+    issued = None
+    if outcome is not None and outcome.accepted:
+        issued = await _issued_by(request, member_id, command_id)
+    answer = purchase_body(record, outcome, issued)
+    return located(202 if outcome is None else 200, answer, answer.status_url)
+
+
+def encode_cursor(last: IssuedRow) -> str:
+    """The opaque cursor of the page after `last` (read back by `decode_wallet_cursor`)."""
+    raw = f"{(last.issued_at or last.status_at).isoformat()}|{last.issued_offer_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@router.get(
+    "/v1/members/{member_id}/issued-offers",
+    response_model=IssuedOffers,
+    summary="The offers the member bought in reward stores (the wallet's store offers)",
+    responses={
+        **refusals(
+            400, 401, 403, 404, 414, 503,
+            described={
+                403: "forbidden: a member token on another member's path",
+                404: "not_found: no such member (never enrolled, nothing bought)",
+                503: "database_unavailable: retry after `Retry-After`",
+            },
+        ),
+        200: _example("Newest purchase first, with status, lock and where each came from.",
+                      ISSUED_OFFERS_EXAMPLE),
+    },
+)  # fmt: skip
+async def read_issued_offers(
+    request: Request,
+    member_id: MemberId,
+    limit: Annotated[
+        int, Query(ge=1, le=PAGE_MAX, description="Offers per page, at most 100.")
+    ] = PAGE_DEFAULT,
+    cursor: Annotated[
+        str | None, Query(description="`page.next_cursor` of the previous page.")
+    ] = None,
+    status_: Annotated[
+        IssuedStatus | None, Query(alias="status", description="Only offers in this state.")
+    ] = None,
+) -> IssuedOffers:
+    """One page of the member's issued store offers (keyset pagination)."""
+    after = decode_wallet_cursor(cursor) if cursor is not None else None
+    rows = await _queries(request).issued(member_id, limit=limit + 1, after=after, status=status_)
+    if rows is None:
+        raise NotFoundError(f"no member '{member_id}'")
+    now: datetime = request.app.state.clock()
+    page, more = rows[:limit], len(rows) > limit
+    return IssuedOffers(
+        member_id=member_id,
+        page=WalletPageInfo(
+            limit=limit, has_more=more, next_cursor=encode_cursor(page[-1]) if more else None
+        ),
+        issued_offers=[issued_view(row, now) for row in page],
+    )

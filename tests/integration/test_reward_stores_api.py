@@ -1,0 +1,230 @@
+"""Reward stores through the HTTP API, end to end on the real stack (seed 002,
+docs/adr/0033-reward-store-api.md): the app as `loyalty api` builds it, the real worker
+deciding, the real projector filling the tables, in a database and under topics of this test's
+own (`engine`, as the reward redemption tests set it up).
+
+A store CAFE sells a MASS offer (300 points, $2 off a basket of $5 or more) and an offer for
+an audience nobody was uploaded to. A member with 1,000 points sees the store and both offers,
+buys the first (201 with the issued offer), a repeat of the key is 409 with the original, the
+second is refused `not_eligible`; a member with 100 points is refused `insufficient_points`;
+a member token reads and buys only for its own member. Then the till locks the instance to a
+transaction, the transaction gets the discount once and a second one carrying it nothing.
+
+The API waits for decisions far beyond what they take here (`LOYALTY_API_DECISION_WAIT_MS`),
+and every wait below is for a state, so the answers do not depend on the machine's speed."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from loyalty.audit import uncommitted
+from loyalty.producing import publish_events
+from loyalty.services import Services
+from processors.contract.common import Source
+from processors.contract.offer_definition import (
+    EVERGREEN_ENDS_AT,
+    DiscountKind,
+    OfferSchedule,
+    OfferTargeting,
+    OfferUsageControls,
+    RewardStoreListing,
+    TargetingKind,
+    TargetingTiming,
+)
+from processors.contract.redemptions import IssuedOfferLockRequested
+from projections.api.auth import Role
+from tests.integration.test_rewards_api import api, bearer, engine, projected
+from tests.integration.test_worker_runtime import until
+from tests.rules.given import bought, enrolled, program
+from tests.rules.offers.given_offers import discount, offer, spend
+
+pytestmark = pytest.mark.integration
+
+__all__ = ["engine"]  # the fixture, shared with the reward redemption tests
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+RICH, POOR = "rs-rich", "rs-poor"
+MUFFIN, VIP = "MUFFIN_HALF_OFF", "VIP_ONLY"
+
+
+def store_offer(offer_id: str, **changes: Any):  # type: ignore[no-untyped-def]
+    """An offer CAFE sells for 300 points, live from yesterday with no end."""
+    return offer(
+        offer_id, spend(500),
+        reward=discount(DiscountKind.AMOUNT_OFF_CART, amount_off_cents=200),
+        reward_store=RewardStoreListing(reward_store_id="CAFE", points_cost=300),
+        schedule=OfferSchedule(
+            starts_at=NOW - timedelta(days=1), ends_at=EVERGREEN_ENDS_AT, display_at=None
+        ),
+        occurred_at=NOW - timedelta(days=2), event_id=f"pub-{offer_id}",
+        usage=OfferUsageControls(uses_per_member_max=2), **changes,
+    )  # fmt: skip
+
+
+def paid(member: str, tx: str, tokens: list[str]):  # type: ignore[no-untyped-def]
+    return bought(member, tx, cents=1000, at=NOW).model_copy(
+        update={"redemption_tokens": tokens, "event_id": f"tx-{tx}"}
+    )
+
+
+async def buy(
+    http: httpx.AsyncClient, caller: dict[str, str], key: str, offer_id: str = MUFFIN, **query: str
+) -> httpx.Response:
+    return await http.post(
+        f"/v1/reward-stores/CAFE/offers/{offer_id}/purchase",
+        params=query,
+        headers={**caller, "Idempotency-Key": key},
+    )
+
+
+async def test_buy_a_store_offer_then_lock_it_for_one_transaction_that_uses_it_once(
+    engine, tmp_path
+):
+    rich, poor = bearer(engine, RICH), bearer(engine, POOR)
+    services = Services(engine, tmp_path)
+    worker = services.start("worker", "worker")
+    projector = services.start("projector", "project")
+    try:
+        vip = OfferTargeting(
+            kind=TargetingKind.AUDIENCE_LIST, timing=TargetingTiming.STATIC, audience_id="NOBODY"
+        )
+        await publish_events(
+            engine, [program(), store_offer(MUFFIN), store_offer(VIP, targeting=vip, rank=6)]
+        )
+        earned = NOW - timedelta(hours=1)
+        await publish_events(engine, [
+            enrolled(RICH), bought(RICH, "RS-EARN-1", cents=100_000, at=earned),
+            enrolled(POOR), bought(POOR, "RS-EARN-2", cents=10_000, at=earned),
+        ])  # fmt: skip
+
+        async def funded() -> bool:
+            both = "SELECT count(*) FROM member_balances WHERE balance IN (1000, 100)"
+            return await uncommitted(engine) == 0 and projected(engine, both) == 2
+
+        assert await until(funded, 180), worker.log_tail() + projector.log_tail()
+
+        async with api() as http:
+
+            async def configured() -> bool:  # the API's config feed has caught up
+                answer = await http.get("/v1/reward-stores", headers=rich)
+                return answer.status_code != 503
+
+            assert await until(configured, 60)
+            stores = await http.get("/v1/reward-stores", headers=rich)
+            offers = await http.get("/v1/reward-stores/CAFE/offers", headers=rich)
+            first = await buy(http, rich, "rs-k1")
+            again = await buy(http, rich, "rs-k1")
+            not_targeted = await buy(http, rich, "rs-k2", offer_id=VIP)
+            too_poor = await buy(http, poor, "rs-k1")
+            later = await http.get(
+                "/v1/members/rs-rich/reward-store-purchases/rs-k1",
+                headers=bearer(engine, "care", Role.STAFF),
+            )
+            bola = [
+                await buy(http, rich, "rs-k3", member_id=POOR),
+                await http.get("/v1/reward-stores", params={"member_id": POOR}, headers=rich),
+                await http.get(f"/v1/members/{POOR}/issued-offers", headers=rich),
+                await http.get(f"/v1/members/{POOR}/reward-store-purchases/rs-k1", headers=rich),
+            ]
+            after = await http.get("/v1/reward-stores/CAFE/offers", headers=rich)
+            issued = first.json()["issued_offer"]["issued_offer_id"]
+
+            # The till locks the instance to its basket (on Kafka, ADR 33), then the basket
+            # and another one carrying the same instance are completed.
+            lock = IssuedOfferLockRequested(
+                event_id="rs-lock-1", occurred_at=datetime.now(UTC), command_id="rs-lock-1",
+                member_id=RICH, issued_offer_id=issued, transaction_id="RS-T-LOCKED",
+                source=Source.INSTORE, store_id="S1", till_id="T1",
+            )  # fmt: skip
+            await publish_events(engine, [lock])
+
+            async def status_of_instance() -> str:
+                page = await http.get(f"/v1/members/{RICH}/issued-offers", headers=rich)
+                return str(page.json()["issued_offers"][0]["status"])
+
+            assert await until(lambda: _is(status_of_instance, "LOCKED"), 120)
+            locked = await http.get(f"/v1/members/{RICH}/issued-offers", headers=rich)
+            await publish_events(engine, [paid(RICH, "RS-T-LOCKED", [issued])])
+            await publish_events(engine, [paid(RICH, "RS-T-AGAIN", [issued])])
+
+            async def both_seen() -> bool:
+                again_seen = (
+                    "SELECT count(*) FROM ledger_events WHERE transaction_id = 'RS-T-AGAIN'"
+                )
+                return (
+                    await uncommitted(engine) == 0
+                    and projected(engine, again_seen) == 1
+                    and await status_of_instance() == "USED"
+                )
+
+            assert await until(both_seen, 180), worker.log_tail() + projector.log_tail()
+            used = await http.get(f"/v1/members/{RICH}/issued-offers", headers=rich)
+    finally:
+        services.stop()
+
+    assert stores.status_code == 200, stores.text
+    assert stores.json()["reward_stores"] == [{
+        "reward_store_id": "CAFE", "markets": ["CA"], "program_ids": ["CA_MAIN"],
+        "offers_for_member": 1, "cheapest_points_cost": 300,
+    }]  # fmt: skip
+    assert offers.status_code == 200, offers.text
+    muffin, vip_offer = offers.json()["offers"]
+    assert (muffin["offer_id"], muffin["points_cost"], muffin["copy"]["locale"]) == (
+        MUFFIN, 300, "en",
+    )  # fmt: skip
+    assert muffin["member"] == {
+        "targeted": True, "uses_left": 2, "balance": 1000, "affordable": True, "may_buy": True,
+        "refusal": None, "detail": None,
+    }  # fmt: skip
+    assert (vip_offer["member"]["targeted"], vip_offer["member"]["refusal"]) == (
+        False, "not_eligible",
+    )  # fmt: skip
+
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert first.headers["Location"] == body["status_url"]
+    assert (body["status"], body["offer_id"], body["reward_store_id"]) == (
+        "accepted",
+        MUFFIN,
+        "CAFE",
+    )
+    assert body["issued_offer"]["status"] == "ISSUED"
+    assert body["issued_offer"]["points_spent"] == 300
+    assert body["issued_offer"]["is_usable"] is True
+    assert (again.status_code, again.json()) == (409, body)
+    assert (later.status_code, later.json()) == (200, body)
+    assert not_targeted.status_code == 422, not_targeted.text
+    assert not_targeted.json()["error"] == "not_eligible"
+    assert too_poor.status_code == 422, too_poor.text
+    assert too_poor.json()["error"] == "insufficient_points"
+    assert [r.status_code for r in bola] == [403, 403, 403, 403]
+    assert projected(
+        engine, f"SELECT count(*) FROM ledger_events WHERE member_id = '{RICH}'"
+        " AND event_type = 'POINTS_REDEMPTION'"
+    ) == 1  # fmt: skip
+    assert after.json()["offers"][0]["member"]["uses_left"] == 1
+    assert after.json()["offers"][0]["member"]["balance"] == 700
+
+    [held] = locked.json()["issued_offers"]
+    assert (held["status"], held["transaction_id"], held["is_usable"]) == (
+        "LOCKED", "RS-T-LOCKED", False,
+    )  # fmt: skip
+    assert held["locked_until"] is not None
+    [spent] = used.json()["issued_offers"]
+    assert (spent["status"], spent["transaction_id"], spent["discount_cents"]) == (
+        "USED", "RS-T-LOCKED", 200,
+    )  # fmt: skip
+    assert spent["is_usable"] is False
+    assert projected(
+        engine, f"SELECT count(*) FROM offer_completions WHERE member_id = '{RICH}'"
+        f" AND offer_id = '{MUFFIN}'"
+    ) == 1  # fmt: skip
+
+
+async def _is(look: Callable[[], Awaitable[str]], wanted: str) -> bool:
+    return await look() == wanted
