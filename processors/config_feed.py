@@ -178,8 +178,8 @@ class ConfigFeed:
         note = self.config.apply(admitted)
         self.applied += 1
         if note:
-            # Read but changing nothing: a kind no rule reads yet (rewards, codes, challenges
-            # until their features land), or an event the configuration refuses.
+            # Read but changing nothing: a kind another agent owns (a reward's codes), or an
+            # event the configuration refuses (a late extension, a challenge's unsupported goal).
             NOTED.labels(type(admitted).__name__).inc()
             log.info("config_feed.event_noted", offset=delivered.offset,
                      type=type(admitted).__name__, note=note)  # fmt: skip
