@@ -38,6 +38,7 @@ from processors.contract.transactions import TransactionCompleted, TransactionRe
 from processors.rules.arithmetic import derived_id
 from processors.rules.ledger import policy
 from processors.rules.offers import eligibility, limits, progress, retention, returns
+from processors.rules.offers.basket import Basket
 from processors.rules.offers.catalogue import TRANSACTION_BEHAVIOURS, Catalogue
 from processors.rules.offers.discounts import (
     DiscountOffer,
@@ -46,7 +47,7 @@ from processors.rules.offers.discounts import (
     apply_discounts,
     discount_total,
 )
-from processors.rules.offers.products import covered, eligible, globally_excluded
+from processors.rules.offers.products import globally_excluded
 from processors.rules.offers.progress import Award, AwardReversal, Cause, Evaluation, Plan
 from processors.rules.offers.rewards import Payout, clip, covered_base, is_used_up, payout
 from processors.rules.offers.stacking import Contender, value_cents, winners
@@ -220,10 +221,11 @@ def _purchase(
     ]
     held = set() if anonymous else _held_out([o for o, _ in candidates], state, tx.occurred_at)
     gives_discount = [c for c in candidates if c[0].reward.kind is OfferRewardKind.DISCOUNT]
+    gross = Basket(priced)
     plans = [
         plan
         for offer, program in gives_discount
-        if (plan := _plan_purchase(state, offer, program, priced, tx, catalogue))
+        if (plan := _plan_purchase(state, offer, program, gross, tx, catalogue))
     ]
     for plan in plans:
         plan.discount_cents = discount_total(apply_discounts(priced, _discount_offers([plan])))
@@ -237,11 +239,12 @@ def _purchase(
         for discount in taken:
             off[discount.line_id] += discount.cents
         net = [replace(line, amount_cents=line.amount_cents - off[line.line_id]) for line in priced]
+    paid = Basket(net)
     plans += [
         plan
         for offer, program in candidates
         if offer.reward.kind is not OfferRewardKind.DISCOUNT
-        and (plan := _plan_purchase(state, offer, program, net, tx, catalogue))
+        and (plan := _plan_purchase(state, offer, program, paid, tx, catalogue))
     ]
     applying = _stack(_tested(plans, held), programs)
     evaluation = Evaluation()
@@ -272,30 +275,29 @@ def _plan_purchase(
     state: MemberOffers,
     offer: OfferPublished,
     program: ProgramConfigured,
-    lines: Sequence[PricedLine],
+    basket: Basket,
     tx: TransactionCompleted,
     catalogue: Catalogue,
 ) -> Plan | None:
     selectors = catalogue.selectors(offer.offer_id)
     excluded = globally_excluded(offer, program, tx.store.province, tx.lines)
     counted = [
-        eligible(lines, selector, excluded) if b.kind in TRANSACTION_BEHAVIOURS else []
+        basket.eligible(selector, excluded) if b.kind in TRANSACTION_BEHAVIOURS else []
         for b, selector in zip(offer.behaviours, selectors, strict=True)
     ]
     values = [
         progress.purchase_value(b, ls) for b, ls in zip(offer.behaviours, counted, strict=True)
     ]
-    covering = covered(lines, selectors, excluded)
     base_excluded = policy.excluded_skus(program, tx.store.province, tx.lines)
     base = covered_base(
         program,
-        sum(line.amount_cents for line in covering if line.sku not in base_excluded),
-        sum(line.amount_cents for line in lines if line.sku not in base_excluded),
+        basket.spend_cents(base_excluded, selectors, excluded),
+        basket.spend_cents(base_excluded),
     )
     plan = _plan(state, offer, program, values, base, tx.occurred_at)
     if plan is not None:
         plan.lines = [[line.line_id for line in ls] for ls in counted]
-        plan.covered = [line.line_id for line in covering]
+        plan.covered = [line.line_id for line in basket.covered(selectors, excluded)]
     return plan
 
 
