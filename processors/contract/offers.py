@@ -380,8 +380,9 @@ class OfferUseReservationAnswered(Event):
     discount_cents: Cents = Field(description="The discount the offer gives on the basket.")
     reason: OfferUseDenial | None = Field(
         default=None,
-        description="Why it was refused (`USES_SPENT`: the offer's total uses are spent, live "
-        "reservations counted); null when reserved.",
+        description="Why it was refused: `USES_SPENT` (the offer's total uses are granted) or "
+        "`USES_RESERVED` (tills' live reservations hold the uses left; they may lapse or be "
+        "released); null when reserved.",
     )
 
 

@@ -219,7 +219,10 @@ class OfferReservation(Body):
     )
     discount_cents: int = Field(description="The discount reserved; 0 unless reserved.")
     reserved_until: datetime | None
-    reason: str | None = Field(description="USES_SPENT when refused; why, when pending.")
+    reason: str | None = Field(
+        description="When refused: USES_SPENT (the offer's uses are granted) or USES_RESERVED "
+        "(other tills hold the uses left: asking again later may succeed); when pending, why."
+    )
 
 
 class CartEvaluation(Body):
