@@ -48,6 +48,7 @@ from projections.api.routes_feed import router as feed_router
 from projections.api.routes_feed_events import router as feed_events_router
 from projections.api.routes_inbox import listed
 from projections.api.routes_inbox import router as inbox_router
+from projections.api.routes_issued_offers import router as issued_offers_router
 from projections.api.routes_ledger import router as ledger_router
 from projections.api.routes_offers import router as offers_router
 from projections.api.routes_performance import router as performance_router
@@ -235,6 +236,7 @@ def create_app(
     app.include_router(codes_router)
     app.include_router(challenges_router)
     app.include_router(reward_stores_router)
+    app.include_router(issued_offers_router)
     # Inside `Measured`: a 414 is counted like any other answer.
     app.add_middleware(BoundedRequestTarget)
     app.add_middleware(Measured)

@@ -125,9 +125,11 @@ class RewardStoreQueries:
         after: tuple[datetime, str] | None = None,
         status: str | None = None,
         command_id: str | None = None,
+        issued_offer_id: str | None = None,
     ) -> list[IssuedRow] | None:
         """The member's issued offers, newest first (`limit`, after the cursor `after`, only
-        those in `status`, or the one bought by `command_id`); None for an unknown member."""
+        those in `status`, the one bought by `command_id`, or the one of `issued_offer_id`);
+        None for an unknown member."""
         conditions = [sql.SQL("TRUE")]
         params: dict[str, Any] = {"member_id": member_id, "limit": limit}
         if status is not None:
@@ -136,6 +138,9 @@ class RewardStoreQueries:
         if command_id is not None:
             conditions.append(sql.SQL("command_id = %(command_id)s"))
             params["command_id"] = command_id
+        if issued_offer_id is not None:
+            conditions.append(sql.SQL("issued_offer_id = %(issued_offer_id)s"))
+            params["issued_offer_id"] = issued_offer_id
         if after is not None:
             conditions.append(
                 sql.SQL("(coalesce(issued_at, status_at), issued_offer_id) < (%(at)s, %(id)s)")

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from processors.contract.common import Source
+from projections.api.identifiers import ApiId, TillId
 from projections.api.reward_schemas import RewardCopy, WalletPageInfo
 from projections.api.schemas import Body, Instant
 
 IssuedStatus = Literal["ISSUED", "LOCKED", "REDEEMED", "USED"]
 PurchaseStatus = Literal["accepted", "rejected", "pending"]
+UseAction = Literal["lock", "redeem"]
 
 
 class RewardStoreSummary(Body):
@@ -152,6 +155,54 @@ class Purchase(Body):
     decided_at: Instant | None
 
 
+class IssuedOfferUseRequest(BaseModel):
+    """The body of `POST /v1/members/{id}/issued-offers/{issued_offer_id}/lock` and
+    `.../redeem`: the till's basket the instance is held for."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transaction_id: ApiId | None = Field(
+        default=None,
+        description="The transaction in progress (required to lock; to redeem, null: the next "
+        "transaction that carries the instance).",
+        examples=["POS-0042-0193"],
+    )
+    store_id: ApiId | None = Field(default=None, description="The store, when made in one.")
+    till_id: TillId | None = Field(default=None, description="The till, if any.")
+    source: Source = Field(
+        default=Source.INSTORE,
+        description="The channel: INSTORE at a till, ECOMMERCE at an online checkout.",
+    )
+
+
+class IssuedOfferUse(Body):
+    """A lock or an immediate redeem of an issued offer and, once decided, its outcome."""
+
+    command_id: str = Field(description="The Idempotency-Key.")
+    member_id: str
+    request_event_id: str = Field(
+        description="The IssuedOfferLockRequested's or IssuedOfferRedeemRequested's id, derived "
+        "from the member and the key."
+    )
+    action: UseAction
+    status: PurchaseStatus = Field(
+        description="accepted (locked, or redeemed), rejected (nothing changed; see reason), or "
+        "pending (written, not decided yet: ask `status_url`)."
+    )
+    status_url: str = Field(description="Where this request's state can be read again.")
+    issued_offer_id: str
+    transaction_id: str | None = Field(description="As asked.")
+    issued_offer: IssuedOffer | None = Field(
+        description="The instance as the wallet shows it now, once accepted."
+    )
+    reason: str | None = Field(
+        description="Once rejected: a stable code (reward_locked: locked to another transaction; "
+        "duplicate_request: already used; unknown_offer; unknown_member)."
+    )
+    detail: str | None = Field(description="The outcome's note for a person; never parsed.")
+    decided_at: Instant | None
+
+
 STORES_EXAMPLE: dict[str, Any] = {
     "member_id": "M1",
     "reward_stores": [{
@@ -230,4 +281,27 @@ PURCHASE_PENDING = PURCHASE_EXAMPLE | {
 PURCHASE_REJECTED = PURCHASE_PENDING | {
     "status": "rejected", "reason": "insufficient_points",
     "detail": "CA_REWARDS: balance 120 < 300 requested", "decided_at": "2026-12-01T15:04:05Z",
+}  # fmt: skip
+USE_EXAMPLE: dict[str, Any] = {
+    "command_id": "till-0042-lock-0193",
+    "member_id": "M1",
+    "request_event_id": "issued-offer-lock-requested-7a1c0e9b2d4f6a8c0e1b3d5f7a9c1e3b",
+    "action": "lock",
+    "status": "accepted",
+    "status_url": "/v1/members/M1/issued-offers/IO-5f2c0e9a41d7b3c28e6f01a9d4b7c3e2/lock/"
+    "till-0042-lock-0193",
+    "issued_offer_id": "IO-5f2c0e9a41d7b3c28e6f01a9d4b7c3e2",
+    "transaction_id": "POS-0042-0193",
+    "issued_offer": ISSUED_OFFERS_EXAMPLE["issued_offers"][0],
+    "reason": None,
+    "detail": "locked to POS-0042-0193 until 2026-12-02T09:40:00+00:00",
+    "decided_at": "2026-12-02T09:10:00Z",
+}
+USE_PENDING = USE_EXAMPLE | {
+    "status": "pending", "issued_offer": None, "detail": None, "decided_at": None,
+}  # fmt: skip
+USE_REFUSED = USE_PENDING | {
+    "status": "rejected", "reason": "duplicate_request",
+    "detail": "issued offer IO-5f2c0e9a41d7b3c28e6f01a9d4b7c3e2 was used",
+    "decided_at": "2026-12-02T09:10:00Z",
 }  # fmt: skip

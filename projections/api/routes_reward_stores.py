@@ -14,7 +14,7 @@ offers).
   offer, 409 with the original for a repeated key, 422 with the stable reason, 202 with the
   status URL (`GET /v1/members/{id}/reward-store-purchases/{key}`) when the decision takes
   longer than the wait.
-- `GET /v1/members/{id}/issued-offers`: the instances bought, newest first, with their status.
+- The instances bought, and the till's lock and redeem: `routes_issued_offers`.
 
 Who: a member token acts for its own member (`member_id`, when given, must be it: 403
 otherwise); a staff token names the member with `member_id` (400 without).
@@ -22,7 +22,6 @@ otherwise); a staff token names the member with `member_id` (400 without).
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -34,7 +33,6 @@ from processors.contract.config import OfferPublished
 from processors.contract.redemptions import RequestType, RewardStoreOfferPurchaseRequested
 from processors.rules.arithmetic import derived_id
 from processors.rules.ledger import requests
-from processors.rules.offers.state import IssuedOffer as IssuedInstance
 from processors.rules.rewards import store
 from projections.api.auth import MemberId, Principal, Role, read_principal
 from projections.api.claims import located
@@ -50,18 +48,15 @@ from projections.api.errors import (
 from projections.api.identifiers import ApiId, OfferIdPath
 from projections.api.locales import DEFAULT_LOCALE, LocaleQuery, pick
 from projections.api.member_requests import ServiceOutcome, ServiceRecord, status, submit
-from projections.api.reward_schemas import RewardCopy, WalletPageInfo
-from projections.api.reward_store_queries import Buyer, IssuedRow, RewardStoreQueries
+from projections.api.reward_schemas import RewardCopy
+from projections.api.reward_store_queries import Buyer, RewardStoreQueries
 from projections.api.reward_store_schemas import (
-    ISSUED_OFFERS_EXAMPLE,
     PURCHASE_EXAMPLE,
     PURCHASE_PENDING,
     PURCHASE_REJECTED,
     STORE_OFFERS_EXAMPLE,
     STORES_EXAMPLE,
     IssuedOffer,
-    IssuedOffers,
-    IssuedStatus,
     Purchase,
     RewardStores,
     RewardStoreSummary,
@@ -70,7 +65,7 @@ from projections.api.reward_store_schemas import (
 )
 from projections.api.reward_store_schemas import Buyer as BuyerView
 from projections.api.routes_carts import ConfigSource, ConfigUnavailableError
-from projections.api.routes_rewards import decode_wallet_cursor
+from projections.api.routes_issued_offers import issued_one
 
 router = APIRouter(tags=["reward stores"])
 
@@ -273,32 +268,6 @@ async def read_store_offers(
     )
 
 
-def issued_view(row: IssuedRow, now: datetime) -> IssuedOffer:
-    """A `member_issued_offers` row as the API shows it; usable as the offer rules judge it."""
-    instance = IssuedInstance(
-        issued_offer_id=row.issued_offer_id, offer_id=row.offer_id or "",
-        reward_store_id=row.reward_store_id or "", points=row.points_spent or 0,
-        issued_at=row.issued_at or row.status_at, status=row.status,
-        transaction_id=row.transaction_id, locked_until=row.locked_until,
-    )  # fmt: skip
-    return IssuedOffer(
-        issued_offer_id=row.issued_offer_id,
-        offer_id=row.offer_id,
-        reward_store_id=row.reward_store_id,
-        status=row.status,  # type: ignore[arg-type]  # the table's CHECK holds it to four
-        # A transaction id no till gives: usable by any transaction, not only its own.
-        is_usable=instance.applies_to("\x00", now),
-        points_spent=row.points_spent,
-        command_id=row.command_id,
-        ledger_event_log_id=row.ledger_event_log_id,
-        issued_at=row.issued_at,
-        transaction_id=row.transaction_id,
-        locked_until=row.locked_until,
-        discount_cents=row.discount_cents,
-        status_at=row.status_at,
-    )
-
-
 def purchase_body(
     record: ServiceRecord, outcome: ServiceOutcome | None, issued: IssuedOffer | None
 ) -> Purchase:
@@ -318,12 +287,6 @@ def purchase_body(
         detail=outcome.detail if outcome is not None else None,
         decided_at=outcome.decided_at if outcome is not None else None,
     )
-
-
-async def _issued_by(request: Request, member_id: str, command_id: str) -> IssuedOffer | None:
-    rows = await _queries(request).issued(member_id, limit=1, command_id=command_id)
-    now: datetime = request.app.state.clock()
-    return issued_view(rows[0], now) if rows else None
 
 
 _LOCATION = {"Location": {"description": "The status URL.", "schema": {"type": "string"}}}
@@ -391,7 +354,7 @@ async def purchase_offer(
     outcome = submitted.outcome
     issued = None
     if outcome is not None and outcome.accepted:
-        issued = await _issued_by(request, whose, command_id)
+        issued = await issued_one(request, whose, command_id=command_id)
     answer = purchase_body(submitted.record, outcome, issued)
     if outcome is None:
         return located(202, answer, answer.status_url)
@@ -431,58 +394,6 @@ async def read_purchase(
         raise NotFoundError(f"member {member_id} never used key '{command_id}' for a purchase")
     issued = None
     if outcome is not None and outcome.accepted:
-        issued = await _issued_by(request, member_id, command_id)
+        issued = await issued_one(request, member_id, command_id=command_id)
     answer = purchase_body(record, outcome, issued)
     return located(202 if outcome is None else 200, answer, answer.status_url)
-
-
-def encode_cursor(last: IssuedRow) -> str:
-    """The opaque cursor of the page after `last` (read back by `decode_wallet_cursor`)."""
-    raw = f"{(last.issued_at or last.status_at).isoformat()}|{last.issued_offer_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-@router.get(
-    "/v1/members/{member_id}/issued-offers",
-    response_model=IssuedOffers,
-    summary="The offers the member bought in reward stores (the wallet's store offers)",
-    responses={
-        **refusals(
-            400, 401, 403, 404, 414, 503,
-            described={
-                403: "forbidden: a member token on another member's path",
-                404: "not_found: no such member (never enrolled, nothing bought)",
-                503: "database_unavailable: retry after `Retry-After`",
-            },
-        ),
-        200: _example("Newest purchase first, with status, lock and where each came from.",
-                      ISSUED_OFFERS_EXAMPLE),
-    },
-)  # fmt: skip
-async def read_issued_offers(
-    request: Request,
-    member_id: MemberId,
-    limit: Annotated[
-        int, Query(ge=1, le=PAGE_MAX, description="Offers per page, at most 100.")
-    ] = PAGE_DEFAULT,
-    cursor: Annotated[
-        str | None, Query(description="`page.next_cursor` of the previous page.")
-    ] = None,
-    status_: Annotated[
-        IssuedStatus | None, Query(alias="status", description="Only offers in this state.")
-    ] = None,
-) -> IssuedOffers:
-    """One page of the member's issued store offers (keyset pagination)."""
-    after = decode_wallet_cursor(cursor) if cursor is not None else None
-    rows = await _queries(request).issued(member_id, limit=limit + 1, after=after, status=status_)
-    if rows is None:
-        raise NotFoundError(f"no member '{member_id}'")
-    now: datetime = request.app.state.clock()
-    page, more = rows[:limit], len(rows) > limit
-    return IssuedOffers(
-        member_id=member_id,
-        page=WalletPageInfo(
-            limit=limit, has_more=more, next_cursor=encode_cursor(page[-1]) if more else None
-        ),
-        issued_offers=[issued_view(row, now) for row in page],
-    )

@@ -8,14 +8,14 @@ an audience nobody was uploaded to. A member with 1,000 points sees the store an
 buys the first (201 with the issued offer), a repeat of the key is 409 with the original, the
 second is refused `not_eligible`; a member with 100 points is refused `insufficient_points`;
 a member token reads and buys only for its own member. Then the till locks the instance to a
-transaction, the transaction gets the discount once and a second one carrying it nothing.
+basket (another basket is refused `reward_locked`), that transaction gets the discount once, a
+second one carrying the instance nothing, and redeeming it again is 409 `duplicate_request`.
 
 The API waits for decisions far beyond what they take here (`LOYALTY_API_DECISION_WAIT_MS`),
 and every wait below is for a state, so the answers do not depend on the machine's speed."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +25,6 @@ import pytest
 from loyalty.audit import uncommitted
 from loyalty.producing import publish_events
 from loyalty.services import Services
-from processors.contract.common import Source
 from processors.contract.offer_definition import (
     EVERGREEN_ENDS_AT,
     DiscountKind,
@@ -36,7 +35,6 @@ from processors.contract.offer_definition import (
     TargetingKind,
     TargetingTiming,
 )
-from processors.contract.redemptions import IssuedOfferLockRequested
 from projections.api.auth import Role
 from tests.integration.test_rewards_api import api, bearer, engine, projected
 from tests.integration.test_worker_runtime import until
@@ -134,20 +132,27 @@ async def test_buy_a_store_offer_then_lock_it_for_one_transaction_that_uses_it_o
             after = await http.get("/v1/reward-stores/CAFE/offers", headers=rich)
             issued = first.json()["issued_offer"]["issued_offer_id"]
 
-            # The till locks the instance to its basket (on Kafka, ADR 33), then the basket
-            # and another one carrying the same instance are completed.
-            lock = IssuedOfferLockRequested(
-                event_id="rs-lock-1", occurred_at=datetime.now(UTC), command_id="rs-lock-1",
-                member_id=RICH, issued_offer_id=issued, transaction_id="RS-T-LOCKED",
-                source=Source.INSTORE, store_id="S1", till_id="T1",
+            # The till (a staff token) locks the instance to its basket; another basket is
+            # refused while the lock holds; then the basket and another one carrying the
+            # same instance are completed.
+            till = bearer(engine, "till-0042", Role.STAFF)
+            lock_path = f"/v1/members/{RICH}/issued-offers/{issued}/lock"
+            basket = {"transaction_id": "RS-T-LOCKED", "store_id": "S1", "till_id": "T1"}
+            locked_now = await http.post(
+                lock_path, json=basket, headers={**till, "Idempotency-Key": "rs-lock-1"}
+            )
+            other_basket = await http.post(
+                lock_path, json=basket | {"transaction_id": "RS-T-OTHER"},
+                headers={**till, "Idempotency-Key": "rs-lock-2"},
             )  # fmt: skip
-            await publish_events(engine, [lock])
+            foreign = await http.post(
+                lock_path, json=basket, headers={**poor, "Idempotency-Key": "rs-lock-3"}
+            )
 
             async def status_of_instance() -> str:
                 page = await http.get(f"/v1/members/{RICH}/issued-offers", headers=rich)
                 return str(page.json()["issued_offers"][0]["status"])
 
-            assert await until(lambda: _is(status_of_instance, "LOCKED"), 120)
             locked = await http.get(f"/v1/members/{RICH}/issued-offers", headers=rich)
             await publish_events(engine, [paid(RICH, "RS-T-LOCKED", [issued])])
             await publish_events(engine, [paid(RICH, "RS-T-AGAIN", [issued])])
@@ -164,6 +169,11 @@ async def test_buy_a_store_offer_then_lock_it_for_one_transaction_that_uses_it_o
 
             assert await until(both_seen, 180), worker.log_tail() + projector.log_tail()
             used = await http.get(f"/v1/members/{RICH}/issued-offers", headers=rich)
+            reused = await http.post(
+                f"/v1/members/{RICH}/issued-offers/{issued}/redeem",
+                json={"transaction_id": "RS-T-THIRD"},
+                headers={**till, "Idempotency-Key": "rs-redeem-1"},
+            )
     finally:
         services.stop()
 
@@ -210,6 +220,11 @@ async def test_buy_a_store_offer_then_lock_it_for_one_transaction_that_uses_it_o
     assert after.json()["offers"][0]["member"]["uses_left"] == 1
     assert after.json()["offers"][0]["member"]["balance"] == 700
 
+    assert locked_now.status_code == 201, locked_now.text
+    assert locked_now.json()["issued_offer"]["status"] == "LOCKED"
+    assert other_basket.status_code == 422, other_basket.text
+    assert other_basket.json()["error"] == "reward_locked"
+    assert foreign.status_code == 403
     [held] = locked.json()["issued_offers"]
     assert (held["status"], held["transaction_id"], held["is_usable"]) == (
         "LOCKED", "RS-T-LOCKED", False,
@@ -220,11 +235,8 @@ async def test_buy_a_store_offer_then_lock_it_for_one_transaction_that_uses_it_o
         "USED", "RS-T-LOCKED", 200,
     )  # fmt: skip
     assert spent["is_usable"] is False
+    assert (reused.status_code, reused.json()["reason"]) == (409, "duplicate_request")
     assert projected(
         engine, f"SELECT count(*) FROM offer_completions WHERE member_id = '{RICH}'"
         f" AND offer_id = '{MUFFIN}'"
     ) == 1  # fmt: skip
-
-
-async def _is(look: Callable[[], Awaitable[str]], wanted: str) -> bool:
-    return await look() == wanted

@@ -133,12 +133,17 @@ STORE_OFFERS = "/v1/reward-stores/{reward_store_id}/offers"
 PURCHASE = "/v1/reward-stores/{reward_store_id}/offers/{offer_id}/purchase"
 PURCHASED = "/v1/members/{member_id}/reward-store-purchases/{command_id}"
 ISSUED = "/v1/members/{member_id}/issued-offers"
+LOCK = "/v1/members/{member_id}/issued-offers/{issued_offer_id}/lock"
+USE_NOW = "/v1/members/{member_id}/issued-offers/{issued_offer_id}/redeem"
+LOCKED = "/v1/members/{member_id}/issued-offers/{issued_offer_id}/lock/{command_id}"
+USED_NOW = "/v1/members/{member_id}/issued-offers/{issued_offer_id}/redeem/{command_id}"
 
 VALID = {
     "member_id": "M1", "offer_id": "SPRING_FUEL_2X", "command_id": "cmd-1", "code": "SAVE5",
     "transaction_id": "T-1", "reward_store_id": "CAFE",
+    "issued_offer_id": "IO-1",
 }  # fmt: skip
-KEYED = {LOAD, REDEEM, LINK, PURCHASE}
+KEYED = {LOAD, REDEEM, LINK, PURCHASE, LOCK, USE_NOW}
 """Routes that need an Idempotency-Key."""
 QUERY = {CATALOGUE: "market=CA", FEED: "market=CA", CODE_STATUS: "market=CA"}
 """The valid query a route needs besides the identifier under test."""
@@ -188,6 +193,10 @@ class Place:
                 body[self.name] = value
         if self.route == LINK:
             body = {"code": "SAVE5", "customerId": "M1", "mode": "DISCOUNT"}
+            if self.where == "body":
+                body[self.name] = value
+        if self.route in {LOCK, USE_NOW}:
+            body = {"transaction_id": "T-1", "store_id": "S1", "till_id": "T1"}
             if self.where == "body":
                 body[self.name] = value
         return self.method, target, headers, body
@@ -251,6 +260,23 @@ PLACES = [
     Place("GET", PURCHASED, "path", "member_id"),
     Place("GET", PURCHASED, "path", "command_id"),
     Place("GET", ISSUED, "path", "member_id"),
+    *(
+        Place("POST", route, where, name)
+        for route in (LOCK, USE_NOW)
+        for where, name in (
+            ("path", "member_id"),
+            ("path", "issued_offer_id"),
+            ("header", "Idempotency-Key"),
+            ("body", "transaction_id"),
+            ("body", "store_id"),
+            ("body", "till_id"),
+        )
+    ),
+    *(
+        Place("GET", route, "path", name)
+        for route in (LOCKED, USED_NOW)
+        for name in ("member_id", "issued_offer_id", "command_id")
+    ),
 ]
 
 
@@ -378,9 +404,18 @@ DECLARED = {
     ("POST", PURCHASE): {"201", "202", "400", "401", "403", "409", "414", "422", "503"},
     ("GET", PURCHASED): {"200", "202", "400", "401", "403", "404", "414", "503"},
     ("GET", ISSUED): {"200", "400", "401", "403", "404", "414", "503"},
+    ("POST", LOCK): {"201", "202", "400", "401", "403", "409", "414", "422", "503"},
+    ("POST", USE_NOW): {"201", "202", "400", "401", "403", "409", "414", "422", "503"},
+    ("GET", LOCKED): {"200", "202", "400", "401", "403", "404", "414", "503"},
+    ("GET", USED_NOW): {"200", "202", "400", "401", "403", "404", "414", "503"},
 }
 
-NOT_REFUSALS = {(("POST", REDEEM), "409"): "Redemption", (("POST", PURCHASE), "409"): "Purchase"}
+NOT_REFUSALS = {
+    (("POST", REDEEM), "409"): "Redemption",
+    (("POST", PURCHASE), "409"): "Purchase",
+    (("POST", LOCK), "409"): "IssuedOfferUse",
+    (("POST", USE_NOW), "409"): "IssuedOfferUse",
+}
 """Non-2xx answers that are not refusals: a repeated redemption or purchase is answered with its
 original outcome, in the body every other answer about it has (docs/adr/0022-redemption-endpoint.md,
 0033-reward-store-api.md)."""
