@@ -37,7 +37,8 @@ def choose(command: str, *choices: tuple[ContactChannel, bool], by: str = "m1",
 def test_a_first_choice_is_recorded_as_a_change_from_never_set():
     out = engine().feed(choose("c1", (EMAIL, True), (PUSH, False)))
     changed, answer = out
-    assert isinstance(changed, PreferencesChanged) and isinstance(answer, RequestAccepted)
+    assert isinstance(changed, PreferencesChanged)
+    assert isinstance(answer, RequestAccepted)
     assert [(c.channel, c.was_opted_in, c.opted_in) for c in changed.changes] == [
         (EMAIL, None, True), (PUSH, None, False),
     ]  # fmt: skip
