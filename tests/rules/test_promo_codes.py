@@ -161,3 +161,13 @@ def test_a_released_reservation_is_given_back_and_asking_again_extends_it():
     )
     state = uses.decide(extended.state, released).state
     assert kinds(uses.decide(state, reserve("A", "T2", 15, **one))) == ["PromoCodeReserved"]
+
+
+def test_a_lapsed_reservation_asked_again_is_asked_anew():
+    one = {"redemptions_per_code_max": 1}
+    state = uses.decide(None, reserve("A", "T1", 15, **one)).state
+    state = uses.decide(state, at(use("A", "T2", **one), 20)).state
+    again = uses.decide(state, reserve("A", "T1", 45, at_minutes=30, **one))
+    assert kinds(again) == ["code_exhausted"]  # T2 took the use once T1's had lapsed
+    committed = uses.decide(again.state, at(use("A", "T1", **one), 31))
+    assert kinds(committed) == ["code_exhausted"]  # the till was told no at last: nothing kept

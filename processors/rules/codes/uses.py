@@ -117,9 +117,12 @@ def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequeste
     kept = state.reservations.get(key)
     if isinstance(state.answers.get(key), int):
         return Decision(state, [_reserved(asked, asked.reserved_until)])  # already committed
-    if kept is not None:
+    if kept is not None and kept.until > asked.occurred_at:
         kept.until = max(kept.until, asked.reserved_until)  # asked again: extended
         return Decision(state, [_reserved(asked, kept.until)])
+    # Lapsed, then asked again: asked anew (its use may have gone to another basket), and the
+    # till's latest answer is the one its purchase holds it to.
+    state.reservations.pop(key, None)
     refusal = _refusal(state, asked, asked.occurred_at)
     if refusal is not None:
         return Decision(state, [_reservation_refused(asked, refusal)])

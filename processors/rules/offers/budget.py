@@ -164,11 +164,14 @@ def closed(exhausted: OfferBudgetExhausted) -> OfferClosed:
 
 def _reserve(state: OfferUses, asked: OfferUseReservationRequested) -> Decision:
     """Reserve a use for the basket while the total uses (live reservations counted) last;
-    asking again extends it; a basket whose use is committed stays reserved."""
+    asking again before it lapsed extends it; after, it is asked anew (the uses it held may
+    have gone to others meanwhile)."""
     kept = state.reservations.get(asked.transaction_id)
-    if kept is not None:
+    if kept is not None and kept.until > asked.occurred_at:
         kept.until = max(kept.until, asked.reserved_until)  # asked again: extended
         return Decision(state, [_reservation_answer(asked, kept.until, None)])
+    # Lapsed, then asked again: asked anew, and the till's latest answer is the one it keeps.
+    state.reservations.pop(asked.transaction_id, None)
     if asked.uses_total_max - state.uses_granted - state.live_reservations(asked.occurred_at) <= 0:
         refusal = _denial(state, asked.uses_total_max, None, asked.occurred_at)
         return Decision(state, [_reservation_answer(asked, None, refusal)])

@@ -174,3 +174,14 @@ def test_a_reservation_refused_says_whether_the_uses_are_spent_or_only_held():
                  reserve("T3", total=1))  # fmt: skip
     refused = [e.reason for e in out if isinstance(e, Answered) and not e.reserved]
     assert refused == [OfferUseDenial.USES_RESERVED, OfferUseDenial.USES_SPENT]
+
+
+def test_a_lapsed_reservation_asked_again_is_asked_anew():
+    late = T0 + TTL + timedelta(minutes=1)
+    _, out = run(
+        reserve("T1", total=1), used("T2", member="m2", at=late, total=1),
+        reserve("T1", at=late, total=1), used("T1", at=late, total=1),
+    )  # fmt: skip
+    # T1's reservation lapsed and T2 took the use: asked again, T1 is refused, and its
+    # purchase (the till gave no discount) commits nothing.
+    assert answers(out) == [("T1", True), ("m2", True), ("T1", False), ("m1", False)]
