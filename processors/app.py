@@ -6,7 +6,8 @@ Agents (`processors/agents/`):
   internal ledger steps, clock ticks and targeting ticks) → member rules (ledger and offers) →
   ledger, offers, outcomes and step events; state in `ledgers_by_member`;
 - `OfferUses`: requests for uses of offers with a total-uses limit or a budget, keyed by offer
-  → grants, denials, OfferBudgetExhausted, in arrival order (ADR 14); state in `uses_by_offer`;
+  → grants, denials, OfferBudgetExhausted, in arrival order (ADR 14), and OfferClosed on the
+  config topic when an offer is spent (ADR 29); state in `uses_by_offer`;
 - `Days`: each `DayStarted` copied to every partition of the clock-ticks topic;
 - `ConfigFanOut`: each publication with a static audience copied to every partition of
   the offer-targeting topic (ADR 13), each batch of reward codes to its reward's agent;

@@ -2,7 +2,8 @@
 budget, and tills' reservations of discount uses, keyed by offer, decided in arrival order by
 `processors.rules.offers.budget` (docs/adr/0014-offer-level-caps.md,
 docs/adr/0030-discount-offer-total-uses.md) → grants and denials to the members, answers to
-the reservations, and `OfferBudgetExhausted` once an offer is spent."""
+the reservations, and `OfferBudgetExhausted` once an offer is spent, with `OfferClosed` for the
+config topic (docs/adr/0029-gaps-closed.md)."""
 
 from __future__ import annotations
 
