@@ -411,6 +411,12 @@ class RewardAllocationRequested(Event):
     grants_total_max: int | None = Field(
         default=None, ge=1, description="The reward's total grants where the request was made."
     )
+    code: Id | None = Field(
+        default=None,
+        description="The code an upstream system already gave (RewardGrantRecordRequested): "
+        "taken from the stock if there, refused CODE_TAKEN if already granted; null: the next "
+        "code of the stock.",
+    )
 
 
 class RewardAllocationRefusal(ContractEnum):
@@ -418,6 +424,7 @@ class RewardAllocationRefusal(ContractEnum):
 
     OUT_OF_CODES = "OUT_OF_CODES"  # the code stock is empty
     GRANTS_SPENT = "GRANTS_SPENT"  # the reward's total grants were all given
+    CODE_TAKEN = "CODE_TAKEN"  # the code asked for was already granted
     UNKNOWN = "UNKNOWN"
 
 

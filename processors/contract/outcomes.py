@@ -67,6 +67,8 @@ class RejectionReason(ContractEnum):
     programme_disabled = "programme_disabled"
     # A preferences change names a channel the member's market does not offer.
     channel_not_offered = "channel_not_offered"
+    # An external grant names a code the reward already granted to a member.
+    code_taken = "code_taken"
     UNKNOWN = "UNKNOWN"
 
 

@@ -50,6 +50,7 @@ class RequestType(ContractEnum):
     # A `MemberEnrolled` (loyalty.enrolments.v1): its event_id is the command id.
     ENROLMENT = "ENROLMENT"
     PREFERENCES_CHANGE = "PREFERENCES_CHANGE"
+    REWARD_GRANT_RECORD = "REWARD_GRANT_RECORD"
     UNKNOWN = "UNKNOWN"
 
 
@@ -87,6 +88,32 @@ class RewardRedemptionRequested(Event):
     transaction_id: Id | None = Field(
         default=None,
         description="The transaction in progress the reward's token is applied to, if any.",
+    )
+
+
+class RewardGrantRecordRequested(Event):
+    """An upstream system (a POS, an e-commerce site) gave a member a reward with a code it
+    chose, and asks the engine to record it (seed 004: attribution owned by an external
+    system). The engine keeps the wallet and the stock right: the code leaves the reward's
+    stock if it was in it, a code already granted is refused `code_taken`; nothing is paid
+    in points (a price the upstream charged in points is its own PointsRedemptionRequested)."""
+
+    topic: ClassVar[str] = TOPIC
+    request_type: ClassVar[RequestType] = RequestType.REWARD_GRANT_RECORD
+
+    command_id: Id = Field(description=_COMMAND_ID)
+    member_id: Id = Field(description="The member the upstream system granted the reward to.")
+    reward_id: Id = Field(description="The master reward granted.")
+    code: Id | None = Field(
+        default=None,
+        description="The code the upstream system gave the member; null: the reward has none "
+        "(the granted reward's id is then its token).",
+    )
+    system: Id = Field(description="Which upstream system attributed it (e.g. POS, ECOMMERCE).")
+    source: Source = Field(description="The channel the grant was made in.")
+    store_id: Id | None = Field(default=None, description="The store, when made in one.")
+    transaction_id: Id | None = Field(
+        default=None, description="The upstream transaction it was given with, if any."
     )
 
 

@@ -29,6 +29,7 @@ class RewardGrantReason(ContractEnum):
     CHALLENGE = "CHALLENGE"  # a completed challenge's reward
     BACK_OFFICE = "BACK_OFFICE"  # given by staff (goodwill, member care)
     MERGE = "MERGE"  # the survivor's copy of a reward the member merged into it held
+    EXTERNAL = "EXTERNAL"  # attributed by an upstream system (RewardGrantRecordRequested)
     UNKNOWN = "UNKNOWN"
 
 

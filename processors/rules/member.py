@@ -51,6 +51,7 @@ from processors.contract.redemptions import (
     PointsRedemptionRequested,
     PreferencesChangeRequested,
     PromoCodeLinkRequested,
+    RewardGrantRecordRequested,
     RewardRedemptionRequested,
     RewardStoreOfferPurchaseRequested,
 )
@@ -80,14 +81,14 @@ from processors.rules.offers import facts, limits, retention, schedule, targetin
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.state import MemberOffers
 from processors.rules.preferences import MemberPreferences
-from processors.rules.rewards import grants, redeem, store, wallet
+from processors.rules.rewards import external, grants, merge, redeem, store, wallet
 from processors.rules.rewards.state import FreeGrant, MemberRewards
 
 TargetingInput = OfferLoadRequested | OfferTargetingTick
 RewardInput = RewardRedemptionRequested | RewardAllocated | RewardAllocationRefused
 RewardInput |= RewardStoreOfferPurchaseRequested | IssuedOfferLockRequested
 RewardInput |= IssuedOfferRedeemRequested | PromoCodeLinkRequested | PromoCodeLinkAnswered
-RewardInput |= PreferencesChangeRequested
+RewardInput |= PreferencesChangeRequested | RewardGrantRecordRequested
 MemberInput = ledger.LedgerInput | MemberProfileUpdated | OfferUseGranted | OfferUseDenied
 MemberInput |= TargetingInput | RewardInput
 ConfigInput = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
@@ -288,6 +289,9 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
             codes = _codes(state) if _active(state) else MemberCodes()  # a stranger's: dropped
             result.emitted += link.request(state.ledger, codes, message, config.promotions,
                                            markets)  # fmt: skip
+        case RewardGrantRecordRequested():
+            reward = config.rewards.get(message.reward_id)
+            result.emitted += external.record(state.ledger, _rewards(state), message, reward)
         case PreferencesChangeRequested():
             known = state.preferences or MemberPreferences()
             result.emitted += preferences.change(state.ledger, known, message, config.programs)

@@ -339,3 +339,47 @@ def test_a_merge_moves_the_victims_usable_rewards_to_the_survivors_wallet_once()
     # The survivor uses it at the till with the same token, once.
     spent = sim.feed(with_tokens(bought("m2", "T3", cents=500, at=LATER), kept.redemption_token))
     assert [e.member_id for e in spent if isinstance(e, RewardRedeemed)] == ["m2"]
+
+
+def recorded(member: str, command: str, code: str | None, reward_id: str = "COFFEE") -> Any:
+    from processors.contract.redemptions import RewardGrantRecordRequested
+
+    return RewardGrantRecordRequested(
+        event_id=f"ext-{member}-{command}", occurred_at=LATER, command_id=command,
+        member_id=member, reward_id=reward_id, code=code, system="POS", source="INSTORE",
+    )  # fmt: skip
+
+
+def test_an_upstream_systems_grant_takes_its_code_from_the_stock_and_is_answered():
+    from processors.contract.rewards import RewardGrantReason
+
+    sim = engine(reward(uses_code_stock=True), codes("COFFEE", "A1", "A2", "A3"),
+                 members={"m1": 1000, "m2": 1000})  # fmt: skip
+    out = sim.feed(recorded("m1", "pos-1", "A2"))
+    [granted] = [e for e in out if isinstance(e, RewardGranted)]
+    assert (granted.code, granted.reason, granted.points_spent) == (
+        "A2", RewardGrantReason.EXTERNAL, 0)  # fmt: skip
+    [accepted] = [e for e in out if isinstance(e, RequestAccepted)]
+    assert accepted.granted_reward_ids == [granted.granted_reward_id]
+    assert sim.stocks["COFFEE"].codes == ["A1", "A3"]  # A2 left the stock
+    # The engine's own redemptions go on from the stock without A2.
+    mine = sim.feed(redeem("m2", "c1"))
+    assert [g.code for g in mine if isinstance(g, RewardGranted)] == ["A1"]
+    # A code granted already is refused, a code never stocked is the upstream's to give.
+    taken = sim.feed(recorded("m2", "pos-2", "A2"))
+    assert refused_with(taken) is RejectionReason.code_taken
+    assert not any(isinstance(e, RewardGranted) for e in taken)
+    theirs = sim.feed(recorded("m2", "pos-3", "POS-ONLY-9"))
+    assert [g.code for g in theirs if isinstance(g, RewardGranted)] == ["POS-ONLY-9"]
+    # A repeat is answered again, nothing granted twice.
+    again = sim.feed(recorded("m1", "pos-1", "A2"))
+    assert [type(e).__name__ for e in again] == ["RequestAccepted"]
+
+
+def test_an_upstream_grant_of_a_reward_without_stock_is_booked_at_once_with_its_code():
+    sim = engine(reward(uses_code_stock=False))
+    out = sim.feed(recorded("m1", "web-1", "WEB-77"))
+    assert [(type(e).__name__, getattr(e, "code", None)) for e in out] == [
+        ("RewardGranted", "WEB-77"), ("RequestAccepted", None)]  # fmt: skip
+    assert refused_with(sim.feed(recorded("nobody", "web-2", "X"))) is (
+        RejectionReason.unknown_member)  # fmt: skip

@@ -21,6 +21,7 @@ from processors.contract.redemptions import (
     PointsTransferRequested,
     PreferencesChangeRequested,
     PromoCodeLinkRequested,
+    RewardGrantRecordRequested,
     RewardRedemptionRequested,
     RewardStoreOfferPurchaseRequested,
 )
@@ -39,6 +40,7 @@ Request = (
     PointsRedemptionRequested | PointsTransferRequested | PointsAdjustmentRequested
     | RewardRedemptionRequested | RewardStoreOfferPurchaseRequested | IssuedOfferLockRequested
     | IssuedOfferRedeemRequested | PromoCodeLinkRequested | PreferencesChangeRequested
+    | RewardGrantRecordRequested
 )  # fmt: skip
 """Every request the ledger answers."""
 

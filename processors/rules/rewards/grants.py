@@ -56,7 +56,7 @@ def give(
         discount=reward.discount,
     )
     if not reward.uses_code_stock and reward.grants_total_max is None:
-        return book(rewards, member_id, key, pending, [None]), ""
+        return book(rewards, member_id, key, pending, [grant.code]), ""
     rewards.pending[key] = pending
     asked = RewardAllocationRequested(
         event_id=derived_id("RWD-ALLOC", member_id, key),
@@ -68,6 +68,7 @@ def give(
         quantity=1,
         uses_code_stock=reward.uses_code_stock,
         grants_total_max=reward.grants_total_max,
+        code=grant.code,
     )
     return [asked], ""
 

@@ -43,7 +43,7 @@ from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.state import MemberLedger, Reserved
 from processors.rules.offers import targeting
 from processors.rules.offers.state import MemberOffers
-from processors.rules.rewards import grants
+from processors.rules.rewards import external, grants
 from processors.rules.rewards.state import GrantedReward, MemberRewards, PendingRedemption
 
 Refusal = tuple[RejectionReason, str]
@@ -125,9 +125,18 @@ def allocated(
         return []  # already answered: a redelivered step
     codes: list[str | None] = list(step.codes) or [None] * pending.quantity
     if pending.grant is not None:  # a free grant: nothing reserved, nothing to pay
+        upstream = pending.grant.request  # an upstream system's grant waits for its answer
         if ledger.status != "ACTIVE":
-            return [release(step, pending, pending.grant.at)]
-        return grants.book(rewards, step.member_id, step.command_id, pending, codes)
+            gone = [release(step, pending, pending.grant.at)]
+            if upstream is not None:
+                reason, detail = requests.cannot_spend(ledger, []) or (
+                    RejectionReason.unknown_member, "no such member")  # fmt: skip
+                gone.append(requests.reply(ledger, upstream, reason=reason, detail=detail))
+            return gone
+        booked = grants.book(rewards, step.member_id, step.command_id, pending, codes)
+        if upstream is not None:
+            booked += external.booked(ledger, upstream, booked)
+        return booked
     asked = pending.request
     assert asked is not None
     ledger.reserved.pop(step.command_id, None)
@@ -157,8 +166,10 @@ def refused(
 ) -> list[Event]:
     """Step 3, refused: release the reserved points and reject `out_of_stock`, once."""
     pending = rewards.pending.pop(step.command_id, None)
+    if pending is not None and pending.request is None:
+        return external.refused(ledger, pending, step)  # a free grant: an upstream's answered
     if pending is None or ledger is None or pending.request is None:
-        return []  # answered already, or a free grant the stock could not give
+        return []  # answered already
     ledger.reserved.pop(step.command_id, None)
     detail = f"reward {step.reward_id}: {step.reason.value.lower().replace('_', ' ')}"
     outcome = requests.reply(

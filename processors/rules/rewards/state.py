@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from processors.contract.offer_definition import DiscountTerms
-from processors.contract.redemptions import RewardRedemptionRequested
+from processors.contract.redemptions import RewardGrantRecordRequested, RewardRedemptionRequested
 
 
 class GrantedReward(BaseModel):
@@ -40,6 +40,10 @@ class FreeGrant(BaseModel):
     locale: str | None = None
     title: str | None = None
     body: str | None = None
+    # An upstream system's grant (RewardGrantRecordRequested): the code it chose, and the
+    # request to answer once the grant is booked or refused.
+    code: str | None = None
+    request: RewardGrantRecordRequested | None = None
 
 
 class PendingRedemption(BaseModel):

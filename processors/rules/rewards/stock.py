@@ -7,6 +7,8 @@ asked. Pure: the state and one input in, the next state and the events out.
 - A request (`RewardAllocationRequested`) gets all its grants or none: with a code stock it
   takes `quantity` codes from the front; with a total-grants limit (the one the request
   carries, i.e. the reward's version where it was asked) it needs that many grants left.
+  A request naming its code (an upstream system's grant) takes that code out of the stock
+  if it is there, and is refused CODE_TAKEN if the code was granted already.
 - A redelivered request gets its first answer again, same id and content.
 - A release (`RewardAllocationReleased`) puts the codes back at the front and the grants
   back, once; the request's answer stays, so a redelivery of it changes nothing.
@@ -83,7 +85,9 @@ def _allocate(state: RewardStock, asked: RewardAllocationRequested) -> Decision:
     if key in state.answers:
         return Decision(state, [_answer(asked, state.answers[key])], note="repeated request")
     refusal: RewardAllocationRefusal | None = None
-    if asked.uses_code_stock and len(state.codes) < asked.quantity:
+    if asked.code is not None and asked.code in _given(state):
+        refusal = RewardAllocationRefusal.CODE_TAKEN
+    elif asked.code is None and asked.uses_code_stock and len(state.codes) < asked.quantity:
         refusal = RewardAllocationRefusal.OUT_OF_CODES
     limit = asked.grants_total_max
     if refusal is None and limit is not None and state.given + asked.quantity > limit:
@@ -92,7 +96,9 @@ def _allocate(state: RewardStock, asked: RewardAllocationRequested) -> Decision:
         state.answers[key] = refusal.value
         return Decision(state, [_answer(asked, refusal.value)])
     codes: list[str] = []
-    if asked.uses_code_stock:
+    if asked.code is not None:  # an upstream system's choice: out of the stock if there
+        codes, state.codes = [asked.code], [c for c in state.codes if c != asked.code]
+    elif asked.uses_code_stock:
         codes, state.codes = state.codes[: asked.quantity], state.codes[asked.quantity :]
     state.given += asked.quantity
     state.answers[key] = codes
@@ -124,6 +130,12 @@ def _answer(asked: RewardAllocationRequested, answer: list[str] | str) -> Event:
             event_id=derived_id("RWD-REFUSED", asked.event_id), reason=reason, **common
         )
     return RewardAllocated(event_id=derived_id("RWD-GIVEN", asked.event_id), codes=answer, **common)
+
+
+def _given(state: RewardStock) -> set[str]:
+    """The codes granted and not given back."""
+    given = {c for a in state.answers.values() if isinstance(a, list) for c in a}
+    return given - set(state.codes)
 
 
 def _key(member_id: str, command_id: str) -> str:
