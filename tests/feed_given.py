@@ -103,11 +103,11 @@ class FakeFeedStore:
         for i in self.items:
             standing = self.standings.get((member_id, i.offer_id))
             targeted = standing is not None and standing.targeted_at is not None
+            bought = standing is not None and bool(standing.issued)
             if (
                 i.program_id in found.program_ids
                 and is_displayable(i, at)
-                and not i.in_reward_store
-                and (i.audience == "MASS" or targeted)
+                and (bought if i.in_reward_store else (i.audience == "MASS" or targeted))
             ):
                 rows.append((i, standing))
         return found, rows

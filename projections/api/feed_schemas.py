@@ -17,6 +17,7 @@ from projections.api.identifiers import ApiId
 from projections.api.schemas import Body, Instant
 
 ActivationState = Literal["automatic", "needs_loading", "loaded", "coupon_code_required"]
+IssuedState = Literal["ready", "locked", "redeemed"]
 
 
 class OfferCopy(Body):
@@ -83,6 +84,21 @@ class Usage(Body):
     points_left: int | None = Field(description="Null: no cap.")
 
 
+class IssuedView(Body):
+    """An instance of a reward-store offer the member bought and has not used yet."""
+
+    issued_offer_id: str = Field(description="What the member locks and redeems it by.")
+    reward_store_id: str | None = Field(description="The store it was bought in.")
+    points_spent: int | None = Field(description="Points paid for it.")
+    issued_at: Instant | None = Field(description="When it was bought.")
+    state: IssuedState = Field(
+        description="ready: the next transaction that carries it gets the offer; locked: "
+        "reserved for a transaction in progress until `locked_until`; redeemed: spent for a "
+        "transaction not completed yet."
+    )
+    locked_until: Instant | None = Field(description="When a lock lapses (locked only).")
+
+
 class FeedOffer(Body):
     """One offer as the feed shows it."""
 
@@ -112,6 +128,10 @@ class FeedOffer(Body):
     behaviour_operator: str = Field(description="ALL: every behaviour; ANY: one is enough.")
     behaviours: list[BehaviourView]
     usage: Usage | None = Field(description="Personalised feed only; null in the anonymous one.")
+    issued: list[IssuedView] | None = Field(
+        description="A reward-store offer in the member's feed: the instances of it they bought "
+        "and have not used yet, oldest first; null for any other offer, and anonymously."
+    )
 
 
 _OFFER_EXAMPLE: dict[str, Any] = {
@@ -147,6 +167,18 @@ _OFFER_EXAMPLE: dict[str, Any] = {
     ],
     "usage": {"uses": 0, "uses_per_member_max": 1, "uses_left": 1, "points_awarded": 0,
               "points_per_member_max": None, "points_left": None},
+    "issued": None,
+}  # fmt: skip
+
+_BOUGHT_EXAMPLE: dict[str, Any] = {
+    **_OFFER_EXAMPLE,
+    "offer_id": "STORE_DOUBLE_POINTS",
+    "rank": 2,
+    "activation": {"kind": "AUTOMATIC", "state": "automatic", "coupon_code": None,
+                   "loaded_at": None},
+    "issued": [{"issued_offer_id": "ISS-7f3a", "reward_store_id": "CA_STORE",
+                "points_spent": 1500, "issued_at": "2026-03-03T16:20:00Z", "state": "ready",
+                "locked_until": None}],
 }  # fmt: skip
 
 
@@ -198,7 +230,9 @@ class MemberFeed(Body):
     model_config = ConfigDict(
         frozen=True,
         json_schema_extra={
-            "examples": [{"member_id": "M1", "locale": "fr", "offers": [_OFFER_EXAMPLE]}]
+            "examples": [
+                {"member_id": "M1", "locale": "fr", "offers": [_OFFER_EXAMPLE, _BOUGHT_EXAMPLE]}
+            ]
         },
     )
 
@@ -208,8 +242,8 @@ class MemberFeed(Body):
     )
     offers: list[FeedOffer] = Field(
         description="Offers targeted to the member (mass offers of their programmes included, "
-        "control hold-outs left out) displayable now: by rank (1 first), then the earliest "
-        "end, then offer_id."
+        "control hold-outs left out) and reward-store offers they bought and have not used, "
+        "displayable now: by rank (1 first), then the earliest end, then offer_id."
     )
 
 

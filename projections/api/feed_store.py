@@ -2,8 +2,9 @@
 implementation, so the routes are tested with an in-memory store as the reward routes are.
 
 Owns the SQL of the feed routes (every statement parameterised, DESIGN.md §7): a market's
-public offers (`offer_feed_items`), a member (`members`) with the offers of their programmes
-and their standings (`member_offer_standings`), and the API's own table of app events
+public offers (`offer_feed_items`), a member (`members`) with the offers of their programmes,
+their standings (`member_offer_standings`) and the reward-store offers they bought and have
+not used (`member_issued_offers`), and the API's own table of app events
 (`offer_feed_events`). Never checks tokens, never decides what a member sees (`offer_feed`
 does), never reads the clock: every time is given.
 
@@ -23,7 +24,7 @@ from psycopg import AsyncCursor, Connection, sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from projections.api.offer_feed import FeedItem, Member, Standing
+from projections.api.offer_feed import FeedItem, Issued, Member, Standing
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,9 @@ _STANDING_COLUMNS = """s.in_control_group AS s_in_control_group, s.targeted_at A
     s.progress_use_number AS s_progress_use_number, s.progress AS s_progress"""
 
 # One round trip: the member (no row: never enrolled), and beside it the mass offers of their
-# programmes (few) and the offers they hold a targeting of (their own rows), two index scans,
-# never one probe per offer of the catalogue; a member with no offer is one row of nulls.
+# programmes (few), the offers they hold a targeting of and the reward-store offers they bought
+# and have not used (their own rows, each offer's instances in one JSON array), three index
+# scans, never one probe per offer of the catalogue; a member with no offer is one row of nulls.
 _MEMBER_ITEMS = sql.SQL("""
 WITH m AS (
     SELECT member_id, status, merged_into, program_ids, preferred_locale
@@ -93,17 +95,33 @@ WITH m AS (
 SELECT m.member_id, m.status, m.merged_into, m.program_ids, m.preferred_locale, x.*
 FROM m
 LEFT JOIN LATERAL (
-    SELECT i.offer_id, i.digest, {standing}
+    SELECT i.offer_id, i.digest, {standing}, NULL::json AS issued
     FROM offer_feed_items i
     LEFT JOIN member_offer_standings s ON s.member_id = m.member_id AND s.offer_id = i.offer_id
     WHERE i.program_id = ANY(m.program_ids) AND i.audience = 'MASS' AND NOT i.in_reward_store
         AND i.display_at <= %(at)s AND %(at)s < i.visible_until
     UNION ALL
-    SELECT i.offer_id, i.digest, {standing}
+    SELECT i.offer_id, i.digest, {standing}, NULL::json AS issued
     FROM member_offer_standings s
     JOIN offer_feed_items i ON i.offer_id = s.offer_id
     WHERE s.member_id = m.member_id AND s.targeted_at IS NOT NULL AND i.audience <> 'MASS'
         AND i.program_id = ANY(m.program_ids) AND NOT i.in_reward_store
+        AND i.display_at <= %(at)s AND %(at)s < i.visible_until
+    UNION ALL
+    SELECT i.offer_id, i.digest, {standing}, b.issued
+    FROM (
+        SELECT offer_id, json_agg(json_build_object('issued_offer_id', issued_offer_id,
+                'status', status, 'reward_store_id', reward_store_id,
+                'points_spent', points_spent, 'issued_at', issued_at,
+                'locked_until', locked_until)
+            ORDER BY issued_at NULLS LAST, issued_offer_id) AS issued
+        FROM member_issued_offers
+        WHERE member_id = m.member_id AND status <> 'USED' AND offer_id IS NOT NULL
+        GROUP BY offer_id
+    ) b
+    JOIN offer_feed_items i ON i.offer_id = b.offer_id
+    LEFT JOIN member_offer_standings s ON s.member_id = m.member_id AND s.offer_id = i.offer_id
+    WHERE i.in_reward_store AND i.program_id = ANY(m.program_ids)
         AND i.display_at <= %(at)s AND %(at)s < i.visible_until
 ) x ON true
 """).format(standing=sql.SQL(_STANDING_COLUMNS))
@@ -123,9 +141,29 @@ def _item(row: dict[str, Any]) -> FeedItem:
     return FeedItem(**{name: row[name] for name in _ITEM_FIELDS})
 
 
+def _instant(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _issued(row: dict[str, Any]) -> tuple[Issued, ...]:
+    return tuple(
+        Issued(
+            issued_offer_id=held["issued_offer_id"],
+            status=held["status"],
+            reward_store_id=held["reward_store_id"],
+            points_spent=held["points_spent"],
+            issued_at=_instant(held["issued_at"]),
+            locked_until=_instant(held["locked_until"]),
+        )
+        for held in row["issued"] or ()
+    )
+
+
 def _standing(row: dict[str, Any]) -> Standing | None:
-    if row["s_uses"] is None:  # no row: a mass offer the member never touched
+    if row["s_uses"] is None and row["issued"] is None:  # a mass offer the member never touched
         return None
+    if row["s_uses"] is None:  # bought, never targeted, loaded or progressed on
+        return Standing(issued=_issued(row))
     return Standing(
         in_control_group=row["s_in_control_group"],
         targeted_at=row["s_targeted_at"],
@@ -136,6 +174,7 @@ def _standing(row: dict[str, Any]) -> Standing | None:
         points_awarded=row["s_points_awarded"],
         progress_use_number=row["s_progress_use_number"],
         progress=row["s_progress"],
+        issued=_issued(row),
     )
 
 

@@ -8,8 +8,9 @@ values out; the time is given, never read.
   sees a market's MASS offers; a member sees the MASS offers of their programmes unless held
   out as control (the rules' own sticky hash), the TARGETED offers they were targeted with
   unless held out, and a TRIGGERED offer while a fire is unused (uses < fires) and inside its
-  validity (`trigger_valid_days` from the latest fire). Offers sold in a reward store are the
-  store's, and a kind or timing this version does not know is never shown.
+  validity (`trigger_valid_days` from the latest fire). An offer sold in a reward store is
+  shown to a member holding an instance of it not yet used (bought: ADR 20), with each
+  instance's state; a kind or timing this version does not know is never shown.
 - **Order**: rank (1 first), then the earliest end, then offer_id.
 - **Activation**: automatic; needs_loading, or loaded once the member loaded it;
   coupon_code_required (the code is shown to a targeted member, never anonymously).
@@ -63,8 +64,22 @@ class FeedItem:
 
 
 @dataclass(frozen=True)
+class Issued:
+    """An instance of a reward-store offer the member bought and has not used yet (a
+    `member_issued_offers` row: ISSUED, LOCKED or REDEEMED)."""
+
+    issued_offer_id: str
+    status: str
+    reward_store_id: str | None = None
+    points_spent: int | None = None
+    issued_at: datetime | None = None
+    locked_until: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Standing:
-    """A `member_offer_standings` row: the member's standing on one offer."""
+    """A `member_offer_standings` row: the member's standing on one offer; and the instances
+    of it the member bought in a reward store, not used yet (`issued`)."""
 
     in_control_group: bool | None = None
     targeted_at: datetime | None = None
@@ -75,6 +90,7 @@ class Standing:
     points_awarded: int = 0
     progress_use_number: int | None = None
     progress: Sequence[Mapping[str, Any]] | None = None
+    issued: tuple[Issued, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,10 +127,10 @@ def member_window_end(item: FeedItem, standing: Standing | None) -> datetime:
 
 def sees(member: Member, item: FeedItem, standing: Standing | None, at: datetime) -> bool:
     """Whether the member is shown the offer at `at` (see the module)."""
-    if not is_displayable(item, at) or item.in_reward_store:
+    if not is_displayable(item, at) or item.program_id not in member.program_ids:
         return False
-    if item.program_id not in member.program_ids:
-        return False
+    if item.in_reward_store:
+        return standing is not None and bool(standing.issued)
     if item.audience == "MASS":
         return not in_control(item.offer_id, member.member_id, item.control_share_percent)
     if standing is None or standing.targeted_at is None or standing.in_control_group:
@@ -187,6 +203,32 @@ def _behaviours(item: FeedItem, standing: Standing | None, personal: bool) -> li
         fields = {name: behaviour.get(name) for name in _BEHAVIOUR_FIELDS}
         shown.append({**fields, "progress": progress, "percent": percent})
     return shown
+
+
+def issued_state(issued: Issued, at: datetime) -> str:
+    """ready: the member may use it; locked: reserved for a transaction in progress until its
+    lock lapses; redeemed: spent for a transaction not completed yet."""
+    if issued.status == "REDEEMED":
+        return "redeemed"
+    if issued.status == "LOCKED" and issued.locked_until is not None and at < issued.locked_until:
+        return "locked"
+    return "ready"
+
+
+def _issued(standing: Standing | None, at: datetime) -> list[dict[str, Any]]:
+    held = standing.issued if standing is not None else ()
+    return [
+        {
+            "issued_offer_id": issued.issued_offer_id,
+            "reward_store_id": issued.reward_store_id,
+            "points_spent": issued.points_spent,
+            "issued_at": _instant(issued.issued_at),
+            "state": state,
+            "locked_until": _instant(issued.locked_until) if state == "locked" else None,
+        }
+        for issued in held
+        for state in (issued_state(issued, at),)
+    ]
 
 
 def _usage(item: FeedItem, standing: Standing | None) -> dict[str, Any]:
@@ -284,6 +326,7 @@ def _offer_json(
         "activation": _activation(item, standing, personal),
         "behaviours": _behaviours(item, standing, personal),
         "usage": _usage(item, standing) if personal else None,
+        "issued": _issued(standing, at) if personal and item.in_reward_store else None,
     }
     return fragments.head(item, locale) + "," + _dumps(varying)[1:]
 

@@ -8,11 +8,13 @@ API's own store and endpoints.
   the same events cut into one-record batches give byte-identical feed tables.
 - Both feeds read through `PostgresFeedStore`: mass offers for anyone; for a member, the mass
   offers of their programme (not the one they are held out of), the offer they were targeted
-  with, with their load, progress and uses.
+  with, with their load, progress and uses, and the reward-store offer they bought with its
+  instances not used yet.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -171,7 +173,12 @@ async def test_both_feeds_read_the_projected_rows(own_database_url):
                                        offer_id="SPEND_50", requested_by="ops")  # fmt: skip
             with db.connect(own_database_url, autocommit=True) as conn:
                 apply(conn, [PartitionBatch("config", 0, [Admitted(50, withdrawn)])])
-            after = await http.get("/v1/offers", params={"market": "CA", "locale": "fr"})
+            # The anonymous answer kept in the API goes once the projector's commit is notified.
+            for _ in range(1000):
+                after = await http.get("/v1/offers", params={"market": "CA", "locale": "fr"})
+                if after.headers["ETag"] != anonymous.headers["ETag"]:
+                    break
+                await asyncio.sleep(0.01)
             mine_after = await http.get(f"/v1/members/{MEMBER}/offers", headers=bearer(MEMBER))
 
     assert anonymous.status_code == personal.status_code == control.status_code == 200
@@ -202,3 +209,44 @@ async def test_both_feeds_read_the_projected_rows(own_database_url):
     assert [o["offer_id"] for o in after.json()["offers"]] == [HOLDOUT, "REFUSED_EXTENSION"]
     assert after.headers["ETag"] != anonymous.headers["ETag"]
     assert "SPEND_50" not in [o["offer_id"] for o in mine_after.json()["offers"]]
+
+
+_ISSUED = """
+INSERT INTO member_issued_offers (issued_offer_id, member_id, offer_id, reward_store_id,
+    points_spent, issued_at, status, locked_until, status_at, status_event_id)
+VALUES (%s, %s, 'STORE_DOUBLE', 'STORE', 500, %s, %s, %s, %s, %s)
+"""
+
+
+async def test_a_reward_store_offer_is_read_with_the_members_unused_instances(own_database_url):
+    sold = {"reward_store_id": "STORE", "points_cost": 500}
+    store_offer = published("STORE_DOUBLE", rank=1, reward_store=sold)
+    records = {"config": [program(), store_offer],
+               "enrolments": [enrolment(MEMBER), enrolment(CONTROL)]}  # fmt: skip
+    with db.connect(own_database_url, autocommit=True) as conn:
+        for batch in batches(records):
+            apply(conn, batch)
+        for n, (status, bought, locked_until) in enumerate([
+            ("ISSUED", AT - 2 * DAY, None),
+            ("LOCKED", AT - DAY, AT + timedelta(minutes=10)),
+            ("USED", AT - 3 * DAY, None),  # spent: no longer the member's to use
+        ]):  # fmt: skip
+            conn.execute(_ISSUED, (f"ISS-{n}", MEMBER, bought, status, locked_until, bought,
+                                   f"status-{n}"))  # fmt: skip
+
+    app = create_app(dsn=own_database_url, api_secret=SECRET, clock=lambda: AT)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            anonymous = await http.get("/v1/offers", params={"market": "CA"})
+            buyer = await http.get(f"/v1/members/{MEMBER}/offers", headers=bearer(MEMBER))
+            other = await http.get(f"/v1/members/{CONTROL}/offers", headers=bearer(CONTROL))
+
+    assert anonymous.json()["offers"] == other.json()["offers"] == []
+    [bought] = buyer.json()["offers"]
+    assert bought["offer_id"] == "STORE_DOUBLE"
+    assert [(i["issued_offer_id"], i["state"], i["locked_until"]) for i in bought["issued"]] == [
+        ("ISS-0", "ready", None),
+        ("ISS-1", "locked", "2026-03-02T10:10:00Z"),
+    ]  # oldest first; the used one is not shown
+    assert bought["issued"][0]["issued_at"] == "2026-02-28T10:00:00Z"

@@ -18,7 +18,7 @@ from processors.rules.offers.targeting import in_control
 from projections.api.app import create_app
 from projections.api.auth import Role, issue_token
 from projections.api.feed_schemas import MarketFeed, MemberFeed
-from projections.api.offer_feed import Fragments, MarketFeeds, Standing, offer_json
+from projections.api.offer_feed import Fragments, Issued, MarketFeeds, Standing, offer_json
 from tests.feed_given import AT, FakeFeedStore, copy, item, member, targeted, window
 
 SECRET = "unit-test-secret-for-the-offer-feeds-long-enough"
@@ -195,12 +195,45 @@ def test_a_triggered_offer_is_shown_while_a_fire_is_unused_and_valid(store, clie
     assert ids(market_feed(client)) == []
 
 
-def test_offers_sold_in_a_reward_store_are_the_stores_not_the_feeds(store, client):
-    store.items = [
-        item("BOUGHT_WITH_POINTS", reward_store={"reward_store_id": "STORE", "points_cost": 500})
-    ]
-    store.standings[("M1", "BOUGHT_WITH_POINTS")] = Standing(loaded_at=AT)
-    assert ids(market_feed(client)) == ids(member_feed(client)) == []
+STORE = {"reward_store_id": "STORE", "points_cost": 500}
+
+
+def test_a_reward_store_offer_is_in_the_feed_of_a_member_holding_an_unused_instance(store, client):
+    store.items = [item("BOUGHT", reward_store=STORE), item("NOT_BOUGHT", reward_store=STORE),
+                   item("ALL_USED", reward_store=STORE)]  # fmt: skip
+    store.standings[("M1", "BOUGHT")] = Standing(issued=(Issued("I-1", "ISSUED"),))
+    store.standings[("M1", "NOT_BOUGHT")] = Standing(loaded_at=AT)  # a standing, no instance
+    store.members["M2"] = member("M2")
+    store.standings[("M2", "BOUGHT")] = Standing(issued=(Issued("I-2", "ISSUED"),))
+
+    assert ids(member_feed(client)) == ["BOUGHT"]
+    assert ids(market_feed(client)) == []  # never anonymously
+
+
+def test_each_instance_bought_shows_its_state_by_the_apis_clock(store, client):
+    store.items = [item("BOUGHT", reward_store=STORE), item("MASS_ONE")]
+    store.standings[("M1", "BOUGHT")] = Standing(issued=(
+        Issued("I-1", "ISSUED", "STORE", 500, AT - timedelta(days=2)),
+        Issued("I-2", "LOCKED", "STORE", 500, AT - timedelta(days=1),
+               locked_until=AT + timedelta(minutes=10)),
+        Issued("I-3", "LOCKED", "STORE", 500, AT - timedelta(days=1),
+               locked_until=AT - timedelta(minutes=1)),  # the lock lapsed
+        Issued("I-4", "REDEEMED", "STORE", 500, AT - timedelta(hours=1)),
+    ))  # fmt: skip
+
+    offers = {o["offer_id"]: o for o in member_feed(client)["offers"]}
+
+    assert [(i["issued_offer_id"], i["state"], i["locked_until"])
+            for i in offers["BOUGHT"]["issued"]] == [
+        ("I-1", "ready", None), ("I-2", "locked", "2026-03-02T10:10:00Z"), ("I-3", "ready", None),
+        ("I-4", "redeemed", None),
+    ]  # fmt: skip
+    assert offers["BOUGHT"]["issued"][0] == {
+        "issued_offer_id": "I-1", "reward_store_id": "STORE", "points_spent": 500,
+        "issued_at": "2026-02-28T10:00:00Z", "state": "ready", "locked_until": None,
+    }  # fmt: skip
+    assert offers["MASS_ONE"]["issued"] is None  # not a store offer
+    MemberFeed.model_validate(member_feed(client))
 
 
 # --- copy ----------------------------------------------------------------------------------
