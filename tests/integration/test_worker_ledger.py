@@ -18,6 +18,7 @@ from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.ledger import LedgerEventRecorded
 from processors.contract.outcomes import RequestAccepted, RequestRejected
+from processors.contract.redemptions import RequestType
 from tests.rules.given import T0, Ledgers, bought, enrolled, program, redeem, returned, transfer
 
 pytestmark = pytest.mark.integration
@@ -57,6 +58,11 @@ class Collector:
     async def stop(self) -> None:
         if self.consumer is not None:
             await self.consumer.stop()
+
+
+def requests_answered(events: list[Event]) -> list[Event]:
+    """The outcomes answering requests, without the enrolments' answers (ADR 28)."""
+    return [e for e in events if getattr(e, "request_type", None) is not RequestType.ENROLMENT]
 
 
 def final_balances(events: list[LedgerEventRecorded]) -> dict[str, int]:
@@ -126,7 +132,7 @@ async def test_the_worker_records_what_the_rules_decide(isolated, tmp_path, run_
             for e in expected.emitted
             if isinstance(e, LedgerEventRecorded)
         }
-        await outcomes.until(lambda es: len(es) >= 3, 30)
+        await outcomes.until(lambda es: len(requests_answered(es)) >= 3, 30)
     finally:
         services.stop()
         await ledger.stop()
@@ -137,7 +143,7 @@ async def test_the_worker_records_what_the_rules_decide(isolated, tmp_path, run_
     assert final_balances(ledger.events) == {
         m: expected.balance(m, program_id=config.program_id) for m in members
     }
-    answers = {(type(e).__name__, e.command_id) for e in outcomes.events}
+    answers = {(type(e).__name__, e.command_id) for e in requests_answered(outcomes.events)}
     assert answers == {
         ("RequestAccepted", f"{run_id}-c1"),
         ("RequestRejected", f"{run_id}-c2"),
