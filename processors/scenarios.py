@@ -216,6 +216,10 @@ class _Steps:
                         "member_id": member, "source": "APP", "allocations": [
                             {"program_id": given.pop("program", self.program["program_id"]),
                              "points": points}]}  # fmt: skip
+                if "lines" in given:  # the basket lines the points pay for
+                    body["lines"] = [
+                        _line(line, i + 1) for i, line in enumerate(given.pop("lines"))
+                    ]
             case "reward":
                 body = {"type": "RewardRedemptionRequested",
                         "command_id": given.pop("command", f"C{self.n}"), "member_id": member,

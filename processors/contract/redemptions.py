@@ -26,6 +26,7 @@ from processors.contract.base import (
 )
 from processors.contract.common import PointsCategory, Source
 from processors.contract.notifications import ChangedBy, ContactChannel
+from processors.contract.transactions import TransactionLine
 
 TOPIC = topics.REDEMPTIONS.name
 
@@ -143,6 +144,14 @@ class PointsRedemptionRequested(Event):
         default=None,
         description="The transaction the points pay towards; a return of its lines reverses "
         "the redemption (DESIGN.md §5.14).",
+    )
+    lines: list[TransactionLine] = Field(
+        default_factory=list,
+        max_length=500,
+        description="The basket lines the points pay for, when the till says (seed 003, "
+        "category redemption): an offer that counts points redeemed on selected products "
+        "counts the points' share on the lines it selects, in proportion to their amounts; "
+        "empty: the products are not known, only offers on any redemption count it.",
     )
 
     @model_validator(mode="after")

@@ -570,6 +570,7 @@ def _redeem(result: MemberResult, request: PointsRedemptionRequested, config: Co
             request.occurred_at,
             *_rules(config),
             source=request.source,
+            lines=request.lines,
         )
         _book(result, evaluation, config, request)
 

@@ -34,7 +34,11 @@ from processors.contract.enrolments import MemberEnrolled, MemberProfile, Member
 from processors.contract.internal import OfferUseGranted, OfferUseRequested
 from processors.contract.offer_definition import ITEM_DISCOUNTS, BehaviourKind, OfferRewardKind
 from processors.contract.offers import OfferCompleted, OfferProgressed
-from processors.contract.transactions import TransactionCompleted, TransactionReturned
+from processors.contract.transactions import (
+    TransactionCompleted,
+    TransactionLine,
+    TransactionReturned,
+)
 from processors.rules.arithmetic import derived_id
 from processors.rules.ledger import policy
 from processors.rules.offers import eligibility, limits, progress, retention, returns
@@ -47,7 +51,7 @@ from processors.rules.offers.discounts import (
     apply_discounts,
     discount_total,
 )
-from processors.rules.offers.products import globally_excluded
+from processors.rules.offers.products import Selector, globally_excluded
 from processors.rules.offers.progress import Award, AwardReversal, Cause, Evaluation, Plan
 from processors.rules.offers.rewards import Payout, clip, covered_base, is_used_up, payout
 from processors.rules.offers.stacking import Contender, value_cents, winners
@@ -426,10 +430,12 @@ def on_redemption(
     catalogue: Catalogue,
     programs: Programs,
     source: Source | None = None,
+    lines: Sequence[TransactionLine] = (),
 ) -> Evaluation:
     """Count an accepted points redemption towards POINTS_REDEMPTION behaviours of the
     programme's offers; idempotent per cause. Called on the ledger's accepted outcome, since
-    only the ledger knows whether the points were there."""
+    only the ledger knows whether the points were there. A behaviour on selected products
+    (category redemption, seed 003) counts the points' share on the `lines` it selects."""
     assert member_id == state.member_id, "a redemption of another member"
     program = programs.get(program_id)
     if program is None or cause_event_id in state.causes or not state.see(occurred_at):
@@ -439,11 +445,12 @@ def on_redemption(
         if offer.program_id != program_id:
             continue
         if eligibility.program_for(offer, state, programs, None, False, occurred_at) is not None:
+            selectors = catalogue.selectors(offer.offer_id)
             values = [
-                Decimal(points)
-                if b.kind is BehaviourKind.POINTS_REDEMPTION and b.products is None
+                _redeemed_on(points, lines, selector)
+                if b.kind is BehaviourKind.POINTS_REDEMPTION
                 else Decimal(0)
-                for b in offer.behaviours
+                for b, selector in zip(offer.behaviours, selectors, strict=True)
             ]
             plans.append(_plan(state, offer, program, values, Decimal(0), occurred_at))
     return _settle(
@@ -452,6 +459,19 @@ def on_redemption(
         Cause(cause_event_id, occurred_at, None, source),
         programs,
     )
+
+
+def _redeemed_on(
+    points: int, lines: Sequence[TransactionLine], selector: Selector | None
+) -> Decimal:
+    """The points of a redemption a behaviour counts: all of them without a product
+    selection; with one, their share on the lines it selects, in proportion to the lines'
+    amounts, rounded down (none when the redemption names no lines)."""
+    if selector is None:
+        return Decimal(points)
+    total = sum(max(line.amount_cents, 0) for line in lines)
+    chosen = sum(max(line.amount_cents, 0) for line in lines if selector.selects(line))
+    return Decimal(points * chosen // total) if total else Decimal(0)
 
 
 def _settle(state: MemberOffers, plans: list[Plan], cause: Cause, programs: Programs) -> Evaluation:
