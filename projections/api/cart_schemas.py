@@ -43,6 +43,7 @@ _EXAMPLE: JsonDict = {
             "amount_cents": 700,
         }
     ],
+    "redemption_tokens": ["RWD-7Q2K-9XPL"],
 }
 
 
@@ -263,6 +264,20 @@ class CartEvaluation(Body):
 
 class RewardCheck(Body):
     """A granted reward's token at the till (`processors.rules.rewards.till`)."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {"token": "RWD-7Q2K-9XPL", "status": "applies",
+                 "granted_reward_id": "GR-7f3a9c1e5b2d4a60", "reward_id": "FIVE_OFF_OVER_20",
+                 "discount_cents": 500, "reason": None, "detail": None},
+                {"token": "RWD-2M4N-8QWE", "status": "refused", "granted_reward_id": None,
+                 "reward_id": None, "discount_cents": 0, "reason": "reward_not_yours",
+                 "detail": "token RWD-2M4N-8QWE is another member's reward"},
+            ]
+        },
+    )  # fmt: skip
 
     token: str = Field(description="As the cart sent it in `redemption_tokens`.")
     status: Literal["applies", "refused"]
