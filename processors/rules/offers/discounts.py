@@ -109,6 +109,8 @@ def apply_discounts(
     lines in line order and leaves out zero-cent discounts. A discount of an unknown kind, or
     whose lines remain below its `spend_min_cents`, takes nothing off.
     """
+    if not offers:
+        return []  # most candidate offers of a purchase discount nothing: no pass over its lines
     remaining = [max(line.amount_cents, 0) for line in lines]
     item_offers = [offer for offer in offers if offer.terms.kind in ITEM_DISCOUNTS]
     cart_offers = [offer for offer in offers if offer.terms.kind in CART_DISCOUNTS]
