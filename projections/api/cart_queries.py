@@ -2,9 +2,10 @@
 
 One parameterised statement (DESIGN.md §7) reads, for one member id: the `members` row
 (status, markets, programmes, profile), the uses and points of each offer
-(`member_offer_uses`), the use in progress of each offer (`member_offer_progress`) and the
+(`member_offer_uses`), the use in progress of each offer (`member_offer_progress`), the
 offer awards the ledger took back on returns (`ledger_entries`: DEBIT, RETURN, with an
-offer_id). `member_offers` turns that into the `MemberOffers` the offer rules evaluate a cart
+offer_id) and the reward-store offers the member bought (`member_issued_offers`).
+`member_offers` turns that into the `MemberOffers` the offer rules evaluate a cart
 with, the same shape the worker keeps.
 
 What Postgres cannot give back exactly (docs/adr/0011-cart-evaluation.md):
@@ -21,12 +22,12 @@ Owns SQL and the mapping of its rows; never checks tokens, never evaluates, neve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from processors.contract.enrolments import MemberProfile
@@ -40,8 +41,9 @@ from processors.rules.offers.state import (
     OfferProgress,
 )
 from processors.rules.rewards.till import Held
+from projections.api.reward_store_queries import ISSUED_JSON, issued_instances
 
-_MEMBER = """
+_MEMBER = sql.SQL("""
 SELECT m.status, m.merged_into, m.market, m.markets, m.program_ids, m.profile,
     coalesce((SELECT json_agg(json_build_array(u.offer_id, u.uses, u.points_awarded))
         FROM member_offer_uses u WHERE u.member_id = m.member_id), '[]') AS uses,
@@ -52,10 +54,11 @@ SELECT m.status, m.merged_into, m.market, m.markets, m.program_ids, m.profile,
         FROM (SELECT e.offer_id, sum(e.points) AS points FROM ledger_entries e
             WHERE e.member_id = m.member_id AND e.offer_id IS NOT NULL
                 AND e.entry_type = 'DEBIT' AND e.kind = 'RETURN'
-            GROUP BY e.offer_id) r), '[]') AS returned
+            GROUP BY e.offer_id) r), '[]') AS returned,
+    {issued} AS issued
 FROM members m
 WHERE m.member_id = %(member_id)s
-"""
+""").format(issued=sql.SQL(ISSUED_JSON))
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class MemberRow:
     """(offer_id, use_number, progress as OfferProgressed gives it, its occurred_at)."""
     returned: dict[str, int]
     """offer_id → points the ledger took back on returns."""
+    issued: list[list[Any]] = field(default_factory=list)
+    """The reward-store offers the member bought (`reward_store_queries.ISSUED_JSON`)."""
 
 
 async def find_member(conn: AsyncConnection[Any], member_id: str) -> MemberRow | None:
@@ -97,6 +102,7 @@ async def find_member(conn: AsyncConnection[Any], member_id: str) -> MemberRow |
             for offer_id, use, progress, at in row["progress"]
         ],
         returned={offer_id: int(points) for offer_id, points in row["returned"]},
+        issued=row["issued"],
     )
 
 
@@ -115,6 +121,8 @@ def member_offers(row: MemberRow, catalogue: Catalogue) -> MemberOffers:
         tier=profile.attributes.get(TIER_ATTRIBUTE) if profile is not None else None,
         profile=profile,
     )
+    # The store offers bought, so a basket carrying one is previewed with its benefit.
+    state.issued = issued_instances(row.issued)
     for offer_id, uses, points in row.uses:
         awarded = max(points - row.returned.get(offer_id, 0), 0)
         state.offers[offer_id] = OfferProgress(uses=uses, points_awarded=awarded)

@@ -67,20 +67,24 @@ class Buyer:
     markets: tuple[str, ...]
 
 
-_BUYER = """
+ISSUED_JSON = """coalesce((SELECT json_agg(json_build_array(i.issued_offer_id, i.offer_id,
+            i.reward_store_id, i.points_spent, i.issued_at, i.status, i.transaction_id,
+            i.locked_until, i.status_at))
+        FROM member_issued_offers i WHERE i.member_id = m.member_id), '[]')"""
+"""The member's issued offers (`m`: the `members` row) as one JSON value, read back by
+`issued_instances`: the buyer's, and the cart preview's (`cart_queries`)."""
+
+_BUYER = sql.SQL("""
 SELECT m.status, m.merged_into, m.market, m.markets, m.program_ids,
     coalesce((SELECT json_object_agg(b.program_id, b.balance) FROM member_balances b
-        WHERE b.member_id = m.member_id AND b.category = 'REGULAR'), '{}') AS balances,
+        WHERE b.member_id = m.member_id AND b.category = 'REGULAR'), '{{}}') AS balances,
     coalesce((SELECT json_agg(json_build_array(s.offer_id, s.in_control_group, s.targeted_at,
             s.last_targeted_at, s.targeting_event_ids, s.uses))
         FROM member_offer_standings s WHERE s.member_id = m.member_id), '[]') AS standings,
-    coalesce((SELECT json_agg(json_build_array(i.issued_offer_id, i.offer_id,
-            i.reward_store_id, i.points_spent, i.issued_at, i.status, i.transaction_id,
-            i.locked_until, i.status_at))
-        FROM member_issued_offers i WHERE i.member_id = m.member_id), '[]') AS issued
+    {issued} AS issued
 FROM members m
 WHERE m.member_id = %(member_id)s
-"""
+""").format(issued=sql.SQL(ISSUED_JSON))
 
 _ISSUED = sql.SQL("""
 SELECT issued_offer_id, member_id, offer_id, reward_store_id, points_spent, command_id,
@@ -190,10 +194,17 @@ def buyer_of(member_id: str, row: dict[str, Any], catalogue: Catalogue) -> Buyer
             offers.triggers[offer_id] = [
                 TriggerFire(at=fired, cause=cause, valid_until=until) for cause in event_ids
             ]
-    for issued_id, offer_id, store_id, points, issued_at, status, tx, until, at in row["issued"]:
-        offers.issued[issued_id] = IssuedOffer(
+    offers.issued = issued_instances(row["issued"])
+    return Buyer(ledger=ledger, offers=offers, markets=markets)
+
+
+def issued_instances(issued: list[list[Any]]) -> dict[str, IssuedOffer]:
+    """The instances an `ISSUED_JSON` value lists, as the offer rules keep them. Pure."""
+    instances = {}
+    for issued_id, offer_id, store_id, points, issued_at, status, tx, until, at in issued:
+        instances[issued_id] = IssuedOffer(
             issued_offer_id=issued_id, offer_id=offer_id or "", reward_store_id=store_id or "",
             points=int(points or 0), issued_at=datetime.fromisoformat(issued_at or at),
             status=status, transaction_id=tx, locked_until=_instant(until),
         )  # fmt: skip
-    return Buyer(ledger=ledger, offers=offers, markets=markets)
+    return instances

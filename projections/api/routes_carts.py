@@ -235,8 +235,10 @@ async def evaluate_cart(
         for c in checked
     ]
     rewards: list[RewardCheck] = []
-    if cart.redemption_tokens:
-        tokens = list(dict.fromkeys(cart.redemption_tokens))
+    # A reward-store offer the member bought is an offer's token: `offers_applied` shows it.
+    bought = state.issued if state is not None else {}
+    tokens = [t for t in dict.fromkeys(cart.redemption_tokens) if t not in bought]
+    if tokens:
         async with _connection(request) as conn:
             held = await cart_queries.held_rewards(conn, tokens, cart.member_id)
         rewards = [reward_check(token, held.get(token), cart, now) for token in tokens]

@@ -8,7 +8,8 @@ an audience nobody was uploaded to. A member with 1,000 points sees the store an
 buys the first (201 with the issued offer), a repeat of the key is 409 with the original, the
 second is refused `not_eligible`; a member with 100 points is refused `insufficient_points`;
 a member token reads and buys only for its own member. Then the till locks the instance to a
-basket (another basket is refused `reward_locked`), that transaction gets the discount once, a
+basket (another basket is refused `reward_locked`; the till's cart preview shows the discount
+to that basket only), that transaction gets the discount once, a
 second one carrying the instance nothing, and redeeming it again is 409 `duplicate_request`.
 
 The API waits for decisions far beyond what they take here (`LOYALTY_API_DECISION_WAIT_MS`),
@@ -36,6 +37,7 @@ from processors.contract.offer_definition import (
     TargetingTiming,
 )
 from projections.api.auth import Role
+from tests.cart_given import cart
 from tests.integration.test_rewards_api import api, bearer, engine, projected
 from tests.integration.test_worker_runtime import until
 from tests.rules.given import bought, enrolled, program
@@ -154,6 +156,19 @@ async def test_buy_a_store_offer_then_lock_it_for_one_transaction_that_uses_it_o
                 return str(page.json()["issued_offers"][0]["status"])
 
             locked = await http.get(f"/v1/members/{RICH}/issued-offers", headers=rich)
+            previews = [
+                await http.post(
+                    "/v1/carts/evaluate",
+                    headers=till,
+                    json=cart(
+                        RICH,
+                        transaction_id=tx,
+                        redemption_tokens=[issued],
+                        occurred_at=datetime.now(UTC).isoformat(),
+                    ),
+                )
+                for tx in ("RS-T-LOCKED", "RS-T-OTHER")
+            ]
             await publish_events(engine, [paid(RICH, "RS-T-LOCKED", [issued])])
             await publish_events(engine, [paid(RICH, "RS-T-AGAIN", [issued])])
 
@@ -225,6 +240,9 @@ async def test_buy_a_store_offer_then_lock_it_for_one_transaction_that_uses_it_o
     assert other_basket.status_code == 422, other_basket.text
     assert other_basket.json()["error"] == "reward_locked"
     assert foreign.status_code == 403
+    # The till's preview shows the discount to the locked basket only.
+    assert [p.json()["total_discount_cents"] for p in previews] == [200, 0], previews[0].text
+    assert [p.json()["rewards"] for p in previews] == [[], []]  # an offer's token, not a reward
     [held] = locked.json()["issued_offers"]
     assert (held["status"], held["transaction_id"], held["is_usable"]) == (
         "LOCKED", "RS-T-LOCKED", False,
