@@ -295,7 +295,8 @@ def main() -> None:  # pragma: no cover - a developer's tool
     )
     print(f"{m.name}: {m.count} {m.unit} in {m.seconds:.2f} s = {m.rate:,.0f}/s ({m.note})")
     floor = measure_codec_floor(members=args.members, events=args.events, offer_count=args.offers)
-    print(f"{floor.name.strip()}: {floor.rate:,.0f}/s; mix / baseline = {m.rate / floor.rate:.3f}")
+    print(f"{floor.name.strip()}: {floor.rate:,.0f}/s ({floor.note}); mix / baseline = "
+          f"{m.rate / floor.rate:.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":  # pragma: no cover
