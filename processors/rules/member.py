@@ -32,8 +32,9 @@ from processors.contract.config import (
     RewardCodesAdded,
     RewardPublished,
 )
-from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated
+from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated, MembersMerged
 from processors.contract.internal import (
+    MemberMergedAway,
     OfferUseDenied,
     OfferUseGranted,
     PromoCodeLinkAnswered,
@@ -306,6 +307,14 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
             result.emitted += refused
             if not refused:  # a free grant, or a step already answered
                 result.notes.append(f"reward {message.reward_id} not granted: {message.reason}")
+        case MembersMerged():
+            result.take(ledger.handle(state.ledger, message, config.programs))
+            _send_rewards_along(result, message)
+        case MemberMergedAway():
+            fresh = state.ledger is None or message.event_id not in state.ledger.steps_applied
+            result.take(ledger.handle(state.ledger, message, config.programs))
+            if fresh:
+                result.emitted += merge.moved_in(_rewards(state), message)
         case ActivityRecorded():
             seen = _seen(state, message)
             result.take(ledger.handle(state.ledger, message, config.programs))
@@ -348,6 +357,20 @@ def _codes(state: MemberState) -> MemberCodes:
 
 def _programs(state: MemberState) -> list[str]:
     return list(state.ledger.programs) if state.ledger is not None else []
+
+
+def _send_rewards_along(result: MemberResult, merged: MembersMerged) -> None:
+    """The victim's issued rewards travel with the merge's step to the survivor."""
+    rewards = result.state.rewards
+    for n, event in enumerate(result.emitted):
+        if isinstance(event, MemberMergedAway) and rewards is not None:
+            moved, closed = merge.moved_away(
+                rewards, merged.victim_member_id, merged.survivor_member_id, merged.event_id,
+                merged.occurred_at,
+            )  # fmt: skip
+            result.emitted[n] = event.model_copy(update={"rewards": moved})
+            result.emitted[n + 1 : n + 1] = closed
+            return
 
 
 def _rewards(state: MemberState) -> MemberRewards:
