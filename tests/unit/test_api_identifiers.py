@@ -137,13 +137,22 @@ LOCK = "/v1/members/{member_id}/issued-offers/{issued_offer_id}/lock"
 USE_NOW = "/v1/members/{member_id}/issued-offers/{issued_offer_id}/redeem"
 LOCKED = "/v1/members/{member_id}/issued-offers/{issued_offer_id}/lock/{command_id}"
 USED_NOW = "/v1/members/{member_id}/issued-offers/{issued_offer_id}/redeem/{command_id}"
+ENROL = "/v1/members/{member_id}/enrolment"
+ENROLLED = "/v1/members/{member_id}/enrolment/{command_id}"
+PREFERENCES = "/v1/members/{member_id}/preferences"
+PREFERENCES_CHANGE = "/v1/members/{member_id}/preferences/changes/{command_id}"
+PREFERENCES_AUDIT = "/v1/members/{member_id}/preferences/audit"
+POST_MESSAGE = "/v1/inbox/messages"
+INBOX = "/v1/members/{member_id}/inbox"
+READ = "/v1/members/{member_id}/inbox/{message_id}/read"
+MARKET_INBOX = "/v1/inbox"
 
 VALID = {
     "member_id": "M1", "offer_id": "SPRING_FUEL_2X", "command_id": "cmd-1", "code": "SAVE5",
     "transaction_id": "T-1", "reward_store_id": "CAFE",
-    "issued_offer_id": "IO-1",
+    "issued_offer_id": "IO-1", "message_id": "MSG-1",
 }  # fmt: skip
-KEYED = {LOAD, REDEEM, LINK, PURCHASE, LOCK, USE_NOW}
+KEYED = {LOAD, REDEEM, LINK, PURCHASE, LOCK, USE_NOW, ENROL, PREFERENCES, POST_MESSAGE}
 """Routes that need an Idempotency-Key."""
 QUERY = {CATALOGUE: "market=CA", FEED: "market=CA", CODE_STATUS: "market=CA"}
 """The valid query a route needs besides the identifier under test."""
@@ -193,6 +202,16 @@ class Place:
                 body[self.name] = value
         if self.route == LINK:
             body = {"code": "SAVE5", "customerId": "M1", "mode": "DISCOUNT"}
+            if self.where == "body":
+                body[self.name] = value
+        if self.route == ENROL:
+            body = {"market": "CA", "program_id": "P1"}
+            if self.where == "body":
+                body[self.name] = value
+        if self.route == PREFERENCES and self.method == "PUT":
+            body = {"channels": {"EMAIL": True}}
+        if self.route == POST_MESSAGE:
+            body = {"member_id": "M1", "title": "Hello", "body": "A message"}
             if self.where == "body":
                 body[self.name] = value
         if self.route in {LOCK, USE_NOW}:
@@ -277,6 +296,23 @@ PLACES = [
         for route in (LOCKED, USED_NOW)
         for name in ("member_id", "issued_offer_id", "command_id")
     ),
+    Place("POST", ENROL, "path", "member_id"),
+    Place("POST", ENROL, "header", "Idempotency-Key"),
+    Place("POST", ENROL, "body", "program_id"),
+    Place("GET", ENROLLED, "path", "member_id"),
+    Place("GET", ENROLLED, "path", "command_id"),
+    Place("GET", PREFERENCES, "path", "member_id"),
+    Place("PUT", PREFERENCES, "path", "member_id"),
+    Place("PUT", PREFERENCES, "header", "Idempotency-Key"),
+    Place("GET", PREFERENCES_CHANGE, "path", "member_id"),
+    Place("GET", PREFERENCES_CHANGE, "path", "command_id"),
+    Place("GET", PREFERENCES_AUDIT, "path", "member_id"),
+    Place("POST", POST_MESSAGE, "header", "Idempotency-Key"),
+    Place("POST", POST_MESSAGE, "body", "member_id"),
+    Place("POST", POST_MESSAGE, "body", "campaign_id"),
+    Place("GET", INBOX, "path", "member_id"),
+    Place("PUT", READ, "path", "member_id"),
+    Place("PUT", READ, "path", "message_id"),
 ]
 
 
@@ -408,6 +444,16 @@ DECLARED = {
     ("POST", USE_NOW): {"201", "202", "400", "401", "403", "409", "414", "422", "503"},
     ("GET", LOCKED): {"200", "202", "400", "401", "403", "404", "414", "503"},
     ("GET", USED_NOW): {"200", "202", "400", "401", "403", "404", "414", "503"},
+    ("POST", ENROL): {"201", "202", "400", "401", "403", "409", "414", "422", "503"},
+    ("GET", ENROLLED): {"200", "202", "400", "401", "403", "404", "414", "503"},
+    ("GET", PREFERENCES): {"200", "400", "401", "403", "404", "414", "503"},
+    ("PUT", PREFERENCES): {"200", "202", "400", "401", "403", "409", "414", "422", "503"},
+    ("GET", PREFERENCES_CHANGE): {"200", "202", "400", "401", "403", "404", "414", "503"},
+    ("GET", PREFERENCES_AUDIT): {"200", "400", "401", "403", "414", "503"},
+    ("POST", POST_MESSAGE): {"202", "400", "401", "403", "414", "422", "503"},
+    ("GET", INBOX): {"200", "400", "401", "403", "404", "414", "503"},
+    ("PUT", READ): {"204", "400", "401", "403", "404", "414", "503"},
+    ("GET", MARKET_INBOX): {"200", "400", "414", "503"},
 }
 
 NOT_REFUSALS = {
@@ -415,6 +461,8 @@ NOT_REFUSALS = {
     (("POST", PURCHASE), "409"): "Purchase",
     (("POST", LOCK), "409"): "IssuedOfferUse",
     (("POST", USE_NOW), "409"): "IssuedOfferUse",
+    (("POST", ENROL), "409"): "Enrolment",
+    (("PUT", PREFERENCES), "409"): "PreferencesUpdate",
 }
 """Non-2xx answers that are not refusals: a repeated redemption or purchase is answered with its
 original outcome, in the body every other answer about it has (docs/adr/0022-redemption-endpoint.md,
