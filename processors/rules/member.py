@@ -504,16 +504,17 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
         )
         _decide(result, config, found, purchase.event_id, purchase.occurred_at)
         evaluation = offers.on_transaction(_offers(state), purchase, *_rules(config), config.end_of)
-        for completed in evaluation.events:  # a reward-store offer spends the instance used
+        for n, completed in enumerate(evaluation.events):  # a store offer spends its instance
             offer = (
                 config.catalogue.get(completed.offer_id)
                 if isinstance(completed, OfferCompleted)
                 else None
             )
             if offer is not None and offer.reward_store is not None:
-                store.use(
+                spent = store.use(
                     _offers(state), offer.offer_id, purchase.transaction_id, purchase.occurred_at
                 )
+                evaluation.events[n] = completed.model_copy(update={"issued_offer_id": spent})
         _book(result, evaluation, config, purchase)
         counted = challenges.on_purchase(
             _challenges(state), purchase, config.challenges, config.programs, _member(state)
