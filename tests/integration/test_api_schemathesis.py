@@ -222,6 +222,11 @@ NUL_PLACES = [
     "/v1/offers?market=CA&locale=fr%00",
     f"/v1/members/{NUL_MEMBER}/challenges",
     "/v1/challenges/participation?market=CA%00",
+    f"/v1/members/{MEMBER}/enrolment/k%001",
+    f"/v1/members/{NUL_MEMBER}/preferences",
+    f"/v1/members/{MEMBER}/preferences/changes/k%001",
+    f"/v1/members/{NUL_MEMBER}/preferences/audit",
+    f"/v1/members/{NUL_MEMBER}/inbox",
 ]
 
 
