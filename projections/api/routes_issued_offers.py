@@ -122,7 +122,8 @@ def encode_cursor(last: IssuedRow) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _example(description: str, example: dict[str, Any], model: type | None = None) -> Any:
+def documented(description: str, example: dict[str, Any], model: type | None = None) -> Any:
+    """An OpenAPI response: its description, its example and, when given, its body's model."""
     documented: dict[str, Any] = {
         "description": description,
         "content": {"application/json": {"example": example}},
@@ -145,7 +146,7 @@ def _example(description: str, example: dict[str, Any], model: type | None = Non
                 503: "database_unavailable: retry after `Retry-After`",
             },
         ),
-        200: _example("Newest purchase first, with status, lock and where each came from.",
+        200: documented("Newest purchase first, with status, lock and where each came from.",
                       ISSUED_OFFERS_EXAMPLE),
     },
 )  # fmt: skip
@@ -230,17 +231,17 @@ def _post_responses(action: UseAction) -> dict[int | str, Any]:
                 "same key) or database_unavailable; retry after `Retry-After`",
             },
         ),
-        201: {**_example(f"Accepted: the instance is {done}; as the wallet shows it.",
+        201: {**documented(f"Accepted: the instance is {done}; as the wallet shows it.",
                          USE_EXAMPLE | {"action": action}, IssuedOfferUse),
               "headers": _LOCATION},
-        202: {**_example("Written, not decided within the wait: read `status_url` later.",
+        202: {**documented("Written, not decided within the wait: read `status_url` later.",
                          USE_PENDING | {"action": action}, IssuedOfferUse),
               "headers": _LOCATION},
-        409: {**_example("A repeat of a key already used with the same body (the original "
+        409: {**documented("A repeat of a key already used with the same body (the original "
                          "outcome), or the instance was used already (duplicate_request).",
                          USE_REFUSED | {"action": action}, IssuedOfferUse),
               "headers": _LOCATION},
-        422: _example(
+        422: documented(
             "Refused, nothing changed: `error` is the worker's stable reason (reward_locked: "
             "locked to another transaction; unknown_offer: no such issued offer; "
             "unknown_member) and `reason` its detail; or idempotency_key_reused.",
@@ -261,9 +262,9 @@ def _get_responses(action: UseAction) -> dict[int | str, Any]:
                 503: "database_unavailable: retry after `Retry-After`",
             },
         ),
-        200: _example("Decided: accepted or rejected (with the reason).",
+        200: documented("Decided: accepted or rejected (with the reason).",
                       USE_EXAMPLE | {"action": action}),
-        202: _example("Written, not decided yet: ask again.", USE_PENDING | {"action": action},
+        202: documented("Written, not decided yet: ask again.", USE_PENDING | {"action": action},
                       IssuedOfferUse),
     }  # fmt: skip
 

@@ -1,6 +1,5 @@
 """Reward stores (seed 002, docs/adr/0033-reward-store-api.md): the member's eligible stores,
-the offers one sells, buying one with points, and the offers bought (the wallet's store
-offers).
+the offers one sells, and buying one with points.
 
 - `GET /v1/reward-stores` and `GET /v1/reward-stores/{reward_store_id}/offers`: a store is
   the set of live offers whose `reward_store` listing names it (ADR 20). Each offer says
@@ -65,7 +64,7 @@ from projections.api.reward_store_schemas import (
 )
 from projections.api.reward_store_schemas import Buyer as BuyerView
 from projections.api.routes_carts import ConfigSource, ConfigUnavailableError
-from projections.api.routes_issued_offers import issued_one
+from projections.api.routes_issued_offers import documented, issued_one
 
 router = APIRouter(tags=["reward stores"])
 
@@ -164,16 +163,6 @@ def _copy(offer: OfferPublished, locale: str) -> RewardCopy:
     return RewardCopy(**shown.model_dump(mode="json"))
 
 
-def _example(description: str, example: dict[str, Any], model: type | None = None) -> Any:
-    documented: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"example": example}},
-    }
-    if model is not None:
-        documented["model"] = model
-    return documented
-
-
 _READ_REFUSALS = {
     400: "invalid_parameter: a malformed id, or a staff token without member_id",
     401: "unauthorized: no valid bearer token",
@@ -190,7 +179,7 @@ _READ_REFUSALS = {
     summary="The reward stores the member may buy in",
     responses={
         **refusals(400, 401, 403, 404, 414, 503, described=_READ_REFUSALS),
-        200: _example("The member's eligible stores, by id.", STORES_EXAMPLE),
+        200: documented("The member's eligible stores, by id.", STORES_EXAMPLE),
     },
 )
 async def read_reward_stores(
@@ -234,7 +223,7 @@ async def read_reward_stores(
                 "markets now",
             },
         ),
-        200: _example("Its offers by rank, each with whether the member may buy it.",
+        200: documented("Its offers by rank, each with whether the member may buy it.",
                       STORE_OFFERS_EXAMPLE),
     },
 )  # fmt: skip
@@ -302,14 +291,14 @@ _POST_RESPONSES: dict[int | str, Any] = {
             "key) or database_unavailable; retry after `Retry-After`",
         },
     ),
-    201: {**_example("Accepted: the points are debited and the offer is issued to the member.",
+    201: {**documented("Accepted: the points are debited and the offer is issued to the member.",
                      PURCHASE_EXAMPLE, Purchase), "headers": _LOCATION},
-    202: {**_example("Written, not decided within the wait: read `status_url` (also in "
+    202: {**documented("Written, not decided within the wait: read `status_url` (also in "
                      "`Location`) later.", PURCHASE_PENDING, Purchase), "headers": _LOCATION},
-    409: {**_example("A repeat of a key already used with the same body: the original outcome "
+    409: {**documented("A repeat of a key already used with the same body: the original outcome "
                      "(accepted or rejected); nothing was written again.", PURCHASE_REJECTED,
                      Purchase), "headers": _LOCATION},
-    422: _example(
+    422: documented(
         "Refused, nothing debited: `error` is the worker's stable reason (insufficient_points, "
         "not_eligible, limit_reached, offer_not_live, unknown_offer, unknown_member, "
         "member_merged) and `reason` its detail; or idempotency_key_reused: the key was used "
@@ -379,9 +368,9 @@ async def purchase_offer(
                 503: "database_unavailable: retry after `Retry-After`",
             },
         ),
-        200: _example("Decided: accepted (with the issued offer) or rejected (with the reason).",
+        200: documented("Decided: accepted (with the issued offer) or rejected (with the reason).",
                       PURCHASE_EXAMPLE),
-        202: _example("Written, not decided yet: ask again.", PURCHASE_PENDING, Purchase),
+        202: documented("Written, not decided yet: ask again.", PURCHASE_PENDING, Purchase),
     },
 )  # fmt: skip
 async def read_purchase(
