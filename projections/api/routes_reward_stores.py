@@ -135,7 +135,7 @@ def buyer_view(buyer: Buyer, offer: OfferPublished, at: datetime) -> BuyerView:
     )
     spend = requests.cannot_spend(ledger, [(offer.program_id, listing.points_cost)])
     return BuyerView(
-        targeted=offer.program_id in ledger.programs and store.is_targeted(offer, offers, at),
+        targeted=store.audience_refusal(ledger.programs, offers, offer, at) is None,
         uses_left=store.uses_left(offer, offers),
         balance=ledger.spendable(offer.program_id),
         affordable=spend is None,

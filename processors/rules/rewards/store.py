@@ -22,6 +22,7 @@ stable reason) and remembered, so a repeated command_id gets its first answer ag
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from processors.contract.base import Event
@@ -146,10 +147,9 @@ def purchase_refusal(
         return refusal
     assert offer is not None
     assert offer.reward_store is not None
-    if offer.program_id not in ledger.programs:
-        return RejectionReason.not_eligible, f"not a member of programme {offer.program_id}"
-    if not is_targeted(offer, offers, at):
-        return RejectionReason.not_eligible, f"member is not targeted by {offer.offer_id}"
+    refusal = audience_refusal(ledger.programs, offers, offer, at)
+    if refusal is not None:
+        return refusal
     if uses_left(offer, offers) == 0:
         held, limit = held_instances(offer.offer_id, offers), offer.usage.uses_per_member_max
         return RejectionReason.limit_reached, f"{held} of at most {limit} per member bought"
@@ -166,6 +166,18 @@ def listing_refusal(
         return RejectionReason.unknown_offer, f"offer {offer.offer_id} is not sold in {store_id}"
     if not offer.schedule.starts_at <= at < offer.schedule.ends_at:
         return RejectionReason.offer_not_live, f"offer {offer.offer_id} is not live at {at}"
+    return None
+
+
+def audience_refusal(
+    programs: Collection[str], offers: MemberOffers, offer: OfferPublished, at: datetime
+) -> Refusal | None:
+    """Why the offer's audience leaves the member out at `at` (`not_eligible`: another
+    programme, not targeted, or held out as control); None when it includes them."""
+    if offer.program_id not in programs:
+        return RejectionReason.not_eligible, f"not a member of programme {offer.program_id}"
+    if not is_targeted(offer, offers, at):
+        return RejectionReason.not_eligible, f"member is not targeted by {offer.offer_id}"
     return None
 
 
