@@ -25,7 +25,17 @@ class MemberRow:
     program_ids: list[str]
 
 
-_MEMBER = "SELECT member_id, status, markets, program_ids FROM members WHERE member_id = %s"
+# A member is someone with accounts: the programmes are those whose accounts were opened (an
+# enrolment the worker refused opened none, though `members` shows its row: ADR 28).
+_MEMBER = """
+SELECT m.member_id, m.status, m.markets, a.program_ids
+FROM members m
+CROSS JOIN LATERAL (
+    SELECT array_agg(DISTINCT b.program_id ORDER BY b.program_id) AS program_ids
+    FROM member_balances b WHERE b.member_id = m.member_id
+) a
+WHERE m.member_id = %s AND a.program_ids IS NOT NULL
+"""
 
 _CURRENT = """
 SELECT channel, opted_in, changed_at FROM member_preferences WHERE member_id = %s

@@ -19,7 +19,9 @@ from loyalty.producing import publish_events
 from loyalty.services import Services
 from processors.base.settings import Settings
 from projections.api.auth import Role
+from tests.integration.test_member_services_api import count_is
 from tests.integration.test_rewards_api import api, bearer, engine, projected
+from tests.integration.test_worker_runtime import until
 from tests.rules.given import PROGRAM, program
 
 pytestmark = pytest.mark.integration
@@ -76,6 +78,14 @@ async def test_enrolment_answers_with_the_workers_decision(engine, tmp_path):
             )
             never = await http.get("/v1/members/en-1/enrolment/k9", headers=bearer(engine, "en-1"))
             balance = await http.get("/v1/members/en-1/balance", headers=bearer(engine, "en-1"))
+            # The refused member's enrolment is projected too (members), yet opened nothing:
+            # to the member services they are no member.
+            refused_row = "SELECT count(*) FROM members WHERE member_id = 'en-2'"
+            assert await until(count_is(engine, refused_row, 1), 60)
+            no_preferences = await http.get(
+                "/v1/members/en-2/preferences", headers=bearer(engine, "en-2")
+            )
+            no_inbox = await http.get("/v1/members/en-2/inbox", headers=bearer(engine, "en-2"))
         logs = worker.log_tail() + projector.log_tail()
     finally:
         services.stop()
@@ -99,6 +109,7 @@ async def test_enrolment_answers_with_the_workers_decision(engine, tmp_path):
     assert (by_staff.status_code, by_staff.json()["reason"]) == (200, "unknown_programme")
     assert never.status_code == 404
     assert balance.status_code == 200, balance.text
+    assert (no_preferences.status_code, no_inbox.status_code) == (404, 404)
 
     # The refused members opened nothing: only en-1 has accounts.
     accounts = "SELECT count(DISTINCT member_id) FROM member_balances"
