@@ -43,8 +43,9 @@ from processors.rules.offers.schedule import extension_refusal
 TABLES = ("offers", "programs", "offer_audience", "member_transactions", "member_returns",
           "offer_budget_exhaustions")  # fmt: skip
 
-ConfigEvent = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
-ConfigEvent |= OfferClosed
+ConfigEvent = (
+    ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn | OfferClosed
+)
 PerformanceEvent = (
     ConfigEvent | OfferTargeted | OfferBudgetExhausted | TransactionCompleted | TransactionReturned
 )
