@@ -5,14 +5,15 @@ tests/integration/test_offer_feed_projection.py and test_offer_feeds_stack.py)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from processors.contract.config import OfferPublished
 from projections.api.feed_store import FeedEventRecord
-from projections.api.offer_feed import FeedItem, Member, Standing, is_displayable, is_public
+from projections.api.offer_feed import Member, Standing, is_displayable, is_public
 from projections.writers import feed
+from projections.writers.feed import FeedItem
 from tests.cart_given import AT, PROGRAM, offer
 
 __all__ = ["AT", "PROGRAM", "FakeFeedStore", "copy", "item", "member", "published"]
@@ -56,10 +57,7 @@ def item(
 ) -> FeedItem:
     """The feed's row of an offer as the API reads it (`ends_at`: after an extension)."""
     event = published(offer_id, **definition)
-    row = feed.item_of(event, ends_at=ends_at or event.schedule.ends_at, withdrawn_at=withdrawn_at)
-    visible_until = min(row.ends_at, withdrawn_at or _NEVER)
-    names = {f.name for f in fields(FeedItem)} - {"visible_until"}
-    return FeedItem(visible_until=visible_until, **{name: getattr(row, name) for name in names})
+    return feed.item_of(event, ends_at=ends_at or event.schedule.ends_at, withdrawn_at=withdrawn_at)
 
 
 def member(member_id: str = "M1", **changes: Any) -> Member:

@@ -24,7 +24,8 @@ from psycopg import AsyncCursor, Connection, sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from projections.api.offer_feed import FeedItem, Issued, Member, Standing
+from projections.api.offer_feed import Issued, Member, Standing
+from projections.writers.feed import FeedItem
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,9 @@ class FeedStore(Protocol):
 
 
 _ITEM_COLUMNS = """i.offer_id, i.program_id, i.market, i.rank, i.display_at, i.starts_at,
-    i.ends_at, i.visible_until, i.audience, i.control_share_percent, i.trigger_valid_days,
-    i.activation, i.coupon_code, i.in_reward_store, i.uses_per_member_max,
-    i.points_per_member_max, i.copy, i.details, i.digest"""
+    i.ends_at, i.withdrawn_at, i.closed_at, i.audience, i.control_share_percent,
+    i.trigger_valid_days, i.activation, i.coupon_code, i.in_reward_store, i.uses_per_member_max,
+    i.points_per_member_max, i.copy, i.details, i.published_event_id, i.digest"""
 
 _ITEMS = sql.SQL("SELECT {items} FROM offer_feed_items i WHERE i.offer_id = ANY(%s)").format(
     items=sql.SQL(_ITEM_COLUMNS)

@@ -33,34 +33,9 @@ from typing import Any
 from processors.contract.offer_definition import EVERGREEN_ENDS_AT
 from processors.rules.offers.targeting import in_control
 from projections.api import caching, locales
-from projections.writers.feed import number_text
+from projections.writers.feed import FeedItem, number_text
 
 DAY = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class FeedItem:
-    """An `offer_feed_items` row as the API reads it."""
-
-    offer_id: str
-    program_id: str
-    market: str
-    rank: int
-    display_at: datetime
-    starts_at: datetime
-    ends_at: datetime
-    visible_until: datetime
-    audience: str
-    control_share_percent: int
-    trigger_valid_days: int | None
-    activation: str
-    coupon_code: str | None
-    in_reward_store: bool
-    uses_per_member_max: int | None
-    points_per_member_max: int | None
-    copy: Mapping[str, Mapping[str, Any]]
-    details: Mapping[str, Any]
-    digest: str
 
 
 @dataclass(frozen=True)

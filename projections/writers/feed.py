@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import psycopg
@@ -138,7 +139,9 @@ def _behaviour(index: int, behaviour: Behaviour) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class FeedItem:
-    """An `offer_feed_items` row (`visible_until` is computed by Postgres)."""
+    """An `offer_feed_items` row: what this writer renders and the API reads (the one
+    definition of an item; `visible_until` is computed from it, as Postgres computes the
+    column of that name the feeds' queries filter on)."""
 
     offer_id: str
     program_id: str
@@ -161,6 +164,12 @@ class FeedItem:
     published_event_id: str
     closed_at: datetime | None = None
     digest: str = field(default="")
+
+    @cached_property
+    def visible_until(self) -> datetime:
+        """The end of the display: the end after accepted extensions, the withdrawal, or the
+        engine's closing, whichever comes first (migration 0016's generated column)."""
+        return min(t for t in (self.ends_at, self.withdrawn_at, self.closed_at) if t is not None)
 
 
 def item_of(
