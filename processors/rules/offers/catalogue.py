@@ -191,8 +191,14 @@ class Catalogue:
         return self._live(ids, at)
 
     def for_sale(self, at: datetime) -> list[OfferPublished]:
-        """Offers live at `at` that a reward store sells (seed 002), by rank then id."""
-        return self._live((i for i, o in self._offers.items() if o.reward_store is not None), at)
+        """Offers live at `at` that a reward store sells (seed 002), by rank then id; a closed
+        one is sold no more."""
+        sold = (
+            i
+            for i, o in self._offers.items()
+            if o.reward_store is not None and self.is_offered(i, at)
+        )
+        return self._live(sold, at)
 
     def _live(self, ids: Iterable[str], at: datetime) -> list[OfferPublished]:
         offers = [self._offers[i] for i in ids if is_live(self._offers[i], at)]

@@ -7,6 +7,7 @@ again opens it."""
 from datetime import timedelta
 
 from processors.contract.config import OfferClosed, OfferClosure, OfferEndDateExtended
+from processors.contract.offer_definition import RewardStoreListing
 from processors.contract.offers import OfferBudgetExhausted
 from processors.rules.member import Config
 from processors.rules.offers import budget
@@ -91,3 +92,16 @@ def test_closing_an_offer_the_catalogue_does_not_hold_changes_nothing():
     config = Config()
     assert "ignored" in config.apply(closing())
     assert config.catalogue.closed_at("FIRST2") is None
+
+
+def test_a_closed_reward_store_offer_is_sold_no_more():
+    listing = RewardStoreListing(reward_store_id="CAFE", points_cost=300)
+    config = Config()
+    for event in (
+        program(),
+        offer("FIRST2", usage=usage(uses_total_max=2), reward_store=listing),
+        closing(),
+    ):
+        config.apply(event)
+    assert [o.offer_id for o in config.catalogue.for_sale(T0 - timedelta(hours=1))] == ["FIRST2"]
+    assert config.catalogue.for_sale(T0) == []
