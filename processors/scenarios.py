@@ -17,7 +17,7 @@ then:
 ```
 
 Given: `programs`, `audiences` (audience id → member ids, uploaded before the offers are
-published), `offers`, `rewards` (a reward's fields over a default free coffee costing 100
+published; or → `{criteria: [...]}`, a saved query, AudienceDefined), `offers`, `rewards` (a reward's fields over a default free coffee costing 100
 points; `codes` lists its code stock), `promotions` (code-linked promotions: a
 PromotionCodesIssued's fields over a default 10 % off the cart, live from the scenario's
 start for 30 days) and `challenges` (a ChallengePublished's fields over a default live from
@@ -267,11 +267,14 @@ def load(path: Path) -> Scenario:
                 "occurred_at": (START - timedelta(days=60)).isoformat(), **program}  # fmt: skip
         config.append(_event(path, "given.programs", n, body))
     for n, (audience_id, members) in enumerate((given.get("audiences") or {}).items()):
-        body = {"type": "AudienceUploaded", "event_id": f"audience-{audience_id}",
-                "occurred_at": (START - timedelta(days=45)).isoformat(),
-                "audience_id": audience_id, "upload_id": f"upload-{audience_id}",
-                "part_number": 1, "part_count": 1, "member_ids": list(members),
-                "source_file_name": f"{audience_id}.csv"}  # fmt: skip
+        common = {"event_id": f"audience-{audience_id}", "audience_id": audience_id,
+                  "occurred_at": (START - timedelta(days=45)).isoformat()}  # fmt: skip
+        if isinstance(members, dict):  # a saved query: {criteria: [...]}
+            body = {"type": "AudienceDefined", **common, **members}
+        else:
+            body = {"type": "AudienceUploaded", **common, "upload_id": f"upload-{audience_id}",
+                    "part_number": 1, "part_count": 1, "member_ids": list(members),
+                    "source_file_name": f"{audience_id}.csv"}  # fmt: skip
         config.append(_event(path, "given.audiences", n, body))
     offers = [_offer(offer, programs[0], n) for n, offer in enumerate(given.get("offers") or [])]
     if offers:
