@@ -293,9 +293,10 @@ def print_latency_table(report: BenchReport, console: Console) -> None:
     latency: dict[str, dict[str, float]] = report.context["latency_ms"]  # type: ignore[assignment]
     statuses: dict[str, dict[str, int]] = report.context["statuses"]  # type: ignore[assignment]
     for name, s in latency.items():
+        answers = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.get(name, {}).items()))
         table.add_row(name, f"{s['count']:,.0f}",
                       *(f"{s[k]:.2f}" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
-                      ", ".join(f"{k}: {v}" for k, v in sorted(statuses.get(name, {}).items())))  # fmt: skip
+                      answers)  # fmt: skip
     console.print(table)
     console.print(f"achieved {report.context['achieved_requests_per_s']}/s · API CPU "
                   f"{report.context['api_cpu_ms_per_request']} ms a request · within target: "

@@ -33,8 +33,10 @@ from processors.contract.rewards import RewardExpired, RewardGranted, RewardMove
 
 TABLES = ("rewards", "reward_codes", "reward_stock", "member_rewards")
 
-RewardEvent = RewardPublished | RewardCodesAdded | RewardGranted | RewardRedeemed | RewardExpired
-RewardEvent |= RewardMoved
+RewardEvent = (
+    RewardPublished | RewardCodesAdded | RewardGranted | RewardRedeemed | RewardExpired
+    | RewardMoved
+)  # fmt: skip
 
 EVENTS = (
     RewardPublished, RewardCodesAdded, RewardGranted, RewardRedeemed, RewardExpired, RewardMoved,
