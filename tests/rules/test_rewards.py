@@ -292,9 +292,7 @@ def test_a_reward_for_gold_members_refuses_others_not_eligible_and_grants_gold_o
     sim.feed(profile_of("m2", tier="GOLD"))
     refused = sim.feed(redeem("m1", "c1"))
     assert refused_with(refused) is RejectionReason.not_eligible
-    assert "does not meet TIER" in next(
-        e.detail for e in refused if isinstance(e, RequestRejected)
-    )
+    assert "does not meet TIER" in next(e.detail for e in refused if isinstance(e, RequestRejected))
     assert any(isinstance(e, RewardGranted) for e in sim.feed(redeem("m2", "c2")))
 
 
