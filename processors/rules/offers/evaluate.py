@@ -299,10 +299,21 @@ def _plan_purchase(
         basket.spend_cents(base_excluded),
     )
     plan = _plan(state, offer, program, values, base, tx.occurred_at)
-    if plan is not None:
-        plan.lines = [[line.line_id for line in ls] for ls in counted]
-        plan.covered = [line.line_id for line in basket.covered(selectors, excluded)]
+    if plan is None or not (plan.payout.pays or _accumulates(offer, values)):
+        # Most candidates: a use that pays nothing and no progress to keep. Such a plan never
+        # wins stacking, never completes (not even for control) and `commit` keeps nothing of
+        # it, so it is not made.
+        return None
+    plan.lines = [[line.line_id for line in ls] for ls in counted]
+    plan.covered = [line.line_id for line in basket.covered(selectors, excluded)]
     return plan
+
+
+def _accumulates(offer: OfferPublished, values: Sequence[Decimal]) -> bool:
+    """True when this cause adds progress that outlives it (what `progress.commit` keeps)."""
+    return any(
+        progress.is_accumulated(b) and v > 0 for b, v in zip(offer.behaviours, values, strict=True)
+    )
 
 
 def _plan(
