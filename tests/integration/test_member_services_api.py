@@ -80,6 +80,12 @@ async def test_preferences_their_audit_trail_and_the_inbox(engine, tmp_path):
             worker.log_tail() + projector.log_tail()
         )
         async with api() as http:
+            # The channels come from the programmes the API's config feed has read: 503 until then.
+            async def configured() -> bool:
+                got = await http.get("/v1/members/pm-1/preferences", headers=bearer(engine, "pm-1"))
+                return got.status_code != 503
+
+            assert await until(configured, 60)
             before = await http.get("/v1/members/pm-1/preferences", headers=bearer(engine, "pm-1"))
             first = await put(http, engine, "pm-1", "p1", {"EMAIL": True, "PUSH": False})
             repeat = await put(http, engine, "pm-1", "p1", {"EMAIL": True, "PUSH": False})
@@ -143,6 +149,7 @@ async def test_preferences_their_audit_trail_and_the_inbox(engine, tmp_path):
     finally:
         services.stop()
 
+    assert before.status_code == 200, before.text
     assert [c["opted_in"] for c in before.json()["channels"]] == [None, None, None]
     assert first.status_code == 200, first.text
     assert (first.json()["status"], first.json()["changed_by"]) == ("accepted", "MEMBER")
