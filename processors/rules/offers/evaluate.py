@@ -21,7 +21,7 @@ Order of a purchase:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -292,12 +292,15 @@ def _plan_purchase(
     values = [
         progress.purchase_value(b, ls) for b, ls in zip(offer.behaviours, counted, strict=True)
     ]
-    base_excluded = policy.excluded_skus(program, tx.store.province, tx.lines)
-    base = covered_base(
-        program,
-        basket.spend_cents(base_excluded, selectors, excluded),
-        basket.spend_cents(base_excluded),
-    )
+
+    def base() -> Decimal:
+        base_excluded = policy.excluded_skus(program, tx.store.province, tx.lines)
+        return covered_base(
+            program,
+            basket.spend_cents(base_excluded, selectors, excluded),
+            basket.spend_cents(base_excluded),
+        )
+
     plan = _plan(state, offer, program, values, base, tx.occurred_at)
     if plan is None or not (plan.payout.pays or _accumulates(offer, values)):
         # Most candidates: a use that pays nothing and no progress to keep. Such a plan never
@@ -321,19 +324,28 @@ def _plan(
     offer: OfferPublished,
     program: ProgramConfigured,
     values: list[Decimal],
-    base: Decimal,
+    base: Callable[[], Decimal],
     at: datetime,
 ) -> Plan | None:
-    """What this cause does for the offer, not yet applied; None when it does nothing."""
+    """What this cause does for the offer, not yet applied; None when it does nothing. `base`
+    (the covered lines' base points) is asked for only when the behaviours are met: only a
+    use that completes reads it, and most candidates of a purchase do not."""
     standing = state.offers.get(offer.offer_id)
     if standing is not None and is_used_up(offer, standing):
         return None
     if not any(value > 0 for value in values):
         return None
     sums = progress.sums(offer, standing, values, at)
-    due = payout(offer, sums, base, state.tier) if progress.is_met(offer, sums) else Payout()
+    met = progress.is_met(offer, sums)
+    covered = base() if met else Decimal(0)
+    due = payout(offer, sums, covered, state.tier) if met else Payout()
     points = clip(offer, due.points_due, standing or OfferProgress())
-    return Plan(offer, program, values, sums, due, points, base, state.tier)
+    return Plan(offer, program, values, sums, due, points, covered, state.tier)
+
+
+def _no_base() -> Decimal:
+    """The base of a cause that is not a purchase: no lines, no base."""
+    return Decimal(0)
 
 
 def _discount_offers(plans: Sequence[Plan]) -> list[DiscountOffer]:
@@ -426,7 +438,7 @@ def on_activity(
         )
         if program is not None:
             values = [progress.activity_value(b, activity) for b in offer.behaviours]
-            plans.append(_plan(state, offer, program, values, Decimal(0), activity.occurred_at))
+            plans.append(_plan(state, offer, program, values, _no_base, activity.occurred_at))
     cause = Cause(activity.event_id, activity.occurred_at, None, activity.source)
     return _settle(state, [p for p in plans if p is not None], cause, programs)
 
@@ -463,7 +475,7 @@ def on_redemption(
                 else Decimal(0)
                 for b, selector in zip(offer.behaviours, selectors, strict=True)
             ]
-            plans.append(_plan(state, offer, program, values, Decimal(0), occurred_at))
+            plans.append(_plan(state, offer, program, values, _no_base, occurred_at))
     return _settle(
         state,
         [p for p in plans if p is not None],
