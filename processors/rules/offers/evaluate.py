@@ -336,9 +336,10 @@ def _plan(
     if not any(value > 0 for value in values):
         return None
     sums = progress.sums(offer, standing, values, at)
-    met = progress.is_met(offer, sums)
-    covered = base() if met else Decimal(0)
-    due = payout(offer, sums, covered, state.tier) if met else Payout()
+    if not progress.is_met(offer, sums):  # nothing due: no base to judge, nothing to clip
+        return Plan(offer, program, values, sums, Payout(), 0, Decimal(0), state.tier)
+    covered = base()
+    due = payout(offer, sums, covered, state.tier)
     points = clip(offer, due.points_due, standing or OfferProgress())
     return Plan(offer, program, values, sums, due, points, covered, state.tier)
 
