@@ -462,8 +462,8 @@ def bench_codes(rate: float, seconds: float, warmup_seconds: float, output: Path
 @main.command("bench-redeem")
 @click.option("--members", default=200, show_default=True, help="Members, each funded once.")
 @click.option("--rate", default=50.0, show_default=True, help="Redemptions a second.")
-@click.option("--seconds", default=30.0, show_default=True, help="Measured load.")
-@click.option("--warmup-seconds", default=5.0, show_default=True)
+@click.option("--seconds", default=60.0, show_default=True, help="Measured load.")
+@click.option("--warmup-seconds", default=20.0, show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), default=None)
 def bench_redeem(members: int, rate: float, seconds: float, warmup_seconds: float,
                  output: Path | None) -> None:  # fmt: skip
