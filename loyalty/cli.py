@@ -405,10 +405,15 @@ def bench_feed(offers: int, members: int, rates: str, healthz_share: float, seco
 
 
 @main.command("bench-inbox")
-@click.option("--probes", default=200, show_default=True,
-              help="Messages timed from POST to visible, and records through the bare broker.")
-@click.option("--poll-ms", default=5.0, show_default=True,
-              help="How often a probe reads the anonymous inbox.")
+@click.option(
+    "--probes",
+    default=200,
+    show_default=True,
+    help="Messages timed from POST to visible, and records through the bare broker.",
+)
+@click.option(
+    "--poll-ms", default=5.0, show_default=True, help="How often a probe reads the anonymous inbox."
+)
 @click.option("--output", type=click.Path(path_type=Path), default=None)
 def bench_inbox(probes: int, poll_ms: float, output: Path | None) -> None:  # fmt: skip
     """Inbox message posted -> visible (p99 target 1 s) vs the broker's produce -> consume."""
