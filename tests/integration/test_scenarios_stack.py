@@ -97,7 +97,8 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 RENAMED = {"program_id", "offer_id", "market", "event_id", "transaction_id", "return_id",
            "command_id", "stacking_group", "audience_id", "upload_id", "reward_id",
            "promotion_id", "program_ids", "challenge_id", "award_reward_id",
-           "changed_by_id", *member_fields()}  # fmt: skip
+           "birthday_reward_id", "enrolment_reward_id", "changed_by_id",
+           *member_fields()}  # fmt: skip
 OUTPUTS = (LedgerEventRecorded, OfferCompleted, OfferProgressed, OfferTargeted, OfferLoaded,
            RequestAccepted, RequestRejected, RewardGranted, RewardRedeemed,
            RewardExpired, PromoCodeRedeemed, PromoCodeRefused, ChallengeProgressed,
