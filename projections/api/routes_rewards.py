@@ -25,7 +25,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from processors.contract.enrolments import MemberProfile
-from processors.contract.offer_definition import TargetingAttribute, TargetingCriterion
+from processors.contract.offer_definition import TargetingCriterion
 from processors.rules.offers import targeting
 from processors.rules.offers.state import TIER_ATTRIBUTE, MemberOffers
 from projections.api.auth import MemberId, Principal, Role, read_optional_principal
@@ -90,15 +90,6 @@ def stock_of(reward: CatalogueRow) -> Stock:
     return Stock(state=state, remaining=remaining)
 
 
-PROFILE_FACTS = frozenset({
-    TargetingAttribute.CITY, TargetingAttribute.PROVINCE, TargetingAttribute.POSTAL_CODE_PREFIX,
-    TargetingAttribute.COUNTRY, TargetingAttribute.GENDER, TargetingAttribute.BIRTHDAY_MONTH,
-    TargetingAttribute.TIER, TargetingAttribute.PROFILE_ATTRIBUTE, TargetingAttribute.AGE_YEARS,
-})  # fmt: skip
-"""Criteria the catalogue judges from the projected profile; those on history (purchases,
-logins, clicks) only the worker knows, so the catalogue leaves them to the redemption."""
-
-
 def member_view(reward: CatalogueRow, standing: MemberStanding, now: datetime) -> MemberView:
     """Whether the member may buy the reward (active, its programme and market, its profile
     criteria: `redeem.unmet`'s rule on what the projection knows) and whether their balance
@@ -115,8 +106,7 @@ def member_view(reward: CatalogueRow, standing: MemberStanding, now: datetime) -
 
 def _meets_profile_criteria(reward: CatalogueRow, standing: MemberStanding, now: datetime) -> bool:
     criteria = [TargetingCriterion.model_validate(c) for c in reward.eligibility or ()]
-    judged = [c for c in criteria if c.attribute in PROFILE_FACTS]
-    if not judged:
+    if not criteria:
         return True
     profile = MemberProfile.model_validate(standing.profile) if standing.profile else None
     facts = MemberOffers(
@@ -124,7 +114,7 @@ def _meets_profile_criteria(reward: CatalogueRow, standing: MemberStanding, now:
         programs=list(standing.program_ids), profile=profile,
         tier=profile.attributes.get(TIER_ATTRIBUTE) if profile is not None else None,
     )  # fmt: skip
-    return all(targeting.holds(c, facts, now) for c in judged)
+    return targeting.meets_on_profile(criteria, facts, now)
 
 
 def viewer(principal: Principal | None, member_id: str | None) -> str | None:

@@ -118,6 +118,23 @@ class Audiences:
 # --- criteria -------------------------------------------------------------------------------
 
 
+PROFILE_FACTS = frozenset({
+    TargetingAttribute.CITY, TargetingAttribute.PROVINCE, TargetingAttribute.POSTAL_CODE_PREFIX,
+    TargetingAttribute.COUNTRY, TargetingAttribute.GENDER, TargetingAttribute.BIRTHDAY_MONTH,
+    TargetingAttribute.TIER, TargetingAttribute.PROFILE_ATTRIBUTE, TargetingAttribute.AGE_YEARS,
+})  # fmt: skip
+"""The criteria judged on the member's profile alone (tier and profile attributes, place, age,
+birthday month); the others need the member's history (purchases, logins, clicks)."""
+
+
+def meets_on_profile(
+    criteria: Iterable[TargetingCriterion], state: MemberOffers, at: datetime
+) -> bool:
+    """`meets` for the criteria a profile alone can judge; the others are left to whoever
+    knows the member's history (the catalogue leaves them to the redemption's answer)."""
+    return meets((c for c in criteria if c.attribute in PROFILE_FACTS), state, at)
+
+
 def meets(criteria: Iterable[TargetingCriterion], state: MemberOffers, at: datetime) -> bool:
     """True when every criterion holds on the member's facts as of `at`."""
     return all(holds(criterion, state, at) for criterion in criteria)
