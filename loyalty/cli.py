@@ -330,8 +330,8 @@ def bench_cart(offers: int, carts: int, members: int, output: Path | None) -> No
     import asyncio
 
     from loyalty import stack as local_stack
-    from loyalty.bench.cart import print_latency_table, run_cart_bench
-    from loyalty.bench.report import write_report
+    from loyalty.bench.cart import TITLE, run_cart_bench
+    from loyalty.bench.report import print_latency_report, write_report
     from projections.migrate import temporary_database
 
     settings = get_settings()
@@ -343,8 +343,7 @@ def bench_cart(offers: int, carts: int, members: int, output: Path | None) -> No
         )
         report = asyncio.run(bench)
     path = write_report(report, output)
-    report.print_table(console)
-    print_latency_table(report, console)
+    print_latency_report(report, console, TITLE)
     console.print(f"JSON report: {path}")
 
 
@@ -420,8 +419,8 @@ def bench_inbox(probes: int, poll_ms: float, output: Path | None) -> None:  # fm
     import asyncio
 
     from loyalty import stack as local_stack
-    from loyalty.bench.inbox import print_latency_table, run_inbox_bench
-    from loyalty.bench.report import write_report
+    from loyalty.bench.inbox import TITLE, run_inbox_bench
+    from loyalty.bench.report import print_latency_report, write_report
     from projections.migrate import temporary_database
 
     settings = get_settings()
@@ -433,7 +432,7 @@ def bench_inbox(probes: int, poll_ms: float, output: Path | None) -> None:  # fm
         )  # fmt: skip
         report = asyncio.run(bench)
         path = write_report(report, output)
-    print_latency_table(report, console)
+    print_latency_report(report, console, TITLE)
     console.print(f"JSON report: {path}")
 
 
@@ -447,8 +446,8 @@ def bench_codes(rate: float, seconds: float, warmup_seconds: float, output: Path
     import asyncio
 
     from loyalty import stack as local_stack
-    from loyalty.bench.codes import print_latency_table, run_codes_bench
-    from loyalty.bench.report import write_report
+    from loyalty.bench.codes import TITLE, run_codes_bench
+    from loyalty.bench.report import print_latency_report, write_report
     from projections.migrate import temporary_database
 
     settings = get_settings()
@@ -460,7 +459,7 @@ def bench_codes(rate: float, seconds: float, warmup_seconds: float, output: Path
         )  # fmt: skip
         report = asyncio.run(bench)
     path = write_report(report, output)
-    print_latency_table(report, console)
+    print_latency_report(report, console, TITLE)
     console.print(f"JSON report: {path}")
 
 
@@ -476,8 +475,8 @@ def bench_redeem(members: int, rate: float, seconds: float, warmup_seconds: floa
     import asyncio
 
     from loyalty import stack as local_stack
-    from loyalty.bench.redeem import print_latency_table, run_redeem_bench
-    from loyalty.bench.report import write_report
+    from loyalty.bench.redeem import TITLE, run_redeem_bench
+    from loyalty.bench.report import print_latency_report, write_report
     from projections.migrate import temporary_database
 
     settings = get_settings()
@@ -490,7 +489,7 @@ def bench_redeem(members: int, rate: float, seconds: float, warmup_seconds: floa
         )  # fmt: skip
         report = asyncio.run(bench)
     path = write_report(report, output)
-    print_latency_table(report, console)
+    print_latency_report(report, console, TITLE)
     console.print(f"JSON report: {path}")
 
 

@@ -28,20 +28,23 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from rich.console import Console
-from rich.table import Table
 
 from loyalty import stack
 from loyalty.bench import load
-from loyalty.bench.cart import Latencies
-from loyalty.bench.feed import cpu_seconds, wait_until_ready
-from loyalty.bench.report import BenchReport, Measurement
+from loyalty.bench.openloop import (
+    Planned,
+    cpu_ms_each,
+    cpu_seconds,
+    fill_round_trips,
+    open_loop,
+    wait_until_ready,
+)
+from loyalty.bench.report import BenchReport
 from loyalty.chaos import delete_topics
 from loyalty.producing import publish_events
 from loyalty.services import Services, free_port
@@ -52,19 +55,9 @@ from processors.rules.codes.generation import GeneratedCodes
 from projections.api.auth import Role, issue_token
 
 P99_MAX_MS = 20.0
+TITLE = f"code reservation round trip (target: p99 <= {P99_MAX_MS:g} ms)"
 PATTERN, SHARED = "BENCH-#####-??", "HOLIBENCH"
-KINDS = ("unique", "shared", "healthz")
-
-
-@dataclass
-class RoundTrips:
-    """What one open-loop run measured."""
-
-    latencies: dict[str, Latencies]
-    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
-    scheduled: int = 0
-    seconds: float = 0.0
-    lag_max_ms: float = 0.0
+COUNTED = ("reserved", "200")
 
 
 def _promotions(codes: int, now: datetime) -> list[Event]:
@@ -115,68 +108,27 @@ async def _until_configured(base_url: str, token: str, api: Any) -> None:
     raise RuntimeError("the API's configuration never knew the promotions")
 
 
-async def _one(
-    session: aiohttp.ClientSession, kind: str, method: str, path: str, body: Any,
-    headers: dict[str, str], scheduled: float, result: RoundTrips | None,
-) -> None:  # fmt: skip
-    loop = asyncio.get_running_loop()
-    try:
-        async with session.request(method, path, json=body, headers=headers) as response:
-            raw = await response.read()
-            outcome = str(response.status)
-            if response.status == 200 and kind != "healthz":
-                outcome = json.loads(raw)["promo_codes"][0]["status"]
-    except (aiohttp.ClientError, TimeoutError):
-        outcome = "no answer"
-    done = loop.time()
-    if result is None:
-        return
-    counts = result.outcomes.setdefault(kind, {})
-    counts[outcome] = counts.get(outcome, 0) + 1
-    if outcome in ("reserved", "200"):
-        result.latencies[kind].seconds.append(done - scheduled)
+def _outcome(kind: str, status: int, body: bytes) -> str:
+    """A validation's outcome is its code's status (`reserved` counts); healthz's its status."""
+    if status == 200 and kind != "healthz":
+        return str(json.loads(body)["promo_codes"][0]["status"])
+    return str(status)
 
 
-async def open_loop(
-    base_url: str, token: str, codes: GeneratedCodes, *, first: int, rate: float,
-    seconds: float, run: str, measured: bool = True,
-) -> RoundTrips:  # fmt: skip
-    """Reservations at `rate` a second and healthz at the same rate, on one schedule; the
-    generated codes used are those from index `first` on."""
-    n = int(rate * seconds)
+def schedule(
+    token: str, codes: GeneratedCodes, *, first: int, rate: float, seconds: float, run: str
+) -> list[Planned]:
+    """Reservations at `rate` a second, alternating a fresh generated code (from index
+    `first` on) and the shared one, and healthz at the same rate between them."""
     headers = {"Authorization": f"Bearer {token}"}
-    schedule: list[tuple[float, str, str, str, Any]] = []
-    for i in range(n):
+    planned = []
+    for i in range(int(rate * seconds)):
         kind = "unique" if i % 2 == 0 else "shared"
         code = codes.code(first + i // 2) if kind == "unique" else SHARED
-        body = _basket(code, f"{run}-{i}")
-        schedule.append((i / rate, kind, "POST", "/v1/carts/evaluate", body))
-        schedule.append(((i + 0.5) / rate, "healthz", "GET", "/healthz", None))
-    schedule.sort(key=lambda planned: planned[0])
-    result = RoundTrips({k: Latencies(k) for k in KINDS}) if measured else None
-    loop = asyncio.get_running_loop()
-    connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=60)
-    timeout = aiohttp.ClientTimeout(total=30)
-    lag = 0.0
-    async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as session:
-        tasks: set[asyncio.Task[None]] = set()
-        start = loop.time() + 0.2
-        for offset, kind, method, path, body in schedule:
-            due = start + offset
-            wait = due - loop.time()
-            if wait > 0.0005:
-                await asyncio.sleep(wait)
-            lag = max(lag, loop.time() - due)
-            extra = headers if kind != "healthz" else {}
-            task = asyncio.create_task(_one(session, kind, method, path, body, extra, due, result))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        await asyncio.gather(*tasks)
-        elapsed = loop.time() - start
-    if result is None:
-        return RoundTrips({})
-    result.scheduled, result.seconds, result.lag_max_ms = len(schedule), elapsed, lag * 1000
-    return result
+        planned.append(Planned(i / rate, kind, "POST", "/v1/carts/evaluate",
+                               _basket(code, f"{run}-{i}"), headers))  # fmt: skip
+        planned.append(Planned((i + 0.5) / rate, "healthz", "GET", "/healthz"))
+    return planned
 
 
 async def run_codes_bench(
@@ -216,19 +168,29 @@ async def run_codes_bench(
         token = issue_token(secret, "bench-till", Role.STAFF, now=now, ttl=timedelta(hours=2))
         await _until_configured(base_url, token, api)
         echo(f"{count:,} codes generated, one shared code; load at {rate:g}/s next")
-        await open_loop(base_url, token, codes, first=0, rate=rate, seconds=warmup_seconds,
-                        run="warm", measured=False)  # fmt: skip
+        warming = schedule(token, codes, first=0, rate=rate, seconds=warmup_seconds, run="warm")
+        await open_loop(base_url, warming, measured=False)
         assert api.process is not None
         cpu_before = cpu_seconds(api.process.pid)
-        trips = await open_loop(base_url, token, codes, first=warm, rate=rate, seconds=seconds,
-                                run="run")  # fmt: skip
+        trips = await open_loop(
+            base_url,
+            schedule(token, codes, first=warm, rate=rate, seconds=seconds, run="run"),
+            counted=COUNTED,
+            classify=_outcome,
+        )
         cpu_after = cpu_seconds(api.process.pid)
     finally:
         services.stop()
         await delete_topics(isolated.bootstrap_servers, isolated.topic_prefix)
-    cpu_ms = (None if cpu_before is None or cpu_after is None
-              else (cpu_after - cpu_before) / max(1, trips.scheduled) * 1000)  # fmt: skip
-    _fill(report, trips, cpu_ms)
+    fill_round_trips(
+        report,
+        trips,
+        cpu_ms_each(cpu_before, cpu_after, trips.scheduled),
+        kinds=("unique", "shared"),
+        notes=_NOTES,
+        target=f"#13 code reservation p99 at {rate:g}/s",
+        p99_max_ms=P99_MAX_MS,
+    )
     return report
 
 
@@ -237,44 +199,3 @@ _NOTES = {
     "shared": "POST /v1/carts/evaluate reserve, one shared influencer code",
     "healthz": "baseline: GET /healthz, HTTP + SELECT 1, interleaved on the same schedule",
 }
-
-
-def _fill(report: BenchReport, trips: RoundTrips, cpu_ms: float | None) -> None:
-    latency = {k: t.summary() for k, t in trips.latencies.items() if t.seconds}
-    worst = max((latency[k]["p99_ms"] for k in ("unique", "shared") if k in latency),
-                default=None)  # fmt: skip
-    report.context |= {
-        "latency_ms": latency,
-        "outcomes": trips.outcomes,
-        "achieved_requests_per_s": round(trips.scheduled / trips.seconds, 1),
-        "generator_lag_max_ms": round(trips.lag_max_ms, 1),
-        "api_cpu_ms_per_request": None if cpu_ms is None else round(cpu_ms, 2),
-        "reservation_p99_ms": worst,
-        "within_target": worst is not None and worst <= P99_MAX_MS,
-    }
-    for name, times in trips.latencies.items():
-        if not times.seconds:
-            continue
-        s = latency[name]
-        report.add(Measurement(
-            name, "requests", len(times.seconds), sum(times.seconds),
-            f"p50 {s['p50_ms']:.2f} · p95 {s['p95_ms']:.2f} · p99 {s['p99_ms']:.2f} ms; "
-            + _NOTES[name],
-        ))  # fmt: skip
-
-
-def print_latency_table(report: BenchReport, console: Console) -> None:
-    """The percentiles side by side, in milliseconds, and the answers by outcome."""
-    table = Table(title=f"code reservation round trip (target: p99 <= {P99_MAX_MS:g} ms)")
-    for column in ("measurement", "count", "p50", "p95", "p99", "max", "outcomes"):
-        table.add_column(column, justify="left" if column == "measurement" else "right")
-    latency: dict[str, dict[str, float]] = report.context["latency_ms"]  # type: ignore[assignment]
-    outcomes: dict[str, dict[str, int]] = report.context["outcomes"]  # type: ignore[assignment]
-    for name, s in latency.items():
-        seen = ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.get(name, {}).items()))
-        times = [f"{s[k]:.2f}" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")]
-        table.add_row(name, f"{s['count']:,.0f}", *times, seen)
-    console.print(table)
-    console.print(f"achieved {report.context['achieved_requests_per_s']}/s · API CPU "
-                  f"{report.context['api_cpu_ms_per_request']} ms a request · within target: "
-                  f"{report.context['within_target']}")  # fmt: skip

@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -39,12 +37,24 @@ from typing import Any
 import aiohttp
 from aiokafka import AIOKafkaProducer
 from rich.console import Console
-from rich.table import Table
 
 from loyalty import stack
 from loyalty.bench import feed_world
-from loyalty.bench.cart import Latencies
-from loyalty.bench.report import BenchReport, Measurement
+from loyalty.bench.openloop import (
+    LoadResult,
+    Planned,
+    cpu_ms_each,
+    cpu_seconds,
+    open_loop,
+    wait_until_ready,
+)
+from loyalty.bench.report import (
+    BenchReport,
+    Latencies,
+    print_latencies,
+    print_verdicts,
+    verdict,
+)
 from loyalty.chaos import delete_topics
 from loyalty.producing import publish_events
 from loyalty.services import Services, free_port
@@ -62,20 +72,6 @@ VISIBLE_P99_MAX_MS = 1000.0
 TOKENS = 20_000
 """Members whose tokens are minted before the run (the personalised requests draw from them)."""
 PROBE_OFFER = "FRESHNESS_PROBE"
-
-
-@dataclass
-class LoadResult:
-    """What one open-loop run measured."""
-
-    latencies: dict[str, Latencies]
-    errors: dict[str, int] = field(default_factory=dict)
-    bytes: dict[str, int] = field(default_factory=dict)
-    offers: dict[str, int] = field(default_factory=dict)
-    scheduled: int = 0
-    seconds: float = 0.0
-    lag_max_ms: float = 0.0
-    """The furthest behind schedule a request was sent (the generator's own saturation)."""
 
 
 def _requests(
@@ -100,74 +96,28 @@ def _requests(
     return out
 
 
-async def _one(
-    session: aiohttp.ClientSession,
-    kind: str,
-    path: str,
-    headers: dict[str, str],
-    scheduled: float,
-    result: LoadResult | None,
-) -> None:
-    loop = asyncio.get_running_loop()
-    try:
-        async with session.get(path, headers=headers) as response:
-            body = await response.read()
-            status = response.status
-    except (aiohttp.ClientError, TimeoutError):  # counted as errors, not as latencies
-        status, body = 0, b""
-    done = loop.time()
-    if result is None:
-        return
-    if status != 200:
-        result.errors[kind] = result.errors.get(kind, 0) + 1
-        return
-    result.latencies[kind].seconds.append(done - scheduled)
-    result.bytes[kind] = result.bytes.get(kind, 0) + len(body)
-    if kind != "healthz":
-        result.offers[kind] = result.offers.get(kind, 0) + body.count(b'"offer_id"')
-
-
-async def open_loop(
-    base_url: str,
-    feed_requests: list[tuple[str, str, dict[str, str]]],
-    *,
-    rate: float,
-    healthz_rate: float,
-    measured: bool = True,
-) -> LoadResult:
-    """Send the feed requests at `rate` a second and healthz at `healthz_rate`, on one
-    schedule, each started at its instant whether or not earlier ones were answered."""
+def schedule(
+    feed_requests: list[tuple[str, str, dict[str, str]]], *, rate: float, healthz_rate: float
+) -> list[Planned]:
+    """The feed requests at `rate` a second and healthz at `healthz_rate`, on one schedule."""
     seconds = len(feed_requests) / rate
-    schedule: list[tuple[float, str, str, dict[str, str]]] = [
-        (i / rate, kind, path, headers) for i, (kind, path, headers) in enumerate(feed_requests)
-    ]
-    schedule += [(i / healthz_rate, "healthz", "/healthz", {})
-                 for i in range(int(seconds * healthz_rate))]  # fmt: skip
-    schedule.sort(key=lambda planned: planned[0])
-    kinds = ("anonymous", "member", "healthz")
-    result = LoadResult({kind: Latencies(kind) for kind in kinds}) if measured else None
-    loop = asyncio.get_running_loop()
-    connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=60)
-    timeout = aiohttp.ClientTimeout(total=10)
-    lag = 0.0
-    async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as session:
-        tasks: set[asyncio.Task[None]] = set()
-        start = loop.time() + 0.2
-        for offset, kind, path, headers in schedule:
-            due = start + offset
-            wait = due - loop.time()
-            if wait > 0.0005:
-                await asyncio.sleep(wait)
-            lag = max(lag, loop.time() - due)
-            task = asyncio.create_task(_one(session, kind, path, headers, due, result))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        await asyncio.gather(*tasks)
-        elapsed = loop.time() - start
-    if result is None:
-        return LoadResult({})
-    result.scheduled, result.seconds, result.lag_max_ms = len(schedule), elapsed, lag * 1000
-    return result
+    planned = [Planned(i / rate, kind, "GET", path, None, headers)
+               for i, (kind, path, headers) in enumerate(feed_requests)]  # fmt: skip
+    planned += [Planned(i / healthz_rate, "healthz", "GET", "/healthz")
+                for i in range(int(seconds * healthz_rate))]  # fmt: skip
+    return planned
+
+
+class _OffersSeen:
+    """Counts the offers in each answered feed (an outcome is the HTTP status)."""
+
+    def __init__(self) -> None:
+        self.offers: dict[str, int] = {}
+
+    def __call__(self, kind: str, status: int, body: bytes) -> str:
+        if status == 200 and kind != "healthz":
+            self.offers[kind] = self.offers.get(kind, 0) + body.count(b'"offer_id"')
+        return str(status)
 
 
 # --- freshness ----------------------------------------------------------------------------
@@ -267,40 +217,6 @@ async def freshness(
 # --- the run ------------------------------------------------------------------------------
 
 
-async def wait_until_ready(base_url: str, api: Any) -> None:
-    deadline = time.monotonic() + 90
-    async with aiohttp.ClientSession(base_url) as session:
-        while time.monotonic() < deadline:
-            if not api.alive():
-                raise RuntimeError(f"the API process exited:\n{api.log_tail()}")
-            try:
-                async with session.get("/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"the API never became ready:\n{api.log_tail()}")
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time so far of a process and its children, the API's workers
-    (Linux), or None where /proc is absent."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    ticks = int(fields[11]) + int(fields[12])
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            child = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # it ended meanwhile
-            continue
-        if int(child[1]) == pid:
-            ticks += int(child[11]) + int(child[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 async def run_feed_bench(
     settings: Settings, dsn: str, *, offers: int, members: int, rates: Sequence[float],
     healthz_share: float, seconds: float, warmup_seconds: float, probes: int,
@@ -332,13 +248,13 @@ async def run_feed_bench(
         context={"offers": offers, "members": members, "rates_per_s": list(rates),
                  "healthz_per_feed_request": healthz_share, "seconds_per_rate": seconds,
                  "warmup_seconds": warmup_seconds, "probes": probes, "poll_ms": poll_ms,
-                 "cpus": os.cpu_count(), "api_workers": api_workers,
+                 "api_workers": api_workers,
                  "targets": {"feed_p99_over_healthz_p99_max": FEED_TO_HEALTHZ_P99_MAX,
                              "event_to_visible_p99_ms_max": VISIBLE_P99_MAX_MS}},
     )  # fmt: skip
     port = free_port()
     services = Services(isolated, log_dir)
-    loads: dict[float, tuple[LoadResult, float | None]] = {}
+    loads: dict[float, tuple[LoadResult, dict[str, int], float | None]] = {}
     try:
         api = services.start("api", "api", "--port", str(port), "--workers", str(api_workers))
         base_url = f"http://127.0.0.1:{port}"
@@ -346,17 +262,19 @@ async def run_feed_bench(
         assert api.process is not None
         first = rates[0]
         warm = _requests(world, tokens, int(warmup_seconds * first), rng)
-        await open_loop(base_url, warm, rate=first, healthz_rate=first * healthz_share,
-                        measured=False)  # fmt: skip
+        planned = schedule(warm, rate=first, healthz_rate=first * healthz_share)
+        await open_loop(base_url, planned, timeout_s=10, measured=False)
         for rate in rates:
             cpu_before = cpu_seconds(api.process.pid)
-            load = await open_loop(base_url, _requests(world, tokens, int(seconds * rate), rng),
-                                   rate=rate, healthz_rate=rate * healthz_share)  # fmt: skip
+            feeds = _requests(world, tokens, int(seconds * rate), rng)
+            seen = _OffersSeen()
+            load = await open_loop(
+                base_url, schedule(feeds, rate=rate, healthz_rate=rate * healthz_share),
+                timeout_s=10, classify=seen,
+            )  # fmt: skip
             cpu_after = cpu_seconds(api.process.pid)
             answered = sum(len(t.seconds) for t in load.latencies.values())
-            cpu = (None if cpu_before is None or cpu_after is None or not answered
-                   else (cpu_after - cpu_before) / answered * 1000)  # fmt: skip
-            loads[rate] = (load, cpu)
+            loads[rate] = (load, seen.offers, cpu_ms_each(cpu_before, cpu_after, answered))
             echo(f"{rate:g} feed requests/s measured")
             await asyncio.sleep(2)  # what a saturated rate left queued drains
         echo("freshness next (worker and projector on the run's topics)")
@@ -382,72 +300,69 @@ _NOTES = {
 }
 
 
-def _rate_context(load: LoadResult, cpu_ms: float | None) -> dict[str, Any]:
-    latency = {name: times.summary() for name, times in load.latencies.items() if times.seconds}
+def _rate_context(load: LoadResult, offers: dict[str, int], cpu_ms: float | None) -> dict[str, Any]:
+    context = load.context()
+    latency = context["latency_ms"]
     healthz_p99 = latency.get("healthz", {}).get("p99_ms")
     ratios = {kind: round(latency[kind]["p99_ms"] / healthz_p99, 2)
               for kind in ("anonymous", "member") if kind in latency and healthz_p99}  # fmt: skip
-    return {
-        "latency_ms": latency,
+    answered = {k: len(t.seconds) for k, t in load.latencies.items()}
+    return context | {
         "feed_p99_over_healthz_p99": ratios,
         "feeds_within_target": bool(ratios)
         and all(r <= FEED_TO_HEALTHZ_P99_MAX for r in ratios.values()),
-        "errors": load.errors,
-        "achieved_requests_per_s": round(load.scheduled / load.seconds, 1),
-        "generator_lag_max_ms": round(load.lag_max_ms, 1),
-        "api_cpu_ms_per_request": None if cpu_ms is None else round(cpu_ms, 2),
-        "mean_response_bytes": {k: load.bytes[k] // len(load.latencies[k].seconds)
-                                for k in load.bytes},
-        "mean_offers_per_feed": {k: round(load.offers[k] / len(load.latencies[k].seconds), 1)
-                                 for k in load.offers},
+        "errors": {k: n for k in load.outcomes if (n := load.uncounted(k, ("200",)))},
+        "api_cpu_ms_per_request": cpu_ms,
+        "mean_response_bytes": {k: load.bytes[k] // answered[k] for k in load.bytes},
+        "mean_offers_per_feed": {k: round(n / answered[k], 1)
+                                 for k, n in offers.items() if answered.get(k)},
     }  # fmt: skip
 
 
 def _fill(
-    report: BenchReport, loads: dict[float, tuple[LoadResult, float | None]], visible: Latencies
+    report: BenchReport,
+    loads: dict[float, tuple[LoadResult, dict[str, int], float | None]],
+    visible: Latencies,
 ) -> None:
-    by_rate = {f"{rate:g}": _rate_context(load, cpu) for rate, (load, cpu) in loads.items()}
+    by_rate = {f"{rate:g}": _rate_context(*measured) for rate, measured in loads.items()}
     visible_summary = visible.summary()
     report.context |= {
         "by_rate": by_rate,
         "event_to_visible_ms": visible_summary,
         "event_to_visible_within_target": visible_summary["p99_ms"] <= VISIBLE_P99_MAX_MS,
     }
-    for rate, (load, _) in loads.items():
+    for rate, (load, _, _) in loads.items():
         for name, times in load.latencies.items():
             if not times.seconds:
                 continue
-            s = by_rate[f"{rate:g}"]["latency_ms"][name]
-            report.add(Measurement(
-                f"{name} @ {rate:g}/s", "requests", len(times.seconds), sum(times.seconds),
-                f"p50 {s['p50_ms']:.2f} · p95 {s['p95_ms']:.2f} · p99 {s['p99_ms']:.2f} ms; "
-                + _NOTES[name],
+            line = times.measurement("requests", _NOTES[name])
+            line.name = f"{name} @ {rate:g}/s"
+            report.add(line)
+        context = by_rate[f"{rate:g}"]
+        healthz = context["latency_ms"].get("healthz", {}).get("p99_ms")
+        for kind in ("anonymous", "member"):
+            report.judge(verdict(
+                f"#14 {kind} feed p99 / healthz p99 at {rate:g}/s",
+                context["feed_p99_over_healthz_p99"].get(kind), at_most=FEED_TO_HEALTHZ_P99_MAX,
+                unit="×", baseline=f"healthz p99 {healthz} ms, same schedule",
             ))  # fmt: skip
-    s = visible_summary
-    report.add(Measurement(
-        visible.name, "purchases", len(visible.seconds), sum(visible.seconds),
-        f"p50 {s['p50_ms']:.2f} · p95 {s['p95_ms']:.2f} · p99 {s['p99_ms']:.2f} ms; "
-        + _NOTES[visible.name],
+    report.add(visible.measurement("purchases", _NOTES[visible.name]))
+    report.judge(verdict(
+        "#14 event → visible in the feed, p99", visible_summary["p99_ms"],
+        at_most=VISIBLE_P99_MAX_MS, unit="ms",
     ))  # fmt: skip
 
 
 def print_latency_table(report: BenchReport, console: Console) -> None:
     """The percentiles side by side per rate, in milliseconds, and the ratios to healthz."""
-    table = Table(title="offer feeds (targets: feed p99 <= 2 x healthz p99; visible p99 <= 1 s)")
-    for column in ("rate/s", "measurement", "count", "p50", "p95", "p99", "max", "p99/healthz"):
-        table.add_column(column, justify="left" if column == "measurement" else "right")
     by_rate: dict[str, dict[str, Any]] = report.context["by_rate"]  # type: ignore[assignment]
     for rate, context in by_rate.items():
-        for name, s in context["latency_ms"].items():
-            ratio = context["feed_p99_over_healthz_p99"].get(name)
-            table.add_row(rate, name, f"{s['count']:,.0f}",
-                          *(f"{s[k]:.2f}" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
-                          "" if ratio is None else f"{ratio:.2f}")  # fmt: skip
-        table.add_row(rate, "(achieved/s, API CPU ms a request, errors)",
-                      f"{context['achieved_requests_per_s']:g}",
-                      f"{context['api_cpu_ms_per_request']}", str(context["errors"] or "none"),
-                      "", "", "")  # fmt: skip
+        ratios = {k: f"{r:.2f}" for k, r in context["feed_p99_over_healthz_p99"].items()}
+        print_latencies(f"offer feeds at {rate}/s (target: feed p99 <= 2 x healthz p99)",
+                        context["latency_ms"], console, ratios, "p99/healthz")  # fmt: skip
+        console.print(f"achieved {context['achieved_requests_per_s']:g}/s · API CPU "
+                      f"{context['api_cpu_ms_per_request']} ms a request · errors: "
+                      f"{context['errors'] or 'none'}")  # fmt: skip
     seen: dict[str, float] = report.context["event_to_visible_ms"]  # type: ignore[assignment]
-    quantiles = (f"{seen[k]:.2f}" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms"))
-    table.add_row("", "event_to_visible", f"{seen['count']:,.0f}", *quantiles, "")
-    console.print(table)
+    print_latencies("event -> visible (target: p99 <= 1 s)", {"event_to_visible": seen}, console)
+    print_verdicts(report.verdicts, console)

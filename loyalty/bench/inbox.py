@@ -23,13 +23,10 @@ from typing import Any
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from rich.console import Console
-from rich.table import Table
 
 from loyalty import stack
-from loyalty.bench.cart import Latencies
-from loyalty.bench.feed import wait_until_ready
-from loyalty.bench.report import BenchReport, Measurement
+from loyalty.bench.openloop import wait_until_ready
+from loyalty.bench.report import BenchReport, Latencies, verdict
 from loyalty.chaos import delete_topics
 from loyalty.services import Services, free_port
 from loyalty.stack import kafka
@@ -37,6 +34,7 @@ from processors.base.settings import Settings
 from projections.api.auth import Role, issue_token
 
 VISIBLE_P99_MAX_MS = 1000.0
+TITLE = "inbox freshness (target: publish -> visible p99 <= 1 s)"
 MARKET = "BENCH"
 
 
@@ -139,34 +137,15 @@ async def run_inbox_bench(
 def fill(report: BenchReport, baseline: Latencies, visible: Latencies) -> None:
     """The measurements, their percentiles and the ratio of the two p99s into `report`."""
     floor, seen = baseline.summary(), visible.summary()
+    ratio = round(seen["p99_ms"] / floor["p99_ms"], 2)
     report.context |= {
-        "broker_produce_to_consume_ms": floor,
-        "publish_to_visible_ms": seen,
-        "visible_p99_over_broker_p99": round(seen["p99_ms"] / floor["p99_ms"], 2),
+        "latency_ms": {baseline.name: floor, visible.name: seen},
+        "visible_p99_over_broker_p99": ratio,
         "publish_to_visible_within_target": seen["p99_ms"] <= VISIBLE_P99_MAX_MS,
     }
-    notes = {
-        baseline.name: "baseline: bare aiokafka, one record at a time, acks=all",
-        visible.name: "POST /v1/inbox/messages -> listed by GET /v1/inbox?market=",
-    }
-    for times, s in ((baseline, floor), (visible, seen)):
-        report.add(Measurement(
-            times.name, "messages", len(times.seconds), sum(times.seconds),
-            f"p50 {s['p50_ms']:.2f} · p95 {s['p95_ms']:.2f} · p99 {s['p99_ms']:.2f} ms; "
-            + notes[times.name],
-        ))  # fmt: skip
-
-
-def print_latency_table(report: BenchReport, console: Console) -> None:
-    """Both measurements side by side, in milliseconds, with the ratio and the target."""
-    table = Table(title="inbox freshness (target: publish -> visible p99 <= 1 s)")
-    for column in ("measurement", "count", "p50", "p95", "p99", "max"):
-        table.add_column(column, justify="left" if column == "measurement" else "right")
-    for name in ("broker_produce_to_consume", "publish_to_visible"):
-        s: dict[str, float] = report.context[f"{name}_ms"]  # type: ignore[assignment]
-        quantiles = (f"{s[k]:.2f}" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms"))
-        table.add_row(name, f"{s['count']:,.0f}", *quantiles)
-    console.print(table)
-    ratio = report.context["visible_p99_over_broker_p99"]
-    within = report.context["publish_to_visible_within_target"]
-    console.print(f"p99 publish -> visible / broker p99: {ratio}; within 1 s: {within}")
+    report.add(baseline.measurement("messages", "baseline: bare aiokafka, one record at a time"))
+    report.add(visible.measurement("messages", "POST /v1/inbox/messages -> GET /v1/inbox"))
+    report.judge(verdict(
+        "#15 inbox publish → visible, p99", seen["p99_ms"], at_most=VISIBLE_P99_MAX_MS,
+        unit="ms", baseline=f"broker p99 {floor['p99_ms']} ms: {ratio}×",
+    ))  # fmt: skip

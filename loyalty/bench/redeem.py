@@ -28,23 +28,25 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import psycopg
-from rich.console import Console
-from rich.table import Table
 
 from loyalty import stack
 from loyalty.audit import uncommitted
 from loyalty.bench import load
-from loyalty.bench.cart import Latencies
-from loyalty.bench.feed import cpu_seconds, wait_until_ready
-from loyalty.bench.report import BenchReport, Measurement
+from loyalty.bench.openloop import (
+    Planned,
+    cpu_ms_each,
+    cpu_seconds,
+    fill_round_trips,
+    open_loop,
+    wait_until_ready,
+)
+from loyalty.bench.report import BenchReport
 from loyalty.chaos import delete_topics
 from loyalty.producing import publish_events
 from loyalty.services import Services, free_port
@@ -58,20 +60,11 @@ from processors.contract.transactions import TransactionCompleted, TransactionLi
 from projections.api.auth import Role, issue_token
 
 P99_MAX_MS = 100.0
+TITLE = f"redemption round trip (target: p99 <= {P99_MAX_MS:g} ms)"
+COUNTED = ("200", "201")
 DIRECT, STOCKED = "BENCH-DIRECT", "BENCH-STOCKED"
 COST = 10
 CODES_PER_BATCH = 1000
-
-
-@dataclass
-class RoundTrips:
-    """What one open-loop run measured."""
-
-    latencies: dict[str, Latencies]
-    statuses: dict[str, dict[int, int]] = field(default_factory=dict)
-    scheduled: int = 0
-    seconds: float = 0.0
-    lag_max_ms: float = 0.0
 
 
 def _reward(reward_id: str, *, stocked: bool, now: datetime) -> Event:
@@ -142,71 +135,21 @@ async def _until_projected(dsn: str, members: int, codes: int, services: Service
     raise RuntimeError("the members' balances and the stock were never projected")
 
 
-async def _one(
-    session: aiohttp.ClientSession, kind: str, method: str, path: str, body: Any,
-    headers: dict[str, str], scheduled: float, result: RoundTrips | None,
-) -> None:  # fmt: skip
-    loop = asyncio.get_running_loop()
-    try:
-        async with session.request(method, path, json=body, headers=headers) as response:
-            await response.read()
-            status = response.status
-    except (aiohttp.ClientError, TimeoutError):
-        status = 0
-    done = loop.time()
-    if result is None:
-        return
-    counts = result.statuses.setdefault(kind, {})
-    counts[status] = counts.get(status, 0) + 1
-    if status in (200, 201):
-        result.latencies[kind].seconds.append(done - scheduled)
-
-
-async def open_loop(
-    base_url: str, tokens: dict[str, str], *, rate: float, seconds: float, run: str,
-    measured: bool = True,
-) -> RoundTrips:  # fmt: skip
-    """Redemptions at `rate` a second and healthz at the same rate, on one schedule."""
+def schedule(tokens: dict[str, str], *, rate: float, seconds: float, run: str) -> list[Planned]:
+    """Redemptions at `rate` a second, alternating the two rewards over the members, each
+    with a key of its own, and healthz at the same rate between them."""
     members = list(tokens)
-    n = int(rate * seconds)
-    schedule: list[tuple[float, str, str, str, Any, dict[str, str]]] = []
-    for i in range(n):
+    planned = []
+    for i in range(int(rate * seconds)):
         member = members[i % len(members)]
         reward = DIRECT if i % 2 == 0 else STOCKED
         kind = "direct" if reward == DIRECT else "stocked"
         body = {"reward_id": reward, "program_id": load.PROGRAM_ID, "quantity": 1}
-        headers = {"Authorization": f"Bearer {tokens[member]}",
-                   "Idempotency-Key": f"{run}-{i}"}  # fmt: skip
-        schedule.append((i / rate, kind, "POST", f"/v1/members/{member}/redemptions", body,
-                         headers))  # fmt: skip
-        schedule.append(((i + 0.5) / rate, "healthz", "GET", "/healthz", None, {}))
-    schedule.sort(key=lambda planned: planned[0])
-    result = (RoundTrips({k: Latencies(k) for k in ("direct", "stocked", "healthz")})
-              if measured else None)  # fmt: skip
-    loop = asyncio.get_running_loop()
-    connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=60)
-    timeout = aiohttp.ClientTimeout(total=30)
-    lag = 0.0
-    async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as session:
-        tasks: set[asyncio.Task[None]] = set()
-        start = loop.time() + 0.2
-        for offset, kind, method, path, body, headers in schedule:
-            due = start + offset
-            wait = due - loop.time()
-            if wait > 0.0005:
-                await asyncio.sleep(wait)
-            lag = max(lag, loop.time() - due)
-            task = asyncio.create_task(
-                _one(session, kind, method, path, body, headers, due, result)
-            )
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        await asyncio.gather(*tasks)
-        elapsed = loop.time() - start
-    if result is None:
-        return RoundTrips({})
-    result.scheduled, result.seconds, result.lag_max_ms = len(schedule), elapsed, lag * 1000
-    return result
+        headers = {"Authorization": f"Bearer {tokens[member]}", "Idempotency-Key": f"{run}-{i}"}
+        path = f"/v1/members/{member}/redemptions"
+        planned.append(Planned(i / rate, kind, "POST", path, body, headers))
+        planned.append(Planned((i + 0.5) / rate, "healthz", "GET", "/healthz"))
+    return planned
 
 
 async def run_redeem_bench(
@@ -244,18 +187,25 @@ async def run_redeem_bench(
         tokens = {load.member(m): issue_token(secret, load.member(m), Role.MEMBER, now=now,
                                               ttl=timedelta(hours=2))
                   for m in range(members)}  # fmt: skip
-        await open_loop(base_url, tokens, rate=rate, seconds=warmup_seconds, run="warm",
-                        measured=False)  # fmt: skip
+        warming = schedule(tokens, rate=rate, seconds=warmup_seconds, run="warm")
+        await open_loop(base_url, warming, measured=False)
         assert api.process is not None
         cpu_before = cpu_seconds(api.process.pid)
-        trips = await open_loop(base_url, tokens, rate=rate, seconds=seconds, run="run")
+        planned = schedule(tokens, rate=rate, seconds=seconds, run="run")
+        trips = await open_loop(base_url, planned, counted=COUNTED)
         cpu_after = cpu_seconds(api.process.pid)
     finally:
         services.stop()
         await delete_topics(isolated.bootstrap_servers, isolated.topic_prefix)
-    cpu_ms = (None if cpu_before is None or cpu_after is None
-              else (cpu_after - cpu_before) / max(1, trips.scheduled) * 1000)  # fmt: skip
-    _fill(report, trips, cpu_ms)
+    fill_round_trips(
+        report,
+        trips,
+        cpu_ms_each(cpu_before, cpu_after, trips.scheduled),
+        kinds=("direct", "stocked"),
+        notes=_NOTES,
+        target=f"#12 redemption p99 at {rate:g}/s",
+        p99_max_ms=P99_MAX_MS,
+    )
     return report
 
 
@@ -264,45 +214,3 @@ _NOTES = {
     "stocked": "POST …/redemptions, a reward with a code stock (reserve, allocate, book)",
     "healthz": "baseline: GET /healthz, HTTP + SELECT 1, interleaved on the same schedule",
 }
-
-
-def _fill(report: BenchReport, trips: RoundTrips, cpu_ms: float | None) -> None:
-    latency = {k: t.summary() for k, t in trips.latencies.items() if t.seconds}
-    worst = max((latency[k]["p99_ms"] for k in ("direct", "stocked") if k in latency),
-                default=None)  # fmt: skip
-    report.context |= {
-        "latency_ms": latency,
-        "statuses": {k: {str(s): n for s, n in v.items()} for k, v in trips.statuses.items()},
-        "achieved_requests_per_s": round(trips.scheduled / trips.seconds, 1),
-        "generator_lag_max_ms": round(trips.lag_max_ms, 1),
-        "api_cpu_ms_per_request": None if cpu_ms is None else round(cpu_ms, 2),
-        "redemption_p99_ms": worst,
-        "within_target": worst is not None and worst <= P99_MAX_MS,
-    }
-    for name, times in trips.latencies.items():
-        if not times.seconds:
-            continue
-        s = latency[name]
-        report.add(Measurement(
-            name, "requests", len(times.seconds), sum(times.seconds),
-            f"p50 {s['p50_ms']:.2f} · p95 {s['p95_ms']:.2f} · p99 {s['p99_ms']:.2f} ms; "
-            + _NOTES[name],
-        ))  # fmt: skip
-
-
-def print_latency_table(report: BenchReport, console: Console) -> None:
-    """The percentiles side by side, in milliseconds, and the answers by status."""
-    table = Table(title=f"redemption round trip (target: p99 <= {P99_MAX_MS:g} ms)")
-    for column in ("measurement", "count", "p50", "p95", "p99", "max", "statuses"):
-        table.add_column(column, justify="left" if column == "measurement" else "right")
-    latency: dict[str, dict[str, float]] = report.context["latency_ms"]  # type: ignore[assignment]
-    statuses: dict[str, dict[str, int]] = report.context["statuses"]  # type: ignore[assignment]
-    for name, s in latency.items():
-        answers = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.get(name, {}).items()))
-        table.add_row(name, f"{s['count']:,.0f}",
-                      *(f"{s[k]:.2f}" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
-                      answers)  # fmt: skip
-    console.print(table)
-    console.print(f"achieved {report.context['achieved_requests_per_s']}/s · API CPU "
-                  f"{report.context['api_cpu_ms_per_request']} ms a request · within target: "
-                  f"{report.context['within_target']}")  # fmt: skip

@@ -1,10 +1,12 @@
-"""A benchmark report: measurements, a JSON file and a human table."""
+"""A benchmark report: measurements, latencies, the targets they meet, a JSON file and a
+human table. Every benchmark fills one; `loyalty bench` gathers them (`loyalty.bench.suite`)."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from processors.base.settings import REPO_ROOT
+
+QUANTILES = ("p50_ms", "p95_ms", "p99_ms", "max_ms")
 
 
 @dataclass
@@ -31,17 +35,93 @@ class Measurement:
 
 
 @dataclass
+class Latencies:
+    """Per-request times of one measurement, in seconds, and when each answer came (seconds
+    from the run's start, for the plot over the run; empty where a bench does not say)."""
+
+    name: str
+    seconds: list[float] = field(default_factory=list)
+    at: list[float] = field(default_factory=list)
+
+    def add(self, seconds: float, at: float | None = None) -> None:
+        self.seconds.append(seconds)
+        if at is not None:
+            self.at.append(at)
+
+    def percentile(self, q: float) -> float:
+        """Nearest rank, in milliseconds."""
+        ordered = sorted(self.seconds)
+        rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+        return ordered[rank - 1] * 1000
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "count": len(self.seconds),
+            "mean_ms": round(sum(self.seconds) / len(self.seconds) * 1000, 3),
+            **{f"p{q}_ms": round(self.percentile(q), 3) for q in (50, 95, 99)},
+            "max_ms": round(max(self.seconds) * 1000, 3),
+        }
+
+    def measurement(self, unit: str, note: str) -> Measurement:
+        """The times as a report line: their count and sum, the percentiles in the note."""
+        s = self.summary()
+        return Measurement(
+            self.name, unit, len(self.seconds), sum(self.seconds),
+            f"p50 {s['p50_ms']:.2f} · p95 {s['p95_ms']:.2f} · p99 {s['p99_ms']:.2f} ms; {note}",
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether one figure of the run meets one target of an issue."""
+
+    target: str
+    """The issue and its words, e.g. "#16.3 projector >= 60 % of COPY"."""
+    figure: float | None
+    limit: float
+    at_most: bool
+    """True: the figure must not exceed the limit; False: it must reach it."""
+    unit: str = ""
+    baseline: str = ""
+    """How the figure was made relative to the same run (a ratio's denominator)."""
+
+    @property
+    def met(self) -> bool | None:
+        if self.figure is None:
+            return None
+        return self.figure <= self.limit if self.at_most else self.figure >= self.limit
+
+
+def verdict(
+    target: str, figure: float | None, *, at_most: float | None = None,
+    at_least: float | None = None, unit: str = "", baseline: str = "",
+) -> Verdict:  # fmt: skip
+    """A target met or not by `figure`: give exactly one of `at_most` and `at_least`."""
+    assert (at_most is None) != (at_least is None)
+    limit = at_most if at_most is not None else at_least
+    assert limit is not None
+    figure = None if figure is None else round(figure, 4)
+    return Verdict(target, figure, limit, at_most is not None, unit, baseline)
+
+
+@dataclass
 class BenchReport:
-    """Measurements of one run, with the context needed to compare runs."""
+    """Measurements of one run, with the context needed to compare runs, the targets their
+    figures meet, and series over the run (name -> [(seconds from start, value)])."""
 
     suite: str
     measurements: list[Measurement] = field(default_factory=list)
     context: dict[str, object] = field(default_factory=dict)
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    verdicts: list[Verdict] = field(default_factory=list)
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     def add(self, measurement: Measurement) -> Measurement:
         self.measurements.append(measurement)
         return measurement
+
+    def judge(self, *verdicts: Verdict) -> None:
+        self.verdicts.extend(verdicts)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -51,11 +131,17 @@ class BenchReport:
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
                 "machine": platform.machine(),
+                "load_average": [round(x, 2) for x in os.getloadavg()],
                 **self.context,
             },
             "measurements": [
                 {**asdict(m), "rate_per_second": round(m.rate, 1)} for m in self.measurements
             ],
+            "verdicts": [{**asdict(v), "met": v.met} for v in self.verdicts],
+            "series": {
+                name: [[round(t, 3), round(v, 3)] for t, v in points]
+                for name, points in self.series.items()
+            },
         }
 
     def print_table(self, console: Console) -> None:
@@ -74,6 +160,62 @@ class BenchReport:
             for stage, used in cpu.items():
                 spent = ", ".join(f"{name} {value}" for name, value in used.items())
                 console.print(f"CPU seconds during {stage}: {spent}")
+        print_verdicts(self.verdicts, console)
+
+
+def print_verdicts(verdicts: Iterable[Verdict], console: Console) -> None:
+    """One line a target: the figure, the limit, met or not."""
+    table = Table(title="targets")
+    for column in ("target", "figure", "limit", "met", "beside"):
+        table.add_column(column, justify="right" if column in ("figure", "limit") else "left")
+    shown = False
+    for v in verdicts:
+        shown = True
+        figure = "—" if v.figure is None else f"{v.figure:,.4g} {v.unit}".strip()
+        limit = f"{'≤' if v.at_most else '≥'} {v.limit:,.4g} {v.unit}".strip()
+        met = {True: "[green]met[/]", False: "[red]not met[/]", None: "no figure"}[v.met]
+        table.add_row(v.target, figure, limit, met, v.baseline)
+    if shown:
+        console.print(table)
+
+
+def print_latencies(
+    title: str, latency: dict[str, dict[str, float]], console: Console,
+    extra: dict[str, str] | None = None, extra_column: str = "",
+) -> None:  # fmt: skip
+    """The percentiles of each measurement side by side, in milliseconds; `extra` adds one
+    column (answers by outcome, a ratio) keyed by measurement."""
+    table = Table(title=title)
+    columns = ["measurement", "count", "mean", "p50", "p95", "p99", "max"]
+    for column in columns + ([extra_column] if extra is not None else []):
+        table.add_column(column, justify="left" if column == "measurement" else "right")
+    for name, s in latency.items():
+        cells = [f"{s[k]:.2f}" for k in ("mean_ms", *QUANTILES)]
+        more = [extra.get(name, "")] if extra is not None else []
+        table.add_row(name, f"{s['count']:,.0f}", *cells, *more)
+    console.print(table)
+
+
+def print_latency_report(report: BenchReport, console: Console, title: str) -> None:
+    """A latency bench's report: its `latency_ms` side by side with the answers by outcome
+    (where it counted them), what the generator achieved, and the targets."""
+    latency: dict[str, dict[str, float]] = report.context["latency_ms"]  # type: ignore[assignment]
+    outcomes = report.context.get("outcomes")
+    seen = None
+    if isinstance(outcomes, dict):
+        seen = {name: ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+                for name, counts in outcomes.items()}  # fmt: skip
+    print_latencies(title, latency, console, seen, "outcomes")
+    said = {
+        "achieved_requests_per_s": "achieved {}/s",
+        "generator_lag_max_ms": "generator at most {} ms late",
+        "api_cpu_ms_per_request": "API CPU {} ms a request",
+    }
+    line = [form.format(report.context[key]) for key, form in said.items()
+            if report.context.get(key) is not None]  # fmt: skip
+    if line:
+        console.print(" · ".join(line))
+    print_verdicts(report.verdicts, console)
 
 
 def write_report(report: BenchReport, output: Path | None = None) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loyalty.bench.feed import wait_until_ready
+from loyalty.bench.openloop import wait_until_ready
 from loyalty.services import Services, free_port
 from processors.base.settings import Settings
 
