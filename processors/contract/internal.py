@@ -222,12 +222,14 @@ class OfferUseDenial(ContractEnum):
     USES_SPENT = "USES_SPENT"  # the total-uses limit was reached
     BUDGET_SPENT = "BUDGET_SPENT"  # the points budget was spent
     USES_RESERVED = "USES_RESERVED"  # tills' live reservations hold the uses left: may free up
+    CODE_REFUSED = "CODE_REFUSED"  # the code that unlocked the offer was refused: not closed
     UNKNOWN = "UNKNOWN"
 
 
 class OfferUseGranted(Event):
-    """The offer's agent granted a member's pending use; the member's partition completes it
-    (OfferCompleted and its OFFER_AWARD), once."""
+    """The offer's agent granted a member's pending use (or the promotion's agent counted the
+    promo code that unlocked it); the member's partition completes it (OfferCompleted and its
+    OFFER_AWARD), once."""
 
     topic: ClassVar[str] = TOPIC
 
@@ -244,8 +246,9 @@ class OfferUseGranted(Event):
 
 
 class OfferUseDenied(Event):
-    """The offer's agent denied a member's pending use: its total uses or budget were spent.
-    The member's partition pays nothing and does not count the use."""
+    """The offer's agent denied a member's pending use: its total uses or budget were spent (or
+    the promotion's agent refused the promo code that unlocked it). The member's partition pays
+    nothing and does not count the use."""
 
     topic: ClassVar[str] = TOPIC
 
@@ -253,7 +256,9 @@ class OfferUseDenied(Event):
     offer_id: OfferId = Field(description="The offer.")
     use_number: int = Field(ge=1, description="The member's use denied.")
     request_event_id: Id = Field(description="event_id of the OfferUseRequested answered.")
-    reason: OfferUseDenial = Field(description="Which offer-level limit was spent.")
+    reason: OfferUseDenial = Field(
+        description="Which offer-level limit was spent, or CODE_REFUSED: the code was refused."
+    )
 
 
 class OfferUseReservationRequested(Event):
@@ -480,6 +485,16 @@ class RewardAllocationReleased(Event):
 PROMOTION_USES_TOPIC = topics.PROMOTION_USES.name
 
 
+class CodeOfferUse(Record):
+    """The use of an offer a promo code unlocked on a purchase, waiting for the code's count."""
+
+    offer_id: OfferId = Field(description="The offer the code unlocks.")
+    use_number: int = Field(ge=1, description="The member's use of the offer: 1 for the first.")
+    points_requested: Points = Field(
+        ge=0, description="Points the use pays once granted (0: a discount or a reward)."
+    )
+
+
 class PromoCodeUseRequested(Event):
     """A purchase carries a promo code that is valid for it: the promotion's agent counts the
     use against the limits the request carries (the promotion's latest terms where the purchase
@@ -512,6 +527,13 @@ class PromoCodeUseRequested(Event):
     )
     redemptions_total_max: int | None = Field(
         default=None, ge=1, description="Uses across all of the promotion's codes."
+    )
+    offer_use: CodeOfferUse | None = Field(
+        default=None,
+        description="The use of the offer the code unlocks (docs/adr/0037-codes-that-unlock-"
+        "an-offer.md), kept pending by the member until the promotion's agent answers it with "
+        "OfferUseGranted or OfferUseDenied (this event's event_id is the request answered); "
+        "null: the code gives a cart discount.",
     )
 
 

@@ -983,6 +983,7 @@ class ActivationKind(ContractEnum):
     AUTOMATIC = "AUTOMATIC"  # nothing: auto load
     COUPON_CODE = "COUPON_CODE"  # the coupon code must be in the cart
     LOAD_TO_CARD = "LOAD_TO_CARD"  # the member must load (accept) the offer first
+    PROMOTION_CODE = "PROMOTION_CODE"  # a valid code of a promotion naming the offer
     UNKNOWN = "UNKNOWN"
 
 
@@ -1002,6 +1003,7 @@ class OfferActivation(Record):
             ActivationKind.AUTOMATIC: ((), ()),
             ActivationKind.COUPON_CODE: (("coupon_code",), ()),
             ActivationKind.LOAD_TO_CARD: ((), ()),
+            ActivationKind.PROMOTION_CODE: ((), ()),
         }
         require_kind_fields(self, "activation", self.kind, uses)
         return self

@@ -307,6 +307,8 @@ class PromoCodeRefusal(ContractEnum):
     code_limit_per_customer = "code_limit_per_customer"  # this customer's uses are spent
     code_min_spend_not_met = "code_min_spend_not_met"  # the basket is below the least spend
     code_not_supported = "code_not_supported"  # a promotion this version does not apply yet
+    code_not_applicable = "code_not_applicable"  # its offer is not open to this customer or
+    # gave nothing on this purchase (docs/adr/0037-codes-that-unlock-an-offer.md)
     UNKNOWN = "UNKNOWN"
 
 
