@@ -112,10 +112,19 @@ def _serve_metrics(port: int, host: str, *, workers: int) -> None:
 @click.option(
     "--ttl-minutes", default=60, show_default=True, type=click.IntRange(1), help="Validity."
 )
-def token(role: str, subject: str, ttl_minutes: int) -> None:
-    """Print a bearer token: `token member M1` reads member M1; `token staff alice` reads all."""
-    from projections.api.auth import Role, issue_token
+@click.option(
+    "--staff-role",
+    type=click.Choice(["marketer", "agent", "admin"]),
+    default=None,
+    help="Staff only: the role in the staff console (/console), which signs in with the token.",
+)
+def token(role: str, subject: str, ttl_minutes: int, staff_role: str | None) -> None:
+    """Print a bearer token: `token member M1` reads member M1; `token staff alice` reads all;
+    `token staff alice --staff-role marketer` also signs alice in to the console."""
+    from projections.api.auth import Role, StaffRole, issue_token
 
+    if staff_role is not None and role != "staff":
+        raise click.BadParameter("only a staff token has a staff role", param_hint="--staff-role")
     secret = get_settings().api_secret.get_secret_value()
     click.echo(
         issue_token(
@@ -124,6 +133,7 @@ def token(role: str, subject: str, ttl_minutes: int) -> None:
             Role(role),
             now=datetime.now(UTC),
             ttl=timedelta(minutes=ttl_minutes),
+            staff_role=StaffRole(staff_role) if staff_role else None,
         )
     )
 

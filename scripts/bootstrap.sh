@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian machine, and nothing twice:
 #   - system packages: a JDK (runs Kafka, compiles contract-java/), Maven (fetches Kafka's
-#     jars, builds contract-java/), PostgreSQL 15+;
+#     jars, builds contract-java/), PostgreSQL 15+, Chromium (the console's browser tests);
 #   - the Python environment in .venv with the project and its dev tools.
 # The Kafka jars themselves are fetched by `loyalty stack up` into .cache/ (git-ignored).
 set -euo pipefail
@@ -13,6 +13,8 @@ missing=()
 command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
+# The staff console's browser tests drive Debian's Chromium (playwright cannot download one).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v "$PYTHON" >/dev/null 2>&1 || missing+=(python3 python3-venv)
 "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 

@@ -63,6 +63,8 @@ from projections.api.throttle import (
     Throttle,
 )
 from projections.api.wakeups import Wakeups
+from projections.console import router as console
+from projections.console.audit import StaffAuditLog
 
 Clock = Callable[[], datetime]
 
@@ -173,6 +175,7 @@ def create_app(
         app.state.member_requests = PostgresMemberRequestStore(pool, write_pool)
         app.state.reward_store_queries = RewardStoreQueries(pool)
         app.state.member_store = MemberStore(pool, write_pool)
+        app.state.staff_audit = StaffAuditLog(pool, write_pool)
         run = getattr(source, "run", None)
         following = asyncio.create_task(run(), name="config-feed") if run is not None else None
         listening = asyncio.create_task(app.state.wakeups.run(), name="decision-listener")
@@ -237,6 +240,7 @@ def create_app(
     app.include_router(challenges_router)
     app.include_router(reward_stores_router)
     app.include_router(issued_offers_router)
+    console.mount(app)  # the staff console's pages under /console (ADR 35)
     # Inside `Measured`: a 414 is counted like any other answer.
     app.add_middleware(BoundedRequestTarget)
     app.add_middleware(Measured)

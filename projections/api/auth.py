@@ -1,8 +1,10 @@
 """Bearer tokens: who is calling, and whether they may read a member's data (DESIGN.md §7).
 
 A token is a JWT signed with HS256 and the API secret, carrying `sub` (the member id, or the
-staff user's name), `role` (`member` or `staff`), `iat` and `exp`. A member token reads only
-its own member's endpoints; a staff token reads any member. Owns issuing and checking tokens;
+staff user's name), `role` (`member` or `staff`), `iat` and `exp`; a staff token may also carry
+`staff_role` (`marketer`, `agent` or `admin`): what its holder may do in the staff console
+(docs/adr/0035-staff-console.md). A member token reads only its own member's endpoints; a
+staff token reads any member. Owns issuing and checking tokens;
 never reads a table, and never trusts a claim whose signature does not verify.
 """
 
@@ -32,12 +34,22 @@ class Role(StrEnum):
     STAFF = "staff"
 
 
+class StaffRole(StrEnum):
+    """What a staff member does in the console: the `staff_role` claim of a staff token."""
+
+    MARKETER = "marketer"
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
 @dataclass(frozen=True)
 class Principal:
     """The verified holder of a token."""
 
     subject: str
     role: Role
+    staff_role: StaffRole | None = None
+    """Staff only, when the token says: what the holder may do in the console."""
 
     def may_read_member(self, member_id: str) -> bool:
         """A member reads only itself; staff read anyone."""
@@ -51,11 +63,17 @@ def issue_token(
     *,
     now: datetime,
     ttl: timedelta = DEFAULT_TOKEN_TTL,
+    staff_role: StaffRole | None = None,
 ) -> str:
-    """A signed token for `subject` in `role`, valid from `now` for `ttl`."""
+    """A signed token for `subject` in `role`, valid from `now` for `ttl`; a staff token may
+    name the holder's `staff_role` in the console."""
     if not subject:
         raise ValueError("a token needs a subject")
-    claims = {"sub": subject, "role": role.value, "iat": now, "exp": now + ttl}
+    if staff_role is not None and role is not Role.STAFF:
+        raise ValueError("only a staff token has a staff role")
+    claims: dict[str, Any] = {"sub": subject, "role": role.value, "iat": now, "exp": now + ttl}
+    if staff_role is not None:
+        claims["staff_role"] = staff_role.value
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -100,7 +118,19 @@ def verify_token(secrets: str | Sequence[str], token: str) -> Principal:
         raise UnauthorizedError("the token's 'sub' claim must be a non-empty string")
     if role not in {r.value for r in Role}:
         raise UnauthorizedError("the token's 'role' claim must be 'member' or 'staff'")
-    return Principal(subject=subject, role=Role(role))
+    staff_role = claims.get("staff_role")
+    if staff_role is not None and (
+        role != Role.STAFF.value or staff_role not in {r.value for r in StaffRole}
+    ):
+        raise UnauthorizedError(
+            "the token's 'staff_role' claim must be 'marketer', 'agent' or 'admin', on a "
+            "staff token"
+        )
+    return Principal(
+        subject=subject,
+        role=Role(role),
+        staff_role=StaffRole(staff_role) if staff_role is not None else None,
+    )
 
 
 # Declares the scheme in the OpenAPI description; the header is read below, so that each way

@@ -1,0 +1,100 @@
+"""The staff audit log: every staff action in the console, who, when, what, before → after
+(`staff_audit_log`, migration 0027; docs/adr/0035-staff-console.md).
+
+Append-only: `record` inserts, nothing here updates or deletes, and the table's trigger
+refuses both. `read` pages the log newest first for the admins' page. A refused action is
+recorded too, with its reason as the outcome: who tried what matters as much as who did it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from projections.console.sessions import Staff
+
+PAGE_SIZE = 50
+
+_INSERT = """INSERT INTO staff_audit_log
+    (occurred_at, staff, staff_role, action, subject, before, after, outcome)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"""
+
+_SELECT = """SELECT seq, occurred_at, staff, staff_role, action, subject, before, after, outcome
+    FROM staff_audit_log
+    WHERE (%(staff)s::text IS NULL OR staff = %(staff)s)
+      AND (%(action)s::text IS NULL OR action = %(action)s)
+      AND (%(subject)s::text IS NULL OR subject = %(subject)s)
+      AND (%(below)s::bigint IS NULL OR seq < %(below)s)
+    ORDER BY seq DESC LIMIT %(limit)s"""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One row of the log."""
+
+    seq: int
+    occurred_at: datetime
+    staff: str
+    staff_role: str
+    action: str
+    subject: str
+    before: Any
+    after: Any
+    outcome: str
+
+
+class StaffAuditLog:
+    """The log in Postgres: written through the API's autocommit pool, read through its read
+    pool."""
+
+    def __init__(self, read_pool: AsyncConnectionPool[Any], write_pool: AsyncConnectionPool[Any]):
+        self.read_pool = read_pool
+        self.write_pool = write_pool
+
+    async def record(
+        self,
+        staff: Staff,
+        action: str,
+        *,
+        at: datetime,
+        subject: str = "",
+        before: Any = None,
+        after: Any = None,
+        outcome: str = "done",
+    ) -> None:
+        """Append one entry; `before` and `after` are JSON values (None: nothing)."""
+        row = (
+            at,
+            staff.name,
+            staff.role.value,
+            action,
+            subject,
+            None if before is None else Jsonb(before),
+            None if after is None else Jsonb(after),
+            outcome,
+        )
+        async with self.write_pool.connection() as conn:
+            await conn.execute(_INSERT, row)
+
+    async def read(
+        self,
+        *,
+        staff: str | None = None,
+        action: str | None = None,
+        subject: str | None = None,
+        below: int | None = None,
+        limit: int = PAGE_SIZE,
+    ) -> list[AuditEntry]:
+        """Entries newest first, filtered by who, what and on what; `below`: older than."""
+        params = {"staff": staff, "action": action, "subject": subject, "below": below,
+                  "limit": limit}  # fmt: skip
+        async with self.read_pool.connection() as conn:
+            cursor = conn.cursor(row_factory=class_row(AuditEntry))
+            await cursor.execute(_SELECT, params)
+            entries: list[AuditEntry] = await cursor.fetchall()
+            return entries
