@@ -22,12 +22,11 @@ from loyalty.cli_contract import codec
 from loyalty.producing import publish_events
 from processors.base.settings import Settings, get_settings
 from processors.config_feed import ConfigFeed
-from processors.contract.config import OfferEndDateExtended, OfferPublished
+from processors.contract.config import OfferPublished
 from processors.contract.offer_definition import EVERGREEN_ENDS_AT
+from processors.offer_changes import extension
 from processors.offer_files import OfferFiles, OfferResult, find_offer_files, load_offer_files
-from processors.rules.arithmetic import derived_id
 from processors.rules.member import Config
-from processors.rules.offers.schedule import extension_refusal
 
 FILES = click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 AS_JSON = click.option(
@@ -179,30 +178,10 @@ def extend(offer_id: str, ends_at_text: str, requested_by: str, reason: str | No
     except (KafkaError, TimeoutError) as error:
         click.echo(f"could not read {settings.topic(OfferPublished.topic)}: {error}", err=True)
         sys.exit(1)
-    offer = config.catalogue.get(offer_id)
-    if offer is None:
-        click.echo(f"refused: no offer {offer_id} is published", err=True)
+    event = extension(config, offer_id, ends_at, now=now, requested_by=requested_by, reason=reason)
+    if isinstance(event, str):
+        click.echo(f"refused: {event}", err=True)
         sys.exit(1)
-    program = config.programs.get(offer.program_id)
-    refusal = extension_refusal(
-        offer,
-        offer.schedule.ends_at,
-        ends_at,
-        at=now,
-        enabled=program is not None and program.offer_end_date_extension_enabled,
-        completed=config.catalogue.closed_at(offer_id) is not None,
-    )
-    if refusal is not None:
-        click.echo(f"refused: {refusal}", err=True)
-        sys.exit(1)
-    event = OfferEndDateExtended(
-        event_id=derived_id("offer-extended", offer_id, ends_at.isoformat(), now.isoformat()),
-        occurred_at=now,
-        offer_id=offer_id,
-        ends_at=ends_at,
-        requested_by=requested_by,
-        reason=reason,
-    )
     asyncio.run(publish_events(settings, [event], codec()))
     click.echo(f"extended {offer_id} to {event.ends_at.isoformat()} as {event.event_id}")
 

@@ -48,6 +48,13 @@ def read_code_list(
         return CodeList(errors=[f"{path}: no such file"])
     except (OSError, UnicodeDecodeError) as error:
         return CodeList(errors=[f"{path}: cannot be read as UTF-8 text: {error}"])
+    return read_code_text(text, str(path), header, count_max=count_max)
+
+
+def read_code_text(
+    text: str, path: str, header: str = PRODUCT_CODE_HEADER, *, count_max: int | None = LIST_MAX
+) -> CodeList:
+    """The codes of a CSV text already read (an upload), named `path` in problems."""
     numbered = enumerate(csv.reader(text.splitlines()), start=1)
     rows = [(n, [cell.strip() for cell in row]) for n, row in numbered if "".join(row).strip()]
     if not rows:

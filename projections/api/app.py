@@ -202,6 +202,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.api_secrets = [api_secret] if isinstance(api_secret, str) else list(api_secret)
+    app.state.dsn = dsn  # the console's report reads as the CLI does (ADR 35)
     app.state.clock = clock
     app.state.config_source = source
     app.state.command_sink = sink

@@ -91,8 +91,13 @@ class StaffAuditLog:
         limit: int = PAGE_SIZE,
     ) -> list[AuditEntry]:
         """Entries newest first, filtered by who, what and on what; `below`: older than."""
-        params = {"staff": staff, "action": action, "subject": subject, "below": below,
-                  "limit": limit}  # fmt: skip
+        params = {
+            "staff": staff,
+            "action": action,
+            "subject": subject,
+            "below": below,
+            "limit": limit,
+        }
         async with self.read_pool.connection() as conn:
             cursor = conn.cursor(row_factory=class_row(AuditEntry))
             await cursor.execute(_SELECT, params)

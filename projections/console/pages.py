@@ -54,8 +54,13 @@ def render(
 ) -> HTMLResponse:
     """The page `template` for `staff` (None: signed out), with the context every page has."""
     nav = [link for link in NAV if staff is not None and staff.may_open(link.area)]
-    page = {"staff": staff, "csrf": staff.csrf if staff else "", "nav": nav,
-            "path": request.url.path, **context}  # fmt: skip
+    page = {
+        "staff": staff,
+        "csrf": staff.csrf if staff else "",
+        "nav": nav,
+        "path": request.url.path,
+        **context,
+    }
     response = TEMPLATES.TemplateResponse(request, template, page, status_code=status_code)
     response.headers.update(SECURITY_HEADERS)
     return response

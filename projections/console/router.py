@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from projections.console import routes_audit, routes_session
+from projections.console import routes_audit, routes_offers, routes_reports, routes_session
 from projections.console.pages import HERE, install_handlers
 
 PREFIX = "/console"
@@ -17,6 +17,8 @@ PREFIX = "/console"
 AREAS: list[APIRouter] = [
     routes_session.router,
     routes_audit.router,
+    routes_offers.router,
+    routes_reports.router,
 ]
 
 

@@ -1,0 +1,283 @@
+"""Offers: the list, the offer form (check, preview, publish), extension and withdrawal.
+
+The form is checked by the validator the CLI uses (`offer_form`), previewed by the simulator
+(`preview`), published as the `OfferPublished` the CLI publishes, through the API's command
+sink; extension and withdrawal are judged by `processors.offer_changes`, as `loyalty offers
+extend` judges them, against the configuration the API follows. Every change, and every
+refused one, is audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from starlette.datastructures import FormData, UploadFile
+
+from processors.contract.base import Event
+from processors.contract.offer_definition import EVERGREEN_ENDS_AT
+from processors.offer_changes import extension, withdrawal
+from processors.rules.member import Config
+from projections.api.commands import CommandUnavailableError
+from projections.console import offer_form
+from projections.console.offer_queries import STATUSES, OfferQueries
+from projections.console.pages import audit_log, is_htmx, now, redirect, render
+from projections.console.preview import Sample, preview, read_events, sample_events
+from projections.console.roles import Area
+from projections.console.sessions import CheckedForm, Staff, allowed
+
+router = APIRouter(include_in_schema=False)
+Marketer = Annotated[Staff, Depends(allowed(Area.OFFERS))]
+UPLOAD_MAX_BYTES = 2_000_000
+
+
+def _queries(request: Request) -> OfferQueries:
+    return OfferQueries(request.app.state.pool)
+
+
+def _config(request: Request) -> Config | None:
+    source = request.app.state.config_source
+    return source.config if source.ready.is_set() else None
+
+
+async def _send(request: Request, event: Event) -> str | None:
+    """Publish `event` through the API's command sink; why not, when it cannot."""
+    try:
+        await request.app.state.command_sink.send(event)
+    except CommandUnavailableError as error:
+        return error.reason
+    return None
+
+
+def _done(request: Request, path: str) -> Response:
+    """After a change: the next page (htmx follows HX-Redirect with a full load)."""
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": path})
+    return redirect(path)
+
+
+@router.get("/offers")
+async def offer_list(
+    request: Request,
+    staff: Marketer,
+    status: Annotated[str, Query(max_length=16)] = "",
+    market: Annotated[str, Query(max_length=8)] = "",
+    q: Annotated[str, Query(max_length=128)] = "",
+    published: Annotated[str, Query(max_length=128)] = "",
+) -> Response:
+    rows = await _queries(request).offers(
+        now=now(request),
+        status=status if status in STATUSES else None,
+        market=market or None,
+        text=q or None,
+    )
+    filters = {"status": status, "market": market, "q": q}
+    return render(
+        request,
+        "offers/list.html",
+        staff,
+        offers=rows,
+        filters=filters,
+        statuses=STATUSES,
+        published=published,
+    )
+
+
+@router.get("/offers/new")
+async def new_offer(request: Request, staff: Marketer) -> Response:
+    return _form_page(request, staff, offer_form.empty_form())
+
+
+@router.get("/offers/{offer_id}/edit")
+async def edit_offer(request: Request, staff: Marketer, offer_id: str) -> Response:
+    definition = await _queries(request).definition(offer_id)
+    if definition is None:
+        return render(request, "refused.html", staff, 404, reason=f"No offer {offer_id}")
+    return _form_page(request, staff, offer_form.form_of_definition(definition))
+
+
+def _form_page(
+    request: Request, staff: Staff, form: offer_form.OfferForm, status_code: int = 200, **extra: Any
+) -> Response:
+    context = {
+        "form": form,
+        "sections": offer_form.SECTIONS,
+        "copy": offer_form.COPY,
+        "placed": form.by_path,
+        "preview": None,
+        "valid": False,
+        "error": "",
+        **extra,
+    }
+    template = "offers/form_body.html" if is_htmx(request) else "offers/form.html"
+    return render(request, template, staff, status_code, **context)
+
+
+async def _text_of(upload: object, limit: int = UPLOAD_MAX_BYTES) -> str | None:
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return None
+    data = await upload.read(limit + 1)
+    return data[:limit].decode("utf-8-sig", errors="replace")
+
+
+@router.post("/offers/new")
+async def submit_offer(request: Request, staff: Marketer, form_data: CheckedForm) -> Response:
+    """One form, three buttons: check, preview, publish (`action`)."""
+    action = str(form_data.get("action", "check"))
+    fields = {k: v for k, v in form_data.items() if isinstance(v, str)}
+    form = offer_form.read_form(fields, await _text_of(form_data.get(offer_form.PRODUCTS_CSV)))
+    at = now(request)
+    offer_form.check(form, published_at=at)
+    errors = [p for p in form.problems if p.severity.value == "error"]
+    event = form.checked.events[0] if form.checked and form.checked.events and not errors else None
+    if event is None:
+        if action == "publish":
+            await audit_log(request).record(
+                staff,
+                "publish offer",
+                at=at,
+                subject=fields.get("offer_id", ""),
+                outcome=f"refused: {len(errors)} problem(s)",
+            )
+        return _form_page(request, staff, form, 422)
+    if action == "preview":
+        return _form_page(
+            request, staff, form, valid=True, preview=await _preview(request, event, form_data)
+        )
+    if action != "publish":
+        return _form_page(request, staff, form, valid=True)
+    before = await _queries(request).definition(event.offer_id)
+    unsent = await _send(request, event)
+    after = event.model_dump(mode="json")
+    if unsent:
+        await audit_log(request).record(
+            staff,
+            "publish offer",
+            at=at,
+            subject=event.offer_id,
+            before=before,
+            after=after,
+            outcome=f"failed: {unsent}",
+        )
+        return _form_page(request, staff, form, 503, valid=True, error=unsent)
+    await audit_log(request).record(
+        staff, "publish offer", at=at, subject=event.offer_id, before=before, after=after
+    )
+    return _done(request, f"/console/offers?published={event.offer_id}")
+
+
+async def _preview(request: Request, event: Any, form_data: FormData) -> Any:
+    config = _config(request) or Config()
+    uploaded = await _text_of(form_data.get("preview_events"))
+    if uploaded is not None:
+        events, errors = read_events(uploaded)
+        if errors:
+            result = preview(config, event, [])
+            result.errors = errors
+            return result
+    else:
+        member = str(form_data.get("sample_member_id", "") or "SAMPLE_MEMBER")
+        try:
+            spend = int(str(form_data.get("sample_spend_cents", "") or "0"))
+        except ValueError:
+            spend = 0
+        sku = str(form_data.get("sample_sku", "") or "SAMPLE_SKU")
+        category = str(form_data.get("sample_category", ""))
+        events = sample_events(event, Sample(member, max(spend, 0), sku, category))
+    return preview(config, event, events)
+
+
+@router.get("/offers/{offer_id}")
+async def offer_page(request: Request, staff: Marketer, offer_id: str) -> Response:
+    return await _offer_page(request, staff, offer_id)
+
+
+async def _offer_page(
+    request: Request, staff: Staff, offer_id: str, status_code: int = 200, **extra: Any
+) -> Response:
+    rows = await _queries(request).offers(now=now(request), offer_id=offer_id)
+    if not rows:
+        return render(request, "refused.html", staff, 404, reason=f"No offer {offer_id}")
+    context = {"offer": rows[0], "refusal": "", "notice": "", **extra}
+    return render(request, "offers/detail.html", staff, status_code, **context)
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=EVERGREEN_ENDS_AT.tzinfo)
+
+
+@router.post("/offers/{offer_id}/extend")
+async def extend_offer(
+    request: Request, staff: Marketer, offer_id: str, form_data: CheckedForm
+) -> Response:
+    at = now(request)
+    never = bool(form_data.get("never"))
+    ends_at = EVERGREEN_ENDS_AT if never else _instant(str(form_data.get("ends_at", "")))
+    reason = str(form_data.get("reason", "")).strip() or None
+    config = _config(request)
+    if ends_at is None:
+        decided: Any = "give the new end as a date and time (UTC), or choose does not expire"
+    elif config is None:
+        decided = "the configuration is not known yet: try again in a moment"
+    else:
+        decided = extension(
+            config, offer_id, ends_at, now=at, requested_by=staff.name, reason=reason
+        )
+    if isinstance(decided, str):
+        await audit_log(request).record(
+            staff, "extend offer", at=at, subject=offer_id, outcome=f"refused: {decided}"
+        )
+        return await _offer_page(request, staff, offer_id, 422, refusal=decided)
+    offer = config.catalogue.get(offer_id) if config else None
+    before = {"ends_at": offer.schedule.ends_at.isoformat()} if offer else None
+    unsent = await _send(request, decided)
+    outcome = f"failed: {unsent}" if unsent else "done"
+    await audit_log(request).record(
+        staff,
+        "extend offer",
+        at=at,
+        subject=offer_id,
+        before=before,
+        after={"ends_at": decided.ends_at.isoformat()},
+        outcome=outcome,
+    )
+    if unsent:
+        return await _offer_page(request, staff, offer_id, 503, refusal=unsent)
+    return _done(request, f"/console/offers/{offer_id}?extended=1")
+
+
+@router.post("/offers/{offer_id}/withdraw")
+async def withdraw_offer(
+    request: Request, staff: Marketer, offer_id: str, form_data: CheckedForm
+) -> Response:
+    at = now(request)
+    reason = str(form_data.get("reason", "")).strip() or None
+    config = _config(request)
+    decided: Any = (
+        withdrawal(config, offer_id, now=at, requested_by=staff.name, reason=reason)
+        if config is not None
+        else "the configuration is not known yet: try again in a moment"
+    )
+    if isinstance(decided, str):
+        await audit_log(request).record(
+            staff, "withdraw offer", at=at, subject=offer_id, outcome=f"refused: {decided}"
+        )
+        return await _offer_page(request, staff, offer_id, 422, refusal=decided)
+    unsent = await _send(request, decided)
+    await audit_log(request).record(
+        staff,
+        "withdraw offer",
+        at=at,
+        subject=offer_id,
+        after={"withdrawn_at": at.isoformat(), "reason": reason},
+        outcome=f"failed: {unsent}" if unsent else "done",
+    )
+    if unsent:
+        return await _offer_page(request, staff, offer_id, 503, refusal=unsent)
+    return _done(request, f"/console/offers/{offer_id}?withdrawn=1")

@@ -1,0 +1,222 @@
+"""The console's offer pages and the offer report, through the real app on a real Postgres:
+inline errors from the CLI's validator, preview, publish, extension refusals named, roles,
+CSRF and the audit trail (docs/adr/0035-staff-console.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from processors.contract.base import Event
+from processors.contract.config import OfferPublished
+from processors.rules.member import Config
+from projections.api.auth import StaffRole
+from projections.api.routes_carts import FixedConfig
+from tests.cart_given import offer, program
+from tests.console_given import NOW, console_app, csrf_of, signed_in
+
+pytestmark = pytest.mark.integration
+
+
+class Recorded:
+    """The command sink: what the console published, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[Event] = []
+
+    async def send(self, event: Event) -> None:
+        self.sent.append(event)
+
+
+def valid_form(offer_id: str = "CONSOLE_SPRING", **changes: str) -> dict[str, str]:
+    values = {
+        "offer_id": offer_id,
+        "program_id": "MAIN",
+        "market": "CA",
+        "rank": "3",
+        "schedule.starts_at": (NOW - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+        "schedule.ends_at": (NOW + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M"),
+        "localized_copy[en].headline": "Spend 50, get 500 points",
+        "localized_copy[en].short_description": "This week only",
+        "localized_copy[fr].headline": "Dépensez 50 $, obtenez 500 points",
+        "localized_copy[fr].short_description": "Cette semaine seulement",
+        "targeting.kind": "MASS",
+        "targeting.timing": "DYNAMIC",
+        "targeting.control_share_percent": "0",
+        "activation.kind": "AUTOMATIC",
+        "behaviours[0].kind": "SPEND",
+        "behaviours[0].accumulation": "SINGLE_TRANSACTION",
+        "behaviours[0].spend_min_cents": "5000",
+        "reward.kind": "FLAT_POINTS",
+        "reward.payout": "MINIMUM",
+        "reward.points": "500",
+        "usage.budget_points_max": "100000",
+    }
+    return {**values, **changes}
+
+
+@pytest.fixture(scope="module")
+def sink() -> Recorded:
+    return Recorded()
+
+
+@pytest.fixture(scope="module")
+async def app(database_url: str, sink: Recorded) -> AsyncIterator[Any]:
+    config = Config()
+    main = program()
+    config.apply(main)
+    live = offer(
+        "LIVE_NO_EXTENSIONS",
+        schedule={
+            "starts_at": (NOW - timedelta(days=2)).isoformat(),
+            "ends_at": (NOW + timedelta(days=5)).isoformat(),
+        },
+        behaviours=[
+            {"kind": "SPEND", "accumulation": "SINGLE_TRANSACTION", "spend_min_cents": 2000}
+        ],
+        reward={"kind": "FLAT_POINTS", "points": 100},
+    )
+    config.apply(live)
+    assert isinstance(live, OfferPublished)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO offers (offer_id, program_id, market, rank, starts_at, ends_at, "
+            "control_share_percent, definition) VALUES (%s, 'MAIN', 'CA', 5, %s, %s, 0, %s)",
+            (
+                live.offer_id,
+                live.schedule.starts_at,
+                live.schedule.ends_at,
+                json.dumps(live.model_dump(mode="json")),
+            ),
+        )
+    async with console_app(
+        database_url, config_source=FixedConfig(config), command_sink=sink
+    ) as app:
+        yield app
+
+
+async def post_form(http: Any, values: dict[str, str], action: str, **headers: str) -> Any:
+    page = await http.get("/console/offers/new")
+    data = {**values, "action": action, "csrf_token": csrf_of(page.text)}
+    return await http.post("/console/offers/new", data=data, headers=headers)
+
+
+async def test_the_list_shows_each_offer_with_status_rank_dates_audience_and_budget(app):
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        page = await http.get("/console/offers")
+        live_only = await http.get("/console/offers", params={"status": "scheduled"})
+    assert page.status_code == 200
+    row = page.text.split('href="/console/offers/LIVE_NO_EXTENSIONS"')[1].split("</tr>")[0]
+    assert ">live<" in row
+    assert "no limit" in row
+    assert "LIVE_NO_EXTENSIONS" not in live_only.text
+
+
+async def test_a_too_long_french_headline_is_shown_beside_its_field(app, sink):
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        answer = await post_form(
+            http,
+            valid_form(**{"localized_copy[fr].headline": "é" * 97}),
+            "check",
+            **{"HX-Request": "true"},
+        )
+    assert answer.status_code == 422
+    field = answer.text.split('id="f-localized-copy-fr--headline"')[1].split("</div>")[0]
+    assert "localized_copy[fr].headline: 97 characters, at most 80" in answer.text
+    assert (
+        'aria-invalid="true"'
+        in answer.text.split('id="f-localized-copy-fr--headline"')[0][-400:] + field
+    )
+    assert "97 / 80" in field
+    assert not sink.sent
+
+
+async def test_a_valid_offer_is_previewed_through_the_simulator(app, sink):
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        answer = await post_form(http, {**valid_form(), "sample_spend_cents": "6000"}, "preview")
+    assert answer.status_code == 200, answer.text
+    assert "Preview: 500 point(s) from this offer" in answer.text
+    assert not sink.sent
+
+
+async def test_publishing_sends_the_offer_the_cli_would_and_audits_it(app, sink):
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        answer = await post_form(http, valid_form("CONSOLE_PUBLISHED"), "publish")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/console/offers?published=CONSOLE_PUBLISHED"
+    published = sink.sent[-1]
+    assert isinstance(published, OfferPublished)
+    assert published.offer_id == "CONSOLE_PUBLISHED"
+    assert published.usage.budget_points_max == 100000
+    async with signed_in(app, "root", StaffRole.ADMIN) as admin:
+        log = await admin.get("/console/audit", params={"subject": "CONSOLE_PUBLISHED"})
+    assert "publish offer" in log.text
+    assert "mia" in log.text
+
+
+async def test_an_agent_cannot_publish_an_offer(app, sink):
+    before = len(sink.sent)
+    async with signed_in(app, "carl", StaffRole.AGENT) as http:
+        home = await http.get("/console/")
+        answer = await http.post(
+            "/console/offers/new",
+            data={**valid_form("AGENT_TRY"), "action": "publish", "csrf_token": csrf_of(home.text)},
+        )
+        listing = await http.get("/console/offers")
+    assert answer.status_code == 403
+    assert listing.status_code == 403
+    assert len(sink.sent) == before
+
+
+async def test_a_publish_without_the_csrf_token_is_refused(app, sink):
+    before = len(sink.sent)
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        answer = await http.post("/console/offers/new", data={**valid_form(), "action": "publish"})
+    assert answer.status_code == 403
+    assert len(sink.sent) == before
+
+
+async def test_an_extension_the_programme_does_not_allow_is_refused_by_name(app, sink):
+    before = len(sink.sent)
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        page = await http.get("/console/offers/LIVE_NO_EXTENSIONS")
+        ends = (NOW + timedelta(days=20)).strftime("%Y-%m-%dT%H:%M")
+        answer = await http.post(
+            "/console/offers/LIVE_NO_EXTENSIONS/extend",
+            data={"ends_at": ends, "csrf_token": csrf_of(page.text)},
+        )
+    assert answer.status_code == 422
+    assert "Refused: FEATURE_DISABLED" in answer.text
+    assert len(sink.sent) == before
+
+
+async def test_withdrawing_publishes_the_withdrawal(app, sink):
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        page = await http.get("/console/offers/LIVE_NO_EXTENSIONS")
+        answer = await http.post(
+            "/console/offers/LIVE_NO_EXTENSIONS/withdraw",
+            data={"reason": "typo", "csrf_token": csrf_of(page.text)},
+        )
+    assert answer.status_code == 303
+    assert type(sink.sent[-1]).__name__ == "OfferWithdrawn"
+
+
+async def test_the_report_shows_both_groups_the_named_test_and_a_chart(app):
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        page = await http.get("/console/reports/LIVE_NO_EXTENSIONS")
+        missing = await http.get("/console/reports/NEVER_PUBLISHED")
+    assert page.status_code == 200
+    assert "two-proportion z-test" in page.text
+    assert "Welch" in page.text
+    assert '<svg class="chart" id="report-chart"' in page.text
+    assert missing.status_code == 404
+
+
+async def test_an_agent_cannot_read_a_report(app):
+    async with signed_in(app, "carl", StaffRole.AGENT) as http:
+        assert (await http.get("/console/reports/LIVE_NO_EXTENSIONS")).status_code == 403
