@@ -20,28 +20,29 @@ Given: `programs`, `audiences` (audience id → member ids, uploaded before the 
 published; or → `{criteria: [...]}`, a saved query, AudienceDefined), `offers`, `rewards` (a
 reward's fields over a default free coffee costing 100 points; `codes` lists its code stock),
 `promotions` (code-linked promotions: a PromotionCodesIssued's fields over a default 10 % off
-the cart, live from the scenario's start for 30 days) and `challenges` (a ChallengePublished's
-fields over a default live from the day before the scenario starts, without end, once per
-member). Steps (`when`): `enrol`, `buy` (optional `tokens`: the granted rewards used; `codes`:
-promo codes; no `member`: an anonymous customer), `return`, `activity`, `profile`, `redeem`
-(points, optional program), `prefs` (channels: channel → opted in; optional `by`: a staff id,
-else the member; optional command), `reward` (redeem a reward: reward, optional quantity and
-command), `load` (offer: load to card), `day`, or `event` (any event in its JSON form). Money
-is written in currency units as a string ("12.50"); ids and times default from the step's
-position, so a scenario states only what matters to it. Expectations (`then`) are judged on the
-output events alone, so the same check serves the simulator and the real stack: `awards`
-(OfferCompleted with points, in order; an item names member, offer, points and may name due,
-multiples, tier, use: the keys named are compared), `discounts` (OfferCompleted with a
-discount), `ledger` (ledger events: member, type, points_on_event), `balances` (from the last
-ledger event of each member), `completions` (number of OfferCompleted, control group included),
-`targeted` (OfferTargeted: member, offer, control), `loaded` (OfferLoaded: member, offer),
-`rejections` (RequestRejected: member, reason), `grants` (RewardGranted: member, reward, code),
-`used` (RewardRedeemed: member, reward, code, and cents when named), `expired` (RewardExpired:
-member, reward), `code_uses` (PromoCodeRedeemed: member (null: anonymous), code, cents) and
-`code_refusals` (PromoCodeRefused: member, code, reason), `challenges` (ChallengeCompleted:
-member, challenge, completion, points), `challenge_progress` (ChallengeProgressed: member,
-challenge, progress), `taken_back` (ChallengeAwardTakenBack: member, challenge, points) and
-`preferences` (PreferencesChanged, an item per channel changed: member, channel, was, now, by).
+the cart, or the offer it names with `offer_id`, live from the scenario's start for 30 days) and
+`challenges` (a ChallengePublished's fields over a default live from the day before the scenario
+starts, without end, once per member). Steps (`when`): `enrol`, `buy` (optional `tokens`: the
+granted rewards used; `codes`: promo codes; no `member`: an anonymous customer), `return`,
+`activity`, `profile`, `redeem` (points, optional program), `prefs` (channels: channel → opted
+in; optional `by`: a staff id, else the member; optional command), `reward` (redeem a reward:
+reward, optional quantity and command), `load` (offer: load to card), `day`, or `event` (any
+event in its JSON form). Money is written in currency units as a string ("12.50"); ids and times
+default from the step's position, so a scenario states only what matters to it. Expectations
+(`then`) are judged on the output events alone, so the same check serves the simulator and the
+real stack: `awards` (OfferCompleted with points, in order; an item names member, offer, points
+and may name due, multiples, tier, use: the keys named are compared), `discounts`
+(OfferCompleted with a discount), `ledger` (ledger events: member, type, points_on_event),
+`balances` (from the last ledger event of each member), `completions` (number of OfferCompleted,
+control group included), `targeted` (OfferTargeted: member, offer, control), `loaded`
+(OfferLoaded: member, offer), `rejections` (RequestRejected: member, reason), `grants`
+(RewardGranted: member, reward, code), `used` (RewardRedeemed: member, reward, code, and cents
+when named), `expired` (RewardExpired: member, reward), `code_uses` (PromoCodeRedeemed: member
+(null: anonymous), code, cents) and `code_refusals` (PromoCodeRefused: member, code, reason),
+`challenges` (ChallengeCompleted: member, challenge, completion, points), `challenge_progress`
+(ChallengeProgressed: member, challenge, progress), `taken_back` (ChallengeAwardTakenBack:
+member, challenge, points) and `preferences` (PreferencesChanged, an item per channel changed:
+member, channel, was, now, by).
 """
 
 from __future__ import annotations
@@ -321,11 +322,14 @@ def _promotions(
     issued = (START - timedelta(days=30)).isoformat()
     events: list[Event] = []
     for n, given in enumerate(promotions):
+        # A promotion that names an offer gives no cart discount of its own (ADR 37).
+        defaults = {k: v for k, v in PROMOTION_DEFAULTS.items()
+                    if k != "discount" or "offer_id" not in given}  # fmt: skip
         body = {"type": "PromotionCodesIssued", "event_id": f"promotion-{n}",
                 "occurred_at": issued, "market": program["market"],
                 "starts_at": (START - timedelta(hours=2)).isoformat(),
                 "ends_at": (START + timedelta(days=30)).isoformat(),
-                **_merged(PROMOTION_DEFAULTS, given)}  # fmt: skip
+                **_merged(defaults, given)}  # fmt: skip
         events.append(_event(path, "given.promotions", n, body))
     return events
 

@@ -249,7 +249,7 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
         # nothing to keep (promo codes it carries are counted by their own agent).
         result.notes.append("anonymous customer: no member to credit")
         if isinstance(message, TransactionCompleted):
-            result.emitted += checkout.on_purchase(message, config.promotions)
+            _anonymous_codes(result, message, config)
         return result
     match message:
         case MemberEnrolled():
@@ -492,7 +492,8 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
     )
     if recorded:  # the codes it carries, and those linked to the member (used up now)
         carried = link.with_linked(state.codes, purchase)
-        result.emitted += checkout.on_purchase(carried, config.promotions)
+        judged = checkout.judge(carried, config.promotions, config.catalogue)
+        result.emitted += judged.events
     if recorded and state.rewards is not None:
         used = wallet.use_tokens(state.rewards, purchase)
         result.emitted += used.emitted
@@ -503,7 +504,9 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
             purchase.market, purchase.occurred_at, purchase.lines
         )
         _decide(result, config, found, purchase.event_id, purchase.occurred_at)
-        evaluation = offers.on_transaction(_offers(state), purchase, *_rules(config), config.end_of)
+        evaluation = offers.on_transaction(
+            _offers(state), purchase, *_rules(config), config.end_of, judged.unlocks
+        )
         for n, completed in enumerate(evaluation.events):  # a store offer spends its instance
             offer = (
                 config.catalogue.get(completed.offer_id)
@@ -516,10 +519,23 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
                 )
                 evaluation.events[n] = completed.model_copy(update={"issued_offer_id": spent})
         _book(result, evaluation, config, purchase)
+        result.emitted += checkout.unused(
+            judged, carried, evaluation.events, _offers(state), *_rules(config)
+        )
         counted = challenges.on_purchase(
             _challenges(state), purchase, config.challenges, config.programs, _member(state)
         )
         _challenge_outcome(result, counted, config, purchase)
+
+
+def _anonymous_codes(result: MemberResult, purchase: TransactionCompleted, config: Config) -> None:
+    """An anonymous purchase's promo codes: a cart discount's use, or the use of an offer a
+    code unlocks when the offer completes on the purchase (ADR 37); the refusals of the rest."""
+    judged = checkout.judge(purchase, config.promotions, config.catalogue)
+    result.emitted += judged.events
+    used = offers.on_anonymous_purchase(purchase, *_rules(config), judged.unlocks)
+    result.emitted += used
+    result.emitted += checkout.unused(judged, purchase, used, None, *_rules(config))
 
 
 def _return(result: MemberResult, returned: TransactionReturned, config: Config) -> None:

@@ -11,9 +11,11 @@ cannot disagree on the same state and configuration. It:
 4. for a member, rebuilds their offer state from Postgres (`cart_queries`), 404 if the member
    was never enrolled, 409 if they were merged into another;
 5. evaluates, and turns the evaluation into integers per line, per programme and per offer;
-6. checks the cart's promo codes with the worker's own rule and, when the till asks
+6. checks the cart's promo codes with the worker's own rule (`rules.codes.checkout`: a code
+   that unlocks an offer activates it for this cart, ADR 37) and, when the till asks
    (`reserve`), reserves them and waits for the promotion's agent (`code_checks`,
-   docs/adr/0026-promo-code-api.md); too many invalid codes from one caller answer 429;
+   docs/adr/0026-promo-code-api.md), then evaluates again without the offers whose code was
+   not reserved; too many invalid codes from one caller answer 429;
 7. when the till asks (`reserve`), reserves each use of a discount offer with a total-uses
    limit and evaluates again without those not reserved (`offer_reservations`,
    docs/adr/0030-discount-offer-total-uses.md).
@@ -37,11 +39,14 @@ from typing import Annotated, Any, Protocol
 from fastapi import APIRouter, Depends, Request
 from psycopg import AsyncConnection
 
+from processors.contract.config import ProgramConfigured
 from processors.contract.internal import PromoCodeUseRequested
 from processors.contract.offers import OfferCompleted, OfferProgressed
 from processors.contract.transactions import TransactionCompleted
+from processors.rules.codes import checkout
 from processors.rules.member import Config
 from processors.rules.offers import evaluate as offers
+from processors.rules.offers.catalogue import Catalogue
 from processors.rules.rewards import till
 from processors.rules.rewards.till import Held
 from projections.api import cart_queries, code_checks, offer_reservations
@@ -205,7 +210,8 @@ async def evaluate_cart(
         if row.status == "MERGED":
             raise MemberMergedError(cart.member_id, row.merged_into)
         state = cart_queries.member_offers(row, config.catalogue)
-    evaluation = offers.evaluate_cart(state, cart, config.catalogue, config.programs)
+    judged = checkout.judge(cart, config.promotions, config.catalogue)
+    evaluation = offers.evaluate_cart(state, cart, *_rules(config), judged.unlocks)
     reservations: list[OfferReservation] = []
     if body.reserve and state is not None and evaluation.waiting:
         app = request.app
@@ -215,8 +221,10 @@ async def evaluate_cart(
             wait=app.state.decision_wait, wakeups=app.state.wakeups,
         )  # fmt: skip
         if offer_reservations.without_unreserved(state, reservations):
-            evaluation = offers.evaluate_cart(state, cart, config.catalogue, config.programs)
-    checked = code_checks.check(cart, config.promotions)
+            evaluation = offers.evaluate_cart(state, cart, *_rules(config), judged.unlocks)
+    checked = code_checks.check(
+        checkout.outcomes(judged, cart, evaluation.code_uses, state, *_rules(config))
+    )
     invalid = sum(
         1 for c in checked if isinstance(c, CodeCheck) and c.reason in code_checks.INVALID_CODE
     )
@@ -234,6 +242,16 @@ async def evaluate_cart(
         c if isinstance(c, CodeCheck) else reserved.get(c.code) or code_checks.applies(c)
         for c in checked
     ]
+    # An offer a code unlocks applies only if its code was reserved (pending: not), as an
+    # offer's use not reserved is left out (ADR 30): the till is never told more (ADR 37).
+    unreserved = {
+        u.offer_use.offer_id
+        for u in uses
+        if body.reserve and u.offer_use is not None and reserved[u.code].status != "reserved"
+    }
+    if unreserved:
+        kept = {o: u for o, u in judged.unlocks.items() if o not in unreserved}
+        evaluation = offers.evaluate_cart(state, cart, *_rules(config), kept)
     rewards: list[RewardCheck] = []
     # A reward-store offer the member bought is an offer's token: `offers_applied` shows it.
     bought = state.issued if state is not None else {}
@@ -245,6 +263,10 @@ async def evaluate_cart(
     return answer(cart, evaluation).model_copy(
         update={"promo_codes": codes, "offer_reservations": reservations, "rewards": rewards}
     )
+
+
+def _rules(config: Config) -> tuple[Catalogue, dict[str, ProgramConfigured]]:
+    return config.catalogue, config.programs
 
 
 def reward_check(

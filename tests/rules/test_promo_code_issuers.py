@@ -11,6 +11,7 @@ from processors.contract.offers import PromoCodeRedeemed
 from processors.rules.codes import checkout, uses
 from processors.rules.codes.generation import GeneratedCodes
 from processors.rules.codes.promotions import Promotions
+from processors.rules.offers.catalogue import Catalogue
 from tests.rules.given import bought
 from tests.rules.test_promo_codes import issue
 
@@ -37,7 +38,7 @@ def test_each_code_keeps_the_issuer_of_the_issue_that_issued_it():
 
 def test_a_use_carries_its_code_s_issuer_and_the_purchase_s_spend_to_its_answer():
     tx = bought("m1", "T1", cents=4200).model_copy(update={"promo_codes": ["HOLIMAN100"]})
-    (asked,) = checkout.on_purchase(tx, promotions())
+    (asked,) = checkout.judge(tx, promotions(), Catalogue()).events
     assert isinstance(asked, PromoCodeUseRequested)
     assert (asked.issuer, asked.spend_cents) == (HOLIMAN, 4200)
     (redeemed,) = uses.decide(None, asked).emitted

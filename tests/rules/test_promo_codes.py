@@ -23,6 +23,7 @@ from processors.contract.offers import (
 from processors.rules.codes import checkout, uses
 from processors.rules.codes.generation import GeneratedCodes
 from processors.rules.codes.promotions import Promotions
+from processors.rules.offers.catalogue import Catalogue
 from tests.rules.given import T0, bought
 
 
@@ -86,7 +87,7 @@ def test_a_purchase_asks_once_per_distinct_code_with_the_discount_it_gives():
     promotions = Promotions()
     promotions.apply(issue())
     tx = bought("m1", "T1", cents=5000).model_copy(update={"promo_codes": ["save10", "SAVE10"]})
-    (asked,) = checkout.on_purchase(tx, promotions)
+    (asked,) = checkout.judge(tx, promotions, Catalogue()).events
     assert isinstance(asked, PromoCodeUseRequested)
     assert (asked.code, asked.discount_cents, asked.promotion_id) == ("SAVE10", 1000, "P1")
 

@@ -312,7 +312,7 @@ def test_unknown_symbols_are_for_old_readers_not_for_files(tmp_path):
 
     assert error.endswith(
         "activation.kind: UNKNOWN is what older readers see for newer symbols; use AUTOMATIC, "
-        "COUPON_CODE, LOAD_TO_CARD"
+        "COUPON_CODE, LOAD_TO_CARD, PROMOTION_CODE"
     )
 
 

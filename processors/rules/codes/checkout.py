@@ -3,31 +3,61 @@ anonymous: what the purchase alone can tell (an unknown code, outside the promot
 below its least spend) is refused here; a valid code asks its promotion's agent to count the
 use, with the discount it gives on this basket. Each distinct code once per purchase.
 
+A code that unlocks an offer (docs/adr/0037-codes-that-unlock-an-offer.md) is judged in two
+steps around the offers engine, the same for the worker and the till:
+1. `judge`: the purchase alone: unknown, window, the offer not live (`code_expired`) or
+   capped by its own total uses or budget (`code_not_supported`: the promotion's limits are
+   the ones counted); a valid code becomes an unlock, its use request ready for the offer's
+   use (the offers engine sends it, `limits.request`, only if the offer completes).
+2. `unused`: after the evaluation, each unlock whose offer made no use is refused, with why:
+   the member's uses of the offer are spent (`code_limit_per_customer`), the offer is not
+   open to this customer (`code_not_applicable`: not targeted, another programme, or an
+   anonymous customer and an offer that needs a member), else its behaviours were not met or
+   a better offer of its group applied (`code_min_spend_not_met`). No use is counted.
+
 Pure: every time comes from the purchase; ids derive from the transaction and the code.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
 from processors.contract.base import Event
-from processors.contract.config import PromotionCodesIssued
+from processors.contract.config import ProgramConfigured, PromotionCodesIssued
 from processors.contract.internal import PromoCodeUseRequested
 from processors.contract.offers import PromoCodeRefusal, PromoCodeRefused
 from processors.contract.transactions import TransactionCompleted
 from processors.rules.arithmetic import derived_id
 from processors.rules.codes.promotions import Promotions, normalised
+from processors.rules.offers import eligibility
+from processors.rules.offers.catalogue import Catalogue, is_live
 from processors.rules.offers.discounts import (
     DiscountOffer,
     PricedLine,
     apply_discounts,
     discount_total,
 )
+from processors.rules.offers.limits import has_offer_limits
+from processors.rules.offers.rewards import is_used_up
+from processors.rules.offers.state import MemberOffers
 
 Refusal = tuple[PromoCodeRefusal, str]
 
 
-def on_purchase(tx: TransactionCompleted, promotions: Promotions) -> list[Event]:
-    """The refusals and use requests for the codes `tx` carries, in the order it lists them."""
-    out: list[Event] = []
+@dataclass
+class Judged:
+    """A purchase's codes before its offers are evaluated: the refusals and the cart
+    discounts' use requests, in the order the purchase lists the codes (`events`), and the
+    offers its valid codes unlock, each with its code's use request (`unlocks`)."""
+
+    events: list[Event] = field(default_factory=list)
+    unlocks: dict[str, PromoCodeUseRequested] = field(default_factory=dict)
+
+
+def judge(tx: TransactionCompleted, promotions: Promotions, catalogue: Catalogue) -> Judged:
+    """Step 1 (see the module) for the codes `tx` carries."""
+    judged = Judged()
     seen: set[str] = set()
     for given in tx.promo_codes:
         code = normalised(given)
@@ -36,38 +66,84 @@ def on_purchase(tx: TransactionCompleted, promotions: Promotions) -> list[Event]
         seen.add(code)
         found = promotions.lookup(code, tx.market)
         terms = found.terms if found is not None else None
-        refusal = _refusal(terms, tx)
+        refusal = _refusal(terms, tx) or _offer_refusal(terms, tx, catalogue)
         if refusal is not None:
-            out.append(refused(tx, code, terms, *refusal))
+            promotion_id = terms.promotion_id if terms is not None else None
+            judged.events.append(refused(tx, code, promotion_id, *refusal))
             continue
         assert found is not None
         assert terms is not None
-        out.append(
-            PromoCodeUseRequested(
-                event_id=derived_id("CODE-USE", tx.transaction_id, code),
-                occurred_at=tx.occurred_at,
-                promotion_id=terms.promotion_id,
-                code=code,
-                member_id=tx.member_id,
-                transaction_id=tx.transaction_id,
-                transaction_number=tx.transaction_number,
-                store_id=tx.store.store_id,
-                discount_cents=_discount_cents(terms, tx),
-                cause_event_id=tx.event_id,
-                spend_cents=sum(line.amount_cents for line in tx.lines),
-                issuer=found.issuer,
-                redemptions_per_code_max=terms.redemptions_per_code_max,
-                redemptions_per_member_max=terms.redemptions_per_member_max,
-                redemptions_total_max=terms.redemptions_total_max,
-            )
+        use = PromoCodeUseRequested(
+            event_id=derived_id("CODE-USE", tx.transaction_id, code),
+            occurred_at=tx.occurred_at,
+            promotion_id=terms.promotion_id,
+            code=code,
+            member_id=tx.member_id,
+            transaction_id=tx.transaction_id,
+            transaction_number=tx.transaction_number,
+            store_id=tx.store.store_id,
+            discount_cents=_discount_cents(terms, tx),
+            cause_event_id=tx.event_id,
+            spend_cents=sum(line.amount_cents for line in tx.lines),
+            issuer=found.issuer,
+            redemptions_per_code_max=terms.redemptions_per_code_max,
+            redemptions_per_member_max=terms.redemptions_per_member_max,
+            redemptions_total_max=terms.redemptions_total_max,
         )
+        if terms.offer_id is None:
+            judged.events.append(use)
+        elif terms.offer_id in judged.unlocks:
+            detail = f"another code of this purchase unlocks offer {terms.offer_id}"
+            judged.events.append(refused(tx, code, terms.promotion_id, _NOT_APPLICABLE, detail))
+        else:
+            judged.unlocks[terms.offer_id] = use
+    return judged
+
+
+def unused(
+    judged: Judged,
+    tx: TransactionCompleted,
+    emitted: Iterable[Event],
+    state: MemberOffers | None,
+    catalogue: Catalogue,
+    programs: Mapping[str, ProgramConfigured],
+) -> list[PromoCodeRefused]:
+    """Step 2 (see the module): the refusals of the codes whose unlocked offer made no use in
+    `emitted` (the evaluation's events), judged on the member's offers `state` as they stand
+    after it (None: an anonymous customer)."""
+    used = {
+        e.offer_use.offer_id
+        for e in emitted
+        if isinstance(e, PromoCodeUseRequested) and e.offer_use is not None
+    }
+    out = []
+    for offer_id, use in judged.unlocks.items():
+        if offer_id not in used:
+            reason, detail = _unused(offer_id, tx, state, catalogue, programs)
+            out.append(refused(tx, use.code, use.promotion_id, reason, detail))
     return out
+
+
+def outcomes(
+    judged: Judged,
+    tx: TransactionCompleted,
+    emitted: Iterable[Event],
+    state: MemberOffers | None,
+    catalogue: Catalogue,
+    programs: Mapping[str, ProgramConfigured],
+) -> list[Event]:
+    """Every code's outcome on `tx`, in the order it lists them: its refusal, or the use it
+    asks for (a cart discount's, or the offer use it unlocked among `emitted`)."""
+    asked = [e for e in emitted if isinstance(e, PromoCodeUseRequested)]
+    found = judged.events + asked + unused(judged, tx, asked, state, catalogue, programs)
+    order = {normalised(code): n for n, code in reversed(list(enumerate(tx.promo_codes)))}
+    return sorted(found, key=lambda e: order.get(getattr(e, "code", ""), len(order)))
 
 
 def refused(
     tx: TransactionCompleted,
     code: str,
-    terms: PromotionCodesIssued | None,
+    promotion_id: str | None,
     reason: PromoCodeRefusal,
     detail: str,
 ) -> PromoCodeRefused:
@@ -76,7 +152,7 @@ def refused(
         event_id=derived_id("CODE-REFUSED", tx.transaction_id, code),
         occurred_at=tx.occurred_at,
         code=code,
-        promotion_id=terms.promotion_id if terms is not None else None,
+        promotion_id=promotion_id,
         member_id=tx.member_id,
         transaction_id=tx.transaction_id,
         reason=reason,
@@ -96,7 +172,7 @@ def _refusal(terms: PromotionCodesIssued | None, tx: TransactionCompleted) -> Re
         when = terms.ends_at.isoformat()
         return PromoCodeRefusal.code_expired, f"{terms.promotion_id} ended at {when}"
     if terms.discount is None:
-        return PromoCodeRefusal.code_not_supported, "codes that unlock an offer come later"
+        return None  # an offer's: `_offer_refusal`, then the offers engine
     least = terms.discount.spend_min_cents
     spend = sum(line.amount_cents + line.discount_cents for line in tx.lines)
     if least is not None and spend < least:
@@ -104,9 +180,68 @@ def _refusal(terms: PromotionCodesIssued | None, tx: TransactionCompleted) -> Re
     return None
 
 
+_NOT_APPLICABLE = PromoCodeRefusal.code_not_applicable
+
+
+def _offer_refusal(
+    terms: PromotionCodesIssued | None, tx: TransactionCompleted, catalogue: Catalogue
+) -> Refusal | None:
+    """Why the offer a valid code unlocks cannot be used at all on `tx`."""
+    if terms is None or terms.offer_id is None:
+        return None
+    offer = catalogue.get(terms.offer_id)
+    if offer is None or not is_live(offer, tx.occurred_at):
+        return PromoCodeRefusal.code_expired, f"offer {terms.offer_id} is not live"
+    if offer.market != tx.market:
+        return _NOT_APPLICABLE, f"offer {terms.offer_id} is another market's"
+    if has_offer_limits(offer):
+        detail = (
+            f"offer {terms.offer_id} has its own total-uses limit or budget: a code-linked "
+            "offer is limited by its promotion's redemptions"
+        )
+        return PromoCodeRefusal.code_not_supported, detail
+    return None
+
+
+def _unused(
+    offer_id: str,
+    tx: TransactionCompleted,
+    state: MemberOffers | None,
+    catalogue: Catalogue,
+    programs: Mapping[str, ProgramConfigured],
+) -> Refusal:
+    """Why the offer a valid code unlocked made no use on `tx` (see the module)."""
+    offer = catalogue.get(offer_id)
+    assert offer is not None  # live when judged, and nothing changed the catalogue since
+    standing = state.offers.get(offer_id) if state is not None else None
+    if standing is not None and is_used_up(offer, standing):
+        return (
+            PromoCodeRefusal.code_limit_per_customer,
+            f"this member's uses of offer {offer_id} are spent",
+        )
+    anonymous = state is None
+    who = state or MemberOffers(member_id=tx.transaction_id)
+    open_ = eligibility.program_for(offer, who, programs, tx, anonymous, unlocked=(offer_id,))
+    if open_ is None and anonymous:
+        detail = (
+            f"offer {offer_id} needs a member: it pays points, counts across purchases or "
+            "limits each customer's uses"
+        )
+        return _NOT_APPLICABLE, detail
+    if open_ is None:
+        return _NOT_APPLICABLE, f"offer {offer_id} is not open to this member"
+    detail = (
+        f"offer {offer_id} did not complete on this purchase: its behaviours are not met, or "
+        "a better offer of its stacking group applied"
+    )
+    return PromoCodeRefusal.code_min_spend_not_met, detail
+
+
 def _discount_cents(terms: PromotionCodesIssued, tx: TransactionCompleted) -> int:
-    """What the promotion's discount takes off this basket (the till's lines, before it)."""
-    assert terms.discount is not None
+    """What the promotion's discount takes off this basket (the till's lines, before it); 0
+    for a code that unlocks an offer (the offer's use says what it gives)."""
+    if terms.discount is None:
+        return 0
     priced = [PricedLine.of(line, gross=True) for line in tx.lines]
     offer = DiscountOffer(terms.promotion_id, terms.discount, None)
     return discount_total(apply_discounts(priced, [offer]))

@@ -8,6 +8,11 @@ answer out.
   own), and in total.
 - A use is answered once per code and transaction: a redelivered request gets the same answer,
   same id and content, and counts nothing more.
+- A use that carries an offer's use (a code that unlocks an offer,
+  docs/adr/0037-codes-that-unlock-an-offer.md) is also answered to the member with the
+  `OfferUseGranted` or `OfferUseDenied` the offer's agent would send (ADR 14), so the
+  member's partition completes or drops the pending use; an anonymous customer has no
+  pending use to answer.
 - Reserve → commit (DESIGN.md §5.25): a till may reserve a use for its basket until a time;
   reservations count against the limits while they last. The purchase that carries the code
   commits its basket's reservation whatever the limits say by then (a till told yes is never
@@ -25,6 +30,9 @@ from pydantic import BaseModel, Field
 
 from processors.contract.base import Event
 from processors.contract.internal import (
+    OfferUseDenial,
+    OfferUseDenied,
+    OfferUseGranted,
     PromoCodeLinkAnswered,
     PromoCodeLinkClaimRequested,
     PromoCodeReservationReleased,
@@ -98,19 +106,19 @@ def decide(state: PromotionUses | None, asked: UsesInput) -> Decision:
         case PromoCodeReservationRequested():
             return _reserve(state, key, asked)
     if key in state.answers:
-        return Decision(state, [_answer(asked, state.answers[key])])
+        return Decision(state, _answer(asked, state.answers[key]))
     told_yes = state.reservations.pop(key, None) is not None
     refusal = None if told_yes else _refusal(state, asked, asked.occurred_at)
     if refusal is not None:
         state.answers[key] = refusal.value
-        return Decision(state, [_answer(asked, refusal.value)])
+        return Decision(state, _answer(asked, refusal.value))
     state.uses += 1
     state.per_code[asked.code] = state.per_code.get(asked.code, 0) + 1
     if asked.member_id is not None:
         state.per_member[asked.member_id] = state.per_member.get(asked.member_id, 0) + 1
     state.answers[key] = state.uses
     _forget_lapsed(state, asked.occurred_at)
-    return Decision(state, [_answer(asked, state.uses)])
+    return Decision(state, _answer(asked, state.uses))
 
 
 def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequested) -> Decision:
@@ -224,8 +232,33 @@ _DETAIL = {
 }
 
 
-def _answer(asked: PromoCodeUseRequested, answer: int | str) -> Event:
-    """The use's answer: its number (`answer` an int), or the refusal's reason."""
+def _answer(asked: PromoCodeUseRequested, answer: int | str) -> list[Event]:
+    """The use's answer: its number (`answer` an int), or the refusal's reason; and the
+    offer's use it carries granted or denied, to the member."""
+    code = _code_answer(asked, answer)
+    offer_use = asked.offer_use
+    if offer_use is None or asked.member_id is None:
+        return [code]
+    common: dict[str, Any] = {
+        "occurred_at": asked.occurred_at, "member_id": asked.member_id,
+        "offer_id": offer_use.offer_id, "use_number": offer_use.use_number,
+        "request_event_id": asked.event_id,
+    }  # fmt: skip
+    if isinstance(answer, str):
+        denied = OfferUseDenied(
+            event_id=derived_id("offer-use-denied", asked.event_id),
+            reason=OfferUseDenial.CODE_REFUSED, **common,
+        )  # fmt: skip
+        return [code, denied]
+    granted = OfferUseGranted(
+        event_id=derived_id("offer-use-granted", asked.event_id),
+        points_requested=offer_use.points_requested,
+        points_granted=offer_use.points_requested, **common,
+    )  # fmt: skip
+    return [code, granted]
+
+
+def _code_answer(asked: PromoCodeUseRequested, answer: int | str) -> Event:
     if isinstance(answer, str):
         event_id = derived_id("CODE-REFUSED", asked.transaction_id, asked.code)
         return _refused(asked, event_id, PromoCodeRefusal(answer), asked.cause_event_id)

@@ -8,7 +8,9 @@ member counts (tracked as if targeted) and `held_out` says so, for the evaluator
 nothing. LOAD_TO_CARD counts only once the member loaded the offer (`OfferLoaded`). Store
 locations and coupon codes gate purchases; an activity or a redemption has no store and counts
 towards a location-limited offer, but never towards a coupon offer (a coupon must be in a
-cart).
+cart). A valid promo code of a promotion naming the offer activates it for the purchase that
+carries it, whatever the offer's own activation (`unlocked`, ADR 37); PROMOTION_CODE offers
+are activated by nothing else.
 
 An anonymous cart (no member) counts only towards discount offers it can earn on its own:
 behaviours judged on the one transaction, no per-member use limit (docs/adr/0010), no
@@ -17,7 +19,7 @@ total-uses limit (docs/adr/0030: an anonymous purchase runs no offer to count th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from processors.contract.common import Store
@@ -43,9 +45,11 @@ def program_for(
     tx: TransactionCompleted | None,
     anonymous: bool,
     at: datetime | None = None,
+    unlocked: Collection[str] = (),
 ) -> ProgramConfigured | None:
     """The offer's programme when the member's behaviour (a purchase `tx`, or else an activity
-    or redemption) may count towards the offer; None when it may not."""
+    or redemption) may count towards the offer; None when it may not. `unlocked`: the offers
+    the purchase's valid promo codes unlock."""
     program = programs.get(offer.program_id)
     if program is None:
         return None
@@ -57,10 +61,12 @@ def program_for(
     when = tx.occurred_at if tx is not None else at
     if anonymous:
         # Anonymous carts: only MASS offers without a hold-out, automatic (no member to load).
-        if not _is_open_mass(offer) or not _is_activated(offer, tx, None):
+        if not _is_open_mass(offer) or not _is_activated(offer, tx, None, unlocked):
             return None
     elif (
-        when is None or held_out(offer, state, when) is None or not _is_activated(offer, tx, state)
+        when is None
+        or held_out(offer, state, when) is None
+        or not _is_activated(offer, tx, state, unlocked)
     ):
         return None
     locations = offer.targeting.locations
@@ -102,12 +108,17 @@ def _is_open_mass(offer: OfferPublished) -> bool:
 
 
 def _is_activated(
-    offer: OfferPublished, tx: TransactionCompleted | None, state: MemberOffers | None
+    offer: OfferPublished,
+    tx: TransactionCompleted | None,
+    state: MemberOffers | None,
+    unlocked: Collection[str],
 ) -> bool:
     if offer.reward_store is not None:
         # Sold in a reward store: it applies only to a transaction that carries an instance
         # the member bought (seed 002), whatever its activation says.
         return state is not None and tx is not None and bool(state.presented(offer.offer_id, tx))
+    if tx is not None and offer.offer_id in unlocked:
+        return True
     activation = offer.activation
     if activation.kind is ActivationKind.AUTOMATIC:
         return True

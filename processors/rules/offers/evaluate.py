@@ -10,7 +10,8 @@ use number, and its `occurred_at` is the cause's, so a replay emits the same eve
 Order of a purchase:
 1. Candidates from the catalogue's indexes; kept when the member may count towards them
    (`eligibility`: enrolled, targeted (`targeting`), activated (automatic, coupon in the
-   cart, loaded), store). Control members count, pay nothing and stack with nothing (ADR 13).
+   cart, loaded, or unlocked by a valid promo code: ADR 37), store). Control members count,
+   pay nothing and stack with nothing (ADR 13).
 2. Discount offers are judged on the lines as priced before this engine's discounts (at the
    till: `amount_cents + discount_cents`, the till already took them); points offers on the
    net lines (at the till: `amount_cents`; for a cart: net of the discounts found in step 2).
@@ -31,7 +32,7 @@ from processors.contract.base import Event
 from processors.contract.common import Source
 from processors.contract.config import OfferPublished, ProgramConfigured
 from processors.contract.enrolments import MemberEnrolled, MemberProfile, MemberProfileUpdated
-from processors.contract.internal import OfferUseGranted, OfferUseRequested
+from processors.contract.internal import OfferUseGranted, OfferUseRequested, PromoCodeUseRequested
 from processors.contract.offer_definition import ITEM_DISCOUNTS, BehaviourKind, OfferRewardKind
 from processors.contract.offers import OfferCompleted, OfferProgressed
 from processors.contract.transactions import (
@@ -65,6 +66,8 @@ from processors.rules.offers.state import (
 from processors.rules.selection import hierarchy_of
 
 Programs = Mapping[str, ProgramConfigured]
+Unlocks = Mapping[str, PromoCodeUseRequested]
+"""Offer id → the use request of the valid promo code that unlocks it on a purchase (ADR 37)."""
 
 __all__ = [
     "Award",
@@ -74,6 +77,7 @@ __all__ = [
     "enrol",
     "evaluate_cart",
     "on_activity",
+    "on_anonymous_purchase",
     "on_redemption",
     "on_return",
     "on_transaction",
@@ -93,6 +97,9 @@ class CartEvaluation:
     waiting: list[OfferUseRequested] = field(default_factory=list)
     """Uses the offer's agent would decide (ADR 14, ADR 30): shown in `events` and `awards`
     as if granted; a till reserves the discount ones."""
+    code_uses: list[PromoCodeUseRequested] = field(default_factory=list)
+    """Uses of offers promo codes unlock, which the promotion's agent would decide (ADR 37):
+    shown as if granted; a till reserves their codes."""
 
 
 # --- member facts -----------------------------------------------------------------------
@@ -136,22 +143,46 @@ def on_transaction(
     catalogue: Catalogue,
     programs: Programs,
     ends: retention.EndOf,
+    unlocks: Unlocks | None = None,
 ) -> Evaluation:
     """Evaluate a completed purchase; a transaction already seen changes nothing. Offers that
-    ended before the returns window are forgotten first (`retention`, by `ends`)."""
+    ended before the returns window are forgotten first (`retention`, by `ends`). A use of an
+    offer in `unlocks` waits for its code's count (ADR 37)."""
     if tx.transaction_id in state.purchases or not state.see(tx.occurred_at):
         return Evaluation()
     retention.forget_ended(state, ends)
-    evaluation, _ = _purchase(state, tx, catalogue, programs, at_till=True, anonymous=False)
+    evaluation, _ = _purchase(
+        state, tx, catalogue, programs, at_till=True, anonymous=False, unlocks=unlocks or {}
+    )
     return evaluation
 
 
+def on_anonymous_purchase(
+    tx: TransactionCompleted, catalogue: Catalogue, programs: Programs, unlocks: Unlocks
+) -> list[PromoCodeUseRequested]:
+    """The code uses an anonymous customer's completed purchase makes: the offers its codes
+    unlock that complete on it, as the till's discounts priced them (ADR 37). Nothing else of
+    an anonymous purchase is kept or emitted: nobody's offers change."""
+    if not unlocks:
+        return []
+    scratch = MemberOffers(member_id=tx.transaction_id)
+    evaluation, _ = _purchase(
+        scratch, tx, catalogue, programs, at_till=True, anonymous=True, unlocks=unlocks
+    )
+    return [e for e in evaluation.events if isinstance(e, PromoCodeUseRequested)]
+
+
 def evaluate_cart(
-    state: MemberOffers | None, cart: TransactionCompleted, catalogue: Catalogue, programs: Programs
+    state: MemberOffers | None,
+    cart: TransactionCompleted,
+    catalogue: Catalogue,
+    programs: Programs,
+    unlocks: Unlocks | None = None,
 ) -> CartEvaluation:
     """What the cart would get, without changing `state`. Anonymous (`state` None): only
     discount offers judged on this cart alone and without per-member limits apply, and no
-    points are earned (there is no account to credit)."""
+    points are earned (there is no account to credit). The offers in `unlocks` are activated
+    by the cart's promo codes (ADR 37)."""
     anonymous = state is None
     work = (
         state.model_copy(deep=True)
@@ -159,8 +190,10 @@ def evaluate_cart(
         else MemberOffers(member_id=cart.member_id or cart.transaction_id)
     )
     work.purchases.pop(cart.transaction_id, None)
-    evaluation, net = _purchase(work, cart, catalogue, programs, at_till=False, anonymous=anonymous)
-    waiting = _as_granted(work, evaluation)
+    evaluation, net = _purchase(
+        work, cart, catalogue, programs, at_till=False, anonymous=anonymous, unlocks=unlocks or {}
+    )
+    waiting, code_uses = _as_granted(work, evaluation)
     base: dict[str, int] = {}
     for program_id in sorted(work.programs if not anonymous else []):
         program = programs.get(program_id)
@@ -168,33 +201,43 @@ def evaluate_cart(
             excluded = policy.excluded_skus(program, cart.store.province, cart.lines)
             spend = sum(line.amount_cents for line in net if line.sku not in excluded)
             base[program_id] = policy.base_points(program, spend)
-    return CartEvaluation(evaluation.discounts, evaluation.awards, base, evaluation.events, waiting)
+    return CartEvaluation(
+        evaluation.discounts, evaluation.awards, base, evaluation.events, waiting, code_uses
+    )
 
 
-def _as_granted(state: MemberOffers, evaluation: Evaluation) -> list[OfferUseRequested]:
-    """A cart's uses waiting for their offer's agent, shown as if it granted them (its events
-    and awards, in place of the requests); the requests."""
+def _as_granted(
+    state: MemberOffers, evaluation: Evaluation
+) -> tuple[list[OfferUseRequested], list[PromoCodeUseRequested]]:
+    """A cart's uses waiting for their offer's agent or their code's, shown as if granted (its
+    events and awards, in place of the requests); the requests, of each kind."""
     waiting: list[OfferUseRequested] = []
+    code_uses: list[PromoCodeUseRequested] = []
     events: list[Event] = []
     for event in evaluation.events:
-        if not isinstance(event, OfferUseRequested):
+        if isinstance(event, OfferUseRequested):
+            waiting.append(event)
+            offer_id, use, points = event.offer_id, event.use_number, event.points_requested
+        elif isinstance(event, PromoCodeUseRequested) and event.offer_use is not None:
+            code_uses.append(event)
+            asked = event.offer_use
+            offer_id, use, points = asked.offer_id, asked.use_number, asked.points_requested
+        else:
             events.append(event)
             continue
-        waiting.append(event)
         granted = limits.on_granted(
             state,
             OfferUseGranted(
                 event_id=derived_id("offer-use-granted", event.event_id),
-                occurred_at=event.occurred_at, member_id=event.member_id,
-                offer_id=event.offer_id, use_number=event.use_number,
-                request_event_id=event.event_id, points_requested=event.points_requested,
-                points_granted=event.points_requested,
+                occurred_at=event.occurred_at, member_id=state.member_id, offer_id=offer_id,
+                use_number=use, request_event_id=event.event_id, points_requested=points,
+                points_granted=points,
             ),
         )  # fmt: skip
         events += granted.events
         evaluation.awards += granted.awards
     evaluation.events = events
-    return waiting
+    return waiting, code_uses
 
 
 def _purchase(
@@ -205,6 +248,7 @@ def _purchase(
     *,
     at_till: bool,
     anonymous: bool,
+    unlocks: Unlocks,
 ) -> tuple[Evaluation, list[PricedLine]]:
     cause = Cause(
         tx.event_id,
@@ -214,6 +258,7 @@ def _purchase(
         tx.store.store_id,
         tx.till_id,
         tx.transaction_number,
+        unlocks,
     )
     priced = [PricedLine.of(line, gross=at_till) for line in tx.lines]
     candidates = [
@@ -221,7 +266,11 @@ def _purchase(
         for offer in catalogue.for_transaction(tx.market, tx.occurred_at, tx.lines)
         # A preview leaves out a closed offer; a purchase is judged on it by its agent.
         if (at_till or catalogue.is_offered(offer.offer_id, tx.occurred_at))
-        and (program := eligibility.program_for(offer, state, programs, tx, anonymous))
+        and (
+            program := eligibility.program_for(
+                offer, state, programs, tx, anonymous, unlocked=unlocks.keys()
+            )
+        )
     ]
     held = set() if anonymous else _held_out([o for o, _ in candidates], state, tx.occurred_at)
     gives_discount = [c for c in candidates if c[0].reward.kind is OfferRewardKind.DISCOUNT]

@@ -12,7 +12,12 @@ keyed by the offer, then is completed or dropped on its answer.
 3. `on_denied`: the pending use is dropped: nothing is emitted, and the use and its points no
    longer count against the member's limits; the offer is closed for the member when its uses
    or budget are spent, which never comes undone (not when tills' reservations hold the uses
-   left: `USES_RESERVED`, ADR 30).
+   left: `USES_RESERVED`, ADR 30; not when the code that unlocked it was refused:
+   `CODE_REFUSED`, ADR 37).
+
+A use of an offer a promo code unlocked (docs/adr/0037-codes-that-unlock-an-offer.md) waits
+the same way, for the promotion's agent instead: its request is the code's
+`PromoCodeUseRequested` carrying the offer's use, answered with the same grant or denial.
 
 Answers are idempotent: one for a use that is no longer pending (redelivered) changes nothing.
 Never decides whether a use is granted (`budget` does, on the offer's partition).
@@ -25,10 +30,12 @@ from typing import TYPE_CHECKING
 from processors.contract.common import Source
 from processors.contract.config import OfferPublished
 from processors.contract.internal import (
+    CodeOfferUse,
     OfferUseDenial,
     OfferUseDenied,
     OfferUseGranted,
     OfferUseRequested,
+    PromoCodeUseRequested,
 )
 from processors.contract.offers import OfferCompleted
 from processors.rules.arithmetic import derived_id
@@ -45,11 +52,14 @@ def has_offer_limits(offer: OfferPublished) -> bool:
     return usage.uses_total_max is not None or usage.budget_points_max is not None
 
 
-def waits_for_offer(plan: Plan) -> bool:
-    """True when the use must wait for the offer's agent: it pays points and the offer has a
-    total-uses limit or a budget, or it gives a discount and the offer has a total-uses limit
-    (docs/adr/0030-discount-offer-total-uses.md: the till reserved it, or it is decided when
-    the purchase lands)."""
+def waits_for_offer(plan: Plan, cause: Cause) -> bool:
+    """True when the use must wait for an agent: a promo code of the cause unlocked the offer
+    and the use gives something (the promotion's agent counts the code, ADR 37); it pays
+    points and the offer has a total-uses limit or a budget, or it gives a discount and the
+    offer has a total-uses limit (docs/adr/0030-discount-offer-total-uses.md: the till
+    reserved it, or it is decided when the purchase lands)."""
+    if plan.offer.offer_id in cause.unlocks:
+        return plan.points > 0 or plan.discount_cents > 0 or plan.payout.reward_id is not None
     if plan.points > 0:
         return has_offer_limits(plan.offer)
     return plan.discount_cents > 0 and plan.offer.usage.uses_total_max is not None
@@ -74,10 +84,16 @@ def request(
     cause: Cause,
     use: int,
     completed_event_id: str,
-) -> OfferUseRequested:
-    """Keep use `use` (already counted in `standing`) pending; the request to send."""
+) -> OfferUseRequested | PromoCodeUseRequested:
+    """Keep use `use` (already counted in `standing`) pending; the request to send: to the
+    promotion's agent when a code of the cause unlocked the offer, else to the offer's."""
     offer = plan.offer
-    request_id = derived_id("offer-use-requested", cause.event_id, offer.offer_id, str(use))
+    code_use = cause.unlocks.get(offer.offer_id)
+    request_id = (
+        code_use.event_id
+        if code_use is not None
+        else derived_id("offer-use-requested", cause.event_id, offer.offer_id, str(use))
+    )
     standing.pending.append(
         PendingUse(
             request_event_id=request_id,
@@ -93,6 +109,15 @@ def request(
             transaction_number=cause.transaction_number,
         )
     )
+    if code_use is not None:
+        return code_use.model_copy(
+            update={
+                "discount_cents": plan.discount_cents,
+                "offer_use": CodeOfferUse(
+                    offer_id=offer.offer_id, use_number=use, points_requested=plan.points
+                ),
+            }
+        )
     return OfferUseRequested(
         event_id=request_id,
         occurred_at=cause.at,
@@ -167,9 +192,13 @@ def on_denied(state: MemberOffers, denied: OfferUseDenied) -> Evaluation:
     if standing is not None and pending is not None:
         standing.uses -= 1
         standing.points_awarded -= pending.record.points_awarded
-        # Held by tills' reservations is not spent: they may lapse or be released (ADR 30).
-        standing.closed = denied.reason is not OfferUseDenial.USES_RESERVED
+        # Held by tills' reservations is not spent: they may lapse or be released (ADR 30);
+        # a refused code leaves the offer open to another code (ADR 37).
+        standing.closed = standing.closed or denied.reason in _SPENT
     return progress.Evaluation()
+
+
+_SPENT = frozenset({OfferUseDenial.USES_SPENT, OfferUseDenial.BUDGET_SPENT})
 
 
 def _take(

@@ -11,7 +11,7 @@ Decisions (docs/adr/0010-offer-engine.md):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,6 +20,7 @@ from processors.contract.activities import ActivityKind, ActivityRecorded
 from processors.contract.base import Event
 from processors.contract.common import Source
 from processors.contract.config import OfferPublished, ProgramConfigured
+from processors.contract.internal import PromoCodeUseRequested
 from processors.contract.offer_definition import (
     Accumulation,
     Behaviour,
@@ -102,7 +103,8 @@ class Evaluation:
 class Cause:
     """The input being evaluated: its event id, business time and transaction (if one); its
     channel, store, till and transaction number are kept for uses that wait for the offer's
-    agent (ADR 14)."""
+    agent (ADR 14). `unlocks`: the offers the purchase's valid promo codes unlock, each with
+    its code's use request (ADR 37): their uses wait for the promotion's agent."""
 
     event_id: str
     at: datetime
@@ -111,6 +113,7 @@ class Cause:
     store_id: str | None = None
     till_id: str | None = None
     transaction_number: str | None = None
+    unlocks: Mapping[str, PromoCodeUseRequested] = field(default_factory=dict, compare=False)
 
     @property
     def key(self) -> str:
@@ -288,7 +291,7 @@ def _complete(
     event_id = derived_id("offer-completed", cause.event_id, offer.offer_id, str(use))
     from processors.rules.offers import limits  # here: limits builds on this module
 
-    if limits.waits_for_offer(plan):
+    if limits.waits_for_offer(plan, cause):
         # Cross-member limits: the offer's agent decides; the use waits for its answer.
         evaluation.events.append(limits.request(state, standing, plan, cause, use, event_id))
         standing.contributions = [[] for _ in offer.behaviours]
