@@ -87,6 +87,13 @@ class Settings(BaseSettings):
         description="How often a waiting redemption looks for its outcome in Postgres "
         "(LOYALTY_API_DECISION_POLL_MS).",
     )
+    api_answers_from_kafka: bool = Field(
+        default=True,
+        description="Whether each API process reads the worker's answers from Kafka itself, so "
+        "a waiting request is answered without waiting for the projector's commit "
+        "(LOYALTY_API_ANSWERS_FROM_KAFKA; docs/adr/0034-answers-from-kafka.md). Off: answered "
+        "from Postgres only, woken by the projector's notification.",
+    )
     api_code_reservation_ttl_s: int = Field(
         default=900,
         ge=10,

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from processors.contract.outcomes import TOPIC as OUTCOMES_TOPIC
 from projections.api import errors
+from projections.api.answers import Answers
 from projections.api.code_store import CodeStore, PostgresCodeStore
 from projections.api.commands import CommandSink, KafkaCommandSink, ManagedSink, NoCommands
 from projections.api.edge import BoundedRequestTarget
@@ -81,6 +82,10 @@ LATENCY = Histogram(
 )
 
 
+ANSWERS_START_S = 5.0
+"""How long the app's start waits for its answer reader to be reading (ADR 34)."""
+
+
 def wall_clock() -> datetime:
     """The real time: the API is an adapter, so it may read the clock (default windows)."""
     return datetime.now(UTC)
@@ -111,6 +116,7 @@ def create_app(
     inbox_link_schemes: str = "https",
     inbox_link_hosts: str = "",
     feed_events_per_minute: int = FEED_EVENTS_MAX_DEFAULT,
+    answers: Answers | None = None,
 ) -> FastAPI:
     """The API over the database at `dsn`, checking tokens signed with `api_secret` (a key, or
     the keys accepted during a rotation, the signing key first).
@@ -137,6 +143,9 @@ def create_app(
     comma-separated (docs/adr/0028-member-services.md).
     `feed_events_per_minute`: app events one member (or, anonymously, one address) may send
     in a minute before `POST /v1/offer-feed/events` answers 429 (in this process's memory).
+    `answers`: this process's reader of the worker's answers on Kafka (docs/adr/
+    0034-answers-from-kafka.md), run for the app's lifetime; waiting requests are answered by
+    whichever of it and the projection has the answer first. None: the projection only.
     """
     source: ConfigSource = config_source if config_source is not None else NoConfig()
     sink: CommandSink = command_sink if command_sink is not None else NoCommands()
@@ -179,6 +188,14 @@ def create_app(
         run = getattr(source, "run", None)
         following = asyncio.create_task(run(), name="config-feed") if run is not None else None
         listening = asyncio.create_task(app.state.wakeups.run(), name="decision-listener")
+        reading = None
+        if answers is not None:
+            reading = asyncio.create_task(answers.run(), name="answer-reader")
+            app.state.answer_reader = reading
+            # Served once the reader reads, so the first requests are answered from Kafka too;
+            # not longer than ANSWERS_START_S: a broker down must not keep the reads down.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(answers.reading.wait(), timeout=ANSWERS_START_S)
         if isinstance(sink, ManagedSink):
             await sink.start()  # never raises: a broker down answers commands 503
         try:
@@ -186,7 +203,7 @@ def create_app(
         finally:
             if isinstance(sink, ManagedSink):
                 await sink.stop()
-            for task in (following, listening):
+            for task in (following, listening, reading):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -215,7 +232,7 @@ def create_app(
     app.state.market_feeds = MarketFeeds()
     app.state.decision_wait = decision_wait_s
     app.state.decision_poll = decision_poll_s
-    app.state.wakeups = Wakeups(dsn, poll=decision_poll_s)
+    app.state.wakeups = Wakeups(dsn, poll=decision_poll_s, answers=answers)
     app.state.wakeups.follow(MarketFeeds.NOTIFIED, app.state.market_feeds.changed)
     app.state.code_store = code_store
     app.state.link_schemes = listed(inbox_link_schemes)
@@ -267,6 +284,7 @@ def from_settings() -> FastAPI:
     from processors.base.topics import CONFIG, OUTCOMES
     from processors.codec.avro import AvroCodec
     from processors.config_feed import ConfigFeed
+    from projections.api.answers import TOPICS as ANSWER_TOPICS
 
     settings = get_settings()
     feed = ConfigFeed(
@@ -287,6 +305,12 @@ def from_settings() -> FastAPI:
         inbox_link_schemes=settings.api_inbox_link_schemes,
         inbox_link_hosts=settings.api_inbox_link_hosts,
         feed_events_per_minute=settings.api_feed_events_per_minute,
+        answers=Answers(
+            settings.bootstrap_servers,
+            {settings.topic(t.name): t.partitions(settings.partitions) for t in ANSWER_TOPICS},
+        )
+        if settings.api_answers_from_kafka
+        else None,
     )
 
 

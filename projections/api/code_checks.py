@@ -2,13 +2,15 @@
 configuration by the worker's own rule, and, when the till asks, reserved by the promotion's
 agent (DESIGN.md §5.25), the answer awaited in the projection.
 
-1. `check`: each code as `processors.rules.codes.checkout` judged the cart, the same way the
-   worker judges the purchase (unknown code, window, least spend, the discount on this basket,
-   the offer a code unlocks: ADR 37): no rule is repeated here. Nothing is counted.
+1. `check`: `processors.rules.codes.checkout.on_purchase` judges the cart as the worker will
+   judge the purchase (unknown code, window, least spend, the discount on this basket): no
+   rule is repeated here. Nothing is counted.
 2. `reserve`: each code that applies becomes a `PromoCodeReservationRequested` (until now +
    the app's time-to-live), written through the command sink; then the agent's answer is
-   looked for (`promo_code_reservations`, `promo_code_refusals`) until the wait runs out: a
-   code without an answer by then is `pending`, and asking again extends the same
+   awaited until the wait runs out: heard from Kafka (`PromoCodeReserved` for the basket and
+   code, or the `PromoCodeRefused` of the request) or found in the projection
+   (`promo_code_reservations`, `promo_code_refusals`), whichever comes first (`wakeups`, ADR
+   34). A code without an answer by then is `pending`, and asking again extends the same
    reservation.
 Owns no SQL (the `CodeStore` does) and reads no clock (times are given).
 """
@@ -16,13 +18,19 @@ Owns no SQL (the `CodeStore` does) and reads no clock (times are given).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import contextlib
+import functools
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from processors.contract.base import Event
 from processors.contract.internal import PromoCodeReservationRequested, PromoCodeUseRequested
-from processors.contract.offers import PromoCodeRefusal, PromoCodeRefused
+from processors.contract.offers import PromoCodeRefusal, PromoCodeRefused, PromoCodeReserved
+from processors.contract.transactions import TransactionCompleted
 from processors.rules.arithmetic import derived_id
+from processors.rules.codes import checkout
+from processors.rules.codes.promotions import Promotions
+from projections.api.answers import code_reserved_key, refused_key
 from projections.api.code_schemas import CodeCheck
 from projections.api.code_store import CodeStore
 from projections.api.commands import CommandSink
@@ -37,11 +45,13 @@ INVALID_CODE = frozenset({
 (limits and least spend are the customer's or the basket's, not a wrong guess)."""
 
 
-def check(judged: Iterable[Event]) -> list[PromoCodeUseRequested | CodeCheck]:
-    """Per distinct code of the cart, in its order (`checkout.outcomes`): the use it would ask
-    for (it applies), or its refusal."""
+def check(
+    cart: TransactionCompleted, promotions: Promotions
+) -> list[PromoCodeUseRequested | CodeCheck]:
+    """Per distinct code of the cart, in its order: the use it would ask for (it applies), or
+    its refusal."""
     out: list[PromoCodeUseRequested | CodeCheck] = []
-    for event in judged:
+    for event in checkout.on_purchase(cart, promotions):
         if isinstance(event, PromoCodeUseRequested):
             out.append(event)
         elif isinstance(event, PromoCodeRefused):
@@ -89,12 +99,25 @@ async def answer(store: CodeStore, asked: PromoCodeReservationRequested) -> Code
         return refused(asked.code, asked.promotion_id, refusal.reason, refusal.detail)
     kept = await store.reservation(asked.code, asked.transaction_id)
     if kept is not None and kept.reserved_until >= asked.reserved_until:
-        return CodeCheck(
-            code=asked.code, status="reserved", promotion_id=asked.promotion_id,
-            discount_cents=asked.discount_cents, reserved_until=kept.reserved_until,
-            reason=None, detail=None,
-        )  # fmt: skip
+        return _reserved(asked, kept.reserved_until)
     return None
+
+
+def heard(asked: PromoCodeReservationRequested, events: Sequence[Event]) -> CodeCheck | None:
+    """The agent's answer to `asked` as heard on Kafka, the same as `answer` reads it."""
+    for event in events:
+        if isinstance(event, PromoCodeRefused) and event.cause_event_id == asked.event_id:
+            return refused(asked.code, asked.promotion_id, event.reason.value, event.detail)
+        if isinstance(event, PromoCodeReserved) and event.reserved_until >= asked.reserved_until:
+            return _reserved(asked, event.reserved_until)
+    return None
+
+
+def _reserved(asked: PromoCodeReservationRequested, until: datetime) -> CodeCheck:
+    return CodeCheck(
+        code=asked.code, status="reserved", promotion_id=asked.promotion_id,
+        discount_cents=asked.discount_cents, reserved_until=until, reason=None, detail=None,
+    )  # fmt: skip
 
 
 async def reserve(
@@ -109,14 +132,30 @@ async def reserve(
 ) -> dict[str, CodeCheck]:
     """Reserve every use's code (see the module); code → its answer, `pending` without one."""
     asked = [reservation_request(use, now=now, ttl=ttl) for use in uses]
-    for request in asked:
-        await sink.send(request)  # CommandUnavailableError: 503, retry with the same cart
-    found = await asyncio.gather(
-        *(
-            wakeups.until(code_key(r.code), lambda r=r: answer(store, r), wait=wait)  # type: ignore[misc]
+    with contextlib.ExitStack() as expecting:
+        # Expected before anything is written: an answer may be read before the write returns.
+        heard_by = [
+            expecting.enter_context(
+                wakeups.expecting(
+                    code_reserved_key(r.code, r.transaction_id), refused_key(r.event_id)
+                )
+            )
             for r in asked
+        ]
+        for request in asked:
+            await sink.send(request)  # CommandUnavailableError: 503, retry with the same cart
+        found = await asyncio.gather(
+            *(
+                wakeups.until(
+                    code_key(r.code),
+                    functools.partial(answer, store, r),
+                    wait=wait,
+                    heard=h,
+                    judge=functools.partial(heard, r),
+                )
+                for r, h in zip(asked, heard_by, strict=True)
+            )
         )
-    )
     return {
         r.code: a if a is not None else CodeCheck(
             code=r.code, status="pending", promotion_id=r.promotion_id,

@@ -3,8 +3,9 @@ an enrolment (`MemberEnrolled`) and a preferences change (`PreferencesChangeRequ
 
 The same protocol as the redemption endpoint (ADR 22) over one API-owned table,
 `member_service_requests`, keyed by member, kind of request and Idempotency-Key: `submit`
-claims the key, writes the request (or finds the earlier one) and waits for its outcome in
-`request_outcomes`, woken when the projector commits it (`wakeups`). The request is kept whole
+claims the key, writes the request (or finds the earlier one) and waits for its outcome: heard
+from Kafka, or found in `request_outcomes` when the projector commits it, whichever comes first
+(`wakeups`, docs/adr/0034-answers-from-kafka.md). The request is kept whole
 in its JSON form, so a repeat that takes over a claim whose writer died writes the same event
 (same `occurred_at`) again: to the worker, a repeat.
 """
@@ -12,6 +13,7 @@ in its JSON form, so a repeat that takes over a claim whose writer died writes t
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,11 +27,13 @@ from psycopg_pool import AsyncConnectionPool
 from processors.base.logs import get_logger
 from processors.codec.json_form import from_json_object, to_json_object
 from processors.contract.base import Event
+from processors.contract.outcomes import RequestAccepted, RequestRejected
 from processors.contract.redemptions import RequestType
 from processors.rules import identity
+from projections.api.answers import outcome_key
 from projections.api.claims import UNWRITTEN_RECLAIM_AFTER, KeyReusedError
 from projections.api.commands import CommandUnavailableError
-from projections.api.wakeups import member_key
+from projections.api.wakeups import Wakeups, member_key
 
 log = get_logger(__name__)
 
@@ -187,6 +191,24 @@ class PostgresMemberRequestStore:
         return ServiceOutcome(**row) if row is not None else None
 
 
+def heard_outcome(events: Sequence[Event]) -> ServiceOutcome | None:
+    """The outcome heard on Kafka, as `request_outcomes` will hold it; None without one."""
+    for event in events:
+        if isinstance(event, RequestAccepted):
+            return ServiceOutcome(
+                command_id=event.command_id, request_event_id=event.request_event_id,
+                accepted=True, reason=None, detail=event.detail,
+                ledger_event_log_id=event.ledger_event_log_id, decided_at=event.occurred_at,
+            )  # fmt: skip
+        if isinstance(event, RequestRejected):
+            return ServiceOutcome(
+                command_id=event.command_id, request_event_id=event.request_event_id,
+                accepted=False, reason=event.reason.value, detail=event.detail,
+                ledger_event_log_id=None, decided_at=event.occurred_at,
+            )  # fmt: skip
+    return None
+
+
 @dataclass(frozen=True)
 class Submitted:
     """A submitted request: the record that holds its key, whether this call is a repeat of
@@ -242,23 +264,27 @@ async def submit(
             log.warning("member_requests.written_not_recorded", kind=kind.value,
                         error=repr(error)[:300])  # fmt: skip
 
-    earlier = await store.claim(mine)
-    if earlier is None:
-        await write(mine)
-    elif earlier.body_digest != mine.body_digest:
-        raise KeyReusedError(command_id)
-    elif (
-        earlier.written_at is None
-        and now - earlier.claimed_at >= UNWRITTEN_RECLAIM_AFTER
-        and await store.reclaim(member_id, kind.value, command_id, earlier.claimed_at, now)
-    ):
-        await write(earlier)  # the very event first claimed, its time included
-
     async def look() -> ServiceOutcome | None:
         return await store.outcome(member_id, kind, outcome_command_id)
 
-    wakeups = app.state.wakeups
-    outcome = await wakeups.until(member_key(member_id), look, wait=app.state.decision_wait)
+    wakeups: Wakeups = app.state.wakeups
+    # Expected before anything is written: the answer may be read before the write returns.
+    with wakeups.expecting(outcome_key(member_id, kind, outcome_command_id)) as heard:
+        earlier = await store.claim(mine)
+        if earlier is None:
+            await write(mine)
+        elif earlier.body_digest != mine.body_digest:
+            raise KeyReusedError(command_id)
+        elif (
+            earlier.written_at is None
+            and now - earlier.claimed_at >= UNWRITTEN_RECLAIM_AFTER
+            and await store.reclaim(member_id, kind.value, command_id, earlier.claimed_at, now)
+        ):
+            await write(earlier)  # the very event first claimed, its time included
+        outcome = await wakeups.until(
+            member_key(member_id), look, wait=app.state.decision_wait, heard=heard,
+            judge=heard_outcome,
+        )  # fmt: skip
     return Submitted(earlier or mine, earlier is not None, outcome)
 
 

@@ -8,9 +8,10 @@ the projection (`offer_use_reservations`), as promo codes are (`code_checks`).
    `OfferUseReservationRequested` until now + the app's time-to-live, written through the
    command sink. Its id names the basket, the offer and the time, so a retry of one evaluation
    is one request, and asking again extends the same reservation.
-2. `reserve`: the answers are looked for in the `CodeStore`, woken when the projector commits
-   one for the member (`wakeups`), until the wait runs out: an offer without an answer by
-   then is `pending`.
+2. `reserve`: the answers are awaited until the wait runs out: heard from Kafka
+   (`OfferUseReservationAnswered` naming the request) or found in the `CodeStore` when the
+   projector commits one for the member, whichever comes first (`wakeups`, ADR 34): an offer
+   without an answer by then is `pending`.
 3. The route evaluates the cart again with every offer not reserved closed for this member,
    as a denial closes it in the worker (`OfferProgress.closed`): the till is never told a
    discount the offer's agent did not reserve.
@@ -22,15 +23,21 @@ Owns no SQL (the `CodeStore` does) and reads no clock (times are given).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from processors.contract.base import Event
 from processors.contract.internal import (
     OfferUseRequested,
     OfferUseReservationReleased,
     OfferUseReservationRequested,
 )
+from processors.contract.offers import OfferUseReservationAnswered
 from processors.rules.arithmetic import derived_id
 from processors.rules.offers.state import MemberOffers, OfferProgress
+from projections.api.answers import offer_reservation_key
 from projections.api.cart_schemas import OfferReservation
 from projections.api.code_store import CodeStore, OfferReservationAnswer
 from projections.api.commands import CommandSink
@@ -54,8 +61,23 @@ def request(
 async def answer(store: CodeStore, asked: OfferUseReservationRequested) -> OfferReservation | None:
     """The agent's answer to `asked` as projected; None while it is not there."""
     found = await store.offer_reservation(asked.event_id)
-    if found is None:
-        return None
+    return None if found is None else _shown(asked, found)
+
+
+def heard(asked: OfferUseReservationRequested, events: Sequence[Event]) -> OfferReservation | None:
+    """The agent's answer to `asked` as heard on Kafka, the same as `answer` reads it."""
+    for e in events:
+        if isinstance(e, OfferUseReservationAnswered) and e.request_event_id == asked.event_id:
+            found = OfferReservationAnswer(
+                request_event_id=e.request_event_id, offer_id=e.offer_id,
+                transaction_id=e.transaction_id, reserved=e.reserved,
+                reserved_until=e.reserved_until, reason=e.reason.value if e.reason else None,
+            )  # fmt: skip
+            return _shown(asked, found)
+    return None
+
+
+def _shown(asked: OfferUseReservationRequested, found: OfferReservationAnswer) -> OfferReservation:
     return OfferReservation(
         offer_id=asked.offer_id, status="reserved" if found.reserved else "refused",
         discount_cents=asked.discount_cents if found.reserved else 0,
@@ -81,14 +103,26 @@ async def reserve(
         for use in waiting
         if use.discount_cents > 0
     ]
-    for one in asked:
-        await sink.send(one)  # CommandUnavailableError: 503, retry with the same cart
-    found = await asyncio.gather(
-        *(
-            wakeups.until(member_key(r.member_id), lambda r=r: answer(store, r), wait=wait)  # type: ignore[misc]
+    with contextlib.ExitStack() as expecting:
+        # Expected before anything is written: an answer may be read before the write returns.
+        heard_by = [
+            expecting.enter_context(wakeups.expecting(offer_reservation_key(r.event_id)))
             for r in asked
+        ]
+        for one in asked:
+            await sink.send(one)  # CommandUnavailableError: 503, retry with the same cart
+        found = await asyncio.gather(
+            *(
+                wakeups.until(
+                    member_key(r.member_id),
+                    functools.partial(answer, store, r),
+                    wait=wait,
+                    heard=h,
+                    judge=functools.partial(heard, r),
+                )
+                for r, h in zip(asked, heard_by, strict=True)
+            )
         )
-    )
     return [
         a if a is not None else OfferReservation(
             offer_id=r.offer_id, status="pending", discount_cents=0, reserved_until=None,

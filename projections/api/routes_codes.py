@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -25,15 +26,16 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from processors.base.logs import get_logger
-from processors.contract.base import Market
+from processors.contract.base import Event, Market
 from processors.contract.common import Source
 from processors.contract.internal import PromoCodeReservationReleased
 from processors.contract.outcomes import RejectionReason
-from processors.contract.redemptions import PromoCodeLinkRequested
+from processors.contract.redemptions import PromoCodeLinkRequested, RequestType
 from processors.rules import identity
 from processors.rules.arithmetic import derived_id
 from processors.rules.codes.promotions import normalised
 from projections.api import offer_reservations
+from projections.api.answers import outcome_key
 from projections.api.auth import MemberId, Principal, read_principal
 from projections.api.claims import (
     UNWRITTEN_RECLAIM_AFTER,
@@ -68,9 +70,10 @@ from projections.api.errors import (
     refusals,
 )
 from projections.api.identifiers import ApiId
+from projections.api.member_requests import heard_outcome
 from projections.api.routes_carts import ConfigSource, ConfigUnavailableError, staff_principal
 from projections.api.throttle import Throttle, caller_keys
-from projections.api.wakeups import member_key
+from projections.api.wakeups import Wakeups, member_key
 
 log = get_logger(__name__)
 
@@ -101,6 +104,18 @@ def link_status_url(member_id: str, command_id: str) -> str:
 def _throttle_keys(request: Request, principal: Principal, member_id: str | None) -> list[str]:
     address = request.client.host if request.client is not None else None
     return caller_keys(member_id=member_id, subject=principal.subject, address=address)
+
+
+def heard_link(events: Sequence[Event]) -> LinkOutcome | None:
+    """The link's outcome heard on Kafka, as `request_outcomes` will hold it."""
+    found = heard_outcome(events)
+    if found is None:
+        return None
+    return LinkOutcome(
+        command_id=found.command_id, request_event_id=found.request_event_id,
+        accepted=found.accepted, reason=found.reason, detail=found.detail,
+        decided_at=found.decided_at,
+    )  # fmt: skip
 
 
 def link_body(
@@ -211,34 +226,40 @@ async def link_code(
         body_digest=identity.digest(event, identity.REQUEST), request_event_id=event.event_id,
         code=normalised(body.code), mode=body.mode.value, received_at=now, claimed_at=now,
     )  # fmt: skip
-    earlier = await store.claim_link(mine)
-    if earlier is None:
-        await write_claimed(
-            app.state.command_sink,
-            event,
-            release=store.release_link,
-            written=store.link_written,
-            now=now,
+    wakeups: Wakeups = app.state.wakeups
+    # Expected before anything is written: the answer may be read before the write returns.
+    expected = outcome_key(member_id, RequestType.PROMO_CODE_LINK, command_id)
+    with wakeups.expecting(expected) as heard:
+        earlier = await store.claim_link(mine)
+        if earlier is None:
+            await write_claimed(
+                app.state.command_sink,
+                event,
+                release=store.release_link,
+                written=store.link_written,
+                now=now,
+            )
+        elif earlier.body_digest != mine.body_digest:
+            raise KeyReusedError(command_id)
+        elif (
+            earlier.written_at is None
+            and now - earlier.claimed_at >= UNWRITTEN_RECLAIM_AFTER
+            and await store.reclaim_link(member_id, command_id, earlier.claimed_at, now)
+        ):
+            await write_claimed(
+                app.state.command_sink,
+                event,
+                release=store.release_link,
+                written=store.link_written,
+                now=now,
+            )
+        outcome = await wakeups.until(
+            member_key(member_id),
+            lambda: store.link_outcome(member_id, command_id),
+            wait=app.state.decision_wait,
+            heard=heard,
+            judge=heard_link,
         )
-    elif earlier.body_digest != mine.body_digest:
-        raise KeyReusedError(command_id)
-    elif (
-        earlier.written_at is None
-        and now - earlier.claimed_at >= UNWRITTEN_RECLAIM_AFTER
-        and await store.reclaim_link(member_id, command_id, earlier.claimed_at, now)
-    ):
-        await write_claimed(
-            app.state.command_sink,
-            event,
-            release=store.release_link,
-            written=store.link_written,
-            now=now,
-        )
-    outcome = await app.state.wakeups.until(
-        member_key(member_id),
-        lambda: store.link_outcome(member_id, command_id),
-        wait=app.state.decision_wait,
-    )
     answer = link_body(member_id, command_id, earlier or mine, outcome)
     if outcome is None:
         return located(202, answer, answer.status_url)

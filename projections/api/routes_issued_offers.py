@@ -57,6 +57,7 @@ from projections.api.reward_store_schemas import (
     UseAction,
 )
 from projections.api.routes_rewards import decode_wallet_cursor
+from projections.api.wakeups import Wakeups, member_key
 
 router = APIRouter(prefix="/v1/members/{member_id}/issued-offers", tags=["reward stores"])
 
@@ -114,6 +115,24 @@ async def issued_one(
     )
     now: datetime = request.app.state.clock()
     return issued_view(rows[0], now) if rows else None
+
+
+async def issued_settled(
+    request: Request, member_id: str, *, command_id: str | None = None,
+    issued_offer_id: str | None = None,
+) -> IssuedOffer | None:  # fmt: skip
+    """`issued_one` for an accepted request's answer: the instance is projected in the commit
+    that also records the outcome, which the answer from Kafka may precede (ADR 34), so it is
+    waited for (woken by that commit) as long as a decision is; None if it never came."""
+    app = request.app
+
+    async def look() -> IssuedOffer | None:
+        return await issued_one(
+            request, member_id, command_id=command_id, issued_offer_id=issued_offer_id
+        )
+
+    wakeups: Wakeups = app.state.wakeups
+    return await wakeups.until(member_key(member_id), look, wait=app.state.decision_wait)
 
 
 def encode_cursor(last: IssuedRow) -> str:
@@ -300,7 +319,7 @@ async def _use(
     outcome = submitted.outcome
     issued = None
     if outcome is not None and outcome.accepted:
-        issued = await issued_one(request, member_id, issued_offer_id=issued_offer_id)
+        issued = await issued_settled(request, member_id, issued_offer_id=issued_offer_id)
     answer = use_body(action, submitted.record, outcome, issued)
     if outcome is None:
         return located(202, answer, answer.status_url)

@@ -14,9 +14,10 @@ the reward (ADR 20); the API owns the Idempotency-Key. In order:
    - claimed before with this body: a repeat, nothing written (unless its writer never
      confirmed the write for `UNWRITTEN_RECLAIM_AFTER`: then exactly one repeat writes the
      same event again, which the worker takes for the repeat it is);
-3. the request waits up to the app's `decision_wait` for the outcome, looking every
-   `decision_poll` in `request_outcomes` and, for an acceptance, until its grants are in
-   `member_rewards` too (two topics, so two arrivals);
+3. the request waits up to the app's `decision_wait` for the outcome and, for an acceptance,
+   its grants (two topics, so two arrivals): heard from Kafka (`RequestAccepted` or
+   `RequestRejected`, and a `RewardGranted` per grant, registered before the write), or found
+   in `request_outcomes` and `member_rewards`, whichever comes first (`wakeups`, ADR 34);
 4. the answer: 201 with the grants (codes or tokens, expiry) or 422 with the stable reason
    for the request that claimed the key; 409 with the original outcome for a repeat; 202 with
    the status URL (`Location`) when the wait ran out, whoever asked.
@@ -37,10 +38,14 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from processors.base.logs import get_logger
+from processors.contract.base import Event
 from processors.contract.common import Source
-from processors.contract.redemptions import RewardRedemptionRequested
+from processors.contract.outcomes import RequestAccepted, RequestRejected
+from processors.contract.redemptions import RequestType, RewardRedemptionRequested
+from processors.contract.rewards import RewardGranted
 from processors.rules import identity
 from processors.rules.arithmetic import derived_id
+from projections.api.answers import Heard, grants_key, outcome_key
 from projections.api.auth import MemberId
 from projections.api.claims import (
     UNWRITTEN_RECLAIM_AFTER,
@@ -98,17 +103,72 @@ async def decision(store: RewardStore, member_id: str, command_id: str) -> Decis
     return Decision(outcome, [found[i] for i in outcome.granted_reward_ids])
 
 
+def heard_decision(events: Sequence[Event]) -> Decision | None:
+    """The complete decision from the answers heard on Kafka, as the projections will hold it
+    (`request_outcomes`, `member_rewards` rows as first written); None while incomplete."""
+    answer = next((e for e in events if isinstance(e, RequestAccepted | RequestRejected)), None)
+    if answer is None:
+        return None
+    if isinstance(answer, RequestRejected):
+        outcome = Outcome(
+            command_id=answer.command_id, request_event_id=answer.request_event_id,
+            accepted=False, reason=answer.reason.value, detail=answer.detail, points_debited=0,
+            ledger_event_log_id=None, granted_reward_ids=(), decided_at=answer.occurred_at,
+        )  # fmt: skip
+        return Decision(outcome, ())
+    grants = {e.granted_reward_id: e for e in events if isinstance(e, RewardGranted)}
+    if any(i not in grants for i in answer.granted_reward_ids):
+        return None
+    outcome = Outcome(
+        command_id=answer.command_id, request_event_id=answer.request_event_id, accepted=True,
+        reason=None, detail=answer.detail, points_debited=answer.points_debited,
+        ledger_event_log_id=answer.ledger_event_log_id,
+        granted_reward_ids=tuple(answer.granted_reward_ids), decided_at=answer.occurred_at,
+    )  # fmt: skip
+    return Decision(outcome, [_wallet_row(grants[i]) for i in answer.granted_reward_ids])
+
+
+def _wallet_row(granted: RewardGranted) -> GrantedReward:
+    """The wallet row a grant is projected as (ISSUED, not closed)."""
+    return GrantedReward(
+        granted_reward_id=granted.granted_reward_id, member_id=granted.member_id,
+        reward_id=granted.reward_id, reason=granted.reason.value, program_id=granted.program_id,
+        points_spent=granted.points_spent, code=granted.code,
+        redemption_token=granted.redemption_token, expires_at=granted.expires_at,
+        granted_at=granted.occurred_at, command_id=granted.command_id,
+        offer_id=granted.offer_id, challenge_id=granted.challenge_id, status="ISSUED",
+        closed_at=None,
+    )  # fmt: skip
+
+
+def expected_answers(member_id: str, command_id: str) -> tuple[tuple[str, ...], ...]:
+    """What answers a redemption on Kafka: its outcome and its grants."""
+    return (
+        outcome_key(member_id, RequestType.REWARD_REDEMPTION, command_id),
+        grants_key(member_id, command_id),
+    )
+
+
 async def wait_for_decision(
-    store: RewardStore, wakeups: Wakeups, member_id: str, command_id: str, *, wait: float
+    store: RewardStore,
+    wakeups: Wakeups,
+    member_id: str,
+    command_id: str,
+    *,
+    wait: float,
+    heard: Heard | None = None,
 ) -> Decision | None:
-    """The complete decision, looked for whenever the member's outcome or wallet rows are
-    written, until `wait` seconds have passed (at least once); None if it did not come."""
+    """The complete decision, heard from Kafka or looked for whenever the member's outcome or
+    wallet rows are written, until `wait` seconds have passed (at least once); None if it did
+    not come."""
 
     async def complete() -> Decision | None:
         found = await decision(store, member_id, command_id)
         return found if found is not None and found.is_complete else None
 
-    return await wakeups.until(member_key(member_id), complete, wait=wait)
+    return await wakeups.until(
+        member_key(member_id), complete, wait=wait, heard=heard, judge=heard_decision
+    )
 
 
 def body_of(
@@ -282,33 +342,36 @@ async def redeem_reward(
         received_at=now,
         claimed_at=now,
     )
-    earlier = await store.claim(mine)
-    if earlier is None:
-        await write_claimed(
-            app.state.command_sink,
-            event,
-            release=store.release,
-            written=store.written,
-            now=now,
+    wakeups: Wakeups = app.state.wakeups
+    # Expected before anything is written: the answer may be read before the write returns.
+    with wakeups.expecting(*expected_answers(member_id, command_id)) as heard:
+        earlier = await store.claim(mine)
+        if earlier is None:
+            await write_claimed(
+                app.state.command_sink,
+                event,
+                release=store.release,
+                written=store.written,
+                now=now,
+            )
+        elif earlier.body_digest != mine.body_digest:
+            raise KeyReusedError(command_id)
+        elif (
+            earlier.written_at is None
+            and now - earlier.claimed_at >= UNWRITTEN_RECLAIM_AFTER
+            and await store.reclaim(member_id, command_id, earlier.claimed_at, now)
+        ):
+            await write_claimed(
+                app.state.command_sink,
+                event,
+                release=store.release,
+                written=store.written,
+                now=now,
+            )
+        record = earlier or mine
+        decided = await wait_for_decision(
+            store, wakeups, member_id, command_id, wait=app.state.decision_wait, heard=heard
         )
-    elif earlier.body_digest != mine.body_digest:
-        raise KeyReusedError(command_id)
-    elif (
-        earlier.written_at is None
-        and now - earlier.claimed_at >= UNWRITTEN_RECLAIM_AFTER
-        and await store.reclaim(member_id, command_id, earlier.claimed_at, now)
-    ):
-        await write_claimed(
-            app.state.command_sink,
-            event,
-            release=store.release,
-            written=store.written,
-            now=now,
-        )
-    record = earlier or mine
-    decided = await wait_for_decision(
-        store, app.state.wakeups, member_id, command_id, wait=app.state.decision_wait
-    )
     answer = body_of(member_id, command_id, record, decided, now)
     if decided is None:
         return located(202, answer, answer.status_url)

@@ -64,7 +64,7 @@ from projections.api.reward_store_schemas import (
 )
 from projections.api.reward_store_schemas import Buyer as BuyerView
 from projections.api.routes_carts import ConfigSource, ConfigUnavailableError
-from projections.api.routes_issued_offers import documented, issued_one
+from projections.api.routes_issued_offers import documented, issued_one, issued_settled
 
 router = APIRouter(tags=["reward stores"])
 
@@ -343,7 +343,7 @@ async def purchase_offer(
     outcome = submitted.outcome
     issued = None
     if outcome is not None and outcome.accepted:
-        issued = await issued_one(request, whose, command_id=command_id)
+        issued = await issued_settled(request, whose, command_id=command_id)
     answer = purchase_body(submitted.record, outcome, issued)
     if outcome is None:
         return located(202, answer, answer.status_url)

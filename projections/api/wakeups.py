@@ -17,20 +17,36 @@ every `poll` seconds, as before.
 The same listener tells in-process caches what changed (`follow`): the anonymous offer feed,
 the same for every visitor of a market, is kept until its market is notified (`feed:<market>`,
 migration 0020). One connection, one channel, one mechanism for both.
+
+A waiter may also hear its answer straight from Kafka (`answers`, ADR 34): registered with the
+app's answer reader before its request is written (`expecting`), it is judged on what it heard
+as soon as an answer arrives, and looks in Postgres only when it starts, when its key is
+notified, and every `recheck` seconds. Whichever path has the answer first answers (they carry
+the same event); a reader that is down or behind only leaves the waiter to the projection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TypeVar
 
 import psycopg
+from prometheus_client import Counter
 
 from processors.base.logs import get_logger
+from processors.contract.base import Event
+from projections.api.answers import AnswerKey, Answers, Heard
 
 log = get_logger(__name__)
+
+ANSWERED = Counter(
+    "loyalty_api_decisions_answered_total",
+    "Waiting requests answered within their wait, by where the answer was found: `kafka` (the "
+    "answer reader) or `projection` (Postgres).",
+    ["via"],
+)
 
 T = TypeVar("T")
 CHANNEL = "loyalty_decided"
@@ -49,11 +65,19 @@ def code_key(code: str) -> str:
 class Wakeups:
     """The waiters of one API process, by the key they watch, and the listener that wakes them."""
 
-    def __init__(self, dsn: str | None, *, poll: float, recheck: float = 0.5) -> None:
+    def __init__(
+        self,
+        dsn: str | None,
+        *,
+        poll: float,
+        recheck: float = 0.5,
+        answers: Answers | None = None,
+    ) -> None:
         self._dsn = dsn
         self._poll = poll
         self._recheck = max(recheck, poll)
-        self._waiting: dict[str, set[asyncio.Event]] = {}
+        self.answers = answers
+        self._waiting: dict[str, set[Heard]] = {}
         self._followers: list[tuple[str, Callable[[str | None], None]]] = []
         self.listening = False
 
@@ -92,49 +116,84 @@ class Wakeups:
             for _, changed in self._followers:
                 changed(None)
 
+    @contextlib.contextmanager
+    def expecting(self, *answers: AnswerKey) -> Iterator[Heard]:
+        """What the request about to be written will be answered by, heard from Kafka until
+        the block ends (nothing is heard without an answer reader). Enter it before writing."""
+        if self.answers is None:
+            yield Heard()
+            return
+        with self.answers.expect(*answers) as heard:
+            yield heard
+
     async def until(
-        self, key: str, look: Callable[[], Awaitable[T | None]], *, wait: float
+        self,
+        key: str,
+        look: Callable[[], Awaitable[T | None]],
+        *,
+        wait: float,
+        heard: Heard | None = None,
+        judge: Callable[[Sequence[Event]], T | None] | None = None,
     ) -> T | None:
-        """`look()` now and each time `key` is notified, until it finds something or `wait`
-        seconds have passed (at least once); None if nothing came in time."""
+        """The answer, or None if nothing came within `wait` seconds (looked for at least once).
+
+        `judge(events)` is asked each time `heard` (from `expecting`) hears an answer: no I/O,
+        the Kafka path. `look()` reads Postgres: at once (a repeat's answer is only there),
+        each time `key` is notified, and every `recheck` seconds (`poll` without a listener).
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        with self._watching(key) as woken:
+        waiter = heard if heard is not None else Heard()
+        with self._watching(key, waiter):
+            looking = True
             while True:
-                woken.clear()  # before looking: a commit after the look wakes the next wait
-                found = await look()
-                if found is not None:
-                    return found
+                waiter.woken.clear()  # before looking: a commit after the look wakes the next wait
+                if waiter.news and judge is not None:
+                    waiter.news = False
+                    found = judge(waiter.events)
+                    if found is not None:
+                        ANSWERED.labels("kafka").inc()
+                        return found
+                if looking:
+                    waiter.notified = False
+                    found = await look()
+                    if found is not None:
+                        ANSWERED.labels("projection").inc()
+                        return found
                 left = deadline - loop.time()
                 if left <= 0:
                     return None
                 pause = self._recheck if self.listening else self._poll
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), timeout=min(pause, left))
+                try:
+                    await asyncio.wait_for(waiter.woken.wait(), timeout=min(pause, left))
+                except TimeoutError:
+                    looking = True
+                else:
+                    # Woken by an answer from Kafka only: judged, Postgres not read.
+                    looking = waiter.notified or judge is None
 
     @contextlib.contextmanager
-    def _watching(self, key: str) -> Iterator[asyncio.Event]:
-        woken = asyncio.Event()
-        self._waiting.setdefault(key, set()).add(woken)
+    def _watching(self, key: str, waiter: Heard) -> Iterator[None]:
+        self._waiting.setdefault(key, set()).add(waiter)
         try:
-            yield woken
+            yield
         finally:
             waiters = self._waiting.get(key)
             if waiters is not None:
-                waiters.discard(woken)
+                waiters.discard(waiter)
                 if not waiters:
                     del self._waiting[key]
 
     def _wake(self, key: str) -> None:
-        for woken in self._waiting.get(key, ()):
-            woken.set()
+        for waiter in self._waiting.get(key, ()):
+            waiter.notify()
         for prefix, changed in self._followers:
             if key.startswith(prefix):
                 changed(key)
 
     def _wake_all(self) -> None:
         for waiters in self._waiting.values():
-            for woken in waiters:
-                woken.set()
+            for waiter in waiters:
+                waiter.notify()
         for _, changed in self._followers:
             changed(None)
