@@ -2,9 +2,9 @@
 configuration by the worker's own rule, and, when the till asks, reserved by the promotion's
 agent (DESIGN.md §5.25), the answer awaited in the projection.
 
-1. `check`: `processors.rules.codes.checkout.on_purchase` judges the cart as the worker will
-   judge the purchase (unknown code, window, least spend, the discount on this basket): no
-   rule is repeated here. Nothing is counted.
+1. `check`: each code as `processors.rules.codes.checkout` judged the cart, the same way the
+   worker judges the purchase (unknown code, window, least spend, the discount on this basket,
+   the offer a code unlocks: ADR 37): no rule is repeated here. Nothing is counted.
 2. `reserve`: each code that applies becomes a `PromoCodeReservationRequested` (until now +
    the app's time-to-live), written through the command sink; then the agent's answer is
    awaited until the wait runs out: heard from Kafka (`PromoCodeReserved` for the basket and
@@ -20,16 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from processors.contract.base import Event
 from processors.contract.internal import PromoCodeReservationRequested, PromoCodeUseRequested
 from processors.contract.offers import PromoCodeRefusal, PromoCodeRefused, PromoCodeReserved
-from processors.contract.transactions import TransactionCompleted
 from processors.rules.arithmetic import derived_id
-from processors.rules.codes import checkout
-from processors.rules.codes.promotions import Promotions
 from projections.api.answers import code_reserved_key, refused_key
 from projections.api.code_schemas import CodeCheck
 from projections.api.code_store import CodeStore
@@ -45,13 +42,11 @@ INVALID_CODE = frozenset({
 (limits and least spend are the customer's or the basket's, not a wrong guess)."""
 
 
-def check(
-    cart: TransactionCompleted, promotions: Promotions
-) -> list[PromoCodeUseRequested | CodeCheck]:
-    """Per distinct code of the cart, in its order: the use it would ask for (it applies), or
-    its refusal."""
+def check(judged: Iterable[Event]) -> list[PromoCodeUseRequested | CodeCheck]:
+    """Per distinct code of the cart, in its order (`checkout.outcomes`): the use it would ask
+    for (it applies), or its refusal."""
     out: list[PromoCodeUseRequested | CodeCheck] = []
-    for event in checkout.on_purchase(cart, promotions):
+    for event in judged:
         if isinstance(event, PromoCodeUseRequested):
             out.append(event)
         elif isinstance(event, PromoCodeRefused):
