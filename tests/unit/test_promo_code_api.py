@@ -32,7 +32,7 @@ from projections.api.code_store import (
     UseCursor,
 )
 from projections.api.routes_carts import FixedConfig
-from tests.cart_given import AT, cart, config
+from tests.cart_given import AT, cart, config, discount, offer, single
 
 SECRET = "unit-test-secret-for-the-promo-code-routes-long-enough"
 NO_DATABASE = "postgresql://nobody@127.0.0.1:9/none?connect_timeout=1"
@@ -156,9 +156,17 @@ def engine(store: Store) -> Engine:
     return Engine(store)
 
 
-def app_for(store: Store, engine: Engine, wait: float = LONG, failures: int = 10):  # type: ignore[no-untyped-def]
+def app_for(  # type: ignore[no-untyped-def]
+    store: Store,
+    engine: Engine,
+    wait: float = LONG,
+    failures: int = 10,
+    extra: tuple[Event, ...] = (),
+):
     configured = config()
     configured.apply(promotion())
+    for event in extra:
+        configured.apply(event)
     return create_app(
         dsn=NO_DATABASE, api_secret=SECRET, clock=lambda: AT, command_sink=engine,
         config_source=FixedConfig(configured), code_store=store, decision_wait_s=wait,
@@ -322,6 +330,79 @@ def test_releasing_a_basket_without_reservations_is_404(store, engine):
     with TestClient(app_for(store, engine)) as client:
         response = client.delete("/v1/carts/CART-9/reservations", headers=staff())
     assert response.status_code == 404
+
+
+# --- codes that unlock an offer (ADR 37) ---------------------------------------------------------
+
+
+def unlocking() -> tuple[Event, ...]:
+    """FREE_CHIPS (the cheaper chips free for 2 bags) and BONUS_300 (300 points over $20),
+    each activated only by its promotion's codes."""
+    by_code = {"kind": "PROMOTION_CODE"}
+    free = discount("FREE_ITEM", free_units=1, products={"categories": ["SNACKS"]})
+    two_bags = single("QUANTITY", quantity_min="2", products={"categories": ["SNACKS"]})
+    points = {"kind": "FLAT_POINTS", "points": 300}
+    return (
+        offer("FREE_CHIPS", activation=by_code, behaviours=[two_bags], reward=free),
+        offer("BONUS_300", activation=by_code, behaviours=[single("SPEND", spend_min_cents=2000)],
+              reward=points),
+        promotion(event_id="chips-1", promotion_id="CHIPS", codes=["CHIPS1"], discount=None,
+                  offer_id="FREE_CHIPS"),
+        promotion(event_id="bonus-1", promotion_id="BONUS", codes=["BONUS1"], discount=None,
+                  offer_id="BONUS_300"),
+    )  # fmt: skip
+
+
+def discounts_of(body: dict[str, Any]) -> set[str]:
+    return {d["offer_id"] for line in body["lines"] for d in line["discounts"]}
+
+
+def test_a_code_unlocking_an_offer_applies_it_to_the_cart_and_counts_nothing(store, engine):
+    body = cart(promo_codes=["chips1"])
+    with TestClient(app_for(store, engine, extra=unlocking())) as client:
+        response = client.post("/v1/carts/evaluate", json=body, headers=staff())
+        without = client.post("/v1/carts/evaluate", json=cart(), headers=staff())
+    assert response.status_code == 200, response.text
+    [code] = response.json()["promo_codes"]
+    assert (code["code"], code["status"], code["promotion_id"]) == ("CHIPS1", "applies", "CHIPS")
+    assert code["discount_cents"] == 350  # one bag of chips
+    assert "FREE_CHIPS" in discounts_of(response.json())
+    assert "FREE_CHIPS" not in discounts_of(without.json())
+    assert engine.sent == []
+
+
+def test_a_reserved_code_keeps_its_offer_in_the_cart(store, engine):
+    body = cart(promo_codes=["CHIPS1"], reserve=True)
+    with TestClient(app_for(store, engine, extra=unlocking())) as client:
+        response = client.post("/v1/carts/evaluate", json=body, headers=staff())
+    [code] = response.json()["promo_codes"]
+    assert (code["status"], code["discount_cents"]) == ("reserved", 350)
+    assert "FREE_CHIPS" in discounts_of(response.json())
+    [asked] = engine.sent
+    assert isinstance(asked, Reserve)
+    assert (asked.code, asked.discount_cents) == ("CHIPS1", 350)
+
+
+@pytest.mark.parametrize("answer", ["refused", "pending"])
+def test_an_offer_whose_code_was_not_reserved_is_not_told_to_the_till(store, engine, answer):
+    engine.reserve_refusal = "code_exhausted" if answer == "refused" else None
+    engine.silent = answer == "pending"
+    body = cart(promo_codes=["CHIPS1"], reserve=True)
+    with TestClient(app_for(store, engine, wait=SHORT, extra=unlocking())) as client:
+        response = client.post("/v1/carts/evaluate", json=body, headers=staff())
+    [code] = response.json()["promo_codes"]
+    assert code["status"] == answer
+    assert "FREE_CHIPS" not in discounts_of(response.json())
+
+
+def test_an_anonymous_cart_s_code_for_a_points_offer_is_refused_with_its_reason(store, engine):
+    body = cart(promo_codes=["BONUS1"], reserve=True)
+    with TestClient(app_for(store, engine, extra=unlocking())) as client:
+        response = client.post("/v1/carts/evaluate", json=body, headers=staff())
+    [code] = response.json()["promo_codes"]
+    assert (code["status"], code["reason"]) == ("refused", "code_not_applicable")
+    assert "needs a member" in code["detail"]
+    assert engine.sent == []
 
 
 # --- status ------------------------------------------------------------------------------------
