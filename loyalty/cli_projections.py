@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -26,6 +27,9 @@ from processors.base.topics import (
     REWARDS,
     TRANSACTIONS,
 )
+
+if TYPE_CHECKING:
+    from projections.runner import RunReport
 
 console = Console(stderr=True)
 
@@ -175,27 +179,29 @@ def rebuild(
 
     settings = get_settings()
     tune_gc()
-    report = asyncio.run(
-        run_rebuild(
-            settings.dsn,
-            settings.bootstrap_servers,
-            topics=contract_topic_map(
-                ledger_topic or settings.topic(LEDGER.name),
-                enrolments_topic or settings.topic(ENROLMENTS.name),
-                offers_topic or settings.topic(OFFERS.name),
-                transactions=transactions_topic or settings.topic(TRANSACTIONS.name),
-                config=config_topic or settings.topic(CONFIG.name),
-                rewards=rewards_topic or settings.topic(REWARDS.name),
-                outcomes=outcomes_topic or settings.topic(OUTCOMES.name),
-                notifications=notifications_topic or settings.topic(NOTIFICATIONS.name),
-            ),
-            live_schema=live_schema,
-            verify=verify,
-            swap=not no_swap,
-            swap_anyway=swap_anyway,
-            keep_old=keep_old,
+    with replay_progress(console, "replaying the ledger projection") as on_committed:
+        report = asyncio.run(
+            run_rebuild(
+                settings.dsn,
+                settings.bootstrap_servers,
+                topics=contract_topic_map(
+                    ledger_topic or settings.topic(LEDGER.name),
+                    enrolments_topic or settings.topic(ENROLMENTS.name),
+                    offers_topic or settings.topic(OFFERS.name),
+                    transactions=transactions_topic or settings.topic(TRANSACTIONS.name),
+                    config=config_topic or settings.topic(CONFIG.name),
+                    rewards=rewards_topic or settings.topic(REWARDS.name),
+                    outcomes=outcomes_topic or settings.topic(OUTCOMES.name),
+                    notifications=notifications_topic or settings.topic(NOTIFICATIONS.name),
+                ),
+                live_schema=live_schema,
+                verify=verify,
+                swap=not no_swap,
+                swap_anyway=swap_anyway,
+                keep_old=keep_old,
+                on_committed=on_committed,
+            )
         )
-    )
     console.print(
         f"replayed {report.records} record(s) ({report.events_applied} event(s), "
         f"{report.refused} refused) into {report.schema}"
@@ -237,6 +243,36 @@ def dump_command(schema: str | None, output: Path | None) -> None:
             with output.open("wb") as out:
                 digest = dump.write(conn, out)
     click.echo(digest)
+
+
+@contextmanager
+def replay_progress(
+    console: Console, what: str
+) -> Iterator[Callable[[RunReport, int | None], None]]:
+    """A progress bar for a replay: records committed of those up to the end offsets, the
+    rate and the time left (rich's estimate from the recent rate)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(what, total=None, rate="")
+
+        def on_committed(report: RunReport, ends: int | None) -> None:
+            speed = bar.tasks[0].speed
+            bar.update(task, completed=report.records, total=ends,
+                       rate=f"{speed:,.0f} records/s" if speed else "")  # fmt: skip
+
+        yield on_committed
 
 
 @click.command("bench-projector")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import psycopg
@@ -37,7 +37,7 @@ from processors.base.logs import get_logger
 from projections import db, dump
 from projections.migrate import apply_migrations
 from projections.projection import PROJECTION, TABLES
-from projections.runner import Projector, ProjectorConfig, contract_topic_map
+from projections.runner import Projector, ProjectorConfig, RunReport, contract_topic_map
 
 log = get_logger(__name__)
 
@@ -103,13 +103,15 @@ async def rebuild(
     swap_anyway: bool = False,
     keep_old: bool = False,
     max_records: int = 5000,
+    on_committed: Callable[[RunReport, int | None], None] | None = None,
 ) -> RebuildReport:
     """Rebuild the ledger projection from offset 0 and (with `swap`) make it the live one.
 
     `live_schema`: where the live tables are (default: the database's current schema,
     `public`). `verify`: hash both table sets in the swap transaction; when they cover the
     same offsets and differ, the tables and rows that differ are reported and nothing is
-    swapped, unless `swap_anyway`.
+    swapped, unless `swap_anyway`. `on_committed`: the replay's progress
+    (`Projector.run`).
     """
     topics = dict(topics or contract_topic_map())
     with db.connect(dsn, schema=live_schema, autocommit=True) as admin:
@@ -124,7 +126,7 @@ async def rebuild(
                     dsn, bootstrap_servers, topics, group_id=None, schema=report.schema,
                     max_records=max_records,
                 )  # fmt: skip
-                run = await Projector(config).run(until_caught_up=True)
+                run = await Projector(config).run(until_caught_up=True, on_committed=on_committed)
                 report.records, report.events_applied = run.records, run.events_applied
                 report.refused = run.refused
                 log.info("rebuild.replayed", schema=report.schema, records=run.records)

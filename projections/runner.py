@@ -26,7 +26,7 @@ Failures:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,6 +186,8 @@ class Projector:
         self.progress = Progress(f"projector:{config.projection}")
         self._consumer: AIOKafkaConsumer | None = None
         self._failing: str | None = None  # the Postgres error being retried, if any
+        self._on_committed: Callable[[RunReport, int | None], None] | None = None
+        self._ends_total: int | None = None
 
     async def run(
         self,
@@ -193,12 +195,18 @@ class Projector:
         stop: asyncio.Event | None = None,
         until_caught_up: bool = False,
         stop_after: int | None = None,
+        on_committed: Callable[[RunReport, int | None], None] | None = None,
     ) -> RunReport:
         """Project until `stop` is set; or, with `until_caught_up`, until every partition
         reaches the end offset it had when the run started (records past it are left for the
-        next run); or once at least `stop_after` records are committed."""
+        next run); or once at least `stop_after` records are committed.
+
+        `on_committed(report, ends)` is called after each committed batch: `ends` is the sum
+        of those end offsets with `until_caught_up` (the records a replay from offset 0
+        reads), else None. A progress bar's hook: it must not block."""
         stop = stop or asyncio.Event()
         report = RunReport()
+        self._on_committed, self._ends_total = on_committed, None
         self._positions, self._unseeked = {}, set()
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.config.bootstrap_servers,
@@ -213,6 +221,7 @@ class Projector:
         try:
             partitions = await self._partitions()
             ends = await consumer.end_offsets(partitions) if until_caught_up else None
+            self._ends_total = sum(ends.values()) if ends is not None else None
             if self.config.group_id is None:
                 consumer.assign(partitions)
                 self._must_seek(consumer, set(partitions))
@@ -293,6 +302,8 @@ class Projector:
                                for (t, p), offset in outcome.next_offsets.items()})  # fmt: skip
         if assignments == self._assignments:  # else the positions are being reloaded
             self._reposition(consumer, batches, outcome, report)
+        if self._on_committed is not None:
+            self._on_committed(report, self._ends_total)
         if self.config.group_id is not None:
             await self._commit_hint(consumer, outcome)
 
