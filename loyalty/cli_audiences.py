@@ -2,17 +2,16 @@
 targeting for audience": a CSV whose header is `loyaltyId`) onto the config topic, as
 `AudienceUploaded` parts that offers target by `targeting.audience_id`.
 
-Reading the file is `processors.code_lists` (the reader of product lists and reward codes: bad
-rows named by row number, repeats kept once with a warning); this module adds the check of
-the members against the `members` projection, the parts, the ids, the clock and the producing.
+Reading the file and making its parts is `processors.audience_lists` (through the reader of
+product lists and reward codes: bad rows named by row number, repeats kept once with a
+warning); this module adds the check of the members against the `members` projection, the
+clock and the producing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import sys
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,58 +22,31 @@ from pydantic import TypeAdapter, ValidationError
 
 from loyalty.cli_contract import codec
 from loyalty.producing import publish_events
+from processors.audience_lists import FILE_NAME_MAX, AudienceUpload, read_audience
 from processors.base.settings import get_settings
-from processors.code_lists import read_code_list
 from processors.contract.base import Id
 from processors.contract.config import AudienceUploaded
-from processors.contract.offer_definition import LIST_MAX
-from processors.rules.arithmetic import derived_id
 
-AUDIENCE_HEADER = "loyaltyId"
-"""The header of an uploaded audience list (seed 003)."""
-FILE_NAME_MAX = 255
 SHOWN_MAX = 20
 """Unknown members named one by one; beyond, counted."""
-
-
-@dataclass(frozen=True)
-class AudienceUpload:
-    """What a file gives: the parts to publish (none if there is any error), the problems."""
-
-    member_ids: list[str] = field(default_factory=list)
-    events: list[AudienceUploaded] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
 
 def read_upload(
     audience_id: str, path: Path, *, at: datetime, name: str | None = None
 ) -> AudienceUpload:
-    """The file's members as one upload in parts of at most LIST_MAX, in file order; `at` is
-    their time. The upload's id derives from the audience and the file's content, so the same
-    file again is a repeat (each part compacts to one), while another file replaces the
-    audience as a whole once all of its parts arrived."""
-    listed = read_code_list(path, AUDIENCE_HEADER, count_max=None)
-    if listed.errors:
-        return AudienceUpload(listed.codes, [], listed.errors, listed.warnings)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    upload_id = derived_id("audience-upload", audience_id, digest)
-    starts = range(0, len(listed.codes), LIST_MAX)
+    """The file's members as one upload (`processors.audience_lists`); `at` is their time."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return AudienceUpload(errors=[f"{path}: no such file"])
+    except (OSError, UnicodeDecodeError) as error:
+        return AudienceUpload(errors=[f"{path}: cannot be read as UTF-8 text: {error}"])
+    found = read_audience(audience_id, text, str(path), at=at, name=name)
+    # The event names the file, not the path it had on the uploader's machine.
     events = [
-        AudienceUploaded(
-            event_id=derived_id("audience-part", upload_id, str(number)),
-            occurred_at=at,
-            audience_id=audience_id,
-            name=name,
-            upload_id=upload_id,
-            part_number=number,
-            part_count=len(starts),
-            member_ids=listed.codes[start : start + LIST_MAX],
-            source_file_name=path.name[:FILE_NAME_MAX],
-        )
-        for number, start in enumerate(starts, start=1)
+        e.model_copy(update={"source_file_name": path.name[:FILE_NAME_MAX]}) for e in found.events
     ]
-    return AudienceUpload(listed.codes, events, [], listed.warnings)
+    return AudienceUpload(found.member_ids, events, found.errors, found.warnings)
 
 
 def unknown_members(conn: psycopg.Connection, member_ids: list[str]) -> list[str]:
@@ -148,8 +120,10 @@ def upload(audience_id: str, file: Path, name: str | None, dry_run: bool) -> Non
             sys.exit(1)
     verb = "would publish" if dry_run else "published"
     for event in found.events:
-        click.echo(f"{verb} part {event.part_number} of {event.part_count}: "
-                   f"{len(event.member_ids)} member(s) as {event.event_id}")  # fmt: skip
+        click.echo(
+            f"{verb} part {event.part_number} of {event.part_count}: "
+            f"{len(event.member_ids)} member(s) as {event.event_id}"
+        )
     click.echo(
         f"{verb} {len(found.member_ids)} member(s) for audience {audience_id} in "
         f"{len(found.events)} part(s) to {topic}",

@@ -20,7 +20,9 @@ from typing import Any
 
 import yaml
 
+from processors.audience_lists import AUDIENCE_HEADER, audience_parts
 from processors.code_lists import read_code_text
+from processors.contract.config import AudienceUploaded
 from processors.contract.offer_definition import COPY_LIMITS, REQUIRED_LOCALES
 from processors.offer_files import OfferFiles, Problem, offers_from_data
 
@@ -28,6 +30,9 @@ LOCALES = tuple(locale.value for locale in REQUIRED_LOCALES)
 ADVANCED = "advanced"
 PRODUCTS_CSV = "products_csv"
 PRODUCTS = "behaviours[0].products.skus"
+AUDIENCE_MEMBERS = "audience_members"
+"""Not in the definition: the members of the list the offer targets, published with it."""
+AUDIENCE_CSV = "audience_csv"
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,8 @@ class OfferForm:
     values: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     checked: OfferFiles | None = None
+    audience: list[AudienceUploaded] = field(default_factory=list)
+    """The audience list's parts, published before the offer (none: no list given)."""
 
     @property
     def by_path(self) -> dict[str, list[Problem]]:
@@ -163,7 +170,7 @@ class OfferForm:
 
 def _input_of(path: str) -> str:
     """The input a problem's path belongs to: itself, or the nearest input above it."""
-    if path in INPUTS:
+    if path in INPUTS or path == AUDIENCE_MEMBERS:
         return path
     if path.startswith(f"{PRODUCTS.rsplit('.', 1)[0]}.") and PRODUCTS in INPUTS:
         return PRODUCTS
@@ -212,18 +219,25 @@ def form_of_definition(definition: Mapping[str, Any]) -> OfferForm:
     return OfferForm(values=values)
 
 
-def read_form(fields: Mapping[str, str], products_csv: str | None) -> OfferForm:
-    """The form as typed (and a product list uploaded as CSV, merged into the products)."""
+def read_form(fields: Mapping[str, str], uploads: Mapping[str, str | None]) -> OfferForm:
+    """The form as typed, with the lists uploaded as CSV (`PRODUCTS_CSV`, `AUDIENCE_CSV`)
+    merged into the inputs they fill."""
     values = {path: fields.get(path, "") for path in INPUTS}
-    values[ADVANCED] = fields.get(ADVANCED, "")
+    for name in (ADVANCED, AUDIENCE_MEMBERS):
+        values[name] = fields.get(name, "")
     form = OfferForm(values=values)
-    if products_csv:
-        listed = read_code_text(products_csv, "the product list")
+    for upload, into, header in (
+        (PRODUCTS_CSV, PRODUCTS, "productCode"),
+        (AUDIENCE_CSV, AUDIENCE_MEMBERS, AUDIENCE_HEADER),
+    ):
+        text = uploads.get(upload)
+        if not text:
+            continue
+        listed = read_code_text(text, f"the uploaded {header} list", header, count_max=None)
         for reason in listed.errors:
-            form.problems.append(Problem("form", reason, PRODUCTS))
-        known = [c for c in values[PRODUCTS].split() if c]
-        merged = list(dict.fromkeys([*known, *listed.codes]))
-        values[PRODUCTS] = "\n".join(merged)
+            form.problems.append(Problem("form", reason, into))
+        known = [code for code in values[into].split() if code]
+        values[into] = "\n".join(dict.fromkeys([*known, *listed.codes]))
     return form
 
 
@@ -236,6 +250,13 @@ def check(form: OfferForm, *, published_at: datetime) -> OfferForm:
     checked = offers_from_data(data, file="form", base_dir=Path("."), published_at=published_at)
     form.problems += list(checked.problems)
     form.checked = checked
+    members = [m for m in form.values.get(AUDIENCE_MEMBERS, "").split() if m]
+    audience_id = form.values.get("targeting.audience_id", "").strip()
+    if members and not audience_id:
+        reason = "a list of members needs the audience id the offer targets"
+        form.problems.append(Problem("form", reason, "targeting.audience_id"))
+    elif members:
+        form.audience = audience_parts(audience_id, members, at=published_at, file_name="console")
     return form
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from processors.codec.json_form import from_json_line, from_json_object, to_json_object
 from processors.contract.base import Event
-from processors.contract.config import OfferPublished
+from processors.contract.config import AudienceUploaded, OfferPublished
 from processors.rules.member import Config
 from processors.simulation import Simulation
 
@@ -107,11 +108,18 @@ def read_events(text: str) -> tuple[list[Event], list[str]]:
     return events, errors
 
 
-def preview(config: Config, offer: OfferPublished, events: list[Event]) -> Preview:
-    """Run `offer` through the simulator on a copy of `config`, then `events`."""
+def preview(
+    config: Config,
+    offer: OfferPublished,
+    events: list[Event],
+    *,
+    audience: Sequence[AudienceUploaded] = (),
+) -> Preview:
+    """Run `offer` through the simulator on a copy of `config` (with its `audience` list, if
+    any, uploaded first, as publishing does), then `events`."""
     simulation = Simulation(config=copy.deepcopy(config))
     result = Preview()
-    for output in simulation.run([offer, *events]):
+    for output in simulation.run([*audience, offer, *events]):
         body = to_json_object(output)
         member = str(body.get("member_id") or "")
         result.rows.append((type(output).__name__, member, _said(body, offer.offer_id, result)))

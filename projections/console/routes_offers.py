@@ -127,7 +127,11 @@ async def submit_offer(request: Request, staff: Marketer, form_data: CheckedForm
     """One form, three buttons: check, preview, publish (`action`)."""
     action = str(form_data.get("action", "check"))
     fields = {k: v for k, v in form_data.items() if isinstance(v, str)}
-    form = offer_form.read_form(fields, await _text_of(form_data.get(offer_form.PRODUCTS_CSV)))
+    uploads = {
+        name: await _text_of(form_data.get(name))
+        for name in (offer_form.PRODUCTS_CSV, offer_form.AUDIENCE_CSV)
+    }
+    form = offer_form.read_form(fields, uploads)
     at = now(request)
     offer_form.check(form, published_at=at)
     errors = [p for p in form.problems if p.severity.value == "error"]
@@ -144,13 +148,27 @@ async def submit_offer(request: Request, staff: Marketer, form_data: CheckedForm
         return _form_page(request, staff, form, 422)
     if action == "preview":
         return _form_page(
-            request, staff, form, valid=True, preview=await _preview(request, event, form_data)
+            request,
+            staff,
+            form,
+            valid=True,
+            preview=await _preview(request, event, form.audience, form_data),
         )
     if action != "publish":
         return _form_page(request, staff, form, valid=True)
     before = await _queries(request).definition(event.offer_id)
-    unsent = await _send(request, event)
+    unsent = None
+    # The list first: an offer targeting it finds its members when it is published.
+    for part in [*form.audience, event]:
+        unsent = unsent or await _send(request, part)
     after = event.model_dump(mode="json")
+    if form.audience:
+        members = sum(len(part.member_ids) for part in form.audience)
+        after["audience_uploaded"] = {
+            "audience_id": form.audience[0].audience_id,
+            "members": members,
+            "parts": len(form.audience),
+        }
     if unsent:
         await audit_log(request).record(
             staff,
@@ -168,13 +186,15 @@ async def submit_offer(request: Request, staff: Marketer, form_data: CheckedForm
     return _done(request, f"/console/offers?published={event.offer_id}")
 
 
-async def _preview(request: Request, event: Any, form_data: FormData) -> Any:
+async def _preview(request: Request, event: Any, audience: list[Any], form_data: FormData) -> Any:
+    """The simulator's outputs for the offer (after its audience list, when one is given) and
+    an uploaded file of events or a sample member's purchase."""
     config = _config(request) or Config()
     uploaded = await _text_of(form_data.get("preview_events"))
     if uploaded is not None:
         events, errors = read_events(uploaded)
         if errors:
-            result = preview(config, event, [])
+            result = preview(config, event, [], audience=audience)
             result.errors = errors
             return result
     else:
@@ -186,7 +206,7 @@ async def _preview(request: Request, event: Any, form_data: FormData) -> Any:
         sku = str(form_data.get("sample_sku", "") or "SAMPLE_SKU")
         category = str(form_data.get("sample_category", ""))
         events = sample_events(event, Sample(member, max(spend, 0), sku, category))
-    return preview(config, event, events)
+    return preview(config, event, events, audience=audience)
 
 
 @router.get("/offers/{offer_id}")

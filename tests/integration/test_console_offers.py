@@ -220,3 +220,45 @@ async def test_the_report_shows_both_groups_the_named_test_and_a_chart(app):
 async def test_an_agent_cannot_read_a_report(app):
     async with signed_in(app, "carl", StaffRole.AGENT) as http:
         assert (await http.get("/console/reports/LIVE_NO_EXTENSIONS")).status_code == 403
+
+
+async def post_with_files(http: Any, values: dict[str, str], action: str, files: dict) -> Any:
+    page = await http.get("/console/offers/new")
+    data = {**values, "action": action, "csrf_token": csrf_of(page.text)}
+    return await http.post("/console/offers/new", data=data, files=files)
+
+
+async def test_an_uploaded_product_list_fills_the_products_and_a_bad_row_is_named(app):
+    good = {"products_csv": ("p.csv", b"productCode\nSKU1\nSKU2\n", "text/csv")}
+    bad = {"products_csv": ("p.csv", b"productCode\nSKU1\n\xc3\xa9\xc3\xa9\n", "text/csv")}
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        merged = await post_with_files(http, valid_form(), "check", good)
+        refused = await post_with_files(http, valid_form(), "check", bad)
+    assert merged.status_code == 200
+    products = merged.text.split('id="f-behaviours-0--products-skus"')[1].split("</textarea>")[0]
+    assert products.endswith("SKU1\nSKU2")
+    assert refused.status_code == 422
+    assert "the uploaded productCode list row 3" in refused.text
+
+
+async def test_an_uploaded_audience_is_published_before_the_offer_that_targets_it(app, sink):
+    audience = {"audience_csv": ("vip.csv", b"loyaltyId\nM1\nM2\nM1\n", "text/csv")}
+    values = valid_form(
+        "CONSOLE_VIP", **{"targeting.kind": "AUDIENCE_LIST", "targeting.audience_id": "VIP"}
+    )
+    before = len(sink.sent)
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        answer = await post_with_files(http, values, "publish", audience)
+    assert answer.status_code == 303, answer.text
+    part, published = sink.sent[before:]
+    assert type(part).__name__ == "AudienceUploaded"
+    assert (part.audience_id, part.member_ids) == ("VIP", ["M1", "M2"])
+    assert isinstance(published, OfferPublished)
+    assert published.targeting.audience_id == "VIP"
+
+
+async def test_a_list_of_members_without_an_audience_id_is_refused_at_its_field(app):
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        answer = await post_form(http, {**valid_form(), "audience_members": "M1\nM2"}, "check")
+    assert answer.status_code == 422
+    assert "a list of members needs the audience id the offer targets" in answer.text
