@@ -205,9 +205,15 @@ async def test_the_cart_benchmark_measures_every_cart_it_posts(stack_settings, o
     report = await run_cart_bench(
         stack_settings, own_database_url, offers=60, members=20, carts=40,
         log_dir=stack_settings.stack_dir / "logs" / "test-bench-cart", warmup=5,
+        scaling_carts=10, scaling_offers=50,
     )  # fmt: skip
 
     latency = report.context["latency_ms"]
     assert [latency[name]["count"] for name in ("cart", "healthz", "evaluate_cart")] == [40, 40, 40]
-    assert {m.name for m in report.measurements} == {"cart", "healthz", "evaluate_cart"}
+    assert {m.name: m.count for m in report.measurements} == {
+        "cart": 40, "healthz": 40, "evaluate_cart": 40,
+        "evaluate_cart, 10 offers that do not apply": 10,
+        "evaluate_cart, 50 offers that do not apply": 10,
+    }  # fmt: skip
+    assert [v.target.split(" ")[0] for v in report.verdicts] == ["#16.4", "#16.4"]
     assert report.context["outcomes"]["offers_applied"] > 0
