@@ -191,6 +191,8 @@ def apply(
         feed.write(conn, feed_events)
         rewards.write(conn, reward_events)
         outcomes.write(conn, outcome_events)
+        if member_events or outcome_events:
+            members.settle(conn)  # enrolments wait for their answers (either may come first)
         notifications.write(conn, notification_events)
         codes.write(conn, code_events)
         offer_reservations.write(conn, reservation_events)

@@ -53,6 +53,29 @@ def enrolled(member_id: str = "M1", **changes):
     return MemberEnrolled(**{**fields, **changes})
 
 
+def enrolment_answered(enrolment, *, refused: str | None = None):
+    """The engine's answer to `enrolment` (loyalty.outcomes.v1): accepted, or refused with the
+    reason `refused` names."""
+    from processors.contract.outcomes import (
+        RejectionReason,
+        RequestAccepted,
+        RequestRejected,
+    )
+    from processors.contract.redemptions import RequestType
+
+    fields = {
+        "event_id": f"answer-{enrolment.event_id}",
+        "occurred_at": enrolment.occurred_at,
+        "member_id": enrolment.member_id,
+        "command_id": enrolment.event_id,
+        "request_type": RequestType.ENROLMENT,
+        "request_event_id": enrolment.event_id,
+    }
+    if refused is None:
+        return RequestAccepted(**fields)
+    return RequestRejected(**fields, reason=RejectionReason(refused), detail=refused)
+
+
 def credit(points: int, *, expires_at=None, program_id="CA_REWARDS", category="REGULAR",
            kind="ALLOCATION", offer_id=None) -> dict:  # fmt: skip
     """A credit to the lot expiring at `expires_at` (None: never), for `LedgerBook.record`."""

@@ -267,7 +267,7 @@ def write_world(dsn: str, world: FeedWorld) -> None:
             feed.write(conn, world.offers)
         for chunk in _chunks(world.enrolments, BATCH):
             with conn.transaction():
-                members.write(conn, chunk)  # type: ignore[arg-type]
+                members.open_enrolled(conn, chunk)  # type: ignore[arg-type]
         for chunk in _chunks(world.offer_events, BATCH):
             with conn.transaction():
                 done = [e for e in chunk if isinstance(e, OfferCompleted | OfferProgressed)]

@@ -25,6 +25,7 @@ from projections import dump
 from projections.api.app import create_app
 from projections.api.auth import Role, issue_token
 from projections.runner import Projector, ProjectorConfig, contract_topic_map
+from tests.builders import enrolment_answered
 from tests.cart_given import AT, cart, config_events, enrolment
 from tests.integration.test_projections_ledger import produce
 
@@ -75,11 +76,15 @@ async def stack(own_database_url, bootstrap_servers, new_topic) -> AsyncIterator
         event_id="merge-M3", occurred_at=AT - timedelta(days=5), victim_member_id="M3",
         survivor_member_id="M1", source="APP",
     )  # fmt: skip
-    members = [enrolment("M1"), enrolment("M2"), enrolment("M3"), merged]
-    await produce(bootstrap_servers, enrolments, encoded(members))
+    joined = [enrolment("M1"), enrolment("M2"), enrolment("M3")]
+    await produce(bootstrap_servers, enrolments, encoded([*joined, merged]))
+    # The engine's answers: an enrolment opens its member once accepted.
+    outcomes = await new_topic("outcomes", partitions=2)
+    await produce(bootstrap_servers, outcomes, encoded(map(enrolment_answered, joined)))
     await produce(bootstrap_servers, offers, encoded([progress("M1", 6000)]))
     projector = ProjectorConfig(
-        own_database_url, bootstrap_servers, contract_topic_map(ledger, enrolments, offers),
+        own_database_url, bootstrap_servers,
+        contract_topic_map(ledger, enrolments, offers, outcomes=outcomes),
         group_id=f"test-cart-{uuid.uuid4().hex[:8]}",
     )  # fmt: skip
     await asyncio.wait_for(Projector(projector).run(until_caught_up=True), timeout=60)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import psycopg
 import pytest
 
 from loyalty.producing import publish_events
@@ -78,10 +79,13 @@ async def test_enrolment_answers_with_the_workers_decision(engine, tmp_path):
             )
             never = await http.get("/v1/members/en-1/enrolment/k9", headers=bearer(engine, "en-1"))
             balance = await http.get("/v1/members/en-1/balance", headers=bearer(engine, "en-1"))
-            # The refused member's enrolment is projected too (members), yet opened nothing:
+            # Once the refusals are projected, the refused enrolments have opened nothing:
             # to the member services they are no member.
-            refused_row = "SELECT count(*) FROM members WHERE member_id = 'en-2'"
-            assert await until(count_is(engine, refused_row, 1), 60)
+            refusals = (
+                "SELECT count(*) FROM request_outcomes"
+                " WHERE member_id IN ('en-2', 'en-3', 'en-4') AND NOT accepted"
+            )
+            assert await until(count_is(engine, refusals, 3), 60)
             no_preferences = await http.get(
                 "/v1/members/en-2/preferences", headers=bearer(engine, "en-2")
             )
@@ -111,9 +115,15 @@ async def test_enrolment_answers_with_the_workers_decision(engine, tmp_path):
     assert balance.status_code == 200, balance.text
     assert (no_preferences.status_code, no_inbox.status_code) == (404, 404)
 
-    # The refused members opened nothing: only en-1 has accounts.
+    # The refused members opened nothing: only en-1 has accounts and a member row, and no
+    # enrolment is left waiting for its answer.
     accounts = "SELECT count(DISTINCT member_id) FROM member_balances"
     assert projected(engine, accounts) == 1
+    ours = "member_id IN ('en-1', 'en-2', 'en-3', 'en-4')"
+    members = f"SELECT member_id, markets, program_ids FROM members WHERE {ours}"
+    with psycopg.connect(engine.dsn) as conn:
+        assert conn.execute(members).fetchall() == [("en-1", ["CA"], [PROGRAM])]
+    assert projected(engine, f"SELECT count(*) FROM member_enrolments_pending WHERE {ours}") == 0
 
 
 async def test_a_member_token_enrols_and_reads_only_its_own_member_and_bad_input_is_400(engine):

@@ -39,6 +39,7 @@ from projections.api.auth import Role, issue_token
 from projections.migrate import apply_migrations
 from projections.projection import Admitted, PartitionBatch, apply
 from projections.writers import feed
+from tests.builders import enrolment_answered
 from tests.cart_given import enrolment, program
 from tests.feed_given import AT, published, window
 
@@ -111,12 +112,14 @@ def batches(records: dict[str, list[Event]], *, start: int = 0, size: int | None
     return cut
 
 
+def enrolled_and_accepted() -> dict[str, list[Event]]:
+    """The two members' enrolments and the engine's answers, which open them."""
+    enrolments = [enrolment(MEMBER), enrolment(CONTROL)]
+    return {"enrolments": enrolments, "outcomes": list(map(enrolment_answered, enrolments))}
+
+
 def everything() -> dict[str, list[Event]]:
-    return {
-        "config": config_events(),
-        "enrolments": [enrolment(MEMBER), enrolment(CONTROL)],
-        "offers": member_events(),
-    }
+    return {"config": config_events(), **enrolled_and_accepted(), "offers": member_events()}
 
 
 def bearer(member_id: str) -> dict[str, str]:
@@ -221,8 +224,7 @@ VALUES (%s, %s, 'STORE_DOUBLE', 'STORE', 500, %s, %s, %s, %s, %s)
 async def test_a_reward_store_offer_is_read_with_the_members_unused_instances(own_database_url):
     sold = {"reward_store_id": "STORE", "points_cost": 500}
     store_offer = published("STORE_DOUBLE", rank=1, reward_store=sold)
-    records = {"config": [program(), store_offer],
-               "enrolments": [enrolment(MEMBER), enrolment(CONTROL)]}  # fmt: skip
+    records = {"config": [program(), store_offer], **enrolled_and_accepted()}
     with db.connect(own_database_url, autocommit=True) as conn:
         for batch in batches(records):
             apply(conn, batch)

@@ -15,13 +15,13 @@ from datetime import timedelta
 import pytest
 
 from processors.codec.avro import AvroCodec
-from processors.contract.enrolments import MemberProfile, MemberProfileUpdated
+from processors.contract.enrolments import MemberEnrolled, MemberProfile, MemberProfileUpdated
 from processors.contract.offers import OfferTargeted
 from projections import db, dump, projection
 from projections.projection import Admitted, PartitionBatch
 from projections.rebuild import rebuild
 from projections.runner import Projector, ProjectorConfig, contract_topic_map
-from tests.builders import T0, enrolled, offer_history
+from tests.builders import T0, enrolled, enrolment_answered, offer_history
 from tests.integration.test_projections_ledger import drop_schema, new_schema, produce, select
 
 pytestmark = pytest.mark.integration
@@ -48,14 +48,20 @@ def targeted(member: str) -> OfferTargeted:
 
 
 async def feed(bootstrap, new_topic, offers, enrolments=()) -> dict[str, str]:
+    """The topics, with `enrolments` and `offers` produced and every enrolment accepted."""
     topics = {
         "ledger": await new_topic("ledger", partitions=2),
         "enrolments": await new_topic("enrolments", partitions=2),
         "offers": await new_topic("offers", partitions=2),
+        "outcomes": await new_topic("outcomes", partitions=2),
     }
     await produce(bootstrap, topics["enrolments"], encoded(enrolments))
+    answers = [enrolment_answered(e) for e in enrolments if isinstance(e, MemberEnrolled)]
+    await produce(bootstrap, topics["outcomes"], encoded(answers))
     await produce(bootstrap, topics["offers"], encoded(offers))
-    return contract_topic_map(topics["ledger"], topics["enrolments"], topics["offers"])
+    return contract_topic_map(
+        topics["ledger"], topics["enrolments"], topics["offers"], outcomes=topics["outcomes"]
+    )
 
 
 async def project(database_url, bootstrap, topics, schema, **changes):
@@ -159,6 +165,10 @@ def test_members_keep_every_market_and_programme_and_the_newest_profile(database
         projection.apply(conn, [PartitionBatch("enrolments", 0, [Admitted(0, events[0])])])
         projection.apply(conn, [PartitionBatch("enrolments", 0, [Admitted(1, events[1])])])
         projection.apply(conn, [PartitionBatch("enrolments", 0, [Admitted(2, events[2])])])
+        answers = [enrolment_answered(events[2]), enrolment_answered(events[0])]
+        projection.apply(
+            conn, [PartitionBatch("outcomes", 0, list(map(Admitted, (0, 1), answers)))]
+        )
         row = conn.execute(
             "SELECT market, markets, program_ids, profile->'attributes', first_name FROM members"
         ).fetchone()

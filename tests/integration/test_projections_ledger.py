@@ -14,6 +14,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -31,7 +32,7 @@ from projections.migrate import apply_migrations
 from projections.projection import Admitted, PartitionBatch
 from projections.rebuild import rebuild
 from projections.runner import Projector, ProjectorConfig, contract_topic_map
-from tests.builders import T0, ledger_history, offer_history
+from tests.builders import T0, enrolled, enrolment_answered, ledger_history, offer_history
 
 pytestmark = pytest.mark.integration
 
@@ -48,10 +49,20 @@ class Feed:
     ledger: list
     offers_topic: str
     offers: list
+    outcomes_topic: str
+    outcomes: list
 
     @property
     def topics(self) -> dict[str, str]:
-        return contract_topic_map(self.ledger_topic, self.enrolments_topic, self.offers_topic)
+        return contract_topic_map(
+            self.ledger_topic, self.enrolments_topic, self.offers_topic,
+            outcomes=self.outcomes_topic,
+        )  # fmt: skip
+
+    @property
+    def size(self) -> int:
+        """How many records were produced to the feed's topics."""
+        return len(self.ledger) + len(self.enrolments) + len(self.offers) + len(self.outcomes)
 
 
 def new_schema(database_url: str) -> str:
@@ -122,9 +133,17 @@ def member_changes() -> list:
     ]
 
 
+def refused_stranger():
+    """An enrolment the engine refuses (another market's programme): it opens nobody."""
+    return enrolled("M900", market="US")
+
+
 async def make_feed(bootstrap, new_topic, *, members=6, events_per_member=12, partitions=3):
     enrolments, ledger = ledger_history(members, events_per_member)
-    enrolments = enrolments + member_changes()
+    answers = [enrolment_answered(e) for e in enrolments]
+    stranger = refused_stranger()
+    answers.append(enrolment_answered(stranger, refused="market_mismatch"))
+    enrolments = [*enrolments, stranger, *member_changes()]
     feed = Feed(
         await new_topic("ledger", partitions=partitions),
         await new_topic("enrolments", partitions=partitions),
@@ -132,7 +151,10 @@ async def make_feed(bootstrap, new_topic, *, members=6, events_per_member=12, pa
         ledger,
         await new_topic("offers", partitions=partitions),
         offer_history(members),
+        await new_topic("outcomes", partitions=partitions),
+        answers,
     )
+    await produce(bootstrap, feed.outcomes_topic, encoded(feed.outcomes))
     await produce(bootstrap, feed.enrolments_topic, encoded(feed.enrolments))
     await produce(bootstrap, feed.ledger_topic, encoded(feed.ledger))
     await produce(bootstrap, feed.offers_topic, encoded(feed.offers))
@@ -189,7 +211,7 @@ async def test_the_projected_tables_say_what_the_ledger_says(
     report = await project(database_url, bootstrap_servers, feed, schema)
 
     assert report.refused == 0
-    assert report.events_applied == len(feed.ledger) + len(feed.enrolments) + len(feed.offers)
+    assert report.events_applied == feed.size
     ledger: list[LedgerEventRecorded] = feed.ledger
     assert select(database_url, schema, "SELECT count(*) FROM ledger_events") == [(len(ledger),)]
     # Each account's balance is the sum of its entries.
@@ -246,10 +268,105 @@ async def test_the_projected_tables_say_what_the_ledger_says(
             "SELECT member_id, first_name, email, province, status, merged_into FROM members",
         )
     }
-    assert len(members) == 6
+    assert len(members) == 6  # M900's refused enrolment opened nobody
     assert members["M000"] == ("First M000", None, "QC", "ACTIVE", None)
     assert members["M001"] == ("Renamed", "m1@example.com", "ON", "ACTIVE", None)
     assert members["M002"][3:] == ("MERGED", "M003")
+
+
+def members_rows(conn) -> dict:
+    with conn.transaction():  # leaves the connection idle for the next `apply`
+        return {
+            row[0]: row[1:]
+            for row in conn.execute(
+                "SELECT member_id, market, enrolled_at, markets, program_ids, first_name, status,"
+                " merged_into FROM members"
+            )
+        }
+
+
+def applied_one_by_one(conn, events) -> None:
+    """Each event in its own batch (its own transaction), in the order given."""
+    for event in events:
+        projection.apply(conn, [PartitionBatch(f"t-{event.event_id}", 0, [Admitted(0, event)])])
+
+
+def test_an_enrolment_opens_its_member_once_accepted_in_either_order(database_url, schemas):
+    joined = enrolled("M1", occurred_at=T0)
+    later = enrolled(
+        "M1", event_id="enrol-M1-US", occurred_at=T0 + timedelta(hours=3), market="US",
+        program_ids=["US_REWARDS"],
+    )  # fmt: skip
+    renamed = MemberProfileUpdated(
+        event_id="profile-M1", occurred_at=T0 + timedelta(hours=2), member_id="M1", source="APP",
+        profile=MemberProfile(first_name="Renamed", province="QC"),
+    )  # fmt: skip
+    events = [joined, enrolment_answered(joined), renamed, later, enrolment_answered(later)]
+    orders = [
+        events,
+        # Answers first, the second enrolment before the first, the update while both wait.
+        [events[4], events[1], later, renamed, joined],
+        # Each enrolment after its answer, the update before either enrolment is opened.
+        [renamed, joined, later, events[4], events[1]],
+    ]
+    seen = []
+    for order in orders:
+        with db.connect(database_url, schema=schemas()) as conn:
+            applied_one_by_one(conn, order)
+            seen.append(members_rows(conn))
+            assert conn.execute("SELECT count(*) FROM member_enrolments_pending").fetchone() == (0,)
+
+    assert seen[0] == seen[1] == seen[2]
+    # The earliest enrolment's market and time; both markets and programmes; the newest profile.
+    market, enrolled_at, markets, programs, first_name, status, _ = seen[0]["M1"]
+    assert (market, enrolled_at, markets, programs) == (
+        "CA",
+        T0,
+        ["CA", "US"],
+        ["CA_REWARDS", "US_REWARDS"],
+    )
+    # `later` (hour 3) carries a profile newer than the update (hour 2).
+    assert (first_name, status) == ("First M1", "ACTIVE")
+
+
+def test_a_refused_enrolment_opens_nobody_and_adds_no_market(database_url, schema):
+    joined = enrolled("M1")
+    refused = enrolled(
+        "M1", event_id="enrol-M1-US", occurred_at=T0 + timedelta(hours=1), market="US",
+        program_ids=["US_REWARDS"],
+    )  # fmt: skip
+    stranger = enrolled("M2", program_ids=["NO_SUCH_PROGRAMME"])
+    with db.connect(database_url, schema=schema) as conn:
+        applied_one_by_one(
+            conn,
+            [
+                joined, refused, stranger, enrolment_answered(joined),
+                enrolment_answered(refused, refused="market_mismatch"),
+                enrolment_answered(stranger, refused="unknown_programme"),
+            ],
+        )  # fmt: skip
+        rows = members_rows(conn)
+        waiting = conn.execute("SELECT count(*) FROM member_enrolments_pending").fetchone()
+
+    assert set(rows) == {"M1"}
+    assert rows["M1"][2:4] == (["CA"], ["CA_REWARDS"])
+    assert waiting == (0,)
+
+
+def test_an_enrolment_without_its_answer_waits_and_a_merge_reaches_it(database_url, schema):
+    joined = enrolled("M1")
+    merged = MembersMerged(
+        event_id="merge-M1", occurred_at=T0 + timedelta(hours=1), victim_member_id="M1",
+        survivor_member_id="M2", source="CALL_CENTER",
+    )  # fmt: skip
+    with db.connect(database_url, schema=schema) as conn:
+        applied_one_by_one(conn, [joined, merged])
+        before_answer = members_rows(conn)
+        applied_one_by_one(conn, [enrolment_answered(joined)])
+        after_answer = members_rows(conn)
+
+    assert before_answer == {}
+    assert after_answer["M1"][4:] == ("First M1", "MERGED", "M2")
 
 
 # --- Redelivery, restarts and crashes -----------------------------------------------------
@@ -307,7 +424,7 @@ async def test_replaying_everything_without_checkpoints_changes_nothing(
 
     again = await project(database_url, bootstrap_servers, feed, schema)
 
-    assert again.events_applied == len(feed.ledger) + len(feed.enrolments) + len(feed.offers)
+    assert again.events_applied == feed.size
     assert dump_hash(database_url, schema) == after_first_run
 
 
@@ -315,7 +432,7 @@ async def test_a_projector_stopped_half_way_then_restarted_builds_the_same_table
     database_url, bootstrap_servers, new_topic, schema, schemas
 ):
     feed = await make_feed(bootstrap_servers, new_topic)
-    total = len(feed.ledger) + len(feed.enrolments) + len(feed.offers)
+    total = feed.size
     half = Projector(config(database_url, bootstrap_servers, feed, schema, max_records=10))
     await asyncio.wait_for(half.run(stop_after=total // 2), timeout=60)
     applied = sum(checkpoints(database_url, schema).values())
@@ -333,7 +450,7 @@ async def test_a_projector_killed_mid_way_loses_and_doubles_nothing(
     database_url, bootstrap_servers, new_topic, schema, schemas
 ):
     feed = await make_feed(bootstrap_servers, new_topic, members=40, events_per_member=50)
-    total = len(feed.ledger) + len(feed.enrolments) + len(feed.offers)
+    total = feed.size
     env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP": bootstrap_servers}
     # Every topic the projector reads is this test's own: the shared ones hold others' records.
     quiet = {f"{feed.ledger_topic}-{name}": (1, {}) for name in ("transactions", "config")}
@@ -466,7 +583,7 @@ async def test_refused_records_are_logged_counted_and_passed_over_never_silently
     enrolments, ledger = ledger_history(2, 3)
     feed = Feed(
         await new_topic("ledger"), await new_topic("enrolments"), enrolments, ledger,
-        await new_topic("offers"), [],
+        await new_topic("offers"), [], await new_topic("outcomes"), [],
     )  # fmt: skip
     await produce(
         bootstrap_servers, feed.enrolments_topic, [(b"M000", b"garbage"), *encoded(enrolments)]
@@ -577,7 +694,7 @@ async def test_a_live_projector_keeps_going_across_a_rebuild_swap(
     live = Projector(config(database_url, bootstrap_servers, feed, schema, max_records=5))
     running = asyncio.create_task(live.run(stop=stop))
     try:
-        total = len(feed.ledger) + len(feed.enrolments) + len(feed.offers)
+        total = feed.size
         await wait_for_checkpoints(database_url, schema, total)
 
         report = await rebuild(
@@ -614,7 +731,7 @@ async def test_a_checkpoint_found_behind_the_consumer_is_read_again_from_there(
     live = Projector(config(database_url, bootstrap_servers, feed, schema))
     running = asyncio.create_task(live.run(stop=stop))
     try:
-        total = len(feed.ledger) + len(feed.enrolments) + len(feed.offers)
+        total = feed.size
         await wait_for_checkpoints(database_url, schema, total)
         # As a rebuild's swap would: the tables go back to an earlier position, under the
         # feet of a running projector.
@@ -637,7 +754,7 @@ async def test_a_checkpoint_found_behind_the_consumer_is_read_again_from_there(
     assert report.rewinds >= 1
     whole = Feed(
         feed.ledger_topic, feed.enrolments_topic, feed.enrolments, feed.ledger + extra,
-        feed.offers_topic, feed.offers,
+        feed.offers_topic, feed.offers, feed.outcomes_topic, feed.outcomes,
     )  # fmt: skip
     assert dump_hash(database_url, schema) == await fresh_hash(
         database_url, bootstrap_servers, whole, schemas

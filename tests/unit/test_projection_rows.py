@@ -83,9 +83,18 @@ def test_member_events_become_their_statements_in_order():
 
     statements = members.statements_of(given)
 
-    assert [sql.split()[0] for sql, _ in statements] == ["INSERT", "UPDATE", "UPDATE"]
-    enrol, profile, merge = (params for _, params in statements)
-    assert (enrol["member_id"], enrol["market"], enrol["first_name"]) == ("M1", "CA", "First M1")
+    # The enrolment waits for its answer; the update and the merge apply to the member and to
+    # an enrolment still waiting.
+    assert [sql.split()[0:3] for sql, _ in statements] == [
+        ["INSERT", "INTO", "member_enrolments_pending"],
+        ["UPDATE", "members", "SET"],
+        ["UPDATE", "member_enrolments_pending", "SET"],
+        ["UPDATE", "members", "SET"],
+        ["UPDATE", "member_enrolments_pending", "SET"],
+    ]
+    enrol, profile, _, merge, _ = (params for _, params in statements)
+    assert (enrol["member_id"], enrol["command_id"], enrol["market"]) == ("M1", "enrol-M1", "CA")
+    assert enrol["basics"].obj["first_name"] == "First M1"
     assert (profile["first_name"], profile["email"], profile["province"]) == (
         "Ann",
         "ann@example.com",
