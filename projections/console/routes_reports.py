@@ -64,7 +64,7 @@ def chart(report: OfferReport) -> Chart:
 
     test, test_points = steps([d.test_rate for d in days])
     control, control_points = steps([d.control_rate for d in days])
-    ticks = [(y(top * k / 4), f"{top * k / 4:.0%}") for k in range(5)]
+    ticks = [(y(top * k / 4), f"{top * k / 4:.1%}") for k in range(5)]
     labels = [(x(d), d.day.isoformat()) for d in (days[0], days[-1])]
     return Chart(test, control, ticks, labels, test_points, control_points)
 
