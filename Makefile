@@ -2,7 +2,7 @@
 VENV := .venv/bin
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run test lint check bench stack-up stack-down
+.PHONY: help setup run test lint check bench bench-quick stack-up stack-down
 
 help: ## Show this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -26,8 +26,11 @@ lint: ## ruff (lint + format), mypy (strict on the rule core), import-linter
 
 check: test ## Alias of test
 
-bench: setup ## Benchmarks on the real stack, each with its same-run baseline
+bench: setup ## Every benchmark, its same-run baseline and target verdict (~1 h)
 	$(VENV)/loyalty bench
+
+bench-quick: setup ## The same at small sizes: the report's shape, not its figures (~5 min)
+	$(VENV)/loyalty bench --quick
 
 stack-up: setup ## Start the local Kafka + Postgres (idempotent)
 	$(VENV)/loyalty stack up

@@ -148,7 +148,7 @@ def demo(members: int, api_port: int, exit_after: bool, api_url: str | None) -> 
         console.print("stopped")
 
 
-@main.command()
+@main.command("bench-raw")
 @click.option("--messages", default=200_000, show_default=True, help="Records for the Kafka runs.")
 @click.option("--rows", default=100_000, show_default=True, help="Rows for the Postgres COPY.")
 @click.option(
@@ -157,7 +157,7 @@ def demo(members: int, api_port: int, exit_after: bool, api_url: str | None) -> 
     default=None,
     help="Where to write the JSON report.",
 )
-def bench(messages: int, rows: int, output: Path | None) -> None:
+def bench_raw(messages: int, rows: int, output: Path | None) -> None:
     """Benchmark the raw stack (the baselines every pipeline is compared with)."""
     import asyncio
 
@@ -171,6 +171,40 @@ def bench(messages: int, rows: int, output: Path | None) -> None:
     path = write_report(report, output)
     report.print_table(console)
     console.print(f"JSON report: {path}")
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="Small sizes: a smoke run of every bench (minutes).")
+@click.option(
+    "--only",
+    default=None,
+    help="Comma-separated benches to run, in the suite's order (default: all of them).",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the JSON report and the PNG plot go (default: bench-results/).",
+)
+def bench(quick: bool, only: str | None, output_dir: Path | None) -> None:
+    """Every benchmark with its same-run baseline: one table, a JSON report, a PNG plot, and
+    which target of issues #12-#16 each figure meets."""
+    from loyalty import stack as local_stack
+    from loyalty.bench.suite import NAMES, print_suite, run_suite, write_suite
+    from processors.base.settings import REPO_ROOT
+
+    settings = get_settings()
+    local_stack.up(settings)
+    chosen = NAMES if only is None else tuple(name.strip() for name in only.split(","))
+    result = run_suite(
+        settings, mode="quick" if quick else "full", only=chosen,
+        log_dir=settings.stack_dir / "logs" / "bench", echo=console.print,
+    )  # fmt: skip
+    report, plot = write_suite(result, output_dir or REPO_ROOT / "bench-results")
+    print_suite(result, console)
+    console.print(f"JSON report: {report}\nplot: {plot}")
+    if any(step.error for step in result.steps):
+        raise SystemExit(1)
 
 
 def _register_contract_commands() -> None:

@@ -208,7 +208,7 @@ async def freshness(
                     if time.perf_counter() - started > 60:
                         raise RuntimeError(f"purchase {n} of {member} not visible after 60 s")
                     await asyncio.sleep(poll_ms / 1000)
-                times.seconds.append(time.perf_counter() - started)
+                times.add(time.perf_counter() - started, time.time())
     finally:
         await producer.stop()
     return times
@@ -335,9 +335,7 @@ def _fill(
         for name, times in load.latencies.items():
             if not times.seconds:
                 continue
-            line = times.measurement("requests", _NOTES[name])
-            line.name = f"{name} @ {rate:g}/s"
-            report.add(line)
+            report.add_latencies(times, "requests", _NOTES[name], f"{name} @ {rate:g}/s")
         context = by_rate[f"{rate:g}"]
         healthz = context["latency_ms"].get("healthz", {}).get("p99_ms")
         for kind in ("anonymous", "member"):
@@ -346,7 +344,7 @@ def _fill(
                 context["feed_p99_over_healthz_p99"].get(kind), at_most=FEED_TO_HEALTHZ_P99_MAX,
                 unit="×", baseline=f"healthz p99 {healthz} ms, same schedule",
             ))  # fmt: skip
-    report.add(visible.measurement("purchases", _NOTES[visible.name]))
+    report.add_latencies(visible, "purchases", _NOTES[visible.name])
     report.judge(verdict(
         "#14 event → visible in the feed, p99", visible_summary["p99_ms"],
         at_most=VISIBLE_P99_MAX_MS, unit="ms",

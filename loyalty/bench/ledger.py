@@ -42,7 +42,7 @@ from loyalty.bench import mix
 from loyalty.bench.load import enrolment, program, purchase
 from loyalty.bench.pure import measure_pure
 from loyalty.bench.raw import measure_consume_produce
-from loyalty.bench.report import BenchReport, Measurement
+from loyalty.bench.report import BenchReport, Measurement, verdict
 from loyalty.producing import publish_events
 from loyalty.services import Services
 from loyalty.stack import processes
@@ -52,6 +52,11 @@ from processors.base.topics import LEDGER, TRANSACTIONS
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.transactions import TransactionCompleted
+
+LOOP_SHARE_MIN = 0.20
+"""Issue #16, target 1: the worker end to end at >= 20 % of the bare loop."""
+PURE_RATE_MIN = 10_000.0
+"""Issue #16, target 1: the pure path at >= 10,000 purchases a second."""
 
 
 def _count(dsn: str, sql: str) -> int:
@@ -254,7 +259,7 @@ async def run_ledger_bench(
             }
         )
         engine_cpu.start()
-        started = time.perf_counter()
+        started, wall = time.perf_counter(), time.time()
         sampler = asyncio.create_task(stages.follow(started, base, load.ledger_events, stop))
         await _produce_encoded(isolated.bootstrap_servers, records)
         produced = time.perf_counter() - started
@@ -297,6 +302,12 @@ async def run_ledger_bench(
         report.context["stage_samples"] = [
             [round(t, 2), events, rows] for t, events, rows in stages.samples
         ]
+        report.done_over_run["ledger events on the topic"] = [
+            (wall + t, events) for t, events, _ in stages.samples
+        ]
+        report.done_over_run["rows in Postgres"] = [
+            (wall + t, rows) for t, _, rows in stages.samples
+        ]
     finally:
         services.stop()
     sink = isolated.topic("bench.loop-sink")
@@ -314,10 +325,23 @@ async def run_ledger_bench(
     for measurement in load.pure:
         report.add(measurement)
     engine = report.measurements[0]
-    report.context["ratio_engine_to_loop"] = (
-        round(engine.rate / baseline.rate, 3) if baseline.rate else None
-    )
+    engine_to_loop = round(engine.rate / baseline.rate, 3) if baseline.rate else None
+    report.context["ratio_engine_to_loop"] = engine_to_loop
     if len(load.pure) > 1 and load.pure[1].rate:
         report.context["ratio_pure_to_codec"] = round(load.pure[0].rate / load.pure[1].rate, 3)
     report.context["records_on_input_topic"] = load.input_records
+    pure = load.pure[0]
+    report.judge(
+        verdict(
+            f"#16.1 worker end to end / bare loop ({load.name})",
+            engine_to_loop, at_least=LOOP_SHARE_MIN, unit="×",
+            baseline=f"bare loop {baseline.rate:,.0f}/s, engine {engine.rate:,.0f}/s",
+        ),
+        verdict(
+            f"#16.1 pure path ({load.name}), events a second", pure.rate,
+            at_least=PURE_RATE_MIN, unit="/s",
+            baseline=(f"codec alone {load.pure[1].rate:,.0f}/s" if len(load.pure) > 1
+                      else "no baseline: an absolute rate"),
+        ),
+    )  # fmt: skip
     return report

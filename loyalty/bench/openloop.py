@@ -96,7 +96,7 @@ async def open_loop(
         counts = result.outcomes.setdefault(request.kind, {})
         counts[outcome] = counts.get(outcome, 0) + 1
         if outcome in counted:
-            result.latencies[request.kind].add(done - due, done - start)
+            result.latencies[request.kind].add(done - due, time.time())
             result.bytes[request.kind] = result.bytes.get(request.kind, 0) + len(body)
 
     async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as session:
@@ -175,7 +175,7 @@ def fill_round_trips(
     }
     for times in trips.latencies.values():
         if times.seconds:
-            report.add(times.measurement("requests", notes[times.name]))
+            report.add_latencies(times, "requests", notes[times.name])
     report.judge(verdict(
         target, worst, at_most=p99_max_ms, unit="ms",
         baseline=f"healthz p99 {healthz} ms, same schedule" if healthz else "",

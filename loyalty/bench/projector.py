@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaProducer
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from loyalty.bench.report import BenchReport, Measurement
+from loyalty.bench.report import BenchReport, Measurement, verdict
 from loyalty.stack import kafka
 from processors.base.settings import Settings
 from processors.codec.avro import AvroCodec
@@ -48,6 +48,8 @@ from projections.runner import Projector, ProjectorConfig, contract_topic_map
 from projections.writers import ledger
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+COPY_SHARE_MIN = 0.60
+"""Issue #16, target 3: the projector at >= 60 % of a bare COPY of the same rows."""
 EXPIRIES = (None, START + timedelta(days=180), START + timedelta(days=365))
 
 
@@ -140,14 +142,25 @@ async def run_projector_bench(
             contract_topic_map(ledger_topic, enrolments_topic, offers=None),
             group_id=None, schema=projected, max_records=max_records,
         )  # fmt: skip
+        done = report.done_over_run.setdefault("projector events", [(time.time(), 0.0)])
         started = time.perf_counter()
-        result = await Projector(config).run(until_caught_up=True)
+        result = await Projector(config).run(
+            until_caught_up=True,
+            on_committed=lambda run, _: done.append((time.time(), run.events_applied)),
+        )
         seconds = time.perf_counter() - started
         assert result.events_applied == len(events), "the projector missed events"
-        report.add(
+        projector = report.add(
             Measurement("projector: Kafka → ledger projection", "events", len(events), seconds,
                         f"decode + validate + write + checkpoint, {result.transactions} txs")
         )  # fmt: skip
+        copy = report.measurements[0]
+        report.context["ratio_projector_to_copy"] = round(projector.rate / copy.rate, 3)
+        report.judge(verdict(
+            "#16.3 projector / bare COPY of the same rows", projector.rate / copy.rate,
+            at_least=COPY_SHARE_MIN, unit="×",
+            baseline=f"COPY {copy.rate:,.0f} events/s, projector {projector.rate:,.0f}/s",
+        ))  # fmt: skip
     finally:
         with psycopg.connect(settings.dsn, autocommit=True) as conn:
             for schema in (baseline, projected):

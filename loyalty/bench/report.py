@@ -36,8 +36,8 @@ class Measurement:
 
 @dataclass
 class Latencies:
-    """Per-request times of one measurement, in seconds, and when each answer came (seconds
-    from the run's start, for the plot over the run; empty where a bench does not say)."""
+    """Per-request times of one measurement, in seconds, and when each answer came (Unix
+    time, for the plot over the run; empty where a bench does not say)."""
 
     name: str
     seconds: list[float] = field(default_factory=list)
@@ -91,6 +91,9 @@ class Verdict:
             return None
         return self.figure <= self.limit if self.at_most else self.figure >= self.limit
 
+    def to_json(self) -> dict[str, object]:
+        return {**asdict(self), "met": self.met}
+
 
 def verdict(
     target: str, figure: float | None, *, at_most: float | None = None,
@@ -107,18 +110,30 @@ def verdict(
 @dataclass
 class BenchReport:
     """Measurements of one run, with the context needed to compare runs, the targets their
-    figures meet, and series over the run (name -> [(seconds from start, value)])."""
+    figures meet, and what happened over the run for the plot: latencies (name -> [(Unix
+    time, ms)]) and work done (name -> [(Unix time, units done so far)])."""
 
     suite: str
     measurements: list[Measurement] = field(default_factory=list)
     context: dict[str, object] = field(default_factory=dict)
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     verdicts: list[Verdict] = field(default_factory=list)
-    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    latency_over_run: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    done_over_run: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     def add(self, measurement: Measurement) -> Measurement:
         self.measurements.append(measurement)
         return measurement
+
+    def add_latencies(self, times: Latencies, unit: str, note: str, name: str = "") -> None:
+        """`times` as a measurement (named `name` or its own name), and over the run."""
+        line = times.measurement(unit, note)
+        line.name = name or line.name
+        self.add(line)
+        if times.at:
+            self.latency_over_run[line.name] = [
+                (at, s * 1000) for at, s in zip(times.at, times.seconds, strict=True)
+            ]
 
     def judge(self, *verdicts: Verdict) -> None:
         self.verdicts.extend(verdicts)
@@ -137,11 +152,9 @@ class BenchReport:
             "measurements": [
                 {**asdict(m), "rate_per_second": round(m.rate, 1)} for m in self.measurements
             ],
-            "verdicts": [{**asdict(v), "met": v.met} for v in self.verdicts],
-            "series": {
-                name: [[round(t, 3), round(v, 3)] for t, v in points]
-                for name, points in self.series.items()
-            },
+            "verdicts": [v.to_json() for v in self.verdicts],
+            "latency_over_run": _rounded(self.latency_over_run),
+            "done_over_run": _rounded(self.done_over_run),
         }
 
     def print_table(self, console: Console) -> None:
@@ -161,6 +174,12 @@ class BenchReport:
                 spent = ", ".join(f"{name} {value}" for name, value in used.items())
                 console.print(f"CPU seconds during {stage}: {spent}")
         print_verdicts(self.verdicts, console)
+
+
+def _rounded(series: dict[str, list[tuple[float, float]]]) -> dict[str, list[list[float]]]:
+    return {
+        name: [[round(t, 3), round(v, 3)] for t, v in points] for name, points in series.items()
+    }
 
 
 def print_verdicts(verdicts: Iterable[Verdict], console: Console) -> None:

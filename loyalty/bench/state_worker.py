@@ -28,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from loyalty import stack
 from loyalty.audit import uncommitted
 from loyalty.bench.load import program, purchase
+from loyalty.bench.report import BenchReport, verdict
 from loyalty.bench.state import MiB, write_changelog
 from loyalty.producing import publish_events
 from loyalty.services import Service, Services
@@ -197,3 +198,24 @@ async def _steps(settings: Settings, worker: Service, members: int, purchases: i
     rss, peak = memory["VmRSS"] / MiB, memory["VmHWM"] / MiB
     echo(f"worker: a day's tick over {members:,} members in {out['day_tick_seconds']:.0f} s, "
          f"RSS {rss:,.0f} MiB, peak {peak:,.0f} MiB")  # fmt: skip
+
+
+RSS_MAX_MIB = 1024.0
+"""Issue #16, target 2: the worker's RSS at most 1 GiB with a million members' state."""
+
+
+def judge(report: BenchReport, worker: dict[str, Any]) -> None:
+    """The worker's highest RSS (`measure_worker`'s figures) against the target, beside
+    what the same states take as raw JSON in a plain dict in this run, if measured."""
+    peak = max((v for k, v in worker.items() if "rss" in k), default=None)
+    held = report.context.get("hold")
+    raw = [r for r in held if r.get("variant") == "json-dict"] if isinstance(held, list) else []
+    beside = (f"recovery of {worker.get('start_recovered_records', 0):,} records in "
+              f"{worker.get('start_recovery_seconds', 0):.1f} s")  # fmt: skip
+    if raw:
+        in_dict = (raw[0]["rss_held_bytes"] - raw[0]["rss_before_bytes"]) / MiB
+        beside += f"; the same states as raw JSON in a dict: {in_dict:,.0f} MiB"
+    report.judge(verdict(
+        f"#16.2 worker RSS, {worker['members']:,} members", None if peak is None else peak / MiB,
+        at_most=RSS_MAX_MIB, unit="MiB", baseline=beside,
+    ))  # fmt: skip
