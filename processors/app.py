@@ -14,7 +14,8 @@ Agents (`processors/agents/`):
 - `RewardStocks`: each reward's codes and the members' requests for its grants, keyed by
   reward → allocations and refusals, in arrival order (ADR 20); state in `stock_by_reward`;
 - `PromotionUsesAgent`: purchases' promo code uses, keyed by promotion → each use redeemed or
-  refused, in arrival order (ADR 23); state in `uses_by_promotion`.
+  refused, in arrival order (ADR 23), and for a code that unlocks an offer the member's use
+  granted or denied (ADR 37); state in `uses_by_promotion`.
 Each agent is its own consumer group, so a rebalance or a slow batch of one never holds up
 another (docs/adr/0017-worker-runtime.md).
 """

@@ -6,9 +6,10 @@ a static offer's `OfferTargetingTick` reach every member, each other input reach
 its key names, and the internal
 two-member steps (transfer, merge) come back in as the receiving member's input, the way the
 internal steps topic feeds them to the worker; a use of an offer with offer-level limits is
-decided by an in-memory copy of the offer's agent (`rules.offers.budget`), and a reward's
-grants by a copy of the reward's agent (`rules.rewards.stock`); their answers come back in the
-same way. It is the dry run users take before publishing
+decided by an in-memory copy of the offer's agent (`rules.offers.budget`), a reward's grants
+by a copy of the reward's agent (`rules.rewards.stock`), and a promo code's use (with the use
+of the offer it unlocks, ADR 37) by a copy of the promotion's (`rules.codes.uses`); their
+answers come back in the same way. It is the dry run users take before publishing
 an offer (`loyalty simulate`) and the runner of the scenario files.
 """
 

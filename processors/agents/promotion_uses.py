@@ -1,6 +1,7 @@
 """The promotion-uses agent: purchases' promo code uses, keyed by promotion, counted in
 arrival order by `processors.rules.codes.uses` (docs/adr/0023-promo-codes.md) → each use
-redeemed or refused, keyed like the purchase."""
+redeemed or refused, keyed like the purchase; for a code that unlocks an offer, the member's
+pending use granted or denied on the steps topic (docs/adr/0037-codes-that-unlock-an-offer.md)."""
 
 from __future__ import annotations
 

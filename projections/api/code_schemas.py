@@ -73,7 +73,9 @@ class CodeCheck(Body):
     reserved_until: datetime | None = Field(description="When the reservation lapses, unused.")
     reason: str | None = Field(
         description="Once refused: code_unknown, code_not_yet_valid, code_expired, "
-        "code_min_spend_not_met, code_not_supported, code_exhausted, code_limit_per_customer."
+        "code_min_spend_not_met, code_not_supported, code_not_applicable (the offer the code "
+        "unlocks is not open to this customer or gave nothing), code_exhausted, "
+        "code_limit_per_customer."
     )
     detail: str | None
 
