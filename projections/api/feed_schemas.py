@@ -16,7 +16,9 @@ from processors.contract.base import Market, OfferId
 from projections.api.identifiers import ApiId
 from projections.api.schemas import Body, Instant
 
-ActivationState = Literal["automatic", "needs_loading", "loaded", "coupon_code_required"]
+ActivationState = Literal[
+    "automatic", "needs_loading", "loaded", "coupon_code_required", "promo_code_required"
+]
 IssuedState = Literal["ready", "locked", "redeemed"]
 
 
@@ -35,11 +37,15 @@ class OfferCopy(Body):
 class Activation(Body):
     """What the member must do, besides the behaviour, for the offer to count."""
 
-    kind: str = Field(description="AUTOMATIC, LOAD_TO_CARD or COUPON_CODE (the offer's).")
+    kind: str = Field(
+        description="AUTOMATIC, LOAD_TO_CARD, COUPON_CODE or PROMOTION_CODE (the offer's)."
+    )
     state: ActivationState = Field(
         description="automatic: nothing to do; needs_loading: load it first "
         "(`POST /v1/members/{id}/offers/{offer_id}/load`); loaded: loaded (personalised feed "
-        "only); coupon_code_required: the coupon code must be in the cart."
+        "only); coupon_code_required: the coupon code must be in the cart; "
+        "promo_code_required: a valid code of a promotion that unlocks it (ADR 37) must be in "
+        "the cart or linked to the member."
     )
     coupon_code: str | None = Field(
         description="The code to bring, in the personalised feed of a targeted member; never "

@@ -13,7 +13,8 @@ values out; the time is given, never read.
   instance's state; a kind or timing this version does not know is never shown.
 - **Order**: rank (1 first), then the earliest end, then offer_id.
 - **Activation**: automatic; needs_loading, or loaded once the member loaded it;
-  coupon_code_required (the code is shown to a targeted member, never anonymously).
+  coupon_code_required (the code is shown to a targeted member, never anonymously);
+  promo_code_required (a code of a promotion that unlocks it, ADR 37).
 - **Progress**: the latest progress of the use in progress (a progress of a use already
   completed shows 0: the next use starts from nothing), for accumulated behaviours only.
 - **Caps left**: the per-member uses and points caps less what the member used and earned.
@@ -148,6 +149,8 @@ def _activation(item: FeedItem, standing: Standing | None, personal: bool) -> di
         state = "loaded" if loaded_at is not None else "needs_loading"
     elif kind == "COUPON_CODE":
         state = "coupon_code_required"
+    elif kind == "PROMOTION_CODE":
+        state = "promo_code_required"
     else:
         state = "automatic"
     code = item.coupon_code if personal and kind == "COUPON_CODE" else None

@@ -282,6 +282,7 @@ def test_activation_states_as_the_member_and_as_anyone_sees_them(store, client):
         item("TO_LOAD", activation={"kind": "LOAD_TO_CARD"}),
         item("LOADED", activation={"kind": "LOAD_TO_CARD"}),
         item("COUPON", activation={"kind": "COUPON_CODE", "coupon_code": "SAVE5"}),
+        item("BY_PROMO_CODE", activation={"kind": "PROMOTION_CODE"}),
     ]
     store.standings[("M1", "LOADED")] = Standing(loaded_at=AT - timedelta(hours=2))
 
@@ -290,7 +291,7 @@ def test_activation_states_as_the_member_and_as_anyone_sees_them(store, client):
 
     assert {k: v["state"] for k, v in personal.items()} == {
         "AUTO": "automatic", "TO_LOAD": "needs_loading", "LOADED": "loaded",
-        "COUPON": "coupon_code_required",
+        "COUPON": "coupon_code_required", "BY_PROMO_CODE": "promo_code_required",
     }  # fmt: skip
     assert personal["LOADED"]["loaded_at"] == "2026-03-02T08:00:00Z"
     assert personal["COUPON"]["coupon_code"] == "SAVE5"
