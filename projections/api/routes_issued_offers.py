@@ -41,7 +41,13 @@ from projections.api.claims import located
 from projections.api.commands import CommandId
 from projections.api.errors import ApiError, BadParameterError, ErrorBody, NotFoundError, refusals
 from projections.api.identifiers import ApiId
-from projections.api.member_requests import ServiceOutcome, ServiceRecord, status, submit
+from projections.api.member_requests import (
+    MemberRequestStore,
+    ServiceOutcome,
+    ServiceRecord,
+    status,
+    submit,
+)
 from projections.api.reward_schemas import WalletPageInfo
 from projections.api.reward_store_queries import IssuedRow, RewardStoreQueries
 from projections.api.reward_store_schemas import (
@@ -118,21 +124,26 @@ async def issued_one(
 
 
 async def issued_settled(
-    request: Request, member_id: str, *, command_id: str | None = None,
+    request: Request, kind: RequestType, member_id: str, command_id: str, *,
     issued_offer_id: str | None = None,
 ) -> IssuedOffer | None:  # fmt: skip
-    """`issued_one` for an accepted request's answer: the instance is projected in the commit
-    that also records the outcome, which the answer from Kafka may precede (ADR 34), so it is
-    waited for (woken by that commit) as long as a decision is; None if it never came."""
+    """The instance as an accepted request of `kind` left it: bought with `command_id`, or
+    `issued_offer_id` locked or redeemed by it. It is projected in the commit that records the
+    request's outcome, which the answer from Kafka may precede (ADR 34), so that outcome is
+    waited for (woken by the commit) as long as a decision is; None if it never came."""
     app = request.app
+    requests: MemberRequestStore = app.state.member_requests
 
-    async def look() -> IssuedOffer | None:
-        return await issued_one(
-            request, member_id, command_id=command_id, issued_offer_id=issued_offer_id
-        )
+    async def look() -> tuple[IssuedOffer | None] | None:
+        if await requests.outcome(member_id, kind, command_id) is None:
+            return None
+        bought = None if issued_offer_id is not None else command_id
+        return (await issued_one(request, member_id, command_id=bought,
+                                 issued_offer_id=issued_offer_id),)  # fmt: skip
 
     wakeups: Wakeups = app.state.wakeups
-    return await wakeups.until(member_key(member_id), look, wait=app.state.decision_wait)
+    found = await wakeups.until(member_key(member_id), look, wait=app.state.decision_wait)
+    return found[0] if found is not None else None
 
 
 def encode_cursor(last: IssuedRow) -> str:
@@ -319,7 +330,9 @@ async def _use(
     outcome = submitted.outcome
     issued = None
     if outcome is not None and outcome.accepted:
-        issued = await issued_settled(request, member_id, issued_offer_id=issued_offer_id)
+        issued = await issued_settled(
+            request, _KINDS[action], member_id, command_id, issued_offer_id=issued_offer_id
+        )
     answer = use_body(action, submitted.record, outcome, issued)
     if outcome is None:
         return located(202, answer, answer.status_url)

@@ -343,7 +343,7 @@ async def purchase_offer(
     outcome = submitted.outcome
     issued = None
     if outcome is not None and outcome.accepted:
-        issued = await issued_settled(request, whose, command_id=command_id)
+        issued = await issued_settled(request, _KIND, whose, command_id)
     answer = purchase_body(submitted.record, outcome, issued)
     if outcome is None:
         return located(202, answer, answer.status_url)
