@@ -22,8 +22,11 @@ console = Console(stderr=True)
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING, ...")
 def main(log_format: str | None, log_level: str | None) -> None:
     """Loyalty & promotions engine."""
+    from loyalty.services import exit_with_parent
+
     settings = get_settings()
     logs.configure(level=log_level or settings.log_level, fmt=log_format or settings.log_format)
+    exit_with_parent()  # started by `Services` (the demo, a test): stop when it is gone
 
 
 @main.group()

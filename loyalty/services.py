@@ -1,6 +1,7 @@
 """The engine's long-running processes (worker, projector, API) as child processes, for the
 demo and the end-to-end tests: started with the right environment, logs to files, stopped
-cleanly (SIGTERM, then SIGKILL after a grace period)."""
+cleanly (SIGTERM, then SIGKILL after a grace period), and never outliving whoever started
+them (`EXIT_WITH_PARENT`: a test run killed mid-way leaves no worker behind eating the CPU)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,33 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from processors.base.settings import Settings
+
+EXIT_WITH_PARENT = "LOYALTY_EXIT_WITH_PARENT"
+"""Set by `Services` to its own pid: the child stops (SIGTERM to itself) once that process is
+gone. Each child runs in its own session, so nothing else would stop it."""
+
+
+def exit_with_parent(poll_seconds: float = 1.0) -> None:
+    """In a process `Services` started: watch the parent named by `EXIT_WITH_PARENT` and send
+    this process SIGTERM (its ordinary, graceful stop) once the parent is gone. The variable is
+    taken out of the environment so that this process's own children (uvicorn's workers) do not
+    watch a parent that is not theirs. Does nothing when the variable is not set."""
+    parent = os.environ.pop(EXIT_WITH_PARENT, None)
+    if parent is None or not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(poll_seconds)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def free_port() -> int:
@@ -70,6 +94,7 @@ class Services:
             "LOYALTY_PARTITIONS": str(self.settings.partitions),
             "LOYALTY_LOG_FORMAT": "json",
             "LOYALTY_TOPIC_PREFIX": self.settings.topic_prefix,
+            EXIT_WITH_PARENT: str(os.getpid()),
             **self.extra_env,
         }
 
