@@ -22,9 +22,20 @@ import yaml
 
 from processors.audience_lists import AUDIENCE_HEADER, audience_parts
 from processors.code_lists import read_code_text
+from processors.contract.base import ContractEnum
 from processors.contract.config import AudienceUploaded
-from processors.contract.offer_definition import COPY_LIMITS, REQUIRED_LOCALES
-from processors.offer_files import OfferFiles, Problem, offers_from_data
+from processors.contract.offer_definition import (
+    COPY_LIMITS,
+    REQUIRED_LOCALES,
+    Accumulation,
+    ActivationKind,
+    BehaviourKind,
+    OfferRewardKind,
+    PayoutMode,
+    TargetingKind,
+    TargetingTiming,
+)
+from processors.offer_files import OfferFiles, Problem, Severity, offers_from_data
 
 LOCALES = tuple(locale.value for locale in REQUIRED_LOCALES)
 ADVANCED = "advanced"
@@ -50,6 +61,11 @@ class Input:
     @property
     def id(self) -> str:
         return "f-" + "".join(c if c.isalnum() else "-" for c in self.path)
+
+
+def _choices(symbols: type[ContractEnum]) -> tuple[str, ...]:
+    """A contract enum's symbols, less UNKNOWN (what older readers see of newer symbols)."""
+    return tuple(symbol.value for symbol in symbols if symbol.name != "UNKNOWN")
 
 
 def _copy(locale: str) -> list[Input]:
@@ -91,12 +107,12 @@ SECTIONS: dict[str, list[Input]] = {
             "targeting.kind",
             "Audience",
             "select",
-            ("MASS", "AUDIENCE_LIST", "CRITERIA", "TRIGGERED"),
+            _choices(TargetingKind),
         ),
-        Input("targeting.timing", "Decided", "select", ("STATIC", "DYNAMIC")),
+        Input("targeting.timing", "Decided", "select", _choices(TargetingTiming)),
         Input("targeting.audience_id", "Audience id", help="AUDIENCE_LIST: a list or a query."),
         Input("targeting.control_share_percent", "Control group (%)", "number"),
-        Input("activation.kind", "Activation", "select", ("AUTOMATIC", "LOAD_TO_CARD", "COUPON")),
+        Input("activation.kind", "Activation", "select", _choices(ActivationKind)),
         Input("activation.coupon_code", "Coupon code"),
     ],
     "Behaviour": [
@@ -104,13 +120,13 @@ SECTIONS: dict[str, list[Input]] = {
             "behaviours[0].kind",
             "Required behaviour",
             "select",
-            ("SPEND", "QUANTITY", "VISITS", "REDEEM", "ACTIVITY"),
+            _choices(BehaviourKind),
         ),
         Input(
             "behaviours[0].accumulation",
             "Counted",
             "select",
-            ("", "SINGLE_TRANSACTION", "ACROSS_TRANSACTIONS"),
+            ("", *_choices(Accumulation)),
         ),
         Input("behaviours[0].spend_min_cents", "Spend at least (cents)", "number"),
         Input("behaviours[0].quantity_min", "Quantity at least", "decimal"),
@@ -128,9 +144,9 @@ SECTIONS: dict[str, list[Input]] = {
             "reward.kind",
             "Reward",
             "select",
-            ("FLAT_POINTS", "BASE_MULTIPLIER", "TIER_MULTIPLIER", "DISCOUNT", "REWARD"),
+            _choices(OfferRewardKind),
         ),
-        Input("reward.payout", "Pays", "select", ("MINIMUM", "FOR_EVERY")),
+        Input("reward.payout", "Pays", "select", _choices(PayoutMode)),
         Input("reward.points", "Points", "number"),
         Input("reward.multiplier", "Multiplier", "decimal"),
         Input("reward.reward_id", "Reward id"),
@@ -158,6 +174,11 @@ class OfferForm:
     checked: OfferFiles | None = None
     audience: list[AudienceUploaded] = field(default_factory=list)
     """The audience list's parts, published before the offer (none: no list given)."""
+
+    @property
+    def errors(self) -> list[Problem]:
+        """What stops the offer from being published (warnings do not)."""
+        return [p for p in self.problems if p.severity is Severity.ERROR]
 
     @property
     def by_path(self) -> dict[str, list[Problem]]:
@@ -210,7 +231,8 @@ def form_of_definition(definition: Mapping[str, Any]) -> OfferForm:
         elif spec.kind == "lines":
             values[path] = "\n".join(value)
         elif spec.kind == "datetime":
-            values[path] = "" if str(value).startswith("3001-") else str(value)[:16]
+            # datetime-local to the second (`step="1"`), UTC: "2026-03-01T10:00:00".
+            values[path] = "" if str(value).startswith("3001-") else str(value)[:19]
         else:
             values[path] = str(value)
     leftover = _pruned(rest)
@@ -280,6 +302,7 @@ def offer_data(values: Mapping[str, str]) -> tuple[dict[str, Any], list[Problem]
         data["behaviours"] = [data["behaviours"]["0"]]
     schedule = data.setdefault("schedule", {})
     schedule.setdefault("ends_at", None)
+    data.setdefault("usage", {})  # no limit set: no limits
     advanced = values.get(ADVANCED, "").strip()
     if advanced:
         try:
@@ -359,9 +382,20 @@ def _pruned(value: Any) -> Any:
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
-    """`extra` over `base`: records merge key by key, anything else replaces."""
+    """`extra` over `base`: records merge key by key, lists of records item by item (the
+    advanced box's `behaviours[0]` completes the inputs' behaviour, `behaviours[1]` adds a
+    second), anything else replaces."""
     for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
+        here = base.get(key)
+        if isinstance(value, dict) and isinstance(here, dict):
+            _merge(here, value)
+        elif isinstance(value, list) and isinstance(here, list):
+            for n, item in enumerate(value):
+                if n < len(here) and isinstance(item, dict) and isinstance(here[n], dict):
+                    _merge(here[n], item)
+                elif n < len(here):
+                    here[n] = item
+                else:
+                    here.append(item)
         else:
             base[key] = value

@@ -134,7 +134,7 @@ async def submit_offer(request: Request, staff: Marketer, form_data: CheckedForm
     form = offer_form.read_form(fields, uploads)
     at = now(request)
     offer_form.check(form, published_at=at)
-    errors = [p for p in form.problems if p.severity.value == "error"]
+    errors = form.errors
     event = form.checked.events[0] if form.checked and form.checked.events and not errors else None
     if event is None:
         if action == "publish":

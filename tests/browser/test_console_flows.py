@@ -4,11 +4,12 @@ topic, and the projector writing a database of its own, so what the browser publ
 back through the engine's own path. Flows: sign in; write an offer with a too-long French
 headline, see the inline error, fix it, preview, publish, see it in the list; extend it; open
 its report with the chart. Screenshots of the main pages go to docs/console/
-(docs/adr/0035-staff-console.md)."""
+with LOYALTY_CONSOLE_SCREENSHOTS=1 (docs/adr/0035-staff-console.md)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
@@ -38,7 +39,9 @@ from tests.integration.test_console_offers import valid_form
 
 pytestmark = pytest.mark.integration
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).parents[2] / "docs" / "console"
+SCREENSHOTS = "LOYALTY_CONSOLE_SCREENSHOTS"
+"""Set it (to 1) to write the README's screenshots to docs/console/; else they go to a
+temporary folder, so a test run leaves the work tree as it was."""
 OFFER = "BROWSER_SPRING"
 
 
@@ -109,6 +112,13 @@ def base_url(stack_settings: Any) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get(SCREENSHOTS):
+        return Path(__file__).parents[2] / "docs" / "console"
+    return tmp_path_factory.mktemp("console-screenshots")
+
+
+@pytest.fixture(scope="module")
 def page(base_url: str) -> Iterator[Page]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is needed (scripts/bootstrap.sh installs it)")
@@ -141,9 +151,11 @@ def reload_until(page: Page, text: str, tries: int = 120) -> None:
     expect(page.get_by_text(text).first).to_be_visible()
 
 
-def test_write_an_offer_fix_its_french_headline_preview_publish_extend_and_report(page: Page):
+def test_write_an_offer_fix_its_french_headline_preview_publish_extend_and_report(
+    page: Page, shots: Path
+):
     sign_in(page, "mia", StaffRole.MARKETER)
-    page.screenshot(path=SHOTS / "home.png")
+    page.screenshot(path=shots / "home.png")
     page.get_by_role("link", name="Offers").first.click()
     page.get_by_role("link", name="New offer").click()
     for path, value in valid_form(OFFER).items():
@@ -160,7 +172,7 @@ def test_write_an_offer_fix_its_french_headline_preview_publish_extend_and_repor
     expect(page.locator('[name="localized_copy[fr].headline"]')).to_have_attribute(
         "aria-invalid", "true"
     )
-    page.screenshot(path=SHOTS / "offer-form-error.png", full_page=True)
+    page.screenshot(path=shots / "offer-form-error.png", full_page=True)
 
     page.locator('[name="localized_copy[fr].headline"]').fill("Dépensez 50 $, obtenez 500 points")
     page.locator('[name="sample_spend_cents"]').fill("6000")
@@ -168,12 +180,12 @@ def test_write_an_offer_fix_its_french_headline_preview_publish_extend_and_repor
     expect(
         page.get_by_role("heading", name="Preview: 500 point(s) from this offer")
     ).to_be_visible()
-    page.screenshot(path=SHOTS / "offer-preview.png", full_page=True)
+    page.screenshot(path=shots / "offer-preview.png", full_page=True)
     page.get_by_role("button", name="Publish").click()
     expect(page.get_by_text(f"Published {OFFER}.")).to_be_visible()
     reload_until(page, "Spend 50, get 500 points")  # the headline, in the offer's row
     expect(page.get_by_role("link", name=OFFER)).to_be_visible()
-    page.screenshot(path=SHOTS / "offers.png", full_page=True)
+    page.screenshot(path=shots / "offers.png", full_page=True)
 
     page.get_by_role("link", name=OFFER).click()
     new_end = NOW + timedelta(days=45)
@@ -182,13 +194,13 @@ def test_write_an_offer_fix_its_french_headline_preview_publish_extend_and_repor
     page.get_by_role("button", name="Extend").click()
     expect(page.get_by_text("Extension published.")).to_be_visible()
     reload_until(page, new_end.strftime("%Y-%m-%d %H:%M"))
-    page.screenshot(path=SHOTS / "offer.png", full_page=True)
+    page.screenshot(path=shots / "offer.png", full_page=True)
 
     page.get_by_role("link", name="Report").click()
     expect(page.get_by_role("heading", name=f"Report: {OFFER}")).to_be_visible()
     expect(page.locator("#report-chart")).to_be_visible()
     expect(page.get_by_text("two-proportion z-test")).to_be_visible()
-    page.screenshot(path=SHOTS / "report.png", full_page=True)
+    page.screenshot(path=shots / "report.png", full_page=True)
     sign_out(page)
 
 
@@ -206,10 +218,10 @@ def test_every_form_field_has_a_label_and_the_keyboard_reaches_the_content_first
     sign_out(page)
 
 
-def test_an_admin_reads_who_did_what_in_the_audit_log(page: Page):
+def test_an_admin_reads_who_did_what_in_the_audit_log(page: Page, shots: Path):
     sign_in(page, "root", StaffRole.ADMIN)
     page.get_by_role("navigation").get_by_role("link", name="Audit log").click()
     expect(page.get_by_role("cell", name="publish offer").first).to_be_visible()
     expect(page.get_by_role("cell", name="extend offer").first).to_be_visible()
-    page.screenshot(path=SHOTS / "audit.png", full_page=True)
+    page.screenshot(path=shots / "audit.png", full_page=True)
     sign_out(page)

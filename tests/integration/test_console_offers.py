@@ -262,3 +262,13 @@ async def test_a_list_of_members_without_an_audience_id_is_refused_at_its_field(
         answer = await post_form(http, {**valid_form(), "audience_members": "M1\nM2"}, "check")
     assert answer.status_code == 422
     assert "a list of members needs the audience id the offer targets" in answer.text
+
+
+async def test_an_offer_opens_in_the_form_to_be_republished(app):
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        page = await http.get("/console/offers/LIVE_NO_EXTENSIONS/edit")
+        missing = await http.get("/console/offers/NEVER_PUBLISHED/edit")
+    assert page.status_code == 200
+    assert 'name="offer_id" value="LIVE_NO_EXTENSIONS"' in page.text
+    assert '<option value="SPEND" selected>' in page.text
+    assert missing.status_code == 404
