@@ -13,11 +13,13 @@ import pytest
 from loyalty.audit import uncommitted
 from loyalty.producing import publish_events
 from loyalty.services import Services
-from processors.contract.config import PromotionCodesIssued
+from processors.contract.config import OfferPublished, PromotionCodesIssued
+from processors.contract.offer_definition import ActivationKind, OfferActivation, OfferSchedule
 from projections.api.auth import Role
 from tests.integration.test_rewards_api import api, bearer, engine, projected  # noqa: F401
 from tests.integration.test_worker_runtime import until
 from tests.rules.given import T0, bought, enrolled, program
+from tests.rules.offers.given_offers import flat, offer, spend
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +111,82 @@ async def test_link_then_auto_apply_a_reservation_then_its_commit_and_the_status
     assert redemption["is_anonymous"] is True
     assert redemption["transaction_id"] == "PC-API-BASKET"
     assert redemption["store_id"] == "S1"  # the purchase's store (`bought`)
+
+
+BONUS_MEMBER = "pc-bonus-1"
+
+
+def bonus_offer() -> OfferPublished:
+    """300 points on $20 or more, activated only by a code of a promotion naming it (ADR 37)."""
+    evergreen = OfferSchedule(starts_at=T0, ends_at=None, display_at=None)
+    by_code = OfferActivation(kind=ActivationKind.PROMOTION_CODE)
+    return offer("PC_BONUS_300", spend(2000), reward=flat(300), schedule=evergreen,
+                 activation=by_code)  # fmt: skip
+
+
+def bonus_promotion() -> PromotionCodesIssued:
+    return promotion().model_copy(
+        update={
+            "event_id": "bonus-api-1",
+            "promotion_id": "BONUS",
+            "codes": ["BONUS300"],
+            "discount": None,
+            "offer_id": "PC_BONUS_300",
+        }
+    )
+
+
+async def test_a_till_reserves_a_code_that_unlocks_an_offer_and_the_purchase_gets_it(
+    engine,  # noqa: F811
+    tmp_path,
+):
+    services = Services(engine, tmp_path)
+    worker = services.start("worker", "worker")
+    projector = services.start("projector", "project")
+    staff = bearer(engine, "till-9", Role.STAFF)
+    try:
+        config = [program(), bonus_offer(), bonus_promotion(), enrolled(BONUS_MEMBER)]
+        await publish_events(engine, config)
+
+        async def configured() -> bool:
+            return (
+                await uncommitted(engine) == 0
+                and projected(engine, "SELECT count(*) FROM members") == 1
+            )
+
+        assert await until(configured, 180), worker.log_tail() + projector.log_tail()
+        basket = {
+            "transaction_id": "PC-BONUS-BASKET", "member_id": BONUS_MEMBER, "market": "CA",
+            "currency": "CAD", "store": {"store_id": "0412", "country": "CA", "province": "ON"},
+            "lines": [{"line_id": "1", "sku": "TEA", "quantity": "1",
+                       "unit_price_cents": 3000, "amount_cents": 3000}],
+            "promo_codes": ["bonus300"],
+        }  # fmt: skip
+        async with api() as http:
+            preview = await http.post("/v1/carts/evaluate", json=basket, headers=staff)
+            reserved = await http.post(
+                "/v1/carts/evaluate", json=basket | {"reserve": True}, headers=staff
+            )
+        purchase = bought(BONUS_MEMBER, "PC-BONUS-BASKET", cents=3000, at=datetime.now(UTC))
+        await publish_events(engine, [purchase.model_copy(update={"promo_codes": ["BONUS300"]})])
+        awarded = (
+            "SELECT coalesce(sum(points_on_event), 0) FROM ledger_events "
+            f"WHERE member_id = '{BONUS_MEMBER}' AND event_type = 'OFFER_AWARD'"
+        )
+
+        async def granted() -> bool:
+            return projected(engine, awarded) == 300 and used(engine, "BONUS300") == 1
+
+        assert await until(granted, 180), worker.log_tail() + projector.log_tail()
+    finally:
+        services.stop()
+
+    assert preview.status_code == 200, preview.text
+    [code] = preview.json()["promo_codes"]
+    assert code["status"] == "applies", code
+    assert [(o["offer_id"], o["points"]) for o in preview.json()["offers_applied"]] == [
+        ("PC_BONUS_300", 300)
+    ]
+    [code] = reserved.json()["promo_codes"]
+    assert code["status"] == "reserved", code
+    assert reserved.json()["total_points"] == 330  # 30 base + the unlocked offer's 300
