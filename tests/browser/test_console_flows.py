@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from loyalty import stack as kafka_stack
 from loyalty.producing import publish_events
@@ -119,14 +119,19 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(base_url: str) -> Iterator[Page]:
+def browser(base_url: str) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is needed (scripts/bootstrap.sh installs it)")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
-        yield context.new_page()
-        browser.close()
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, base_url: str) -> Page:
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+    return context.new_page()
 
 
 def sign_in(page: Page, name: str, role: StaffRole) -> None:
@@ -225,3 +230,14 @@ def test_an_admin_reads_who_did_what_in_the_audit_log(page: Page, shots: Path):
     expect(page.get_by_role("cell", name="extend offer").first).to_be_visible()
     page.screenshot(path=shots / "audit.png", full_page=True)
     sign_out(page)
+
+
+def test_without_javascript_the_form_still_posts_and_shows_its_errors(browser: Browser, base_url):
+    page = browser.new_context(base_url=base_url, java_script_enabled=False).new_page()
+    sign_in(page, "mia", StaffRole.MARKETER)
+    page.goto("/console/offers/new")
+    page.get_by_label("Offer ID").fill("x")
+    page.get_by_role("button", name="Check").click()
+    expect(page.get_by_text("'x' is 1 characters, at least 3")).to_be_visible()
+    expect(page.locator("#f-localized-copy-en--headline-count")).to_have_text("0 / 80")
+    page.context.close()
