@@ -11,9 +11,10 @@ steps around the offers engine, the same for the worker and the till:
    use (the offers engine sends it, `limits.request`, only if the offer completes).
 2. `unused`: after the evaluation, each unlock whose offer made no use is refused, with why:
    the member's uses of the offer are spent (`code_limit_per_customer`), the offer is not
-   open to this customer (`code_not_applicable`: not targeted, another programme, or an
-   anonymous customer and an offer that needs a member), else its behaviours were not met or
-   a better offer of its group applied (`code_min_spend_not_met`). No use is counted.
+   open to this customer (`code_not_applicable`: not targeted, held out as control, another
+   programme, or an anonymous customer and an offer that needs a member), else its
+   behaviours were not met or a better offer of its group applied (`code_min_spend_not_met`).
+   No use is counted.
 
 Pure: every time comes from the purchase; ids derive from the transaction and the code.
 """
@@ -230,6 +231,8 @@ def _unused(
         return _NOT_APPLICABLE, detail
     if open_ is None:
         return _NOT_APPLICABLE, f"offer {offer_id} is not open to this member"
+    if state is not None and eligibility.held_out(offer, state, tx.occurred_at):
+        return _NOT_APPLICABLE, f"this member is in offer {offer_id}'s control group"
     detail = (
         f"offer {offer_id} did not complete on this purchase: its behaviours are not met, or "
         "a better offer of its stacking group applied"

@@ -18,7 +18,7 @@ from processors.contract.offer_definition import ActivationKind, DiscountKind, O
 from processors.contract.offers import PromoCodeRedeemed, PromoCodeRefusal, PromoCodeRefused
 from processors.rules.codes import checkout, uses
 from processors.rules.codes.promotions import Promotions
-from processors.rules.offers import limits
+from processors.rules.offers import eligibility, limits
 from processors.rules.offers.evaluate import evaluate_cart, on_anonymous_purchase, on_transaction
 from tests.rules.given import T0
 from tests.rules.offers.given_offers import (
@@ -47,9 +47,9 @@ def promotion(offer_id: str = "BONUS", **changes: Any) -> Promotions:
     return known
 
 
-def bonus(**changes: Any) -> Any:
+def bonus(offer_id: str = "BONUS", **changes: Any) -> Any:
     """500 points on $20 or more, activated only by a code of a promotion naming it."""
-    return offer("BONUS", spend(2000), reward=flat(500), activation=BY_CODE, **changes)
+    return offer(offer_id, spend(2000), reward=flat(500), activation=BY_CODE, **changes)
 
 
 def shops_with_codes(member: Member, promotions: Promotions, tx: Any) -> list[Any]:
@@ -214,3 +214,24 @@ def test_a_cart_shows_an_unlocked_offer_as_granted_and_names_its_code_s_use():
     without = evaluate_cart(member.state, cart, member.catalogue, member.programs)
     assert without.awards == []
     assert without.code_uses == []
+
+
+def test_a_control_member_s_code_is_not_used_and_says_why():
+    half_held_out = bonus().targeting.model_copy(update={"control_share_percent": 50})
+    # The hold-out is a stable hash of (offer, member): take an offer that holds m1 out.
+    ids = (f"CTRL_{n}" for n in range(50))
+    offer_id = next(
+        i for i in ids
+        if eligibility.held_out(bonus(offer_id=i, targeting=half_held_out), Member().state, T0)
+    )  # fmt: skip
+    member = Member(bonus(offer_id=offer_id, targeting=half_held_out))
+
+    emitted = shops_with_codes(
+        member, promotion(offer_id), purchase("T1", cents=3000, codes=["GO500"])
+    )
+
+    refused = [e for e in emitted if isinstance(e, PromoCodeRefused)]
+    assert [(r.reason, "control group" in r.detail) for r in refused] == [
+        (PromoCodeRefusal.code_not_applicable, True)
+    ]
+    assert not [e for e in emitted if isinstance(e, PromoCodeUseRequested)]
