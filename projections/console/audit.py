@@ -48,6 +48,27 @@ class AuditEntry:
     outcome: str
 
 
+def changes(before: Any, after: Any) -> list[tuple[str, Any, Any]]:
+    """(path, before, after) for each value that differs between two JSON values, by path
+    (`usage.budget_points_max`, `localized_copy[1].headline`); nothing → null is left out of a
+    new record's list, so a first publication reads as what was set."""
+    found: list[tuple[str, Any, Any]] = []
+
+    def walk(path: str, a: Any, b: Any) -> None:
+        if isinstance(a, dict) or isinstance(b, dict):
+            a, b = a if isinstance(a, dict) else {}, b if isinstance(b, dict) else {}
+            for key in sorted(set(a) | set(b)):
+                walk(f"{path}.{key}" if path else str(key), a.get(key), b.get(key))
+        elif isinstance(a, list) and isinstance(b, list) and a and b and len(a) == len(b):
+            for n, (x, y) in enumerate(zip(a, b, strict=True)):
+                walk(f"{path}[{n}]", x, y)
+        elif a != b and not (a is None and b in (None, [], {})):
+            found.append((path, a, b))
+
+    walk("", before, after)
+    return found
+
+
 class StaffAuditLog:
     """The log in Postgres: written through the API's autocommit pool, read through its read
     pool."""

@@ -8,6 +8,7 @@ the navigation their role sees; `templates/base.html` lays them out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from projections.console.audit import StaffAuditLog
+from projections.console.audit import StaffAuditLog, changes
 from projections.console.roles import NAV
 from projections.console.sessions import CsrfRefused, NotAllowed, SignInRequired, Staff
 
@@ -33,6 +34,9 @@ TEMPLATES = Jinja2Templates(
         lstrip_blocks=True,
     )
 )
+
+TEMPLATES.env.filters["changes"] = changes
+TEMPLATES.env.filters["shown"] = lambda value: json.dumps(value, ensure_ascii=False)
 
 SECURITY_HEADERS = {
     # Scripts and styles only from the app itself (htmx is vendored, nothing inline).
