@@ -12,7 +12,10 @@ what the offer awarded. Liveness is `starts_at <= t < ends_at` in business time.
 Indexes, per market: product keys (sku, gtin, subcategory, brand, category) for behaviours
 that select products, "whole basket" for transaction behaviours that do not, activity kind,
 and points redemption. Candidates come back sorted by (rank, offer_id), so evaluation never
-depends on the order offers were published in.
+depends on the order offers were published in. Per offer, built once per definition: each
+behaviour's compiled selection, and whether a purchase alone decides that the offer is met
+(`judged_alone`), so that a basket that cannot reach its thresholds is passed over unjudged
+(docs/adr/0031-hot-path-mechanics.md).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from processors.contract.config import OfferPublished
 from processors.contract.offer_definition import BehaviourKind
 from processors.contract.transactions import TransactionLine
 from processors.rules.offers.products import PRODUCT_KEYS, Selector, compile_behaviours
+from processors.rules.offers.progress import is_accumulated
 
 TRANSACTION_BEHAVIOURS = frozenset(
     {BehaviourKind.SPEND, BehaviourKind.QUANTITY, BehaviourKind.VISITS}
@@ -88,6 +92,7 @@ class Catalogue:
         self._retired: dict[str, OfferPublished] = {}
         self._closed: dict[str, datetime] = {}
         self._selectors: dict[str, tuple[Selector | None, ...]] = {}
+        self._alone: set[str] = set()
         self._markets: dict[str, _MarketIndex] = {}
         for offer in offers:
             self.publish(offer)
@@ -103,6 +108,8 @@ class Catalogue:
         self._offers[offer.offer_id] = offer
         selectors = compile_behaviours(offer)
         self._selectors[offer.offer_id] = selectors
+        if not any(is_accumulated(b) for b in offer.behaviours):
+            self._alone.add(offer.offer_id)
         self._markets.setdefault(offer.market, _MarketIndex()).keys_of(offer, selectors)
 
     def extend(self, offer_id: str, ends_at: datetime) -> None:
@@ -152,6 +159,12 @@ class Catalogue:
             offer = self.definition(offer_id)
             selectors = compile_behaviours(offer) if offer is not None else ()
         return selectors
+
+    def judged_alone(self, offer_id: str) -> bool:
+        """True when no behaviour of the live offer keeps progress across causes (visits and
+        activities always do): one purchase alone meets it or does not, and a plan of it that
+        is not met keeps nothing."""
+        return offer_id in self._alone
 
     def for_transaction(
         self, market: str, at: datetime, lines: Sequence[TransactionLine]
@@ -209,3 +222,4 @@ class Catalogue:
         if offer is not None and offer.market in self._markets:
             self._markets[offer.market].drop(offer_id)
         self._selectors.pop(offer_id, None)
+        self._alone.discard(offer_id)

@@ -261,11 +261,13 @@ def _purchase(
         unlocks,
     )
     priced = [PricedLine.of(line, gross=at_till) for line in tx.lines]
+    gross = Basket(priced)
     candidates = [
         (offer, program)
         for offer in catalogue.for_transaction(tx.market, tx.occurred_at, tx.lines)
+        if _within_reach(offer, catalogue, gross)
         # A preview leaves out a closed offer; a purchase is judged on it by its agent.
-        if (at_till or catalogue.is_offered(offer.offer_id, tx.occurred_at))
+        and (at_till or catalogue.is_offered(offer.offer_id, tx.occurred_at))
         and (
             program := eligibility.program_for(
                 offer, state, programs, tx, anonymous, unlocked=unlocks.keys()
@@ -274,7 +276,6 @@ def _purchase(
     ]
     held = set() if anonymous else _held_out([o for o, _ in candidates], state, tx.occurred_at)
     gives_discount = [c for c in candidates if c[0].reward.kind is OfferRewardKind.DISCOUNT]
-    gross = Basket(priced)
     plans = [
         plan
         for offer, program in gives_discount
@@ -322,6 +323,27 @@ def _purchase(
         }
     state.purchases[tx.transaction_id] = record
     return evaluation, net
+
+
+def _within_reach(offer: OfferPublished, catalogue: Catalogue, gross: Basket) -> bool:
+    """False when the purchase alone decides the offer (`Catalogue.judged_alone`) and even
+    every line its behaviours select, at full price, cannot meet them: its plan would not be
+    met, would pay nothing and keep nothing (`_plan_purchase` drops it), so it is not judged.
+    Most candidates of a basket are of this kind."""
+    if not catalogue.judged_alone(offer.offer_id):
+        return True
+    most = []
+    for behaviour, selector in zip(
+        offer.behaviours, catalogue.selectors(offer.offer_id), strict=True
+    ):
+        spend, quantity = gross.reach(selector)
+        if behaviour.kind is BehaviourKind.SPEND:
+            most.append(Decimal(spend))
+        elif behaviour.kind is BehaviourKind.QUANTITY:
+            most.append(quantity)
+        else:  # what a purchase judged alone counts towards another kind: nothing
+            most.append(Decimal(0))
+    return progress.is_met(offer, most)
 
 
 def _plan_purchase(

@@ -119,6 +119,19 @@ def test_a_discount_taken_at_the_till_is_recorded_on_the_completion():
     assert evaluation.awards == []
 
 
+def test_an_offer_is_passed_over_only_when_the_lines_before_the_tills_discount_miss_it():
+    ten_off = discount(DiscountKind.PERCENT_OFF_CART, percent_off=Decimal(10))
+    member = Member(
+        offer("TEN_OFF", spend(6000), reward=ten_off),
+        offer("POINTS", spend(6000), rank=2),
+    )
+    # $54 paid after $6 off at the till: $60 before it reaches the discount offer's threshold,
+    # while the points offer is judged on the $54 paid.
+    evaluation = member.buys(purchase("T1", item("1", 5400, discount_cents=600)))
+    assert [e.offer_id for e in evaluation.events] == ["TEN_OFF"]
+    assert evaluation.awards == []
+
+
 def test_a_cart_gets_its_discounts_and_earns_base_on_what_remains():
     five_off = discount(DiscountKind.AMOUNT_OFF_ITEMS, amount_off_cents=500)
     member = Member(
