@@ -94,6 +94,12 @@ async def app(database_url: str, sink: Recorded) -> AsyncIterator[Any]:
                 json.dumps(live.model_dump(mode="json")),
             ),
         )
+        # Three members targeted, one held out: the audience is all three.
+        for member, control in (("A1", False), ("A2", False), ("A3", True)):
+            conn.execute(
+                "INSERT INTO offer_audience VALUES (%s, %s, %s, %s)",
+                (live.offer_id, member, control, NOW),
+            )
     async with console_app(
         database_url, config_source=FixedConfig(config), command_sink=sink
     ) as app:
@@ -112,9 +118,73 @@ async def test_the_list_shows_each_offer_with_status_rank_dates_audience_and_bud
         live_only = await http.get("/console/offers", params={"status": "scheduled"})
     assert page.status_code == 200
     row = page.text.split('href="/console/offers/LIVE_NO_EXTENSIONS"')[1].split("</tr>")[0]
-    assert ">live<" in row
-    assert "no limit" in row
+    cells = [cell.split(">", 1)[1] for cell in row.split("</td>")[1:-1]]
+    assert cells[0] == '<span class="status live">live</span>'
+    assert cells[1] == "5"  # rank
+    assert cells[4] == "3"  # audience
+    assert "0 points, no limit" in cells[5]
     assert "LIVE_NO_EXTENSIONS" not in live_only.text
+
+
+async def test_the_list_filters_by_market_and_by_part_of_the_offer_id(app):
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        by_text = await http.get("/console/offers", params={"q": "no_ext"})
+        by_market = await http.get("/console/offers", params={"market": "US"})
+    assert "LIVE_NO_EXTENSIONS" in by_text.text
+    assert "LIVE_NO_EXTENSIONS" not in by_market.text
+    assert "No offer matches." in by_market.text
+
+
+async def test_a_preview_runs_an_uploaded_file_of_events_and_names_a_bad_line(app):
+    enrolled = {
+        "type": "MemberEnrolled",
+        "event_id": "e1",
+        "member_id": "FILE_1",
+        "occurred_at": NOW.isoformat(),
+        "market": "CA",
+        "program_ids": ["MAIN"],
+        "source": "APP",
+        "profile": {},
+    }
+    bought = {
+        "type": "TransactionCompleted",
+        "event_id": "t1",
+        "transaction_id": "T1",
+        "transaction_number": "1",
+        "member_id": "FILE_1",
+        "market": "CA",
+        "occurred_at": (NOW + timedelta(minutes=5)).isoformat(),
+        "currency": "CAD",
+        "source": "INSTORE",
+        "store": {"store_id": "S1", "country": "CA"},
+        "till_id": "1",
+        "lines": [
+            {
+                "line_id": "1",
+                "sku": "A",
+                "quantity": "1",
+                "unit_price_cents": 7000,
+                "amount_cents": 7000,
+            }
+        ],
+    }
+    good = "\n".join(json.dumps(event) for event in (enrolled, bought))
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        ran = await post_with_files(
+            http,
+            valid_form(),
+            "preview",
+            {"preview_events": ("e.jsonl", good.encode(), "text/plain")},
+        )
+        bad = await post_with_files(
+            http,
+            valid_form(),
+            "preview",
+            {"preview_events": ("e.jsonl", f"{good}\nnot json\n".encode(), "text/plain")},
+        )
+    assert "Preview: 500 point(s) from this offer" in ran.text
+    assert "FILE_1" in ran.text
+    assert "line 3:" in bad.text
 
 
 async def test_a_too_long_french_headline_is_shown_beside_its_field(app, sink):
