@@ -135,6 +135,27 @@ class Settings(BaseSettings):
         "`loyalty feed-events-prune` deletes older ones (LOYALTY_API_FEED_EVENTS_RETENTION_DAYS; "
         "13 months: a year over year comparison and a month to spare).",
     )
+    console_adjustment_approval_points: int = Field(
+        default=1_000,
+        ge=0,
+        le=10**9,
+        description="A console points adjustment of more points than this waits for an admin's "
+        "approval (maker/checker) before it is published "
+        "(LOYALTY_CONSOLE_ADJUSTMENT_APPROVAL_POINTS; ADR 36).",
+    )
+    console_adjustment_daily_limit_points: int = Field(
+        default=10_000,
+        ge=0,
+        le=10**9,
+        description="Points one staff member may adjust in the console in a UTC day, credits "
+        "and debits together (LOYALTY_CONSOLE_ADJUSTMENT_DAILY_LIMIT_POINTS; ADR 36).",
+    )
+    console_adjustment_limits: str = Field(
+        default="",
+        pattern=r"^([^=,\s]+=\d+(,[^=,\s]+=\d+)*)?$",
+        description="Daily limits of named staff members, overriding the default: "
+        "`alice=50000,bob=2000` (LOYALTY_CONSOLE_ADJUSTMENT_LIMITS; ADR 36).",
+    )
     stall_seconds: float = Field(
         default=60.0,
         gt=0,
@@ -193,6 +214,11 @@ class Settings(BaseSettings):
             "(e.g. `openssl rand -hex 32`), bind to 127.0.0.1, or set "
             "LOYALTY_ALLOW_DEV_SECRET=true for a throw-away demo."
         )
+
+    def console_adjustment_limits_by_staff(self) -> dict[str, int]:
+        """`console_adjustment_limits` as staff name → daily points."""
+        pairs = (item.split("=") for item in self.console_adjustment_limits.split(",") if item)
+        return {name: int(points) for name, points in pairs}
 
     @property
     def bootstrap_servers(self) -> str:

@@ -14,8 +14,6 @@ Failed code validations are counted by the guessing throttle (`throttle`), 429 p
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
@@ -48,22 +46,18 @@ from projections.api.code_schemas import (
     LINK_PENDING,
     LINK_REJECTED,
     STATUS_EXAMPLE,
-    CodeIssuerBody,
-    CodeLimits,
     CodeLink,
-    CodeRedemption,
-    CodeState,
     CodeStatus,
     LinkRequest,
-    PromotionTerms,
     Released,
     ReleasedCode,
 )
-from projections.api.code_store import CodeActivity, CodeStore, LinkOutcome, LinkRecord
+from projections.api.code_status import code_status as read_status
+from projections.api.code_status import decode_cursor
+from projections.api.code_store import CodeStore, LinkOutcome, LinkRecord
 from projections.api.commands import CommandId, CommandSink
 from projections.api.errors import (
     ApiError,
-    BadParameterError,
     ErrorBody,
     ForbiddenError,
     NotFoundError,
@@ -315,42 +309,6 @@ async def read_link(
 # --- status (member care) ---------------------------------------------------------------------
 
 
-def _cursor(value: str | None) -> tuple[datetime, str] | None:
-    if value is None:
-        return None
-    try:
-        at, _, event_id = base64.urlsafe_b64decode(value.encode()).decode().partition("|")
-        return datetime.fromisoformat(at), event_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadParameterError("cursor", "not a cursor this API gave") from None
-
-
-def _next_cursor(at: datetime, event_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{event_id}".encode()).decode()
-
-
-def state_of(
-    *,
-    now: datetime,
-    starts_at: datetime,
-    ends_at: datetime,
-    uses_left: int | None,
-    activity: CodeActivity,
-) -> CodeState:
-    """What member care reads first (see `CodeStatus.status`)."""
-    if now >= ends_at:
-        return "expired"
-    if now < starts_at:
-        return "scheduled"
-    if uses_left == 0:
-        return "exhausted"
-    if activity.linked_member_id is not None:
-        return "linked"
-    if activity.code_reservations > 0:
-        return "reserved"
-    return "active"
-
-
 @router.get(
     STATUS_ROUTE,
     response_model=CodeStatus,
@@ -391,61 +349,15 @@ async def code_status(
     source: ConfigSource = app.state.config_source
     if not source.ready.is_set():
         raise ConfigUnavailableError(f"the promotions are not loaded yet: {source.status}")
-    after = _cursor(cursor)
     code = normalised(code)
-    found = source.config.promotions.lookup(code, market)
-    if found is None:
+    status = await read_status(
+        source.config, app.state.code_store, code, market,
+        now=now, limit=limit, after=decode_cursor(cursor),
+    )  # fmt: skip
+    if status is None:
         throttle.count(keys, now, route=STATUS_ROUTE)
         raise ApiError(404, "unknown_code", f"no promotion of market {market} issued {code}")
-    terms, issuer = found.terms, found.issuer
-    store: CodeStore = app.state.code_store
-    activity = await store.activity(code, terms.promotion_id, now)
-    page = await store.uses(code, limit=limit + 1, after=after)
-    left: list[int] = []
-    if terms.redemptions_per_code_max is not None:
-        left.append(
-            terms.redemptions_per_code_max - activity.code_uses - activity.code_reservations
-        )
-    if terms.redemptions_total_max is not None:
-        spent = activity.promotion_uses + activity.promotion_reservations
-        left.append(terms.redemptions_total_max - spent)
-    uses_left = max(min(left), 0) if left else None
-    shown = page[:limit]
-    return CodeStatus(
-        code=code,
-        market=market,
-        status=state_of(now=now, starts_at=terms.starts_at, ends_at=terms.ends_at,
-                        uses_left=uses_left, activity=activity),
-        promotion=PromotionTerms(
-            promotion_id=terms.promotion_id, name=terms.name, market=terms.market,
-            mode=terms.mode.value, offer_id=terms.offer_id,
-            discount=terms.discount.model_dump(mode="json") if terms.discount else None,
-            starts_at=terms.starts_at, ends_at=terms.ends_at,
-        ),
-        issuer=CodeIssuerBody(kind=issuer.kind.value, issuer_id=issuer.issuer_id,
-                              name=issuer.name) if issuer is not None else None,
-        limits=CodeLimits(
-            redemptions_per_code_max=terms.redemptions_per_code_max,
-            redemptions_per_member_max=terms.redemptions_per_member_max,
-            redemptions_total_max=terms.redemptions_total_max,
-        ),
-        uses=activity.code_uses,
-        promotion_uses=activity.promotion_uses,
-        reservations=activity.code_reservations,
-        uses_left=uses_left,
-        linked_member_id=activity.linked_member_id,
-        redemptions=[
-            CodeRedemption(
-                member_id=u.member_id, is_anonymous=u.member_id is None,
-                transaction_id=u.transaction_id, transaction_number=u.transaction_number,
-                store_id=u.store_id, used_at=u.used_at, discount_cents=u.discount_cents,
-                use_number=u.use_number,
-            )
-            for u in shown
-        ],
-        next_cursor=_next_cursor(shown[-1].used_at, shown[-1].event_id)
-        if len(page) > limit else None,
-    )  # fmt: skip
+    return status
 
 
 # --- the till gives a basket's codes back ------------------------------------------------------

@@ -53,6 +53,10 @@ class NavLink:
 
 NAV: list[NavLink] = [
     NavLink("Offers", "/console/offers", Area.OFFERS),
+    NavLink("Members", "/console/members", Area.MEMBER_CARE),
+    NavLink("Codes", "/console/codes", Area.MEMBER_CARE),
+    NavLink("Rewards", "/console/rewards", Area.MEMBER_CARE),
+    NavLink("Approvals", "/console/approvals", Area.APPROVALS),
     NavLink("Audit log", "/console/audit", Area.AUDIT),
 ]
 """The navigation bar, in order; each staff member sees the links of the areas they open."""

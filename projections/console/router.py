@@ -9,7 +9,18 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from projections.console import routes_audit, routes_offers, routes_reports, routes_session
+from processors.base.settings import get_settings
+from projections.console import (
+    routes_approvals,
+    routes_audit,
+    routes_codes,
+    routes_members,
+    routes_offers,
+    routes_reports,
+    routes_rewards,
+    routes_session,
+)
+from projections.console.adjustments import AdjustmentPolicy
 from projections.console.pages import HERE, install_handlers
 
 PREFIX = "/console"
@@ -19,6 +30,10 @@ AREAS: list[APIRouter] = [
     routes_audit.router,
     routes_offers.router,
     routes_reports.router,
+    routes_members.router,
+    routes_approvals.router,
+    routes_codes.router,
+    routes_rewards.router,
 ]
 
 
@@ -29,3 +44,5 @@ def mount(app: FastAPI) -> None:
         app.include_router(area, prefix=PREFIX)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
     install_handlers(app)
+    # The adjustment limits and threshold of the deployment (tests set their own).
+    app.state.adjustment_policy = AdjustmentPolicy.from_settings(get_settings())
