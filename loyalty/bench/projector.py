@@ -26,6 +26,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from loyalty.bench.report import BenchReport, Measurement, verdict
+from loyalty.chaos import delete_topics
 from loyalty.stack import kafka
 from processors.base.settings import Settings
 from processors.codec.avro import AvroCodec
@@ -116,7 +117,7 @@ async def run_projector_bench(
     ledger_events = [e for e in events if isinstance(e, LedgerEventRecorded)]
     enrolments = [e for e in events if isinstance(e, MemberEnrolled)]
     run = uuid.uuid4().hex[:8]
-    ledger_topic, enrolments_topic = f"bench.ledger.{run}", f"bench.enrolments.{run}"
+    ledger_topic, enrolments_topic = f"bench.{run}.ledger", f"bench.{run}.enrolments"
     await kafka.ensure_topics(
         settings.bootstrap_servers,
         {ledger_topic: (settings.partitions, {}), enrolments_topic: (settings.partitions, {})},
@@ -167,6 +168,7 @@ async def run_projector_bench(
                 conn.execute(
                     sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
                 )
+        await delete_topics(settings.bootstrap_servers, f"bench.{run}.")
     return report
 
 

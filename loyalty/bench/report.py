@@ -221,7 +221,7 @@ def print_latency_report(report: BenchReport, console: Console, title: str) -> N
     latency: dict[str, dict[str, float]] = report.context["latency_ms"]  # type: ignore[assignment]
     outcomes = report.context.get("outcomes")
     seen = None
-    if isinstance(outcomes, dict):
+    if isinstance(outcomes, dict) and all(isinstance(v, dict) for v in outcomes.values()):
         seen = {name: ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
                 for name, counts in outcomes.items()}  # fmt: skip
     print_latencies(title, latency, console, seen, "outcomes")
