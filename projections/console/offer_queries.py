@@ -38,6 +38,10 @@ _FILTERED = f"""SELECT * FROM ({_ROWS}) r
     WHERE (%(status)s::text IS NULL OR status = %(status)s) ORDER BY rank, offer_id"""  # noqa: S608 - constants only
 
 
+_PROFILE = """SELECT first_name, last_name, preferred_locale, province
+    FROM members WHERE member_id = %s AND status = 'ACTIVE'"""
+
+
 @dataclass(frozen=True)
 class Progress:
     """How much of one limit is used."""
@@ -114,6 +118,13 @@ class OfferQueries:
             await cursor.execute(_FILTERED, {**params, "status": status})
             rows: list[OfferRow] = await cursor.fetchall()
             return rows
+
+    async def member_profile(self, member_id: str) -> dict[str, str]:
+        """What the members projection knows of a member's profile ({} when unknown)."""
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(_PROFILE, (member_id,))).fetchone()
+        names = ("first_name", "last_name", "preferred_locale", "province")
+        return {} if row is None else {k: v for k, v in zip(names, row, strict=True) if v}
 
     async def definition(self, offer_id: str) -> dict[str, Any] | None:
         async with self.pool.connection() as conn:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -27,12 +27,15 @@ EVENTS_MAX = 10_000
 
 @dataclass(frozen=True)
 class Sample:
-    """A sample member's one purchase, an hour after the offer starts."""
+    """A sample member's one purchase, an hour after the offer starts; `profile`: what the
+    members projection knows of a real member of that id (their province, locale, names), so
+    targeting criteria judge them as the engine would."""
 
     member_id: str
     spend_cents: int
     sku: str
     category: str = ""
+    profile: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,7 +62,7 @@ def sample_events(offer: OfferPublished, sample: Sample) -> list[Event]:
                 "member_id": sample.member_id,
                 "market": offer.market,
                 "program_ids": [offer.program_id],
-                "profile": {},
+                "profile": dict(sample.profile),
                 "source": "APP",
             }
         ),

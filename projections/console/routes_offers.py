@@ -205,7 +205,8 @@ async def _preview(request: Request, event: Any, audience: list[Any], form_data:
             spend = 0
         sku = str(form_data.get("sample_sku", "") or "SAMPLE_SKU")
         category = str(form_data.get("sample_category", ""))
-        events = sample_events(event, Sample(member, max(spend, 0), sku, category))
+        profile = await _queries(request).member_profile(member)
+        events = sample_events(event, Sample(member, max(spend, 0), sku, category, profile))
     return preview(config, event, events, audience=audience)
 
 

@@ -94,6 +94,11 @@ async def app(database_url: str, sink: Recorded) -> AsyncIterator[Any]:
                 json.dumps(live.model_dump(mode="json")),
             ),
         )
+        conn.execute(
+            "INSERT INTO members (member_id, market, enrolled_at, province, status, updated_at) "
+            "VALUES ('QUEBECER', 'CA', %s, 'QC', 'ACTIVE', %s)",
+            (NOW, NOW),
+        )
         # Three members targeted, one held out: the audience is all three.
         for member, control in (("A1", False), ("A2", False), ("A3", True)):
             conn.execute(
@@ -342,3 +347,19 @@ async def test_an_offer_opens_in_the_form_to_be_republished(app):
     assert 'name="offer_id" value="LIVE_NO_EXTENSIONS"' in page.text
     assert '<option value="SPEND" selected>' in page.text
     assert missing.status_code == 404
+
+
+async def test_a_real_sample_member_is_judged_by_their_profile(app):
+    in_quebec = valid_form(
+        **{
+            "targeting.kind": "CRITERIA",
+            "targeting.timing": "DYNAMIC",
+            "sample_spend_cents": "6000",
+            "advanced": "targeting:\n  criteria:\n    - attribute: PROVINCE\n      values: [QC]\n",
+        }
+    )
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        quebecer = await post_form(http, {**in_quebec, "sample_member_id": "QUEBECER"}, "preview")
+        stranger = await post_form(http, {**in_quebec, "sample_member_id": "NOBODY"}, "preview")
+    assert "Preview: 500 point(s) from this offer" in quebecer.text
+    assert "Preview: 0 point(s) from this offer" in stranger.text
