@@ -9,7 +9,7 @@ selection), so each answer is kept for the purchase's duration. The answers come
 remembers them. A `Basket` never outlives the evaluation that made it, so a new
 configuration always meets a new basket.
 
-`reach` bounds what any behaviour on a selection can count in the purchase, so that a
+`most` bounds what any behaviour on a selection can count in the purchase, so that a
 candidate whose thresholds are out of reach is passed over before it is judged.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+from processors.contract.offer_definition import BehaviourKind
 from processors.rules.offers.discounts import PricedLine
 from processors.rules.offers.products import Selector, covered, eligible
 
@@ -35,22 +36,24 @@ class Basket:
         self._eligible: dict[tuple[Selector | None, frozenset[str]], list[PricedLine]] = {}
         self._covered: dict[tuple[Selectors, frozenset[str]], list[PricedLine]] = {}
         self._spend: dict[tuple[Selectors | None, frozenset[str], frozenset[str]], int] = {}
-        self._reach: dict[Selector | None, tuple[int, Decimal]] = {}
+        self._most: dict[Selector | None, tuple[int, Decimal]] = {}
 
-    def reach(self, selector: Selector | None) -> tuple[int, Decimal]:
-        """The spend in cents and the quantity of the lines `selector` selects: the most a SPEND
-        or QUANTITY behaviour on it can count here, whatever SKUs an offer excludes (they only
-        take lines away; amounts and quantities are never negative). On the lines as priced
-        before this engine's discounts it bounds the net lines too (a discount only lowers an
-        amount)."""
-        found = self._reach.get(selector)
+    def most(self, kind: BehaviourKind, selector: Selector | None) -> int | Decimal:
+        """The most a purchase behaviour of `kind` on `selector` can count in these lines: the
+        spend in cents or the quantity of the lines it selects, whatever SKUs an offer
+        excludes (they only take lines away; amounts and quantities are never negative), and
+        nothing for other kinds. On the lines as priced before this engine's discounts it
+        bounds the net lines too (a discount only lowers an amount)."""
+        if kind is not BehaviourKind.SPEND and kind is not BehaviourKind.QUANTITY:
+            return 0
+        found = self._most.get(selector)
         if found is None:
             lines = self.eligible(selector, frozenset())
-            found = self._reach[selector] = (
+            found = self._most[selector] = (
                 sum(line.amount_cents for line in lines),
                 sum((line.quantity for line in lines), Decimal(0)),
             )
-        return found
+        return found[0] if kind is BehaviourKind.SPEND else found[1]
 
     def eligible(
         self, selector: Selector | None, excluded_skus: frozenset[str]

@@ -14,7 +14,7 @@ that select products, "whole basket" for transaction behaviours that do not, act
 and points redemption. Candidates come back sorted by (rank, offer_id), so evaluation never
 depends on the order offers were published in. Per offer, built once per definition: each
 behaviour's compiled selection, and whether a purchase alone decides that the offer is met
-(`judged_alone`), so that a basket that cannot reach its thresholds is passed over unjudged
+(`reach`), so that a basket that cannot reach its thresholds is passed over unjudged
 (docs/adr/0031-hot-path-mechanics.md).
 """
 
@@ -23,14 +23,15 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import TypeVar
 
 from processors.contract.activities import ActivityKind, ActivityRecorded
 from processors.contract.config import OfferPublished
-from processors.contract.offer_definition import BehaviourKind
+from processors.contract.offer_definition import BehaviourKind, BehaviourOperator
 from processors.contract.transactions import TransactionLine
 from processors.rules.offers.products import PRODUCT_KEYS, Selector, compile_behaviours
-from processors.rules.offers.progress import is_accumulated
+from processors.rules.offers.progress import is_accumulated, threshold
 
 TRANSACTION_BEHAVIOURS = frozenset(
     {BehaviourKind.SPEND, BehaviourKind.QUANTITY, BehaviourKind.VISITS}
@@ -71,6 +72,16 @@ class _MarketIndex:
         self.redemption.discard(offer_id)
 
 
+@dataclass(frozen=True)
+class Reach:
+    """What a purchase must hold to meet an offer it alone decides (no behaviour keeps
+    progress across causes): per behaviour, its compiled selection, its kind and its threshold
+    (None: never met), combined by `operator` (`progress.is_met`'s rule)."""
+
+    needs: tuple[tuple[Selector | None, BehaviourKind, Decimal | None], ...]
+    operator: BehaviourOperator
+
+
 def _discard(index: dict[Key, set[str]], offer_id: str) -> None:
     # Republishing and withdrawing are rare next to evaluations: a scan is fine here.
     for key in [k for k, ids in index.items() if offer_id in ids]:
@@ -92,7 +103,7 @@ class Catalogue:
         self._retired: dict[str, OfferPublished] = {}
         self._closed: dict[str, datetime] = {}
         self._selectors: dict[str, tuple[Selector | None, ...]] = {}
-        self._alone: set[str] = set()
+        self._reach: dict[str, Reach] = {}
         self._markets: dict[str, _MarketIndex] = {}
         for offer in offers:
             self.publish(offer)
@@ -109,7 +120,11 @@ class Catalogue:
         selectors = compile_behaviours(offer)
         self._selectors[offer.offer_id] = selectors
         if not any(is_accumulated(b) for b in offer.behaviours):
-            self._alone.add(offer.offer_id)
+            needs = tuple(
+                (selector, b.kind, threshold(b))
+                for b, selector in zip(offer.behaviours, selectors, strict=True)
+            )
+            self._reach[offer.offer_id] = Reach(needs, offer.behaviour_operator)
         self._markets.setdefault(offer.market, _MarketIndex()).keys_of(offer, selectors)
 
     def extend(self, offer_id: str, ends_at: datetime) -> None:
@@ -160,11 +175,11 @@ class Catalogue:
             selectors = compile_behaviours(offer) if offer is not None else ()
         return selectors
 
-    def judged_alone(self, offer_id: str) -> bool:
-        """True when no behaviour of the live offer keeps progress across causes (visits and
-        activities always do): one purchase alone meets it or does not, and a plan of it that
-        is not met keeps nothing."""
-        return offer_id in self._alone
+    def reach(self, offer_id: str) -> Reach | None:
+        """What a purchase must hold to meet the live offer when no behaviour of it keeps
+        progress across causes (visits and activities always do): one purchase alone meets it
+        or does not, and a plan of it that is not met keeps nothing. None for the others."""
+        return self._reach.get(offer_id)
 
     def for_transaction(
         self, market: str, at: datetime, lines: Sequence[TransactionLine]
@@ -222,4 +237,4 @@ class Catalogue:
         if offer is not None and offer.market in self._markets:
             self._markets[offer.market].drop(offer_id)
         self._selectors.pop(offer_id, None)
-        self._alone.discard(offer_id)
+        self._reach.pop(offer_id, None)

@@ -326,24 +326,17 @@ def _purchase(
 
 
 def _within_reach(offer: OfferPublished, catalogue: Catalogue, gross: Basket) -> bool:
-    """False when the purchase alone decides the offer (`Catalogue.judged_alone`) and even
-    every line its behaviours select, at full price, cannot meet them: its plan would not be
-    met, would pay nothing and keep nothing (`_plan_purchase` drops it), so it is not judged.
-    Most candidates of a basket are of this kind."""
-    if not catalogue.judged_alone(offer.offer_id):
+    """False when the purchase alone decides the offer (`Catalogue.reach`) and even every
+    line its behaviours select, at full price, cannot meet them: its plan would not be met,
+    would pay nothing and keep nothing (`_plan_purchase` drops it), so it is not judged."""
+    reach = catalogue.reach(offer.offer_id)
+    if reach is None:
         return True
-    most = []
-    for behaviour, selector in zip(
-        offer.behaviours, catalogue.selectors(offer.offer_id), strict=True
-    ):
-        spend, quantity = gross.reach(selector)
-        if behaviour.kind is BehaviourKind.SPEND:
-            most.append(Decimal(spend))
-        elif behaviour.kind is BehaviourKind.QUANTITY:
-            most.append(quantity)
-        else:  # what a purchase judged alone counts towards another kind: nothing
-            most.append(Decimal(0))
-    return progress.is_met(offer, most)
+    met = [
+        needed is not None and gross.most(kind, selector) >= needed
+        for selector, kind, needed in reach.needs
+    ]
+    return progress.combined(reach.operator, met)
 
 
 def _plan_purchase(

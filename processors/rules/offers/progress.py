@@ -219,9 +219,14 @@ def is_met(offer: OfferPublished, progress: Sequence[Decimal]) -> bool:
     for behaviour, value in zip(offer.behaviours, progress, strict=True):
         needed = threshold(behaviour)
         met.append(needed is not None and value >= needed)
-    if offer.behaviour_operator is BehaviourOperator.ALL:
+    return combined(offer.behaviour_operator, met)
+
+
+def combined(operator: BehaviourOperator, met: Sequence[bool]) -> bool:
+    """Whether behaviours met as `met` (one flag each) meet the offer under `operator`."""
+    if operator is BehaviourOperator.ALL:
         return all(met)
-    if offer.behaviour_operator is BehaviourOperator.ANY:
+    if operator is BehaviourOperator.ANY:
         return any(met)
     return False
 
