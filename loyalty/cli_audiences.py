@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,8 +23,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from loyalty.cli_contract import codec
 from loyalty.producing import publish_events
-from processors.audience_lists import FILE_NAME_MAX, AudienceUpload, read_audience
+from processors.audience_lists import AUDIENCE_HEADER, audience_parts
 from processors.base.settings import get_settings
+from processors.code_lists import read_code_list
 from processors.contract.base import Id
 from processors.contract.config import AudienceUploaded
 
@@ -31,22 +33,26 @@ SHOWN_MAX = 20
 """Unknown members named one by one; beyond, counted."""
 
 
+@dataclass(frozen=True)
+class AudienceUpload:
+    """What a file gives: the parts to publish (none if there is any error), the problems."""
+
+    member_ids: list[str] = field(default_factory=list)
+    events: list[AudienceUploaded] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
 def read_upload(
     audience_id: str, path: Path, *, at: datetime, name: str | None = None
 ) -> AudienceUpload:
-    """The file's members as one upload (`processors.audience_lists`); `at` is their time."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        return AudienceUpload(errors=[f"{path}: no such file"])
-    except (OSError, UnicodeDecodeError) as error:
-        return AudienceUpload(errors=[f"{path}: cannot be read as UTF-8 text: {error}"])
-    found = read_audience(audience_id, text, str(path), at=at, name=name)
-    # The event names the file, not the path it had on the uploader's machine.
-    events = [
-        e.model_copy(update={"source_file_name": path.name[:FILE_NAME_MAX]}) for e in found.events
-    ]
-    return AudienceUpload(found.member_ids, events, found.errors, found.warnings)
+    """The file's members as one upload's parts (`processors.audience_lists`); `at` is their
+    time."""
+    listed = read_code_list(path, AUDIENCE_HEADER, count_max=None)
+    if listed.errors:
+        return AudienceUpload(listed.codes, [], listed.errors, listed.warnings)
+    events = audience_parts(audience_id, listed.codes, at=at, name=name, file_name=path.name)
+    return AudienceUpload(listed.codes, events, [], listed.warnings)
 
 
 def unknown_members(conn: psycopg.Connection, member_ids: list[str]) -> list[str]:
