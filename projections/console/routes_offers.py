@@ -19,6 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 from processors.contract.base import Event
 from processors.contract.offer_definition import EVERGREEN_ENDS_AT
 from processors.offer_changes import extension, withdrawal
+from processors.offer_files import Problem
 from processors.rules.member import Config
 from projections.api.commands import CommandUnavailableError
 from projections.console import offer_form
@@ -29,6 +30,11 @@ from projections.console.roles import Area
 from projections.console.sessions import CheckedForm, Staff, allowed
 
 router = APIRouter(include_in_schema=False)
+UPLOADS_INTO = {
+    offer_form.PRODUCTS_CSV: offer_form.PRODUCTS,
+    offer_form.AUDIENCE_CSV: offer_form.AUDIENCE_MEMBERS,
+}
+"""Each CSV upload of the offer form, and the input it fills (where its problems show)."""
 Marketer = Annotated[Staff, Depends(allowed(Area.OFFERS))]
 UPLOAD_MAX_BYTES = 2_000_000
 
@@ -115,11 +121,20 @@ def _form_page(
     return render(request, template, staff, status_code, **context)
 
 
+class UploadTooLargeError(ValueError):
+    """An uploaded file over `UPLOAD_MAX_BYTES`: refused whole rather than read in part."""
+
+
 async def _text_of(upload: object, limit: int = UPLOAD_MAX_BYTES) -> str | None:
+    """An uploaded file's text (None: no file chosen)."""
     if not isinstance(upload, UploadFile) or not upload.filename:
         return None
     data = await upload.read(limit + 1)
-    return data[:limit].decode("utf-8-sig", errors="replace")
+    if len(data) > limit:
+        raise UploadTooLargeError(
+            f"{upload.filename} is larger than {limit // 1_000_000} MB: upload a smaller file"
+        )
+    return data.decode("utf-8-sig", errors="replace")
 
 
 @router.post("/offers/new")
@@ -127,11 +142,15 @@ async def submit_offer(request: Request, staff: Marketer, form_data: CheckedForm
     """One form, three buttons: check, preview, publish (`action`)."""
     action = str(form_data.get("action", "check"))
     fields = {k: v for k, v in form_data.items() if isinstance(v, str)}
-    uploads = {
-        name: await _text_of(form_data.get(name))
-        for name in (offer_form.PRODUCTS_CSV, offer_form.AUDIENCE_CSV)
-    }
+    uploads: dict[str, str | None] = {}
+    too_large: list[Problem] = []
+    for name, into in UPLOADS_INTO.items():
+        try:
+            uploads[name] = await _text_of(form_data.get(name))
+        except UploadTooLargeError as error:
+            too_large.append(Problem("form", str(error), into))
     form = offer_form.read_form(fields, uploads)
+    form.problems += too_large
     at = now(request)
     offer_form.check(form, published_at=at)
     errors = form.errors
@@ -160,7 +179,9 @@ async def submit_offer(request: Request, staff: Marketer, form_data: CheckedForm
     unsent = None
     # The list first: an offer targeting it finds its members when it is published.
     for part in [*form.audience, event]:
-        unsent = unsent or await _send(request, part)
+        unsent = await _send(request, part)
+        if unsent:
+            break
     after = event.model_dump(mode="json")
     if form.audience:
         members = sum(len(part.member_ids) for part in form.audience)
@@ -169,20 +190,17 @@ async def submit_offer(request: Request, staff: Marketer, form_data: CheckedForm
             "members": members,
             "parts": len(form.audience),
         }
-    if unsent:
-        await audit_log(request).record(
-            staff,
-            "publish offer",
-            at=at,
-            subject=event.offer_id,
-            before=before,
-            after=after,
-            outcome=f"failed: {unsent}",
-        )
-        return _form_page(request, staff, form, 503, valid=True, error=unsent)
     await audit_log(request).record(
-        staff, "publish offer", at=at, subject=event.offer_id, before=before, after=after
+        staff,
+        "publish offer",
+        at=at,
+        subject=event.offer_id,
+        before=before,
+        after=after,
+        outcome=f"failed: {unsent}" if unsent else "done",
     )
+    if unsent:
+        return _form_page(request, staff, form, 503, valid=True, error=unsent)
     return _done(request, f"/console/offers?published={event.offer_id}")
 
 
@@ -190,7 +208,12 @@ async def _preview(request: Request, event: Any, audience: list[Any], form_data:
     """The simulator's outputs for the offer (after its audience list, when one is given) and
     an uploaded file of events or a sample member's purchase."""
     config = _config(request) or Config()
-    uploaded = await _text_of(form_data.get("preview_events"))
+    try:
+        uploaded = await _text_of(form_data.get("preview_events"))
+    except UploadTooLargeError as error:
+        result = preview(config, event, [], audience=audience)
+        result.errors = [str(error)]
+        return result
     if uploaded is not None:
         events, errors = read_events(uploaded)
         if errors:

@@ -363,3 +363,16 @@ async def test_a_real_sample_member_is_judged_by_their_profile(app):
         stranger = await post_form(http, {**in_quebec, "sample_member_id": "NOBODY"}, "preview")
     assert "Preview: 500 point(s) from this offer" in quebecer.text
     assert "Preview: 0 point(s) from this offer" in stranger.text
+
+
+async def test_a_file_too_large_to_upload_is_refused_whole_at_its_field(app, sink):
+    before = len(sink.sent)
+    huge = b"productCode\n" + b"SKU\n" * 600_000
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        answer = await post_with_files(
+            http, valid_form(), "publish", {"products_csv": ("all.csv", huge, "text/csv")}
+        )
+    assert answer.status_code == 422
+    products = answer.text.split('id="f-behaviours-0--products-skus-error"')[1]
+    assert "all.csv is larger than 2 MB: upload a smaller file" in products.split("</div>")[0]
+    assert len(sink.sent) == before
