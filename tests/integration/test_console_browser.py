@@ -171,7 +171,11 @@ def test_write_an_offer_fix_its_french_headline_preview_publish_extend_and_repor
             field.fill(value)
     page.locator('[name="localized_copy[fr].headline"]').fill("Dépensez " * 12)
     expect(page.locator("#f-localized-copy-fr--headline-count")).to_have_text("108 / 80")
-    page.get_by_role("button", name="Check").click()
+    blocked: list[str] = []  # what the page's Content-Security-Policy refused, if anything
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None)
+    # htmx posts the form in place (HX-Request), and swaps in the 422 with the errors.
+    with page.expect_request(lambda r: r.method == "POST" and "hx-request" in r.headers):
+        page.get_by_role("button", name="Check").click()
     error = page.get_by_text("localized_copy[fr].headline: 108 characters, at most 80")
     expect(error).to_be_visible()
     expect(page.locator('[name="localized_copy[fr].headline"]')).to_have_attribute(
@@ -207,6 +211,7 @@ def test_write_an_offer_fix_its_french_headline_preview_publish_extend_and_repor
     expect(page.get_by_text("two-proportion z-test")).to_be_visible()
     page.screenshot(path=shots / "report.png", full_page=True)
     sign_out(page)
+    assert blocked == []
 
 
 def test_every_form_field_has_a_label_and_the_keyboard_reaches_the_content_first(page: Page):
