@@ -7,7 +7,8 @@ Idempotency-Keys (`promo_code_link_requests`, the same protocol as ADR 22's
 `redemption_requests`), the agent's answers to a reservation (`promo_code_reservations`,
 `promo_code_refusals`), the offer's agent's answers to a till's reservation of a capped
 discount offer (`offer_use_reservations`, docs/adr/0030-discount-offer-total-uses.md) and a
-code's activity (`promo_code_uses`, the links accepted). Never
+code's activity (`promo_code_uses`, the links accepted) and the codes linked to a member that
+their next checkout carries. Never
 checks tokens, never decides what a row means to a client (the routes do), never reads the
 clock: every time is given.
 """
@@ -167,6 +168,11 @@ class CodeStore(Protocol):
         """The code's and its promotion's uses, live reservations and link at `at`."""
         ...
 
+    async def linked_codes(self, member_id: str) -> list[str]:
+        """The codes linked to the member through this API that their next purchase has not
+        used up yet (it adds them: docs/adr/0037-codes-that-unlock-an-offer.md)."""
+        ...
+
     async def offer_reservation(self, request_event_id: str) -> OfferReservationAnswer | None:
         """The answer to the offer reservation request `request_event_id`, if projected."""
         ...
@@ -233,6 +239,20 @@ SELECT
         WHERE l.code = %(code)s AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
             WHERE u.code = l.code AND u.member_id = l.member_id AND u.used_at >= o.decided_at)
         ORDER BY o.decided_at DESC LIMIT 1) AS linked_member_id
+"""
+
+# The codes linked to a member through this API that their next purchase has not used up yet
+# (used up: a use or a refusal of the code for the member since the link, whatever it said).
+_LINKED = """
+SELECT DISTINCT l.code FROM promo_code_link_requests l
+JOIN request_outcomes o ON o.member_id = l.member_id AND o.command_id = l.command_id
+    AND o.request_type = %(kind)s AND o.accepted
+WHERE l.member_id = %(member_id)s
+    AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
+        WHERE u.code = l.code AND u.member_id = l.member_id AND u.used_at >= o.decided_at)
+    AND NOT EXISTS (SELECT 1 FROM promo_code_refusals r
+        WHERE r.code = l.code AND r.member_id = l.member_id AND r.refused_at >= o.decided_at)
+ORDER BY l.code
 """
 
 _OFFER_RESERVATION = """
@@ -349,6 +369,10 @@ class PostgresCodeStore:
         }
         (row,) = await self._rows(_ACTIVITY, params)
         return CodeActivity(**row)
+
+    async def linked_codes(self, member_id: str) -> list[str]:
+        params = {"member_id": member_id, "kind": RequestType.PROMO_CODE_LINK.value}
+        return [row["code"] for row in await self._rows(_LINKED, params)]
 
     async def offer_reservation(self, request_event_id: str) -> OfferReservationAnswer | None:
         rows = await self._rows(_OFFER_RESERVATION, (request_event_id,))

@@ -11,8 +11,9 @@ cannot disagree on the same state and configuration. It:
 4. for a member, rebuilds their offer state from Postgres (`cart_queries`), 404 if the member
    was never enrolled, 409 if they were merged into another;
 5. evaluates, and turns the evaluation into integers per line, per programme and per offer;
-6. checks the cart's promo codes with the worker's own rule (`rules.codes.checkout`: a code
-   that unlocks an offer activates it for this cart, ADR 37) and, when the till asks
+6. checks the cart's promo codes, with those linked to the member added as the worker adds
+   them, with the worker's own rule (`rules.codes.checkout`: a code that unlocks an offer
+   activates it for this cart, ADR 37) and, when the till asks
    (`reserve`), reserves them and waits for the promotion's agent (`code_checks`,
    docs/adr/0026-promo-code-api.md), then evaluates again without the offers whose code was
    not reserved; too many invalid codes from one caller answer 429;
@@ -43,7 +44,7 @@ from processors.contract.config import ProgramConfigured
 from processors.contract.internal import PromoCodeUseRequested
 from processors.contract.offers import OfferCompleted, OfferProgressed
 from processors.contract.transactions import TransactionCompleted
-from processors.rules.codes import checkout
+from processors.rules.codes import checkout, link
 from processors.rules.member import Config
 from processors.rules.offers import evaluate as offers
 from processors.rules.offers.catalogue import Catalogue
@@ -210,6 +211,9 @@ async def evaluate_cart(
         if row.status == "MERGED":
             raise MemberMergedError(cart.member_id, row.merged_into)
         state = cart_queries.member_offers(row, config.catalogue)
+        # Codes linked to the member apply at their next checkout untyped, as the worker adds
+        # them to the purchase (ADR 23): the till sees and reserves them too (ADR 37).
+        cart = link.carrying(cart, await request.app.state.code_store.linked_codes(cart.member_id))
     judged = checkout.judge(cart, config.promotions, config.catalogue)
     evaluation = offers.evaluate_cart(state, cart, *_rules(config), judged.unlocks)
     reservations: list[OfferReservation] = []

@@ -7,6 +7,7 @@ member care reads both codes' status. Waits are bounds far beyond what they take
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -136,7 +137,19 @@ def bonus_promotion() -> PromotionCodesIssued:
     )
 
 
-async def test_a_till_reserves_a_code_that_unlocks_an_offer_and_the_purchase_gets_it(
+async def evaluated(http: Any, basket: dict[str, Any], staff: dict[str, str]) -> Any:
+    """The cart's evaluation once the API's config feed caught up (503 until then)."""
+    answers = []
+
+    async def answered() -> bool:
+        answers.append(await http.post("/v1/carts/evaluate", json=basket, headers=staff))
+        return answers[-1].status_code != 503
+
+    assert await until(answered, 60), answers[-1].text
+    return answers[-1]
+
+
+async def test_a_linked_code_that_unlocks_an_offer_applies_at_the_till_and_the_purchase(
     engine,  # noqa: F811
     tmp_path,
 ):
@@ -160,15 +173,21 @@ async def test_a_till_reserves_a_code_that_unlocks_an_offer_and_the_purchase_get
             "currency": "CAD", "store": {"store_id": "0412", "country": "CA", "province": "ON"},
             "lines": [{"line_id": "1", "sku": "TEA", "quantity": "1",
                        "unit_price_cents": 3000, "amount_cents": 3000}],
-            "promo_codes": ["bonus300"],
         }  # fmt: skip
         async with api() as http:
+            before = await evaluated(http, basket, staff)
+            linked = await http.post(
+                "/v1/promotions/code/link",
+                json={"code": "bonus300", "customerId": BONUS_MEMBER, "mode": "DISCOUNT"},
+                headers={**bearer(engine, BONUS_MEMBER), "Idempotency-Key": "link-bonus"},
+            )
             preview = await http.post("/v1/carts/evaluate", json=basket, headers=staff)
             reserved = await http.post(
                 "/v1/carts/evaluate", json=basket | {"reserve": True}, headers=staff
             )
+        # The purchase carries no code: the worker adds the linked one.
         purchase = bought(BONUS_MEMBER, "PC-BONUS-BASKET", cents=3000, at=datetime.now(UTC))
-        await publish_events(engine, [purchase.model_copy(update={"promo_codes": ["BONUS300"]})])
+        await publish_events(engine, [purchase])
         awarded = (
             "SELECT coalesce(sum(points_on_event), 0) FROM ledger_events "
             f"WHERE member_id = '{BONUS_MEMBER}' AND event_type = 'OFFER_AWARD'"
@@ -178,15 +197,22 @@ async def test_a_till_reserves_a_code_that_unlocks_an_offer_and_the_purchase_get
             return projected(engine, awarded) == 300 and used(engine, "BONUS300") == 1
 
         assert await until(granted, 180), worker.log_tail() + projector.log_tail()
+        async with api() as http:
+            after = await evaluated(http, basket, staff)
     finally:
         services.stop()
 
+    assert before.status_code == 200, before.text
+    assert before.json()["promo_codes"] == []
+    assert before.json()["offers_applied"] == []
+    assert linked.status_code == 201, linked.text
     assert preview.status_code == 200, preview.text
     [code] = preview.json()["promo_codes"]
-    assert code["status"] == "applies", code
+    assert (code["code"], code["status"]) == ("BONUS300", "applies"), code
     assert [(o["offer_id"], o["points"]) for o in preview.json()["offers_applied"]] == [
         ("PC_BONUS_300", 300)
     ]
     [code] = reserved.json()["promo_codes"]
     assert code["status"] == "reserved", code
     assert reserved.json()["total_points"] == 330  # 30 base + the unlocked offer's 300
+    assert after.json()["promo_codes"] == []  # the link was used up by the purchase

@@ -95,6 +95,9 @@ class Store:
         live = [r for r in self.held.values() if r.code == code and r.reserved_until > at]
         return CodeActivity(len(mine), len(self.used), len(live), len(live), None)
 
+    async def linked_codes(self, member_id: str) -> list[str]:
+        return []  # member carts need the database: tests/integration/test_promo_code_api.py
+
     async def offer_reservation(self, request_event_id: str) -> OfferReservationAnswer | None:
         return next((a for a in self.offers_held if a.request_event_id == request_event_id), None)
 

@@ -14,6 +14,8 @@ is used up, whatever that purchase's answer for the code.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pydantic import BaseModel, Field
 
 from processors.contract.base import Event
@@ -110,9 +112,15 @@ def with_linked(codes: MemberCodes | None, purchase: TransactionCompleted) -> Tr
     """The purchase with the member's linked codes added (each once), the links used up."""
     if codes is None or not codes.linked:
         return purchase
+    linked, codes.linked = list(codes.linked), {}
+    return carrying(purchase, linked)
+
+
+def carrying(purchase: TransactionCompleted, linked: Iterable[str]) -> TransactionCompleted:
+    """The purchase (or a till's cart) with the `linked` codes added after those typed, each
+    code once: what the member's next checkout carries without the codes being typed."""
     typed = {normalised(c) for c in purchase.promo_codes}
-    extra = [code for code in codes.linked if code not in typed]
-    codes.linked = {}
+    extra = [code for code in dict.fromkeys(normalised(c) for c in linked) if code not in typed]
     if not extra:
         return purchase
     return purchase.model_copy(update={"promo_codes": [*purchase.promo_codes, *extra]})
