@@ -245,8 +245,10 @@ class CartEvaluation(Body):
     offers_progressed: list[OfferProgress]
     promo_codes: list[CodeCheck] = Field(
         default_factory=list,
-        description="Per distinct promo code of the cart: whether it applies, its discount "
-        "(not in the totals above, which are the offers'), and its reservation.",
+        description="Per distinct promo code of the cart (those linked to the member "
+        "included): whether it applies, its discount (a cart discount code's is not in the "
+        "totals above, which are the offers'; a code that unlocks an offer names it in "
+        "`offer_id`, and that offer's discount is in them), and its reservation.",
     )
     offer_reservations: list[OfferReservation] = Field(
         default_factory=list,

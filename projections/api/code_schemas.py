@@ -69,6 +69,12 @@ class CodeCheck(Body):
         "evaluate again with the same transaction_id)."
     )
     promotion_id: str | None
+    offer_id: str | None = Field(
+        default=None,
+        description="The offer the code unlocks (ADR 37): its discount or points are the "
+        "offer's, already in the cart's totals and `offers_applied`; null: a cart discount "
+        "code, whose discount is not in those totals.",
+    )
     discount_cents: int = Field(description="What the code takes off this cart; 0 if refused.")
     reserved_until: datetime | None = Field(description="When the reservation lapses, unused.")
     reason: str | None = Field(

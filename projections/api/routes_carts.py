@@ -242,8 +242,11 @@ async def evaluate_cart(
             ttl=app.state.reservation_ttl, wait=app.state.decision_wait,
             wakeups=app.state.wakeups,
         )  # fmt: skip
+    unlocking = {u.code: u.offer_use.offer_id for u in uses if u.offer_use is not None}
     codes = [
-        c if isinstance(c, CodeCheck) else reserved.get(c.code) or code_checks.applies(c)
+        (
+            c if isinstance(c, CodeCheck) else reserved.get(c.code) or code_checks.applies(c)
+        ).model_copy(update={"offer_id": unlocking.get(c.code)})
         for c in checked
     ]
     # An offer a code unlocks applies only if its code was reserved (pending: not), as an

@@ -267,6 +267,7 @@ def test_a_cart_says_per_code_whether_it_applies_and_counts_nothing_without_rese
         "ZN",
     )
     assert applies["discount_cents"] == 550  # 10 % of 5,500
+    assert applies["offer_id"] is None  # a cart discount code: not in the offers' totals
     assert (unknown["status"], unknown["reason"]) == ("refused", "code_unknown")
     assert engine.sent == []
 
@@ -369,6 +370,7 @@ def test_a_code_unlocking_an_offer_applies_it_to_the_cart_and_counts_nothing(sto
     [code] = response.json()["promo_codes"]
     assert (code["code"], code["status"], code["promotion_id"]) == ("CHIPS1", "applies", "CHIPS")
     assert code["discount_cents"] == 350  # one bag of chips
+    assert code["offer_id"] == "FREE_CHIPS"  # its discount is the offer's, in the totals
     assert "FREE_CHIPS" in discounts_of(response.json())
     assert "FREE_CHIPS" not in discounts_of(without.json())
     assert engine.sent == []
