@@ -116,12 +116,7 @@ def apply_discounts(
     cart_offers = [offer for offer in offers if offer.terms.kind in CART_DISCOUNTS]
     discounts: list[LineDiscount] = []
     for offer in (*item_offers, *cart_offers):
-        applies_to = [i for i in _applies_to(offer, lines) if remaining[i] > 0]
-        amounts = [remaining[i] for i in applies_to]
-        spend_min_cents = offer.terms.spend_min_cents
-        if spend_min_cents is not None and sum(amounts) < spend_min_cents:
-            continue
-        cents = _cents_off(offer, [lines[i] for i in applies_to], amounts)
+        applies_to, cents = _takes(offer, lines, remaining)
         for i, line_cents in zip(applies_to, cents, strict=True):
             assert 0 <= line_cents <= remaining[i], "a discount never exceeds its line"
             if line_cents:
@@ -131,6 +126,27 @@ def apply_discounts(
                     LineDiscount(offer.offer_id, lines[i].line_id, line_cents, cart_level)
                 )
     return discounts
+
+
+def discount_alone(lines: Sequence[PricedLine], offer: DiscountOffer) -> int:
+    """The cents `offer` takes off `lines` when it is the only discount: what
+    `discount_total(apply_discounts(lines, [offer]))` answers, without a `LineDiscount` a line
+    (stacking values every discounting candidate of a purchase this way)."""
+    _, cents = _takes(offer, lines, [max(line.amount_cents, 0) for line in lines])
+    return sum(cents)
+
+
+def _takes(
+    offer: DiscountOffer, lines: Sequence[PricedLine], remaining: Sequence[int]
+) -> tuple[list[int], list[int]]:
+    """The indexes of the lines `offer` applies to that have something `remaining`, and the
+    cents it takes off each (none when they remain below its `spend_min_cents`)."""
+    applies_to = [i for i in _applies_to(offer, lines) if remaining[i] > 0]
+    amounts = [remaining[i] for i in applies_to]
+    spend_min_cents = offer.terms.spend_min_cents
+    if spend_min_cents is not None and sum(amounts) < spend_min_cents:
+        return [], []
+    return applies_to, _cents_off(offer, [lines[i] for i in applies_to], amounts)
 
 
 def discount_total(discounts: Iterable[LineDiscount], offer_id: str | None = None) -> int:

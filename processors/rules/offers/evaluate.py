@@ -50,6 +50,7 @@ from processors.rules.offers.discounts import (
     LineDiscount,
     PricedLine,
     apply_discounts,
+    discount_alone,
     discount_total,
 )
 from processors.rules.offers.products import Selector, globally_excluded
@@ -282,7 +283,7 @@ def _purchase(
         if (plan := _plan_purchase(state, offer, program, gross, tx, catalogue))
     ]
     for plan in plans:
-        plan.discount_cents = discount_total(apply_discounts(priced, _discount_offers([plan])))
+        plan.discount_cents = sum(discount_alone(priced, d) for d in _discount_offers([plan]))
     would = {plan.offer.offer_id for plan in plans if plan.discount_cents > 0}
     first = _stack(_tested(plans, held), programs)
     taken = apply_discounts(priced, _discount_offers(first))

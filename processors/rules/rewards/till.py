@@ -21,8 +21,7 @@ from processors.contract.transactions import TransactionLine
 from processors.rules.offers.discounts import (
     DiscountOffer,
     PricedLine,
-    apply_discounts,
-    discount_total,
+    discount_alone,
     selects,
 )
 
@@ -93,5 +92,5 @@ def check(
                 "min_spend_not_met",
                 f"token {token}: {eligible} cents of eligible spend, {least} needed",
             )
-    cents = discount_total(apply_discounts(priced, [DiscountOffer(held.reward_id, terms, None)]))
+    cents = discount_alone(priced, DiscountOffer(held.reward_id, terms, None))
     return TokenCheck(token, True, cents, held)
