@@ -22,7 +22,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from processors.base.settings import Settings
 from processors.contract.common import Source
-from processors.contract.redemptions import PointsAdjustmentKind, PointsAdjustmentRequested
+from processors.contract.redemptions import (
+    PointsAdjustmentKind,
+    PointsAdjustmentRequested,
+    RequestType,
+)
 from processors.rules.arithmetic import derived_id
 from projections.console.sessions import Staff
 
@@ -52,6 +56,8 @@ KIND_OF: dict[Direction, PointsAdjustmentKind] = {
 a debit like an imported redemption (it may overdraw, as a clawback must)."""
 
 NOTE_MAX = 500
+COMMAND_PREFIX = "console-"
+"""An adjustment's command id is this and its id: the engine's outcome is found by it."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,10 @@ class Adjustment:
     decided_at: datetime | None
     decision_reason: str | None
     published_at: datetime | None
+    booked: bool | None = None
+    """The engine's answer once projected: booked (True) or refused (False); None: not yet."""
+    booking_refusal: str | None = None
+    """Why the engine refused it (its rejection reason and detail)."""
 
     @property
     def signed_points(self) -> int:
@@ -140,7 +150,7 @@ class Adjustment:
         return PointsAdjustmentRequested(
             event_id=derived_id("points-adjustment-requested", self.adjustment_id),
             occurred_at=self.decided_at,
-            command_id=f"console-{self.adjustment_id}",
+            command_id=COMMAND_PREFIX + self.adjustment_id,
             member_id=self.member_id,
             program_id=self.program_id,
             kind=KIND_OF["credit" if self.direction == "credit" else "debit"],
@@ -203,19 +213,31 @@ _ONE = sql.SQL(
     "SELECT {columns} FROM staff_points_adjustments WHERE adjustment_id = %(adjustment_id)s"
 ).format(columns=_COLUMNS)
 
+# The engine's answer to the published request, once the projector has written it.
+_OUTCOME = sql.SQL(
+    """(SELECT o.accepted FROM request_outcomes o WHERE o.member_id = s.member_id
+        AND o.command_id = %(prefix)s || s.adjustment_id AND o.request_type = %(kind)s)
+        AS booked,
+    (SELECT o.reason || coalesce(': ' || o.detail, '') FROM request_outcomes o
+        WHERE o.member_id = s.member_id AND o.command_id = %(prefix)s || s.adjustment_id
+        AND o.request_type = %(kind)s) AS booking_refusal"""
+)
+
 # Waiting first (oldest first), then approved but not yet published, then the latest decided.
 _QUEUE = sql.SQL(
-    """SELECT {columns} FROM staff_points_adjustments
+    """SELECT {columns}, {outcome} FROM staff_points_adjustments s
     WHERE state = 'pending' OR (state = 'approved' AND published_at IS NULL)
        OR decided_at >= %(since)s
     ORDER BY state <> 'pending', published_at IS NOT NULL, requested_at
     LIMIT %(limit)s"""
-).format(columns=_COLUMNS)
+).format(columns=_COLUMNS, outcome=_OUTCOME)
 
 _OF_MEMBER = sql.SQL(
-    """SELECT {columns} FROM staff_points_adjustments WHERE member_id = %(member_id)s
-    ORDER BY requested_at DESC LIMIT %(limit)s"""
-).format(columns=_COLUMNS)
+    """SELECT {columns}, {outcome} FROM staff_points_adjustments s
+    WHERE member_id = %(member_id)s ORDER BY requested_at DESC LIMIT %(limit)s"""
+).format(columns=_COLUMNS, outcome=_OUTCOME)
+
+_ANSWERED = {"prefix": COMMAND_PREFIX, "kind": RequestType.POINTS_ADJUSTMENT.value}
 
 
 class AdjustmentStore:
@@ -292,7 +314,8 @@ class AdjustmentStore:
             await conn.execute(_PUBLISHED, {"adjustment_id": adjustment_id, "at": at})
 
     async def queue(self, since: datetime, limit: int = 100) -> list[Adjustment]:
-        return await self._rows(_QUEUE, {"since": since, "limit": limit})
+        return await self._rows(_QUEUE, {"since": since, "limit": limit, **_ANSWERED})
 
     async def of_member(self, member_id: str, limit: int = 20) -> list[Adjustment]:
-        return await self._rows(_OF_MEMBER, {"member_id": member_id, "limit": limit})
+        params = {"member_id": member_id, "limit": limit, **_ANSWERED}
+        return await self._rows(_OF_MEMBER, params)

@@ -101,6 +101,13 @@ async def test_an_approved_adjustment_reaches_kafka_once_and_the_ledger_shows_it
                 f"SELECT count(*) FROM ledger_events WHERE member_id = '{MEMBER}'"
                 " AND event_type = 'BULK_AWARD'"
             )
+            answered = (
+                f"SELECT count(*) FROM request_outcomes WHERE member_id = '{MEMBER}'"
+                f" AND command_id = 'console-{adjustment_id}' AND accepted"
+            )
+            assert await until(count_is(engine, answered, 1), 120), (
+                worker.log_tail() + projector.log_tail()
+            )
             assert await until(count_is(engine, booked, 1), 120), (
                 worker.log_tail() + projector.log_tail()
             )
@@ -122,3 +129,5 @@ async def test_an_approved_adjustment_reaches_kafka_once_and_the_ledger_shows_it
     assert "CREDIT 2,500" in ledger
     balances = member_page.text.split('id="balances"')[1].split("</table>")[0]
     assert "2,500" in balances
+    made = member_page.text.split("<caption>Adjustments made in the console")[1]
+    assert ">booked<" in made

@@ -427,3 +427,24 @@ async def test_agents_see_member_care_in_the_navigation_and_admins_the_approvals
         assert f'href="{link}"' in agent_home.text
     assert 'href="/console/approvals"' not in agent_home.text
     assert 'href="/console/approvals"' in admin_home.text
+
+
+async def test_the_member_page_shows_what_the_engine_answered_each_adjustment(
+    app, sink, database_url
+):
+    note = "refused by the engine"
+    async with signed_in(app, "ava", StaffRole.AGENT) as http:
+        await adjust(http, member_id="care-m2", points="10", note=note)
+        (sent,) = sink.adjustments("care-m2")
+        waiting = await http.get("/console/members/care-m2")
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO request_outcomes (member_id, command_id, request_type, "
+                "outcome_event_id, request_event_id, accepted, reason, detail, points_debited, "
+                "granted_reward_ids, decided_at) VALUES ('care-m2', %s, 'POINTS_ADJUSTMENT', "
+                "'o1', %s, false, 'not_eligible', 'not a member of programme MAIN', 0, '{}', %s)",
+                (sent.command_id, sent.event_id, NOW),
+            )
+        answered = await http.get("/console/members/care-m2")
+    assert "waiting for the engine" in waiting.text
+    assert "refused: not_eligible: not a member of programme MAIN" in answered.text
