@@ -1,0 +1,66 @@
+"""What a submitted points adjustment becomes, and the request an approved one publishes
+(docs/adr/0036-member-care-console.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from processors.base.settings import Settings
+from processors.contract.redemptions import PointsAdjustmentKind
+from projections.console.adjustments import Adjustment, AdjustmentPolicy, OverLimitError, route
+
+POLICY = AdjustmentPolicy(approval_over=1_000, daily_limit=5_000, limits={"lead": 50_000})
+T = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+
+
+def test_at_the_threshold_it_is_approved_at_once_and_one_point_more_waits():
+    assert route(POLICY, "ava", 1_000, used_today=0) == "approved"
+    assert route(POLICY, "ava", 1_001, used_today=0) == "pending"
+
+
+def test_the_daily_limit_counts_what_was_used_today_and_names_what_is_left():
+    assert route(POLICY, "ava", 1_000, used_today=4_000) == "approved"
+    with pytest.raises(OverLimitError, match="1000 of 5000 points left today"):
+        route(POLICY, "ava", 1_001, used_today=4_000)
+    with pytest.raises(OverLimitError, match="0 of 5000 points left today"):
+        route(POLICY, "ava", 1, used_today=6_000)
+
+
+def test_a_staff_member_s_own_limit_overrides_the_default():
+    assert route(POLICY, "lead", 20_000, used_today=0) == "pending"
+
+
+def test_the_limits_come_from_the_settings():
+    settings = Settings(
+        console_adjustment_approval_points=200,
+        console_adjustment_daily_limit_points=900,
+        console_adjustment_limits="lead=50000,new-hire=100",
+    )
+    policy = AdjustmentPolicy.from_settings(settings)
+    assert policy == AdjustmentPolicy(200, 900, {"lead": 50_000, "new-hire": 100})
+
+
+def adjustment(**changes: object) -> Adjustment:
+    values: dict[str, object] = {
+        "adjustment_id": "a1", "member_id": "m1", "program_id": "MAIN", "direction": "debit",
+        "points": 300, "reason_code": "fraud reversal", "note": "points farmed",
+        "requested_by": "ava", "requested_by_role": "agent", "requested_at": T,
+        "state": "approved", "decided_by": "root", "decided_at": T, "decision_reason": None,
+        "published_at": None,
+    }  # fmt: skip
+    return Adjustment(**{**values, **changes})  # type: ignore[arg-type]
+
+
+def test_every_attempt_publishes_the_same_request():
+    first, again = adjustment().request(), adjustment(published_at=T).request()
+    assert first == again
+    assert first.command_id == "console-a1"
+    assert first.kind is PointsAdjustmentKind.IMPORTED_REDEMPTION
+    assert first.reason == "fraud reversal: points farmed (by ava, approved by root)"
+    assert first.campaign_id == "console:fraud-reversal"
+
+
+def test_a_credit_is_published_as_an_award():
+    assert adjustment(direction="credit").request().kind is PointsAdjustmentKind.BULK_AWARD
