@@ -448,3 +448,33 @@ async def test_the_member_page_shows_what_the_engine_answered_each_adjustment(
         answered = await http.get("/console/members/care-m2")
     assert "waiting for the engine" in waiting.text
     assert "refused: not_eligible: not a member of programme MAIN" in answered.text
+
+
+async def test_a_long_ledger_is_paged_and_the_next_page_keeps_the_filters(app, database_url):
+    member_id = "care-m3"
+    at = NOW - timedelta(hours=12)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO members (member_id, market, enrolled_at, status, updated_at) "
+            "VALUES (%s, 'CA', %s, 'ACTIVE', %s)",
+            (member_id, at, at),
+        )
+        for n in range(1, 13):
+            conn.execute(
+                "INSERT INTO ledger_events (event_log_id, member_id, sequence, event_type, "
+                "occurred_at, recorded_at, cause_event_id, source, transaction_id, "
+                "points_on_event) VALUES (%s, %s, %s, 'TRANSACTION_ADD', %s, %s, 'c', "
+                "'INSTORE', %s, 10)",
+                (f"care-m3-e{n}", member_id, n, at, at + timedelta(minutes=n), f"TX-{n:02}"),
+            )
+    async with signed_in(app, "ava", StaffRole.AGENT) as http:
+        first = await http.get(f"/console/members/{member_id}", params={"source": "INSTORE"})
+        later = first.text.split('id="ledger"')[1].split("Later events")[0].rsplit('href="', 1)[1]
+        second = await http.get(later.split('"')[0].replace("&amp;", "&"))
+    assert "TX-10" in first.text
+    assert "TX-11" not in first.text
+    assert "source=INSTORE" in later
+    assert "TX-11" in second.text
+    assert "TX-12" in second.text
+    assert "TX-01" not in second.text
+    assert "Later events" not in second.text
