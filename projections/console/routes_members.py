@@ -48,11 +48,10 @@ SHORT_LIST = 10
 
 LEDGER_FILTERS = ("source", "entry_type", "category", "program_id", "till_id", "from", "to")
 NO_FILTERS = dict.fromkeys(LEDGER_FILTERS, "")
-CHOICES = {
-    "source": [s.value for s in Source if s is not Source.UNKNOWN],
-    "entry_type": [e.value for e in EntryType if e is not EntryType.UNKNOWN],
-    "category": [c.value for c in PointsCategory if c is not PointsCategory.UNKNOWN],
-}
+KINDS: dict[str, Any] = {"source": Source, "entry_type": EntryType, "category": PointsCategory}
+CHOICES = {name: [v.value for v in kind if v.value != "UNKNOWN"] for name, kind in KINDS.items()}
+"""The ledger's choice filters and the values each offers (a newer producer's UNKNOWN is not
+one to filter by)."""
 
 
 def policy_of(request: Request) -> AdjustmentPolicy:
@@ -121,31 +120,28 @@ def read_adjustment(
 
 
 def _ledger_query(values: dict[str, str]) -> dict[str, Any]:
-    """The ledger filters as `views.ledger_view` takes them: the form's date-times are UTC."""
+    """The ledger filters as `views.ledger_view` takes them (the form's date-times are UTC);
+    BadParameterError for a choice the filter does not offer."""
 
     def instant(text: str) -> str | None:
         # A datetime-local field sends 2026-12-06T10:00: minutes, no zone; the console is UTC.
         return f"{text}:00Z" if len(text) == len("2026-12-06T10:00") else text or None
 
-    def enum(kind: Any, text: str) -> Any:
-        return kind(text) if text in CHOICES_OF[kind] else None
+    def enum(name: str) -> Any:
+        text = values.get(name, "")
+        if text and text not in CHOICES[name]:
+            raise BadParameterError(name, f"must be one of {', '.join(CHOICES[name])}")
+        return KINDS[name](text) if text else None
 
     return {
-        "source": enum(Source, values.get("source", "")),
-        "entry_type": enum(EntryType, values.get("entry_type", "")),
-        "category": enum(PointsCategory, values.get("category", "")),
+        "source": enum("source"),
+        "entry_type": enum("entry_type"),
+        "category": enum("category"),
         "program_id": values.get("program_id") or None,
         "till_id": values.get("till_id") or None,
         "recorded_from": instant(values.get("from", "")),
         "recorded_to": instant(values.get("to", "")),
     }
-
-
-CHOICES_OF: dict[Any, list[str]] = {
-    Source: CHOICES["source"],
-    EntryType: CHOICES["entry_type"],
-    PointsCategory: CHOICES["category"],
-}
 
 
 async def _member_page(

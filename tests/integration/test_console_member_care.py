@@ -183,6 +183,7 @@ async def test_the_member_page_shows_balances_lots_ledger_codes_and_the_rest(app
             f"/console/members/{MEMBER}",
             params={"from": "2026-12-06T10:00", "to": "2026-12-01T10:00"},
         )
+        bad_source = await http.get(f"/console/members/{MEMBER}", params={"source": "FAX"})
         unknown = await http.get("/console/members/nobody-here")
     assert page.status_code == 200
     balances = page.text.split('id="balances"')[1].split("</table>")[0]
@@ -194,6 +195,7 @@ async def test_the_member_page_shows_balances_lots_ledger_codes_and_the_rest(app
     assert "CREDIT 1,200 MAIN/REGULAR (ALLOCATION)" in ledger
     assert "TRANSACTION_ADD" not in debits.text.split('id="ledger"')[1].split("</table>")[0]
     assert "Ledger filter refused: from: must not be after" in swapped.text
+    assert "Ledger filter refused: source: must be one of INSTORE, ECOMMERCE" in bad_source.text
     codes = page.text.split('id="codes"')[1].split('id="offers"')[0]
     assert "CARE10" in codes
     assert "T-901" in codes
