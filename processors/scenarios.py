@@ -26,9 +26,13 @@ starts, without end, once per member). Steps (`when`): `enrol`, `buy` (optional 
 granted rewards used; `codes`: promo codes; no `member`: an anonymous customer), `return`,
 `activity`, `profile`, `redeem` (points, optional program), `prefs` (channels: channel → opted
 in; optional `by`: a staff id, else the member; optional command), `reward` (redeem a reward:
-reward, optional quantity and command), `load` (offer: load to card), `day`, or `event` (any
-event in its JSON form). Money is written in currency units as a string ("12.50"); ids and times
-default from the step's position, so a scenario states only what matters to it. Expectations
+reward, optional quantity and command), `load` (offer: load to card), `store_buy` (a reward
+store's offer bought with points: reward_store, offer, optional command), `lock` and `use_now`
+(the instance a `store_buy` issued, named by that step's command, `C<n>` with n its position
+from 1: instance, transaction), `day`, or `event` (any event in its JSON form). A `buy` may
+carry store instances (`instances`: `store_buy` commands) and name its `transaction`. Money
+is written in currency units as a string ("12.50"); ids and times default from the step's
+position, so a scenario states only what matters to it. Expectations
 (`then`) are judged on the output events alone, so the same check serves the simulator and the
 real stack: `awards` (OfferCompleted with points, in order; an item names member, offer, points
 and may name due, multiples, tier, use: the keys named are compared), `discounts`
@@ -73,6 +77,7 @@ from processors.contract.offers import (
 )
 from processors.contract.outcomes import RequestRejected
 from processors.contract.rewards import RewardExpired, RewardGranted, RewardRedeemed
+from processors.rules.rewards.store import issued_offer_id
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 """When a scenario's first step happens unless it says otherwise (a Monday); each later step
@@ -196,8 +201,13 @@ class _Steps:
                 body = {"type": "TransactionCompleted", "transaction_id": f"T{self.n}",
                         "member_id": member, "market": market, "currency": currency,
                         "source": "INSTORE", "store": store, "lines": lines,
-                        "redemption_tokens": given.pop("tokens", []),
+                        "redemption_tokens": [
+                            *given.pop("tokens", []),
+                            *(_instance(member, c) for c in given.pop("instances", [])),
+                        ],
                         "promo_codes": given.pop("codes", [])}  # fmt: skip
+                if "transaction" in given:
+                    body["transaction_id"] = given.pop("transaction")
             case "return":
                 lines = [
                     {"line_id": line["line_id"], "quantity": str(line.get("quantity", 1)),
@@ -219,6 +229,18 @@ class _Steps:
                     body["lines"] = [
                         _line(line, i + 1) for i, line in enumerate(given.pop("lines"))
                     ]
+            case "store_buy":
+                body = {"type": "RewardStoreOfferPurchaseRequested",
+                        "command_id": given.pop("command", f"C{self.n}"), "member_id": member,
+                        "reward_store_id": given.pop("reward_store"),
+                        "offer_id": given.pop("offer"), "source": "APP"}  # fmt: skip
+            case "lock" | "use_now":
+                body = {"type": "IssuedOfferLockRequested" if kind == "lock"
+                        else "IssuedOfferRedeemRequested",
+                        "command_id": given.pop("command", f"C{self.n}"), "member_id": member,
+                        "issued_offer_id": _instance(member, given.pop("instance")),
+                        "transaction_id": given.pop("transaction", None),
+                        "source": "INSTORE"}  # fmt: skip
             case "reward":
                 body = {"type": "RewardRedemptionRequested",
                         "command_id": given.pop("command", f"C{self.n}"), "member_id": member,
@@ -245,6 +267,13 @@ class _Steps:
             case _:
                 raise ScenarioError(f"unknown step {kind!r}")
         return {**common, **body, **given}
+
+
+def _instance(member: Any, command: Any) -> str:
+    """The reward-store instance `member`'s `store_buy` step of that command issued."""
+    if not isinstance(member, str) or not isinstance(command, str):
+        raise ScenarioError("a store instance names its member and its store_buy's command")
+    return issued_offer_id(member, command)
 
 
 def _parse_time(value: Any) -> datetime:

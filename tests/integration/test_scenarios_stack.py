@@ -50,9 +50,15 @@ from processors.contract.offers import (
     PromoCodeRefused,
 )
 from processors.contract.outcomes import RequestAccepted, RequestRejected
+from processors.contract.redemptions import (
+    IssuedOfferLockRequested,
+    IssuedOfferRedeemRequested,
+    RewardStoreOfferPurchaseRequested,
+)
 from processors.contract.rewards import RewardExpired, RewardGranted, RewardRedeemed
 from processors.contract.transactions import TransactionCompleted
 from processors.rules.codes.generation import GeneratedCodes
+from processors.rules.rewards.store import issued_offer_id
 from processors.simulation import Simulation
 from tests.integration.test_worker_ledger import Collector
 
@@ -170,11 +176,29 @@ def generated_codes(config: list[Event], ns: str) -> dict[str, str]:
     return out
 
 
-def recoded(event: Event, codes: dict[str, str]) -> Event:
-    """The event with each code of `codes` replaced (a purchase's, or an answer's)."""
+def issued_instances(events: list[Event], ns: str) -> dict[str, str]:
+    """Each reward-store instance a scenario's purchase issues → the one its namespaced purchase
+    issues: an instance id derives from the member and command ids, which `ns` renames."""
+    return {
+        issued_offer_id(e.member_id, e.command_id): issued_offer_id(
+            f"{ns}{e.member_id}", f"{ns}{e.command_id}"
+        )
+        for e in events
+        if isinstance(e, RewardStoreOfferPurchaseRequested)
+    }
+
+
+def recoded(event: Event, codes: dict[str, str], instances: dict[str, str] | None = None) -> Event:
+    """The event with each code of `codes` replaced (a purchase's, or an answer's), and each
+    store instance of `instances` (a lock's, a use's, a purchase's tokens)."""
+    instances = instances or {}
+    if isinstance(event, IssuedOfferLockRequested | IssuedOfferRedeemRequested):
+        named = instances.get(event.issued_offer_id, event.issued_offer_id)
+        return event.model_copy(update={"issued_offer_id": named})
     if isinstance(event, TransactionCompleted):
         mapped = [codes.get(c.strip().upper(), c) for c in event.promo_codes]
-        return event.model_copy(update={"promo_codes": mapped})
+        tokens = [instances.get(t, t) for t in event.redemption_tokens]
+        return event.model_copy(update={"promo_codes": mapped, "redemption_tokens": tokens})
     if isinstance(event, PromoCodeRedeemed | PromoCodeRefused):
         return event.model_copy(update={"code": codes.get(event.code, event.code)})
     return event
@@ -270,11 +294,12 @@ async def test_every_scenario_gives_the_simulators_events_on_the_real_stack(isol
         scenario = scenarios.load(path)
         ns = f"S{n}_"
         codes = generated_codes(scenario.config, ns)
+        instances = issued_instances(scenario.events, ns)
         runs.append(
             (
                 scenario,
                 [namespaced(e, ns) for e in scenario.config],
-                [recoded(namespaced(e, ns), codes) for e in scenario.events],
+                [recoded(namespaced(e, ns), codes, instances) for e in scenario.events],
             )
         )
     await publish_events(isolated, [event for _, config, _ in runs for event in config])

@@ -48,6 +48,11 @@ LOCK_MINUTES = 30
 Refusal = tuple[RejectionReason, str]
 
 
+def issued_offer_id(member_id: str, command_id: str) -> str:
+    """The instance a member's purchase (by its command id) issues: the same on every replay."""
+    return derived_id("IO", member_id, command_id)
+
+
 def purchase(
     ledger: MemberLedger | None,
     offers: MemberOffers,
@@ -73,7 +78,7 @@ def purchase(
     )  # fmt: skip
     draft.debit(offer.program_id, PointsCategory.REGULAR, EntryKind.REDEMPTION, points)
     sealed = draft.seal()
-    issued_id = derived_id("IO", asked.member_id, asked.command_id)
+    issued_id = issued_offer_id(asked.member_id, asked.command_id)
     offers.issued[issued_id] = IssuedOffer(
         issued_offer_id=issued_id, offer_id=offer.offer_id,
         reward_store_id=asked.reward_store_id, points=points, issued_at=asked.occurred_at,
