@@ -92,6 +92,27 @@ def _seed(dsn: str) -> None:
             "'S-12', 500, 1, %s, 'c2')",
             (MEMBER, week),
         )
+        conn.execute(
+            "INSERT INTO member_preferences VALUES (%s, 'EMAIL', false, %s, 'pc1')", (MEMBER, week)
+        )
+        conn.execute(
+            "INSERT INTO member_preference_changes VALUES ('pc1', 'EMAIL', %s, true, false, %s, "
+            "'STAFF', 'care-7', 'CALL_CENTER', 'asked by phone')",
+            (MEMBER, week),
+        )
+        conn.execute(
+            "INSERT INTO inbox_messages (message_id, event_id, member_id, cause_event_id, locale, "
+            "title, body, posted_at) VALUES ('care-msg', 'ev', %s, 'c', 'en', 'Your parcel', "
+            "'On its way', %s)",
+            (MEMBER, week),
+        )
+        conn.execute(
+            "INSERT INTO member_rewards (granted_reward_id, member_id, reward_id, reason, "
+            "program_id, points_spent, code, redemption_token, granted_at, grant_event_id, "
+            "cause_event_id, status) VALUES ('g1', %s, 'MUG', 'REDEMPTION', 'MAIN', 700, "
+            "'MUG-CODE-7', 'tok', %s, 'ge', 'c', 'ISSUED')",
+            (MEMBER, week),
+        )
         for reward_id, stocked, given in (("MUG", 20, 15), ("TOTE", 50, 0)):
             conn.execute(
                 "INSERT INTO rewards (reward_id, program_id, market, points_cost, "
@@ -200,8 +221,16 @@ async def test_the_member_page_shows_balances_lots_ledger_codes_and_the_rest(app
     assert "CARE10" in codes
     assert "T-901" in codes
     assert "5.00" in codes
-    for section in ("wallet", "offers", "preferences", "inbox"):
-        assert f'id="{section}"' in page.text
+    preferences = page.text.split('id="preferences"')[1].split('id="inbox"')[0]
+    assert "<td>EMAIL</td><td>no</td>" in preferences
+    assert "in → out</td><td>STAFF care-7 (CALL_CENTER): asked by phone" in preferences
+    inbox = page.text.split('id="inbox"')[1]
+    assert "(1 unread)" in inbox
+    assert "Your parcel" in inbox
+    wallet = page.text.split('id="wallet"')[1].split('id="codes"')[0]
+    assert "MUG-CODE-7" in wallet
+    assert "ISSUED" in wallet
+    assert 'id="offers"' in page.text
     assert unknown.status_code == 404
 
 
