@@ -26,6 +26,7 @@ from processors.contract.config import PromotionCodesIssued
 from processors.contract.enrolments import MemberProfile
 from projections.api.auth import StaffRole
 from projections.migrate import temporary_database
+from tests.cart_given import PROGRAM, offer, program
 from tests.console_given import NOW, SECRET
 from tests.integration.test_console_browser import (
     browser,
@@ -35,7 +36,7 @@ from tests.integration.test_console_browser import (
     sign_in,
     sign_out,
 )
-from tests.rules.given import PROGRAM, enrolled, program
+from tests.rules.given import enrolled
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +47,7 @@ EMAIL = "Ada.Lovelace@example.com"
 
 
 def _world() -> list[Any]:
-    member = enrolled(MEMBER).model_copy(
+    member = enrolled(MEMBER, programs=[PROGRAM]).model_copy(
         update={"profile": MemberProfile(first_name="Ada", last_name="Lovelace", email=EMAIL)}
     )
     promotion = PromotionCodesIssued.model_validate({
@@ -56,7 +57,13 @@ def _world() -> list[Any]:
         "discount": {"kind": "AMOUNT_OFF_CART", "amount_off_cents": 500},
         "starts_at": NOW - timedelta(days=1), "ends_at": NOW + timedelta(days=30),
     })  # fmt: skip
-    return [program(), member, promotion]
+    spend = offer(
+        "CARE_SPEND_100",
+        targeting={"kind": "MASS", "timing": "DYNAMIC"},
+        behaviours=[{"kind": "SPEND", "accumulation": "ACCUMULATED", "spend_min_cents": 10000}],
+        reward={"kind": "FLAT_POINTS", "points": 500},
+    )
+    return [program(), spend, member, promotion]
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +122,8 @@ def test_find_a_member_adjust_points_over_the_threshold_and_an_admin_approves(
     ledger = page.get_by_role("table").filter(has_text="BULK_AWARD")
     expect(ledger.get_by_text("CREDIT 2,500")).to_be_visible()
     expect(page.get_by_text("approved, published")).to_be_visible()
+    offers = page.get_by_role("table").filter(has_text="CARE_SPEND_100")
+    expect(offers.get_by_text("SPEND: 0 / 10000 spend cents (0 %)")).to_be_visible()
     page.screenshot(path=shots / "member.png", full_page=True)
     sign_out(page)
 
