@@ -430,6 +430,8 @@ async def test_a_code_shows_its_status_limits_and_redemptions(app):
     assert "S-12" in redemptions
     assert "5.00" in redemptions
     assert "per code 1" in used.text
+    assert "amount off cents: 500" in used.text
+    assert "null" not in used.text.split("<dt>Discount</dt>")[1].split("</dd>")[0]
     assert ">active<" in fresh.text
     assert "Not redeemed yet." in fresh.text
     assert unknown.status_code == 404
