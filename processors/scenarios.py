@@ -27,10 +27,11 @@ granted rewards used; `codes`: promo codes; no `member`: an anonymous customer),
 `activity`, `profile`, `redeem` (points, optional program), `prefs` (channels: channel → opted
 in; optional `by`: a staff id, else the member; optional command), `reward` (redeem a reward:
 reward, optional quantity and command), `load` (offer: load to card), `store_buy` (a reward
-store's offer bought with points: reward_store, offer, optional command), `lock` and `use_now`
-(the instance a `store_buy` issued, named by that step's command, `C<n>` with n its position
-from 1: instance, transaction), `day`, or `event` (any event in its JSON form). A `buy` may
-carry store instances (`instances`: `store_buy` commands) and name its `transaction`. Money
+store's offer bought with points: reward_store, offer, optional command), `lock`, `unlock`
+(its order cancelled) and `use_now` (the instance a `store_buy` issued, named by that step's
+command, `C<n>` with n its position from 1: instance, transaction), `day`, or `event` (any
+event in its JSON form). A `buy` may carry store instances (`instances`: `store_buy`
+commands) and name its `transaction`. Money
 is written in currency units as a string ("12.50"); ids and times default from the step's
 position, so a scenario states only what matters to it. Expectations
 (`then`) are judged on the output events alone, so the same check serves the simulator and the
@@ -234,9 +235,10 @@ class _Steps:
                         "command_id": given.pop("command", f"C{self.n}"), "member_id": member,
                         "reward_store_id": given.pop("reward_store"),
                         "offer_id": given.pop("offer"), "source": "APP"}  # fmt: skip
-            case "lock" | "use_now":
-                body = {"type": "IssuedOfferLockRequested" if kind == "lock"
-                        else "IssuedOfferRedeemRequested",
+            case "lock" | "unlock" | "use_now":
+                body = {"type": {"lock": "IssuedOfferLockRequested",
+                                 "unlock": "IssuedOfferUnlockRequested",
+                                 "use_now": "IssuedOfferRedeemRequested"}[kind],
                         "command_id": given.pop("command", f"C{self.n}"), "member_id": member,
                         "issued_offer_id": _instance(member, given.pop("instance")),
                         "transaction_id": given.pop("transaction", None),

@@ -52,6 +52,7 @@ class RequestType(ContractEnum):
     ENROLMENT = "ENROLMENT"
     PREFERENCES_CHANGE = "PREFERENCES_CHANGE"
     REWARD_GRANT_RECORD = "REWARD_GRANT_RECORD"
+    ISSUED_OFFER_UNLOCK = "ISSUED_OFFER_UNLOCK"
     UNKNOWN = "UNKNOWN"
 
 
@@ -207,6 +208,25 @@ class IssuedOfferRedeemRequested(Event):
     issued_offer_id: Id = Field(description="The issued offer to use.")
     transaction_id: Id | None = Field(
         default=None, description="The transaction the offer is used in, when known."
+    )
+    source: Source = Field(description="The channel the request was made in.")
+    store_id: Id | None = Field(default=None, description="The store, when made in one.")
+    till_id: str | None = Field(default=None, max_length=64, description="The till, if any.")
+
+
+class IssuedOfferUnlockRequested(Event):
+    """The order an issued offer was locked to was cancelled: the lock is to be released now,
+    before it lapses, so that another transaction may use the offer (DESIGN.md §5.25)."""
+
+    topic: ClassVar[str] = TOPIC
+    request_type: ClassVar[RequestType] = RequestType.ISSUED_OFFER_UNLOCK
+
+    command_id: Id = Field(description=_COMMAND_ID)
+    member_id: Id = Field(description="The member holding the issued offer.")
+    issued_offer_id: Id = Field(description="The issued offer whose lock is released.")
+    transaction_id: Id = Field(
+        description="The cancelled transaction the offer is locked to; a lock held for another "
+        "transaction is not released (refused `reward_locked`)."
     )
     source: Source = Field(description="The channel the request was made in.")
     store_id: Id | None = Field(default=None, description="The store, when made in one.")

@@ -48,6 +48,7 @@ from processors.contract.outcomes import RequestAccepted, RequestRejected
 from processors.contract.redemptions import (
     IssuedOfferLockRequested,
     IssuedOfferRedeemRequested,
+    IssuedOfferUnlockRequested,
     OfferLoadRequested,
     PointsRedemptionRequested,
     PreferencesChangeRequested,
@@ -88,7 +89,8 @@ from processors.rules.rewards.state import FreeGrant, MemberRewards
 TargetingInput = OfferLoadRequested | OfferTargetingTick
 RewardInput = RewardRedemptionRequested | RewardAllocated | RewardAllocationRefused
 RewardInput |= RewardStoreOfferPurchaseRequested | IssuedOfferLockRequested
-RewardInput |= IssuedOfferRedeemRequested | PromoCodeLinkRequested | PromoCodeLinkAnswered
+RewardInput |= IssuedOfferRedeemRequested | IssuedOfferUnlockRequested
+RewardInput |= PromoCodeLinkRequested | PromoCodeLinkAnswered
 RewardInput |= PreferencesChangeRequested | RewardGrantRecordRequested
 MemberInput = ledger.LedgerInput | MemberProfileUpdated | OfferUseGranted | OfferUseDenied
 MemberInput |= TargetingInput | RewardInput
@@ -285,6 +287,8 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
             result.emitted += store.purchase(state.ledger, _store_offers(state), message, offer)
         case IssuedOfferLockRequested() | IssuedOfferRedeemRequested():
             result.emitted += store.hold(state.ledger, _store_offers(state), message)
+        case IssuedOfferUnlockRequested():
+            result.emitted += store.unlock(state.ledger, _store_offers(state), message)
         case PromoCodeLinkRequested():
             markets = [p.market for i in _programs(state) if (p := config.programs.get(i))]
             codes = _codes(state) if _active(state) else MemberCodes()  # a stranger's: dropped

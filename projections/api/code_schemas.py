@@ -103,6 +103,11 @@ class Released(Body):
         description="The discount offers with a total-uses limit whose reserved use was given "
         "back (docs/adr/0030-discount-offer-total-uses.md).",
     )
+    released_issued_offers: list[str] = Field(
+        default_factory=list,
+        description="The reward-store offers locked to the basket whose lock is released "
+        "(`IssuedOfferUnlockRequested`): free for another transaction again.",
+    )
 
 
 class PromotionTerms(Body):

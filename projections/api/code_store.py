@@ -77,6 +77,14 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class LockedOffer:
+    """A reward-store offer a member holds, locked to a basket (`member_issued_offers`)."""
+
+    member_id: str
+    issued_offer_id: str
+
+
+@dataclass(frozen=True)
 class OfferReservationAnswer:
     """The offer's agent's answer to a till's reservation of a capped discount offer's use (an
     `offer_use_reservations` row; docs/adr/0030-discount-offer-total-uses.md)."""
@@ -181,6 +189,10 @@ class CodeStore(Protocol):
         """The basket's reserved offers, one per offer (its latest answer), by offer."""
         ...
 
+    async def locked_offers(self, transaction_id: str) -> list[LockedOffer]:
+        """The reward-store offers locked to the basket (their lock lapsed or not)."""
+        ...
+
     async def uses(self, code: str, *, limit: int, after: UseCursor | None) -> list[CodeUse]:
         """At most `limit` uses of `code`, newest first, after the cursor."""
         ...
@@ -258,6 +270,12 @@ ORDER BY l.code
 _OFFER_RESERVATION = """
 SELECT request_event_id, offer_id, transaction_id, reserved, reserved_until, reason
 FROM offer_use_reservations WHERE request_event_id = %s
+"""
+
+_LOCKED_OFFERS = """
+SELECT member_id, issued_offer_id FROM member_issued_offers
+WHERE transaction_id = %s AND status = 'LOCKED'
+ORDER BY member_id, issued_offer_id
 """
 
 _OFFER_RESERVATIONS = """
@@ -381,6 +399,10 @@ class PostgresCodeStore:
     async def offer_reservations(self, transaction_id: str) -> list[OfferReservationAnswer]:
         rows = await self._rows(_OFFER_RESERVATIONS, (transaction_id,))
         return [OfferReservationAnswer(**row) for row in rows]
+
+    async def locked_offers(self, transaction_id: str) -> list[LockedOffer]:
+        rows = await self._rows(_LOCKED_OFFERS, (transaction_id,))
+        return [LockedOffer(**row) for row in rows]
 
     async def uses(self, code: str, *, limit: int, after: UseCursor | None) -> list[CodeUse]:
         params = {

@@ -28,7 +28,11 @@ from processors.contract.base import Event, Market
 from processors.contract.common import Source
 from processors.contract.internal import PromoCodeReservationReleased
 from processors.contract.outcomes import RejectionReason
-from processors.contract.redemptions import PromoCodeLinkRequested, RequestType
+from processors.contract.redemptions import (
+    IssuedOfferUnlockRequested,
+    PromoCodeLinkRequested,
+    RequestType,
+)
 from processors.rules import identity
 from processors.rules.arithmetic import derived_id
 from processors.rules.codes.promotions import normalised
@@ -367,14 +371,15 @@ async def code_status(
     "/v1/carts/{transaction_id}/reservations",
     response_model=Released,
     tags=["carts"],
-    summary="Give back the promo codes and capped offers reserved for a basket (the order was "
-    "cancelled)",
+    summary="Give back the promo codes, capped offers and reward-store offers reserved or "
+    "locked for a basket (the order was cancelled)",
     responses={
         **refusals(
             400, 401, 403, 404, 414, 503,
             described={
                 403: "forbidden: releasing needs a staff (POS) token",
-                404: "not_found: no code or offer reservation is known for this basket",
+                404: "not_found: no code or offer reservation nor lock is known for this "
+                "basket",
                 503: "commands_unavailable (retry) or database_unavailable",
             },
         ),
@@ -382,7 +387,8 @@ async def code_status(
             "Released: the codes no longer count against their limits.",
             {"transaction_id": "T-0412-000981",
              "released": [{"code": "HOLIMAN100", "promotion_id": "HOLI"}],
-             "released_offers": ["FIRST100_TENOFF"]},
+             "released_offers": ["FIRST100_TENOFF"],
+             "released_issued_offers": ["IO-M-4471023-web-cmd-3e7a9b10"]},
             Released,
         ),
     },
@@ -392,17 +398,33 @@ async def release_reservations(
     transaction_id: Annotated[ApiId, Path(description="The basket's transaction id.")],
     _: Annotated[Principal, Depends(staff_principal)],
 ) -> Released:
-    """Every code reserved for the basket is released (`PromoCodeReservationReleased`), and
-    every capped discount offer (`OfferUseReservationReleased`); a code or an offer its
-    purchase already used stays used. Safe to repeat."""
+    """Every code reserved for the basket is released (`PromoCodeReservationReleased`), every
+    capped discount offer (`OfferUseReservationReleased`), and every reward-store offer locked
+    to it (`IssuedOfferUnlockRequested`, answered on loyalty.outcomes.v1); a code or an offer
+    its purchase already used stays used. Safe to repeat."""
     app = request.app
     now: datetime = app.state.clock()
     store: CodeStore = app.state.code_store
     held = await store.reservations(transaction_id)
     offers_held = await store.offer_reservations(transaction_id)
-    if not held and not offers_held:
-        raise NotFoundError(f"no promo code or offer reserved for basket '{transaction_id}'")
+    locked = await store.locked_offers(transaction_id)
+    if not held and not offers_held and not locked:
+        raise NotFoundError(
+            f"no promo code or offer reserved nor offer locked for basket '{transaction_id}'"
+        )
     sink: CommandSink = app.state.command_sink
+    for instance in locked:
+        # A command of its own each time: a cancellation repeated before the first's answer
+        # is projected is answered too (the instance is no longer locked then).
+        command_id = derived_id("unlock", transaction_id, instance.issued_offer_id, now.isoformat())
+        await sink.send(
+            IssuedOfferUnlockRequested(
+                event_id=command_id, occurred_at=now,
+                command_id=command_id, member_id=instance.member_id,
+                issued_offer_id=instance.issued_offer_id, transaction_id=transaction_id,
+                source=Source.INSTORE,
+            )
+        )  # fmt: skip
     for release in offer_reservations.releases(offers_held, now=now):
         await sink.send(release)
     for kept in held:
@@ -421,4 +443,5 @@ async def release_reservations(
         transaction_id=transaction_id,
         released=[ReleasedCode(code=k.code, promotion_id=k.promotion_id) for k in held],
         released_offers=[k.offer_id for k in offers_held],
+        released_issued_offers=[i.issued_offer_id for i in locked],
     )

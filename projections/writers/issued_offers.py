@@ -3,11 +3,13 @@ docs/adr/0033-reward-store-api.md) → member_issued_offers.
 
 Owns that table, fed by events other writers also project (`request_outcomes`, the offer
 tables): a `RequestAccepted` of a purchase issues an instance, of a lock locks it, of an
-immediate redeem redeems it; an `OfferCompleted` naming an instance marks it used. The
-outcomes and offers topics may be read in either order, so a row is the same whatever came
-first: each purchase column keeps its first value, and the status only moves forward (the
-order of `STAGES`; of two locks, the one that lapses later holds). It decides nothing, never
-commits (the caller's transaction holds the checkpoints) and never reads the clock.
+unlock (its order cancelled) frees it again, of an immediate redeem redeems it; an
+`OfferCompleted` naming an instance marks it used. The outcomes and offers topics may be read
+in either order, so a row is the same whatever came first: each purchase column keeps its
+first value, and the status only moves forward through `STAGES`, where issued and locked are
+one stage (a lock and its release follow each other in business time: the later one holds; of
+two locks at once, the one that lapses later). It decides nothing, never commits (the caller's
+transaction holds the checkpoints) and never reads the clock.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ EVENTS = (RequestAccepted, OfferCompleted)
 issued offer change anything here."""
 
 STAGES = ("ISSUED", "LOCKED", "REDEEMED", "USED")
-"""An instance's statuses in the only order it goes through them."""
+"""An instance's statuses; it never goes back from REDEEMED or USED (issued and locked may
+follow each other: a lock, then its release)."""
 
 _STATUS = {
     RequestType.REWARD_STORE_OFFER_PURCHASE: "ISSUED",
     RequestType.ISSUED_OFFER_LOCK: "LOCKED",
+    RequestType.ISSUED_OFFER_UNLOCK: "ISSUED",
     RequestType.ISSUED_OFFER_REDEEM: "REDEEMED",
 }
 
@@ -62,8 +66,8 @@ ON CONFLICT (issued_offer_id) DO UPDATE SET
             (excluded.status, excluded.transaction_id, excluded.locked_until,
                 excluded.status_at, excluded.status_event_id)
         ) AS s (status, transaction_id, locked_until, status_at, status_event_id)
-        ORDER BY array_position(%(stages)s::text[], s.status) DESC,
-            s.locked_until DESC NULLS LAST, s.status_event_id COLLATE "C" DESC
+        ORDER BY greatest(array_position(%(stages)s::text[], s.status), 2) DESC,
+            s.status_at DESC, s.locked_until DESC NULLS LAST, s.status_event_id COLLATE "C" DESC
         LIMIT 1
     )
 """
@@ -77,7 +81,11 @@ def rows_of(events: Iterable[IssuedOfferEvent]) -> list[dict[str, Any]]:
             status = _STATUS.get(event.request_type)
             if status is None or event.issued_offer_id is None:
                 continue
-            purchase = status == "ISSUED"
+            purchase = event.request_type is RequestType.REWARD_STORE_OFFER_PURCHASE
+            if event.request_type is RequestType.ISSUED_OFFER_UNLOCK:
+                # Freed: no longer held for the cancelled transaction (an instance never
+                # locked, answered as it was, shows the same).
+                event = event.model_copy(update={"transaction_id": None})
             rows.append({
                 "issued_offer_id": event.issued_offer_id, "member_id": event.member_id,
                 "offer_id": event.offer_id, "reward_store_id": event.reward_store_id,

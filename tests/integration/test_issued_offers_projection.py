@@ -17,7 +17,7 @@ from processors.contract.outcomes import RequestAccepted
 from tests.integration.test_projections_ledger import drop_schema, new_schema, select
 from tests.integration.test_reward_projection import apply, hash_of
 from tests.rules.given import T0
-from tests.rules.test_reward_stores import MUFFIN, buy, engine, lock, paid_with
+from tests.rules.test_reward_stores import MUFFIN, buy, engine, lock, paid_with, unlock
 
 pytestmark = pytest.mark.integration
 
@@ -74,3 +74,25 @@ def test_an_instance_only_bought_is_issued(database_url, schemas):
     assert select(database_url, schema, "SELECT status, command_id FROM member_issued_offers") == [
         ("ISSUED", "p1")
     ]
+
+
+def test_a_lock_released_by_its_cancelled_order_shows_the_instance_issued_again(
+    database_url, schemas
+):
+    sim = engine()
+    out = sim.feed(buy())
+    (bought,) = [e for e in out if isinstance(e, RequestAccepted)]
+    assert bought.issued_offer_id is not None
+    out += sim.feed(lock(bought.issued_offer_id, "T-A", at=T0 + timedelta(minutes=1)))
+    out += sim.feed(unlock(bought.issued_offer_id, "T-A", at=T0 + timedelta(minutes=2)))
+    outcomes = [e for e in out if isinstance(e, RequestAccepted)]
+    assert len(outcomes) == 3
+    in_order, reversed_ = new_schema(database_url), new_schema(database_url)
+    schemas += [in_order, reversed_]
+    apply(database_url, in_order, (topics.OUTCOMES.name, outcomes))
+    for n, outcome in enumerate(reversed(outcomes)):  # each its own batch, newest first
+        apply(database_url, reversed_, (f"{topics.OUTCOMES.name}-{n}", [outcome]))
+
+    rows = select(database_url, in_order, ROW)
+    assert rows == [("m1", MUFFIN, "CAFE", 300, "ISSUED", None, None, None)]
+    assert select(database_url, reversed_, ROW) == rows

@@ -53,6 +53,7 @@ from processors.contract.outcomes import RequestAccepted, RequestRejected
 from processors.contract.redemptions import (
     IssuedOfferLockRequested,
     IssuedOfferRedeemRequested,
+    IssuedOfferUnlockRequested,
     RewardStoreOfferPurchaseRequested,
 )
 from processors.contract.rewards import RewardExpired, RewardGranted, RewardRedeemed
@@ -192,7 +193,9 @@ def recoded(event: Event, codes: dict[str, str], instances: dict[str, str] | Non
     """The event with each code of `codes` replaced (a purchase's, or an answer's), and each
     store instance of `instances` (a lock's, a use's, a purchase's tokens)."""
     instances = instances or {}
-    if isinstance(event, IssuedOfferLockRequested | IssuedOfferRedeemRequested):
+    if isinstance(
+        event, IssuedOfferLockRequested | IssuedOfferRedeemRequested | IssuedOfferUnlockRequested
+    ):
         named = instances.get(event.issued_offer_id, event.issued_offer_id)
         return event.model_copy(update={"issued_offer_id": named})
     if isinstance(event, TransactionCompleted):

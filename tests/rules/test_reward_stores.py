@@ -17,6 +17,7 @@ from processors.contract.outcomes import RejectionReason, RequestAccepted, Reque
 from processors.contract.redemptions import (
     IssuedOfferLockRequested,
     IssuedOfferRedeemRequested,
+    IssuedOfferUnlockRequested,
     RewardStoreOfferPurchaseRequested,
 )
 from processors.simulation import Simulation
@@ -116,6 +117,41 @@ def test_a_lapsed_lock_frees_the_instance_for_another_transaction():
     sim.feed(lock(issued, "T-A"))
     later = T0 + timedelta(minutes=31)
     assert discounts(sim.feed(paid_with("T-B", issued, at=later))) == [200]
+
+
+def unlock(issued: str, tx: str, command: str = "u1", at=T0):  # type: ignore[no-untyped-def]
+    return IssuedOfferUnlockRequested(
+        event_id=f"unlock-{command}", occurred_at=at, command_id=command, member_id="m1",
+        issued_offer_id=issued, transaction_id=tx, source="INSTORE",
+    )  # fmt: skip
+
+
+def test_a_cancelled_order_s_lock_is_released_at_once_and_only_by_that_order():
+    sim = engine()
+    issued = bought_instance(sim)
+    sim.feed(lock(issued, "T-A"))
+    other = outcome(sim.feed(unlock(issued, "T-B")))
+    assert isinstance(other, RequestRejected)
+    assert other.reason is RejectionReason.reward_locked  # another basket cannot free it
+    released = outcome(sim.feed(unlock(issued, "T-A", "u2")))
+    assert isinstance(released, RequestAccepted)
+    assert (released.issued_offer_id, released.transaction_id) == (issued, "T-A")
+    assert released.locked_until is None
+    again = outcome(sim.feed(unlock(issued, "T-A", "u3")))  # a till repeating its cancel
+    assert isinstance(again, RequestAccepted)
+    assert again.detail == "not locked to T-A"
+    soon = T0 + timedelta(minutes=1)  # well within the lock's 30 minutes
+    assert discounts(sim.feed(paid_with("T-B", issued, at=soon))) == [200]
+
+
+def test_a_used_instance_cannot_be_unlocked():
+    sim = engine()
+    issued = bought_instance(sim)
+    sim.feed(lock(issued, "T-A"))
+    assert discounts(sim.feed(paid_with("T-A", issued))) == [200]
+    used = outcome(sim.feed(unlock(issued, "T-A")))
+    assert isinstance(used, RequestRejected)
+    assert used.reason is RejectionReason.duplicate_request
 
 
 def test_redeemed_at_once_for_a_transaction_the_instance_applies_to_that_one_only():

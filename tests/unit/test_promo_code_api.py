@@ -18,7 +18,7 @@ from processors.contract.base import Event
 from processors.contract.config import PromotionCodesIssued
 from processors.contract.internal import OfferUseReservationReleased, PromoCodeReservationReleased
 from processors.contract.internal import PromoCodeReservationRequested as Reserve
-from processors.contract.redemptions import PromoCodeLinkRequested
+from processors.contract.redemptions import IssuedOfferUnlockRequested, PromoCodeLinkRequested
 from projections.api.app import create_app
 from projections.api.auth import Role, issue_token
 from projections.api.code_store import (
@@ -26,6 +26,7 @@ from projections.api.code_store import (
     CodeUse,
     LinkOutcome,
     LinkRecord,
+    LockedOffer,
     OfferReservationAnswer,
     Refusal,
     Reservation,
@@ -58,6 +59,7 @@ class Store:
     refused: dict[str, Refusal] = field(default_factory=dict)
     used: list[CodeUse] = field(default_factory=list)
     offers_held: list[OfferReservationAnswer] = field(default_factory=list)
+    locked: list[LockedOffer] = field(default_factory=list)
 
     async def link_outcome(self, member_id: str, command_id: str) -> LinkOutcome | None:
         return self.outcomes.get((member_id, command_id))
@@ -103,6 +105,9 @@ class Store:
 
     async def offer_reservations(self, transaction_id: str) -> list[OfferReservationAnswer]:
         return [a for a in self.offers_held if a.transaction_id == transaction_id and a.reserved]
+
+    async def locked_offers(self, transaction_id: str) -> list[LockedOffer]:
+        return list(self.locked)
 
     async def uses(self, code: str, *, limit: int, after: UseCursor | None) -> list[CodeUse]:
         found = sorted((u for u in self.used if u.code == code),
@@ -328,6 +333,26 @@ def test_a_release_gives_back_the_basket_s_capped_offers_too(store, engine):
     [gave_back] = engine.sent
     assert isinstance(gave_back, OfferUseReservationReleased)
     assert (gave_back.offer_id, gave_back.transaction_id) == ("FIRST100", "CART-2")
+
+
+def test_a_release_unlocks_the_reward_store_offers_locked_to_the_basket(store, engine):
+    store.locked.append(LockedOffer("M1", "IO-1"))
+    with TestClient(app_for(store, engine)) as client:
+        released = client.delete("/v1/carts/CART-3/reservations", headers=staff())
+        again = client.delete("/v1/carts/CART-3/reservations", headers=staff())
+    assert released.status_code == 200, released.text
+    assert released.json()["released_issued_offers"] == ["IO-1"]
+    first, second = engine.sent
+    assert isinstance(first, IssuedOfferUnlockRequested)
+    assert (first.member_id, first.issued_offer_id, first.transaction_id) == (
+        "M1",
+        "IO-1",
+        "CART-3",
+    )
+    # Repeated before the first answer is projected (here at the same instant: the clock is
+    # fixed): the same event again, which the worker answers once.
+    assert again.status_code == 200
+    assert second == first
 
 
 def test_releasing_a_basket_without_reservations_is_404(store, engine):

@@ -16,6 +16,7 @@ from processors.contract.outcomes import RejectionReason
 from processors.contract.redemptions import (
     IssuedOfferLockRequested,
     IssuedOfferRedeemRequested,
+    IssuedOfferUnlockRequested,
     PointsAdjustmentRequested,
     PointsRedemptionRequested,
     PointsTransferRequested,
@@ -39,8 +40,8 @@ from processors.rules.outcomes import Outcome
 Request = (
     PointsRedemptionRequested | PointsTransferRequested | PointsAdjustmentRequested
     | RewardRedemptionRequested | RewardStoreOfferPurchaseRequested | IssuedOfferLockRequested
-    | IssuedOfferRedeemRequested | PromoCodeLinkRequested | PreferencesChangeRequested
-    | RewardGrantRecordRequested
+    | IssuedOfferRedeemRequested | IssuedOfferUnlockRequested | PromoCodeLinkRequested
+    | PreferencesChangeRequested | RewardGrantRecordRequested
 )  # fmt: skip
 """Every request the ledger answers."""
 

@@ -33,6 +33,7 @@ from processors.contract.outcomes import RejectionReason
 from processors.contract.redemptions import (
     IssuedOfferLockRequested,
     IssuedOfferRedeemRequested,
+    IssuedOfferUnlockRequested,
     RewardStoreOfferPurchaseRequested,
 )
 from processors.rules.arithmetic import derived_id
@@ -118,6 +119,33 @@ def hold(
         ledger, asked, issued_offer_id=instance.issued_offer_id, discount_cents=None,
         detail=detail, offer_id=instance.offer_id, reward_store_id=instance.reward_store_id,
         transaction_id=asked.transaction_id, locked_until=instance.locked_until,
+    )]  # fmt: skip
+
+
+def unlock(
+    ledger: MemberLedger | None, offers: MemberOffers, asked: IssuedOfferUnlockRequested
+) -> list[Event]:
+    """Release the lock an instance holds for a cancelled transaction, before it lapses: the
+    instance is free for any transaction again. An instance not locked (never, or its lock
+    released already) is accepted as it is, so a till may repeat a cancellation; one locked to
+    another transaction (`reward_locked`, unless that lock lapsed) or used already
+    (`duplicate_request`) is refused."""
+    repeated = requests.repeat(ledger, asked)
+    if repeated is not None:
+        return repeated.emitted
+    refusal = _use_refusal(ledger, offers, asked.issued_offer_id, asked.transaction_id,
+                           asked.occurred_at)  # fmt: skip
+    if refusal is not None:
+        return [requests.reply(ledger, asked, reason=refusal[0], detail=refusal[1])]
+    instance = offers.issued[asked.issued_offer_id]
+    detail = f"not locked to {asked.transaction_id}"
+    if instance.status == "LOCKED":  # to this transaction, or lapsed
+        detail = f"lock for {instance.transaction_id} released"
+        instance.status, instance.transaction_id, instance.locked_until = "ISSUED", None, None
+    return [requests.reply(
+        ledger, asked, issued_offer_id=instance.issued_offer_id, discount_cents=None,
+        detail=detail, offer_id=instance.offer_id, reward_store_id=instance.reward_store_id,
+        transaction_id=asked.transaction_id,
     )]  # fmt: skip
 
 
