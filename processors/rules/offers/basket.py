@@ -10,7 +10,10 @@ remembers them. A `Basket` never outlives the evaluation that made it, so a new
 configuration always meets a new basket.
 
 `most` bounds what any behaviour on a selection can count in the purchase, so that a
-candidate whose thresholds are out of reach is passed over before it is judged.
+candidate whose thresholds are out of reach is passed over before it is judged. Which lines a
+selection picks depends on the products alone, not on their prices: the purchase's lines as
+priced before and after this engine's discounts are two baskets (`repriced`) sharing one
+match per selection.
 """
 
 from __future__ import annotations
@@ -31,12 +34,25 @@ class Basket:
     The lists it answers are shared between the callers asking the same question: read them,
     never change them."""
 
-    def __init__(self, lines: Sequence[PricedLine]) -> None:
+    def __init__(
+        self,
+        lines: Sequence[PricedLine],
+        matched: dict[tuple[Selector | None, frozenset[str]], list[int]] | None = None,
+    ) -> None:
         self.lines = lines
+        # The positions of the lines each (selection, exclusions) picks, shared by the
+        # baskets of one purchase (`repriced`).
+        self._matched = {} if matched is None else matched
         self._eligible: dict[tuple[Selector | None, frozenset[str]], list[PricedLine]] = {}
         self._covered: dict[tuple[Selectors, frozenset[str]], list[PricedLine]] = {}
         self._spend: dict[tuple[Selectors | None, frozenset[str], frozenset[str]], int] = {}
         self._most: dict[Selector | None, tuple[int, Decimal]] = {}
+
+    def repriced(self, lines: Sequence[PricedLine]) -> Basket:
+        """A basket of the same lines at other prices (`lines`: these lines in this order,
+        only their amounts changed), sharing this one's matches."""
+        assert len(lines) == len(self.lines), "the same lines, repriced"
+        return Basket(lines, self._matched)
 
     def most(self, kind: BehaviourKind, selector: Selector | None) -> int | Decimal:
         """The most a purchase behaviour of `kind` on `selector` can count in these lines: the
@@ -62,7 +78,13 @@ class Basket:
         key = (selector, excluded_skus)
         found = self._eligible.get(key)
         if found is None:
-            found = self._eligible[key] = eligible(self.lines, selector, excluded_skus)
+            positions = self._matched.get(key)
+            if positions is None:
+                found = eligible(self.lines, selector, excluded_skus)
+                self._matched[key] = _positions(self.lines, found)
+            else:
+                found = [self.lines[i] for i in positions]
+            self._eligible[key] = found
         return found
 
     def covered(self, selectors: Selectors, excluded_skus: frozenset[str]) -> list[PricedLine]:
@@ -95,3 +117,12 @@ class Basket:
                 line.amount_cents for line in lines if line.sku not in base_excluded
             )
         return found
+
+
+def _positions(lines: Sequence[PricedLine], chosen: Sequence[PricedLine]) -> list[int]:
+    """Where the lines of `chosen`, a subsequence of `lines` (the very objects), stand in it."""
+    positions = []
+    for i, line in enumerate(lines):
+        if len(positions) < len(chosen) and line is chosen[len(positions)]:
+            positions.append(i)
+    return positions

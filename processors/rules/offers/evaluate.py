@@ -294,7 +294,7 @@ def _purchase(
         for discount in taken:
             off[discount.line_id] += discount.cents
         net = [replace(line, amount_cents=line.amount_cents - off[line.line_id]) for line in priced]
-    paid = Basket(net)
+    paid = gross.repriced(net)
     plans += [
         plan
         for offer, program in candidates
