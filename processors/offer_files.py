@@ -571,8 +571,14 @@ def _product_selections(data: dict[str, Any]) -> Iterator[tuple[str, dict[str, A
         if isinstance(tier, dict):
             discounts.append((f"reward.tiers[{i}].discount", tier.get("discount")))
     for path, discount in discounts:
-        if isinstance(discount, dict) and isinstance(discount.get("products"), dict):
+        if not isinstance(discount, dict):
+            continue
+        if isinstance(discount.get("products"), dict):
             yield f"{path}.products", discount["products"]
+        combo = discount.get("combo_products")
+        for i, selection in enumerate(combo if isinstance(combo, list) else []):
+            if isinstance(selection, dict):
+                yield f"{path}.combo_products[{i}]", selection
 
 
 # --- the model's errors, in the file's words --------------------------------------------------

@@ -482,6 +482,8 @@ class DiscountKind(ContractEnum):
     PERCENT_OFF_ITEMS = "PERCENT_OFF_ITEMS"  # % off item(s), per line
     PERCENT_OFF_CART = "PERCENT_OFF_CART"  # % off the total cart
     FREE_ITEM = "FREE_ITEM"  # the cheapest matching unit(s) free
+    BUNDLE_PRICE = "BUNDLE_PRICE"  # N matching units for a fixed price ("3 for $10")
+    COMBO_PRICE = "COMBO_PRICE"  # one unit of each of several selections for a fixed price
     UNKNOWN = "UNKNOWN"
 
 
@@ -494,11 +496,24 @@ _DISCOUNT_USES: Final[KindUses] = {
     ),
     DiscountKind.PERCENT_OFF_CART: (("percent_off",), ("discount_max_cents", "spend_min_cents")),
     DiscountKind.FREE_ITEM: (("products", "free_units"), ("spend_min_cents",)),
+    DiscountKind.BUNDLE_PRICE: (
+        ("products", "bundle_units", "bundle_price_cents"),
+        ("spend_min_cents",),
+    ),
+    DiscountKind.COMBO_PRICE: (("combo_products", "bundle_price_cents"), ("spend_min_cents",)),
 }
 
+PRICE_DISCOUNTS: Final = frozenset({DiscountKind.BUNDLE_PRICE, DiscountKind.COMBO_PRICE})
+"""Discounts that sell a group of units at a fixed price (docs/adr/0038)."""
 ITEM_DISCOUNTS: Final = frozenset(
-    {DiscountKind.AMOUNT_OFF_ITEMS, DiscountKind.PERCENT_OFF_ITEMS, DiscountKind.FREE_ITEM}
+    {
+        DiscountKind.AMOUNT_OFF_ITEMS,
+        DiscountKind.PERCENT_OFF_ITEMS,
+        DiscountKind.FREE_ITEM,
+        *PRICE_DISCOUNTS,
+    }
 )
+COMBO_SELECTIONS_MAX: Final = 10
 
 
 class DiscountTerms(Record):
@@ -518,6 +533,25 @@ class DiscountTerms(Record):
     free_units: int | None = Field(
         default=None, ge=1, le=100, description="FREE_ITEM: how many units are free."
     )
+    bundle_units: int | None = Field(
+        default=None,
+        ge=2,
+        le=100,
+        description="BUNDLE_PRICE: how many units of its products make one bundle (the N of "
+        "'N for $X').",
+    )
+    combo_products: list[ProductSelection] = Field(
+        default_factory=list,
+        max_length=COMBO_SELECTIONS_MAX,
+        description="COMBO_PRICE: the combo's selections (2 to 10), each giving one unit to "
+        "every combo (a sandwich, a drink, a cookie).",
+    )
+    bundle_price_cents: Cents | None = Field(
+        default=None,
+        gt=0,
+        description="BUNDLE_PRICE, COMBO_PRICE: what one bundle or combo costs, minor units. A "
+        "bundle whose units cost no more than this is not formed.",
+    )
     products: ProductSelection | None = Field(
         default=None,
         description="*_ITEMS, FREE_ITEM: the lines it applies to. For an offer, null on *_ITEMS "
@@ -533,12 +567,23 @@ class DiscountTerms(Record):
     @model_validator(mode="after")
     def _check_kind_specific_fields(self) -> Self:
         require_kind_fields(self, "discount", self.kind, _DISCOUNT_USES)
+        if self.kind is DiscountKind.COMBO_PRICE and len(self.combo_products) < 2:
+            raise ValueError(
+                f"a COMBO_PRICE combo has 2 to {COMBO_SELECTIONS_MAX} combo_products; one "
+                "selection is a BUNDLE_PRICE"
+            )
         return self
+
+    @property
+    def names_its_items(self) -> bool:
+        """Whether the discount names the lines it applies to (`products`, or a combo's
+        `combo_products`) rather than leaving them to an offer's behaviours."""
+        return self.products is not None or bool(self.combo_products)
 
 
 def standalone_discount_problems(discount: DiscountTerms | None) -> list[str]:
     """What is missing from a discount that has no offer behaviours to select its items."""
-    if discount is not None and discount.kind in ITEM_DISCOUNTS and discount.products is None:
+    if discount is not None and discount.kind in ITEM_DISCOUNTS and not discount.names_its_items:
         return [f"a {discount.kind.value} discount outside an offer names its products"]
     return []
 
@@ -1072,7 +1117,7 @@ def definition_problems(
     for discount in (d for d in discounts if d is not None):
         if discount.spend_min_cents is not None:
             problems.append("an offer's discount states its least spend as a SPEND behaviour")
-        needs_lines = discount.kind in ITEM_DISCOUNTS and discount.products is None
+        needs_lines = discount.kind in ITEM_DISCOUNTS and not discount.names_its_items
         if needs_lines and not any(b.products and b.products.has_includes for b in behaviours):
             problems.append(
                 f"a {discount.kind.value} discount without products needs a behaviour that "
