@@ -39,6 +39,7 @@ class LedgerEventType(ContractEnum):
     OFFER_AWARD = "OFFER_AWARD"
     BULK_AWARD = "BULK_AWARD"
     CHALLENGE_AWARD = "CHALLENGE_AWARD"  # a completed challenge's points (ADR 27)
+    MANUAL_ADJUSTMENT = "MANUAL_ADJUSTMENT"  # a member-care agent's credit or debit (ADR 36)
     UNKNOWN = "UNKNOWN"
 
 
@@ -65,6 +66,7 @@ class EntryKind(ContractEnum):
     MERGE = "MERGE"
     IMPORT = "IMPORT"
     REFERRAL = "REFERRAL"
+    ADJUSTMENT = "ADJUSTMENT"  # a member-care agent's credit or debit
     UNKNOWN = "UNKNOWN"
 
 

@@ -285,18 +285,27 @@ class OfferLoadRequested(Event):
 
 class PointsAdjustmentKind(ContractEnum):
     """What a back-office points adjustment records (seed 001: "Other bulk award events",
-    "Imported points", "Imports for points redemption or expiry")."""
+    "Imported points", "Imports for points redemption or expiry"; and member care's manual
+    adjustments, with their reason code in `reason`)."""
 
     BULK_AWARD = "BULK_AWARD"  # credit: points awarded in bulk, e.g. by a campaign
     IMPORTED_POINTS = "IMPORTED_POINTS"  # credit: points earned in a previous system
     IMPORTED_REDEMPTION = "IMPORTED_REDEMPTION"  # debit: a redemption made in a previous system
     IMPORTED_EXPIRY = "IMPORTED_EXPIRY"  # debit: an expiry that happened in a previous system
+    # A member-care agent's credit or debit of one member (goodwill, a correction, a fraud
+    # reversal): recorded whole, a debit even below zero (ADR 12), like imported history.
+    MANUAL_CREDIT = "MANUAL_CREDIT"
+    MANUAL_DEBIT = "MANUAL_DEBIT"
     UNKNOWN = "UNKNOWN"
 
     @property
     def is_credit(self) -> bool:
         """True for the kinds that add points; the others take them."""
-        return self in (PointsAdjustmentKind.BULK_AWARD, PointsAdjustmentKind.IMPORTED_POINTS)
+        return self in (
+            PointsAdjustmentKind.BULK_AWARD,
+            PointsAdjustmentKind.IMPORTED_POINTS,
+            PointsAdjustmentKind.MANUAL_CREDIT,
+        )
 
 
 class PointsAdjustmentRequested(Event):

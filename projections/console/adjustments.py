@@ -49,11 +49,11 @@ class ReasonCode(StrEnum):
 Direction = Literal["credit", "debit"]
 
 KIND_OF: dict[Direction, PointsAdjustmentKind] = {
-    "credit": PointsAdjustmentKind.BULK_AWARD,
-    "debit": PointsAdjustmentKind.IMPORTED_REDEMPTION,
+    "credit": PointsAdjustmentKind.MANUAL_CREDIT,
+    "debit": PointsAdjustmentKind.MANUAL_DEBIT,
 }
-"""The contract has no manual kind yet (ADR 36): a credit is booked as an award (ALLOCATION),
-a debit like an imported redemption (it may overdraw, as a clawback must)."""
+"""An agent's adjustments have kinds of their own (ADR 36): booked as MANUAL_ADJUSTMENT ledger
+events; a debit may overdraw, as a clawback must."""
 
 NOTE_MAX = 500
 COMMAND_PREFIX = "console-"

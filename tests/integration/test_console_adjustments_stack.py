@@ -99,7 +99,7 @@ async def test_an_approved_adjustment_reaches_kafka_once_and_the_ledger_shows_it
             assert [a.status_code for a in answers] == [303, 409, 409]
             booked = (
                 f"SELECT count(*) FROM ledger_events WHERE member_id = '{MEMBER}'"
-                " AND event_type = 'BULK_AWARD'"
+                " AND event_type = 'MANUAL_ADJUSTMENT'"
             )
             answered = (
                 f"SELECT count(*) FROM request_outcomes WHERE member_id = '{MEMBER}'"
@@ -125,7 +125,7 @@ async def test_an_approved_adjustment_reaches_kafka_once_and_the_ledger_shows_it
     assert sent[0].points == 2500
     assert sent[0].command_id == f"console-{adjustment_id}"
     ledger = member_page.text.split('id="ledger"')[1].split("</table>")[0]
-    assert "BULK_AWARD" in ledger
+    assert "MANUAL_ADJUSTMENT" in ledger
     assert "CREDIT 2,500" in ledger
     balances = member_page.text.split('id="balances"')[1].split("</table>")[0]
     assert "2,500" in balances

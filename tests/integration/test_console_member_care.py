@@ -241,7 +241,7 @@ async def test_an_adjustment_at_the_threshold_is_published_at_once_and_audited(a
     assert answer.status_code == 303
     assert answer.headers["location"].endswith("?adjusted=published")
     (sent,) = [e for e in sink.adjustments() if "at the threshold" in (e.reason or "")]
-    assert sent.kind is PointsAdjustmentKind.BULK_AWARD
+    assert sent.kind is PointsAdjustmentKind.MANUAL_CREDIT
     assert sent.points == THRESHOLD
     assert sent.reason == "goodwill: at the threshold (by ava)"
     assert sent.command_id.startswith("console-")

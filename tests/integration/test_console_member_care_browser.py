@@ -118,8 +118,8 @@ def test_find_a_member_adjust_points_over_the_threshold_and_an_admin_approves(
     expect(page.get_by_text("Approved and published.")).to_be_visible()
 
     page.get_by_role("link", name=MEMBER).first.click()
-    reload_until(page, "BULK_AWARD")  # the worker books it, the projector writes it
-    ledger = page.get_by_role("table").filter(has_text="BULK_AWARD")
+    reload_until(page, "MANUAL_ADJUSTMENT")  # the worker books it, the projector writes it
+    ledger = page.get_by_role("table").filter(has_text="MANUAL_ADJUSTMENT")
     expect(ledger.get_by_text("CREDIT 2,500")).to_be_visible()
     expect(page.get_by_text("approved, published")).to_be_visible()
     offers = page.get_by_role("table").filter(has_text="CARE_SPEND_100")

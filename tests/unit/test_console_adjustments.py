@@ -57,10 +57,10 @@ def test_every_attempt_publishes_the_same_request():
     first, again = adjustment().request(), adjustment(published_at=T).request()
     assert first == again
     assert first.command_id == "console-a1"
-    assert first.kind is PointsAdjustmentKind.IMPORTED_REDEMPTION
+    assert first.kind is PointsAdjustmentKind.MANUAL_DEBIT
     assert first.reason == "fraud reversal: points farmed (by ava, approved by root)"
     assert first.campaign_id == "console:fraud-reversal"
 
 
 def test_a_credit_is_published_as_an_award():
-    assert adjustment(direction="credit").request().kind is PointsAdjustmentKind.BULK_AWARD
+    assert adjustment(direction="credit").request().kind is PointsAdjustmentKind.MANUAL_CREDIT

@@ -31,6 +31,8 @@ BOOKING: Final[dict[PointsAdjustmentKind, tuple[LedgerEventType, EntryKind]]] = 
         EntryKind.REDEMPTION,
     ),
     PointsAdjustmentKind.IMPORTED_EXPIRY: (LedgerEventType.POINTS_IMPORT, EntryKind.EXPIRY),
+    PointsAdjustmentKind.MANUAL_CREDIT: (LedgerEventType.MANUAL_ADJUSTMENT, EntryKind.ADJUSTMENT),
+    PointsAdjustmentKind.MANUAL_DEBIT: (LedgerEventType.MANUAL_ADJUSTMENT, EntryKind.ADJUSTMENT),
 }
 """How each kind is booked: the ledger event type and the kind of its entry."""
 
@@ -45,7 +47,8 @@ def adjust(
     1. A command_id already answered: its outcome again, nothing booked.
     2. Refused (member unknown or merged, programme unknown or not the member's, a held
        category, an unknown kind): a RequestRejected, nothing booked.
-    3. Else one ledger event (BULK_AWARD or POINTS_IMPORT), then a RequestAccepted naming it.
+    3. Else one ledger event (BULK_AWARD, POINTS_IMPORT or MANUAL_ADJUSTMENT), then a
+       RequestAccepted naming it.
     """
     repeated = requests.repeat(state, request)
     if repeated is not None:
@@ -70,7 +73,8 @@ def adjust(
         )
         draft.credit(request.program_id, category, entry_kind, request.points, expiry)
     else:
-        # History from the previous system is recorded whole, even below zero (ADR 12).
+        # History from the previous system, or an agent's correction, is recorded whole, even
+        # below zero (ADR 12).
         draft.debit(request.program_id, category, entry_kind, request.points)
     sealed = draft.seal()
     assert sealed is not None, "an adjustment of > 0 points always has an entry"
