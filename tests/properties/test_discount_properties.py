@@ -57,7 +57,18 @@ def discounts(draw: st.DrawFn, n: int) -> DiscountOffer:
         fields["discount_max_cents"] = draw(st.none() | st.integers(min_value=1, max_value=9_999))
     if kind is DiscountKind.FREE_ITEM:
         fields["free_units"] = draw(st.integers(min_value=1, max_value=5))
-    if kind is DiscountKind.FREE_ITEM or (items and draw(st.booleans())):
+    if kind is DiscountKind.BUNDLE_PRICE:
+        fields["bundle_units"] = draw(st.integers(min_value=2, max_value=4))
+    if kind is DiscountKind.COMBO_PRICE:
+        selection = st.builds(
+            ProductSelection, categories=st.lists(st.sampled_from(CATEGORIES), min_size=1)
+        )
+        fields["combo_products"] = draw(st.lists(selection, min_size=2, max_size=3))
+    if kind in (DiscountKind.BUNDLE_PRICE, DiscountKind.COMBO_PRICE):
+        fields["bundle_price_cents"] = draw(st.integers(min_value=1, max_value=20_000))
+    if kind in (DiscountKind.FREE_ITEM, DiscountKind.BUNDLE_PRICE) or (
+        items and draw(st.booleans())
+    ):
         fields["products"] = products
     line_ids = draw(st.none() | st.frozensets(st.sampled_from([str(i) for i in range(6)])))
     return DiscountOffer(

@@ -1,10 +1,12 @@
 """Discounts on a basket: how many cents each discount takes off which line (DESIGN.md §5.9).
 
-Item discounts (AMOUNT_OFF_ITEMS, PERCENT_OFF_ITEMS, FREE_ITEM) apply first, in the order
-given, each on what remains of its lines after the ones before it; then cart discounts
-(AMOUNT_OFF_CART, PERCENT_OFF_CART) on what remains of the cart. Money is whole cents: % off
-is rounded half-up per line, $ off is split pro-rata by largest remainder so the cents add up.
-A discount never takes a line below zero, so it never exceeds the line or the cart.
+Item discounts (AMOUNT_OFF_ITEMS, PERCENT_OFF_ITEMS, FREE_ITEM, BUNDLE_PRICE, COMBO_PRICE)
+apply first, in the order given, each on what remains of its lines after the ones before it;
+then cart discounts (AMOUNT_OFF_CART, PERCENT_OFF_CART) on what remains of the cart. Money is
+whole cents: % off is rounded half-up per line, $ off is split pro-rata by largest remainder so
+the cents add up. A discount never takes a line below zero, so it never exceeds the line or
+the cart. Bundles and combos (a group of units at a fixed price) are formed as
+docs/adr/0038-bundle-and-combo-prices.md decides.
 
 This module never decides whether an offer qualifies, which offer of an unstackable group
 wins, or how many multiples a use pays: the caller passes the discounts that apply.
@@ -15,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from typing import Final
 
 from processors.contract.offer_definition import (
@@ -68,10 +71,11 @@ class DiscountOffer:
 
     `line_ids` narrows the lines the discount may touch: for an item discount without its own
     `products`, the lines the offer's behaviours selected. The discount applies to the lines
-    that are in `line_ids` (when given) and match `terms.products` (when given); a cart
-    discount without `line_ids` applies to the whole cart, an item discount with neither to
-    nothing. `multiples` (For Every) multiplies `amount_off_cents` and `free_units`; a
-    percentage is not multiplied.
+    that are in `line_ids` (when given) and match `terms.products` (or one of a combo's
+    `combo_products`, when given); a cart discount without `line_ids` applies to the whole
+    cart, an item discount with neither to nothing. `multiples` (For Every) multiplies
+    `amount_off_cents` and `free_units`; a percentage is not multiplied, and a bundle or combo
+    price forms every bundle its lines allow.
     """
 
     offer_id: str
@@ -155,10 +159,18 @@ def discount_total(discounts: Iterable[LineDiscount], offer_id: str | None = Non
 
 
 def _applies_to(offer: DiscountOffer, lines: Sequence[PricedLine]) -> list[int]:
-    products = offer.terms.products
-    if offer.terms.kind in ITEM_DISCOUNTS and products is None and offer.line_ids is None:
+    terms = offer.terms
+    if terms.kind in ITEM_DISCOUNTS and not terms.names_its_items and offer.line_ids is None:
         return []  # nothing names its items: never generous
-    selector = Selector.of(products) if products is not None else None
+    if terms.combo_products:
+        selectors = [Selector.of(selection) for selection in terms.combo_products]
+        return [
+            i
+            for i, line in enumerate(lines)
+            if (offer.line_ids is None or line.line_id in offer.line_ids)
+            and any(selector.selects(line) for selector in selectors)
+        ]
+    selector = Selector.of(terms.products) if terms.products is not None else None
     return [
         i
         for i, line in enumerate(lines)
@@ -178,6 +190,12 @@ def _cents_off(offer: DiscountOffer, lines: Sequence[PricedLine], amounts: list[
         return _percent_off(terms, amounts)
     if terms.kind is DiscountKind.FREE_ITEM:
         return _free_units(lines, amounts, (terms.free_units or 0) * multiples)
+    if terms.kind is DiscountKind.BUNDLE_PRICE and terms.products is not None:
+        slots = [Selector.of(terms.products)] * (terms.bundle_units or 0)
+        return _bundle_prices(slots, terms.bundle_price_cents or 0, lines, amounts)
+    if terms.kind is DiscountKind.COMBO_PRICE:
+        slots = [Selector.of(selection) for selection in terms.combo_products]
+        return _bundle_prices(slots, terms.bundle_price_cents or 0, lines, amounts)
     return [0] * len(amounts)
 
 
@@ -215,3 +233,50 @@ def _free_units(lines: Sequence[PricedLine], amounts: list[int], units: int) -> 
         value = round_half_up(amounts[i] * Decimal(taken) / lines[i].quantity)
         cents[i] = min(value, amounts[i])
     return cents
+
+
+def _bundle_prices(
+    slots: Sequence[Selector], price_cents: int, lines: Sequence[PricedLine], amounts: list[int]
+) -> list[int]:
+    """Cents off each line when its units are sold in bundles of one unit per slot at
+    `price_cents` a bundle (BUNDLE_PRICE: N slots of one selection; COMBO_PRICE: one slot per
+    selection).
+
+    Bundle after bundle, each slot takes the dearest unit it selects that is still free, by
+    shelf price, ties to the earlier line (only whole units, as for free items). A bundle is
+    formed only while its units are worth more than its price: units are taken dearest first,
+    so the first bundle not worth forming ends the bundling. A unit is worth its line's
+    remaining amount over its quantity; the k bundled units of a line are worth remaining ×
+    k / q, half-up, and what all bundles save (their units' worth less their prices) is split
+    over those amounts pro rata, so no line gives more than its bundled units.
+    """
+    if not slots:
+        return [0] * len(lines)
+    left = [int(line.quantity) for line in lines]
+    dearest_first = sorted(range(len(lines)), key=lambda i: (-lines[i].unit_price_cents, i))
+    candidates = [[i for i in dearest_first if slot.selects(lines[i])] for slot in slots]
+    worth = [
+        Fraction(amount) / Fraction(line.quantity) if line.quantity > 0 else Fraction(0)
+        for line, amount in zip(lines, amounts, strict=True)
+    ]
+    bundled = [0] * len(lines)
+    bundles = 0
+    while True:
+        picked = []
+        for slot_lines in candidates:
+            found = next((i for i in slot_lines if left[i] > 0), None)
+            if found is None:
+                break
+            left[found] -= 1
+            picked.append(found)
+        if len(picked) < len(slots) or sum(worth[i] for i in picked) <= price_cents:
+            break
+        for i in picked:
+            bundled[i] += 1
+        bundles += 1
+    values = [
+        min(amounts[i], round_half_up(amounts[i] * Decimal(k) / lines[i].quantity)) if k else 0
+        for i, k in enumerate(bundled)
+    ]
+    saved = max(sum(values) - bundles * price_cents, 0)
+    return split_pro_rata(saved, values)

@@ -420,7 +420,7 @@ def _discount_offers(plans: Sequence[Plan]) -> list[DiscountOffer]:
         terms = plan.payout.discount
         if terms is None:
             continue
-        narrowed = terms.kind in ITEM_DISCOUNTS and terms.products is None
+        narrowed = terms.kind in ITEM_DISCOUNTS and not terms.names_its_items
         line_ids = frozenset(plan.covered) if narrowed else None
         offers.append(DiscountOffer(plan.offer.offer_id, terms, line_ids, plan.payout.multiples))
     return offers
