@@ -167,7 +167,7 @@ class BenchReport:
             table.add_row(
                 m.name, f"{m.count:,} {m.unit}", f"{m.seconds:.2f}", f"{m.rate:,.0f}", m.note
             )
-        console.print(table)
+        wide(console).print(table)
         cpu = self.context.get("cpu_seconds")
         if isinstance(cpu, dict):
             for stage, used in cpu.items():
@@ -180,6 +180,12 @@ def _rounded(series: dict[str, list[tuple[float, float]]]) -> dict[str, list[lis
     return {
         name: [[round(t, 3), round(v, 3)] for t, v in points] for name, points in series.items()
     }
+
+
+def wide(console: Console, width: int = 160) -> Console:
+    """`console`, or one as wide as `width` on the same file when it is narrower (a pipe or a
+    log file reads as 80 columns, too narrow for a table of figures and notes)."""
+    return console if console.width >= width else Console(file=console.file, width=width)
 
 
 def print_verdicts(verdicts: Iterable[Verdict], console: Console) -> None:
@@ -195,7 +201,7 @@ def print_verdicts(verdicts: Iterable[Verdict], console: Console) -> None:
         met = {True: "[green]met[/]", False: "[red]not met[/]", None: "no figure"}[v.met]
         table.add_row(v.target, figure, limit, met, v.baseline)
     if shown:
-        console.print(table)
+        wide(console).print(table)
 
 
 def print_latencies(
@@ -212,7 +218,7 @@ def print_latencies(
         cells = [f"{s[k]:.2f}" for k in ("mean_ms", *QUANTILES)]
         more = [extra.get(name, "")] if extra is not None else []
         table.add_row(name, f"{s['count']:,.0f}", *cells, *more)
-    console.print(table)
+    wide(console).print(table)
 
 
 def print_latency_report(report: BenchReport, console: Console, title: str) -> None:

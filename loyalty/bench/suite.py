@@ -23,7 +23,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from loyalty.bench.report import BenchReport, Verdict, print_verdicts
+from loyalty.bench.report import BenchReport, Verdict, print_verdicts, wide
 from processors.base.settings import Settings
 
 Echo = Callable[[str], None]
@@ -218,7 +218,9 @@ def run_suite(
                     settings, dsn, step.sizes[mode], log_dir / step.name, echo
                 )
         except Exception as error:  # noqa: BLE001 - reported; the next step runs
-            outcome.error = f"{type(error).__name__}: {error}"
+            # A report made before the error (dropping its database failed) is kept.
+            when = "after its report: " if outcome.report is not None else ""
+            outcome.error = f"{when}{type(error).__name__}: {error}"
             echo(f"[red]{step.name} failed[/]: {outcome.error}")
             (log_dir / f"{step.name}.error.txt").parent.mkdir(parents=True, exist_ok=True)
             (log_dir / f"{step.name}.error.txt").write_text(traceback.format_exc())
@@ -239,11 +241,13 @@ def print_suite(result: SuiteResult, console: Console) -> None:
             table.add_row(step.name, f"[red]failed[/] after {step.seconds:.0f} s", "", "",
                           step.error or "")  # fmt: skip
             continue
+        if step.error:
+            table.add_row(step.name, "[red]failed[/] after its report", "", "", step.error)
         for n, m in enumerate(step.report.measurements):
             table.add_row(step.name if n == 0 else "", m.name, f"{m.count:,} {m.unit}",
                           f"{m.rate:,.0f}", m.note)  # fmt: skip
         table.add_section()
-    console.print(table)
+    wide(console).print(table)
     print_verdicts(result.verdicts, console)
 
 
