@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,7 +81,19 @@ def temporary_database(admin_dsn: str, prefix: str = "loyalty_tmp") -> Iterator[
         apply_migrations(dsn)
         yield dsn
     finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        _drop_database(admin_dsn, name)
+
+
+def _drop_database(admin_dsn: str, name: str, attempts: int = 20) -> None:
+    """DROP DATABASE ... WITH (FORCE), again for a while when a backend this role may not
+    end holds it (an autovacuum worker on the fresh tables): it goes away on its own."""
+    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(admin_dsn, autocommit=True) as conn:
+                conn.execute(statement)
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.25)
