@@ -107,7 +107,7 @@ def _serve_metrics(port: int, host: str, *, workers: int) -> None:
 
 
 @click.command("token")
-@click.argument("role", type=click.Choice(["member", "staff"]))
+@click.argument("role", type=click.Choice(["member", "staff", "till"]))
 @click.argument("subject")
 @click.option(
     "--ttl-minutes", default=60, show_default=True, type=click.IntRange(1), help="Validity."
@@ -120,7 +120,9 @@ def _serve_metrics(port: int, host: str, *, workers: int) -> None:
 )
 def token(role: str, subject: str, ttl_minutes: int, staff_role: str | None) -> None:
     """Print a bearer token: `token member M1` reads member M1; `token staff alice` reads all;
-    `token staff alice --staff-role marketer` also signs alice in to the console."""
+    `token staff alice --staff-role marketer` also signs alice in to the console; `token till
+    store-0412-t1` prices carts, reserves and releases, locks and redeems issued offers, and
+    reads no member's data."""
     from projections.api.auth import Role, StaffRole, issue_token
 
     if staff_role is not None and role != "staff":

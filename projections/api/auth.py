@@ -32,6 +32,9 @@ class Role(StrEnum):
 
     MEMBER = "member"
     STAFF = "staff"
+    # A point of sale: prices carts, reserves and releases codes and capped offers, locks and
+    # redeems a member's issued offers at checkout; reads no member's data (ADR 33).
+    TILL = "till"
 
 
 class StaffRole(StrEnum):
@@ -183,3 +186,25 @@ async def authorized_member(
 
 MemberId = Annotated[str, Depends(authorized_member)]
 """A route parameter: the member id of the path, authorised for the caller."""
+
+
+async def till_principal(principal: Annotated[Principal, Depends(read_principal)]) -> Principal:
+    """The caller, once known to be a till (or staff, who may do what a till does)."""
+    if principal.role not in (Role.TILL, Role.STAFF):
+        raise ForbiddenError("this is a till's call: it needs a till (POS) or staff token")
+    return principal
+
+
+async def member_at_till(
+    member_id: MemberIdPath,
+    principal: Annotated[Principal, Depends(read_principal)],
+) -> str:
+    """The path's member id, for what the member or a till does at checkout (lock or redeem
+    an issued offer): the member itself, a till or staff."""
+    if principal.role is not Role.TILL and not principal.may_read_member(member_id):
+        raise ForbiddenError("a member token acts only for its own member")
+    return member_id
+
+
+MemberAtTill = Annotated[str, Depends(member_at_till)]
+"""A route parameter: the member id of the path, for a checkout call by the member or a till."""

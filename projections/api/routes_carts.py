@@ -3,7 +3,7 @@
 The handler is an adapter around `processors.rules.offers.evaluate.evaluate_cart`, the same
 rule the worker runs on a completed transaction (ADR 10), so a preview and the real checkout
 cannot disagree on the same state and configuration. It:
-1. checks the caller holds a staff (POS) token (`auth`);
+1. checks the caller holds a till (POS) or staff token (`auth`);
 2. fills what the cart leaves out: its time (the request's: the only clock read on this path)
    and its ids;
 3. takes the configuration (programmes, offer catalogue) from the app's `ConfigSource`, and
@@ -51,7 +51,7 @@ from processors.rules.offers.catalogue import Catalogue
 from processors.rules.rewards import till
 from processors.rules.rewards.till import Held
 from projections.api import cart_queries, code_checks, offer_reservations
-from projections.api.auth import Principal, Role, read_principal
+from projections.api.auth import Principal, Role, read_principal, till_principal
 from projections.api.cart_schemas import (
     BehaviourProgress,
     CartDiscount,
@@ -139,9 +139,9 @@ class MemberMergedError(ApiError):
 
 
 def staff_principal(principal: Annotated[Principal, Depends(read_principal)]) -> Principal:
-    """The caller, once known to hold a staff (POS) token: carts are priced by tills."""
+    """The caller, once known to hold a staff token (back office, member care, analysts)."""
     if principal.role is not Role.STAFF:
-        raise ForbiddenError("cart evaluation needs a staff (POS) token")
+        raise ForbiddenError("this needs a staff token")
     return principal
 
 
@@ -165,7 +165,7 @@ def _connection(request: Request) -> AbstractAsyncContextManager[AsyncConnection
         described={
             400: "invalid_parameter: a malformed cart; `parameter` names the field (`lines.0.sku`, "
             "or `transaction_id` when `reserve` is asked without one)",
-            403: "forbidden: cart evaluation needs a staff (POS) token",
+            403: "forbidden: cart evaluation needs a till (POS) or staff token",
             404: "not_found: the cart's member was never enrolled",
             409: "member_merged: the cart's member was merged into another; use the survivor",
             429: "too_many_requests: more invalid promo codes in the last minute from this "
@@ -179,7 +179,7 @@ def _connection(request: Request) -> AbstractAsyncContextManager[AsyncConnection
 async def evaluate_cart(
     request: Request,
     body: CartRequest,
-    principal: Annotated[Principal, Depends(staff_principal)],
+    principal: Annotated[Principal, Depends(till_principal)],
 ) -> CartEvaluation:
     """What the cart would get at checkout: per-line discounts with the offer that gave each,
     cart-level discounts, the points it would earn per programme (base earn and each offer's

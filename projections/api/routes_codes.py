@@ -38,7 +38,7 @@ from processors.rules.arithmetic import derived_id
 from processors.rules.codes.promotions import normalised
 from projections.api import offer_reservations
 from projections.api.answers import outcome_key
-from projections.api.auth import MemberId, Principal, read_principal
+from projections.api.auth import MemberId, Principal, read_principal, till_principal
 from projections.api.claims import (
     UNWRITTEN_RECLAIM_AFTER,
     KeyReusedError,
@@ -377,7 +377,7 @@ async def code_status(
         **refusals(
             400, 401, 403, 404, 414, 503,
             described={
-                403: "forbidden: releasing needs a staff (POS) token",
+                403: "forbidden: releasing needs a till (POS) or staff token",
                 404: "not_found: no code or offer reservation nor lock is known for this "
                 "basket",
                 503: "commands_unavailable (retry) or database_unavailable",
@@ -396,7 +396,7 @@ async def code_status(
 async def release_reservations(
     request: Request,
     transaction_id: Annotated[ApiId, Path(description="The basket's transaction id.")],
-    _: Annotated[Principal, Depends(staff_principal)],
+    _: Annotated[Principal, Depends(till_principal)],
 ) -> Released:
     """Every code reserved for the basket is released (`PromoCodeReservationReleased`), every
     capped discount offer (`OfferUseReservationReleased`), and every reward-store offer locked

@@ -16,7 +16,8 @@ wallet's list of them, and the till's two ways to use one at checkout.
 Whichever way, the transaction that carries the instance in `redemption_tokens` gets the
 offer's benefit once; a till may also produce the same requests on loyalty.redemptions.v1.
 The path's member is authorised as everywhere (`MemberId`): a member token acts only for
-itself; a till uses a staff token.
+itself. The lock and the redeem (and reading their answers) are also a till's calls
+(`MemberAtTill`): a till token may make them for any member, and reads nothing else.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from processors.contract.redemptions import (
 )
 from processors.rules.arithmetic import derived_id
 from processors.rules.offers.state import IssuedOffer as IssuedInstance
-from projections.api.auth import MemberId
+from projections.api.auth import MemberAtTill, MemberId
 from projections.api.claims import located
 from projections.api.commands import CommandId
 from projections.api.errors import ApiError, BadParameterError, ErrorBody, NotFoundError, refusals
@@ -366,7 +367,7 @@ async def _state(
 )
 async def lock_issued_offer(
     request: Request,
-    member_id: MemberId,
+    member_id: MemberAtTill,
     issued_offer_id: IssuedPath,
     command_id: CommandId,
     body: IssuedOfferUseRequest,
@@ -386,7 +387,7 @@ async def lock_issued_offer(
 )
 async def redeem_issued_offer(
     request: Request,
-    member_id: MemberId,
+    member_id: MemberAtTill,
     issued_offer_id: IssuedPath,
     command_id: CommandId,
     body: IssuedOfferUseRequest,
@@ -404,7 +405,7 @@ async def redeem_issued_offer(
 )
 async def read_lock(
     request: Request,
-    member_id: MemberId,
+    member_id: MemberAtTill,
     issued_offer_id: IssuedPath,
     command_id: Annotated[ApiId, Path(description="The Idempotency-Key the lock used.")],
 ) -> Any:
@@ -419,7 +420,7 @@ async def read_lock(
 )
 async def read_redeem(
     request: Request,
-    member_id: MemberId,
+    member_id: MemberAtTill,
     issued_offer_id: IssuedPath,
     command_id: Annotated[ApiId, Path(description="The Idempotency-Key the redeem used.")],
 ) -> Any:

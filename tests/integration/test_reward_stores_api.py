@@ -134,10 +134,11 @@ async def test_buy_a_store_offer_then_lock_it_for_one_transaction_that_uses_it_o
             after = await http.get("/v1/reward-stores/CAFE/offers", headers=rich)
             issued = first.json()["issued_offer"]["issued_offer_id"]
 
-            # The till (a staff token) locks the instance to its basket; another basket is
+            # The till (a till token) locks the instance to its basket; another basket is
             # refused while the lock holds; then the basket and another one carrying the
-            # same instance are completed.
-            till = bearer(engine, "till-0042", Role.STAFF)
+            # same instance are completed. The till reads none of the member's data.
+            till = bearer(engine, "till-0042", Role.TILL)
+            peek = await http.get(f"/v1/members/{RICH}/issued-offers", headers=till)
             lock_path = f"/v1/members/{RICH}/issued-offers/{issued}/lock"
             basket = {"transaction_id": "RS-T-LOCKED", "store_id": "S1", "till_id": "T1"}
             locked_now = await http.post(
@@ -192,6 +193,7 @@ async def test_buy_a_store_offer_then_lock_it_for_one_transaction_that_uses_it_o
     finally:
         services.stop()
 
+    assert peek.status_code == 403, peek.text
     assert stores.status_code == 200, stores.text
     assert stores.json()["reward_stores"] == [{
         "reward_store_id": "CAFE", "markets": ["CA"], "program_ids": ["CA_MAIN"],

@@ -61,8 +61,18 @@ def test_a_member_token_may_not_price_carts(client):
     assert response.status_code == 403
     assert response.json() == {
         "error": "forbidden",
-        "reason": "cart evaluation needs a staff (POS) token",
+        "reason": "this is a till's call: it needs a till (POS) or staff token",
     }
+
+
+def test_a_till_token_prices_carts_and_reads_no_member_s_data(client):
+    till = bearer(Role.TILL, "store-0412-t1")
+    assert evaluate(client, cart(), headers=till).status_code == 200
+    for path in ("/v1/members/M1/ledger", "/v1/members/M1/balance", "/v1/members/M1/rewards"):
+        response = client.get(path, headers=till)
+        assert response.status_code == 403, (path, response.text)
+    performance = client.get("/v1/offers/OFFER/performance", headers=till)
+    assert performance.status_code == 403
 
 
 def test_the_token_is_checked_before_the_body(client):
