@@ -29,7 +29,7 @@ check: test ## Alias of test
 bench: setup ## Every benchmark, its same-run baseline and target verdict (~1 h)
 	$(VENV)/loyalty bench
 
-bench-quick: setup ## The same at small sizes: the report's shape, not its figures (~5 min)
+bench-quick: setup ## The same at small sizes: the report's shape, not its figures (~3 min)
 	$(VENV)/loyalty bench --quick
 
 stack-up: setup ## Start the local Kafka + Postgres (idempotent)
