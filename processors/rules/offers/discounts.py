@@ -140,6 +140,12 @@ def discount_alone(lines: Sequence[PricedLine], offer: DiscountOffer) -> int:
     return sum(cents)
 
 
+def spend_on(lines: Sequence[PricedLine], offer: DiscountOffer) -> int:
+    """The amount of the lines `offer` applies to (a combo's: those any of its selections
+    selects), on which its `spend_min_cents` is judged when it is the only discount."""
+    return sum(max(lines[i].amount_cents, 0) for i in _applies_to(offer, lines))
+
+
 def _takes(
     offer: DiscountOffer, lines: Sequence[PricedLine], remaining: Sequence[int]
 ) -> tuple[list[int], list[int]]:

@@ -18,12 +18,7 @@ from datetime import datetime
 
 from processors.contract.offer_definition import DiscountTerms
 from processors.contract.transactions import TransactionLine
-from processors.rules.offers.discounts import (
-    DiscountOffer,
-    PricedLine,
-    discount_alone,
-    selects,
-)
+from processors.rules.offers.discounts import DiscountOffer, PricedLine, discount_alone, spend_on
 
 
 @dataclass(frozen=True)
@@ -80,17 +75,14 @@ def check(
     if terms is None:
         return TokenCheck(token, True, 0, held)
     priced = [PricedLine.of(line, gross=gross) for line in lines]
+    offer = DiscountOffer(held.reward_id, terms, None)
     least = terms.spend_min_cents
     if least is not None:
-        eligible = sum(
-            max(p.amount_cents, 0)
-            for p in priced
-            if terms.products is None or selects(terms.products, p)
-        )
+        eligible = spend_on(priced, offer)
         if eligible < least:
             return refused(
                 "min_spend_not_met",
                 f"token {token}: {eligible} cents of eligible spend, {least} needed",
             )
-    cents = discount_alone(priced, DiscountOffer(held.reward_id, terms, None))
+    cents = discount_alone(priced, offer)
     return TokenCheck(token, True, cents, held)

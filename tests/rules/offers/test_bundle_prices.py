@@ -4,6 +4,8 @@ pro rata (docs/adr/0038-bundle-and-combo-prices.md)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,7 +17,10 @@ from processors.contract.offer_definition import (
     ProductSelection,
     standalone_discount_problems,
 )
+from processors.contract.transactions import TransactionLine
 from processors.rules.offers.discounts import apply_discounts, discount_alone, discount_total
+from processors.rules.rewards.till import Held, check
+from tests.rules.given import T0
 from tests.rules.offers.test_discounts import COFFEE, cents_by_line, dollars_off_items, line, offer
 
 SANDWICH = ProductSelection(categories=["sandwich"])
@@ -196,3 +201,25 @@ def test_a_combo_outside_an_offer_names_its_products_by_its_selections():
         kind=DiscountKind.COMBO_PRICE, combo_products=[SANDWICH, DRINK], bundle_price_cents=800
     )
     assert standalone_discount_problems(terms) == []
+
+
+def test_a_combo_rewards_least_spend_is_judged_on_its_selections_lines_at_the_till():
+    lunch = DiscountTerms(
+        kind=DiscountKind.COMBO_PRICE,
+        combo_products=[SANDWICH, DRINK],
+        bundle_price_cents=800,
+        spend_min_cents=1000,
+    )
+    reward = Held(
+        member_id="m1", granted_reward_id="GR1", reward_id="LUNCH", status="ISSUED",
+        expires_at=T0 + timedelta(days=1), discount=lunch,
+    )  # fmt: skip
+    lines = [
+        TransactionLine(line_id=f"L{i}", sku=f"S{i}", category=category, quantity=Decimal(1),
+                        unit_price_cents=cents, amount_cents=cents)
+        for i, (category, cents) in enumerate([("sandwich", 700), ("drink", 250), ("food", 5000)])
+    ]  # fmt: skip
+    verdict = check("TOK", reward, member_id="m1", lines=lines, at=T0, gross=False)
+    assert (verdict.applies, verdict.reason) == (False, "min_spend_not_met")
+    assert verdict.detail is not None
+    assert "950 cents of eligible spend" in verdict.detail
