@@ -1,10 +1,12 @@
 """Topic `loyalty.config.v1`: the engine's configuration as events (programmes, offers, master
-rewards and their code stock, promo codes, challenges, audiences), compacted, one partition.
+rewards and their code stock, reward stores, promo codes, challenges, audiences), compacted,
+one partition.
 
 Record keys and compaction: compaction keeps only the latest record per key, so a key names
 what a record *replaces*.
-- A definition (ProgramConfigured, OfferPublished, RewardPublished, ChallengePublished) is keyed
-  by its entity id: publishing again replaces the previous definition as a whole.
+- A definition (ProgramConfigured, OfferPublished, RewardPublished, RewardStoreConfigured,
+  ChallengePublished) is keyed by its entity id: publishing again replaces the previous
+  definition as a whole.
 - An addition or a change to a definition (OfferEndDateExtended, OfferWithdrawn,
   RewardCodesAdded, PromotionCodesIssued, AudienceUploaded) is keyed by its own `event_id`:
   keyed by the entity id it would erase that entity's definition (or the earlier code
@@ -19,6 +21,7 @@ move, is a code already issued) live in `processors.rules`.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, ClassVar, Final, Self
 
@@ -547,6 +550,71 @@ class RewardCodesAdded(Event):
         if len(set(self.codes)) != len(self.codes):
             raise ValueError("codes must not repeat a code")
         return self
+
+
+# --- reward stores -----------------------------------------------------------------------
+
+
+class RewardStoreConfigured(Event):
+    """A reward store was configured (or reconfigured, or withdrawn) (seed 002; ADR 33).
+
+    Offers are listed in it by their `reward_store` listing; a member buys them with points
+    from the store's programme and category. Publishing again replaces the store as a whole:
+    an edit, or a withdrawal (`withdrawn`), is a new version under the same key.
+    """
+
+    topic: ClassVar[str] = TOPIC
+    key_field: ClassVar[str] = "reward_store_id"
+
+    reward_store_id: Id = Field(
+        description="The reward store (the record key), as offers' listings name it."
+    )
+    market: Market = Field(description="The market whose members may buy in it.")
+    program_id: Id = Field(
+        description="The programme whose points pay for its offers; an offer of another "
+        "programme listed in it is not sold (unknown_offer)."
+    )
+    category: PointsCategory = Field(
+        default=PointsCategory.REGULAR,
+        description="The points category purchases are debited from (REGULAR or TRIGGER; held "
+        "PROMISED points are not spendable).",
+    )
+    localized_copy: list[LocalizedCopy] = Field(
+        min_length=1,
+        max_length=10,
+        description=_COPY + " The headline is the store's name, short_description its description.",
+    )
+    available_from: UtcDatetime = Field(description="When it opens.")
+    available_until: UtcDatetime | None = Field(
+        default=None, description="When it closes; null: no end."
+    )
+    eligibility: list[TargetingCriterion] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Who may buy in it, as offers target (tier, segments, profile, history): "
+        "every criterion must hold on the member's facts when a purchase is decided; empty: "
+        "every member of the programme in the store's market.",
+    )
+    withdrawn: bool = Field(
+        default=False,
+        description="Whether the store is withdrawn: it sells nothing and is listed to no one; "
+        "instances already bought in it stay usable.",
+    )
+
+    @model_validator(mode="after")
+    def _check_store(self) -> Self:
+        require_locales(self.localized_copy)
+        if self.category not in (PointsCategory.REGULAR, PointsCategory.TRIGGER):
+            raise ValueError(f"a store's points are REGULAR or TRIGGER, not {self.category.value}")
+        if self.available_until is not None and self.available_until <= self.available_from:
+            raise ValueError("available_until must be after available_from")
+        return self
+
+    def is_open(self, at: datetime) -> bool:
+        """Whether it sells at `at`: not withdrawn, and inside its availability window."""
+        if self.withdrawn or at < self.available_from:
+            return False
+        return self.available_until is None or at < self.available_until
 
 
 # --- promo codes --------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from processors.contract.config import (
     PromotionCodesIssued,
     RewardCodesAdded,
     RewardPublished,
+    RewardStoreConfigured,
 )
 from processors.contract.offer_definition import (
     COPY_LIMITS,
@@ -81,6 +82,7 @@ def test_the_configuration_topic_has_exactly_the_events_the_design_names():
         "AudienceDefined",  # a saved query audience (ADR 29)
         "RewardPublished",
         "RewardCodesAdded",
+        "RewardStoreConfigured",  # a reward store (ADR 33)
         "PromotionCodesIssued",
         "ChallengePublished",
         "AudienceUploaded",
@@ -101,6 +103,7 @@ def test_every_example_validates_and_dumps_back_to_itself(event):
         (ProgramConfigured, "program_id"),
         (OfferPublished, "offer_id"),
         (RewardPublished, "reward_id"),
+        (RewardStoreConfigured, "reward_store_id"),
         (ChallengePublished, "challenge_id"),
     ],
 )
@@ -528,3 +531,26 @@ def test_an_audience_part_beyond_the_upload_is_rejected():
     given = {**example(AudienceUploaded), "part_number": 2, "part_count": 1}
     with pytest.raises(ValidationError, match="part_number must not exceed part_count"):
         AudienceUploaded.model_validate(given)
+
+
+# --- reward stores --------------------------------------------------------------------------
+
+
+def test_a_reward_store_is_paid_from_spendable_points_only():
+    given = {**example(RewardStoreConfigured), "category": "PROMISED"}
+    with pytest.raises(ValidationError, match="REGULAR or TRIGGER, not PROMISED"):
+        RewardStoreConfigured.model_validate(given)
+
+
+def test_a_reward_store_closes_after_it_opens_and_is_open_inside_its_window_only():
+    given = example(RewardStoreConfigured)
+    with pytest.raises(ValidationError, match="available_until must be after available_from"):
+        RewardStoreConfigured.model_validate({**given, "available_until": given["available_from"]})
+    store = RewardStoreConfigured.model_validate(
+        {**given, "available_until": "2026-12-01T05:00:00Z"}
+    )
+    assert store.is_open(datetime(2026, 11, 1, 5, tzinfo=UTC))
+    assert not store.is_open(datetime(2026, 11, 1, 4, 59, tzinfo=UTC))
+    assert not store.is_open(datetime(2026, 12, 1, 5, tzinfo=UTC))
+    withdrawn = RewardStoreConfigured.model_validate({**given, "withdrawn": True})
+    assert not withdrawn.is_open(datetime(2026, 11, 15, tzinfo=UTC))
