@@ -569,8 +569,8 @@ class DiscountTerms(Record):
         require_kind_fields(self, "discount", self.kind, _DISCOUNT_USES)
         if self.kind is DiscountKind.COMBO_PRICE and len(self.combo_products) < 2:
             raise ValueError(
-                f"a COMBO_PRICE combo has 2 to {COMBO_SELECTIONS_MAX} combo_products; one "
-                "selection is a BUNDLE_PRICE"
+                f"combo_products of a COMBO_PRICE lists 2 to {COMBO_SELECTIONS_MAX} selections, "
+                f"not {len(self.combo_products)}: one selection's units are a BUNDLE_PRICE"
             )
         return self
 

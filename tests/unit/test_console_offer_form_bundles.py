@@ -59,20 +59,29 @@ def test_a_bundle_or_combo_offer_is_checked_and_shown_again_unchanged(advanced, 
 
 
 @pytest.mark.parametrize(
-    ("advanced", "reason"),
+    ("advanced", "path", "reason"),
     [
-        (BUNDLE.replace("bundle_units: 3", "bundle_units: 1"), "greater than or equal to 2"),
+        (
+            BUNDLE.replace("bundle_units: 3", "bundle_units: 1"),
+            "reward.discount.bundle_units",
+            "greater than or equal to 2",
+        ),
         (
             COMBO.replace(", {categories: [DRINK]}, {categories: [COOKIE]}", ""),
-            "a COMBO_PRICE combo has 2 to 10 combo_products",
+            "reward.discount.combo_products",
+            "combo_products of a COMBO_PRICE lists 2 to 10 selections, not 1",
         ),
-        (BUNDLE.replace("bundle_price_cents: 1000", "free_units: 1"), "needs bundle_price_cents"),
+        (
+            BUNDLE.replace("bundle_price_cents: 1000", "free_units: 1"),
+            "reward.discount",
+            "needs bundle_price_cents",
+        ),
     ],
     ids=["one-unit-bundle", "one-selection-combo", "no-price"],
 )
-def test_a_bundle_or_combo_the_contract_refuses_is_refused_with_its_reason(advanced, reason):
+def test_a_bundle_or_combo_the_contract_refuses_is_refused_at_its_field(advanced, path, reason):
     form = submitted(advanced)
-    assert any(reason in problem.reason for problem in form.errors), form.errors
+    assert any(p.path == path and reason in p.reason for p in form.errors), form.errors
 
 
 def test_a_bundle_is_not_paid_for_every_multiple():

@@ -178,7 +178,7 @@ def test_a_selection_named_twice_gives_two_different_units():
         ),
         (
             {"kind": "COMBO_PRICE", "combo_products": [{"skus": ["A"]}], "bundle_price_cents": 900},
-            "2 to 10 combo_products",
+            "combo_products of a COMBO_PRICE lists 2 to 10 selections, not 1",
         ),
         (
             {"kind": "COMBO_PRICE", "combo_products": [{"skus": ["A"]}, {"skus": ["B"]}],
