@@ -72,6 +72,9 @@ VISIBLE_P99_MAX_MS = 1000.0
 TOKENS = 20_000
 """Members whose tokens are minted before the run (the personalised requests draw from them)."""
 PROBE_OFFER = "FRESHNESS_PROBE"
+_Cpu = tuple[float | None, float | None]
+"""CPU milliseconds a request of the API's processes (per answered request) and of the load
+generator, this process (per planned request): what the rate cost on the shared cores."""
 
 
 def _requests(
@@ -254,7 +257,7 @@ async def run_feed_bench(
     )  # fmt: skip
     port = free_port()
     services = Services(isolated, log_dir)
-    loads: dict[float, tuple[LoadResult, dict[str, int], float | None]] = {}
+    loads: dict[float, tuple[LoadResult, dict[str, int], _Cpu]] = {}
     try:
         api = services.start("api", "api", "--port", str(port), "--workers", str(api_workers))
         base_url = f"http://127.0.0.1:{port}"
@@ -265,16 +268,16 @@ async def run_feed_bench(
         planned = schedule(warm, rate=first, healthz_rate=first * healthz_share)
         await open_loop(base_url, planned, timeout_s=10, measured=False)
         for rate in rates:
-            cpu_before = cpu_seconds(api.process.pid)
             feeds = _requests(world, tokens, int(seconds * rate), rng)
+            planned = schedule(feeds, rate=rate, healthz_rate=rate * healthz_share)
+            cpu_before, generator_before = cpu_seconds(api.process.pid), time.process_time()
             seen = _OffersSeen()
-            load = await open_loop(
-                base_url, schedule(feeds, rate=rate, healthz_rate=rate * healthz_share),
-                timeout_s=10, classify=seen,
-            )  # fmt: skip
-            cpu_after = cpu_seconds(api.process.pid)
+            load = await open_loop(base_url, planned, timeout_s=10, classify=seen)
+            cpu_after, generator_after = cpu_seconds(api.process.pid), time.process_time()
             answered = sum(len(t.seconds) for t in load.latencies.values())
-            loads[rate] = (load, seen.offers, cpu_ms_each(cpu_before, cpu_after, answered))
+            cpu = (cpu_ms_each(cpu_before, cpu_after, answered),
+                   cpu_ms_each(generator_before, generator_after, len(planned)))  # fmt: skip
+            loads[rate] = (load, seen.offers, cpu)
             echo(f"{rate:g} feed requests/s measured")
             await asyncio.sleep(2)  # what a saturated rate left queued drains
         echo("freshness next (worker and projector on the run's topics)")
@@ -300,7 +303,7 @@ _NOTES = {
 }
 
 
-def _rate_context(load: LoadResult, offers: dict[str, int], cpu_ms: float | None) -> dict[str, Any]:
+def _rate_context(load: LoadResult, offers: dict[str, int], cpu: _Cpu) -> dict[str, Any]:
     context = load.context()
     latency = context["latency_ms"]
     healthz_p99 = latency.get("healthz", {}).get("p99_ms")
@@ -312,7 +315,8 @@ def _rate_context(load: LoadResult, offers: dict[str, int], cpu_ms: float | None
         "feeds_within_target": bool(ratios)
         and all(r <= FEED_TO_HEALTHZ_P99_MAX for r in ratios.values()),
         "errors": {k: n for k in load.outcomes if (n := load.uncounted(k, ("200",)))},
-        "api_cpu_ms_per_request": cpu_ms,
+        "api_cpu_ms_per_request": cpu[0],
+        "generator_cpu_ms_per_request": cpu[1],
         "mean_response_bytes": {k: load.bytes[k] // answered[k] for k in load.bytes},
         "mean_offers_per_feed": {k: round(n / answered[k], 1)
                                  for k, n in offers.items() if answered.get(k)},
@@ -321,7 +325,7 @@ def _rate_context(load: LoadResult, offers: dict[str, int], cpu_ms: float | None
 
 def _fill(
     report: BenchReport,
-    loads: dict[float, tuple[LoadResult, dict[str, int], float | None]],
+    loads: dict[float, tuple[LoadResult, dict[str, int], _Cpu]],
     visible: Latencies,
 ) -> None:
     by_rate = {f"{rate:g}": _rate_context(*measured) for rate, measured in loads.items()}
@@ -359,7 +363,8 @@ def print_latency_table(report: BenchReport, console: Console) -> None:
         print_latencies(f"offer feeds at {rate}/s (target: feed p99 <= 2 x healthz p99)",
                         context["latency_ms"], console, ratios, "p99/healthz")  # fmt: skip
         console.print(f"achieved {context['achieved_requests_per_s']:g}/s · API CPU "
-                      f"{context['api_cpu_ms_per_request']} ms a request · errors: "
+                      f"{context['api_cpu_ms_per_request']} ms a request · generator CPU "
+                      f"{context['generator_cpu_ms_per_request']} ms a request · errors: "
                       f"{context['errors'] or 'none'}")  # fmt: skip
     seen: dict[str, float] = report.context["event_to_visible_ms"]  # type: ignore[assignment]
     print_latencies("event -> visible (target: p99 <= 1 s)", {"event_to_visible": seen}, console)
