@@ -98,6 +98,19 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
     await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
 
 
+# A read that is one statement needs no transaction around it: in autocommit it is one round
+# trip, not three (BEGIN, the statement, COMMIT). Read-only on the server, since no BEGIN says
+# so; a transaction opened on it explicitly is repeatable read, as the read pool's.
+_STATEMENT_READS = {
+    "autocommit": True,
+    "options": "-c default_transaction_read_only=on",
+}
+
+
+async def _configure_statements(conn: AsyncConnection[Any]) -> None:
+    await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
+
+
 def create_app(
     *,
     dsn: str,
@@ -130,7 +143,8 @@ def create_app(
     `reward_store`: where the reward routes read and write; None: the Postgres tables at `dsn`
     (through the read pool, and a small read-write pool for the API's own key table).
     `feed_store`: what the offer feed routes read and write; None: the Postgres tables at
-    `dsn` (the read pool, and the same write pool for the API's own table of app events).
+    `dsn` (a read-only pool in autocommit: each feed one statement, one round trip; and the
+    same write pool for the API's own table of app events).
     `decision_wait_s`, `decision_poll_s`: how long a redemption waits for its decision before
     answering 202 (docs/adr/0022-redemption-endpoint.md), woken when the projector commits it
     (`wakeups`), else looking every `decision_poll_s`; the promo code link and reservations
@@ -176,10 +190,22 @@ def create_app(
             name="loyalty-api-keys",
         )
         await write_pool.open(wait=False)
+        # The offer feeds' reads: one statement each (ADR 25, second addendum).
+        statement_pool = AsyncConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=pool_max_size,
+            kwargs=_STATEMENT_READS,
+            configure=_configure_statements,
+            timeout=5.0,
+            open=False,
+            name="loyalty-api-statements",
+        )
+        await statement_pool.open(wait=False)
         if reward_store is None:
             app.state.reward_store = PostgresRewardStore(pool, write_pool)
         if feed_store is None:
-            app.state.feed_store = PostgresFeedStore(pool, write_pool)
+            app.state.feed_store = PostgresFeedStore(statement_pool, write_pool)
         if code_store is None:
             app.state.code_store = PostgresCodeStore(pool, write_pool)
         app.state.member_requests = PostgresMemberRequestStore(pool, write_pool)
@@ -211,6 +237,7 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             await write_pool.close()
+            await statement_pool.close()
             await pool.close()
 
     app = FastAPI(

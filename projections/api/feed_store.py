@@ -8,10 +8,11 @@ not used (`member_issued_offers`), and the API's own table of app events
 (`offer_feed_events`). Never checks tokens, never decides what a member sees (`offer_feed`
 does), never reads the clock: every time is given.
 
-Reads go through the app's read-only pool, one short checkout per call (the member and their
-offers in one snapshot). App events are written through the API's small write pool, in
-autocommit: one statement each, and deleted past their retention by `prune_events` (a shell
-command's, outside the app).
+Reads are one statement each, in autocommit (the app's statement pool: one round trip, the
+member and their offers in the statement's snapshot); only an offer not yet held at its
+version is read in a transaction, with the query again, in one snapshot. App events are
+written through the API's small write pool, in autocommit: one statement each, and deleted
+past their retention by `prune_events` (a shell command's, outside the app).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from psycopg import AsyncCursor, Connection, sql
+from psycopg import Connection, sql
+from psycopg.abc import Query
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -138,6 +140,15 @@ RETURNING 1
 _ITEM_FIELDS = tuple(FeedItem.__dataclass_fields__)
 
 
+Row = dict[str, Any]
+
+
+def _digests(rows: list[Row]) -> list[tuple[str, str]]:
+    """The offers named by a feed query's rows, with their digests (a member's row of nulls
+    names none)."""
+    return [(row["offer_id"], row["digest"]) for row in rows if row["offer_id"] is not None]
+
+
 def _item(row: dict[str, Any]) -> FeedItem:
     return FeedItem(**{name: row[name] for name in _ITEM_FIELDS})
 
@@ -194,33 +205,44 @@ class PostgresFeedStore:
         self.write = write
         self._items: dict[str, FeedItem] = {}
 
-    async def _held(self, cur: AsyncCursor[dict[str, Any]], found: list[tuple[str, str]]) -> None:
-        """Read whole the offers of `found` (offer_id, digest) not held at that digest."""
-        missing = [
+    def _missing(self, found: list[tuple[str, str]]) -> list[str]:
+        """The offers of `found` (offer_id, digest) not held at that digest."""
+        return [
             oid for oid, digest in found if getattr(self._items.get(oid), "digest", None) != digest
         ]
-        if missing:
-            await cur.execute(_ITEMS, (missing,))
-            for row in await cur.fetchall():
-                self._items[row["offer_id"]] = _item(row)
+
+    async def _read(self, query: Query, params: dict[str, Any]) -> list[Row]:
+        """The rows of `query`, every offer they name (`_digests`) held at the digest read.
+
+        Usually one statement in autocommit, one round trip: the offers are held. An offer not
+        held at its digest (new, or a new version) is read whole in the same snapshot as the
+        query, so the query runs again inside a transaction (`read` opens it repeatable read)."""
+        async with self.read.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query, params)
+            rows: list[Row] = await cur.fetchall()
+            if not self._missing(_digests(rows)):
+                return rows
+            async with conn.transaction():
+                await cur.execute(query, params)
+                rows = await cur.fetchall()
+                missing = self._missing(_digests(rows))
+                if missing:
+                    await cur.execute(_ITEMS, (missing,))
+                    for row in await cur.fetchall():
+                        self._items[row["offer_id"]] = _item(row)
+        return rows
 
     async def market_items(self, market: str, at: datetime) -> list[FeedItem]:
-        async with self.read.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(_MARKET, {"market": market, "at": at})
-            found = [(row["offer_id"], row["digest"]) for row in await cur.fetchall()]
-            await self._held(cur, found)
-        return [self._items[offer_id] for offer_id, _ in found]
+        rows = await self._read(_MARKET, {"market": market, "at": at})
+        return [self._items[row["offer_id"]] for row in rows]
 
     async def member_items(
         self, member_id: str, at: datetime
     ) -> tuple[Member, list[tuple[FeedItem, Standing | None]]] | None:
-        async with self.read.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(_MEMBER_ITEMS, {"member_id": member_id, "at": at})
-            rows = await cur.fetchall()
-            if not rows:
-                return None
-            offered = [row for row in rows if row["offer_id"] is not None]
-            await self._held(cur, [(row["offer_id"], row["digest"]) for row in offered])
+        rows = await self._read(_MEMBER_ITEMS, {"member_id": member_id, "at": at})
+        if not rows:
+            return None
+        offered = [row for row in rows if row["offer_id"] is not None]
         first = rows[0]
         member = Member(
             member_id=first["member_id"],

@@ -252,3 +252,12 @@ async def test_a_reward_store_offer_is_read_with_the_members_unused_instances(ow
         ("ISS-1", "locked", "2026-03-02T10:10:00Z"),
     ]  # oldest first; the used one is not shown
     assert bought["issued"][0]["issued_at"] == "2026-02-28T10:00:00Z"
+
+
+async def test_the_feeds_read_in_autocommit_and_cannot_write(own_database_url):
+    # One statement a feed, no BEGIN/COMMIT around it: read-only is the server's, not a BEGIN's.
+    app = create_app(dsn=own_database_url, api_secret=SECRET, clock=lambda: AT)
+    async with app.router.lifespan_context(app), app.state.feed_store.read.connection() as conn:
+        assert conn.autocommit
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            await conn.execute("CREATE TABLE written_by_a_feed (x int)")
