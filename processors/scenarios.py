@@ -19,6 +19,8 @@ then:
 Given: `programs`, `audiences` (audience id → member ids, uploaded before the offers are
 published; or → `{criteria: [...]}`, a saved query, AudienceDefined), `offers`, `rewards` (a
 reward's fields over a default free coffee costing 100 points; `codes` lists its code stock),
+`reward_stores` (a RewardStoreConfigured's fields, `reward_store_id` at least, over a
+store of the first programme and its market, open from a month before the scenario starts),
 `promotions` (code-linked promotions: a PromotionCodesIssued's fields over a default 10 % off
 the cart, or the offer it names with `offer_id`, live from the scenario's start for 30 days) and
 `challenges` (a ChallengePublished's fields over a default live from the day before the scenario
@@ -44,6 +46,7 @@ control group included), `targeted` (OfferTargeted: member, offer, control), `lo
 (RewardGranted: member, reward, code), `used` (RewardRedeemed: member, reward, code, and cents
 when named), `expired` (RewardExpired: member, reward), `code_uses` (PromoCodeRedeemed: member
 (null: anonymous), code, cents) and `code_refusals` (PromoCodeRefused: member, code, reason),
+`messages` (MessagePosted to a member's inbox: member, title),
 `challenges` (ChallengeCompleted: member, challenge, completion, points), `challenge_progress`
 (ChallengeProgressed: member, challenge, progress), `taken_back` (ChallengeAwardTakenBack:
 member, challenge, points) and `preferences` (PreferencesChanged, an item per channel changed:
@@ -65,7 +68,7 @@ from processors import offer_files
 from processors.codec.json_form import from_json_object
 from processors.contract.base import Event
 from processors.contract.ledger import LedgerEventRecorded
-from processors.contract.notifications import PreferencesChanged
+from processors.contract.notifications import MessagePosted, PreferencesChanged
 from processors.contract.offers import (
     ChallengeAwardTakenBack,
     ChallengeCompleted,
@@ -98,6 +101,12 @@ STORE_DEFAULTS: dict[str, Any] = {"store_id": "S1", "country": "CA", "province":
 PROMOTION_DEFAULTS: dict[str, Any] = {
     "promotion_id": "PROMO",
     "discount": {"kind": "PERCENT_OFF_CART", "percent_off": "10"},
+}
+REWARD_STORE_DEFAULTS: dict[str, Any] = {
+    "localized_copy": [
+        {"locale": "en", "headline": "The store", "short_description": "Offers for points."},
+        {"locale": "fr", "headline": "La boutique", "short_description": "Des offres à points."},
+    ],
 }
 REWARD_DEFAULTS: dict[str, Any] = {
     "reward_id": "COFFEE",
@@ -315,6 +324,7 @@ def load(path: Path) -> Scenario:
             raise ScenarioError("; ".join(str(problem) for problem in loaded.errors))
         config += loaded.events
     config += _rewards(path, given.get("rewards") or [], programs[0])
+    config += _reward_stores(path, given.get("reward_stores") or [], programs[0])
     config += _promotions(path, given.get("promotions") or [], programs[0])
     config += _challenges(path, given.get("challenges") or [], programs[0])
     steps = _Steps(programs[0])
@@ -344,6 +354,22 @@ def _rewards(path: Path, rewards: list[dict[str, Any]], program: dict[str, Any])
                      "codes": list(codes)}  # fmt: skip
             events.append(_event(path, "given.rewards", n, stock))
     return events
+
+
+def _reward_stores(
+    path: Path, stores: list[dict[str, Any]], program: dict[str, Any]
+) -> list[Event]:
+    """Each reward store's configuration, open from a month before the scenario starts."""
+    configured = (START - timedelta(days=30)).isoformat()
+    return [
+        _event(path, "given.reward_stores", n, {
+            "type": "RewardStoreConfigured", "event_id": f"reward-store-{n}",
+            "occurred_at": configured, "program_id": program["program_id"],
+            "market": program["market"], "available_from": configured,
+            **_merged(REWARD_STORE_DEFAULTS, given),
+        })
+        for n, given in enumerate(stores)
+    ]  # fmt: skip
 
 
 def _promotions(
@@ -470,6 +496,10 @@ def check(scenario: Scenario, outputs: list[Event]) -> list[str]:
                for e in outputs if isinstance(e, PreferencesChanged)
                for c in e.changes]  # fmt: skip
         compare("preferences", got, expect["preferences"])
+    if "messages" in expect:
+        got = [{"member": e.member_id, "title": e.title}
+               for e in outputs if isinstance(e, MessagePosted) and e.member_id]  # fmt: skip
+        compare("messages", got, expect["messages"])
     if "expired" in expect:
         got = [{"member": e.member_id, "reward": e.reward_id}
                for e in outputs if isinstance(e, RewardExpired)]  # fmt: skip

@@ -31,6 +31,7 @@ from processors.contract.config import (
     PromotionCodesIssued,
     RewardCodesAdded,
     RewardPublished,
+    RewardStoreConfigured,
 )
 from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated, MembersMerged
 from processors.contract.internal import (
@@ -97,6 +98,7 @@ MemberInput |= TargetingInput | RewardInput
 ConfigInput = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
 ConfigInput |= OfferClosed | AudienceDefined
 ConfigInput |= RewardPublished | PromotionCodesIssued | ChallengePublished
+ConfigInput |= RewardStoreConfigured
 
 
 @dataclass
@@ -112,6 +114,8 @@ class Config:
     withdrawn: dict[str, datetime] = field(default_factory=dict)
     # The reward catalogue: each reward's latest version (ADR 20).
     rewards: dict[str, RewardPublished] = field(default_factory=dict)
+    # Reward stores: each store's latest version, withdrawn ones too (ADR 33).
+    reward_stores: dict[str, RewardStoreConfigured] = field(default_factory=dict)
     # Code-linked promotions and their codes (ADR 23).
     promotions: Promotions = field(default_factory=Promotions)
     # Published challenges (ADR 27).
@@ -143,6 +147,8 @@ class Config:
                 self.catalogue.close(event.offer_id, event.occurred_at)
             case RewardPublished():
                 self.rewards[event.reward_id] = event
+            case RewardStoreConfigured():
+                self.reward_stores[event.reward_store_id] = event
             case RewardCodesAdded():
                 return "a reward's codes are its stock agent's (reward-stock topic)"
             case PromotionCodesIssued():
@@ -284,7 +290,9 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
                                              unmet)  # fmt: skip
         case RewardStoreOfferPurchaseRequested():
             offer = config.catalogue.get(message.offer_id)
-            result.emitted += store.purchase(state.ledger, _store_offers(state), message, offer)
+            reward_store = config.reward_stores.get(message.reward_store_id)
+            result.emitted += store.purchase(state.ledger, _store_offers(state), message, offer,
+                                             reward_store)  # fmt: skip
         case IssuedOfferLockRequested() | IssuedOfferRedeemRequested():
             result.emitted += store.hold(state.ledger, _store_offers(state), message)
         case IssuedOfferUnlockRequested():

@@ -37,7 +37,7 @@ from processors.contract.base import Event
 from processors.contract.catalogue import all_events
 from processors.contract.config import OfferPublished, PromotionCodesIssued
 from processors.contract.ledger import LedgerEventRecorded
-from processors.contract.notifications import PreferencesChanged
+from processors.contract.notifications import MessagePosted, PreferencesChanged
 from processors.contract.offers import (
     ChallengeAwardTakenBack,
     ChallengeCompleted,
@@ -104,12 +104,13 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 RENAMED = {"program_id", "offer_id", "market", "event_id", "transaction_id", "return_id",
            "command_id", "stacking_group", "audience_id", "upload_id", "reward_id",
            "promotion_id", "program_ids", "challenge_id", "award_reward_id",
-           "birthday_reward_id", "enrolment_reward_id", "changed_by_id",
+           "birthday_reward_id", "enrolment_reward_id", "changed_by_id", "reward_store_id",
            *member_fields()}  # fmt: skip
 OUTPUTS = (LedgerEventRecorded, OfferCompleted, OfferProgressed, OfferTargeted, OfferLoaded,
            RequestAccepted, RequestRejected, RewardGranted, RewardRedeemed,
            RewardExpired, PromoCodeRedeemed, PromoCodeRefused, ChallengeProgressed,
-           ChallengeCompleted, ChallengeAwardTakenBack, PreferencesChanged)  # fmt: skip
+           ChallengeCompleted, ChallengeAwardTakenBack, PreferencesChanged,
+           MessagePosted)  # fmt: skip
 
 
 def _renamed(value: Any, ns: str) -> Any:

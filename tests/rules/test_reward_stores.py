@@ -10,8 +10,17 @@ from typing import Any
 
 import pytest
 
+from processors.contract.common import PointsCategory
+from processors.contract.config import RewardStoreConfigured
+from processors.contract.enrolments import MemberProfile, MemberProfileUpdated
 from processors.contract.ledger import LedgerEventRecorded, LedgerEventType
-from processors.contract.offer_definition import DiscountKind, RewardStoreListing
+from processors.contract.notifications import MessagePosted
+from processors.contract.offer_definition import (
+    DiscountKind,
+    LocalizedCopy,
+    RewardStoreListing,
+    TargetingCriterion,
+)
 from processors.contract.offers import OfferCompleted
 from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
 from processors.contract.redemptions import (
@@ -33,9 +42,26 @@ def store_offer(**changes: Any):  # type: ignore[no-untyped-def]
     return offer(MUFFIN, spend(500), reward=reward, reward_store=listing, **changes)
 
 
+def reward_store(store_id: str = "CAFE", **changes: Any) -> RewardStoreConfigured:
+    """A store of the test programme in CA, open to all from a month before T0."""
+    fields: dict[str, Any] = {
+        "event_id": f"cfg-store-{store_id}-{len(changes)}",
+        "occurred_at": T0 - timedelta(days=30),
+        "reward_store_id": store_id,
+        "market": "CA",
+        "program_id": PROGRAM,
+        "localized_copy": [
+            LocalizedCopy(locale="en", headline="The café", short_description="Treats for points"),
+            LocalizedCopy(locale="fr", headline="Le café", short_description="Des gâteries"),
+        ],
+        "available_from": T0 - timedelta(days=30),
+    }
+    return RewardStoreConfigured(**(fields | changes))
+
+
 def engine(*configs: Any, points: int = 1000) -> Simulation:
     sim = Simulation()
-    sim.run([program(), store_offer(), *configs])
+    sim.run([program(), reward_store(), store_offer(), *configs])
     sim.feed(enrolled("m1"))
     sim.feed(bought("m1", "T0", cents=points * 100))
     return sim
@@ -85,9 +111,13 @@ def bought_instance(sim: Simulation, command: str = "p1") -> str:
 def test_buying_a_store_offer_debits_its_price_and_issues_an_instance():
     sim = engine()
     out = sim.feed(buy())
-    debit, accepted = out
+    debit, message, accepted = out
     assert isinstance(debit, LedgerEventRecorded)
     assert (debit.event_type, debit.points_on_event) == (LedgerEventType.POINTS_REDEMPTION, -300)
+    assert [(e.program_id, e.category) for e in debit.entries] == [
+        (PROGRAM, PointsCategory.REGULAR)
+    ]
+    assert isinstance(message, MessagePosted)
     assert isinstance(accepted, RequestAccepted)
     assert (accepted.points_debited, accepted.issued_offer_id) != (0, None)
 
@@ -218,3 +248,102 @@ def test_the_completion_that_spends_an_instance_names_it():
     issued = bought_instance(sim)
     (completed,) = [e for e in sim.feed(paid_with("T2", issued)) if isinstance(e, OfferCompleted)]
     assert completed.issued_offer_id == issued
+
+
+# --- the store as a configured entity (ADR 33, addendum) -----------------------------------
+
+
+def refused(sim: Simulation, request: RewardStoreOfferPurchaseRequested) -> RequestRejected:
+    ledger = sim.members["m1"].ledger
+    assert ledger is not None
+    before = ledger.spendable(PROGRAM)
+    answer = outcome(sim.feed(request))
+    assert isinstance(answer, RequestRejected), answer
+    after = sim.members["m1"].ledger
+    assert after is not None
+    assert after.spendable(PROGRAM) == before  # a refusal costs nothing
+    return answer
+
+
+def gold(member: str = "m1") -> MemberProfileUpdated:
+    return MemberProfileUpdated(
+        event_id=f"prof-{member}", occurred_at=T0 - timedelta(minutes=5), member_id=member,
+        source="APP", profile=MemberProfile(first_name=member, attributes={"tier": "GOLD"}),
+    )  # fmt: skip
+
+
+GOLD_ONLY = [TargetingCriterion(attribute="TIER", values=["GOLD"])]
+
+
+def test_an_offer_listed_in_a_store_never_configured_is_an_unknown_offer():
+    sim = Simulation()
+    sim.run([program(), store_offer()])
+    sim.feed(enrolled("m1"))
+    sim.feed(bought("m1", "T0", cents=100_000))
+    answer = refused(sim, buy())
+    assert (answer.reason, answer.detail) == (RejectionReason.unknown_offer, "no reward store CAFE")
+
+
+def test_a_withdrawn_store_sells_nothing_and_what_was_bought_in_it_stays_usable():
+    sim = engine()
+    issued = bought_instance(sim)
+    sim.run([reward_store(withdrawn=True)])
+    assert refused(sim, buy("p2")).reason is RejectionReason.unknown_offer
+    assert discounts(sim.feed(paid_with("T2", issued))) == [200]
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"available_from": T0 + timedelta(hours=1)},
+        {"available_from": T0 - timedelta(days=30), "available_until": T0},
+    ],
+    ids=["not yet open", "closed"],
+)
+def test_a_store_outside_its_availability_is_not_live(window):  # type: ignore[no-untyped-def]
+    answer = refused(engine(reward_store(**window)), buy())
+    assert answer.reason is RejectionReason.offer_not_live
+    assert answer.detail.startswith("reward store CAFE is not open")
+
+
+def test_a_store_for_gold_members_refuses_others_not_eligible_and_sells_to_gold_ones():
+    sim = engine(reward_store(eligibility=GOLD_ONLY))
+    answer = refused(sim, buy())
+    assert answer.reason is RejectionReason.not_eligible
+    assert answer.detail == "reward store CAFE: the member does not meet TIER"
+    sim.feed(gold())
+    assert isinstance(outcome(sim.feed(buy("p2"))), RequestAccepted)
+
+
+def test_a_store_of_another_market_is_not_eligible():
+    answer = refused(engine(reward_store(market="US")), buy())
+    assert (answer.reason, answer.detail) == (
+        RejectionReason.not_eligible, "reward store CAFE is for members of market US",
+    )  # fmt: skip
+
+
+def test_an_offer_of_another_programme_than_its_store_s_is_not_sold_there():
+    answer = refused(engine(program("US_MAIN"), reward_store(program_id="US_MAIN")), buy())
+    assert answer.reason is RejectionReason.unknown_offer
+    assert "a store of programme US_MAIN" in answer.detail
+
+
+def test_a_store_paid_from_another_category_debits_that_category_and_not_regular():
+    categories = [PointsCategory.REGULAR, PointsCategory.TRIGGER]
+    sim = engine(program(categories=categories), reward_store(category="TRIGGER"))
+    poor = refused(sim, buy())  # REGULAR holds 1000, TRIGGER nothing
+    assert poor.reason is RejectionReason.insufficient_points
+    assert poor.detail == f"{PROGRAM} TRIGGER: balance 0 < 300 requested"
+
+
+def test_a_purchase_announces_the_offer_in_the_member_s_inbox_in_their_language():
+    sim = engine()
+    sim.feed(gold().model_copy(update={"profile": MemberProfile(preferred_locale="fr-CA")}))
+    out = sim.feed(buy())
+    (message,) = [e for e in out if isinstance(e, MessagePosted)]
+    accepted = outcome(out)
+    assert isinstance(accepted, RequestAccepted)
+    assert (message.member_id, message.locale, message.title) == ("m1", "fr", "Offre")
+    assert message.body == "Une offre"
+    assert message.cause_event_id == "buy-p1"
+    assert sim.feed(buy().model_copy(update={"event_id": "again"})) == [accepted]  # once

@@ -99,9 +99,12 @@ Refusal = tuple[RejectionReason, str]
 
 
 def cannot_spend(
-    state: MemberLedger | None, spends: list[tuple[str, int]], programs: Programs | None = None
+    state: MemberLedger | None,
+    spends: list[tuple[str, int]],
+    programs: Programs | None = None,
+    category: PointsCategory = PointsCategory.REGULAR,
 ) -> Refusal | None:
-    """Why `state` may not spend these (programme, points) from REGULAR, or None.
+    """Why `state` may not spend these (programme, points) from `category`, or None.
 
     Checks, in order: the member is active; a member of each programme; with `programs`, the
     points are whole redemption blocks; the balance covers them (never below zero).
@@ -120,15 +123,20 @@ def cannot_spend(
         if problem is not None:
             return RejectionReason.invalid_request, f"{program_id}: {problem}"
     for program_id, points in spends:
-        have = state.spendable(program_id)
+        have = state.spendable(program_id, category)
         if have < points:
-            held = state.balance(program_id, PointsCategory.REGULAR) - have
+            held = state.balance(program_id, category) - have
             reserved = f" ({held} reserved for requests in flight)" if held else ""
             return (
                 RejectionReason.insufficient_points,
-                f"{program_id}: balance {have}{reserved} < {points} requested",
+                f"{program_id}{_in(category)}: balance {have}{reserved} < {points} requested",
             )
     return None
+
+
+def _in(category: PointsCategory) -> str:
+    """How a refusal names a category other than the usual REGULAR."""
+    return "" if category is PointsCategory.REGULAR else f" {category.value}"
 
 
 def _reject(

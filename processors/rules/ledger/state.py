@@ -110,8 +110,11 @@ class MemberLedger(BaseModel):
     def balance(self, program_id: str, category: PointsCategory) -> int:
         return sum(lot.points for lot in self.lots(program_id, category))
 
-    def spendable(self, program_id: str) -> int:
-        """The REGULAR balance less what requests in flight have reserved."""
+    def spendable(self, program_id: str, category: PointsCategory = PointsCategory.REGULAR) -> int:
+        """The category's balance less what requests in flight have reserved (reservations
+        hold REGULAR points only)."""
+        if category is not PointsCategory.REGULAR:
+            return self.balance(program_id, category)
         held = sum(r.points for r in self.reserved.values() if r.program_id == program_id)
         return self.balance(program_id, PointsCategory.REGULAR) - held
 

@@ -11,12 +11,14 @@ reject; the cause (e.g. the offer's completion) stands.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from processors.contract.base import Event
 from processors.contract.config import RewardPublished
 from processors.contract.internal import RewardAllocationRequested
 from processors.contract.notifications import MessagePosted
+from processors.contract.offer_definition import LocalizedCopy
 from processors.contract.rewards import RewardGranted, RewardGrantReason
 from processors.rules.arithmetic import derived_id
 from processors.rules.rewards.state import (
@@ -137,13 +139,19 @@ def announced(grant: FreeGrant, reward: RewardPublished | None, preferred: str |
     member's preferred language when the reward has it (`fr-CA` → `fr`), else English."""
     if reward is None:
         return grant
-    wanted = (preferred or "en").split("-")[0]
-    copies = {copy.locale.value: copy for copy in reward.localized_copy}
-    copy = copies.get(wanted) or copies.get("en") or reward.localized_copy[0]
+    copy = copy_for(reward.localized_copy, preferred)
     return grant.model_copy(
         update={"locale": copy.locale.value, "title": copy.headline,
                 "body": copy.short_description}
     )  # fmt: skip
+
+
+def copy_for(copies: Sequence[LocalizedCopy], preferred: str | None) -> LocalizedCopy:
+    """The copy a message to the member uses: their preferred language when given (`fr-CA`
+    → `fr`), else English."""
+    wanted = (preferred or "en").split("-")[0]
+    by_locale = {copy.locale.value: copy for copy in copies}
+    return by_locale.get(wanted) or by_locale.get("en") or copies[0]
 
 
 def birthday_on(birth: date, day: date) -> bool:

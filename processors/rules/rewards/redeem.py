@@ -41,9 +41,8 @@ from processors.rules.arithmetic import derived_id
 from processors.rules.ledger import requests
 from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.state import MemberLedger, Reserved
-from processors.rules.offers import targeting
 from processors.rules.offers.state import MemberOffers
-from processors.rules.rewards import external, grants
+from processors.rules.rewards import eligibility, external, grants
 from processors.rules.rewards.state import GrantedReward, MemberRewards, PendingRedemption
 
 Refusal = tuple[RejectionReason, str]
@@ -54,13 +53,9 @@ def unmet(reward: RewardPublished | None, member: MemberOffers, at: datetime) ->
     on the member's facts as offers' targeting judges them), or None if they may."""
     if reward is None:
         return None
-    if member.markets and reward.market not in member.markets:
-        return f"reward {reward.reward_id} is for members of market {reward.market}"
-    failed = [c for c in reward.eligibility if not targeting.holds(c, member, at)]
-    if failed:
-        names = ", ".join(c.attribute.value for c in failed)
-        return f"reward {reward.reward_id}: the member does not meet {names}"
-    return None
+    return eligibility.unmet(
+        f"reward {reward.reward_id}", reward.market, reward.eligibility, member, at
+    )
 
 
 def request(

@@ -2,15 +2,21 @@
 their own instance of it, which one later transaction uses once: locked first for that
 transaction (reserve → commit, DESIGN.md §5.25), or redeemed at once.
 
-A store is the set of live offers whose `reward_store` listing names it; who may buy is who
-the offer targets. Every request is answered (`RequestAccepted`/`RequestRejected` with a
-stable reason) and remembered, so a repeated command_id gets its first answer again.
+A store is configured (`RewardStoreConfigured`: market, programme and points category,
+availability, eligibility) and sells the live offers of its programme whose `reward_store`
+listing names it; who may buy is who the store admits and the offer targets. Every request is
+answered (`RequestAccepted`/`RequestRejected` with a stable reason) and remembered, so a
+repeated command_id gets its first answer again.
 
-- Purchase: `unknown_member`, `member_merged`, `unknown_offer` (no such offer, or not sold in
-  that store), `offer_not_live`, `not_eligible` (another programme, not targeted, or held out
-  as control), `limit_reached` (the offer's uses per member, counting instances held),
-  `insufficient_points`; else one `POINTS_REDEMPTION` debit and the instance, named by the
-  outcome's `issued_offer_id`.
+- Purchase: `unknown_member`, `member_merged`, `unknown_offer` (no such offer, not listed in
+  that store, no such store or withdrawn, or an offer of another programme than the store's),
+  `offer_not_live` (the store outside its availability, or the offer outside its schedule),
+  `not_eligible` (outside the store's market or eligibility; the offer's programme, not
+  targeted, or held out as control), `limit_reached` (the offer's uses per member, counting
+  instances held), `insufficient_points` (in the store's category); else one
+  `POINTS_REDEMPTION` debit from the store's programme and category, the instance (named by
+  the outcome's `issued_offer_id`) and a `MessagePosted` in the member's inbox announcing it
+  with the offer's copy.
 - Lock: the instance is reserved for one transaction for `LOCK_MINUTES`; the same transaction
   may lock it again (it is extended); another transaction is refused `reward_locked` until the
   lock lapses. Redeem at once: the instance is spent for that transaction (or for the next
@@ -26,9 +32,10 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from processors.contract.base import Event
-from processors.contract.common import PointsCategory
-from processors.contract.config import OfferPublished
+from processors.contract.config import OfferPublished, RewardStoreConfigured
+from processors.contract.enrolments import MemberProfile
 from processors.contract.ledger import EntryKind, LedgerEventType
+from processors.contract.notifications import MessagePosted
 from processors.contract.outcomes import RejectionReason
 from processors.contract.redemptions import (
     IssuedOfferLockRequested,
@@ -42,6 +49,7 @@ from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.state import MemberLedger
 from processors.rules.offers import targeting
 from processors.rules.offers.state import IssuedOffer, MemberOffers
+from processors.rules.rewards import eligibility, grants
 
 LOCK_MINUTES = 30
 """How long a lock reserves an issued offer for its transaction (a basket left at the till)."""
@@ -59,25 +67,28 @@ def purchase(
     offers: MemberOffers,
     asked: RewardStoreOfferPurchaseRequested,
     offer: OfferPublished | None,
+    reward_store: RewardStoreConfigured | None,
 ) -> list[Event]:
     """Buy one instance of a store's offer (see the module)."""
     repeated = requests.repeat(ledger, asked)
     if repeated is not None:
         return repeated.emitted
     refusal = purchase_refusal(
-        ledger, offers, asked.reward_store_id, asked.offer_id, offer, asked.occurred_at
-    )
+        ledger, offers, asked.reward_store_id, asked.offer_id, offer, reward_store,
+        asked.occurred_at,
+    )  # fmt: skip
     if refusal is not None:
         return [requests.reply(ledger, asked, reason=refusal[0], detail=refusal[1])]
     assert ledger is not None
     assert offer is not None
     assert offer.reward_store is not None
+    assert reward_store is not None
     points = offer.reward_store.points_cost
     draft = Draft(
         ledger, LedgerEventType.POINTS_REDEMPTION, cause_event_id=asked.event_id,
         occurred_at=asked.occurred_at, source=asked.source,
     )  # fmt: skip
-    draft.debit(offer.program_id, PointsCategory.REGULAR, EntryKind.REDEMPTION, points)
+    draft.debit(reward_store.program_id, reward_store.category, EntryKind.REDEMPTION, points)
     sealed = draft.seal()
     issued_id = issued_offer_id(asked.member_id, asked.command_id)
     offers.issued[issued_id] = IssuedOffer(
@@ -89,7 +100,25 @@ def purchase(
         ledger_event_log_id=sealed.event_log_id if sealed else None, issued_offer_id=issued_id,
         offer_id=offer.offer_id, reward_store_id=asked.reward_store_id,
     )  # fmt: skip
-    return [*([sealed] if sealed else []), outcome]
+    message = announcement(asked, offer, issued_id, offers.profile)
+    return [*([sealed] if sealed else []), message, outcome]
+
+
+def announcement(
+    asked: RewardStoreOfferPurchaseRequested,
+    offer: OfferPublished,
+    issued_id: str,
+    profile: MemberProfile | None,
+) -> MessagePosted:
+    """The inbox message telling the member the offer is theirs: its headline and short
+    description in the member's preferred language (as a granted reward is announced)."""
+    copy = grants.copy_for(offer.localized_copy, profile.preferred_locale if profile else None)
+    message_id = derived_id("MSG", issued_id)
+    return MessagePosted(
+        event_id=message_id, occurred_at=asked.occurred_at, member_id=asked.member_id,
+        message_id=message_id, cause_event_id=asked.event_id, locale=copy.locale.value,
+        title=copy.headline, body=copy.short_description, image_url=copy.image_url,
+    )  # fmt: skip
 
 
 def hold(
@@ -167,6 +196,7 @@ def purchase_refusal(
     store_id: str,
     offer_id: str,
     offer: OfferPublished | None,
+    reward_store: RewardStoreConfigured | None,
     at: datetime,
 ) -> Refusal | None:
     """Why the member may not buy `offer_id` in `store_id` at `at`, in the order the module
@@ -175,31 +205,64 @@ def purchase_refusal(
         return RejectionReason.unknown_member, "no such member"
     if ledger.status == "MERGED":
         return RejectionReason.member_merged, f"merged into {ledger.merged_into}"
-    refusal = listing_refusal(store_id, offer_id, offer, at)
+    refusal = listing_refusal(store_id, offer_id, offer, reward_store, at)
     if refusal is not None:
         return refusal
     assert offer is not None
     assert offer.reward_store is not None
+    assert reward_store is not None
+    refusal = store_refusal(reward_store, offers, at)
+    if refusal is not None:
+        return refusal
     refusal = audience_refusal(ledger.programs, offers, offer, at)
     if refusal is not None:
         return refusal
     if uses_left(offer, offers) == 0:
         held, limit = held_instances(offer.offer_id, offers), offer.usage.uses_per_member_max
         return RejectionReason.limit_reached, f"{held} of at most {limit} per member bought"
-    return requests.cannot_spend(ledger, [(offer.program_id, offer.reward_store.points_cost)])
+    return requests.cannot_spend(
+        ledger, [(reward_store.program_id, offer.reward_store.points_cost)],
+        category=reward_store.category,
+    )  # fmt: skip
 
 
 def listing_refusal(
-    store_id: str, offer_id: str, offer: OfferPublished | None, at: datetime
+    store_id: str,
+    offer_id: str,
+    offer: OfferPublished | None,
+    reward_store: RewardStoreConfigured | None,
+    at: datetime,
 ) -> Refusal | None:
     """Why `offer` is not for sale in `store_id` at `at`, to anyone; None when it is."""
     if offer is None:
         return RejectionReason.unknown_offer, f"no offer {offer_id}"
     if offer.reward_store is None or offer.reward_store.reward_store_id != store_id:
         return RejectionReason.unknown_offer, f"offer {offer.offer_id} is not sold in {store_id}"
+    if reward_store is None or reward_store.withdrawn:
+        return RejectionReason.unknown_offer, f"no reward store {store_id}"
+    if reward_store.program_id != offer.program_id:
+        # A listing the store cannot pay for: its points are another programme's.
+        return RejectionReason.unknown_offer, (
+            f"offer {offer.offer_id} of programme {offer.program_id} is not sold in "
+            f"{store_id}, a store of programme {reward_store.program_id}"
+        )
+    if not reward_store.is_open(at):
+        return RejectionReason.offer_not_live, f"reward store {store_id} is not open at {at}"
     if not offer.schedule.starts_at <= at < offer.schedule.ends_at:
         return RejectionReason.offer_not_live, f"offer {offer.offer_id} is not live at {at}"
     return None
+
+
+def store_refusal(
+    reward_store: RewardStoreConfigured, offers: MemberOffers, at: datetime
+) -> Refusal | None:
+    """Why the store does not admit the member at `at` (`not_eligible`: another market, or
+    its eligibility criteria unmet); None when it does."""
+    unmet = eligibility.unmet(
+        f"reward store {reward_store.reward_store_id}", reward_store.market,
+        reward_store.eligibility, offers, at,
+    )  # fmt: skip
+    return None if unmet is None else (RejectionReason.not_eligible, unmet)
 
 
 def audience_refusal(
