@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
+from math import lcm
 from typing import Final
 
 from processors.contract.offer_definition import (
@@ -260,10 +260,18 @@ def _bundle_prices(
         return [0] * len(lines)
     left = [int(line.quantity) for line in lines]
     dearest_first = sorted(range(len(lines)), key=lambda i: (-lines[i].unit_price_cents, i))
-    candidates = [[i for i in dearest_first if slot.selects(lines[i])] for slot in slots]
+    matched: dict[Selector, list[int]] = {}  # a bundle's N slots share one selection
+    for slot in slots:
+        if slot not in matched:
+            matched[slot] = [i for i in dearest_first if slot.selects(lines[i])]
+    candidates = [matched[slot] for slot in slots]
+    # A unit's worth, amount / quantity, in integers over one common denominator: exact, and
+    # cheaper than fractions on the hot path.
+    ratios = [line.quantity.as_integer_ratio() for line in lines]
+    common = lcm(*(n for n, _ in ratios if n > 0))
     worth = [
-        Fraction(amount) / Fraction(line.quantity) if line.quantity > 0 else Fraction(0)
-        for line, amount in zip(lines, amounts, strict=True)
+        amount * d * (common // n) if n > 0 else 0
+        for (n, d), amount in zip(ratios, amounts, strict=True)
     ]
     bundled = [0] * len(lines)
     bundles = 0
@@ -275,7 +283,7 @@ def _bundle_prices(
                 break
             left[found] -= 1
             picked.append(found)
-        if len(picked) < len(slots) or sum(worth[i] for i in picked) <= price_cents:
+        if len(picked) < len(slots) or sum(worth[i] for i in picked) <= price_cents * common:
             break
         for i in picked:
             bundled[i] += 1
