@@ -121,7 +121,7 @@ class Basket:
 
 def _positions(lines: Sequence[PricedLine], chosen: Sequence[PricedLine]) -> list[int]:
     """Where the lines of `chosen`, a subsequence of `lines` (the very objects), stand in it."""
-    positions = []
+    positions: list[int] = []
     for i, line in enumerate(lines):
         if len(positions) < len(chosen) and line is chosen[len(positions)]:
             positions.append(i)

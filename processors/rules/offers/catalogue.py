@@ -20,6 +20,7 @@ behaviour's compiled selection, and whether a purchase alone decides that the of
 
 from __future__ import annotations
 
+from bisect import bisect_right, insort
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,15 +47,26 @@ Key = TypeVar("Key")
 class _MarketIndex:
     by_product: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     whole_basket: set[str] = field(default_factory=set)
+    # Whole-basket offers a purchase alone decides, by the least spend or quantity of the
+    # whole basket one of their behaviours needs, ascending: a basket holding less is cut.
+    by_least: dict[BehaviourKind, list[tuple[Decimal, str]]] = field(default_factory=dict)
     by_activity: dict[ActivityKey, set[str]] = field(default_factory=dict)
     redemption: set[str] = field(default_factory=set)
 
-    def keys_of(self, offer: OfferPublished, selectors: Sequence[Selector | None]) -> None:
+    def keys_of(
+        self, offer: OfferPublished, selectors: Sequence[Selector | None], reach: Reach | None
+    ) -> None:
+        least = _least(reach)
         for behaviour, selector in zip(offer.behaviours, selectors, strict=True):
             if behaviour.kind in TRANSACTION_BEHAVIOURS:
                 index_key = selector.index_key if selector is not None else None
-                if index_key is None:
+                if index_key is None and least is None:
                     self.whole_basket.add(offer.offer_id)
+                elif index_key is None:
+                    assert least is not None
+                    entries = self.by_least.setdefault(least[0], [])
+                    if (least[1], offer.offer_id) not in entries:
+                        insort(entries, (least[1], offer.offer_id))
                 else:
                     key, values = index_key
                     for value in values:
@@ -70,6 +82,43 @@ class _MarketIndex:
         _discard(self.by_activity, offer_id)
         self.whole_basket.discard(offer_id)
         self.redemption.discard(offer_id)
+        for kind, entries in self.by_least.items():
+            self.by_least[kind] = [e for e in entries if e[1] != offer_id]
+
+    def within_reach(self, lines: Sequence[TransactionLine] | None) -> set[str]:
+        """The offers `by_least` holds that a basket of `lines` may meet (every one without
+        `lines`): its whole spend before any discount, or its whole quantity, reaches what
+        they need."""
+        ids: set[str] = set()
+        for kind, entries in self.by_least.items():
+            if lines is None:
+                cut = len(entries)
+            elif kind is BehaviourKind.SPEND:
+                spend = Decimal(sum(line.amount_cents + line.discount_cents for line in lines))
+                cut = bisect_right(entries, spend, key=_first)
+            else:
+                quantity = sum((line.quantity for line in lines), Decimal(0))
+                cut = bisect_right(entries, quantity, key=_first)
+            ids.update(offer_id for _, offer_id in entries[:cut])
+        return ids
+
+
+def _first(entry: tuple[Decimal, str]) -> Decimal:
+    return entry[0]
+
+
+def _least(reach: Reach | None) -> tuple[BehaviourKind, Decimal] | None:
+    """A whole-basket spend or quantity an offer a purchase alone decides cannot be met
+    without (its behaviours must all be met, or it has one); None when there is none."""
+    if reach is None or (len(reach.needs) > 1 and reach.operator is not BehaviourOperator.ALL):
+        return None
+    for selector, kind, needed in reach.needs:
+        if selector is None and kind in _MEASURED and needed is not None:
+            return kind, needed
+    return None
+
+
+_MEASURED = frozenset({BehaviourKind.SPEND, BehaviourKind.QUANTITY})
 
 
 @dataclass(frozen=True)
@@ -125,7 +174,8 @@ class Catalogue:
                 for b, selector in zip(offer.behaviours, selectors, strict=True)
             )
             self._reach[offer.offer_id] = Reach(needs, offer.behaviour_operator)
-        self._markets.setdefault(offer.market, _MarketIndex()).keys_of(offer, selectors)
+        index = self._markets.setdefault(offer.market, _MarketIndex())
+        index.keys_of(offer, selectors, self._reach.get(offer.offer_id))
 
     def extend(self, offer_id: str, ends_at: datetime) -> None:
         """Move a live offer's end (DESIGN.md §5.11): `schedule` decides whether it may."""
@@ -182,14 +232,22 @@ class Catalogue:
         return self._reach.get(offer_id)
 
     def for_transaction(
-        self, market: str, at: datetime, lines: Sequence[TransactionLine]
+        self,
+        market: str,
+        at: datetime,
+        lines: Sequence[TransactionLine],
+        *,
+        within_reach: bool = False,
     ) -> list[OfferPublished]:
         """Offers live at `at` in `market` that select a line of the basket or the whole
-        basket: candidates only, each still to be judged."""
+        basket: candidates only, each still to be judged. `within_reach`: less the
+        whole-basket offers the basket alone decides and cannot meet (its whole spend or
+        quantity below what they need), which evaluating it passes over; targeting, decided
+        on any behaviour towards an offer, asks for every candidate."""
         index = self._markets.get(market)
         if index is None:
             return []
-        ids = set(index.whole_basket)
+        ids = index.whole_basket | index.within_reach(lines if within_reach else None)
         for line in lines:
             for key in PRODUCT_KEYS:
                 value = getattr(line, key)

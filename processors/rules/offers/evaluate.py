@@ -265,7 +265,9 @@ def _purchase(
     gross = Basket(priced)
     candidates = [
         (offer, program)
-        for offer in catalogue.for_transaction(tx.market, tx.occurred_at, tx.lines)
+        for offer in catalogue.for_transaction(
+            tx.market, tx.occurred_at, tx.lines, within_reach=True
+        )
         if _within_reach(offer, catalogue, gross)
         # A preview leaves out a closed offer; a purchase is judged on it by its agent.
         and (at_till or catalogue.is_offered(offer.offer_id, tx.occurred_at))

@@ -79,3 +79,23 @@ def test_activity_candidates_come_from_the_activity_index():
     assert _ids(catalogue.for_activity(["CA"], T0, act(ActivityKind.LOGIN))) == ["LOGIN"]
     assert catalogue.for_activity(["CA"], T0, act(ActivityKind.FIRST_LOGIN)) == []
     assert catalogue.for_activity(["US"], T0, act(ActivityKind.LOGIN)) == []
+
+
+def test_a_whole_basket_offer_out_of_a_baskets_reach_is_cut_for_evaluation_only():
+    ten = offer("SPEND_10", spend(1000), rank=1)
+    hundred = offer("SPEND_100", spend(10000), rank=2)
+    kept = offer("SPEND_100_OVER_TIME", spend(10000, accumulated=True), rank=3)
+    catalogue = Catalogue([ten, hundred, kept, COFFEE])
+    # $40 paid after $10 off at the till: $50 of whole spend before discounts.
+    lines = [item("1", 3000, "COFFEE"), item("2", 1000, "MILK", discount_cents=1000)]
+    cut = catalogue.for_transaction("CA", T0, lines, within_reach=True)
+    assert _ids(cut) == ["SPEND_10", "COFFEE", "SPEND_100_OVER_TIME"]
+    # Targeting is decided on any behaviour towards an offer: every candidate.
+    every = catalogue.for_transaction("CA", T0, lines)
+    assert _ids(every) == ["SPEND_10", "COFFEE", "SPEND_100", "SPEND_100_OVER_TIME"]
+    catalogue.withdraw("SPEND_10")
+    big = [item("1", 10000, "MILK")]
+    assert _ids(catalogue.for_transaction("CA", T0, big, within_reach=True)) == [
+        "SPEND_100",
+        "SPEND_100_OVER_TIME",
+    ]
