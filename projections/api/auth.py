@@ -55,8 +55,8 @@ class Principal:
     """Staff only, when the token says: what the holder may do in the console."""
 
     def may_read_member(self, member_id: str) -> bool:
-        """A member reads only itself; staff read anyone."""
-        return self.role is Role.STAFF or self.subject == member_id
+        """A member reads only itself; staff read anyone; a till nobody (whatever its name)."""
+        return self.role is Role.STAFF or (self.role is Role.MEMBER and self.subject == member_id)
 
 
 def issue_token(
@@ -147,7 +147,23 @@ async def read_principal(
     request: Request,
     declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
 ) -> Principal:
-    """The caller named by the `Authorization: Bearer <token>` header (`declared` is unused)."""
+    """The caller named by the `Authorization: Bearer <token>` header (`declared` is unused),
+    a member or staff: a till token is refused here (403), so no route that serves members or
+    staff can take a till for a member named like it; the till's own routes read the caller
+    with `read_any_principal`."""
+    principal = await read_any_principal(request, declared)
+    if principal.role is Role.TILL:
+        raise ForbiddenError(
+            "a till token prices carts and holds offers; it reads no member's data"
+        )
+    return principal
+
+
+async def read_any_principal(
+    request: Request,
+    declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+) -> Principal:
+    """The caller named by the `Authorization: Bearer <token>` header, of any role."""
     header = request.headers.get("authorization")
     if header is None:
         raise UnauthorizedError("missing Authorization header (expected 'Bearer <token>')")
@@ -188,7 +204,9 @@ MemberId = Annotated[str, Depends(authorized_member)]
 """A route parameter: the member id of the path, authorised for the caller."""
 
 
-async def till_principal(principal: Annotated[Principal, Depends(read_principal)]) -> Principal:
+async def till_principal(
+    principal: Annotated[Principal, Depends(read_any_principal)],
+) -> Principal:
     """The caller, once known to be a till (or staff, who may do what a till does)."""
     if principal.role not in (Role.TILL, Role.STAFF):
         raise ForbiddenError("this is a till's call: it needs a till (POS) or staff token")
@@ -197,7 +215,7 @@ async def till_principal(principal: Annotated[Principal, Depends(read_principal)
 
 async def member_at_till(
     member_id: MemberIdPath,
-    principal: Annotated[Principal, Depends(read_principal)],
+    principal: Annotated[Principal, Depends(read_any_principal)],
 ) -> str:
     """The path's member id, for what the member or a till does at checkout (lock or redeem
     an issued offer): the member itself, a till or staff."""
