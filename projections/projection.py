@@ -184,6 +184,9 @@ def apply(
             if next_offset > stored:
                 checkpoints.store(conn, projection, batch.topic, batch.partition, next_offset)
             outcome.next_offsets[where] = next_offset
+        enrolments = members.touches_enrolments(member_events, outcome_events)
+        if enrolments:
+            members.serialize(conn)  # before writing an enrolment or an answer to one
         ledger.write(conn, ledger_events)
         members.write(conn, member_events)
         offers.write(conn, offer_events)
@@ -191,7 +194,7 @@ def apply(
         feed.write(conn, feed_events)
         rewards.write(conn, reward_events)
         outcomes.write(conn, outcome_events)
-        if member_events or outcome_events:
+        if enrolments:
             members.settle(conn)  # enrolments wait for their answers (either may come first)
         notifications.write(conn, notification_events)
         codes.write(conn, code_events)

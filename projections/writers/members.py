@@ -39,10 +39,13 @@ from processors.contract.enrolments import (
     MemberProfileUpdated,
     MembersMerged,
 )
+from processors.contract.outcomes import RequestAccepted, RequestRejected
+from processors.contract.redemptions import RequestType
 
 TABLES = ("members", "member_enrolments_pending")
 
 MemberEvent = MemberEnrolled | MemberProfileUpdated | MembersMerged
+OutcomeEvent = RequestAccepted | RequestRejected
 
 # Opens an accepted enrolment. Markets and programmes are unions, taken whatever the profile's
 # age; the profile only when it is not older than the row's; market and enrolment time the
@@ -209,6 +212,30 @@ def write(conn: psycopg.Connection, events: Sequence[MemberEvent]) -> None:
     with conn.pipeline(), conn.cursor() as cursor:
         for statement, params in statements_of(events):
             cursor.execute(statement, params)
+
+
+_SERIALIZE = "SELECT pg_advisory_xact_lock(%s)"
+SETTLE_LOCK = 0x6C6F79616C747901
+"""The advisory lock projector transactions that write enrolments or their answers take first
+(`serialize`): with several projectors, an enrolment and its answer may be written by two
+transactions at once, and each one's `settle` would miss the other's uncommitted row."""
+
+
+def touches_enrolments(
+    member_events: Iterable[MemberEvent], outcome_events: Iterable[OutcomeEvent]
+) -> bool:
+    """Whether a batch writes an enrolment or an enrolment's answer (then it takes the lock
+    before writing either, and settles)."""
+    return any(isinstance(e, MemberEnrolled) for e in member_events) or any(
+        e.request_type is RequestType.ENROLMENT for e in outcome_events
+    )
+
+
+def serialize(conn: psycopg.Connection) -> None:
+    """Wait for any other transaction writing enrolments or their answers to end: taken before
+    writing either, so the `settle` that follows sees what the other committed (Read
+    Committed: each statement sees the rows committed before it starts)."""
+    conn.execute(_SERIALIZE, (SETTLE_LOCK,))
 
 
 def settle(conn: psycopg.Connection) -> None:

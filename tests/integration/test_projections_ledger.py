@@ -12,6 +12,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,6 +34,7 @@ from projections.migrate import apply_migrations
 from projections.projection import Admitted, PartitionBatch
 from projections.rebuild import rebuild
 from projections.runner import Projector, ProjectorConfig, contract_topic_map
+from projections.writers import members
 from tests.builders import T0, enrolled, enrolment_answered, ledger_history, offer_history
 
 pytestmark = pytest.mark.integration
@@ -351,6 +354,40 @@ def test_a_refused_enrolment_opens_nobody_and_adds_no_market(database_url, schem
     assert set(rows) == {"M1"}
     assert rows["M1"][2:4] == (["CA"], ["CA_REWARDS"])
     assert waiting == (0,)
+
+
+def test_an_enrolment_and_its_answer_written_at_once_by_two_projectors_open_the_member(
+    database_url, schema
+):
+    """Two projectors of one group: one writes the enrolment while the other writes its answer.
+    The second waits for the first's transaction (members.serialize), so its settle sees the
+    enrolment and opens the member; without the wait each would miss the other's row."""
+    joined = enrolled("M1")
+    answer = [PartitionBatch("outcomes", 0, [Admitted(0, enrolment_answered(joined))])]
+    waiting = (
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    with (
+        db.connect(database_url, schema=schema) as first,
+        db.connect(database_url, schema=schema) as second,
+        db.connect(database_url, schema=schema, autocommit=True) as watch,
+    ):
+        done = threading.Event()
+        other = threading.Thread(target=lambda: (projection.apply(second, answer), done.set()))
+        with first.transaction():
+            members.serialize(first)
+            members.write(first, [joined])
+            members.settle(first)  # no answer yet: the enrolment waits
+            other.start()
+            # Until the other projector has finished, or is seen waiting for this one.
+            while not done.is_set() and watch.execute(waiting).fetchone() == (0,):
+                time.sleep(0.01)
+        other.join(timeout=60)
+        rows = members_rows(first)
+
+    assert done.is_set()
+    assert set(rows) == {"M1"}
 
 
 def test_an_enrolment_without_its_answer_waits_and_a_merge_reaches_it(database_url, schema):
