@@ -7,9 +7,10 @@ unlock (its order cancelled) frees it again, of an immediate redeem redeems it; 
 `OfferCompleted` naming an instance marks it used. The outcomes and offers topics may be read
 in either order, so a row is the same whatever came first: each purchase column keeps its
 first value, and the status only moves forward through `STAGES`, where issued and locked are
-one stage (a lock and its release follow each other in business time: the later one holds; of
-two locks at once, the one that lapses later). It decides nothing, never commits (the caller's
-transaction holds the checkpoints) and never reads the clock.
+one stage: of those, the answer applied last holds (a purchase, its locks and their releases
+are answers on one partition of loyalty.outcomes.v1, which the projector applies in the
+worker's order, live and in a rebuild; no clock is compared). It decides nothing, never
+commits (the caller's transaction holds the checkpoints) and never reads the clock.
 """
 
 from __future__ import annotations
@@ -62,12 +63,12 @@ ON CONFLICT (issued_offer_id) DO UPDATE SET
     (status, transaction_id, locked_until, status_at, status_event_id) = (
         SELECT s.status, s.transaction_id, s.locked_until, s.status_at, s.status_event_id
         FROM (VALUES
-            (t.status, t.transaction_id, t.locked_until, t.status_at, t.status_event_id),
+            (t.status, t.transaction_id, t.locked_until, t.status_at, t.status_event_id, 0),
             (excluded.status, excluded.transaction_id, excluded.locked_until,
-                excluded.status_at, excluded.status_event_id)
-        ) AS s (status, transaction_id, locked_until, status_at, status_event_id)
+                excluded.status_at, excluded.status_event_id, 1)
+        ) AS s (status, transaction_id, locked_until, status_at, status_event_id, applied)
         ORDER BY greatest(array_position(%(stages)s::text[], s.status), 2) DESC,
-            s.status_at DESC, s.locked_until DESC NULLS LAST, s.status_event_id COLLATE "C" DESC
+            s.applied DESC
         LIMIT 1
     )
 """

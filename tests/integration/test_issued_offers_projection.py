@@ -76,23 +76,30 @@ def test_an_instance_only_bought_is_issued(database_url, schemas):
     ]
 
 
-def test_a_lock_released_by_its_cancelled_order_shows_the_instance_issued_again(
+def test_locks_and_their_releases_hold_in_the_worker_s_order_not_by_their_clocks(
     database_url, schemas
 ):
     sim = engine()
     out = sim.feed(buy())
     (bought,) = [e for e in out if isinstance(e, RequestAccepted)]
-    assert bought.issued_offer_id is not None
-    out += sim.feed(lock(bought.issued_offer_id, "T-A", at=T0 + timedelta(minutes=1)))
-    out += sim.feed(unlock(bought.issued_offer_id, "T-A", at=T0 + timedelta(minutes=2)))
-    outcomes = [e for e in out if isinstance(e, RequestAccepted)]
-    assert len(outcomes) == 3
-    in_order, reversed_ = new_schema(database_url), new_schema(database_url)
-    schemas += [in_order, reversed_]
-    apply(database_url, in_order, (topics.OUTCOMES.name, outcomes))
-    for n, outcome in enumerate(reversed(outcomes)):  # each its own batch, newest first
-        apply(database_url, reversed_, (f"{topics.OUTCOMES.name}-{n}", [outcome]))
+    issued = bought.issued_offer_id
+    assert issued is not None
+    # A till whose clock runs behind: its second lock says an earlier time than the release.
+    out += sim.feed(lock(issued, "T-A", "l1", at=T0 + timedelta(minutes=5)))
+    out += sim.feed(unlock(issued, "T-A", "u1", at=T0 + timedelta(minutes=6)))
+    released = [e for e in out if isinstance(e, RequestAccepted)]
+    out += sim.feed(lock(issued, "T-B", "l2", at=T0 + timedelta(minutes=4)))
+    relocked = [e for e in out if isinstance(e, RequestAccepted)]
+    assert len(released) == 3
+    assert len(relocked) == 4
+    freed, locked_again = new_schema(database_url), new_schema(database_url)
+    schemas += [freed, locked_again]
+    apply(database_url, freed, (topics.OUTCOMES.name, released))
+    for n, outcome in enumerate(relocked):  # one batch each, in the log's order
+        apply(database_url, locked_again, (f"{topics.OUTCOMES.name}-{n}", [outcome]))
 
-    rows = select(database_url, in_order, ROW)
-    assert rows == [("m1", MUFFIN, "CAFE", 300, "ISSUED", None, None, None)]
-    assert select(database_url, reversed_, ROW) == rows
+    assert select(database_url, freed, ROW) == [
+        ("m1", MUFFIN, "CAFE", 300, "ISSUED", None, None, None)
+    ]
+    [row] = select(database_url, locked_again, ROW)
+    assert row[4:6] == ("LOCKED", "T-B")
