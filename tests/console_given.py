@@ -20,6 +20,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 """The app's fixed clock: the real time at import, since tokens expire by the real clock."""
 
 _HIDDEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+_ADJUSTMENT_ID = re.compile(r'name="adjustment_id" value="([^"]+)"')
 
 
 def staff_token(name: str, role: StaffRole | None, *, ttl: timedelta = timedelta(hours=1)) -> str:
@@ -31,6 +32,14 @@ def csrf_of(page: str) -> str:
     found = _HIDDEN.search(page)
     assert found, "the page has a form with a CSRF token"
     return found[1]
+
+
+def adjustment_form_of(page: str) -> dict[str, str]:
+    """The hidden fields a member page's adjustment form carries: CSRF token and its one-time
+    adjustment id."""
+    found = _ADJUSTMENT_ID.search(page)
+    assert found, "the page has an adjustment form"
+    return {"csrf_token": csrf_of(page), "adjustment_id": found[1]}
 
 
 @asynccontextmanager

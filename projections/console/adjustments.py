@@ -10,13 +10,14 @@ publishes itself and never audits: the routes do both.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from psycopg import sql
+from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -64,7 +65,8 @@ COMMAND_PREFIX = "console-"
 class AdjustmentPolicy:
     """How much staff may adjust.
 
-    `approval_over`: an adjustment of more points waits for a checker. `daily_limit`: the
+    `approval_over`: past this many points approved without a checker in a UTC day, an
+    adjustment waits for one (`route`). `daily_limit`: the
     points one staff member may adjust in a UTC day (credits and debits together, pending ones
     included, rejected ones not); `limits` overrides it per staff name."""
 
@@ -86,8 +88,10 @@ class AdjustmentPolicy:
 
 @dataclass(frozen=True)
 class Submitted:
-    """An adjustment as the agent's form gave it, once read."""
+    """An adjustment as the agent's form gave it, once read. `adjustment_id` was chosen when
+    the form was shown (`new_adjustment_id`), so a resent form names the adjustment it made."""
 
+    adjustment_id: str
     member_id: str
     program_id: str
     direction: Direction
@@ -96,22 +100,44 @@ class Submitted:
     note: str
 
 
+ADJUSTMENT_ID = re.compile(r"[0-9a-f]{32}")
+"""What a form's one-time adjustment id looks like."""
+
+
+def new_adjustment_id() -> str:
+    """A one-time id for an adjustment form about to be shown."""
+    return uuid.uuid4().hex
+
+
 class OverLimitError(Exception):
     """The adjustment would take its maker past their daily limit (the message says how far)."""
 
 
+@dataclass(frozen=True)
+class Today:
+    """What one staff member adjusted in a UTC day: `used`, every adjustment not rejected;
+    `unreviewed`, those approved on submission (no checker saw them)."""
+
+    used: int
+    unreviewed: int
+
+
 def route(
-    policy: AdjustmentPolicy, staff: str, points: int, used_today: int
+    policy: AdjustmentPolicy, staff: str, points: int, today: Today
 ) -> Literal["approved", "pending"]:
     """What a submitted adjustment becomes: approved (published at once) or pending (waits
-    for a checker); OverLimitError past the maker's daily limit."""
+    for a checker); OverLimitError past the maker's daily limit.
+
+    The approval threshold is cumulative over the maker's day: once the points approved
+    without a checker would pass it, the adjustment waits, so splitting a large one into
+    small ones does not get past the checker."""
     limit = policy.limit_of(staff)
-    left = max(limit - used_today, 0)
+    left = max(limit - today.used, 0)
     if points > left:
         raise OverLimitError(
             f"over your daily limit: {left} of {limit} points left today; ask an admin"
         )
-    return "pending" if points > policy.approval_over else "approved"
+    return "pending" if today.unreviewed + points > policy.approval_over else "approved"
 
 
 @dataclass(frozen=True)
@@ -181,6 +207,7 @@ _COLUMNS = sql.SQL("""adjustment_id, member_id, program_id, direction, points, r
     requested_by, requested_by_role, requested_at, state, decided_by, decided_at,
     decision_reason, published_at""")
 
+# A resent form carries the id it was shown with: the first submission's row stands.
 _INSERT = sql.SQL(
     """INSERT INTO staff_points_adjustments (adjustment_id, member_id, program_id,
     direction, points, reason_code, note, requested_by, requested_by_role, requested_at, state,
@@ -188,10 +215,19 @@ _INSERT = sql.SQL(
     VALUES (%(adjustment_id)s, %(member_id)s, %(program_id)s, %(direction)s, %(points)s,
         %(reason_code)s, %(note)s, %(requested_by)s, %(requested_by_role)s, %(at)s, %(state)s,
         %(decided_at)s)
+    ON CONFLICT (adjustment_id) DO NOTHING
     RETURNING {columns}"""
 ).format(columns=_COLUMNS)
 
-_USED = """SELECT coalesce(sum(points), 0) FROM staff_points_adjustments
+DAY_LOCK = """SELECT pg_advisory_xact_lock(
+    hashtextextended('staff-adjustments/' || %(staff)s || '/' || %(day)s, 0))"""
+"""Taken for the transaction that judges and stores one staff member's adjustment of a UTC
+day (`day`: its ISO date): their submissions that day are judged one after the other, each
+seeing the ones before."""
+
+_TODAY = """SELECT coalesce(sum(points), 0),
+        coalesce(sum(points) FILTER (WHERE state = 'approved' AND decided_by IS NULL), 0)
+    FROM staff_points_adjustments
     WHERE requested_by = %(staff)s AND state <> 'rejected'
       AND requested_at >= %(day)s AND requested_at < %(next_day)s"""
 
@@ -240,6 +276,16 @@ _OF_MEMBER = sql.SQL(
 _ANSWERED = {"prefix": COMMAND_PREFIX, "kind": RequestType.POINTS_ADJUSTMENT.value}
 
 
+def _day(at: datetime) -> datetime:
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+async def _today(conn: AsyncConnection[Any], staff: str, at: datetime) -> Today:
+    params = {"staff": staff, "day": _day(at), "next_day": _day(at) + timedelta(days=1)}
+    row = await (await conn.execute(_TODAY, params)).fetchone()
+    return Today(int(row[0]), int(row[1])) if row is not None else Today(0, 0)
+
+
 class AdjustmentStore:
     """`staff_points_adjustments`: written through the API's write pool, read through it too
     (a checker must see what was just submitted)."""
@@ -255,21 +301,40 @@ class AdjustmentStore:
             return rows
 
     async def used_today(self, staff: str, at: datetime) -> int:
-        day = at.replace(hour=0, minute=0, second=0, microsecond=0)
-        params = {"staff": staff, "day": day, "next_day": day + timedelta(days=1)}
         async with self.pool.connection() as conn:
-            row = await (await conn.execute(_USED, params)).fetchone()
-        return int(row[0]) if row is not None else 0
+            return (await _today(conn, staff, at)).used
 
     async def submit(
-        self,
-        staff: Staff,
-        submitted: Submitted,
-        state: Literal["approved", "pending"],
-        at: datetime,
-    ) -> Adjustment:
-        params = {
-            "adjustment_id": uuid.uuid4().hex,
+        self, staff: Staff, submitted: Submitted, policy: AdjustmentPolicy, at: datetime
+    ) -> tuple[Adjustment, bool]:
+        """The adjustment stored (approved or pending by `route`) and whether it is new: False
+        when its form was sent before, and then it is the first submission's, unchanged.
+        OverLimitError past the maker's daily limit. Judged and stored in one transaction under
+        the maker's lock of the day, so two submissions at once cannot both fit the limit."""
+        async with self.pool.connection() as conn, conn.transaction():
+            day = _day(at).date().isoformat()
+            await conn.execute(DAY_LOCK, {"staff": staff.name, "day": day})
+            cursor = conn.cursor(row_factory=class_row(Adjustment))
+            await cursor.execute(_ONE, {"adjustment_id": submitted.adjustment_id})
+            first = await cursor.fetchone()
+            if first is not None:
+                return first, False
+            state = route(policy, staff.name, submitted.points, await _today(conn, staff.name, at))
+            await cursor.execute(_INSERT, self._row(staff, submitted, state, at))
+            row = await cursor.fetchone()
+            if row is None:  # the same id won under another lock (another maker or day)
+                await cursor.execute(_ONE, {"adjustment_id": submitted.adjustment_id})
+                row = await cursor.fetchone()
+                assert row is not None, "a conflicting adjustment exists"
+                return row, False
+            return row, True
+
+    @staticmethod
+    def _row(
+        staff: Staff, submitted: Submitted, state: Literal["approved", "pending"], at: datetime
+    ) -> dict[str, Any]:
+        return {
+            "adjustment_id": submitted.adjustment_id,
             "member_id": submitted.member_id,
             "program_id": submitted.program_id,
             "direction": submitted.direction,
@@ -282,8 +347,6 @@ class AdjustmentStore:
             "state": state,
             "decided_at": at if state == "approved" else None,
         }
-        (row,) = await self._rows(_INSERT, params)
-        return row
 
     async def one(self, adjustment_id: str) -> Adjustment | None:
         rows = await self._rows(_ONE, {"adjustment_id": adjustment_id})

@@ -28,13 +28,14 @@ from projections.api.offer_feed import member_feed
 from projections.api.views import PAGE_SIZE_MAX, decode_cursor, encode_cursor, ledger_view
 from projections.console import publishing
 from projections.console.adjustments import (
+    ADJUSTMENT_ID,
     NOTE_MAX,
     AdjustmentPolicy,
     AdjustmentStore,
     OverLimitError,
     ReasonCode,
     Submitted,
-    route,
+    new_adjustment_id,
 )
 from projections.console.member_queries import MemberQueries
 from projections.console.pages import audit_log, now, redirect, render
@@ -106,9 +107,14 @@ def read_adjustment(
         form.errors["note"] = "Say what happened: the note is kept with the adjustment."
     elif len(note) > NOTE_MAX:
         form.errors["note"] = f"At most {NOTE_MAX} characters ({len(note)} given)."
+    adjustment_id = values.get("adjustment_id", "")
+    if not ADJUSTMENT_ID.fullmatch(adjustment_id):
+        form.errors["adjustment_id"] = "The form had no adjustment id: submit it again."
+        form.values["adjustment_id"] = new_adjustment_id()
     if form.errors:
         return None, form
     submitted = Submitted(
+        adjustment_id=adjustment_id,
         member_id=member_id,
         program_id=program_id,
         direction="credit" if direction == "credit" else "debit",
@@ -228,7 +234,7 @@ async def _member_page(
         adjustments=await adjustments_of(request).of_member(member_id),
         program_ids=program_ids,
         reasons=list(ReasonCode),
-        form=form or AdjustmentForm({"direction": "credit"}),
+        form=form or AdjustmentForm({"direction": "credit", "adjustment_id": new_adjustment_id()}),
         policy=policy_of(request),
         used_today=await adjustments_of(request).used_today(staff.name, at),
         note_max=NOTE_MAX,
@@ -264,6 +270,9 @@ async def member_page(
     notice = {
         "published": "Adjustment published: the ledger shows it once the engine has booked it.",
         "pending": "Adjustment over the approval threshold: it waits for an admin's approval.",
+        "unpublished": "Adjustment recorded but not published yet: an admin can publish it "
+        "again from the approvals queue.",
+        "rejected": "This adjustment was rejected by an admin.",
     }.get(adjusted, "")
     return await _member_page(
         request, staff, member_id, filters=filters, cursor=cursor, notice=notice
@@ -291,9 +300,7 @@ async def adjust_points(
         )  # fmt: skip
     store = adjustments_of(request)
     try:
-        state = route(
-            policy_of(request), staff.name, submitted.points, await store.used_today(staff.name, at)
-        )
+        adjustment, new = await store.submit(staff, submitted, policy_of(request), at)
     except OverLimitError as over:
         await log.record(staff, "adjust points", at=at, subject=subject, after=values,
                          outcome=f"refused: {over}")  # fmt: skip
@@ -302,11 +309,25 @@ async def adjust_points(
             request, staff, member_id, filters=NO_FILTERS, form=form, status_code=422,
             error="The adjustment was not made: it is over your daily limit.",
         )  # fmt: skip
-    adjustment = await store.submit(staff, submitted, state, at)
+    page = f"/console/members/{quote(member_id, safe='')}?adjusted="
+    if not new:
+        # A resent form (a double click, a reload): the first submission's answer, nothing more.
+        if adjustment.requested_by != staff.name or adjustment.member_id != member_id:
+            refusal = "This form belongs to another adjustment: reload the page."
+            return render(request, "refused.html", staff, 409, reason=refusal)
+        resent = f"resent: adjustment {adjustment.adjustment_id} already made"
+        await log.record(staff, "adjust points", at=at, subject=subject, after=values,
+                         outcome=resent)  # fmt: skip
+        if adjustment.state == "approved" and adjustment.published_at is None:
+            return redirect(page + "unpublished")
+        return redirect(
+            page + ("published" if adjustment.state == "approved" else adjustment.state)
+        )
     await log.record(staff, "adjust points", at=at, subject=subject, after=adjustment.as_json(),
-                     outcome="done" if state == "approved" else "waiting for approval")  # fmt: skip
-    if state == "pending":
-        return redirect(f"/console/members/{quote(member_id, safe='')}?adjusted=pending")
+                     outcome="done" if adjustment.state == "approved"
+                     else "waiting for approval")  # fmt: skip
+    if adjustment.state == "pending":
+        return redirect(page + "pending")
     unsent = await publishing.publish(request, store, adjustment, staff)
     if unsent:
         return await _member_page(
@@ -314,4 +335,4 @@ async def adjust_points(
             error=f"The adjustment is recorded but could not be published yet ({unsent}); an "
             "admin can publish it again from the approvals queue.",
         )  # fmt: skip
-    return redirect(f"/console/members/{quote(member_id, safe='')}?adjusted=published")
+    return redirect(page + "published")

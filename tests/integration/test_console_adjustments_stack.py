@@ -21,7 +21,7 @@ from processors.contract.redemptions import PointsAdjustmentRequested
 from projections.api.auth import StaffRole
 from projections.api.commands import KafkaCommandSink
 from projections.console.adjustments import AdjustmentPolicy
-from tests.console_given import NOW, console_app, csrf_of, signed_in
+from tests.console_given import NOW, adjustment_form_of, console_app, csrf_of, signed_in
 from tests.integration.test_member_services_api import count_is
 from tests.integration.test_rewards_api import engine
 from tests.integration.test_worker_runtime import until
@@ -81,7 +81,7 @@ async def test_an_approved_adjustment_reaches_kafka_once_and_the_ledger_shows_it
                     f"/console/members/{MEMBER}/adjustments",
                     data={"program_id": PROGRAM, "direction": "credit", "points": "2500",
                           "reason_code": "service recovery", "note": "order lost twice",
-                          "csrf_token": csrf_of(page.text)},
+                          **adjustment_form_of(page.text)},
                 )  # fmt: skip
             assert submitted.headers["location"].endswith("?adjusted=pending")
             assert await adjustments_on(engine) == []

@@ -5,6 +5,7 @@ promo code look-up and the rewards catalogue; roles, CSRF and the audit trail
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -21,8 +22,23 @@ from processors.rules.member import Config
 from projections.api.auth import StaffRole
 from projections.api.commands import CommandUnavailableError
 from projections.api.routes_carts import FixedConfig
-from projections.console.adjustments import AdjustmentPolicy
-from tests.console_given import NOW, client_of, console_app, csrf_of, signed_in
+from projections.console.adjustments import (
+    DAY_LOCK,
+    AdjustmentPolicy,
+    OverLimitError,
+    ReasonCode,
+    Submitted,
+    new_adjustment_id,
+)
+from projections.console.sessions import Staff
+from tests.console_given import (
+    NOW,
+    adjustment_form_of,
+    client_of,
+    console_app,
+    csrf_of,
+    signed_in,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -155,18 +171,24 @@ async def app(database_url: str, sink: Recorded) -> AsyncIterator[Any]:
         yield app
 
 
-async def adjust(http: httpx.AsyncClient, member_id: str = MEMBER, **values: str) -> Any:
-    page = await http.get(f"/console/members/{member_id}")
-    data = {
+def adjustment(page: httpx.Response, **values: str) -> dict[str, str]:
+    """The adjustment form of a member's page, filled in."""
+    return {
         "program_id": "MAIN",
         "direction": "credit",
         "points": "100",
         "reason_code": "goodwill",
         "note": "parcel arrived late",
-        "csrf_token": csrf_of(page.text),
+        **adjustment_form_of(page.text),
         **values,
     }
-    return await http.post(f"/console/members/{member_id}/adjustments", data=data)
+
+
+async def adjust(http: httpx.AsyncClient, member_id: str = MEMBER, **values: str) -> Any:
+    page = await http.get(f"/console/members/{member_id}")
+    return await http.post(
+        f"/console/members/{member_id}/adjustments", data=adjustment(page, **values)
+    )
 
 
 async def pending_id(database_url: str, note: str) -> str:
@@ -252,7 +274,7 @@ async def test_an_adjustment_at_the_threshold_is_published_at_once_and_audited(a
 
 
 async def test_a_debit_is_published_as_a_debit(app, sink):
-    async with signed_in(app, "ava", StaffRole.AGENT) as http:
+    async with signed_in(app, "bo", StaffRole.AGENT) as http:
         answer = await adjust(
             http, direction="debit", points="40", reason_code="fraud reversal", note="clawback"
         )
@@ -286,6 +308,81 @@ async def test_over_the_daily_limit_is_refused_with_what_is_left(app, sink):
     assert second.status_code == 422
     assert "over your daily limit: 40 of 100 points left today" in second.text
     assert len(sink.sent) == before + 1
+
+
+async def test_a_resent_form_makes_no_second_adjustment(app, sink, database_url):
+    note = "double clicked"
+    async with signed_in(app, "dee", StaffRole.AGENT) as http:
+        page = await http.get(f"/console/members/{MEMBER}")
+        form = adjustment(page, points="30", note=note)
+        first = await http.post(f"/console/members/{MEMBER}/adjustments", data=form)
+        again = await http.post(f"/console/members/{MEMBER}/adjustments", data=form)
+    assert first.status_code == again.status_code == 303
+    assert again.headers["location"] == first.headers["location"]
+    assert first.headers["location"].endswith("?adjusted=published")
+    assert len([e for e in sink.adjustments() if note in (e.reason or "")]) == 1
+    with psycopg.connect(database_url) as conn:
+        (rows,) = conn.execute(  # type: ignore[misc]
+            "SELECT count(*) FROM staff_points_adjustments WHERE note = %s", (note,)
+        ).fetchone()
+    assert rows == 1
+
+
+async def test_a_form_without_its_adjustment_id_is_refused_and_given_a_new_one(app, sink):
+    before = len(sink.sent)
+    async with signed_in(app, "dee", StaffRole.AGENT) as http:
+        answer = await adjust(http, adjustment_id="")
+    assert answer.status_code == 422
+    assert "The form had no adjustment id: submit it again." in answer.text
+    assert adjustment_form_of(answer.text)["adjustment_id"]
+    assert len(sink.sent) == before
+
+
+async def test_small_adjustments_past_the_threshold_in_a_day_wait_for_approval(app, sink):
+    async with signed_in(app, "eli", StaffRole.AGENT) as http:
+        first = await adjust(http, points=str(THRESHOLD - 100), note="split one")
+        second = await adjust(http, points="101", note="split two")
+    assert first.headers["location"].endswith("?adjusted=published")
+    assert second.headers["location"].endswith("?adjusted=pending")
+    assert not [e for e in sink.adjustments() if "split two" in (e.reason or "")]
+
+
+async def test_two_adjustments_at_once_cannot_both_fit_the_daily_limit(app, database_url):
+    """While another submission of the same maker's day holds the lock, a submission waits
+    for it and then sees its points."""
+    store = app.state.staff_adjustments
+    policy = AdjustmentPolicy(approval_over=THRESHOLD, daily_limit=100)
+    staff = Staff("fay", StaffRole.AGENT, csrf="c", expires_at=NOW + timedelta(hours=1))
+
+    def submitted(points: int) -> Submitted:
+        return Submitted(new_adjustment_id(), MEMBER, "MAIN", "credit", points,
+                         ReasonCode.GOODWILL, "at once")  # fmt: skip
+
+    async with await psycopg.AsyncConnection.connect(database_url) as other:
+        await other.execute(DAY_LOCK, {"staff": "fay", "day": NOW.date().isoformat()})
+        await other.execute(
+            "INSERT INTO staff_points_adjustments (adjustment_id, member_id, program_id, "
+            "direction, points, reason_code, note, requested_by, requested_by_role, "
+            "requested_at, state, decided_at) VALUES (%s, %s, 'MAIN', 'credit', 60, "
+            "'goodwill', 'at once', 'fay', 'agent', %s, 'approved', %s)",
+            (new_adjustment_id(), MEMBER, NOW, NOW),
+        )
+        racing = asyncio.create_task(store.submit(staff, submitted(60), policy, NOW))
+        while not racing.done() and not await _waits_for_a_lock(other):
+            await asyncio.sleep(0.01)
+        await other.commit()
+    with pytest.raises(OverLimitError, match="40 of 100 points left today"):
+        await racing
+
+
+async def _waits_for_a_lock(conn: psycopg.AsyncConnection[Any]) -> bool:
+    row = await (
+        await conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+    ).fetchone()
+    return row is not None and row[0] > 0
 
 
 async def test_above_the_threshold_it_waits_for_another_admin_then_is_published_once(
@@ -466,7 +563,7 @@ async def test_the_member_page_shows_what_the_engine_answered_each_adjustment(
     app, sink, database_url
 ):
     note = "refused by the engine"
-    async with signed_in(app, "ava", StaffRole.AGENT) as http:
+    async with signed_in(app, "cy", StaffRole.AGENT) as http:
         await adjust(http, member_id="care-m2", points="10", note=note)
         (sent,) = sink.adjustments("care-m2")
         waiting = await http.get("/console/members/care-m2")

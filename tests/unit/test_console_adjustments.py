@@ -9,27 +9,46 @@ import pytest
 
 from processors.base.settings import Settings
 from processors.contract.redemptions import PointsAdjustmentKind
-from projections.console.adjustments import Adjustment, AdjustmentPolicy, OverLimitError, route
+from projections.console.adjustments import (
+    Adjustment,
+    AdjustmentPolicy,
+    OverLimitError,
+    Today,
+    route,
+)
 
 POLICY = AdjustmentPolicy(approval_over=1_000, daily_limit=5_000, limits={"lead": 50_000})
 T = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
 
 
+NOTHING = Today(used=0, unreviewed=0)
+
+
 def test_at_the_threshold_it_is_approved_at_once_and_one_point_more_waits():
-    assert route(POLICY, "ava", 1_000, used_today=0) == "approved"
-    assert route(POLICY, "ava", 1_001, used_today=0) == "pending"
+    assert route(POLICY, "ava", 1_000, NOTHING) == "approved"
+    assert route(POLICY, "ava", 1_001, NOTHING) == "pending"
+
+
+def test_the_threshold_counts_the_day_s_unreviewed_points_so_splitting_does_not_pass_it():
+    assert route(POLICY, "ava", 400, Today(used=600, unreviewed=600)) == "approved"
+    assert route(POLICY, "ava", 401, Today(used=600, unreviewed=600)) == "pending"
+    assert route(POLICY, "ava", 1, Today(used=1_000, unreviewed=1_000)) == "pending"
+
+
+def test_points_a_checker_saw_or_waits_to_see_do_not_count_towards_the_threshold():
+    assert route(POLICY, "ava", 1_000, Today(used=3_000, unreviewed=0)) == "approved"
 
 
 def test_the_daily_limit_counts_what_was_used_today_and_names_what_is_left():
-    assert route(POLICY, "ava", 1_000, used_today=4_000) == "approved"
+    assert route(POLICY, "ava", 1_000, Today(used=4_000, unreviewed=0)) == "approved"
     with pytest.raises(OverLimitError, match="1000 of 5000 points left today"):
-        route(POLICY, "ava", 1_001, used_today=4_000)
+        route(POLICY, "ava", 1_001, Today(used=4_000, unreviewed=0))
     with pytest.raises(OverLimitError, match="0 of 5000 points left today"):
-        route(POLICY, "ava", 1, used_today=6_000)
+        route(POLICY, "ava", 1, Today(used=6_000, unreviewed=0))
 
 
 def test_a_staff_member_s_own_limit_overrides_the_default():
-    assert route(POLICY, "lead", 20_000, used_today=0) == "pending"
+    assert route(POLICY, "lead", 20_000, NOTHING) == "pending"
 
 
 def test_the_limits_come_from_the_settings():
