@@ -12,6 +12,7 @@ refused ones included, is audited.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -46,6 +47,9 @@ router = APIRouter(include_in_schema=False)
 Agent = Annotated[Staff, Depends(allowed(Area.MEMBER_CARE))]
 LOCALE = "en"
 SHORT_LIST = 10
+
+POINTS = re.compile(r"[0-9]{1,12}")
+"""A points field: ASCII digits, at most 12 (far past any limit, well inside a bigint)."""
 
 LEDGER_FILTERS = ("source", "entry_type", "category", "program_id", "till_id", "from", "to")
 NO_FILTERS = dict.fromkeys(LEDGER_FILTERS, "")
@@ -96,7 +100,8 @@ def read_adjustment(
     if direction not in ("credit", "debit"):
         form.errors["direction"] = "Choose credit or debit."
     points_text = values.get("points", "").strip()
-    points = int(points_text) if points_text.isdigit() else 0
+    # ASCII digits only: str.isdigit() takes "²", which int() refuses.
+    points = int(points_text) if POINTS.fullmatch(points_text) else 0
     if points < 1:
         form.errors["points"] = "Enter a whole number of points, 1 or more."
     reason = values.get("reason_code", "")

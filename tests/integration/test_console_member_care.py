@@ -299,6 +299,16 @@ async def test_a_bad_adjustment_names_each_field_and_publishes_nothing(app, sink
     assert len(sink.sent) == before
 
 
+@pytest.mark.parametrize("points", ["²", "١٢", "1e3", "12.5", "-5", "1234567890123"])
+async def test_points_that_are_no_plain_whole_number_are_a_field_error(app, sink, points):
+    before = len(sink.sent)
+    async with signed_in(app, "ava", StaffRole.AGENT) as http:
+        answer = await adjust(http, points=points, note="odd digits")
+    assert answer.status_code == 422
+    assert "Enter a whole number of points, 1 or more." in answer.text
+    assert len(sink.sent) == before
+
+
 async def test_over_the_daily_limit_is_refused_with_what_is_left(app, sink):
     before = len(sink.sent)
     async with signed_in(app, "low-limit", StaffRole.AGENT) as http:
