@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaProducer
@@ -42,11 +43,13 @@ from processors.contract.ledger import (
     LedgerEventType,
     Lot,
 )
+from processors.contract.outcomes import RequestAccepted
+from processors.contract.redemptions import RequestType
 from processors.frontdoor import Delivered, admit
 from projections import db
 from projections.migrate import apply_migrations
 from projections.runner import Projector, ProjectorConfig, contract_topic_map
-from projections.writers import ledger
+from projections.writers import ledger, outcomes
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 COPY_SHARE_MIN = 0.60
@@ -122,18 +125,22 @@ async def run_projector_bench(
     fit in memory as models); the front door's baseline is timed on the first chunk."""
     run = uuid.uuid4().hex[:8]
     ledger_topic, enrolments_topic = f"bench.{run}.ledger", f"bench.{run}.enrolments"
+    outcomes_topic = f"bench.{run}.outcomes"
     await kafka.ensure_topics(
         settings.bootstrap_servers,
-        {ledger_topic: (settings.partitions, {}), enrolments_topic: (settings.partitions, {})},
-    )
-    rows, enrolments = ledger.LedgerRows(), []
+        {topic: (settings.partitions, {})
+         for topic in (ledger_topic, enrolments_topic, outcomes_topic)},
+    )  # fmt: skip
+    rows, enrolments, answers = ledger.LedgerRows(), [], []
     sample: list[Event] = []
     for first in range(0, members, CHUNK_MEMBERS):
         chunk = synthetic_ledger(min(CHUNK_MEMBERS, members - first), events_per_member,
                                  seed=11 + first, first_member=first)  # fmt: skip
         ledger_events = [e for e in chunk if isinstance(e, LedgerEventRecorded)]
         joined = [e for e in chunk if isinstance(e, MemberEnrolled)]
+        accepted = [_accepted(e) for e in joined]  # the worker's answers open the members
         await _produce(settings.bootstrap_servers, enrolments_topic, joined)
+        await _produce(settings.bootstrap_servers, outcomes_topic, accepted)
         await _produce(settings.bootstrap_servers, ledger_topic, ledger_events)
         made = ledger.rows_of(ledger_events)  # members apart: their rows simply add up
         rows.events += made.events
@@ -141,8 +148,9 @@ async def run_projector_bench(
         rows.event_balances += made.event_balances
         rows.accounts |= made.accounts
         enrolments += joined
+        answers += accepted
         sample = sample or chunk
-    total = len(rows.events) + len(enrolments)
+    total = len(rows.events) + len(enrolments) + len(answers)
 
     report = BenchReport(
         "projector",
@@ -154,11 +162,16 @@ async def run_projector_bench(
     try:
         apply_migrations(settings.dsn, schema=baseline)
         apply_migrations(settings.dsn, schema=projected)
-        report.add(await asyncio.to_thread(_measure_copy, settings.dsn, baseline, rows, enrolments))
+        report.add(
+            await asyncio.to_thread(
+                _measure_copy, settings.dsn, baseline, rows, enrolments, answers
+            )
+        )
         report.add(_measure_front_door(sample))
         config = ProjectorConfig(
             settings.dsn, settings.bootstrap_servers,
-            contract_topic_map(ledger_topic, enrolments_topic, offers=None),
+            contract_topic_map(ledger_topic, enrolments_topic, offers=None,
+                               outcomes=outcomes_topic),
             group_id=None, schema=projected, max_records=max_records,
         )  # fmt: skip
         done = report.done_over_run.setdefault("projector events", [(time.time(), 0.0)])
@@ -169,6 +182,9 @@ async def run_projector_bench(
         )
         seconds = time.perf_counter() - started
         assert result.events_applied == total, "the projector missed events"
+        with db.connect(settings.dsn, schema=projected) as conn:
+            opened = conn.execute("SELECT count(*) FROM members").fetchone()
+        assert opened == (len(enrolments),), "the projector left enrolments unopened"
         projector = report.add(
             Measurement("projector: Kafka → ledger projection", "events", total, seconds,
                         f"decode + validate + write + checkpoint, {result.transactions} txs")
@@ -226,8 +242,29 @@ def _measure_front_door(events: list[Event]) -> Measurement:
     )  # fmt: skip
 
 
+def _accepted(enrolment: MemberEnrolled) -> RequestAccepted:
+    """The worker's answer to `enrolment`: accepted (its event id is its command id)."""
+    return RequestAccepted(
+        event_id=f"answer-{enrolment.event_id}", occurred_at=enrolment.occurred_at,
+        member_id=enrolment.member_id, command_id=enrolment.event_id,
+        request_type=RequestType.ENROLMENT, request_event_id=enrolment.event_id,
+    )  # fmt: skip
+
+
+OUTCOME_COLUMNS = (
+    "member_id", "command_id", "request_type", "outcome_event_id", "request_event_id",
+    "accepted", "reason", "detail", "points_debited", "discount_cents", "ledger_event_log_id",
+    "granted_reward_ids", "issued_offer_id", "decided_at",
+)  # fmt: skip
+"""`request_outcomes`' columns in the order `outcomes.rows_of` fills them."""
+
+
 def _measure_copy(
-    dsn: str, schema: str, rows: ledger.LedgerRows, enrolments: list[MemberEnrolled]
+    dsn: str,
+    schema: str,
+    rows: ledger.LedgerRows,
+    enrolments: list[MemberEnrolled],
+    answers: list[RequestAccepted],
 ) -> Measurement:
     members = [
         (e.member_id, e.market, e.occurred_at, e.profile.first_name, e.profile.last_name,
@@ -239,27 +276,28 @@ def _measure_copy(
     lots = [
         (*account, "infinity" if at is None else at, points) for *account, at, points in rows.lots()
     ]
-    tables = [
-        ("members", members),
-        ("ledger_events", rows.events),
-        ("ledger_entries", rows.entries),
-        ("ledger_event_balances", rows.event_balances),
-        ("member_balances", rows.balances()),
-        ("member_lots", lots),
+    tables: list[tuple[str, Sequence[Any], Sequence[str] | None]] = [
+        ("members", members, None),
+        ("request_outcomes", outcomes.rows_of(answers), OUTCOME_COLUMNS),
+        ("ledger_events", rows.events, None),
+        ("ledger_entries", rows.entries, None),
+        ("ledger_event_balances", rows.event_balances, None),
+        ("member_balances", rows.balances(), None),
+        ("member_lots", lots, None),
     ]
-    count = len(rows.events) + len(enrolments)
+    count = len(rows.events) + len(enrolments) + len(answers)
     with db.connect(dsn, schema=schema) as conn:
         started = time.perf_counter()
         with conn.cursor() as cursor:
-            for table, data in tables:
-                columns = [
+            for table, data, named in tables:
+                columns = list(named) if named is not None else [
                     row[0]
                     for row in conn.execute(
                         "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass"
                         " AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
                         (table,),
                     )
-                ]
+                ]  # fmt: skip
                 statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
                     sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
                 )
@@ -270,5 +308,5 @@ def _measure_copy(
         seconds = time.perf_counter() - started
     return Measurement(
         "baseline: bare COPY of the same rows", "events", count, seconds,
-        "same 6 tables, indexes and FKs; one transaction",
+        "same 7 tables, indexes and FKs; one transaction",
     )  # fmt: skip
