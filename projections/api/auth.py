@@ -204,6 +204,13 @@ MemberId = Annotated[str, Depends(authorized_member)]
 """A route parameter: the member id of the path, authorised for the caller."""
 
 
+async def staff_principal(principal: Annotated[Principal, Depends(read_principal)]) -> Principal:
+    """The caller, once known to hold a staff token (back office, member care, analysts)."""
+    if principal.role is not Role.STAFF:
+        raise ForbiddenError("this needs a staff token")
+    return principal
+
+
 async def till_principal(
     principal: Annotated[Principal, Depends(read_any_principal)],
 ) -> Principal:

@@ -51,7 +51,7 @@ from processors.rules.offers.catalogue import Catalogue
 from processors.rules.rewards import till
 from processors.rules.rewards.till import Held
 from projections.api import cart_queries, code_checks, offer_reservations
-from projections.api.auth import Principal, Role, read_principal, till_principal
+from projections.api.auth import Principal, till_principal
 from projections.api.cart_schemas import (
     BehaviourProgress,
     CartDiscount,
@@ -69,7 +69,6 @@ from projections.api.code_schemas import CodeCheck
 from projections.api.errors import (
     ApiError,
     BadParameterError,
-    ForbiddenError,
     NotFoundError,
     refusals,
 )
@@ -136,13 +135,6 @@ class MemberMergedError(ApiError):
             f"member '{member_id}' was merged into '{survivor}': evaluate the cart for the "
             "survivor",
         )
-
-
-def staff_principal(principal: Annotated[Principal, Depends(read_principal)]) -> Principal:
-    """The caller, once known to hold a staff token (back office, member care, analysts)."""
-    if principal.role is not Role.STAFF:
-        raise ForbiddenError("this needs a staff token")
-    return principal
 
 
 def _connection(request: Request) -> AbstractAsyncContextManager[AsyncConnection[Any]]:

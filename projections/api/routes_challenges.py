@@ -24,8 +24,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from psycopg import AsyncConnection
 from pydantic import ConfigDict, Field
 
-from projections.api.auth import MemberId, Principal, Role, read_principal
-from projections.api.errors import ForbiddenError, NotFoundError, refusals
+from projections.api.auth import MemberId, Principal, staff_principal
+from projections.api.errors import NotFoundError, refusals
 from projections.api.locales import DEFAULT_LOCALE, LocaleQuery, pick
 from projections.api.schemas import Body, Instant
 
@@ -313,13 +313,6 @@ async def read_member_challenges(
             for row in completed
         ],
     )
-
-
-def staff_principal(principal: Annotated[Principal, Depends(read_principal)]) -> Principal:
-    """The caller, once known to hold a staff token: participation is an analysts' view."""
-    if principal.role is not Role.STAFF:
-        raise ForbiddenError("challenge participation needs a staff token")
-    return principal
 
 
 MarketFilter = Annotated[

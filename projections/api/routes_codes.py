@@ -38,7 +38,13 @@ from processors.rules.arithmetic import derived_id
 from processors.rules.codes.promotions import normalised
 from projections.api import offer_reservations
 from projections.api.answers import outcome_key
-from projections.api.auth import MemberId, Principal, read_principal, till_principal
+from projections.api.auth import (
+    MemberId,
+    Principal,
+    read_principal,
+    staff_principal,
+    till_principal,
+)
 from projections.api.claims import (
     UNWRITTEN_RECLAIM_AFTER,
     KeyReusedError,
@@ -69,7 +75,7 @@ from projections.api.errors import (
 )
 from projections.api.identifiers import ApiId
 from projections.api.member_requests import heard_outcome
-from projections.api.routes_carts import ConfigSource, ConfigUnavailableError, staff_principal
+from projections.api.routes_carts import ConfigSource, ConfigUnavailableError
 from projections.api.throttle import Throttle, caller_keys
 from projections.api.wakeups import Wakeups, member_key
 

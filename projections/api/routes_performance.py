@@ -18,8 +18,8 @@ from fastapi import APIRouter, Depends, Request
 from psycopg import AsyncConnection
 from pydantic import Field
 
-from projections.api.auth import Principal, Role, read_principal
-from projections.api.errors import ForbiddenError, NotFoundError, refusals
+from projections.api.auth import Principal, staff_principal
+from projections.api.errors import NotFoundError, refusals
 from projections.api.identifiers import OfferIdPath
 from projections.api.schemas import Body, Instant
 
@@ -87,13 +87,6 @@ class OfferPerformance(Body):
     test: GroupPerformance
     control: GroupPerformance
     uplift: Uplift
-
-
-def staff_principal(principal: Annotated[Principal, Depends(read_principal)]) -> Principal:
-    """The caller, once known to hold a staff token: performance is an operational view."""
-    if principal.role is not Role.STAFF:
-        raise ForbiddenError("offer performance needs a staff token")
-    return principal
 
 
 def _connection(request: Request) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
