@@ -4,6 +4,8 @@
 Append-only: `record` inserts, nothing here updates or deletes, and the table's trigger
 refuses both. `read` pages the log newest first for the admins' page. A refused action is
 recorded too, with its reason as the outcome: who tried what matters as much as who did it.
+An action with effects outside the console (a publication) is recorded as `attempted` before
+it is done, and refused when that record cannot be written (`AuditUnavailableError`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -31,6 +34,11 @@ _SELECT = """SELECT seq, occurred_at, staff, staff_role, action, subject, before
       AND (%(subject)s::text IS NULL OR subject = %(subject)s)
       AND (%(below)s::bigint IS NULL OR seq < %(below)s)
     ORDER BY seq DESC LIMIT %(limit)s"""
+
+
+class AuditUnavailableError(Exception):
+    """The log could not be written (Postgres down, the pool exhausted): an action that must
+    be on record first is not done."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,8 @@ class StaffAuditLog:
         after: Any = None,
         outcome: str = "done",
     ) -> None:
-        """Append one entry; `before` and `after` are JSON values (None: nothing)."""
+        """Append one entry; `before` and `after` are JSON values (None: nothing).
+        AuditUnavailableError when Postgres does not take it."""
         row = (
             at,
             staff.name,
@@ -99,8 +108,11 @@ class StaffAuditLog:
             None if after is None else Jsonb(after),
             outcome,
         )
-        async with self.write_pool.connection() as conn:
-            await conn.execute(_INSERT, row)
+        try:
+            async with self.write_pool.connection() as conn:
+                await conn.execute(_INSERT, row)
+        except psycopg.Error as error:
+            raise AuditUnavailableError(f"the audit log cannot be written: {error}") from error
 
     async def read(
         self,

@@ -9,6 +9,7 @@ refused one, is audited.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from processors.offer_files import Problem
 from processors.rules.member import Config
 from projections.api.commands import CommandUnavailableError
 from projections.console import offer_form
+from projections.console.audit import AuditUnavailableError
 from projections.console.offer_queries import STATUSES, OfferQueries
 from projections.console.pages import audit_log, is_htmx, now, redirect, render
 from projections.console.preview import Sample, preview, read_events, sample_events
@@ -48,13 +50,40 @@ def _config(request: Request) -> Config | None:
     return source.config if source.ready.is_set() else None
 
 
-async def _send(request: Request, event: Event) -> str | None:
-    """Publish `event` through the API's command sink; why not, when it cannot."""
+class NotRecordedError(Exception):
+    """The attempt could not be audited, so nothing was published (the message says so)."""
+
+
+async def _send_audited(
+    request: Request,
+    staff: Staff,
+    action: str,
+    subject: str,
+    events: list[Event],
+    *,
+    before: Any = None,
+    after: Any = None,
+) -> str | None:
+    """Publish `events` in order through the API's command sink, audited: the attempt is
+    recorded first, and when it cannot be, nothing is sent (NotRecordedError); then the
+    outcome. Why not published, when the sink refuses."""
+    log, at = audit_log(request), now(request)
+    entry = {"at": at, "subject": subject, "before": before, "after": after}
     try:
-        await request.app.state.command_sink.send(event)
-    except CommandUnavailableError as error:
-        return error.reason
-    return None
+        await log.record(staff, action, **entry, outcome="attempted")
+    except AuditUnavailableError as error:
+        raise NotRecordedError(f"nothing was published: {error}; try again later") from error
+    unsent = None
+    for event in events:
+        try:
+            await request.app.state.command_sink.send(event)
+        except CommandUnavailableError as error:
+            unsent = error.reason
+            break
+    # The attempt is on record; an outcome the log cannot take does not undo what was sent.
+    with contextlib.suppress(AuditUnavailableError):
+        await log.record(staff, action, **entry, outcome=f"failed: {unsent}" if unsent else "done")
+    return unsent
 
 
 def _done(request: Request, path: str) -> Response:
@@ -176,12 +205,6 @@ async def submit_offer(request: Request, staff: Marketer, form_data: CheckedForm
     if action != "publish":
         return _form_page(request, staff, form, valid=True)
     before = await _queries(request).definition(event.offer_id)
-    unsent = None
-    # The list first: an offer targeting it finds its members when it is published.
-    for part in [*form.audience, event]:
-        unsent = await _send(request, part)
-        if unsent:
-            break
     after = event.model_dump(mode="json")
     if form.audience:
         members = sum(len(part.member_ids) for part in form.audience)
@@ -190,15 +213,14 @@ async def submit_offer(request: Request, staff: Marketer, form_data: CheckedForm
             "members": members,
             "parts": len(form.audience),
         }
-    await audit_log(request).record(
-        staff,
-        "publish offer",
-        at=at,
-        subject=event.offer_id,
-        before=before,
-        after=after,
-        outcome=f"failed: {unsent}" if unsent else "done",
-    )
+    try:
+        # The list first: an offer targeting it finds its members when it is published.
+        unsent = await _send_audited(
+            request, staff, "publish offer", event.offer_id, [*form.audience, event],
+            before=before, after=after,
+        )  # fmt: skip
+    except NotRecordedError as error:
+        return _form_page(request, staff, form, 503, valid=True, error=str(error))
     if unsent:
         return _form_page(request, staff, form, 503, valid=True, error=unsent)
     return _done(request, f"/console/offers?published={event.offer_id}")
@@ -280,17 +302,13 @@ async def extend_offer(
         return await _offer_page(request, staff, offer_id, 422, refusal=decided)
     offer = config.catalogue.get(offer_id) if config else None
     before = {"ends_at": offer.schedule.ends_at.isoformat()} if offer else None
-    unsent = await _send(request, decided)
-    outcome = f"failed: {unsent}" if unsent else "done"
-    await audit_log(request).record(
-        staff,
-        "extend offer",
-        at=at,
-        subject=offer_id,
-        before=before,
-        after={"ends_at": decided.ends_at.isoformat()},
-        outcome=outcome,
-    )
+    try:
+        unsent = await _send_audited(
+            request, staff, "extend offer", offer_id, [decided],
+            before=before, after={"ends_at": decided.ends_at.isoformat()},
+        )  # fmt: skip
+    except NotRecordedError as error:
+        return await _offer_page(request, staff, offer_id, 503, refusal=str(error))
     if unsent:
         return await _offer_page(request, staff, offer_id, 503, refusal=unsent)
     return _done(request, f"/console/offers/{offer_id}?extended=1")
@@ -313,15 +331,13 @@ async def withdraw_offer(
             staff, "withdraw offer", at=at, subject=offer_id, outcome=f"refused: {decided}"
         )
         return await _offer_page(request, staff, offer_id, 422, refusal=decided)
-    unsent = await _send(request, decided)
-    await audit_log(request).record(
-        staff,
-        "withdraw offer",
-        at=at,
-        subject=offer_id,
-        after={"withdrawn_at": at.isoformat(), "reason": reason},
-        outcome=f"failed: {unsent}" if unsent else "done",
-    )
+    try:
+        unsent = await _send_audited(
+            request, staff, "withdraw offer", offer_id, [decided],
+            after={"withdrawn_at": at.isoformat(), "reason": reason},
+        )  # fmt: skip
+    except NotRecordedError as error:
+        return await _offer_page(request, staff, offer_id, 503, refusal=str(error))
     if unsent:
         return await _offer_page(request, staff, offer_id, 503, refusal=unsent)
     return _done(request, f"/console/offers/{offer_id}?withdrawn=1")

@@ -5,18 +5,22 @@ CSRF and the audit trail (docs/adr/0035-staff-console.md)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
+from processors.codec.json_form import from_json_object
 from processors.contract.base import Event
 from processors.contract.config import OfferPublished
 from processors.rules.member import Config
 from projections.api.auth import StaffRole
 from projections.api.routes_carts import FixedConfig
+from projections.console.audit import StaffAuditLog
 from tests.cart_given import offer, program
 from tests.console_given import NOW, console_app, csrf_of, signed_in
 
@@ -376,3 +380,95 @@ async def test_a_file_too_large_to_upload_is_refused_whole_at_its_field(app, sin
     products = answer.text.split('id="f-behaviours-0--products-skus-error"')[1]
     assert "all.csv is larger than 2 MB: upload a smaller file" in products.split("</div>")[0]
     assert len(sink.sent) == before
+
+
+@contextmanager
+def audit_log_down(app: Any) -> Iterator[None]:
+    """The audit log's writes go to a pool that reaches no Postgres."""
+    working = app.state.staff_audit
+    app.state.staff_audit = StaffAuditLog(working.read_pool, AsyncConnectionPool("", open=False))
+    try:
+        yield
+    finally:
+        app.state.staff_audit = working
+
+
+@pytest.fixture(scope="module")
+def extendable(app: Any, database_url: str) -> str:
+    """An offer of a programme that allows extensions, live for another five days."""
+    config = app.state.config_source.config
+    config.apply(
+        from_json_object(
+            {"type": "ProgramConfigured", "event_id": "program-EXT",
+             "occurred_at": (NOW - timedelta(days=60)).isoformat(), "program_id": "EXT",
+             "name": "Extensible", "market": "CA", "currency": "CAD",
+             "time_zone": "America/Toronto", "categories": ["REGULAR"],
+             "points_per_currency_unit": "1", "expiry": {"kind": "NONE"},
+             "offer_end_date_extension_enabled": True}
+        )
+    )  # fmt: skip
+    published = offer(
+        "EXTENDABLE",
+        program_id="EXT",
+        schedule={
+            "starts_at": (NOW - timedelta(days=2)).isoformat(),
+            "ends_at": (NOW + timedelta(days=5)).isoformat(),
+        },
+        behaviours=[
+            {"kind": "SPEND", "accumulation": "SINGLE_TRANSACTION", "spend_min_cents": 2000}
+        ],
+        reward={"kind": "FLAT_POINTS", "points": 100},
+    )
+    config.apply(published)
+    assert isinstance(published, OfferPublished)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO offers (offer_id, program_id, market, rank, starts_at, ends_at, "
+            "control_share_percent, definition) VALUES (%s, 'EXT', 'CA', 5, %s, %s, 0, %s)",
+            (published.offer_id, published.schedule.starts_at, published.schedule.ends_at,
+             json.dumps(published.model_dump(mode="json"))),
+        )  # fmt: skip
+    return published.offer_id
+
+
+async def test_without_the_audit_log_nothing_is_published_extended_or_withdrawn(
+    app, sink, extendable
+):
+    offer_id = extendable
+    before = len(sink.sent)
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        page = await http.get(f"/console/offers/{offer_id}")
+        token = csrf_of(page.text)
+        ends = (NOW + timedelta(days=20)).strftime("%Y-%m-%dT%H:%M")
+        form = await http.get("/console/offers/new")
+        with audit_log_down(app):
+            published = await http.post(
+                "/console/offers/new",
+                data={**valid_form("UNAUDITED"), "action": "publish",
+                      "csrf_token": csrf_of(form.text)},
+            )  # fmt: skip
+            extended = await http.post(
+                f"/console/offers/{offer_id}/extend", data={"ends_at": ends, "csrf_token": token}
+            )
+            withdrawn = await http.post(
+                f"/console/offers/{offer_id}/withdraw", data={"reason": "x", "csrf_token": token}
+            )
+    for answer in (published, extended, withdrawn):
+        assert answer.status_code == 503
+        assert "nothing was published: the audit log cannot be written" in answer.text
+    assert len(sink.sent) == before
+
+
+async def test_an_extension_is_on_record_as_attempted_before_it_is_done(app, sink, extendable):
+    offer_id = extendable
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        page = await http.get(f"/console/offers/{offer_id}")
+        ends = (NOW + timedelta(days=20)).strftime("%Y-%m-%dT%H:%M")
+        answer = await http.post(
+            f"/console/offers/{offer_id}/extend",
+            data={"ends_at": ends, "csrf_token": csrf_of(page.text)},
+        )
+    assert answer.status_code == 303
+    assert type(sink.sent[-1]).__name__ == "OfferEndDateExtended"
+    entries = await app.state.staff_audit.read(subject=offer_id, action="extend offer")
+    assert [e.outcome for e in entries] == ["done", "attempted"]
