@@ -2,7 +2,8 @@
 state the store rules judge a buyer on, rebuilt from it.
 
 One parameterised statement (DESIGN.md §7) reads, for one member id: the `members` row
-(status, programmes, markets), the REGULAR balances (`member_balances`), the targeting
+(status, programmes, markets, profile), the balances of every category (`member_balances`:
+a store may be paid from another category than REGULAR), the targeting
 standings (`member_offer_standings`) and the offers the member bought
 (`member_issued_offers`). `buyer` turns that into the `MemberLedger` and `MemberOffers` that
 `processors.rules.rewards.store.purchase_refusal` judges, the same shapes the worker keeps, so
@@ -26,11 +27,13 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from processors.contract.common import PointsCategory
+from processors.contract.enrolments import MemberProfile
 from processors.contract.offer_definition import TargetingTiming
 from processors.rules.ledger.lots import Lot
 from processors.rules.ledger.state import MemberLedger, account_key
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.state import (
+    TIER_ATTRIBUTE,
     IssuedOffer,
     MemberOffers,
     OfferProgress,
@@ -75,9 +78,9 @@ ISSUED_JSON = """coalesce((SELECT json_agg(json_build_array(i.issued_offer_id, i
 `issued_instances`: the buyer's, and the cart preview's (`cart_queries`)."""
 
 _BUYER = sql.SQL("""
-SELECT m.status, m.merged_into, m.market, m.markets, m.program_ids,
-    coalesce((SELECT json_object_agg(b.program_id, b.balance) FROM member_balances b
-        WHERE b.member_id = m.member_id AND b.category = 'REGULAR'), '{{}}') AS balances,
+SELECT m.status, m.merged_into, m.market, m.markets, m.program_ids, m.profile,
+    coalesce((SELECT json_agg(json_build_array(b.program_id, b.category, b.balance))
+        FROM member_balances b WHERE b.member_id = m.member_id), '[]') AS balances,
     coalesce((SELECT json_agg(json_build_array(s.offer_id, s.in_control_group, s.targeted_at,
             s.last_targeted_at, s.targeting_event_ids, s.uses))
         FROM member_offer_standings s WHERE s.member_id = m.member_id), '[]') AS standings,
@@ -168,12 +171,17 @@ def buyer_of(member_id: str, row: dict[str, Any], catalogue: Catalogue) -> Buyer
         member_id=member_id, status=row["status"], merged_into=row["merged_into"],
         programs=programs,
         accounts={
-            account_key(program_id, PointsCategory.REGULAR): (Lot(expires_at=None, points=int(b)),)
-            for program_id, b in row["balances"].items()
+            account_key(program_id, PointsCategory(category)):
+                (Lot(expires_at=None, points=int(balance)),)
+            for program_id, category, balance in row["balances"]
         },
     )  # fmt: skip
     markets = tuple(row["markets"] or ()) or (row["market"],)
-    offers = MemberOffers(member_id=member_id, markets=list(markets), programs=programs)
+    profile = MemberProfile.model_validate(row["profile"]) if row.get("profile") else None
+    offers = MemberOffers(
+        member_id=member_id, markets=list(markets), programs=programs, profile=profile,
+        tier=profile.attributes.get(TIER_ATTRIBUTE) if profile is not None else None,
+    )  # fmt: skip
     for offer_id, control, targeted_at, last_at, event_ids, uses in row["standings"]:
         offers.offers[offer_id] = OfferProgress(uses=int(uses))
         if targeted_at is None:

@@ -23,22 +23,35 @@ UseAction = Literal["lock", "redeem"]
 
 
 class RewardStoreSummary(Body):
-    """A reward store the member may buy in."""
+    """A reward store the member may buy in (`RewardStoreConfigured`)."""
 
     reward_store_id: str
-    markets: list[str] = Field(description="The markets of the offers it sells now.")
-    program_ids: list[str] = Field(description="The programmes whose points pay for them.")
+    market: str = Field(description="The market whose members may buy in it.")
+    program_id: str = Field(description="The programme whose points pay.")
+    category: str = Field(description="The points category purchases are debited from.")
+    copy_: RewardCopy = Field(
+        alias="copy", serialization_alias="copy",
+        description="Its name (headline) and description in the language asked (else English).",
+    )  # fmt: skip
+    available_until: Instant | None = Field(description="When it closes; null: no end.")
     offers_for_member: int = Field(
         description="Offers it sells now that the member may be sold (targeted, not held out "
         "as control), whether or not they can afford them yet."
     )
-    cheapest_points_cost: int = Field(description="The lowest price among those offers.")
+    offers_member_may_buy: int = Field(
+        description="Of those, the ones a purchase now would buy, as far as the projections "
+        "know (the balance covers the price, uses per member left)."
+    )
+    cheapest_points_cost: int | None = Field(
+        description="The lowest price among the offers for the member; null: none now."
+    )
 
 
 class RewardStores(Body):
     """`GET /v1/reward-stores`: the member's eligible stores, by id."""
 
     member_id: str
+    locale: str = Field(description="The language asked for.")
     reward_stores: list[RewardStoreSummary]
 
 
@@ -54,7 +67,9 @@ class Buyer(Body):
         description="Instances the member may still buy (the offer's uses per member less those "
         "bought); null: no limit."
     )
-    balance: int = Field(description="The member's REGULAR balance in the offer's programme.")
+    balance: int = Field(
+        description="The member's balance in the store's programme and points category."
+    )
     affordable: bool = Field(description="That balance covers the price.")
     may_buy: bool = Field(description="A purchase now would be accepted, as far as known here.")
     refusal: str | None = Field(
@@ -69,7 +84,7 @@ class StoreOffer(Body):
 
     offer_id: str
     reward_store_id: str
-    program_id: str = Field(description="The programme whose REGULAR points pay.")
+    program_id: str = Field(description="The programme whose points pay (the store's).")
     market: str
     rank: int = Field(description="Its place in the store: 1 first.")
     points_cost: int = Field(description="The price in points.")
@@ -205,9 +220,18 @@ class IssuedOfferUse(Body):
 
 STORES_EXAMPLE: dict[str, Any] = {
     "member_id": "M1",
+    "locale": "fr",
     "reward_stores": [{
-        "reward_store_id": "CAFE", "markets": ["CA"], "program_ids": ["CA_REWARDS"],
-        "offers_for_member": 2, "cheapest_points_cost": 300,
+        "reward_store_id": "CAFE", "market": "CA", "program_id": "CA_REWARDS",
+        "category": "REGULAR",
+        "copy": {
+            "locale": "fr", "headline": "La boutique café",
+            "short_description": "Des offres café et boulangerie à acheter avec vos points.",
+            "long_description": None, "terms": None,
+            "image_url": "https://images.example.com/stores/cafe-fr.png",
+        },
+        "available_until": None, "offers_for_member": 2, "offers_member_may_buy": 1,
+        "cheapest_points_cost": 300,
     }],
 }  # fmt: skip
 _COPY = {

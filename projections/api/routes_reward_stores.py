@@ -2,11 +2,12 @@
 the offers one sells, and buying one with points.
 
 - `GET /v1/reward-stores` and `GET /v1/reward-stores/{reward_store_id}/offers`: a store is
-  the set of live offers whose `reward_store` listing names it (ADR 20). Each offer says
-  whether the member may buy it, judged by the worker's own rule
-  (`processors.rules.rewards.store.purchase_refusal` and its parts) on the member's state
-  rebuilt from the projections (`reward_store_queries`). A member's eligible stores are those
-  selling at least one offer the member is targeted by (not as control).
+  configured (`RewardStoreConfigured`) and sells the live offers of its programme whose
+  `reward_store` listing names it. The member's stores are those open now, of the member's
+  market, whose eligibility the member's profile meets (`store.is_listed_for`), with their
+  copy in the language asked. Each offer says whether the member may buy it, judged by the
+  worker's own rule (`processors.rules.rewards.store.purchase_refusal` and its parts) on the
+  member's state rebuilt from the projections (`reward_store_queries`).
 - `POST /v1/reward-stores/{reward_store_id}/offers/{offer_id}/purchase` writes a
   `RewardStoreOfferPurchaseRequested` and answers with the worker's decision as the
   redemption endpoint does (ADR 22), through `member_requests.submit`: 201 with the issued
@@ -21,6 +22,7 @@ otherwise); a staff token names the member with `member_id` (400 without).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -28,10 +30,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from processors.contract.common import Source
-from processors.contract.config import OfferPublished
+from processors.contract.config import OfferPublished, RewardStoreConfigured
+from processors.contract.offer_definition import LocalizedCopy
 from processors.contract.redemptions import RequestType, RewardStoreOfferPurchaseRequested
 from processors.rules.arithmetic import derived_id
 from processors.rules.ledger import requests
+from processors.rules.member import Config
 from processors.rules.rewards import store
 from projections.api.auth import MemberId, Principal, Role, read_principal
 from projections.api.claims import located
@@ -110,11 +114,24 @@ def _queries(request: Request) -> RewardStoreQueries:
     return queries
 
 
-def _catalogue_offers(request: Request, at: datetime) -> list[OfferPublished]:
+def _config(request: Request) -> Config:
     source: ConfigSource = request.app.state.config_source
     if not source.ready.is_set():
         raise ConfigUnavailableError(f"the offer configuration is not loaded yet: {source.status}")
-    return source.config.catalogue.for_sale(at)
+    return source.config
+
+
+def sold_in(
+    reward_store: RewardStoreConfigured, offers: list[OfferPublished]
+) -> list[OfferPublished]:
+    """The offers (for sale now) that `reward_store` sells: listed in it, of its programme."""
+    return [
+        offer
+        for offer in offers
+        if offer.reward_store is not None
+        and offer.reward_store.reward_store_id == reward_store.reward_store_id
+        and offer.program_id == reward_store.program_id
+    ]
 
 
 async def _buyer(request: Request, member_id: str) -> Buyer:
@@ -125,19 +142,23 @@ async def _buyer(request: Request, member_id: str) -> Buyer:
     return found
 
 
-def buyer_view(buyer: Buyer, offer: OfferPublished, at: datetime) -> BuyerView:
+def buyer_view(
+    buyer: Buyer, offer: OfferPublished, reward_store: RewardStoreConfigured, at: datetime
+) -> BuyerView:
     """What the member may do with a store's offer at `at`: the worker's rule, part by part."""
     assert offer.reward_store is not None
     ledger, offers = buyer.ledger, buyer.offers
-    listing = offer.reward_store
+    listing, category = offer.reward_store, reward_store.category
     refusal = store.purchase_refusal(
-        ledger, offers, listing.reward_store_id, offer.offer_id, offer, at
+        ledger, offers, listing.reward_store_id, offer.offer_id, offer, reward_store, at
     )
-    spend = requests.cannot_spend(ledger, [(offer.program_id, listing.points_cost)])
+    spend = requests.cannot_spend(
+        ledger, [(offer.program_id, listing.points_cost)], category=category
+    )
     return BuyerView(
         targeted=store.audience_refusal(ledger.programs, offers, offer, at) is None,
         uses_left=store.uses_left(offer, offers),
-        balance=ledger.spendable(offer.program_id),
+        balance=ledger.spendable(offer.program_id, category),
         affordable=spend is None,
         may_buy=refusal is None,
         refusal=refusal[0].value if refusal is not None else None,
@@ -145,20 +166,26 @@ def buyer_view(buyer: Buyer, offer: OfferPublished, at: datetime) -> BuyerView:
     )
 
 
-def _store_offer(offer: OfferPublished, buyer: Buyer, locale: str, at: datetime) -> StoreOffer:
+def _store_offer(
+    offer: OfferPublished,
+    reward_store: RewardStoreConfigured,
+    buyer: Buyer,
+    locale: str,
+    at: datetime,
+) -> StoreOffer:
     assert offer.reward_store is not None
     return StoreOffer(
         offer_id=offer.offer_id, reward_store_id=offer.reward_store.reward_store_id,
         program_id=offer.program_id, market=offer.market, rank=offer.rank,
         points_cost=offer.reward_store.points_cost, starts_at=offer.schedule.starts_at,
         ends_at=offer.schedule.ends_at, uses_per_member_max=offer.usage.uses_per_member_max,
-        copy=_copy(offer, locale), reward=offer.reward.model_dump(mode="json"),
-        member=buyer_view(buyer, offer, at),
+        copy=_copy(offer.localized_copy, locale), reward=offer.reward.model_dump(mode="json"),
+        member=buyer_view(buyer, offer, reward_store, at),
     )  # fmt: skip
 
 
-def _copy(offer: OfferPublished, locale: str) -> RewardCopy:
-    copies = {c.locale.value: c for c in offer.localized_copy}
+def _copy(localized: Sequence[LocalizedCopy], locale: str) -> RewardCopy:
+    copies = {c.locale.value: c for c in localized}
     shown = copies[pick(copies, locale)]
     return RewardCopy(**shown.model_dump(mode="json"))
 
@@ -186,29 +213,43 @@ async def read_reward_stores(
     request: Request,
     principal: Annotated[Principal, Depends(read_principal)],
     member_id: BuyerQuery = None,
+    locale: LocaleQuery = DEFAULT_LOCALE,
 ) -> RewardStores:
-    """Stores selling now at least one offer the member is targeted by (not as control)."""
+    """Configured stores open now, of the member's market, whose eligibility the member's
+    profile meets: copy in the language asked, and how many offers the member is targeted by
+    and may buy now."""
     whose = buyer_id(principal, member_id)
     now: datetime = request.app.state.clock()
-    offers = _catalogue_offers(request, now)
+    config = _config(request)
     buyer = await _buyer(request, whose)
-    sold: dict[str, list[OfferPublished]] = {}
-    for offer in offers:
-        assert offer.reward_store is not None
-        view = buyer_view(buyer, offer, now)
-        if buyer.ledger.status == "ACTIVE" and offer.market in buyer.markets and view.targeted:
-            sold.setdefault(offer.reward_store.reward_store_id, []).append(offer)
-    stores = [
-        RewardStoreSummary(
-            reward_store_id=store_id,
-            markets=sorted({o.market for o in its}),
-            program_ids=sorted({o.program_id for o in its}),
-            offers_for_member=len(its),
-            cheapest_points_cost=min(o.reward_store.points_cost for o in its if o.reward_store),
+    if buyer.ledger.status != "ACTIVE":
+        return RewardStores(member_id=whose, locale=locale, reward_stores=[])
+    for_sale = config.catalogue.for_sale(now)
+    stores = []
+    for reward_store in sorted(config.reward_stores.values(), key=lambda s: s.reward_store_id):
+        if not store.is_listed_for(reward_store, buyer.offers, now):
+            continue
+        views = [
+            (o, buyer_view(buyer, o, reward_store, now)) for o in sold_in(reward_store, for_sale)
+        ]
+        targeted = [(o, v) for o, v in views if v.targeted]
+        stores.append(
+            RewardStoreSummary(
+                reward_store_id=reward_store.reward_store_id,
+                market=reward_store.market,
+                program_id=reward_store.program_id,
+                category=reward_store.category.value,
+                copy=_copy(reward_store.localized_copy, locale),
+                available_until=reward_store.available_until,
+                offers_for_member=len(targeted),
+                offers_member_may_buy=sum(1 for _, v in targeted if v.may_buy),
+                cheapest_points_cost=min(
+                    (o.reward_store.points_cost for o, _ in targeted if o.reward_store),
+                    default=None,
+                ),
+            )
         )
-        for store_id, its in sorted(sold.items())
-    ]
-    return RewardStores(member_id=whose, reward_stores=stores)
+    return RewardStores(member_id=whose, locale=locale, reward_stores=stores)
 
 
 @router.get(
@@ -219,11 +260,13 @@ async def read_reward_stores(
         **refusals(
             400, 401, 403, 404, 414, 503,
             described=_READ_REFUSALS | {
-                404: "not_found: no such member, or the store sells nothing in the member's "
-                "markets now",
+                404: "not_found: no such member, or no such reward store (never configured, "
+                "or withdrawn)",
             },
         ),
-        200: documented("Its offers by rank, each with whether the member may buy it.",
+        200: documented("Its offers for sale now in the member's markets, by rank, each with "
+                      "whether the member may buy it (a store the member may not buy in, or "
+                      "closed, says why on each offer).",
                       STORE_OFFERS_EXAMPLE),
     },
 )  # fmt: skip
@@ -238,22 +281,21 @@ async def read_store_offers(
     left, affordable, and whether a purchase would be accepted (else the reason)."""
     whose = buyer_id(principal, member_id)
     now: datetime = request.app.state.clock()
-    offers = _catalogue_offers(request, now)
+    config = _config(request)
+    reward_store = config.reward_stores.get(reward_store_id)
+    if reward_store is None or reward_store.withdrawn:
+        raise NotFoundError(f"no reward store '{reward_store_id}'")
     buyer = await _buyer(request, whose)
     sold = [
         offer
-        for offer in offers
-        if offer.reward_store is not None
-        and offer.reward_store.reward_store_id == reward_store_id
-        and offer.market in buyer.markets
+        for offer in sold_in(reward_store, config.catalogue.for_sale(now))
+        if offer.market in buyer.markets
     ]
-    if not sold:
-        raise NotFoundError(f"reward store '{reward_store_id}' sells nothing for this member now")
     return StoreOffers(
         reward_store_id=reward_store_id,
         member_id=whose,
         locale=locale,
-        offers=[_store_offer(offer, buyer, locale, now) for offer in sold],
+        offers=[_store_offer(offer, reward_store, buyer, locale, now) for offer in sold],
     )
 
 

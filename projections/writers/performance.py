@@ -35,6 +35,7 @@ from processors.contract.config import (
     OfferPublished,
     OfferWithdrawn,
     ProgramConfigured,
+    RewardStoreConfigured,
 )
 from processors.contract.offers import OfferBudgetExhausted, OfferTargeted
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
@@ -63,9 +64,10 @@ EVENTS = (
 )
 """What this projection writes."""
 
-PASSED_OVER = (AudienceUploaded, AudienceDefined)
+PASSED_OVER = (AudienceUploaded, AudienceDefined, RewardStoreConfigured)
 """Events of its topics no table uses yet (rewards and their codes: `writers/rewards.py`;
-promotions and their codes: `writers/codes.py`; challenges: `writers/challenges.py`)."""
+promotions and their codes: `writers/codes.py`; challenges: `writers/challenges.py`; reward
+stores are read by the API from the config topic it follows, ADR 33)."""
 
 
 @dataclass

@@ -3,13 +3,13 @@ docs/adr/0033-reward-store-api.md): the app as `loyalty api` builds it, the real
 deciding, the real projector filling the tables, in a database and under topics of this test's
 own (`engine`, as the reward redemption tests set it up).
 
-A store CAFE sells a MASS offer (300 points, $2 off a basket of $5 or more) and an offer for
-an audience nobody was uploaded to. A member with 1,000 points sees the store and both offers,
-buys the first (201 with the issued offer), a repeat of the key is 409 with the original, the
-second is refused `not_eligible`; a member with 100 points is refused `insufficient_points`;
-a member token reads and buys only for its own member. Then the till locks the instance to a
-basket (another basket is refused `reward_locked`; the till's cart preview shows the discount
-to that basket only), that transaction gets the discount once, a
+A store CAFE (configured, open to all) sells a MASS offer (300 points, $2 off a basket of $5 or
+more) and an offer for an audience nobody was uploaded to. A member with 1,000 points sees the
+store and both offers, buys the first (201 with the issued offer), a repeat of the key is 409
+with the original, the second is refused `not_eligible`; a member with 100 points is refused
+`insufficient_points`; a member token reads and buys only for its own member. Then the till
+locks the instance to a basket (another basket is refused `reward_locked`; the till's cart
+preview shows the discount to that basket only), that transaction gets the discount once, a
 second one carrying the instance nothing, and redeeming it again is 409 `duplicate_request`.
 
 The API waits for decisions far beyond what they take here (`LOYALTY_API_DECISION_WAIT_MS`),
@@ -42,6 +42,7 @@ from tests.integration.test_rewards_api import api, bearer, engine, projected
 from tests.integration.test_worker_runtime import until
 from tests.rules.given import bought, enrolled, program
 from tests.rules.offers.given_offers import discount, offer, spend
+from tests.rules.test_reward_stores import reward_store
 
 pytestmark = pytest.mark.integration
 
@@ -64,6 +65,12 @@ def store_offer(offer_id: str, **changes: Any):  # type: ignore[no-untyped-def]
         occurred_at=NOW - timedelta(days=2), event_id=f"pub-{offer_id}",
         usage=OfferUsageControls(uses_per_member_max=2), **changes,
     )  # fmt: skip
+
+
+def cafe():  # type: ignore[no-untyped-def]
+    """The store CAFE, configured and open to every member of the programme."""
+    return reward_store("CAFE", occurred_at=NOW - timedelta(days=2),
+                        available_from=NOW - timedelta(days=2))  # fmt: skip
 
 
 def paid(member: str, tx: str, tokens: list[str]):  # type: ignore[no-untyped-def]
@@ -94,8 +101,12 @@ async def test_buy_a_store_offer_then_lock_it_for_one_transaction_that_uses_it_o
             kind=TargetingKind.AUDIENCE_LIST, timing=TargetingTiming.STATIC, audience_id="NOBODY"
         )
         await publish_events(
-            engine, [program(), store_offer(MUFFIN), store_offer(VIP, targeting=vip, rank=6)]
-        )
+            engine,
+            [
+                program(), cafe(), store_offer(MUFFIN),
+                store_offer(VIP, targeting=vip, rank=6),
+            ],
+        )  # fmt: skip
         earned = NOW - timedelta(hours=1)
         await publish_events(engine, [
             enrolled(RICH), bought(RICH, "RS-EARN-1", cents=100_000, at=earned),
@@ -195,10 +206,13 @@ async def test_buy_a_store_offer_then_lock_it_for_one_transaction_that_uses_it_o
 
     assert peek.status_code == 403, peek.text
     assert stores.status_code == 200, stores.text
-    assert stores.json()["reward_stores"] == [{
-        "reward_store_id": "CAFE", "markets": ["CA"], "program_ids": ["CA_MAIN"],
-        "offers_for_member": 1, "cheapest_points_cost": 300,
-    }]  # fmt: skip
+    (listed,) = stores.json()["reward_stores"]
+    assert {k: v for k, v in listed.items() if k != "copy"} == {
+        "reward_store_id": "CAFE", "market": "CA", "program_id": "CA_MAIN",
+        "category": "REGULAR", "available_until": None, "offers_for_member": 1,
+        "offers_member_may_buy": 1, "cheapest_points_cost": 300,
+    }  # fmt: skip
+    assert listed["copy"]["headline"] == "The café"
     assert offers.status_code == 200, offers.text
     muffin, vip_offer = offers.json()["offers"]
     assert (muffin["offer_id"], muffin["points_cost"], muffin["copy"]["locale"]) == (

@@ -19,13 +19,13 @@ from projections.api.routes_reward_stores import buyer_view
 from projections.writers.issued_offers import rows_of
 from tests.rules.given import PROGRAM, T0
 from tests.rules.offers.given_offers import usage
-from tests.rules.test_reward_stores import MUFFIN, store_offer
+from tests.rules.test_reward_stores import MUFFIN, reward_store, store_offer
 
 
 def member_row(balance: int = 1000, issued: list[Any] | None = None) -> dict[str, Any]:
     return {
         "status": "ACTIVE", "merged_into": None, "market": "CA", "markets": ["CA"],
-        "program_ids": [PROGRAM], "balances": {PROGRAM: balance}, "standings": [],
+        "program_ids": [PROGRAM], "balances": [[PROGRAM, "REGULAR", balance]], "standings": [],
         "issued": issued or [],
     }  # fmt: skip
 
@@ -38,7 +38,7 @@ def instance(n: int) -> list[Any]:
 def view(member: str = "m1", **row: Any):  # type: ignore[no-untyped-def]
     offer = store_offer(usage=usage(uses_per_member_max=2))
     buyer = buyer_of(member, member_row(**row), Catalogue([offer]))
-    return buyer_view(buyer, offer, T0)
+    return buyer_view(buyer, offer, reward_store(), T0)
 
 
 def test_a_member_of_the_programme_with_the_points_may_buy_a_mass_store_offer():
@@ -62,7 +62,7 @@ def test_a_control_member_is_not_targeted_and_may_not_buy():
     )
     offer = store_offer(targeting=held_out)
     member = next(f"m{n}" for n in range(100) if in_control(MUFFIN, f"m{n}", 50))
-    seen = buyer_view(buyer_of(member, member_row(), Catalogue([offer])), offer, T0)
+    seen = buyer_view(buyer_of(member, member_row(), Catalogue([offer])), offer, reward_store(), T0)
     assert (seen.targeted, seen.may_buy, seen.refusal) == (False, False, "not_eligible")
 
 

@@ -265,6 +265,18 @@ def store_refusal(
     return None if unmet is None else (RejectionReason.not_eligible, unmet)
 
 
+def is_listed_for(reward_store: RewardStoreConfigured, member: MemberOffers, at: datetime) -> bool:
+    """Whether the store's listing shows it to the member at `at`: open, of the member's
+    market, and its criteria a profile can judge met. Criteria on history (purchases, visits)
+    are left to the purchase's answer rather than hide a store the member may buy in, as the
+    reward catalogue leaves them (ADR 20)."""
+    if not reward_store.is_open(at):
+        return False
+    if member.markets and reward_store.market not in member.markets:
+        return False
+    return targeting.meets_on_profile(reward_store.eligibility, member, at)
+
+
 def audience_refusal(
     programs: Collection[str], offers: MemberOffers, offer: OfferPublished, at: datetime
 ) -> Refusal | None:
