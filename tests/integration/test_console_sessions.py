@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import psycopg
 import pytest
 
 from projections.api.auth import StaffRole
-from projections.console.sessions import SESSION_COOKIE
+from projections.console.sessions import SESSION_COOKIE, session_cookie
 from tests.console_given import (
     NOW,
+    SECRET,
     client_of,
     console_app,
     csrf_of,
@@ -121,10 +123,30 @@ async def test_signing_out_ends_the_session(app):
         assert (await http.get("/console/")).status_code == 303
 
 
-async def test_a_session_cookie_signed_with_another_key_is_no_session(app):
+async def test_an_api_bearer_token_in_the_session_cookie_is_no_session(app):
     async with client_of(app) as http:
         http.cookies.set(SESSION_COOKIE, staff_token("ada", StaffRole.ADMIN), path="/console")
         assert (await http.get("/console/")).status_code == 303
+
+
+async def test_a_session_cookie_signed_with_another_key_is_no_session(app):
+    forged, _ = session_cookie(
+        "another-secret-long-enough-for-hs256-signatures-too",
+        "ada",
+        StaffRole.ADMIN,
+        now=NOW,
+        token_expires_at=NOW + timedelta(hours=1),
+    )
+    genuine, _ = session_cookie(
+        SECRET, "ada", StaffRole.ADMIN, now=NOW, token_expires_at=NOW + timedelta(hours=1)
+    )
+    async with client_of(app) as http:
+        http.cookies.set(SESSION_COOKIE, forged, path="/console")
+        refused = await http.get("/console/")
+        http.cookies.set(SESSION_COOKIE, genuine, path="/console")
+        accepted = await http.get("/console/")
+    assert refused.status_code == 303
+    assert accepted.status_code == 200
 
 
 async def test_the_navigation_shows_only_the_areas_of_the_role(app):

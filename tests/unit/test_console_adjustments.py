@@ -81,5 +81,5 @@ def test_every_attempt_publishes_the_same_request():
     assert first.campaign_id == "console:fraud-reversal"
 
 
-def test_a_credit_is_published_as_an_award():
+def test_a_credit_is_published_as_a_manual_credit():
     assert adjustment(direction="credit").request().kind is PointsAdjustmentKind.MANUAL_CREDIT
