@@ -12,7 +12,7 @@ import pytest
 
 from processors.contract.common import PointsCategory
 from processors.contract.config import RewardStoreConfigured
-from processors.contract.enrolments import MemberProfile, MemberProfileUpdated
+from processors.contract.enrolments import ImportedBalance, MemberProfile, MemberProfileUpdated
 from processors.contract.ledger import LedgerEventRecorded, LedgerEventType
 from processors.contract.notifications import MessagePosted
 from processors.contract.offer_definition import (
@@ -334,6 +334,16 @@ def test_a_store_paid_from_another_category_debits_that_category_and_not_regular
     poor = refused(sim, buy())  # REGULAR holds 1000, TRIGGER nothing
     assert poor.reason is RejectionReason.insufficient_points
     assert poor.detail == f"{PROGRAM} TRIGGER: balance 0 < 300 requested"
+    imported = ImportedBalance(program_id=PROGRAM, category="TRIGGER", points=500)
+    sim.feed(enrolled("m2", imported=[imported]))
+    debit = sim.feed(buy().model_copy(update={"member_id": "m2", "event_id": "buy-m2"}))[0]
+    assert isinstance(debit, LedgerEventRecorded)
+    assert [(e.category, e.points) for e in debit.entries] == [(PointsCategory.TRIGGER, 300)]
+    ledger = sim.members["m2"].ledger
+    assert ledger is not None
+    assert (ledger.spendable(PROGRAM, PointsCategory.TRIGGER), ledger.spendable(PROGRAM)) == (
+        200, 0,
+    )  # fmt: skip
 
 
 def test_a_purchase_announces_the_offer_in_the_member_s_inbox_in_their_language():
