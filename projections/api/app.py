@@ -67,6 +67,7 @@ from projections.api.wakeups import Wakeups
 from projections.console import router as console
 from projections.console.adjustments import AdjustmentStore
 from projections.console.audit import StaffAuditLog
+from projections.console.sessions import EndedSessions
 
 Clock = Callable[[], datetime]
 
@@ -213,6 +214,7 @@ def create_app(
         app.state.member_store = MemberStore(pool, write_pool)
         app.state.staff_audit = StaffAuditLog(pool, write_pool)
         app.state.staff_adjustments = AdjustmentStore(write_pool)
+        app.state.ended_sessions = EndedSessions(pool, write_pool)
         run = getattr(source, "run", None)
         following = asyncio.create_task(run(), name="config-feed") if run is not None else None
         listening = asyncio.create_task(app.state.wakeups.run(), name="decision-listener")

@@ -22,6 +22,7 @@ from projections.console.sessions import (
     SIGN_IN_COOKIE,
     SIGN_IN_TTL,
     CheckedForm,
+    EndedSessions,
     SignedIn,
     clear_cookie,
     is_same_token,
@@ -104,6 +105,9 @@ async def sign_in(
 
 @router.post("/sign-out")
 async def sign_out(request: Request, staff: SignedIn, form: CheckedForm) -> Response:
+    # Ended on the server first: a copy of the cookie is refused from now on.
+    ended: EndedSessions = request.app.state.ended_sessions
+    await ended.end(staff, now(request))
     await audit_log(request).record(staff, "signed out", at=now(request), subject=staff.name)
     response = redirect("/console/sign-in")
     clear_cookie(response, SESSION_COOKIE)

@@ -3,7 +3,8 @@ CSRF token every form carries (docs/adr/0035-staff-console.md).
 
 The cookie (`console_session`) is a JWT signed with the API's signing key, for the audience
 `loyalty-console` only (so it is never a bearer token, and a bearer token is never a session),
-holding the staff member's name, role, the session's CSRF token and its expiry: at most
+holding the session's id, the staff member's name, role, the session's CSRF token and its
+expiry: at most
 `SESSION_TTL`, and never past the token it was exchanged for. It is HttpOnly (no script reads
 it), SameSite=Strict (no other site's page sends it) and Secure over HTTPS.
 
@@ -11,8 +12,9 @@ Every unsafe request (POST) must carry the session's CSRF token, as the form fie
 `csrf_token` or the `X-CSRF-Token` header (htmx sends it from the page's `hx-headers`); the
 sign-in form, before any session exists, carries the value of a short-lived `console_csrf`
 cookie (double submit). Owns reading and writing the cookies and the dependencies routes use:
-`signed_in`, `allowed(area)` and `form_of`. Never renders a page; the exceptions it raises are
-answered by `pages`.
+`signed_in`, `allowed(area)` and `form_of`, and the list of sessions ended by signing out
+(`EndedSessions`), which `signed_in` consults: a copied cookie does not outlive its sign-out.
+Never renders a page; the exceptions it raises are answered by `pages`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request, Response
+from psycopg_pool import AsyncConnectionPool
 from starlette.datastructures import FormData
 
 from projections.api.auth import StaffRole
@@ -50,6 +53,8 @@ class Staff:
     role: StaffRole
     csrf: str
     expires_at: datetime
+    session_id: str
+    """Random, in the cookie: signing out lists it in `EndedSessions`."""
 
     def may_open(self, area: Area) -> bool:
         return may_open(self.role, area)
@@ -86,8 +91,9 @@ def session_cookie(
 ) -> tuple[str, Staff]:
     """The signed cookie value of a new session, and the session it holds."""
     expires_at = min(now + SESSION_TTL, token_expires_at)
-    staff = Staff(name=name, role=role, csrf=new_csrf(), expires_at=expires_at)
+    staff = Staff(name, role, new_csrf(), expires_at, session_id=secrets.token_urlsafe(16))
     claims = {
+        "sid": staff.session_id,
         "sub": name,
         "staff_role": role.value,
         "csrf": staff.csrf,
@@ -109,7 +115,7 @@ def read_session(secrets_: list[str], value: str, *, now: datetime) -> Staff | N
                 audience=AUDIENCE,
                 # Expiry is judged below against the app's clock, which tests fix.
                 options={
-                    "require": ["sub", "staff_role", "csrf", "exp", "aud"],
+                    "require": ["sid", "sub", "staff_role", "csrf", "exp", "aud"],
                     "verify_exp": False,
                 },
             )
@@ -120,8 +126,35 @@ def read_session(secrets_: list[str], value: str, *, now: datetime) -> Staff | N
         expires_at = datetime.fromtimestamp(int(claims["exp"]), tz=now.tzinfo)
         if expires_at <= now or claims["staff_role"] not in {r.value for r in StaffRole}:
             return None
-        return Staff(claims["sub"], StaffRole(claims["staff_role"]), claims["csrf"], expires_at)
+        role = StaffRole(claims["staff_role"])
+        return Staff(claims["sub"], role, claims["csrf"], expires_at, session_id=claims["sid"])
     return None
+
+
+_ENDED = "SELECT 1 FROM staff_console_sessions_ended WHERE session_id = %s"
+_END = """INSERT INTO staff_console_sessions_ended (session_id, staff, ended_at, expires_at)
+    VALUES (%s, %s, %s, %s) ON CONFLICT (session_id) DO NOTHING"""
+_FORGET_EXPIRED = "DELETE FROM staff_console_sessions_ended WHERE expires_at < %s"
+
+
+class EndedSessions:
+    """Sessions ended by signing out (`staff_console_sessions_ended`, migration 0030): a
+    signed cookie stays valid until its expiry, so signing out lists its session id here and
+    every request looks it up. Rows past their session's expiry are removed at each sign-out."""
+
+    def __init__(self, read_pool: AsyncConnectionPool[Any], write_pool: AsyncConnectionPool[Any]):
+        self.read_pool = read_pool
+        self.write_pool = write_pool
+
+    async def has_ended(self, staff: Staff) -> bool:
+        async with self.read_pool.connection() as conn:
+            row = await (await conn.execute(_ENDED, (staff.session_id,))).fetchone()
+        return row is not None
+
+    async def end(self, staff: Staff, at: datetime) -> None:
+        async with self.write_pool.connection() as conn:
+            await conn.execute(_END, (staff.session_id, staff.name, at, staff.expires_at))
+            await conn.execute(_FORGET_EXPIRED, (at,))
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, ttl: int) -> None:
@@ -160,7 +193,8 @@ async def signed_in(request: Request) -> Staff:
     if not value:
         raise SignInRequired(_then(request))
     staff = read_session(request.app.state.api_secrets, value, now=_now(request))
-    if staff is None:
+    ended: EndedSessions = request.app.state.ended_sessions
+    if staff is None or await ended.has_ended(staff):
         raise SignInRequired(_then(request), "your session has ended: sign in again")
     return staff
 

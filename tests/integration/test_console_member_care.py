@@ -362,7 +362,7 @@ async def test_two_adjustments_at_once_cannot_both_fit_the_daily_limit(app, data
     for it and then sees its points."""
     store = app.state.staff_adjustments
     policy = AdjustmentPolicy(approval_over=THRESHOLD, daily_limit=100)
-    staff = Staff("fay", StaffRole.AGENT, csrf="c", expires_at=NOW + timedelta(hours=1))
+    staff = Staff("fay", StaffRole.AGENT, "c", NOW + timedelta(hours=1), session_id="s")
 
     def submitted(points: int) -> Submitted:
         return Submitted(new_adjustment_id(), MEMBER, "MAIN", "credit", points,

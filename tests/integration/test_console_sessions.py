@@ -123,6 +123,21 @@ async def test_signing_out_ends_the_session(app):
         assert (await http.get("/console/")).status_code == 303
 
 
+async def test_a_copied_session_cookie_is_refused_once_its_session_is_signed_out(app):
+    async with signed_in(app, "ada", StaffRole.ADMIN) as http:
+        copied = http.cookies[SESSION_COOKIE]
+        home = await http.get("/console/")
+        await http.post("/console/sign-out", data={"csrf_token": csrf_of(home.text)})
+    async with signed_in(app, "ada", StaffRole.ADMIN) as other_session:
+        still = await other_session.get("/console/")
+    async with client_of(app) as thief:
+        thief.cookies.set(SESSION_COOKIE, copied, path="/console")
+        refused = await thief.get("/console/")
+    assert refused.status_code == 303
+    assert refused.headers["location"] == "/console/sign-in?then=/console/&ended=1"
+    assert still.status_code == 200  # another session of the same staff member lives on
+
+
 async def test_an_api_bearer_token_in_the_session_cookie_is_no_session(app):
     async with client_of(app) as http:
         http.cookies.set(SESSION_COOKIE, staff_token("ada", StaffRole.ADMIN), path="/console")
