@@ -1,17 +1,21 @@
 """The benchmarks' HTTP load: an open-loop schedule of requests sent at fixed instants whatever
 the answers do (no coordinated omission), the API process's readiness and its CPU time. Every
 bench that loads the API (`redeem`, `codes`, `feed`) plans its requests and calls `open_loop`;
-what a request means (its outcome, whether it counts) is the bench's `classify`."""
+what a request means (its outcome, whether it counts) is the bench's `classify`. Requests go
+out through aiohttp, or `LeanClient` (`lean=True`), half the generator's CPU where it shares the
+cores with the API it measures."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -65,13 +69,69 @@ class LoadResult:
         }
 
 
+class LeanClient:
+    """HTTP/1.1 keep-alive connections to one origin, one request at a time each: what an
+    open-loop schedule needs and no more (the status, and the body by its Content-Length).
+    About half aiohttp's CPU a request (docs/performance.md, "The 1,000 requests/s target"):
+    where the generator shares the cores with the API it measures, that is CPU the API gets
+    back."""
+
+    def __init__(self, base_url: str, limit: int) -> None:
+        url = urlsplit(base_url)
+        self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
+        self._host = f"Host: {self.host}:{self.port}\r\n"
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._slots = asyncio.Semaphore(limit)
+
+    async def request(self, planned: Planned, timeout_s: float) -> tuple[int, bytes]:
+        """(status, body) of `planned`; (0, b"") when no answer came within `timeout_s`."""
+        async with self._slots:
+            conn = self._idle.pop() if self._idle else None
+            try:
+                async with asyncio.timeout(timeout_s):
+                    if conn is None:
+                        conn = await asyncio.open_connection(self.host, self.port)
+                    reader, writer = conn
+                    data = b"" if planned.body is None else json.dumps(planned.body).encode()
+                    lines = [f"{planned.method} {planned.path} HTTP/1.1\r\n", self._host]
+                    lines += [f"{name}: {value}\r\n" for name, value in planned.headers.items()]
+                    if planned.body is not None:
+                        lines.append(
+                            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+                        )
+                    writer.write("".join(lines).encode() + b"\r\n" + data)
+                    head = (await reader.readuntil(b"\r\n\r\n")).lower()
+                    status = int(head[9:12])
+                    if b"\r\ntransfer-encoding:" in head:  # the API's routes never stream
+                        raise ValueError("only an answer with a Content-Length is read")
+                    at = head.find(b"\r\ncontent-length:")
+                    length = 0 if at < 0 else int(head[at + 17 : head.index(b"\r\n", at + 2)])
+                    body = await reader.readexactly(length) if length else b""
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+                if conn is not None:
+                    conn[1].close()
+                return 0, b""
+            if b"\r\nconnection: close" in head:
+                writer.close()
+            else:
+                self._idle.append(conn)
+            return status, body
+
+    def close(self) -> None:
+        for _, writer in self._idle:
+            writer.close()
+        self._idle.clear()
+
+
 async def open_loop(
     base_url: str, schedule: Sequence[Planned], *, counted: Collection[str] = ("200",),
     classify: Classify = by_status, timeout_s: float = 30.0, measured: bool = True,
+    lean: bool = False,
 ) -> LoadResult:  # fmt: skip
     """Send every planned request at its instant, each whether or not earlier ones were
     answered; a latency runs from the scheduled instant to the answer and is kept when the
-    answer's outcome is in `counted`. `measured=False` (a warm-up) keeps nothing."""
+    answer's outcome is in `counted`. `measured=False` (a warm-up) keeps nothing. `lean`:
+    send with `LeanClient` rather than aiohttp (JSON bodies, answers with a Content-Length)."""
     planned = sorted(schedule, key=lambda p: p.at)
     kinds = dict.fromkeys(p.kind for p in planned)
     result = LoadResult({kind: Latencies(kind) for kind in kinds})
@@ -82,13 +142,16 @@ async def open_loop(
     start = loop.time() + 0.2
 
     async def one(request: Planned, due: float) -> None:
-        try:
-            async with session.request(
-                request.method, request.path, json=request.body, headers=request.headers
-            ) as response:
-                body, status = await response.read(), response.status
-        except (aiohttp.ClientError, TimeoutError):  # an outcome of its own, not a latency
-            body, status = b"", 0
+        if client is not None:
+            status, body = await client.request(request, timeout_s)
+        else:
+            try:
+                async with session.request(
+                    request.method, request.path, json=request.body, headers=request.headers
+                ) as response:
+                    body, status = await response.read(), response.status
+            except (aiohttp.ClientError, TimeoutError):  # an outcome of its own, not a latency
+                body, status = b"", 0
         done = loop.time()
         if not measured:
             return
@@ -99,6 +162,7 @@ async def open_loop(
             result.latencies[request.kind].add(done - due, time.time())
             result.bytes[request.kind] = result.bytes.get(request.kind, 0) + len(body)
 
+    client = LeanClient(base_url, limit=256) if lean else None
     async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as session:
         tasks: set[asyncio.Task[None]] = set()
         for request in planned:
@@ -112,6 +176,8 @@ async def open_loop(
             task.add_done_callback(tasks.discard)
         await asyncio.gather(*tasks)
         elapsed = loop.time() - start
+    if client is not None:
+        client.close()
     result.scheduled, result.seconds, result.lag_max_ms = len(planned), elapsed, lag * 1000
     return result
 
