@@ -228,6 +228,8 @@ class Answers:
                             self.read(record.value)
             except (KafkaError, OSError) as error:
                 log.warning("answers.reader_lost", error=repr(error)[:300], retry_in=backoff)
+            except Exception as error:  # noqa: BLE001 - else a dead reader would go unnoticed
+                log.error("answers.reader_failed", error=repr(error)[:300], retry_in=backoff)
             finally:
                 self.reading.clear()
                 with contextlib.suppress(Exception):

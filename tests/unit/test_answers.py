@@ -122,3 +122,40 @@ def test_what_nobody_waits_for_is_not_kept_and_the_waiters_are_bounded():
             assert second.events == []
         assert first.events == []
     assert answers.waiting() == 0
+
+
+async def test_a_reader_that_fails_for_any_reason_starts_again(monkeypatch):
+    """Not only a Kafka or socket error: a reader that died on anything else would leave every
+    waiting request to the projector's commit, unnoticed."""
+    from projections.api import answers
+
+    starts: list[int] = []
+
+    class Breaking:
+        def __init__(self, **_: object) -> None:
+            pass
+
+        async def start(self) -> None:
+            starts.append(len(starts))
+            raise ValueError("a bug in the reader")
+
+        async def stop(self) -> None:
+            pass
+
+    monkeypatch.setattr(answers, "AIOKafkaConsumer", Breaking)
+    monkeypatch.setattr(answers.asyncio, "sleep", _no_wait)
+    reader = Answers("127.0.0.1:1", {"loyalty.outcomes.v1": 1})
+    task = asyncio.create_task(reader.run())
+    while len(starts) < 3 and not task.done():
+        await asyncio.sleep(0)
+    died = task.done()
+    task.cancel()
+    assert not died, "the reader stopped for good"
+    assert len(starts) >= 3
+
+
+_REAL_SLEEP = asyncio.sleep
+
+
+async def _no_wait(_: float) -> None:
+    await _REAL_SLEEP(0)
