@@ -69,13 +69,11 @@ def sink() -> Recorded:
     return Recorded()
 
 
-@pytest.fixture(scope="module")
-async def app(database_url: str, sink: Recorded) -> AsyncIterator[Any]:
-    config = Config()
-    main = program()
-    config.apply(main)
-    live = offer(
-        "LIVE_NO_EXTENSIONS",
+def live_offer(offer_id: str, program_id: str = "MAIN") -> OfferPublished:
+    """A published offer of `program_id`, live for another five days."""
+    published = offer(
+        offer_id,
+        program_id=program_id,
         schedule={
             "starts_at": (NOW - timedelta(days=2)).isoformat(),
             "ends_at": (NOW + timedelta(days=5)).isoformat(),
@@ -85,19 +83,30 @@ async def app(database_url: str, sink: Recorded) -> AsyncIterator[Any]:
         ],
         reward={"kind": "FLAT_POINTS", "points": 100},
     )
-    config.apply(live)
-    assert isinstance(live, OfferPublished)
+    assert isinstance(published, OfferPublished)
+    return published
+
+
+def project(database_url: str, published: OfferPublished) -> None:
+    """The offer in the `offers` projection, as the projector writes it."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO offers (offer_id, program_id, market, rank, starts_at, ends_at, "
-            "control_share_percent, definition) VALUES (%s, 'MAIN', 'CA', 5, %s, %s, 0, %s)",
-            (
-                live.offer_id,
-                live.schedule.starts_at,
-                live.schedule.ends_at,
-                json.dumps(live.model_dump(mode="json")),
-            ),
-        )
+            "control_share_percent, definition) VALUES (%s, %s, 'CA', 5, %s, %s, 0, %s)",
+            (published.offer_id, published.program_id, published.schedule.starts_at,
+             published.schedule.ends_at, json.dumps(published.model_dump(mode="json"))),
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+async def app(database_url: str, sink: Recorded) -> AsyncIterator[Any]:
+    config = Config()
+    main = program()
+    config.apply(main)
+    live = live_offer("LIVE_NO_EXTENSIONS")
+    config.apply(live)
+    project(database_url, live)
+    with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO members (member_id, market, enrolled_at, province, status, updated_at) "
             "VALUES ('QUEBECER', 'CA', %s, 'QC', 'ACTIVE', %s)",
@@ -395,7 +404,7 @@ def audit_log_down(app: Any) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def extendable(app: Any, database_url: str) -> str:
-    """An offer of a programme that allows extensions, live for another five days."""
+    """An offer of a programme that allows extensions."""
     config = app.state.config_source.config
     config.apply(
         from_json_object(
@@ -407,27 +416,9 @@ def extendable(app: Any, database_url: str) -> str:
              "offer_end_date_extension_enabled": True}
         )
     )  # fmt: skip
-    published = offer(
-        "EXTENDABLE",
-        program_id="EXT",
-        schedule={
-            "starts_at": (NOW - timedelta(days=2)).isoformat(),
-            "ends_at": (NOW + timedelta(days=5)).isoformat(),
-        },
-        behaviours=[
-            {"kind": "SPEND", "accumulation": "SINGLE_TRANSACTION", "spend_min_cents": 2000}
-        ],
-        reward={"kind": "FLAT_POINTS", "points": 100},
-    )
+    published = live_offer("EXTENDABLE", program_id="EXT")
     config.apply(published)
-    assert isinstance(published, OfferPublished)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO offers (offer_id, program_id, market, rank, starts_at, ends_at, "
-            "control_share_percent, definition) VALUES (%s, 'EXT', 'CA', 5, %s, %s, 0, %s)",
-            (published.offer_id, published.schedule.starts_at, published.schedule.ends_at,
-             json.dumps(published.model_dump(mode="json"))),
-        )  # fmt: skip
+    project(database_url, published)
     return published.offer_id
 
 
