@@ -86,7 +86,7 @@ class LeanClient:
     async def request(self, planned: Planned, timeout_s: float) -> tuple[int, bytes]:
         """(status, body) of `planned`; (0, b"") when no answer came within `timeout_s`."""
         async with self._slots:
-            conn = self._idle.pop() if self._idle else None
+            conn = self._kept()
             try:
                 async with asyncio.timeout(timeout_s):
                     if conn is None:
@@ -116,6 +116,15 @@ class LeanClient:
             else:
                 self._idle.append(conn)
             return status, body
+
+    def _kept(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """An idle connection the server has not closed meanwhile (its keep-alive timeout)."""
+        while self._idle:
+            reader, writer = self._idle.pop()
+            if not reader.at_eof() and not writer.is_closing():
+                return reader, writer
+            writer.close()
+        return None
 
     def close(self) -> None:
         for _, writer in self._idle:

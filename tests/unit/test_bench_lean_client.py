@@ -11,8 +11,9 @@ from loyalty.bench.openloop import LeanClient, Planned
 class _Server:
     """Answers each request on a connection with the next canned answer; records what came."""
 
-    def __init__(self, answers: list[bytes]) -> None:
+    def __init__(self, answers: list[bytes], *, one_per_connection: bool = False) -> None:
         self.answers = answers
+        self.one_per_connection = one_per_connection
         self.connections = 0
         self.received: list[bytes] = []
 
@@ -29,13 +30,17 @@ class _Server:
                     await asyncio.sleep(5)
                 writer.write(answer)
                 await writer.drain()
+                if self.one_per_connection:  # as a server's keep-alive timeout does
+                    break
         except asyncio.IncompleteReadError:
             pass
         writer.close()
 
 
-async def _served(answers: list[bytes]) -> tuple[_Server, asyncio.Server, str]:
-    server = _Server(answers)
+async def _served(
+    answers: list[bytes], *, one_per_connection: bool = False
+) -> tuple[_Server, asyncio.Server, str]:
+    server = _Server(answers, one_per_connection=one_per_connection)
     listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
     port = listening.sockets[0].getsockname()[1]
     return server, listening, f"http://127.0.0.1:{port}"
@@ -84,3 +89,21 @@ async def test_an_answer_it_cannot_read_or_that_never_comes_is_no_answer():
     assert chunked == (0, b"")
     assert late == (0, b"")
     assert server.connections == 2  # the unread answer's connection is not reused
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused():
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    server, listening, url = await _served([ok, ok], one_per_connection=True)
+    client = LeanClient(url, limit=4)
+    try:
+        first = await client.request(Planned(0, "feed", "GET", "/a"), 5)
+        for _ in range(100):  # until the close has reached the client
+            await asyncio.sleep(0.01)
+            if server.connections == 1 and client._idle and client._idle[0][0].at_eof():
+                break
+        second = await client.request(Planned(0, "feed", "GET", "/b"), 5)
+    finally:
+        client.close()
+        listening.close()
+    assert first == second == (200, b"{}")
+    assert server.connections == 2
