@@ -281,6 +281,14 @@ async def test_the_till_previews_a_rewards_discount_and_the_purchase_takes_it_on
             assert redeemed.status_code == 201, redeemed.text
             [granted] = redeemed.json()["granted_rewards"]
             token = granted["redemption_token"]
+
+            async def in_wallet() -> bool:
+                # The 201 may come from Kafka before the projector's commit, and the till's
+                # preview reads the projected wallet (ADR 34: read-your-writes).
+                held = f"SELECT count(*) FROM member_rewards WHERE redemption_token = '{token}'"
+                return projected(engine, held) == 1
+
+            assert await until(in_wallet, 60), worker.log_tail() + projector.log_tail()
             big = await preview(member, 3000, token)
             small = await preview(member, 1000, token)
             theirs = await preview(other, 3000, token)
