@@ -27,8 +27,8 @@ def test_the_quick_suite_reports_every_bench_it_runs_with_its_verdicts(
     assert sorted(v["target"].split()[0] for v in written["verdicts"]) == ["#15", "#16.3"]
     assert all(v["met"] in (True, False) for v in written["verdicts"])
     projector = written["steps"][1]["report"]
-    # 200 enrolments and 3 ledger events each
-    assert projector["done_over_run"]["projector events"][-1][1] == 800
+    # 200 enrolments, their 200 answers (which open the members) and 3 ledger events each
+    assert projector["done_over_run"]["projector events"][-1][1] == 1000
     inbox = written["steps"][2]["report"]
     assert len(inbox["latency_over_run"]["publish_to_visible"]) == 5
     assert plot_path.stat().st_size > 0
