@@ -181,6 +181,16 @@ async def test_a_linked_code_that_unlocks_an_offer_applies_at_the_till_and_the_p
                 json={"code": "bonus300", "customerId": BONUS_MEMBER, "mode": "DISCOUNT"},
                 headers={**bearer(engine, BONUS_MEMBER), "Idempotency-Key": "link-bonus"},
             )
+
+            async def link_projected() -> bool:
+                # The 201 may come from Kafka before the projector's commit, and the till's
+                # preview reads the projected link (ADR 34: read-your-writes).
+                status = await http.get(
+                    linked.headers["Location"], headers=bearer(engine, BONUS_MEMBER)
+                )
+                return status.status_code == 200
+
+            assert await until(link_projected, 60), projector.log_tail()
             preview = await http.post("/v1/carts/evaluate", json=basket, headers=staff)
             reserved = await http.post(
                 "/v1/carts/evaluate", json=basket | {"reserve": True}, headers=staff
