@@ -4,6 +4,11 @@ Each file runs in its own transaction together with its row in `schema_migration
 advisory lock, so concurrent `migrate` calls (several test workers, a worker and the API
 starting together) apply each file exactly once.
 
+Each row keeps the sha256 of the file it applied. A file edited after it was applied would
+leave the database's schema other than the code expects, unnoticed (its new lines never run):
+`apply_migrations` refuses to go on (`MigrationChangedError`, naming the files) instead. Rows
+recorded before checksums were kept take the file's checksum the first time they are seen.
+
 The files name no schema: they create their tables in the first schema of the search path.
 By default that is the connection's own (normally `public`); `schema=` migrates another one
 from scratch, with its own `schema_migrations`, which is how `loyalty rebuild` gets a fresh
@@ -13,6 +18,7 @@ copy of the projection tables beside the live ones.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import time
 import uuid
@@ -28,6 +34,15 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Any constant shared by every process that migrates this database.
 _LOCK_KEY = 0x10A1_7E5
+
+
+class MigrationChangedError(RuntimeError):
+    """Migration files differ from what the database applied under their names."""
+
+
+def checksum(path: Path) -> str:
+    """The sha256 (hex) of a migration file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def migration_files() -> list[Path]:
@@ -56,17 +71,48 @@ def apply_migrations(dsn: str, *, schema: str | None = None) -> list[str]:
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
-            for path in migration_files():
+            conn.execute("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS sha256 text")
+            rows = conn.execute("SELECT name, sha256 FROM schema_migrations").fetchall()
+            done: dict[str, str | None] = dict(rows)
+            files = migration_files()
+            _check_unchanged(conn, files, done)
+            for path in files:
                 if path.name in done:
                     continue
                 with conn.transaction():
                     conn.execute(path.read_text())  # a trusted file of ours, not user input
-                    conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (path.name,))
+                    conn.execute(
+                        "INSERT INTO schema_migrations (name, sha256) VALUES (%s, %s)",
+                        (path.name, checksum(path)),
+                    )
                 applied_now.append(path.name)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now
+
+
+def _check_unchanged(
+    conn: psycopg.Connection, files: list[Path], done: dict[str, str | None]
+) -> None:
+    """Raise `MigrationChangedError` if an applied file's bytes changed since; record the checksum
+    of applied rows that have none yet."""
+    changed = []
+    for path in files:
+        if path.name not in done:
+            continue
+        recorded, current = done[path.name], checksum(path)
+        if recorded is None:
+            conn.execute(
+                "UPDATE schema_migrations SET sha256 = %s WHERE name = %s", (current, path.name)
+            )
+        elif recorded != current:
+            changed.append(path.name)
+    if changed:
+        raise MigrationChangedError(
+            f"migration file(s) {', '.join(changed)} changed after this database applied them: "
+            "its schema is not what they now say. Restore the files and add a new migration "
+            "for the change, or rebuild the database."
+        )
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@
 import psycopg
 import pytest
 
-from projections.migrate import apply_migrations, migration_files
+from projections.migrate import MigrationChangedError, apply_migrations, checksum, migration_files
 
 pytestmark = pytest.mark.integration
 
@@ -13,6 +13,31 @@ def test_migrations_are_recorded_and_a_second_run_applies_nothing(database_url):
     with psycopg.connect(database_url) as conn:
         names = [row[0] for row in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert names == [path.name for path in migration_files()]
+
+
+def test_a_migration_file_changed_after_it_was_applied_stops_the_migration(database_url):
+    first = migration_files()[0]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        (recorded,) = conn.execute(
+            "SELECT sha256 FROM schema_migrations WHERE name = %s", (first.name,)
+        ).fetchone()
+        assert recorded == checksum(first)
+        # As if the file had been edited since: the database applied other bytes.
+        conn.execute("UPDATE schema_migrations SET sha256 = 'f00d' WHERE name = %s", (first.name,))
+        try:
+            with pytest.raises(MigrationChangedError, match=first.name):
+                apply_migrations(database_url)
+        finally:
+            conn.execute(
+                "UPDATE schema_migrations SET sha256 = NULL WHERE name = %s", (first.name,)
+            )
+    # A row recorded before checksums were kept takes the file's on the next run.
+    assert apply_migrations(database_url) == []
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT sha256 FROM schema_migrations WHERE name = %s", (first.name,)
+        ).fetchone()
+    assert row == (checksum(first),)
 
 
 def write_checkpoint_and_rows(conn, rows_sql):
