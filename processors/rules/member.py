@@ -293,10 +293,10 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
             reward_store = config.reward_stores.get(message.reward_store_id)
             result.emitted += store.purchase(state.ledger, _store_offers(state), message, offer,
                                              reward_store)  # fmt: skip
-        case IssuedOfferLockRequested() | IssuedOfferRedeemRequested():
+        case (
+            IssuedOfferLockRequested() | IssuedOfferRedeemRequested() | IssuedOfferUnlockRequested()
+        ):
             result.emitted += store.hold(state.ledger, _store_offers(state), message)
-        case IssuedOfferUnlockRequested():
-            result.emitted += store.unlock(state.ledger, _store_offers(state), message)
         case PromoCodeLinkRequested():
             markets = [p.market for i in _programs(state) if (p := config.programs.get(i))]
             codes = _codes(state) if _active(state) else MemberCodes()  # a stranger's: dropped

@@ -124,10 +124,14 @@ def announcement(
 def hold(
     ledger: MemberLedger | None,
     offers: MemberOffers,
-    asked: IssuedOfferLockRequested | IssuedOfferRedeemRequested,
+    asked: IssuedOfferLockRequested | IssuedOfferRedeemRequested | IssuedOfferUnlockRequested,
 ) -> list[Event]:
-    """Lock an instance to one transaction for `LOCK_MINUTES`, or spend it at once for that
-    transaction (see the module)."""
+    """Lock an instance to one transaction for `LOCK_MINUTES`, spend it at once for that
+    transaction, or release the lock a cancelled transaction holds before it lapses (see the
+    module). An unlock of an instance not locked (never, or released already) is accepted as
+    it is, so a till may repeat a cancellation; one locked to another transaction
+    (`reward_locked`, unless that lock lapsed) or used already (`duplicate_request`) is
+    refused, as a lock or a redeem would be."""
     repeated = requests.repeat(ledger, asked)
     if repeated is not None:
         return repeated.emitted
@@ -136,45 +140,25 @@ def hold(
     if refusal is not None:
         return [requests.reply(ledger, asked, reason=refusal[0], detail=refusal[1])]
     instance = offers.issued[asked.issued_offer_id]
-    instance.transaction_id = asked.transaction_id
-    detail = ""
-    if isinstance(asked, IssuedOfferLockRequested):
-        instance.status = "LOCKED"
-        instance.locked_until = asked.occurred_at + timedelta(minutes=LOCK_MINUTES)
-        detail = f"locked to {asked.transaction_id} until {instance.locked_until.isoformat()}"
-    else:
-        instance.status, instance.locked_until = "REDEEMED", None
+    match asked:
+        case IssuedOfferLockRequested():
+            instance.status, instance.transaction_id = "LOCKED", asked.transaction_id
+            instance.locked_until = asked.occurred_at + timedelta(minutes=LOCK_MINUTES)
+            detail = f"locked to {asked.transaction_id} until {instance.locked_until.isoformat()}"
+        case IssuedOfferRedeemRequested():
+            instance.status, instance.transaction_id = "REDEEMED", asked.transaction_id
+            instance.locked_until, detail = None, ""
+        case IssuedOfferUnlockRequested():
+            detail = f"not locked to {asked.transaction_id}"
+            if instance.status == "LOCKED":  # to this transaction, or lapsed
+                detail = f"lock for {instance.transaction_id} released"
+                instance.status, instance.transaction_id, instance.locked_until = (
+                    "ISSUED", None, None
+                )  # fmt: skip
     return [requests.reply(
         ledger, asked, issued_offer_id=instance.issued_offer_id, discount_cents=None,
         detail=detail, offer_id=instance.offer_id, reward_store_id=instance.reward_store_id,
         transaction_id=asked.transaction_id, locked_until=instance.locked_until,
-    )]  # fmt: skip
-
-
-def unlock(
-    ledger: MemberLedger | None, offers: MemberOffers, asked: IssuedOfferUnlockRequested
-) -> list[Event]:
-    """Release the lock an instance holds for a cancelled transaction, before it lapses: the
-    instance is free for any transaction again. An instance not locked (never, or its lock
-    released already) is accepted as it is, so a till may repeat a cancellation; one locked to
-    another transaction (`reward_locked`, unless that lock lapsed) or used already
-    (`duplicate_request`) is refused."""
-    repeated = requests.repeat(ledger, asked)
-    if repeated is not None:
-        return repeated.emitted
-    refusal = _use_refusal(ledger, offers, asked.issued_offer_id, asked.transaction_id,
-                           asked.occurred_at)  # fmt: skip
-    if refusal is not None:
-        return [requests.reply(ledger, asked, reason=refusal[0], detail=refusal[1])]
-    instance = offers.issued[asked.issued_offer_id]
-    detail = f"not locked to {asked.transaction_id}"
-    if instance.status == "LOCKED":  # to this transaction, or lapsed
-        detail = f"lock for {instance.transaction_id} released"
-        instance.status, instance.transaction_id, instance.locked_until = "ISSUED", None, None
-    return [requests.reply(
-        ledger, asked, issued_offer_id=instance.issued_offer_id, discount_cents=None,
-        detail=detail, offer_id=instance.offer_id, reward_store_id=instance.reward_store_id,
-        transaction_id=asked.transaction_id,
     )]  # fmt: skip
 
 
