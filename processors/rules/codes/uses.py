@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from processors.contract.base import Event
 from processors.contract.internal import (
@@ -47,6 +47,7 @@ from processors.contract.offers import (
 )
 from processors.contract.outcomes import RejectionReason
 from processors.rules.arithmetic import derived_id
+from processors.rules.holds import LiveHolds
 
 FORGOTTEN_AFTER = timedelta(days=7)
 """How long a lapsed, uncommitted reservation is kept (a purchase landing late still commits)."""
@@ -71,12 +72,26 @@ class PromotionUses(BaseModel):
     """code|transaction → the use number given, or the refusal's reason."""
     reservations: dict[str, Reservation] = Field(default_factory=dict)  # code|transaction
     links: dict[str, str] = Field(default_factory=dict)  # single-use code → its member
+    _held: LiveHolds[Reservation] | None = PrivateAttr(default=None)
+
+    def held(self) -> LiveHolds[Reservation]:
+        """The reservations, counted (`holds.LiveHolds`): every change to them goes here."""
+        if self._held is None or not self._held.over(self.reservations):
+            self._held = LiveHolds(self.reservations, _labels)
+        return self._held
 
     def reserved(self, at: datetime, code: str, member_id: str | None) -> tuple[int, int, int]:
         """Reservations still counting at `at`: for `code`, for `member_id`, in all."""
-        live = [r for r in self.reservations.values() if r.until > at]
-        by_member = sum(1 for r in live if member_id is not None and r.member_id == member_id)
-        return sum(1 for r in live if r.code == code), by_member, len(live)
+        held = self.held()
+        by_member = 0 if member_id is None else held.count(at, ("member", member_id))
+        return held.count(at, ("code", code)), by_member, held.count(at)
+
+
+def _labels(reservation: Reservation) -> tuple[tuple[str, str], ...]:
+    """What a reservation is counted under: its code, and its member if it names one."""
+    if reservation.member_id is None:
+        return (("code", reservation.code),)
+    return (("code", reservation.code), ("member", reservation.member_id))
 
 
 @dataclass
@@ -101,13 +116,13 @@ def decide(state: PromotionUses | None, asked: UsesInput) -> Decision:
     key = f"{asked.code}|{asked.transaction_id}"
     match asked:
         case PromoCodeReservationReleased():
-            state.reservations.pop(key, None)
+            state.held().drop(key)
             return Decision(state)
         case PromoCodeReservationRequested():
             return _reserve(state, key, asked)
     if key in state.answers:
         return Decision(state, _answer(asked, state.answers[key]))
-    told_yes = state.reservations.pop(key, None) is not None
+    told_yes = state.held().drop(key) is not None
     refusal = None if told_yes else _refusal(state, asked, asked.occurred_at)
     if refusal is not None:
         state.answers[key] = refusal.value
@@ -126,16 +141,16 @@ def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequeste
     if isinstance(state.answers.get(key), int):
         return Decision(state, [_reserved(asked, asked.reserved_until)])  # already committed
     if kept is not None and kept.until > asked.occurred_at:
-        kept.until = max(kept.until, asked.reserved_until)  # asked again: extended
+        state.held().extend(key, max(kept.until, asked.reserved_until))  # asked again
         return Decision(state, [_reserved(asked, kept.until)])
     # Lapsed, then asked again: asked anew (its use may have gone to another basket), and the
     # till's latest answer is the one its purchase holds it to.
-    state.reservations.pop(key, None)
+    state.held().drop(key)
     refusal = _refusal(state, asked, asked.occurred_at)
     if refusal is not None:
         return Decision(state, [_reservation_refused(asked, refusal)])
-    state.reservations[key] = Reservation(
-        code=asked.code, member_id=asked.member_id, until=asked.reserved_until
+    state.held().hold(
+        key, Reservation(code=asked.code, member_id=asked.member_id, until=asked.reserved_until)
     )
     _forget_lapsed(state, asked.occurred_at)
     return Decision(state, [_reserved(asked, asked.reserved_until)])
@@ -189,9 +204,7 @@ def _refusal(
 
 
 def _forget_lapsed(state: PromotionUses, at: datetime) -> None:
-    state.reservations = {
-        k: r for k, r in state.reservations.items() if r.until + FORGOTTEN_AFTER > at
-    }
+    state.held().forget(at, FORGOTTEN_AFTER)
 
 
 def _about(asked: PromoCodeUseRequested | PromoCodeReservationRequested) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from processors.contract.base import Event
 from processors.contract.config import OfferClosed, OfferClosure
@@ -50,6 +50,7 @@ from processors.contract.offers import (
     OfferUseReservationAnswered,
 )
 from processors.rules.arithmetic import derived_id
+from processors.rules.holds import LiveHolds
 
 FORGOTTEN_AFTER = timedelta(days=7)
 """How long a lapsed, uncommitted reservation is kept (a purchase landing late still commits)."""
@@ -74,9 +75,16 @@ class OfferUses(BaseModel):
     discounts_granted: set[str] = Field(default_factory=set)
     """member|use of the discount-only uses granted (they grant 0 points)."""
     reservations: dict[str, Reservation] = Field(default_factory=dict)  # by transaction
+    _held: LiveHolds[Reservation] | None = PrivateAttr(default=None)
+
+    def held(self) -> LiveHolds[Reservation]:
+        """The reservations, counted (`holds.LiveHolds`): every change to them goes here."""
+        if self._held is None or not self._held.over(self.reservations):
+            self._held = LiveHolds(self.reservations, lambda _: ())
+        return self._held
 
     def live_reservations(self, at: datetime) -> int:
-        return sum(1 for r in self.reservations.values() if r.until > at)
+        return self.held().count(at)
 
 
 @dataclass
@@ -99,7 +107,7 @@ def decide(state: OfferUses | None, request: UsesInput) -> Decision:
     if state is None:
         state = OfferUses(offer_id=request.offer_id)
     if isinstance(request, OfferUseReservationReleased):
-        state.reservations.pop(request.transaction_id, None)  # committed or lapsed: no-op
+        state.held().drop(request.transaction_id)  # committed or lapsed: no-op
         return Decision(state)
     if isinstance(request, OfferUseReservationRequested):
         return _reserve(state, request)
@@ -111,8 +119,7 @@ def decide(state: OfferUses | None, request: UsesInput) -> Decision:
         decision.emitted.append(_answer(state, request, known, granted=granted))
         return decision
     told_yes = (
-        request.transaction_id is not None
-        and state.reservations.pop(request.transaction_id, None) is not None
+        request.transaction_id is not None and state.held().drop(request.transaction_id) is not None
     )
     points = min(request.points_requested, _points_left(state, request))
     discount_only = request.points_requested == 0
@@ -168,15 +175,15 @@ def _reserve(state: OfferUses, asked: OfferUseReservationRequested) -> Decision:
     have gone to others meanwhile)."""
     kept = state.reservations.get(asked.transaction_id)
     if kept is not None and kept.until > asked.occurred_at:
-        kept.until = max(kept.until, asked.reserved_until)  # asked again: extended
+        state.held().extend(asked.transaction_id, max(kept.until, asked.reserved_until))
         return Decision(state, [_reservation_answer(asked, kept.until, None)])
     # Lapsed, then asked again: asked anew, and the till's latest answer is the one it keeps.
-    state.reservations.pop(asked.transaction_id, None)
+    state.held().drop(asked.transaction_id)
     if asked.uses_total_max - state.uses_granted - state.live_reservations(asked.occurred_at) <= 0:
         refusal = _denial(state, asked.uses_total_max, None, asked.occurred_at)
         return Decision(state, [_reservation_answer(asked, None, refusal)])
-    state.reservations[asked.transaction_id] = Reservation(
-        member_id=asked.member_id, until=asked.reserved_until
+    state.held().hold(
+        asked.transaction_id, Reservation(member_id=asked.member_id, until=asked.reserved_until)
     )
     _forget_lapsed(state, asked.occurred_at)
     return Decision(state, [_reservation_answer(asked, asked.reserved_until, None)])
@@ -201,9 +208,7 @@ def _reservation_answer(
 
 
 def _forget_lapsed(state: OfferUses, at: datetime) -> None:
-    state.reservations = {
-        k: r for k, r in state.reservations.items() if r.until + FORGOTTEN_AFTER > at
-    }
+    state.held().forget(at, FORGOTTEN_AFTER)
 
 
 def _denial(
