@@ -127,6 +127,8 @@ class Heard:
         """Set when an event arrived since the waiter last judged them."""
         self.notified = False
         """Set when the projector committed a row under the waiter's key since it last looked."""
+        self.registered = False
+        """Set when the answer reader hears every answer it waits for (its map had room)."""
 
     def hear(self, event: Event) -> None:
         self.events.append(event)
@@ -171,6 +173,7 @@ class Answers:
             UNREGISTERED.inc()
         for key in registered:
             self._waiting.setdefault(key, set()).add(heard)
+        heard.registered = len(registered) == len(keys)
         try:
             yield heard
         finally:

@@ -147,6 +147,7 @@ async def reserve(
                     wait=wait,
                     heard=h,
                     judge=functools.partial(heard, r),
+                    look_first=False,  # named by its time: no earlier answer to find
                 )
                 for r, h in zip(asked, heard_by, strict=True)
             )

@@ -20,9 +20,14 @@ migration 0020). One connection, one channel, one mechanism for both.
 
 A waiter may also hear its answer straight from Kafka (`answers`, ADR 34): registered with the
 app's answer reader before its request is written (`expecting`), it is judged on what it heard
-as soon as an answer arrives, and looks in Postgres only when it starts, when its key is
-notified, and every `recheck` seconds. Whichever path has the answer first answers (they carry
-the same event); a reader that is down or behind only leaves the waiter to the projection.
+as soon as an answer arrives. While the reader reads, it looks in Postgres only when it starts
+(a repeat's answer is only there; a request that cannot be a repeat skips even that:
+`look_first`) and every `recheck` seconds, not each time its key is notified: a code's key is
+notified for every basket's reservation of the code, and each notification made every waiter
+on it read Postgres twice for an answer the reader brings anyway (measured: a quarter of the
+API's time at 200 reservations a second, docs/performance.md). Whichever path has the answer
+first answers (they carry the same event); a reader that is down or behind only leaves the
+waiter to the projection, notifications included.
 """
 
 from __future__ import annotations
@@ -134,18 +139,21 @@ class Wakeups:
         wait: float,
         heard: Heard | None = None,
         judge: Callable[[Sequence[Event]], T | None] | None = None,
+        look_first: bool = True,
     ) -> T | None:
-        """The answer, or None if nothing came within `wait` seconds (looked for at least once).
+        """The answer, or None if nothing came within `wait` seconds.
 
         `judge(events)` is asked each time `heard` (from `expecting`) hears an answer: no I/O,
-        the Kafka path. `look()` reads Postgres: at once (a repeat's answer is only there),
-        each time `key` is notified, and every `recheck` seconds (`poll` without a listener).
+        the Kafka path. `look()` reads Postgres: at once (a repeat's answer is only there;
+        `look_first` False: the request is new, its answer cannot be there yet), each time
+        `key` is notified unless the answer reader hears this waiter's answers, and every
+        `recheck` seconds (`poll` without a listener).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         waiter = heard if heard is not None else Heard()
         with self._watching(key, waiter):
-            looking = True
+            looking = look_first
             while True:
                 waiter.woken.clear()  # before looking: a commit after the look wakes the next wait
                 if waiter.news and judge is not None:
@@ -169,8 +177,13 @@ class Wakeups:
                 except TimeoutError:
                     looking = True
                 else:
-                    # Woken by an answer from Kafka only: judged, Postgres not read.
-                    looking = waiter.notified or judge is None
+                    # Woken by an answer from Kafka: judged, Postgres not read. Notified by the
+                    # projector: read only if the reader does not hear this waiter's answers.
+                    looking = judge is None or (waiter.notified and not self._hears(waiter))
+
+    def _hears(self, waiter: Heard) -> bool:
+        """Whether the answer reader reads now and hears every answer `waiter` waits for."""
+        return waiter.registered and self.answers is not None and self.answers.reading.is_set()
 
     @contextlib.contextmanager
     def _watching(self, key: str, waiter: Heard) -> Iterator[None]:

@@ -159,3 +159,56 @@ _REAL_SLEEP = asyncio.sleep
 
 async def _no_wait(_: float) -> None:
     await _REAL_SLEEP(0)
+
+
+async def _settle() -> None:
+    """Let the waiting task run until it waits again (`wait_for` takes a few loop turns)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def _notified_looks(*, reading: bool, room: int) -> int:
+    """How often a waiter heard from Kafka reads Postgres when its key is notified 3 times
+    (no recheck within the test), the reader reading or not, its map with `room`."""
+    answers = Answers("127.0.0.1:1", {"t": 1}, waiters_max=room)
+    if reading:
+        answers.reading.set()
+    wakeups = Wakeups(None, poll=MINUTE, recheck=MINUTE, answers=answers)
+    wakeups.listening = True  # as if a listener ran: waiters wait for notifications
+    looks = 0
+
+    async def look() -> str | None:
+        nonlocal looks
+        looks += 1
+        return None
+
+    def judge(events: Sequence[Event]) -> str | None:
+        return "heard" if events else None
+
+    with (
+        answers.expect(outcome_key("m0", RequestType.ENROLMENT, "c0")),  # fills a room of 1
+        wakeups.expecting(outcome_key("m1", RequestType.REWARD_REDEMPTION, "c1")) as heard,
+    ):
+        waiting = asyncio.create_task(
+            wakeups.until(
+                member_key("m1"), look, wait=MINUTE, heard=heard, judge=judge,
+                look_first=False,
+            )
+        )  # fmt: skip
+        for _ in range(3):
+            await _settle()
+            wakeups._wake(member_key("m1"))  # the projector committed a row of the key
+        await _settle()
+        answers.deliver(accepted("m1", "c1"))
+        heard.hear(accepted("m1", "c1"))  # unregistered (no room): as the projection would
+        assert await asyncio.wait_for(waiting, timeout=MINUTE) == "heard"
+    return looks
+
+
+async def test_a_waiter_the_reader_hears_does_not_read_postgres_when_its_key_is_notified():
+    assert await _notified_looks(reading=True, room=10) == 0
+
+
+async def test_without_a_reading_reader_or_room_in_its_map_a_notified_waiter_reads_postgres():
+    assert await _notified_looks(reading=False, room=10) == 3
+    assert await _notified_looks(reading=True, room=1) == 3
