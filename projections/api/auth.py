@@ -10,6 +10,7 @@ never reads a table, and never trusts a claim whose signature does not verify.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -99,11 +100,39 @@ def _decode(secrets: Sequence[str], token: str) -> dict[str, Any]:
     raise jwt.InvalidSignatureError("no key to verify with")
 
 
+VERIFIED_MAX = 10_000
+"""Tokens whose verification is remembered by one API process (the oldest forgotten first)."""
+
+_verified: dict[tuple[tuple[str, ...], str], tuple[Principal, float]] = {}
+
+
 def verify_token(secrets: str | Sequence[str], token: str) -> Principal:
     """The principal a token names; `UnauthorizedError`, with the reason, if it is not trusted.
-    `secrets`: the key, or the keys accepted (the signing key first)."""
+    `secrets`: the key, or the keys accepted (the signing key first).
+
+    A token that verified is remembered with its expiry, under the very keys it was verified
+    with, until it expires: an app sends the same token on every request, and checking its
+    signature and claims again was a tenth of a till's request (docs/performance.md). Only
+    verified tokens are remembered, so a caller cannot fill the memory with forgeries, and a
+    key rotation (other keys) verifies again."""
+    keys = (secrets,) if isinstance(secrets, str) else tuple(secrets)
+    known = _verified.get((keys, token))
+    if known is not None:
+        principal, expires = known
+        if expires > time.time():  # PyJWT's own test: expired once `exp` <= now
+            return principal
+        del _verified[(keys, token)]
+    principal, expires = _verify(keys, token)
+    if len(_verified) >= VERIFIED_MAX:
+        del _verified[next(iter(_verified))]
+    _verified[(keys, token)] = (principal, expires)
+    return principal
+
+
+def _verify(secrets: Sequence[str], token: str) -> tuple[Principal, float]:
+    """The principal and the expiry (seconds since the epoch) of a token verified in full."""
     try:
-        claims = _decode([secrets] if isinstance(secrets, str) else list(secrets), token)
+        claims = _decode(list(secrets), token)
     except jwt.ExpiredSignatureError:
         raise UnauthorizedError("the token has expired") from None
     except jwt.MissingRequiredClaimError as error:
@@ -129,11 +158,12 @@ def verify_token(secrets: str | Sequence[str], token: str) -> Principal:
             "the token's 'staff_role' claim must be 'marketer', 'agent' or 'admin', on a "
             "staff token"
         )
-    return Principal(
+    principal = Principal(
         subject=subject,
         role=Role(role),
         staff_role=StaffRole(staff_role) if staff_role is not None else None,
     )
+    return principal, float(claims["exp"])
 
 
 # Declares the scheme in the OpenAPI description; the header is read below, so that each way

@@ -58,3 +58,34 @@ def test_an_expired_token_of_the_retiring_key_is_refused_as_expired():
     old = issue_token(SECRET, "M1", Role.MEMBER, now=then, ttl=timedelta(minutes=5))
     with pytest.raises(UnauthorizedError, match="expired"):
         verify_token([NEW, SECRET], old)
+
+
+def test_a_remembered_token_is_refused_once_it_expires(monkeypatch):
+    now = datetime.now(UTC)
+    token = issue_token(SECRET, "M1", Role.MEMBER, now=now, ttl=timedelta(minutes=5))
+    assert verify_token(SECRET, token).subject == "M1"  # verified, then remembered
+    later = (now + timedelta(minutes=5)).timestamp()
+    monkeypatch.setattr("projections.api.auth.time.time", lambda: later)
+    monkeypatch.setattr("jwt.api_jwt.datetime", _Frozen(later))
+    with pytest.raises(UnauthorizedError, match="expired"):
+        verify_token(SECRET, token)
+
+
+def test_a_remembered_token_is_verified_again_under_other_keys():
+    token = issue_token(SECRET, "M1", Role.MEMBER, now=datetime.now(UTC))
+    assert verify_token([NEW, SECRET], token).subject == "M1"
+    with pytest.raises(UnauthorizedError, match="signature"):
+        verify_token([NEW], token)  # the rotation ended: not the keys it was verified with
+
+
+class _Frozen:
+    """Stands in for `datetime` in PyJWT: its `now` is a fixed time."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def now(self, tz=None):
+        return datetime.fromtimestamp(self.at, tz)
+
+    def __getattr__(self, name):
+        return getattr(datetime, name)
