@@ -561,6 +561,12 @@ class PromoCodeReservationRequested(Event):
     redemptions_total_max: int | None = Field(
         default=None, ge=1, description="Uses across all of the promotion's codes."
     )
+    offer_id: OfferId | None = Field(
+        default=None,
+        description="The offer the code unlocks (docs/adr/0037-codes-that-unlock-an-offer.md): "
+        "a member's reservation also holds a use of it for the basket (OfferUseHeld); null: "
+        "the code gives a cart discount.",
+    )
 
 
 class PromoCodeReservationReleased(Event):
@@ -572,6 +578,39 @@ class PromoCodeReservationReleased(Event):
     promotion_id: Id = Field(description="The promotion (the record key).")
     code: Id = Field(description="The code, upper-cased.")
     transaction_id: Id = Field(description="The basket whose reservation is released.")
+
+
+class OfferUseHeld(Event):
+    """The promotion's agent reserved, for a member's basket, a code that unlocks an offer: the
+    member's partition holds one use of the offer for that basket (ADR 37). While the hold
+    lasts the member's other baskets see the use as taken; the basket's own purchase carrying
+    the code gets the offer whatever the member's uses or the offer's window say by then, even
+    after the hold lapsed (a till told yes is never overruled). Asking again extends it."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member (the record key) whose basket holds the use.")
+    offer_id: OfferId = Field(description="The offer the reserved code unlocks.")
+    transaction_id: Id = Field(description="The basket (the till's transaction) held for.")
+    promotion_id: Id = Field(description="The promotion whose code was reserved.")
+    code: Id = Field(description="The code reserved, upper-cased.")
+    held_until: UtcDatetime = Field(
+        description="When the hold stops counting against the member's other baskets (the "
+        "reservation's end); the basket's own purchase still gets the use after it."
+    )
+
+
+class OfferUseHoldReleased(Event):
+    """The reservation behind an OfferUseHeld was released (the basket cancelled, or asked
+    again after it lapsed and refused): the member's partition no longer holds the use."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The member (the record key) whose hold is released.")
+    offer_id: OfferId = Field(description="The offer the released code unlocks.")
+    transaction_id: Id = Field(description="The basket whose hold is released.")
+    promotion_id: Id = Field(description="The promotion whose code was released.")
+    code: Id = Field(description="The code released, upper-cased.")
 
 
 class PromoCodeLinkClaimRequested(Event):
