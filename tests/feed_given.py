@@ -11,7 +11,7 @@ from typing import Any
 
 from processors.contract.config import OfferPublished
 from projections.api.feed_store import FeedEventRecord
-from projections.api.offer_feed import Member, Standing, is_displayable, is_public
+from projections.api.offer_feed import Member, Standing, is_public
 from projections.writers import feed
 from projections.writers.feed import FeedItem
 from tests.cart_given import AT, PROGRAM, offer
@@ -104,7 +104,7 @@ class FakeFeedStore:
             bought = standing is not None and bool(standing.issued)
             if (
                 i.program_id in found.program_ids
-                and is_displayable(i, at)
+                and at < i.visible_until
                 and (bought if i.in_reward_store else (i.audience == "MASS" or targeted))
             ):
                 rows.append((i, standing))

@@ -37,7 +37,7 @@ from projections.api.edge import BoundedRequestTarget
 from projections.api.feed_store import FeedStore, PostgresFeedStore
 from projections.api.member_requests import PostgresMemberRequestStore
 from projections.api.member_store import MemberStore
-from projections.api.offer_feed import Fragments, MarketFeeds
+from projections.api.offer_feed import Fragments, MarketFeeds, MemberFeeds
 from projections.api.reward_store import PostgresRewardStore, RewardStore
 from projections.api.reward_store_queries import RewardStoreQueries
 from projections.api.routes_carts import ConfigSource, NoConfig
@@ -259,13 +259,17 @@ def create_app(
     app.state.reward_store = reward_store
     app.state.feed_store = feed_store
     # The offers' fixed JSON, encoded once per version, and the public answers while they
-    # stay exact, each kept until its market is notified (docs/adr/0025-offer-feeds.md).
+    # stay exact, each kept until its market is notified (docs/adr/0025-offer-feeds.md), and
+    # the members' answers, each until the member or an offer is (third addendum).
     app.state.feed_fragments = Fragments()
     app.state.market_feeds = MarketFeeds()
+    app.state.member_feeds = MemberFeeds()
     app.state.decision_wait = decision_wait_s
     app.state.decision_poll = decision_poll_s
     app.state.wakeups = Wakeups(dsn, poll=decision_poll_s, answers=answers)
     app.state.wakeups.follow(MarketFeeds.NOTIFIED, app.state.market_feeds.changed)
+    for prefix in MemberFeeds.NOTIFIED:
+        app.state.wakeups.follow(prefix, app.state.member_feeds.changed)
     app.state.code_store = code_store
     app.state.link_schemes = listed(inbox_link_schemes)
     app.state.link_hosts = listed(inbox_link_hosts)

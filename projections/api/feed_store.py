@@ -54,9 +54,10 @@ class FeedStore(Protocol):
     async def member_items(
         self, member_id: str, at: datetime
     ) -> tuple[Member, list[tuple[FeedItem, Standing | None]]] | None:
-        """The member, and the offers displayable at `at` that the member may see: the MASS
-        offers of their programmes and the offers they hold a targeting of, each with the
-        member's standing; None for a member never enrolled here."""
+        """The member, and the offers not over at `at` (displayable, or to be displayed: when
+        one is, the member's answer changes) that the member may see: the MASS offers of their
+        programmes, the offers they hold a targeting of and the reward-store offers they
+        bought, each with the member's standing; None for a member never enrolled here."""
         ...
 
     async def record(self, event: FeedEventRecord) -> bool:
@@ -90,6 +91,8 @@ _STANDING_COLUMNS = """s.in_control_group AS s_in_control_group, s.targeted_at A
 # programmes (few), the offers they hold a targeting of and the reward-store offers they bought
 # and have not used (their own rows, each offer's instances in one JSON array), three index
 # scans, never one probe per offer of the catalogue; a member with no offer is one row of nulls.
+# Offers not displayed yet are read too: their display dates bound how long the member's
+# answer is kept (`MemberFeeds`); `offer_feed.sees` leaves them out of the answer.
 _MEMBER_ITEMS = sql.SQL("""
 WITH m AS (
     SELECT member_id, status, merged_into, program_ids, preferred_locale
@@ -102,14 +105,14 @@ LEFT JOIN LATERAL (
     FROM offer_feed_items i
     LEFT JOIN member_offer_standings s ON s.member_id = m.member_id AND s.offer_id = i.offer_id
     WHERE i.program_id = ANY(m.program_ids) AND i.audience = 'MASS' AND NOT i.in_reward_store
-        AND i.display_at <= %(at)s AND %(at)s < i.visible_until
+        AND %(at)s < i.visible_until
     UNION ALL
     SELECT i.offer_id, i.digest, {standing}, NULL::json AS issued
     FROM member_offer_standings s
     JOIN offer_feed_items i ON i.offer_id = s.offer_id
     WHERE s.member_id = m.member_id AND s.targeted_at IS NOT NULL AND i.audience <> 'MASS'
         AND i.program_id = ANY(m.program_ids) AND NOT i.in_reward_store
-        AND i.display_at <= %(at)s AND %(at)s < i.visible_until
+        AND %(at)s < i.visible_until
     UNION ALL
     SELECT i.offer_id, i.digest, {standing}, b.issued
     FROM (
@@ -125,7 +128,7 @@ LEFT JOIN LATERAL (
     JOIN offer_feed_items i ON i.offer_id = b.offer_id
     LEFT JOIN member_offer_standings s ON s.member_id = m.member_id AND s.offer_id = i.offer_id
     WHERE i.in_reward_store AND i.program_id = ANY(m.program_ids)
-        AND i.display_at <= %(at)s AND %(at)s < i.visible_until
+        AND %(at)s < i.visible_until
 ) x ON true
 """).format(standing=sql.SQL(_STANDING_COLUMNS))
 

@@ -13,6 +13,8 @@ The feeds (issue #14, docs/adr/0025-offer-feeds.md):
 - anonymous, in process: the answer is the same for every visitor of a market and language,
   so it is kept, and Postgres asked again only once the projector notified a change of the
   market's offers (`MarketFeeds.current`, `wakeups`);
+- personalised, in process: a member's answer is kept until the projector notifies a change
+  of the member's rows or of any offer, or time alone changes it (`MemberFeeds.current`);
 - both: an `ETag` of the bytes sent, and 304 without a body when `If-None-Match` names it;
   copy in the language asked for (`locales`), the member's preferred one by default.
 
@@ -148,12 +150,22 @@ async def read_member_feed(
     its activation state, progress towards each behaviour, uses and points left under its
     caps, days left and reward."""
     now: datetime = request.app.state.clock()
-    found = await _store(request).member_items(member_id, now)
-    if found is None:
-        raise NotFoundError(f"no member '{member_id}'")
-    member, rows = found
-    if member.status == "MERGED":
-        raise MemberMergedError(member_id, member.merged_into)
-    shown_in = locale or member.preferred_locale or DEFAULT_LOCALE
-    body = offer_feed.member_feed(member, rows, shown_in, now, _fragments(request))
-    return caching.answer(body, if_none_match=if_none_match, cache_control=caching.PRIVATE)
+    feeds: offer_feed.MemberFeeds = request.app.state.member_feeds
+    wakeups: Wakeups = request.app.state.wakeups
+    # Postgres is asked only when something the answer was built from may have changed.
+    following = wakeups.listening
+    made = feeds.current(member_id, locale, now) if following else None
+    if made is None:
+        with feeds.reading(member_id) as reading:
+            found = await _store(request).member_items(member_id, now)
+            if found is None:
+                raise NotFoundError(f"no member '{member_id}'")
+            member, rows = found
+            if member.status == "MERGED":
+                raise MemberMergedError(member_id, member.merged_into)
+            shown_in = locale or member.preferred_locale or DEFAULT_LOCALE
+            made = feeds.answer(member, rows, locale, shown_in, now, _fragments(request),
+                                reading=reading if following else None)  # fmt: skip
+    return caching.answer(
+        made.body, etag=made.etag, if_none_match=if_none_match, cache_control=caching.PRIVATE
+    )
