@@ -237,6 +237,9 @@ def _compare_or_swap(
         ),
         (PROJECTION, topics),
     )
+    # The API processes keep feeds until a written row notifies them (migrations 0020, 0031);
+    # a swap writes none, so it says every table changed: `feed:*` (delivered at commit).
+    conn.execute("SELECT pg_notify('loyalty_decided', 'feed:*')")
     report.swapped, report.retired_schema = True, retired
     log.info("rebuild.swapped", live=live, rebuilt=rebuilt, retired=retired)
 

@@ -369,11 +369,14 @@ class MarketFeeds:
     connects or is lost (anything may have changed unseen). A generation per market, read
     before the query, tells an answer built from rows read before a notification from one
     built after. `FOLLOWED_AT_MOST` bounds how long an answer is trusted without a look, in
-    case a change was never notified (a rebuild swaps tables without writing a row)."""
+    case a change was never notified (a rebuild's swap notifies `EVERY_MARKET`: this is the
+    safety net beside it)."""
 
     HELD_AT_MOST = timedelta(hours=1)
     FOLLOWED_AT_MOST = timedelta(seconds=1)
     NOTIFIED = "feed:"
+    EVERY_MARKET = "feed:*"
+    """What a rebuild's swap notifies (`projections.rebuild`): every table was replaced."""
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
@@ -383,8 +386,9 @@ class MarketFeeds:
         self._markets: dict[str, int] = {}
 
     def changed(self, key: str | None) -> None:
-        """`key` (`feed:<market>`) was notified; None: anything may have changed."""
-        if key is None:
+        """`key` (`feed:<market>`, or `feed:*`: every market) was notified; None: anything
+        may have changed."""
+        if key is None or key == self.EVERY_MARKET:
             self._everything += 1
             self._current.clear()
         else:

@@ -715,12 +715,17 @@ async def test_a_verified_rebuild_that_differs_names_the_rows_and_swaps_nothing(
     assert difference.live_rows == difference.rebuilt_rows
     assert len(difference.only_live) == len(difference.only_rebuilt) >= 1
 
-    forced = await rebuild(
-        database_url, bootstrap_servers, topics=feed.topics, live_schema=schema, verify=True,
-        swap_anyway=True,
-    )  # fmt: skip
+    with psycopg.connect(database_url, autocommit=True) as listening:
+        listening.execute("LISTEN loyalty_decided")
+        forced = await rebuild(
+            database_url, bootstrap_servers, topics=feed.topics, live_schema=schema, verify=True,
+            swap_anyway=True,
+        )  # fmt: skip
+        # The API's feed caches are told that every table changed (no row was written live).
+        told = [n.payload for n in listening.notifies(timeout=5.0, stop_after=100_000)]
     assert forced.swapped
     assert dump_hash(database_url, schema) == forced.rebuilt_sha256 != drifted
+    assert "feed:*" in told
 
 
 async def test_a_live_projector_keeps_going_across_a_rebuild_swap(

@@ -582,11 +582,12 @@ def test_an_answer_built_from_rows_read_before_a_notification_is_not_current():
     assert feeds.current("CA", "en", AT) is None  # ... so the next request looks again
 
 
-def test_a_lost_or_new_listener_forgets_every_current_answer():
+@pytest.mark.parametrize("key", [None, MarketFeeds.EVERY_MARKET])
+def test_a_lost_or_new_listener_or_a_rebuild_forgets_every_current_answer(key):
     feeds, fragments = MarketFeeds(), Fragments()
     for market in ("CA", "US"):
         feeds.answer([item("MASS_ONE")], market, "en", AT, fragments, seen=feeds.generation(market))
-    feeds.changed(None)
+    feeds.changed(key)
     assert feeds.current("CA", "en", AT) is None
     assert feeds.current("US", "en", AT) is None
 
