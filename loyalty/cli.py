@@ -411,10 +411,17 @@ def bench_cart(offers: int, carts: int, members: int, output: Path | None) -> No
 @click.option("--poll-ms", default=5.0, show_default=True, help="How often a probe reads the feed.")
 @click.option("--api-workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="`loyalty api --workers`: API processes serving the load.")  # fmt: skip
+@click.option("--active-members", default=0, show_default=True, type=click.IntRange(0),
+              help="Members the personalised requests go to, each asking again within the run "
+              "(an app's sessions); 0: any of the 20,000 with a token.")  # fmt: skip
+@click.option("--member-feeds-mib", default=None, type=click.IntRange(0),
+              help="The API's LOYALTY_API_MEMBER_FEEDS_MIB (0: no member feed kept); "
+              "default: the API's own.")  # fmt: skip
 @click.option("--output", type=click.Path(path_type=Path), default=None)
 def bench_feed(offers: int, members: int, rates: str, healthz_share: float, seconds: float,
                warmup_seconds: float, probes: int, probe_members: int, poll_ms: float,
-               api_workers: int, output: Path | None) -> None:  # fmt: skip
+               api_workers: int, active_members: int, member_feeds_mib: int | None,
+               output: Path | None) -> None:  # fmt: skip
     """The offer feeds at fixed request rates vs GET /healthz, and event -> visible."""
     import asyncio
 
@@ -431,6 +438,7 @@ def bench_feed(offers: int, members: int, rates: str, healthz_share: float, seco
             rates=[float(rate) for rate in rates.split(",")], healthz_share=healthz_share,
             seconds=seconds, warmup_seconds=warmup_seconds, probes=probes,
             probe_members=probe_members, poll_ms=poll_ms, api_workers=api_workers,
+            active_members=active_members, member_feeds_mib=member_feeds_mib,
             log_dir=settings.stack_dir / "logs" / "bench-feed", echo=console.print,
         )  # fmt: skip
         report = asyncio.run(bench)

@@ -79,12 +79,12 @@ generator, this process (per planned request): what the rate cost on the shared 
 
 
 def _requests(
-    world: feed_world.FeedWorld, tokens: dict[str, str], n: int, rng: random.Random
+    tokens: dict[str, str], members: Sequence[str], n: int, rng: random.Random
 ) -> list[tuple[str, str, dict[str, str]]]:
-    """`n` feed requests, alternately anonymous and personalised: (kind, path, headers)."""
+    """`n` feed requests, alternately anonymous and personalised (a member of `members`
+    each): (kind, path, headers)."""
     markets = list(feed_world.MARKETS)
     weights = list(feed_world.MARKETS.values())
-    members = list(tokens)
     out: list[tuple[str, str, dict[str, str]]] = []
     for i in range(n):
         if i % 2 == 0:
@@ -225,10 +225,13 @@ async def run_feed_bench(
     settings: Settings, dsn: str, *, offers: int, members: int, rates: Sequence[float],
     healthz_share: float, seconds: float, warmup_seconds: float, probes: int,
     probe_members: int, poll_ms: float, log_dir: Path, api_workers: int = 1,
-    echo: Any = print,
+    active_members: int = 0, member_feeds_mib: int | None = None, echo: Any = print,
 ) -> BenchReport:  # fmt: skip
     """Both measurements, the load once per rate of `rates`, against `loyalty api --workers
-    api_workers`; `dsn` must be a fresh, migrated database."""
+    api_workers`; `dsn` must be a fresh, migrated database. `active_members`: the
+    personalised requests go to that many members (an app's sessions: each member asks again
+    within the run); 0: any member with a token (`TOKENS`). `member_feeds_mib`: the API's
+    `LOYALTY_API_MEMBER_FEEDS_MIB` (None: its default)."""
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
     isolated = settings.model_copy(
         update={"topic_prefix": f"benchfeed{uuid.uuid4().hex[:6]}.", "database_url": dsn}
@@ -247,17 +250,22 @@ async def run_feed_bench(
     sample = rng.sample([e.member_id for e in world.enrolments], min(TOKENS, members))
     tokens = {m: issue_token(secret, m, Role.MEMBER, now=now, ttl=timedelta(hours=3))
               for m in sample}  # fmt: skip
+    asking = sample[:active_members] if active_members else sample
     report = BenchReport(
         "offer-feeds",
         context={"offers": offers, "members": members, "rates_per_s": list(rates),
                  "healthz_per_feed_request": healthz_share, "seconds_per_rate": seconds,
                  "warmup_seconds": warmup_seconds, "probes": probes, "poll_ms": poll_ms,
                  "api_workers": api_workers, "generator": "openloop.LeanClient",
+                 "members_asking": len(asking), "member_feeds_mib": member_feeds_mib,
                  "targets": {"feed_p99_over_healthz_p99_max": FEED_TO_HEALTHZ_P99_MAX,
                              "event_to_visible_p99_ms_max": VISIBLE_P99_MAX_MS}},
     )  # fmt: skip
     port = free_port()
-    services = Services(isolated, log_dir)
+    kept = (
+        {} if member_feeds_mib is None else {"LOYALTY_API_MEMBER_FEEDS_MIB": str(member_feeds_mib)}
+    )
+    services = Services(isolated, log_dir, extra_env=kept)
     loads: dict[float, tuple[LoadResult, dict[str, int], _Cpu]] = {}
     try:
         api = services.start("api", "api", "--port", str(port), "--workers", str(api_workers))
@@ -265,11 +273,11 @@ async def run_feed_bench(
         await wait_until_ready(base_url, api)
         assert api.process is not None
         first = rates[0]
-        warm = _requests(world, tokens, int(warmup_seconds * first), rng)
+        warm = _requests(tokens, asking, int(warmup_seconds * first), rng)
         planned = schedule(warm, rate=first, healthz_rate=first * healthz_share)
         await open_loop(base_url, planned, timeout_s=10, measured=False, lean=True)
         for rate in rates:
-            feeds = _requests(world, tokens, int(seconds * rate), rng)
+            feeds = _requests(tokens, asking, int(seconds * rate), rng)
             planned = schedule(feeds, rate=rate, healthz_rate=rate * healthz_share)
             cpu_before, generator_before = cpu_seconds(api.process.pid), time.process_time()
             seen = _OffersSeen()

@@ -127,6 +127,13 @@ class Settings(BaseSettings):
         description="App events one member (or, anonymously, one address) may send in a minute "
         "before POST /v1/offer-feed/events answers 429 (LOYALTY_API_FEED_EVENTS_PER_MINUTE).",
     )
+    api_member_feeds_mib: int = Field(
+        default=64,
+        ge=0,
+        le=65_536,
+        description="MiB of members' offer feeds each API process keeps until a change of them "
+        "is notified (LOYALTY_API_MEMBER_FEEDS_MIB; 0: none kept, every read asks Postgres).",
+    )
     api_feed_events_retention_days: int = Field(
         default=395,
         ge=1,

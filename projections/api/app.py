@@ -132,6 +132,7 @@ def create_app(
     inbox_link_hosts: str = "",
     feed_events_per_minute: int = FEED_EVENTS_MAX_DEFAULT,
     answers: Answers | None = None,
+    member_feeds_bytes: int = MemberFeeds.BUDGET_DEFAULT,
 ) -> FastAPI:
     """The API over the database at `dsn`, checking tokens signed with `api_secret` (a key, or
     the keys accepted during a rotation, the signing key first).
@@ -162,6 +163,8 @@ def create_app(
     `answers`: this process's reader of the worker's answers on Kafka (docs/adr/
     0034-answers-from-kafka.md), run for the app's lifetime; waiting requests are answered by
     whichever of it and the projection has the answer first. None: the projection only.
+    `member_feeds_bytes`: the bytes of members' feeds kept in this process until a change of
+    them is notified (0: none kept).
     """
     source: ConfigSource = config_source if config_source is not None else NoConfig()
     sink: CommandSink = command_sink if command_sink is not None else NoCommands()
@@ -263,7 +266,7 @@ def create_app(
     # the members' answers, each until the member or an offer is (third addendum).
     app.state.feed_fragments = Fragments()
     app.state.market_feeds = MarketFeeds()
-    app.state.member_feeds = MemberFeeds()
+    app.state.member_feeds = MemberFeeds(member_feeds_bytes)
     app.state.decision_wait = decision_wait_s
     app.state.decision_poll = decision_poll_s
     app.state.wakeups = Wakeups(dsn, poll=decision_poll_s, answers=answers)
@@ -342,6 +345,7 @@ def from_settings() -> FastAPI:
         inbox_link_schemes=settings.api_inbox_link_schemes,
         inbox_link_hosts=settings.api_inbox_link_hosts,
         feed_events_per_minute=settings.api_feed_events_per_minute,
+        member_feeds_bytes=settings.api_member_feeds_mib * 2**20,
         answers=Answers(
             settings.bootstrap_servers,
             {settings.topic(t.name): t.partitions(settings.partitions) for t in ANSWER_TOPICS},

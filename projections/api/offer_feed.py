@@ -462,10 +462,11 @@ class MemberFeeds:
     while notifications are followed: the caller asks and keeps only then."""
 
     HELD_AT_MOST = MarketFeeds.HELD_AT_MOST
+    BUDGET_DEFAULT = 64 * 2**20
     MEMBER = "member:"
     NOTIFIED = (MEMBER, MarketFeeds.NOTIFIED)
 
-    def __init__(self, budget: int = 64 * 2**20) -> None:
+    def __init__(self, budget: int = BUDGET_DEFAULT) -> None:
         self.budget = budget
         self.held_bytes = 0
         self._held: OrderedDict[str, dict[str | None, tuple[Answer, datetime]]] = OrderedDict()
