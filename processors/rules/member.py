@@ -38,6 +38,8 @@ from processors.contract.internal import (
     MemberMergedAway,
     OfferUseDenied,
     OfferUseGranted,
+    OfferUseHeld,
+    OfferUseHoldReleased,
     PromoCodeLinkAnswered,
     PurchaseForwarded,
     RewardAllocated,
@@ -80,7 +82,7 @@ from processors.rules.ledger.awards import (
 )
 from processors.rules.ledger.state import MemberLedger
 from processors.rules.offers import evaluate as offers
-from processors.rules.offers import facts, limits, retention, schedule, targeting
+from processors.rules.offers import facts, held_uses, limits, retention, schedule, targeting
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.state import MemberOffers
 from processors.rules.preferences import MemberPreferences
@@ -94,6 +96,7 @@ RewardInput |= IssuedOfferRedeemRequested | IssuedOfferUnlockRequested
 RewardInput |= PromoCodeLinkRequested | PromoCodeLinkAnswered
 RewardInput |= PreferencesChangeRequested | RewardGrantRecordRequested
 MemberInput = ledger.LedgerInput | MemberProfileUpdated | OfferUseGranted | OfferUseDenied
+MemberInput |= OfferUseHeld | OfferUseHoldReleased
 MemberInput |= TargetingInput | RewardInput
 ConfigInput = ProgramConfigured | OfferPublished | OfferEndDateExtended | OfferWithdrawn
 ConfigInput |= OfferClosed | AudienceDefined
@@ -281,6 +284,14 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
         case OfferUseDenied():
             if state.offers is not None:
                 limits.on_denied(state.offers, message)
+        case OfferUseHeld():
+            if _active(state):  # a stranger's basket: nothing to hold
+                bought = message.transaction_id in state.ledger.purchases  # type: ignore[union-attr]
+                if note := held_uses.hold(_offers(state), message, bought):
+                    result.notes.append(note)
+        case OfferUseHoldReleased():
+            if state.offers is not None:
+                held_uses.release(state.offers, message)
         case PointsRedemptionRequested():
             _redeem(result, message, config)
         case RewardRedemptionRequested():
@@ -504,7 +515,7 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
     )
     if recorded:  # the codes it carries, and those linked to the member (used up now)
         carried = link.with_linked(state.codes, purchase)
-        judged = checkout.judge(carried, config.promotions, config.catalogue)
+        judged = checkout.judge(carried, config.promotions, config.catalogue, _offers(state))
         result.emitted += judged.events
     if recorded and state.rewards is not None:
         used = wallet.use_tokens(state.rewards, purchase)
@@ -534,6 +545,7 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
         result.emitted += checkout.unused(
             judged, carried, evaluation.events, _offers(state), *_rules(config)
         )
+        held_uses.used(_offers(state), purchase.transaction_id)  # its tills' holds: used now
         counted = challenges.on_purchase(
             _challenges(state), purchase, config.challenges, config.programs, _member(state)
         )

@@ -83,6 +83,7 @@ def reservation_request(
         redemptions_per_code_max=use.redemptions_per_code_max,
         redemptions_per_member_max=use.redemptions_per_member_max,
         redemptions_total_max=use.redemptions_total_max,
+        offer_id=use.offer_use.offer_id if use.offer_use is not None else None,
     )  # fmt: skip
 
 

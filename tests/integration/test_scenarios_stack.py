@@ -48,6 +48,7 @@ from processors.contract.offers import (
     OfferTargeted,
     PromoCodeRedeemed,
     PromoCodeRefused,
+    PromoCodeReserved,
 )
 from processors.contract.outcomes import RequestAccepted, RequestRejected
 from processors.contract.redemptions import (
@@ -108,9 +109,11 @@ RENAMED = {"program_id", "offer_id", "market", "event_id", "transaction_id", "re
            *member_fields()}  # fmt: skip
 OUTPUTS = (LedgerEventRecorded, OfferCompleted, OfferProgressed, OfferTargeted, OfferLoaded,
            RequestAccepted, RequestRejected, RewardGranted, RewardRedeemed,
-           RewardExpired, PromoCodeRedeemed, PromoCodeRefused, ChallengeProgressed,
-           ChallengeCompleted, ChallengeAwardTakenBack, PreferencesChanged,
+           RewardExpired, PromoCodeRedeemed, PromoCodeRefused, PromoCodeReserved,
+           ChallengeProgressed, ChallengeCompleted, ChallengeAwardTakenBack, PreferencesChanged,
            MessagePosted)  # fmt: skip
+"""The outputs compared, and waited for before the next wave: a till's reservation settles (its
+answer, and the member's hold of an offer's use sent before it) before the purchase after it."""
 
 
 def _renamed(value: Any, ns: str) -> Any:
@@ -203,7 +206,7 @@ def recoded(event: Event, codes: dict[str, str], instances: dict[str, str] | Non
         mapped = [codes.get(c.strip().upper(), c) for c in event.promo_codes]
         tokens = [instances.get(t, t) for t in event.redemption_tokens]
         return event.model_copy(update={"promo_codes": mapped, "redemption_tokens": tokens})
-    if isinstance(event, PromoCodeRedeemed | PromoCodeRefused):
+    if isinstance(event, PromoCodeRedeemed | PromoCodeRefused | PromoCodeReserved):
         return event.model_copy(update={"code": codes.get(event.code, event.code)})
     return event
 

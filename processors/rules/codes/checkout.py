@@ -8,13 +8,16 @@ steps around the offers engine, the same for the worker and the till:
 1. `judge`: the purchase alone: unknown, window, the offer not live (`code_expired`) or
    capped by its own total uses or budget (`code_not_supported`: the promotion's limits are
    the ones counted); a valid code becomes an unlock, its use request ready for the offer's
-   use (the offers engine sends it, `limits.request`, only if the offer completes).
+   use (the offers engine sends it, `limits.request`, only if the offer completes). A code a
+   till reserved for this very basket, whose offer's use the member holds for it
+   (`offers.held_uses`), is valid whatever the window or the offer says by now: a till told
+   yes is never overruled.
 2. `unused`: after the evaluation, each unlock whose offer made no use is refused, with why:
    the member's uses of the offer are spent (`code_limit_per_customer`), the offer is not
    open to this customer (`code_not_applicable`: not targeted, held out as control, another
    programme, or an anonymous customer and an offer that needs a member), else its
    behaviours were not met or a better offer of its group applied (`code_min_spend_not_met`).
-   No use is counted.
+   No use is counted. The member's uses count those held for their other baskets.
 
 Pure: every time comes from the purchase; ids derive from the transaction and the code.
 """
@@ -31,7 +34,7 @@ from processors.contract.offers import PromoCodeRefusal, PromoCodeRefused
 from processors.contract.transactions import TransactionCompleted
 from processors.rules.arithmetic import derived_id
 from processors.rules.codes.promotions import Promotions, normalised
-from processors.rules.offers import eligibility
+from processors.rules.offers import eligibility, held_uses
 from processors.rules.offers.catalogue import Catalogue, is_live
 from processors.rules.offers.discounts import (
     DiscountOffer,
@@ -40,7 +43,6 @@ from processors.rules.offers.discounts import (
     discount_total,
 )
 from processors.rules.offers.limits import has_offer_limits
-from processors.rules.offers.rewards import is_used_up
 from processors.rules.offers.state import MemberOffers
 
 Refusal = tuple[PromoCodeRefusal, str]
@@ -54,10 +56,18 @@ class Judged:
 
     events: list[Event] = field(default_factory=list)
     unlocks: dict[str, PromoCodeUseRequested] = field(default_factory=dict)
+    honoured: set[str] = field(default_factory=set)
+    """The unlocked offers this basket holds a use of, for its code (`offers.held_uses`)."""
 
 
-def judge(tx: TransactionCompleted, promotions: Promotions, catalogue: Catalogue) -> Judged:
-    """Step 1 (see the module) for the codes `tx` carries."""
+def judge(
+    tx: TransactionCompleted,
+    promotions: Promotions,
+    catalogue: Catalogue,
+    state: MemberOffers | None = None,
+) -> Judged:
+    """Step 1 (see the module) for the codes `tx` carries, for the member whose offers are
+    `state` (None: an anonymous customer, who holds nothing)."""
     judged = Judged()
     seen: set[str] = set()
     for given in tx.promo_codes:
@@ -67,7 +77,11 @@ def judge(tx: TransactionCompleted, promotions: Promotions, catalogue: Catalogue
         seen.add(code)
         found = promotions.lookup(code, tx.market)
         terms = found.terms if found is not None else None
-        refusal = _refusal(terms, tx) or _offer_refusal(terms, tx, catalogue)
+        offer_id = terms.offer_id if terms is not None else None
+        honoured = offer_id is not None and held_uses.honours(
+            state, offer_id, tx.transaction_id, code
+        )
+        refusal = None if honoured else _refusal(terms, tx) or _offer_refusal(terms, tx, catalogue)
         if refusal is not None:
             promotion_id = terms.promotion_id if terms is not None else None
             judged.events.append(refused(tx, code, promotion_id, *refusal))
@@ -98,6 +112,8 @@ def judge(tx: TransactionCompleted, promotions: Promotions, catalogue: Catalogue
             judged.events.append(refused(tx, code, terms.promotion_id, _NOT_APPLICABLE, detail))
         else:
             judged.unlocks[terms.offer_id] = use
+            if honoured:
+                judged.honoured.add(terms.offer_id)
     return judged
 
 
@@ -120,7 +136,8 @@ def unused(
     out = []
     for offer_id, use in judged.unlocks.items():
         if offer_id not in used:
-            reason, detail = _unused(offer_id, tx, state, catalogue, programs)
+            honoured = offer_id in judged.honoured
+            reason, detail = _unused(offer_id, tx, state, catalogue, programs, honoured)
             out.append(refused(tx, use.code, use.promotion_id, reason, detail))
     return out
 
@@ -210,12 +227,18 @@ def _unused(
     state: MemberOffers | None,
     catalogue: Catalogue,
     programs: Mapping[str, ProgramConfigured],
+    honoured: bool,
 ) -> Refusal:
-    """Why the offer a valid code unlocked made no use on `tx` (see the module)."""
-    offer = catalogue.get(offer_id)
-    assert offer is not None  # live when judged, and nothing changed the catalogue since
-    standing = state.offers.get(offer_id) if state is not None else None
-    if standing is not None and is_used_up(offer, standing):
+    """Why the offer a valid code unlocked made no use on `tx` (see the module); `honoured`:
+    the basket holds a use of it, so the member's uses do not refuse it."""
+    # Live when judged, or held for the basket on its last definition; the catalogue has not
+    # changed since.
+    offer = catalogue.definition(offer_id)
+    assert offer is not None
+    spent = state is not None and held_uses.is_spent(
+        state, offer, tx.transaction_id, tx.occurred_at
+    )
+    if spent and not honoured:
         return (
             PromoCodeRefusal.code_limit_per_customer,
             f"this member's uses of offer {offer_id} are spent",

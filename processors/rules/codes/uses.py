@@ -18,6 +18,10 @@ answer out.
   commits its basket's reservation whatever the limits say by then (a till told yes is never
   overruled, even after the reservation lapsed); a release gives it back at once. A lapsed
   reservation no longer counts, and is forgotten a week after it lapsed.
+- A member's reservation of a code that unlocks an offer also holds the offer's use for the
+  basket in the member's partition (`OfferUseHeld`, extended when asked again;
+  `OfferUseHoldReleased` when the reservation is released or asked again and refused), whose
+  offer rules honour it (`offers.held_uses`, ADR 37).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from processors.contract.internal import (
     OfferUseDenial,
     OfferUseDenied,
     OfferUseGranted,
+    OfferUseHeld,
+    OfferUseHoldReleased,
     PromoCodeLinkAnswered,
     PromoCodeLinkClaimRequested,
     PromoCodeReservationReleased,
@@ -59,6 +65,7 @@ class Reservation(BaseModel):
     code: str
     member_id: str | None
     until: datetime
+    offer_id: str | None = None  # the offer the code unlocks: the member holds its use
 
 
 class PromotionUses(BaseModel):
@@ -116,8 +123,7 @@ def decide(state: PromotionUses | None, asked: UsesInput) -> Decision:
     key = f"{asked.code}|{asked.transaction_id}"
     match asked:
         case PromoCodeReservationReleased():
-            state.held().drop(key)
-            return Decision(state)
+            return Decision(state, _released(state.held().drop(key), asked))
         case PromoCodeReservationRequested():
             return _reserve(state, key, asked)
     if key in state.answers:
@@ -142,18 +148,24 @@ def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequeste
         return Decision(state, [_reserved(asked, asked.reserved_until)])  # already committed
     if kept is not None and kept.until > asked.occurred_at:
         state.held().extend(key, max(kept.until, asked.reserved_until))  # asked again
-        return Decision(state, [_reserved(asked, kept.until)])
+        return Decision(state, [*_held(asked, kept.until), _reserved(asked, kept.until)])
     # Lapsed, then asked again: asked anew (its use may have gone to another basket), and the
     # till's latest answer is the one its purchase holds it to.
-    state.held().drop(key)
+    lapsed = state.held().drop(key)
     refusal = _refusal(state, asked, asked.occurred_at)
     if refusal is not None:
-        return Decision(state, [_reservation_refused(asked, refusal)])
+        return Decision(state, [*_released(lapsed, asked), _reservation_refused(asked, refusal)])
     state.held().hold(
-        key, Reservation(code=asked.code, member_id=asked.member_id, until=asked.reserved_until)
-    )
+        key,
+        Reservation(
+            code=asked.code, member_id=asked.member_id, until=asked.reserved_until,
+            offer_id=asked.offer_id,
+        ),
+    )  # fmt: skip
     _forget_lapsed(state, asked.occurred_at)
-    return Decision(state, [_reserved(asked, asked.reserved_until)])
+    return Decision(
+        state, [*_held(asked, asked.reserved_until), _reserved(asked, asked.reserved_until)]
+    )
 
 
 def _link(state: PromotionUses, asked: PromoCodeLinkClaimRequested) -> Decision:
@@ -232,6 +244,38 @@ def _reserved(asked: PromoCodeReservationRequested, until: datetime) -> Event:
         event_id=derived_id("CODE-RESERVED", asked.transaction_id, asked.code, until.isoformat()),
         reserved_until=until, discount_cents=asked.discount_cents, **_about(asked),
     )  # fmt: skip
+
+
+def _held(asked: PromoCodeReservationRequested, until: datetime) -> list[Event]:
+    """The use of the offer the code unlocks, held for the member's basket until `until`: sent
+    before the till's answer, so the member's partition hears it no later than the till."""
+    if asked.offer_id is None or asked.member_id is None:
+        return []  # a cart discount's, or an anonymous basket's: no member's offer to hold
+    return [
+        OfferUseHeld(
+            event_id=derived_id("OFFER-HELD", asked.transaction_id, asked.code, until.isoformat()),
+            occurred_at=asked.occurred_at, member_id=asked.member_id, offer_id=asked.offer_id,
+            transaction_id=asked.transaction_id, promotion_id=asked.promotion_id,
+            code=asked.code, held_until=until,
+        )
+    ]  # fmt: skip
+
+
+def _released(
+    dropped: Reservation | None,
+    asked: PromoCodeReservationReleased | PromoCodeReservationRequested,
+) -> list[Event]:
+    """The member's hold given back with the reservation `dropped`, if it held an offer's use."""
+    if dropped is None or dropped.offer_id is None or dropped.member_id is None:
+        return []
+    return [
+        OfferUseHoldReleased(
+            event_id=derived_id("OFFER-HOLD-RELEASED", asked.event_id),
+            occurred_at=asked.occurred_at, member_id=dropped.member_id,
+            offer_id=dropped.offer_id, transaction_id=asked.transaction_id,
+            promotion_id=asked.promotion_id, code=asked.code,
+        )
+    ]  # fmt: skip
 
 
 def _reservation_refused(asked: PromoCodeReservationRequested, refusal: PromoCodeRefusal) -> Event:

@@ -42,7 +42,7 @@ from processors.contract.transactions import (
 )
 from processors.rules.arithmetic import derived_id
 from processors.rules.ledger import policy
-from processors.rules.offers import eligibility, limits, progress, retention, returns
+from processors.rules.offers import eligibility, held_uses, limits, progress, retention, returns
 from processors.rules.offers.basket import Basket
 from processors.rules.offers.catalogue import TRANSACTION_BEHAVIOURS, Catalogue
 from processors.rules.offers.discounts import (
@@ -55,7 +55,7 @@ from processors.rules.offers.discounts import (
 )
 from processors.rules.offers.products import Selector, globally_excluded
 from processors.rules.offers.progress import Award, AwardReversal, Cause, Evaluation, Plan
-from processors.rules.offers.rewards import Payout, clip, covered_base, is_used_up, payout
+from processors.rules.offers.rewards import Payout, clip, covered_base, payout
 from processors.rules.offers.stacking import Contender, value_cents, winners
 from processors.rules.offers.state import (
     TIER_ATTRIBUTE,
@@ -263,11 +263,11 @@ def _purchase(
     )
     priced = [PricedLine.of(line, gross=at_till) for line in tx.lines]
     gross = Basket(priced)
+    honoured = _honoured(None if anonymous else state, tx, unlocks)
+    live = catalogue.for_transaction(tx.market, tx.occurred_at, tx.lines, within_reach=True)
     candidates = [
         (offer, program)
-        for offer in catalogue.for_transaction(
-            tx.market, tx.occurred_at, tx.lines, within_reach=True
-        )
+        for offer in live + _held_but_retired(catalogue, honoured, live)
         if _within_reach(offer, catalogue, gross)
         # A preview leaves out a closed offer; a purchase is judged on it by its agent.
         and (at_till or catalogue.is_offered(offer.offer_id, tx.occurred_at))
@@ -282,7 +282,7 @@ def _purchase(
     plans = [
         plan
         for offer, program in gives_discount
-        if (plan := _plan_purchase(state, offer, program, gross, tx, catalogue))
+        if (plan := _plan_purchase(state, offer, program, gross, tx, catalogue, honoured))
     ]
     for plan in plans:
         plan.discount_cents = sum(discount_alone(priced, d) for d in _discount_offers([plan]))
@@ -301,7 +301,7 @@ def _purchase(
         plan
         for offer, program in candidates
         if offer.reward.kind is not OfferRewardKind.DISCOUNT
-        and (plan := _plan_purchase(state, offer, program, paid, tx, catalogue))
+        and (plan := _plan_purchase(state, offer, program, paid, tx, catalogue, honoured))
     ]
     applying = _stack(_tested(plans, held), programs)
     evaluation = Evaluation()
@@ -349,6 +349,7 @@ def _plan_purchase(
     basket: Basket,
     tx: TransactionCompleted,
     catalogue: Catalogue,
+    honoured: set[str],
 ) -> Plan | None:
     selectors = catalogue.selectors(offer.offer_id)
     excluded = globally_excluded(offer, program, tx.store.province, tx.lines)
@@ -368,7 +369,8 @@ def _plan_purchase(
             basket.spend_cents(base_excluded),
         )
 
-    plan = _plan(state, offer, program, values, base, tx.occurred_at)
+    held_here = offer.offer_id in honoured
+    plan = _plan(state, offer, program, values, base, tx.occurred_at, tx.transaction_id, held_here)
     if plan is None or not (plan.payout.pays or _accumulates(offer, values)):
         # Most candidates: a use that pays nothing and no progress to keep. Such a plan never
         # wins stacking, never completes (not even for control) and `commit` keeps nothing of
@@ -393,13 +395,17 @@ def _plan(
     values: list[Decimal],
     base: Callable[[], Decimal],
     at: datetime,
+    transaction_id: str | None = None,
+    honoured: bool = False,
 ) -> Plan | None:
     """What this cause does for the offer, not yet applied; None when it does nothing. `base`
     (the covered lines' base points) is asked for only when the behaviours are met: only a
-    use that completes reads it, and most candidates of a purchase do not."""
-    standing = state.offers.get(offer.offer_id)
-    if standing is not None and is_used_up(offer, standing):
+    use that completes reads it, and most candidates of a purchase do not. The uses tills'
+    reservations hold for other baskets than `transaction_id` count as taken; a basket that
+    holds one itself (`honoured`) is not refused for the member's uses (`held_uses`)."""
+    if not honoured and held_uses.is_spent(state, offer, transaction_id, at):
         return None
+    standing = state.offers.get(offer.offer_id)
     if not any(value > 0 for value in values):
         return None
     sums = progress.sums(offer, standing, values, at)
@@ -409,6 +415,27 @@ def _plan(
     due = payout(offer, sums, covered, state.tier)
     points = clip(offer, due.points_due, standing or OfferProgress())
     return Plan(offer, program, values, sums, due, points, covered, state.tier)
+
+
+def _honoured(state: MemberOffers | None, tx: TransactionCompleted, unlocks: Unlocks) -> set[str]:
+    """The offers `unlocks` opens that this very basket holds a use of, for its code
+    (`held_uses`)."""
+    return {
+        offer_id
+        for offer_id, use in unlocks.items()
+        if held_uses.honours(state, offer_id, tx.transaction_id, use.code)
+    }
+
+
+def _held_but_retired(
+    catalogue: Catalogue, honoured: set[str], live: Sequence[OfferPublished]
+) -> list[OfferPublished]:
+    """The held offers no longer live (withdrawn, or ended since the till was told yes): the
+    basket still gets them, on their last definition."""
+    if not honoured:
+        return []
+    missing = honoured - {offer.offer_id for offer in live}
+    return [o for i in sorted(missing) if (o := catalogue.definition(i)) is not None]
 
 
 def _no_base() -> Decimal:

@@ -128,14 +128,16 @@ def clip(offer: OfferPublished, due: int, standing: OfferProgress) -> int:
     return max(points, 0)
 
 
-def is_used_up(offer: OfferPublished, standing: OfferProgress) -> bool:
-    """True when the member may not use the offer again: the per-member use limit is reached,
-    or the per-member points cap is spent, or the offer's agent denied a use (its total uses
-    or budget are spent, ADR 14). Such an offer neither progresses nor pays."""
+def is_used_up(offer: OfferPublished, standing: OfferProgress, held: int = 0) -> bool:
+    """True when the member may not use the offer again: the per-member use limit is reached
+    (counting `held` uses tills' reservations hold for other baskets, `held_uses.elsewhere`), or
+    the per-member points cap is spent, or the offer's agent denied a use (its total uses or
+    budget are spent, ADR 14). Such an offer neither progresses nor pays."""
     usage = offer.usage
     if standing.closed:
         return True
-    if usage.uses_per_member_max is not None and standing.uses >= usage.uses_per_member_max:
+    uses = standing.uses + held
+    if usage.uses_per_member_max is not None and uses >= usage.uses_per_member_max:
         return True
     return (
         usage.points_per_member_max is not None

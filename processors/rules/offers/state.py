@@ -187,6 +187,17 @@ class IssuedOffer(BaseModel):
         return self.status == "LOCKED" and self.locked_until is not None and at >= self.locked_until
 
 
+class HeldUse(BaseModel):
+    """One use of an offer held for one of the member's baskets: a till reserved the promo
+    code that unlocks it (docs/adr/0037-codes-that-unlock-an-offer.md; `offers.held_uses`)."""
+
+    offer_id: str
+    transaction_id: str
+    promotion_id: str
+    code: str
+    until: datetime
+
+
 class MemberOffers(BaseModel):
     """Everything the offer rules know about one member."""
 
@@ -214,6 +225,7 @@ class MemberOffers(BaseModel):
     loaded: dict[str, datetime] = Field(default_factory=dict)  # offer id → when loaded
     loads: dict[str, LoadOutcome] = Field(default_factory=dict)  # command id → answer
     issued: dict[str, IssuedOffer] = Field(default_factory=dict)  # reward-store offers bought
+    held: dict[str, HeldUse] = Field(default_factory=dict)  # offer|basket → use held (`held_uses`)
 
     def presented(self, offer_id: str, tx: TransactionCompleted) -> IssuedOffer | None:
         """The instance of `offer_id` the transaction carries and may use, if any (one per

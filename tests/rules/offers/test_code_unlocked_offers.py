@@ -54,7 +54,7 @@ def bonus(offer_id: str = "BONUS", **changes: Any) -> Any:
 
 def shops_with_codes(member: Member, promotions: Promotions, tx: Any) -> list[Any]:
     """What the member's partition emits for the codes and the offers of one purchase."""
-    judged = checkout.judge(tx, promotions, member.catalogue)
+    judged = checkout.judge(tx, promotions, member.catalogue, member.state)
     evaluation = on_transaction(
         member.state, tx, member.catalogue, member.programs, member.ends, judged.unlocks
     )
@@ -189,7 +189,7 @@ def test_an_anonymous_customer_s_code_counts_for_a_discount_offer_but_not_for_po
             | {"event_id": "issue-2", "promotion_id": "P2", "codes": ["FREE1"]}
         )
     )
-    judged = checkout.judge(tx, promotions, member.catalogue)
+    judged = checkout.judge(tx, promotions, member.catalogue, member.state)
 
     used = on_anonymous_purchase(tx, member.catalogue, member.programs, judged.unlocks)
     (refused,) = checkout.unused(judged, tx, used, None, member.catalogue, member.programs)
