@@ -50,6 +50,7 @@ class LiveHolds(Generic[H]):
         self._lapses: list[tuple[datetime, int, str]] = []
         self._order = itertools.count()
         self._earliest: datetime | None = min((h.until for h in holds.values()), default=None)
+        self._changed: set[str] = set()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LiveHolds)
@@ -60,6 +61,12 @@ class LiveHolds(Generic[H]):
         """Whether these are the counts of `holds` (the very mapping, not an equal one)."""
         return self.holds is holds
 
+    def changed(self) -> list[str]:
+        """The keys held, dropped or extended since the last call, in order: what a state
+        that stores each hold on its own writes (`runtime.batch.Stored`)."""
+        keys, self._changed = sorted(self._changed), set()
+        return keys
+
     def count(self, at: datetime, label: Hashable | None = None) -> int:
         """The holds counting at `at` (`until` after it) with `label`, or in all (None)."""
         self._advance(at)
@@ -69,6 +76,7 @@ class LiveHolds(Generic[H]):
         """Keep `hold` under `key` (replacing what was there)."""
         self._uncount(key)
         self.holds[key] = hold
+        self._changed.add(key)
         if self._earliest is None or hold.until < self._earliest:
             self._earliest = hold.until
         if self._at is not None and hold.until > self._at:
@@ -77,7 +85,10 @@ class LiveHolds(Generic[H]):
     def drop(self, key: str) -> H | None:
         """Stop keeping the hold under `key` (committed or released); the hold, if any."""
         self._uncount(key)
-        return self.holds.pop(key, None)
+        dropped = self.holds.pop(key, None)
+        if dropped is not None:
+            self._changed.add(key)
+        return dropped
 
     def extend(self, key: str, until: datetime) -> None:
         """Keep the hold under `key` until `until` (later than its own time)."""
@@ -85,6 +96,7 @@ class LiveHolds(Generic[H]):
         counted = key in self._counted
         self._uncount(key)
         hold.until = until
+        self._changed.add(key)
         if counted or (self._at is not None and until > self._at):
             self._count(key, hold)
 

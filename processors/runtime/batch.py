@@ -22,6 +22,12 @@ steps 3 and 4 for what it decided so far whenever its working set passes `keys_m
 `held_bytes_max` stored bytes, then goes on deciding; a failure after such a flush reruns
 the batch against the states saved so far, as a crash would (ADR 24).
 
+A state that keeps a large map (a promotion's reservations: thousands, each short-lived)
+may store it as parts (`Stored`, `Table.parts`): its entry, and one table entry per item
+of the map, written only when that item changed, in the entry's partition, after the entry;
+rewriting the whole state on each batch had made each batch cost as much as the map (ADR 17,
+addendum). Such an agent is `parted` and loads with its parts (`load_parted`).
+
 Decoded states are kept between batches (`StateCache`): parsing a member's state on every
 batch cost more than the rules. An entry is used only while the table still holds the very
 bytes it was decoded from, and it leaves the cache while a batch works on it (decide may
@@ -31,7 +37,7 @@ reuse its parts), so a batch that fails before step 4 leaves no changed state be
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -43,7 +49,7 @@ from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.deadletter import DeadLettered, DeadLetterReason
 from processors.frontdoor import Delivered, FrontDoor, Tombstone, refuse
-from processors.runtime.table import Table
+from processors.runtime.table import Table, part_key
 
 log = get_logger(__name__)
 OUTPUTS = Counter("loyalty_outputs_total", "Events emitted by the agents.", ["agent", "type"])
@@ -84,6 +90,15 @@ class Output:
     partition: int | None = None
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What a `parted` agent stores for a state: its entry, and the parts that changed since
+    it was loaded or last dumped (name → bytes; None: the part is gone)."""
+
+    entry: bytes
+    parts: Mapping[str, bytes | None] = field(default_factory=dict)
+
+
 @dataclass
 class Decision(Generic[S]):
     """What the rules decided for one input and one key: events in order, the next state."""
@@ -114,8 +129,9 @@ class Agent(Protocol[S]):
         """A state from its stored bytes."""
         ...
 
-    def dump(self, state: S) -> bytes | None:
-        """The bytes to store for `state`; None when there is nothing worth keeping."""
+    def dump(self, state: S) -> bytes | Stored | None:
+        """The bytes to store for `state` (with its changed parts, for a `parted` agent, which
+        also has `load_parted(key, raw, parts)`); None when there is nothing worth keeping."""
         ...
 
 
@@ -310,27 +326,35 @@ class Batches(Generic[S]):
             await self.table.save(changes, self.producer)
         report.saved += len(changes)
         for key, (raw, state) in keep.items():
-            self.cache.put(key, changes.get(key, raw), state)
+            self.cache.put(key, changes.get(key) or raw, state)
 
     def _load(self, key: str) -> _Key[S]:
         raw = self.table.get(key) if self.table is not None else None
         if raw is None:
             return _Key(None, None)
         state = self.cache.take(key, raw)
-        return _Key(raw, state if state is not None else self.agent.load(key, raw))
+        return _Key(raw, state if state is not None else self._decode(key, raw))
+
+    def _decode(self, key: str, raw: bytes) -> S:
+        if getattr(self.agent, "parted", False):
+            assert self.table is not None
+            loaded: S = self.agent.load_parted(key, raw, self.table.parts(key))  # type: ignore[attr-defined]
+            return loaded
+        return self.agent.load(key, raw)
 
     def _replay(self, key: str, entry: _Key[S]) -> S | None:
         """The key's state after this batch's inputs decided so far, from the stored bytes."""
-        state = self.agent.load(key, entry.stored) if entry.stored is not None else None
+        state = self._decode(key, entry.stored) if entry.stored is not None else None
         for event in entry.decided:
             state = self.agent.decide(key, state, event).state
         return state
 
     def _changes(
         self, keys: dict[str, _Key[S]]
-    ) -> tuple[dict[str, bytes], dict[str, tuple[bytes, S]]]:
-        """The states to save, and what the cache keeps once they are saved."""
-        changes: dict[str, bytes] = {}
+    ) -> tuple[dict[str, bytes | None], dict[str, tuple[bytes, S]]]:
+        """The states to save (each entry before its parts), and what the cache keeps once
+        they are saved."""
+        changes: dict[str, bytes | None] = {}
         keep: dict[str, tuple[bytes, S]] = {}
         for key, entry in keys.items():
             if entry.state is None or self.table is None:
@@ -338,13 +362,18 @@ class Batches(Generic[S]):
             if not entry.decided and entry.stored is not None:
                 keep[key] = (entry.stored, entry.state)  # nothing decided: as it was loaded
                 continue
-            raw = self.agent.dump(entry.state)
-            if raw is None:
+            dumped = self.agent.dump(entry.state)
+            if dumped is None:
                 continue  # nothing known worth keeping (e.g. a step for a stranger)
+            raw, parts = (
+                (dumped.entry, dumped.parts) if isinstance(dumped, Stored) else (dumped, {})
+            )
             if raw != entry.stored:
                 changes[key] = raw
             else:
                 raw = entry.stored  # the table's own object: the next lookup matches by identity
+            for name, value in parts.items():
+                changes[part_key(key, name)] = value
             keep[key] = (raw, entry.state)
         return changes, keep
 

@@ -31,6 +31,10 @@ from rocksdict import (
     WriteOptions,
 )
 
+PART = b"\x1f"
+"""Between an entry's key and the name of one of its parts (never in an id: ids are printable
+ASCII). An entry's parts live in its partition and are read with it (`Table.parts`)."""
+
 
 class Store(Protocol):
     """Entries by partition and key (bytes → bytes)."""
@@ -42,6 +46,11 @@ class Store(Protocol):
         ...
 
     def keys(self, partition: int) -> Iterator[bytes]: ...
+
+    def items(self, partition: int, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """The entries of `partition` whose key starts with `prefix` + `PART` (an entry's
+        parts, `table.Table.parts`), without reading the partition's other entries."""
+        ...
 
     def drop(self, partition: int) -> None:
         """Forget every entry of `partition`."""
@@ -59,29 +68,48 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._data: dict[int, dict[bytes, bytes]] = {}
+        # Per partition, each entry's part keys: its parts are read without a scan.
+        self._parts: dict[int, dict[bytes, set[bytes]]] = {}
 
     def get(self, partition: int, key: bytes) -> bytes | None:
         return self._data.get(partition, {}).get(key)
 
     def apply(self, partition: int, entries: Iterable[tuple[bytes, bytes | None]]) -> None:
         held = self._data.setdefault(partition, {})
+        parts = self._parts.setdefault(partition, {})
         for key, value in entries:
+            owner, sep, _ = key.partition(PART)
             if value is None:
                 held.pop(key, None)
+                if sep:
+                    named = parts.get(owner)
+                    if named is not None:
+                        named.discard(key)
+                        if not named:
+                            del parts[owner]
             else:
                 held[key] = value
+                if sep:
+                    parts.setdefault(owner, set()).add(key)
 
     def keys(self, partition: int) -> Iterator[bytes]:
         return iter(list(self._data.get(partition, {})))
 
+    def items(self, partition: int, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        held = self._data.get(partition, {})
+        for key in sorted(self._parts.get(partition, {}).get(prefix, ())):
+            yield key, held[key]
+
     def drop(self, partition: int) -> None:
         self._data.pop(partition, None)
+        self._parts.pop(partition, None)
 
     def estimated_len(self) -> int:
         return sum(len(entries) for entries in self._data.values())
 
     def close(self) -> None:
         self._data.clear()
+        self._parts.clear()
 
 
 class RocksStore:
@@ -145,6 +173,15 @@ class RocksStore:
             if not key.startswith(prefix):
                 return
             yield key[len(prefix) :]
+
+    def items(self, partition: int, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        start = _prefix(partition) + prefix + PART
+        for key, value in self._db.items(from_key=start):
+            assert isinstance(key, bytes)  # raw mode
+            assert isinstance(value, bytes)
+            if not key.startswith(start):
+                return
+            yield key[2:], value
 
     def drop(self, partition: int) -> None:
         self._db.delete_range(_prefix(partition), _prefix(partition + 1))

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2
 
 from processors.base.logs import get_logger
-from processors.runtime.stores import MemoryStore, Store
+from processors.runtime.stores import PART, MemoryStore, Store
 
 log = get_logger(__name__)
 
@@ -33,8 +33,18 @@ def partition_of(key: bytes, partitions: int) -> int:
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
+def part_key(key: str, name: str) -> str:
+    """The table key of part `name` of the entry under `key` (see `Table.parts`)."""
+    return f"{key}{PART.decode()}{name}"
+
+
 class Table:
-    """Entries by key (str → bytes), for the partitions this process holds."""
+    """Entries by key (str → bytes), for the partitions this process holds.
+
+    An entry may have parts (`part_key`): entries of their own in the changelog, in the
+    entry's partition, read together (`parts`), so a state that keeps a large map writes only
+    the map's changed items, not the whole state, on each batch (ADR 17, addendum).
+    """
 
     def __init__(self, name: str, changelog: str, partitions: int, store: Store | None = None):
         self.name = name
@@ -46,7 +56,17 @@ class Table:
 
     def get(self, key: str) -> bytes | None:
         raw = key.encode()
-        return self.store.get(partition_of(raw, self.partitions), raw)
+        return self.store.get(self._partition(raw), raw)
+
+    def parts(self, key: str) -> dict[str, bytes]:
+        """The parts of the entry under `key`: name → value."""
+        raw = key.encode()
+        skip = len(raw) + len(PART)
+        return {k[skip:].decode(): v for k, v in self.store.items(self._partition(raw), raw)}
+
+    def _partition(self, raw: bytes) -> int:
+        """Where a key lives: its own partition, or for a part its entry's."""
+        return partition_of(raw.partition(PART)[0], self.partitions)
 
     def keys_in(self, partition: int) -> Iterator[str]:
         """Every key this process holds in `partition`, read as the caller goes."""
@@ -112,13 +132,14 @@ class Table:
         reader.assign([])
         return applied
 
-    async def save(self, changes: Mapping[str, bytes], producer: AIOKafkaProducer) -> None:
-        """Write `changes` to the changelog, wait until the broker acknowledged every one, then
-        to the local copy. A failure leaves the local copy as it was."""
+    async def save(self, changes: Mapping[str, bytes | None], producer: AIOKafkaProducer) -> None:
+        """Write `changes` (None: the key is gone, a tombstone) to the changelog in their
+        order, wait until the broker acknowledged every one, then to the local copy. A failure
+        leaves the local copy as it was."""
         sent = []
         for key, value in changes.items():
             raw = key.encode()
-            partition = partition_of(raw, self.partitions)
+            partition = self._partition(raw)
             sent.append((partition, raw, value, await producer.send(
                 self.changelog, value, key=raw, partition=partition)))  # fmt: skip
         acks = await asyncio.gather(*(future for *_, future in sent))

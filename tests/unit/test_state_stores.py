@@ -14,7 +14,7 @@ import pytest
 from loyalty.bench.pure import AckedAtOnce
 from processors.runtime.batch import StateCache
 from processors.runtime.stores import MemoryStore, RocksStore, Store
-from processors.runtime.table import Table, partition_of
+from processors.runtime.table import Table, part_key, partition_of
 
 
 @pytest.fixture(params=["memory", "rocksdb"])
@@ -120,3 +120,29 @@ def test_the_state_cache_serves_a_state_only_for_the_bytes_it_was_decoded_from()
     assert cache.stored_bytes == 0
     cache.put("m1", b'{"v":2}', "state 2")
     assert cache.take("m1", b'{"v":' + b"2}") == "state 2"  # equal bytes, another object
+
+
+def test_an_entrys_parts_are_read_with_it_and_no_other_entrys(store):  # type: ignore[no-untyped-def]
+    store.apply(0, [
+        (b"P1", b"entry"), (b"P1\x1fr:a", b"A"), (b"P1\x1fr:b", b"B"),
+        (b"P10", b"other"), (b"P10\x1fr:a", b"not P1's"), (b"P", b"shorter"),
+    ])  # fmt: skip
+    assert list(store.items(0, b"P1")) == [(b"P1\x1fr:a", b"A"), (b"P1\x1fr:b", b"B")]
+    store.apply(0, [(b"P1\x1fr:a", None)])  # a tombstone: the part is gone
+    assert list(store.items(0, b"P1")) == [(b"P1\x1fr:b", b"B")]
+    assert list(store.items(1, b"P1")) == []
+    store.drop(0)
+    assert list(store.items(0, b"P10")) == []
+
+
+async def test_a_tables_parts_live_in_their_entrys_partition_and_a_none_deletes(tmp_path):  # type: ignore[no-untyped-def]
+    table = Table("t", "t.changelog", 8, RocksStore(tmp_path / "db"))
+    producer = AckedAtOnce(keep=True)
+    part = part_key("PROMO-7", "reservation:CODE|tx-1")
+    await table.save({"PROMO-7": b"counts", part: b"held"}, producer)  # type: ignore[arg-type]
+    home = partition_of(b"PROMO-7", 8)
+    assert [(p, k) for _, _, k, p in producer.sent] == [(home, b"PROMO-7"), (home, part.encode())]
+    assert table.parts("PROMO-7") == {"reservation:CODE|tx-1": b"held"}
+    await table.save({part: None}, producer)  # type: ignore[arg-type]
+    assert (table.parts("PROMO-7"), table.get("PROMO-7")) == ({}, b"counts")
+    table.close()

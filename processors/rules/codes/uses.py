@@ -93,6 +93,11 @@ class PromotionUses(BaseModel):
         by_member = 0 if member_id is None else held.count(at, ("member", member_id))
         return held.count(at, ("code", code)), by_member, held.count(at)
 
+    def changed_reservations(self) -> list[str]:
+        """The reservations' keys held, dropped or extended since the last call (each is
+        stored on its own: `agents.promotion_uses`)."""
+        return [] if self._held is None else self._held.changed()
+
 
 def _labels(reservation: Reservation) -> tuple[tuple[str, str], ...]:
     """What a reservation is counted under: its code, and its member if it names one."""
@@ -217,6 +222,15 @@ def _refusal(
 
 def _forget_lapsed(state: PromotionUses, at: datetime) -> None:
     state.held().forget(at, FORGOTTEN_AFTER)
+
+
+def settled(state: PromotionUses) -> PromotionUses:
+    """`state` without the reservations of uses it already committed. A commit saves the
+    promotion's counts before it drops the reservation (each reservation is stored on its
+    own): a process that died between the two left a reservation that would count twice."""
+    for key in [k for k in state.reservations if isinstance(state.answers.get(k), int)]:
+        state.held().drop(key)
+    return state
 
 
 def _about(asked: PromoCodeUseRequested | PromoCodeReservationRequested) -> dict[str, Any]:

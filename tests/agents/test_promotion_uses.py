@@ -1,0 +1,86 @@
+"""The promotion-uses agent stores each reservation as a part of the promotion's entry: a
+batch writes what changed, not every reservation kept, and a promotion read back from its
+changelog counts the same reservations (docs/adr/0017-worker-runtime.md, addendum)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from processors.agents.promotion_uses import RESERVATION, PromotionUsesAgent
+from processors.contract.internal import PromoCodeReservationRequested, PromoCodeUseRequested
+from processors.contract.offers import PromoCodeRefused
+from processors.frontdoor import Delivered
+from processors.rules.codes import uses
+from processors.runtime.table import part_key
+from tests.agents.harness import CHANGELOG, Harness, record
+from tests.rules.given import T0
+
+LIMIT = 60
+
+
+def reserve(tx: str, offset: int) -> Delivered:
+    return record(PromoCodeReservationRequested(
+        event_id=f"res-{tx}", occurred_at=T0, promotion_id="P1", code="SHARED", member_id=None,
+        transaction_id=tx, reserved_until=T0 + timedelta(minutes=15), discount_cents=100,
+        redemptions_total_max=LIMIT,
+    ), offset)  # fmt: skip
+
+
+def purchase(tx: str, offset: int) -> Delivered:
+    return record(PromoCodeUseRequested(
+        event_id=f"use-{tx}", occurred_at=T0 + timedelta(minutes=1), promotion_id="P1",
+        code="SHARED", member_id=None, transaction_id=tx, discount_cents=100,
+        cause_event_id=f"tx-{tx}", redemptions_total_max=LIMIT,
+    ), offset)  # fmt: skip
+
+
+def changelog(h: Harness) -> list[bytes | None]:
+    return [key for topic, _, key, _ in h.sent() if topic == CHANGELOG]
+
+
+async def test_a_batch_writes_the_promotion_and_only_the_reservations_it_changed():
+    h = Harness(PromotionUsesAgent(), partitions=4)
+    await h.run(*(reserve(f"tx-{n:02d}", n) for n in range(50)))
+    written = changelog(h)
+    assert written[0] == b"P1"  # the entry before its parts
+    assert len(written) == 51
+    await h.run(reserve("tx-50", 50))
+    assert changelog(h) == [part_key("P1", RESERVATION + "SHARED|tx-50").encode()]
+    await h.run(purchase("tx-07", 51))  # commits its reservation: counts, then the part gone
+    assert changelog(h) == [b"P1", part_key("P1", RESERVATION + "SHARED|tx-07").encode()]
+    assert h.table.parts("P1").keys() == {
+        RESERVATION + f"SHARED|tx-{n:02d}" for n in range(51) if n != 7
+    }
+
+
+async def test_a_promotion_read_back_from_its_table_counts_every_stored_reservation():
+    h = Harness(PromotionUsesAgent(), partitions=4)
+    await h.run(*(reserve(f"tx-{n:02d}", n) for n in range(LIMIT - 1)))
+    h.batches.cache.clear()  # read back from the table, as after a restart
+    await h.run(reserve("tx-last", 100), reserve("tx-over", 101))
+    refused = [e for e in h.outputs() if isinstance(e, PromoCodeRefused)]
+    assert [e.transaction_id for e in refused] == ["tx-over"]  # 59 stored + 1: the limit
+
+
+def test_a_reservation_left_by_a_commit_cut_short_is_dropped_on_load():
+    agent = PromotionUsesAgent()
+    state = uses.PromotionUses(promotion_id="P1", uses=1, answers={"SHARED|tx-1": 1})
+    part = uses.Reservation(code="SHARED", member_id=None, until=T0 + timedelta(minutes=15))
+    loaded = agent.load_parted(
+        "P1", state.model_dump_json().encode(),
+        {RESERVATION + "SHARED|tx-1": part.model_dump_json().encode()},
+    )  # fmt: skip
+    assert loaded.reservations == {}
+    stored = agent.dump(loaded)
+    assert stored.parts == {RESERVATION + "SHARED|tx-1": None}  # its tombstone written next
+
+
+def test_an_entry_stored_with_its_reservations_inline_moves_them_to_parts():
+    agent = PromotionUsesAgent()
+    kept = uses.Reservation(code="SHARED", member_id="m1", until=T0 + timedelta(minutes=15))
+    old = uses.PromotionUses(promotion_id="P1", reservations={"SHARED|tx-1": kept})
+    loaded = agent.load("P1", old.model_dump_json().encode())
+    assert loaded.reserved(T0, "SHARED", "m1") == (1, 1, 1)
+    stored = agent.dump(loaded)
+    assert b"tx-1" not in stored.entry
+    assert stored.parts == {RESERVATION + "SHARED|tx-1": kept.model_dump_json().encode()}
