@@ -15,13 +15,16 @@ What Postgres cannot give back exactly (docs/adr/0011-cart-evaluation.md):
 - purchases and per-transaction contributions are not rebuilt: a cart never returns anything.
 
 `held_rewards` reads the granted rewards a cart's `redemption_tokens` name, for the till's
-judgement of each (`processors.rules.rewards.till`).
+judgement of each (`processors.rules.rewards.till`). `with_held_uses` adds to the state the
+uses of offers the member's code reservations hold for their baskets (as the worker keeps
+them from `OfferUseHeld`, docs/adr/0037-codes-that-unlock-an-offer.md).
 
 Owns SQL and the mapping of its rows; never checks tokens, never evaluates, never writes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -32,15 +35,19 @@ from psycopg.rows import dict_row
 
 from processors.contract.enrolments import MemberProfile
 from processors.contract.offer_definition import DiscountTerms
+from processors.rules.codes.promotions import Promotions
+from processors.rules.offers import held_uses
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.progress import is_accumulated
 from processors.rules.offers.state import (
     TIER_ATTRIBUTE,
     Contribution,
+    HeldUse,
     MemberOffers,
     OfferProgress,
 )
 from processors.rules.rewards.till import Held
+from projections.api.code_store import Reservation
 from projections.api.reward_store_queries import ISSUED_JSON, issued_instances
 
 _MEMBER = sql.SQL("""
@@ -138,6 +145,22 @@ def member_offers(row: MemberRow, catalogue: Catalogue) -> MemberOffers:
             if counts and value > 0:
                 cause = f"progress:{offer_id}:{use_number}"
                 standing.contributions[index] = [Contribution(at=at, value=value, cause=cause)]
+    return state
+
+
+def with_held_uses(
+    state: MemberOffers, reserved: Iterable[Reservation], promotions: Promotions, market: str
+) -> MemberOffers:
+    """`state` holding, for each of `reserved` whose code unlocks an offer, that offer's use
+    for its basket (`offers.held_uses`)."""
+    for r in reserved:
+        found = promotions.lookup(r.code, market)
+        offer_id = found.terms.offer_id if found is not None else None
+        if offer_id is not None:
+            held_uses.keep(state, HeldUse(
+                offer_id=offer_id, transaction_id=r.transaction_id,
+                promotion_id=r.promotion_id, code=r.code, until=r.reserved_until,
+            ))  # fmt: skip
     return state
 
 

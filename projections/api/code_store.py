@@ -176,6 +176,11 @@ class CodeStore(Protocol):
         """The code's and its promotion's uses, live reservations and link at `at`."""
         ...
 
+    async def member_reservations(self, member_id: str, since: datetime) -> list[Reservation]:
+        """The member's reservations, lapsed after `since`, whose basket has not used the code
+        yet (a released one shows until it lapses: releases are not projected)."""
+        ...
+
     async def linked_codes(self, member_id: str) -> list[str]:
         """The codes linked to the member through this API that their next purchase has not
         used up yet (it adds them: docs/adr/0037-codes-that-unlock-an-offer.md)."""
@@ -265,6 +270,15 @@ WHERE l.member_id = %(member_id)s
     AND NOT EXISTS (SELECT 1 FROM promo_code_refusals r
         WHERE r.code = l.code AND r.member_id = l.member_id AND r.refused_at >= o.decided_at)
 ORDER BY l.code
+"""
+
+_MEMBER_RESERVATIONS = """
+SELECT r.code, r.transaction_id, r.promotion_id, r.member_id, r.discount_cents, r.reserved_until
+FROM promo_code_reservations r
+WHERE r.member_id = %(member_id)s AND r.reserved_until > %(since)s
+    AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
+        WHERE u.code = r.code AND u.transaction_id = r.transaction_id)
+ORDER BY r.transaction_id, r.code
 """
 
 _OFFER_RESERVATION = """
@@ -387,6 +401,10 @@ class PostgresCodeStore:
         }
         (row,) = await self._rows(_ACTIVITY, params)
         return CodeActivity(**row)
+
+    async def member_reservations(self, member_id: str, since: datetime) -> list[Reservation]:
+        params = {"member_id": member_id, "since": since}
+        return [Reservation(**row) for row in await self._rows(_MEMBER_RESERVATIONS, params)]
 
     async def linked_codes(self, member_id: str) -> list[str]:
         params = {"member_id": member_id, "kind": RequestType.PROMO_CODE_LINK.value}

@@ -9,7 +9,8 @@ cannot disagree on the same state and configuration. It:
 3. takes the configuration (programmes, offer catalogue) from the app's `ConfigSource`, and
    answers 503 while that is not caught up with the config topic;
 4. for a member, rebuilds their offer state from Postgres (`cart_queries`), 404 if the member
-   was never enrolled, 409 if they were merged into another;
+   was never enrolled, 409 if they were merged into another; with the offer uses their
+   code reservations hold for their baskets when the cart carries a code (ADR 37);
 5. evaluates, and turns the evaluation into integers per line, per programme and per offer;
 6. checks the cart's promo codes, with those linked to the member added as the worker adds
    them, with the worker's own rule (`rules.codes.checkout`: a code that unlocks an offer
@@ -45,6 +46,7 @@ from processors.contract.internal import PromoCodeUseRequested
 from processors.contract.offers import OfferCompleted, OfferProgressed
 from processors.contract.transactions import TransactionCompleted
 from processors.rules.codes import checkout, link
+from processors.rules.codes.uses import FORGOTTEN_AFTER
 from processors.rules.member import Config
 from processors.rules.offers import evaluate as offers
 from processors.rules.offers.catalogue import Catalogue
@@ -206,7 +208,11 @@ async def evaluate_cart(
         # Codes linked to the member apply at their next checkout untyped, as the worker adds
         # them to the purchase (ADR 23): the till sees and reserves them too (ADR 37).
         cart = link.carrying(cart, await request.app.state.code_store.linked_codes(cart.member_id))
-    judged = checkout.judge(cart, config.promotions, config.catalogue)
+        if cart.promo_codes:  # what the member's reservations hold, only a code can open
+            since = now - FORGOTTEN_AFTER
+            holding = await request.app.state.code_store.member_reservations(cart.member_id, since)
+            cart_queries.with_held_uses(state, holding, config.promotions, cart.market)
+    judged = checkout.judge(cart, config.promotions, config.catalogue, state)
     evaluation = offers.evaluate_cart(state, cart, *_rules(config), judged.unlocks)
     reservations: list[OfferReservation] = []
     if body.reserve and state is not None and evaluation.waiting:

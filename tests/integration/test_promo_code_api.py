@@ -14,13 +14,13 @@ import pytest
 from loyalty.audit import uncommitted
 from loyalty.producing import publish_events
 from loyalty.services import Services
-from processors.contract.config import OfferPublished, PromotionCodesIssued
+from processors.contract.config import OfferPublished, OfferWithdrawn, PromotionCodesIssued
 from processors.contract.offer_definition import ActivationKind, OfferActivation, OfferSchedule
 from projections.api.auth import Role
 from tests.integration.test_rewards_api import api, bearer, engine, projected  # noqa: F401
 from tests.integration.test_worker_runtime import until
 from tests.rules.given import T0, bought, enrolled, program
-from tests.rules.offers.given_offers import flat, offer, spend
+from tests.rules.offers.given_offers import flat, offer, spend, usage
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +38,23 @@ def promotion() -> PromotionCodesIssued:
 
 def used(settings, code: str) -> int:  # type: ignore[no-untyped-def]
     return projected(settings, f"SELECT count(*) FROM promo_code_uses WHERE code = '{code}'")
+
+
+def offer_points(settings, member: str) -> int:  # type: ignore[no-untyped-def]
+    """The points the member's offers awarded, as projected."""
+    return projected(
+        settings,
+        "SELECT coalesce(sum(points_on_event), 0) FROM ledger_events "
+        f"WHERE member_id = '{member}' AND event_type = 'OFFER_AWARD'",
+    )
+
+
+async def settled(settings, members: int) -> bool:  # type: ignore[no-untyped-def]
+    """The configuration and enrolments published are taken and `members` are projected."""
+    return (
+        await uncommitted(settings) == 0
+        and projected(settings, "SELECT count(*) FROM members") == members
+    )
 
 
 async def test_link_then_auto_apply_a_reservation_then_its_commit_and_the_status(engine, tmp_path):  # noqa: F811
@@ -162,10 +179,7 @@ async def test_a_linked_code_that_unlocks_an_offer_applies_at_the_till_and_the_p
         await publish_events(engine, config)
 
         async def configured() -> bool:
-            return (
-                await uncommitted(engine) == 0
-                and projected(engine, "SELECT count(*) FROM members") == 1
-            )
+            return await settled(engine, members=1)
 
         assert await until(configured, 180), worker.log_tail() + projector.log_tail()
         basket = {
@@ -198,13 +212,9 @@ async def test_a_linked_code_that_unlocks_an_offer_applies_at_the_till_and_the_p
         # The purchase carries no code: the worker adds the linked one.
         purchase = bought(BONUS_MEMBER, "PC-BONUS-BASKET", cents=3000, at=datetime.now(UTC))
         await publish_events(engine, [purchase])
-        awarded = (
-            "SELECT coalesce(sum(points_on_event), 0) FROM ledger_events "
-            f"WHERE member_id = '{BONUS_MEMBER}' AND event_type = 'OFFER_AWARD'"
-        )
 
         async def granted() -> bool:
-            return projected(engine, awarded) == 300 and used(engine, "BONUS300") == 1
+            return offer_points(engine, BONUS_MEMBER) == 300 and used(engine, "BONUS300") == 1
 
         assert await until(granted, 180), worker.log_tail() + projector.log_tail()
         async with api() as http:
@@ -226,3 +236,93 @@ async def test_a_linked_code_that_unlocks_an_offer_applies_at_the_till_and_the_p
     assert code["status"] == "reserved", code
     assert reserved.json()["total_points"] == 330  # 30 base + the unlocked offer's 300
     assert after.json()["promo_codes"] == []  # the link was used up by the purchase
+
+
+ONCE_MEMBER = "pc-once-1"
+
+
+def once_offer() -> OfferPublished:
+    """200 points on $20 or more, once per member, activated only by a code (ADR 37)."""
+    return bonus_offer().model_copy(
+        update={"event_id": "pub-PC_ONCE_200", "offer_id": "PC_ONCE_200", "reward": flat(200),
+                "usage": usage(uses_per_member_max=1)}
+    )  # fmt: skip
+
+
+def once_promotion() -> PromotionCodesIssued:
+    return bonus_promotion().model_copy(
+        update={"event_id": "once-api-1", "promotion_id": "ONCE", "codes": ["ONCE1", "ONCE2"],
+                "offer_id": "PC_ONCE_200"}
+    )  # fmt: skip
+
+
+async def test_a_reserved_basket_holds_its_offer_against_another_basket_and_past_a_withdrawal(
+    engine,  # noqa: F811
+    tmp_path,
+):
+    """ADR 37's hold: the till that reserved ONCE1 for basket A is told yes; the member's other
+    basket B, with ONCE2, is refused at the till while A holds the one use; the offer is then
+    withdrawn, and A's purchase still gets the 200 points the till showed."""
+    services = Services(engine, tmp_path)
+    worker = services.start("worker", "worker")
+    projector = services.start("projector", "project")
+    staff = bearer(engine, "till-7", Role.STAFF)
+    try:
+        await publish_events(engine, [program(), once_offer(), once_promotion(),
+                                      enrolled(ONCE_MEMBER)])  # fmt: skip
+
+        async def configured() -> bool:
+            return await settled(engine, members=1)
+
+        assert await until(configured, 180), worker.log_tail() + projector.log_tail()
+        basket = {
+            "member_id": ONCE_MEMBER, "market": "CA", "currency": "CAD",
+            "store": {"store_id": "0412", "country": "CA", "province": "ON"},
+            "lines": [{"line_id": "1", "sku": "TEA", "quantity": "1",
+                       "unit_price_cents": 3000, "amount_cents": 3000}],
+        }  # fmt: skip
+        basket_a = basket | {"transaction_id": "PC-ONCE-A", "promo_codes": ["ONCE1"]}
+        basket_b = basket | {"transaction_id": "PC-ONCE-B", "promo_codes": ["ONCE2"]}
+        async with api() as http:
+            await evaluated(http, basket_a, staff)
+            reserved = await http.post(
+                "/v1/carts/evaluate", json=basket_a | {"reserve": True}, headers=staff
+            )
+            held = "SELECT count(*) FROM promo_code_reservations WHERE code = 'ONCE1'"
+
+            async def reservation_projected() -> bool:
+                return projected(engine, held) == 1
+
+            assert await until(reservation_projected, 60), projector.log_tail()
+            other = await http.post("/v1/carts/evaluate", json=basket_b, headers=staff)
+        withdrawn = OfferWithdrawn(
+            event_id="withdraw-PC_ONCE_200", occurred_at=datetime.now(UTC),
+            offer_id="PC_ONCE_200", requested_by="brand-admin",
+        )  # fmt: skip
+        await publish_events(engine, [withdrawn])
+        # An enrolment makes the worker catch its configuration up before deciding it: once
+        # it is projected, the withdrawal is known to the purchase after it.
+        await publish_events(engine, [enrolled("pc-once-2")])
+
+        async def caught_up() -> bool:
+            return await settled(engine, members=2)
+
+        assert await until(caught_up, 60), worker.log_tail()
+        purchase = bought(ONCE_MEMBER, "PC-ONCE-A", cents=3000, at=datetime.now(UTC))
+        await publish_events(engine, [purchase.model_copy(update={"promo_codes": ["ONCE1"]})])
+
+        async def granted() -> bool:
+            return offer_points(engine, ONCE_MEMBER) == 200 and used(engine, "ONCE1") == 1
+
+        assert await until(granted, 180), worker.log_tail() + projector.log_tail()
+    finally:
+        services.stop()
+
+    assert reserved.status_code == 200, reserved.text
+    [code] = reserved.json()["promo_codes"]
+    assert code["status"] == "reserved", code
+    assert reserved.json()["total_points"] == 230  # 30 base + the unlocked offer's 200
+    assert other.status_code == 200, other.text
+    [code] = other.json()["promo_codes"]
+    assert (code["status"], code["reason"]) == ("refused", "code_limit_per_customer"), code
+    assert other.json()["offers_applied"] == []

@@ -97,6 +97,9 @@ class Store:
         live = [r for r in self.held.values() if r.code == code and r.reserved_until > at]
         return CodeActivity(len(mine), len(self.used), len(live), len(live), None)
 
+    async def member_reservations(self, member_id: str, since: datetime) -> list[Reservation]:
+        return []  # member carts need the database: tests/integration/test_promo_code_api.py
+
     async def linked_codes(self, member_id: str) -> list[str]:
         return []  # member carts need the database: tests/integration/test_promo_code_api.py
 

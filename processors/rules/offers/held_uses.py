@@ -38,14 +38,20 @@ def hold(state: MemberOffers, held: OfferUseHeld, purchased: bool) -> str:
     _forget_lapsed(state, held.occurred_at)
     if purchased:
         return f"basket {held.transaction_id} was already bought: its hold is not kept"
-    key = _key(held.offer_id, held.transaction_id)
-    kept = state.held.get(key)
-    until = held.held_until if kept is None else max(kept.until, held.held_until)
-    state.held[key] = HeldUse(
+    keep(state, HeldUse(
         offer_id=held.offer_id, transaction_id=held.transaction_id,
-        promotion_id=held.promotion_id, code=held.code, until=until,
-    )  # fmt: skip
+        promotion_id=held.promotion_id, code=held.code, until=held.held_until,
+    ))  # fmt: skip
     return ""
+
+
+def keep(state: MemberOffers, use: HeldUse) -> None:
+    """Hold `use` for its basket, or extend the basket's hold to its time."""
+    key = _key(use.offer_id, use.transaction_id)
+    kept = state.held.get(key)
+    if kept is not None and kept.code == use.code and kept.until > use.until:
+        return
+    state.held[key] = use
 
 
 def release(state: MemberOffers, released: OfferUseHoldReleased) -> None:
