@@ -17,8 +17,6 @@ Owns no SQL (the `CodeStore` does) and reads no clock (times are given).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -31,7 +29,7 @@ from projections.api.answers import code_reserved_key, refused_key
 from projections.api.code_schemas import CodeCheck
 from projections.api.code_store import CodeStore
 from projections.api.commands import CommandSink
-from projections.api.wakeups import Wakeups, code_key
+from projections.api.wakeups import Asked, Wakeups, code_key
 
 INVALID_CODE = frozenset({
     PromoCodeRefusal.code_unknown.value,
@@ -128,31 +126,16 @@ async def reserve(
 ) -> dict[str, CodeCheck]:
     """Reserve every use's code (see the module); code → its answer, `pending` without one."""
     asked = [reservation_request(use, now=now, ttl=ttl) for use in uses]
-    with contextlib.ExitStack() as expecting:
-        # Expected before anything is written: an answer may be read before the write returns.
-        heard_by = [
-            expecting.enter_context(
-                wakeups.expecting(
-                    code_reserved_key(r.code, r.transaction_id), refused_key(r.event_id)
-                )
-            )
+    found = await wakeups.ask(
+        [
+            Asked(r, (code_reserved_key(r.code, r.transaction_id), refused_key(r.event_id)),
+                  code_key(r.code), functools.partial(answer, store, r),
+                  functools.partial(heard, r))
             for r in asked
-        ]
-        for request in asked:
-            await sink.send(request)  # CommandUnavailableError: 503, retry with the same cart
-        found = await asyncio.gather(
-            *(
-                wakeups.until(
-                    code_key(r.code),
-                    functools.partial(answer, store, r),
-                    wait=wait,
-                    heard=h,
-                    judge=functools.partial(heard, r),
-                    look_first=False,  # named by its time: no earlier answer to find
-                )
-                for r, h in zip(asked, heard_by, strict=True)
-            )
-        )
+        ],
+        sink.send,  # CommandUnavailableError: 503, retry with the same cart
+        wait=wait,
+    )  # fmt: skip
     return {
         r.code: a if a is not None else CodeCheck(
             code=r.code, status="pending", promotion_id=r.promotion_id,

@@ -22,8 +22,6 @@ Owns no SQL (the `CodeStore` does) and reads no clock (times are given).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -41,7 +39,7 @@ from projections.api.answers import offer_reservation_key
 from projections.api.cart_schemas import OfferReservation
 from projections.api.code_store import CodeStore, OfferReservationAnswer
 from projections.api.commands import CommandSink
-from projections.api.wakeups import Wakeups, member_key
+from projections.api.wakeups import Asked, Wakeups, member_key
 
 
 def request(
@@ -103,27 +101,15 @@ async def reserve(
         for use in waiting
         if use.discount_cents > 0
     ]
-    with contextlib.ExitStack() as expecting:
-        # Expected before anything is written: an answer may be read before the write returns.
-        heard_by = [
-            expecting.enter_context(wakeups.expecting(offer_reservation_key(r.event_id)))
+    found = await wakeups.ask(
+        [
+            Asked(r, (offer_reservation_key(r.event_id),), member_key(r.member_id),
+                  functools.partial(answer, store, r), functools.partial(heard, r))
             for r in asked
-        ]
-        for one in asked:
-            await sink.send(one)  # CommandUnavailableError: 503, retry with the same cart
-        found = await asyncio.gather(
-            *(
-                wakeups.until(
-                    member_key(r.member_id),
-                    functools.partial(answer, store, r),
-                    wait=wait,
-                    heard=h,
-                    judge=functools.partial(heard, r),
-                    look_first=False,  # named by its time: no earlier answer to find
-                )
-                for r, h in zip(asked, heard_by, strict=True)
-            )
-        )
+        ],
+        sink.send,  # CommandUnavailableError: 503, retry with the same cart
+        wait=wait,
+    )  # fmt: skip
     return [
         a if a is not None else OfferReservation(
             offer_id=r.offer_id, status="pending", discount_cents=0, reserved_until=None,

@@ -35,7 +35,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import psycopg
 from prometheus_client import Counter
@@ -65,6 +66,18 @@ def member_key(member_id: str) -> str:
 def code_key(code: str) -> str:
     """What the promo code reservation tables notify for a code's row."""
     return f"code:{code}"
+
+
+@dataclass(frozen=True)
+class Asked(Generic[T]):
+    """A new request to write and wait for (`Wakeups.ask`): the answers that are its own on
+    Kafka, the key its answer's row notifies, and how Postgres and what was heard are read."""
+
+    request: Event
+    answers: tuple[AnswerKey, ...]
+    key: str
+    look: Callable[[], Awaitable[T | None]]
+    judge: Callable[[Sequence[Event]], T | None]
 
 
 class Wakeups:
@@ -180,6 +193,24 @@ class Wakeups:
                     # Woken by an answer from Kafka: judged, Postgres not read. Notified by the
                     # projector: read only if the reader does not hear this waiter's answers.
                     looking = judge is None or (waiter.notified and not self._hears(waiter))
+
+    async def ask(
+        self, asked: Sequence[Asked[T]], send: Callable[[Event], Awaitable[None]], *, wait: float
+    ) -> list[T | None]:
+        """Write each request (`send`), then wait for the answers together, in order: None for
+        a request without one within `wait` seconds. Each is expected before anything is
+        written (an answer may be read before the write returns); each is new, so Postgres is
+        not read before its key is notified or a recheck is due (`until`'s `look_first`)."""
+        with contextlib.ExitStack() as expecting:
+            heard_by = [expecting.enter_context(self.expecting(*a.answers)) for a in asked]
+            for one in asked:
+                await send(one.request)
+            found = await asyncio.gather(*(
+                self.until(one.key, one.look, wait=wait, heard=h, judge=one.judge,
+                           look_first=False)
+                for one, h in zip(asked, heard_by, strict=True)
+            ))  # fmt: skip
+        return list(found)
 
     def _hears(self, waiter: Heard) -> bool:
         """Whether the answer reader reads now and hears every answer `waiter` waits for."""
