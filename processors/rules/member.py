@@ -545,7 +545,7 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
         result.emitted += checkout.unused(
             judged, carried, evaluation.events, _offers(state), *_rules(config)
         )
-        held_uses.used(_offers(state), purchase.transaction_id)  # its tills' holds: used now
+        held_uses.used(_offers(state), purchase.transaction_id, purchase.occurred_at)
         counted = challenges.on_purchase(
             _challenges(state), purchase, config.challenges, config.programs, _member(state)
         )

@@ -13,8 +13,8 @@ offer held for that basket:
   basket B while the hold lasts.
 - A release (`OfferUseHoldReleased`) gives it back at once; the basket's purchase uses it up,
   whatever the offer did on it (`used`); a hold that arrives after its basket's purchase is
-  not kept; a lapsed hold is forgotten a week after it lapsed, as the agent forgets its
-  reservation.
+  not kept; a lapsed hold is forgotten a week after it lapsed (when a hold or a purchase
+  comes), as the agent forgets its reservation.
 
 A hold keeps a use, not points: an offer's per-member points cap clips the held basket's award
 by what the member has left, as for any use.
@@ -92,9 +92,12 @@ def _elsewhere(state: MemberOffers, offer_id: str, transaction_id: str | None, a
     )
 
 
-def used(state: MemberOffers, transaction_id: str) -> None:
-    """The basket was bought: its holds are used up (whatever the offer did on it)."""
-    state.held = {k: h for k, h in state.held.items() if h.transaction_id != transaction_id}
+def used(state: MemberOffers, transaction_id: str, at: datetime) -> None:
+    """The basket was bought at `at`: its holds are used up (whatever the offer did on it),
+    and those lapsed long enough are forgotten."""
+    if state.held:
+        state.held = {k: h for k, h in state.held.items() if h.transaction_id != transaction_id}
+        _forget_lapsed(state, at)
 
 
 def _forget_lapsed(state: MemberOffers, at: datetime) -> None:

@@ -178,3 +178,16 @@ def test_a_release_for_another_code_keeps_the_hold():
     assert len(state.held) == 1
     held_uses.release(state, released.model_copy(update={"code": "GO500"}))
     assert state.held == {}
+
+
+def test_a_purchase_uses_its_basket_s_hold_up_and_forgets_holds_lapsed_a_week_before():
+    state = Member(bonus()).state
+    for tx in ("T1", "T2", "T3"):
+        held_uses.hold(state, held(tx), purchased=False)
+
+    held_uses.used(state, "T1", T0)
+    kept_after_t1 = sorted(h.transaction_id for h in state.held.values())
+    held_uses.used(state, "T9", UNTIL + timedelta(days=7, seconds=1))
+
+    assert kept_after_t1 == ["T2", "T3"]
+    assert state.held == {}
