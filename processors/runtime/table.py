@@ -69,8 +69,9 @@ class Table:
         return partition_of(raw.partition(PART)[0], self.partitions)
 
     def keys_in(self, partition: int) -> Iterator[str]:
-        """Every key this process holds in `partition`, read as the caller goes."""
-        return (key.decode() for key in self.store.keys(partition))
+        """Every entry's key this process holds in `partition` (parts left out), read as the
+        caller goes."""
+        return (key.decode() for key in self.store.keys(partition) if PART not in key)
 
     def estimated_len(self) -> int:
         """How many keys this process holds (the on-disk store estimates)."""

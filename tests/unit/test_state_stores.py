@@ -143,6 +143,7 @@ async def test_a_tables_parts_live_in_their_entrys_partition_and_a_none_deletes(
     home = partition_of(b"PROMO-7", 8)
     assert [(p, k) for _, _, k, p in producer.sent] == [(home, b"PROMO-7"), (home, part.encode())]
     assert table.parts("PROMO-7") == {"reservation:CODE|tx-1": b"held"}
+    assert list(table.keys_in(home)) == ["PROMO-7"]  # entries only: parts are read with them
     await table.save({part: None}, producer)  # type: ignore[arg-type]
     assert (table.parts("PROMO-7"), table.get("PROMO-7")) == ({}, b"counts")
     table.close()
