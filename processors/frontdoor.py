@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
 
 from processors.base.logs import get_logger
 from processors.base.topics import CONFIG, DEADLETTER
-from processors.codec.avro import AvroCodec, DecodeError
+from processors.codec.avro import AvroCodec, Decoded, DecodeError
 from processors.contract.base import Event
 from processors.contract.catalogue import events_on
 from processors.contract.deadletter import DeadLettered, DeadLetterReason
@@ -67,9 +67,29 @@ class Tombstone:
     key: bytes | None
 
 
+@overload
 def admit(
-    codec: AvroCodec, delivered: Delivered, contract_topic: str | None = None
-) -> Event | Tombstone | DeadLettered:
+    codec: AvroCodec,
+    delivered: Delivered,
+    contract_topic: str | None = None,
+    *,
+    trusted: Literal[False] = False,
+) -> Event | Tombstone | DeadLettered: ...
+
+
+@overload
+def admit(
+    codec: AvroCodec, delivered: Delivered, contract_topic: str | None = None, *, trusted: bool
+) -> Event | Decoded | Tombstone | DeadLettered: ...
+
+
+def admit(
+    codec: AvroCodec,
+    delivered: Delivered,
+    contract_topic: str | None = None,
+    *,
+    trusted: bool = False,
+) -> Event | Decoded | Tombstone | DeadLettered:
     """The event `delivered` carries, a tombstone, or why it must be dead-lettered.
 
     `contract_topic` is the contract topic the record's topic stands for, when its name differs
@@ -77,17 +97,22 @@ def admit(
 
     Checks, outermost first: a value is present; it is framed; its schema is known; the body
     decodes; the event is valid; its type belongs on this topic; the key is its partition key.
+
+    `trusted`: the topic carries the engine's own output, encoded from models validated when
+    they were made, so the data is not validated a second time and is returned `Decoded`;
+    every other check still refuses (ADR 39).
     """
     contract_topic = contract_topic or delivered.topic
     if delivered.value is None and contract_topic == CONFIG.name:
         return Tombstone(delivered.key)
     try:
-        event = codec.decode(delivered.value)
+        decoded = codec.decode_data(delivered.value)
+        event: Event | Decoded = decoded if trusted else codec.validate(decoded)
     except DecodeError as error:
         return refuse(delivered, error.reason, error.detail, error.event_type)
-    name = type(event).__name__
+    name = decoded.event.__name__
     allowed = events_on(contract_topic)
-    if type(event) not in allowed:
+    if decoded.event not in allowed:
         return refuse(
             delivered,
             DeadLetterReason.WRONG_TOPIC,
@@ -95,12 +120,12 @@ def admit(
             f"{', '.join(sorted(e.__name__ for e in allowed)) or 'none'}",
             name,
         )
-    expected_key = event.partition_key().encode()
-    if delivered.key != expected_key:
+    expected = event.partition_key()
+    if expected is None or delivered.key != expected.encode():
         return refuse(
             delivered,
             DeadLetterReason.KEY_MISMATCH,
-            f"{name} must be keyed by {type(event).key_field} {expected_key!r}, "
+            f"{name} must be keyed by {decoded.event.key_field} {expected!r}, "
             f"got {delivered.key!r}",
             name,
         )

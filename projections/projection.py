@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg.pq import TransactionStatus
 
+from processors.base.topics import LEDGER
+from processors.codec.avro import Decoded
 from processors.contract.base import Event
 from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated, MembersMerged
 from processors.contract.ledger import LedgerEventRecorded
@@ -68,13 +70,20 @@ TABLES = (
 """Every table this projection fills: what `rebuild` swaps and `dump` hashes."""
 
 
+TRUSTED_TOPICS = (LEDGER.name,)
+"""Contract topics whose records the front door admits without validating them again: the
+engine's own output, encoded from models validated when they were made (ADR 39). Their events
+reach their writer as `Decoded` data, never as models."""
+
+
 @dataclass(frozen=True)
 class Admitted:
-    """One record of a partition after the front door: its event, or None if it was refused
-    (the runner has logged and counted it; its offset is still passed over)."""
+    """One record of a partition after the front door: its event (`Decoded` data on a trusted
+    topic), or None if it was refused (the runner has logged and counted it; its offset is
+    still passed over)."""
 
     offset: int
-    event: Event | None
+    event: Event | Decoded | None
 
 
 @dataclass(frozen=True)
@@ -125,7 +134,7 @@ def apply(
         # Inside someone's transaction this would only be a savepoint, committed or not later.
         raise ValueError("apply needs an idle connection: it commits its own transaction")
     outcome = Outcome()
-    ledger_events: list[LedgerEventRecorded] = []
+    ledger_events: list[ledger.LedgerData] = []
     member_events: list[MemberEnrolled | MemberProfileUpdated | MembersMerged] = []
     offer_events: list[OfferCompleted | OfferProgressed] = []
     performance_events: list[performance.PerformanceEvent] = []
@@ -150,12 +159,17 @@ def apply(
                 if record.offset < stored or record.event is None:
                     continue
                 event = record.event
+                if isinstance(event, Decoded):
+                    if event.event is not LedgerEventRecorded:  # (TRUSTED_TOPICS)
+                        raise TypeError(f"{event.event.__name__} is not projected from data")
+                    ledger_events.append(event.data)
+                    continue
                 if isinstance(event, feed.EVENTS):  # as well as by the writer it goes to below
                     feed_events.append(event)
                 if isinstance(event, issued_offers.EVENTS):  # likewise
                     issued_events.append(event)
                 if isinstance(event, LedgerEventRecorded):
-                    ledger_events.append(event)
+                    ledger_events.append(event.model_dump())  # as if decoded
                 elif isinstance(event, MemberEnrolled | MemberProfileUpdated | MembersMerged):
                     member_events.append(event)
                 elif isinstance(event, OfferCompleted | OfferProgressed):

@@ -49,9 +49,8 @@ from processors.base.topics import (
     TRANSACTIONS,
 )
 from processors.codec.avro import AvroCodec
-from processors.contract.base import Event
 from processors.contract.deadletter import DeadLettered
-from processors.frontdoor import Delivered, admit
+from processors.frontdoor import Delivered, Tombstone, admit
 from projections import checkpoints, db, projection
 from projections.projection import Admitted, Outcome, PartitionBatch
 
@@ -319,16 +318,17 @@ class Projector:
             records = [record for record in records if record.offset < ends[tp]]
             consumer.pause(tp)  # this run's work on the partition is done
         contract_topic = self.config.topics[tp.topic]
+        trusted = contract_topic in projection.TRUSTED_TOPICS
         admitted = []
         for record in records:
             delivered = Delivered.of(record)
-            event = admit(self.codec, delivered, contract_topic)
+            event = admit(self.codec, delivered, contract_topic, trusted=trusted)
             if isinstance(event, DeadLettered):  # (itself an Event: test it first)
                 self._refused(event, contract_topic)
                 report.refused += 1
                 admitted.append(Admitted(record.offset, None))
                 continue
-            if not isinstance(event, Event):  # a tombstone: only the compacted config topic
+            if isinstance(event, Tombstone):  # only on the compacted config topic
                 admitted.append(Admitted(record.offset, None))
                 continue
             admitted.append(Admitted(record.offset, event))

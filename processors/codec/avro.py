@@ -35,6 +35,26 @@ class DecodeError(ValueError):
 
 
 @dataclass(frozen=True)
+class Decoded:
+    """An event's data as its Avro schema reads it, before its model validates it.
+
+    `data` has the current schema's field names (an older writer's record is resolved to the
+    current schema, defaults filled in), enum symbols as `str`, timestamps as aware UTC
+    datetimes: the shape `event.model_dump()` gives. Only bytes encoded from a validated model
+    may be used unvalidated (ADR 39)."""
+
+    event: type[Event]
+    data: dict[str, Any]
+
+    def partition_key(self) -> str | None:
+        """The record key the event must have been produced with: its `key_field`'s value
+        (None if that is not a string). Events whose model computes its key otherwise
+        (`Event.partition_key` overridden) are never used unvalidated."""
+        value = self.data.get(self.event.key_field)
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
 class WriterSchema:
     """A schema some producer wrote with, and how to read its data as the current model."""
 
@@ -115,6 +135,11 @@ class AvroCodec:
 
     def decode(self, value: bytes | None) -> Event:
         """The event in `value`; DecodeError with a reason when it is not admissible."""
+        return self.validate(self.decode_data(value))
+
+    def decode_data(self, value: bytes | None) -> Decoded:
+        """The data in `value`, read with its writer's schema into the current one, not yet
+        validated by the model; DecodeError with a reason when the bytes are not an event."""
         if not value:
             raise DecodeError(DeadLetterReason.EMPTY, "record has no value")
         try:
@@ -148,9 +173,16 @@ class AvroCodec:
                 f"{name} body has {len(framed.body) - body.tell()} trailing bytes",
                 name,
             )
+        assert isinstance(datum, dict)  # every event's schema is a record
+        return Decoded(writer.event, datum)
+
+    @staticmethod
+    def validate(decoded: Decoded) -> Event:
+        """The model of `decoded`; DecodeError (INVALID) when the data breaks the contract."""
         try:
-            return writer.event.model_validate(datum)
+            return decoded.event.model_validate(decoded.data)
         except ValidationError as error:
+            name = decoded.event.__name__
             raise DecodeError(
                 DeadLetterReason.INVALID, f"{name}: {format_validation_error(error)}", name
             ) from None

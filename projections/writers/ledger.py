@@ -16,15 +16,13 @@ re-applying events changes nothing:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
-
-from processors.contract.ledger import LedgerEventRecorded
 
 TABLES = (
     "ledger_events",
@@ -33,6 +31,10 @@ TABLES = (
     "member_balances",
     "member_lots",
 )
+
+LedgerData = Mapping[str, Any]
+"""A `LedgerEventRecorded` as data: what the front door decodes from the ledger topic, which
+it trusts (ADR 39), or a model's `model_dump()`. Enums are their symbols, times aware UTC."""
 
 Account = tuple[str, str, str]
 """(member_id, program_id, category): one points account."""
@@ -70,7 +72,7 @@ class LedgerRows:
         ]
 
 
-def rows_of(events: Iterable[LedgerEventRecorded]) -> LedgerRows:
+def rows_of(events: Iterable[LedgerData]) -> LedgerRows:
     """Map events to rows. Pure.
 
     An event seen twice (a producer retry) yields rows once. For each account only the state
@@ -78,62 +80,46 @@ def rows_of(events: Iterable[LedgerEventRecorded]) -> LedgerRows:
     """
     rows = LedgerRows()
     seen: set[str] = set()
+    add_event, add_entry = rows.events.append, rows.entries.append
+    add_balance, accounts = rows.event_balances.append, rows.accounts
     for event in events:
-        if event.event_log_id in seen:
+        log_id = event["event_log_id"]
+        if log_id in seen:
             continue
-        seen.add(event.event_log_id)
-        member, sequence = event.member_id, event.sequence
-        rows.events.append(
+        seen.add(log_id)
+        member, sequence = event["member_id"], event["sequence"]
+        add_event(
             (
-                event.event_log_id,
-                member,
-                sequence,
-                event.event_type.value,
-                event.occurred_at,
-                event.recorded_at,
-                event.cause_event_id,
-                event.source.value,
-                event.store_id,
-                event.till_id,
-                event.transaction_id,
-                event.transaction_number,
-                event.related_member_id,
-                event.points_on_event,
+                log_id, member, sequence, event["event_type"], event["occurred_at"],
+                event["recorded_at"], event["cause_event_id"], event["source"],
+                event["store_id"], event["till_id"], event["transaction_id"],
+                event["transaction_number"], event["related_member_id"],
+                event["points_on_event"],
             )
-        )
-        for position, entry in enumerate(event.entries):
-            rows.entries.append(
+        )  # fmt: skip
+        for position, entry in enumerate(event["entries"]):
+            add_entry(
                 (
-                    entry.entry_id,
-                    event.event_log_id,
-                    member,
-                    sequence,
-                    position,
-                    entry.program_id,
-                    entry.category.value,
-                    entry.entry_type.value,
-                    entry.kind.value,
-                    entry.points,
-                    entry.expires_at,
-                    entry.offer_id,
+                    entry["entry_id"], log_id, member, sequence, position, entry["program_id"],
+                    entry["category"], entry["entry_type"], entry["kind"], entry["points"],
+                    entry["expires_at"], entry["offer_id"],
                 )
-            )
-        for after in event.balances_after:
-            account = (member, after.program_id, after.category.value)
-            rows.event_balances.append(
-                (member, sequence, event.event_log_id, *account[1:], after.balance)
-            )
-            known = rows.accounts.get(account)
+            )  # fmt: skip
+        for after in event["balances_after"]:
+            account = (member, after["program_id"], after["category"])
+            add_balance((member, sequence, log_id, *account[1:], after["balance"]))
+            known = accounts.get(account)
             if known is None or known.sequence < sequence:
-                rows.accounts[account] = AccountState(sequence, after.balance, _lots(after.lots))
+                accounts[account] = AccountState(sequence, after["balance"], _lots(after["lots"]))
     return rows
 
 
-def _lots(lots: Iterable[Any]) -> tuple[tuple[datetime | None, int], ...]:
+def _lots(lots: Iterable[Mapping[str, Any]]) -> tuple[tuple[datetime | None, int], ...]:
     # One row per expiry (the table's key): two lots with one expiry are one lot.
     by_expiry: dict[datetime | None, int] = {}
     for lot in lots:
-        by_expiry[lot.expires_at] = by_expiry.get(lot.expires_at, 0) + lot.points
+        expires_at = lot["expires_at"]
+        by_expiry[expires_at] = by_expiry.get(expires_at, 0) + lot["points"]
     return tuple(by_expiry.items())
 
 
@@ -236,7 +222,7 @@ def _copy(cursor: psycopg.Cursor[Any], target: str, rows: Iterable[tuple[Any, ..
 _INSERT_ONLY = ("ledger_events", "ledger_entries", "ledger_event_balances")
 
 
-def write(conn: psycopg.Connection, events: Sequence[LedgerEventRecorded]) -> None:
+def write(conn: psycopg.Connection, events: Sequence[LedgerData]) -> None:
     """Project `events` (in ledger order per member) in the caller's transaction.
 
     1. Optimistically COPY the insert-only rows straight into their tables, in a savepoint:

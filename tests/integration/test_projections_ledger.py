@@ -606,6 +606,22 @@ async def test_a_failing_postgres_write_is_retried_until_it_succeeds_never_skipp
 # --- Records the front door refuses -------------------------------------------------------
 
 
+async def ledger_feed(new_topic, enrolments, ledger) -> Feed:
+    """Fresh topics for members' enrolments and ledgers (nothing produced yet), no offers."""
+    return Feed(
+        await new_topic("ledger"), await new_topic("enrolments"), enrolments, ledger,
+        await new_topic("offers"), [], await new_topic("outcomes"), [],
+    )  # fmt: skip
+
+
+def refused_count(feed: Feed, reason: str) -> float:
+    """`loyalty_projection_refused_total` of the feed's ledger topic for `reason`."""
+    return counter(
+        "loyalty_projection_refused_total", projection="ledger", topic=feed.ledger_topic,
+        reason=reason,
+    )  # fmt: skip
+
+
 class RecordingLog:
     def __init__(self):
         self.records: list[tuple[str, str, dict]] = []
@@ -618,10 +634,7 @@ async def test_refused_records_are_logged_counted_and_passed_over_never_silently
     database_url, bootstrap_servers, new_topic, schema, monkeypatch
 ):
     enrolments, ledger = ledger_history(2, 3)
-    feed = Feed(
-        await new_topic("ledger"), await new_topic("enrolments"), enrolments, ledger,
-        await new_topic("offers"), [], await new_topic("outcomes"), [],
-    )  # fmt: skip
+    feed = await ledger_feed(new_topic, enrolments, ledger)
     await produce(
         bootstrap_servers, feed.enrolments_topic, [(b"M000", b"garbage"), *encoded(enrolments)]
     )
@@ -633,10 +646,7 @@ async def test_refused_records_are_logged_counted_and_passed_over_never_silently
     )
     log = RecordingLog()
     monkeypatch.setattr(runner, "log", log)
-    refused_ledger = counter(
-        "loyalty_projection_refused_total", projection="ledger", topic=feed.ledger_topic,
-        reason="KEY_MISMATCH",
-    )  # fmt: skip
+    refused_ledger = refused_count(feed, "KEY_MISMATCH")
 
     report = await project(database_url, bootstrap_servers, feed, schema)
 
@@ -652,14 +662,46 @@ async def test_refused_records_are_logged_counted_and_passed_over_never_silently
     assert [(w["topic"], w["offset"], w["reason"]) for w in warnings] == [
         (feed.enrolments_topic, 0, "NOT_FRAMED")
     ]
-    assert counter(
-        "loyalty_projection_refused_total", projection="ledger", topic=feed.ledger_topic,
-        reason="KEY_MISMATCH",
-    ) == refused_ledger + 1  # fmt: skip
+    assert refused_count(feed, "KEY_MISMATCH") == refused_ledger + 1
     assert checkpoints(database_url, schema) == {
         (feed.ledger_topic, 0): len(ledger) + 1,
         (feed.enrolments_topic, 0): len(enrolments) + 1,
     }
+
+
+async def test_a_ledger_record_that_does_not_decode_is_refused_with_its_cause_not_projected(
+    database_url, bootstrap_servers, new_topic, schema, schemas, monkeypatch
+):
+    # The ledger is read without a second validation (ADR 39): what does not decode against
+    # its schema is still refused, loudly, with why, and the records around it are projected.
+    enrolments, ledger = ledger_history(2, 3)
+    feed = await ledger_feed(new_topic, enrolments, ledger)
+    await produce(bootstrap_servers, feed.enrolments_topic, encoded(enrolments))
+    (key, value), *_ = encoded(ledger[:1])
+    truncated, trailing = (key, value[:-2]), (key, value + b"\x00")
+    await produce(
+        bootstrap_servers, feed.ledger_topic, [*encoded(ledger[:2]), truncated, trailing,
+                                               *encoded(ledger[2:])],
+    )  # fmt: skip
+    log = RecordingLog()
+    monkeypatch.setattr(runner, "log", log)
+    before = refused_count(feed, "MALFORMED")
+
+    report = await project(database_url, bootstrap_servers, feed, schema)
+
+    assert report.refused == 2
+    errors = [fields for level, _, fields in log.records if level == "error"]
+    assert [(e["offset"], e["reason"]) for e in errors] == [(2, "MALFORMED"), (3, "MALFORMED")]
+    assert "LedgerEventRecorded body does not decode" in errors[0]["error"]
+    assert "trailing bytes" in errors[1]["error"]
+    assert refused_count(feed, "MALFORMED") == before + 2
+    assert checkpoints(database_url, schema)[(feed.ledger_topic, 0)] == len(ledger) + 2
+    clean = await ledger_feed(new_topic, enrolments, ledger)
+    await produce(bootstrap_servers, clean.enrolments_topic, encoded(enrolments))
+    await produce(bootstrap_servers, clean.ledger_topic, encoded(ledger))
+    assert dump_hash(database_url, schema) == await fresh_hash(
+        database_url, bootstrap_servers, clean, schemas
+    )
 
 
 # --- Rebuild ------------------------------------------------------------------------------
