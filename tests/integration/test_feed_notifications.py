@@ -165,7 +165,7 @@ async def test_a_members_feed_is_kept_until_a_change_of_what_it_shows_is_committ
 
         # Loaded while the trigger is off: nobody is told, the answer is served from memory.
         await asyncio.to_thread(
-            _unnotified, dsn, "member_offer_standings", "member_offer_standings_written",
+            _unnotified, dsn, "member_offer_standings", "member_offer_standings_inserted",
             "INSERT INTO member_offer_standings (member_id, offer_id, loaded_at)"
             " VALUES (%s, 'SPEND_50', %s)", MEMBER, AT - DAY,
         )  # fmt: skip
@@ -245,7 +245,7 @@ async def test_a_members_feed_is_forgotten_when_the_listener_is_lost(own_databas
     async with _listening_api(dsn) as (http, app):
         first = await _feed(http)
         await asyncio.to_thread(
-            _unnotified, dsn, "members", "members_shown_changed",
+            _unnotified, dsn, "members", "members_updated",
             "UPDATE members SET preferred_locale = 'fr' WHERE member_id = %s", MEMBER,
         )  # fmt: skip
         assert (await _feed(http)).content == first.content  # nobody was told
@@ -271,3 +271,45 @@ def _listeners(dsn: str) -> list[int]:
             " WHERE datname = current_database() AND query = 'LISTEN loyalty_decided'"
         ).fetchall()
     return [pid for (pid,) in rows]
+
+
+def test_a_statement_notifies_each_member_whose_rows_it_changed_and_no_other(own_database_url):
+    with (
+        psycopg.connect(own_database_url, autocommit=True) as listening,
+        psycopg.connect(own_database_url, autocommit=True) as conn,
+    ):
+        listening.execute("LISTEN loyalty_decided")
+
+        def told(statement: str) -> set[str]:
+            """What `statement` notified: read up to a marker notified after it."""
+            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute("SELECT pg_notify('loyalty_decided', 'marker')")
+            payloads: set[str] = set()
+            for notice in listening.notifies(timeout=20.0):
+                if notice.payload == "marker":
+                    return payloads
+                payloads.add(notice.payload)
+            raise AssertionError(f"no marker after {statement!r}: {payloads}")
+
+        assert told(
+            "INSERT INTO members (member_id, market, enrolled_at, status, updated_at) VALUES"
+            " ('A', 'CA', now(), 'ACTIVE', now()), ('B', 'CA', now(), 'ACTIVE', now())"
+        ) == {"member:A", "member:B"}
+        assert told("UPDATE members SET status = status") == set()  # nothing changed
+        assert told("UPDATE members SET preferred_locale = 'fr' WHERE member_id = 'B'") == {
+            "member:B"
+        }
+        assert told(
+            "INSERT INTO member_offer_standings (member_id, offer_id, loaded_at) VALUES"
+            " ('A', 'O1', now()), ('A', 'O2', now())"
+        ) == {"member:A"}
+        # A merge moves a row: the member it was of, and the one it is of now.
+        assert told("UPDATE member_offer_standings SET member_id = 'B' WHERE offer_id = 'O1'") == {
+            "member:A",
+            "member:B",
+        }
+        assert told(
+            "INSERT INTO member_issued_offers (issued_offer_id, member_id, status, status_at,"
+            " status_event_id) VALUES ('I-1', 'A', 'ISSUED', now(), 'e-1')"
+        ) == {"member:A"}
+        assert told("DELETE FROM member_issued_offers") == {"member:A"}
