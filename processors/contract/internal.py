@@ -535,6 +535,13 @@ class PromoCodeUseRequested(Event):
         "OfferUseGranted or OfferUseDenied (this event's event_id is the request answered); "
         "null: the code gives a cart discount.",
     )
+    ended_at: UtcDatetime | None = Field(
+        default=None,
+        description="The promotion's end, when the purchase came at or after it: the use "
+        "counts only if a till reserved this code for this basket (a till told yes is never "
+        "overruled, DESIGN.md §5.25), else the promotion's agent refuses it code_expired. "
+        "Null: the purchase is within the promotion's window.",
+    )
 
 
 class PromoCodeReservationRequested(Event):

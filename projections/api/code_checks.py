@@ -45,7 +45,12 @@ def check(judged: Iterable[Event]) -> list[PromoCodeUseRequested | CodeCheck]:
     for (it applies), or its refusal."""
     out: list[PromoCodeUseRequested | CodeCheck] = []
     for event in judged:
-        if isinstance(event, PromoCodeUseRequested):
+        if isinstance(event, PromoCodeUseRequested) and event.ended_at is not None:
+            # After its promotion's end a code counts only for a basket reserved before (the
+            # worker asks the agent); a till asking now is told so, never promised it.
+            ended = f"{event.promotion_id} ended at {event.ended_at.isoformat()}"
+            out.append(refused(event.code, event.promotion_id, "code_expired", ended))
+        elif isinstance(event, PromoCodeUseRequested):
             out.append(event)
         elif isinstance(event, PromoCodeRefused):
             out.append(refused(event.code, event.promotion_id, event.reason.value, event.detail))

@@ -295,6 +295,20 @@ def test_a_reserved_code_says_until_when_and_a_release_gives_it_back(store, engi
     assert isinstance(gave_back, PromoCodeReservationReleased)
 
 
+def test_after_its_promotion_ended_a_code_is_refused_at_the_till_and_nothing_is_reserved(
+    store, engine
+):
+    # The worker counts an ended code for a basket reserved before the end (the agent holds
+    # the reservation); a till asking now is told the code expired, never promised it.
+    ended = promotion(event_id="zn-2", ends_at=AT - timedelta(minutes=1))
+    body = cart(promo_codes=["ZN34C"], reserve=True)
+    with TestClient(app_for(store, engine, extra=(ended,))) as client:
+        response = client.post("/v1/carts/evaluate", json=body, headers=staff())
+    [code] = response.json()["promo_codes"]
+    assert (code["status"], code["reason"]) == ("refused", "code_expired")
+    assert engine.sent == []
+
+
 def test_a_reservation_refused_by_the_agent_is_refused_with_its_reason(store, engine):
     engine.reserve_refusal = "code_exhausted"
     body = cart(promo_codes=["ZN34C"], reserve=True)

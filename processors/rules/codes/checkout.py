@@ -11,7 +11,9 @@ steps around the offers engine, the same for the worker and the till:
    use (the offers engine sends it, `limits.request`, only if the offer completes). A code a
    till reserved for this very basket, whose offer's use the member holds for it
    (`offers.held_uses`), is valid whatever the window or the offer says by now: a till told
-   yes is never overruled.
+   yes is never overruled. A cart discount's code after its promotion ended goes to the
+   promotion's agent all the same, marked ended: it counts only if a till reserved it for
+   this basket before (the agent holds the reservations), else it is refused `code_expired`.
 2. `unused`: after the evaluation, each unlock whose offer made no use is refused, with why:
    the member's uses of the offer are spent (`code_limit_per_customer`), the offer is not
    open to this customer (`code_not_applicable`: not targeted, held out as control, another
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from processors.contract.base import Event
 from processors.contract.config import ProgramConfigured, PromotionCodesIssued
@@ -82,6 +85,9 @@ def judge(
             state, offer_id, tx.transaction_id, code
         )
         refusal = None if honoured else _refusal(terms, tx) or _offer_refusal(terms, tx, catalogue)
+        ended = _ended_cart_discount(terms, tx, refusal)
+        if ended is not None:
+            refusal = None  # counted only if a till reserved it: the promotion's agent knows
         if refusal is not None:
             promotion_id = terms.promotion_id if terms is not None else None
             judged.events.append(refused(tx, code, promotion_id, *refusal))
@@ -104,6 +110,7 @@ def judge(
             redemptions_per_code_max=terms.redemptions_per_code_max,
             redemptions_per_member_max=terms.redemptions_per_member_max,
             redemptions_total_max=terms.redemptions_total_max,
+            ended_at=ended,
         )
         if terms.offer_id is None:
             judged.events.append(use)
@@ -177,6 +184,21 @@ def refused(
         detail=detail,
         cause_event_id=tx.event_id,
     )
+
+
+def _ended_cart_discount(
+    terms: PromotionCodesIssued | None, tx: TransactionCompleted, refusal: Refusal | None
+) -> datetime | None:
+    """The promotion's end, when a cart discount's code is refused only because its purchase
+    came at or after it: a till may have reserved it for this basket before, and a till told
+    yes is never overruled, so the use goes to the promotion's agent, which holds the
+    reservations, marked ended (`PromoCodeUseRequested.ended_at`); without a reservation the
+    agent refuses it `code_expired`, as this module would have."""
+    if refusal is None or refusal[0] is not PromoCodeRefusal.code_expired:
+        return None
+    if terms is None or terms.offer_id is not None or tx.occurred_at < terms.ends_at:
+        return None
+    return terms.ends_at
 
 
 def _refusal(terms: PromotionCodesIssued | None, tx: TransactionCompleted) -> Refusal | None:

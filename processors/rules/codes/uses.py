@@ -16,7 +16,8 @@ answer out.
 - Reserve → commit (DESIGN.md §5.25): a till may reserve a use for its basket until a time;
   reservations count against the limits while they last. The purchase that carries the code
   commits its basket's reservation whatever the limits say by then (a till told yes is never
-  overruled, even after the reservation lapsed); a release gives it back at once. A lapsed
+  overruled, even after the reservation lapsed or the promotion ended: a purchase after the
+  end, `ended_at`, counts only so); a release gives it back at once. A lapsed
   reservation no longer counts, and is forgotten a week after it lapsed.
 - A member's reservation of a code that unlocks an offer also holds the offer's use for the
   basket in the member's partition (`OfferUseHeld`, extended when asked again;
@@ -135,6 +136,8 @@ def decide(state: PromotionUses | None, asked: UsesInput) -> Decision:
         return Decision(state, _answer(asked, state.answers[key]))
     told_yes = state.held().drop(key) is not None
     refusal = None if told_yes else _refusal(state, asked, asked.occurred_at)
+    if not told_yes and asked.ended_at is not None:
+        refusal = PromoCodeRefusal.code_expired  # after the end, only a till's yes holds
     if refusal is not None:
         state.answers[key] = refusal.value
         return Decision(state, _answer(asked, refusal.value))
@@ -298,6 +301,8 @@ def _reservation_refused(asked: PromoCodeReservationRequested, refusal: PromoCod
 
 
 _DETAIL = {
+    PromoCodeRefusal.code_expired.value: "the promotion had ended and no till had reserved "
+    "this code for the basket",
     PromoCodeRefusal.code_exhausted.value: "the code's or the promotion's uses are spent",
     PromoCodeRefusal.code_limit_per_customer.value: "this member's uses of the promotion are spent",
 }
