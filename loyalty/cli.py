@@ -485,8 +485,17 @@ def bench_inbox(probes: int, poll_ms: float, output: Path | None) -> None:  # fm
 @click.option("--rate", default=200.0, show_default=True, help="Code reservations a second.")
 @click.option("--seconds", default=30.0, show_default=True, help="Measured load.")
 @click.option("--warmup-seconds", default=5.0, show_default=True)
+@click.option(
+    "--api-workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="API processes (`loyalty api --workers`).",
+)
 @click.option("--output", type=click.Path(path_type=Path), default=None)
-def bench_codes(rate: float, seconds: float, warmup_seconds: float, output: Path | None) -> None:
+def bench_codes(
+    rate: float, seconds: float, warmup_seconds: float, api_workers: int, output: Path | None
+) -> None:
     """Promo code validation with reservation at a fixed rate vs GET /healthz."""
     import asyncio
 
@@ -501,6 +510,7 @@ def bench_codes(rate: float, seconds: float, warmup_seconds: float, output: Path
         bench = run_codes_bench(
             settings, dsn, rate=rate, seconds=seconds, warmup_seconds=warmup_seconds,
             log_dir=settings.stack_dir / "logs" / "bench-codes", echo=console.print,
+            api_workers=api_workers,
         )  # fmt: skip
         report = asyncio.run(bench)
     path = write_report(report, output)

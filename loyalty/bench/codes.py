@@ -133,9 +133,10 @@ def schedule(
 
 async def run_codes_bench(
     settings: Settings, dsn: str, *, rate: float, seconds: float, warmup_seconds: float,
-    log_dir: Path, echo: Any = print,
+    log_dir: Path, echo: Any = print, api_workers: int = 1,
 ) -> BenchReport:  # fmt: skip
-    """The measurement; `dsn` must be a fresh, migrated database."""
+    """The measurement against `loyalty api --workers api_workers`; `dsn` must be a fresh,
+    migrated database."""
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
     isolated = settings.model_copy(
         update={"topic_prefix": f"benchcodes{uuid.uuid4().hex[:6]}.", "database_url": dsn}
@@ -151,7 +152,7 @@ async def run_codes_bench(
     report = BenchReport(
         "code-reservation-round-trip",
         context={"rate_per_s": rate, "seconds": seconds, "warmup_seconds": warmup_seconds,
-                 "codes_generated": count, "cpus": os.cpu_count(),
+                 "codes_generated": count, "cpus": os.cpu_count(), "api_workers": api_workers,
                  "decision_wait_s": isolated.api_decision_wait_ms / 1000,
                  "target": {"p99_ms_max": P99_MAX_MS}},
     )  # fmt: skip
@@ -161,7 +162,7 @@ async def run_codes_bench(
     try:
         services.start("worker", "worker")
         services.start("projector", "project")
-        api = services.start("api", "api", "--port", str(port))
+        api = services.start("api", "api", "--port", str(port), "--workers", str(api_workers))
         await publish_events(isolated, world)
         await wait_until_ready(base_url, api)
         secret = isolated.api_secret.get_secret_value()
