@@ -20,12 +20,14 @@ migration 0020). One connection, one channel, one mechanism for both.
 
 A waiter may also hear its answer straight from Kafka (`answers`, ADR 34): registered with the
 app's answer reader before its request is written (`expecting`), it is judged on what it heard
-as soon as an answer arrives. While the reader reads, it looks in Postgres only when it starts
-(a repeat's answer is only there; a request that cannot be a repeat skips even that:
-`look_first`) and every `recheck` seconds, not each time its key is notified: a code's key is
-notified for every basket's reservation of the code, and each notification made every waiter
-on it read Postgres twice for an answer the reader brings anyway (measured: a quarter of the
-API's time at 200 reservations a second, docs/performance.md). Whichever path has the answer
+as soon as an answer arrives, and looks in Postgres when it starts (a repeat's answer is only
+there), when its key is notified and every `recheck` seconds. A request that cannot be a
+repeat (`look_first` False: a till's reservation, named by its time) reads Postgres only every
+`recheck` while the reader reads and hears its answers: not at its start, and not each time its
+key is notified: a code's key is notified for every basket's reservation of the code, and each
+notification made every waiter on it read Postgres twice for an answer the reader brings
+anyway (measured: a quarter of the API's time at 200 reservations a second,
+docs/performance.md). Whichever path has the answer
 first answers (they carry the same event); a reader that is down or behind only leaves the
 waiter to the projection, notifications included.
 """
@@ -157,10 +159,10 @@ class Wakeups:
         """The answer, or None if nothing came within `wait` seconds.
 
         `judge(events)` is asked each time `heard` (from `expecting`) hears an answer: no I/O,
-        the Kafka path. `look()` reads Postgres: at once (a repeat's answer is only there;
-        `look_first` False: the request is new, its answer cannot be there yet), each time
-        `key` is notified unless the answer reader hears this waiter's answers, and every
-        `recheck` seconds (`poll` without a listener).
+        the Kafka path. `look()` reads Postgres: at once, each time `key` is notified, and
+        every `recheck` seconds (`poll` without a listener); `look_first` False says the
+        request is new (its answer cannot be there yet, nor pass before it registered): then
+        not at once, and not on notifications while the answer reader hears its answers.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
@@ -191,8 +193,11 @@ class Wakeups:
                     looking = True
                 else:
                     # Woken by an answer from Kafka: judged, Postgres not read. Notified by the
-                    # projector: read only if the reader does not hear this waiter's answers.
-                    looking = judge is None or (waiter.notified and not self._hears(waiter))
+                    # projector: read, unless the request is new and the reader hears its
+                    # answers (a repeat's answer may have passed before it registered).
+                    looking = judge is None or (
+                        waiter.notified and (look_first or not self._hears(waiter))
+                    )
 
     async def ask(
         self, asked: Sequence[Asked[T]], send: Callable[[Event], Awaitable[None]], *, wait: float
