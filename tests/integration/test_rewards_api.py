@@ -128,10 +128,18 @@ async def test_three_codes_three_grants_then_out_of_stock_a_repeat_409_and_the_w
             wallet = await http.get(
                 f"/v1/members/{members[0]}/rewards", headers=bearer(engine, members[0])
             )
-            refused = await http.get(
-                f"/v1/members/{members[3]}/redemptions/{members[3]}-k1",
-                headers=bearer(engine, "care", Role.STAFF),
-            )
+            # The 422 came from Kafka (ADR 34); the status URL reads the projection, 202
+            # pending until the projector has committed the rejection.
+            status_url = f"/v1/members/{members[3]}/redemptions/{members[3]}-k1"
+            refused = await http.get(status_url, headers=bearer(engine, "care", Role.STAFF))
+
+            async def projected_refusal() -> bool:
+                nonlocal refused
+                if refused.status_code == 202:
+                    refused = await http.get(status_url, headers=bearer(engine, "care", Role.STAFF))
+                return refused.status_code != 202
+
+            assert await until(projected_refusal, 60), refused.text
             catalogue = await http.get(
                 "/v1/rewards", params={"market": "CA"}, headers=bearer(engine, members[3])
             )
