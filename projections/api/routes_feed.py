@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from prometheus_client import Counter
 
 from projections.api import caching, offer_feed
 from projections.api.auth import MemberId
@@ -37,6 +38,13 @@ from projections.api.locales import DEFAULT_LOCALE, LOCALE_PATTERN, LocaleQuery,
 from projections.api.wakeups import Wakeups
 
 router = APIRouter(tags=["offers"])
+
+MEMBER_FEEDS = Counter(
+    "loyalty_api_member_feeds_total",
+    "Member feed answers by where they came from: `kept` (this process's memory, MemberFeeds) "
+    "or `read` (Postgres, then built): the share kept is what LOYALTY_API_MEMBER_FEEDS_MIB buys.",
+    ["answer"],
+)
 
 _NOT_MODIFIED: dict[int | str, Any] = {
     304: {"description": "Not Modified: `If-None-Match` names the ETag of the answer; no body."}
@@ -155,6 +163,7 @@ async def read_member_feed(
     # Postgres is asked only when something the answer was built from may have changed.
     following = wakeups.listening
     made = feeds.current(member_id, locale, now) if following else None
+    MEMBER_FEEDS.labels("read" if made is None else "kept").inc()
     if made is None:
         with feeds.reading(member_id) as reading:
             found = await _store(request).member_items(member_id, now)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from projections.api.app import create_app
 from projections.api.auth import Role, issue_token
@@ -180,8 +181,13 @@ def bearer(subject: str = "M1", role: Role = Role.MEMBER) -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(SECRET, subject, role, now=datetime.now(UTC))}"}
 
 
+def answered(where: str) -> float:
+    return REGISTRY.get_sample_value("loyalty_api_member_feeds_total", {"answer": where}) or 0.0
+
+
 def test_the_route_answers_from_memory_until_the_member_is_notified(store, listening):
     client, feeds = listening
+    kept, read = answered("kept"), answered("read")
     first = client.get("/v1/members/M1/offers", headers=bearer())
     store.standings[("M1", "MASS_ONE")] = targeted(loaded_at=AT)  # not notified (yet)
 
@@ -197,6 +203,7 @@ def test_the_route_answers_from_memory_until_the_member_is_notified(store, liste
     assert revalidated.headers["Cache-Control"] == "private, no-cache"
     assert changed.json()["offers"][0]["activation"]["loaded_at"] == "2026-03-02T10:00:00Z"
     assert changed.headers["ETag"] != first.headers["ETag"]
+    assert (answered("kept") - kept, answered("read") - read) == (2, 2)
 
 
 def test_the_route_keeps_nothing_while_no_listener_follows_the_changes(store, listening):
