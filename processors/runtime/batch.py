@@ -24,7 +24,8 @@ the batch against the states saved so far, as a crash would (ADR 24).
 
 A state that keeps a large map (a promotion's reservations: thousands, each short-lived)
 may store it as parts (`Stored`, `Table.parts`): its entry, and one table entry per item
-of the map, written only when that item changed, in the entry's partition, after the entry;
+of the map, written only when that item changed, in the entry's partition (parts kept
+before the entry, parts gone after it);
 rewriting the whole state on each batch had made each batch cost as much as the map (ADR 17,
 addendum). Such an agent is `parted` and loads with its parts (`load_parted`).
 
@@ -352,8 +353,8 @@ class Batches(Generic[S]):
     def _changes(
         self, keys: dict[str, _Key[S]]
     ) -> tuple[dict[str, bytes | None], dict[str, tuple[bytes, S]]]:
-        """The states to save (each entry before its parts), and what the cache keeps once
-        they are saved."""
+        """The states to save (each entry between its parts kept and its parts gone), and
+        what the cache keeps once they are saved."""
         changes: dict[str, bytes | None] = {}
         keep: dict[str, tuple[bytes, S]] = {}
         for key, entry in keys.items():
@@ -368,12 +369,19 @@ class Batches(Generic[S]):
             raw, parts = (
                 (dumped.entry, dumped.parts) if isinstance(dumped, Stored) else (dumped, {})
             )
+            # Parts kept before the entry, parts gone after it: a process that dies between
+            # two of these writes leaves no part its entry no longer holds (an entry upgraded
+            # to parts, or a new one), and at worst a part its entry gave up (ADR 17 addendum).
+            for name, value in parts.items():
+                if value is not None:
+                    changes[part_key(key, name)] = value
             if raw != entry.stored:
                 changes[key] = raw
             else:
                 raw = entry.stored  # the table's own object: the next lookup matches by identity
             for name, value in parts.items():
-                changes[part_key(key, name)] = value
+                if value is None:
+                    changes[part_key(key, name)] = value
             keep[key] = (raw, entry.state)
         return changes, keep
 

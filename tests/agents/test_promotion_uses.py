@@ -11,7 +11,7 @@ from processors.contract.internal import PromoCodeReservationRequested, PromoCod
 from processors.contract.offers import PromoCodeRefused
 from processors.frontdoor import Delivered
 from processors.rules.codes import uses
-from processors.runtime.table import part_key
+from processors.runtime.table import part_key, partition_of
 from tests.agents.harness import CHANGELOG, Harness, record
 from tests.rules.given import T0
 
@@ -42,11 +42,11 @@ async def test_a_batch_writes_the_promotion_and_only_the_reservations_it_changed
     h = Harness(PromotionUsesAgent(), partitions=4)
     await h.run(*(reserve(f"tx-{n:02d}", n) for n in range(50)))
     written = changelog(h)
-    assert written[0] == b"P1"  # the entry before its parts
+    assert written[-1] == b"P1"  # the parts kept before their entry
     assert len(written) == 51
     await h.run(reserve("tx-50", 50))
     assert changelog(h) == [part_key("P1", RESERVATION + "SHARED|tx-50").encode()]
-    await h.run(purchase("tx-07", 51))  # commits its reservation: counts, then the part gone
+    await h.run(purchase("tx-07", 51))  # commits its reservation: the counts, then the part gone
     assert changelog(h) == [b"P1", part_key("P1", RESERVATION + "SHARED|tx-07").encode()]
     assert h.table.parts("P1").keys() == {
         RESERVATION + f"SHARED|tx-{n:02d}" for n in range(51) if n != 7
@@ -84,3 +84,16 @@ def test_an_entry_stored_with_its_reservations_inline_moves_them_to_parts():
     stored = agent.dump(loaded)
     assert b"tx-1" not in stored.entry
     assert stored.parts == {RESERVATION + "SHARED|tx-1": kept.model_dump_json().encode()}
+
+
+async def test_an_upgraded_entry_writes_its_reservations_as_parts_before_it_drops_them():
+    # A process that dies between the two writes must not leave an entry without reservations
+    # and no part holding them: the parts go first.
+    h = Harness(PromotionUsesAgent(), partitions=4)
+    kept = uses.Reservation(code="SHARED", member_id=None, until=T0 + timedelta(minutes=15))
+    old = uses.PromotionUses(promotion_id="P1", reservations={"SHARED|tx-1": kept})
+    h.table.load(partition_of(b"P1", 4), [(b"P1", old.model_dump_json().encode())])
+    await h.run(reserve("tx-2", 0))
+    part = part_key("P1", RESERVATION + "SHARED|tx-1").encode()
+    written = changelog(h)
+    assert written.index(part) < written.index(b"P1")
