@@ -8,9 +8,11 @@ shared code reserved 100 times a second with a 15-minute time-to-live keeps tens
 and each request scanned them all (measured: a third of the worker's time at 200
 reservations a second, docs/performance.md). `LiveHolds` keeps the counts instead, derived
 from the state's own mapping and never stored: a hold is counted when it is added, uncounted
-when it is dropped or lapses (a heap by time), and the counts are rebuilt by one scan only when
-a request asks about an earlier time than the last one (times come from requests, so they
-may go back a little). Lapsed holds are forgotten in one sweep once the oldest is due, not on
+when it is dropped or lapses (a heap by time). Times come from requests, so they may go back a
+little: a request up to `STEP_BACK` earlier than the latest adds the holds that lapsed since
+its time (kept aside as they lapse); only one earlier still rebuilds the counts by one scan
+(found in review: with two API processes the times interleave, and a rebuild on every step
+back cost a scan again). Lapsed holds are forgotten in one sweep once the oldest is due, not on
 every request. Pure, like the rules that use it: no clock, times are the requests'.
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
@@ -31,6 +33,10 @@ class Hold(Protocol):
 
 
 H = TypeVar("H", bound=Hold)
+
+STEP_BACK = timedelta(minutes=5)
+"""How far before the latest time asked a request's time may be and still be counted without
+a rebuild (the tills' and API processes' requests arrive a little out of time order)."""
 
 
 class LiveHolds(Generic[H]):
@@ -49,6 +55,11 @@ class LiveHolds(Generic[H]):
         self._counts: Counter[Hashable] = Counter()
         self._lapses: list[tuple[datetime, int, str]] = []
         self._order = itertools.count()
+        # The holds uncounted as time passed, oldest first, back to `_back_to`: a request whose
+        # time is a little earlier than the last one adds those still counting at its time
+        # instead of rebuilding every count.
+        self._lapsed: deque[tuple[datetime, str, H]] = deque()
+        self._back_to: datetime | None = None
         self._earliest: datetime | None = min((h.until for h in holds.values()), default=None)
         self._changed: set[str] = set()
 
@@ -69,8 +80,11 @@ class LiveHolds(Generic[H]):
 
     def count(self, at: datetime, label: Hashable | None = None) -> int:
         """The holds counting at `at` (`until` after it) with `label`, or in all (None)."""
+        counted = self._counts
+        if self._at is not None and self._back_to is not None and self._back_to <= at < self._at:
+            return counted[(None,) if label is None else label] + self._lapsed_since(at, label)
         self._advance(at)
-        return self._counts[(None,) if label is None else label]
+        return counted[(None,) if label is None else label]
 
     def hold(self, key: str, hold: H) -> None:
         """Keep `hold` under `key` (replacing what was there)."""
@@ -81,6 +95,8 @@ class LiveHolds(Generic[H]):
             self._earliest = hold.until
         if self._at is not None and hold.until > self._at:
             self._count(key, hold)
+        elif self._back_to is not None and hold.until > self._back_to:
+            self._back_to = hold.until  # not among the lapsed: earlier times count afresh
 
     def drop(self, key: str) -> H | None:
         """Stop keeping the hold under `key` (committed or released); the hold, if any."""
@@ -99,6 +115,8 @@ class LiveHolds(Generic[H]):
         self._changed.add(key)
         if counted or (self._at is not None and until > self._at):
             self._count(key, hold)
+        elif self._back_to is not None and until > self._back_to:
+            self._back_to = until  # not among the lapsed as it now stands
 
     def forget(self, at: datetime, after: timedelta) -> None:
         """Drop the holds that lapsed more than `after` before `at`: one sweep, once the
@@ -119,9 +137,33 @@ class LiveHolds(Generic[H]):
             counted = self._counted.get(key)
             if counted is not None and counted.until == until:  # else replaced or extended
                 self._uncount(key)
+                self._lapsed.append((until, key, counted))
+        horizon = at - STEP_BACK
+        while self._lapsed and self._lapsed[0][0] <= horizon:
+            self._lapsed.popleft()
+        if self._back_to is not None and self._back_to < horizon:
+            self._back_to = horizon
+
+    def _lapsed_since(self, at: datetime, label: Hashable | None) -> int:
+        """The holds uncounted since `at` that still count at it (held, unchanged, not
+        counted again), with `label` (None: all)."""
+        found = 0
+        for until, key, hold in reversed(self._lapsed):
+            if until <= at:
+                break
+            if (
+                self.holds.get(key) is hold
+                and hold.until == until
+                and key not in self._counted
+                and (label is None or label in self._labels(hold))
+            ):
+                found += 1
+        return found
 
     def _rebuild(self, at: datetime) -> None:
         self._at = at
+        self._back_to = at
+        self._lapsed.clear()
         self._counted.clear()
         self._counts.clear()
         self._lapses.clear()
