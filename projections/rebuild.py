@@ -220,6 +220,7 @@ def _compare_or_swap(
                 sql.Identifier(rebuilt, table), sql.Identifier(live)
             )
         )
+    _repoint(conn, live, rebuilt)
     conn.execute(
         sql.SQL("DELETE FROM {} WHERE projection = %s AND topic = ANY(%s)").format(
             sql.Identifier(live, "projection_checkpoints")
@@ -242,6 +243,48 @@ def _compare_or_swap(
     conn.execute("SELECT pg_notify('loyalty_decided', 'feed:*')")
     report.swapped, report.retired_schema = True, retired
     log.info("rebuild.swapped", live=live, rebuilt=rebuilt, retired=retired)
+
+
+def _repoint(conn: psycopg.Connection, live: str, rebuilt: str) -> None:
+    """After the tables moved: their triggers and the views call the live schema's functions
+    and read the live tables, not the rebuilt schema's copies, which are dropped with it.
+
+    The migrations applied to the rebuilt schema made its own trigger functions, views and
+    functions; the swapped-in tables' triggers named those functions, and the live views read
+    the tables now retired, so dropping either schema (CASCADE) took them with it (found in
+    review: after a rebuild no table notified anybody, and the views that read tables were
+    gone). Each such trigger is made again on the live function of the same name, and each
+    view replaced by the rebuilt one's definition, read with the live schema first on the
+    path; the live functions are the same migrations' (`_check_same_migrations`)."""
+    conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(live)))
+    prefix = f"{rebuilt}."
+    triggers = conn.execute(
+        "SELECT t.tgname, c.relname, pg_get_triggerdef(t.oid) FROM pg_trigger t"
+        " JOIN pg_class c ON c.oid = t.tgrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace f ON f.oid = p.pronamespace"
+        " WHERE NOT t.tgisinternal AND n.nspname = %s AND f.nspname = %s"
+        " ORDER BY c.relname, t.tgname",
+        (live, rebuilt),
+    ).fetchall()
+    for name, table, definition in triggers:
+        conn.execute(
+            sql.SQL("DROP TRIGGER {} ON {}").format(
+                sql.Identifier(name), sql.Identifier(live, table)
+            )
+        )
+        conn.execute(definition.replace(prefix, ""))  # the catalogue's own DDL
+    views = conn.execute(
+        "SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relkind = 'v' AND n.nspname = %s ORDER BY c.oid",
+        (rebuilt,),
+    ).fetchall()
+    for name, definition in views:
+        conn.execute(
+            sql.SQL("CREATE OR REPLACE VIEW {} AS ").format(sql.Identifier(live, name))
+            + sql.SQL(definition.replace(prefix, ""))
+        )
 
 
 def _differences(

@@ -163,6 +163,29 @@ async def run_projector(dsn: str, bootstrap: str, topics: dict[str, str]):
     return await asyncio.wait_for(Projector(config).run(until_caught_up=True), timeout=60)
 
 
+def schema_objects(dsn: str) -> dict[str, set[str]]:
+    """The live schema's triggers (by table), views and functions."""
+    with psycopg.connect(dsn) as conn:
+        triggers = conn.execute(  # each with the schema of the function it calls
+            "SELECT c.relname || '.' || t.tgname || ' -> ' || f.nspname FROM pg_trigger t"
+            " JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace f ON f.oid = p.pronamespace"
+            " WHERE NOT t.tgisinternal AND n.nspname = current_schema()"
+        ).fetchall()
+        views = conn.execute(
+            "SELECT viewname FROM pg_views WHERE schemaname = current_schema()"
+        ).fetchall()
+        functions = conn.execute(
+            "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = current_schema()"
+        ).fetchall()
+    return {
+        "triggers": {r[0] for r in triggers},
+        "views": {r[0] for r in views},
+        "functions": {r[0] for r in functions},
+    }
+
+
 def performance_rows(dsn: str) -> list[tuple]:
     with psycopg.connect(dsn) as conn:
         return conn.execute(
@@ -290,7 +313,8 @@ async def test_test_and_control_are_compared_in_sql_and_through_the_api_and_surv
     assert anonymous.status_code == 401
 
     # Replay equals live: every topic from offset 0 into fresh tables, swapped in; the views
-    # read the swapped-in tables.
+    # read the swapped-in tables, and every trigger and view is still there.
+    before = schema_objects(dsn)
     report = await asyncio.wait_for(
         rebuild(dsn, bootstrap, topics=topics, verify=True), timeout=120
     )
@@ -298,6 +322,7 @@ async def test_test_and_control_are_compared_in_sql_and_through_the_api_and_surv
     assert report.identical is True
     assert report.swapped
     assert performance_rows(dsn) == EXPECTED
+    assert schema_objects(dsn) == before
     with psycopg.connect(dsn) as conn:
         assert dump.sha256(conn) == report.rebuilt_sha256
 
