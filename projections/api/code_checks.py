@@ -57,6 +57,29 @@ def check(judged: Iterable[Event]) -> list[PromoCodeUseRequested | CodeCheck]:
     return out
 
 
+async def reserved_before_the_end(
+    store: CodeStore, judged: Sequence[Event], checked: list[PromoCodeUseRequested | CodeCheck]
+) -> list[PromoCodeUseRequested | CodeCheck]:
+    """`checked`, where a code refused only because its promotion ended (`check`) was reserved
+    for this very basket before the end: `reserved`, as the till was told then; its purchase
+    counts (the promotion's agent holds the reservation: ADR 37)."""
+    ended = {
+        e.code: e for e in judged if isinstance(e, PromoCodeUseRequested) and e.ended_at is not None
+    }
+    out: list[PromoCodeUseRequested | CodeCheck] = []
+    for found in checked:
+        use = ended.get(found.code) if isinstance(found, CodeCheck) else None
+        kept = await store.reservation(use.code, use.transaction_id) if use is not None else None
+        if use is not None and kept is not None:
+            found = CodeCheck(
+                code=use.code, status="reserved", promotion_id=use.promotion_id,
+                discount_cents=use.discount_cents, reserved_until=kept.reserved_until,
+                reason=None, detail=None,
+            )  # fmt: skip
+        out.append(found)
+    return out
+
+
 def refused(code: str, promotion_id: str | None, reason: str, detail: str) -> CodeCheck:
     return CodeCheck(
         code=code, status="refused", promotion_id=promotion_id, discount_cents=0,

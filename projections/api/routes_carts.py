@@ -224,9 +224,12 @@ async def evaluate_cart(
         )  # fmt: skip
         if offer_reservations.without_unreserved(state, reservations):
             evaluation = offers.evaluate_cart(state, cart, *_rules(config), judged.unlocks)
-    checked = code_checks.check(
-        checkout.outcomes(judged, cart, evaluation.code_uses, state, *_rules(config))
-    )
+    outcomes = checkout.outcomes(judged, cart, evaluation.code_uses, state, *_rules(config))
+    checked = code_checks.check(outcomes)
+    if body.transaction_id is not None:  # a basket a till may have reserved for
+        checked = await code_checks.reserved_before_the_end(
+            request.app.state.code_store, outcomes, checked
+        )
     invalid = sum(
         1 for c in checked if isinstance(c, CodeCheck) and c.reason in code_checks.INVALID_CODE
     )

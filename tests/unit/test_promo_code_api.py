@@ -309,6 +309,31 @@ def test_after_its_promotion_ended_a_code_is_refused_at_the_till_and_nothing_is_
     assert engine.sent == []
 
 
+def test_after_the_end_a_till_asking_again_for_the_basket_it_reserved_is_told_reserved(
+    store, engine
+):
+    # Its purchase counts (the agent holds the reservation): the till is not told otherwise.
+    ended = promotion(event_id="zn-2", ends_at=AT - timedelta(minutes=1))
+    store.held[("ZN34C", "CART-1")] = Reservation(
+        code="ZN34C", transaction_id="CART-1", promotion_id="ZN", member_id=None,
+        discount_cents=550, reserved_until=AT + timedelta(minutes=5),
+    )  # fmt: skip
+    with TestClient(app_for(store, engine, extra=(ended,))) as client:
+        again = client.post(
+            "/v1/carts/evaluate", json=cart(promo_codes=["ZN34C"], reserve=True), headers=staff()
+        )
+        other = client.post(
+            "/v1/carts/evaluate",
+            json=cart(promo_codes=["ZN34C"], reserve=True, transaction_id="CART-2"),
+            headers=staff(),
+        )
+    [code] = again.json()["promo_codes"]
+    assert (code["status"], code["reserved_until"]) == ("reserved", "2026-03-02T10:05:00Z")
+    [refused] = other.json()["promo_codes"]
+    assert (refused["status"], refused["reason"]) == ("refused", "code_expired")
+    assert engine.sent == []  # nothing asked anew after the end
+
+
 def test_a_reservation_refused_by_the_agent_is_refused_with_its_reason(store, engine):
     engine.reserve_refusal = "code_exhausted"
     body = cart(promo_codes=["ZN34C"], reserve=True)
