@@ -177,8 +177,9 @@ class CodeStore(Protocol):
         ...
 
     async def member_reservations(self, member_id: str, since: datetime) -> list[Reservation]:
-        """The member's reservations, lapsed after `since`, whose basket has not used the code
-        yet (a released one shows until it lapses: releases are not projected)."""
+        """The member's reservations, lapsed after `since`, whose basket was not bought yet
+        (the worker's holds end with their basket's purchase, whatever it used: `held_uses.
+        used`; a released one shows until it lapses: releases are not projected)."""
         ...
 
     async def linked_codes(self, member_id: str) -> list[str]:
@@ -276,8 +277,8 @@ _MEMBER_RESERVATIONS = """
 SELECT r.code, r.transaction_id, r.promotion_id, r.member_id, r.discount_cents, r.reserved_until
 FROM promo_code_reservations r
 WHERE r.member_id = %(member_id)s AND r.reserved_until > %(since)s
-    AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
-        WHERE u.code = r.code AND u.transaction_id = r.transaction_id)
+    AND NOT EXISTS (SELECT 1 FROM member_transactions t
+        WHERE t.member_id = r.member_id AND t.transaction_id = r.transaction_id)
 ORDER BY r.transaction_id, r.code
 """
 
