@@ -17,8 +17,9 @@ partition's next owner (maybe this process) fetches them again from the committe
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -44,6 +45,17 @@ RECOVERED = Counter(
     "loyalty_table_records_recovered_total", "Changelog records read back.", ["table"]
 )
 CACHE = Gauge("loyalty_state_cache_hit_ratio", "Share of state loads the cache served.", ["agent"])
+
+
+def in_time_order(fetched: Mapping[TopicPartition, Sequence[Any]]) -> list[Delivered]:
+    """A fetch's records, each partition's in its own order, the partitions merged by when each
+    record was written (its timestamp). Inputs that follow one another across topics are then
+    decided in that order when one fetch brings both: a till's reservation holds an offer's use
+    on the steps topic, and the purchase it was for, paid a moment later, comes on the
+    transactions topic (docs/adr/0037-codes-that-unlock-an-offer.md); taken partition by
+    partition, the purchase could be decided first and the till told yes overruled."""
+    merged = heapq.merge(*fetched.values(), key=lambda record: record.timestamp)
+    return [Delivered.of(record) for record in merged]
 
 
 class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -118,7 +130,7 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _run(self, fetched: dict[TopicPartition, list[Any]]) -> None:
         assert self.consumer is not None
         started = time.perf_counter()
-        records = [Delivered.of(record) for batch in fetched.values() for record in batch]
+        records = in_time_order(fetched)
         try:
             await self.batches.run_batch(records)
         except Exception as error:  # noqa: BLE001 - a broker or send failure: run it again
