@@ -87,6 +87,7 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
         self._generation = 0  # +1 at each revocation: fetched records of an older one are void
         self.progress = Progress(self.name)
         self._failures = 0
+        self._committing: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
         """Set once the first assignment is recovered (or none came)."""
 
@@ -120,6 +121,7 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
                     if fetched and generation == self._generation:
                         await self._run(fetched)
         finally:
+            await self._committed()
             await self.consumer.stop()  # leaves the group: the partitions move at once
             if self._reader is not None:
                 await self._reader.stop()
@@ -145,6 +147,16 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
             return
         self._failures = 0
         offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items() if batch}
+        # Committed while the next batch is fetched and decided: its outputs and states are
+        # acknowledged already, so only a redelivery (the same outputs, same ids) hangs on
+        # it. One commit in flight at a time, in order; a revocation or a stop waits for it.
+        await self._committed()
+        self._committing = asyncio.create_task(self._commit(offsets, len(records), started))
+
+    async def _commit(
+        self, offsets: dict[TopicPartition, int], records: int, started: float
+    ) -> None:
+        assert self.consumer is not None
         try:
             await self.consumer.commit(offsets)
         except CommitFailedError as error:
@@ -156,11 +168,18 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
             log.warning("runner.commit_failed", agent=self.name, error=repr(error)[:300])
             return  # the next batch's commit covers these offsets too
         self.progress.applied(offsets)
-        RECORDS.labels(self.name).inc(len(records))
+        RECORDS.labels(self.name).inc(records)
         BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+
+    async def _committed(self) -> None:
+        """Wait for the commit in flight, if any."""
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            await committing
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:  # the batch in hand has finished and committed
+            await self._committed()
             self._generation += 1
             self.progress.revoked(revoked)
         log.info("runner.revoked", agent=self.name, partitions=len(revoked))
