@@ -36,6 +36,17 @@ def granted(member: str, command: str, grant: str) -> RewardGranted:
     )  # fmt: skip
 
 
+class NothingProjected:
+    """A waiter's look in Postgres that finds nothing, counting how often it was asked."""
+
+    def __init__(self) -> None:
+        self.looks = 0
+
+    async def __call__(self) -> str | None:
+        self.looks += 1
+        return None
+
+
 def reader() -> Answers:
     return Answers("127.0.0.1:1", {"t": 1})
 
@@ -71,12 +82,7 @@ def test_a_redemption_is_decided_once_its_outcome_and_every_grant_are_heard_in_a
 async def test_an_answer_heard_from_kafka_answers_without_reading_postgres_again():
     answers = reader()
     wakeups = Wakeups(None, poll=MINUTE, recheck=MINUTE, answers=answers)
-    looks = 0
-
-    async def look() -> str | None:
-        nonlocal looks
-        looks += 1
-        return None
+    look = NothingProjected()
 
     def judge(events: Sequence[Event]) -> str | None:
         return "heard" if any(isinstance(e, RequestAccepted) for e in events) else None
@@ -89,7 +95,7 @@ async def test_an_answer_heard_from_kafka_answers_without_reading_postgres_again
         answers.deliver(accepted("m2", "c1"))  # another member's answer
         answers.deliver(accepted("m1", "c1"))
         assert await asyncio.wait_for(waiting, timeout=MINUTE) == "heard"
-    assert looks == 1
+    assert look.looks == 1
     assert answers.waiting() == 0  # unregistered when the block ended
 
 
@@ -175,12 +181,7 @@ async def _notified_looks(*, reading: bool, room: int, new: bool = True) -> int:
         answers.reading.set()
     wakeups = Wakeups(None, poll=MINUTE, recheck=MINUTE, answers=answers)
     wakeups.listening = True  # as if a listener ran: waiters wait for notifications
-    looks = 0
-
-    async def look() -> str | None:
-        nonlocal looks
-        looks += 1
-        return None
+    look = NothingProjected()
 
     def judge(events: Sequence[Event]) -> str | None:
         return "heard" if events else None
@@ -202,7 +203,7 @@ async def _notified_looks(*, reading: bool, room: int, new: bool = True) -> int:
         answers.deliver(accepted("m1", "c1"))
         heard.hear(accepted("m1", "c1"))  # unregistered (no room): as the projection would
         assert await asyncio.wait_for(waiting, timeout=MINUTE) == "heard"
-    return looks
+    return look.looks
 
 
 async def test_a_waiter_the_reader_hears_does_not_read_postgres_when_its_key_is_notified():
