@@ -39,6 +39,8 @@ from projections.api import caching, locales
 from projections.writers.feed import FeedItem, number_text
 
 DAY = timedelta(days=1)
+HELD_AT_MOST = timedelta(hours=1)
+"""The longest an answer (or a part of one) is kept without being built again."""
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,18 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+@dataclass(frozen=True)
+class MassOffers:
+    """Mass offers as a member without a standing on any of them sees them, from `built_at`
+    until `until` (the first moment one is displayed, goes live or ends, or a `days_left`
+    ticks): the displayable ones by `order_key`, each with its id, programme and control share
+    (whether a member is held out is the member's) and its JSON (`Fragments.untouched`)."""
+
+    built_at: datetime
+    until: datetime
+    shown: tuple[tuple[tuple[int, datetime, str], str, str, int, str], ...]
+
+
 class Fragments:
     """The part of an offer's JSON that depends only on the offer and the copy's language
     (ids, rank, copy, dates, reward), encoded once per version of the offer (its digest) and
@@ -243,6 +257,25 @@ class Fragments:
         self.size = size
         self._heads: dict[tuple[str, str, str], str] = {}
         self._untouched: dict[tuple[str, str, str, bool, int | None, bool], str] = {}
+        self._mass: dict[tuple[frozenset[tuple[str, str]], str], MassOffers] = {}
+
+    def mass(self, items: Sequence[FeedItem], at: datetime, locale: str) -> MassOffers:
+        """`MassOffers` of these offers at `at` in `locale`, built once for as long as it stays
+        exact: every member of the same programmes reads the same (each skips those they have
+        a standing on, and those they are held out of)."""
+        key = (frozenset((item.offer_id, item.digest) for item in items), locale)
+        found = self._mass.get(key)
+        if found is None or not found.built_at <= at < found.until:
+            if len(self._mass) >= self.size:
+                self._mass.clear()
+            shown = sorted(
+                (order_key(item, item.visible_until), item.offer_id, item.program_id,
+                 item.control_share_percent, self.untouched(item, at, locale, personal=True))
+                for item in items if is_displayable(item, at)
+            )  # fmt: skip
+            until = at + min(fresh_for(items, at), HELD_AT_MOST)
+            found = self._mass[key] = MassOffers(at, until, tuple(shown))
+        return found
 
     def untouched(self, item: FeedItem, at: datetime, locale: str, *, personal: bool) -> str:
         """`offer_json` of an offer without a standing, built once per version, language,
@@ -289,9 +322,23 @@ def offer_json(
     """One offer as the feed shows it (`feed_schemas.FeedOffer`), as JSON: an anonymous
     visitor's view (`personal` False: no progress, no usage, no coupon code) or the
     member's."""
-    if standing is None:
+    if standing is None or not personal or shows_as_untouched(item, standing):
         return fragments.untouched(item, at, locale, personal=personal)
     return _offer_json(item, at, locale, standing, personal, fragments)
+
+
+def shows_as_untouched(item: FeedItem, standing: Standing) -> bool:
+    """A standing the offer's JSON shows nothing of: targeted, never loaded, used, earned on
+    or progressed on, nothing bought, not a triggered offer's own window. Most targeted
+    members' standings: their offer is shown as to a member without one (`untouched`)."""
+    return (
+        standing.loaded_at is None
+        and standing.uses == 0
+        and standing.points_awarded == 0
+        and not current_progress(standing)
+        and not standing.issued
+        and item.audience != "TRIGGERED"
+    )
 
 
 def _offer_json(
@@ -329,23 +376,51 @@ def market_feed(
     return _body({"market": market, "locale": locale}, offers)
 
 
+def _mass_offer(item: FeedItem) -> bool:
+    """Shown alike to every member of its programme who is not held out of it and has no
+    standing on it (`Fragments.mass`)."""
+    return item.audience == "MASS" and not item.in_reward_store
+
+
+def member_answer(
+    member: Member,
+    rows: Sequence[tuple[FeedItem, Standing | None]],
+    locale: str,
+    at: datetime,
+    fragments: Fragments,
+) -> tuple[bytes, timedelta]:
+    """`member_feed`, and how long it stays exact (`member_fresh_for`)."""
+    own = [(item, standing) for item, standing in rows
+           if standing is not None or not _mass_offer(item)]  # fmt: skip
+    touched = {item.offer_id for item, _ in own}
+    # Every member of the same programmes shares these: keyed by all their mass offers.
+    mass = fragments.mass([item for item, _ in rows if _mass_offer(item)], at, locale)
+    # As `sees` decides for a mass offer without a standing: displayable (the block's), of the
+    # member's programmes, and not held out as control.
+    shown = [
+        (place, offer) for place, offer_id, program_id, share, offer in mass.shown
+        if offer_id not in touched and program_id in member.program_ids
+        and not (share and in_control(offer_id, member.member_id, share))
+    ]  # fmt: skip
+    shown += [
+        (order_key(item, member_window_end(item, standing)),
+         offer_json(item, at, locale, standing, personal=True, fragments=fragments))
+        for item, standing in own if sees(member, item, standing, at)
+    ]  # fmt: skip
+    shown.sort(key=lambda placed: placed[0])
+    body = _body({"member_id": member.member_id, "locale": locale}, (o for _, o in shown))
+    return body, min(mass.until - at, member_fresh_for(own, at))
+
+
 def member_feed(
     member: Member,
-    rows: Iterable[tuple[FeedItem, Standing | None]],
+    rows: Sequence[tuple[FeedItem, Standing | None]],
     locale: str,
     at: datetime,
     fragments: Fragments,
 ) -> bytes:
     """`GET /v1/members/{id}/offers`: the offers the member sees at `at` (`MemberFeed`)."""
-    shown = sorted(
-        ((item, standing) for item, standing in rows if sees(member, item, standing, at)),
-        key=lambda row: order_key(row[0], member_window_end(*row)),
-    )
-    offers = [
-        offer_json(item, at, locale, standing, personal=True, fragments=fragments)
-        for item, standing in shown
-    ]
-    return _body({"member_id": member.member_id, "locale": locale}, offers)
+    return member_answer(member, rows, locale, at, fragments)[0]
 
 
 @dataclass(frozen=True)
@@ -372,7 +447,7 @@ class MarketFeeds:
     case a change was never notified (a rebuild's swap notifies `EVERY_MARKET`: this is the
     safety net beside it)."""
 
-    HELD_AT_MOST = timedelta(hours=1)
+    HELD_AT_MOST = HELD_AT_MOST
     FOLLOWED_AT_MOST = timedelta(seconds=1)
     NOTIFIED = "feed:"
     EVERY_MARKET = "feed:*"
@@ -529,8 +604,8 @@ class MemberFeeds:
     ) -> Answer:
         """The member's answer at `at` in `shown_in` (asked for as `asked`), from `rows` (the
         store's), kept if read in `reading` and nothing it depends on was notified since."""
-        body = member_feed(member, rows, shown_in, at, fragments)
-        until = at + min(member_fresh_for(rows, at), self.HELD_AT_MOST)
+        body, fresh = member_answer(member, rows, shown_in, at, fragments)
+        until = at + min(fresh, self.HELD_AT_MOST)
         made = Answer(body, caching.etag_of(body), until)
         if reading is not None and not reading.stale and len(body) <= self.budget:
             answers = self._held.setdefault(member.member_id, {})
@@ -581,11 +656,7 @@ def time_left(at: datetime, instants: Iterable[datetime], ends: Iterable[datetim
     """From `at` to the first of `instants` after it, or to the next moment a `days_left` of
     `ends` ticks down (a whole number of days before an end not reached); `timedelta.max` if
     none comes."""
-    soonest = timedelta.max
-    for instant in instants:
-        if instant > at:
-            soonest = min(soonest, instant - at)
-    for end in ends:
-        if at < end < EVERGREEN_ENDS_AT:
-            soonest = min(soonest, (end - at) % DAY or DAY)
-    return soonest
+    later = [instant for instant in instants if instant > at]
+    ticks = [(end - at) % DAY or DAY for end in ends if at < end < EVERGREEN_ENDS_AT]
+    soonest = min(later) - at if later else timedelta.max
+    return min(soonest, *ticks) if ticks else soonest

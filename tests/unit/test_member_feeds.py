@@ -15,7 +15,16 @@ from prometheus_client import REGISTRY
 
 from projections.api.app import create_app
 from projections.api.auth import Role, issue_token
-from projections.api.offer_feed import Answer, Fragments, Issued, MemberFeeds, Standing
+from projections.api.offer_feed import (
+    Answer,
+    Fragments,
+    Issued,
+    MemberFeeds,
+    Standing,
+    _offer_json,
+    offer_json,
+    shows_as_untouched,
+)
 from projections.api.wakeups import Wakeups
 from projections.writers.feed import FeedItem
 from tests.feed_given import AT, FakeFeedStore, item, member, targeted, window
@@ -34,11 +43,13 @@ def build(
     *,
     at: datetime = AT,
     asked: str | None = None,
+    fragments: Fragments | None = None,
 ) -> Answer:
-    """The member's answer at `at`, read and kept as the route does."""
+    """The member's answer at `at`, read and kept as the route does (`fragments`: the app's
+    parts of offers, kept between answers; None: new ones)."""
     with feeds.reading(member_id) as reading:
-        return feeds.answer(member(member_id), rows, asked, asked or "en", at, Fragments(),
-                            reading=reading)  # fmt: skip
+        return feeds.answer(member(member_id), rows, asked, asked or "en", at,
+                            fragments or Fragments(), reading=reading)  # fmt: skip
 
 
 def test_an_answer_is_served_from_memory_until_its_member_is_notified():
@@ -152,6 +163,24 @@ def test_an_answer_is_kept_until_the_first_moment_time_alone_changes_it(rows, ch
     assert build(MemberFeeds(), rows=rows, at=changes_at).body != made.body  # it did change
 
 
+@pytest.mark.parametrize("changes_in", [20 * MINUTE, 25 * MINUTE, 40 * MINUTE])
+def test_the_mass_offers_shared_by_members_are_built_again_when_time_alone_changes_them(
+    changes_in,
+):
+    # Displayed, live or ended, a days_left ticking: the part every member without a standing
+    # shares (`Fragments.mass`) is not reused past that moment.
+    rows = [(item("SOON", schedule=window(DAY, 9 * DAY, display=20 * MINUTE)), None),
+            (item("DAYS", schedule=window(-DAY, 2 * DAY + 25 * MINUTE)), None),
+            (item("ENDING", schedule=window(-DAY, 40 * MINUTE)), None)]  # fmt: skip
+    fragments = Fragments()
+    before = build(MemberFeeds(), "M1", rows, at=AT + changes_in - TICK, fragments=fragments)
+    after = build(MemberFeeds(), "M2", rows, at=AT + changes_in, fragments=fragments)
+    fresh = build(MemberFeeds(), "M2", rows, at=AT + changes_in)
+
+    assert after.body == fresh.body
+    assert after.body.replace(b"M2", b"M1") != before.body
+
+
 def test_an_answer_is_not_served_to_a_clock_before_it_was_built():
     feeds = MemberFeeds()
     build(feeds)
@@ -223,3 +252,40 @@ def test_the_route_keeps_neither_an_unknown_nor_a_merged_member(store, listening
     assert client.get("/v1/members/NOBODY/offers", headers=bearer("NOBODY")).status_code == 404
     assert client.get("/v1/members/GONE/offers", headers=bearer("GONE")).status_code == 409
     assert len(feeds) == 0
+
+
+TRIGGERED = {"kind": "MASS", "timing": "TRIGGERED", "trigger_activity_kind": "LOGIN",
+             "trigger_fires_per_member_max": 3, "trigger_valid_days": 14}  # fmt: skip
+PROGRESS = [{"behaviour_index": 0, "progress": "1200"}]
+ACCUMULATED = [{"kind": "SPEND", "spend_min_cents": 5000, "accumulation": "ACCUMULATED"}]
+
+
+@pytest.mark.parametrize(
+    ("standing", "definition", "blank"),
+    [
+        (targeted(), None, True),
+        (Standing(in_control_group=False), None, True),
+        (targeted(progress=PROGRESS, progress_use_number=1, uses=1), None, False),
+        (targeted(progress=PROGRESS, progress_use_number=2, uses=1), None, False),
+        (targeted(progress=PROGRESS, progress_use_number=1), None, False),
+        (targeted(loaded_at=AT - DAY), None, False),
+        (targeted(points_awarded=100), None, False),
+        (Standing(issued=(Issued("I-1", "ISSUED"),)), {"reward_store": STORE}, False),
+        (targeted(), {"targeting": TRIGGERED}, False),
+    ],
+    ids=["targeted", "blank", "used-progress-done", "used-then-progress", "progress", "loaded",
+         "earned", "bought", "triggered"],
+)  # fmt: skip
+def test_a_standing_is_shown_as_none_only_when_the_offer_would_show_nothing_of_it(
+    standing, definition, blank
+):
+    # The shortcut (`shows_as_untouched`: the kept JSON of an offer without a standing) must
+    # give the very bytes the standing would: compared with the JSON built from it.
+    shown = item("OFFER", behaviours=ACCUMULATED, **(definition or {}))
+    fragments = Fragments()
+
+    assert shows_as_untouched(shown, standing) is blank
+    built = _offer_json(shown, AT, "en", standing, True, fragments)
+    assert offer_json(shown, AT, "en", standing, personal=True, fragments=fragments) == built
+    untouched = offer_json(shown, AT, "en", None, personal=True, fragments=fragments)
+    assert (built == untouched) is blank
