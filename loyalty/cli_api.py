@@ -54,7 +54,8 @@ def api(host: str, port: int, workers: int) -> None:
     # log_config=None: keep the process's structlog set-up instead of uvicorn's own. The
     # server config bounds the request head, so an over-long URL gets a 414, not a reset.
     if workers == 1:
-        config = server_config(served_app(), host=host, port=port, log_config=None)
+        config = server_config(served_app(), host=host, port=port, log_config=None,
+                               access_log=settings.api_access_log)  # fmt: skip
         uvicorn.Server(config).run()
         return
     from uvicorn.supervisors import Multiprocess
@@ -65,7 +66,7 @@ def api(host: str, port: int, workers: int) -> None:
     # A worker answers the supervisor's health pings once it has imported what it needs: on a
     # busy host that takes longer than uvicorn's 5 s default, and it would be killed for it.
     config = server_config(f"{__name__}:served_app", host=host, port=port, log_config=None,
-                           factory=True, workers=workers,
+                           factory=True, workers=workers, access_log=settings.api_access_log,
                            timeout_worker_healthcheck=WORKER_STARTUP_S)  # fmt: skip
     Multiprocess(config, sockets=[config.bind_socket()]).run()
 

@@ -134,6 +134,13 @@ class Settings(BaseSettings):
         description="MiB of members' offer feeds each API process keeps until a change of them "
         "is notified (LOYALTY_API_MEMBER_FEEDS_MIB; 0: none kept, every read asks Postgres).",
     )
+    api_access_log: bool = Field(
+        default=False,
+        description="Log a line for every HTTP request answered (uvicorn's access log, "
+        "LOYALTY_API_ACCESS_LOG). Off by default: `loyalty_api_requests_total` and "
+        "`loyalty_api_request_duration_seconds` count every answer by route and status, and "
+        "a line a request cost 4 % of the API's CPU at 1,000 requests/s (docs/performance.md).",
+    )
     api_feed_events_retention_days: int = Field(
         default=395,
         ge=1,
