@@ -40,6 +40,7 @@ from loyalty.bench.report import BenchReport, Latencies, verdict
 from loyalty.producing import publish_events
 from loyalty.services import Services, free_port
 from processors.base.settings import Settings
+from processors.base.tuning import tune_gc
 from processors.codec.json_form import from_json_object
 from processors.contract.base import Event
 from processors.contract.common import Source
@@ -439,6 +440,10 @@ def _http(
 def _pure(world: World, states: dict[str, MemberOffers]) -> Latencies:
     times = Latencies("evaluate_cart")
     config = world.config
+    # As the API process runs it (`served_app`): with the default thresholds the collector
+    # walked this process's whole world (catalogue, member states) ~every 700 allocations,
+    # and the rule's p99 was the collector's (5.8-6.1 ms here against 5.4).
+    tune_gc()
     for body in world.carts:
         cart = CartRequest.model_validate(body).transaction(event_id="bench", occurred_at=START)
         state = states.get(cart.member_id) if cart.member_id else None

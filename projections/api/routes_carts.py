@@ -55,16 +55,9 @@ from processors.rules.rewards.till import Held
 from projections.api import cart_queries, code_checks, offer_reservations
 from projections.api.auth import Principal, till_principal
 from projections.api.cart_schemas import (
-    BehaviourProgress,
-    CartDiscount,
     CartEvaluation,
-    CartLine,
     CartRequest,
-    LineDiscount,
-    OfferApplied,
-    OfferProgress,
     OfferReservation,
-    ProgramPoints,
     RewardCheck,
 )
 from projections.api.code_schemas import CodeCheck
@@ -295,31 +288,33 @@ def reward_check(
 
 
 def answer(cart: TransactionCompleted, evaluation: offers.CartEvaluation) -> CartEvaluation:
-    """The evaluation as the response body: integers per line, per programme, per offer."""
-    by_line: dict[str, list[LineDiscount]] = {line.line_id: [] for line in cart.lines}
+    """The evaluation as the response body: integers per line, per programme, per offer.
+
+    Built as plain values and validated once, as a whole: a model built per line, discount and
+    behaviour cost ~4 µs each, ~120 a cart (0.9 ms of a 12-line cart, half the rule's own)."""
+    by_line: dict[str, list[dict[str, Any]]] = {line.line_id: [] for line in cart.lines}
     cart_totals: dict[str, int] = {}
     for discount in evaluation.discounts:
         by_line[discount.line_id].append(
-            LineDiscount(
-                offer_id=discount.offer_id, cents=discount.cents, cart_level=discount.cart_level
-            )
-        )
+            {"offer_id": discount.offer_id, "cents": discount.cents,
+             "cart_level": discount.cart_level}
+        )  # fmt: skip
         if discount.cart_level:
             cart_totals[discount.offer_id] = cart_totals.get(discount.offer_id, 0) + discount.cents
     lines = []
     for line in cart.lines:
-        item = sum(d.cents for d in by_line[line.line_id] if not d.cart_level)
-        shared = sum(d.cents for d in by_line[line.line_id] if d.cart_level)
+        item = sum(d["cents"] for d in by_line[line.line_id] if not d["cart_level"])
+        shared = sum(d["cents"] for d in by_line[line.line_id] if d["cart_level"])
         lines.append(
-            CartLine(
-                line_id=line.line_id,
-                sku=line.sku,
-                amount_cents=line.amount_cents,
-                item_discount_cents=item,
-                cart_discount_cents=shared,
-                net_amount_cents=line.amount_cents - item - shared,
-                discounts=by_line[line.line_id],
-            )
+            {
+                "line_id": line.line_id,
+                "sku": line.sku,
+                "amount_cents": line.amount_cents,
+                "item_discount_cents": item,
+                "cart_discount_cents": shared,
+                "net_amount_cents": line.amount_cents - item - shared,
+                "discounts": by_line[line.line_id],
+            }
         )
     offer_points: dict[str, int] = {}
     for award in evaluation.awards:
@@ -328,56 +323,58 @@ def answer(cart: TransactionCompleted, evaluation: offers.CartEvaluation) -> Car
     for program_id in sorted(evaluation.base_points.keys() | offer_points.keys()):
         base, bonus = evaluation.base_points.get(program_id, 0), offer_points.get(program_id, 0)
         points.append(
-            ProgramPoints(
-                program_id=program_id,
-                base_points=base,
-                offer_points=bonus,
-                total_points=base + bonus,
-            )
+            {
+                "program_id": program_id,
+                "base_points": base,
+                "offer_points": bonus,
+                "total_points": base + bonus,
+            }
         )
     before = sum(line.amount_cents for line in cart.lines)
     discount_total = sum(d.cents for d in evaluation.discounts)
-    return CartEvaluation(
-        member_id=cart.member_id,
-        transaction_id=cart.transaction_id,
-        occurred_at=cart.occurred_at,
-        market=cart.market,
-        currency=cart.currency,
-        lines=lines,
-        cart_discounts=[CartDiscount(offer_id=o, cents=c) for o, c in cart_totals.items()],
-        total_before_cents=before,
-        total_discount_cents=discount_total,
-        total_after_cents=before - discount_total,
-        points=points,
-        total_points=sum(p.total_points for p in points),
-        offers_applied=[
-            OfferApplied(
-                offer_id=event.offer_id,
-                program_id=event.program_id,
-                use_number=event.use_number,
-                multiples=event.multiples,
-                tier=event.tier,
-                points=event.points_awarded,
-                discount_cents=event.discount_cents,
-            )
-            for event in evaluation.events
-            if isinstance(event, OfferCompleted)
-        ],
-        offers_progressed=[
-            OfferProgress(
-                offer_id=event.offer_id,
-                use_number=event.use_number,
-                progress=[
-                    BehaviourProgress(
-                        behaviour_index=p.behaviour_index,
-                        metric=p.metric.value,
-                        progress=str(p.progress),
-                        threshold=str(p.threshold),
-                    )
-                    for p in event.progress
-                ],
-            )
-            for event in evaluation.events
-            if isinstance(event, OfferProgressed)
-        ],
+    return CartEvaluation.model_validate(
+        {
+            "member_id": cart.member_id,
+            "transaction_id": cart.transaction_id,
+            "occurred_at": cart.occurred_at,
+            "market": cart.market,
+            "currency": cart.currency,
+            "lines": lines,
+            "cart_discounts": [{"offer_id": o, "cents": c} for o, c in cart_totals.items()],
+            "total_before_cents": before,
+            "total_discount_cents": discount_total,
+            "total_after_cents": before - discount_total,
+            "points": points,
+            "total_points": sum(p["total_points"] for p in points),
+            "offers_applied": [
+                {
+                    "offer_id": event.offer_id,
+                    "program_id": event.program_id,
+                    "use_number": event.use_number,
+                    "multiples": event.multiples,
+                    "tier": event.tier,
+                    "points": event.points_awarded,
+                    "discount_cents": event.discount_cents,
+                }
+                for event in evaluation.events
+                if isinstance(event, OfferCompleted)
+            ],
+            "offers_progressed": [
+                {
+                    "offer_id": event.offer_id,
+                    "use_number": event.use_number,
+                    "progress": [
+                        {
+                            "behaviour_index": p.behaviour_index,
+                            "metric": p.metric.value,
+                            "progress": str(p.progress),
+                            "threshold": str(p.threshold),
+                        }
+                        for p in event.progress
+                    ],
+                }
+                for event in evaluation.events
+                if isinstance(event, OfferProgressed)
+            ],
+        }
     )
