@@ -108,6 +108,10 @@ def _served(module: str) -> Callable[[Settings, str, dict[str, Any], Path, Echo]
     return run
 
 
+API_WORKERS = 2
+"""API processes the full mode's served benches run, as `docker compose` does
+(`LOYALTY_API_WORKERS`): the issues' rates are judged against the API as deployed."""
+
 STEPS: tuple[Step, ...] = (
     Step("raw", "the stack alone: produce, bare consume→produce loop, COPY", _raw, {
         "quick": {"messages": 2_000, "rows": 2_000},
@@ -136,7 +140,7 @@ STEPS: tuple[Step, ...] = (
                   "poll_ms": 5.0},
         "full": {"offers": 500, "members": 100_000, "rates": [250.0, 1000.0],
                  "healthz_share": 0.25, "seconds": 20.0, "warmup_seconds": 5.0, "probes": 200,
-                 "probe_members": 20, "poll_ms": 5.0},
+                 "probe_members": 20, "poll_ms": 5.0, "api_workers": API_WORKERS},
     }),
     Step("inbox", "#15 inbox publish → visible vs broker produce → consume", _served("inbox"), {
         "quick": {"probes": 5, "poll_ms": 5.0},
@@ -144,7 +148,8 @@ STEPS: tuple[Step, ...] = (
     }),
     Step("codes", "#13 promo code reservation at 200/s vs healthz", _served("codes"), {
         "quick": {"rate": 20.0, "seconds": 2.0, "warmup_seconds": 1.0},
-        "full": {"rate": 200.0, "seconds": 30.0, "warmup_seconds": 5.0},
+        "full": {"rate": 200.0, "seconds": 30.0, "warmup_seconds": 5.0,
+                 "api_workers": API_WORKERS},
     }),
     Step("redeem", "#12 redemption round trip at 50/s vs healthz", _served("redeem"), {
         "quick": {"members": 10, "rate": 10.0, "seconds": 2.0, "warmup_seconds": 1.0},
