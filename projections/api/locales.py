@@ -14,6 +14,8 @@ from typing import Annotated
 
 from fastapi import Query
 
+from processors.contract.offer_definition import CopyLocale
+
 DEFAULT_LOCALE = "en"
 
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
@@ -24,6 +26,16 @@ def fallbacks(requested: str) -> list[str]:
     tag = requested.lower()
     language = tag.split("-")[0]
     return list(dict.fromkeys((tag, language, DEFAULT_LOCALE)))
+
+
+COPY_LOCALES = frozenset(c.value for c in CopyLocale if c is not CopyLocale.UNKNOWN)
+"""The languages copy is published in (the contract's)."""
+
+
+def shown(requested: str) -> str:
+    """The copy language `pick` gives for `requested` from any copy the contract allows
+    (every copy has en and fr): the same for every tag of one language (`fr-CA`, `FR`)."""
+    return next(c for c in fallbacks(requested) if c in COPY_LOCALES or c == DEFAULT_LOCALE)
 
 
 def pick(available: Collection[str], requested: str) -> str:

@@ -29,7 +29,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +39,8 @@ from projections.api import caching, locales
 from projections.writers.feed import FeedItem, number_text
 
 DAY = timedelta(days=1)
+NEVER = datetime.max.replace(tzinfo=UTC)
+"""The end of what time alone never changes."""
 HELD_AT_MOST = timedelta(hours=1)
 """The longest an answer (or a part of one) is kept without being built again."""
 
@@ -259,21 +261,29 @@ class Fragments:
         self._untouched: dict[tuple[str, str, str, bool, int | None, bool], str] = {}
         self._mass: dict[tuple[frozenset[tuple[str, str]], str], MassOffers] = {}
 
+    MASS_SIZE = 256
+    """Sets of mass offers kept (`mass`): one per set of programmes, version of their offers
+    and copy language shown; each holds its offers' JSON (~2 KB an offer)."""
+
     def mass(self, items: Sequence[FeedItem], at: datetime, locale: str) -> MassOffers:
         """`MassOffers` of these offers at `at` in `locale`, built once for as long as it stays
         exact: every member of the same programmes reads the same (each skips those they have
         a standing on, and those they are held out of)."""
-        key = (frozenset((item.offer_id, item.digest) for item in items), locale)
+        # By the copy shown, not the tag asked for: a client's tags are many (`fr-CA`, `FR`),
+        # the copies two, and each kept set holds the JSON of all the programmes' offers.
+        shown_in = locales.shown(locale)
+        key = (frozenset((item.offer_id, item.digest) for item in items), shown_in)
         found = self._mass.get(key)
         if found is None or not found.built_at <= at < found.until:
-            if len(self._mass) >= self.size:
+            if len(self._mass) >= self.MASS_SIZE:
                 self._mass.clear()
             shown = sorted(
                 (order_key(item, item.visible_until), item.offer_id, item.program_id,
-                 item.control_share_percent, self.untouched(item, at, locale, personal=True))
+                 item.control_share_percent, self.untouched(item, at, shown_in, personal=True))
                 for item in items if is_displayable(item, at)
             )  # fmt: skip
-            until = at + min(fresh_for(items, at), HELD_AT_MOST)
+            fresh = fresh_for(items, at)  # not capped: each answer caps its own (HELD_AT_MOST)
+            until = NEVER if fresh == timedelta.max else at + fresh
             found = self._mass[key] = MassOffers(at, until, tuple(shown))
         return found
 

@@ -289,3 +289,28 @@ def test_a_standing_is_shown_as_none_only_when_the_offer_would_show_nothing_of_i
     assert offer_json(shown, AT, "en", standing, personal=True, fragments=fragments) == built
     untouched = offer_json(shown, AT, "en", None, personal=True, fragments=fragments)
     assert (built == untouched) is blank
+
+
+def test_members_sharing_the_mass_offers_are_each_kept_as_long_as_their_own_answer_stays():
+    # The shared part is built once, but a member answered later keeps their answer for as
+    # long as one built for them alone would be kept (found in review: it was cut at the
+    # shared part's first hour).
+    fragments, later = Fragments(), AT + 59 * MINUTE
+    build(MemberFeeds(), "M1", ROWS, fragments=fragments)
+    shared = build(MemberFeeds(), "M2", ROWS, at=later, fragments=fragments)
+    alone = build(MemberFeeds(), "M2", ROWS, at=later)
+
+    assert shared.body == alone.body
+    assert shared.until == alone.until == later + MemberFeeds.HELD_AT_MOST
+
+
+def test_the_mass_offers_are_kept_once_per_copy_shown_whatever_the_tag_asked_for():
+    # A client's tags are many; what they show is English or French (found in review: each
+    # new tag kept another copy of every mass offer's JSON).
+    fragments, items = Fragments(), [item("MASS_ONE"), item("MASS_TWO")]
+
+    french = fragments.mass(items, AT, "fr")
+    assert fragments.mass(items, AT, "fr-CA") is french
+    assert fragments.mass(items, AT, "FR") is french
+    english = fragments.mass(items, AT, "de-AT")  # no German copy: English
+    assert english is fragments.mass(items, AT, "en") is not french
