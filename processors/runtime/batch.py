@@ -144,14 +144,16 @@ class StateCache:
     Bounded by bytes, not only by count: a decoded state takes ~8-9 times its stored JSON in
     Python objects (12.8 KB for a member with one purchase, ~400 KB for one with ten baskets
     and 200 live offers; docs/performance.md), so a count alone let the cache grow with the
-    size of the states. The default keeps ~16 MiB of stored bytes, ~150 MiB decoded.
+    size of the states. The default keeps ~16 MiB of stored bytes, ~150 MiB decoded. A state
+    stored in parts (a promotion's reservations, ADR 17 addendum) weighs its entry and its
+    parts (`put`'s `weight`).
     """
 
     def __init__(self, max_entries: int = 50_000, max_bytes: int = 16 << 20):
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._entries: dict[str, tuple[bytes, Any]] = {}
-        self._bytes = 0  # stored bytes of the kept entries
+        self._entries: dict[str, tuple[bytes, Any, int]] = {}
+        self._bytes = 0  # stored bytes of the kept entries (with their parts)
         self.hits = 0
         self.misses = 0
 
@@ -167,23 +169,25 @@ class StateCache:
         """The state decoded from `raw`, if kept; the entry leaves the cache either way."""
         entry = self._entries.pop(key, None)
         if entry is not None:
-            self._bytes -= len(entry[0])
+            self._bytes -= entry[2]
             if entry[0] is raw or entry[0] == raw:
                 self.hits += 1
                 return entry[1]
         self.misses += 1
         return None
 
-    def put(self, key: str, raw: bytes, state: Any) -> None:
-        """Keep `state`, which `raw` (the bytes now stored for `key`) decodes to."""
+    def put(self, key: str, raw: bytes, state: Any, weight: int | None = None) -> None:
+        """Keep `state`, which `raw` (the bytes now stored for `key`) decodes to; `weight`:
+        the stored bytes it stands for, when more than `raw` (its parts too)."""
         old = self._entries.pop(key, None)
         if old is not None:
-            self._bytes -= len(old[0])
-        self._entries[key] = (raw, state)
-        self._bytes += len(raw)
+            self._bytes -= old[2]
+        weighs = len(raw) if weight is None else weight
+        self._entries[key] = (raw, state, weighs)
+        self._bytes += weighs
         while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
             oldest = next(iter(self._entries))
-            self._bytes -= len(self._entries.pop(oldest)[0])
+            self._bytes -= self._entries.pop(oldest)[2]
 
     def clear(self) -> None:
         self._entries.clear()
@@ -326,8 +330,11 @@ class Batches(Generic[S]):
             assert self.table is not None
             await self.table.save(changes, self.producer)
         report.saved += len(changes)
+        parted = self.table if getattr(self.agent, "parted", False) else None
         for key, (raw, state) in keep.items():
-            self.cache.put(key, changes.get(key) or raw, state)
+            stored = changes.get(key) or raw
+            weight = None if parted is None else len(stored) + parted.parts_bytes(key)
+            self.cache.put(key, stored, state, weight)
 
     def _load(self, key: str) -> _Key[S]:
         raw = self.table.get(key) if self.table is not None else None

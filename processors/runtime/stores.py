@@ -52,6 +52,10 @@ class Store(Protocol):
         parts, `table.Table.parts`), without reading the partition's other entries."""
         ...
 
+    def parts_bytes(self, partition: int, prefix: bytes) -> int:
+        """The bytes of the values of `prefix`'s parts (what `items` would read)."""
+        ...
+
     def drop(self, partition: int) -> None:
         """Forget every entry of `partition`."""
         ...
@@ -68,8 +72,10 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._data: dict[int, dict[bytes, bytes]] = {}
-        # Per partition, each entry's part keys: its parts are read without a scan.
+        # Per partition, each entry's part keys: its parts are read without a scan; and the
+        # bytes of their values, kept as they change (a state cache weighs an entry by them).
         self._parts: dict[int, dict[bytes, set[bytes]]] = {}
+        self._part_bytes: dict[int, dict[bytes, int]] = {}
 
     def get(self, partition: int, key: bytes) -> bytes | None:
         return self._data.get(partition, {}).get(key)
@@ -77,8 +83,16 @@ class MemoryStore:
     def apply(self, partition: int, entries: Iterable[tuple[bytes, bytes | None]]) -> None:
         held = self._data.setdefault(partition, {})
         parts = self._parts.setdefault(partition, {})
+        sizes = self._part_bytes.setdefault(partition, {})
         for key, value in entries:
             owner, sep, _ = key.partition(PART)
+            if sep:
+                old = held.get(key)
+                change = (0 if value is None else len(value)) - (0 if old is None else len(old))
+                if change:
+                    sizes[owner] = sizes.get(owner, 0) + change
+                    if not sizes[owner]:
+                        del sizes[owner]
             if value is None:
                 held.pop(key, None)
                 if sep:
@@ -100,9 +114,13 @@ class MemoryStore:
         for key in sorted(self._parts.get(partition, {}).get(prefix, ())):
             yield key, held[key]
 
+    def parts_bytes(self, partition: int, prefix: bytes) -> int:
+        return self._part_bytes.get(partition, {}).get(prefix, 0)
+
     def drop(self, partition: int) -> None:
         self._data.pop(partition, None)
         self._parts.pop(partition, None)
+        self._part_bytes.pop(partition, None)
 
     def estimated_len(self) -> int:
         return sum(len(entries) for entries in self._data.values())
@@ -110,6 +128,7 @@ class MemoryStore:
     def close(self) -> None:
         self._data.clear()
         self._parts.clear()
+        self._part_bytes.clear()
 
 
 class RocksStore:
@@ -182,6 +201,10 @@ class RocksStore:
             if not key.startswith(start):
                 return
             yield key[2:], value
+
+    def parts_bytes(self, partition: int, prefix: bytes) -> int:
+        # A scan of the parts: the parted tables (promotions) are kept in memory.
+        return sum(len(value) for _, value in self.items(partition, prefix))
 
     def drop(self, partition: int) -> None:
         self._db.delete_range(_prefix(partition), _prefix(partition + 1))

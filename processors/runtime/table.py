@@ -64,6 +64,11 @@ class Table:
         skip = len(raw) + len(PART)
         return {k[skip:].decode(): v for k, v in self.store.items(self._partition(raw), raw)}
 
+    def parts_bytes(self, key: str) -> int:
+        """The stored bytes of the parts of the entry under `key` (its own bytes left out)."""
+        raw = key.encode()
+        return self.store.parts_bytes(self._partition(raw), raw)
+
     def _partition(self, raw: bytes) -> int:
         """Where a key lives: its own partition, or for a part its entry's."""
         return partition_of(raw.partition(PART)[0], self.partitions)

@@ -53,6 +53,19 @@ async def test_a_batch_writes_the_promotion_and_only_the_reservations_it_changed
     }
 
 
+async def test_the_state_cache_weighs_a_promotion_by_its_entry_and_its_reservations():
+    h = Harness(PromotionUsesAgent(), partitions=4)
+    await h.run(*(reserve(f"tx-{n:02d}", n) for n in range(50)))
+    parts = sum(len(value) for value in h.table.parts("P1").values())
+    entry = h.table.get("P1")
+    assert entry is not None
+    assert parts > 40 * len(entry)  # the reservations are most of it
+    assert h.batches.cache.stored_bytes == len(entry) + parts
+    await h.run(purchase("tx-07", 51))  # a reservation committed: its part gone
+    left = sum(len(value) for value in h.table.parts("P1").values())
+    assert h.batches.cache.stored_bytes == len(h.table.get("P1") or b"") + left < len(entry) + parts
+
+
 async def test_a_promotion_read_back_from_its_table_counts_every_stored_reservation():
     h = Harness(PromotionUsesAgent(), partitions=4)
     await h.run(*(reserve(f"tx-{n:02d}", n) for n in range(LIMIT - 1)))

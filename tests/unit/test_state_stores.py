@@ -147,3 +147,21 @@ async def test_a_tables_parts_live_in_their_entrys_partition_and_a_none_deletes(
     await table.save({part: None}, producer)  # type: ignore[arg-type]
     assert (table.parts("PROMO-7"), table.get("PROMO-7")) == ({}, b"counts")
     table.close()
+
+
+def test_a_store_counts_the_bytes_of_an_entrys_parts_as_they_change(store):  # type: ignore[no-untyped-def]
+    store.apply(0, [(b"P1", b"entry"), (b"P1\x1fr:a", b"AAAA"), (b"P1\x1fr:b", b"BB"),
+                    (b"P10\x1fr:a", b"not P1's")])  # fmt: skip
+    assert store.parts_bytes(0, b"P1") == 6  # the entry's own bytes are not its parts'
+    store.apply(0, [(b"P1\x1fr:a", b"A"), (b"P1\x1fr:b", None), (b"P1\x1fr:c", b"CCC")])
+    assert (store.parts_bytes(0, b"P1"), store.parts_bytes(0, b"P10")) == (4, 8)
+    assert store.parts_bytes(1, b"P1") == 0
+    store.drop(0)
+    assert store.parts_bytes(0, b"P1") == 0
+
+
+def test_the_state_cache_weighs_a_state_by_the_bytes_given():
+    cache = StateCache(max_entries=100, max_bytes=250)
+    cache.put("P1", b"e" * 10, "promotion with its parts", weight=200)
+    cache.put("P2", b"e" * 10, "another", weight=100)  # 300 > 250: P1 goes
+    assert (cache.take("P1", b"e" * 10), cache.stored_bytes) == (None, 100)
