@@ -138,9 +138,10 @@ async def open_loop(
     lean: bool = False,
 ) -> LoadResult:  # fmt: skip
     """Send every planned request at its instant, each whether or not earlier ones were
-    answered; a latency runs from the scheduled instant to the answer and is kept when the
-    answer's outcome is in `counted`. `measured=False` (a warm-up) keeps nothing. `lean`:
-    send with `LeanClient` rather than aiohttp (JSON bodies, answers with a Content-Length)."""
+    answered; a latency runs from the scheduled instant (or from the send, when a request
+    went out before it) to the answer and is kept when the answer's outcome is in `counted`.
+    `measured=False` (a warm-up) keeps nothing. `lean`: send with `LeanClient` rather than
+    aiohttp (JSON bodies, answers with a Content-Length)."""
     planned = sorted(schedule, key=lambda p: p.at)
     kinds = dict.fromkeys(p.kind for p in planned)
     result = LoadResult({kind: Latencies(kind) for kind in kinds})
@@ -179,8 +180,11 @@ async def open_loop(
             wait = due - loop.time()
             if wait > 0.0005:
                 await asyncio.sleep(wait)
-            lag = max(lag, loop.time() - due)
-            task = asyncio.create_task(one(request, due))
+            now = loop.time()
+            lag = max(lag, now - due)
+            # From the scheduled instant (a late send counts its lateness), or from the send
+            # when it went out early (up to half a millisecond): never from after the send.
+            task = asyncio.create_task(one(request, min(due, now)))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         await asyncio.gather(*tasks)

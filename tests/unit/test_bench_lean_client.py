@@ -5,7 +5,8 @@ answer (status 0), as the aiohttp path does."""
 import asyncio
 import json
 
-from loyalty.bench.openloop import LeanClient, Planned
+from loyalty.bench import openloop
+from loyalty.bench.openloop import LeanClient, Planned, open_loop
 
 
 class _Server:
@@ -107,3 +108,28 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused():
         listening.close()
     assert first == second == (200, b"{}")
     assert server.connections == 2
+
+
+async def test_a_latency_is_never_counted_from_after_its_request_was_sent(monkeypatch):
+    # The generator sends a request due within half a millisecond at once, up to 0.5 ms
+    # before its instant: its latency must start at the send, not at the later instant, or
+    # an answer that took 3 ms is counted as 2.5 (a lower bound, not a time to meet).
+    delay = 0.003
+
+    class Answering:  # stands for LeanClient: every answer takes `delay` after the send
+        def __init__(self, *_: object, **__: object) -> None:
+            pass
+
+        async def request(self, request: Planned, timeout_s: float) -> tuple[int, bytes]:
+            await asyncio.sleep(delay)
+            return 200, b"{}"
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(openloop, "LeanClient", Answering)
+    planned = [Planned(n * 0.00045, "feed", "GET", "/v1/offers") for n in range(60)]
+    result = await open_loop("http://127.0.0.1:9", planned, lean=True, timeout_s=5)
+    answered = result.latencies["feed"].seconds
+    assert len(answered) == len(planned)
+    assert min(answered) >= delay
