@@ -194,7 +194,8 @@ def create_app(
             name="loyalty-api-keys",
         )
         await write_pool.open(wait=False)
-        # The offer feeds' reads: one statement each (ADR 25, second addendum).
+        # Reads of one statement each: the offer feeds (ADR 25, second addendum), the promo
+        # codes' and the cart's; in autocommit, one round trip where a transaction takes three.
         statement_pool = AsyncConnectionPool(
             dsn,
             min_size=1,
@@ -211,8 +212,8 @@ def create_app(
             app.state.reward_store = PostgresRewardStore(pool, write_pool)
         if feed_store is None:
             app.state.feed_store = PostgresFeedStore(statement_pool, write_pool)
-        if code_store is None:
-            app.state.code_store = PostgresCodeStore(pool, write_pool)
+        if code_store is None:  # each of its reads one statement: one round trip
+            app.state.code_store = PostgresCodeStore(statement_pool, write_pool)
         app.state.member_requests = PostgresMemberRequestStore(pool, write_pool)
         app.state.reward_store_queries = RewardStoreQueries(pool)
         app.state.member_store = MemberStore(pool, write_pool)

@@ -310,8 +310,9 @@ ORDER BY used_at DESC, event_id DESC LIMIT %(limit)s
 
 
 class PostgresCodeStore:
-    """`CodeStore` over the projection tables (`read`, the app's read-only pool) and the API's
-    key table (`write`)."""
+    """`CodeStore` over the projection tables (`read`, read-only: every read here is one
+    statement, so the app gives its statement pool, in autocommit) and the API's key table
+    (`write`)."""
 
     def __init__(self, read: AsyncConnectionPool[Any], write: AsyncConnectionPool[Any]) -> None:
         self.read = read
