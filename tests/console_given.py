@@ -4,16 +4,18 @@ browser-like client (it keeps cookies), and signing in as each role through the 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
 
 from projections.api.app import create_app
 from projections.api.auth import Role, StaffRole, issue_token
+from projections.console.audit import StaffAuditLog
 
 SECRET = "console-tests-secret-long-enough-for-hs256-signatures"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -70,3 +72,14 @@ async def signed_in(app: FastAPI, name: str, role: StaffRole) -> AsyncIterator[h
         answer = await sign_in(http, name, role)
         assert answer.status_code == 303, answer.text
         yield http
+
+
+@contextmanager
+def audit_log_down(app: Any) -> Iterator[None]:
+    """The audit log's writes go to a pool that reaches no Postgres."""
+    working = app.state.staff_audit
+    app.state.staff_audit = StaffAuditLog(working.read_pool, AsyncConnectionPool("", open=False))
+    try:
+        yield
+    finally:
+        app.state.staff_audit = working

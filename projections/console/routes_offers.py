@@ -9,7 +9,6 @@ refused one, is audited.
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,17 +16,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData, UploadFile
 
-from processors.contract.base import Event
 from processors.contract.offer_definition import EVERGREEN_ENDS_AT
 from processors.offer_changes import extension, withdrawal
 from processors.offer_files import Problem
 from processors.rules.member import Config
-from projections.api.commands import CommandUnavailableError
 from projections.console import offer_form
-from projections.console.audit import AuditUnavailableError
 from projections.console.offer_queries import STATUSES, OfferQueries
 from projections.console.pages import audit_log, is_htmx, now, redirect, render
 from projections.console.preview import Sample, preview, read_events, sample_events
+from projections.console.publishing import NotRecordedError, send_audited
 from projections.console.roles import Area
 from projections.console.sessions import CheckedForm, Staff, allowed
 
@@ -48,42 +45,6 @@ def _queries(request: Request) -> OfferQueries:
 def _config(request: Request) -> Config | None:
     source = request.app.state.config_source
     return source.config if source.ready.is_set() else None
-
-
-class NotRecordedError(Exception):
-    """The attempt could not be audited, so nothing was published (the message says so)."""
-
-
-async def _send_audited(
-    request: Request,
-    staff: Staff,
-    action: str,
-    subject: str,
-    events: list[Event],
-    *,
-    before: Any = None,
-    after: Any = None,
-) -> str | None:
-    """Publish `events` in order through the API's command sink, audited: the attempt is
-    recorded first, and when it cannot be, nothing is sent (NotRecordedError); then the
-    outcome. Why not published, when the sink refuses."""
-    log, at = audit_log(request), now(request)
-    entry = {"at": at, "subject": subject, "before": before, "after": after}
-    try:
-        await log.record(staff, action, **entry, outcome="attempted")
-    except AuditUnavailableError as error:
-        raise NotRecordedError(f"nothing was published: {error}; try again later") from error
-    unsent = None
-    for event in events:
-        try:
-            await request.app.state.command_sink.send(event)
-        except CommandUnavailableError as error:
-            unsent = error.reason
-            break
-    # The attempt is on record; an outcome the log cannot take does not undo what was sent.
-    with contextlib.suppress(AuditUnavailableError):
-        await log.record(staff, action, **entry, outcome=f"failed: {unsent}" if unsent else "done")
-    return unsent
 
 
 def _done(request: Request, path: str) -> Response:
@@ -215,7 +176,7 @@ async def submit_offer(request: Request, staff: Marketer, form_data: CheckedForm
         }
     try:
         # The list first: an offer targeting it finds its members when it is published.
-        unsent = await _send_audited(
+        unsent = await send_audited(
             request, staff, "publish offer", event.offer_id, [*form.audience, event],
             before=before, after=after,
         )  # fmt: skip
@@ -303,7 +264,7 @@ async def extend_offer(
     offer = config.catalogue.get(offer_id) if config else None
     before = {"ends_at": offer.schedule.ends_at.isoformat()} if offer else None
     try:
-        unsent = await _send_audited(
+        unsent = await send_audited(
             request, staff, "extend offer", offer_id, [decided],
             before=before, after={"ends_at": decided.ends_at.isoformat()},
         )  # fmt: skip
@@ -332,7 +293,7 @@ async def withdraw_offer(
         )
         return await _offer_page(request, staff, offer_id, 422, refusal=decided)
     try:
-        unsent = await _send_audited(
+        unsent = await send_audited(
             request, staff, "withdraw offer", offer_id, [decided],
             after={"withdrawn_at": at.isoformat(), "reason": reason},
         )  # fmt: skip

@@ -34,6 +34,7 @@ from projections.console.sessions import Staff
 from tests.console_given import (
     NOW,
     adjustment_form_of,
+    audit_log_down,
     client_of,
     console_app,
     csrf_of,
@@ -618,3 +619,26 @@ async def test_a_long_ledger_is_paged_and_the_next_page_keeps_the_filters(app, d
     assert "TX-12" in second.text
     assert "TX-01" not in second.text
     assert "Later events" not in second.text
+
+
+async def test_without_the_audit_log_an_adjustment_is_not_published_again(app, sink, database_url):
+    # Publishing is audited before anything is sent (`publishing.send_audited`): points
+    # never move without the log showing who published them (found open: an admin's "publish
+    # again" sent first and audited after).
+    note = "not without the log"
+    async with signed_in(app, "ava", StaffRole.AGENT) as agent:
+        await adjust(agent, points="700", note=note)
+    adjustment_id = await pending_id(database_url, note)
+    async with signed_in(app, "root", StaffRole.ADMIN) as admin:
+        sink.down = True
+        try:
+            await decide(admin, adjustment_id, "approve")  # approved, not published
+        finally:
+            sink.down = False
+        with audit_log_down(app):
+            refused = await decide(admin, adjustment_id, "publish")
+        published = await decide(admin, adjustment_id, "publish")
+    assert refused.status_code == 503
+    assert "nothing was published: the audit log cannot be written" in refused.text
+    assert published.status_code == 303
+    assert len([e for e in sink.adjustments() if note in (e.reason or "")]) == 1

@@ -5,14 +5,12 @@ CSRF and the audit trail (docs/adr/0035-staff-console.md)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg_pool import AsyncConnectionPool
 
 from processors.codec.json_form import from_json_object
 from processors.contract.base import Event
@@ -20,9 +18,8 @@ from processors.contract.config import OfferPublished
 from processors.rules.member import Config
 from projections.api.auth import StaffRole
 from projections.api.routes_carts import FixedConfig
-from projections.console.audit import StaffAuditLog
 from tests.cart_given import offer, program
-from tests.console_given import NOW, console_app, csrf_of, signed_in
+from tests.console_given import NOW, audit_log_down, console_app, csrf_of, signed_in
 
 pytestmark = pytest.mark.integration
 
@@ -389,17 +386,6 @@ async def test_a_file_too_large_to_upload_is_refused_whole_at_its_field(app, sin
     products = answer.text.split('id="f-behaviours-0--products-skus-error"')[1]
     assert "all.csv is larger than 2 MB: upload a smaller file" in products.split("</div>")[0]
     assert len(sink.sent) == before
-
-
-@contextmanager
-def audit_log_down(app: Any) -> Iterator[None]:
-    """The audit log's writes go to a pool that reaches no Postgres."""
-    working = app.state.staff_audit
-    app.state.staff_audit = StaffAuditLog(working.read_pool, AsyncConnectionPool("", open=False))
-    try:
-        yield
-    finally:
-        app.state.staff_audit = working
 
 
 @pytest.fixture(scope="module")
