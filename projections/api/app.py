@@ -152,7 +152,8 @@ def create_app(
     (`wakeups`), else looking every `decision_poll_s`; the promo code link and reservations
     wait the same way.
     `code_store`: what the promo code routes read and write; None: the Postgres tables at `dsn`
-    (the read pool, and the write pool for the API's own table of link keys).
+    (the statement pool: each of its reads is one statement; and the write pool for the API's
+    own table of link keys).
     `code_failures_per_minute`: failed code validations allowed per member, token or address
     in a minute before the code endpoints answer 429 (in this process's memory: ADR 26).
     `code_reservation_ttl_s`: how long a promo code reserved at the till counts.
