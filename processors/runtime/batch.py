@@ -249,6 +249,8 @@ class Batches(Generic[S]):
         self.keys_max = keys_max
         self.held_bytes_max = held_bytes_max
         self._outputs: dict[type, Any] = {}  # labelled counters, looked up once
+        # A state stored in parts is loaded with them and weighed with them in the cache.
+        self._parted = table if table is not None and getattr(agent, "parted", False) else None
 
     async def run_batch(self, records: Sequence[Delivered]) -> BatchReport:
         """Steps 1 to 4 of the protocol (see the module); the caller commits after it."""
@@ -330,7 +332,7 @@ class Batches(Generic[S]):
             assert self.table is not None
             await self.table.save(changes, self.producer)
         report.saved += len(changes)
-        parted = self.table if getattr(self.agent, "parted", False) else None
+        parted = self._parted
         for key, (raw, state) in keep.items():
             stored = changes.get(key) or raw
             weight = None if parted is None else len(stored) + parted.parts_bytes(key)
@@ -344,9 +346,8 @@ class Batches(Generic[S]):
         return _Key(raw, state if state is not None else self._decode(key, raw))
 
     def _decode(self, key: str, raw: bytes) -> S:
-        if getattr(self.agent, "parted", False):
-            assert self.table is not None
-            loaded: S = self.agent.load_parted(key, raw, self.table.parts(key))  # type: ignore[attr-defined]
+        if self._parted is not None:
+            loaded: S = self.agent.load_parted(key, raw, self._parted.parts(key))  # type: ignore[attr-defined]
             return loaded
         return self.agent.load(key, raw)
 

@@ -207,6 +207,24 @@ async def decide(http: httpx.AsyncClient, adjustment_id: str, what: str, **value
     return await http.post(f"/console/approvals/{adjustment_id}/{what}", data=data)
 
 
+async def waiting_for_approval(app: Any, database_url: str, note: str) -> str:
+    """The id of an adjustment an agent submitted above the threshold (700 points)."""
+    async with signed_in(app, "ava", StaffRole.AGENT) as agent:
+        await adjust(agent, points="700", note=note)
+    return await pending_id(database_url, note)
+
+
+async def approve_with_the_broker_down(
+    admin: httpx.AsyncClient, sink: Recorded, adjustment_id: str
+) -> Any:
+    """Approve while the command sink refuses every write: approved, not published."""
+    sink.down = True
+    try:
+        return await decide(admin, adjustment_id, "approve")
+    finally:
+        sink.down = False
+
+
 async def test_an_agent_finds_a_member_by_email_in_any_case(app):
     async with signed_in(app, "ava", StaffRole.AGENT) as http:
         found = await http.get("/console/members", params={"q": "ada.CARE@example.com"})
@@ -467,15 +485,9 @@ async def test_a_rejection_needs_a_reason_and_publishes_nothing(app, sink, datab
 
 async def test_an_approval_the_broker_does_not_take_can_be_published_again(app, sink, database_url):
     note = "published on the second try"
-    async with signed_in(app, "ava", StaffRole.AGENT) as agent:
-        await adjust(agent, points="700", note=note)
-    adjustment_id = await pending_id(database_url, note)
+    adjustment_id = await waiting_for_approval(app, database_url, note)
     async with signed_in(app, "root", StaffRole.ADMIN) as admin:
-        sink.down = True
-        try:
-            failed = await decide(admin, adjustment_id, "approve")
-        finally:
-            sink.down = False
+        failed = await approve_with_the_broker_down(admin, sink, adjustment_id)
         again = await decide(admin, adjustment_id, "publish")
     assert failed.status_code == 503
     assert "Publish again" in failed.text
@@ -626,15 +638,9 @@ async def test_without_the_audit_log_an_adjustment_is_not_published_again(app, s
     # never move without the log showing who published them (found open: an admin's "publish
     # again" sent first and audited after).
     note = "not without the log"
-    async with signed_in(app, "ava", StaffRole.AGENT) as agent:
-        await adjust(agent, points="700", note=note)
-    adjustment_id = await pending_id(database_url, note)
+    adjustment_id = await waiting_for_approval(app, database_url, note)
     async with signed_in(app, "root", StaffRole.ADMIN) as admin:
-        sink.down = True
-        try:
-            await decide(admin, adjustment_id, "approve")  # approved, not published
-        finally:
-            sink.down = False
+        await approve_with_the_broker_down(admin, sink, adjustment_id)  # approved, unpublished
         with audit_log_down(app):
             refused = await decide(admin, adjustment_id, "publish")
         published = await decide(admin, adjustment_id, "publish")
