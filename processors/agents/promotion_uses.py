@@ -3,13 +3,17 @@ arrival order by `processors.rules.codes.uses` (docs/adr/0023-promo-codes.md) �
 redeemed or refused, keyed like the purchase; for a code that unlocks an offer, the member's
 pending use granted or denied on the steps topic (docs/adr/0037-codes-that-unlock-an-offer.md).
 
-A promotion's reservations are stored as parts of its entry (`runtime.batch.Stored`), one per
-reservation, written when it changes: a shared code reserved 100 times a second keeps
-thousands, and rewriting them all with the counts on each batch cost more than deciding
-(docs/adr/0017-worker-runtime.md, addendum)."""
+A promotion's reservations, answers and links are stored as parts of its entry
+(`runtime.batch.Stored`), one per item, written when it changes: a shared code reserved 100
+times a second keeps thousands of reservations, and used by 100,000 customers keeps as many
+answers; rewriting them all on each batch cost more than deciding, and grew with every use
+(docs/adr/0017-worker-runtime.md, addendum). The counts (uses, per code, per member) are
+derived from the answers on load, so they can never disagree with them; the entry itself is
+written once and keeps only what an older version kept inline."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 
 from processors.contract.base import Event
@@ -47,24 +51,47 @@ class PromotionUsesAgent:
     def load_parted(self, key: str, raw: bytes, parts: Mapping[str, bytes]) -> uses.PromotionUses:
         state = uses.PromotionUses.model_validate_json(raw)
         inline = list(state.reservations)  # an entry stored before reservations were parts
+        entry = raw if not inline else state.model_dump_json(exclude={"reservations"}).encode()
         for name, value in parts.items():
-            reserved = name.removeprefix(RESERVATION)
-            state.reservations[reserved] = uses.Reservation.model_validate_json(value)
+            kind, _, item = name.partition(":")
+            if kind == _RESERVATION:
+                state.reservations[item] = uses.Reservation.model_validate_json(value)
+            elif kind == _ANSWER:
+                answer, code, member_id = json.loads(value)
+                state.answered(item, answer, code, member_id)
+            elif kind == _LINK:
+                state.links[item] = json.loads(value)
         state = uses.settled(state)
         for reserved in inline:  # stored as parts from now on
             if reserved in state.reservations:
                 state.held().hold(reserved, state.reservations[reserved])
+        state._entry = entry
         return state
 
     def dump(self, state: uses.PromotionUses) -> Stored:
         parts: dict[str, bytes | None] = {}
+        for key, (answer, member_id) in state.changed_answers().items():
+            code = key.partition("|")[0]
+            parts[ANSWER + key] = json.dumps([answer, code, member_id]).encode()
+        for code, member_id in state.changed_links().items():
+            parts[LINK + code] = json.dumps(member_id).encode()
         for reserved in state.changed_reservations():
             kept = state.reservations.get(reserved)
             parts[RESERVATION + reserved] = (
                 None if kept is None else kept.model_dump_json().encode()
             )
-        return Stored(state.model_dump_json(exclude={"reservations"}).encode(), parts)
+        if state._entry is None:  # a new promotion: its counts are in its answers' parts
+            fresh = uses.PromotionUses(promotion_id=state.promotion_id)
+            state._entry = fresh.model_dump_json(exclude={"reservations"}).encode()
+        return Stored(state._entry, parts)
 
 
-RESERVATION = "reservation:"
+_RESERVATION, _ANSWER, _LINK = "reservation", "answer", "link"
+RESERVATION = _RESERVATION + ":"
 """The parts of a promotion's entry that each hold one reservation (`code|transaction`)."""
+ANSWER = _ANSWER + ":"
+"""The parts that each hold one answer (`code|transaction` → [use number or refusal, code,
+member]): the promotion's counts are theirs, counted on load, never kept beside them (a
+process that died between two writes cannot leave a count without its answer)."""
+LINK = _LINK + ":"
+"""The parts that each hold one single-use code's link (code → member)."""

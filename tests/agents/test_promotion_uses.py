@@ -6,9 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from processors.agents.promotion_uses import RESERVATION, PromotionUsesAgent
-from processors.contract.internal import PromoCodeReservationRequested, PromoCodeUseRequested
-from processors.contract.offers import PromoCodeRefused
+from processors.agents.promotion_uses import ANSWER, LINK, RESERVATION, PromotionUsesAgent
+from processors.contract.internal import (
+    PromoCodeLinkAnswered,
+    PromoCodeLinkClaimRequested,
+    PromoCodeReservationRequested,
+    PromoCodeUseRequested,
+)
+from processors.contract.offers import PromoCodeRedeemed, PromoCodeRefusal, PromoCodeRefused
 from processors.frontdoor import Delivered
 from processors.rules.codes import uses
 from processors.runtime.table import part_key, partition_of
@@ -46,11 +51,14 @@ async def test_a_batch_writes_the_promotion_and_only_the_reservations_it_changed
     assert len(written) == 51
     await h.run(reserve("tx-50", 50))
     assert changelog(h) == [part_key("P1", RESERVATION + "SHARED|tx-50").encode()]
-    await h.run(purchase("tx-07", 51))  # commits its reservation: the counts, then the part gone
-    assert changelog(h) == [b"P1", part_key("P1", RESERVATION + "SHARED|tx-07").encode()]
+    await h.run(purchase("tx-07", 51))  # commits its reservation: the answer, then the part gone
+    assert changelog(h) == [
+        part_key("P1", ANSWER + "SHARED|tx-07").encode(),
+        part_key("P1", RESERVATION + "SHARED|tx-07").encode(),
+    ]
     assert h.table.parts("P1").keys() == {
         RESERVATION + f"SHARED|tx-{n:02d}" for n in range(51) if n != 7
-    }
+    } | {ANSWER + "SHARED|tx-07"}
 
 
 async def test_the_state_cache_weighs_a_promotion_by_its_entry_and_its_reservations():
@@ -110,3 +118,76 @@ async def test_an_upgraded_entry_writes_its_reservations_as_parts_before_it_drop
     part = part_key("P1", RESERVATION + "SHARED|tx-1").encode()
     written = changelog(h)
     assert written.index(part) < written.index(b"P1")
+
+
+def use(tx: str, offset: int, member: str | None = None, code: str = "SHARED") -> Delivered:
+    return record(PromoCodeUseRequested(
+        event_id=f"use-{tx}", occurred_at=T0 + timedelta(minutes=1), promotion_id="P1",
+        code=code, member_id=member, transaction_id=tx, discount_cents=100,
+        cause_event_id=f"tx-{tx}", redemptions_total_max=LIMIT, redemptions_per_member_max=2,
+    ), offset)  # fmt: skip
+
+
+async def test_a_use_writes_its_answer_alone_however_many_the_promotion_has():
+    # A shared code used by 100,000 customers rewrote 100,000 answers on each batch.
+    h = Harness(PromotionUsesAgent(), partitions=4)
+    await h.run(*(use(f"tx-{n:02d}", n, member=f"m{n}") for n in range(40)))
+    assert changelog(h)[-1] == b"P1"  # the entry, written once
+    await h.run(use("tx-40", 40, member="m40"))
+    assert changelog(h) == [part_key("P1", ANSWER + "SHARED|tx-40").encode()]
+    await h.run(use("tx-40", 41, member="m40"))  # redelivered: answered again, nothing stored
+    assert changelog(h) == []
+
+
+async def test_a_promotion_read_back_counts_its_uses_from_their_answers():
+    h = Harness(PromotionUsesAgent(), partitions=4)
+    await h.run(*(use(f"tx-{n:02d}", n, member="m1" if n < 2 else None) for n in range(LIMIT - 1)))
+    h.batches.cache.clear()  # read back from the table, as after a restart
+    h.sent()
+    await h.run(
+        use("tx-01", 100, member="m1"),  # redelivered: the same answer
+        use("tx-m1", 101, member="m1"),  # a third use for m1: over their limit of 2
+        use("tx-last", 102),  # the 60th use
+        use("tx-over", 103),  # one over the total
+    )  # fmt: skip
+    answers = {e.transaction_id: e for e in h.outputs()}
+    assert isinstance(answers["tx-01"], PromoCodeRedeemed)
+    assert answers["tx-01"].use_number == 2
+    assert answers["tx-m1"].reason == PromoCodeRefusal.code_limit_per_customer  # type: ignore[union-attr]
+    assert isinstance(answers["tx-last"], PromoCodeRedeemed)
+    assert answers["tx-last"].use_number == LIMIT
+    assert answers["tx-over"].reason == PromoCodeRefusal.code_exhausted  # type: ignore[union-attr]
+    state = PromotionUsesAgent().load_parted("P1", h.table.get("P1") or b"", h.table.parts("P1"))
+    assert (state.uses, state.per_code, state.per_member) == (LIMIT, {"SHARED": LIMIT}, {"m1": 2})
+
+
+def test_an_entry_that_kept_its_answers_inline_counts_them_with_the_new_ones():
+    agent = PromotionUsesAgent()
+    old = uses.PromotionUses(
+        promotion_id="P1", uses=2, per_code={"SHARED": 2}, per_member={"m1": 2},
+        answers={"SHARED|tx-1": 1, "SHARED|tx-2": 2, "SHARED|tx-3": "code_limit_per_customer"},
+    )  # fmt: skip
+    raw = old.model_dump_json(exclude={"reservations"}).encode()
+    loaded = agent.load_parted(
+        "P1", raw, {ANSWER + "SHARED|tx-4": b'[3, "SHARED", "m2"]', LINK + "ONE": b'"m9"'}
+    )
+    assert (loaded.uses, loaded.per_member, loaded.links) == (3, {"m1": 2, "m2": 1}, {"ONE": "m9"})
+    stored = agent.dump(loaded)
+    assert stored.entry == raw
+    assert stored.parts == {}
+
+
+async def test_a_link_is_stored_on_its_own_and_read_back():
+    h = Harness(PromotionUsesAgent(), partitions=4)
+    claim = PromoCodeLinkClaimRequested(
+        event_id="link-1", occurred_at=T0, promotion_id="P1", code="ONE", member_id="m1",
+        command_id="c1", redemptions_per_code_max=1,
+    )  # fmt: skip
+    await h.run(record(claim, 0))
+    assert part_key("P1", LINK + "ONE").encode() in changelog(h)
+    h.batches.cache.clear()
+    other = claim.model_copy(update={"event_id": "link-2", "member_id": "m2", "command_id": "c2"})
+    await h.run(record(other, 1))
+    [answer] = h.outputs()
+    assert isinstance(answer, PromoCodeLinkAnswered)
+    assert not answer.linked

@@ -81,6 +81,54 @@ class PromotionUses(BaseModel):
     reservations: dict[str, Reservation] = Field(default_factory=dict)  # code|transaction
     links: dict[str, str] = Field(default_factory=dict)  # single-use code → its member
     _held: LiveHolds[Reservation] | None = PrivateAttr(default=None)
+    # The answers and links given since the last `changed_answers`/`changed_links` (each is
+    # stored on its own: a shared code used 100,000 times keeps 100,000 answers).
+    _answered: dict[str, str | None] = PrivateAttr(default_factory=dict)
+    _linked: set[str] = PrivateAttr(default_factory=set)
+    _entry: bytes | None = PrivateAttr(default=None)
+    """The promotion's entry as stored, set by its agent: the counts kept before answers were
+    stored on their own, unchanged since (None: never stored)."""
+
+    def use(self, key: str, code: str, member_id: str | None) -> int:
+        """Count one more use of `code` for `key` (code|transaction); its number."""
+        self.uses += 1
+        self.per_code[code] = self.per_code.get(code, 0) + 1
+        if member_id is not None:
+            self.per_member[member_id] = self.per_member.get(member_id, 0) + 1
+        self.answers[key] = self.uses
+        self._answered[key] = member_id
+        return self.uses
+
+    def refuse(self, key: str, refusal: PromoCodeRefusal) -> None:
+        """Answer `key` (code|transaction) with `refusal`, for good."""
+        self.answers[key] = refusal.value
+        self._answered[key] = None
+
+    def link(self, code: str, member_id: str) -> None:
+        """Link single-use `code` to `member_id` for good."""
+        self.links[code] = member_id
+        self._linked.add(code)
+
+    def answered(self, key: str, answer: int | str, code: str, member_id: str | None) -> None:
+        """An answer read back from where it was stored on its own: counted as it was given."""
+        if key in self.answers:
+            return  # also in the entry, as kept before answers were stored on their own
+        self.answers[key] = answer
+        if isinstance(answer, int):
+            self.uses += 1
+            self.per_code[code] = self.per_code.get(code, 0) + 1
+            if member_id is not None:
+                self.per_member[member_id] = self.per_member.get(member_id, 0) + 1
+
+    def changed_answers(self) -> dict[str, tuple[int | str, str | None]]:
+        """The answers given since the last call: key → (answer, the member it counted for)."""
+        answered, self._answered = self._answered, {}
+        return {key: (self.answers[key], member) for key, member in sorted(answered.items())}
+
+    def changed_links(self) -> dict[str, str]:
+        """The links made since the last call: code → member."""
+        linked, self._linked = self._linked, set()
+        return {code: self.links[code] for code in sorted(linked)}
 
     def held(self) -> LiveHolds[Reservation]:
         """The reservations, counted (`holds.LiveHolds`): every change to them goes here."""
@@ -139,15 +187,11 @@ def decide(state: PromotionUses | None, asked: UsesInput) -> Decision:
     if not told_yes and asked.ended_at is not None:
         refusal = PromoCodeRefusal.code_expired  # after the end, only a till's yes holds
     if refusal is not None:
-        state.answers[key] = refusal.value
+        state.refuse(key, refusal)
         return Decision(state, _answer(asked, refusal.value))
-    state.uses += 1
-    state.per_code[asked.code] = state.per_code.get(asked.code, 0) + 1
-    if asked.member_id is not None:
-        state.per_member[asked.member_id] = state.per_member.get(asked.member_id, 0) + 1
-    state.answers[key] = state.uses
+    number = state.use(key, asked.code, asked.member_id)
     _forget_lapsed(state, asked.occurred_at)
-    return Decision(state, _answer(asked, state.uses))
+    return Decision(state, _answer(asked, number))
 
 
 def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequested) -> Decision:
@@ -190,7 +234,7 @@ def _link(state: PromotionUses, asked: PromoCodeLinkClaimRequested) -> Decision:
         if per_code is not None and spent >= per_code:
             refusal = RejectionReason.code_exhausted
     if refusal is None and single:
-        state.links[asked.code] = asked.member_id
+        state.link(asked.code, asked.member_id)
     answer = PromoCodeLinkAnswered(
         event_id=derived_id("CODE-LINKED", asked.event_id),
         occurred_at=asked.occurred_at, member_id=asked.member_id,
