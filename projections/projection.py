@@ -188,7 +188,9 @@ def apply(
                     reservation_events.append(event)
                 elif isinstance(event, challenges.EVENTS):
                     challenge_events.append(event)
-                elif isinstance(event, offers.PASSED_OVER + performance.PASSED_OVER):
+                elif isinstance(
+                    event, offers.PASSED_OVER + performance.PASSED_OVER + codes.PASSED_OVER
+                ):
                     if isinstance(event, feed.EVENTS):
                         outcome.events_applied += 1  # the feed's alone (a load to card)
                     # else no table for it yet; its offset is passed over

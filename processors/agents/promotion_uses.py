@@ -51,7 +51,7 @@ class PromotionUsesAgent:
     def load_parted(self, key: str, raw: bytes, parts: Mapping[str, bytes]) -> uses.PromotionUses:
         state = uses.PromotionUses.model_validate_json(raw)
         inline = list(state.reservations)  # an entry stored before reservations were parts
-        entry = raw if not inline else state.model_dump_json(exclude={"reservations"}).encode()
+        entry = raw if not inline else state.model_dump_json(exclude=_IN_PARTS).encode()
         for name, value in parts.items():
             kind, _, item = name.partition(":")
             if kind == _RESERVATION:
@@ -61,6 +61,8 @@ class PromotionUsesAgent:
                 state.answered(item, answer, code, member_id)
             elif kind == _LINK:
                 state.links[item] = json.loads(value)
+            elif kind == _LEASE:
+                state.leases[item] = uses.Lease.model_validate_json(value)
         state = uses.settled(state)
         for reserved in inline:  # stored as parts from now on
             if reserved in state.reservations:
@@ -80,13 +82,19 @@ class PromotionUsesAgent:
             parts[RESERVATION + reserved] = (
                 None if kept is None else kept.model_dump_json().encode()
             )
+        # A lease after the reservations: a reservation taken from it is stored before the
+        # lease's count of uses assigned, so a crash between them leaves the use counted twice
+        # until the lease ends (never given twice), and the rerun extends the reservation.
+        for lease_id, lease in state.changed_leases().items():
+            parts[LEASE + lease_id] = None if lease is None else lease.model_dump_json().encode()
         if state._entry is None:  # a new promotion: its counts are in its answers' parts
             fresh = uses.PromotionUses(promotion_id=state.promotion_id)
-            state._entry = fresh.model_dump_json(exclude={"reservations"}).encode()
+            state._entry = fresh.model_dump_json(exclude=_IN_PARTS).encode()
         return Stored(state._entry, parts)
 
 
-_RESERVATION, _ANSWER, _LINK = "reservation", "answer", "link"
+_RESERVATION, _ANSWER, _LINK, _LEASE = "reservation", "answer", "link", "lease"
+_IN_PARTS = {"reservations", "leases"}  # never in the entry
 RESERVATION = _RESERVATION + ":"
 """The parts of a promotion's entry that each hold one reservation (`code|transaction`)."""
 ANSWER = _ANSWER + ":"
@@ -95,3 +103,5 @@ member]): the promotion's counts are theirs, counted on load, never kept beside 
 process that died between two writes cannot leave a count without its answer)."""
 LINK = _LINK + ":"
 """The parts that each hold one single-use code's link (code → member)."""
+LEASE = _LEASE + ":"
+"""The parts that each hold one lease of uses to an API process (lease id → `uses.Lease`)."""

@@ -101,6 +101,15 @@ class Settings(BaseSettings):
         description="How long a promo code reserved by POST /v1/carts/evaluate (`reserve`) "
         "counts before it lapses unused (LOYALTY_API_CODE_RESERVATION_TTL_S; 15 minutes).",
     )
+    api_code_lease_uses: int = Field(
+        default=50,
+        ge=0,
+        le=10_000,
+        description="Uses of a shared promo code each API process leases from the promotion's "
+        "agent at a time, to answer tills' reservations of it without waiting for the agent "
+        "(LOYALTY_API_CODE_LEASE_USES; docs/adr/0040-reservations-from-a-lease.md). 0: every "
+        "reservation waits for the agent's answer. Needs the answers from Kafka.",
+    )
     api_inbox_link_schemes: str = Field(
         default="https,loyalty",
         description="The schemes an inbox message's deep link may use, comma-separated "

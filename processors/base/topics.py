@@ -65,7 +65,8 @@ LEDGER = TopicSpec("loyalty.ledger.v1", "member_id", Direction.OUTPUT)
 REWARDS = TopicSpec("loyalty.rewards.v1", "member_id", Direction.OUTPUT)
 OFFERS = TopicSpec(
     "loyalty.offers.v1",
-    "member_id (offer_id for OfferBudgetExhausted; transaction_id for an anonymous code use)",
+    "member_id (offer_id for OfferBudgetExhausted; transaction_id for an anonymous code use; "
+    "promotion_id for a code lease's answer)",
     Direction.OUTPUT,
 )
 OUTCOMES = TopicSpec("loyalty.outcomes.v1", "member_id", Direction.OUTPUT)

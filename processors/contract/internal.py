@@ -574,6 +574,40 @@ class PromoCodeReservationRequested(Event):
         "a member's reservation also holds a use of it for the basket (OfferUseHeld); null: "
         "the code gives a cart discount.",
     )
+    lease_id: Id | None = Field(
+        default=None,
+        description="The lease (PromoCodeLeaseAnswered) whose use the API process assigned to "
+        "this basket, having told the till yes once this request was written "
+        "(docs/adr/0040-reservations-from-a-lease.md): the agent reserves it from the lease, "
+        "never refusing it while the lease has uses; null: the agent decides.",
+    )
+
+
+class PromoCodeLeaseRequested(Event):
+    """An API process asks the promotion's agent to set aside uses of a code for it, to answer
+    tills' reservations of that code without waiting for the agent
+    (docs/adr/0040-reservations-from-a-lease.md). The agent counts the uses it grants as
+    taken until `leased_until`, and answers with PromoCodeLeaseAnswered (0 uses near the end
+    of the promotion's uses)."""
+
+    topic: ClassVar[str] = PROMOTION_USES_TOPIC
+    key_field: ClassVar[str] = "promotion_id"
+
+    promotion_id: Id = Field(description="The promotion (the record key).")
+    code: Id = Field(description="The code, upper-cased.")
+    holder: Id = Field(description="The API process asking (host, pid and start).")
+    uses_wanted: int = Field(ge=1, le=10_000, description="Uses asked for.")
+    leased_until: UtcDatetime = Field(
+        description="When the uses the holder did not assign return to the promotion."
+    )
+    redemptions_per_code_max: int | None = Field(
+        default=None,
+        ge=2,
+        description="Uses of the code (never 1: a single-use code is not leased).",
+    )
+    redemptions_total_max: int | None = Field(
+        default=None, ge=1, description="Uses across all of the promotion's codes."
+    )
 
 
 class PromoCodeReservationReleased(Event):

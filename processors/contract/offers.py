@@ -388,6 +388,28 @@ class OfferUseReservationAnswered(Event):
     )
 
 
+class PromoCodeLeaseAnswered(Event):
+    """The promotion's agent answered an API process's lease request
+    (`PromoCodeLeaseRequested`, docs/adr/0040-reservations-from-a-lease.md): `uses_granted`
+    uses of the code set aside for that process until `leased_until` (0: none; the process
+    asks the agent for each reservation meanwhile). Read by the API processes' answer readers;
+    keyed by the promotion."""
+
+    topic: ClassVar[str] = TOPIC
+    key_field: ClassVar[str] = "promotion_id"
+
+    promotion_id: Id = Field(description="The promotion (the record key).")
+    code: Id = Field(description="The code leased, upper-cased.")
+    holder: Id = Field(description="The API process that asked (host, pid and start).")
+    lease_id: Id = Field(description="event_id of the lease request answered: the lease's id.")
+    uses_granted: int = Field(
+        ge=0, description="Uses set aside for the holder (counted as taken by the agent)."
+    )
+    leased_until: UtcDatetime = Field(
+        description="When the uses the holder did not assign return to the promotion."
+    )
+
+
 class PromoCodeReserved(Event):
     """A code was reserved for a basket: the till may give its discount; the purchase that
     carries it will be counted, whatever happens in between. Keyed like the purchase."""

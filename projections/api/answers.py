@@ -42,6 +42,7 @@ from processors.codec.avro import HISTORY_DIR, AvroCodec, DecodeError
 from processors.contract.base import Event
 from processors.contract.offers import (
     OfferUseReservationAnswered,
+    PromoCodeLeaseAnswered,
     PromoCodeRefused,
     PromoCodeReserved,
 )
@@ -61,6 +62,7 @@ ANSWERS: tuple[type[Event], ...] = (
     PromoCodeReserved,
     PromoCodeRefused,
     OfferUseReservationAnswered,
+    PromoCodeLeaseAnswered,
 )
 """The events a waiting request may be answered by."""
 
@@ -100,6 +102,12 @@ def offer_reservation_key(request_event_id: str) -> AnswerKey:
     return ("offer-reservation", request_event_id)
 
 
+def lease_key(lease_id: str) -> AnswerKey:
+    """The promotion's agent's answer to this process's lease request: `PromoCodeLeaseAnswered`
+    (docs/adr/0040-reservations-from-a-lease.md)."""
+    return ("code-lease", lease_id)
+
+
 def keys_of(event: Event) -> tuple[AnswerKey, ...]:
     """Which waiting requests `event` answers: the one home of "what identifies an answer"."""
     if isinstance(event, RequestAccepted | RequestRejected):
@@ -112,6 +120,8 @@ def keys_of(event: Event) -> tuple[AnswerKey, ...]:
         return (refused_key(event.cause_event_id),)
     if isinstance(event, OfferUseReservationAnswered):
         return (offer_reservation_key(event.request_event_id),)
+    if isinstance(event, PromoCodeLeaseAnswered):
+        return (lease_key(event.lease_id),)
     return ()
 
 

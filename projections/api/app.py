@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from processors.contract.outcomes import TOPIC as OUTCOMES_TOPIC
 from projections.api import errors
 from projections.api.answers import Answers
+from projections.api.code_leases import LeaseBook, holder_id
 from projections.api.code_store import CodeStore, PostgresCodeStore
 from projections.api.commands import CommandSink, KafkaCommandSink, ManagedSink, NoCommands
 from projections.api.edge import BoundedRequestTarget
@@ -133,6 +134,7 @@ def create_app(
     feed_events_per_minute: int = FEED_EVENTS_MAX_DEFAULT,
     answers: Answers | None = None,
     member_feeds_bytes: int = MemberFeeds.BUDGET_DEFAULT,
+    code_lease_uses: int = 0,
 ) -> FastAPI:
     """The API over the database at `dsn`, checking tokens signed with `api_secret` (a key, or
     the keys accepted during a rotation, the signing key first).
@@ -166,6 +168,9 @@ def create_app(
     whichever of it and the projection has the answer first. None: the projection only.
     `member_feeds_bytes`: the bytes of members' feeds kept in this process until a change of
     them is notified (0: none kept).
+    `code_lease_uses`: the uses of a shared promo code this process leases from the
+    promotion's agent at a time, to answer tills' reservations of it at once
+    (docs/adr/0040-reservations-from-a-lease.md); 0: every reservation waits for the agent.
     """
     source: ConfigSource = config_source if config_source is not None else NoConfig()
     sink: CommandSink = command_sink if command_sink is not None else NoCommands()
@@ -237,13 +242,15 @@ def create_app(
         try:
             yield
         finally:
-            if isinstance(sink, ManagedSink):
-                await sink.stop()
-            for task in (following, listening, reading):
+            leases: LeaseBook | None = app.state.code_leases
+            for task in (*(leases.tasks if leases is not None else ()), following, listening,
+                         reading):  # fmt: skip
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            if isinstance(sink, ManagedSink):
+                await sink.stop()
             await write_pool.close()
             await statement_pool.close()
             await pool.close()
@@ -283,6 +290,9 @@ def create_app(
         feed_events_per_minute, what="app events", counted=None, throttled=FEED_EVENTS_THROTTLED
     )
     app.state.reservation_ttl = timedelta(seconds=code_reservation_ttl_s)
+    app.state.code_leases = (
+        LeaseBook(holder_id(), uses=code_lease_uses) if code_lease_uses > 0 else None
+    )
     errors.install(app)
     # First: Starlette tries the routes in order, and the probes are the most called.
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
@@ -348,6 +358,7 @@ def from_settings() -> FastAPI:
         inbox_link_hosts=settings.api_inbox_link_hosts,
         feed_events_per_minute=settings.api_feed_events_per_minute,
         member_feeds_bytes=settings.api_member_feeds_mib * 2**20,
+        code_lease_uses=settings.api_code_lease_uses if settings.api_answers_from_kafka else 0,
         answers=Answers(
             settings.bootstrap_servers,
             {settings.topic(t.name): t.partitions(settings.partitions) for t in ANSWER_TOPICS},

@@ -17,19 +17,34 @@ Owns no SQL (the `CodeStore` does) and reads no clock (times are given).
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
+from processors.base.logs import get_logger
 from processors.contract.base import Event
-from processors.contract.internal import PromoCodeReservationRequested, PromoCodeUseRequested
-from processors.contract.offers import PromoCodeRefusal, PromoCodeRefused, PromoCodeReserved
+from processors.contract.internal import (
+    PromoCodeLeaseRequested,
+    PromoCodeReservationRequested,
+    PromoCodeUseRequested,
+)
+from processors.contract.offers import (
+    PromoCodeLeaseAnswered,
+    PromoCodeRefusal,
+    PromoCodeRefused,
+    PromoCodeReserved,
+)
 from processors.rules.arithmetic import derived_id
-from projections.api.answers import code_reserved_key, refused_key
+from projections.api import code_leases
+from projections.api.answers import code_reserved_key, lease_key, refused_key
+from projections.api.code_leases import LeaseBook
 from projections.api.code_schemas import CodeCheck
 from projections.api.code_store import CodeStore
-from projections.api.commands import CommandSink
+from projections.api.commands import CommandSink, CommandUnavailableError
 from projections.api.wakeups import Asked, Wakeups, code_key
+
+log = get_logger(__name__)
 
 INVALID_CODE = frozenset({
     PromoCodeRefusal.code_unknown.value,
@@ -151,25 +166,113 @@ async def reserve(
     ttl: timedelta,
     wait: float,
     wakeups: Wakeups,
+    leases: LeaseBook | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> dict[str, CodeCheck]:
-    """Reserve every use's code (see the module); code → its answer, `pending` without one."""
+    """Reserve every use's code (see the module); code → its answer, `pending` without one.
+    With `leases` (and the `clock` that times their acknowledgements), a shared code's use is
+    reserved from this process's lease when it holds one (`code_leases`)."""
     asked = [reservation_request(use, now=now, ttl=ttl) for use in uses]
-    found = await wakeups.ask(
+    found: dict[str, CodeCheck] = {}
+    sent: set[str] = set()
+    if leases is not None and clock is not None:
+        asked = _from_leases(leases, uses, asked, now=now, sink=sink, wakeups=wakeups,
+                             clock=clock, wait=wait)  # fmt: skip
+        from_lease = [r for r in asked if r.lease_id is not None]
+        for r in from_lease:  # CommandUnavailableError: 503, retry with the same cart
+            await sink.send(r)
+            sent.add(r.event_id)
+        written = clock()
+        for r in from_lease:
+            if r.lease_id is not None and leases.in_time(r.lease_id, written):
+                found[r.code] = _reserved(r, r.reserved_until)  # the agent reserves it: ADR 40
+    waiting = [r for r in asked if r.code not in found]
+
+    async def send(request: Event) -> None:
+        if request.event_id not in sent:  # a lease's use acknowledged late: written already
+            await sink.send(request)
+
+    heard_all = await wakeups.ask(
         [
             Asked(r, (code_reserved_key(r.code, r.transaction_id), refused_key(r.event_id)),
                   code_key(r.code), functools.partial(answer, store, r),
                   functools.partial(heard, r))
-            for r in asked
+            for r in waiting
         ],
-        sink.send,  # CommandUnavailableError: 503, retry with the same cart
+        send,
         wait=wait,
-    )  # fmt: skip
+    ) if waiting else []  # fmt: skip
+    found.update({r.code: a for r, a in zip(waiting, heard_all, strict=True) if a is not None})
     return {
-        r.code: a if a is not None else CodeCheck(
+        r.code: found.get(r.code) or CodeCheck(
             code=r.code, status="pending", promotion_id=r.promotion_id,
             discount_cents=r.discount_cents, reserved_until=None, reason=None,
             detail="the reservation was asked; its answer did not come in time: evaluate "
             "again with the same transaction_id",
         )
-        for r, a in zip(asked, found, strict=True)
+        for r in asked
     }  # fmt: skip
+
+
+def _from_leases(
+    leases: LeaseBook,
+    uses: list[PromoCodeUseRequested],
+    asked: list[PromoCodeReservationRequested],
+    *,
+    now: datetime,
+    sink: CommandSink,
+    wakeups: Wakeups,
+    clock: Callable[[], datetime],
+    wait: float,
+) -> list[PromoCodeReservationRequested]:
+    """`asked`, each shared code's request taking a use of this process's lease when it holds
+    one; the next lease of each such code asked in the background when it is due."""
+    out = []
+    for use, request in zip(uses, asked, strict=True):
+        if code_leases.leasable(use):
+            lease_id = leases.take(use, now)
+            if lease_id is not None:
+                request = request.model_copy(update={"lease_id": lease_id})
+            wanted = leases.wanted(use, now)
+            if wanted is not None:
+                task = asyncio.create_task(_lease(leases, wanted, sink, wakeups, clock, wait))
+                leases.tasks.add(task)
+                task.add_done_callback(leases.tasks.discard)
+        out.append(request)
+    return out
+
+
+async def _lease(
+    leases: LeaseBook,
+    asked: PromoCodeLeaseRequested,
+    sink: CommandSink,
+    wakeups: Wakeups,
+    clock: Callable[[], datetime],
+    wait: float,
+) -> None:
+    """Ask the promotion's agent for `asked`'s lease and give the book its answer."""
+    answer: PromoCodeLeaseAnswered | None = None
+    try:
+        (answer,) = await wakeups.ask(
+            [Asked(asked, (lease_key(asked.event_id),), f"code-lease:{asked.event_id}",
+                   _no_row, functools.partial(_granted, asked))],
+            sink.send,
+            wait=wait,
+        )  # fmt: skip
+    except CommandUnavailableError as error:
+        log.warning("code lease not asked", code=asked.code, reason=str(error))
+    finally:
+        leases.answered(asked, answer, clock())
+
+
+async def _no_row() -> None:
+    return None  # a lease has no row in the projection: its answer is heard or not at all
+
+
+def _granted(
+    asked: PromoCodeLeaseRequested, events: Sequence[Event]
+) -> PromoCodeLeaseAnswered | None:
+    for event in events:
+        if isinstance(event, PromoCodeLeaseAnswered) and event.lease_id == asked.event_id:
+            return event
+    return None

@@ -245,7 +245,7 @@ async def evaluate_cart(
         reserved = await code_checks.reserve(
             app.state.code_store, app.state.command_sink, uses, now=now,
             ttl=app.state.reservation_ttl, wait=app.state.decision_wait,
-            wakeups=app.state.wakeups,
+            wakeups=app.state.wakeups, leases=app.state.code_leases, clock=app.state.clock,
         )  # fmt: skip
     unlocking = {u.code: u.offer_use.offer_id for u in uses if u.offer_use is not None}
     codes = [

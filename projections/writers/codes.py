@@ -26,7 +26,12 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from processors.contract.config import CodeIssuer, PromotionCodesIssued
-from processors.contract.offers import PromoCodeRedeemed, PromoCodeRefused, PromoCodeReserved
+from processors.contract.offers import (
+    PromoCodeLeaseAnswered,
+    PromoCodeRedeemed,
+    PromoCodeRefused,
+    PromoCodeReserved,
+)
 from processors.rules.codes.promotions import normalised
 
 TABLES = (
@@ -38,6 +43,10 @@ CodeEvent = PromotionCodesIssued | PromoCodeReserved | PromoCodeRedeemed | Promo
 
 EVENTS = (PromotionCodesIssued, PromoCodeReserved, PromoCodeRedeemed, PromoCodeRefused)
 """What this projection writes."""
+
+PASSED_OVER = (PromoCodeLeaseAnswered,)
+"""Codes' events with no table: a lease is the API processes' business (ADR 40); each use
+assigned from it is a reservation (`PromoCodeReserved`) like any other."""
 
 _PROMOTION = """
 INSERT INTO promotions AS current (promotion_id, name, market, mode, offer_id, discount,

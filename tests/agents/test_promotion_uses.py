@@ -6,18 +6,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from processors.agents.promotion_uses import ANSWER, LINK, RESERVATION, PromotionUsesAgent
+from processors.agents.promotion_uses import ANSWER, LEASE, LINK, RESERVATION, PromotionUsesAgent
 from processors.contract.internal import (
+    PromoCodeLeaseRequested,
     PromoCodeLinkAnswered,
     PromoCodeLinkClaimRequested,
     PromoCodeReservationRequested,
     PromoCodeUseRequested,
 )
-from processors.contract.offers import PromoCodeRedeemed, PromoCodeRefusal, PromoCodeRefused
+from processors.contract.offers import (
+    PromoCodeLeaseAnswered,
+    PromoCodeRedeemed,
+    PromoCodeRefusal,
+    PromoCodeRefused,
+)
 from processors.frontdoor import Delivered
 from processors.rules.codes import uses
 from processors.runtime.table import part_key, partition_of
-from tests.agents.harness import CHANGELOG, Harness, record
+from tests.agents.harness import CHANGELOG, CODEC, Harness, record
 from tests.rules.given import T0
 
 LIMIT = 60
@@ -191,3 +197,29 @@ async def test_a_link_is_stored_on_its_own_and_read_back():
     [answer] = h.outputs()
     assert isinstance(answer, PromoCodeLinkAnswered)
     assert not answer.linked
+
+
+async def test_a_use_from_a_lease_stores_its_reservation_before_the_lease_and_reads_back():
+    h = Harness(PromotionUsesAgent(), partitions=4)
+    asked = PromoCodeLeaseRequested(
+        event_id="L1", occurred_at=T0, promotion_id="P1", code="SHARED", holder="api-1",
+        uses_wanted=10, leased_until=T0 + timedelta(seconds=20), redemptions_total_max=LIMIT,
+    )  # fmt: skip
+    await h.run(record(asked, 0))
+    [answer] = h.outputs()
+    assert isinstance(answer, PromoCodeLeaseAnswered)
+    assert answer.uses_granted == 10
+    from_lease = reserve("tx-1", 1).value  # the same request, taken from the lease
+    event = PromoCodeReservationRequested.model_validate({
+        **CODEC.decode(from_lease).model_dump(), "lease_id": "L1",
+        "occurred_at": T0 + timedelta(seconds=1),
+    })  # fmt: skip
+    await h.run(record(event, 1))
+    assert changelog(h) == [
+        part_key("P1", RESERVATION + "SHARED|tx-1").encode(),
+        part_key("P1", LEASE + "L1").encode(),
+    ]
+    h.batches.cache.clear()  # read back: 1 reserved, 9 still set aside
+    state = PromotionUsesAgent().load_parted("P1", h.table.get("P1") or b"", h.table.parts("P1"))
+    assert state.leases["L1"].used == 1
+    assert state.leased(T0 + timedelta(seconds=2), "SHARED") == (9, 9)

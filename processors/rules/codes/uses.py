@@ -40,6 +40,7 @@ from processors.contract.internal import (
     OfferUseGranted,
     OfferUseHeld,
     OfferUseHoldReleased,
+    PromoCodeLeaseRequested,
     PromoCodeLinkAnswered,
     PromoCodeLinkClaimRequested,
     PromoCodeReservationReleased,
@@ -47,6 +48,7 @@ from processors.contract.internal import (
     PromoCodeUseRequested,
 )
 from processors.contract.offers import (
+    PromoCodeLeaseAnswered,
     PromoCodeRedeemed,
     PromoCodeRefusal,
     PromoCodeRefused,
@@ -69,6 +71,22 @@ class Reservation(BaseModel):
     offer_id: str | None = None  # the offer the code unlocks: the member holds its use
 
 
+class Lease(BaseModel):
+    """Uses of a code set aside for one API process (docs/adr/0040-reservations-from-a-lease.md):
+    counted as taken until `until`, less those it assigned to baskets (each then a
+    reservation of its own)."""
+
+    code: str
+    holder: str
+    granted: int
+    used: int = 0
+    until: datetime
+
+    def left(self, at: datetime) -> int:
+        """The uses it still sets aside at `at`."""
+        return self.granted - self.used if at < self.until else 0
+
+
 class PromotionUses(BaseModel):
     """What the agent keeps about one promotion."""
 
@@ -80,11 +98,13 @@ class PromotionUses(BaseModel):
     """code|transaction → the use number given, or the refusal's reason."""
     reservations: dict[str, Reservation] = Field(default_factory=dict)  # code|transaction
     links: dict[str, str] = Field(default_factory=dict)  # single-use code → its member
+    leases: dict[str, Lease] = Field(default_factory=dict)  # by lease id (its request's id)
     _held: LiveHolds[Reservation] | None = PrivateAttr(default=None)
     # The answers and links given since the last `changed_answers`/`changed_links` (each is
     # stored on its own: a shared code used 100,000 times keeps 100,000 answers).
     _answered: dict[str, str | None] = PrivateAttr(default_factory=dict)
     _linked: set[str] = PrivateAttr(default_factory=set)
+    _leased: set[str] = PrivateAttr(default_factory=set)
     _entry: bytes | None = PrivateAttr(default=None)
     """The promotion's entry as stored, set by its agent: the counts kept before answers were
     stored on their own, unchanged since (None: never stored)."""
@@ -124,6 +144,31 @@ class PromotionUses(BaseModel):
         """The answers given since the last call: key → (answer, the member it counted for)."""
         answered, self._answered = self._answered, {}
         return {key: (self.answers[key], member) for key, member in sorted(answered.items())}
+
+    def lease(self, lease_id: str, lease: Lease) -> None:
+        """Keep `lease` (granted, or one of its uses assigned) under `lease_id`."""
+        self.leases[lease_id] = lease
+        self._leased.add(lease_id)
+
+    def leased(self, at: datetime, code: str) -> tuple[int, int]:
+        """Uses that leases still set aside at `at`: for `code`, in all."""
+        for_code = in_all = 0
+        for lease in self.leases.values():
+            left = lease.left(at)
+            in_all += left
+            for_code += left if lease.code == code else 0
+        return for_code, in_all
+
+    def forget_leases(self, ended_before: datetime) -> None:
+        """Stop keeping the leases that ended before `ended_before`."""
+        for lease_id in [i for i, kept in self.leases.items() if kept.until < ended_before]:
+            del self.leases[lease_id]
+            self._leased.add(lease_id)
+
+    def changed_leases(self) -> dict[str, Lease | None]:
+        """The leases granted, used or forgotten since the last call (None: forgotten)."""
+        leased, self._leased = self._leased, set()
+        return {lease_id: self.leases.get(lease_id) for lease_id in sorted(leased)}
 
     def changed_links(self) -> dict[str, str]:
         """The links made since the last call: code → member."""
@@ -165,8 +210,18 @@ class Decision:
 
 UsesInput = (
     PromoCodeUseRequested | PromoCodeReservationRequested | PromoCodeReservationReleased
-    | PromoCodeLinkClaimRequested
+    | PromoCodeLinkClaimRequested | PromoCodeLeaseRequested
 )  # fmt: skip
+
+LEASE_FLOOR = 10
+"""Below this many uses left (limits less uses, reservations and leases), no lease is granted:
+the last uses go through the agent one by one, so no process is refused while another holds
+uses it may not need (ADR 40)."""
+
+LEASE_KEPT = timedelta(minutes=5)
+"""How long after its end a lease is kept: its uses assigned by the API arrive before any
+request timed after its end (the API assigns none in the last `LEASE_MARGIN` of it, more than
+clocks disagree), and a redelivered lease request is answered alike meanwhile."""
 
 
 def decide(state: PromotionUses | None, asked: UsesInput) -> Decision:
@@ -174,6 +229,8 @@ def decide(state: PromotionUses | None, asked: UsesInput) -> Decision:
     state = state or PromotionUses(promotion_id=asked.promotion_id)
     if isinstance(asked, PromoCodeLinkClaimRequested):
         return _link(state, asked)
+    if isinstance(asked, PromoCodeLeaseRequested):
+        return _grant(state, asked)
     key = f"{asked.code}|{asked.transaction_id}"
     match asked:
         case PromoCodeReservationReleased():
@@ -204,7 +261,15 @@ def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequeste
     # Lapsed, then asked again: asked anew (its use may have gone to another basket), and the
     # till's latest answer is the one its purchase holds it to.
     lapsed = state.held().drop(key)
-    refusal = _refusal(state, asked, asked.occurred_at)
+    lease = state.leases.get(asked.lease_id) if asked.lease_id is not None else None
+    if lease is not None and lease.code == asked.code and lease.left(asked.occurred_at) > 0:
+        # The API told the till yes from its lease: one of the uses set aside becomes this
+        # basket's reservation (the reservation stored before the lease: ADR 40).
+        refusal = None
+        lease.used += 1
+        state.lease(asked.lease_id or "", lease)
+    else:
+        refusal = _refusal(state, asked, asked.occurred_at)
     if refusal is not None:
         return Decision(state, [*_released(lapsed, asked), _reservation_refused(asked, refusal)])
     state.held().hold(
@@ -229,7 +294,8 @@ def _link(state: PromotionUses, asked: PromoCodeLinkClaimRequested) -> Decision:
         refusal = RejectionReason.code_already_linked
     else:
         for_code, _, _ = state.reserved(asked.occurred_at, asked.code, None)
-        spent = state.per_code.get(asked.code, 0) + for_code
+        leased, _ = state.leased(asked.occurred_at, asked.code)
+        spent = state.per_code.get(asked.code, 0) + for_code + leased
         per_code = asked.redemptions_per_code_max
         if per_code is not None and spent >= per_code:
             refusal = RejectionReason.code_exhausted
@@ -244,6 +310,46 @@ def _link(state: PromotionUses, asked: PromoCodeLinkClaimRequested) -> Decision:
     return Decision(state, [answer])
 
 
+def _grant(state: PromotionUses, asked: PromoCodeLeaseRequested) -> Decision:
+    """Set aside uses of a code for an API process (ADR 40): at most half of what the limits
+    leave, shared between the processes holding leases, none below `LEASE_FLOOR`; counted as
+    taken until the lease ends. A redelivered request gets the same answer."""
+    at = asked.occurred_at
+    state.forget_leases(at - LEASE_KEPT)
+    kept = state.leases.get(asked.event_id)
+    if kept is None:
+        left = _left(state, asked, at)
+        holders = {lease.holder for lease in state.leases.values() if lease.left(at) > 0}
+        share = left // (2 * len(holders | {asked.holder})) if left is not None else None
+        if left is not None and left < LEASE_FLOOR:
+            share = 0
+        granted = asked.uses_wanted if share is None else min(asked.uses_wanted, share)
+        kept = Lease(
+            code=asked.code, holder=asked.holder, granted=granted, until=asked.leased_until
+        )
+        state.lease(asked.event_id, kept)
+    return Decision(state, [PromoCodeLeaseAnswered(
+        event_id=derived_id("CODE-LEASED", asked.event_id), occurred_at=at,
+        promotion_id=asked.promotion_id, code=asked.code, holder=asked.holder,
+        lease_id=asked.event_id, uses_granted=kept.granted, leased_until=kept.until,
+    )])  # fmt: skip
+
+
+def _left(state: PromotionUses, asked: PromoCodeLeaseRequested, at: datetime) -> int | None:
+    """The uses the limits leave at `at` for `asked`'s code, once uses, live reservations and
+    leases are counted; None: unlimited."""
+    for_code, _, in_all = state.reserved(at, asked.code, None)
+    leased_code, leased_all = state.leased(at, asked.code)
+    left = None
+    if asked.redemptions_per_code_max is not None:
+        used = state.per_code.get(asked.code, 0) + for_code + leased_code
+        left = asked.redemptions_per_code_max - used
+    if asked.redemptions_total_max is not None:
+        in_total = asked.redemptions_total_max - (state.uses + in_all + leased_all)
+        left = in_total if left is None else min(left, in_total)
+    return None if left is None else max(left, 0)
+
+
 def _refusal(
     state: PromotionUses,
     asked: PromoCodeUseRequested | PromoCodeReservationRequested,
@@ -254,6 +360,8 @@ def _refusal(
     if asked.redemptions_per_code_max == 1 and holder not in (None, asked.member_id):
         return PromoCodeRefusal.code_exhausted  # a single-use code linked to another member
     for_code, for_member, in_all = state.reserved(at, asked.code, asked.member_id)
+    leased_code, leased_all = state.leased(at, asked.code)
+    for_code, in_all = for_code + leased_code, in_all + leased_all
     per_code = asked.redemptions_per_code_max
     if per_code is not None and state.per_code.get(asked.code, 0) + for_code >= per_code:
         return PromoCodeRefusal.code_exhausted

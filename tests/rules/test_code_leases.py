@@ -1,0 +1,159 @@
+"""Reservations answered from a lease (docs/adr/0040-reservations-from-a-lease.md): the
+promotion's agent sets uses of a shared code aside for an API process, counts them as taken
+until the lease ends, turns each use the process assigned into the basket's reservation
+without judging it again, and never lets leases and its own answers together pass a limit."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from processors.contract.internal import (
+    PromoCodeLeaseRequested,
+    PromoCodeReservationRequested,
+    PromoCodeUseRequested,
+)
+from processors.contract.offers import PromoCodeLeaseAnswered, PromoCodeRedeemed, PromoCodeReserved
+from processors.rules.codes import uses
+from tests.rules.given import T0
+
+LIMITS = {"redemptions_per_code_max": 100}
+
+
+def lease(lease_id: str, wanted: int, *, holder: str = "api-1", seconds: int = 0,
+          lasts: int = 20, **limits: Any) -> PromoCodeLeaseRequested:  # fmt: skip
+    at = T0 + timedelta(seconds=seconds)
+    return PromoCodeLeaseRequested(
+        event_id=lease_id, occurred_at=at, promotion_id="P1", code="SHARED", holder=holder,
+        uses_wanted=wanted, leased_until=at + timedelta(seconds=lasts), **(limits or LIMITS),
+    )  # fmt: skip
+
+
+def reserve(tx: str, *, lease_id: str | None = None, seconds: int = 1,
+            **limits: Any) -> PromoCodeReservationRequested:  # fmt: skip
+    at = T0 + timedelta(seconds=seconds)
+    return PromoCodeReservationRequested(
+        event_id=f"res-{tx}", occurred_at=at, promotion_id="P1", code="SHARED", member_id=None,
+        transaction_id=tx, reserved_until=at + timedelta(minutes=15), discount_cents=100,
+        lease_id=lease_id, **(limits or LIMITS),
+    )  # fmt: skip
+
+
+def purchase(tx: str, *, seconds: int = 2, **limits: Any) -> PromoCodeUseRequested:
+    return PromoCodeUseRequested(
+        event_id=f"use-{tx}", occurred_at=T0 + timedelta(seconds=seconds), promotion_id="P1",
+        code="SHARED", member_id=None, transaction_id=tx, discount_cents=100,
+        cause_event_id=f"tx-{tx}", **(limits or LIMITS),
+    )  # fmt: skip
+
+
+def granted(decision: uses.Decision) -> int:
+    (answer,) = decision.emitted
+    assert isinstance(answer, PromoCodeLeaseAnswered)
+    return answer.uses_granted
+
+
+def test_a_lease_takes_at_most_half_of_what_is_left_shared_between_its_holders():
+    first = uses.decide(None, lease("L1", 500))
+    assert granted(first) == 50  # 100 left, one holder: half
+    second = uses.decide(first.state, lease("L2", 500, holder="api-2"))
+    assert granted(second) == 12  # 50 left, two holders: a quarter
+    again = uses.decide(second.state, lease("L1", 500))
+    assert granted(again) == 50  # a redelivered request: the same answer, nothing more set aside
+    assert again.state.leased(T0, "SHARED") == (62, 62)
+
+
+def test_uses_set_aside_are_taken_for_every_other_request_until_the_lease_ends():
+    state = uses.decide(None, lease("L1", 8, **{"redemptions_total_max": 30})).state
+    limit = {"redemptions_total_max": 30}
+    for n in range(22):
+        assert isinstance(
+            uses.decide(state, reserve(f"T{n}", **limit)).emitted[0], PromoCodeReserved
+        )
+    refused = uses.decide(state, reserve("T22", **limit))
+    assert type(refused.emitted[0]).__name__ == "PromoCodeRefused"  # 22 + 8 leased = 30
+    after = uses.decide(state, reserve("T23", seconds=21, **limit))  # the lease has ended
+    assert isinstance(after.emitted[0], PromoCodeReserved)
+
+
+def test_a_use_assigned_from_a_lease_is_reserved_without_judging_it_again():
+    state = uses.decide(None, lease("L1", 5, **{"redemptions_total_max": 20})).state
+    for n in range(15):  # every use the lease left to the agent, reserved
+        state = uses.decide(state, reserve(f"T{n}", redemptions_total_max=20)).state
+    assert type(uses.decide(state, reserve("X", redemptions_total_max=20)).emitted[0]).__name__ \
+        == "PromoCodeRefused"  # fmt: skip
+    for n in range(5):  # the process tells five tills yes: each is reserved
+        decided = uses.decide(state, reserve(f"L{n}", lease_id="L1", redemptions_total_max=20))
+        assert isinstance(decided.emitted[0], PromoCodeReserved)
+        state = decided.state
+    assert state.leases["L1"].used == 5
+    assert state.reserved(T0 + timedelta(seconds=1), "SHARED", None)[2] == 20
+    # A sixth from the spent lease is judged as any request: nothing is left.
+    sixth = uses.decide(state, reserve("L5", lease_id="L1", redemptions_total_max=20))
+    assert type(sixth.emitted[0]).__name__ == "PromoCodeRefused"
+    committed = uses.decide(state, purchase("L3", redemptions_total_max=20))
+    assert isinstance(committed.emitted[0], PromoCodeRedeemed)
+
+
+def test_no_lease_below_the_floor_so_the_last_uses_go_one_by_one():
+    limit = {"redemptions_total_max": uses.LEASE_FLOOR + 3}
+    state = None
+    for n in range(4):
+        state = uses.decide(state, reserve(f"T{n}", **limit)).state
+    assert granted(uses.decide(state, lease("L1", 50, **limit))) == 0
+
+
+def test_a_lease_is_forgotten_a_while_after_it_ended():
+    state = uses.decide(None, lease("L1", 10)).state
+    later = uses.decide(state, lease("L2", 10, seconds=20 + 301))
+    assert set(later.state.leases) == {"L2"}
+    assert later.state.changed_leases() == {"L1": None, "L2": later.state.leases["L2"]}
+
+
+def test_leases_and_the_agent_never_give_more_than_the_limit():
+    # Two API processes lease, assign uses to tills (never more than granted, never after
+    # their lease's margin), other tills and purchases ask the agent, in a random order: the
+    # uses committed never pass the limit, and every till told yes is committed.
+    for seed in range(40):
+        rng = random.Random(seed)
+        limit = rng.choice([15, 40, 100])
+        limits = {"redemptions_total_max": limit}
+        state: uses.PromotionUses | None = None
+        books: dict[str, list[tuple[str, int, datetime]]] = {"api-1": [], "api-2": []}
+        told_yes: list[str] = []
+        for step in range(400):
+            seconds = step // 4
+            now = T0 + timedelta(seconds=seconds)
+            holder = rng.choice(list(books))
+            roll = rng.random()
+            if roll < 0.1:
+                lease_id = f"{holder}-{step}"
+                asked = lease(
+                    lease_id, rng.randint(1, 30), holder=holder, seconds=seconds, lasts=10,
+                    **limits,
+                )  # fmt: skip
+                decided = uses.decide(state, asked)
+                state = decided.state
+                books[holder].append((lease_id, granted(decided), now + timedelta(seconds=10)))
+                continue
+            tx = f"T{step}"
+            book = [
+                (i, n, u) for i, n, u in books[holder] if n > 0 and now < u - timedelta(seconds=3)
+            ]
+            if roll < 0.6 and book:
+                lease_id, n, until = book[0]
+                books[holder][books[holder].index(book[0])] = (lease_id, n - 1, until)
+                decided = uses.decide(
+                    state, reserve(tx, lease_id=lease_id, seconds=seconds, **limits)
+                )
+                assert isinstance(decided.emitted[0], PromoCodeReserved), seed  # told yes
+            else:
+                decided = uses.decide(state, reserve(tx, seconds=seconds, **limits))
+            state = decided.state
+            if isinstance(decided.emitted[0], PromoCodeReserved):
+                told_yes.append(tx)
+        assert state is not None
+        for tx in told_yes:  # every basket told yes buys, after everything else
+            state = uses.decide(state, purchase(tx, seconds=200, **limits)).state
+        assert state.uses == len(told_yes) <= limit, seed
