@@ -22,12 +22,14 @@ steps 3 and 4 for what it decided so far whenever its working set passes `keys_m
 `held_bytes_max` stored bytes, then goes on deciding; a failure after such a flush reruns
 the batch against the states saved so far, as a crash would (ADR 24).
 
-A state that keeps a large map (a promotion's reservations: thousands, each short-lived)
-may store it as parts (`Stored`, `Table.parts`): its entry, and one table entry per item
-of the map, written only when that item changed, in the entry's partition (parts kept
-before the entry, parts gone after it);
-rewriting the whole state on each batch had made each batch cost as much as the map (ADR 17,
-addendum). Such an agent is `parted` and loads with its parts (`load_parted`).
+A state that keeps large maps (a promotion's reservations, answers, links and leases: up to
+hundreds of thousands) may store them as parts (`Stored`, `Table.parts`): its entry, and one
+table entry per item, written only when that item changed, in the entry's partition;
+rewriting the whole state on each batch had made each batch cost as much as the maps (ADR 17,
+addendum). Such an agent is `parted` and loads with its parts (`load_parted`). Its batch's
+writes are bracketed by a journal (`table.JOURNAL`): the whole change set in one record first,
+deleted last, so a crash after any prefix of them leaves the state as before the batch or, the
+journal applied, as after it, and the next batch on it writes the journal's changes again.
 
 Decoded states are kept between batches (`StateCache`): parsing a member's state on every
 batch cost more than the rules. An entry is used only while the table still holds the very
@@ -50,7 +52,7 @@ from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.deadletter import DeadLettered, DeadLetterReason
 from processors.frontdoor import Delivered, FrontDoor, Tombstone, refuse
-from processors.runtime.table import Table, part_key
+from processors.runtime.table import JOURNAL, Table, journal, part_key
 
 log = get_logger(__name__)
 OUTPUTS = Counter("loyalty_outputs_total", "Events emitted by the agents.", ["agent", "type"])
@@ -221,6 +223,8 @@ class _Key(Generic[S]):
     stored: bytes | None  # what the table holds: the state before this batch
     state: S | None
     decided: list[Event] = field(default_factory=list)  # this batch's inputs, decided
+    pending: dict[str, bytes | None] = field(default_factory=dict)
+    """A parted state's changes that a batch cut short left in its journal, to write again."""
 
 
 class Batches(Generic[S]):
@@ -327,27 +331,34 @@ class Batches(Generic[S]):
             )
         await asyncio.gather(*acks)
         # 4. Save what changed; wait for those acknowledgements.
-        changes, keep = self._changes(keys)
-        if changes:
+        writes, keep = self._changes(keys)
+        if writes:
             assert self.table is not None
-            await self.table.save(changes, self.producer)
-        report.saved += len(changes)
+            await self.table.save(writes, self.producer)
+        report.saved += len(writes)
         parted = self._parted
-        for key, (raw, state) in keep.items():
-            stored = changes.get(key) or raw
+        for key, (stored, state) in keep.items():
             weight = None if parted is None else len(stored) + parted.parts_bytes(key)
             self.cache.put(key, stored, state, weight)
 
     def _load(self, key: str) -> _Key[S]:
         raw = self.table.get(key) if self.table is not None else None
+        if raw is None and self._parted is not None:
+            raw, _, _ = self._parted.parted(key)  # its first batch's journal, cut short
         if raw is None:
             return _Key(None, None)
         state = self.cache.take(key, raw)
-        return _Key(raw, state if state is not None else self._decode(key, raw))
+        if state is not None:
+            return _Key(raw, state)  # cached once its batch's writes were all acknowledged
+        loaded = _Key(raw, self._decode(key, raw))
+        if self._parted is not None:
+            loaded.pending = self._parted.parted(key)[2]
+        return loaded
 
     def _decode(self, key: str, raw: bytes) -> S:
-        if self._parted is not None:
-            loaded: S = self.agent.load_parted(key, raw, self._parted.parts(key))  # type: ignore[attr-defined]
+        if self._parted is not None:  # as its last batch left it, journal applied
+            entry, parts, _ = self._parted.parted(key)
+            loaded: S = self.agent.load_parted(key, entry or raw, parts)  # type: ignore[attr-defined]
             return loaded
         return self.agent.load(key, raw)
 
@@ -360,15 +371,16 @@ class Batches(Generic[S]):
 
     def _changes(
         self, keys: dict[str, _Key[S]]
-    ) -> tuple[dict[str, bytes | None], dict[str, tuple[bytes, S]]]:
-        """The states to save (each entry between its parts kept and its parts gone), and
-        what the cache keeps once they are saved."""
-        changes: dict[str, bytes | None] = {}
+    ) -> tuple[list[tuple[str, bytes | None]], dict[str, tuple[bytes, S]]]:
+        """The changelog writes that save what changed, in order (for a parted state: its
+        journal, its parts kept, its entry, its parts gone, the journal deleted), and what
+        the cache keeps once they are acknowledged."""
+        writes: list[tuple[str, bytes | None]] = []
         keep: dict[str, tuple[bytes, S]] = {}
         for key, entry in keys.items():
             if entry.state is None or self.table is None:
                 continue
-            if not entry.decided and entry.stored is not None:
+            if not entry.decided and entry.stored is not None and not entry.pending:
                 keep[key] = (entry.stored, entry.state)  # nothing decided: as it was loaded
                 continue
             dumped = self.agent.dump(entry.state)
@@ -377,21 +389,27 @@ class Batches(Generic[S]):
             raw, parts = (
                 (dumped.entry, dumped.parts) if isinstance(dumped, Stored) else (dumped, {})
             )
-            # Parts kept before the entry, parts gone after it: a process that dies between
-            # two of these writes leaves no part its entry no longer holds (an entry upgraded
-            # to parts, or a new one), and at worst a part its entry gave up (ADR 17 addendum).
-            for name, value in parts.items():
-                if value is not None:
-                    changes[part_key(key, name)] = value
-            if raw != entry.stored:
-                changes[key] = raw
+            missing = self.table.get(key) is None
+            if isinstance(dumped, Stored):
+                # A batch cut short left its journal: its changes are written again with ours.
+                parts = {**entry.pending, **parts}
+            journaled = isinstance(dumped, Stored) and (parts or raw != entry.stored or missing)
+            if journaled:
+                # The journal first: one record with the whole change set, so a process that
+                # dies after any prefix of these writes leaves the state as before the batch
+                # (no journal) or, read with the journal, as after it; deleted last (ADR 17,
+                # addendum). Between them, parts kept before the entry and parts gone after it.
+                writes.append((part_key(key, JOURNAL), journal(raw, parts)))
+                writes += [(part_key(key, n), v) for n, v in parts.items() if v is not None]
+            if raw != entry.stored or missing:
+                writes.append((key, raw))
             else:
                 raw = entry.stored  # the table's own object: the next lookup matches by identity
-            for name, value in parts.items():
-                if value is None:
-                    changes[part_key(key, name)] = value
+            if journaled:
+                writes += [(part_key(key, n), v) for n, v in parts.items() if v is None]
+                writes.append((part_key(key, JOURNAL), None))
             keep[key] = (raw, entry.state)
-        return changes, keep
+        return writes, keep
 
     def _encode(self, output: Event | Output) -> _Record:
         """The bytes an output is sent as, where to."""

@@ -17,7 +17,7 @@ from where it stopped instead of reading the changelog again from the start.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2
@@ -36,6 +36,60 @@ def partition_of(key: bytes, partitions: int) -> int:
 def part_key(key: str, name: str) -> str:
     """The table key of part `name` of the entry under `key` (see `Table.parts`)."""
     return f"{key}{PART.decode()}{name}"
+
+
+JOURNAL = "~journal"
+"""The part that holds the change set of an entry with parts while its batch writes it: written
+first (`journal`, one record) and deleted last. A process that dies after any prefix of a
+batch's writes leaves either no journal and the entry as before the batch, or the journal, and
+the entry as after the batch once the journal is applied (`replayed`); the next batch on that
+entry writes the journal's changes again with its own (ADR 17, addendum)."""
+
+
+def journal(entry: bytes, parts: Mapping[str, bytes | None]) -> bytes:
+    """One record holding an entry and its changed parts (None: the part is gone)."""
+    out = [_JOURNAL_FORMAT, _chunk(entry)]
+    for name, value in parts.items():
+        out += [_chunk(name.encode()), b"\xff" if value is None else b"\x00" + _chunk(value)]
+    return b"".join(out)
+
+
+def _chunk(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def replayed(
+    entry: bytes | None, parts: dict[str, bytes]
+) -> tuple[bytes | None, dict[str, bytes], dict[str, bytes | None]]:
+    """An entry and its parts as read, with a journal among them applied (and removed); and
+    the journal's changes, still to be written (empty: no batch was cut short)."""
+    written = parts.pop(JOURNAL, None)
+    if written is None:
+        return entry, parts, {}
+    assert written.startswith(_JOURNAL_FORMAT), "a journal of another format"
+    at = len(_JOURNAL_FORMAT)
+
+    def chunk() -> bytes:
+        nonlocal at
+        size = int.from_bytes(written[at : at + 4], "big")
+        at += 4 + size
+        return written[at - size : at]
+
+    entry = chunk()
+    pending: dict[str, bytes | None] = {}
+    while at < len(written):
+        name = chunk().decode()
+        gone, at = written[at] == 0xFF, at + 1
+        pending[name] = None if gone else chunk()
+    for name, value in pending.items():
+        if value is None:
+            parts.pop(name, None)
+        else:
+            parts[name] = value
+    return entry, parts, pending
+
+
+_JOURNAL_FORMAT = b"J1"
 
 
 class Table:
@@ -58,8 +112,14 @@ class Table:
         raw = key.encode()
         return self.store.get(self._partition(raw), raw)
 
+    def parted(self, key: str) -> tuple[bytes | None, dict[str, bytes], dict[str, bytes | None]]:
+        """The entry under `key`, its parts (name → value) and what a batch cut short left to
+        write (`replayed`): the state as its last batch left it, even if the process died
+        among its writes."""
+        return replayed(self.get(key), self.parts(key))
+
     def parts(self, key: str) -> dict[str, bytes]:
-        """The parts of the entry under `key`: name → value."""
+        """The parts of the entry under `key`: name → value (its journal among them)."""
         raw = key.encode()
         skip = len(raw) + len(PART)
         return {k[skip:].decode(): v for k, v in self.store.items(self._partition(raw), raw)}
@@ -138,12 +198,16 @@ class Table:
         reader.assign([])
         return applied
 
-    async def save(self, changes: Mapping[str, bytes | None], producer: AIOKafkaProducer) -> None:
-        """Write `changes` (None: the key is gone, a tombstone) to the changelog in their
-        order, wait until the broker acknowledged every one, then to the local copy. A failure
-        leaves the local copy as it was."""
+    async def save(
+        self,
+        changes: Mapping[str, bytes | None] | Sequence[tuple[str, bytes | None]],
+        producer: AIOKafkaProducer,
+    ) -> None:
+        """Write `changes` (None: the key is gone, a tombstone; a key may come twice in a
+        sequence) to the changelog in their order, wait until the broker acknowledged every
+        one, then to the local copy. A failure leaves the local copy as it was."""
         sent = []
-        for key, value in changes.items():
+        for key, value in changes.items() if isinstance(changes, Mapping) else changes:
             raw = key.encode()
             partition = self._partition(raw)
             sent.append((partition, raw, value, await producer.send(

@@ -22,7 +22,7 @@ from processors.contract.offers import (
 )
 from processors.frontdoor import Delivered
 from processors.rules.codes import uses
-from processors.runtime.table import part_key, partition_of
+from processors.runtime.table import JOURNAL, part_key, partition_of
 from tests.agents.harness import CHANGELOG, CODEC, Harness, record
 from tests.rules.given import T0
 
@@ -45,6 +45,9 @@ def purchase(tx: str, offset: int) -> Delivered:
     ), offset)  # fmt: skip
 
 
+JOURNALED = part_key("P1", JOURNAL).encode()
+
+
 def changelog(h: Harness) -> list[bytes | None]:
     return [key for topic, _, key, _ in h.sent() if topic == CHANGELOG]
 
@@ -53,14 +56,21 @@ async def test_a_batch_writes_the_promotion_and_only_the_reservations_it_changed
     h = Harness(PromotionUsesAgent(), partitions=4)
     await h.run(*(reserve(f"tx-{n:02d}", n) for n in range(50)))
     written = changelog(h)
-    assert written[-1] == b"P1"  # the parts kept before their entry
-    assert len(written) == 51
+    assert written[0] == written[-1] == JOURNALED  # the whole change set first, deleted last
+    assert written[-2] == b"P1"  # the parts kept before their entry
+    assert len(written) == 53
     await h.run(reserve("tx-50", 50))
-    assert changelog(h) == [part_key("P1", RESERVATION + "SHARED|tx-50").encode()]
+    assert changelog(h) == [
+        JOURNALED,
+        part_key("P1", RESERVATION + "SHARED|tx-50").encode(),
+        JOURNALED,
+    ]
     await h.run(purchase("tx-07", 51))  # commits its reservation: the answer, then the part gone
     assert changelog(h) == [
+        JOURNALED,
         part_key("P1", ANSWER + "SHARED|tx-07").encode(),
         part_key("P1", RESERVATION + "SHARED|tx-07").encode(),
+        JOURNALED,
     ]
     assert h.table.parts("P1").keys() == {
         RESERVATION + f"SHARED|tx-{n:02d}" for n in range(51) if n != 7
@@ -138,9 +148,9 @@ async def test_a_use_writes_its_answer_alone_however_many_the_promotion_has():
     # A shared code used by 100,000 customers rewrote 100,000 answers on each batch.
     h = Harness(PromotionUsesAgent(), partitions=4)
     await h.run(*(use(f"tx-{n:02d}", n, member=f"m{n}") for n in range(40)))
-    assert changelog(h)[-1] == b"P1"  # the entry, written once
+    assert changelog(h)[-2] == b"P1"  # the entry, written once
     await h.run(use("tx-40", 40, member="m40"))
-    assert changelog(h) == [part_key("P1", ANSWER + "SHARED|tx-40").encode()]
+    assert changelog(h) == [JOURNALED, part_key("P1", ANSWER + "SHARED|tx-40").encode(), JOURNALED]
     await h.run(use("tx-40", 41, member="m40"))  # redelivered: answered again, nothing stored
     assert changelog(h) == []
 
@@ -216,8 +226,10 @@ async def test_a_use_from_a_lease_stores_its_reservation_before_the_lease_and_re
     })  # fmt: skip
     await h.run(record(event, 1))
     assert changelog(h) == [
+        JOURNALED,
         part_key("P1", RESERVATION + "SHARED|tx-1").encode(),
         part_key("P1", LEASE + "L1").encode(),
+        JOURNALED,
     ]
     h.batches.cache.clear()  # read back: 1 reserved, 9 still set aside
     state = PromotionUsesAgent().load_parted("P1", h.table.get("P1") or b"", h.table.parts("P1"))
