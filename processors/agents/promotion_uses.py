@@ -67,7 +67,7 @@ class PromotionUsesAgent:
         for reserved in inline:  # stored as parts from now on
             if reserved in state.reservations:
                 state.held().hold(reserved, state.reservations[reserved])
-        state._entry = entry
+        state.entry = entry
         return state
 
     def dump(self, state: uses.PromotionUses) -> Stored:
@@ -87,10 +87,11 @@ class PromotionUsesAgent:
         # until the lease ends (never given twice), and the rerun extends the reservation.
         for lease_id, lease in state.changed_leases().items():
             parts[LEASE + lease_id] = None if lease is None else lease.model_dump_json().encode()
-        if state._entry is None:  # a new promotion: its counts are in its answers' parts
+        entry = state.entry
+        if entry is None:  # a new promotion: its counts are in its answers' parts
             fresh = uses.PromotionUses(promotion_id=state.promotion_id)
-            state._entry = fresh.model_dump_json(exclude=_IN_PARTS).encode()
-        return Stored(state._entry, parts)
+            entry = state.entry = fresh.model_dump_json(exclude=_IN_PARTS).encode()
+        return Stored(entry, parts)
 
 
 _RESERVATION, _ANSWER, _LINK, _LEASE = "reservation", "answer", "link", "lease"

@@ -73,7 +73,7 @@ class Reservation(BaseModel):
 
 class Lease(BaseModel):
     """Uses of a code set aside for one API process (docs/adr/0040-reservations-from-a-lease.md):
-    counted as taken until `until`, less those it assigned to baskets (each then a
+    counted as taken until it has ended, less those it assigned to baskets (each then a
     reservation of its own)."""
 
     code: str
@@ -81,10 +81,29 @@ class Lease(BaseModel):
     granted: int
     used: int = 0
     until: datetime
+    ended: bool = False
+    """Once the agent has counted its unassigned uses free (`PromotionUses.leased`): no use
+    is assigned from it after that."""
 
-    def left(self, at: datetime) -> int:
-        """The uses it still sets aside at `at`."""
-        return self.granted - self.used if at < self.until else 0
+    def left(self) -> int:
+        """The uses it still sets aside."""
+        return 0 if self.ended else self.granted - self.used
+
+
+class _Unsaved:
+    """What a promotion's state changed since its agent last stored it, and the entry it
+    stored: bookkeeping, not state (two states are equal whatever it holds)."""
+
+    def __init__(self) -> None:
+        self.answered: dict[str, str | None] = {}  # key → the member the answer counted for
+        self.linked: set[str] = set()
+        self.leased: set[str] = set()
+        self.entry: bytes | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Unsaved)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class PromotionUses(BaseModel):
@@ -100,14 +119,19 @@ class PromotionUses(BaseModel):
     links: dict[str, str] = Field(default_factory=dict)  # single-use code → its member
     leases: dict[str, Lease] = Field(default_factory=dict)  # by lease id (its request's id)
     _held: LiveHolds[Reservation] | None = PrivateAttr(default=None)
-    # The answers and links given since the last `changed_answers`/`changed_links` (each is
-    # stored on its own: a shared code used 100,000 times keeps 100,000 answers).
-    _answered: dict[str, str | None] = PrivateAttr(default_factory=dict)
-    _linked: set[str] = PrivateAttr(default_factory=set)
-    _leased: set[str] = PrivateAttr(default_factory=set)
-    _entry: bytes | None = PrivateAttr(default=None)
-    """The promotion's entry as stored, set by its agent: the counts kept before answers were
-    stored on their own, unchanged since (None: never stored)."""
+    # The answers, links and leases changed since they were last stored (each is stored on
+    # its own: a shared code used 100,000 times keeps 100,000 answers), and the entry.
+    _unsaved: _Unsaved = PrivateAttr(default_factory=_Unsaved)
+
+    @property
+    def entry(self) -> bytes | None:
+        """The promotion's entry as its agent stored it: the counts kept before answers were
+        stored on their own, unchanged since (None: never stored)."""
+        return self._unsaved.entry
+
+    @entry.setter
+    def entry(self, stored: bytes) -> None:
+        self._unsaved.entry = stored
 
     def use(self, key: str, code: str, member_id: str | None) -> int:
         """Count one more use of `code` for `key` (code|transaction); its number."""
@@ -116,18 +140,18 @@ class PromotionUses(BaseModel):
         if member_id is not None:
             self.per_member[member_id] = self.per_member.get(member_id, 0) + 1
         self.answers[key] = self.uses
-        self._answered[key] = member_id
+        self._unsaved.answered[key] = member_id
         return self.uses
 
     def refuse(self, key: str, refusal: PromoCodeRefusal) -> None:
         """Answer `key` (code|transaction) with `refusal`, for good."""
         self.answers[key] = refusal.value
-        self._answered[key] = None
+        self._unsaved.answered[key] = None
 
     def link(self, code: str, member_id: str) -> None:
         """Link single-use `code` to `member_id` for good."""
         self.links[code] = member_id
-        self._linked.add(code)
+        self._unsaved.linked.add(code)
 
     def answered(self, key: str, answer: int | str, code: str, member_id: str | None) -> None:
         """An answer read back from where it was stored on its own: counted as it was given."""
@@ -142,19 +166,24 @@ class PromotionUses(BaseModel):
 
     def changed_answers(self) -> dict[str, tuple[int | str, str | None]]:
         """The answers given since the last call: key → (answer, the member it counted for)."""
-        answered, self._answered = self._answered, {}
-        return {key: (self.answers[key], member) for key, member in sorted(answered.items())}
+        answered, self._unsaved.answered = self._unsaved.answered, {}
+        return {key: (self.answers[key], member) for key, member in answered.items()}
 
     def lease(self, lease_id: str, lease: Lease) -> None:
-        """Keep `lease` (granted, or one of its uses assigned) under `lease_id`."""
+        """Keep `lease` (granted, one of its uses assigned, or ended) under `lease_id`."""
         self.leases[lease_id] = lease
-        self._leased.add(lease_id)
+        self._unsaved.leased.add(lease_id)
 
-    def leased(self, at: datetime, code: str) -> tuple[int, int]:
-        """Uses that leases still set aside at `at`: for `code`, in all."""
+    def leased(self, at: datetime, code: str, *, till: bool = False) -> tuple[int, int]:
+        """Uses that leases still set aside at `at`: for `code`, in all. A lease counted at
+        or after its end has ended for good (`Lease.ended`); at a till's time (a purchase's),
+        only `TILL_SKEW` after its end, as tills' clocks are not the API's."""
         for_code = in_all = 0
-        for lease in self.leases.values():
-            left = lease.left(at)
+        for lease_id, lease in self.leases.items():
+            if not lease.ended and at >= lease.until + (TILL_SKEW if till else timedelta(0)):
+                lease.ended = True
+                self._unsaved.leased.add(lease_id)
+            left = lease.left()
             in_all += left
             for_code += left if lease.code == code else 0
         return for_code, in_all
@@ -163,16 +192,16 @@ class PromotionUses(BaseModel):
         """Stop keeping the leases that ended before `ended_before`."""
         for lease_id in [i for i, kept in self.leases.items() if kept.until < ended_before]:
             del self.leases[lease_id]
-            self._leased.add(lease_id)
+            self._unsaved.leased.add(lease_id)
 
     def changed_leases(self) -> dict[str, Lease | None]:
-        """The leases granted, used or forgotten since the last call (None: forgotten)."""
-        leased, self._leased = self._leased, set()
+        """The leases granted, used, ended or forgotten since the last call (None: forgotten)."""
+        leased, self._unsaved.leased = self._unsaved.leased, set()
         return {lease_id: self.leases.get(lease_id) for lease_id in sorted(leased)}
 
     def changed_links(self) -> dict[str, str]:
         """The links made since the last call: code → member."""
-        linked, self._linked = self._linked, set()
+        linked, self._unsaved.linked = self._unsaved.linked, set()
         return {code: self.links[code] for code in sorted(linked)}
 
     def held(self) -> LiveHolds[Reservation]:
@@ -218,6 +247,10 @@ LEASE_FLOOR = 10
 the last uses go through the agent one by one, so no process is refused while another holds
 uses it may not need (ADR 40)."""
 
+TILL_SKEW = timedelta(minutes=10)
+"""How far after a lease's end a purchase's time (its till's clock) must be to end the lease:
+API processes' clocks agree within `code_leases.LEASE_MARGIN`, tills' may not (ADR 40)."""
+
 LEASE_KEPT = timedelta(minutes=5)
 """How long after its end a lease is kept: its uses assigned by the API arrive before any
 request timed after its end (the API assigns none in the last `LEASE_MARGIN` of it, more than
@@ -253,6 +286,7 @@ def decide(state: PromotionUses | None, asked: UsesInput) -> Decision:
 
 def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequested) -> Decision:
     kept = state.reservations.get(key)
+    from_lease = _from_lease(state, asked)
     if isinstance(state.answers.get(key), int):
         return Decision(state, [_reserved(asked, asked.reserved_until)])  # already committed
     if kept is not None and kept.until > asked.occurred_at:
@@ -261,15 +295,7 @@ def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequeste
     # Lapsed, then asked again: asked anew (its use may have gone to another basket), and the
     # till's latest answer is the one its purchase holds it to.
     lapsed = state.held().drop(key)
-    lease = state.leases.get(asked.lease_id) if asked.lease_id is not None else None
-    if lease is not None and lease.code == asked.code and lease.left(asked.occurred_at) > 0:
-        # The API told the till yes from its lease: one of the uses set aside becomes this
-        # basket's reservation (the reservation stored before the lease: ADR 40).
-        refusal = None
-        lease.used += 1
-        state.lease(asked.lease_id or "", lease)
-    else:
-        refusal = _refusal(state, asked, asked.occurred_at)
+    refusal = None if from_lease else _refusal(state, asked, asked.occurred_at)
     if refusal is not None:
         return Decision(state, [*_released(lapsed, asked), _reservation_refused(asked, refusal)])
     state.held().hold(
@@ -283,6 +309,22 @@ def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequeste
     return Decision(
         state, [*_held(asked, asked.reserved_until), _reserved(asked, asked.reserved_until)]
     )
+
+
+def _from_lease(state: PromotionUses, asked: PromoCodeReservationRequested) -> bool:
+    """Whether the API assigned `asked` a use of a lease that still has one: the use is
+    spent from the lease (ADR 40). It becomes the basket's reservation; for a basket that
+    holds one already (asked again, or committed) it goes back to the promotion. Stored
+    after the reservation taken from it (`agents.promotion_uses`)."""
+    lease = state.leases.get(asked.lease_id) if asked.lease_id is not None else None
+    if lease is None or lease.code != asked.code or asked.occurred_at >= lease.until:
+        return False
+    state.leased(asked.occurred_at, asked.code)  # ends it, if it has ended
+    if lease.left() <= 0:
+        return False
+    lease.used += 1
+    state.lease(asked.lease_id or "", lease)
+    return True
 
 
 def _link(state: PromotionUses, asked: PromoCodeLinkClaimRequested) -> Decision:
@@ -319,7 +361,7 @@ def _grant(state: PromotionUses, asked: PromoCodeLeaseRequested) -> Decision:
     kept = state.leases.get(asked.event_id)
     if kept is None:
         left = _left(state, asked, at)
-        holders = {lease.holder for lease in state.leases.values() if lease.left(at) > 0}
+        holders = {lease.holder for lease in state.leases.values() if lease.left() > 0}
         share = left // (2 * len(holders | {asked.holder})) if left is not None else None
         if left is not None and left < LEASE_FLOOR:
             share = 0
@@ -360,7 +402,8 @@ def _refusal(
     if asked.redemptions_per_code_max == 1 and holder not in (None, asked.member_id):
         return PromoCodeRefusal.code_exhausted  # a single-use code linked to another member
     for_code, for_member, in_all = state.reserved(at, asked.code, asked.member_id)
-    leased_code, leased_all = state.leased(at, asked.code)
+    till = isinstance(asked, PromoCodeUseRequested)  # a purchase: timed by its till's clock
+    leased_code, leased_all = state.leased(at, asked.code, till=till)
     for_code, in_all = for_code + leased_code, in_all + leased_all
     per_code = asked.redemptions_per_code_max
     if per_code is not None and state.per_code.get(asked.code, 0) + for_code >= per_code:
