@@ -240,9 +240,11 @@ def cpu_ms_each(before: float | None, after: float | None, requests: int) -> flo
 def fill_round_trips(
     report: BenchReport, trips: LoadResult, cpu_ms: float | None, *, kinds: Collection[str],
     notes: Mapping[str, str], target: str, p99_max_ms: float,
+    each: Mapping[str, str] | None = None,
 ) -> None:  # fmt: skip
     """A round-trip bench's figures into `report`: every kind's latencies, the API's CPU a
-    request, and the worst p99 of `kinds` judged against `p99_max_ms` beside healthz's."""
+    request, and the worst p99 of `kinds` judged against `p99_max_ms` beside healthz's (and,
+    for each kind `each` names, its own p99 judged under the name it gives)."""
     report.context |= trips.context()
     latency: dict[str, dict[str, float]] = report.context["latency_ms"]  # type: ignore[assignment]
     worst = max((latency[k]["p99_ms"] for k in kinds if k in latency), default=None)
@@ -255,7 +257,8 @@ def fill_round_trips(
     for times in trips.latencies.values():
         if times.seconds:
             report.add_latencies(times, "requests", notes[times.name])
-    report.judge(verdict(
-        target, worst, at_most=p99_max_ms, unit="ms",
-        baseline=f"healthz p99 {healthz} ms, same schedule" if healthz else "",
-    ))  # fmt: skip
+    baseline = f"healthz p99 {healthz} ms, same schedule" if healthz else ""
+    report.judge(verdict(target, worst, at_most=p99_max_ms, unit="ms", baseline=baseline))
+    for kind, name in (each or {}).items():
+        own = latency.get(kind, {}).get("p99_ms")
+        report.judge(verdict(name, own, at_most=p99_max_ms, unit="ms", baseline=baseline))

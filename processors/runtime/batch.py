@@ -242,6 +242,7 @@ class Batches(Generic[S]):
         cache: StateCache | None = None,
         keys_max: int = 5_000,
         held_bytes_max: int = 16 << 20,
+        journal_inputs_max: int = 1_000,
     ):
         self.agent = agent
         self.codec = codec
@@ -252,6 +253,10 @@ class Batches(Generic[S]):
         self.cache = cache if cache is not None else StateCache()
         self.keys_max = keys_max
         self.held_bytes_max = held_bytes_max
+        # A parted state's journal holds its batch's whole change set in one record: steps 3
+        # and 4 run once a key has decided this many inputs, so it stays far below the
+        # broker's record size limit (~250 bytes an input: ~250 KB; found in review).
+        self.journal_inputs_max = journal_inputs_max
         self._outputs: dict[type, Any] = {}  # labelled counters, looked up once
         # A state stored in parts is loaded with them and weighed with them in the cache.
         self._parted = table if table is not None and getattr(agent, "parted", False) else None
@@ -310,6 +315,9 @@ class Batches(Generic[S]):
                 outputs.extend(encoded)
                 for note in decision.notes:
                     NOTES.labels(self.agent.name, note.split(" ")[0]).inc()
+                if self._parted is not None and len(entry.decided) >= self.journal_inputs_max:
+                    await self._send_and_save(keys, outputs, dead, report)  # steps 3, 4
+                    keys, outputs, dead, held = {}, [], [], 0
         await self._send_and_save(keys, outputs, dead, report)  # steps 3, 4
         return report
 
@@ -350,14 +358,16 @@ class Batches(Generic[S]):
         state = self.cache.take(key, raw)
         if state is not None:
             return _Key(raw, state)  # cached once its batch's writes were all acknowledged
-        loaded = _Key(raw, self._decode(key, raw))
-        if self._parted is not None:
-            loaded.pending = self._parted.parted(key)[2]
-        return loaded
+        pending: dict[str, bytes | None] = {}
+        return _Key(raw, self._decode(key, raw, pending), pending=pending)
 
-    def _decode(self, key: str, raw: bytes) -> S:
-        if self._parted is not None:  # as its last batch left it, journal applied
-            entry, parts, _ = self._parted.parted(key)
+    def _decode(self, key: str, raw: bytes, pending: dict[str, bytes | None] | None = None) -> S:
+        """The state stored as `raw`; a parted one as its last batch left it, journal applied
+        (its changes still to write added to `pending`)."""
+        if self._parted is not None:
+            entry, parts, unwritten = self._parted.parted(key)
+            if pending is not None:
+                pending.update(unwritten)
             loaded: S = self.agent.load_parted(key, entry or raw, parts)  # type: ignore[attr-defined]
             return loaded
         return self.agent.load(key, raw)

@@ -90,6 +90,7 @@ def replayed(
 
 
 _JOURNAL_FORMAT = b"J1"
+_JOURNAL_SUFFIX = PART + JOURNAL.encode()
 
 
 class Table:
@@ -205,11 +206,17 @@ class Table:
     ) -> None:
         """Write `changes` (None: the key is gone, a tombstone; a key may come twice in a
         sequence) to the changelog in their order, wait until the broker acknowledged every
-        one, then to the local copy. A failure leaves the local copy as it was."""
+        one, then to the local copy. A failure leaves the local copy as it was, but for the
+        journals among `changes` (`JOURNAL`): each is in the local copy before anything is
+        sent, so a batch retried in this process after a failure among these writes reads
+        them as a restart would, and writes them again (found in review: retried with part
+        of its records, a batch overwrote a journal whose writes had not all landed)."""
         sent = []
         for key, value in changes.items() if isinstance(changes, Mapping) else changes:
             raw = key.encode()
             partition = self._partition(raw)
+            if value is not None and raw.endswith(_JOURNAL_SUFFIX):
+                self.store.apply(partition, [(raw, value)])
             sent.append((partition, raw, value, await producer.send(
                 self.changelog, value, key=raw, partition=partition)))  # fmt: skip
         acks = await asyncio.gather(*(future for *_, future in sent))

@@ -235,3 +235,15 @@ async def test_a_use_from_a_lease_stores_its_reservation_before_the_lease_and_re
     state = PromotionUsesAgent().load_parted("P1", h.table.get("P1") or b"", h.table.parts("P1"))
     assert state.leases["L1"].used == 1
     assert state.leased(T0 + timedelta(seconds=2), "SHARED") == (9, 9)
+
+
+async def test_a_batch_saves_a_promotion_every_so_many_inputs_so_its_journal_stays_small():
+    # Found in review: a journal holds a batch's whole change set in one record; 2,000
+    # reservations made 340 KiB, 10,000 would pass the broker's 1 MiB limit for good.
+    h = Harness(PromotionUsesAgent(), partitions=4)
+    h.batches.journal_inputs_max = 2
+    await h.run(*(reserve(f"tx-{n}", n) for n in range(5)))
+    written = changelog(h)
+    assert written.count(JOURNALED) == 6  # three saves: 2 + 2 + 1, each journal written and gone
+    state = PromotionUsesAgent().load_parted("P1", h.table.get("P1") or b"", h.table.parts("P1"))
+    assert len(state.reservations) == 5

@@ -207,8 +207,18 @@ def test_a_basket_asked_again_from_a_lease_gives_the_lease_s_use_back():
     # Found in review: the API spends a use of its lease each time a till asks again for one
     # basket; the agent only extended the reservation and kept the use set aside.
     state = uses.decide(None, lease("L1", 10)).state
-    for _ in range(5):
-        state = uses.decide(state, reserve("T1", lease_id="L1")).state
+    for n in range(5):  # each a new request (the API names it by its time)
+        asked = reserve("T1", lease_id="L1").model_copy(update={"event_id": f"res-T1-{n}"})
+        state = uses.decide(state, asked).state
     assert len(state.reservations) == 1
     assert state.leases["L1"].used == 5
     assert state.leased(T0 + timedelta(seconds=2), "SHARED") == (5, 5)  # what the API has left
+
+
+def test_a_redelivered_use_of_a_lease_spends_nothing_more():
+    # Found in review: a batch redelivered after its state was saved spent each of its
+    # leases' uses again, and the API's last use, its till told yes, was refused.
+    state = uses.decide(None, lease("L1", 10)).state
+    for _ in range(3):
+        state = uses.decide(state, reserve("T1", lease_id="L1")).state
+    assert state.leases["L1"].used == 1

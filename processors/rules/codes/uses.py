@@ -69,6 +69,9 @@ class Reservation(BaseModel):
     member_id: str | None
     until: datetime
     offer_id: str | None = None  # the offer the code unlocks: the member holds its use
+    spent: list[str] = Field(default_factory=list)
+    """The requests (event ids) that spent a lease's use on this basket: a redelivered one
+    spends nothing again (ADR 40)."""
 
 
 class Lease(BaseModel):
@@ -286,15 +289,19 @@ def decide(state: PromotionUses | None, asked: UsesInput) -> Decision:
 
 def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequested) -> Decision:
     kept = state.reservations.get(key)
-    from_lease = _from_lease(state, asked)
     if isinstance(state.answers.get(key), int):
-        return Decision(state, [_reserved(asked, asked.reserved_until)])  # already committed
+        # Already committed: a lease's use the API took for it stays set aside until the
+        # lease ends (this may be the redelivery of the request that spent it).
+        return Decision(state, [_reserved(asked, asked.reserved_until)])
     if kept is not None and kept.until > asked.occurred_at:
+        if asked.event_id not in kept.spent and _from_lease(state, asked):
+            kept.spent.append(asked.event_id)  # asked again: the API's use goes back
         state.held().extend(key, max(kept.until, asked.reserved_until))  # asked again
         return Decision(state, [*_held(asked, kept.until), _reserved(asked, kept.until)])
     # Lapsed, then asked again: asked anew (its use may have gone to another basket), and the
     # till's latest answer is the one its purchase holds it to.
     lapsed = state.held().drop(key)
+    from_lease = _from_lease(state, asked)
     refusal = None if from_lease else _refusal(state, asked, asked.occurred_at)
     if refusal is not None:
         return Decision(state, [*_released(lapsed, asked), _reservation_refused(asked, refusal)])
@@ -302,7 +309,7 @@ def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequeste
         key,
         Reservation(
             code=asked.code, member_id=asked.member_id, until=asked.reserved_until,
-            offer_id=asked.offer_id,
+            offer_id=asked.offer_id, spent=[asked.event_id] if from_lease else [],
         ),
     )  # fmt: skip
     _forget_lapsed(state, asked.occurred_at)
@@ -314,8 +321,8 @@ def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequeste
 def _from_lease(state: PromotionUses, asked: PromoCodeReservationRequested) -> bool:
     """Whether the API assigned `asked` a use of a lease that still has one: the use is
     spent from the lease (ADR 40). It becomes the basket's reservation; for a basket that
-    holds one already (asked again, or committed) it goes back to the promotion. Stored
-    after the reservation taken from it (`agents.promotion_uses`)."""
+    holds one already (asked again) it goes back to the promotion. Stored after the
+    reservation taken from it (`agents.promotion_uses`)."""
     lease = state.leases.get(asked.lease_id) if asked.lease_id is not None else None
     if lease is None or lease.code != asked.code or asked.occurred_at >= lease.until:
         return False
