@@ -399,7 +399,8 @@ class Batches(Generic[S]):
             raw, parts = (
                 (dumped.entry, dumped.parts) if isinstance(dumped, Stored) else (dumped, {})
             )
-            missing = self.table.get(key) is None
+            # A parted state read from its first batch's journal alone has no entry stored yet.
+            missing = isinstance(dumped, Stored) and self.table.get(key) is None
             if isinstance(dumped, Stored):
                 # A batch cut short left its journal: its changes are written again with ours.
                 parts = {**entry.pending, **parts}
