@@ -166,6 +166,45 @@ async def test_a_partition_that_stops_advancing_turns_health_unhealthy_and_back(
         services.stop()
 
 
+async def test_records_taken_during_failing_batches_are_run_once_each_when_it_passes(
+    isolated, tmp_path
+):  # type: ignore[no-untyped-def]
+    # The runner takes records while a batch runs (runner._fetch): those taken after a batch
+    # that fails must come again with it, on its partitions and on the others, none lost.
+    members = [f"rt-{n}" for n in range(24)]
+    await publish_events(isolated, [program(), *(enrolled(m) for m in members)])
+    services = Services(isolated, tmp_path)
+    worker = services.start("worker", "worker")
+    try:
+
+        async def settled() -> bool:
+            return await uncommitted(isolated) == 0
+
+        assert await until(settled, 120), worker.log_tail()
+        ledger = isolated.topic("loyalty.ledger.v1")
+        admin = AIOKafkaAdminClient(bootstrap_servers=isolated.bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.delete_topics([ledger])  # every purchase's batch fails, again and again
+        finally:
+            await admin.close()
+        first = [bought(m, f"RT-A-{m}", cents=1000, at=T0) for m in members]
+        await publish_events(isolated, first)
+        await asyncio.sleep(2)
+        then = [bought(m, f"RT-B-{m}", cents=2000, at=T0) for m in members]
+        await publish_events(isolated, then)  # taken while the first ones fail
+        await asyncio.sleep(1)
+        await asyncio.to_thread(stack.up, isolated)  # the topic is back
+        assert await until(settled, 180), worker.log_tail()
+    finally:
+        services.stop()
+    codec = AvroCodec.with_history()
+    records = await read_topic(isolated.bootstrap_servers, ledger, isolated.partitions)
+    earned = [codec.decode(value) for _, value in records]
+    causes = sorted(e.cause_event_id for e in earned if e.cause_event_id.startswith("tx-RT-"))
+    assert causes == sorted(p.event_id for p in first + then)  # each once, none lost
+
+
 async def test_a_bad_config_or_clock_record_is_dead_lettered_once_where_it_was(isolated, tmp_path):  # type: ignore[no-untyped-def]
     codec = AvroCodec.with_history()
     config_topic, clock_topic = (
