@@ -182,11 +182,15 @@ class PromotionUses(BaseModel):
         or after its end has ended for good (`Lease.ended`); at a till's time (a purchase's),
         only `TILL_SKEW` after its end, as tills' clocks are not the API's."""
         for_code = in_all = 0
+        skew = TILL_SKEW if till else timedelta(0)
         for lease_id, lease in self.leases.items():
-            if not lease.ended and at >= lease.until + (TILL_SKEW if till else timedelta(0)):
+            if lease.ended:
+                continue  # most of them: kept a while after their end (`LEASE_KEPT`)
+            if at >= lease.until + skew:
                 lease.ended = True
                 self._unsaved.leased.add(lease_id)
-            left = lease.left()
+                continue
+            left = lease.granted - lease.used
             in_all += left
             for_code += left if lease.code == code else 0
         return for_code, in_all
@@ -254,7 +258,7 @@ TILL_SKEW = timedelta(minutes=10)
 """How far after a lease's end a purchase's time (its till's clock) must be to end the lease:
 API processes' clocks agree within `code_leases.LEASE_MARGIN`, tills' may not (ADR 40)."""
 
-LEASE_KEPT = timedelta(minutes=5)
+LEASE_KEPT = timedelta(minutes=1)
 """How long after its end a lease is kept: its uses assigned by the API arrive before any
 request timed after its end (the API assigns none in the last `LEASE_MARGIN` of it, more than
 clocks disagree), and a redelivered lease request is answered alike meanwhile."""
