@@ -49,6 +49,10 @@ def reserve(tx: str, seconds: int, limit: int) -> PromoCodeReservationRequested:
     )  # fmt: skip
 
 
+def leased(tx: str, seconds: int, limit: int, lease_id: str) -> PromoCodeReservationRequested:
+    return reserve(tx, seconds, limit).model_copy(update={"lease_id": lease_id})
+
+
 def release(tx: str, seconds: int) -> PromoCodeReservationReleased:
     return PromoCodeReservationReleased(
         event_id=f"rel-{tx}", occurred_at=at(seconds), promotion_id="P1", code="SHARED",
@@ -80,6 +84,11 @@ SCENARIOS = {
     # A lease and a use after it: the lease answered alike.
     "lease-then-use": (
         [use(f"a{n}", 0, 20) for n in range(10)], [lease("L1", 0, 20), use("u", 1, 20)]
+    ),
+    # A use of a lease, its basket released: the lease's use spent once.
+    "lease-use-release": (
+        [use(f"a{n}", 0, 20) for n in range(5)],
+        [lease("L1", 0, 20), leased("b", 1, 20, "L1"), release("b", 2), reserve("c", 3, 20)],
     ),
     # A promotion's very first batch.
     "first-batch": ([], [reserve("b", 0, 3), use("u", 1, 3), lease("L1", 2, 3), release("b", 3)]),

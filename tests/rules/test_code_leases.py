@@ -11,6 +11,7 @@ from typing import Any
 
 from processors.contract.internal import (
     PromoCodeLeaseRequested,
+    PromoCodeReservationReleased,
     PromoCodeReservationRequested,
     PromoCodeUseRequested,
 )
@@ -222,3 +223,18 @@ def test_a_redelivered_use_of_a_lease_spends_nothing_more():
     for _ in range(3):
         state = uses.decide(state, reserve("T1", lease_id="L1")).state
     assert state.leases["L1"].used == 1
+
+
+def test_a_redelivered_use_of_a_lease_whose_basket_was_released_spends_nothing_more():
+    # Found in the third review: the ids that spent a use were kept on the reservation, which
+    # a release drops; the batch redelivered then spent the lease's use again.
+    state = uses.decide(None, lease("L1", 10)).state
+    state = uses.decide(state, reserve("T1", lease_id="L1")).state
+    released = PromoCodeReservationReleased(
+        event_id="rel-T1", occurred_at=T0 + timedelta(seconds=2), promotion_id="P1",
+        code="SHARED", transaction_id="T1",
+    )  # fmt: skip
+    state = uses.decide(state, released).state
+    again = uses.decide(state, reserve("T1", lease_id="L1"))  # the same request, redelivered
+    assert isinstance(again.emitted[0], PromoCodeReserved)  # answered as the first time
+    assert again.state.leases["L1"].used == 1

@@ -69,9 +69,6 @@ class Reservation(BaseModel):
     member_id: str | None
     until: datetime
     offer_id: str | None = None  # the offer the code unlocks: the member holds its use
-    spent: list[str] = Field(default_factory=list)
-    """The requests (event ids) that spent a lease's use on this basket: a redelivered one
-    spends nothing again (ADR 40)."""
 
 
 class Lease(BaseModel):
@@ -84,6 +81,9 @@ class Lease(BaseModel):
     granted: int
     used: int = 0
     until: datetime
+    spent: list[str] = Field(default_factory=list)
+    """The requests (event ids) that spent its uses: a redelivered one spends nothing again,
+    whatever became of its basket's reservation since (found in review)."""
     ended: bool = False
     """Once the agent has counted its unassigned uses free (`PromotionUses.leased`): no use
     is assigned from it after that."""
@@ -258,7 +258,11 @@ TILL_SKEW = timedelta(minutes=10)
 """How far after a lease's end a purchase's time (its till's clock) must be to end the lease:
 API processes' clocks agree within `code_leases.LEASE_MARGIN`, tills' may not (ADR 40)."""
 
-LEASE_KEPT = timedelta(minutes=1)
+LEASE_USES_MAX = 200
+"""The most uses one lease sets aside, whatever is asked: its part lists the requests that
+spent them, rewritten with each."""
+
+LEASE_KEPT = timedelta(minutes=5)
 """How long after its end a lease is kept: its uses assigned by the API arrive before any
 request timed after its end (the API assigns none in the last `LEASE_MARGIN` of it, more than
 clocks disagree), and a redelivered lease request is answered alike meanwhile."""
@@ -298,8 +302,7 @@ def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequeste
         # lease ends (this may be the redelivery of the request that spent it).
         return Decision(state, [_reserved(asked, asked.reserved_until)])
     if kept is not None and kept.until > asked.occurred_at:
-        if asked.event_id not in kept.spent and _from_lease(state, asked):
-            kept.spent.append(asked.event_id)  # asked again: the API's use goes back
+        _from_lease(state, asked)  # asked again: the API's lease use goes back
         state.held().extend(key, max(kept.until, asked.reserved_until))  # asked again
         return Decision(state, [*_held(asked, kept.until), _reserved(asked, kept.until)])
     # Lapsed, then asked again: asked anew (its use may have gone to another basket), and the
@@ -313,7 +316,7 @@ def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequeste
         key,
         Reservation(
             code=asked.code, member_id=asked.member_id, until=asked.reserved_until,
-            offer_id=asked.offer_id, spent=[asked.event_id] if from_lease else [],
+            offer_id=asked.offer_id,
         ),
     )  # fmt: skip
     _forget_lapsed(state, asked.occurred_at)
@@ -323,17 +326,22 @@ def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequeste
 
 
 def _from_lease(state: PromotionUses, asked: PromoCodeReservationRequested) -> bool:
-    """Whether the API assigned `asked` a use of a lease that still has one: the use is
-    spent from the lease (ADR 40). It becomes the basket's reservation; for a basket that
-    holds one already (asked again) it goes back to the promotion. Stored after the
-    reservation taken from it (`agents.promotion_uses`)."""
+    """Whether the API assigned `asked` a use of a lease that still has one (or spent it
+    already: a redelivery): the use is spent from the lease (ADR 40). It becomes the basket's
+    reservation; for a basket that holds one already (asked again) it goes back to the
+    promotion. Stored after the reservation taken from it (`agents.promotion_uses`)."""
     lease = state.leases.get(asked.lease_id) if asked.lease_id is not None else None
-    if lease is None or lease.code != asked.code or asked.occurred_at >= lease.until:
+    if lease is None or lease.code != asked.code:
+        return False
+    if asked.event_id in lease.spent:
+        return True  # redelivered: spent already
+    if asked.occurred_at >= lease.until:
         return False
     state.leased(asked.occurred_at, asked.code)  # ends it, if it has ended
     if lease.left() <= 0:
         return False
     lease.used += 1
+    lease.spent.append(asked.event_id)
     state.lease(asked.lease_id or "", lease)
     return True
 
@@ -376,7 +384,8 @@ def _grant(state: PromotionUses, asked: PromoCodeLeaseRequested) -> Decision:
         share = left // (2 * len(holders | {asked.holder})) if left is not None else None
         if left is not None and left < LEASE_FLOOR:
             share = 0
-        granted = asked.uses_wanted if share is None else min(asked.uses_wanted, share)
+        wanted = min(asked.uses_wanted, LEASE_USES_MAX)
+        granted = wanted if share is None else min(wanted, share)
         kept = Lease(
             code=asked.code, holder=asked.holder, granted=granted, until=asked.leased_until
         )
