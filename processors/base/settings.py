@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     api_code_lease_uses: int = Field(
         default=50,
         ge=0,
-        le=10_000,
+        le=200,  # the most one lease sets aside (`rules.codes.uses.LEASE_USES_MAX`)
         description="Uses of a shared promo code each API process leases from the promotion's "
         "agent at a time, to answer tills' reservations of it without waiting for the agent "
         "(LOYALTY_API_CODE_LEASE_USES; docs/adr/0040-reservations-from-a-lease.md). 0: every "

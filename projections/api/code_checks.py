@@ -36,7 +36,7 @@ from processors.contract.offers import (
     PromoCodeReserved,
 )
 from processors.rules.arithmetic import derived_id
-from projections.api import code_leases
+from processors.rules.codes import uses as uses_rule
 from projections.api.answers import code_reserved_key, lease_key, refused_key
 from projections.api.code_leases import LeaseBook
 from projections.api.code_schemas import CodeCheck
@@ -229,7 +229,7 @@ def _from_leases(
     one; the next lease of each such code asked in the background when it is due."""
     out = []
     for use, request in zip(uses, asked, strict=True):
-        if code_leases.leasable(use):
+        if uses_rule.leasable(use):
             lease_id = leases.take(use, now)
             if lease_id is not None:
                 request = request.model_copy(update={"lease_id": lease_id})

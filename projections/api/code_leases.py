@@ -4,7 +4,7 @@ without waiting for the promotion's agent (docs/adr/0040-reservations-from-a-lea
 A reservation waits for four broker hops and a batch (the request written, the worker's
 fetch, its answer written, the answer reader's fetch): p99 of 35–44 ms at 200 a second on a
 quiet 2-core host, where `/healthz` alone is at 11–22 ms. For a code the process may judge
-alone (`leasable`: no per-member limit, not single-use, not unlocking an offer), the book
+alone (`uses.leasable`: no per-member limit, not single-use, not unlocking an offer), the book
 holds a lease of the code's uses granted by the promotion's agent, which counts them as taken:
 
 - `take`: one of the lease's uses for a basket, while the lease lasts but its last
@@ -52,18 +52,6 @@ lease's remaining uses free again (`uses.LEASE_KEPT`)."""
 
 QUIET = timedelta(seconds=5)
 """How long a code is not leased again after an answer of no uses, or none in time."""
-
-
-def leasable(use: PromoCodeUseRequested) -> bool:
-    """Whether the process may reserve `use`'s code from a lease: a shared code whose every
-    limit the agent can set aside in bulk. A per-member limit needs the member's count, a
-    single-use code its one use (and its link), an offer the member's hold: the agent's."""
-    return (
-        use.redemptions_per_member_max is None
-        and use.redemptions_per_code_max != 1
-        and use.offer_use is None
-        and use.ended_at is None
-    )
 
 
 def holder_id() -> str:

@@ -79,7 +79,6 @@ class Lease(BaseModel):
     code: str
     holder: str
     granted: int
-    used: int = 0
     until: datetime
     spent: list[str] = Field(default_factory=list)
     """The requests (event ids) that spent its uses: a redelivered one spends nothing again,
@@ -88,9 +87,14 @@ class Lease(BaseModel):
     """Once the agent has counted its unassigned uses free (`PromotionUses.leased`): no use
     is assigned from it after that."""
 
+    @property
+    def used(self) -> int:
+        """The uses it assigned to baskets."""
+        return len(self.spent)
+
     def left(self) -> int:
         """The uses it still sets aside."""
-        return 0 if self.ended else self.granted - self.used
+        return 0 if self.ended else self.granted - len(self.spent)
 
 
 class _Unsaved:
@@ -138,13 +142,16 @@ class PromotionUses(BaseModel):
 
     def use(self, key: str, code: str, member_id: str | None) -> int:
         """Count one more use of `code` for `key` (code|transaction); its number."""
+        self._count(code, member_id)
+        self.answers[key] = self.uses
+        self._unsaved.answered[key] = member_id
+        return self.uses
+
+    def _count(self, code: str, member_id: str | None) -> None:
         self.uses += 1
         self.per_code[code] = self.per_code.get(code, 0) + 1
         if member_id is not None:
             self.per_member[member_id] = self.per_member.get(member_id, 0) + 1
-        self.answers[key] = self.uses
-        self._unsaved.answered[key] = member_id
-        return self.uses
 
     def refuse(self, key: str, refusal: PromoCodeRefusal) -> None:
         """Answer `key` (code|transaction) with `refusal`, for good."""
@@ -162,10 +169,7 @@ class PromotionUses(BaseModel):
             return  # also in the entry, as kept before answers were stored on their own
         self.answers[key] = answer
         if isinstance(answer, int):
-            self.uses += 1
-            self.per_code[code] = self.per_code.get(code, 0) + 1
-            if member_id is not None:
-                self.per_member[member_id] = self.per_member.get(member_id, 0) + 1
+            self._count(code, member_id)
 
     def changed_answers(self) -> dict[str, tuple[int | str, str | None]]:
         """The answers given since the last call: key → (answer, the member it counted for)."""
@@ -190,7 +194,7 @@ class PromotionUses(BaseModel):
                 lease.ended = True
                 self._unsaved.leased.add(lease_id)
                 continue
-            left = lease.granted - lease.used
+            left = lease.left()
             in_all += left
             for_code += left if lease.code == code else 0
         return for_code, in_all
@@ -216,6 +220,20 @@ class PromotionUses(BaseModel):
         if self._held is None or not self._held.over(self.reservations):
             self._held = LiveHolds(self.reservations, _labels)
         return self._held
+
+    def taken(
+        self, at: datetime, code: str, member_id: str | None, *, till: bool = False
+    ) -> tuple[int, int, int]:
+        """Uses given, reserved (still counting) and set aside by leases at `at`: for `code`,
+        for `member_id` (leases name no member), in all; `till` as in `leased`."""
+        for_code, for_member, in_all = self.reserved(at, code, member_id)
+        leased_code, leased_all = self.leased(at, code, till=till)
+        used_by_member = self.per_member.get(member_id, 0) if member_id is not None else 0
+        return (
+            self.per_code.get(code, 0) + for_code + leased_code,
+            used_by_member + for_member,
+            self.uses + in_all + leased_all,
+        )
 
     def reserved(self, at: datetime, code: str, member_id: str | None) -> tuple[int, int, int]:
         """Reservations still counting at `at`: for `code`, for `member_id`, in all."""
@@ -266,6 +284,18 @@ LEASE_KEPT = timedelta(minutes=5)
 """How long after its end a lease is kept: its uses assigned by the API arrive before any
 request timed after its end (the API assigns none in the last `LEASE_MARGIN` of it, more than
 clocks disagree), and a redelivered lease request is answered alike meanwhile."""
+
+
+def leasable(use: PromoCodeUseRequested) -> bool:
+    """Whether a use of `use`'s code may be reserved from a lease (ADR 40): a shared code whose
+    every limit the agent can set aside in bulk. A per-member limit needs the member's count, a
+    single-use code its one use (and its link), an offer the member's hold: the agent's."""
+    return (
+        use.redemptions_per_member_max is None
+        and use.redemptions_per_code_max != 1
+        and use.offer_use is None
+        and use.ended_at is None
+    )
 
 
 def decide(state: PromotionUses | None, asked: UsesInput) -> Decision:
@@ -340,7 +370,6 @@ def _from_lease(state: PromotionUses, asked: PromoCodeReservationRequested) -> b
     state.leased(asked.occurred_at, asked.code)  # ends it, if it has ended
     if lease.left() <= 0:
         return False
-    lease.used += 1
     lease.spent.append(asked.event_id)
     state.lease(asked.lease_id or "", lease)
     return True
@@ -354,11 +383,9 @@ def _link(state: PromotionUses, asked: PromoCodeLinkClaimRequested) -> Decision:
     if single and holder is not None and holder != asked.member_id:
         refusal = RejectionReason.code_already_linked
     else:
-        for_code, _, _ = state.reserved(asked.occurred_at, asked.code, None)
-        leased, _ = state.leased(asked.occurred_at, asked.code)
-        spent = state.per_code.get(asked.code, 0) + for_code + leased
+        for_code, _, _ = state.taken(asked.occurred_at, asked.code, None)
         per_code = asked.redemptions_per_code_max
-        if per_code is not None and spent >= per_code:
+        if per_code is not None and for_code >= per_code:
             refusal = RejectionReason.code_exhausted
     if refusal is None and single:
         state.link(asked.code, asked.member_id)
@@ -400,14 +427,12 @@ def _grant(state: PromotionUses, asked: PromoCodeLeaseRequested) -> Decision:
 def _left(state: PromotionUses, asked: PromoCodeLeaseRequested, at: datetime) -> int | None:
     """The uses the limits leave at `at` for `asked`'s code, once uses, live reservations and
     leases are counted; None: unlimited."""
-    for_code, _, in_all = state.reserved(at, asked.code, None)
-    leased_code, leased_all = state.leased(at, asked.code)
+    for_code, _, in_all = state.taken(at, asked.code, None)
     left = None
     if asked.redemptions_per_code_max is not None:
-        used = state.per_code.get(asked.code, 0) + for_code + leased_code
-        left = asked.redemptions_per_code_max - used
+        left = asked.redemptions_per_code_max - for_code
     if asked.redemptions_total_max is not None:
-        in_total = asked.redemptions_total_max - (state.uses + in_all + leased_all)
+        in_total = asked.redemptions_total_max - in_all
         left = in_total if left is None else min(left, in_total)
     return None if left is None else max(left, 0)
 
@@ -417,23 +442,20 @@ def _refusal(
     asked: PromoCodeUseRequested | PromoCodeReservationRequested,
     at: datetime,
 ) -> PromoCodeRefusal | None:
-    """Why one more use may not be given at `at`, counting live reservations."""
+    """Why one more use may not be given at `at`, counting live reservations and leases."""
     holder = state.links.get(asked.code)
     if asked.redemptions_per_code_max == 1 and holder not in (None, asked.member_id):
         return PromoCodeRefusal.code_exhausted  # a single-use code linked to another member
-    for_code, for_member, in_all = state.reserved(at, asked.code, asked.member_id)
     till = isinstance(asked, PromoCodeUseRequested)  # a purchase: timed by its till's clock
-    leased_code, leased_all = state.leased(at, asked.code, till=till)
-    for_code, in_all = for_code + leased_code, in_all + leased_all
+    for_code, for_member, in_all = state.taken(at, asked.code, asked.member_id, till=till)
     per_code = asked.redemptions_per_code_max
-    if per_code is not None and state.per_code.get(asked.code, 0) + for_code >= per_code:
+    if per_code is not None and for_code >= per_code:
         return PromoCodeRefusal.code_exhausted
     total = asked.redemptions_total_max
-    if total is not None and state.uses + in_all >= total:
+    if total is not None and in_all >= total:
         return PromoCodeRefusal.code_exhausted
     per_member = asked.redemptions_per_member_max
-    used = state.per_member.get(asked.member_id, 0) if asked.member_id is not None else 0
-    if per_member is not None and used + for_member >= per_member:
+    if per_member is not None and for_member >= per_member:
         return PromoCodeRefusal.code_limit_per_customer
     return None
 
