@@ -70,6 +70,11 @@ class PromotionUsesAgent:
         state.entry = entry
         return state
 
+    def unsaved(self, state: uses.PromotionUses) -> int:
+        """Parts changed since `state` was last stored: the batch saves before its journal
+        grows too big for one record (`runtime.batch`)."""
+        return state.unsaved()
+
     def dump(self, state: uses.PromotionUses) -> Stored:
         parts: dict[str, bytes | None] = {}
         for key, (answer, member_id) in state.changed_answers().items():

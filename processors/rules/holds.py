@@ -78,6 +78,10 @@ class LiveHolds(Generic[H]):
         keys, self._changed = sorted(self._changed), set()
         return keys
 
+    def unsaved(self) -> int:
+        """How many keys `changed` would return now."""
+        return len(self._changed)
+
     def count(self, at: datetime, label: Hashable | None = None) -> int:
         """The holds counting at `at` (`until` after it) with `label`, or in all (None)."""
         counted = self._counts
@@ -118,12 +122,15 @@ class LiveHolds(Generic[H]):
         elif self._back_to is not None and until > self._back_to:
             self._back_to = until  # not among the lapsed as it now stands
 
-    def forget(self, at: datetime, after: timedelta) -> None:
+    def forget(self, at: datetime, after: timedelta, most: int | None = None) -> None:
         """Drop the holds that lapsed more than `after` before `at`: one sweep, once the
-        earliest of them is due."""
+        earliest of them is due; at most `most` of them, the earliest (the rest stay due)."""
         if self._earliest is None or self._earliest + after > at:
             return
-        for key in [k for k, h in self.holds.items() if h.until + after <= at]:
+        due = [k for k, h in self.holds.items() if h.until + after <= at]
+        if most is not None and len(due) > most:
+            due = heapq.nsmallest(most, due, key=lambda k: self.holds[k].until)
+        for key in due:
             self.drop(key)
         self._earliest = min((h.until for h in self.holds.values()), default=None)
 

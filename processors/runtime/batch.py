@@ -134,7 +134,8 @@ class Agent(Protocol[S]):
 
     def dump(self, state: S) -> bytes | Stored | None:
         """The bytes to store for `state` (with its changed parts, for a `parted` agent, which
-        also has `load_parted(key, raw, parts)`); None when there is nothing worth keeping."""
+        also has `load_parted(key, raw, parts)` and `unsaved(state)`, the count of its parts
+        changed since); None when there is nothing worth keeping."""
         ...
 
 
@@ -243,6 +244,7 @@ class Batches(Generic[S]):
         keys_max: int = 5_000,
         held_bytes_max: int = 16 << 20,
         journal_inputs_max: int = 1_000,
+        journal_parts_max: int = 2_000,
     ):
         self.agent = agent
         self.codec = codec
@@ -257,6 +259,10 @@ class Batches(Generic[S]):
         # and 4 run once a key has decided this many inputs, so it stays far below the
         # broker's record size limit (~250 bytes an input: ~250 KB; found in review).
         self.journal_inputs_max = journal_inputs_max
+        # ... and once this many of its parts changed (~170 bytes each in the journal, so
+        # ~340 KB, plus one input's own: an input changes a bounded number of parts, e.g. at
+        # most `codes.uses.FORGOTTEN_AT_ONCE` lapsed reservations forgotten).
+        self.journal_parts_max = journal_parts_max
         self._outputs: dict[type, Any] = {}  # labelled counters, looked up once
         # A state stored in parts is loaded with them and weighed with them in the cache.
         self._parted = table if table is not None and getattr(agent, "parted", False) else None
@@ -315,11 +321,20 @@ class Batches(Generic[S]):
                 outputs.extend(encoded)
                 for note in decision.notes:
                     NOTES.labels(self.agent.name, note.split(" ")[0]).inc()
-                if self._parted is not None and len(entry.decided) >= self.journal_inputs_max:
+                if self._parted is not None and self._journal_full(entry):
                     await self._send_and_save(keys, outputs, dead, report)  # steps 3, 4
                     keys, outputs, dead, held = {}, [], [], 0
         await self._send_and_save(keys, outputs, dead, report)  # steps 3, 4
         return report
+
+    def _journal_full(self, entry: _Key[S]) -> bool:
+        """Whether a parted key's changes so far make a journal to write now (see above)."""
+        if len(entry.decided) >= self.journal_inputs_max:
+            return True
+        if entry.state is None:
+            return False
+        unsaved: int = self.agent.unsaved(entry.state)  # type: ignore[attr-defined]
+        return unsaved >= self.journal_parts_max
 
     async def _send_and_save(
         self,

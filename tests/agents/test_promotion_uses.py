@@ -4,7 +4,7 @@ changelog counts the same reservations (docs/adr/0017-worker-runtime.md, addendu
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from processors.agents.promotion_uses import ANSWER, LEASE, LINK, RESERVATION, PromotionUsesAgent
 from processors.contract.internal import (
@@ -247,3 +247,39 @@ async def test_a_batch_saves_a_promotion_every_so_many_inputs_so_its_journal_sta
     assert written.count(JOURNALED) == 6  # three saves: 2 + 2 + 1, each journal written and gone
     state = PromotionUsesAgent().load_parted("P1", h.table.get("P1") or b"", h.table.parts("P1"))
     assert len(state.reservations) == 5
+
+
+async def test_a_batch_saves_a_promotion_once_so_many_parts_changed():
+    h = Harness(PromotionUsesAgent(), partitions=4)
+    h.batches.journal_parts_max = 3  # each reservation is one part
+    await h.run(*(reserve(f"tx-{n}", n) for n in range(7)))
+    assert changelog(h).count(JOURNALED) == 6  # three saves: 3 + 3 + 1
+
+
+def held(tx: str, offset: int, at: datetime) -> Delivered:
+    return record(PromoCodeReservationRequested(
+        event_id=f"res-{tx}", occurred_at=at, promotion_id="P1", code="SHARED", member_id=None,
+        transaction_id=tx, reserved_until=at + timedelta(minutes=15), discount_cents=100,
+    ), offset)  # fmt: skip
+
+
+async def test_a_quiet_promotion_forgets_its_lapsed_reservations_a_bounded_number_at_a_time():
+    # Found in review: a rush of abandoned baskets, then a week of quiet: the next input forgot
+    # every lapsed reservation at once, in one journal record that could pass the broker's
+    # record size limit, and the partition would stall for good.
+    h = Harness(PromotionUsesAgent(), partitions=4)
+    lapsed = 2 * uses.FORGOTTEN_AT_ONCE + 500
+    await h.run(*(held(f"tx-{n}", n, T0) for n in range(lapsed)))
+    week = T0 + uses.FORGOTTEN_AFTER + timedelta(hours=1)
+    h.sent()
+    sizes, kept = [], []
+    agent = PromotionUsesAgent()
+    for n in range(3):
+        await h.run(held(f"late-{n}", lapsed + n, week))
+        sizes += [len(value) for topic, value, key, _ in h.sent()
+                  if topic == CHANGELOG and key == JOURNALED and value is not None]  # fmt: skip
+        kept.append(len(agent.load_parted("P1", h.table.get("P1") or b"",
+                                          h.table.parts("P1")).reservations))  # fmt: skip
+    assert kept == [1 + 1500, 2 + 500, 3]  # 1,000, 1,000, then the last 500
+    assert len(sizes) == 3
+    assert max(sizes) < 40_000, sizes  # ~31 bytes a part gone

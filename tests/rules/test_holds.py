@@ -31,7 +31,7 @@ def _scan(holds: dict[str, Held], at: datetime, code: str | None) -> int:
 
 _steps = st.lists(
     st.tuples(
-        st.sampled_from(["hold", "drop", "extend", "forget", "count"]),
+        st.sampled_from(["hold", "drop", "extend", "forget", "forget-some", "count"]),
         st.sampled_from(["k1", "k2", "k3", "k4", "k5"]),
         st.sampled_from(["A", "B"]),
         st.integers(min_value=-5, max_value=40),  # minutes after the step's time
@@ -59,6 +59,10 @@ def test_counts_equal_a_scan_after_any_changes(steps: list[tuple[str, str, str, 
         elif action == "forget":
             live.forget(at, AFTER)
             assert all(h.until + AFTER > at for h in holds.values())
+        elif action == "forget-some":
+            due = sum(1 for h in holds.values() if h.until + AFTER <= at)
+            live.forget(at, AFTER, most=1)
+            assert sum(1 for h in holds.values() if h.until + AFTER <= at) == max(due - 1, 0)
         for label in (None, "A", "B"):
             assert live.count(at, label) == _scan(holds, at, label)
 
@@ -78,6 +82,19 @@ def test_forget_keeps_what_lapsed_recently_and_sweeps_only_when_due() -> None:
     assert set(holds) == {"old", "new"}
     live.forget(T0 + AFTER, AFTER)
     assert set(holds) == {"new"}
+
+
+def test_forget_at_most_so_many_takes_the_earliest_and_leaves_the_rest_due() -> None:
+    holds = {f"k{n}": Held("A", T0 + timedelta(seconds=n)) for n in range(2500)}
+    live = LiveHolds(holds, _labels)
+    later = T0 + AFTER + timedelta(hours=1)  # every one is due
+    live.forget(later, AFTER, most=1000)
+    assert len(holds) == 1500
+    assert min(holds, key=lambda k: holds[k].until) == "k1000"
+    assert live.unsaved() == 1000  # what the agent's next save writes
+    live.forget(later, AFTER, most=1000)
+    live.forget(later, AFTER, most=1000)
+    assert holds == {}
 
 
 def test_equal_states_stay_equal_whatever_their_counts_hold() -> None:

@@ -60,6 +60,10 @@ from processors.rules.holds import LiveHolds
 
 FORGOTTEN_AFTER = timedelta(days=7)
 """How long a lapsed, uncommitted reservation is kept (a purchase landing late still commits)."""
+FORGOTTEN_AT_ONCE = 1_000
+"""The most lapsed reservations one input forgets (the rest on the next ones): a promotion
+quiet for a week after a rush of abandoned baskets would otherwise forget tens of thousands
+in one batch, one journal record past the broker's record size limit (ADR 17, addendum)."""
 
 
 class Reservation(BaseModel):
@@ -170,6 +174,12 @@ class PromotionUses(BaseModel):
         self.answers[key] = answer
         if isinstance(answer, int):
             self._count(code, member_id)
+
+    def unsaved(self) -> int:
+        """How many parts changed since the agent last stored this state."""
+        unsaved = self._unsaved
+        held = 0 if self._held is None else self._held.unsaved()
+        return len(unsaved.answered) + len(unsaved.linked) + len(unsaved.leased) + held
 
     def changed_answers(self) -> dict[str, tuple[int | str, str | None]]:
         """The answers given since the last call: key → (answer, the member it counted for)."""
@@ -461,7 +471,7 @@ def _refusal(
 
 
 def _forget_lapsed(state: PromotionUses, at: datetime) -> None:
-    state.held().forget(at, FORGOTTEN_AFTER)
+    state.held().forget(at, FORGOTTEN_AFTER, most=FORGOTTEN_AT_ONCE)
 
 
 def settled(state: PromotionUses) -> PromotionUses:
