@@ -274,7 +274,7 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
                 partitions = {tp.partition for tp in assigned}
                 self.table.release(keep=partitions)
                 started = time.perf_counter()
-                applied = await self.table.recover(partitions, self._reader)
+                applied = await self._recover(partitions)
                 RECOVERED.labels(self.table.name).inc(applied)
                 log.info("runner.table_recovered", agent=self.name, table=self.table.name,
                          partitions=sorted(partitions), records=applied,
@@ -284,6 +284,22 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
             self._recovered.set()
         self.ready.set()
         log.info("runner.assigned", agent=self.name, partitions=len(assigned))
+
+    async def _recover(self, partitions: set[int]) -> int:
+        """Catch the table up with `partitions`' changelog; a failure (the broker out of
+        reach) is retried with backoff until it passes. Raised, it would only be logged by
+        aiokafka, and no record of the assignment would ever run."""
+        assert self.table is not None
+        failures = 0
+        while True:
+            try:
+                return await self.table.recover(partitions, self._reader)
+            except Exception as error:  # noqa: BLE001 - retried; a stop cancels the wait
+                failures += 1
+                delay = min(0.2 * 2 ** min(failures, 10), self.retry_delay_max)
+                log.error("runner.recovery_failed", agent=self.name, error=repr(error)[:300],
+                          partitions=sorted(partitions), retry_in_seconds=delay)  # fmt: skip
+                await asyncio.sleep(delay)
 
     async def _observe(self) -> None:
         """Lag per partition, for the metrics and the stall check."""
