@@ -3,16 +3,25 @@ budget, and tills' reservations of discount uses, keyed by offer, decided in arr
 `processors.rules.offers.budget` (docs/adr/0014-offer-level-caps.md,
 docs/adr/0030-discount-offer-total-uses.md) → grants and denials to the members, answers to
 the reservations, and `OfferBudgetExhausted` once an offer is spent, with `OfferClosed` for the
-config topic (docs/adr/0029-gaps-closed.md)."""
+config topic (docs/adr/0029-gaps-closed.md).
+
+An offer's state is stored in parts (`runtime.batch.Stored`, docs/adr/0017-worker-runtime.md,
+addendum): the entry keeps the counts (uses and points granted, who spent the offer), each
+member's answers and each till's reservation are parts of their own, written when they change.
+Stored whole, an offer with a budget used by 100,000 members rewrote every member's answers on
+each batch (megabytes a batch, growing with every member) until the state passed the broker's
+record size limit and its partition stalled for good. The journal keeps the counts and the
+parts of one batch all or nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 
 from processors.contract.base import Event
 from processors.frontdoor import Delivered
 from processors.rules.offers import budget
-from processors.runtime.batch import Decision
+from processors.runtime.batch import Decision, Stored
 from processors.runtime.table import Table
 
 
@@ -36,8 +45,51 @@ class OfferUses:
         decision = budget.decide(state, event)
         return Decision(decision.state, decision.emitted)
 
-    def load(self, key: str, raw: bytes) -> budget.OfferUses:
-        return budget.OfferUses.model_validate_json(raw)
+    parted = True
 
-    def dump(self, state: budget.OfferUses) -> bytes | None:
-        return state.model_dump_json().encode()
+    def load(self, key: str, raw: bytes) -> budget.OfferUses:
+        return self.load_parted(key, raw, {})
+
+    def load_parted(self, key: str, raw: bytes, parts: Mapping[str, bytes]) -> budget.OfferUses:
+        state = budget.OfferUses.model_validate_json(raw)
+        # An entry stored whole (before the parts): its items are written as parts at the
+        # next save, and the entry without them.
+        for member_id in state.decided:
+            state.touched(member_id)
+        inline = list(state.reservations)
+        for name, value in parts.items():
+            kind, _, item = name.partition(":")
+            if kind == _MEMBER:
+                uses, discounts = json.loads(value)
+                state.decided[item] = {int(number): points for number, points in uses.items()}
+                state.discounts_granted.update(f"{item}|{number}" for number in discounts)
+            elif kind == _RESERVATION:
+                state.reservations[item] = budget.Reservation.model_validate_json(value)
+        for reserved in inline:
+            state.held().hold(reserved, state.reservations[reserved])
+        return state
+
+    def unsaved(self, state: budget.OfferUses) -> int:
+        return state.unsaved()
+
+    def dump(self, state: budget.OfferUses) -> Stored:
+        parts: dict[str, bytes | None] = {}
+        for member_id in state.changed_members():
+            uses = state.decided.get(member_id, {})
+            discounts = [n for n in uses if f"{member_id}|{n}" in state.discounts_granted]
+            parts[MEMBER + member_id] = json.dumps([uses, discounts]).encode()
+        for reserved in state.changed_reservations():
+            kept = state.reservations.get(reserved)
+            parts[RESERVATION + reserved] = (
+                None if kept is None else kept.model_dump_json().encode()
+            )
+        return Stored(state.model_dump_json(exclude=_IN_PARTS).encode(), parts)
+
+
+_MEMBER, _RESERVATION = "member", "reservation"
+_IN_PARTS = {"decided", "discounts_granted", "reservations"}  # never in the entry
+MEMBER = _MEMBER + ":"
+"""The parts that each hold one member's answers: [use number → points granted, the
+discount-only uses granted]."""
+RESERVATION = _RESERVATION + ":"
+"""The parts that each hold one till's reservation (by transaction)."""

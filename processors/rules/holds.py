@@ -39,6 +39,12 @@ STEP_BACK = timedelta(minutes=5)
 a rebuild (the tills' and API processes' requests arrive a little out of time order)."""
 
 
+FORGOTTEN_AT_ONCE = 1_000
+"""The most lapsed holds one sweep forgets (the rest on the next ones): a state quiet for a
+week after a rush of abandoned baskets would otherwise forget tens of thousands in one batch,
+one journal record past the broker's record size limit (docs/adr/0017-worker-runtime.md)."""
+
+
 class LiveHolds(Generic[H]):
     """The holds of `holds` that count at the latest time asked, by label (see the module).
 
@@ -122,13 +128,13 @@ class LiveHolds(Generic[H]):
         elif self._back_to is not None and until > self._back_to:
             self._back_to = until  # not among the lapsed as it now stands
 
-    def forget(self, at: datetime, after: timedelta, most: int | None = None) -> None:
+    def forget(self, at: datetime, after: timedelta, most: int = FORGOTTEN_AT_ONCE) -> None:
         """Drop the holds that lapsed more than `after` before `at`: one sweep, once the
         earliest of them is due; at most `most` of them, the earliest (the rest stay due)."""
         if self._earliest is None or self._earliest + after > at:
             return
         due = [k for k, h in self.holds.items() if h.until + after <= at]
-        if most is not None and len(due) > most:
+        if len(due) > most:
             due = heapq.nsmallest(most, due, key=lambda k: self.holds[k].until)
         for key in due:
             self.drop(key)

@@ -30,6 +30,10 @@ addendum). Such an agent is `parted` and loads with its parts (`load_parted`). I
 writes are bracketed by a journal (`table.JOURNAL`): the whole change set in one record first,
 deleted last, so a crash after any prefix of them leaves the state as before the batch or, the
 journal applied, as after it, and the next batch on it writes the journal's changes again.
+With its changes it stores the offset of the last input it decided per topic-partition
+(`table.APPLIED`): a redelivered input at or before it is not decided again (its outputs were
+acknowledged before the state was saved), so a batch that reserved and released the same
+basket is not answered anew against the released state.
 
 Decoded states are kept between batches (`StateCache`): parsing a member's state on every
 batch cost more than the rules. An entry is used only while the table still holds the very
@@ -40,6 +44,7 @@ reuse its parts), so a batch that fails before step 4 leaves no changed state be
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -52,7 +57,7 @@ from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.deadletter import DeadLettered, DeadLetterReason
 from processors.frontdoor import Delivered, FrontDoor, Tombstone, refuse
-from processors.runtime.table import JOURNAL, Table, journal, part_key
+from processors.runtime.table import APPLIED, JOURNAL, Table, journal, part_key
 
 log = get_logger(__name__)
 OUTPUTS = Counter("loyalty_outputs_total", "Events emitted by the agents.", ["agent", "type"])
@@ -226,6 +231,14 @@ class _Key(Generic[S]):
     decided: list[Event] = field(default_factory=list)  # this batch's inputs, decided
     pending: dict[str, bytes | None] = field(default_factory=dict)
     """A parted state's changes that a batch cut short left in its journal, to write again."""
+    applied: dict[str, int] | None = None
+    """A parted state's last input decided per topic-partition (`table.APPLIED`)."""
+
+    def fresh(self, delivered: Delivered) -> bool:
+        """Whether `delivered` comes after the last input this parted state decided on its
+        topic-partition (not a redelivery of one its saved state holds)."""
+        assert self.applied is not None
+        return delivered.offset > self.applied.get(f"{delivered.topic}:{delivered.partition}", -1)
 
 
 class Batches(Generic[S]):
@@ -261,7 +274,7 @@ class Batches(Generic[S]):
         self.journal_inputs_max = journal_inputs_max
         # ... and once this many of its parts changed (~170 bytes each in the journal, so
         # ~340 KB, plus one input's own: an input changes a bounded number of parts, e.g. at
-        # most `codes.uses.FORGOTTEN_AT_ONCE` lapsed reservations forgotten).
+        # most `rules.holds.FORGOTTEN_AT_ONCE` lapsed reservations forgotten).
         self.journal_parts_max = journal_parts_max
         self._outputs: dict[type, Any] = {}  # labelled counters, looked up once
         # A state stored in parts is loaded with them and weighed with them in the cache.
@@ -290,6 +303,9 @@ class Batches(Generic[S]):
                         keys, outputs, dead, held = {}, [], [], 0
                     entry = keys[key] = self._load(key)
                     held += len(entry.stored or b"")
+                if entry.applied is not None and not entry.fresh(delivered):
+                    NOTES.labels(self.agent.name, "already_applied").inc()
+                    continue  # redelivered after its state was saved: its outputs were sent
                 try:
                     decision = self.agent.decide(key, entry.state, event)
                     # Encoded here: an output that breaks the contract is the input's failure.
@@ -318,6 +334,8 @@ class Batches(Generic[S]):
                     continue
                 entry.state = decision.state
                 entry.decided.append(event)
+                if entry.applied is not None:
+                    entry.applied[f"{delivered.topic}:{delivered.partition}"] = delivered.offset
                 outputs.extend(encoded)
                 for note in decision.notes:
                     NOTES.labels(self.agent.name, note.split(" ")[0]).inc()
@@ -366,21 +384,28 @@ class Batches(Generic[S]):
 
     def _load(self, key: str) -> _Key[S]:
         raw = self.table.get(key) if self.table is not None else None
-        if raw is None and self._parted is not None:
-            raw, _, _ = self._parted.parted(key)  # its first batch's journal, cut short
+        parted = self._parted
+        if raw is None and parted is not None:
+            raw, _, _ = parted.parted(key)  # its first batch's journal, cut short
         if raw is None:
-            return _Key(None, None)
+            return _Key(None, None, applied=None if parted is None else {})
         state = self.cache.take(key, raw)
-        if state is not None:
-            return _Key(raw, state)  # cached once its batch's writes were all acknowledged
+        if state is not None:  # cached once its batch's writes were all acknowledged
+            applied = None if parted is None else _offsets(parted.get(part_key(key, APPLIED)))
+            return _Key(raw, state, applied=applied)
         pending: dict[str, bytes | None] = {}
-        return _Key(raw, self._decode(key, raw, pending), pending=pending)
+        state = self._decode(key, raw, pending)
+        if parted is None:
+            return _Key(raw, state)
+        written = pending[APPLIED] if APPLIED in pending else parted.get(part_key(key, APPLIED))
+        return _Key(raw, state, pending=pending, applied=_offsets(written))
 
     def _decode(self, key: str, raw: bytes, pending: dict[str, bytes | None] | None = None) -> S:
         """The state stored as `raw`; a parted one as its last batch left it, journal applied
         (its changes still to write added to `pending`)."""
         if self._parted is not None:
             entry, parts, unwritten = self._parted.parted(key)
+            parts.pop(APPLIED, None)  # the batch's own, not the agent's
             if pending is not None:
                 pending.update(unwritten)
             loaded: S = self.agent.load_parted(key, entry or raw, parts)  # type: ignore[attr-defined]
@@ -419,6 +444,10 @@ class Batches(Generic[S]):
             if isinstance(dumped, Stored):
                 # A batch cut short left its journal: its changes are written again with ours.
                 parts = {**entry.pending, **parts}
+                if (parts or raw != entry.stored) and entry.applied is not None:
+                    # With what its inputs changed (an input that changed nothing decides
+                    # alike when redelivered).
+                    parts[APPLIED] = json.dumps(entry.applied, sort_keys=True).encode()
             journaled = isinstance(dumped, Stored) and (parts or raw != entry.stored or missing)
             if journaled:
                 # The journal first: one record with the whole change set, so a process that
@@ -451,3 +480,8 @@ class Batches(Generic[S]):
             counter.inc()
         return _Record(self.topic_name(topic), event.partition_key().encode(),
                        self.codec.encode(event), partition)  # fmt: skip
+
+
+def _offsets(stored: bytes | None) -> dict[str, int]:
+    """A parted state's `table.APPLIED` part: topic:partition → the last offset decided."""
+    return {} if stored is None else dict(json.loads(stored))

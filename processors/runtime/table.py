@@ -38,6 +38,13 @@ def part_key(key: str, name: str) -> str:
     return f"{key}{PART.decode()}{name}"
 
 
+APPLIED = "~applied"
+"""The part of an entry with parts that holds, per input topic-partition, the offset of the
+last input decided on it: written with the batch's other parts (in its journal), so a batch
+redelivered after its state was saved skips the inputs the state already holds (their outputs
+were acknowledged before it was saved) instead of deciding them again against a state that
+already went past them (ADR 17, addendum)."""
+
 JOURNAL = "~journal"
 """The part that holds the change set of an entry with parts while its batch writes it: written
 first (`journal`, one record) and deleted last. A process that dies after any prefix of a

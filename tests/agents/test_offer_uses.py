@@ -60,9 +60,56 @@ async def test_a_batch_redelivered_against_the_old_state_answers_alike():
     assert answers(again) == answers(first)
 
 
-async def test_a_request_redelivered_after_the_save_gets_its_original_answer_only():
+async def test_a_request_sent_again_after_the_save_gets_its_original_answer_only():
+    # The member's agent sends the same request again (its own batch redelivered): a new
+    # record, the same request.
     h = Harness(OfferUses())
     await h.run(request("m1", 0), request("m2", 1))
     first = answers(h)
-    await h.run(request("m1", 0))
+    await h.run(request("m1", 2))
     assert answers(h) == first[:1]
+
+
+async def test_a_record_redelivered_after_the_save_is_not_decided_again():
+    # Its answer was acknowledged before the state was saved (ADR 17, addendum: the inputs
+    # a parted state already holds).
+    h = Harness(OfferUses())
+    await h.run(request("m1", 0), request("m2", 1))
+    assert len(answers(h)) == 4  # granted, exhausted, closed, denied
+    saved = h.table.parted("FIRST1")
+    await h.run(request("m1", 0), request("m2", 1))
+    assert h.sent() == []  # no answer, no write
+    assert h.table.parted("FIRST1") == saved
+
+
+async def test_an_offer_stored_whole_is_read_and_then_stored_in_parts():
+    # Before the parts, the entry held every member's answers: read as it was, written as
+    # parts at the next save (each member on its own), the entry without them.
+    whole = budget.OfferUses(
+        offer_id="FIRST1", uses_granted=1, points_granted=100,
+        decided={"m1": {1: 100}, "d1": {1: 0}}, discounts_granted={"d1|1"},
+    )  # fmt: skip
+    h = Harness(OfferUses())
+    h.table.load(0, [(b"FIRST1", whole.model_dump_json().encode())])
+    await h.run(request("m1", 5))  # m1's use again: answered as before
+    [granted] = [h.batches.codec.decode(v) for t, v, _, _ in answers(h)]
+    assert (type(granted).__name__, granted.points_granted) == ("OfferUseGranted", 100)
+    parts = h.table.parts("FIRST1")
+    assert {"member:m1", "member:d1"} <= parts.keys()
+    entry = h.table.get("FIRST1")
+    assert entry is not None
+    assert b"decided" not in entry
+    state = OfferUses().load_parted("FIRST1", entry, parts)
+    assert state.decided == {"m1": {1: 100}, "d1": {1: 0}}
+    assert state.discounts_granted == {"d1|1"}
+    assert state.uses_granted == 1
+
+
+async def test_an_offer_writes_only_the_members_whose_answers_changed():
+    h = Harness(OfferUses())
+    await h.run(*(request(f"m{n}", n) for n in range(5)))
+    h.sent()
+    await h.run(request("m9", 9))
+    written = [key for topic, _, key, _ in h.sent() if topic == CHANGELOG]
+    members = [k for k in written if k is not None and b"member:" in k]
+    assert members == [b"FIRST1\x1fmember:m9"]

@@ -22,7 +22,8 @@ from processors.contract.offers import (
 )
 from processors.frontdoor import Delivered
 from processors.rules.codes import uses
-from processors.runtime.table import JOURNAL, part_key, partition_of
+from processors.rules.holds import FORGOTTEN_AT_ONCE
+from processors.runtime.table import APPLIED, JOURNAL, part_key, partition_of
 from tests.agents.harness import CHANGELOG, CODEC, Harness, record
 from tests.rules.given import T0
 
@@ -46,6 +47,7 @@ def purchase(tx: str, offset: int) -> Delivered:
 
 
 JOURNALED = part_key("P1", JOURNAL).encode()
+APPLIED_PART = part_key("P1", APPLIED).encode()  # the last input decided (ADR 17, addendum)
 
 
 def changelog(h: Harness) -> list[bytes | None]:
@@ -57,22 +59,24 @@ async def test_a_batch_writes_the_promotion_and_only_the_reservations_it_changed
     await h.run(*(reserve(f"tx-{n:02d}", n) for n in range(50)))
     written = changelog(h)
     assert written[0] == written[-1] == JOURNALED  # the whole change set first, deleted last
-    assert written[-2] == b"P1"  # the parts kept before their entry
-    assert len(written) == 53
+    assert written[-3:-1] == [APPLIED_PART, b"P1"]  # the parts kept before their entry
+    assert len(written) == 54
     await h.run(reserve("tx-50", 50))
     assert changelog(h) == [
         JOURNALED,
         part_key("P1", RESERVATION + "SHARED|tx-50").encode(),
+        APPLIED_PART,
         JOURNALED,
     ]
     await h.run(purchase("tx-07", 51))  # commits its reservation: the answer, then the part gone
     assert changelog(h) == [
         JOURNALED,
         part_key("P1", ANSWER + "SHARED|tx-07").encode(),
+        APPLIED_PART,
         part_key("P1", RESERVATION + "SHARED|tx-07").encode(),
         JOURNALED,
     ]
-    assert h.table.parts("P1").keys() == {
+    assert h.table.parts("P1").keys() - {APPLIED} == {
         RESERVATION + f"SHARED|tx-{n:02d}" for n in range(51) if n != 7
     } | {ANSWER + "SHARED|tx-07"}
 
@@ -150,8 +154,9 @@ async def test_a_use_writes_its_answer_alone_however_many_the_promotion_has():
     await h.run(*(use(f"tx-{n:02d}", n, member=f"m{n}") for n in range(40)))
     assert changelog(h)[-2] == b"P1"  # the entry, written once
     await h.run(use("tx-40", 40, member="m40"))
-    assert changelog(h) == [JOURNALED, part_key("P1", ANSWER + "SHARED|tx-40").encode(), JOURNALED]
-    await h.run(use("tx-40", 41, member="m40"))  # redelivered: answered again, nothing stored
+    answer = part_key("P1", ANSWER + "SHARED|tx-40").encode()
+    assert changelog(h) == [JOURNALED, answer, APPLIED_PART, JOURNALED]
+    await h.run(use("tx-40", 41, member="m40"))  # sent again: answered again, nothing stored
     assert changelog(h) == []
 
 
@@ -229,6 +234,7 @@ async def test_a_use_from_a_lease_stores_its_reservation_before_the_lease_and_re
         JOURNALED,
         part_key("P1", RESERVATION + "SHARED|tx-1").encode(),
         part_key("P1", LEASE + "L1").encode(),
+        APPLIED_PART,
         JOURNALED,
     ]
     h.batches.cache.clear()  # read back: 1 reserved, 9 still set aside
@@ -268,7 +274,7 @@ async def test_a_quiet_promotion_forgets_its_lapsed_reservations_a_bounded_numbe
     # every lapsed reservation at once, in one journal record that could pass the broker's
     # record size limit, and the partition would stall for good.
     h = Harness(PromotionUsesAgent(), partitions=4)
-    lapsed = 2 * uses.FORGOTTEN_AT_ONCE + 500
+    lapsed = 2 * FORGOTTEN_AT_ONCE + 500
     await h.run(*(held(f"tx-{n}", n, T0) for n in range(lapsed)))
     week = T0 + uses.FORGOTTEN_AFTER + timedelta(hours=1)
     h.sent()

@@ -60,10 +60,6 @@ from processors.rules.holds import LiveHolds
 
 FORGOTTEN_AFTER = timedelta(days=7)
 """How long a lapsed, uncommitted reservation is kept (a purchase landing late still commits)."""
-FORGOTTEN_AT_ONCE = 1_000
-"""The most lapsed reservations one input forgets (the rest on the next ones): a promotion
-quiet for a week after a rush of abandoned baskets would otherwise forget tens of thousands
-in one batch, one journal record past the broker's record size limit (ADR 17, addendum)."""
 
 
 class Reservation(BaseModel):
@@ -471,7 +467,7 @@ def _refusal(
 
 
 def _forget_lapsed(state: PromotionUses, at: datetime) -> None:
-    state.held().forget(at, FORGOTTEN_AFTER, most=FORGOTTEN_AT_ONCE)
+    state.held().forget(at, FORGOTTEN_AFTER)
 
 
 def settled(state: PromotionUses) -> PromotionUses:

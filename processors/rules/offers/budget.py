@@ -63,6 +63,19 @@ class Reservation(BaseModel):
     until: datetime
 
 
+class _Changed:
+    """The members whose answers changed since the offer's agent last stored the state:
+    bookkeeping, not state (two states are equal whatever it holds)."""
+
+    def __init__(self) -> None:
+        self.members: set[str] = set()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Changed)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class OfferUses(BaseModel):
     """What the agent keeps about one offer: what it granted, and every member's answers."""
 
@@ -76,12 +89,40 @@ class OfferUses(BaseModel):
     """member|use of the discount-only uses granted (they grant 0 points)."""
     reservations: dict[str, Reservation] = Field(default_factory=dict)  # by transaction
     _held: LiveHolds[Reservation] | None = PrivateAttr(default=None)
+    # Each member's answers are stored on their own (`agents.offer_uses`): an offer used by
+    # 100,000 members keeps as many.
+    _changed: _Changed = PrivateAttr(default_factory=_Changed)
 
     def held(self) -> LiveHolds[Reservation]:
         """The reservations, counted (`holds.LiveHolds`): every change to them goes here."""
         if self._held is None or not self._held.over(self.reservations):
             self._held = LiveHolds(self.reservations, lambda _: ())
         return self._held
+
+    def answer(self, member_id: str, use_number: int, points: int, *, discount: bool) -> None:
+        """Keep the answer to `member_id`'s use `use_number`: `points` granted (0: denied,
+        unless `discount`, a discount-only use granted)."""
+        self.decided.setdefault(member_id, {})[use_number] = points
+        if discount:
+            self.discounts_granted.add(f"{member_id}|{use_number}")
+        self._changed.members.add(member_id)
+
+    def touched(self, member_id: str) -> None:
+        """Store `member_id`'s answers again at the next save."""
+        self._changed.members.add(member_id)
+
+    def changed_members(self) -> list[str]:
+        """The members whose answers changed since the last call."""
+        members, self._changed.members = sorted(self._changed.members), set()
+        return members
+
+    def changed_reservations(self) -> list[str]:
+        """The reservations held, dropped or extended since the last call."""
+        return [] if self._held is None else self._held.changed()
+
+    def unsaved(self) -> int:
+        """How many stored items changed since the agent last stored this state."""
+        return len(self._changed.members) + (0 if self._held is None else self._held.unsaved())
 
     def live_reservations(self, at: datetime) -> int:
         return self.held().count(at)
@@ -112,8 +153,7 @@ def decide(state: OfferUses | None, request: UsesInput) -> Decision:
     if isinstance(request, OfferUseReservationRequested):
         return _reserve(state, request)
     decision = Decision(state)
-    answers = state.decided.setdefault(request.member_id, {})
-    known = answers.get(request.use_number)
+    known = state.decided.get(request.member_id, {}).get(request.use_number)
     if known is not None:
         granted = known > 0 or _key(request) in state.discounts_granted
         decision.emitted.append(_answer(state, request, known, granted=granted))
@@ -132,9 +172,7 @@ def decide(state: OfferUses | None, request: UsesInput) -> Decision:
         points = max(points, 0)
         state.uses_granted += 1
         state.points_granted += points
-        if discount_only:
-            state.discounts_granted.add(_key(request))
-    answers[request.use_number] = points
+    state.answer(request.member_id, request.use_number, points, discount=granted and discount_only)
     _forget_lapsed(state, request.occurred_at)
     decision.emitted.append(_answer(state, request, points, granted=granted))
     spent = _spent(state, request)
