@@ -54,6 +54,13 @@ BATCH_SECONDS = Histogram(
     "loyalty_batch_seconds", "Time to run and commit one batch.", ["agent"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )  # fmt: skip
+RECORD_AGE = Histogram(
+    "loyalty_record_age_seconds",
+    "How long the oldest record of a batch had been written when its batch started (its "
+    "producer's clock): the time a record waits between the broker and the rules.",
+    ["agent"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)  # fmt: skip
 BATCH_FAILURES = Counter(
     "loyalty_batch_failures_total", "Batches that failed and were retried.", ["agent"]
 )
@@ -209,6 +216,10 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
         assert self.consumer is not None
         started = time.perf_counter()
         records = in_time_order(fetched)
+        if records:  # merged by time: the first is the oldest
+            RECORD_AGE.labels(self.name).observe(
+                max(time.time() - records[0].timestamp_ms / 1000, 0)
+            )
         try:
             await self.batches.run_batch(records)
         except Exception as error:  # noqa: BLE001 - a broker or send failure: run it again
