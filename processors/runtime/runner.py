@@ -8,8 +8,9 @@ through this loop, in offset order, and an offset is committed only after every 
 it in its partition was applied; no read-offset bookkeeping beside the consumer's own position
 can count a record as done that was never processed.
 
-Rebalances: the revocation waits for the batch in hand to finish and commit; the assignment
-catches the table up from its changelog before any record of the new partitions runs.
+Rebalances: the revocation waits for the batch in hand to finish and commit; the table is
+caught up from its changelog after the assignment (by the loop, not in aiokafka's callback,
+which holds the group's heartbeats) and before any record of the new partitions runs.
 Records taken before a revocation and not yet run are dropped unrun, uncommitted: the
 partition's next owner (maybe this process) fetches them again from the committed offset
 (aiokafka gives every partition of a new assignment a fresh position, its committed offset).
@@ -109,6 +110,8 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
         self._lock = asyncio.Lock()
         self._generation = 0  # +1 at each revocation: records taken before it are void
         self._recovered = asyncio.Event()  # the current assignment's table is caught up
+        self._unrecovered: set[int] | None = None  # its partitions, until they are
+        self._recovery_failures = 0
         self.progress = Progress(self.name)
         self._failures = 0
         self._committing: asyncio.Task[None] | None = None
@@ -144,7 +147,10 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
         try:
             while not stopping.is_set():
                 await self._arrival(timeout=0.2)
+                retry_in = None
                 async with self._lock:
+                    if self._unrecovered is not None:
+                        retry_in = await self._recover(self._unrecovered)
                     # Observed first: a partition's start is known before any batch of it
                     # runs, so a batch that blocks (a send to a topic gone) shows as a stall.
                     await self._observe()
@@ -153,6 +159,9 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
                         await self._run(fetched)
                 if self._fetching is not None and self._fetching.done():
                     self._fetching.result()  # the consumer failed: raise it here
+                if retry_in is not None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stopping.wait(), retry_in)
         finally:
             await self._stop_fetching()
             await self._committed()
@@ -183,22 +192,21 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
                 self._arrived.set()
 
     async def _stop_fetching(self) -> None:
-        """Stop taking records: cancelled while it waits, `getmany` has taken none."""
+        """Stop taking records: cancelled while it waits, `getmany` has taken none. A fetch
+        that failed was raised by the loop already: the cleanup after it still runs."""
         fetching, self._fetching = self._fetching, None
         if fetching is not None:
             fetching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await fetching
+            await asyncio.gather(fetching, return_exceptions=True)
 
     async def _arrival(self, timeout: float) -> None:
-        """Wait until records are waiting and the assignment is recovered, or `timeout`
-        seconds."""
+        """Wait until there is something to do (records waiting for a recovered assignment,
+        or an assignment to recover), or `timeout` seconds."""
+        if self._unrecovered is not None or (self._recovered.is_set() and self._waiting):
+            return
+        self._arrived.clear()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._recovered.wait()
-                if not self._waiting:
-                    self._arrived.clear()
-                    await self._arrived.wait()
+            await asyncio.wait_for(self._arrived.wait(), timeout)
 
     def _take(self) -> dict[TopicPartition, list[Any]]:
         """The records waiting, to run now (under the lock): none before the assignment is
@@ -273,44 +281,52 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
             await self._committed()
             self._generation += 1
             self._recovered.clear()
+            self._unrecovered = None
             self._waiting = {}
             self._room.set()
             self.progress.revoked(revoked)
         log.info("runner.revoked", agent=self.name, partitions=len(revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        async with self._lock:  # records of it taken meanwhile wait (see the module)
+        """The table is caught up by the loop (`_recover`), not here: aiokafka sends no
+        heartbeat while this callback runs, so a slow or failing recovery here had the process
+        evicted from the group while it went on to run partitions another process owned
+        (found in review). Records of the assignment wait for it (see the module)."""
+        async with self._lock:
             self.progress.assigned(assigned)
             if self.table is not None and self._reader is not None:
                 partitions = {tp.partition for tp in assigned}
                 self.table.release(keep=partitions)
-                started = time.perf_counter()
-                applied = await self._recover(partitions)
-                RECOVERED.labels(self.table.name).inc(applied)
-                log.info("runner.table_recovered", agent=self.name, table=self.table.name,
-                         partitions=sorted(partitions), records=applied,
-                         keys=self.table.estimated_len(),
-                         seconds=round(time.perf_counter() - started, 3))  # fmt: skip
-                self.batches.cache.clear()
-            self._recovered.set()
-        self.ready.set()
+                self._unrecovered = partitions
+                self._arrived.set()
+            else:
+                self._recovered.set()
+                self.ready.set()
         log.info("runner.assigned", agent=self.name, partitions=len(assigned))
 
-    async def _recover(self, partitions: set[int]) -> int:
-        """Catch the table up with `partitions`' changelog; a failure (the broker out of
-        reach) is retried with backoff until it passes. Raised, it would only be logged by
-        aiokafka, and no record of the assignment would ever run."""
+    async def _recover(self, partitions: set[int]) -> float | None:
+        """Catch the table up with `partitions`' changelog (under the lock); on a failure (the
+        broker out of reach), the seconds to wait before the loop tries again."""
         assert self.table is not None
-        failures = 0
-        while True:
-            try:
-                return await self.table.recover(partitions, self._reader)
-            except Exception as error:  # noqa: BLE001 - retried; a stop cancels the wait
-                failures += 1
-                delay = min(0.2 * 2 ** min(failures, 10), self.retry_delay_max)
-                log.error("runner.recovery_failed", agent=self.name, error=repr(error)[:300],
-                          partitions=sorted(partitions), retry_in_seconds=delay)  # fmt: skip
-                await asyncio.sleep(delay)
+        started = time.perf_counter()
+        try:
+            applied = await self.table.recover(partitions, self._reader)
+        except Exception as error:  # noqa: BLE001 - tried again by the loop, never given up
+            self._recovery_failures += 1
+            delay = min(0.2 * 2.0 ** min(self._recovery_failures, 10), self.retry_delay_max)
+            log.error("runner.recovery_failed", agent=self.name, error=repr(error)[:300],
+                      partitions=sorted(partitions), retry_in_seconds=delay)  # fmt: skip
+            return delay
+        self._recovery_failures = 0
+        RECOVERED.labels(self.table.name).inc(applied)
+        log.info("runner.table_recovered", agent=self.name, table=self.table.name,
+                 partitions=sorted(partitions), records=applied, keys=self.table.estimated_len(),
+                 seconds=round(time.perf_counter() - started, 3))  # fmt: skip
+        self.batches.cache.clear()
+        self._unrecovered = None
+        self._recovered.set()
+        self.ready.set()
+        return None
 
     async def _observe(self) -> None:
         """Lag per partition, for the metrics and the stall check."""
