@@ -52,10 +52,10 @@ class OfferUses:
 
     def load_parted(self, key: str, raw: bytes, parts: Mapping[str, bytes]) -> budget.OfferUses:
         state = budget.OfferUses.model_validate_json(raw)
-        # An entry stored whole (before the parts): its items are written as parts at the
-        # next save, and the entry without them.
-        for member_id in state.decided:
-            state.touched(member_id)
+        # An entry stored whole (before the parts): its members move to parts a few thousand
+        # a save (one journal with all of them could pass the record size limit), its
+        # reservations at the next save.
+        state.kept_inline(set(state.decided))
         inline = list(state.reservations)
         for name, value in parts.items():
             kind, _, item = name.partition(":")
@@ -74,7 +74,7 @@ class OfferUses:
 
     def dump(self, state: budget.OfferUses) -> Stored:
         parts: dict[str, bytes | None] = {}
-        for member_id in state.changed_members():
+        for member_id in state.changed_members(moved_most=MOVED_AT_ONCE):
             uses = state.decided.get(member_id, {})
             discounts = [n for n in uses if f"{member_id}|{n}" in state.discounts_granted]
             parts[MEMBER + member_id] = json.dumps([uses, discounts]).encode()
@@ -83,9 +83,19 @@ class OfferUses:
             parts[RESERVATION + reserved] = (
                 None if kept is None else kept.model_dump_json().encode()
             )
-        return Stored(state.model_dump_json(exclude=_IN_PARTS).encode(), parts)
+        inline = state.inline()
+        if not inline:
+            return Stored(state.model_dump_json(exclude=_IN_PARTS).encode(), parts)
+        entry = state.model_copy(update={
+            "decided": {m: state.decided[m] for m in inline},
+            "discounts_granted": {k for k in state.discounts_granted
+                                  if k.partition("|")[0] in inline},
+        })  # fmt: skip
+        return Stored(entry.model_dump_json(exclude={"reservations"}).encode(), parts)
 
 
+MOVED_AT_ONCE = 2_000
+"""The most members an entry stored whole moves to parts in one save."""
 _MEMBER, _RESERVATION = "member", "reservation"
 _IN_PARTS = {"decided", "discounts_granted", "reservations"}  # never in the entry
 MEMBER = _MEMBER + ":"

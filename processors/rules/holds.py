@@ -135,7 +135,7 @@ class LiveHolds(Generic[H]):
             return
         due = [k for k, h in self.holds.items() if h.until + after <= at]
         if len(due) > most:
-            due = heapq.nsmallest(most, due, key=lambda k: self.holds[k].until)
+            due = heapq.nsmallest(most, due, key=lambda k: (self.holds[k].until, k))
         for key in due:
             self.drop(key)
         self._earliest = min((h.until for h in self.holds.values()), default=None)

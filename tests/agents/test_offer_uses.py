@@ -3,7 +3,7 @@ saved, and a batch redelivered against the old state answers with the same bytes
 
 from __future__ import annotations
 
-from processors.agents.offer_uses import OfferUses
+from processors.agents.offer_uses import MEMBER, MOVED_AT_ONCE, OfferUses
 from processors.contract.config import OfferClosed
 from processors.contract.internal import OfferUseRequested
 from processors.frontdoor import Delivered
@@ -82,27 +82,33 @@ async def test_a_record_redelivered_after_the_save_is_not_decided_again():
     assert h.table.parted("FIRST1") == saved
 
 
-async def test_an_offer_stored_whole_is_read_and_then_stored_in_parts():
-    # Before the parts, the entry held every member's answers: read as it was, written as
-    # parts at the next save (each member on its own), the entry without them.
+async def test_an_offer_stored_whole_moves_its_members_to_parts_a_few_thousand_a_save():
+    # Before the parts, the entry held every member's answers: read as it was; at each save a
+    # bounded number of them move to parts (one journal with all of them could pass the
+    # broker's record size limit, found in review), the rest stay in the entry meanwhile.
+    members = {f"m{n:05d}": {1: 100} for n in range(2 * MOVED_AT_ONCE + 500)}
+    members["d1"] = {1: 0}
     whole = budget.OfferUses(
-        offer_id="FIRST1", uses_granted=1, points_granted=100,
-        decided={"m1": {1: 100}, "d1": {1: 0}}, discounts_granted={"d1|1"},
+        offer_id="FIRST1", uses_granted=len(members) - 1, points_granted=100 * (len(members) - 1),
+        decided=members, discounts_granted={"d1|1"},
     )  # fmt: skip
     h = Harness(OfferUses())
     h.table.load(0, [(b"FIRST1", whole.model_dump_json().encode())])
-    await h.run(request("m1", 5))  # m1's use again: answered as before
-    [granted] = [h.batches.codec.decode(v) for t, v, _, _ in answers(h)]
-    assert (type(granted).__name__, granted.points_granted) == ("OfferUseGranted", 100)
-    parts = h.table.parts("FIRST1")
-    assert {"member:m1", "member:d1"} <= parts.keys()
-    entry = h.table.get("FIRST1")
-    assert entry is not None
-    assert b"decided" not in entry
-    state = OfferUses().load_parted("FIRST1", entry, parts)
-    assert state.decided == {"m1": {1: 100}, "d1": {1: 0}}
-    assert state.discounts_granted == {"d1|1"}
-    assert state.uses_granted == 1
+    moved = []
+    for offset in range(3):
+        h.batches.cache.clear()  # read back from the table each time
+        await h.run(request("m00000", offset))  # answered as before, from what is stored
+        [granted] = [h.batches.codec.decode(v) for t, v, _, _ in answers(h)]
+        assert (type(granted).__name__, granted.points_granted) == ("OfferUseGranted", 100)
+        parts = h.table.parts("FIRST1")
+        moved.append(sum(1 for name in parts if name.startswith(MEMBER)))
+        entry = h.table.get("FIRST1")
+        assert entry is not None
+        state = OfferUses().load_parted("FIRST1", entry, parts)
+        assert state.decided == members  # every answer, wherever it is kept
+        assert state.discounts_granted == {"d1|1"}
+    assert moved == [MOVED_AT_ONCE, 2 * MOVED_AT_ONCE, len(members)]
+    assert budget.OfferUses.model_validate_json(entry).decided == {}  # the entry holds none
 
 
 async def test_an_offer_writes_only_the_members_whose_answers_changed():

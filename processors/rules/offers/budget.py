@@ -69,6 +69,7 @@ class _Changed:
 
     def __init__(self) -> None:
         self.members: set[str] = set()
+        self.inline: set[str] = set()  # members still kept in an entry stored whole
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Changed)
@@ -107,13 +108,23 @@ class OfferUses(BaseModel):
             self.discounts_granted.add(f"{member_id}|{use_number}")
         self._changed.members.add(member_id)
 
-    def touched(self, member_id: str) -> None:
-        """Store `member_id`'s answers again at the next save."""
-        self._changed.members.add(member_id)
+    def kept_inline(self, members: set[str]) -> None:
+        """`members`' answers were read from an entry stored whole: they move to their own
+        parts a few thousand a save (`changed_members`), and stay in the entry until then."""
+        self._changed.inline = set(members)
 
-    def changed_members(self) -> list[str]:
-        """The members whose answers changed since the last call."""
-        members, self._changed.members = sorted(self._changed.members), set()
+    def inline(self) -> set[str]:
+        """The members whose answers the entry still holds."""
+        return self._changed.inline
+
+    def changed_members(self, moved_most: int = 0) -> list[str]:
+        """The members whose answers changed since the last call, and up to `moved_most` of
+        those the entry still holds: each is stored on its own from now on."""
+        changed = self._changed
+        moving = sorted(changed.inline - changed.members)[:moved_most]
+        members = sorted(changed.members.union(moving))
+        changed.members = set()
+        changed.inline.difference_update(members)
         return members
 
     def changed_reservations(self) -> list[str]:
