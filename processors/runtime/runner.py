@@ -111,7 +111,10 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
         self._generation = 0  # +1 at each revocation: records taken before it are void
         self._recovered = asyncio.Event()  # the current assignment's table is caught up
         self._unrecovered: set[int] | None = None  # its partitions, until they are
+        self._recovering: asyncio.Task[int] | None = None  # the recovery running, if one is
         self._recovery_failures = 0
+        self._revocations = 0  # +1 as each revocation starts, before it waits for the lock
+        self._reassigned = asyncio.Event()  # an assignment came: recover it now, not later
         self.progress = Progress(self.name)
         self._failures = 0
         self._committing: asyncio.Task[None] | None = None
@@ -150,7 +153,7 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
                 retry_in = None
                 async with self._lock:
                     if self._unrecovered is not None:
-                        retry_in = await self._recover(self._unrecovered)
+                        retry_in = await self._recover(self._unrecovered, stopping)
                     # Observed first: a partition's start is known before any batch of it
                     # runs, so a batch that blocks (a send to a topic gone) shows as a stall.
                     await self._observe()
@@ -160,8 +163,7 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
                 if self._fetching is not None and self._fetching.done():
                     self._fetching.result()  # the consumer failed: raise it here
                 if retry_in is not None:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stopping.wait(), retry_in)
+                    await _first(retry_in, stopping, self._reassigned)
         finally:
             await self._stop_fetching()
             await self._committed()
@@ -277,6 +279,14 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
             await committing
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # At once, before the lock: no record runs from here on, and a recovery in progress
+        # stops (found in review: the group waits for this callback only until its rebalance
+        # timeout; a recovery that outlasted it and then ran records ran partitions the group
+        # had given to another process).
+        self._revocations += 1
+        self._recovered.clear()
+        if self._recovering is not None:
+            self._recovering.cancel()
         async with self._lock:  # the batch in hand has finished and committed
             await self._committed()
             self._generation += 1
@@ -296,27 +306,43 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
             self.progress.assigned(assigned)
             if self.table is not None and self._reader is not None:
                 partitions = {tp.partition for tp in assigned}
+                self._recovered.clear()  # also if the revocation before failed half-way
                 self.table.release(keep=partitions)
                 self._unrecovered = partitions
+                self._recovery_failures = 0
+                self._reassigned.set()
                 self._arrived.set()
             else:
                 self._recovered.set()
                 self.ready.set()
         log.info("runner.assigned", agent=self.name, partitions=len(assigned))
 
-    async def _recover(self, partitions: set[int]) -> float | None:
-        """Catch the table up with `partitions`' changelog (under the lock); on a failure (the
-        broker out of reach), the seconds to wait before the loop tries again."""
+    async def _recover(self, partitions: set[int], stopping: asyncio.Event) -> float | None:
+        """Catch the table up with `partitions`' changelog (under the lock), unless a stop or
+        a revocation comes first (then it is left, consistent, for the next assignment); on a
+        failure (the broker out of reach), the seconds to wait before the loop tries again."""
         assert self.table is not None
-        started = time.perf_counter()
+        started, revocations = time.perf_counter(), self._revocations
+        recovering = self._recovering = asyncio.create_task(
+            self.table.recover(partitions, self._reader)
+        )
         try:
-            applied = await self.table.recover(partitions, self._reader)
-        except Exception as error:  # noqa: BLE001 - tried again by the loop, never given up
+            await _first(None, stopping, recovering)
+        finally:
+            self._recovering = None
+            recovering.cancel()
+            await asyncio.gather(recovering, return_exceptions=True)
+        if recovering.cancelled() or stopping.is_set() or revocations != self._revocations:
+            return None
+        error = recovering.exception()
+        if error is not None:
             self._recovery_failures += 1
             delay = min(0.2 * 2.0 ** min(self._recovery_failures, 10), self.retry_delay_max)
             log.error("runner.recovery_failed", agent=self.name, error=repr(error)[:300],
                       partitions=sorted(partitions), retry_in_seconds=delay)  # fmt: skip
+            self._reassigned.clear()  # under the lock: an assignment from here on wakes it
             return delay
+        applied = recovering.result()
         self._recovery_failures = 0
         RECOVERED.labels(self.table.name).inc(applied)
         log.info("runner.table_recovered", agent=self.name, table=self.table.name,
@@ -352,3 +378,15 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
         """Partitions with records waiting that have not committed for `after_seconds`: what
         the health check reports."""
         return self.progress.stalled(self._ends(), after_seconds)
+
+
+async def _first(seconds: float | None, *waits: asyncio.Event | asyncio.Task[Any]) -> None:
+    """Wait until one of the events is set or one of the tasks is done, or `seconds` pass."""
+    waiting = [w if isinstance(w, asyncio.Task) else asyncio.ensure_future(w.wait())
+               for w in waits]  # fmt: skip
+    try:
+        await asyncio.wait(waiting, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter, wait in zip(waiting, waits, strict=True):
+            if waiter is not wait:
+                waiter.cancel()

@@ -78,6 +78,7 @@ class Consumer:
 
 class FlakyTable:
     name = "flaky"
+    seconds = 0.0  # how long a recovery takes
 
     def __init__(self, failures: int) -> None:
         self.failures = failures
@@ -90,6 +91,7 @@ class FlakyTable:
 
     async def recover(self, partitions: set[int], reader: Any) -> int:
         self.attempts += 1
+        await asyncio.sleep(self.seconds)
         if self.failures:
             self.failures -= 1
             raise ConnectionError("broker out of reach")
@@ -163,3 +165,26 @@ async def test_a_consumer_that_fails_is_still_stopped_and_its_table_closed(
         await asyncio.wait_for(running, 3)
     assert group.calls == ["stop"]  # left the group: its partitions move at once
     assert table.closed
+
+
+async def test_a_revocation_during_a_recovery_stops_it_at_once_and_no_record_runs(
+    consumers: list[Consumer],
+) -> None:
+    # Found in review: the revocation waited for the whole recovery (past the group's
+    # rebalance timeout: the partitions given to another process), then records ran.
+    table, ran = FlakyTable(failures=0), []  # type: ignore[var-annotated]
+    table.seconds = 30.0
+    the_runner = runner(table, ran)
+    stopping = asyncio.Event()
+    running = asyncio.create_task(the_runner.run(stopping))
+    await asyncio.sleep(0.05)
+    group = next(c for c in consumers if c.listener is not None)
+    group.records = [Record(topic="t", partition=0, offset=0, key=None, value=b"x", timestamp=0)]
+    await asyncio.sleep(0.1)  # recovering, the record taken and waiting
+    assert table.attempts == 1
+    await asyncio.wait_for(the_runner.on_partitions_revoked([TP]), 0.5)
+    await asyncio.sleep(0.1)
+    stopping.set()
+    await asyncio.wait_for(running, 3)
+    assert ran == []
+    assert not table.caught_up
