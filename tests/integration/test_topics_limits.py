@@ -3,6 +3,8 @@ created before it was, the topic's other settings kept; never lowered."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -14,11 +16,20 @@ OLD, NEW = "1048588", str(8 << 20)
 
 
 async def _settings(bootstrap: str, topic: str) -> dict[str, str]:
+    """The topic's settings, once the broker describes them (a topic just created may be
+    unknown to it for a moment)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-        return {entry[0]: entry[1] for entry in response.resources[0][4]}
+        for _ in range(100):
+            [response] = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic)]
+            )
+            error, _, _, _, entries = response.resources[0][:5]
+            if not error and entries:
+                return {entry[0]: entry[1] for entry in entries}
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{topic}: never described")
     finally:
         await admin.close()
 
