@@ -162,7 +162,7 @@ async def run_codes_bench(
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     try:
-        services.start("worker", "worker")
+        worker = services.start("worker", "worker")
         services.start("projector", "project")
         api = services.start("api", "api", "--port", str(port), "--workers", str(api_workers))
         await publish_events(isolated, world)
@@ -175,6 +175,7 @@ async def run_codes_bench(
         await open_loop(base_url, warming, measured=False)
         assert api.process is not None
         cpu_before = cpu_seconds(api.process.pid)
+        ages_before = await _record_ages(worker.url("/metrics"))
         trips = await open_loop(
             base_url,
             schedule(token, codes, first=warm, rate=rate, seconds=seconds, run="run"),
@@ -182,6 +183,8 @@ async def run_codes_bench(
             classify=_outcome,
         )
         cpu_after = cpu_seconds(api.process.pid)
+        ages = _since(await _record_ages(worker.url("/metrics")), ages_before)
+        report.context["agent_wait_ms"] = _quantiles(ages)
     finally:
         services.stop()
         await delete_topics(isolated.bootstrap_servers, isolated.topic_prefix)
@@ -199,6 +202,38 @@ async def run_codes_bench(
         },
     )
     return report
+
+
+async def _record_ages(url: str) -> dict[float, float]:
+    """The promotion agent's `loyalty_record_age_seconds` buckets (upper bound → count so
+    far): how long each batch's oldest record had waited when its batch started."""
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        text = await response.text()
+    wanted = 'loyalty_record_age_seconds_bucket{agent="promotion-uses",le="'
+    buckets = {}
+    for line in text.splitlines():
+        if line.startswith(wanted):
+            bound, _, count = line[len(wanted) :].partition('"} ')
+            buckets[float(bound)] = float(count)
+    return buckets
+
+
+def _since(after: dict[float, float], before: dict[float, float]) -> dict[float, float]:
+    return {bound: count - before.get(bound, 0.0) for bound, count in after.items()}
+
+
+def _quantiles(buckets: dict[float, float]) -> str | None:
+    """p50 and p99 of a cumulative histogram, as the bounds of the buckets they fall in."""
+    total = buckets.get(float("inf"), 0.0)
+    if total <= 0:
+        return None
+    bounds = sorted(buckets)
+
+    def at(q: float) -> str:
+        bound = next(b for b in bounds if buckets[b] >= q * total)
+        return "> 60 s" if bound == float("inf") else f"≤ {bound * 1000:g} ms"
+
+    return f"p50 {at(0.5)}, p99 {at(0.99)} ({total:.0f} batches)"
 
 
 _NOTES = {

@@ -235,6 +235,7 @@ def print_latency_report(report: BenchReport, console: Console, title: str) -> N
         "achieved_requests_per_s": "achieved {}/s",
         "generator_lag_max_ms": "generator at most {} ms late",
         "api_cpu_ms_per_request": "API CPU {} ms a request",
+        "agent_wait_ms": "request → its agent's batch (worker histogram) {}",
     }
     line = [form.format(report.context[key]) for key, form in said.items()
             if report.context.get(key) is not None]  # fmt: skip
