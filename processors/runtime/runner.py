@@ -19,6 +19,9 @@ returns none while a rebalance is in progress, and starts fetching the new assig
 calls `on_partitions_assigned`, so such records can be taken before the table is caught up;
 dropped there, they would be lost (their partition's position is past them and no rebalance
 comes to reset it); run there, they would be decided against a state not yet recovered.
+A revocation, as soon as it starts (before it waits for the batch in hand), lets no further
+record run and cancels a recovery in progress: the group waits for it only until its
+rebalance timeout, after which the partitions belong to another process.
 
 Fetching runs beside the batches (`_fetch`): records are taken from the consumer as soon as
 they arrive and wait for the next batch (at most `batch_max` of them). aiokafka sends no new
