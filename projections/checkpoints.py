@@ -7,9 +7,9 @@ here runs in the caller's transaction; none commits, and none touches another pr
 
 Two ways to use it:
 - per record, as STYLE.md shows: `if advance(conn, ...): apply(...)`;
-- per partition batch (what the runner does, one round trip instead of one per record):
-  `claim` locks the partition's row and says where it stands, the caller applies the records
-  at or after that offset, then `store` moves the row past the batch.
+- per batch of partitions (what the runner does): `claim` locks the partitions' rows and says
+  where each stands, the caller applies the records at or after each offset, then `store`
+  moves the rows past the batch; one round trip each for all the transaction's partitions.
 """
 
 from __future__ import annotations
@@ -52,36 +52,48 @@ def advance(
     return row is not None
 
 
-def claim(conn: psycopg.Connection, projection: str, topic: str, partition: int) -> int:
-    """Lock the partition's checkpoint until the transaction ends and return its next offset
-    (0 for a partition never applied).
+def claim(
+    conn: psycopg.Connection, projection: str, partitions: list[Partition]
+) -> dict[Partition, int]:
+    """Lock the checkpoints of `partitions` until the transaction ends, in the order given
+    (sort them: two projectors then never deadlock on each other), and return their next
+    offsets (0 for a partition never applied); one round trip.
 
     The lock serialises writers of one partition: a second projector (after a rebalance) or
     `loyalty rebuild`'s swap waits here, then sees the committed position, so a batch is never
-    applied twice even when two processes hold it at once.
+    applied twice even when two processes hold it at once. The no-op update is what takes the
+    row lock when the row exists; when it does not, the insert creates it, and a concurrent
+    inserter waits for this transaction.
     """
-    # The no-op update is what takes the row lock when the row exists; when it does not, the
-    # insert creates it, and a concurrent inserter waits for this transaction.
-    row = conn.execute(
+    if not partitions:
+        return {}
+    rows = conn.execute(
         "INSERT INTO projection_checkpoints (projection, topic, partition, next_offset)"
-        " VALUES (%s, %s, %s, 0)"
+        " SELECT %s, topic, partition, 0"
+        " FROM unnest(%s::text[], %s::int[]) WITH ORDINALITY AS claimed(topic, partition, n)"
+        " ORDER BY n"
         " ON CONFLICT (projection, topic, partition) DO UPDATE"
         " SET next_offset = projection_checkpoints.next_offset"
-        " RETURNING next_offset",
-        (projection, topic, partition),
-    ).fetchone()
-    assert row is not None, "an upsert with DO UPDATE always returns its row"
-    next_offset: int = row[0]
-    return next_offset
+        " RETURNING topic, partition, next_offset",
+        (projection, [t for t, _ in partitions], [p for _, p in partitions]),
+    ).fetchall()
+    return {(topic, partition): next_offset for topic, partition, next_offset in rows}
 
 
-def store(
-    conn: psycopg.Connection, projection: str, topic: str, partition: int, next_offset: int
-) -> None:
-    """Set the partition's next offset, after `claim` in the same transaction. Never moves a
-    checkpoint backwards."""
+def store(conn: psycopg.Connection, projection: str, next_offsets: dict[Partition, int]) -> None:
+    """Set the next offsets of `next_offsets`' partitions, after `claim` in the same
+    transaction; one round trip. Never moves a checkpoint backwards."""
+    if not next_offsets:
+        return
     conn.execute(
-        "UPDATE projection_checkpoints SET next_offset = %s, updated_at = now()"
-        " WHERE projection = %s AND topic = %s AND partition = %s AND next_offset < %s",
-        (next_offset, projection, topic, partition, next_offset),
+        "UPDATE projection_checkpoints AS c SET next_offset = s.next_offset, updated_at = now()"
+        " FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS s(topic, partition, next_offset)"
+        " WHERE c.projection = %s AND c.topic = s.topic AND c.partition = s.partition"
+        " AND c.next_offset < s.next_offset",
+        (
+            [t for t, _ in next_offsets],
+            [p for _, p in next_offsets],
+            list(next_offsets.values()),
+            projection,
+        ),
     )

@@ -117,7 +117,7 @@ def apply(
     """Apply `batches` and advance their checkpoints in one transaction; all or nothing.
 
     1. Claim each partition's checkpoint (locks it; in (topic, partition) order, so two
-       projectors never deadlock on each other).
+       projectors never deadlock on each other), all in one round trip.
     2. A checkpoint behind `expected` means the tables lost records the caller read past:
        skip that partition and report a rewind. Records before the checkpoint were applied
        already (a redelivery) and are skipped.
@@ -147,11 +147,12 @@ def apply(
     challenge_events: list[challenges.ChallengeEvent] = []
     issued_events: list[issued_offers.IssuedOfferEvent] = []
     with conn.transaction():
-        for batch in sorted(batches, key=lambda b: (b.topic, b.partition)):
-            if not batch.records:
-                continue
+        ordered = sorted((b for b in batches if b.records), key=lambda b: (b.topic, b.partition))
+        claimed = checkpoints.claim(conn, projection, [(b.topic, b.partition) for b in ordered])
+        moved: dict[checkpoints.Partition, int] = {}
+        for batch in ordered:
             where = (batch.topic, batch.partition)
-            stored = checkpoints.claim(conn, projection, batch.topic, batch.partition)
+            stored = claimed[where]
             if batch.expected is not None and stored < batch.expected:
                 outcome.rewinds[where] = stored
                 continue
@@ -198,8 +199,9 @@ def apply(
                     raise TypeError(f"{type(event).__name__} is not projected here")
             next_offset = max(stored, batch.records[-1].offset + 1)
             if next_offset > stored:
-                checkpoints.store(conn, projection, batch.topic, batch.partition, next_offset)
+                moved[where] = next_offset
             outcome.next_offsets[where] = next_offset
+        checkpoints.store(conn, projection, moved)
         enrolments = members.touches_enrolments(member_events, outcome_events)
         if enrolments:
             members.serialize(conn)  # before writing an enrolment or an answer to one

@@ -437,6 +437,21 @@ def test_a_checkpoint_advances_only_over_new_offsets(database_url, schema):
     assert stored == {("t", 0): 6}
 
 
+def test_checkpoints_are_claimed_and_stored_for_every_partition_at_once(database_url, schema):
+    partitions = [("a", 0), ("a", 1), ("b", 0)]
+    with db.connect(database_url, schema=schema) as conn:
+        with conn.transaction():
+            assert checkpoints_module.claim(conn, "p", partitions) == dict.fromkeys(partitions, 0)
+            checkpoints_module.store(conn, "p", {("a", 0): 7, ("b", 0): 3})
+        with conn.transaction():
+            claimed = checkpoints_module.claim(conn, "p", partitions)
+            checkpoints_module.store(conn, "p", {("a", 0): 5, ("a", 1): 2})  # 5: never back
+        stored = checkpoints_module.load(conn, "p", ["a", "b"])
+
+    assert claimed == {("a", 0): 7, ("a", 1): 0, ("b", 0): 3}
+    assert stored == {("a", 0): 7, ("a", 1): 2, ("b", 0): 3}
+
+
 async def test_a_restarted_projector_resumes_from_its_postgres_checkpoints(
     database_url, bootstrap_servers, new_topic, schema
 ):
