@@ -111,12 +111,11 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer: AIOKafkaConsumer | None = None
         self._reader: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
-        self._generation = 0  # +1 at each revocation: records taken before it are void
+        self._generation = 0  # +1 as each revocation starts: records taken before it are void
         self._recovered = asyncio.Event()  # the current assignment's table is caught up
         self._unrecovered: set[int] | None = None  # its partitions, until they are
         self._recovering: asyncio.Task[int] | None = None  # the recovery running, if one is
         self._recovery_failures = 0
-        self._revocations = 0  # +1 as each revocation starts, before it waits for the lock
         self._reassigned = asyncio.Event()  # an assignment came: recover it now, not later
         self.progress = Progress(self.name)
         self._failures = 0
@@ -238,7 +237,7 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
         except Exception as error:  # noqa: BLE001 - a broker or send failure: run it again
             self._failures += 1
             BATCH_FAILURES.labels(self.name).inc()
-            delay = min(0.2 * 2 ** min(self._failures, 10), self.retry_delay_max)
+            delay = self._backoff(self._failures)
             log.error("runner.batch_failed", agent=self.name, error=repr(error)[:500],
                       records=len(records), retry_in_seconds=delay)  # fmt: skip
             # Nothing of it committed: again, with what was taken of its partitions since
@@ -286,14 +285,12 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
         # stops (found in review: the group waits for this callback only until its rebalance
         # timeout; a recovery that outlasted it and then ran records ran partitions the group
         # had given to another process).
-        self._revocations += 1
+        self._generation += 1
         self._recovered.clear()
         if self._recovering is not None:
             self._recovering.cancel()
         async with self._lock:  # the batch in hand has finished and committed
             await self._committed()
-            self._generation += 1
-            self._recovered.clear()
             self._unrecovered = None
             self._waiting = {}
             self._room.set()
@@ -325,7 +322,7 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
         a revocation comes first (then it is left, consistent, for the next assignment); on a
         failure (the broker out of reach), the seconds to wait before the loop tries again."""
         assert self.table is not None
-        started, revocations = time.perf_counter(), self._revocations
+        started, generation = time.perf_counter(), self._generation
         recovering = self._recovering = asyncio.create_task(
             self.table.recover(partitions, self._reader)
         )
@@ -335,12 +332,12 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
             self._recovering = None
             recovering.cancel()
             await asyncio.gather(recovering, return_exceptions=True)
-        if recovering.cancelled() or stopping.is_set() or revocations != self._revocations:
+        if recovering.cancelled() or stopping.is_set() or generation != self._generation:
             return None
         error = recovering.exception()
         if error is not None:
             self._recovery_failures += 1
-            delay = min(0.2 * 2.0 ** min(self._recovery_failures, 10), self.retry_delay_max)
+            delay = self._backoff(self._recovery_failures)
             log.error("runner.recovery_failed", agent=self.name, error=repr(error)[:300],
                       partitions=sorted(partitions), retry_in_seconds=delay)  # fmt: skip
             self._reassigned.clear()  # under the lock: an assignment from here on wakes it
@@ -356,6 +353,10 @@ class Runner(ConsumerRebalanceListener):  # type: ignore[misc]
         self._recovered.set()
         self.ready.set()
         return None
+
+    def _backoff(self, failures: int) -> float:
+        """Seconds to wait after `failures` failures in a row: doubling, up to the most."""
+        return min(0.2 * 2.0 ** min(failures, 10), self.retry_delay_max)
 
     async def _observe(self) -> None:
         """Lag per partition, for the metrics and the stall check."""
