@@ -61,8 +61,7 @@ class OfferUses:
             kind, _, item = name.partition(":")
             if kind == _MEMBER:
                 uses, discounts = json.loads(value)
-                state.decided[item] = {int(number): points for number, points in uses.items()}
-                state.discounts_granted.update(f"{item}|{number}" for number in discounts)
+                state.read_answers(item, {int(n): points for n, points in uses.items()}, discounts)
             elif kind == _RESERVATION:
                 state.reservations[item] = budget.Reservation.model_validate_json(value)
         for reserved in inline:
@@ -75,23 +74,16 @@ class OfferUses:
     def dump(self, state: budget.OfferUses) -> Stored:
         parts: dict[str, bytes | None] = {}
         for member_id in state.changed_members(moved_most=MOVED_AT_ONCE):
-            uses = state.decided.get(member_id, {})
-            discounts = [n for n in uses if f"{member_id}|{n}" in state.discounts_granted]
-            parts[MEMBER + member_id] = json.dumps([uses, discounts]).encode()
+            parts[MEMBER + member_id] = json.dumps(state.answers_of(member_id)).encode()
         for reserved in state.changed_reservations():
             kept = state.reservations.get(reserved)
             parts[RESERVATION + reserved] = (
                 None if kept is None else kept.model_dump_json().encode()
             )
-        inline = state.inline()
-        if not inline:
+        whole = state.inline()
+        if whole is None:
             return Stored(state.model_dump_json(exclude=_IN_PARTS).encode(), parts)
-        entry = state.model_copy(update={
-            "decided": {m: state.decided[m] for m in inline},
-            "discounts_granted": {k for k in state.discounts_granted
-                                  if k.partition("|")[0] in inline},
-        })  # fmt: skip
-        return Stored(entry.model_dump_json(exclude={"reservations"}).encode(), parts)
+        return Stored(whole.model_dump_json(exclude={"reservations"}).encode(), parts)
 
 
 MOVED_AT_ONCE = 2_000

@@ -94,7 +94,7 @@ class Lease(BaseModel):
 
     def left(self) -> int:
         """The uses it still sets aside."""
-        return 0 if self.ended else self.granted - len(self.spent)
+        return 0 if self.ended else self.granted - self.used
 
 
 class _Unsaved:

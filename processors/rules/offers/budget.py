@@ -105,17 +105,36 @@ class OfferUses(BaseModel):
         unless `discount`, a discount-only use granted)."""
         self.decided.setdefault(member_id, {})[use_number] = points
         if discount:
-            self.discounts_granted.add(f"{member_id}|{use_number}")
+            self.discounts_granted.add(_key(member_id, use_number))
         self._changed.members.add(member_id)
+
+    def answers_of(self, member_id: str) -> tuple[dict[int, int], list[int]]:
+        """`member_id`'s answers as stored on their own: use → points granted, and the
+        discount-only uses granted."""
+        uses = self.decided.get(member_id, {})
+        return uses, [n for n in uses if _key(member_id, n) in self.discounts_granted]
+
+    def read_answers(self, member_id: str, uses: dict[int, int], discounts: list[int]) -> None:
+        """`member_id`'s answers read back from where they were stored on their own."""
+        self.decided[member_id] = uses
+        self.discounts_granted.update(_key(member_id, n) for n in discounts)
 
     def kept_inline(self, members: set[str]) -> None:
         """`members`' answers were read from an entry stored whole: they move to their own
         parts a few thousand a save (`changed_members`), and stay in the entry until then."""
         self._changed.inline = set(members)
 
-    def inline(self) -> set[str]:
-        """The members whose answers the entry still holds."""
-        return self._changed.inline
+    def inline(self) -> OfferUses | None:
+        """The entry as it still holds members' answers (an entry stored whole whose members
+        have not all moved to parts yet); None once it holds none."""
+        inline = self._changed.inline
+        if not inline:
+            return None
+        return self.model_copy(update={
+            "decided": {m: self.decided[m] for m in inline},
+            "discounts_granted": {k for k in self.discounts_granted
+                                  if k.partition("|")[0] in inline},
+        })  # fmt: skip
 
     def changed_members(self, moved_most: int = 0) -> list[str]:
         """The members whose answers changed since the last call, and up to `moved_most` of
@@ -166,7 +185,9 @@ def decide(state: OfferUses | None, request: UsesInput) -> Decision:
     decision = Decision(state)
     known = state.decided.get(request.member_id, {}).get(request.use_number)
     if known is not None:
-        granted = known > 0 or _key(request) in state.discounts_granted
+        granted = (
+            known > 0 or _key(request.member_id, request.use_number) in state.discounts_granted
+        )
         decision.emitted.append(_answer(state, request, known, granted=granted))
         return decision
     told_yes = (
@@ -272,8 +293,9 @@ def _denial(
     return OfferUseDenial.USES_RESERVED
 
 
-def _key(request: OfferUseRequested) -> str:
-    return f"{request.member_id}|{request.use_number}"
+def _key(member_id: str, use_number: int) -> str:
+    """A discount-only use granted, in `OfferUses.discounts_granted`."""
+    return f"{member_id}|{use_number}"
 
 
 def _uses_left(state: OfferUses, request: OfferUseRequested, at: datetime) -> int:
