@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from loyalty import stack
 from loyalty.bench import load
@@ -209,13 +210,13 @@ async def _record_ages(url: str) -> dict[float, float]:
     far): how long each batch's oldest record had waited when its batch started."""
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         text = await response.text()
-    wanted = 'loyalty_record_age_seconds_bucket{agent="promotion-uses",le="'
-    buckets = {}
-    for line in text.splitlines():
-        if line.startswith(wanted):
-            bound, _, count = line[len(wanted) :].partition('"} ')
-            buckets[float(bound)] = float(count)
-    return buckets
+    return {
+        float(sample.labels["le"]): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "loyalty_record_age_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_bucket") and sample.labels.get("agent") == "promotion-uses"
+    }
 
 
 def _since(after: dict[float, float], before: dict[float, float]) -> dict[float, float]:

@@ -10,6 +10,7 @@ import json
 import random
 import urllib.error
 import urllib.request
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import fastavro
@@ -45,16 +46,21 @@ async def until(predicate, seconds: float) -> bool:  # type: ignore[no-untyped-d
     return bool(await predicate())
 
 
+def all_committed(settings: Settings) -> Callable[[], Awaitable[bool]]:
+    """For `until`: whether the worker's groups have committed every record there is."""
+
+    async def committed() -> bool:
+        return await uncommitted(settings) == 0
+
+    return committed
+
+
 async def run_a_worker_until_all_is_committed(settings: Settings, log_dir) -> None:  # type: ignore[no-untyped-def]
     """Start a worker, wait until its groups have committed every record there is, stop it."""
     services = Services(settings, log_dir)
     worker = services.start("worker", "worker")
     try:
-
-        async def all_run() -> bool:
-            return await uncommitted(settings) == 0
-
-        assert await until(all_run, 120), worker.log_tail()
+        assert await until(all_committed(settings), 120), worker.log_tail()
     finally:
         services.stop()
 
@@ -176,11 +182,7 @@ async def test_records_taken_during_failing_batches_are_run_once_each_when_it_pa
     services = Services(isolated, tmp_path)
     worker = services.start("worker", "worker")
     try:
-
-        async def settled() -> bool:
-            return await uncommitted(isolated) == 0
-
-        assert await until(settled, 120), worker.log_tail()
+        assert await until(all_committed(isolated), 120), worker.log_tail()
         ledger = isolated.topic("loyalty.ledger.v1")
         admin = AIOKafkaAdminClient(bootstrap_servers=isolated.bootstrap_servers)
         await admin.start()
@@ -195,7 +197,7 @@ async def test_records_taken_during_failing_batches_are_run_once_each_when_it_pa
         await publish_events(isolated, then)  # taken while the first ones fail
         await asyncio.sleep(1)
         await asyncio.to_thread(stack.up, isolated)  # the topic is back
-        assert await until(settled, 180), worker.log_tail()
+        assert await until(all_committed(isolated), 180), worker.log_tail()
     finally:
         services.stop()
     codec = AvroCodec.with_history()
