@@ -45,3 +45,7 @@ if [[ ! -x .venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; the
   .venv/bin/pip install -q -e '.[dev]'
   echo "$want" >"$stamp"
 fi
+
+# The rule core compiled with mypyc (docs/adr/0041-the-rule-core-compiled.md): a no-op when the
+# build matches the sources; without a C compiler the rules run from their sources.
+.venv/bin/python scripts/compile_rules.py
