@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from processors import native
 from processors.base.settings import REPO_ROOT
 
 QUANTILES = ("p50_ms", "p95_ms", "p99_ms", "max_ms")
@@ -146,6 +147,7 @@ class BenchReport:
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
                 "machine": platform.machine(),
+                "rule_core": native.BUILD,  # compiled or from source (ADR 41)
                 "load_average": [round(x, 2) for x in os.getloadavg()],
                 **self.context,
             },

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
+from processors import native
 from processors.base.health import body, serve
 from processors.base.logs import get_logger
 from processors.config_feed import ConfigFeed
@@ -65,6 +66,7 @@ class Worker:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stopping.set)
         await self.producer.start()
+        log.info("worker.started", rule_core=native.BUILD)  # compiled or source (ADR 41)
         site = await serve(self.http_host, self.http_port, self.health)
         feed = asyncio.create_task(self.feed.run(), name="config-feed")
         tasks = [asyncio.create_task(r.run(self.stopping), name=r.name) for r in self.runners]
