@@ -17,6 +17,11 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v "$PYTHON" >/dev/null 2>&1 || missing+=(python3 python3-venv)
 "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+# A C compiler and Python's headers: scripts/compile_rules.py compiles the rule core (ADR 41).
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+"$PYTHON" -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  >/dev/null 2>&1 || missing+=(python3-dev)
 
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then

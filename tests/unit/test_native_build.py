@@ -22,10 +22,12 @@ PROBE = (
 
 
 def _probe(**env: str) -> tuple[str, str]:
-    """Which build a new process chooses, and the file its offer rules come from."""
+    """Which build a new process chooses, and the file its offer rules come from (the
+    switch as `env` says, whatever this process's environment holds)."""
+    inherited = {k: v for k, v in os.environ.items() if k != native.SWITCH}
     done = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True,
-        env={**os.environ, **env},
+        env=inherited | env,
     )  # fmt: skip
     build, source = done.stdout.splitlines()
     return build, source
@@ -41,16 +43,24 @@ def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (root / "rules" / "fast.py").write_text("WHERE = 'source'\n")
     monkeypatch.setattr(native, "PACKAGE_ROOT", root)
     monkeypatch.setattr(native, "MANIFEST", root / "rules" / "_compiled.json")
+    monkeypatch.setattr(native, "BUILD", native.BUILD)  # this process's choice, kept
+    monkeypatch.delenv(native.SWITCH, raising=False)
+    _build(root)
     before = list(sys.meta_path)
     yield root
     sys.meta_path[:] = before
 
 
+def _build(root: Path) -> None:
+    """Stand-ins for the build's extension files (never imported here)."""
+    for name in ("rules/fast", "rules__mypyc"):
+        (root / f"{name}{native.extension_suffix()}").write_bytes(b"")
+
+
 def _manifest(root: Path, **fields: object) -> None:
     manifest = {
         "digest": native.sources_digest(root),
-        "python": sys.implementation.cache_tag,
-        "library": "processors.rules__mypyc",
+        "python": native.extension_suffix(),
         "modules": ["processors.rules.fast"],
     }
     (root / "rules" / "_compiled.json").write_text(json.dumps(manifest | fields))
@@ -64,6 +74,7 @@ def _finder() -> native._FromSource | None:
 
 
 _BEFORE = list(sys.meta_path)
+_OWN = native.BUILD  # this process's choice, before any test changes it
 
 
 def test_a_current_build_is_used(package: Path) -> None:
@@ -87,7 +98,7 @@ def test_an_edit_after_the_build_runs_the_sources(package: Path) -> None:
 
 
 def test_a_build_for_another_python_is_not_used(package: Path) -> None:
-    _manifest(package, python="cpython-399")
+    _manifest(package, python=".cpython-399-x86_64-linux-gnu.so")
     assert "another Python" in native.choose()
     assert _finder() is not None
 
@@ -101,13 +112,34 @@ def test_the_switch_turns_a_current_build_off(
     assert _finder() is not None
 
 
+def test_a_build_missing_an_extension_is_not_used(package: Path) -> None:
+    _manifest(package)
+    (package / f"rules__mypyc{native.extension_suffix()}").unlink()
+    assert "incomplete" in native.choose()
+    assert _finder() is not None
+
+
 def test_extensions_without_a_manifest_are_not_used(package: Path) -> None:
-    suffix = next(s for s in native.importlib.machinery.EXTENSION_SUFFIXES if s != ".so")
-    (package / "rules" / f"fast{suffix}").write_bytes(b"")
     assert native.choose() == "source"
     finder = _finder()
     assert finder is not None
-    assert "processors.rules.fast" in finder.modules
+    assert finder.modules == {"processors.rules.fast"}
+
+
+def test_an_unreadable_source_runs_the_sources(package: Path) -> None:
+    """A source that cannot be read (here a directory where a file was) cannot be judged
+    current; an editor's lock file (a dangling link) is no source and changes nothing."""
+    _manifest(package)
+    (package / "rules" / ".#fast.py").write_text("an editor's lock\n")
+    (package / "rules" / "linked.py").symlink_to("nobody@host.1:1")
+    assert native.choose() == "compiled"
+    (package / "rules" / "gone.py").mkdir()
+    assert native.choose().startswith("source (the sources could not be read")
+
+
+def test_a_manifest_that_is_not_one_is_no_build(package: Path) -> None:
+    (package / "rules" / "_compiled.json").write_text("[1, 2]")
+    assert native.choose() == "source"
 
 
 def test_the_switch_reads_the_rules_from_source() -> None:
@@ -126,6 +158,7 @@ def test_a_new_process_runs_the_build_it_finds() -> None:
         current = False
     if os.environ.get("CI"):
         assert current, "CI runs `make setup`, which compiles the rule core"
+        assert _OWN == "compiled", f"this test process runs the rules from source: {_OWN}"
     if current:
         assert build == "compiled", build
         assert not source.endswith(".py"), source

@@ -1,7 +1,8 @@
 """What the engine copies or pickles of the rule core's values survives it, on the compiled
-build as from source (ADR 41): mypyc's frozen dataclasses refused `copy.deepcopy` (the
-console's preview copies the whole configuration; found by CI), so every value a
-configuration or a member's state holds is copied here, both ways."""
+build as from source (ADR 41): mypyc's classes refused `copy.deepcopy` (the console's preview
+copies the whole configuration; found by CI), so a configuration holding every kind of
+value is copied and pickled here and must decide as the original does. (Members' states are
+pydantic models: not compiled.)"""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ import copy
 import pickle
 from datetime import UTC, datetime, timedelta
 
-from loyalty.bench.cart import build_world
+from loyalty.bench.cart import START, build_world
 from loyalty.bench.codes import _promotions
 from processors.rules.member import Config
 from processors.simulation import Simulation
+from projections.api.cart_schemas import CartRequest
 from tests.rules.test_challenges import challenge
-
-NOW = datetime(2026, 1, 10, tzinfo=UTC)
 
 
 def _config() -> Config:
@@ -29,14 +29,28 @@ def _config() -> Config:
     return config
 
 
+def _codes(config: Config) -> dict[str, list[str]]:
+    return {
+        promotion: [code for codes, _ in issues for code in codes]
+        for promotion, issues in config.promotions.generated.items()
+    }
+
+
 def test_a_configuration_is_copied_deep_and_pickled() -> None:
     config = _config()
+    offers = [f"BENCH_{n:04d}" for n in range(120)]
+    assert all(config.catalogue.get(offer) for offer in offers)
+    reach = {offer: config.catalogue.reach(offer) for offer in offers}
+    assert any(r is not None for r in reach.values())
+    assert _codes(config)
     for copied in (copy.deepcopy(config), pickle.loads(pickle.dumps(config))):
-        assert [o.offer_id for o in copied.catalogue.for_sale(NOW)] == [
-            o.offer_id for o in config.catalogue.for_sale(NOW)
+        assert [copied.catalogue.get(offer) for offer in offers] == [
+            config.catalogue.get(offer) for offer in offers
         ]
-        assert len(copied.catalogue) == len(config.catalogue)
-        assert copied.promotions.terms.keys() == config.promotions.terms.keys()
+        assert {offer: copied.catalogue.reach(offer) for offer in offers} == reach
+        assert _codes(copied) == _codes(config)
+        assert copied.promotions.terms == config.promotions.terms
+        assert copied.challenges == config.challenges
         assert copied.challenges is not config.challenges
     assert copy.copy(config).catalogue is config.catalogue
 
@@ -44,8 +58,13 @@ def test_a_configuration_is_copied_deep_and_pickled() -> None:
 def test_a_simulation_runs_on_a_copied_configuration() -> None:
     """As the console's preview runs it (`projections/console/preview.py`)."""
     world = build_world(offers=60, members=5, carts=5)
-    config = _config()
-    simulation = Simulation(config=copy.deepcopy(config))
-    outputs = list(simulation.run(world.enrolments))
-    assert outputs
-    assert len(config.catalogue) == len(simulation.config.catalogue)
+    purchases = [
+        CartRequest.model_validate(body).transaction(event_id=f"tx-{n}", occurred_at=START)
+        for n, body in enumerate(world.carts)
+        if body.get("member_id")
+    ]
+    events = [*world.enrolments, *purchases]
+    on_copy = Simulation(config=copy.deepcopy(_config())).run(events)
+    on_fresh = Simulation(config=_config()).run(events)
+    assert len(on_copy) > len(world.enrolments)
+    assert [e.model_dump_json() for e in on_copy] == [e.model_dump_json() for e in on_fresh]

@@ -99,10 +99,16 @@ class GeneratedCodes:
     """The codes one issue generated: enumerable, and checkable one by one."""
 
     def __init__(self, promotion_id: str, event_id: str, pattern: str, count: int):
+        self._made_of = (promotion_id, event_id, pattern, count)
         self.pattern = CodePattern(pattern)
         self.count = count
         key = hashlib.sha256(f"{promotion_id}\x1f{event_id}".encode()).digest()
         self.permutation = Permutation(key, self.pattern.size)
+
+    def __reduce__(self) -> tuple[type[GeneratedCodes], tuple[str, str, str, int]]:
+        # Copied and pickled by making it again (the console's preview copies the whole
+        # configuration): compiled (ADR 41), its __init__ would otherwise be called bare.
+        return (GeneratedCodes, self._made_of)
 
     def code(self, index: int) -> str:
         """The `index`-th code (0-based)."""

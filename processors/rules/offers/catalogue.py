@@ -130,6 +130,12 @@ class Reach:
     needs: tuple[tuple[Selector | None, BehaviourKind, Decimal | None], ...]
     operator: BehaviourOperator
 
+    def __reduce__(self) -> tuple[type[Reach], tuple[object, ...]]:
+        # Copied and pickled through its constructor (the console's preview copies the whole
+        # configuration): compiled (ADR 41), a frozen dataclass refuses the field-by-field
+        # rebuild `copy` and `pickle` otherwise use.
+        return (Reach, (self.needs, self.operator))
+
 
 def _discard(index: dict[Key, set[str]], offer_id: str) -> None:
     # Republishing and withdrawing are rare next to evaluations: a scan is fine here.
