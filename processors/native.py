@@ -106,19 +106,18 @@ def choose() -> str:
     """Install the source finder unless a current build may be used; the choice made."""
     global BUILD
     manifest = read_manifest()
-    if manifest is None:
-        BUILD = "source"
-        modules = _extensions_present()
-    else:
-        listed = manifest.get("modules")
-        modules = [str(m) for m in listed] if isinstance(listed, list) else []
-        modules = modules or _extensions_present()
-        BUILD = _refusal(manifest) or "compiled"
-        if BUILD == "compiled":
-            return BUILD
-    if modules:
-        sys.meta_path.insert(0, _FromSource(modules))
+    BUILD = "source" if manifest is None else (_refusal(manifest) or "compiled")
+    if BUILD != "compiled":
+        modules = (_listed(manifest) if manifest else []) or _extensions_present()
+        if modules:
+            sys.meta_path.insert(0, _FromSource(modules))
     return BUILD
+
+
+def _listed(manifest: dict[str, object]) -> list[str]:
+    """The modules a build's manifest says it compiled."""
+    listed = manifest.get("modules")
+    return [str(m) for m in listed] if isinstance(listed, list) else []
 
 
 def _refusal(manifest: dict[str, object]) -> str | None:
@@ -141,12 +140,12 @@ def _refusal(manifest: dict[str, object]) -> str | None:
 def missing(manifest: dict[str, object]) -> list[Path]:
     """The extension files a build with this manifest needs and does not have: one for
     each module it lists (none listed: not a build) and the shared library."""
-    listed = manifest.get("modules")
-    if not isinstance(listed, list) or not listed:
+    listed = _listed(manifest)
+    if not listed:
         return [MANIFEST]
     suffix = extension_suffix()
     root = PACKAGE_ROOT.parent
-    needed = [root / (str(m).replace(".", "/") + suffix) for m in listed]
+    needed = [root / (m.replace(".", "/") + suffix) for m in listed]
     needed.append(root / (LIBRARY.replace(".", "/") + suffix))
     return [path for path in needed if not path.is_file()]
 

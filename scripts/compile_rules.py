@@ -29,7 +29,9 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -125,7 +127,7 @@ def current(manifest: dict[str, object] | None, digest: str) -> bool:
     )
 
 
-def locked(run: Callable[[], int]) -> int:
+def locked(run: Callable[[], T]) -> T:
     """`run` while no other build or removal runs (another `make setup`: wait for it)."""
     LOCK.parent.mkdir(parents=True, exist_ok=True)
     with LOCK.open("w") as lock:
@@ -200,7 +202,7 @@ def main() -> int:
     parser.add_argument("--remove", action="store_true", help="delete the build")
     args = parser.parse_args()
     if args.remove:
-        locked(lambda: remove() or 0)
+        locked(remove)
         print("removed: the rule core runs from its sources")
         return 0
     return locked(lambda: build(args.force))
