@@ -154,7 +154,8 @@ def _extensions_present() -> list[str]:
     """Rule modules with an extension beside them but no manifest (a build cut short): read
     from source all the same."""
     found = []
-    for path in (PACKAGE_ROOT / "rules").rglob("*.so"):
+    built = [*(PACKAGE_ROOT / "rules").rglob("*.so"), *(PACKAGE_ROOT / "codec").glob("*.so")]
+    for path in built:
         relative = path.relative_to(PACKAGE_ROOT.parent).as_posix()
         suffix = next(
             (s for s in sorted(importlib.machinery.EXTENSION_SUFFIXES, key=len, reverse=True)

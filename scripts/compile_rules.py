@@ -3,9 +3,11 @@
     .venv/bin/python scripts/compile_rules.py [--force | --remove]
 
 Builds every module of `processors.rules` except those that define pydantic models (mypyc
-compiles functions and plain classes; pydantic's models already run in Rust) into one C
-extension group, type-checked with the project's mypy settings (strict on the rule core),
-puts the extensions beside their sources and writes the manifest `processors.native` reads:
+compiles functions and plain classes; pydantic's models already run in Rust), and the
+codec's Avro encoding `processors.codec.binary` (ADR 42), into one C extension group,
+type-checked with the project's mypy settings (strict on the rule core and the codec's
+encoding), puts the extensions beside their sources and writes the manifest
+`processors.native` reads:
 the modules compiled, the extension suffix and the digest of the sources they were compiled
 from, and what compiled them. Nothing is done when the manifest is current (`--force`
 rebuilds). One build at a time (a lock); extensions and manifest are replaced whole. A build
@@ -38,6 +40,8 @@ sys.path.insert(0, str(ROOT))
 from processors import native  # noqa: E402 - the repository's, not an installed copy
 
 RULES = ROOT / "processors" / "rules"
+CODEC = ROOT / "processors" / "codec" / "binary.py"
+"""Compiled with the rule core, outside it: the Avro encoding of every event (ADR 42)."""
 LOCK = ROOT / "build" / "compile_rules.lock"
 
 NOT_COMPILED = frozenset(
@@ -69,11 +73,11 @@ setup(name="loyalty-rules-compiled", ext_modules=mypycify(options, group_name="p
 
 
 def compiled_paths() -> list[Path]:
-    """The rule modules compiled: all but the packages' `__init__`, `NOT_COMPILED` and
-    editors' dot files."""
+    """The modules compiled: the rule core's, all but the packages' `__init__`,
+    `NOT_COMPILED` and editors' dot files; and the codec's `CODEC`."""
     return sorted(
         path
-        for path in RULES.rglob("*.py")
+        for path in [*RULES.rglob("*.py"), CODEC]
         if path.name != "__init__.py"
         and not path.name.startswith(".")
         and not path.is_symlink()  # as `native.sources_digest` reads them
@@ -96,12 +100,14 @@ def builder() -> str:
 
 
 def ours() -> list[Path]:
-    """The build's files: its extensions under `processors/rules` and its shared library,
-    with any left half-written by a build cut short."""
+    """The build's files: its extensions under `processors/rules`, the codec's and its
+    shared library, with any left half-written by a build cut short."""
     library = native.LIBRARY.rpartition(".")[2]
     return [
         *RULES.rglob("*.so"),
         *RULES.rglob(".*.partial"),
+        *CODEC.parent.glob(f"{CODEC.stem}.*so"),
+        *CODEC.parent.glob(f".{CODEC.stem}.*.partial"),
         *(ROOT / "processors").glob(f"{library}.*so"),
         *(ROOT / "processors").glob(f".{library}.*.partial"),
     ]

@@ -1,5 +1,9 @@
 """The Avro codec: contract models ⇄ framed Avro bytes, with schema resolution for old writers.
 
+Events are written, and read when written with their current schema, through the schema's
+node tree (`processors.codec.binary`, compiled with the rule core: ADR 42); data an older
+version of a schema wrote is read by fastavro, which resolves it to the current one.
+
 Decoding failures are classified (`DecodeError.reason`), never raised as bare exceptions, so
 the front door can dead-letter each with a stable reason.
 """
@@ -17,7 +21,7 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 from pydantic import ValidationError
 
-from processors.codec import framing
+from processors.codec import binary, framing
 from processors.codec.schemas import expanded, named_types
 from processors.contract.base import Event
 from processors.contract.catalogue import all_events
@@ -62,6 +66,9 @@ class WriterSchema:
     writer: Any  # parsed by fastavro
     reader: Any  # the current schema of `event`, parsed
     fingerprint: bytes
+    tree: binary.Node | None = None
+    """The current schema's nodes, which write it and read its data; None for an older
+    writer, whose data fastavro resolves to the current schema."""
 
 
 def schema_fingerprint(schema: dict[str, Any]) -> bytes:
@@ -97,7 +104,9 @@ class AvroCodec:
         for event in event_classes:
             schema = expanded(event.avro_name(), types)
             parsed = fastavro.parse_schema(schema)
-            writer = WriterSchema(event, parsed, parsed, schema_fingerprint(schema))
+            writer = WriterSchema(
+                event, parsed, parsed, schema_fingerprint(schema), binary.tree(parsed)
+            )
             self._current[event] = writer
             self._by_fingerprint[writer.fingerprint] = writer
         if history_dir is not None:
@@ -129,9 +138,8 @@ class AvroCodec:
     def encode(self, event: Event) -> bytes:
         """The event as single-object-framed Avro bytes."""
         writer = self._current[type(event)]
-        body = io.BytesIO()
-        fastavro.schemaless_writer(body, writer.writer, event.model_dump(mode="python"))
-        return framing.frame_single_object(writer.fingerprint, body.getvalue())
+        assert writer.tree is not None  # every current schema has its tree
+        return framing.frame_single_object(writer.fingerprint, binary.encode(writer.tree, event))
 
     def decode(self, value: bytes | None) -> Event:
         """The event in `value`; DecodeError with a reason when it is not admissible."""
@@ -160,17 +168,16 @@ class AvroCodec:
                 f"no known schema has fingerprint {framed.schema_ref.hex()}",
             )
         name = writer.event.__name__
-        body = io.BytesIO(framed.body)
         try:
-            datum = fastavro.schemaless_reader(body, writer.writer, writer.reader)
-        except Exception as error:  # noqa: BLE001 - fastavro raises many types on bad bytes
+            datum, used = _read(writer, framed.body)
+        except Exception as error:  # noqa: BLE001 - bad bytes raise many types
             raise DecodeError(
                 DeadLetterReason.MALFORMED, f"{name} body does not decode: {error!r}", name
             ) from None
-        if body.tell() != len(framed.body):
+        if used != len(framed.body):
             raise DecodeError(
                 DeadLetterReason.MALFORMED,
-                f"{name} body has {len(framed.body) - body.tell()} trailing bytes",
+                f"{name} body has {len(framed.body) - used} trailing bytes",
                 name,
             )
         assert isinstance(datum, dict)  # every event's schema is a record
@@ -186,3 +193,13 @@ class AvroCodec:
             raise DecodeError(
                 DeadLetterReason.INVALID, f"{name}: {format_validation_error(error)}", name
             ) from None
+
+
+def _read(writer: WriterSchema, body: bytes) -> tuple[Any, int]:
+    """The data in `body` and the bytes it took: by the schema's tree when it is current, by
+    fastavro's resolution into the current schema when an older version wrote it."""
+    if writer.tree is not None:
+        return binary.decode(writer.tree, body)
+    stream = io.BytesIO(body)
+    datum = fastavro.schemaless_reader(stream, writer.writer, writer.reader)
+    return datum, stream.tell()
