@@ -11,9 +11,12 @@ runs as Python, slower than fastavro at reading (the schema interpretation is wh
 and here it is Python), faster at writing, and alike in what it writes and reads.
 
 What it writes and reads is fastavro's, byte for byte and value for value
-(`tests/contract/test_binary_codec.py` checks every event's schema against fastavro): the
-codec keeps fastavro for what this module does not do, reading data written with another
-version of a schema (schema resolution), and for parsing schemas. The types are those the
+(`tests/contract/test_binary_codec.py` checks every event's schema against fastavro), but for
+two refusals fastavro does not make: a negative union or enum index (fastavro counts it from
+the end of the list) and an integer outside Avro's long range, written or read (fastavro
+cannot write one, and reads only its low 64 bits). The codec keeps fastavro for what this
+module does not do: reading data written with another version of a schema (schema
+resolution), and parsing schemas. The types are those the
 contract uses (`processors.codec.schemas`): null, boolean, int and long, string, bytes,
 records, enums, arrays, string maps, unions of null and one type, and the logical types
 timestamp-millis, date and decimal on bytes. A schema with anything else is refused when its
@@ -22,8 +25,9 @@ tree is built (`UnsupportedSchemaError`), not when a value meets it.
 A record is written from a model (its fields read as attributes) or from a dict (its fields
 read as keys; every field must be present: no default is filled in); it is read as a dict,
 enums as their symbols, as fastavro reads them. Bytes that are not a value of the schema
-(cut short, a union or enum index out of range, a negative length, text that is not UTF-8)
-raise `ValueError` or `IndexError`; the codec reports any error as malformed bytes.
+(cut short, a union or enum index out of range, a negative length, a varint of more than ten
+bytes, text that is not UTF-8, a time past year 9999) raise `ValueError`, `IndexError` or
+`OverflowError`; the codec reports any error as malformed bytes.
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ from typing import Any, Final
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
+LONG_MIN: Final = -(2**63)
+LONG_MAX: Final = 2**63 - 1
 _DECIMALS_KEPT: Final = 4096
-"""Encoded decimals remembered per decimal type: quantities repeat (1.000, 2.000...)."""
+"""Decimals remembered per decimal type, written and read: quantities repeat (1.000, 2.000)."""
 
 
 class UnsupportedSchemaError(ValueError):
@@ -50,7 +56,7 @@ class Reader:
         self.position = 0
 
     def long(self) -> int:
-        """A zig-zag varint (Avro's int and long)."""
+        """A zig-zag varint (Avro's int and long): ten bytes at most, a 64-bit value."""
         data = self.data
         position = self.position
         byte = data[position]
@@ -58,12 +64,17 @@ class Reader:
         value = byte & 0x7F
         shift = 7
         while byte & 0x80:
+            if shift > 63:
+                raise ValueError(f"a varint longer than ten bytes at byte {self.position}")
             byte = data[position]
             position += 1
             value |= (byte & 0x7F) << shift
             shift += 7
+        decoded = (value >> 1) ^ -(value & 1)
+        if not LONG_MIN <= decoded <= LONG_MAX:
+            raise ValueError(f"a varint at byte {self.position} is out of Avro's long range")
         self.position = position
-        return (value >> 1) ^ -(value & 1)
+        return decoded
 
     def sized(self) -> bytes:
         """A length, then that many bytes (Avro's bytes and string)."""
@@ -80,7 +91,10 @@ class Reader:
 
 
 def put_long(out: bytearray, value: int) -> None:
-    """`value` as a zig-zag varint."""
+    """`value` as a zig-zag varint; ValueError outside Avro's long range (a signed 64-bit
+    integer), which the encoding cannot hold."""
+    if not LONG_MIN <= value <= LONG_MAX:
+        raise ValueError(f"{value} is out of Avro's long range")
     n = (value << 1) ^ (value >> 63)
     while n & ~0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -180,6 +194,7 @@ class DecimalBytes(Node):
         self.scale = scale
         self.context = Context(prec=precision)
         self.written: dict[str, bytes] = {}
+        self.read_back: dict[bytes, Decimal] = {}  # a Decimal is immutable: one may be shared
 
     def write(self, out: bytearray, value: Any) -> None:
         # Keyed by the text, which keeps the exponent: 2 and 2.000 are one number but not
@@ -216,8 +231,15 @@ class DecimalBytes(Node):
         return bytes(out)
 
     def read(self, reader: Reader) -> Any:
-        unscaled = int.from_bytes(reader.sized(), "big", signed=True)
-        return self.context.create_decimal(unscaled).scaleb(-self.scale, self.context)
+        data = reader.sized()
+        value = self.read_back.get(data)
+        if value is None:
+            unscaled = int.from_bytes(data, "big", signed=True)
+            value = self.context.create_decimal(unscaled).scaleb(-self.scale, self.context)
+            if len(self.read_back) >= _DECIMALS_KEPT:
+                self.read_back.clear()
+            self.read_back[data] = value
+        return value
 
 
 class Enum(Node):
