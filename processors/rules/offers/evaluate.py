@@ -53,15 +53,14 @@ from processors.rules.offers.discounts import (
     discount_alone,
     discount_total,
 )
+from processors.rules.offers.plans import Award, AwardReversal, Cause, Evaluation, Plan
 from processors.rules.offers.products import Selector, globally_excluded
-from processors.rules.offers.progress import Award, AwardReversal, Cause, Evaluation, Plan
 from processors.rules.offers.rewards import Payout, clip, covered_base, payout
 from processors.rules.offers.stacking import Contender, value_cents, winners
 from processors.rules.offers.state import (
     TIER_ATTRIBUTE,
     LineFacts,
     MemberOffers,
-    OfferProgress,
     PurchaseRecord,
 )
 from processors.rules.selection import hierarchy_of
@@ -413,7 +412,7 @@ def _plan(
         return Plan(offer, program, values, sums, Payout(), 0, Decimal(0), state.tier)
     covered = base()
     due = payout(offer, sums, covered, state.tier)
-    points = clip(offer, due.points_due, standing or OfferProgress())
+    points = clip(offer, due.points_due, standing.points_awarded if standing else 0)
     return Plan(offer, program, values, sums, due, points, covered, state.tier)
 
 

@@ -25,8 +25,6 @@ Never decides whether a use is granted (`budget` does, on the offer's partition)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from processors.contract.common import Source
 from processors.contract.config import OfferPublished
 from processors.contract.internal import (
@@ -39,11 +37,8 @@ from processors.contract.internal import (
 )
 from processors.contract.offers import OfferCompleted
 from processors.rules.arithmetic import derived_id
-from processors.rules.offers import progress
+from processors.rules.offers.plans import Award, Cause, Evaluation, Plan, use_record
 from processors.rules.offers.state import MemberOffers, OfferProgress, PendingUse
-
-if TYPE_CHECKING:
-    from processors.rules.offers.progress import Cause, Evaluation, Plan
 
 
 def has_offer_limits(offer: OfferPublished) -> bool:
@@ -97,7 +92,7 @@ def request(
     standing.pending.append(
         PendingUse(
             request_event_id=request_id,
-            record=progress.use_record(plan, cause, use, completed_event_id),
+            record=use_record(plan, cause, use, completed_event_id),
             cause_event_id=cause.event_id,
             multiples=plan.payout.multiples,
             tier=plan.payout.tier,
@@ -139,7 +134,7 @@ def request(
 def on_granted(state: MemberOffers, granted: OfferUseGranted) -> Evaluation:
     """Complete the granted use: OfferCompleted and its award (none when a return took all of
     it back meanwhile). Pays the grant, or less when a return lowered the use since."""
-    evaluation = progress.Evaluation()
+    evaluation = Evaluation()
     standing, pending = _take(state, granted.offer_id, granted.request_event_id)
     if standing is None or pending is None:
         return evaluation
@@ -167,7 +162,7 @@ def on_granted(state: MemberOffers, granted: OfferUseGranted) -> Evaluation:
     )
     if paid > 0:
         evaluation.awards.append(
-            progress.Award(
+            Award(
                 granted.offer_id,
                 use.program_id,
                 paid,
@@ -195,7 +190,7 @@ def on_denied(state: MemberOffers, denied: OfferUseDenied) -> Evaluation:
         # Held by tills' reservations is not spent: they may lapse or be released (ADR 30);
         # a refused code leaves the offer open to another code (ADR 37).
         standing.closed = standing.closed or denied.reason in _SPENT
-    return progress.Evaluation()
+    return Evaluation()
 
 
 _SPENT = frozenset({OfferUseDenial.USES_SPENT, OfferUseDenial.BUDGET_SPENT})

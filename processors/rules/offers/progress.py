@@ -11,16 +11,12 @@ Decisions (docs/adr/0010-offer-engine.md):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from processors.contract.activities import ActivityKind, ActivityRecorded
-from processors.contract.base import Event
-from processors.contract.common import Source
-from processors.contract.config import OfferPublished, ProgramConfigured
-from processors.contract.internal import PromoCodeUseRequested
+from processors.contract.config import OfferPublished
 from processors.contract.offer_definition import (
     Accumulation,
     Behaviour,
@@ -34,15 +30,10 @@ from processors.contract.offers import (
     ProgressMetric,
 )
 from processors.rules.arithmetic import derived_id
-from processors.rules.offers.discounts import LineDiscount, PricedLine
-from processors.rules.offers.rewards import Payout
-from processors.rules.offers.state import (
-    Contribution,
-    MemberOffers,
-    OfferProgress,
-    PurchaseContribution,
-    UseRecord,
-)
+from processors.rules.offers import limits
+from processors.rules.offers.discounts import PricedLine
+from processors.rules.offers.plans import Award, Cause, Evaluation, Plan, use_record
+from processors.rules.offers.state import Contribution, MemberOffers, OfferProgress
 
 _METRICS = {
     BehaviourKind.SPEND: ProgressMetric.SPEND_CENTS,
@@ -56,90 +47,6 @@ _METRICS = {
 def metric(behaviour: Behaviour) -> ProgressMetric:
     """What a behaviour's progress counts (OfferProgressed and ChallengeProgressed say it)."""
     return _METRICS.get(behaviour.kind, ProgressMetric.UNKNOWN)
-
-
-@dataclass(frozen=True)
-class Award:
-    """Points one completed use credits to the member's REGULAR account of `program_id`.
-
-    A use granted by the offer's agent (ADR 14) is booked after its cause has gone: the award
-    then carries the cause's channel, store, till and transaction number itself."""
-
-    offer_id: str
-    program_id: str
-    points: int
-    completed_event_id: str
-    cause_event_id: str
-    occurred_at: datetime
-    transaction_id: str | None
-    source: Source | None = None
-    store_id: str | None = None
-    till_id: str | None = None
-    transaction_number: str | None = None
-
-
-@dataclass(frozen=True)
-class AwardReversal:
-    """Points to debit because a return means a use's award no longer holds (points > 0)."""
-
-    offer_id: str
-    program_id: str
-    points: int
-    completed_event_id: str
-
-
-@dataclass
-class Evaluation:
-    """What one input did to the member's offers: events to emit, points to credit and to take
-    back, and discounts (cents per line)."""
-
-    events: list[Event] = field(default_factory=list)
-    awards: list[Award] = field(default_factory=list)
-    reversals: list[AwardReversal] = field(default_factory=list)
-    discounts: list[LineDiscount] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Cause:
-    """The input being evaluated: its event id, business time and transaction (if one); its
-    channel, store, till and transaction number are kept for uses that wait for the offer's
-    agent (ADR 14). `unlocks`: the offers the purchase's valid promo codes unlock, each with
-    its code's use request (ADR 37): their uses wait for the promotion's agent."""
-
-    event_id: str
-    at: datetime
-    transaction_id: str | None
-    source: Source | None = None
-    store_id: str | None = None
-    till_id: str | None = None
-    transaction_number: str | None = None
-    unlocks: Mapping[str, PromoCodeUseRequested] = field(default_factory=dict, compare=False)
-
-    @property
-    def key(self) -> str:
-        """What a contribution is filed under: the transaction (returns find it), or the event."""
-        return self.transaction_id or self.event_id
-
-
-@dataclass(eq=False)
-class Plan:
-    """What a cause would do for one offer, before stacking decides whether it applies."""
-
-    offer: OfferPublished
-    program: ProgramConfigured
-    values: list[Decimal]  # this cause's value per behaviour
-    sums: list[Decimal]  # progress per behaviour in the current use, this cause included
-    payout: Payout
-    points: int  # after caps
-    base: Decimal
-    tier_id: str | None
-    lines: list[list[str]] = field(default_factory=list)  # line ids each behaviour counted
-    covered: list[str] = field(default_factory=list)  # line ids a multiplier or discount covers
-    discount_cents: int = 0
-
-    def contribution(self, use: int) -> PurchaseContribution:
-        lines = self.lines or [[] for _ in self.values]
-        return PurchaseContribution(use=use, lines=lines, values=self.values, covered=self.covered)
 
 
 def is_accumulated(behaviour: Behaviour) -> bool:
@@ -294,8 +201,6 @@ def _complete(
     use = standing.uses
     standing.points_awarded += plan.points
     event_id = derived_id("offer-completed", cause.event_id, offer.offer_id, str(use))
-    from processors.rules.offers import limits  # here: limits builds on this module
-
     if limits.waits_for_offer(plan, cause):
         # Cross-member limits: the offer's agent decides; the use waits for its answer.
         evaluation.events.append(limits.request(state, standing, plan, cause, use, event_id))
@@ -334,18 +239,3 @@ def _complete(
         standing.completed.append(use_record(plan, cause, use, event_id))
     standing.contributions = [[] for _ in offer.behaviours]
     return use
-
-
-def use_record(plan: Plan, cause: Cause, use: int, completed_event_id: str) -> UseRecord:
-    """What a return needs to re-price use `use` of the plan's offer, completed by `cause`."""
-    return UseRecord(
-        number=use,
-        at=cause.at,
-        completed_event_id=completed_event_id,
-        program_id=plan.offer.program_id,
-        transaction_id=cause.transaction_id,
-        progress=plan.sums,
-        base=plan.base,
-        tier_id=plan.tier_id,
-        points_awarded=plan.points,
-    )

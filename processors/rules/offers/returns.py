@@ -25,10 +25,8 @@ from processors.contract.offer_definition import BehaviourKind, OfferRewardKind
 from processors.contract.transactions import TransactionReturned
 from processors.rules.ledger import policy
 from processors.rules.offers.catalogue import Catalogue
+from processors.rules.offers.plans import AwardReversal, Cause, Evaluation
 from processors.rules.offers.progress import (
-    AwardReversal,
-    Cause,
-    Evaluation,
     is_accumulated,
     is_met,
     is_visit,

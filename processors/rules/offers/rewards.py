@@ -116,15 +116,16 @@ def bonus(multiplier: Decimal | None, base: Decimal) -> int:
     return max(round_half_up((multiplier - 1) * base), 0)
 
 
-def clip(offer: OfferPublished, due: int, standing: OfferProgress) -> int:
+def clip(offer: OfferPublished, due: int, awarded: int) -> int:
     """The points a use awards: `due` clipped by the per-transaction cap, then by what remains
-    of the per-member cap (800 due, 300 left → 300; then nothing)."""
+    of the per-member cap after the `awarded` points of earlier uses (800 due, 300 left → 300;
+    then nothing)."""
     usage = offer.usage
     points = due
     if usage.points_per_transaction_max is not None:
         points = min(points, usage.points_per_transaction_max)
     if usage.points_per_member_max is not None:
-        points = min(points, usage.points_per_member_max - standing.points_awarded)
+        points = min(points, usage.points_per_member_max - awarded)
     return max(points, 0)
 
 
