@@ -60,6 +60,10 @@ def _ascii_printable(value: str) -> str:
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc_millis)]
 """An instant: timezone-aware input, stored in UTC with millisecond precision."""
 
+LONG_MAX = 2**63 - 1
+"""The largest integer an Avro long carries: every integer field of the contract is bounded
+by it (a test checks), so a value the encoding cannot hold is refused at the edge."""
+
 Cents = Annotated[int, Field(ge=0, le=10**15)]
 """A non-negative amount of money in minor units of the market's currency."""
 

@@ -30,6 +30,7 @@ from pydantic import AfterValidator, Field, model_validator
 from processors.base import topics
 from processors.contract.activities import ActivityKind
 from processors.contract.base import (
+    LONG_MAX,
     Cents,
     ContractEnum,
     Currency,
@@ -502,10 +503,16 @@ class RewardPublished(Event):
         description="Days a granted reward stays usable; null: until used.",
     )
     grants_per_member_max: int | None = Field(
-        default=None, ge=1, description="Grants one member may receive; null: no limit."
+        default=None,
+        ge=1,
+        le=LONG_MAX,
+        description="Grants one member may receive; null: no limit.",
     )
     grants_total_max: int | None = Field(
-        default=None, ge=1, description="Grants all members together may receive; null: no limit."
+        default=None,
+        ge=1,
+        le=LONG_MAX,
+        description="Grants all members together may receive; null: no limit.",
     )
     eligibility: list[TargetingCriterion] = Field(
         default_factory=list,
@@ -692,16 +699,19 @@ class PromotionCodesIssued(Event):
     redemptions_per_code_max: int | None = Field(
         default=None,
         ge=1,
+        le=LONG_MAX,
         description="Uses of one code (1: single-use; 1000: the first 1000 users); null: no limit.",
     )
     redemptions_per_member_max: int | None = Field(
         default=None,
         ge=1,
+        le=LONG_MAX,
         description="Uses by one member across the promotion's codes; null: no limit.",
     )
     redemptions_total_max: int | None = Field(
         default=None,
         ge=1,
+        le=LONG_MAX,
         description="Uses across all of the promotion's codes together; null: no limit.",
     )
     issuer: CodeIssuer | None = Field(
@@ -854,7 +864,9 @@ class AudienceUploaded(Event):
     audience_id: Id = Field(description="The audience, as offers name it (targeting.audience_id).")
     name: str | None = Field(default=None, max_length=128, description="Internal name.")
     upload_id: Id = Field(description="The upload this part belongs to.")
-    part_number: int = Field(ge=1, description="This part's position in the upload, from 1.")
+    part_number: int = Field(
+        ge=1, le=LONG_MAX, description="This part's position in the upload, from 1."
+    )
     part_count: int = Field(ge=1, le=10_000, description="How many parts the upload has.")
     member_ids: list[Id] = Field(
         max_length=LIST_MAX,

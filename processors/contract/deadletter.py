@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import ConfigDict, Field
 
-from processors.contract.base import ContractEnum, Event, Id, Text
+from processors.contract.base import LONG_MAX, ContractEnum, Event, Id, Text
 
 
 class DeadLetterReason(ContractEnum):
@@ -42,8 +42,8 @@ class DeadLettered(Event):
     key_field: ClassVar[str] = "original_topic"
 
     original_topic: Id = Field(description="Topic the refused record was read from.")
-    original_partition: int = Field(ge=0, description="Partition it was read from.")
-    original_offset: int = Field(ge=0, description="Its offset in that partition.")
+    original_partition: int = Field(ge=0, le=LONG_MAX, description="Partition it was read from.")
+    original_offset: int = Field(ge=0, le=LONG_MAX, description="Its offset in that partition.")
     original_key: bytes | None = Field(default=None, description="Its key bytes, unchanged.")
     original_value: bytes | None = Field(default=None, description="Its value bytes, unchanged.")
     reason: DeadLetterReason = Field(description="Which front-door check refused it.")

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from processors.base import topics
 from processors.contract.base import (
+    LONG_MAX,
     Cents,
     ContractEnum,
     Currency,
@@ -184,7 +185,9 @@ class OfferUseRequested(Event):
 
     offer_id: OfferId = Field(description="The offer (the record key).")
     member_id: Id = Field(description="The member whose use waits for the decision.")
-    use_number: int = Field(ge=1, description="The member's use of the offer: 1 for the first.")
+    use_number: int = Field(
+        ge=1, le=LONG_MAX, description="The member's use of the offer: 1 for the first."
+    )
     program_id: Id = Field(description="The programme the award would credit.")
     points_due: Points = Field(description="Points the use yields before any cap.")
     points_requested: Points = Field(
@@ -194,7 +197,10 @@ class OfferUseRequested(Event):
         "while the offer's total uses last (docs/adr/0030-discount-offer-total-uses.md).",
     )
     uses_total_max: int | None = Field(
-        default=None, ge=1, description="The offer's total-uses limit where the use completed."
+        default=None,
+        ge=1,
+        le=LONG_MAX,
+        description="The offer's total-uses limit where the use completed.",
     )
     budget_points_max: Points | None = Field(
         default=None,
@@ -235,7 +241,7 @@ class OfferUseGranted(Event):
 
     member_id: Id = Field(description="The member (the record key) whose use is granted.")
     offer_id: OfferId = Field(description="The offer.")
-    use_number: int = Field(ge=1, description="The member's use granted.")
+    use_number: int = Field(ge=1, le=LONG_MAX, description="The member's use granted.")
     request_event_id: Id = Field(description="event_id of the OfferUseRequested answered.")
     points_requested: Points = Field(description="Points the request asked for.")
     points_granted: Points = Field(
@@ -254,7 +260,7 @@ class OfferUseDenied(Event):
 
     member_id: Id = Field(description="The member (the record key) whose use is denied.")
     offer_id: OfferId = Field(description="The offer.")
-    use_number: int = Field(ge=1, description="The member's use denied.")
+    use_number: int = Field(ge=1, le=LONG_MAX, description="The member's use denied.")
     request_event_id: Id = Field(description="event_id of the OfferUseRequested answered.")
     reason: OfferUseDenial = Field(
         description="Which offer-level limit was spent, or CODE_REFUSED: the code was refused."
@@ -275,7 +281,7 @@ class OfferUseReservationRequested(Event):
     transaction_id: Id = Field(description="The basket the use is reserved for.")
     reserved_until: UtcDatetime = Field(description="When the reservation lapses, uncommitted.")
     discount_cents: Cents = Field(description="The discount the offer gives on the basket.")
-    uses_total_max: int = Field(ge=1, description="The offer's total-uses limit.")
+    uses_total_max: int = Field(ge=1, le=LONG_MAX, description="The offer's total-uses limit.")
 
 
 class OfferUseReservationReleased(Event):
@@ -414,7 +420,10 @@ class RewardAllocationRequested(Event):
     )
     uses_code_stock: bool = Field(description="Whether each grant takes a code from the stock.")
     grants_total_max: int | None = Field(
-        default=None, ge=1, description="The reward's total grants where the request was made."
+        default=None,
+        ge=1,
+        le=LONG_MAX,
+        description="The reward's total grants where the request was made.",
     )
     code: Id | None = Field(
         default=None,
@@ -489,7 +498,9 @@ class CodeOfferUse(Record):
     """The use of an offer a promo code unlocked on a purchase, waiting for the code's count."""
 
     offer_id: OfferId = Field(description="The offer the code unlocks.")
-    use_number: int = Field(ge=1, description="The member's use of the offer: 1 for the first.")
+    use_number: int = Field(
+        ge=1, le=LONG_MAX, description="The member's use of the offer: 1 for the first."
+    )
     points_requested: Points = Field(
         ge=0, description="Points the use pays once granted (0: a discount or a reward)."
     )
@@ -520,13 +531,16 @@ class PromoCodeUseRequested(Event):
         default=None, description="Who issued the code (its issue's issuer); null: the brand."
     )
     redemptions_per_code_max: int | None = Field(
-        default=None, ge=1, description="Uses of one code."
+        default=None, ge=1, le=LONG_MAX, description="Uses of one code."
     )
     redemptions_per_member_max: int | None = Field(
-        default=None, ge=1, description="Uses by one member across the promotion's codes."
+        default=None,
+        ge=1,
+        le=LONG_MAX,
+        description="Uses by one member across the promotion's codes.",
     )
     redemptions_total_max: int | None = Field(
-        default=None, ge=1, description="Uses across all of the promotion's codes."
+        default=None, ge=1, le=LONG_MAX, description="Uses across all of the promotion's codes."
     )
     offer_use: CodeOfferUse | None = Field(
         default=None,
@@ -560,13 +574,16 @@ class PromoCodeReservationRequested(Event):
     reserved_until: UtcDatetime = Field(description="When the reservation lapses, uncommitted.")
     discount_cents: Cents = Field(description="The discount the code gives on the basket.")
     redemptions_per_code_max: int | None = Field(
-        default=None, ge=1, description="Uses of one code."
+        default=None, ge=1, le=LONG_MAX, description="Uses of one code."
     )
     redemptions_per_member_max: int | None = Field(
-        default=None, ge=1, description="Uses by one member across the promotion's codes."
+        default=None,
+        ge=1,
+        le=LONG_MAX,
+        description="Uses by one member across the promotion's codes.",
     )
     redemptions_total_max: int | None = Field(
-        default=None, ge=1, description="Uses across all of the promotion's codes."
+        default=None, ge=1, le=LONG_MAX, description="Uses across all of the promotion's codes."
     )
     offer_id: OfferId | None = Field(
         default=None,
@@ -603,10 +620,11 @@ class PromoCodeLeaseRequested(Event):
     redemptions_per_code_max: int | None = Field(
         default=None,
         ge=2,
+        le=LONG_MAX,
         description="Uses of the code (never 1: a single-use code is not leased).",
     )
     redemptions_total_max: int | None = Field(
-        default=None, ge=1, description="Uses across all of the promotion's codes."
+        default=None, ge=1, le=LONG_MAX, description="Uses across all of the promotion's codes."
     )
 
 
@@ -667,7 +685,10 @@ class PromoCodeLinkClaimRequested(Event):
     member_id: Id = Field(description="The member asking.")
     command_id: Id = Field(description="The link request's command_id.")
     redemptions_per_code_max: int | None = Field(
-        default=None, ge=1, description="Uses of one code (1: single-use, linked to one member)."
+        default=None,
+        ge=1,
+        le=LONG_MAX,
+        description="Uses of one code (1: single-use, linked to one member).",
     )
 
 

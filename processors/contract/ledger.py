@@ -8,6 +8,7 @@ from pydantic import Field
 
 from processors.base import topics
 from processors.contract.base import (
+    LONG_MAX,
     ContractEnum,
     Event,
     Id,
@@ -125,6 +126,7 @@ class LedgerEventRecorded(Event):
     member_id: Id = Field(description="The member whose ledger this is.")
     sequence: int = Field(
         ge=1,
+        le=LONG_MAX,
         description="Position of this event in the member's ledger: 1 for the first, then +1 "
         "per event. Chronological order, independent of Kafka offsets.",
     )

@@ -28,6 +28,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from processors.contract.activities import ActivityKind
 from processors.contract.base import (
+    LONG_MAX,
     Cents,
     ContractEnum,
     Id,
@@ -638,7 +639,10 @@ class OfferRewardTier(Record):
         description="For a POINTS_REDEMPTION behaviour: points redeemed reaching this tier.",
     )
     threshold_count: int | None = Field(
-        default=None, ge=1, description="For a VISITS behaviour: visits reaching this tier."
+        default=None,
+        ge=1,
+        le=LONG_MAX,
+        description="For a VISITS behaviour: visits reaching this tier.",
     )
     points: Points | None = Field(default=None, gt=0, description="FLAT_POINTS: points paid.")
     multiplier: Multiplier | None = Field(
@@ -873,10 +877,13 @@ class TargetingCriterion(Record):
         description="Set attributes: the member's value must be one of these.",
     )
     min_value: int | None = Field(
-        default=None, ge=0, description="Numeric attributes: least value, inclusive."
+        default=None, ge=0, le=LONG_MAX, description="Numeric attributes: least value, inclusive."
     )
     max_value: int | None = Field(
-        default=None, ge=0, description="Numeric attributes: greatest value, inclusive."
+        default=None,
+        ge=0,
+        le=LONG_MAX,
+        description="Numeric attributes: greatest value, inclusive.",
     )
     lookback_days: int | None = Field(
         default=None,
@@ -1059,10 +1066,13 @@ class OfferUsageControls(Record):
     crosses a cap pays what remains, then nothing (DESIGN.md §5.19, §5.20)."""
 
     uses_per_member_max: int | None = Field(
-        default=None, ge=1, description="Uses one member may have (one use = one award)."
+        default=None,
+        ge=1,
+        le=LONG_MAX,
+        description="Uses one member may have (one use = one award).",
     )
     uses_total_max: int | None = Field(
-        default=None, ge=1, description="Uses all members together may have."
+        default=None, ge=1, le=LONG_MAX, description="Uses all members together may have."
     )
     points_per_member_max: Points | None = Field(
         default=None, gt=0, description="Points one member may earn from the offer in all."

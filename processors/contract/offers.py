@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 
 from processors.base import topics
 from processors.contract.base import (
+    LONG_MAX,
     Cents,
     ContractEnum,
     Event,
@@ -53,7 +54,9 @@ class BehaviourProgress(Record):
     """How far a member is towards one required behaviour of an offer."""
 
     behaviour_index: int = Field(
-        ge=0, description="Position of the behaviour in the offer's behaviours, from 0."
+        ge=0,
+        le=LONG_MAX,
+        description="Position of the behaviour in the offer's behaviours, from 0.",
     )
     metric: ProgressMetric = Field(description="What progress and threshold count.")
     progress: Quantity = Field(description="Progress so far in the current use, in the metric.")
@@ -121,7 +124,9 @@ class OfferProgressed(Event):
         default=None, description="The transaction that made progress, if one did."
     )
     use_number: int = Field(
-        ge=1, description="The use in progress: 1 for the first, counting completed uses + 1."
+        ge=1,
+        le=LONG_MAX,
+        description="The use in progress: 1 for the first, counting completed uses + 1.",
     )
     progress: list[BehaviourProgress] = Field(
         min_length=1, description="Progress on each of the offer's behaviours, once each."
@@ -151,16 +156,20 @@ class OfferCompleted(Event):
     transaction_id: Id | None = Field(
         default=None, description="The transaction that completed it, if one did."
     )
-    use_number: int = Field(ge=1, description="Which use this completes: 1 for the first.")
+    use_number: int = Field(
+        ge=1, le=LONG_MAX, description="Which use this completes: 1 for the first."
+    )
     multiples: int = Field(
         default=1,
         ge=1,
+        le=LONG_MAX,
         description="How many times the reward was paid inside this use: floor(progress / "
         "threshold) for For Every, 1 for Minimum (DESIGN.md §5.5, §5.19).",
     )
     tier: int | None = Field(
         default=None,
         ge=1,
+        le=LONG_MAX,
         description="The reward tier paid, by position in the offer's tiers from 1; null when "
         "the offer has no tiers.",
     )
@@ -203,10 +212,12 @@ class OfferBudgetExhausted(Event):
 
     offer_id: OfferId = Field(description="The offer (the record key).")
     reason: BudgetExhaustion = Field(description="Which offer-level limit was spent.")
-    uses_granted: int = Field(ge=0, description="Uses granted to all members together.")
+    uses_granted: int = Field(
+        ge=0, le=LONG_MAX, description="Uses granted to all members together."
+    )
     points_granted: Points = Field(description="Points granted to all members together.")
     uses_total_max: int | None = Field(
-        default=None, ge=1, description="The total-uses limit in force (null: none)."
+        default=None, ge=1, le=LONG_MAX, description="The total-uses limit in force (null: none)."
     )
     budget_points_max: Points | None = Field(
         default=None, gt=0, description="The points budget in force (null: none)."
@@ -232,7 +243,7 @@ class ChallengeProgressed(Event):
         default=None, description="The transaction that changed it, if one did."
     )
     completion_number: int = Field(
-        ge=1, description="The completion in progress: completions so far + 1."
+        ge=1, le=LONG_MAX, description="The completion in progress: completions so far + 1."
     )
     metric: ProgressMetric = Field(description="What progress and threshold count.")
     progress: Quantity = Field(
@@ -258,7 +269,9 @@ class ChallengeAwardTakenBack(Event):
     challenge_id: Id = Field(description="The challenge.")
     cause_event_id: Id = Field(description="event_id of the TransactionReturned.")
     transaction_id: Id = Field(description="The purchase the return was made against.")
-    completion_number: int = Field(ge=1, description="The completion whose award is taken back.")
+    completion_number: int = Field(
+        ge=1, le=LONG_MAX, description="The completion whose award is taken back."
+    )
     completed_event_id: Id = Field(description="event_id of that ChallengeCompleted.")
     program_id: Id = Field(description="The programme debited.")
     points_taken_back: Points = Field(gt=0, description="Points debited.")
@@ -273,7 +286,9 @@ class ChallengeCompleted(Event):
     challenge_id: Id = Field(description="The challenge completed.")
     cause_event_id: Id = Field(description="event_id of the event that completed it.")
     completion_number: int = Field(
-        ge=1, description="Which completion this is, for challenges that can repeat: 1 first."
+        ge=1,
+        le=LONG_MAX,
+        description="Which completion this is, for challenges that can repeat: 1 first.",
     )
     program_id: Id | None = Field(
         default=None, description="The programme credited; set when points were awarded."
@@ -328,7 +343,9 @@ class PromoCodeRedeemed(Event):
     )
     store_id: Id | None = Field(default=None, description="The store it was used in.")
     discount_cents: Cents = Field(description="The discount the code gives on the purchase.")
-    use_number: int = Field(ge=1, description="The promotion's use this is: 1 for the first.")
+    use_number: int = Field(
+        ge=1, le=LONG_MAX, description="The promotion's use this is: 1 for the first."
+    )
     cause_event_id: Id = Field(description="event_id of the purchase.")
     spend_cents: Cents | None = Field(
         default=None,
@@ -403,7 +420,9 @@ class PromoCodeLeaseAnswered(Event):
     holder: Id = Field(description="The API process that asked (host, pid and start).")
     lease_id: Id = Field(description="event_id of the lease request answered: the lease's id.")
     uses_granted: int = Field(
-        ge=0, description="Uses set aside for the holder (counted as taken by the agent)."
+        ge=0,
+        le=LONG_MAX,
+        description="Uses set aside for the holder (counted as taken by the agent).",
     )
     leased_until: UtcDatetime = Field(
         description="When the uses the holder did not assign return to the promotion."

@@ -3,19 +3,23 @@ fastavro does, byte for byte and value for value, for every event of the contrac
 
 import io
 import re
+import typing
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import annotated_types
 import fastavro
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic.fields import FieldInfo
 
 from loyalty.contract import current_schemas, example
 from processors.codec import binary, framing
 from processors.codec.avro import AvroCodec
 from processors.codec.json_form import from_json_object
+from processors.contract.base import Record
 from processors.contract.catalogue import all_events
 
 SCHEMAS = {event: fastavro.parse_schema(schema) for event, schema in current_schemas().items()}
@@ -262,3 +266,42 @@ def test_a_varint_that_never_ends_is_refused_at_its_eleventh_byte():
     # Read on, each byte would make a bigger number (a megabyte of them took a minute).
     with pytest.raises(ValueError, match="longer than ten bytes at byte 0"):
         binary.decode(binary.tree("long"), b"\xff" * 1_000_000 + b"\x01")
+
+
+def _integer_fields(model: type, seen: set[type]) -> list[tuple[str, list[Any]]]:
+    """Every int field of `model` and of the records it holds, with its constraints (those of
+    the field and of the annotated type it names, `Cents | None` included)."""
+    if model in seen:
+        return []
+    seen.add(model)
+    found = []
+    for name, info in model.model_fields.items():  # type: ignore[attr-defined]
+        kinds, constraints = [info.annotation], list(info.metadata)
+        for kind in kinds:  # grows as it goes: unions, Annotated, lists
+            for arg in typing.get_args(kind):
+                if isinstance(arg, FieldInfo):
+                    constraints += arg.metadata
+                elif isinstance(arg, annotated_types.BaseMetadata):
+                    constraints.append(arg)
+                else:
+                    kinds.append(arg)
+            if isinstance(kind, type) and issubclass(kind, Record):
+                found += _integer_fields(kind, seen)
+        if int in kinds:
+            found.append((f"{model.__name__}.{name}", constraints))
+    return found
+
+
+def test_every_integer_of_the_contract_is_bounded_within_avros_long():
+    seen: set[type] = set()
+    fields = [field for event in EVENTS for field in _integer_fields(event, seen)]
+
+    def bounded(constraints: list[Any]) -> bool:
+        least = [getattr(c, "ge", getattr(c, "gt", None)) for c in constraints]
+        most = [getattr(c, "le", getattr(c, "lt", None)) for c in constraints]
+        return any(v is not None and v >= binary.LONG_MIN for v in least) and any(
+            v is not None and v <= binary.LONG_MAX for v in most
+        )
+
+    assert len(fields) > 100
+    assert [name for name, constraints in fields if not bounded(constraints)] == []

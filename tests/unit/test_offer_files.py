@@ -450,3 +450,14 @@ def test_publish_produces_nothing_when_any_file_is_invalid(tmp_path, monkeypatch
     assert result.exit_code == 1
     assert produced == []
     assert "nothing published" in result.stderr
+
+
+def test_a_limit_too_large_for_the_contract_is_refused_in_the_file_not_when_encoded(tmp_path):
+    offer = an_offer()
+    offer["usage"] = {**offer.get("usage", {}), "uses_total_max": 2**63}
+
+    problems = errors_of(tmp_path, offer)
+
+    assert len(problems) == 1
+    assert "usage.uses_total_max" in problems[0]
+    assert "less than or equal to 9223372036854775807" in problems[0]
