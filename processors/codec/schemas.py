@@ -5,7 +5,8 @@ named type per `.avsc` file in `schemas/` (`loyalty contract generate` writes th
 checks they are current), and the self-contained "expanded" schema of each event that the
 codec writes with and that its fingerprint is computed from.
 
-Type mapping: str → string, int → long, bool → boolean, bytes → bytes, UtcDatetime →
+Type mapping: str → string, int → long (every int field bounded within a long's range,
+`contract.base.LONG_MAX`), bool → boolean, bytes → bytes, UtcDatetime →
 long/timestamp-millis, date → int/date, Decimal(max_digits p, decimal_places s) →
 bytes/decimal(p, s), ContractEnum → enum (default UNKNOWN), Record → record, list → array,
 dict[str, str] → map, `X | None` → ["null", X] with default null.

@@ -12,7 +12,7 @@ from typing import ClassVar, Self
 from pydantic import Field, model_validator
 
 from processors.base import topics
-from processors.contract.base import LONG_MAX, ContractEnum, Event, Id, OfferId, Points, UtcDatetime
+from processors.contract.base import Cents, ContractEnum, Event, Id, OfferId, Points, UtcDatetime
 from processors.contract.common import Source
 from processors.contract.offer_definition import DiscountTerms
 
@@ -106,10 +106,8 @@ class RewardRedeemed(Event):
     )
     store_id: Id | None = Field(default=None, description="The store, when used in one.")
     till_id: str | None = Field(default=None, max_length=64, description="The till, if any.")
-    discount_cents: int | None = Field(
+    discount_cents: Cents | None = Field(
         default=None,
-        ge=0,
-        le=LONG_MAX,
         description="Cents the reward's discount took off the transaction, priced on its lines "
         "before discounts; null: the reward gives no discount (fulfilled by its code).",
     )
