@@ -40,6 +40,33 @@ class Award:
     till_id: str | None = None
     transaction_number: str | None = None
 
+    def __init__(
+        self,
+        offer_id: str,
+        program_id: str,
+        points: int,
+        completed_event_id: str,
+        cause_event_id: str,
+        occurred_at: datetime,
+        transaction_id: str | None,
+        source: Source | None = None,
+        store_id: str | None = None,
+        till_id: str | None = None,
+        transaction_number: str | None = None,
+    ) -> None:
+        # Its own __init__, which mypyc compiles (ADR 41, addendum): faster than the dataclass's.
+        object.__setattr__(self, "offer_id", offer_id)
+        object.__setattr__(self, "program_id", program_id)
+        object.__setattr__(self, "points", points)
+        object.__setattr__(self, "completed_event_id", completed_event_id)
+        object.__setattr__(self, "cause_event_id", cause_event_id)
+        object.__setattr__(self, "occurred_at", occurred_at)
+        object.__setattr__(self, "transaction_id", transaction_id)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "store_id", store_id)
+        object.__setattr__(self, "till_id", till_id)
+        object.__setattr__(self, "transaction_number", transaction_number)
+
 
 @dataclass(frozen=True)
 class AwardReversal:

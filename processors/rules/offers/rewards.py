@@ -42,6 +42,21 @@ class Payout:
     discount: DiscountTerms | None = None
     reward_id: str | None = None  # a catalogue reward granted (REWARD offers)
 
+    def __init__(
+        self,
+        points_due: int = 0,
+        multiples: int = 1,
+        tier: int | None = None,
+        discount: DiscountTerms | None = None,
+        reward_id: str | None = None,
+    ) -> None:
+        # Its own __init__, which mypyc compiles (ADR 41, addendum): faster than the dataclass's.
+        object.__setattr__(self, "points_due", points_due)
+        object.__setattr__(self, "multiples", multiples)
+        object.__setattr__(self, "tier", tier)
+        object.__setattr__(self, "discount", discount)
+        object.__setattr__(self, "reward_id", reward_id)
+
     @property
     def pays(self) -> bool:
         """False when the use would give nothing (it then does not happen)."""

@@ -26,6 +26,13 @@ class Contender:
     group: str | None
     value_cents: Decimal
 
+    def __init__(self, offer_id: str, rank: int, group: str | None, value_cents: Decimal) -> None:
+        # Its own __init__, which mypyc compiles (ADR 41, addendum): faster than the dataclass's.
+        object.__setattr__(self, "offer_id", offer_id)
+        object.__setattr__(self, "rank", rank)
+        object.__setattr__(self, "group", group)
+        object.__setattr__(self, "value_cents", value_cents)
+
 
 def point_value_cents(program: ProgramConfigured | None) -> Decimal:
     """What one point of the programme buys, in cents (one cent when it sells no discount)."""
