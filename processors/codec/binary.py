@@ -89,6 +89,14 @@ class Reader:
     def text(self) -> str:
         return self.sized().decode()
 
+    def block(self) -> int:
+        """How many items the next block of an array or map holds; 0: no more blocks."""
+        count = self.long()
+        if count < 0:  # a block that also says its size in bytes
+            self.long()
+            return -count
+        return count
+
 
 def put_long(out: bytearray, value: int) -> None:
     """`value` as a zig-zag varint; ValueError outside Avro's long range (a signed 64-bit
@@ -301,14 +309,11 @@ class Array(Node):
     def read(self, reader: Reader) -> Any:
         found: list[Any] = []
         items = self.items
-        count = reader.long()
+        count = reader.block()
         while count != 0:
-            if count < 0:  # a block that says its size in bytes too
-                count = -count
-                reader.long()
             for _ in range(count):
                 found.append(items.read(reader))
-            count = reader.long()
+            count = reader.block()
         return found
 
 
@@ -330,15 +335,12 @@ class Map(Node):
     def read(self, reader: Reader) -> Any:
         found: dict[str, Any] = {}
         values = self.values
-        count = reader.long()
+        count = reader.block()
         while count != 0:
-            if count < 0:
-                count = -count
-                reader.long()
             for _ in range(count):
                 key = reader.text()
                 found[key] = values.read(reader)
-            count = reader.long()
+            count = reader.block()
         return found
 
 

@@ -305,3 +305,11 @@ def test_every_integer_of_the_contract_is_bounded_within_avros_long():
 
     assert len(fields) > 100
     assert [name for name, constraints in fields if not bounded(constraints)] == []
+
+
+def test_a_block_that_says_its_size_in_bytes_reads_as_fastavro_reads_it():
+    # Two items in a block of count -2 and 2 bytes (Avro's optional form), then the end.
+    data = b"\x03\x04\x02\x04\x00"
+    for schema in ({"type": "array", "items": "long"}, {"type": "map", "values": "long"}):
+        body = data if schema["type"] == "array" else b"\x03\x08\x02a\x02\x02b\x04\x00"
+        assert binary.decode(binary.tree(schema), body) == fastavro_value(schema, body)
