@@ -19,6 +19,10 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
+# Every purchase record a member's saved state reuses is checked against its fresh JSON, in
+# this process and in the workers the tests start (processors.rules.member.dump_state).
+os.environ.setdefault("LOYALTY_VERIFY_SAVED_STATE", "1")
+
 from loyalty import stack
 from loyalty.stack import kafka
 from processors.base.settings import Settings

@@ -198,15 +198,19 @@ async def measure_mix(
     offer_count: int = 200,
     batch: int = 2000,
     partitions: int = 8,
+    history: int = 0,
     timed: Callable[[], AbstractContextManager[object]] = nullcontext,
     sent: Counter[str] | None = None,
 ) -> Measurement:
-    """Enrol `members` (untimed), then time `events` through the batch protocol, no Kafka;
-    `timed` wraps the timed part alone (a profiler), `sent` counts what the timed part sent
-    to each topic (the end-to-end run waits for as many ledger events)."""
+    """Enrol `members` and give them `history` events each on average (untimed: the state a
+    member has when its next purchase comes), then time `events` through the batch protocol,
+    no Kafka; `timed` wraps the timed part alone (a profiler), `sent` counts what the timed
+    part sent to each topic (the end-to-end run waits for as many ledger events)."""
     tune_gc()
     codec = AvroCodec()
-    config, enrolments, stream = load(members, events, offer_count)
+    config, enrolments, stream = load(members, events + history * members, offer_count)
+    enrolments += stream[: history * members]
+    stream = stream[history * members :]
     producer = AckedAtOnce()
     table = Table("ledgers_by_member", "bench.changelog", partitions)
     batches = Batches(Members(config), codec=codec, door=FrontDoor(codec, producer),
@@ -220,24 +224,29 @@ async def measure_mix(
     stream_records = as_delivered(codec, stream, partitions)
     started, cpu = time.perf_counter(), time.process_time()
     before = Counter(producer.by_topic)
+    saved_before = producer.bytes_by_topic[table.changelog]
     with timed():
         await run(stream_records)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    saved = (producer.bytes_by_topic[table.changelog] - saved_before) / max(events, 1)
     if sent is not None:
         sent.update(producer.by_topic - before)
     return Measurement(
         "pure path, realistic mix", "events", events, seconds,
-        f"{members:,} members, {offer_count} live offers, baskets of 1-30 lines, 5 % returns, "
-        f"2 % redemptions, 3 % activities; {cpu:.2f} s CPU",
+        f"{members:,} members{f' with {history} events of history each' if history else ''}, "
+        f"{offer_count} live offers, baskets of 1-30 lines, 5 % returns, 2 % redemptions, "
+        f"3 % activities; {cpu:.2f} s CPU; state saved {saved / 1024:.1f} KiB an event",
     )  # fmt: skip
 
 
-def measure_codec_floor(*, members: int, events: int, offer_count: int = 200) -> Measurement:
+def measure_codec_floor(
+    *, members: int, events: int, offer_count: int = 200, history: int = 0
+) -> Measurement:
     """The pure path's floor on the same records: each decoded and validated at the front
     door, then encoded again, and nothing else (what any worker of this contract pays)."""
     codec = AvroCodec()
-    _, _, stream = load(members, events, offer_count)
-    records = as_delivered(codec, stream, 8)
+    _, _, stream = load(members, events + history * members, offer_count)
+    records = as_delivered(codec, stream[history * members :], 8)
     started, cpu = time.perf_counter(), time.process_time()
     for record in records:
         codec.encode(codec.decode(record.value))
@@ -282,6 +291,13 @@ def main() -> None:  # pragma: no cover - a developer's tool
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--offers", type=int, default=200)
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="events a member has had before the timed ones, on average",
+    )
+    parser.add_argument("--batch", type=int, default=2000, help="records a batch")
     parser.add_argument("--profile", type=Path, default=None, help="a cProfile of the timed part")
     parser.add_argument("--pyinstrument", type=Path, default=None, help="its call tree, as text")
     args = parser.parse_args()
@@ -290,11 +306,11 @@ def main() -> None:  # pragma: no cover - a developer's tool
         timed = partial(_cprofile, args.profile)
     elif args.pyinstrument is not None:
         timed = partial(_pyinstrument, args.pyinstrument)
-    m = asyncio.run(
-        measure_mix(members=args.members, events=args.events, offer_count=args.offers, timed=timed)
-    )
+    sizes = {"members": args.members, "events": args.events, "offer_count": args.offers}
+    m = asyncio.run(measure_mix(**sizes, batch=args.batch, history=args.history, timed=timed))
     print(f"{m.name}: {m.count} {m.unit} in {m.seconds:.2f} s = {m.rate:,.0f}/s ({m.note})")
-    floor = measure_codec_floor(members=args.members, events=args.events, offer_count=args.offers)
+    floor = measure_codec_floor(members=args.members, events=args.events,
+                                offer_count=args.offers, history=args.history)  # fmt: skip
     print(f"{floor.name.strip()}: {floor.rate:,.0f}/s ({floor.note}); mix / baseline = "
           f"{m.rate / floor.rate:.3f}")  # fmt: skip
 

@@ -38,6 +38,7 @@ class AckedAtOnce:
     def __init__(self, keep: bool = False) -> None:
         self.count = 0
         self.by_topic: Counter[str] = Counter()
+        self.bytes_by_topic: Counter[str] = Counter()
         self.keep = keep
         self.sent: list[tuple[str, bytes, bytes | None, int | None]] = []
 
@@ -46,6 +47,7 @@ class AckedAtOnce:
     ) -> Any:
         self.count += 1
         self.by_topic[topic] += 1
+        self.bytes_by_topic[topic] += len(value or b"")
         if self.keep:
             self.sent.append((topic, value, key, partition))
         done: asyncio.Future[AckedAtOnce.Ack] = asyncio.get_running_loop().create_future()

@@ -1,10 +1,14 @@
 """A member's stored state (the worker's table value): both parts round-trip, and a bare
 ledger saved before the offer rules joined it still reads (ADR 8 addendum)."""
 
+import json
+
+import pytest
+
 from processors.contract.common import PointsCategory
 from processors.rules import member
 from processors.rules.member import Config, MemberState
-from tests.rules.given import PROGRAM, Ledgers, bought, enrolled, programs
+from tests.rules.given import PROGRAM, Ledgers, bought, enrolled, programs, redeem, returned
 
 
 def test_a_member_with_ledger_and_offers_round_trips_through_its_stored_bytes():
@@ -41,3 +45,98 @@ def test_a_bare_ledger_saved_before_offers_reads_as_a_member_without_offers_yet(
 
 def test_nothing_known_is_nothing_to_save():
     assert member.is_empty(MemberState("stranger"))
+
+
+def _saved_lines(raw: bytes) -> dict[tuple[bytes, str], bytes]:
+    """The purchase lines of a stored state: (kind, transaction id) → record JSON."""
+    lines = {}
+    for line in raw.split(b"\n")[1:]:
+        kind, quoted, body = line.split(b"\t", 2)
+        lines[(kind, json.loads(quoted))] = body
+    return lines
+
+
+def _member_with_two_purchases() -> tuple[Config, MemberState]:
+    config = Config(dict(programs()))
+    state = MemberState("m1")
+    for event in (enrolled("m1"), bought("m1", "T1", cents=12000), bought("m1", "T2", cents=8000)):
+        member.handle(state, event, config)
+    return config, state
+
+
+def test_each_purchase_record_is_a_line_of_its_own_after_the_rest_of_the_state():
+    _, state = _member_with_two_purchases()
+    raw = member.dump_state(state)
+
+    head = json.loads(raw.split(b"\n")[0])
+    assert "purchases" not in head["ledger"]
+    assert "purchases" not in head["offers"]
+    assert set(_saved_lines(raw)) == {(b"l", "T1"), (b"l", "T2"), (b"o", "T1"), (b"o", "T2")}
+
+
+def test_a_state_saved_as_one_json_document_reads_the_same():
+    _, state = _member_with_two_purchases()
+    stored = member._Stored(ledger=state.ledger, offers=state.offers)
+    old_bytes = stored.model_dump_json().encode()  # the format before purchases were lines
+
+    again = member.load_state("m1", old_bytes)
+
+    assert again.ledger == state.ledger
+    assert again.offers == state.offers
+    assert list(again.ledger.purchases) == ["T1", "T2"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_a_return_or_a_redemption_rewrites_its_purchase_and_only_it(monkeypatch, verify):
+    monkeypatch.setattr(member, "VERIFY_SAVED", verify)
+    config, state = _member_with_two_purchases()
+    state = member.load_state("m1", member.dump_state(state))
+    before = _saved_lines(member.dump_state(state))
+    unchanged = state.saved[("o", "T2")][2]
+
+    member.handle(state, returned("m1", "T1", "R1", ("1", 6000)), config)
+    member.handle(state, redeem("m1", 100, tx="T2"), config)
+    after_bytes = member.dump_state(state)
+    after = _saved_lines(after_bytes)
+
+    assert after[(b"l", "T1")] != before[(b"l", "T1")]
+    assert after[(b"o", "T1")] != before[(b"o", "T1")]
+    assert after[(b"l", "T2")] != before[(b"l", "T2")]
+    assert after[(b"o", "T2")] == before[(b"o", "T2")]
+    assert state.saved[("o", "T2")][2] is unchanged  # not written again: its bytes reused
+    again = member.load_state("m1", after_bytes)
+    assert again.ledger == state.ledger
+    assert again.offers == state.offers
+    assert again.ledger is not None
+    assert again.ledger.purchases["T1"].lines[0].returned_cents == 6000
+    assert again.ledger.purchases["T1"].return_ids == ["R1"]
+    assert len(again.ledger.purchases["T2"].redeemed) == 1
+
+
+def test_forgotten_purchases_leave_the_stored_state():
+    _, state = _member_with_two_purchases()
+    member.dump_state(state)
+    assert state.ledger is not None
+    del state.ledger.purchases["T1"]
+
+    assert set(_saved_lines(member.dump_state(state))) == {(b"l", "T2"), (b"o", "T1"), (b"o", "T2")}
+    assert ("l", "T1") not in state.saved
+
+
+def test_the_tests_check_that_a_reused_record_did_not_change_without_its_revision(monkeypatch):
+    monkeypatch.setattr(member, "VERIFY_SAVED", True)
+    _, state = _member_with_two_purchases()
+    member.dump_state(state)
+    assert state.ledger is not None
+    state.ledger.purchases["T1"].lines[0].returned_cents = 1  # not how the rules change it
+
+    with pytest.raises(AssertionError, match="l T1 changed at revision"):
+        member.dump_state(state)
+
+
+def test_a_stored_purchase_of_an_unknown_kind_is_refused():
+    _, state = _member_with_two_purchases()
+    raw = member.dump_state(state) + b'\nx\t"T9"\t{}'
+
+    with pytest.raises(ValueError, match="unknown kind"):
+        member.load_state("m1", raw)

@@ -55,3 +55,17 @@ async def test_the_mix_counts_what_it_sent_for_the_end_to_end_run_to_wait_for():
 def test_the_codec_floor_runs_the_same_records():
     floor = measure_codec_floor(members=20, events=200, offer_count=40)
     assert floor.count == 200
+
+
+async def test_the_mix_times_only_what_follows_the_members_history():
+    sent: Counter[str] = Counter()
+    measured = await measure_mix(members=10, events=60, offer_count=40, history=6, sent=sent)
+    assert measured.count == 60
+    assert "6 events of history each" in measured.note
+    timed = load(10, 120, 40)[2][60:]
+    purchases = sum(1 for e in timed if type(e).__name__ == "TransactionCompleted")
+    whole: Counter[str] = Counter()
+    await measure_mix(members=10, events=120, offer_count=40, sent=whole)  # the same stream
+    assert purchases <= sent[LEDGER.name] < whole[LEDGER.name]  # the history's are not counted
+    floor = measure_codec_floor(members=10, events=60, offer_count=40, history=6)
+    assert floor.count == 60

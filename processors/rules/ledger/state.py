@@ -38,7 +38,11 @@ class Redeemed(BaseModel):
 
 
 class Purchase(BaseModel):
-    """What one transaction earned, per programme, for re-evaluation on returns."""
+    """What one transaction earned, per programme, for re-evaluation on returns.
+
+    Once booked it changes only when a return is applied to it (its id joins `return_ids`)
+    or points are redeemed against it (`redeemed` grows): `revision` counts both, so a copy
+    stored at the same revision is this record (`member.dump_state` reuses it)."""
 
     transaction_id: str
     occurred_at: datetime | None = None  # None: recorded before this field existed
@@ -51,6 +55,10 @@ class Purchase(BaseModel):
     # Digests of the bodies accepted under these ids (rules.identity); None: kept before.
     digest: str | None = None
     return_digests: dict[str, str] = Field(default_factory=dict)  # return_id → digest
+
+    @property
+    def revision(self) -> tuple[int, int]:
+        return len(self.return_ids), len(self.redeemed)
 
 
 class Hold(BaseModel):

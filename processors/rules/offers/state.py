@@ -113,13 +113,21 @@ class PurchaseContribution(BaseModel):
 
 
 class PurchaseRecord(BaseModel):
-    """A purchase seen: kept for idempotency, and, when it touched offers, for returns."""
+    """A purchase seen: kept for idempotency, and, when it touched offers, for returns.
+
+    Once kept it changes only when a return is applied to it (its id joins `return_ids`):
+    `revision` counts those, so a copy stored at the same revision is this record
+    (`member.dump_state` reuses it)."""
 
     at: datetime
     province: str | None = None
     lines: dict[str, LineFacts] = Field(default_factory=dict)
     offers: dict[str, PurchaseContribution] = Field(default_factory=dict)
     return_ids: list[str] = Field(default_factory=list)
+
+    @property
+    def revision(self) -> tuple[int, int]:
+        return len(self.return_ids), 0
 
 
 class PurchaseFacts(BaseModel):
