@@ -31,7 +31,11 @@ from pathlib import Path
 from types import ModuleType
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
-MANIFEST = PACKAGE_ROOT / "rules" / "_compiled.json"
+COMPILED_PACKAGE = "rules"
+"""The package the build compiles (all but its modules that define pydantic models)."""
+COMPILED_MODULES = ("codec/binary.py",)
+"""Compiled with it from outside it: the Avro encoding of every event (ADR 42)."""
+MANIFEST = PACKAGE_ROOT / COMPILED_PACKAGE / "_compiled.json"
 LIBRARY = "processors.rules__mypyc"
 """The build's shared library, which each compiled module's small extension imports."""
 SWITCH = "LOYALTY_RULES_COMPILED"
@@ -150,12 +154,25 @@ def missing(manifest: dict[str, object]) -> list[Path]:
     return [path for path in needed if not path.is_file()]
 
 
+def built_files(root: Path | None = None, pattern: str = "{}.*so") -> list[Path]:
+    """The build's extensions beside their sources under `root` (the `processors` package),
+    or with another `pattern` of a module's stem, the files it names there."""
+    root = PACKAGE_ROOT if root is None else root
+    return [
+        *(root / COMPILED_PACKAGE).rglob(pattern.format("*")),
+        *(
+            path
+            for module in COMPILED_MODULES
+            for path in (root / module).parent.glob(pattern.format(Path(module).stem))
+        ),
+    ]
+
+
 def _extensions_present() -> list[str]:
     """Rule modules with an extension beside them but no manifest (a build cut short): read
     from source all the same."""
     found = []
-    built = [*(PACKAGE_ROOT / "rules").rglob("*.so"), *(PACKAGE_ROOT / "codec").glob("*.so")]
-    for path in built:
+    for path in built_files():
         relative = path.relative_to(PACKAGE_ROOT.parent).as_posix()
         suffix = next(
             (s for s in sorted(importlib.machinery.EXTENSION_SUFFIXES, key=len, reverse=True)

@@ -7,9 +7,9 @@ compiles functions and plain classes; pydantic's models already run in Rust), an
 codec's Avro encoding `processors.codec.binary` (ADR 42), into one C extension group,
 type-checked with the project's mypy settings (strict on the rule core and the codec's
 encoding), puts the extensions beside their sources and writes the manifest
-`processors.native` reads:
-the modules compiled, the extension suffix and the digest of the sources they were compiled
-from, and what compiled them. Nothing is done when the manifest is current (`--force`
+`processors.native` reads (which also names what is compiled): the modules compiled, the
+extension suffix and the digest of the sources they were compiled from, and what compiled
+them. Nothing is done when the manifest is current (`--force`
 rebuilds). One build at a time (a lock); extensions and manifest are replaced whole. A build
 that fails leaves the rule core on its sources and says why; exit status 0 all the same, so
 that a machine without a C compiler still installs (slower, never wrong). `--remove` deletes
@@ -39,9 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 from processors import native  # noqa: E402 - the repository's, not an installed copy
 
-RULES = ROOT / "processors" / "rules"
-CODEC = ROOT / "processors" / "codec" / "binary.py"
-"""Compiled with the rule core, outside it: the Avro encoding of every event (ADR 42)."""
+RULES = native.PACKAGE_ROOT / native.COMPILED_PACKAGE
+OUTSIDE = [native.PACKAGE_ROOT / module for module in native.COMPILED_MODULES]
 LOCK = ROOT / "build" / "compile_rules.lock"
 
 NOT_COMPILED = frozenset(
@@ -74,10 +73,10 @@ setup(name="loyalty-rules-compiled", ext_modules=mypycify(options, group_name="p
 
 def compiled_paths() -> list[Path]:
     """The modules compiled: the rule core's, all but the packages' `__init__`,
-    `NOT_COMPILED` and editors' dot files; and the codec's `CODEC`."""
+    `NOT_COMPILED` and editors' dot files; and those compiled with it from `OUTSIDE`."""
     return sorted(
         path
-        for path in [*RULES.rglob("*.py"), CODEC]
+        for path in [*RULES.rglob("*.py"), *OUTSIDE]
         if path.name != "__init__.py"
         and not path.name.startswith(".")
         and not path.is_symlink()  # as `native.sources_digest` reads them
@@ -104,10 +103,8 @@ def ours() -> list[Path]:
     shared library, with any left half-written by a build cut short."""
     library = native.LIBRARY.rpartition(".")[2]
     return [
-        *RULES.rglob("*.so"),
-        *RULES.rglob(".*.partial"),
-        *CODEC.parent.glob(f"{CODEC.stem}.*so"),
-        *CODEC.parent.glob(f".{CODEC.stem}.*.partial"),
+        *native.built_files(native.PACKAGE_ROOT),
+        *native.built_files(native.PACKAGE_ROOT, ".{}.*.partial"),
         *(ROOT / "processors").glob(f"{library}.*so"),
         *(ROOT / "processors").glob(f".{library}.*.partial"),
     ]
