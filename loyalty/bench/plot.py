@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from loyalty.bench.suite import SuiteResult
+    from loyalty.bench.report import SuiteResult
 
 
 def _per_second(times: list[float], start: float) -> tuple[list[float], list[float]]:

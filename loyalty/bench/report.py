@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -254,3 +255,48 @@ def write_report(report: BenchReport, output: Path | None = None) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report.to_json(), indent=2) + "\n")
     return output
+
+
+@dataclass
+class StepResult:
+    """One benchmark of `loyalty bench`'s run: its report, or why it has none."""
+
+    name: str
+    what: str
+    started_at: float
+    seconds: float
+    report: BenchReport | None = None
+    error: str | None = None
+
+
+@dataclass
+class SuiteResult:
+    """A whole `loyalty bench` run (`bench.suite` runs it, `bench.plot` draws it)."""
+
+    mode: str
+    started_at: float
+    steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        return [v for step in self.steps if step.report for v in step.report.verdicts]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "suite": "all",
+            "mode": self.mode,
+            "started_at": self.started_at,
+            "seconds": round(sum(step.seconds for step in self.steps), 1),
+            "steps": [
+                {
+                    "name": s.name,
+                    "what": s.what,
+                    "started_at": s.started_at,
+                    "seconds": round(s.seconds, 1),
+                    "error": s.error,
+                    "report": s.report.to_json() if s.report else None,
+                }
+                for s in self.steps
+            ],
+            "verdicts": [v.to_json() for v in self.verdicts],
+        }

@@ -15,7 +15,7 @@ import json
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from loyalty.bench.report import BenchReport, Verdict, print_verdicts, wide
+from loyalty.bench.report import (
+    BenchReport,
+    StepResult,
+    SuiteResult,
+    print_verdicts,
+    wide,
+)
 from processors.base.settings import Settings
 
 Echo = Callable[[str], None]
@@ -157,47 +163,6 @@ STEPS: tuple[Step, ...] = (
     }),
 )  # fmt: skip
 NAMES = tuple(step.name for step in STEPS)
-
-
-@dataclass
-class StepResult:
-    name: str
-    what: str
-    started_at: float
-    seconds: float
-    report: BenchReport | None = None
-    error: str | None = None
-
-
-@dataclass
-class SuiteResult:
-    mode: str
-    started_at: float
-    steps: list[StepResult] = field(default_factory=list)
-
-    @property
-    def verdicts(self) -> list[Verdict]:
-        return [v for step in self.steps if step.report for v in step.report.verdicts]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "suite": "all",
-            "mode": self.mode,
-            "started_at": self.started_at,
-            "seconds": round(sum(step.seconds for step in self.steps), 1),
-            "steps": [
-                {
-                    "name": s.name,
-                    "what": s.what,
-                    "started_at": s.started_at,
-                    "seconds": round(s.seconds, 1),
-                    "error": s.error,
-                    "report": s.report.to_json() if s.report else None,
-                }
-                for s in self.steps
-            ],
-            "verdicts": [v.to_json() for v in self.verdicts],
-        }
 
 
 def run_suite(
