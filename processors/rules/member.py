@@ -223,6 +223,12 @@ _APART = {"ledger": {"purchases": True}, "offers": {"purchases": True}}
 
 VERIFY_SAVED = os.environ.get("LOYALTY_VERIFY_SAVED_STATE", "") == "1"
 """Check every purchase record reused by `dump_state` against its fresh JSON (the tests)."""
+SAVE_AS_LINES = os.environ.get("LOYALTY_STATE_LINES", "1").strip().lower() not in {
+    "0", "false", "no", "off"
+}  # fmt: skip
+"""False: save states as one JSON document, which workers older than the lines read, for an
+upgrade that may be rolled back or runs old and new workers side by side (ADR 24, addendum);
+either format reads."""
 
 
 def dump_state(state: MemberState) -> bytes:
@@ -234,11 +240,16 @@ def dump_state(state: MemberState) -> bytes:
     bytes, written again after every batch that touches the member (9 KB at the median on
     the benchmark's mix; 95 KB after 20 purchases, where the JSON took a quarter of the CPU:
     docs/performance.md). A record changes only through a return or a redemption against it
-    (`revision`), so one stored or loaded at the same revision is reused as it was."""
+    (`revision`), so one stored or loaded at the same revision is reused as it was (a line
+    read from storage keeps the JSON the version that wrote it produced). `SAVE_AS_LINES`
+    false: one JSON document, as versions before the lines read it."""
     stored = _Stored(
         ledger=state.ledger, offers=state.offers, rewards=state.rewards, codes=state.codes,
         challenges=state.challenges, preferences=state.preferences,
     )  # fmt: skip
+    if not SAVE_AS_LINES:
+        state.saved = {}
+        return stored.model_dump_json().encode()
     lines = [stored.model_dump_json(exclude=_APART).encode()]
     before, saved = state.saved, {}
     for kind, records in _records(state):
@@ -282,19 +293,43 @@ def load_state(member_id: str, raw: bytes | str) -> MemberState:
     stored = _Stored.model_validate_json(head)
     state = MemberState(member_id, stored.ledger, stored.offers, stored.rewards, stored.codes,
                         stored.challenges, stored.preferences)  # fmt: skip
-    for line in lines:
+    for number, line in enumerate(lines, 2):
+        try:
+            key, record = _read_line(line, stored, state.saved)
+        except ValueError as error:
+            raise ValueError(f"member {member_id}'s stored state, line {number}: {error}") from None
+        state.saved[key] = (record, record.revision, line)
+    return state
+
+
+def _read_line(
+    line: bytes, stored: _Stored, read: Mapping[tuple[str, str], _Saved]
+) -> tuple[tuple[str, str], _Record]:
+    """One purchase record's line, its record put where it belongs in `stored`."""
+    try:
         kind, quoted, body = line.split(b"\t", 2)
         transaction_id = json.loads(quoted)
-        record: _Record
-        if kind == b"l" and stored.ledger is not None:
-            record = stored.ledger.purchases[transaction_id] = Purchase.model_validate_json(body)
-        elif kind == b"o" and stored.offers is not None:
-            record = PurchaseRecord.model_validate_json(body)
-            stored.offers.purchases[transaction_id] = record
-        else:
-            raise ValueError(f"member {member_id}: a stored purchase of unknown kind {kind!r}")
-        state.saved[(kind.decode(), transaction_id)] = (record, record.revision, line)
-    return state
+    except ValueError:
+        raise ValueError(f"not a purchase line: {line[:60]!r}") from None
+    if not isinstance(transaction_id, str):
+        raise ValueError(f"not a transaction id: {quoted[:60]!r}")
+    if (kind.decode(errors="replace"), transaction_id) in read:
+        raise ValueError(f"purchase {transaction_id!r} stored twice")
+    record: _Record
+    if kind == b"l":
+        if stored.ledger is None:
+            raise ValueError(f"a ledger purchase {transaction_id!r} with no ledger")
+        record = stored.ledger.purchases[transaction_id] = Purchase.model_validate_json(body)
+        if record.transaction_id != transaction_id:
+            raise ValueError(f"ledger purchase {record.transaction_id!r} on the line of "
+                             f"{transaction_id!r}")  # fmt: skip
+    elif kind == b"o":
+        if stored.offers is None:
+            raise ValueError(f"an offers purchase {transaction_id!r} with no offers")
+        record = stored.offers.purchases[transaction_id] = PurchaseRecord.model_validate_json(body)
+    else:
+        raise ValueError(f"a stored purchase of unknown kind {kind!r}")
+    return (kind.decode(), transaction_id), record
 
 
 def is_empty(state: MemberState) -> bool:

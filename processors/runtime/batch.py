@@ -152,9 +152,10 @@ class StateCache:
     Bounded by bytes, not only by count: a decoded state takes ~8-9 times its stored JSON in
     Python objects (12.8 KB for a member with one purchase, ~400 KB for one with ten baskets
     and 200 live offers; docs/performance.md), so a count alone let the cache grow with the
-    size of the states. The default keeps ~16 MiB of stored bytes, ~150 MiB decoded. A state
-    stored in parts (a promotion's reservations, ADR 17 addendum) weighs its entry and its
-    parts (`put`'s `weight`).
+    size of the states. The default keeps ~16 MiB of stored bytes, ~150 MiB decoded (a
+    member's state also keeps its purchase records' stored lines: about its stored bytes
+    again, ADR 24 addendum). A state stored in parts (a promotion's reservations, ADR 17
+    addendum) weighs its entry and its parts (`put`'s `weight`).
     """
 
     def __init__(self, max_entries: int = 50_000, max_bytes: int = 16 << 20):

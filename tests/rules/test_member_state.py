@@ -140,3 +140,44 @@ def test_a_stored_purchase_of_an_unknown_kind_is_refused():
 
     with pytest.raises(ValueError, match="unknown kind"):
         member.load_state("m1", raw)
+
+
+def test_with_the_lines_switched_off_a_state_is_saved_as_one_document(monkeypatch):
+    """For an upgrade that may be rolled back, or runs workers older than the lines beside
+    newer ones: they read a state only as one JSON document (ADR 24, addendum)."""
+    monkeypatch.setattr(member, "SAVE_AS_LINES", False)
+    _, state = _member_with_two_purchases()
+
+    raw = member.dump_state(state)
+
+    assert b"\n" not in raw
+    as_before = member._Stored.model_validate_json(raw)  # how the older workers read it
+    assert as_before.ledger == state.ledger
+    assert as_before.offers == state.offers
+    assert member.load_state("m1", raw).ledger == state.ledger
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        (b"l T9 {}", "not a purchase line"),
+        (b'l\t"T1"\t{}', "stored twice"),
+        (b"l\t9\t{}", "not a transaction id"),
+        (b'l\t"T9"\tnot json', "validation error for Purchase"),
+    ],
+)
+def test_a_damaged_purchase_line_is_refused_naming_the_member_and_the_line(line, says):
+    _, state = _member_with_two_purchases()
+    raw = member.dump_state(state) + b"\n" + line
+
+    with pytest.raises(ValueError, match=f"member m1's stored state, line 6: .*{says}"):
+        member.load_state("m1", raw)
+
+
+def test_a_ledger_purchase_on_the_line_of_another_is_refused():
+    _, state = _member_with_two_purchases()
+    head, *lines = member.dump_state(state).split(b"\n")
+    swapped = [line.replace(b'l\t"T1"', b'l\t"T7"') for line in lines]
+
+    with pytest.raises(ValueError, match="ledger purchase 'T1' on the line of 'T7'"):
+        member.load_state("m1", b"\n".join([head, *swapped]))
