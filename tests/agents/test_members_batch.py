@@ -3,6 +3,9 @@ failing rule or a failing send leaves behind."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from processors.agents.members import Members
@@ -169,6 +172,53 @@ async def test_a_batch_touching_more_states_than_it_may_hold_saves_each_after_it
         (ledger_topic, "m3"), (ledger_topic, "m1"), (CHANGELOG, "m3"), (CHANGELOG, "m1"),
     ]  # fmt: skip
     assert (ledger(h).balance("CA_MAIN", PointsCategory.REGULAR), ledger(h).sequence) == (10, 2)
+
+
+async def test_a_batch_that_decides_for_long_saves_what_it_decided_before_going_on():
+    h = harness()
+    h.batches.decide_seconds = 0.0  # every input after the first comes after a save
+    inputs = [record(enrolled(m), n) for n, m in enumerate(("m1", "m2"))]
+    await h.run(*inputs, record(bought("m1", "T1", cents=1000), 2))
+    ledger_topic = "loyalty.ledger.v1"
+    sent = [(topic, key.decode() if key else None) for topic, _, key, _ in h.sent()
+            if topic != "loyalty.outcomes.v1"]  # fmt: skip
+    assert sent == [
+        (ledger_topic, "m1"), (CHANGELOG, "m1"), (ledger_topic, "m2"), (CHANGELOG, "m2"),
+        (ledger_topic, "m1"), (CHANGELOG, "m1"),
+    ]  # fmt: skip
+    assert (ledger(h).balance("CA_MAIN", PointsCategory.REGULAR), ledger(h).sequence) == (10, 2)
+
+
+async def test_a_long_batch_lets_the_event_loop_run_its_other_tasks(monkeypatch):
+    """A consumer group's heartbeats run on the worker's event loop: a batch that decided for
+    longer than the group's session without awaiting had every group rebalance mid-batch."""
+    h = harness()
+    h.batches.decide_seconds = 0.05
+    real = rules.handle
+
+    beats = 0
+    seen: list[int] = []  # the heartbeats counted when each input was decided
+
+    def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(beats)
+        time.sleep(0.01)  # a purchase of a member with a long history, on a slow host
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rules, "handle", slow)
+
+    async def heartbeat() -> None:
+        nonlocal beats
+        while True:
+            await asyncio.sleep(0)
+            beats += 1
+
+    beating = asyncio.create_task(heartbeat())
+    members = [f"m{n}" for n in range(30)]
+    await h.run(*(record(enrolled(m), n) for n, m in enumerate(members)))  # ~0.3 s of deciding
+    beating.cancel()
+
+    assert seen[-1] - seen[0] >= 3  # other tasks ran while the batch was deciding
+    assert [ledger(h, m).sequence for m in members] == [1] * 30
 
 
 async def test_a_batch_failing_after_saving_part_of_its_states_runs_again_without_doubling():
