@@ -159,15 +159,19 @@ async def test_an_output_that_does_not_encode_dead_letters_its_input_not_the_bat
     assert booked == [("T2", 2)]  # as if BAD never came: its state change is undone too
 
 
+def _ledger_and_saves(h: Harness) -> list[tuple[str, str | None]]:
+    """(topic, key) of what was sent since the last look, answers left out."""
+    return [(topic, key.decode() if key else None) for topic, _, key, _ in h.sent()
+            if topic != "loyalty.outcomes.v1"]  # fmt: skip
+
+
 async def test_a_batch_touching_more_states_than_it_may_hold_saves_each_after_its_outputs():
     h = harness()
     h.batches.keys_max = 2  # as a day's tick over a partition of a million members
     inputs = [record(enrolled(m), n) for n, m in enumerate(("m1", "m2", "m3"))]
     await h.run(*inputs, record(bought("m1", "T1", cents=1000), 3))
     ledger_topic = "loyalty.ledger.v1"
-    sent = [(topic, key.decode() if key else None) for topic, _, key, _ in h.sent()
-            if topic != "loyalty.outcomes.v1"]  # fmt: skip
-    assert sent == [
+    assert _ledger_and_saves(h) == [
         (ledger_topic, "m1"), (ledger_topic, "m2"), (CHANGELOG, "m1"), (CHANGELOG, "m2"),
         (ledger_topic, "m3"), (ledger_topic, "m1"), (CHANGELOG, "m3"), (CHANGELOG, "m1"),
     ]  # fmt: skip
@@ -180,9 +184,7 @@ async def test_a_batch_that_decides_for_long_saves_what_it_decided_before_going_
     inputs = [record(enrolled(m), n) for n, m in enumerate(("m1", "m2"))]
     await h.run(*inputs, record(bought("m1", "T1", cents=1000), 2))
     ledger_topic = "loyalty.ledger.v1"
-    sent = [(topic, key.decode() if key else None) for topic, _, key, _ in h.sent()
-            if topic != "loyalty.outcomes.v1"]  # fmt: skip
-    assert sent == [
+    assert _ledger_and_saves(h) == [
         (ledger_topic, "m1"), (CHANGELOG, "m1"), (ledger_topic, "m2"), (CHANGELOG, "m2"),
         (ledger_topic, "m1"), (CHANGELOG, "m1"),
     ]  # fmt: skip
