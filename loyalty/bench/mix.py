@@ -9,7 +9,8 @@ draw half of their lines from the product categories those offers name.
 
 `python -m loyalty.bench.mix --members 100000 --events 100000` prints the pure path's rate on
 this mix (the batch protocol, no Kafka); `--profile FILE` writes a cProfile of the timed part,
-`--pyinstrument FILE` its call tree as text.
+`--pyinstrument FILE` its call tree as text; `--history N` gives each member N events first,
+untimed, so the timed ones meet the state a regular shopper has.
 """
 
 from __future__ import annotations
@@ -191,6 +192,15 @@ def load(
     return config, enrolments, stream
 
 
+def _with_history(
+    members: int, events: int, offer_count: int, history: int
+) -> tuple[Config, list[Event], list[Event]]:
+    """`load`'s configuration, the untimed part (the enrolments, then `history` events a
+    member on average) and the `events` to time."""
+    config, enrolments, stream = load(members, events + history * members, offer_count)
+    return config, enrolments + stream[: history * members], stream[history * members :]
+
+
 async def measure_mix(
     *,
     members: int,
@@ -208,9 +218,7 @@ async def measure_mix(
     part sent to each topic (the end-to-end run waits for as many ledger events)."""
     tune_gc()
     codec = AvroCodec()
-    config, enrolments, stream = load(members, events + history * members, offer_count)
-    enrolments += stream[: history * members]
-    stream = stream[history * members :]
+    config, enrolments, stream = _with_history(members, events, offer_count, history)
     producer = AckedAtOnce()
     table = Table("ledgers_by_member", "bench.changelog", partitions)
     batches = Batches(Members(config), codec=codec, door=FrontDoor(codec, producer),
@@ -245,8 +253,8 @@ def measure_codec_floor(
     """The pure path's floor on the same records: each decoded and validated at the front
     door, then encoded again, and nothing else (what any worker of this contract pays)."""
     codec = AvroCodec()
-    _, _, stream = load(members, events + history * members, offer_count)
-    records = as_delivered(codec, stream[history * members :], 8)
+    _, _, stream = _with_history(members, events, offer_count, history)
+    records = as_delivered(codec, stream, 8)
     started, cpu = time.perf_counter(), time.process_time()
     for record in records:
         codec.encode(codec.decode(record.value))
@@ -309,8 +317,7 @@ def main() -> None:  # pragma: no cover - a developer's tool
     sizes = {"members": args.members, "events": args.events, "offer_count": args.offers}
     m = asyncio.run(measure_mix(**sizes, batch=args.batch, history=args.history, timed=timed))
     print(f"{m.name}: {m.count} {m.unit} in {m.seconds:.2f} s = {m.rate:,.0f}/s ({m.note})")
-    floor = measure_codec_floor(members=args.members, events=args.events,
-                                offer_count=args.offers, history=args.history)  # fmt: skip
+    floor = measure_codec_floor(**sizes, history=args.history)
     print(f"{floor.name.strip()}: {floor.rate:,.0f}/s ({floor.note}); mix / baseline = "
           f"{m.rate / floor.rate:.3f}")  # fmt: skip
 
