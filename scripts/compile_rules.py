@@ -49,6 +49,7 @@ NOT_COMPILED = frozenset(
         # does not build), and pydantic validates in Rust either way.
         "processors/rules/challenges/state.py",
         "processors/rules/codes/link.py",
+        "processors/rules/deferred.py",
         "processors/rules/codes/uses.py",
         "processors/rules/ledger/lots.py",
         "processors/rules/ledger/state.py",

@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from pydantic import BaseModel
 
@@ -234,14 +235,16 @@ either format reads."""
 def dump_state(state: MemberState) -> bytes:
     """The bytes a member's state is saved as: one line of JSON for all but the purchases,
     then one line per purchase record kept by the ledger (`l`) or the offers (`o`):
-    `kind<TAB>"transaction id"<TAB>record`.
+    `kind<TAB>"transaction id"<TAB>head<TAB>rest`, the record's head read at once and the
+    rest (its lines) only when a rule asks for it (`deferred.Deferred`).
 
     A member keeps every purchase of the returns window twice, line by line: most of its
     bytes, written again after every batch that touches the member (9 KB at the median on
     the benchmark's mix; 95 KB after 20 purchases, where the JSON took a quarter of the CPU:
     docs/performance.md). A record changes only through a return or a redemption against it
     (`revision`), so one stored or loaded at the same revision is reused as it was (a line
-    read from storage keeps the JSON the version that wrote it produced). `SAVE_AS_LINES`
+    read from storage keeps the JSON the version that wrote it produced, and one whose rest
+    was never read writes that rest back as it was). `SAVE_AS_LINES`
     false: one JSON document, as versions before the lines read it."""
     stored = _Stored(
         ledger=state.ledger, offers=state.offers, rewards=state.rewards, codes=state.codes,
@@ -279,7 +282,8 @@ def _records(state: MemberState) -> list[tuple[str, Mapping[str, _Record]]]:
 
 
 def _line(kind: str, transaction_id: str, record: _Record) -> bytes:
-    return f"{kind}\t{json.dumps(transaction_id)}\t{record.model_dump_json()}".encode()
+    head, rest = record.stored()
+    return f"{kind}\t{json.dumps(transaction_id)}\t{head}\t{rest}".encode()
 
 
 def load_state(member_id: str, raw: bytes | str) -> MemberState:
@@ -307,10 +311,12 @@ def _read_line(
 ) -> tuple[tuple[str, str], _Record]:
     """One purchase record's line, its record put where it belongs in `stored`."""
     try:
-        kind, quoted, body = line.split(b"\t", 2)
+        kind, quoted, *body = line.split(b"\t", 3)
         transaction_id = json.loads(quoted)
     except ValueError:
         raise ValueError(f"not a purchase line: {line[:60]!r}") from None
+    if not body:
+        raise ValueError(f"not a purchase line: {line[:60]!r}")
     if not isinstance(transaction_id, str):
         raise ValueError(f"not a transaction id: {quoted[:60]!r}")
     if (kind.decode(errors="replace"), transaction_id) in read:
@@ -319,17 +325,28 @@ def _read_line(
     if kind == b"l":
         if stored.ledger is None:
             raise ValueError(f"a ledger purchase {transaction_id!r} with no ledger")
-        record = stored.ledger.purchases[transaction_id] = Purchase.model_validate_json(body)
+        record = stored.ledger.purchases[transaction_id] = _record(Purchase, body)
         if record.transaction_id != transaction_id:
             raise ValueError(f"ledger purchase {record.transaction_id!r} on the line of "
                              f"{transaction_id!r}")  # fmt: skip
     elif kind == b"o":
         if stored.offers is None:
             raise ValueError(f"an offers purchase {transaction_id!r} with no offers")
-        record = stored.offers.purchases[transaction_id] = PurchaseRecord.model_validate_json(body)
+        record = stored.offers.purchases[transaction_id] = _record(PurchaseRecord, body)
     else:
         raise ValueError(f"a stored purchase of unknown kind {kind!r}")
     return (kind.decode(), transaction_id), record
+
+
+_R = TypeVar("_R", Purchase, PurchaseRecord)
+
+
+def _record(kind: type[_R], body: list[bytes]) -> _R:
+    """A record from its line's columns: its head and the rest, read when asked for; or, as
+    the first lines were written, one JSON object read at once."""
+    if len(body) == 1:
+        return kind.model_validate_json(body[0])
+    return kind.unread(body[0], body[1])
 
 
 def is_empty(state: MemberState) -> bool:

@@ -134,6 +134,101 @@ def test_the_tests_check_that_a_reused_record_did_not_change_without_its_revisio
         member.dump_state(state)
 
 
+def test_a_loaded_purchase_reads_its_lines_only_when_a_rule_asks_for_them():
+    config, state = _member_with_two_purchases()
+    expected_offer_ids = set(state.offers.purchases["T1"].offers)  # type: ignore[union-attr]
+    again = member.load_state("m1", member.dump_state(state))
+    assert again.ledger is not None
+    assert again.offers is not None
+    ledger_t1, offers_t1 = again.ledger.purchases["T1"], again.offers.purchases["T1"]
+
+    assert "lines" not in ledger_t1.__dict__
+    assert "lines" not in offers_t1.__dict__
+    assert "offers" not in offers_t1.__dict__
+    assert set(offers_t1.offer_ids()) == expected_offer_ids  # from the head, nothing read
+    assert "offers" not in offers_t1.__dict__
+
+    member.handle(again, returned("m1", "T1", "R1", ("1", 6000)), config)
+
+    assert ledger_t1.lines[0].returned_cents == 6000
+    assert "lines" in offers_t1.__dict__  # the return re-priced the offers it counted towards
+    assert "lines" not in again.ledger.purchases["T2"].__dict__  # the other one never read
+
+
+def test_a_stored_head_and_rest_hold_the_whole_record_and_the_offer_ids():
+    _, state = _member_with_two_purchases()
+    assert state.ledger is not None
+    assert state.offers is not None
+    records = [*state.ledger.purchases.values(), *state.offers.purchases.values()]
+
+    for record in records:
+        head, rest = (json.loads(part) for part in record.stored())
+        keys = head.pop("keys", None)
+        assert head | rest == json.loads(record.model_dump_json())
+        assert keys == (list(rest["offers"]) if "offers" in rest else None)
+
+
+def test_a_purchase_whose_lines_were_never_read_is_written_back_with_their_bytes():
+    config, state = _member_with_two_purchases()
+    again = member.load_state("m1", member.dump_state(state))
+    before = _saved_lines(member.dump_state(again))
+
+    member.handle(again, redeem("m1", 100, tx="T2"), config)  # the head changes: `redeemed`
+    after = _saved_lines(member.dump_state(again))
+
+    assert again.ledger is not None
+    assert "lines" not in again.ledger.purchases["T2"].__dict__
+    head_before, rest_before = before[(b"l", "T2")].split(b"\t")
+    head_after, rest_after = after[(b"l", "T2")].split(b"\t")
+    assert rest_after == rest_before
+    assert json.loads(head_after)["redeemed"] != json.loads(head_before)["redeemed"]
+    assert member.load_state("m1", member.dump_state(again)).ledger == again.ledger
+
+
+def test_unread_purchases_compare_and_serialise_as_whole_records(monkeypatch):
+    _, state = _member_with_two_purchases()
+    raw = member.dump_state(state)
+    monkeypatch.setattr(member, "SAVE_AS_LINES", False)
+    as_one_document = member.dump_state(state)
+
+    assert member.load_state("m1", raw).offers == state.offers  # equality reads them
+    assert member.dump_state(member.load_state("m1", raw)) == as_one_document
+
+
+def test_a_purchase_line_as_the_first_lines_were_written_reads_at_once():
+    """One JSON object after the transaction id, before heads and rests (ADR 24, addenda)."""
+    _, state = _member_with_two_purchases()
+    head = member.dump_state(state).split(b"\n")[0]
+    assert state.ledger is not None
+    assert state.offers is not None
+    first = [
+        f'{kind}\t"{tid}"\t{record.model_dump_json()}'.encode()
+        for kind, records in (("l", state.ledger.purchases), ("o", state.offers.purchases))
+        for tid, record in records.items()
+    ]
+
+    again = member.load_state("m1", b"\n".join([head, *first]))
+
+    assert again.ledger is not None
+    assert "lines" in again.ledger.purchases["T1"].__dict__
+    assert again.ledger == state.ledger
+    assert again.offers == state.offers
+
+
+def test_damaged_lines_are_refused_when_first_read_naming_the_record():
+    _, state = _member_with_two_purchases()
+    raw = member.dump_state(state)
+    damaged = b"\n".join(
+        line.rsplit(b"\t", 1)[0] + b'\t{"lines": 7}' if line.startswith(b"l\t") else line
+        for line in raw.split(b"\n")
+    )
+    again = member.load_state("m1", damaged)  # only heads are read here
+    assert again.ledger is not None
+
+    with pytest.raises(ValueError, match="a stored Purchase's lines: 1 validation error"):
+        _ = again.ledger.purchases["T1"].lines
+
+
 def test_a_stored_purchase_of_an_unknown_kind_is_refused():
     _, state = _member_with_two_purchases()
     raw = member.dump_state(state) + b'\nx\t"T9"\t{}'
@@ -164,6 +259,8 @@ def test_with_the_lines_switched_off_a_state_is_saved_as_one_document(monkeypatc
         (b'l\t"T1"\t{}', "stored twice"),
         (b"l\t9\t{}", "not a transaction id"),
         (b'l\t"T9"\tnot json', "validation error for Purchase"),
+        (b'l\t"T9"\tnot json\t{}', "Expecting value"),
+        (b'l\t"T9"\t[]\t{}', "a Purchase's head is not an object"),
     ],
 )
 def test_a_damaged_purchase_line_is_refused_naming_the_member_and_the_line(line, says):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from processors.contract.common import PointsCategory
 from processors.contract.outcomes import RequestAccepted, RequestRejected
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
+from processors.rules.deferred import Deferred
 from processors.rules.ledger.lots import Lot, Move
 from processors.rules.selection import ProductHierarchy
 
@@ -37,17 +38,20 @@ class Redeemed(BaseModel):
     moves: list[tuple[datetime | None, int]]
 
 
-class Purchase(BaseModel):
+class Purchase(Deferred):
     """What one transaction earned, per programme, for re-evaluation on returns.
 
     Once booked it changes only when a return is applied to it (its id joins `return_ids`)
     or points are redeemed against it (`redeemed` grows): `revision` counts both, so a copy
-    stored at the same revision is this record (`member.dump_state` reuses it)."""
+    stored at the same revision is this record (`member.dump_state` reuses it). Stored, its
+    lines are read only when asked for (`Deferred`): by a return of it."""
+
+    DEFERRED = ("lines",)
 
     transaction_id: str
     occurred_at: datetime | None = None  # None: recorded before this field existed
     province: str | None
-    lines: list[PurchasedLine]
+    lines: list[PurchasedLine] = Field(default_factory=list)
     earned: dict[str, int] = Field(default_factory=dict)  # program_id → base points standing
     category: dict[str, PointsCategory] = Field(default_factory=dict)  # where they were earned
     redeemed: list[Redeemed] = Field(default_factory=list)

@@ -53,7 +53,7 @@ def forget_ended(state: MemberOffers, ends: EndOf, day: date | None = None) -> l
     if horizon is None:
         return []
     # Offers a purchase inside the window counted towards: a return of it re-prices them.
-    needed = {i for p in state.purchases.values() if p.at >= horizon for i in p.offers}
+    needed = {i for p in state.purchases.values() if p.at >= horizon for i in p.offer_ids()}
     dropped = []
     for offer_id in sorted(state.offer_ids() - needed):
         end = ends(offer_id)

@@ -12,6 +12,7 @@ dropped by `retention` (it knows the offers' ends; this state does not).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from processors.contract.enrolments import MemberProfile
 from processors.contract.transactions import TransactionCompleted
+from processors.rules.deferred import Deferred
 from processors.rules.ledger.policy import returns_horizon
 from processors.rules.selection import ProductHierarchy
 
@@ -112,12 +114,17 @@ class PurchaseContribution(BaseModel):
     covered: list[str] = Field(default_factory=list)
 
 
-class PurchaseRecord(BaseModel):
+class PurchaseRecord(Deferred):
     """A purchase seen: kept for idempotency, and, when it touched offers, for returns.
 
     Once kept it changes only when a return is applied to it (its id joins `return_ids`):
     `revision` counts those, so a copy stored at the same revision is this record
-    (`member.dump_state` reuses it)."""
+    (`member.dump_state` reuses it). Stored, its lines and contributions are read only when
+    asked for (`Deferred`): a return of it, or the till's copy; every purchase reads the
+    records' times and offer ids (`offer_ids`)."""
+
+    DEFERRED = ("lines", "offers")
+    KEYS_OF = "offers"
 
     at: datetime
     province: str | None = None
@@ -128,6 +135,10 @@ class PurchaseRecord(BaseModel):
     @property
     def revision(self) -> tuple[int, int]:
         return len(self.return_ids), 0
+
+    def offer_ids(self) -> Iterable[str]:
+        """The offers this purchase counted towards, its contributions read or not."""
+        return self.deferred_keys()
 
 
 class PurchaseFacts(BaseModel):
