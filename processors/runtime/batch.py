@@ -160,8 +160,10 @@ class StateCache:
     and 200 live offers; docs/performance.md), so a count alone let the cache grow with the
     size of the states. The default keeps ~16 MiB of stored bytes, ~150 MiB decoded (a
     member's state also keeps its purchase records' stored lines: about its stored bytes
-    again, ADR 24 addendum). A state stored in parts (a promotion's reservations, ADR 17
-    addendum) weighs its entry and its parts (`put`'s `weight`).
+    again, ADR 24 addendum; a purchase's lines loaded from storage stay bytes until a rule
+    reads them, ADR 24 second addendum, so a loaded state weighs less). A state stored in
+    parts (a promotion's reservations, ADR 17 addendum) weighs its entry and its parts
+    (`put`'s `weight`).
     """
 
     def __init__(self, max_entries: int = 50_000, max_bytes: int = 16 << 20):
