@@ -227,9 +227,9 @@ VERIFY_SAVED = os.environ.get("LOYALTY_VERIFY_SAVED_STATE", "") == "1"
 SAVE_AS_LINES = os.environ.get("LOYALTY_STATE_LINES", "1").strip().lower() not in {
     "0", "false", "no", "off"
 }  # fmt: skip
-"""False: save states as one JSON document, which workers older than the lines read, for an
-upgrade that may be rolled back or runs old and new workers side by side (ADR 24, addendum);
-either format reads."""
+"""False: save states as one JSON document, which every earlier version reads (the purchases'
+lines changed layout in the first and second addenda of ADR 24), for an upgrade that may be
+rolled back or runs old and new workers side by side; every format reads."""
 
 
 def dump_state(state: MemberState) -> bytes:
