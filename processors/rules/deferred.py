@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from copy import copy
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, get_origin
 
 from pydantic import (
     BaseModel,
@@ -41,22 +40,30 @@ class Deferred(BaseModel):
     """A deferred mapping whose keys the head keeps (`deferred_keys`)."""
 
     _rest: ClassVar[type[BaseModel]]
+    _placeholders: ClassVar[dict[str, Any]]
     _head_json: ClassVar[TypeAdapter[dict[str, Any]]]
     _rest_json: ClassVar[TypeAdapter[dict[str, Any]]]
     _unread: bytes | None = PrivateAttr(default=None)
     _keys: tuple[str, ...] = PrivateAttr(default=())
+    _where: str = PrivateAttr(default="")
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         fields = cls.model_fields
         assert set(cls.DEFERRED) <= set(fields), f"{cls.__name__}: no field {cls.DEFERRED}"
-        assert not any(fields[n].is_required() for n in cls.DEFERRED), "a deferred field's default"
         assert cls.KEYS_OF is None or cls.KEYS_OF in cls.DEFERRED
         assert _KEYS not in fields, f"{cls.__name__}: a field named {_KEYS!r}"
-        deferred: dict[str, Any] = {
-            n: (fields[n].annotation, copy(fields[n])) for n in cls.DEFERRED
-        }
+        for name, field in fields.items():  # the typed dicts below write the annotation alone
+            if field.alias is not None or field.exclude or field.metadata:
+                raise TypeError(
+                    f"{cls.__name__}.{name}: written by its type alone (`stored`), so no "
+                    "alias, exclusion or annotated serialiser"
+                )
+        # The rest must hold every deferred field (a rest without its lines is damaged); the
+        # head is validated with an empty placeholder for each, dropped at once.
+        cls._placeholders = {n: _empty(fields[n].annotation) for n in cls.DEFERRED}
+        deferred: dict[str, Any] = {n: (fields[n].annotation, ...) for n in cls.DEFERRED}
         cls._rest = create_model(f"{cls.__name__}Rest", **deferred)
         # Written from the instance's dict by typed dicts, which skip what they do not name:
         # half the time of a model's serialisation narrowed by `include`, the same bytes.
@@ -70,61 +77,73 @@ class Deferred(BaseModel):
     # --- stored as two objects -------------------------------------------------------------
 
     @classmethod
-    def unread(cls, head: bytes, rest: bytes) -> Self:
-        """The record stored as `head` and `rest` (`stored`), its deferred fields not parsed."""
+    def unread(cls, head: bytes, rest: bytes, where: str = "") -> Self:
+        """The record stored as `head` and `rest` (`stored`), its deferred fields not parsed;
+        `where` it was stored, for the error a damaged rest raises when first read."""
         values = json.loads(head)
-        if not isinstance(values, dict):
-            raise ValueError(f"a {cls.__name__}'s head is not an object: {head[:60]!r}")
+        if not isinstance(values, dict) or any(n in values for n in cls.DEFERRED):
+            raise ValueError(f"not a {cls.__name__}'s head: {head[:60]!r}")
         keys = values.pop(_KEYS, [])
-        record = cls.model_validate(values)  # the deferred fields take their defaults, then
-        for name in cls.DEFERRED:  # are dropped: the first read of one parses `rest`
+        if cls.KEYS_OF is not None and not (
+            isinstance(keys, list) and all(isinstance(k, str) for k in keys)
+        ):
+            raise ValueError(f"a {cls.__name__}'s head with keys {keys!r}")
+        record = cls.model_validate(values | cls._placeholders)
+        for name in cls.DEFERRED:  # dropped: the first read of one parses `rest`
             del record.__dict__[name]
-        private = record.__pydantic_private__
-        assert private is not None
-        private["_unread"] = bytes(rest)
+        record.__pydantic_fields_set__.difference_update(cls.DEFERRED)
+        private = record._private()
+        private["_unread"] = rest
         private["_keys"] = tuple(keys)
+        private["_where"] = where
         return record
 
-    def stored(self) -> tuple[str, str]:
+    def stored(self) -> tuple[bytes, bytes]:
         """The record as its head and the rest, JSON objects both; the rest as it was read when
-        no deferred field has been (whatever the head became since)."""
-        rest = self._private()["_unread"]
+        no deferred field has been read or set (whatever the head became since)."""
+        rest = self._unread_rest()
         values = self.__dict__
         if self.KEYS_OF is not None:
             values = {**values, _KEYS: list(self.deferred_keys())}
-        head = self._head_json.dump_json(values).decode()
+        head = self._head_json.dump_json(values)
         if rest is None:
-            return head, self._rest_json.dump_json(self.__dict__).decode()
-        return head, rest.decode()
+            return head, self._rest_json.dump_json(self.__dict__)
+        return head, rest
 
     # --- read when asked ---------------------------------------------------------------------
 
     def deferred_keys(self) -> Iterable[str]:
         """The keys of the `KEYS_OF` mapping, read or not."""
         assert self.KEYS_OF is not None, f"{type(self).__name__} keeps no keys"
-        private = self._private()
-        if private["_unread"] is None:
+        if self._unread_rest() is None:
             mapping: dict[str, Any] = self.__dict__[self.KEYS_OF]
             return mapping.keys()
-        keys: tuple[str, ...] = private["_keys"]
+        keys: tuple[str, ...] = self._private()["_keys"]
         return keys
 
     def read(self) -> Self:
         """This record with its deferred fields parsed (a no-op once they are)."""
         private = self._private()
         rest = private["_unread"]
-        if rest is not None:
-            try:
-                parsed = self._rest.model_validate_json(rest)
-            except ValueError as error:  # found only now: the load read the head alone
-                fields = ", ".join(self.DEFERRED)
-                raise ValueError(f"a stored {type(self).__name__}'s {fields}: {error}") from None
-            # In the fields' order, as a record never deferred holds them (and dumps them).
-            held, read = self.__dict__, parsed.__dict__
-            ordered = {n: held[n] if n in held else read[n] for n in type(self).model_fields}
-            object.__setattr__(self, "__dict__", ordered)
-            private["_unread"] = None
-            private["_keys"] = ()
+        if rest is None:
+            return self
+        name = type(self).__name__
+        try:
+            parsed = self._rest.model_validate_json(rest)
+            keys = private["_keys"]
+            if self.KEYS_OF is not None and list(getattr(parsed, self.KEYS_OF)) != list(keys):
+                raise ValueError(f"its head's keys {list(keys)} are not its {self.KEYS_OF}")
+        except ValueError as error:  # found only now: the load read the head alone
+            where = f"{private['_where']}: " if private["_where"] else ""
+            fields = ", ".join(self.DEFERRED)
+            raise ValueError(f"{where}a stored {name}'s {fields}: {error}") from None
+        # In the fields' order, as a record never deferred holds them (and dumps them); a
+        # deferred field set before it was read keeps the value set.
+        held, read = self.__dict__, parsed.__dict__
+        ordered = {n: held[n] if n in held else read[n] for n in type(self).model_fields}
+        object.__setattr__(self, "__dict__", ordered)
+        self.__pydantic_fields_set__.update(self.DEFERRED)
+        private.update(_unread=None, _keys=(), _where="")  # as a record never deferred
         return self
 
     def __getattr__(self, name: str) -> Any:
@@ -134,6 +153,21 @@ class Deferred(BaseModel):
             return self.read().__dict__[name]
         return super().__getattr__(name)  # type: ignore[misc]
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in type(self).DEFERRED:  # read first: the keys and the rest follow the value
+            self.read()
+        super().__setattr__(name, value)
+
+    def __iter__(self) -> Any:
+        self.read()
+        return super().__iter__()
+
+    def __repr_args__(self) -> Any:
+        unread = self._private()["_unread"] is not None  # a repr parses nothing
+        yield from super().__repr_args__()
+        if unread:
+            yield from ((n, "<unread>") for n in self.DEFERRED if n not in self.__dict__)
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Deferred):
             self.read()
@@ -141,18 +175,35 @@ class Deferred(BaseModel):
         return super().__eq__(other)
 
     @model_serializer(mode="wrap")
-    def _serialised_whole(self, handler: SerializerFunctionWrapHandler) -> Any:
+    def _serialised_whole(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Any serialisation (a state saved as one document, a copy for the API) sees every
         # field.
         self.read()
-        return handler(self)
+        whole: dict[str, Any] = handler(self)
+        return whole
 
     def _private(self) -> dict[str, Any]:
         private = self.__pydantic_private__
         assert private is not None
         return private
 
+    def _unread_rest(self) -> bytes | None:
+        """The rest as stored, while no deferred field was read or set (`model_copy(update=)`
+        sets one without asking: then it is read, the value set kept)."""
+        rest: bytes | None = self._private()["_unread"]
+        if rest is not None and any(n in self.__dict__ for n in self.DEFERRED):
+            self.read()
+            return None
+        return rest
+
 
 def _writer(name: str, fields: dict[str, Any]) -> TypeAdapter[dict[str, Any]]:
     """Writes these fields of a dict, skipping any other key."""
     return TypeAdapter(TypedDict(name, fields, total=False))  # type: ignore[operator]
+
+
+def _empty(annotation: Any) -> Any:
+    """An empty value of a deferred field's container type."""
+    origin = get_origin(annotation) or annotation
+    assert origin in (list, dict), f"a deferred field is a list or a dict, not {annotation}"
+    return origin()

@@ -217,8 +217,8 @@ class _Stored(BaseModel):
 
 
 _Record = Purchase | PurchaseRecord
-_Saved = tuple[_Record, tuple[int, int], bytes]
-"""A purchase record, its `revision` and its stored line."""
+_Saved = tuple[_Record, tuple[int, int], bytes | None]
+"""A purchase record, its `revision` and its stored line (None: to be written again)."""
 
 _APART = {"ledger": {"purchases": True}, "offers": {"purchases": True}}
 
@@ -254,13 +254,14 @@ def dump_state(state: MemberState) -> bytes:
         state.saved = {}
         return stored.model_dump_json().encode()
     lines = [stored.model_dump_json(exclude=_APART).encode()]
-    before, saved = state.saved, {}
+    before: dict[tuple[str, str], _Saved] = state.saved
+    saved: dict[tuple[str, str], _Saved] = {}
     for kind, records in _records(state):
         for transaction_id, record in records.items():
             key = (kind, transaction_id)
             revision = record.revision
             kept = before.get(key)
-            if kept is not None and kept[0] is record and kept[1] == revision:
+            if kept is not None and kept[0] is record and kept[1] == revision and kept[2]:
                 line = kept[2]
                 if VERIFY_SAVED and line != _line(kind, transaction_id, record):
                     raise AssertionError(f"{kind} {transaction_id} changed at revision {revision}")
@@ -283,7 +284,7 @@ def _records(state: MemberState) -> list[tuple[str, Mapping[str, _Record]]]:
 
 def _line(kind: str, transaction_id: str, record: _Record) -> bytes:
     head, rest = record.stored()
-    return f"{kind}\t{json.dumps(transaction_id)}\t{head}\t{rest}".encode()
+    return b"\t".join((kind.encode(), json.dumps(transaction_id).encode(), head, rest))
 
 
 def load_state(member_id: str, raw: bytes | str) -> MemberState:
@@ -298,18 +299,21 @@ def load_state(member_id: str, raw: bytes | str) -> MemberState:
     state = MemberState(member_id, stored.ledger, stored.offers, stored.rewards, stored.codes,
                         stored.challenges, stored.preferences)  # fmt: skip
     for number, line in enumerate(lines, 2):
+        where = f"member {member_id}'s stored state, line {number}"
         try:
-            key, record = _read_line(line, stored, state.saved)
+            key, record, current = _read_line(line, stored, state.saved, where)
         except ValueError as error:
-            raise ValueError(f"member {member_id}'s stored state, line {number}: {error}") from None
-        state.saved[key] = (record, record.revision, line)
+            raise ValueError(f"{where}: {error}") from None
+        # A line of the first layout is written again in the current one at the next save.
+        state.saved[key] = (record, record.revision, line if current else None)
     return state
 
 
 def _read_line(
-    line: bytes, stored: _Stored, read: Mapping[tuple[str, str], _Saved]
-) -> tuple[tuple[str, str], _Record]:
-    """One purchase record's line, its record put where it belongs in `stored`."""
+    line: bytes, stored: _Stored, read: Mapping[tuple[str, str], _Saved], where: str
+) -> tuple[tuple[str, str], _Record, bool]:
+    """One purchase record's line, its record put where it belongs in `stored`; and whether
+    the line has the current layout (a head and the rest)."""
     try:
         kind, quoted, *body = line.split(b"\t", 3)
         transaction_id = json.loads(quoted)
@@ -325,28 +329,28 @@ def _read_line(
     if kind == b"l":
         if stored.ledger is None:
             raise ValueError(f"a ledger purchase {transaction_id!r} with no ledger")
-        record = stored.ledger.purchases[transaction_id] = _record(Purchase, body)
+        record = stored.ledger.purchases[transaction_id] = _record(Purchase, body, where)
         if record.transaction_id != transaction_id:
             raise ValueError(f"ledger purchase {record.transaction_id!r} on the line of "
                              f"{transaction_id!r}")  # fmt: skip
     elif kind == b"o":
         if stored.offers is None:
             raise ValueError(f"an offers purchase {transaction_id!r} with no offers")
-        record = stored.offers.purchases[transaction_id] = _record(PurchaseRecord, body)
+        record = stored.offers.purchases[transaction_id] = _record(PurchaseRecord, body, where)
     else:
         raise ValueError(f"a stored purchase of unknown kind {kind!r}")
-    return (kind.decode(), transaction_id), record
+    return (kind.decode(), transaction_id), record, len(body) == 2
 
 
 _R = TypeVar("_R", Purchase, PurchaseRecord)
 
 
-def _record(kind: type[_R], body: list[bytes]) -> _R:
+def _record(kind: type[_R], body: list[bytes], where: str) -> _R:
     """A record from its line's columns: its head and the rest, read when asked for; or, as
     the first lines were written, one JSON object read at once."""
     if len(body) == 1:
         return kind.model_validate_json(body[0])
-    return kind.unread(body[0], body[1])
+    return kind.unread(body[0], body[1], where)
 
 
 def is_empty(state: MemberState) -> bool:

@@ -195,7 +195,7 @@ def test_unread_purchases_compare_and_serialise_as_whole_records(monkeypatch):
     assert member.dump_state(member.load_state("m1", raw)) == as_one_document
 
 
-def test_a_purchase_line_as_the_first_lines_were_written_reads_at_once():
+def test_a_purchase_line_as_the_first_lines_were_written_reads_at_once(monkeypatch):
     """One JSON object after the transaction id, before heads and rests (ADR 24, addenda)."""
     _, state = _member_with_two_purchases()
     head = member.dump_state(state).split(b"\n")[0]
@@ -213,6 +213,97 @@ def test_a_purchase_line_as_the_first_lines_were_written_reads_at_once():
     assert "lines" in again.ledger.purchases["T1"].__dict__
     assert again.ledger == state.ledger
     assert again.offers == state.offers
+    # Written again in the current layout at the next save (the tests' check included).
+    monkeypatch.setattr(member, "VERIFY_SAVED", True)
+    assert member.dump_state(again) == member.dump_state(state)
+
+
+def test_a_deferred_field_set_before_it_was_read_is_what_is_stored():
+    _, state = _member_with_two_purchases()
+    again = member.load_state("m1", member.dump_state(state))
+    assert again.ledger is not None
+    assert again.offers is not None
+    ledger_t1, offers_t1 = again.ledger.purchases["T1"], again.offers.purchases["T1"]
+
+    ledger_t1.lines = []
+    offers_t1.offers = {}
+    copied = again.ledger.purchases["T2"].model_copy(update={"lines": []})
+
+    assert json.loads(ledger_t1.stored()[1]) == {"lines": []}
+    assert json.loads(copied.stored()[1]) == {"lines": []}
+    assert list(offers_t1.offer_ids()) == []
+    assert json.loads(offers_t1.stored()[0])["keys"] == []
+    assert json.loads(offers_t1.stored()[1])["offers"] == {}
+    assert offers_t1.lines == state.offers.purchases["T1"].lines  # type: ignore[union-attr]
+
+
+def test_an_unread_purchase_says_so_in_its_repr():
+    _, state = _member_with_two_purchases()
+    again = member.load_state("m1", member.dump_state(state))
+    assert again.ledger is not None
+
+    assert "lines='<unread>'" in repr(again.ledger.purchases["T1"])
+    assert "lines='<unread>'" not in repr(state.ledger.purchases["T1"])  # type: ignore[union-attr]
+
+
+def _with_ledger_line(raw: bytes, transaction_id: str, change) -> bytes:
+    return b"\n".join(
+        change(line) if line.startswith(f'l\t"{transaction_id}"'.encode()) else line
+        for line in raw.split(b"\n")
+    )
+
+
+@pytest.mark.parametrize(
+    ("rest", "says"),
+    [
+        (b'{"lines": 7}', "Input should be a valid array"),
+        (b"{}", "Field required"),
+        (b"\xff", "Invalid JSON"),
+    ],
+)
+def test_a_damaged_rest_is_refused_when_first_read_naming_the_member_and_line(rest, says):
+    _, state = _member_with_two_purchases()
+    raw = member.dump_state(state)
+    damaged = _with_ledger_line(raw, "T1", lambda line: line.rsplit(b"\t", 1)[0] + b"\t" + rest)
+    again = member.load_state("m1", damaged)  # only heads are read here
+    assert again.ledger is not None
+
+    with pytest.raises(
+        ValueError, match="member m1's stored state, line 2: a stored Purchase's lines"
+    ) as refused:
+        _ = again.ledger.purchases["T1"].lines
+    assert says in str(refused.value)
+
+
+def test_an_offers_head_whose_keys_are_not_its_offers_is_refused_when_read():
+    _, state = _member_with_two_purchases()
+    head, *lines = member.dump_state(state).split(b"\n")
+    for n, line in enumerate(lines):
+        if line.startswith(b'o\t"T1"'):
+            kind, quoted, record_head, rest = line.split(b"\t")
+            keys = json.loads(record_head)
+            keys["keys"] = [*keys["keys"], "ghost"]
+            lines[n] = b"\t".join((kind, quoted, json.dumps(keys).encode(), rest))
+    again = member.load_state("m1", b"\n".join([head, *lines]))
+    assert again.offers is not None
+
+    assert "ghost" in again.offers.purchases["T1"].offer_ids()
+    with pytest.raises(
+        ValueError, match="line 4: a stored PurchaseRecord's lines, offers: its head's keys"
+    ):
+        _ = again.offers.purchases["T1"].lines
+
+
+def test_a_first_layout_record_without_its_lines_is_refused_at_the_load():
+    _, state = _member_with_two_purchases()
+    raw = member.dump_state(state)
+    no_lines = _with_ledger_line(
+        raw, "T1", lambda line: b'l\t"T1"\t{"transaction_id":"T1","province":"ON"}'
+    )
+
+    with pytest.raises(ValueError, match="line 2: 1 validation error for Purchase") as refused:
+        member.load_state("m1", no_lines)
+    assert "lines\n  Field required" in str(refused.value)
 
 
 def test_damaged_lines_are_refused_when_first_read_naming_the_record():
@@ -260,7 +351,9 @@ def test_with_the_lines_switched_off_a_state_is_saved_as_one_document(monkeypatc
         (b"l\t9\t{}", "not a transaction id"),
         (b'l\t"T9"\tnot json', "validation error for Purchase"),
         (b'l\t"T9"\tnot json\t{}', "Expecting value"),
-        (b'l\t"T9"\t[]\t{}', "a Purchase's head is not an object"),
+        (b'l\t"T9"\t[]\t{}', "not a Purchase's head"),
+        (b'l\t"T9"\t{"transaction_id":"T9","lines":[]}\t{}', "not a Purchase's head"),
+        (b'o\t"T9"\t{"at":"2026-03-02T15:00:00Z","keys":"O1"}\t{}', "head with keys 'O1'"),
     ],
 )
 def test_a_damaged_purchase_line_is_refused_naming_the_member_and_the_line(line, says):

@@ -51,7 +51,7 @@ class Purchase(Deferred):
     transaction_id: str
     occurred_at: datetime | None = None  # None: recorded before this field existed
     province: str | None
-    lines: list[PurchasedLine] = Field(default_factory=list)
+    lines: list[PurchasedLine]
     earned: dict[str, int] = Field(default_factory=dict)  # program_id → base points standing
     category: dict[str, PointsCategory] = Field(default_factory=dict)  # where they were earned
     redeemed: list[Redeemed] = Field(default_factory=list)
