@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
+from processors.base.switches import switched_on
+
 PACKAGE_ROOT = Path(__file__).resolve().parent
 COMPILED_PACKAGE = "rules"
 """The package the build compiles (all but its modules that define pydantic models)."""
@@ -78,7 +80,7 @@ def read_manifest() -> dict[str, object] | None:
 
 
 def switched_off() -> bool:
-    return os.environ.get(SWITCH, "1").strip().lower() in {"0", "false", "no", "off"}
+    return not switched_on(SWITCH)
 
 
 class _FromSource(importlib.abc.MetaPathFinder):

@@ -13,6 +13,7 @@ the test loudly; it is never skipped there.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -29,6 +30,17 @@ from processors.base.settings import Settings
 from projections.migrate import temporary_database
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(autouse=True)
+def _collector_left_as_found() -> Iterator[None]:
+    """A test that runs a benchmark's code calls `tune_gc`, which makes this whole process
+    collect between batches only: put it back for the next test."""
+    yield
+    from processors.base.tuning import BETWEEN_BATCHES
+
+    BETWEEN_BATCHES.enabled = False
+    gc.enable()
 
 
 def service_unavailable(reason: str) -> None:

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from processors.base.switches import switched_on
 from processors.contract.activities import ActivityKind, ActivityRecorded
 from processors.contract.base import Event
 from processors.contract.clock import DayStarted
@@ -224,9 +225,7 @@ _APART = {"ledger": {"purchases": True}, "offers": {"purchases": True}}
 
 VERIFY_SAVED = os.environ.get("LOYALTY_VERIFY_SAVED_STATE", "") == "1"
 """Check every purchase record reused by `dump_state` against its fresh JSON (the tests)."""
-SAVE_AS_LINES = os.environ.get("LOYALTY_STATE_LINES", "1").strip().lower() not in {
-    "0", "false", "no", "off"
-}  # fmt: skip
+SAVE_AS_LINES = switched_on("LOYALTY_STATE_LINES")
 """False: save states as one JSON document, which every earlier version reads (the purchases'
 lines changed layout in the first and second addenda of ADR 24), for an upgrade that may be
 rolled back or runs old and new workers side by side; every format reads."""

@@ -59,6 +59,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
 
 from processors.base.logs import get_logger
+from processors.base.tuning import BETWEEN_BATCHES
 from processors.codec.avro import AvroCodec
 from processors.contract.base import Event
 from processors.contract.deadletter import DeadLettered, DeadLetterReason
@@ -294,7 +295,12 @@ class Batches(Generic[S]):
         self._parted = table if table is not None and getattr(agent, "parted", False) else None
 
     async def run_batch(self, records: Sequence[Delivered]) -> BatchReport:
-        """Steps 1 to 4 of the protocol (see the module); the caller commits after it."""
+        """Steps 1 to 4 of the protocol (see the module); the caller commits after it. The
+        cyclic collector stays out of it in a process that opted in (`BETWEEN_BATCHES`)."""
+        with BETWEEN_BATCHES.batch():
+            return await self._run_batch(records)
+
+    async def _run_batch(self, records: Sequence[Delivered]) -> BatchReport:
         report = BatchReport()
         await self.agent.prepare(records)
         # 1. Admit.
