@@ -7,9 +7,10 @@ a redemption against it or the till's copy does. A `Deferred` record is stored a
 objects, its head (every field but `DEFERRED`, and the keys of the `KEYS_OF` mapping, which
 the rules read on every purchase) and the rest; read back with `unread`, it parses the head
 alone and keeps the rest as the bytes they were. The first read of a deferred field parses
-them (`__getattr__` runs only for a field absent from the instance), and so do equality and
-serialisation, so no reader can meet a deferred field unread: laziness is invisible to the
-rules, only cheaper. A record never read is written back with the very bytes it was read from.
+them (`__getattr__` runs only for a field absent from the instance), and so do setting one,
+equality and serialisation, so no reader can meet a deferred field unread: laziness is
+invisible to the rules, only cheaper. A record never read is written back with the very bytes
+it was read from.
 """
 
 from __future__ import annotations
