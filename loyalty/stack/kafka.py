@@ -146,6 +146,16 @@ def is_running(settings: Settings) -> bool:
     return processes.is_running(processes.read_pid(paths.pid_file), str(paths.home))
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: a random UUID in URL-safe base64, as `kafka-storage random-uuid`
+    makes one, and like it never starting with "-": the storage tool would read such an id
+    as an option (1 fresh stack in 64 failed to format before)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def start(settings: Settings) -> bool:
     """Start the broker unless ours already runs; True if it was started now."""
     paths = KafkaPaths.of(settings)
@@ -162,7 +172,7 @@ def start(settings: Settings) -> bool:
     classpath = f"{libs}/*"
     java = shutil.which("java") or "java"
     if not (paths.data / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         formatted = subprocess.run(
             [java, "-cp", classpath, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
              f"-Dkafka.logs.dir={paths.logs}", "kafka.tools.StorageTool", "format",
