@@ -243,8 +243,8 @@ def dump_state(state: MemberState) -> bytes:
     docs/performance.md). A record changes only through a return or a redemption against it
     (`revision`), so one stored or loaded at the same revision is reused as it was (a line
     read from storage keeps the JSON the version that wrote it produced, and one whose rest
-    was never read writes that rest back as it was). `SAVE_AS_LINES`
-    false: one JSON document, as versions before the lines read it."""
+    was never read writes that rest back as it was). `SAVE_AS_LINES` false: one JSON
+    document, which every earlier version reads."""
     stored = _Stored(
         ledger=state.ledger, offers=state.offers, rewards=state.rewards, codes=state.codes,
         challenges=state.challenges, preferences=state.preferences,
