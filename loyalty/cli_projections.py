@@ -122,6 +122,7 @@ def project(
         group_id=group_id or settings.topic(GROUP_ID),
         schema=schema,
         max_records=max_records,
+        gather_ms=settings.projector_gather_ms,
     )
 
     async def main() -> None:

@@ -860,6 +860,50 @@ async def test_a_checkpoint_found_behind_the_consumer_is_read_again_from_there(
     )
 
 
+async def test_a_trickle_is_gathered_into_few_transactions_and_all_of_it_is_projected(
+    database_url, bootstrap_servers, new_topic, schema, schemas
+):
+    """Under light load a fetch waits up to `gather_ms` for more: the records arriving one at
+    a time share transactions, and the last of them is written though the bytes a fetch
+    waits for never come (a fetch that gathered nothing more still returns)."""
+    feed = await make_feed(bootstrap_servers, new_topic)
+    stop = asyncio.Event()
+    live = Projector(config(database_url, bootstrap_servers, feed, schema, gather_ms=500))
+    committed: list[int] = []
+    running = asyncio.create_task(
+        live.run(stop=stop, on_committed=lambda report, _: committed.append(report.records))
+    )
+    try:
+        total = feed.size
+        await wait_for_checkpoints(database_url, schema, total)
+        before = len(committed)
+        extra_enrolments, extra = ledger_history(2, 10, seed=3, first_member=200)
+        await produce(bootstrap_servers, feed.enrolments_topic, encoded(extra_enrolments))
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, enable_idempotence=True)
+        await producer.start()
+        try:
+            for key, value in encoded(extra):  # one at a time, as a quiet hour's events come
+                await producer.send_and_wait(feed.ledger_topic, value, key=key)
+                await asyncio.sleep(0.02)
+        finally:
+            await producer.stop()
+        await wait_for_checkpoints(database_url, schema, total + len(extra_enrolments) + len(extra))
+    finally:
+        stop.set()
+        report = await asyncio.wait_for(running, timeout=30)
+
+    trickled = len(committed) - before
+    assert 1 <= trickled <= (len(extra) + len(extra_enrolments)) // 2, committed[before:]
+    assert report.retries == 0
+    whole = Feed(
+        feed.ledger_topic, feed.enrolments_topic, feed.enrolments + extra_enrolments,
+        feed.ledger + extra, feed.offers_topic, feed.offers, feed.outcomes_topic, feed.outcomes,
+    )  # fmt: skip
+    assert dump_hash(database_url, schema) == await fresh_hash(
+        database_url, bootstrap_servers, whole, schemas
+    )
+
+
 async def wait_for_checkpoints(database_url, schema, total: int) -> None:
     deadline = asyncio.get_running_loop().time() + 60
     while sum(checkpoints(database_url, schema).values()) < total:
