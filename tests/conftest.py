@@ -34,12 +34,13 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 @pytest.fixture(autouse=True)
 def _collector_left_as_found() -> Iterator[None]:
-    """A test that runs a benchmark's code calls `tune_gc`, which makes this whole process
-    collect between batches only: put it back for the next test."""
+    """A test that runs a benchmark's code calls `tune_gc`, which freezes the heap and makes
+    this whole process collect between batches only: put it back for the next test."""
     yield
     from processors.base.tuning import BETWEEN_BATCHES
 
     BETWEEN_BATCHES.enabled = False
+    gc.unfreeze()
     gc.enable()
 
 

@@ -47,6 +47,12 @@ class BetweenBatches:
     runs; after the last one ends, what survived is frozen (out of every collection's sight,
     still freed by reference counting), and at most every `full_seconds` the whole heap is
     unfrozen and collected once, for the cycles the runtime (tasks, exceptions) may leave.
+
+    That collection falls due at the end of any batch, whether or not others still run: under
+    steady load two agents' batches overlap without end (a runner that finds records waiting
+    starts its next batch without yielding), so waiting for none to run would keep the
+    collector off for as long as the load lasts (found in review). A worker that goes idle
+    keeps what its last batches left frozen until a batch ends after the period.
     """
 
     def __init__(
@@ -73,18 +79,18 @@ class BetweenBatches:
             yield
         finally:
             self.running -= 1
-            if self.running == 0:
-                self._after_batches()
+            self._after_batch()
 
-    def _after_batches(self) -> None:
+    def _after_batch(self) -> None:
         now = self.clock()
         if now - self.last_full >= self.full_seconds:
             gc.unfreeze()
             gc.collect()
             self.last_full = now
             self.full_collections += 1
-        gc.freeze()
-        gc.enable()
+        if self.running == 0:
+            gc.freeze()
+            gc.enable()
 
 
 BETWEEN_BATCHES = BetweenBatches()
