@@ -57,9 +57,9 @@ from projections.projection import Admitted, Outcome, PartitionBatch
 log = get_logger(__name__)
 
 GROUP_ID = "loyalty-projector"
-GATHER_BYTES = 1024 * 1024
-"""What a fetch waits for, at most `ProjectorConfig.gather_ms`: about a full transaction's worth
-(5,000 ledger events of ~250 bytes)."""
+GATHER_BYTES = 64 * 1024
+"""What a fetch waits for, at most `ProjectorConfig.gather_ms`: ~250 ledger events, enough to
+share a transaction's fixed cost; above ~5,000 events a second it is there before the wait ends."""
 DEFAULT_FETCH_MAX_WAIT_MS = 500  # aiokafka's own: a fetch with nothing to read returns after it
 CONTRACT_TOPICS = (
     LEDGER.name, ENROLMENTS.name, OFFERS.name, TRANSACTIONS.name, CONFIG.name, REWARDS.name,
@@ -133,11 +133,14 @@ class ProjectorConfig:
     poll_timeout_ms: int = 500
     gather_ms: int = 50
     """How long the broker may hold a fetch to gather `GATHER_BYTES` (Kafka's fetch.max.wait.ms,
-    with fetch.min.bytes): under light load a transaction carries what arrived in that time
-    instead of one or two records, each paying the transaction's fixed cost (the checkpoints,
-    the commit, the offsets); under load the bytes are there at once. Nothing answers a till
-    from the projection (ADR 34), so this bounds only how much later a read sees an event;
-    0 fetches whatever is there at once (ADR 9, addendum)."""
+    with fetch.min.bytes): at the engine's live rates a transaction carries what arrived in
+    that time instead of one or two records, each paying the transaction's fixed cost (the
+    checkpoints, the commit, the offsets); a backlog has the bytes at once. An event reaches
+    Postgres up to this much later (per fetch: a partition resumed while a fetch is in flight
+    waits for that one and its own), and so do the answers that wait for their row (ADR 34,
+    decision 6, and all of them when the API does not read answers from Kafka). An idle
+    projector fetches every `gather_ms`. 0 fetches whatever is there at once (ADR 9,
+    addendum)."""
     retry_delay_max: float = 30.0
 
 
