@@ -492,10 +492,18 @@ def bench_inbox(probes: int, poll_ms: float, output: Path | None) -> None:  # fm
     type=click.IntRange(1, 64),
     help="API processes (`loyalty api --workers`).",
 )
+@click.option(
+    "--healthz-share",
+    default=0.25,
+    show_default=True,
+    type=click.FloatRange(0.01, 1.0),
+    help="GET /healthz (the baseline) at this share of the reservations' rate.",
+)
 @click.option("--output", type=click.Path(path_type=Path), default=None)
 def bench_codes(
-    rate: float, seconds: float, warmup_seconds: float, api_workers: int, output: Path | None
-) -> None:
+    rate: float, seconds: float, warmup_seconds: float, api_workers: int, healthz_share: float,
+    output: Path | None,
+) -> None:  # fmt: skip
     """Promo code validation with reservation at a fixed rate vs GET /healthz."""
     import asyncio
 
@@ -510,7 +518,7 @@ def bench_codes(
         bench = run_codes_bench(
             settings, dsn, rate=rate, seconds=seconds, warmup_seconds=warmup_seconds,
             log_dir=settings.stack_dir / "logs" / "bench-codes", echo=console.print,
-            api_workers=api_workers,
+            api_workers=api_workers, healthz_share=healthz_share,
         )  # fmt: skip
         report = asyncio.run(bench)
     path = write_report(report, output)

@@ -61,6 +61,10 @@ P99_MAX_MS = 20.0
 TITLE = f"code reservation round trip (target: p99 <= {P99_MAX_MS:g} ms)"
 PATTERN, SHARED = "BENCH-#####-??", "HOLIBENCH"
 COUNTED = ("reserved", "200")
+HEALTHZ_SHARE = 0.25
+"""`/healthz` asked at this share of the reservations' rate: the baseline is a probe of what
+the host answers meanwhile, not a second load (as in `bench-feed`); at 1.0 it added a request
+for every reservation, a fifth of the API's CPU."""
 
 
 def _promotions(codes: int, now: datetime) -> list[Event]:
@@ -119,10 +123,11 @@ def _outcome(kind: str, status: int, body: bytes) -> str:
 
 
 def schedule(
-    token: str, codes: GeneratedCodes, *, first: int, rate: float, seconds: float, run: str
-) -> list[Planned]:
+    token: str, codes: GeneratedCodes, *, first: int, rate: float, seconds: float, run: str,
+    healthz_share: float = HEALTHZ_SHARE,
+) -> list[Planned]:  # fmt: skip
     """Reservations at `rate` a second, alternating a fresh generated code (from index
-    `first` on) and the shared one, and healthz at the same rate between them."""
+    `first` on) and the shared one, and healthz at `healthz_share` × `rate` between them."""
     headers = {"Authorization": f"Bearer {token}"}
     planned = []
     for i in range(int(rate * seconds)):
@@ -130,13 +135,15 @@ def schedule(
         code = codes.code(first + i // 2) if kind == "unique" else SHARED
         planned.append(Planned(i / rate, kind, "POST", "/v1/carts/evaluate",
                                _basket(code, f"{run}-{i}"), headers))  # fmt: skip
-        planned.append(Planned((i + 0.5) / rate, "healthz", "GET", "/healthz"))
+    healthz_rate = rate * healthz_share
+    planned += [Planned((i + 0.5) / healthz_rate, "healthz", "GET", "/healthz")
+                for i in range(int(seconds * healthz_rate))]  # fmt: skip
     return planned
 
 
 async def run_codes_bench(
     settings: Settings, dsn: str, *, rate: float, seconds: float, warmup_seconds: float,
-    log_dir: Path, echo: Any = print, api_workers: int = 1,
+    log_dir: Path, echo: Any = print, api_workers: int = 1, healthz_share: float = HEALTHZ_SHARE,
 ) -> BenchReport:  # fmt: skip
     """The measurement against `loyalty api --workers api_workers`; `dsn` must be a fresh,
     migrated database."""
@@ -156,6 +163,7 @@ async def run_codes_bench(
         "code-reservation-round-trip",
         context={"rate_per_s": rate, "seconds": seconds, "warmup_seconds": warmup_seconds,
                  "codes_generated": count, "cpus": os.cpu_count(), "api_workers": api_workers,
+                 "healthz_per_reservation": healthz_share,
                  "decision_wait_s": isolated.api_decision_wait_ms / 1000,
                  "target": {"p99_ms_max": P99_MAX_MS}},
     )  # fmt: skip
@@ -172,14 +180,23 @@ async def run_codes_bench(
         token = issue_token(secret, "bench-till", Role.STAFF, now=now, ttl=timedelta(hours=2))
         await _until_configured(base_url, token, api)
         echo(f"{count:,} codes generated, one shared code; load at {rate:g}/s next")
-        warming = schedule(token, codes, first=0, rate=rate, seconds=warmup_seconds, run="warm")
+        warming = schedule(token, codes, first=0, rate=rate, seconds=warmup_seconds, run="warm",
+                           healthz_share=healthz_share)  # fmt: skip
         await open_loop(base_url, warming, measured=False)
         assert api.process is not None
         cpu_before = cpu_seconds(api.process.pid)
         ages_before = await _record_ages(worker.url("/metrics"))
         trips = await open_loop(
             base_url,
-            schedule(token, codes, first=warm, rate=rate, seconds=seconds, run="run"),
+            schedule(
+                token,
+                codes,
+                first=warm,
+                rate=rate,
+                seconds=seconds,
+                run="run",
+                healthz_share=healthz_share,
+            ),
             counted=COUNTED,
             classify=_outcome,
         )
@@ -240,5 +257,6 @@ def _quantiles(buckets: dict[float, float]) -> str | None:
 _NOTES = {
     "unique": "POST /v1/carts/evaluate reserve, a fresh generated single-use code",
     "shared": "POST /v1/carts/evaluate reserve, one shared influencer code",
-    "healthz": "baseline: GET /healthz, HTTP + SELECT 1, interleaved on the same schedule",
+    "healthz": "baseline: GET /healthz, HTTP + SELECT 1, interleaved on the same schedule "
+    "(healthz_per_reservation of the rate)",
 }
