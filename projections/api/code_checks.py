@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from processors.base.logs import get_logger
@@ -30,6 +30,7 @@ from processors.contract.internal import (
     PromoCodeUseRequested,
 )
 from processors.contract.offers import (
+    OfferCompleted,
     PromoCodeLeaseAnswered,
     PromoCodeRefusal,
     PromoCodeRefused,
@@ -92,6 +93,29 @@ async def reserved_before_the_end(
                 reason=None, detail=None,
             )  # fmt: skip
         out.append(found)
+    return out
+
+
+def coupons(
+    coupon_offers: Mapping[str, Sequence[str]], emitted: Iterable[Event]
+) -> list[CodeCheck]:
+    """The cart's offers' own coupon codes (`checkout.Judged.coupons`): `applies`, with the
+    offer it activated and what that offer takes off, when one of its offers completed on
+    this cart (its points and discount are already in the cart's totals), else refused
+    `code_not_applicable`. Never a guess: the code is a live offer's."""
+    completed = {e.offer_id: e for e in emitted if isinstance(e, OfferCompleted)}
+    out = []
+    for code, offer_ids in coupon_offers.items():
+        applied = [completed[o] for o in offer_ids if o in completed]
+        if applied:
+            out.append(CodeCheck(
+                code=code, status="applies", promotion_id=None, offer_id=applied[0].offer_id,
+                discount_cents=sum(e.discount_cents for e in applied), reserved_until=None,
+                reason=None, detail=None,
+            ))  # fmt: skip
+        else:
+            detail = f"the offer this coupon activates ({', '.join(offer_ids)}) gives nothing here"
+            out.append(refused(code, None, PromoCodeRefusal.code_not_applicable.value, detail))
     return out
 
 

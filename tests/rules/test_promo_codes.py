@@ -8,13 +8,15 @@ import random
 from datetime import timedelta
 from typing import Any
 
-from processors.contract.config import PATTERN_LETTERS, PromotionCodesIssued
+from processors.codec.json_form import from_json_object
+from processors.contract.config import PATTERN_LETTERS, OfferPublished, PromotionCodesIssued
 from processors.contract.internal import (
     PromoCodeReservationReleased,
     PromoCodeReservationRequested,
     PromoCodeUseRequested,
 )
 from processors.contract.offers import (
+    OfferCompleted,
     PromoCodeRedeemed,
     PromoCodeRefusal,
     PromoCodeRefused,
@@ -24,7 +26,8 @@ from processors.rules.codes import checkout, uses
 from processors.rules.codes.generation import GeneratedCodes
 from processors.rules.codes.promotions import Promotions
 from processors.rules.offers.catalogue import Catalogue
-from tests.rules.given import T0, bought
+from processors.simulation import Simulation
+from tests.rules.given import PROGRAM, T0, bought, enrolled, program
 
 
 def issue(promotion_id: str = "P1", event_id: str = "i1", **changes: Any) -> PromotionCodesIssued:
@@ -172,3 +175,52 @@ def test_a_lapsed_reservation_asked_again_is_asked_anew():
     assert kinds(again) == ["code_exhausted"]  # T2 took the use once T1's had lapsed
     committed = uses.decide(again.state, at(use("A", "T1", **one), 31))
     assert kinds(committed) == ["code_exhausted"]  # the till was told no at last: nothing kept
+
+
+def coupon_offer(offer_id: str = "COUPON_SAVE20", code: str = "SAVE20") -> OfferPublished:
+    """A live offer of its own coupon code (activation COUPON_CODE): $20 for 200 points."""
+    copy_text = {"headline": offer_id, "short_description": offer_id}
+    offer = from_json_object({
+        "type": "OfferPublished", "event_id": f"offer-{offer_id}",
+        "occurred_at": (T0 - timedelta(days=2)).isoformat(), "offer_id": offer_id,
+        "program_id": PROGRAM, "market": "CA", "rank": 5,
+        "localized_copy": [{"locale": "en", **copy_text}, {"locale": "fr", **copy_text}],
+        "schedule": {"starts_at": (T0 - timedelta(days=1)).isoformat(), "ends_at": None},
+        "targeting": {"kind": "MASS", "timing": "STATIC"},
+        "activation": {"kind": "COUPON_CODE", "coupon_code": code},
+        "behaviours": [{"kind": "SPEND", "spend_min_cents": 2000,
+                        "accumulation": "SINGLE_TRANSACTION"}],
+        "reward": {"kind": "FLAT_POINTS", "points": 200}, "usage": {},
+    })  # fmt: skip
+    assert isinstance(offer, OfferPublished)
+    return offer
+
+
+def test_an_offers_own_coupon_code_is_the_offers_not_an_unknown_promotion_code():
+    """Found by trying it as a user: the coupon that activates an offer was refused
+    `code_unknown` beside the very award it gave, and counted as a guess at the till."""
+    catalogue = Catalogue([coupon_offer()])
+    tx = bought("m1", "T1", cents=2500).model_copy(update={"promo_codes": ["save20", "NOPE1"]})
+
+    judged = checkout.judge(tx, Promotions(), catalogue)
+
+    assert judged.coupons == {"SAVE20": ["COUPON_SAVE20"]}
+    (refusal,) = judged.events  # only the code nothing issued
+    assert isinstance(refusal, PromoCodeRefused)
+    assert (refusal.code, refusal.reason) == ("NOPE1", PromoCodeRefusal.code_unknown)
+    catalogue.withdraw("COUPON_SAVE20")  # an offer no longer live activates nothing
+    (gone,) = checkout.judge(tx.model_copy(update={"promo_codes": ["SAVE20"]}), Promotions(),
+                             catalogue).events  # fmt: skip
+    assert isinstance(gone, PromoCodeRefused)
+    assert gone.reason is PromoCodeRefusal.code_unknown
+
+
+def test_a_purchase_with_an_offers_coupon_gets_the_award_and_no_code_refusal():
+    sim = Simulation()
+    sim.run([program(), coupon_offer()])
+    sim.feed(enrolled("m1"))
+
+    out = sim.feed(bought("m1", "T1", cents=2500).model_copy(update={"promo_codes": ["save20"]}))
+
+    assert [e.offer_id for e in out if isinstance(e, OfferCompleted)] == ["COUPON_SAVE20"]
+    assert not [e for e in out if isinstance(e, PromoCodeRefused | PromoCodeUseRequested)]

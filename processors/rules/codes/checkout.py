@@ -5,6 +5,9 @@ use, with the discount it gives on this basket. Each distinct code once per purc
 
 A code that unlocks an offer (docs/adr/0037-codes-that-unlock-an-offer.md) is judged in two
 steps around the offers engine, the same for the worker and the till:
+A code no promotion issued that is a live offer's own coupon code (the offer's activation)
+is that offer's: it is neither refused nor counted here (`Judged.coupons`).
+
 1. `judge`: the purchase alone: unknown, window, the offer not live (`code_expired`) or
    capped by its own total uses or budget (`code_not_supported`: the promotion's limits are
    the ones counted); a valid code becomes an unlock, its use request ready for the offer's
@@ -61,6 +64,10 @@ class Judged:
     unlocks: dict[str, PromoCodeUseRequested] = field(default_factory=dict)
     honoured: set[str] = field(default_factory=set)
     """The unlocked offers this basket holds a use of, for its code (`offers.held_uses`)."""
+    coupons: dict[str, list[str]] = field(default_factory=dict)
+    """Codes no promotion issued that are live offers' own coupon codes (their activation,
+    `ActivationKind.COUPON_CODE`), with those offers: not promotion codes, so neither refused
+    nor counted here; the offers engine decides what they give."""
 
 
 def judge(
@@ -80,6 +87,11 @@ def judge(
         seen.add(code)
         found = promotions.lookup(code, tx.market)
         terms = found.terms if found is not None else None
+        if found is None:
+            coupon_offers = catalogue.for_coupon(tx.market, tx.occurred_at, code)
+            if coupon_offers:
+                judged.coupons[code] = [offer.offer_id for offer in coupon_offers]
+                continue
         offer_id = terms.offer_id if terms is not None else None
         honoured = offer_id is not None and held_uses.honours(
             state, offer_id, tx.transaction_id, code

@@ -29,7 +29,7 @@ from typing import TypeVar
 
 from processors.contract.activities import ActivityKind, ActivityRecorded
 from processors.contract.config import OfferPublished
-from processors.contract.offer_definition import BehaviourKind, BehaviourOperator
+from processors.contract.offer_definition import ActivationKind, BehaviourKind, BehaviourOperator
 from processors.contract.transactions import TransactionLine
 from processors.rules.offers.products import PRODUCT_KEYS, Selector, compile_behaviours
 from processors.rules.offers.progress import is_accumulated, threshold
@@ -52,10 +52,14 @@ class _MarketIndex:
     by_least: dict[BehaviourKind, list[tuple[Decimal, str]]] = field(default_factory=dict)
     by_activity: dict[ActivityKey, set[str]] = field(default_factory=dict)
     redemption: set[str] = field(default_factory=set)
+    by_coupon: dict[str, set[str]] = field(default_factory=dict)
 
     def keys_of(
         self, offer: OfferPublished, selectors: Sequence[Selector | None], reach: Reach | None
     ) -> None:
+        coupon = offer.activation.coupon_code
+        if offer.activation.kind is ActivationKind.COUPON_CODE and coupon is not None:
+            self.by_coupon.setdefault(coupon.upper(), set()).add(offer.offer_id)
         least = _least(reach)
         for behaviour, selector in zip(offer.behaviours, selectors, strict=True):
             if behaviour.kind in TRANSACTION_BEHAVIOURS:
@@ -80,6 +84,7 @@ class _MarketIndex:
     def drop(self, offer_id: str) -> None:
         _discard(self.by_product, offer_id)
         _discard(self.by_activity, offer_id)
+        _discard(self.by_coupon, offer_id)
         self.whole_basket.discard(offer_id)
         self.redemption.discard(offer_id)
         for kind, entries in self.by_least.items():
@@ -281,6 +286,14 @@ class Catalogue:
             if index is not None:
                 ids |= index.redemption
         return self._live(ids, at)
+
+    def for_coupon(self, market: str, at: datetime, code: str) -> list[OfferPublished]:
+        """Offers live at `at` in `market` that `code` (as codes compare: upper-cased)
+        activates: their own coupon code (`ActivationKind.COUPON_CODE`)."""
+        index = self._markets.get(market)
+        if index is None:
+            return []
+        return self._live(index.by_coupon.get(code, set()), at)
 
     def for_sale(self, at: datetime) -> list[OfferPublished]:
         """Offers live at `at` that a reward store sells (seed 002), by rank then id; a closed
