@@ -4,7 +4,9 @@ One parameterised statement (DESIGN.md §7) reads, for one member id: the `membe
 (status, markets, programmes, profile), the uses and points of each offer
 (`member_offer_uses`), the use in progress of each offer (`member_offer_progress`), the
 offer awards the ledger took back on returns (`ledger_entries`: DEBIT, RETURN, with an
-offer_id) and the reward-store offers the member bought (`member_issued_offers`).
+offer_id), the reward-store offers the member bought (`member_issued_offers`), and the
+offers the member was targeted for (held out or not; each trigger fire) or loaded to card
+(`member_offer_standings`): without them no targeted or load-to-card offer could apply.
 `member_offers` turns that into the `MemberOffers` the offer rules evaluate a cart
 with, the same shape the worker keeps.
 
@@ -12,7 +14,10 @@ What Postgres cannot give back exactly (docs/adr/0011-cart-evaluation.md):
 - accumulated progress comes as one sum per behaviour (what `OfferProgressed` says), dated
   at its event: a rolling window (`window_days`) drops it as a whole, later than the worker
   would drop its oldest part;
-- purchases and per-transaction contributions are not rebuilt: a cart never returns anything.
+- purchases and per-transaction contributions are not rebuilt: a cart never returns anything;
+- a triggered offer's fires are known by their ids and the latest fire's time only: each is
+  taken as fired then (what decides the cart: is the latest fire still valid, and is one
+  left unused).
 
 `held_rewards` reads the granted rewards a cart's `redemption_tokens` name, for the till's
 judgement of each (`processors.rules.rewards.till`). `with_held_uses` adds to the state the
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -34,7 +39,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from processors.contract.enrolments import MemberProfile
-from processors.contract.offer_definition import DiscountTerms
+from processors.contract.offer_definition import DiscountTerms, TargetingTiming
 from processors.rules.codes.promotions import Promotions
 from processors.rules.offers import held_uses
 from processors.rules.offers.catalogue import Catalogue
@@ -45,6 +50,8 @@ from processors.rules.offers.state import (
     HeldUse,
     MemberOffers,
     OfferProgress,
+    TargetingDecision,
+    TriggerFire,
 )
 from processors.rules.rewards.till import Held
 from projections.api.code_store import Reservation
@@ -62,7 +69,11 @@ SELECT m.status, m.merged_into, m.market, m.markets, m.program_ids, m.profile,
             WHERE e.member_id = m.member_id AND e.offer_id IS NOT NULL
                 AND e.entry_type = 'DEBIT' AND e.kind = 'RETURN'
             GROUP BY e.offer_id) r), '[]') AS returned,
-    {issued} AS issued
+    {issued} AS issued,
+    coalesce((SELECT json_agg(json_build_array(s.offer_id, s.in_control_group, s.targeted_at,
+            s.last_targeted_at, s.targeting_event_ids, s.loaded_at))
+        FROM member_offer_standings s WHERE s.member_id = m.member_id
+            AND (s.targeted_at IS NOT NULL OR s.loaded_at IS NOT NULL)), '[]') AS standings
 FROM members m
 WHERE m.member_id = %(member_id)s
 """).format(issued=sql.SQL(ISSUED_JSON))
@@ -86,6 +97,29 @@ class MemberRow:
     """offer_id → points the ledger took back on returns."""
     issued: list[list[Any]] = field(default_factory=list)
     """The reward-store offers the member bought (`reward_store_queries.ISSUED_JSON`)."""
+    standings: list[Standing] = field(default_factory=list)
+    """Offers the member was targeted for or loaded to card."""
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A `member_offer_standings` row as the cart preview needs it."""
+
+    offer_id: str
+    in_control_group: bool
+    targeted_at: datetime | None
+    last_targeted_at: datetime | None
+    targeting_event_ids: list[str]
+    loaded_at: datetime | None
+
+    @classmethod
+    def of(cls, row: list[Any]) -> Standing:
+        offer_id, control, targeted, last, ids, loaded = row
+        return cls(offer_id, bool(control), _at(targeted), _at(last), list(ids or []), _at(loaded))
+
+
+def _at(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
 
 
 async def find_member(conn: AsyncConnection[Any], member_id: str) -> MemberRow | None:
@@ -110,6 +144,7 @@ async def find_member(conn: AsyncConnection[Any], member_id: str) -> MemberRow |
         ],
         returned={offer_id: int(points) for offer_id, points in row["returned"]},
         issued=row["issued"],
+        standings=[Standing.of(r) for r in row["standings"]],
     )
 
 
@@ -145,7 +180,29 @@ def member_offers(row: MemberRow, catalogue: Catalogue) -> MemberOffers:
             if counts and value > 0:
                 cause = f"progress:{offer_id}:{use_number}"
                 standing.contributions[index] = [Contribution(at=at, value=value, cause=cause)]
+    for held in row.standings:
+        _stand(state, held, catalogue)
     return state
+
+
+def _stand(state: MemberOffers, held: Standing, catalogue: Catalogue) -> None:
+    """The member's targeting and load of one offer, as the worker keeps them."""
+    if held.loaded_at is not None:
+        state.loaded[held.offer_id] = held.loaded_at
+    offer = catalogue.definition(held.offer_id)
+    if held.targeted_at is None or offer is None:
+        return
+    state.targeting[held.offer_id] = TargetingDecision(
+        targeted=True, in_control=held.in_control_group, at=held.targeted_at, announced=True
+    )
+    if offer.targeting.timing is TargetingTiming.TRIGGERED:
+        fired = held.last_targeted_at or held.targeted_at
+        days = offer.targeting.trigger_valid_days
+        until = fired + timedelta(days=days) if days is not None else None
+        state.triggers[held.offer_id] = [
+            TriggerFire(at=fired, cause=cause, valid_until=until)
+            for cause in held.targeting_event_ids
+        ]
 
 
 def with_held_uses(

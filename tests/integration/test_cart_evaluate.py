@@ -20,7 +20,7 @@ from processors.codec.avro import AvroCodec
 from processors.config_feed import ConfigFeed
 from processors.contract.config import OfferWithdrawn
 from processors.contract.enrolments import MembersMerged
-from processors.contract.offers import BehaviourProgress, OfferProgressed
+from processors.contract.offers import BehaviourProgress, OfferLoaded, OfferProgressed
 from projections import dump
 from projections.api.app import create_app
 from projections.api.auth import Role, issue_token
@@ -60,6 +60,8 @@ class Stack:
     config_topic: str
     dsn: str
     bootstrap: str
+    offers_topic: str
+    projector: ProjectorConfig
 
 
 @pytest.fixture
@@ -95,7 +97,9 @@ async def stack(own_database_url, bootstrap_servers, new_topic) -> AsyncIterator
         await asyncio.wait_for(feed.ready.wait(), timeout=30)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
-            yield Stack(http, feed, config_topic, own_database_url, bootstrap_servers)
+            yield Stack(
+                http, feed, config_topic, own_database_url, bootstrap_servers, offers, projector
+            )
 
 
 async def evaluate(stack: Stack, body: dict) -> httpx.Response:
@@ -202,6 +206,40 @@ async def test_an_offer_withdrawn_on_the_config_topic_stops_applying(stack):
 
     assert body["total_discount_cents"] == 70
     assert body["cart_discounts"] == []
+
+
+async def test_an_offer_the_member_loaded_to_card_applies_once_projected(stack):
+    """Found by trying it as a user: the feed said `loaded`, the worker paid the offer on the
+    purchase, and the till's preview of the same basket gave nothing (the member's standings
+    were not read)."""
+    from tests.cart_given import offer, single
+
+    loadable = offer(
+        "LOADED_40", behaviours=[single("SPEND", spend_min_cents=500)],
+        reward={"kind": "FLAT_POINTS", "points": 40}, activation={"kind": "LOAD_TO_CARD"},
+    )  # fmt: skip
+    await produce(stack.bootstrap, stack.config_topic, encoded([loadable]))
+    deadline = asyncio.get_running_loop().time() + 30
+    while stack.feed.config.catalogue.get("LOADED_40") is None:
+        assert asyncio.get_running_loop().time() < deadline, "the feed did not follow"
+        await asyncio.sleep(0.1)
+
+    def applied(body: dict) -> set[str]:
+        return {o["offer_id"] for o in body["offers_applied"]}
+
+    before = (await evaluate(stack, cart("M2"))).json()
+    loaded = OfferLoaded(
+        event_id="loaded-M2", occurred_at=AT - timedelta(days=1), member_id="M2",
+        offer_id="LOADED_40", cause_event_id="load-request-M2",
+    )  # fmt: skip
+    await produce(stack.bootstrap, stack.offers_topic, encoded([loaded]))
+    await asyncio.wait_for(Projector(stack.projector).run(until_caught_up=True), timeout=60)
+    after = (await evaluate(stack, cart("M2"))).json()
+    other = (await evaluate(stack, cart("M1"))).json()
+
+    assert "LOADED_40" not in applied(before)
+    assert "LOADED_40" in applied(after)
+    assert "LOADED_40" not in applied(other)  # loaded by M2 only
 
 
 async def test_the_cart_benchmark_measures_every_cart_it_posts(stack_settings, own_database_url):

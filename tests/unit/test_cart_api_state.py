@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from processors.rules.offers.evaluate import evaluate_cart
-from projections.api.cart_queries import MemberRow, member_offers
+from projections.api.cart_queries import MemberRow, Standing, member_offers
 from tests.cart_given import AT, config, offer, single
 
 CONFIG = config()
@@ -105,3 +105,86 @@ def test_a_member_who_used_up_an_offer_does_not_get_it_again():
 def test_a_member_outside_the_programme_gets_neither_its_offers_nor_its_base_earn():
     outsider = priced(member_offers(row(program_ids=[]), CONFIG.catalogue))
     assert (outsider.discounts, outsider.awards, outsider.base_points) == ([], [], {})
+
+
+def standing(offer_id: str, *, loaded: bool = False, targeted: bool = False,
+             control: bool = False, fires: int = 0) -> list:  # fmt: skip
+    """A `member_offer_standings` row as `find_member`'s JSON gives it."""
+    at = (AT - timedelta(days=2)).isoformat()
+    ids = [f"targeted-{offer_id}-{n}" for n in range(fires or (1 if targeted else 0))]
+    return [offer_id, control if targeted else None, at if targeted else None,
+            at if targeted else None, ids, at if loaded else None]  # fmt: skip
+
+
+def gated() -> object:
+    """The catalogue with an offer loaded to card and an offer for an audience list."""
+    given = config()
+    for offer_id, fields in (
+        ("LOADED_40", {"activation": {"kind": "LOAD_TO_CARD"}}),
+        ("LISTED_30", {"targeting": {"kind": "AUDIENCE_LIST", "timing": "STATIC",
+                                     "audience_id": "VIP"}}),
+    ):  # fmt: skip
+        given.apply(
+            offer(
+                offer_id,
+                behaviours=[single("SPEND", spend_min_cents=500)],
+                reward={"kind": "FLAT_POINTS", "points": 40},
+                **fields,
+            )
+        )
+    return given
+
+
+def test_an_offer_loaded_to_card_or_targeted_applies_as_the_worker_would_apply_it():
+    """Found by trying it as a user: an offer the member had loaded to card (their feed said
+    `loaded`) gave nothing in the cart preview, while the worker paid it for the purchase."""
+    given = gated()
+    nothing = priced(member_offers(row(), given.catalogue), given)
+    standings = [Standing.of(standing("LOADED_40", loaded=True)),
+                 Standing.of(standing("LISTED_30", targeted=True))]  # fmt: skip
+    held = priced(member_offers(row(standings=standings), given.catalogue), given)
+    held_out = priced(
+        member_offers(
+            row(standings=[Standing.of(standing("LISTED_30", targeted=True, control=True))]),
+            given.catalogue,
+        ),
+        given,
+    )
+
+    applied = {a.offer_id for a in held.awards}
+    assert not {"LOADED_40", "LISTED_30"} & {a.offer_id for a in nothing.awards}
+    assert {"LOADED_40", "LISTED_30"} <= applied
+    assert "LISTED_30" not in {a.offer_id for a in held_out.awards}  # control: paid nothing
+
+
+def test_a_triggered_offer_applies_while_its_latest_fire_is_valid_and_has_a_use_left():
+    given = config()
+    given.apply(
+        offer(
+            "TRIGGERED_25",
+            behaviours=[single("SPEND", spend_min_cents=500)],
+            reward={"kind": "FLAT_POINTS", "points": 25},
+            targeting={
+                "kind": "MASS",
+                "timing": "TRIGGERED",
+                "trigger_activity_kind": "LOGIN",
+                "trigger_fires_per_member_max": 2,
+                "trigger_valid_days": 7,
+            },
+        )
+    )
+
+    def paid(**changes) -> bool:
+        held = row(**changes)
+        return "TRIGGERED_25" in {a.offer_id for a in priced(member_offers(held, given.catalogue),
+                                                             given).awards}  # fmt: skip
+
+    fired = [Standing.of(standing("TRIGGERED_25", targeted=True, fires=2))]
+    assert not paid()
+    assert paid(standings=fired)
+    assert paid(standings=fired, uses=[("TRIGGERED_25", 1, 25)])  # one fire left
+    assert not paid(standings=fired, uses=[("TRIGGERED_25", 2, 50)])  # each fire used
+    stale = [Standing.of(standing("TRIGGERED_25", targeted=True, fires=1))]
+    stale = [s.__class__(**{**s.__dict__, "last_targeted_at": AT - timedelta(days=8)})
+             for s in stale]  # fmt: skip
+    assert not paid(standings=stale)  # the fire's seven days are over
