@@ -1,6 +1,7 @@
 """What the preference and inbox routes read (docs/adr/0028-member-services.md): the members
 row, `member_preferences`, `member_preference_changes` and `inbox_messages` through the read
-pool, and the API's own `inbox_reads` through the write pool. Every query is parameterised."""
+pool, and the API's own `inbox_reads` and `inbox_message_requests` (each Idempotency-Key of a
+message poster) through the write pool. Every query is parameterised."""
 
 from __future__ import annotations
 
@@ -96,8 +97,32 @@ ON CONFLICT (member_id, message_id) DO NOTHING
 """
 
 
+_CLAIM_MESSAGE = """
+INSERT INTO inbox_message_requests (poster, command_id, body_digest, message_id, member_id,
+    market, posted_at, claimed_at, written_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL)
+ON CONFLICT (poster, command_id) DO NOTHING
+RETURNING 1
+"""
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    """What a poster's Idempotency-Key was first used for on `POST /v1/inbox/messages`."""
+
+    poster: str
+    command_id: str
+    body_digest: str
+    message_id: str
+    member_id: str | None
+    market: str | None
+    posted_at: datetime
+    claimed_at: datetime
+    written_at: datetime | None = None
+
+
 class MemberStore:
-    """The preference and inbox reads, and the inbox's read marks."""
+    """The preference and inbox reads, the inbox's read marks and its posters' keys."""
 
     def __init__(self, read: AsyncConnectionPool[Any], write: AsyncConnectionPool[Any]) -> None:
         self.read = read
@@ -151,3 +176,57 @@ class MemberStore:
     async def mark_read(self, member_id: str, message_id: str, at: datetime) -> None:
         async with self.write.connection() as conn:
             await conn.execute(_READ, (member_id, message_id, at))
+
+    async def claim_message(self, record: MessageRecord) -> MessageRecord | None:
+        """Insert `record` unless the key has one: None when this call inserted it (the caller
+        writes the message), else the record already there."""
+        values = (
+            record.poster, record.command_id, record.body_digest, record.message_id,
+            record.member_id, record.market, record.posted_at, record.claimed_at,
+        )  # fmt: skip
+        while True:
+            async with self.write.connection() as conn:
+                if await (await conn.execute(_CLAIM_MESSAGE, values)).fetchone() is not None:
+                    return None
+                async with conn.cursor(row_factory=dict_row) as cur:
+                    await cur.execute(
+                        "SELECT * FROM inbox_message_requests WHERE poster = %s"
+                        " AND command_id = %s",
+                        (record.poster, record.command_id),
+                    )
+                    row = await cur.fetchone()
+            if row is not None:
+                return MessageRecord(**row)
+            # Released between the two statements (its writer failed to write): claim afresh.
+
+    async def reclaim_message(
+        self, poster: str, command_id: str, seen_claimed_at: datetime, at: datetime
+    ) -> bool:
+        """Take over an unwritten key whose claim is still the one seen: True for one caller."""
+        async with self.write.connection() as conn:
+            taken = await (
+                await conn.execute(
+                    "UPDATE inbox_message_requests SET claimed_at = %s WHERE poster = %s"
+                    " AND command_id = %s AND written_at IS NULL AND claimed_at = %s RETURNING 1",
+                    (at, poster, command_id, seen_claimed_at),
+                )
+            ).fetchone()
+        return taken is not None
+
+    async def message_written(self, poster: str, command_id: str, at: datetime) -> None:
+        """The broker acknowledged the key's message at `at`."""
+        async with self.write.connection() as conn:
+            await conn.execute(
+                "UPDATE inbox_message_requests SET written_at = %s"
+                " WHERE poster = %s AND command_id = %s AND written_at IS NULL",
+                (at, poster, command_id),
+            )
+
+    async def release_message(self, poster: str, command_id: str) -> None:
+        """Forget an unwritten key (its message could not be written): a retry starts over."""
+        async with self.write.connection() as conn:
+            await conn.execute(
+                "DELETE FROM inbox_message_requests"
+                " WHERE poster = %s AND command_id = %s AND written_at IS NULL",
+                (poster, command_id),
+            )

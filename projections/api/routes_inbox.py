@@ -3,9 +3,12 @@
 - `POST /v1/inbox/messages` (staff: the CRM's campaigns; `Idempotency-Key`): a message for
   one member or for every inbox of a market. Its deep link is checked against the allow-list
   of schemes and hosts (`LOYALTY_API_INBOX_LINK_SCHEMES`, `…_HOSTS`) before anything is
-  written: a bad one is 422 `deep_link_not_allowed` with the reason. Then `MessagePosted` is
-  written to loyalty.notifications.v1 (id derived from the key: a retry is the same message)
-  and answered 202: visible once projected;
+  written: a bad one is 422 `deep_link_not_allowed` with the reason. Then the key is claimed
+  (`inbox_message_requests`), `MessagePosted` is written to loyalty.notifications.v1 (id
+  derived from the poster and the key) and answered 202: visible once projected. The same key
+  again: 409 with the same message, nothing written (unless the first write never completed:
+  then the very same event is written again); with another body: 422
+  `idempotency_key_reused`;
 - `GET /v1/members/{id}/inbox`: the member's personal messages and their markets' global
   ones, newest first, not expired, with read/unread; campaign messages are left out while the
   member is opted out of IN_APP (their preferences); cursor pagination;
@@ -17,18 +20,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 
+from processors.base.logs import get_logger
 from processors.contract.base import Market
 from processors.contract.notifications import MessagePosted
+from processors.rules import identity
 from processors.rules.arithmetic import derived_id
 from projections.api.auth import MemberId, Principal, Role, read_principal
-from projections.api.commands import CommandId
+from projections.api.claims import UNWRITTEN_RECLAIM_AFTER
+from projections.api.commands import CommandId, CommandSink, CommandUnavailableError
 from projections.api.errors import (
     ApiError,
     BadParameterError,
@@ -45,7 +54,9 @@ from projections.api.member_schemas import (
     MessagePostedBody,
     MessageRequest,
 )
-from projections.api.member_store import InboxCursor, MemberStore
+from projections.api.member_store import InboxCursor, MemberStore, MessageRecord
+
+log = get_logger(__name__)
 
 router = APIRouter(tags=["inbox"])
 
@@ -92,9 +103,21 @@ def _example(description: str, example: dict[str, Any], model: type) -> Any:
                 403: "forbidden: only staff tokens (the CRM) post messages",
             },
         ),
+        409: _example(
+            "The same Idempotency-Key and message again: the message it posted, nothing "
+            "written again.",
+            {
+                "message_id": "MSG-CRM-5c2f0e1a9b7d4c3e",
+                "event_id": "MSG-CRM-5c2f0e1a9b7d4c3e",
+                "member_id": "M1",
+                "market": None,
+            },
+            MessagePostedBody,
+        ),
         422: _example(
             "deep_link_not_allowed: the link's scheme or host is not on the "
-            "allow-list; nothing written.",
+            "allow-list; nothing written. idempotency_key_reused: the key posted another "
+            "message before; nothing written.",
             {
                 "error": "deep_link_not_allowed",
                 "reason": "host 'evil.example.net' is not allowed (allowed: offers, "
@@ -109,8 +132,8 @@ async def post_message(
     command_id: CommandId,
     body: MessageRequest,
     caller: Annotated[Principal, Depends(read_principal)],
-) -> MessagePostedBody:
-    """Written once acknowledged; the same key again writes the same message (one row)."""
+) -> MessagePostedBody | JSONResponse:
+    """Written once acknowledged; the same key again is the same message (409, one event)."""
     if caller.role is not Role.STAFF:
         raise ForbiddenError("only staff tokens post inbox messages")
     if (body.member_id is None) == (body.market is None):
@@ -130,11 +153,54 @@ async def post_message(
         locale=body.locale, title=body.title, body=body.body, deep_link_url=body.deep_link_url,
         image_url=body.image_url, expires_at=body.expires_at,
     )  # fmt: skip
-    await app.state.command_sink.send(event)
-    return MessagePostedBody(
+    answer = MessagePostedBody(
         message_id=message_id, event_id=event.event_id, member_id=body.member_id,
         market=body.market,
     )  # fmt: skip
+    store: MemberStore = app.state.member_store
+    mine = MessageRecord(
+        poster=caller.subject, command_id=command_id,
+        body_digest=identity.digest(event, identity.REQUEST), message_id=message_id,
+        member_id=body.member_id, market=body.market, posted_at=now, claimed_at=now,
+    )  # fmt: skip
+    earlier = await store.claim_message(mine)
+    if earlier is None:
+        await _write(app.state.command_sink, store, event, mine, now)
+        return answer
+    if earlier.body_digest != mine.body_digest:
+        raise ApiError(
+            422, "idempotency_key_reused",
+            f"the Idempotency-Key '{command_id}' posted another message before: a key names "
+            "one message; use a new key for a new message", parameter="Idempotency-Key",
+        )  # fmt: skip
+    if (
+        earlier.written_at is None
+        and now - earlier.claimed_at >= UNWRITTEN_RECLAIM_AFTER
+        and await store.reclaim_message(caller.subject, command_id, earlier.claimed_at, now)
+    ):
+        # Its first write never completed: the very same event, at the time it was posted.
+        again = event.model_copy(update={"occurred_at": earlier.posted_at})
+        await _write(app.state.command_sink, store, again, earlier, now)
+        return answer
+    return JSONResponse(answer.model_dump(mode="json"), status_code=409)
+
+
+async def _write(
+    sink: CommandSink, store: MemberStore, event: MessagePosted, claim: MessageRecord, now: datetime
+) -> None:
+    """Write a claimed message; a failed write releases the key (a retry starts over) and is
+    the 503, a written one is marked (a failure to mark it only logged: a repeat writes the
+    same event again later, which the projection keeps once)."""
+    try:
+        await sink.send(event)
+    except CommandUnavailableError:
+        with contextlib.suppress(psycopg.Error):
+            await store.release_message(claim.poster, claim.command_id)
+        raise
+    try:
+        await store.message_written(claim.poster, claim.command_id, now)
+    except psycopg.Error as error:
+        log.warning("inbox.written_not_recorded", error=repr(error)[:300])
 
 
 def _cursor(cursor: str | None) -> InboxCursor | None:

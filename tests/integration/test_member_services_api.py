@@ -11,6 +11,7 @@ Member tokens read and change only their own member; bad input is 400."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -67,6 +68,34 @@ async def post(
     )
 
 
+async def posted(settings: Settings, event_id: str) -> int:
+    """How many records of the notifications topic carry `event_id` (read to its end)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from processors.base.topics import NOTIFICATIONS
+    from processors.codec.avro import AvroCodec
+
+    topic = settings.topic(NOTIFICATIONS.name)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        assert partitions, f"no partitions of {topic}"
+        ends = await consumer.end_offsets(partitions)
+        codec, found, read = AvroCodec.with_history(), 0, 0
+        deadline = asyncio.get_running_loop().time() + 30
+        while read < sum(ends.values()):  # no transactions here: offsets are counts
+            assert asyncio.get_running_loop().time() < deadline, "the topic was not read"
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                read += len(records)
+                found += sum(codec.decode(r.value).event_id == event_id for r in records)
+        return found
+    finally:
+        await consumer.stop()
+
+
 async def test_preferences_their_audit_trail_and_the_inbox(engine, tmp_path):
     services = Services(engine, tmp_path)
     worker = services.start("worker", "worker")
@@ -114,6 +143,9 @@ async def test_preferences_their_audit_trail_and_the_inbox(engine, tmp_path):
             mine = await post(http, engine, "i2", member_id="pm-1",
                               deep_link_url="https://www.example.com/rewards")  # fmt: skip
             theirs = await post(http, engine, "i3", member_id="pm-2")
+            # The same key again: the same message, nothing written; with another body: 422.
+            theirs_again = await post(http, engine, "i3", member_id="pm-2")
+            theirs_changed = await post(http, engine, "i3", member_id="pm-2", title="Other")
             bad_link = await post(http, engine, "i4", market="CA",
                                   deep_link_url="https://evil.example.net/win")  # fmt: skip
             bad_scheme = await post(http, engine, "i5", market="CA",
@@ -148,6 +180,7 @@ async def test_preferences_their_audit_trail_and_the_inbox(engine, tmp_path):
             opted_out = await http.get("/v1/members/pm-1/inbox", headers=bearer(engine, "pm-1"))
     finally:
         services.stop()
+    written_for_i3 = await posted(engine, theirs.json()["event_id"])
 
     assert before.status_code == 200, before.text
     assert [c["opted_in"] for c in before.json()["channels"]] == [None, None, None]
@@ -170,6 +203,11 @@ async def test_preferences_their_audit_trail_and_the_inbox(engine, tmp_path):
     assert own_audit.status_code == 403
 
     assert [r.status_code for r in (global_, mine, theirs)] == [202] * 3
+    assert (theirs_again.status_code, theirs_again.json()) == (409, theirs.json())
+    assert (theirs_changed.status_code, theirs_changed.json()["error"]) == (
+        422, "idempotency_key_reused"
+    )  # fmt: skip
+    assert written_for_i3 == 1, "one key wrote one MessagePosted"
     assert (bad_link.status_code, bad_link.json()["error"]) == (422, "deep_link_not_allowed")
     assert (bad_scheme.status_code, bad_scheme.json()["error"]) == (422, "deep_link_not_allowed")
     listed = inbox.json()

@@ -450,7 +450,7 @@ DECLARED = {
     ("PUT", PREFERENCES): {"200", "202", "400", "401", "403", "409", "414", "422", "503"},
     ("GET", PREFERENCES_CHANGE): {"200", "202", "400", "401", "403", "404", "414", "503"},
     ("GET", PREFERENCES_AUDIT): {"200", "400", "401", "403", "414", "503"},
-    ("POST", POST_MESSAGE): {"202", "400", "401", "403", "414", "422", "503"},
+    ("POST", POST_MESSAGE): {"202", "400", "401", "403", "409", "414", "422", "503"},
     ("GET", INBOX): {"200", "400", "401", "403", "404", "414", "503"},
     ("PUT", READ): {"204", "400", "401", "403", "404", "414", "503"},
     ("GET", MARKET_INBOX): {"200", "400", "414", "503"},
@@ -463,6 +463,7 @@ NOT_REFUSALS = {
     (("POST", USE_NOW), "409"): "IssuedOfferUse",
     (("POST", ENROL), "409"): "Enrolment",
     (("PUT", PREFERENCES), "409"): "PreferencesUpdate",
+    (("POST", POST_MESSAGE), "409"): "MessagePostedBody",
 }
 """Non-2xx answers that are not refusals: a repeated redemption or purchase is answered with its
 original outcome, in the body every other answer about it has (docs/adr/0022-redemption-endpoint.md,
