@@ -249,6 +249,22 @@ def use_body(
 _LOCATION = {"Location": {"description": "The status URL.", "schema": {"type": "string"}}}
 
 
+def _of(example: dict[str, Any], action: UseAction) -> dict[str, Any]:
+    """A use's example as `action` answers it: its key, request, status URL and detail (the
+    examples are written for a lock)."""
+    if action == "lock":
+        return example | {"action": action}
+    named = {k: example[k].replace("lock", action)
+             for k in ("command_id", "request_event_id", "status_url")}  # fmt: skip
+    detail, issued = example["detail"], example["issued_offer"]
+    if example["status"] == "accepted":
+        detail = ""  # what the worker says of a redeem it accepted
+    if issued is not None:
+        issued = issued | {"status": "REDEEMED"} | ({"locked_until": None}
+                                                  if "locked_until" in issued else {})  # fmt: skip
+    return example | named | {"action": action, "detail": detail, "issued_offer": issued}
+
+
 def _post_responses(action: UseAction) -> dict[int | str, Any]:
     done = "locked to the transaction for 30 minutes" if action == "lock" else "spent"
     return {
@@ -263,14 +279,14 @@ def _post_responses(action: UseAction) -> dict[int | str, Any]:
             },
         ),
         201: {**documented(f"Accepted: the instance is {done}; as the wallet shows it.",
-                         USE_EXAMPLE | {"action": action}, IssuedOfferUse),
+                         _of(USE_EXAMPLE, action), IssuedOfferUse),
               "headers": _LOCATION},
         202: {**documented("Written, not decided within the wait: read `status_url` later.",
-                         USE_PENDING | {"action": action}, IssuedOfferUse),
+                         _of(USE_PENDING, action), IssuedOfferUse),
               "headers": _LOCATION},
         409: {**documented("A repeat of a key already used with the same body (the original "
                          "outcome), or the instance was used already (duplicate_request).",
-                         USE_REFUSED | {"action": action}, IssuedOfferUse),
+                         _of(USE_REFUSED, action), IssuedOfferUse),
               "headers": _LOCATION},
         422: documented(
             "Refused, nothing changed: `error` is the worker's stable reason (reward_locked: "
@@ -294,8 +310,8 @@ def _get_responses(action: UseAction) -> dict[int | str, Any]:
             },
         ),
         200: documented("Decided: accepted or rejected (with the reason).",
-                      USE_EXAMPLE | {"action": action}),
-        202: documented("Written, not decided yet: ask again.", USE_PENDING | {"action": action},
+                      _of(USE_EXAMPLE, action)),
+        202: documented("Written, not decided yet: ask again.", _of(USE_PENDING, action),
                       IssuedOfferUse),
     }  # fmt: skip
 

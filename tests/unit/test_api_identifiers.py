@@ -549,3 +549,23 @@ def test_a_method_no_route_has_is_a_405_with_the_error_body(client):
     assert response.status_code == 405
     assert response.json() == {"error": "method_not_allowed", "reason": "Method Not Allowed"}
     assert response.headers["allow"] == "GET"
+
+
+def test_the_issued_offer_use_examples_name_their_own_action():
+    """Found by trying it as a user: the redeem route's examples were the lock's (its key,
+    request id and status URL said `lock`)."""
+    spec = new_app().openapi()
+    for route, action in ((LOCK, "lock"), (USE_NOW, "redeem")):
+        checked = 0
+        for method in ("post", "get"):
+            path = route if method == "post" else route + "/{command_id}"
+            for status, response in spec["paths"][path][method]["responses"].items():
+                example = response.get("content", {}).get("application/json", {}).get("example")
+                if not example or "status_url" not in example:
+                    continue
+                assert example["action"] == action, (path, status)
+                assert f"/{action}/" in example["status_url"], (path, status)
+                assert action in example["command_id"], (path, status)
+                assert action in example["request_event_id"], (path, status)
+                checked += 1
+        assert checked >= 4, route
