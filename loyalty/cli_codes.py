@@ -64,6 +64,8 @@ def _terms_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def terms(promotion_id: str, **given: Any) -> dict[str, Any]:
     """The promotion's terms as an issue's fields (the codes left out)."""
     discount = None
+    if given.get("percent_off") is not None and given.get("amount_off_cents") is not None:
+        raise click.UsageError("give --percent-off or --amount-off-cents, not both")
     if given.get("percent_off") is not None:
         discount = {"kind": "PERCENT_OFF_CART", "percent_off": given["percent_off"]}
     elif given.get("amount_off_cents") is not None:

@@ -103,6 +103,10 @@ def simulate(
     if notes:
         for note in simulation.notes:
             console.print(f"note: {note}", highlight=False)
+    elif simulation.notes:  # an input that changed nothing is not silent (stderr: stdout is JSON)
+        console.print(
+            f"{len(simulation.notes)} input(s) changed nothing; --notes says why", highlight=False
+        )
 
 
 def _run_scenarios(paths: tuple[Path, ...]) -> int:

@@ -71,3 +71,14 @@ def test_codes_issued_for_an_influencer_carry_who_issued_them():
     assert issue.issuer is not None
     assert (issue.issuer.kind.value, issue.issuer.issuer_id) == ("INFLUENCER", "holiman")
     assert generated("HOLI", "HOLI-####-??", 10, AT, **TERMS).issuer is None
+
+
+def test_two_discounts_at_once_are_refused_not_one_of_them_kept_in_silence():
+    """Found by trying it as a user: both given, the percent was published and the amount
+    dropped without a word."""
+    result = CliRunner().invoke(
+        codes, ["generate", "ZN", "--pattern", "ZN-####", "--count", "5", *OPTIONS,
+                "--amount-off-cents", "100"],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "not both" in result.output
