@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loyalty.producing import publish_events
-from loyalty.services import Services
+from loyalty.services import Services, free_port
 from processors.base.settings import Settings
 from processors.base.topics import LEDGER
 from processors.codec.avro import AvroCodec
@@ -277,15 +277,23 @@ async def run_demo(
     now = datetime.now(UTC)  # the demo's one clock read: its run stamp and its dates
     run = now.strftime("%Y%m%d%H%M%S")
     report = DemoReport()
-    services = Services(settings, log_dir)
+    # The internal ports the README documents, each unless something else holds it.
+    ports = {"LOYALTY_WORKER_HTTP_PORT": settings.worker_http_port,
+             "LOYALTY_PROJECTOR_HTTP_PORT": settings.projector_http_port,
+             "LOYALTY_API_METRICS_PORT": settings.api_metrics_port}  # fmt: skip
+    services = Services(
+        settings, log_dir, extra_env={k: str(free_port(p)) for k, p in ports.items() if p}
+    )
     await publish_events(settings, [demo_program(), demo_offer()], codec)
     reader = await _ledger_reader(settings)
     try:
         if api_url is None:
-            services.start("worker", "worker")
-            services.start("projector", "project")
-            services.start("api", "api", "--port", str(api_port))
-            console.print(f"started worker, projector and API (logs in {log_dir})")
+            worker = services.start("worker", "worker")
+            projector = services.start("projector", "project")
+            api = services.start("api", "api", "--port", str(api_port))
+            console.print(f"started worker, projector and API (logs in {log_dir}); /metrics "
+                          f"and /healthz: worker :{worker.http_port}, projector "
+                          f":{projector.http_port}; API metrics :{api.http_port}")  # fmt: skip
         base_url = api_url or f"http://127.0.0.1:{api_port}"
         seen: dict[str, LedgerEventRecorded] = {}
         caused: set[str] = set()
