@@ -406,11 +406,12 @@ async def redeem_issued_offer(
     member_id: MemberAtTill,
     issued_offer_id: IssuedPath,
     command_id: CommandId,
-    body: IssuedOfferUseRequest,
+    body: IssuedOfferUseRequest | None = None,
 ) -> Any:
     """Spend the instance now, for `transaction_id` (or, without one, for the next
-    transaction that carries it)."""
-    return await _use(request, "redeem", member_id, issued_offer_id, command_id, body)
+    transaction that carries it). No body: as `{}`."""
+    asked = body if body is not None else IssuedOfferUseRequest()
+    return await _use(request, "redeem", member_id, issued_offer_id, command_id, asked)
 
 
 @router.get(

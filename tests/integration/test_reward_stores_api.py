@@ -201,6 +201,11 @@ async def test_buy_a_store_offer_then_lock_it_for_one_transaction_that_uses_it_o
                 json={"transaction_id": "RS-T-THIRD"},
                 headers={**till, "Idempotency-Key": "rs-redeem-1"},
             )
+            # No body at all is `{}` (every field optional): not a 400 (found by a user trial).
+            bodiless = await http.post(
+                f"/v1/members/{RICH}/issued-offers/{issued}/redeem",
+                headers={**till, "Idempotency-Key": "rs-redeem-2"},
+            )
     finally:
         services.stop()
 
@@ -270,6 +275,7 @@ async def test_buy_a_store_offer_then_lock_it_for_one_transaction_that_uses_it_o
     )  # fmt: skip
     assert spent["is_usable"] is False
     assert (reused.status_code, reused.json()["reason"]) == (409, "duplicate_request")
+    assert (bodiless.status_code, bodiless.json()["reason"]) == (409, "duplicate_request")
     assert projected(
         engine, f"SELECT count(*) FROM offer_completions WHERE member_id = '{RICH}'"
         f" AND offer_id = '{MUFFIN}'"
