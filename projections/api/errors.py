@@ -122,6 +122,27 @@ def _parameter_name(location: Sequence[Any]) -> str:
     return ".".join(names)
 
 
+_NOT_AN_OBJECT = frozenset({"dict_type", "model_attributes_type", "model_type"})
+
+
+def _problem(item: Mapping[str, Any]) -> Problem:
+    """One validation error as a refusal names it; a body that is not JSON, or not a JSON
+    object, is said plainly (pydantic's "JSON decode error" at location ("body", 1) named the
+    character position as the parameter)."""
+    location, kind = tuple(item.get("loc", ())), item.get("type")
+    if kind == "json_invalid":
+        at = location[1] if len(location) > 1 else None
+        why = (item.get("ctx") or {}).get("error", "")
+        where = f" at character {at}" if at is not None else ""
+        return Problem(parameter="body", reason=f"the body is not valid JSON{where}: {why}")
+    if location == ("body",) and kind in _NOT_AN_OBJECT:
+        return Problem(
+            parameter="body",
+            reason="the body must be a JSON object, sent with Content-Type: application/json",
+        )
+    return Problem(parameter=_parameter_name(location), reason=str(item.get("msg", "")))
+
+
 async def _on_api_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
@@ -132,10 +153,7 @@ async def _on_validation_error(_: Request, error: Exception) -> JSONResponse:
     # same body shape as every other refusal plus the full list when there are several.
     assert isinstance(error, RequestValidationError)
     # The value itself is never echoed: it may be 10⁶ characters or a terminal escape.
-    problems = [
-        Problem(parameter=_parameter_name(item.get("loc", ())), reason=str(item.get("msg", "")))
-        for item in error.errors()
-    ]
+    problems = [_problem(item) for item in error.errors()]
     first = problems[0] if problems else Problem(parameter="", reason="invalid request")
     body = ErrorBody(
         error="invalid_parameter", reason=first.reason, parameter=first.parameter, errors=problems

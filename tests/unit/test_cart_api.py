@@ -241,3 +241,17 @@ def test_evaluating_changes_nothing_so_the_same_cart_gets_the_same_answer(client
     second = evaluate(client, cart()).json()
     assert first == second
     assert len(source.config.catalogue) == offers_before
+
+
+def test_a_body_that_is_not_json_or_not_an_object_is_said_plainly(client):
+    """Found by trying it as a user: malformed JSON answered "JSON decode error" naming the
+    character position as the parameter, and a JSON body sent without its Content-Type
+    "Input should be a valid dictionary"."""
+    broken = client.post("/v1/carts/evaluate", content=b'{"lines": [1,',
+                         headers={**bearer(), "Content-Type": "application/json"})  # fmt: skip
+    untyped = client.post("/v1/carts/evaluate", content=b'{"lines": []}', headers=bearer())
+
+    assert broken.status_code == untyped.status_code == 400
+    assert broken.json()["parameter"] == untyped.json()["parameter"] == "body"
+    assert broken.json()["reason"] == "the body is not valid JSON at character 13: Expecting value"
+    assert "Content-Type: application/json" in untyped.json()["reason"]
