@@ -122,6 +122,16 @@ def _parameter_name(location: Sequence[Any]) -> str:
     return ".".join(names)
 
 
+class MemberMergedError(ApiError):
+    """409: the member was merged into another; `instead` says what to read or do for the
+    survivor, who holds the member's points, offers and challenges now."""
+
+    def __init__(self, member_id: str, survivor: str | None, instead: str) -> None:
+        super().__init__(
+            409, "member_merged", f"member '{member_id}' was merged into '{survivor}': {instead}"
+        )
+
+
 _NOT_AN_OBJECT = frozenset({"dict_type", "model_attributes_type", "model_type"})
 
 

@@ -65,6 +65,7 @@ from projections.api.code_schemas import CodeCheck
 from projections.api.errors import (
     ApiError,
     BadParameterError,
+    MemberMergedError,
     NotFoundError,
     refusals,
 )
@@ -119,18 +120,6 @@ class ConfigUnavailableError(ApiError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(503, "config_unavailable", reason, headers={"Retry-After": "1"})
-
-
-class MemberMergedError(ApiError):
-    """409: the member was merged into another; the POS should use the survivor."""
-
-    def __init__(self, member_id: str, survivor: str | None) -> None:
-        super().__init__(
-            409,
-            "member_merged",
-            f"member '{member_id}' was merged into '{survivor}': evaluate the cart for the "
-            "survivor",
-        )
 
 
 def _connection(request: Request) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
@@ -208,7 +197,8 @@ async def evaluate_cart(
         if row is None:
             raise NotFoundError(f"no member '{cart.member_id}'")
         if row.status == "MERGED":
-            raise MemberMergedError(cart.member_id, row.merged_into)
+            instead = "evaluate the cart for the survivor"
+            raise MemberMergedError(cart.member_id, row.merged_into, instead)
         state = cart_queries.member_offers(row, config.catalogue)
         # Codes linked to the member apply at their next checkout untyped, as the worker adds
         # them to the purchase (ADR 23): the till sees and reserves them too (ADR 37).

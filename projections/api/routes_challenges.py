@@ -25,7 +25,7 @@ from psycopg import AsyncConnection
 from pydantic import ConfigDict, Field
 
 from projections.api.auth import MemberId, Principal, staff_principal
-from projections.api.errors import NotFoundError, refusals
+from projections.api.errors import MemberMergedError, NotFoundError, refusals
 from projections.api.locales import DEFAULT_LOCALE, LocaleQuery, pick
 from projections.api.schemas import Body, Instant
 
@@ -34,7 +34,7 @@ router = APIRouter(tags=["challenges"])
 NO_END = datetime.fromisoformat("3001-01-01T00:00:00+00:00")
 """The contract's "does not end" (DESIGN.md §5.10): shown as a null deadline."""
 
-_MEMBER = "SELECT market, status FROM members WHERE member_id = %s"
+_MEMBER = "SELECT market, status, merged_into FROM members WHERE member_id = %s"
 
 # The member's market's challenges running now in their programmes: programmes come from
 # their accounts (the ledger projection), standing from member_challenges.
@@ -269,11 +269,13 @@ def _threshold(goal: dict[str, Any], steps: list[str]) -> Decimal:
         401,
         403,
         404,
+        409,
         414,
         503,
         described={
             403: "forbidden: a member token on another member's path",
             404: "not_found: no such member",
+            409: "member_merged: the member was merged into another; read the survivor's",
             503: "database_unavailable: retry after `Retry-After`",
         },
     ),
@@ -288,6 +290,8 @@ async def read_member_challenges(
         member = await (await conn.execute(_MEMBER, (member_id,))).fetchone()
         if member is None:
             raise NotFoundError(f"no member '{member_id}'")
+        if member[1] == "MERGED":
+            raise MemberMergedError(member_id, member[2], "read the survivor's challenges")
         market = member[0]
         params = {"member": member_id, "market": market, "now": now}
         active = await (await conn.execute(_ACTIVE, params)).fetchall()

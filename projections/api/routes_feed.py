@@ -31,7 +31,7 @@ from prometheus_client import Counter
 
 from projections.api import caching, offer_feed
 from projections.api.auth import MemberId
-from projections.api.errors import ApiError, NotFoundError, refusals
+from projections.api.errors import MemberMergedError, NotFoundError, refusals
 from projections.api.feed_schemas import MarketFeed, MemberFeed
 from projections.api.feed_store import FeedStore
 from projections.api.locales import DEFAULT_LOCALE, LOCALE_PATTERN, LocaleQuery, MarketQuery
@@ -59,17 +59,6 @@ MemberLocaleQuery = Annotated[
         "copy to en.", examples=["fr-CA"],
     ),
 ]  # fmt: skip
-
-
-class MemberMergedError(ApiError):
-    """409: the member was merged into another; the survivor's feed is the one to read."""
-
-    def __init__(self, member_id: str, survivor: str | None) -> None:
-        super().__init__(
-            409,
-            "member_merged",
-            f"member '{member_id}' was merged into '{survivor}': read the survivor's offers",
-        )
 
 
 def _store(request: Request) -> FeedStore:
@@ -171,7 +160,8 @@ async def read_member_feed(
                 raise NotFoundError(f"no member '{member_id}'")
             member, rows = found
             if member.status == "MERGED":
-                raise MemberMergedError(member_id, member.merged_into)
+                instead = "read the survivor's offers"
+                raise MemberMergedError(member_id, member.merged_into, instead)
             shown_in = locale or member.preferred_locale or DEFAULT_LOCALE
             made = feeds.answer(member, rows, locale, shown_in, now, _fragments(request),
                                 reading=reading if following else None)  # fmt: skip

@@ -23,6 +23,8 @@ from loyalty.producing import publish_events
 from loyalty.services import Services
 from processors.base.settings import Settings, get_settings
 from processors.contract.activities import ActivityKind
+from processors.contract.common import Source
+from processors.contract.enrolments import MembersMerged
 from processors.contract.offer_definition import Behaviour, BehaviourKind
 from projections.api.auth import Role
 from tests.integration.test_rewards_api import api, bearer, projected
@@ -53,6 +55,10 @@ def engine(stack_settings, own_database_url, monkeypatch) -> Iterator[Settings]:
 
 def visit(member: str, n: int):  # type: ignore[no-untyped-def]
     return bought(member, f"{member}-T{n}", cents=1000, at=T0 + timedelta(hours=n))
+
+
+async def _count_is(engine, query: str, wanted: int) -> bool:
+    return projected(engine, query) == wanted
 
 
 async def test_the_member_view_the_bola_rules_and_the_participation_figures(engine, tmp_path):
@@ -91,7 +97,21 @@ async def test_the_member_view_the_bola_rules_and_the_participation_figures(engi
             seen = conn.execute(counts).fetchone()
         assert ok, f"{seen} {await uncommitted(engine)}" + worker.log_tail() + projector.log_tail()
 
+        # A third member merged into the first: their challenges are the survivor's now.
+        await publish_events(engine, [enrolled("ch-m3")])
+        assert await until(lambda: _count_is(engine, "SELECT count(*) FROM members", 3), 180)
+        merge = MembersMerged(
+            event_id="merge-ch-m3", occurred_at=T0 + timedelta(days=1), victim_member_id="ch-m3",
+            survivor_member_id=done, source=Source.CALL_CENTER,
+        )  # fmt: skip
+        await publish_events(engine, [merge])
+        merged_row = "SELECT count(*) FROM members WHERE status = 'MERGED'"
+        assert await until(lambda: _count_is(engine, merged_row, 1), 180)
+
         async with api() as http:
+            merged = await http.get(
+                "/v1/members/ch-m3/challenges", headers=bearer(engine, "care", Role.STAFF)
+            )
             mine = await http.get(
                 f"/v1/members/{started}/challenges", headers=bearer(engine, started)
             )
@@ -179,6 +199,8 @@ async def test_the_member_view_the_bola_rules_and_the_participation_figures(engi
     assert malformed.status_code == 400
     assert bad_locale.status_code == 400
     assert unknown.status_code == 404
+    assert (merged.status_code, merged.json()["error"]) == (409, "member_merged"), merged.text
+    assert f"'{done}'" in merged.json()["reason"]
     assert unknown_as_member.status_code == 403  # never reveals whether the member exists
     assert by_staff.status_code == 200
     assert by_staff.json() == mine.json()
