@@ -227,13 +227,16 @@ def upload(promotion_id: str, file: Path, dry_run: bool, **given: Any) -> None:
     _publish(issues, dry_run)
 
 
+# Reservations as `GET /v1/promo-codes/{code}` counts them: live, and not committed by their
+# basket's purchase yet (`projections.api.code_store`).
 _STATUS = """
 SELECT p.promotion_id, p.market, p.starts_at, p.ends_at, p.redemptions_per_code_max,
     p.redemptions_total_max,
     (SELECT count(*) FROM promo_code_uses u WHERE u.code = %(code)s) AS uses,
     (SELECT sum(u.discount_cents) FROM promo_code_uses u WHERE u.code = %(code)s) AS discount,
     (SELECT count(*) FROM promo_code_reservations r WHERE r.code = %(code)s
-        AND r.reserved_until > now()) AS reserved,
+        AND r.reserved_until > now() AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
+            WHERE u.code = r.code AND u.transaction_id = r.transaction_id)) AS reserved,
     (SELECT count(*) FROM promo_code_refusals f WHERE f.code = %(code)s) AS refusals
 FROM promotions p WHERE p.promotion_id = %(promotion_id)s
 """
@@ -280,8 +283,10 @@ def status(code: str, market: str) -> None:
         ).fetchall()
     click.echo(f"code {code} of {promotion_id} ({found['market']}): "
                f"{found['starts_at']:%Y-%m-%d} to {found['ends_at']:%Y-%m-%d}")  # fmt: skip
-    click.echo(f"uses {found['uses']} (limit per code {found['redemptions_per_code_max']}, "
-               f"total {found['redemptions_total_max']}); discount given "
+    per_code, total = (found[k] if found[k] is not None else "none"
+                       for k in ("redemptions_per_code_max", "redemptions_total_max"))  # fmt: skip
+    click.echo(f"uses {found['uses']} (limit per code {per_code}, "
+               f"total {total}); discount given "
                f"{found['discount'] or 0} cents; reserved now {found['reserved']}; "
                f"refusals {found['refusals']}")  # fmt: skip
     for used_at, member, transaction_id, store_id, cents in recent:
