@@ -294,6 +294,16 @@ async def adjust_points(
     at = now(request)
     log = audit_log(request)
     subject = f"member {member_id}"
+    if holder is not None and holder.status == "MERGED":
+        # The engine refuses it (the points are the survivor's now); stored, it would still
+        # have counted towards the agent's daily limit (found by a user trial).
+        await log.record(staff, "adjust points", at=at, subject=subject, after=values,
+                         outcome="refused: the member was merged into another")  # fmt: skip
+        return await _member_page(
+            request, staff, member_id, filters=NO_FILTERS, form=form, status_code=422,
+            error="The adjustment was not made: this member was merged into another; adjust "
+            "the survivor's points.",
+        )  # fmt: skip
     if submitted is None:
         await log.record(
             staff, "adjust points", at=at, subject=subject, after=values, outcome="refused: "

@@ -339,6 +339,33 @@ async def test_over_the_daily_limit_is_refused_with_what_is_left(app, sink):
     assert len(sink.sent) == before + 1
 
 
+async def test_a_merged_member_is_not_adjusted_and_the_limit_is_not_spent(app, sink, database_url):
+    """Found by trying it as a user: the console stored an adjustment for a merged member,
+    the engine refused it, and it still counted towards the agent's daily limit."""
+    member_id, at = "care-merged", NOW - timedelta(hours=2)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO members (member_id, market, enrolled_at, status, merged_into, "
+            "updated_at, markets, program_ids) VALUES (%s, 'CA', %s, 'MERGED', %s, %s, '{CA}', "
+            "'{MAIN}')",
+            (member_id, at, MEMBER, at),
+        )
+        conn.execute(
+            "INSERT INTO member_balances VALUES (%s, 'MAIN', 'REGULAR', 0, 1)", (member_id,)
+        )
+    before = len(sink.sent)
+    async with signed_in(app, "merge-agent", StaffRole.AGENT) as http:
+        refused = await adjust(http, member_id, points="60", note="to a merged member")
+    with psycopg.connect(database_url) as conn:
+        stored = conn.execute(
+            "SELECT count(*) FROM staff_points_adjustments WHERE member_id = %s", (member_id,)
+        ).fetchone()
+    assert refused.status_code == 422
+    assert "merged into another" in refused.text
+    assert stored == (0,)
+    assert len(sink.sent) == before
+
+
 async def test_a_resent_form_makes_no_second_adjustment(app, sink, database_url):
     note = "double clicked"
     async with signed_in(app, "dee", StaffRole.AGENT) as http:
