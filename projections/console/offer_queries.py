@@ -23,13 +23,18 @@ _ROWS = """SELECT o.offer_id, o.program_id, o.market, o.rank, o.starts_at, o.end
              WHEN %(now)s >= o.ends_at THEN 'ended'
              ELSE 'live' END AS status,
         (SELECT count(*) FROM offer_audience a WHERE a.offer_id = o.offer_id) AS audience,
-        coalesce(p.points_awarded, 0) AS points_awarded, coalesce(p.redemptions, 0) AS uses,
+        coalesce(u.points_awarded, 0) AS points_awarded, coalesce(u.uses, 0) AS uses,
         (o.definition->'usage'->>'budget_points_max')::bigint AS budget_points_max,
         (o.definition->'usage'->>'uses_total_max')::bigint AS uses_total_max,
         o.definition->'localized_copy'->0->>'headline' AS headline
     FROM offers o
-    LEFT JOIN offer_performance_rows() p
-        ON p.offer_id = o.offer_id AND NOT p.in_control_group
+    -- Every member's uses, targeted or not (a mass offer has no audience rows, and the
+    -- performance figures, which compare audiences, showed it unused: found by a user trial);
+    -- control members are paid nothing and use nothing of the caps.
+    LEFT JOIN LATERAL (
+        SELECT count(*) AS uses, sum(oc.points_awarded)::bigint AS points_awarded
+        FROM offer_completions oc WHERE oc.offer_id = o.offer_id AND NOT oc.in_control_group
+    ) u ON true
     WHERE (%(offer_id)s::text IS NULL OR o.offer_id = %(offer_id)s)
       AND (%(market)s::text IS NULL OR o.market = %(market)s)
       AND (%(text)s::text IS NULL OR o.offer_id ILIKE '%%' || %(text)s || '%%')"""

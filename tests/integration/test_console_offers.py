@@ -141,6 +141,31 @@ async def test_the_list_shows_each_offer_with_status_rank_dates_audience_and_bud
     assert "LIVE_NO_EXTENSIONS" not in live_only.text
 
 
+async def test_a_mass_offer_shows_every_members_uses_and_points_though_nobody_is_targeted(
+    app, database_url
+):
+    """Found by trying it as a user: the demo's mass offer had paid 250 points many times and
+    the list said 0 uses, 0 points (the figures came from the targeted audience only)."""
+    mass = live_offer("MASS_PAID")
+    project(database_url, mass)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for n, (points, control) in enumerate(((100, False), (150, False), (0, True))):
+            conn.execute(
+                "INSERT INTO offer_completions (event_id, member_id, offer_id, use_number, "
+                "multiples, points_due, points_awarded, discount_cents, in_control_group, "
+                "cause_event_id, occurred_at) VALUES (%s, %s, 'MASS_PAID', 1, 1, %s, %s, 0, "
+                "%s, %s, %s)",
+                (f"mass-{n}", f"M-{n}", points or 100, points, control, f"c-{n}", NOW),
+            )
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        page = await http.get("/console/offers")
+    row = page.text.split('href="/console/offers/MASS_PAID"')[1].split("</tr>")[0]
+    cells = [cell.split(">", 1)[1] for cell in row.split("</td>")[1:-1]]
+    assert cells[4] == "0"  # nobody targeted
+    assert "250 points" in cells[5]  # the held-out member was paid nothing
+    assert "2 uses" in row
+
+
 async def test_the_list_filters_by_market_and_by_part_of_the_offer_id(app):
     async with signed_in(app, "mia", StaffRole.MARKETER) as http:
         by_text = await http.get("/console/offers", params={"q": "no_ext"})
