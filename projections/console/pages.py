@@ -63,6 +63,7 @@ def render(
         "csrf": staff.csrf if staff else "",
         "nav": nav,
         "path": request.url.path,
+        "status_code": status_code,
         **context,
     }
     response = TEMPLATES.TemplateResponse(request, template, page, status_code=status_code)

@@ -166,6 +166,18 @@ async def test_a_mass_offer_shows_every_members_uses_and_points_though_nobody_is
     assert "2 uses" in row
 
 
+async def test_an_unknown_offer_is_a_page_that_says_not_found(app):
+    """Found by trying it as a user: the 404 page was headed "Not allowed"."""
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        page = await http.get("/console/offers/NOPE_OFFER")
+        forbidden = await http.get("/console/members/anyone")
+    assert page.status_code == 404
+    assert "<h1>Not found</h1>" in page.text
+    assert "No offer NOPE_OFFER" in page.text
+    assert forbidden.status_code == 403
+    assert "<h1>Not allowed</h1>" in forbidden.text
+
+
 async def test_the_list_filters_by_market_and_by_part_of_the_offer_id(app):
     async with signed_in(app, "mia", StaffRole.MARKETER) as http:
         by_text = await http.get("/console/offers", params={"q": "no_ext"})
