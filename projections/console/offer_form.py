@@ -241,11 +241,15 @@ def form_of_definition(definition: Mapping[str, Any]) -> OfferForm:
     return OfferForm(values=values)
 
 
+SAMPLE = ("sample_member_id", "sample_spend_cents", "sample_sku")
+"""The preview's sample purchase: kept as typed, so a second preview starts from it."""
+
+
 def read_form(fields: Mapping[str, str], uploads: Mapping[str, str | None]) -> OfferForm:
     """The form as typed, with the lists uploaded as CSV (`PRODUCTS_CSV`, `AUDIENCE_CSV`)
     merged into the inputs they fill."""
     values = {path: fields.get(path, "") for path in INPUTS}
-    for name in (ADVANCED, AUDIENCE_MEMBERS):
+    for name in (ADVANCED, AUDIENCE_MEMBERS, *SAMPLE):
         values[name] = fields.get(name, "")
     form = OfferForm(values=values)
     for upload, into, header in (

@@ -264,6 +264,8 @@ async def test_a_valid_offer_is_previewed_through_the_simulator(app, sink):
     assert answer.status_code == 200, answer.text
     assert "Preview: 500 point(s) from this offer" in answer.text
     assert not sink.sent
+    # The sample typed stays for the next preview (found by a user trial: it was reset).
+    assert 'name="sample_spend_cents" inputmode="numeric" value="6000"' in answer.text
 
 
 async def test_publishing_sends_the_offer_the_cli_would_and_audits_it(app, sink):
