@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -187,7 +188,10 @@ def extend(offer_id: str, ends_at_text: str, requested_by: str, reason: str | No
 
 
 async def _current_config(settings: Settings) -> Config:
-    """The programmes and offers the config topic holds now."""
+    """The programmes and offers the config topic holds now. The feed's INFO lines (events
+    read that change nothing) are for a service's log, not a one-line command's answer."""
+    quiet = logging.getLogger("processors.config_feed")
+    quiet.setLevel(max(logging.WARNING, quiet.getEffectiveLevel()))
     feed = ConfigFeed(settings.bootstrap_servers, settings.topic(OfferPublished.topic), codec())
     task = asyncio.create_task(feed.run())
     try:
