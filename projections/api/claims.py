@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from processors.base.logs import get_logger
+from processors.contract.notifications import MessagePosted
 from processors.contract.redemptions import PromoCodeLinkRequested, RewardRedemptionRequested
 from projections.api.commands import CommandSink, CommandUnavailableError
 from projections.api.errors import ApiError
@@ -29,40 +30,46 @@ three times the command sink's acknowledgement timeout, so a write in progress i
 class KeyReusedError(ApiError):
     """422: the Idempotency-Key was used before with another body (IETF Idempotency-Key)."""
 
-    def __init__(self, command_id: str) -> None:
+    def __init__(self, command_id: str, by: str = "this member") -> None:
         super().__init__(
             422,
             "idempotency_key_reused",
-            f"the Idempotency-Key '{command_id}' was used for another request by this member: "
+            f"the Idempotency-Key '{command_id}' was used for another request by {by}: "
             "a key names one request; use a new key for a new request",
             parameter="Idempotency-Key",
         )
 
 
 ClaimedRequest = RewardRedemptionRequested | PromoCodeLinkRequested
-"""The requests written under a claimed key."""
+"""The requests written under a member's claimed key (`key` defaults to theirs)."""
 
 
 async def write_claimed(
     sink: CommandSink,
-    event: ClaimedRequest,
+    event: ClaimedRequest | MessagePosted,
     *,
     release: Callable[[str, str], Awaitable[object]],
     written: Callable[[str, str, datetime], Awaitable[object]],
     now: datetime,
+    key: tuple[str, str] | None = None,
 ) -> None:
     """Write a claimed request. If the write fails, the claim is released (a retry starts
     over) and the 503 is raised; once written, the claim is marked written. A failure to mark
     it is only logged: the request is written all the same and its answer is coming, and a
-    repeat that writes it again later is a repeat to the worker."""
+    repeat that writes it again later is a repeat to the worker (or, a message, kept once by
+    the projection). `key`: whose key and which (default: the request's member and command
+    id; an inbox message's poster and key)."""
+    if key is None:
+        assert not isinstance(event, MessagePosted), "a message names its poster's key"
+        key = (event.member_id, event.command_id)
     try:
         await sink.send(event)
     except CommandUnavailableError:
         with contextlib.suppress(psycopg.Error):  # kept: a repeat reclaims it later
-            await release(event.member_id, event.command_id)
+            await release(*key)
         raise
     try:
-        await written(event.member_id, event.command_id, now)
+        await written(*key, now)
     except psycopg.Error as error:
         log.warning("claims.written_not_recorded", request=type(event).__name__,
                     error=repr(error)[:300])  # fmt: skip

@@ -20,24 +20,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
+import functools
 import json
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from processors.base.logs import get_logger
 from processors.contract.base import Market
 from processors.contract.notifications import MessagePosted
 from processors.rules import identity
 from processors.rules.arithmetic import derived_id
 from projections.api.auth import MemberId, Principal, Role, read_principal
-from projections.api.claims import UNWRITTEN_RECLAIM_AFTER
-from projections.api.commands import CommandId, CommandSink, CommandUnavailableError
+from projections.api.claims import UNWRITTEN_RECLAIM_AFTER, KeyReusedError, write_claimed
+from projections.api.commands import CommandId
 from projections.api.errors import (
     ApiError,
     BadParameterError,
@@ -55,8 +53,6 @@ from projections.api.member_schemas import (
     MessageRequest,
 )
 from projections.api.member_store import InboxCursor, MemberStore, MessageRecord
-
-log = get_logger(__name__)
 
 router = APIRouter(tags=["inbox"])
 
@@ -164,43 +160,24 @@ async def post_message(
         member_id=body.member_id, market=body.market, posted_at=now, claimed_at=now,
     )  # fmt: skip
     earlier = await store.claim_message(mine)
+    write = functools.partial(
+        write_claimed, app.state.command_sink, release=store.release_message,
+        written=store.message_written, now=now, key=(caller.subject, command_id),
+    )  # fmt: skip
     if earlier is None:
-        await _write(app.state.command_sink, store, event, mine, now)
+        await write(event)
         return answer
     if earlier.body_digest != mine.body_digest:
-        raise ApiError(
-            422, "idempotency_key_reused",
-            f"the Idempotency-Key '{command_id}' posted another message before: a key names "
-            "one message; use a new key for a new message", parameter="Idempotency-Key",
-        )  # fmt: skip
+        raise KeyReusedError(command_id, by=f"poster '{caller.subject}'")
     if (
         earlier.written_at is None
         and now - earlier.claimed_at >= UNWRITTEN_RECLAIM_AFTER
         and await store.reclaim_message(caller.subject, command_id, earlier.claimed_at, now)
     ):
         # Its first write never completed: the very same event, at the time it was posted.
-        again = event.model_copy(update={"occurred_at": earlier.posted_at})
-        await _write(app.state.command_sink, store, again, earlier, now)
+        await write(event.model_copy(update={"occurred_at": earlier.posted_at}))
         return answer
     return JSONResponse(answer.model_dump(mode="json"), status_code=409)
-
-
-async def _write(
-    sink: CommandSink, store: MemberStore, event: MessagePosted, claim: MessageRecord, now: datetime
-) -> None:
-    """Write a claimed message; a failed write releases the key (a retry starts over) and is
-    the 503, a written one is marked (a failure to mark it only logged: a repeat writes the
-    same event again later, which the projection keeps once)."""
-    try:
-        await sink.send(event)
-    except CommandUnavailableError:
-        with contextlib.suppress(psycopg.Error):
-            await store.release_message(claim.poster, claim.command_id)
-        raise
-    try:
-        await store.message_written(claim.poster, claim.command_id, now)
-    except psycopg.Error as error:
-        log.warning("inbox.written_not_recorded", error=repr(error)[:300])
 
 
 def _cursor(cursor: str | None) -> InboxCursor | None:
