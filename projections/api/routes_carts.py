@@ -46,7 +46,6 @@ from processors.contract.internal import PromoCodeUseRequested
 from processors.contract.offers import OfferCompleted, OfferProgressed
 from processors.contract.transactions import TransactionCompleted
 from processors.rules.codes import checkout, link
-from processors.rules.codes.promotions import normalised
 from processors.rules.codes.uses import FORGOTTEN_AFTER
 from processors.rules.member import Config
 from processors.rules.offers import evaluate as offers
@@ -264,7 +263,7 @@ async def evaluate_cart(
             held = await cart_queries.held_rewards(conn, tokens, cart.member_id)
         rewards = [reward_check(token, held.get(token), cart, now) for token in tokens]
     if judged.coupons:  # an offer's own coupon code: its offer's outcome, in the cart's order
-        order = {normalised(c): n for n, c in reversed(list(enumerate(cart.promo_codes)))}
+        order = checkout.cart_order(cart)
         codes += code_checks.coupons(judged.coupons, evaluation.events)
         codes.sort(key=lambda c: order.get(c.code, len(order)))
     return answer(cart, evaluation).model_copy(

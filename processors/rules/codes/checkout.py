@@ -173,8 +173,13 @@ def outcomes(
     asks for (a cart discount's, or the offer use it unlocked among `emitted`)."""
     asked = [e for e in emitted if isinstance(e, PromoCodeUseRequested)]
     found = judged.events + asked + unused(judged, tx, asked, state, catalogue, programs)
-    order = {normalised(code): n for n, code in reversed(list(enumerate(tx.promo_codes)))}
+    order = cart_order(tx)
     return sorted(found, key=lambda e: order.get(getattr(e, "code", ""), len(order)))
+
+
+def cart_order(tx: TransactionCompleted) -> dict[str, int]:
+    """Each distinct code's place in the purchase (its first), as codes compare."""
+    return {normalised(code): n for n, code in reversed(list(enumerate(tx.promo_codes)))}
 
 
 def refused(
