@@ -161,7 +161,11 @@ class ProgramPoints(Body):
     """Points the cart would earn in one programme."""
 
     program_id: str
-    base_points: int = Field(description="The programme's base earn on the net basket.")
+    base_points: int = Field(
+        description="The programme's base earn on the net basket: net of the offers' "
+        "discounts and of the promo codes' and rewards' that apply, as the purchase the till "
+        "sends will be."
+    )
     offer_points: int = Field(description="Awards of the offers the cart completes.")
     total_points: int
 
@@ -247,7 +251,8 @@ class CartEvaluation(Body):
         default_factory=list,
         description="Per distinct promo code of the cart (those linked to the member "
         "included): whether it applies, its discount (a cart discount code's is not in the "
-        "totals above, which are the offers'; a code that unlocks an offer names it in "
+        "totals above, which are the offers', but the points are judged net of it; a code "
+        "that unlocks an offer names it in "
         "`offer_id`, and that offer's discount is in them), and its reservation.",
     )
     offer_reservations: list[OfferReservation] = Field(
@@ -259,7 +264,8 @@ class CartEvaluation(Body):
     rewards: list[RewardCheck] = Field(
         default_factory=list,
         description="Per redemption token of the cart: whether the granted reward applies "
-        "and what its discount takes off (not in the totals above, which are the offers'); "
+        "and what its discount takes off (not in the totals above, which are the offers', "
+        "but the points are judged net of it); "
         "nothing is used until the transaction carries the token.",
     )
 

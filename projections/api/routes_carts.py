@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +42,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import APIRouter, Depends, Request
 from psycopg import AsyncConnection
 
+from processors.contract.base import Event
 from processors.contract.config import ProgramConfigured
 from processors.contract.internal import PromoCodeUseRequested
 from processors.contract.offers import OfferCompleted, OfferProgressed
@@ -50,8 +52,9 @@ from processors.rules.codes.uses import FORGOTTEN_AFTER
 from processors.rules.member import Config
 from processors.rules.offers import evaluate as offers
 from processors.rules.offers.catalogue import Catalogue
+from processors.rules.offers.discounts import DiscountOffer
+from processors.rules.offers.state import MemberOffers
 from processors.rules.rewards import till
-from processors.rules.rewards.till import Held
 from projections.api import cart_queries, code_checks, offer_reservations
 from projections.api.auth import Principal, till_principal
 from projections.api.cart_schemas import (
@@ -207,7 +210,11 @@ async def evaluate_cart(
             holding = await request.app.state.code_store.member_reservations(cart.member_id, since)
             cart_queries.with_held_uses(state, holding, config.promotions, cart.market)
     judged = checkout.judge(cart, config.promotions, config.catalogue, state)
-    evaluation = offers.evaluate_cart(state, cart, *_rules(config), judged.unlocks)
+    # Rewards and cart discount codes the till takes beside the offers: the cart's points are
+    # judged net of those that apply, as the purchase it sends will be (ADR 11, addendum).
+    rewards = await _reward_checks(request, cart, state, now)
+    taken = _taken(judged, _asking(judged.events), rewards)
+    evaluation = offers.evaluate_cart(state, cart, *_rules(config), judged.unlocks, taken)
     reservations: list[OfferReservation] = []
     if body.reserve and state is not None and evaluation.waiting:
         app = request.app
@@ -217,7 +224,7 @@ async def evaluate_cart(
             wait=app.state.decision_wait, wakeups=app.state.wakeups,
         )  # fmt: skip
         if offer_reservations.without_unreserved(state, reservations):
-            evaluation = offers.evaluate_cart(state, cart, *_rules(config), judged.unlocks)
+            evaluation = offers.evaluate_cart(state, cart, *_rules(config), judged.unlocks, taken)
     outcomes = checkout.outcomes(judged, cart, evaluation.code_uses, state, *_rules(config))
     checked = code_checks.check(outcomes)
     if body.transaction_id is not None:  # a basket a till may have reserved for
@@ -251,44 +258,77 @@ async def evaluate_cart(
         for u in uses
         if body.reserve and u.offer_use is not None and reserved[u.code].status != "reserved"
     }
-    if unreserved:
+    applying = _taken(judged, [c.code for c in codes if c.status in _APPLYING], rewards)
+    if unreserved or applying != taken:
         kept = {o: u for o, u in judged.unlocks.items() if o not in unreserved}
-        evaluation = offers.evaluate_cart(state, cart, *_rules(config), kept)
-    rewards: list[RewardCheck] = []
-    # A reward-store offer the member bought is an offer's token: `offers_applied` shows it.
-    bought = state.issued if state is not None else {}
-    tokens = [t for t in dict.fromkeys(cart.redemption_tokens) if t not in bought]
-    if tokens:
-        async with _connection(request) as conn:
-            held = await cart_queries.held_rewards(conn, tokens, cart.member_id)
-        rewards = [reward_check(token, held.get(token), cart, now) for token in tokens]
+        evaluation = offers.evaluate_cart(state, cart, *_rules(config), kept, applying)
     if judged.coupons:  # an offer's own coupon code: its offer's outcome, in the cart's order
         order = checkout.cart_order(cart)
         codes += code_checks.coupons(judged.coupons, evaluation.events)
         codes.sort(key=lambda c: order.get(c.code, len(order)))
     return answer(cart, evaluation).model_copy(
-        update={"promo_codes": codes, "offer_reservations": reservations, "rewards": rewards}
+        update={
+            "promo_codes": codes,
+            "offer_reservations": reservations,
+            "rewards": [reward_answer(check, cart) for check in rewards],
+        }
     )
+
+
+_APPLYING = ("applies", "reserved")
+"""A code's statuses whose discount the till takes."""
+
+
+def _asking(judged: Sequence[Event]) -> list[str]:
+    """The codes the till would be told apply (`code_checks.check`), before any reservation."""
+    return [e.code for e in judged if isinstance(e, PromoCodeUseRequested) and e.ended_at is None]
+
+
+def _taken(
+    judged: checkout.Judged, codes: Sequence[str], rewards: Sequence[till.TokenCheck]
+) -> list[DiscountOffer]:
+    """The discounts beside the offers' the till takes: those of the cart discount `codes`
+    that apply, then those of the rewards that apply."""
+    taken = [judged.discounts[code] for code in codes if code in judged.discounts]
+    return taken + [
+        DiscountOffer(check.held.reward_id, check.held.discount, None)
+        for check in rewards
+        if check.applies and check.held is not None and check.held.discount is not None
+    ]
+
+
+async def _reward_checks(
+    request: Request, cart: TransactionCompleted, state: MemberOffers | None, now: datetime
+) -> list[till.TokenCheck]:
+    """The till's judgement of each redemption token of the cart, in its order (ADR 20). A
+    reward-store offer the member bought is an offer's token: `offers_applied` shows it."""
+    bought = state.issued if state is not None else {}
+    tokens = [t for t in dict.fromkeys(cart.redemption_tokens) if t not in bought]
+    if not tokens:
+        return []
+    async with _connection(request) as conn:
+        held = await cart_queries.held_rewards(conn, tokens, cart.member_id)
+    member_id, lines = cart.member_id, cart.lines
+    return [
+        till.check(token, held.get(token), member_id=member_id, lines=lines, at=now, gross=False)
+        for token in tokens
+    ]
 
 
 def _rules(config: Config) -> tuple[Catalogue, dict[str, ProgramConfigured]]:
     return config.catalogue, config.programs
 
 
-def reward_check(
-    token: str, held: Held | None, cart: TransactionCompleted, now: datetime
-) -> RewardCheck:
-    """The till's judgement of one token (the worker's own rule), as the answer shows it: a
-    reward that is not the cart member's is not described."""
-    verdict = till.check(
-        token, held, member_id=cart.member_id, lines=cart.lines, at=now, gross=False
-    )
+def reward_answer(check: till.TokenCheck, cart: TransactionCompleted) -> RewardCheck:
+    """A token's judgement (`till.check`) as the answer shows it: a reward that is not the cart
+    member's is not described."""
+    held = check.held
     mine = held is not None and held.member_id == cart.member_id
     return RewardCheck(
-        token=token, status="applies" if verdict.applies else "refused",
+        token=check.token, status="applies" if check.applies else "refused",
         granted_reward_id=held.granted_reward_id if mine and held else None,
         reward_id=held.reward_id if mine and held else None,
-        discount_cents=verdict.discount_cents, reason=verdict.reason, detail=verdict.detail,
+        discount_cents=check.discount_cents, reason=check.reason, detail=check.detail,
     )  # fmt: skip
 
 

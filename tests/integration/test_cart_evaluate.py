@@ -18,8 +18,9 @@ import pytest
 
 from processors.codec.avro import AvroCodec
 from processors.config_feed import ConfigFeed
-from processors.contract.config import OfferWithdrawn
+from processors.contract.config import OfferWithdrawn, PromotionCodesIssued
 from processors.contract.enrolments import MembersMerged
+from processors.contract.offer_definition import DiscountKind, DiscountTerms
 from processors.contract.offers import BehaviourProgress, OfferLoaded, OfferProgressed
 from projections import dump
 from projections.api.app import create_app
@@ -206,6 +207,34 @@ async def test_an_offer_withdrawn_on_the_config_topic_stops_applying(stack):
 
     assert body["total_discount_cents"] == 70
     assert body["cart_discounts"] == []
+
+
+async def test_a_cart_discount_code_s_discount_comes_off_the_points_as_at_checkout(stack):
+    """Found by trying it as a user: a $12 cart with a $5 code previewed 120 points where the
+    purchase the till sends, net of the code, earned 70 (ADR 11, addendum)."""
+    thirty_off = PromotionCodesIssued(
+        event_id="issue-THIRTY", occurred_at=AT - timedelta(days=1), promotion_id="THIRTY",
+        market="CA", codes=["THIRTY-OFF"], starts_at=AT - timedelta(days=1),
+        ends_at=AT + timedelta(days=30),
+        discount=DiscountTerms(kind=DiscountKind.AMOUNT_OFF_CART, amount_off_cents=3000),
+    )  # fmt: skip
+    await produce(stack.bootstrap, stack.config_topic, encoded([thirty_off]))
+    deadline = asyncio.get_running_loop().time() + 30
+    while stack.feed.config.promotions.lookup("THIRTY-OFF", "CA") is None:
+        assert asyncio.get_running_loop().time() < deadline, "the feed did not follow"
+        await asyncio.sleep(0.1)
+
+    body = (await evaluate(stack, cart("M2", promo_codes=["thirty-off"]))).json()
+
+    [code] = body["promo_codes"]
+    assert (code["status"], code["discount_cents"]) == ("applies", 3000)
+    assert body["total_discount_cents"] == 570  # the offers' own, judged before the code's
+    # $55 less the offers' $5.70 and the code's $30: $19.30, below the bonus's $20.
+    assert body["points"] == [
+        {"program_id": "MAIN", "base_points": 19, "offer_points": 0, "total_points": 19}
+    ]
+    [progressed] = body["offers_progressed"]
+    assert progressed["progress"][0]["progress"] == "1930.000"
 
 
 async def test_an_offer_the_member_loaded_to_card_applies_once_projected(stack):

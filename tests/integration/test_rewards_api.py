@@ -282,6 +282,8 @@ async def test_the_till_previews_a_rewards_discount_and_the_purchase_takes_it_on
             answer = await http.post("/v1/carts/evaluate", json=cart, headers=staff)
             assert answer.status_code == 200, answer.text
             [check] = answer.json()["rewards"]
+            # The points are judged net of the reward that applies, as the purchase will be.
+            check["base_points"] = sum(p["base_points"] for p in answer.json()["points"])
             return check
 
         async with api() as http:
@@ -318,7 +320,9 @@ async def test_the_till_previews_a_rewards_discount_and_the_purchase_takes_it_on
 
     assert (big["status"], big["discount_cents"], big["granted_reward_id"]) == (
         "applies", 500, granted["granted_reward_id"])  # fmt: skip
+    assert big["base_points"] == 25  # $30 less the reward's $5
     assert (small["status"], small["reason"]) == ("refused", "min_spend_not_met")
+    assert small["base_points"] == 10  # refused: nothing taken
     assert (theirs["status"], theirs["reason"], theirs["granted_reward_id"]) == (
         "refused", "reward_not_yours", None)  # fmt: skip
     assert unknown["reason"] == "reward_unknown"

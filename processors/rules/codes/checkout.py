@@ -64,6 +64,10 @@ class Judged:
     unlocks: dict[str, PromoCodeUseRequested] = field(default_factory=dict)
     honoured: set[str] = field(default_factory=set)
     """The unlocked offers this basket holds a use of, for its code (`offers.held_uses`)."""
+    discounts: dict[str, DiscountOffer] = field(default_factory=dict)
+    """The cart discount codes of `events` that ask for a use, with their promotion's discount:
+    what the till takes off beside the offers when the code applies (a cart's points are
+    judged net of it, as the purchase will be)."""
     coupons: dict[str, list[str]] = field(default_factory=dict)
     """Codes no promotion issued that are live offers' own coupon codes (their activation,
     `ActivationKind.COUPON_CODE`), with those offers: not promotion codes, so neither refused
@@ -126,6 +130,8 @@ def judge(
         )
         if terms.offer_id is None:
             judged.events.append(use)
+            if terms.discount is not None:
+                judged.discounts[code] = DiscountOffer(terms.promotion_id, terms.discount, None)
         elif terms.offer_id in judged.unlocks:
             detail = f"another code of this purchase unlocks offer {terms.offer_id}"
             judged.events.append(refused(tx, code, terms.promotion_id, _NOT_APPLICABLE, detail))

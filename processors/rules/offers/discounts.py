@@ -175,6 +175,12 @@ def apply_discounts(
     return discounts
 
 
+def apply_each(lines: Sequence[PricedLine], offers: Sequence[DiscountOffer]) -> list[LineDiscount]:
+    """What each of `offers` takes off each line when it is the only discount (`discount_alone`,
+    line by line): discounts priced apart, as promo codes and rewards are (ADR 23, ADR 20)."""
+    return [discount for offer in offers for discount in apply_discounts(lines, [offer])]
+
+
 def discount_alone(lines: Sequence[PricedLine], offer: DiscountOffer) -> int:
     """The cents `offer` takes off `lines` when it is the only discount: what
     `discount_total(apply_discounts(lines, [offer]))` answers, without a `LineDiscount` a line

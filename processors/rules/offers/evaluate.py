@@ -50,6 +50,7 @@ from processors.rules.offers.discounts import (
     LineDiscount,
     PricedLine,
     apply_discounts,
+    apply_each,
     discount_alone,
     discount_total,
 )
@@ -178,11 +179,18 @@ def evaluate_cart(
     catalogue: Catalogue,
     programs: Programs,
     unlocks: Unlocks | None = None,
+    taken: Sequence[DiscountOffer] = (),
 ) -> CartEvaluation:
     """What the cart would get, without changing `state`. Anonymous (`state` None): only
     discount offers judged on this cart alone and without per-member limits apply, and no
     points are earned (there is no account to credit). The offers in `unlocks` are activated
-    by the cart's promo codes (ADR 37)."""
+    by the cart's promo codes (ADR 37).
+
+    `taken`: the discounts the till will take beside the offers' (the cart discount codes and
+    the rewards that apply), each priced alone on the cart's lines as the till is told: the
+    purchase it sends is net of them, so the points offers and the base earn are judged net
+    of them too (docs/adr/0011-cart-evaluation.md). The offers' discounts are not: they are
+    judged on the lines before any discount, as at the till."""
     anonymous = state is None
     work = (
         state.model_copy(deep=True)
@@ -190,9 +198,15 @@ def evaluate_cart(
         else MemberOffers(member_id=cart.member_id or cart.transaction_id)
     )
     work.purchases.pop(cart.transaction_id, None)
+    beside: dict[str, int] = {}
+    if taken:
+        priced = [PricedLine.of(line) for line in cart.lines]
+        for discount in apply_each(priced, taken):
+            beside[discount.line_id] = beside.get(discount.line_id, 0) + discount.cents
     evaluation, net = _purchase(
-        work, cart, catalogue, programs, at_till=False, anonymous=anonymous, unlocks=unlocks or {}
-    )
+        work, cart, catalogue, programs, at_till=False, anonymous=anonymous,
+        unlocks=unlocks or {}, beside=beside,
+    )  # fmt: skip
     waiting, code_uses = _as_granted(work, evaluation)
     base: dict[str, int] = {}
     for program_id in sorted(work.programs if not anonymous else []):
@@ -249,7 +263,9 @@ def _purchase(
     at_till: bool,
     anonymous: bool,
     unlocks: Unlocks,
+    beside: Mapping[str, int] | None = None,
 ) -> tuple[Evaluation, list[PricedLine]]:
+    """`beside` (a cart only): cents other discounts than the offers' take off each line."""
     cause = Cause(
         tx.event_id,
         tx.occurred_at,
@@ -294,7 +310,8 @@ def _purchase(
         off = {line.line_id: 0 for line in priced}
         for discount in taken:
             off[discount.line_id] += discount.cents
-        net = [replace(line, amount_cents=line.amount_cents - off[line.line_id]) for line in priced]
+        others = beside or {}
+        net = [_net(line, off[line.line_id], others.get(line.line_id, 0)) for line in priced]
     paid = gross.repriced(net)
     plans += [
         plan
@@ -325,6 +342,14 @@ def _purchase(
         }
     state.purchases[tx.transaction_id] = record
     return evaluation, net
+
+
+def _net(line: PricedLine, offers_cents: int, beside_cents: int) -> PricedLine:
+    """`line` less the offers' discounts, then less the others' (never below nothing)."""
+    if not offers_cents and not beside_cents:
+        return line
+    left = line.amount_cents - offers_cents
+    return replace(line, amount_cents=left - min(beside_cents, max(left, 0)))
 
 
 def _within_reach(offer: OfferPublished, catalogue: Catalogue, gross: Basket) -> bool:
