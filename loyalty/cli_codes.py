@@ -26,7 +26,7 @@ import psycopg
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from loyalty.cli_contract import codec
+from loyalty.cli_contract import codec, current_config
 from loyalty.producing import publish_events
 from processors.base.settings import get_settings
 from processors.code_lists import REWARD_CODE_HEADER, read_code_list
@@ -35,6 +35,7 @@ from processors.contract.offer_definition import LIST_MAX
 from processors.rules.arithmetic import derived_id
 from processors.rules.codes.generation import GeneratedCodes
 from processors.rules.codes.promotions import normalised
+from processors.rules.member import Config
 
 _CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{2,63}")
 """What an uploaded code may be once upper-cased (the contract's PromoCode)."""
@@ -148,6 +149,37 @@ def uploaded(
     return issues, errors, warnings
 
 
+def unlockable(config: Config, issue: PromotionCodesIssued) -> str | None:
+    """Why the codes of `issue` could never unlock its offer as the config topic holds it
+    (unknown, another market's, withdrawn, over before the codes start), or None: such codes
+    would be refused at every checkout (`code_expired`), so a mistyped id is said now."""
+    offer_id = issue.offer_id
+    if offer_id is None:
+        return None
+    offer = config.catalogue.definition(offer_id)
+    if offer is None:
+        return (f"no offer {offer_id} was ever published: publish it first (`loyalty offers "
+                "publish`) or check the id")  # fmt: skip
+    if offer.market != issue.market:
+        return f"offer {offer_id} is of market {offer.market}, the codes of {issue.market}"
+    if config.catalogue.get(offer_id) is None:
+        return f"offer {offer_id} was withdrawn"
+    if offer.schedule.ends_at is not None and offer.schedule.ends_at <= issue.starts_at:
+        return (f"offer {offer_id} ends at {offer.schedule.ends_at.isoformat()}, before the "
+                f"codes start ({issue.starts_at.isoformat()})")  # fmt: skip
+    return None
+
+
+def _check_offer(issues: list[PromotionCodesIssued]) -> None:
+    """Exit 1 with the reason when the issues' offer cannot be unlocked (nothing published)."""
+    if not issues or issues[0].offer_id is None:
+        return
+    problem = unlockable(current_config(get_settings()), issues[0])
+    if problem is not None:
+        click.echo(f"error: {problem}; nothing published", err=True)
+        sys.exit(1)
+
+
 def _rows_of(path: Path) -> dict[str, int]:
     """Each cell's first row number, as a spreadsheet shows it (for messages only)."""
     import csv
@@ -198,6 +230,7 @@ def generate(
         sys.exit(1)
     assert issue.code_pattern is not None
     assert issue.code_count is not None
+    _check_offer([issue])
     if show:
         codes_of = GeneratedCodes(issue.promotion_id, issue.event_id, pattern, count)
         for index in range(min(show, count)):
@@ -224,6 +257,7 @@ def upload(promotion_id: str, file: Path, dry_run: bool, **given: Any) -> None:
     if errors:
         click.echo(f"{len(errors)} error(s); nothing published", err=True)
         sys.exit(1)
+    _check_offer(issues)
     _publish(issues, dry_run)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sys
 import uuid
 from pathlib import Path
@@ -10,14 +12,18 @@ from typing import TextIO
 
 import click
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from rich.console import Console
 
 from loyalty import contract as files
-from processors.base.settings import REPO_ROOT, get_settings
+from processors.base.settings import REPO_ROOT, Settings, get_settings
 from processors.base.topics import CONTRACT_TOPICS, by_name
 from processors.codec.avro import AvroCodec, DecodeError
 from processors.codec.json_form import JsonFormError, from_json_line, to_json_line
+from processors.config_feed import ConfigFeed
 from processors.contract.catalogue import events_on
+from processors.contract.config import OfferPublished
+from processors.rules.member import Config
 
 console = Console(stderr=True)
 TOPIC_NAMES = [spec.name for spec in CONTRACT_TOPICS]
@@ -26,6 +32,33 @@ TOPIC_NAMES = [spec.name for spec in CONTRACT_TOPICS]
 def codec() -> AvroCodec:
     """The codec with every recorded schema version, so old records still decode."""
     return AvroCodec.with_history()
+
+
+def current_config(settings: Settings) -> Config:
+    """The programmes, offers, rewards and promotions the config topic holds now; a command
+    that cannot read it says why and exits 1 (it checks what it is about to publish)."""
+    try:
+        return asyncio.run(_read_config(settings))
+    except (KafkaError, TimeoutError) as error:
+        topic = settings.topic(OfferPublished.topic)
+        click.echo(f"could not read {topic} to check against it: {error}", err=True)
+        sys.exit(1)
+
+
+async def _read_config(settings: Settings) -> Config:
+    # The feed's INFO lines (events read that change nothing) are for a service's log, not a
+    # one-line command's answer.
+    quiet = logging.getLogger("processors.config_feed")
+    quiet.setLevel(max(logging.WARNING, quiet.getEffectiveLevel()))
+    feed = ConfigFeed(settings.bootstrap_servers, settings.topic(OfferPublished.topic), codec())
+    task = asyncio.create_task(feed.run())
+    try:
+        await asyncio.wait_for(feed.ready.wait(), timeout=60)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return feed.config
 
 
 def parse_lines(

@@ -8,9 +8,7 @@ producing of `OfferPublished` events to the config topic.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,15 +17,13 @@ from typing import Any
 import click
 from aiokafka.errors import KafkaError
 
-from loyalty.cli_contract import codec
+from loyalty.cli_contract import codec, current_config
 from loyalty.producing import publish_events
-from processors.base.settings import Settings, get_settings
-from processors.config_feed import ConfigFeed
+from processors.base.settings import get_settings
 from processors.contract.config import OfferPublished
 from processors.contract.offer_definition import EVERGREEN_ENDS_AT
 from processors.offer_changes import extension
 from processors.offer_files import OfferFiles, OfferResult, find_offer_files, load_offer_files
-from processors.rules.member import Config
 
 FILES = click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 AS_JSON = click.option(
@@ -174,33 +170,13 @@ def extend(offer_id: str, ends_at_text: str, requested_by: str, reason: str | No
     if ends_at.tzinfo is None:
         raise click.BadParameter("give the offset, e.g. Z", param_hint="--ends-at")
     now = datetime.now(UTC)  # the command's business time: the one clock read, here
-    try:
-        config = asyncio.run(_current_config(settings))
-    except (KafkaError, TimeoutError) as error:
-        click.echo(f"could not read {settings.topic(OfferPublished.topic)}: {error}", err=True)
-        sys.exit(1)
+    config = current_config(settings)
     event = extension(config, offer_id, ends_at, now=now, requested_by=requested_by, reason=reason)
     if isinstance(event, str):
         click.echo(f"refused: {event}", err=True)
         sys.exit(1)
     asyncio.run(publish_events(settings, [event], codec()))
     click.echo(f"extended {offer_id} to {event.ends_at.isoformat()} as {event.event_id}")
-
-
-async def _current_config(settings: Settings) -> Config:
-    """The programmes and offers the config topic holds now. The feed's INFO lines (events
-    read that change nothing) are for a service's log, not a one-line command's answer."""
-    quiet = logging.getLogger("processors.config_feed")
-    quiet.setLevel(max(logging.WARNING, quiet.getEffectiveLevel()))
-    feed = ConfigFeed(settings.bootstrap_servers, settings.topic(OfferPublished.topic), codec())
-    task = asyncio.create_task(feed.run())
-    try:
-        await asyncio.wait_for(feed.ready.wait(), timeout=60)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    return feed.config
 
 
 @offers.command("report")

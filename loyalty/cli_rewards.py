@@ -20,7 +20,7 @@ import click
 from aiokafka.errors import KafkaError
 from pydantic import TypeAdapter, ValidationError
 
-from loyalty.cli_contract import codec
+from loyalty.cli_contract import codec, current_config
 from loyalty.producing import publish_events
 from processors.base.settings import get_settings
 from processors.code_lists import REWARD_CODE_HEADER, read_code_list
@@ -28,6 +28,7 @@ from processors.contract.base import Id
 from processors.contract.config import RewardCodesAdded
 from processors.contract.offer_definition import LIST_MAX
 from processors.rules.arithmetic import derived_id
+from processors.rules.member import Config
 
 FILE_NAME_MAX = 255
 """`RewardCodesAdded.source_file_name` is at most this long."""
@@ -73,6 +74,19 @@ def read_upload(reward_id: str, path: Path, *, at: datetime) -> CodeUpload:
     return CodeUpload(listed.codes, events, [], listed.warnings)
 
 
+def stockable(config: Config, reward_id: str) -> str | None:
+    """Why `reward_id`'s stock cannot take codes as the config topic holds it (never
+    published, or its grants take no code), or None: a mistyped id would stock codes no
+    grant ever takes."""
+    reward = config.rewards.get(reward_id)
+    if reward is None:
+        return (f"no reward {reward_id} was ever published: publish it first (a RewardPublished "
+                "with `loyalty publish`) or check the id")  # fmt: skip
+    if not reward.uses_code_stock:
+        return f"reward {reward_id} takes no code from a stock (its uses_code_stock is false)"
+    return None
+
+
 @click.group()
 def rewards() -> None:
     """Rewards: their code stocks."""
@@ -111,6 +125,10 @@ def add(reward_id: str, file: Path, dry_run: bool) -> None:
         click.echo(f"{len(upload.errors)} error(s); nothing published", err=True)
         sys.exit(1)
     settings = get_settings()
+    problem = stockable(current_config(settings), reward_id)
+    if problem is not None:
+        click.echo(f"error: {problem}; nothing published", err=True)
+        sys.exit(1)
     topic = settings.topic(RewardCodesAdded.topic)
     if not dry_run:
         try:

@@ -4,13 +4,21 @@ exit codes on a bad file."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
 from click.testing import CliRunner
 
+from loyalty import cli_codes
 from loyalty.cli_codes import codes, generated, uploaded
+from processors.contract.base import Event
+from processors.contract.config import OfferWithdrawn
 from processors.contract.offer_definition import LIST_MAX
 from processors.rules.codes.generation import GeneratedCodes
+from processors.rules.member import Config
+from tests.rules.given import T0
+from tests.rules.offers.given_offers import offer, spend
 
 AT = datetime(2026, 12, 1, tzinfo=UTC)
 TERMS = {
@@ -82,3 +90,61 @@ def test_two_discounts_at_once_are_refused_not_one_of_them_kept_in_silence():
     )  # fmt: skip
     assert result.exit_code == 2, result.output
     assert "not both" in result.output
+
+
+def config_with(*events: Event) -> Config:
+    config = Config()
+    for event in events:
+        config.apply(event)
+    return config
+
+
+@pytest.fixture
+def config_topic(monkeypatch) -> Callable[..., None]:
+    """The config topic as the command reads it (no broker here)."""
+
+    def holding(*events: Event) -> None:
+        monkeypatch.setattr(cli_codes, "current_config", lambda settings: config_with(*events))
+
+    return holding
+
+
+BONUS = offer("BONUS_300", spend(2000))  # CA, live from 2026-03-01 for 60 days
+UNLOCKING = ["--market", "CA", "--starts-at", "2026-03-01", "--ends-at", "2026-04-01", "--dry-run"]
+
+
+@pytest.mark.parametrize(
+    ("options", "held", "why"),
+    [
+        (["--offer", "BONUS_3OO"], [BONUS], "no offer BONUS_3OO was ever published"),
+        (["--offer", "BONUS_300", "--market", "US"], [BONUS], "of market CA, the codes of US"),
+        (["--offer", "BONUS_300"], [BONUS, OfferWithdrawn(
+            event_id="w", occurred_at=T0, offer_id="BONUS_300", requested_by="ops")],
+         "BONUS_300 was withdrawn"),
+        (["--offer", "BONUS_300", "--starts-at", "2027-01-01", "--ends-at", "2027-02-01"],
+         [BONUS], "before the codes start"),
+    ],
+)  # fmt: skip
+def test_codes_for_an_offer_they_could_never_unlock_are_refused_with_why(
+    config_topic, options, held, why
+):
+    """Found by trying it as a user: `--offer` with a mistyped id was published, and every
+    code of it was then refused `code_expired` at every checkout."""
+    config_topic(*held)
+    result = CliRunner().invoke(
+        codes, ["generate", "BONUS", "--pattern", "B-####", "--count", "5", *UNLOCKING, *options]
+    )
+
+    assert result.exit_code == 1, result.output
+    assert why in result.output
+    assert "nothing published" in result.output
+
+
+def test_codes_for_a_live_offer_of_their_market_pass_the_check(config_topic):
+    config_topic(BONUS)
+    result = CliRunner().invoke(
+        codes, ["generate", "BONUS", "--pattern", "B-####", "--count", "5", *UNLOCKING,
+                "--offer", "BONUS_300"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "would publish 5 code(s) of BONUS" in result.output

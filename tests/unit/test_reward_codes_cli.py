@@ -13,7 +13,9 @@ from loyalty import cli_rewards
 from loyalty.cli import main
 from processors.contract.config import RewardCodesAdded
 from processors.contract.offer_definition import LIST_MAX
+from processors.rules.member import Config
 from tests.rules.given import T0
+from tests.rules.test_rewards import reward
 
 
 def csv_file(tmp_path: Path, *rows: str, name: str = "codes.csv") -> Path:
@@ -90,6 +92,11 @@ def published(monkeypatch) -> list[RewardCodesAdded]:
         return len(sent)
 
     monkeypatch.setattr(cli_rewards, "publish_events", publish)
+    # The config topic as the command reads it: COFFEE gives a code from its stock.
+    config = Config()
+    config.apply(reward("COFFEE", uses_code_stock=True))
+    config.apply(reward("LATTE", uses_code_stock=False))
+    monkeypatch.setattr(cli_rewards, "current_config", lambda settings: config)
     return sent
 
 
@@ -123,4 +130,22 @@ def test_the_command_publishes_nothing_when_a_row_is_bad_or_on_a_dry_run(tmp_pat
     assert dry.exit_code == 0
     assert "would publish 1 code(s)" in dry.output
     assert unnamed.exit_code == 2
+    assert published == []
+
+
+@pytest.mark.parametrize(
+    ("reward_id", "why"),
+    [("COFEE", "no reward COFEE was ever published"), ("LATTE", "takes no code from a stock")],
+)
+def test_codes_for_a_reward_no_grant_would_take_them_from_are_refused(
+    tmp_path, published, reward_id, why
+):
+    """Found by trying it as a user: a mistyped reward id stocked codes nobody ever got."""
+    result = CliRunner().invoke(
+        main, ["rewards", "codes", "add", reward_id, str(csv_file(tmp_path, "code", "A1"))]
+    )
+
+    assert result.exit_code == 1, result.output
+    assert why in result.output
+    assert "nothing published" in result.output
     assert published == []
