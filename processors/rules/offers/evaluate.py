@@ -52,7 +52,6 @@ from processors.rules.offers.discounts import (
     apply_discounts,
     apply_each,
     discount_alone,
-    discount_total,
 )
 from processors.rules.offers.plans import Award, AwardReversal, Cause, Evaluation, Plan
 from processors.rules.offers.products import Selector, globally_excluded
@@ -321,13 +320,20 @@ def _purchase(
     ]
     applying = _stack(_tested(plans, held), programs)
     evaluation = Evaluation()
-    evaluation.discounts = apply_discounts(priced, _discount_offers(applying))
+    # Most purchases: the points plans change no discount, and the first stacking stands.
+    discounting = [p for p in applying if p.payout.discount is not None]
+    same = _same_plans(discounting, [p for p in first if p.payout.discount is not None])
+    evaluation.discounts = taken if same else apply_discounts(priced, _discount_offers(applying))
+    off_by_offer: dict[str, int] = {}
+    for discount in evaluation.discounts:
+        off_by_offer[discount.offer_id] = off_by_offer.get(discount.offer_id, 0) + discount.cents
     record = PurchaseRecord(at=tx.occurred_at, province=tx.store.province)
+    winners = {id(plan) for plan in applying}
     for plan in sorted(plans, key=_order):
-        plan.discount_cents = discount_total(evaluation.discounts, plan.offer.offer_id)
-        applies = plan in applying or _control_completes(plan, held, would)
+        plan.discount_cents = off_by_offer.get(plan.offer.offer_id, 0)
+        applies = id(plan) in winners or _control_completes(plan, held, would)
         use = progress.commit(state, plan, applies, cause, evaluation)
-        if use is not None:
+        if use is not None and at_till:  # a cart's state is a copy, thrown away: no record
             record.offers[plan.offer.offer_id] = plan.contribution(use)
     evaluation.events = _flag_control(evaluation.events, held)
     if record.offers:
@@ -342,6 +348,11 @@ def _purchase(
         }
     state.purchases[tx.transaction_id] = record
     return evaluation, net
+
+
+def _same_plans(these: Sequence[Plan], those: Sequence[Plan]) -> bool:
+    """Whether both are the very same plans, in the same order."""
+    return len(these) == len(those) and all(a is b for a, b in zip(these, those, strict=True))
 
 
 def _net(line: PricedLine, offers_cents: int, beside_cents: int) -> PricedLine:
