@@ -5,6 +5,7 @@ from datetime import timedelta
 from processors.contract.internal import PointsTransferBounced, PointsTransferDebited
 from processors.contract.ledger import EntryKind, EntryType, LedgerEventRecorded, LedgerEventType
 from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
+from processors.rules.ledger.state import MemberLedger
 from tests.rules.given import (
     PROGRAM,
     T0,
@@ -209,6 +210,35 @@ def test_merging_a_negative_victim_inverts_the_signs():
         (EntryType.DEBIT, 100)
     ]
     assert (ledgers.balance("m1"), ledgers.balance("m2")) == (0, 400)
+
+
+def test_a_merge_into_a_member_not_enrolled_yet_waits_with_their_purchases_for_the_enrolment():
+    """Found by trying it as a user: the survivor's parked purchase was dropped (77 points
+    lost), the survivor answered `already_enrolled` ever after, and one that never existed
+    could redeem the victim's points without being a member."""
+    ledgers = member_with([300])
+    ledgers.apply(bought("m2", "T-K1", cents=7700))  # m2 shops before enrolling: parked
+    ledgers.apply(merged("m1", "m2"))
+
+    assert ledgers.states["m2"].status == "UNKNOWN"
+    assert ledgers.ledger("m2") == []
+    refused = only(ledgers.apply(redeem("m2", 100)), RequestRejected)
+    assert refused.reason is RejectionReason.unknown_member
+    again = ledgers.apply(*[e for e in ledgers.emitted if type(e).__name__ == "MemberMergedAway"])
+    assert again == []  # a redelivered step waits once
+
+    joined = ledgers.apply(enrolled("m2"))
+
+    assert any(isinstance(e, RequestAccepted) for e in joined)  # not `already_enrolled`
+    kinds = [e.event_type for e in ledgers.ledger("m2")]
+    assert kinds == [
+        LedgerEventType.CUSTOMER_REGISTRATION,
+        LedgerEventType.TRANSACTION_ADD,
+        LedgerEventType.MERGE_CUSTOMER,
+    ]
+    assert (ledgers.balance("m1"), ledgers.balance("m2")) == (0, 377)
+    state = ledgers.states["m2"]
+    assert MemberLedger.model_validate_json(state.model_dump_json()) == state
 
 
 def test_requests_for_a_merged_member_are_refused_with_a_pointer_to_the_survivor():

@@ -11,7 +11,12 @@ from typing import Any
 
 from processors.contract.common import PointsCategory
 from processors.contract.enrolments import MemberEnrolled
-from processors.contract.internal import ForwardedEntry, PurchaseForwarded, ReturnForwarded
+from processors.contract.internal import (
+    ForwardedEntry,
+    MemberMergedAway,
+    PurchaseForwarded,
+    ReturnForwarded,
+)
 from processors.contract.ledger import EntryKind, EntryType, LedgerEventRecorded, LedgerEventType
 from processors.contract.outcomes import RejectionReason
 from processors.contract.redemptions import RequestType
@@ -26,6 +31,7 @@ from processors.rules.ledger.result import Programs, Result, emit
 from processors.rules.ledger.state import (
     Hold,
     MemberLedger,
+    Parked,
     Purchase,
     PurchasedLine,
     Redeemed,
@@ -35,7 +41,7 @@ from processors.rules.selection import hierarchy_of
 PARKED_MAX = 100
 
 
-def park(message: TransactionCompleted | TransactionReturned) -> Result:
+def park(message: Parked) -> Result:
     # Topics are not ordered with each other: a first purchase can overtake its enrolment.
     # The processor keeps parked inputs in the member's state (see `parked_state`).
     parked = MemberLedger(member_id=message.partition_key(), status="UNKNOWN", parked=[message])
@@ -110,7 +116,7 @@ def enrol(
         if state is not None and state.status != "UNKNOWN":  # a stranger's is not kept
             _answered(state, enrolled, refused)
         return Result(state, [refused], note=f"enrolment refused: {reason.value}")
-    parked: list[TransactionCompleted | TransactionReturned] = []
+    parked: list[Parked] = []
     if state is None or state.status == "UNKNOWN":
         parked = list(state.parked) if state is not None else []
         # Only the enrolment that makes the member names a referrer: referrals are for new
@@ -175,7 +181,7 @@ def earn(state: MemberLedger, purchase: TransactionCompleted, programs: Programs
         )
         return Result(state, [forward], note=f"forwarded to survivor {state.merged_into}")
     if state.status == "UNKNOWN":
-        return _park_more(state, purchase)
+        return park_more(state, purchase)
     known = state.purchases.get(purchase.transaction_id)
     if known is not None:
         identity.check("transaction_id", purchase.transaction_id, known.digest, purchase)
@@ -239,7 +245,7 @@ def earn(state: MemberLedger, purchase: TransactionCompleted, programs: Programs
     return result
 
 
-def _park_more(state: MemberLedger, message: TransactionCompleted | TransactionReturned) -> Result:
+def park_more(state: MemberLedger, message: Parked) -> Result:
     kind, same = _identity(message)
     for parked in state.parked:
         if type(parked) is type(message) and _identity(parked)[1] == same:
@@ -250,9 +256,11 @@ def _park_more(state: MemberLedger, message: TransactionCompleted | TransactionR
     return Result(state, note="parked until the member enrols")
 
 
-def _identity(message: TransactionCompleted | TransactionReturned) -> tuple[str, str]:
+def _identity(message: Parked) -> tuple[str, str]:
     if isinstance(message, TransactionReturned):
         return "return_id", message.return_id
+    if isinstance(message, MemberMergedAway):
+        return "event_id", message.event_id
     return "transaction_id", message.transaction_id
 
 
@@ -270,7 +278,7 @@ def return_purchase(
     the return is decided here and booked there (`ReturnForwarded`)."""
     result = Result(state)
     if state.status == "UNKNOWN":
-        return _park_more(state, returned)
+        return park_more(state, returned)
     if state.status == "MERGED" and state.merged_into is not None:
         return _forward_return(state, returned, programs, offer_debits)
     record = state.purchases.get(returned.transaction_id)

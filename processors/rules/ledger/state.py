@@ -8,6 +8,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from processors.contract.common import PointsCategory
+from processors.contract.internal import MemberMergedAway
 from processors.contract.outcomes import RequestAccepted, RequestRejected
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules.deferred import Deferred
@@ -95,6 +96,11 @@ class Reserved(BaseModel):
     points: int
 
 
+Parked = TransactionCompleted | TransactionReturned | MemberMergedAway
+"""What waits in an unknown member's state for their enrolment: their purchases and returns,
+and a merge into them (the victim's balances)."""
+
+
 class MemberLedger(BaseModel):
     """Everything the ledger rules know about one member."""
 
@@ -111,7 +117,7 @@ class MemberLedger(BaseModel):
     enrolments: dict[str, str] = Field(default_factory=dict)  # event_id → digest of its body
     steps_applied: list[str] = Field(default_factory=list)
     expiry_days: dict[str, date] = Field(default_factory=dict)  # program_id → last run
-    parked: list[TransactionCompleted | TransactionReturned] = Field(default_factory=list)
+    parked: list[Parked] = Field(default_factory=list)
     referrer_member_id: str | None = None  # who referred this member, from the enrolment
     referrals: dict[str, Referral] = Field(default_factory=dict)  # program_id → referral paid
     reserved: dict[str, Reserved] = Field(default_factory=dict)  # command_id → points reserved

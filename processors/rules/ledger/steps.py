@@ -15,7 +15,7 @@ from processors.contract.internal import (
 from processors.contract.ledger import AccountBalance, EntryKind, LedgerEventType
 from processors.contract.ledger import Lot as LotOut
 from processors.rules.arithmetic import derived_id
-from processors.rules.ledger import lots
+from processors.rules.ledger import lots, purchases
 from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.lots import Move
 from processors.rules.ledger.result import Result, emit, required
@@ -161,9 +161,13 @@ def merge_away(state: MemberLedger | None, merged: MembersMerged) -> Result:
 
 
 def merge_in(state: MemberLedger | None, step: MemberMergedAway) -> Result:
-    """The survivor's step: each of the victim's lots is credited (a deficit is debited)."""
-    if state is None or state.status == "UNKNOWN":
-        state = MemberLedger(member_id=step.member_id)
+    """The survivor's step: each of the victim's lots is credited (a deficit is debited). A
+    survivor who is not a member yet keeps the step parked with their purchases, applied when
+    they enrol: the victim's points wait for them, and the enrolment stays theirs to make."""
+    if state is None:
+        return purchases.park(step)
+    if state.status == "UNKNOWN":
+        return purchases.park_more(state, step)
     if step.event_id in state.steps_applied:
         return Result(state, note="merge already applied")
     state.steps_applied.append(step.event_id)
