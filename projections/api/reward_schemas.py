@@ -16,7 +16,7 @@ from projections.api.schemas import Body, Instant
 
 StockState = Literal["available", "low", "out"]
 RedemptionStatus = Literal["accepted", "rejected", "pending"]
-GrantedStatus = Literal["ISSUED", "REDEEMED", "EXPIRED"]
+GrantedStatus = Literal["ISSUED", "REDEEMED", "EXPIRED", "MOVED"]
 
 
 class RewardCopy(Body):
@@ -98,7 +98,8 @@ class WalletReward(Body):
     granted_reward_id: str
     reward_id: str
     status: GrantedStatus = Field(
-        description="ISSUED: usable; REDEEMED: used at the till; EXPIRED: expired unused."
+        description="ISSUED: usable; REDEEMED: used at the till; EXPIRED: expired unused; "
+        "MOVED: moved by a merge to the member it was merged into (in their wallet now)."
     )
     is_usable: bool = Field(description="ISSUED and not past its expiry at the time of reading.")
     reason: str = Field(

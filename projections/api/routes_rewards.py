@@ -204,7 +204,7 @@ def wallet_reward(row: GrantedReward, now: datetime) -> WalletReward:
     return WalletReward(
         granted_reward_id=row.granted_reward_id,
         reward_id=row.reward_id,
-        status=row.status,  # type: ignore[arg-type]  # the table's CHECK holds it to three
+        status=row.status,  # type: ignore[arg-type]  # the table's CHECK holds it to these four
         is_usable=usable,
         reason=row.reason,
         code=row.code,

@@ -194,6 +194,20 @@ def test_the_wallet_pages_with_a_cursor_and_filters_by_status(client, store):
     assert used.json()["page"] == {"limit": 20, "has_more": False, "next_cursor": None}
 
 
+def test_a_reward_moved_by_a_merge_is_shown_moved_not_a_500(client, store):
+    """Found by trying it as a user: a merged member's wallet, and their redemption's status,
+    answered 500 (the projection writes MOVED, the answer knew three statuses)."""
+    store.grant(granted("GONE", status="MOVED", closed_at=AT))
+
+    response = client.get("/v1/members/M1/rewards", headers=bearer("M1"))
+    moved = client.get("/v1/members/M1/rewards", params={"status": "MOVED"}, headers=bearer())
+
+    assert response.status_code == 200, response.text
+    [gone] = response.json()["rewards"]
+    assert (gone["status"], gone["is_usable"]) == ("MOVED", False)
+    assert [r["granted_reward_id"] for r in moved.json()["rewards"]] == ["GONE"]
+
+
 def test_a_cursor_this_api_did_not_issue_is_400(client):
     response = client.get("/v1/members/M1/rewards", params={"cursor": "bm9wZQ"}, headers=bearer())
     assert response.status_code == 400
