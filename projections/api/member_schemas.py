@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from processors.contract.base import Market
 from processors.contract.enrolments import MemberProfile
@@ -89,7 +89,8 @@ class PreferencesRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    channels: dict[ContactChannel, bool] = Field(
+    # Strict: "yes" or 1 is not a choice the member made (it was read as true).
+    channels: dict[ContactChannel, StrictBool] = Field(
         min_length=1,
         max_length=8,
         description="Channel → opted in (true) or out (false); only channels the member's "

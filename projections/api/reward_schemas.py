@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from projections.api.identifiers import ApiId
 from projections.api.schemas import Body, Instant
@@ -146,7 +146,7 @@ class RedemptionRequest(BaseModel):
     program_id: ApiId = Field(
         description="The programme whose points pay (the reward's own).", examples=["CA_REWARDS"]
     )
-    quantity: int = Field(
+    quantity: StrictInt = Field(  # "2" is not a number of rewards (it redeemed two)
         default=1, ge=1, le=100, description="How many; each is a granted reward of its own."
     )
 

@@ -91,12 +91,14 @@ def _example(description: str, example: dict[str, Any], model: type) -> Any:
             400,
             401,
             403,
+            404,
             414,
             503,
             described={
                 400: "invalid_parameter: missing Idempotency-Key, a body without a title or body, "
                 "or naming both or neither of member_id and market",
                 403: "forbidden: only staff tokens (the CRM) post messages",
+                404: "not_found: no member has the message's member_id",
             },
         ),
         409: _example(
@@ -142,6 +144,9 @@ async def post_message(
     now: datetime = app.state.clock()
     if body.expires_at is not None and body.expires_at <= now:
         raise BadParameterError("expires_at", "the message would expire before it is posted")
+    store: MemberStore = app.state.member_store
+    if body.member_id is not None and await store.member(body.member_id) is None:
+        raise NotFoundError(f"no member '{body.member_id}': nobody would read the message")
     message_id = derived_id("MSG-CRM", caller.subject, command_id)
     event = MessagePosted(
         event_id=message_id, occurred_at=now, member_id=body.member_id, market=body.market,
@@ -153,7 +158,6 @@ async def post_message(
         message_id=message_id, event_id=event.event_id, member_id=body.member_id,
         market=body.market,
     )  # fmt: skip
-    store: MemberStore = app.state.member_store
     mine = MessageRecord(
         poster=caller.subject, command_id=command_id,
         body_digest=identity.digest(event, identity.REQUEST), message_id=message_id,

@@ -253,9 +253,13 @@ def _audit_cursor(cursor: str | None) -> AuditCursor | None:
             400,
             401,
             403,
+            404,
             414,
             503,
-            described={403: "forbidden: the audit trail is for staff tokens only"},
+            described={
+                403: "forbidden: the audit trail is for staff tokens only",
+                404: "not_found: no such member",
+            },
         ),
         200: _example(
             "Who changed what, when, through which channel, old → new.",
@@ -273,6 +277,7 @@ async def preferences_audit(
 ) -> PreferenceAudit:
     if caller.role is not Role.STAFF:
         raise ForbiddenError("the preferences audit trail is for staff tokens only")
+    await _member(request, member_id)  # 404: nobody's trail is not an empty one
     store: MemberStore = request.app.state.member_store
     rows = await store.audit(member_id, limit=limit + 1, after=_audit_cursor(cursor))
     page = [PreferenceAuditEntry(**row) for row in rows[:limit]]

@@ -255,9 +255,18 @@ async def test_member_tokens_reach_only_their_own_member_and_bad_input_is_400(en
         no_market = await http.get("/v1/inbox")
         bad_market = await http.get("/v1/inbox", params={"market": "c a"})
         bad_cursor = await http.get("/v1/inbox", params={"market": "CA", "cursor": "not-a-cursor"})
+        # Found by trying it as a user: "yes" was an opt-in, a message to nobody was 202 and
+        # nobody's audit trail an empty 200.
+        yes = await put(http, engine, "pm-1", "k5", {"EMAIL": "yes"})
+        to_nobody = await post(http, engine, "m4", member_id="pm-nobody")
+        nobodys_trail = await http.get(
+            "/v1/members/pm-nobody/preferences/audit", headers=staff(engine)
+        )
     for response in (other_read, other_put, other_inbox, other_read_mark, member_posts):
         assert response.status_code == 403, response.text
     assert anonymous.status_code == 401
     for response in (no_key, fax, empty, not_bool, both, neither, no_market, bad_market,
-                     bad_cursor):  # fmt: skip
+                     bad_cursor, yes):  # fmt: skip
         assert response.status_code == 400, response.text
+    for response in (to_nobody, nobodys_trail):
+        assert (response.status_code, response.json()["error"]) == (404, "not_found"), response.text

@@ -369,6 +369,8 @@ def test_a_token_for_this_member_and_a_key_are_required(
         ({"program_id": "CA_REWARDS"}, "reward_id"),
         (BODY | {"quantity": 0}, "quantity"),
         (BODY | {"quantity": 101}, "quantity"),
+        (BODY | {"quantity": "2"}, "quantity"),  # found by a user: it redeemed two
+        (BODY | {"quantity": 2.0}, "quantity"),
         (BODY | {"reward_id": "M\x001"}, "reward_id"),
         (BODY | {"points": 5}, "points"),
     ],
