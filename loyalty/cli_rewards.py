@@ -61,6 +61,7 @@ def read_upload(reward_id: str, path: Path, *, at: datetime) -> CodeUpload:
         return CodeUpload(listed.codes, [], listed.errors, listed.warnings)
     content = path.read_bytes()
     name = path.name[:FILE_NAME_MAX]
+    warnings = list(listed.warnings) + _case_twins(listed.codes, path)
     events = [
         RewardCodesAdded(
             event_id=batch_id(reward_id, content, index),
@@ -71,7 +72,21 @@ def read_upload(reward_id: str, path: Path, *, at: datetime) -> CodeUpload:
         )
         for index, start in enumerate(range(0, len(listed.codes), LIST_MAX))
     ]
-    return CodeUpload(listed.codes, events, [], listed.warnings)
+    return CodeUpload(listed.codes, events, [], warnings)
+
+
+def _case_twins(codes: list[str], path: Path) -> list[str]:
+    """A warning per code that differs from an earlier one only by case: both are stocked (a
+    vendor's codes may be case-sensitive), but a till matches a token exactly, so a cashier
+    who types the other case is told `reward_unknown`."""
+    first: dict[str, str] = {}
+    found = []
+    for code in codes:
+        twin = first.setdefault(code.upper(), code)
+        if twin != code:
+            found.append(f"{path}: {code!r} differs from {twin!r} only by case; both stocked, "
+                         "and a till matches a token exactly")  # fmt: skip
+    return found
 
 
 def stockable(config: Config, reward_id: str) -> str | None:

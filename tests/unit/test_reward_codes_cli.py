@@ -149,3 +149,13 @@ def test_codes_for_a_reward_no_grant_would_take_them_from_are_refused(
     assert why in result.output
     assert "nothing published" in result.output
     assert published == []
+
+
+def test_codes_that_differ_only_by_case_are_both_stocked_with_a_warning(tmp_path):
+    """Found by trying it as a user: T2CODE-001 and t2code-001 were two codes, silently."""
+    path = csv_file(tmp_path, "code", "AB-1", "ab-1", "AB-2")
+    upload = cli_rewards.read_upload("COFFEE", path, at=T0)
+
+    assert upload.codes == ["AB-1", "ab-1", "AB-2"]
+    [warning] = upload.warnings
+    assert "'ab-1' differs from 'AB-1' only by case" in warning
