@@ -74,6 +74,27 @@ class PointsTransferBounced(Event):
     source: Source = Field(description="The channel of the transfer request.")
     reason: str = Field(max_length=200, description="Why the recipient could not take them.")
     lots: list[LotPoints] = Field(description="The points to give back, by lot.")
+    rejection: RejectionReason | None = Field(
+        default=None,
+        description="The reason the sender's answer to the transfer gives (unknown_member, "
+        "member_merged, not_eligible); null from an engine before answers waited for the "
+        "recipient (its sender had answered accepted already).",
+    )
+
+
+class PointsTransferCredited(Event):
+    """The recipient took a transfer: the sender's partition answers the request accepted."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The sender (the record key), whose request is answered.")
+    recipient_member_id: Id = Field(description="The member credited.")
+    program_id: Id = Field(description="The programme of the transfer.")
+    command_id: Id = Field(description="The transfer request's command_id.")
+    points: Points = Field(description="Points credited to the recipient.")
+    recipient_ledger_event_log_id: Id = Field(
+        description="The recipient's ledger event that credited them."
+    )
 
 
 class HeldPoints(Record):

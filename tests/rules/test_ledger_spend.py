@@ -2,9 +2,12 @@
 
 from datetime import timedelta
 
+import pytest
+
 from processors.contract.internal import PointsTransferBounced, PointsTransferDebited
 from processors.contract.ledger import EntryKind, EntryType, LedgerEventRecorded, LedgerEventType
 from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
+from processors.rules.ledger.handle import handle
 from processors.rules.ledger.state import MemberLedger
 from tests.rules.given import (
     PROGRAM,
@@ -156,12 +159,54 @@ def test_a_transfer_never_overdraws_the_sender():
     assert ledgers.balance("m1") == 100
 
 
-def test_a_transfer_to_a_non_member_bounces_back_to_the_sender():
+def test_a_transfer_to_a_non_member_bounces_back_to_the_sender_and_is_refused():
+    """Found by trying it as a user: the sender was answered accepted (10 points debited),
+    then the points came back in silence: the app told the member it had worked."""
     ledgers = member_with([500])
     events = ledgers.apply(transfer("m1", "stranger", 200))
     assert only(events, PointsTransferBounced).reason == "recipient is not a member"
     assert ledgers.balance("m1") == 500
     assert [e.points_on_event for e in ledgers.ledger("m1")[-2:]] == [-200, 200]
+    assert not [e for e in events if isinstance(e, RequestAccepted)]
+    refused = only(events, RequestRejected)
+    assert (refused.reason, refused.command_id) == (RejectionReason.unknown_member, "t1")
+    assert "given back" in (refused.detail or "")
+    assert only(ledgers.apply(transfer("m1", "stranger", 200)), RequestRejected) == refused
+
+
+@pytest.mark.parametrize(
+    ("recipient", "reason"),
+    [("merged", RejectionReason.member_merged), ("elsewhere", RejectionReason.not_eligible)],
+)
+def test_a_transfer_the_recipient_cannot_take_is_refused_with_why(recipient, reason):
+    ledgers = Ledgers(programs(program(), program("OTHER")))
+    ledgers.apply(enrolled("m1"), bought("m1", "T1", cents=50000))
+    ledgers.apply(enrolled("merged"), enrolled("m3"), merged("merged", "m3"))
+    ledgers.apply(enrolled("elsewhere", programs=["OTHER"]))
+    refused = only(ledgers.apply(transfer("m1", recipient, 200)), RequestRejected)
+    assert refused.reason is reason
+    assert ledgers.balance("m1") == 500
+
+
+def test_a_transfer_is_answered_accepted_once_the_recipient_took_the_points():
+    ledgers = member_with([500])
+    ledgers.apply(enrolled("m2"))
+    asked = transfer("m1", "m2", 200)
+    debited = handle(ledgers.states["m1"], asked, ledgers.programs)
+    assert not [e for e in debited.emitted if isinstance(e, RequestAccepted | RequestRejected)]
+    in_flight = handle(ledgers.states["m1"], asked, ledgers.programs)  # the request again
+    assert in_flight.emitted == []
+
+    step = only(debited.emitted, PointsTransferDebited)
+    answered = ledgers.apply(step)
+
+    accepted = only(answered, RequestAccepted)
+    debit = only(debited.emitted, LedgerEventRecorded)
+    assert (accepted.member_id, accepted.command_id, accepted.points_debited) == ("m1", "t1", 200)
+    assert accepted.ledger_event_log_id == debit.event_log_id
+    assert ledgers.apply(asked) == [accepted]  # a repeat gets the same answer, nothing more
+    assert ledgers.apply(step) == []  # and the step again credits nothing
+    assert (ledgers.balance("m1"), ledgers.balance("m2")) == (300, 200)
 
 
 def test_a_transfer_step_delivered_twice_credits_once():

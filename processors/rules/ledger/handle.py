@@ -17,6 +17,7 @@ from processors.contract.enrolments import MemberEnrolled, MembersMerged
 from processors.contract.internal import (
     MemberMergedAway,
     PointsTransferBounced,
+    PointsTransferCredited,
     PointsTransferDebited,
     PurchaseForwarded,
     ReferralQualified,
@@ -37,7 +38,8 @@ from processors.rules.ledger.state import MemberLedger
 LedgerInput = (
     MemberEnrolled | TransactionCompleted | TransactionReturned | PointsRedemptionRequested
     | PointsTransferRequested | PointsAdjustmentRequested | MembersMerged | ActivityRecorded
-    | DayStarted | PointsTransferDebited | PointsTransferBounced | MemberMergedAway
+    | DayStarted | PointsTransferDebited | PointsTransferBounced | PointsTransferCredited
+    | MemberMergedAway
     | ReferralQualified | ReferralReturned | PurchaseForwarded | ReturnForwarded
 )  # fmt: skip
 
@@ -73,6 +75,8 @@ def handle(state: MemberLedger | None, message: LedgerInput, programs: Programs)
             return steps.transfer_in(state, message)
         case PointsTransferBounced():
             return steps.transfer_back(state, message)
+        case PointsTransferCredited():
+            return steps.transfer_credited(state, message)
         case MembersMerged():
             return steps.merge_away(state, message)
         case MemberMergedAway():

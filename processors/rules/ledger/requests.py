@@ -31,6 +31,7 @@ from processors.rules.arithmetic import derived_id
 from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.result import Programs, Result, required
 from processors.rules.ledger.state import (
+    InFlight,
     MemberLedger,
     Redeemed,
     moves_as_pairs,
@@ -224,10 +225,15 @@ def _redemption_problem(program: ProgramConfigured | None, points: int) -> str |
 
 def transfer_out(state: MemberLedger | None, request: PointsTransferRequested) -> Result:
     """The sender's step: debit (never overdrawing), then hand the points to the recipient's
-    partition with their lots (DESIGN.md §2, §5.23)."""
+    partition with their lots (DESIGN.md §2, §5.23). A refusal is answered here; an accepted
+    debit is answered once the recipient took the points or gave them back (`steps`)."""
     repeated = repeat(state, request)
     if repeated is not None:
         return repeated
+    if state is not None and request.command_id in state.transfers:
+        kept = state.requests.get(request.command_id)
+        identity.check("command_id", request.command_id, kept, request, identity.REQUEST)
+        return Result(state, note="transfer in flight: answered once the recipient decides")
     refused = cannot_spend(state, [(request.program_id, request.points)])
     if refused is not None:
         return _reject(state, request, refused)
@@ -259,6 +265,13 @@ def transfer_out(state: MemberLedger | None, request: PointsTransferRequested) -
             source=request.source,
             lots=[LotPoints(expires_at=m.expires_at, points=m.points) for m in moves],
         ),
-        reply(state, request, points=request.points, ledger_event_log_id=sealed.event_log_id),
     ]
+    # Answered once the recipient's partition took the points or gave them back
+    # (`steps.transfer_credited`, `steps.transfer_back`): never accepted, then undone.
+    state.transfers[request.command_id] = InFlight(
+        event_id=request.event_id, occurred_at=request.occurred_at, member_id=request.member_id,
+        command_id=request.command_id, points=request.points,
+        ledger_event_log_id=sealed.event_log_id,
+    )  # fmt: skip
+    state.requests[request.command_id] = identity.digest(request, identity.REQUEST)
     return result

@@ -4,12 +4,14 @@ next (returns, holds, repeated commands). Serialisable (pydantic) for the proces
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
 from processors.contract.common import PointsCategory
 from processors.contract.internal import MemberMergedAway
 from processors.contract.outcomes import RequestAccepted, RequestRejected
+from processors.contract.redemptions import RequestType
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules.deferred import Deferred
 from processors.rules.ledger.lots import Lot, Move
@@ -96,6 +98,21 @@ class Reserved(BaseModel):
     points: int
 
 
+class InFlight(BaseModel):
+    """A transfer debited here whose recipient has not answered yet: what the sender's answer
+    to the request will say once they do (`steps.transfer_credited`, `steps.transfer_back`).
+    Satisfies `rules.outcomes.Request`."""
+
+    request_type: ClassVar[RequestType] = RequestType.POINTS_TRANSFER
+
+    event_id: str  # the request's
+    occurred_at: datetime
+    member_id: str
+    command_id: str
+    points: int
+    ledger_event_log_id: str  # the sender's debit
+
+
 Parked = TransactionCompleted | TransactionReturned | MemberMergedAway
 """What waits in an unknown member's state for their enrolment: their purchases and returns,
 and a merge into them (the victim's balances)."""
@@ -121,6 +138,7 @@ class MemberLedger(BaseModel):
     referrer_member_id: str | None = None  # who referred this member, from the enrolment
     referrals: dict[str, Referral] = Field(default_factory=dict)  # program_id → referral paid
     reserved: dict[str, Reserved] = Field(default_factory=dict)  # command_id → points reserved
+    transfers: dict[str, InFlight] = Field(default_factory=dict)  # command_id → not answered
 
     def lots(self, program_id: str, category: PointsCategory) -> tuple[Lot, ...]:
         return self.accounts.get(account_key(program_id, category), ())

@@ -10,10 +10,13 @@ from processors.contract.internal import (
     LotPoints,
     MemberMergedAway,
     PointsTransferBounced,
+    PointsTransferCredited,
     PointsTransferDebited,
 )
 from processors.contract.ledger import AccountBalance, EntryKind, LedgerEventType
 from processors.contract.ledger import Lot as LotOut
+from processors.contract.outcomes import RejectionReason
+from processors.rules import outcomes
 from processors.rules.arithmetic import derived_id
 from processors.rules.ledger import lots, purchases
 from processors.rules.ledger.draft import Draft
@@ -31,13 +34,15 @@ def transfer_in(state: MemberLedger | None, step: PointsTransferDebited) -> Resu
     back when the recipient cannot hold them."""
     if state is not None and step.event_id in state.steps_applied:
         return Result(state, note="transfer already credited")
-    problem = None
+    problem, rejection = None, None
     if state is None or state.status == "UNKNOWN":
-        problem = "recipient is not a member"
+        problem, rejection = "recipient is not a member", RejectionReason.unknown_member
     elif state.status == "MERGED":
         problem = f"recipient merged into {state.merged_into}"
+        rejection = RejectionReason.member_merged
     elif step.program_id not in state.programs:
         problem = f"recipient is not in programme {step.program_id}"
+        rejection = RejectionReason.not_eligible
     if problem is not None:
         bounce = PointsTransferBounced(
             event_id=derived_id("STEP", step.event_id, "bounce"),
@@ -49,6 +54,7 @@ def transfer_in(state: MemberLedger | None, step: PointsTransferDebited) -> Resu
             source=step.source,
             reason=problem,
             lots=step.lots,
+            rejection=rejection,
         )
         if state is not None:
             state.steps_applied.append(step.event_id)
@@ -64,7 +70,35 @@ def transfer_in(state: MemberLedger | None, step: PointsTransferDebited) -> Resu
         discriminator="in",
         related_member_id=step.sender_member_id,
     )
-    return _credit_transferred(state, draft, step.program_id, step.lots)
+    result = _credit_transferred(state, draft, step.program_id, step.lots)
+    result.emitted.append(
+        PointsTransferCredited(
+            event_id=derived_id("STEP", step.event_id, "credited"),
+            occurred_at=step.occurred_at,
+            member_id=step.sender_member_id,
+            recipient_member_id=step.member_id,
+            program_id=step.program_id,
+            command_id=step.command_id,
+            points=sum(lot.points for lot in step.lots),
+            recipient_ledger_event_log_id=draft.event_log_id,
+        )
+    )
+    return result
+
+
+def transfer_credited(state: MemberLedger | None, step: PointsTransferCredited) -> Result:
+    """The sender's answer once the recipient took the points: accepted (DESIGN.md §5.23)."""
+    pending = state.transfers.pop(step.command_id, None) if state is not None else None
+    if pending is None:  # answered already, or accepted at once by an engine before this step
+        return Result(state, note="transfer already answered")
+    accepted = outcomes.answer(
+        pending, points_debited=pending.points, discount_cents=None,
+        ledger_event_log_id=pending.ledger_event_log_id,
+        detail=f"{step.points} points credited to {step.recipient_member_id}",
+    )  # fmt: skip
+    assert state is not None
+    state.outcomes[pending.command_id] = accepted  # the request's digest is kept since its debit
+    return Result(state, [accepted])
 
 
 def _credit_transferred(
@@ -96,7 +130,15 @@ def transfer_back(state: MemberLedger | None, bounce: PointsTransferBounced) -> 
         source=bounce.source,
         related_member_id=bounce.recipient_member_id,
     )
-    return _credit_transferred(state, draft, bounce.program_id, bounce.lots)
+    result = _credit_transferred(state, draft, bounce.program_id, bounce.lots)
+    pending = state.transfers.pop(bounce.command_id, None)
+    if pending is not None:  # the request is answered now: refused, its points given back
+        reason = bounce.rejection or RejectionReason.not_eligible
+        detail = f"{bounce.reason}; the points were given back"
+        refused = outcomes.answer(pending, reason=reason, detail=detail)
+        state.outcomes[pending.command_id] = refused
+        result.emitted.append(refused)
+    return result
 
 
 def merge_away(state: MemberLedger | None, merged: MembersMerged) -> Result:
