@@ -9,6 +9,7 @@ or escapes it. Pure.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Annotated
 
@@ -67,3 +68,24 @@ LocaleQuery = Annotated[
     ),
 ]  # fmt: skip
 """A BCP 47 language tag, as apps send it."""
+
+MemberLocaleQuery = Annotated[
+    str | None,
+    Query(
+        max_length=35, pattern=LOCALE_PATTERN,
+        description="The copy's language (en, fr); absent: the member's preferred locale, "
+        "else en. A tag with a region falls back to its language (fr-CA → fr), and any "
+        "language without copy to en.", examples=["fr"],
+    ),
+]  # fmt: skip
+"""A language tag for a member's view: the member's own language when the app sends none."""
+
+
+def for_member(asked: str | None, preferred: str | None) -> str:
+    """The locale a member's view is in: the one asked, else the member's preferred locale
+    (when it is a language tag), else en, as the personalised feed and the inbox choose."""
+    if asked is not None:
+        return asked
+    if preferred and re.fullmatch(LOCALE_PATTERN, preferred):
+        return preferred
+    return DEFAULT_LOCALE

@@ -26,7 +26,7 @@ from pydantic import ConfigDict, Field
 
 from projections.api.auth import MemberId, Principal, staff_principal
 from projections.api.errors import MemberMergedError, NotFoundError, refusals
-from projections.api.locales import DEFAULT_LOCALE, LocaleQuery, pick
+from projections.api.locales import MemberLocaleQuery, for_member, pick
 from projections.api.schemas import Body, Instant
 
 router = APIRouter(tags=["challenges"])
@@ -34,7 +34,7 @@ router = APIRouter(tags=["challenges"])
 NO_END = datetime.fromisoformat("3001-01-01T00:00:00+00:00")
 """The contract's "does not end" (DESIGN.md §5.10): shown as a null deadline."""
 
-_MEMBER = "SELECT market, status, merged_into FROM members WHERE member_id = %s"
+_MEMBER = "SELECT market, status, merged_into, preferred_locale FROM members WHERE member_id = %s"
 
 # The member's market's challenges running now in their programmes: programmes come from
 # their accounts (the ledger projection), standing from member_challenges.
@@ -281,7 +281,7 @@ def _threshold(goal: dict[str, Any], steps: list[str]) -> Decimal:
     ),
 )
 async def read_member_challenges(
-    request: Request, member_id: MemberId, locale: LocaleQuery = DEFAULT_LOCALE
+    request: Request, member_id: MemberId, locale: MemberLocaleQuery = None
 ) -> MemberChallenges:
     """Active challenges (running now in the member's market and programmes, not completed
     as often as allowed) with progress, threshold and deadline; then completions."""
@@ -292,15 +292,15 @@ async def read_member_challenges(
             raise NotFoundError(f"no member '{member_id}'")
         if member[1] == "MERGED":
             raise MemberMergedError(member_id, member[2], "read the survivor's challenges")
-        market = member[0]
+        market, shown = member[0], for_member(locale, member[3])
         params = {"member": member_id, "market": market, "now": now}
         active = await (await conn.execute(_ACTIVE, params)).fetchall()
         completed = await (await conn.execute(_COMPLETED, (member_id,))).fetchall()
     return MemberChallenges(
         member_id=member_id,
         market=market,
-        locale=locale,
-        active=[_active(row, locale) for row in active],
+        locale=shown,
+        active=[_active(row, shown) for row in active],
         completed=[
             CompletedChallenge(
                 challenge_id=row[0],
@@ -312,7 +312,7 @@ async def read_member_challenges(
                 granted_reward_id=row[6],
                 points_taken_back=row[7],
                 taken_back_at=row[8],
-                copy=_copy(row[9], locale),
+                copy=_copy(row[9], shown),
             )
             for row in completed
         ],

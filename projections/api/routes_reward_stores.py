@@ -49,7 +49,7 @@ from projections.api.errors import (
     refusals,
 )
 from projections.api.identifiers import ApiId, OfferIdPath
-from projections.api.locales import DEFAULT_LOCALE, LocaleQuery, pick
+from projections.api.locales import MemberLocaleQuery, for_member, pick
 from projections.api.member_requests import ServiceOutcome, ServiceRecord, status, submit
 from projections.api.reward_schemas import RewardCopy
 from projections.api.reward_store_queries import Buyer, RewardStoreQueries
@@ -134,6 +134,12 @@ def sold_in(
     ]
 
 
+def _shown(asked: str | None, buyer: Buyer) -> str:
+    """The listing's language: asked, else the member's own (`locales.for_member`)."""
+    profile = buyer.offers.profile
+    return for_member(asked, profile.preferred_locale if profile is not None else None)
+
+
 async def _buyer(request: Request, member_id: str) -> Buyer:
     source: ConfigSource = request.app.state.config_source
     found = await _queries(request).buyer(member_id, source.config.catalogue)
@@ -213,7 +219,7 @@ async def read_reward_stores(
     request: Request,
     principal: Annotated[Principal, Depends(read_principal)],
     member_id: BuyerQuery = None,
-    locale: LocaleQuery = DEFAULT_LOCALE,
+    locale: MemberLocaleQuery = None,
 ) -> RewardStores:
     """Configured stores open now, of the member's market, whose eligibility the member's
     profile meets: copy in the language asked, and how many offers the member is targeted by
@@ -222,6 +228,7 @@ async def read_reward_stores(
     now: datetime = request.app.state.clock()
     config = _config(request)
     buyer = await _buyer(request, whose)
+    locale = _shown(locale, buyer)
     if buyer.ledger.status != "ACTIVE":
         return RewardStores(member_id=whose, locale=locale, reward_stores=[])
     for_sale = config.catalogue.for_sale(now)
@@ -275,7 +282,7 @@ async def read_store_offers(
     reward_store_id: StorePath,
     principal: Annotated[Principal, Depends(read_principal)],
     member_id: BuyerQuery = None,
-    locale: LocaleQuery = DEFAULT_LOCALE,
+    locale: MemberLocaleQuery = None,
 ) -> StoreOffers:
     """Copy in the language asked, price, live window, and for the member: targeted, uses
     left, affordable, and whether a purchase would be accepted (else the reason)."""
@@ -286,6 +293,7 @@ async def read_store_offers(
     if reward_store is None or reward_store.withdrawn:
         raise NotFoundError(f"no reward store '{reward_store_id}'")
     buyer = await _buyer(request, whose)
+    shown = _shown(locale, buyer)
     sold = [
         offer
         for offer in sold_in(reward_store, config.catalogue.for_sale(now))
@@ -294,8 +302,8 @@ async def read_store_offers(
     return StoreOffers(
         reward_store_id=reward_store_id,
         member_id=whose,
-        locale=locale,
-        offers=[_store_offer(offer, reward_store, buyer, locale, now) for offer in sold],
+        locale=shown,
+        offers=[_store_offer(offer, reward_store, buyer, shown, now) for offer in sold],
     )
 
 

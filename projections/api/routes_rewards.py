@@ -37,7 +37,7 @@ from projections.api.errors import (
     refusals,
 )
 from projections.api.identifiers import ApiId
-from projections.api.locales import DEFAULT_LOCALE, LocaleQuery, MarketQuery, pick
+from projections.api.locales import MarketQuery, MemberLocaleQuery, for_member, pick
 from projections.api.reward_schemas import (
     Catalogue,
     CatalogueReward,
@@ -167,7 +167,7 @@ async def read_catalogue(
     request: Request,
     market: MarketQuery,
     principal: Annotated[Principal | None, Depends(read_optional_principal)],
-    locale: LocaleQuery = DEFAULT_LOCALE,
+    locale: MemberLocaleQuery = None,
     member_id: ViewerQuery = None,
 ) -> Catalogue:
     """Rewards for sale now in `market`: copy, cost, availability and stock; for a member,
@@ -177,6 +177,8 @@ async def read_catalogue(
     now: datetime = request.app.state.clock()
     rows = await store.catalogue(market, now)
     standing = await store.standing(whose) if whose is not None else None
+    preferred = (standing.profile or {}).get("preferred_locale") if standing else None
+    locale = for_member(locale, preferred if isinstance(preferred, str) else None)
     rewards = [
         CatalogueReward(
             reward_id=row.reward_id,

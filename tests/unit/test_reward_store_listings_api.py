@@ -79,7 +79,8 @@ CONFIG = configured(
 @pytest.fixture
 def client() -> Iterator[TestClient]:
     gold = member_row() | {"profile": {"attributes": {"tier": "GOLD"}}}
-    members = Members(m1=member_row(balance=1000), m2=gold)
+    french = member_row() | {"profile": {"preferred_locale": "fr-CA"}}
+    members = Members(m1=member_row(balance=1000), m2=gold, m3=french)
     app = create_app(
         dsn=NO_DATABASE, api_secret=SECRET, clock=lambda: T0, config_source=FixedConfig(CONFIG)
     )
@@ -110,6 +111,20 @@ def test_a_member_sees_the_open_stores_of_their_market_that_admit_them_in_their_
     }  # fmt: skip
     assert (empty["reward_store_id"], empty["copy"]["headline"]) == ("EMPTY", "Vide")
     assert (empty["offers_for_member"], empty["cheapest_points_cost"]) == (0, None)
+
+
+def test_without_a_locale_a_member_sees_the_stores_in_their_own_language(client):
+    """Found by trying it as a user: a fr-CA member's feed was French, their stores English."""
+    stores = client.get("/v1/reward-stores", headers=bearer("m3")).json()
+    offers = client.get("/v1/reward-stores/CAFE/offers", headers=bearer("m3")).json()
+    asked = client.get("/v1/reward-stores", params={"locale": "en"}, headers=bearer("m3")).json()
+    unset = client.get("/v1/reward-stores", headers=bearer("m1")).json()
+
+    assert (stores["locale"], stores["reward_stores"][0]["copy"]["headline"]) == (
+        "fr-CA", "Le café")  # fmt: skip
+    assert offers["locale"] == "fr-CA"
+    assert {o["copy"]["locale"] for o in offers["offers"]} == {"fr"}
+    assert (asked["locale"], unset["locale"]) == ("en", "en")
 
 
 def test_a_store_for_gold_members_is_listed_to_a_gold_member(client):
@@ -143,3 +158,16 @@ def test_the_listing_is_documented_with_its_example(client):
     described = client.get("/openapi.json").json()["paths"]["/v1/reward-stores"]["get"]
     example = described["responses"]["200"]["content"]["application/json"]["example"]
     assert example["reward_stores"][0]["copy"]["locale"] == "fr"
+
+
+@pytest.mark.parametrize(
+    ("asked", "preferred", "shown"),
+    [("en", "fr-CA", "en"), (None, "fr-CA", "fr-CA"), (None, None, "en"),
+     (None, "not a tag", "en"), (None, "", "en")],
+)  # fmt: skip
+def test_a_member_s_view_is_in_the_language_asked_else_their_own_else_english(
+    asked, preferred, shown
+):
+    from projections.api.locales import for_member
+
+    assert for_member(asked, preferred) == shown

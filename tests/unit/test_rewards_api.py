@@ -251,3 +251,23 @@ def test_a_rewards_profile_criteria_decide_whether_a_member_is_eligible(client, 
 
     assert eligible("M1") == {"GOLD_ONLY": False, "BUYERS": True, "ELSEWHERE": True}
     assert eligible("M2") == {"GOLD_ONLY": False, "BUYERS": False, "ELSEWHERE": False}
+
+
+def test_a_member_s_catalogue_is_in_their_language_unless_another_is_asked(client, store):
+    """Found by trying it as a user: a fr-CA member's feed and inbox were French, their
+    reward catalogue English."""
+    store.rewards = [catalogue_reward()]
+    store.standings["M1"] = MemberStanding(
+        "M1", is_known=True, status="ACTIVE", program_ids=("CA_REWARDS",),
+        balances={"CA_REWARDS": 300}, markets=("CA",), profile={"preferred_locale": "fr-CA"},
+    )  # fmt: skip
+
+    def shown(**params: str) -> tuple[str, str]:
+        answer = client.get("/v1/rewards", params={"market": "CA", **params}, headers=bearer("M1"))
+        assert answer.status_code == 200, answer.text
+        return answer.json()["locale"], answer.json()["rewards"][0]["copy"]["headline"]
+
+    assert shown() == ("fr-CA", "Un muffin gratuit")
+    assert shown(locale="en") == ("en", "A free muffin")
+    anonymous = client.get("/v1/rewards", params={"market": "CA"}).json()
+    assert anonymous["locale"] == "en"
