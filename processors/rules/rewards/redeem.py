@@ -217,9 +217,11 @@ def _refusal(
     limit = reward.grants_per_member_max
     if limit is not None and rewards.held(reward.reward_id) + asked.quantity > limit:
         held = rewards.held(reward.reward_id)
+        # Every grant counts, used or expired too: "held" read as "still in the wallet".
         return (
             RejectionReason.limit_reached,
-            f"reward {reward.reward_id}: {held} held of at most {limit} per member",
+            f"reward {reward.reward_id}: {held} granted to the member (used and expired ones "
+            f"included) and {asked.quantity} asked, over the {limit} per member",
         )
     return requests.cannot_spend(ledger, [(asked.program_id, reward.points_cost * asked.quantity)])
 
