@@ -299,6 +299,8 @@ class RewardCheck(Body):
     )
     reason: str | None = Field(
         description="Once refused: reward_unknown, reward_not_yours, reward_used, "
-        "reward_expired, min_spend_not_met."
+        "reward_expired, min_spend_not_met; for a reward-store offer the member bought (listed "
+        "here only when it gives nothing: one that applies is in `offers_applied`): "
+        "reward_used, reward_locked (to another basket), offer_not_met."
     )
     detail: str | None

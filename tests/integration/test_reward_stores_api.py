@@ -263,7 +263,11 @@ async def test_buy_a_store_offer_then_lock_it_for_one_transaction_that_uses_it_o
     assert foreign.status_code == 403
     # The till's preview shows the discount to the locked basket only.
     assert [p.json()["total_discount_cents"] for p in previews] == [200, 0], previews[0].text
-    assert [p.json()["rewards"] for p in previews] == [[], []]  # an offer's token, not a reward
+    assert previews[0].json()["rewards"] == []  # it applies: an offer's, in offers_applied
+    # Found by trying it as a user: a bought offer that gave nothing was left out in silence.
+    [other] = previews[1].json()["rewards"]
+    assert (other["token"], other["status"], other["reason"]) == (
+        issued, "refused", "reward_locked")  # fmt: skip
     [held] = locked.json()["issued_offers"]
     assert (held["status"], held["transaction_id"], held["is_usable"]) == (
         "LOCKED", "RS-T-LOCKED", False,

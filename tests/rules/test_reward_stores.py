@@ -357,3 +357,24 @@ def test_a_purchase_announces_the_offer_in_the_member_s_inbox_in_their_language(
     assert message.body == "Une offre"
     assert message.cause_event_id == "buy-p1"
     assert sim.feed(buy().model_copy(update={"event_id": "again"})) == [accepted]  # once
+
+
+def test_the_till_says_why_a_bought_offer_gives_nothing_to_a_basket():
+    """Found by trying it as a user: a bought offer on a $3 basket was left out in silence."""
+    from processors.rules.offers.state import IssuedOffer
+    from processors.rules.rewards import till
+
+    at = T0 + timedelta(hours=1)
+    free = IssuedOffer(issued_offer_id="IO-1", offer_id="TWO_OFF", reward_store_id="CAFE",
+                       points=300, issued_at=T0)  # fmt: skip
+    locked = free.model_copy(update={"status": "LOCKED", "transaction_id": "T-A",
+                                     "locked_until": at + timedelta(minutes=5)})  # fmt: skip
+    used = free.model_copy(update={"status": "USED", "transaction_id": "T-A"})
+
+    assert till.bought_unused("IO-1", free, "T-B", at, completed=True) is None
+    cases = [(free, "offer_not_met"), (locked, "reward_locked"), (used, "reward_used")]
+    for instance, reason in cases:
+        check = till.bought_unused("IO-1", instance, "T-B", at, completed=False)
+        assert check is not None
+        assert (check.applies, check.reason) == (False, reason)
+        assert "TWO_OFF" in (check.detail or "")

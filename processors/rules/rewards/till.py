@@ -19,6 +19,7 @@ from datetime import datetime
 from processors.contract.offer_definition import DiscountTerms
 from processors.contract.transactions import TransactionLine
 from processors.rules.offers.discounts import DiscountOffer, PricedLine, discount_alone, spend_on
+from processors.rules.offers.state import IssuedOffer
 
 
 @dataclass(frozen=True)
@@ -86,3 +87,25 @@ def check(
             )
     cents = discount_alone(priced, offer)
     return TokenCheck(token, True, cents, held)
+
+
+def bought_unused(
+    token: str, instance: IssuedOffer, transaction_id: str, at: datetime, completed: bool
+) -> TokenCheck | None:
+    """The till's word on a reward-store offer the member bought (`instance`, its token) that
+    the basket carries: None when its offer `completed` on the basket (the cart's offers say
+    what it gave), else why it gives nothing, so the till is never left guessing."""
+    if completed:
+        return None
+    offer = instance.offer_id
+    if not instance.applies_to(transaction_id, at):
+        if instance.status == "LOCKED":
+            detail = f"token {token}: offer {offer} is locked to another basket until " + (
+                instance.locked_until.isoformat() if instance.locked_until else "it is released"
+            )
+            return TokenCheck(token, False, 0, None, "reward_locked", detail)
+        detail = f"token {token}: offer {offer} bought in {instance.reward_store_id} was used"
+        return TokenCheck(token, False, 0, None, "reward_used", detail)
+    detail = (f"token {token}: offer {offer} gives nothing on this basket (its conditions are "
+              "not met, or a better offer of its group applied)")  # fmt: skip
+    return TokenCheck(token, False, 0, None, "offer_not_met", detail)
