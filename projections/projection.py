@@ -189,6 +189,8 @@ def apply(
                     reservation_events.append(event)
                 elif isinstance(event, challenges.EVENTS):
                     challenge_events.append(event)
+                elif isinstance(event, issued_offers.OWN):
+                    outcome.events_applied += 1  # the issued offers' alone (a merge's move)
                 elif isinstance(
                     event, offers.PASSED_OVER + performance.PASSED_OVER + codes.PASSED_OVER
                 ):

@@ -124,6 +124,28 @@ class MovedReward(Record):
     discount: DiscountTerms | None = Field(description="Its discount at the till, as granted.")
 
 
+class MovedIssuedOffer(Record):
+    """A reward-store offer the victim of a merge bought and had not used: the survivor's now,
+    under the same id (the token the till sends)."""
+
+    issued_offer_id: Id = Field(description="The instance (its id and token, kept).")
+    offer_id: OfferId = Field(description="The offer it is an instance of.")
+    reward_store_id: Id = Field(description="The reward store it was bought in.")
+    points_spent: Points = Field(description="Points the victim paid for it.")
+    issued_at: UtcDatetime = Field(description="When the victim bought it.")
+    status: str = Field(
+        max_length=16,
+        description="ISSUED (free), LOCKED (held for a basket) or REDEEMED (spent at once for a "
+        "basket whose purchase has not come yet): the survivor's as it was.",
+    )
+    transaction_id: Id | None = Field(
+        default=None, description="The basket it is locked to or redeemed for, if any."
+    )
+    locked_until: UtcDatetime | None = Field(
+        default=None, description="When its lock lapses, if locked."
+    )
+
+
 class MemberMergedAway(Event):
     """The victim's side of a merge was recorded; the survivor takes over its balances and the
     rewards it held."""
@@ -144,6 +166,11 @@ class MemberMergedAway(Event):
         default_factory=list,
         description="The victim's granted rewards still usable (issued), for the survivor's "
         "wallet.",
+    )
+    issued_offers: list[MovedIssuedOffer] = Field(
+        default_factory=list,
+        description="The reward-store offers the victim bought and had not used, for the "
+        "survivor's.",
     )
 
 

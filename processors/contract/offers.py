@@ -81,6 +81,22 @@ class OfferTargeted(Event):
     )
 
 
+class IssuedOfferMoved(Event):
+    """A merge moved a reward-store offer the member merged away had bought and not used to
+    the survivor: the same instance (id, token, price), the survivor's from now on."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The survivor, who holds it now (the record key).")
+    from_member_id: Id = Field(description="The member merged away, who bought it.")
+    issued_offer_id: Id = Field(description="The instance moved (its id and token, kept).")
+    offer_id: OfferId = Field(description="The offer it is an instance of.")
+    reward_store_id: Id = Field(description="The reward store it was bought in.")
+    points_spent: Points = Field(description="Points paid for it by the member merged away.")
+    issued_at: UtcDatetime = Field(description="When it was bought.")
+    cause_event_id: Id = Field(description="event_id of the merge step that moved it.")
+
+
 class OfferLoaded(Event):
     """An offer was loaded to a member's account, or issued to them by a reward-store purchase."""
 

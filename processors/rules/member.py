@@ -460,6 +460,7 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
             result.take(ledger.handle(state.ledger, message, config.programs))
             if fresh:
                 result.emitted += merge.moved_in(_rewards(state), message)
+                result.emitted += store.moved_in(_offers(state), message)
         case ActivityRecorded():
             seen = _seen(state, message)
             result.take(ledger.handle(state.ledger, message, config.programs))
@@ -505,15 +506,21 @@ def _programs(state: MemberState) -> list[str]:
 
 
 def _send_rewards_along(result: MemberResult, merged: MembersMerged) -> None:
-    """The victim's issued rewards travel with the merge's step to the survivor."""
+    """The victim's issued rewards and the reward-store offers they bought and have not used
+    travel with the merge's step to the survivor."""
     rewards = result.state.rewards
     for n, event in enumerate(result.emitted):
-        if isinstance(event, MemberMergedAway) and rewards is not None:
-            moved, closed = merge.moved_away(
-                rewards, merged.victim_member_id, merged.survivor_member_id, merged.event_id,
-                merged.occurred_at,
+        if isinstance(event, MemberMergedAway):
+            bought = store.moved_away(result.state.offers)
+            moved, closed = (
+                merge.moved_away(
+                    rewards, merged.victim_member_id, merged.survivor_member_id,
+                    merged.event_id, merged.occurred_at,
+                )
+                if rewards is not None
+                else ([], [])
             )  # fmt: skip
-            result.emitted[n] = event.model_copy(update={"rewards": moved})
+            result.emitted[n] = event.model_copy(update={"rewards": moved, "issued_offers": bought})
             result.emitted[n + 1 : n + 1] = closed
             return
 
@@ -659,9 +666,7 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
                 else None
             )
             if offer is not None and offer.reward_store is not None:
-                spent = store.use(
-                    _offers(state), offer.offer_id, purchase.transaction_id, purchase.occurred_at
-                )
+                spent = store.use(_offers(state), offer.offer_id, purchase)
                 evaluation.events[n] = completed.model_copy(update={"issued_offer_id": spent})
         _book(result, evaluation, config, purchase)
         result.emitted += checkout.unused(

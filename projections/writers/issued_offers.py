@@ -4,7 +4,8 @@ docs/adr/0033-reward-store-api.md) → member_issued_offers.
 Owns that table, fed by events other writers also project (`request_outcomes`, the offer
 tables): a `RequestAccepted` of a purchase issues an instance, of a lock locks it, of an
 unlock (its order cancelled) frees it again, of an immediate redeem redeems it; an
-`OfferCompleted` naming an instance marks it used. The outcomes and offers topics may be read
+`OfferCompleted` naming an instance marks it used; an `IssuedOfferMoved` (a merge) gives the
+instance to the survivor, whatever came first. The outcomes and offers topics may be read
 in either order, so a row is the same whatever came first: each purchase column keeps its
 first value, and the status only moves forward through `STAGES`, where issued and locked are
 one stage: of those, the answer applied last holds (a purchase, its locks and their releases
@@ -20,17 +21,19 @@ from typing import Any
 
 import psycopg
 
-from processors.contract.offers import OfferCompleted
+from processors.contract.offers import IssuedOfferMoved, OfferCompleted
 from processors.contract.outcomes import RequestAccepted
 from processors.contract.redemptions import RequestType
 
 TABLES = ("member_issued_offers",)
 
-IssuedOfferEvent = RequestAccepted | OfferCompleted
+IssuedOfferEvent = RequestAccepted | OfferCompleted | IssuedOfferMoved
 
-EVENTS = (RequestAccepted, OfferCompleted)
-"""What this projection reads (each is also written by another writer); only those naming an
-issued offer change anything here."""
+EVENTS = (RequestAccepted, OfferCompleted, IssuedOfferMoved)
+"""What this projection reads; only those naming an issued offer change anything here."""
+
+OWN = (IssuedOfferMoved,)
+"""Of `EVENTS`, those no other writer projects."""
 
 STAGES = ("ISSUED", "LOCKED", "REDEEMED", "USED")
 """An instance's statuses; it never goes back from REDEEMED or USED (issued and locked may
@@ -74,10 +77,23 @@ ON CONFLICT (issued_offer_id) DO UPDATE SET
 """
 
 
+# A merge gives the instance to the survivor: the row's member whichever of the purchase and
+# the move is projected first (a purchase's answer never changes a row's member, `_UPSERT`).
+_MOVE = """
+INSERT INTO member_issued_offers AS t (issued_offer_id, member_id, offer_id, reward_store_id,
+    points_spent, issued_at, status, status_at, status_event_id)
+VALUES (%(issued_offer_id)s, %(member_id)s, %(offer_id)s, %(reward_store_id)s,
+    %(points_spent)s, %(issued_at)s, 'ISSUED', %(issued_at)s, %(event_id)s)
+ON CONFLICT (issued_offer_id) DO UPDATE SET member_id = excluded.member_id
+"""
+
+
 def rows_of(events: Iterable[IssuedOfferEvent]) -> list[dict[str, Any]]:
-    """One row per event that names an issued offer, in log order. Pure."""
+    """One row per event that names an issued offer, in log order (moves apart). Pure."""
     rows = []
     for event in events:
+        if isinstance(event, IssuedOfferMoved):
+            continue
         if isinstance(event, RequestAccepted):
             status = _STATUS.get(event.request_type)
             if status is None or event.issued_offer_id is None:
@@ -115,7 +131,16 @@ def rows_of(events: Iterable[IssuedOfferEvent]) -> list[dict[str, Any]]:
 def write(conn: psycopg.Connection, events: Sequence[IssuedOfferEvent]) -> None:
     """Project `events` in the caller's transaction, in order (executemany: pipelined)."""
     rows = rows_of(events)
-    if not rows:
+    moves = [
+        {"issued_offer_id": e.issued_offer_id, "member_id": e.member_id, "offer_id": e.offer_id,
+         "reward_store_id": e.reward_store_id, "points_spent": e.points_spent,
+         "issued_at": e.issued_at, "event_id": e.event_id}
+        for e in events if isinstance(e, IssuedOfferMoved)
+    ]  # fmt: skip
+    if not rows and not moves:
         return
     with conn.cursor() as cursor:
-        cursor.executemany(_UPSERT, rows)
+        if rows:
+            cursor.executemany(_UPSERT, rows)
+        if moves:
+            cursor.executemany(_MOVE, moves)

@@ -103,3 +103,28 @@ def test_locks_and_their_releases_hold_in_the_worker_s_order_not_by_their_clocks
     ]
     [row] = select(database_url, locked_again, ROW)
     assert row[4:6] == ("LOCKED", "T-B")
+
+
+def test_a_merge_gives_the_instance_to_the_survivor_whatever_the_order(database_url, schemas):
+    """Found by trying it as a user: after a merge the survivor did not see the offer the
+    victim had bought (`GET .../issued-offers` empty)."""
+    from processors.contract.offers import IssuedOfferMoved
+    from tests.rules.given import enrolled, merged
+
+    sim = engine()
+    out = sim.feed(buy())
+    sim.feed(enrolled("m2"))
+    out += sim.feed(merged("m1", "m2"))
+    outcomes = [e for e in out if isinstance(e, RequestAccepted)]
+    moves = [e for e in out if isinstance(e, IssuedOfferMoved)]
+    assert len(moves) == 1
+    first, second = new_schema(database_url), new_schema(database_url)
+    schemas += [first, second]
+    apply(database_url, first, (topics.OUTCOMES.name, outcomes))
+    apply(database_url, first, (topics.OFFERS.name, moves))
+    apply(database_url, second, (topics.OFFERS.name, moves))
+    apply(database_url, second, (topics.OUTCOMES.name, outcomes))
+
+    rows = select(database_url, first, ROW)
+    assert rows == [("m2", MUFFIN, "CAFE", 300, "ISSUED", None, None, None)]
+    assert select(database_url, second, ROW) == rows

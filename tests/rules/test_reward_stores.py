@@ -378,3 +378,39 @@ def test_the_till_says_why_a_bought_offer_gives_nothing_to_a_basket():
         assert check is not None
         assert (check.applies, check.reason) == (False, reason)
         assert "TWO_OFF" in (check.detail or "")
+
+
+def test_a_merge_moves_the_offers_the_victim_bought_and_has_not_used_to_the_survivor():
+    """Found by trying it as a user: after a merge the survivor did not have the bought offer,
+    the victim's instance still said usable, and a purchase carrying it got no discount: the
+    points paid for it were lost."""
+    from processors.contract.offers import IssuedOfferMoved
+    from tests.rules.given import merged
+
+    sim = engine()
+    unused, spent = bought_instance(sim, "p1"), bought_instance(sim, "p2")
+    sim.feed(paid_with("T-SPENT", spent))
+    sim.feed(enrolled("m2"))
+
+    moved = [e for e in sim.feed(merged("m1", "m2")) if isinstance(e, IssuedOfferMoved)]
+
+    assert [(e.member_id, e.from_member_id, e.issued_offer_id) for e in moved] == [
+        ("m2", "m1", unused)
+    ]  # the one used stays where it was used
+    old_card = paid_with("T-AFTER", unused)  # the victim's card: forwarded to the survivor
+    assert discounts(sim.feed(old_card)) == [200]
+    assert discounts(sim.feed(paid_with("T-AGAIN", unused).model_copy(
+        update={"member_id": "m2"}))) == []  # used once, whoever carries it  # fmt: skip
+
+
+def test_a_purchase_spends_the_instance_it_carries_not_another_of_the_same_offer():
+    """Found while moving bought offers with a merge: two instances of one offer, the basket
+    carrying the second spent the first (the one the member still had in hand)."""
+    sim = engine()
+    first, second = bought_instance(sim, "p1"), bought_instance(sim, "p2")
+
+    out = sim.feed(paid_with("T-1", second))
+
+    assert [e.issued_offer_id for e in out if isinstance(e, OfferCompleted)] == [second]
+    assert discounts(sim.feed(paid_with("T-2", first))) == [200]  # the first is still there
+    assert discounts(sim.feed(paid_with("T-3", second))) == []

@@ -191,7 +191,8 @@ class IssuedOffer(BaseModel):
     reward_store_id: str
     points: int
     issued_at: datetime
-    status: str = "ISSUED"  # ISSUED | LOCKED | REDEEMED (used at once) | USED (applied)
+    # ISSUED | LOCKED | REDEEMED (used at once) | USED (applied) | MOVED (by a merge)
+    status: str = "ISSUED"
     transaction_id: str | None = None  # the transaction it is locked to or redeemed for
     locked_until: datetime | None = None
 

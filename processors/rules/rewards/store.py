@@ -34,8 +34,10 @@ from datetime import datetime, timedelta
 from processors.contract.base import Event
 from processors.contract.config import OfferPublished, RewardStoreConfigured
 from processors.contract.enrolments import MemberProfile
+from processors.contract.internal import MemberMergedAway, MovedIssuedOffer
 from processors.contract.ledger import EntryKind, LedgerEventType
 from processors.contract.notifications import MessagePosted
+from processors.contract.offers import IssuedOfferMoved
 from processors.contract.outcomes import RejectionReason
 from processors.contract.redemptions import (
     IssuedOfferLockRequested,
@@ -43,6 +45,7 @@ from processors.contract.redemptions import (
     IssuedOfferUnlockRequested,
     RewardStoreOfferPurchaseRequested,
 )
+from processors.contract.transactions import TransactionCompleted
 from processors.rules.arithmetic import derived_id
 from processors.rules.ledger import requests
 from processors.rules.ledger.draft import Draft
@@ -162,16 +165,15 @@ def hold(
     )]  # fmt: skip
 
 
-def use(offers: MemberOffers, offer_id: str, transaction_id: str, at: datetime) -> str | None:
-    """The instance a completed use of a store offer spent: used, for good. Its id (for the
-    completion to name), None when no instance applied."""
-    for instance in sorted(
-        offers.issued.values(), key=lambda i: i.transaction_id != transaction_id
-    ):
-        if instance.offer_id == offer_id and instance.applies_to(transaction_id, at):
-            instance.status, instance.transaction_id = "USED", transaction_id
-            return instance.issued_offer_id
-    return None
+def use(offers: MemberOffers, offer_id: str, tx: TransactionCompleted) -> str | None:
+    """The instance a completed use of a store offer spent: the one the transaction carries
+    and may use (`MemberOffers.presented`, the one eligibility found), used for good. Its id
+    (for the completion to name), None when no instance applied."""
+    instance = offers.presented(offer_id, tx)
+    if instance is None:
+        return None
+    instance.status, instance.transaction_id = "USED", tx.transaction_id
+    return instance.issued_offer_id
 
 
 def purchase_refusal(
@@ -316,3 +318,53 @@ def _use_refusal(
             f"locked to {instance.transaction_id} until {until}",
         )
     return None
+
+
+# --- a merge ------------------------------------------------------------------------------------
+
+_MOVING = ("ISSUED", "LOCKED", "REDEEMED")
+"""The statuses of an instance not used yet: a merge moves it to the survivor."""
+
+
+def moved_away(offers: MemberOffers | None) -> list[MovedIssuedOffer]:
+    """The victim's instances not used yet, closed here as MOVED: what travels to the survivor
+    with the merge's step, as they stand (a lock or an immediate redeem keeps its basket: a
+    till told yes is never overruled)."""
+    moving = [i for i in (offers.issued.values() if offers else []) if i.status in _MOVING]
+    travelling = []
+    for instance in sorted(moving, key=lambda i: i.issued_offer_id):
+        travelling.append(
+            MovedIssuedOffer(
+                issued_offer_id=instance.issued_offer_id, offer_id=instance.offer_id,
+                reward_store_id=instance.reward_store_id, points_spent=instance.points,
+                issued_at=instance.issued_at, status=instance.status,
+                transaction_id=instance.transaction_id, locked_until=instance.locked_until,
+            )
+        )  # fmt: skip
+        instance.status = "MOVED"
+    return travelling
+
+
+def moved_in(offers: MemberOffers, step: MemberMergedAway) -> list[Event]:
+    """The survivor's instances from the victim's (same id: the token the till sends), once."""
+    emitted: list[Event] = []
+    for moved in step.issued_offers:
+        if moved.issued_offer_id in offers.issued:
+            continue
+        offers.issued[moved.issued_offer_id] = IssuedOffer(
+            issued_offer_id=moved.issued_offer_id, offer_id=moved.offer_id,
+            reward_store_id=moved.reward_store_id, points=moved.points_spent,
+            issued_at=moved.issued_at, status=moved.status,
+            transaction_id=moved.transaction_id, locked_until=moved.locked_until,
+        )  # fmt: skip
+        emitted.append(
+            IssuedOfferMoved(
+                event_id=derived_id("IO-MOVED", moved.issued_offer_id, step.member_id),
+                occurred_at=step.occurred_at, member_id=step.member_id,
+                from_member_id=step.victim_member_id, issued_offer_id=moved.issued_offer_id,
+                offer_id=moved.offer_id, reward_store_id=moved.reward_store_id,
+                points_spent=moved.points_spent, issued_at=moved.issued_at,
+                cause_event_id=step.event_id,
+            )
+        )  # fmt: skip
+    return emitted
