@@ -339,3 +339,14 @@ def test_a_return_after_a_merge_is_decided_by_the_victim_and_booked_by_the_survi
     again = ledgers.apply(returned("m1", "T1", "R1", ("2", 400), at=T0 + timedelta(days=1)))
     assert again == []  # the victim's record knows the return: nothing forwarded twice
     assert ledgers.balance("m2") == 8
+
+
+def test_a_merge_into_someone_never_seen_waits_for_them_and_redeems_nothing_meanwhile():
+    ledgers = member_with([300])
+    ledgers.apply(merged("m1", "m9"))
+
+    assert ledgers.states["m9"].status == "UNKNOWN"
+    refused = only(ledgers.apply(redeem("m9", 100)), RequestRejected)
+    assert refused.reason is RejectionReason.unknown_member
+    ledgers.apply(enrolled("m9"))
+    assert (ledgers.balance("m1"), ledgers.balance("m9")) == (0, 300)
