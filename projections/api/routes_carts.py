@@ -266,7 +266,8 @@ async def evaluate_cart(
         order = checkout.cart_order(cart)
         codes += code_checks.coupons(judged.coupons, evaluation.events)
         codes.sort(key=lambda c: order.get(c.code, len(order)))
-    bought = _bought_unused(cart, state, evaluation)
+    completed = {e.offer_id for e in evaluation.events if isinstance(e, OfferCompleted)}
+    bought = till.bought_unused(state, cart, completed) if state is not None else []
     return answer(cart, evaluation).model_copy(
         update={
             "promo_codes": codes,
@@ -274,28 +275,6 @@ async def evaluate_cart(
             "rewards": [reward_answer(check, cart) for check in [*rewards, *bought]],
         }
     )
-
-
-def _bought_unused(
-    cart: TransactionCompleted, state: MemberOffers | None, evaluation: offers.CartEvaluation
-) -> list[till.TokenCheck]:
-    """The cart's tokens of reward-store offers the member bought that give it nothing, each
-    with why (one that applies is in `offers_applied`)."""
-    if state is None:
-        return []
-    completed = {e.offer_id for e in evaluation.events if isinstance(e, OfferCompleted)}
-    found = []
-    for token in dict.fromkeys(cart.redemption_tokens):
-        instance = state.issued.get(token)
-        if instance is None:
-            continue
-        check = till.bought_unused(
-            token, instance, cart.transaction_id, cart.occurred_at,
-            completed=instance.offer_id in completed,
-        )  # fmt: skip
-        if check is not None:
-            found.append(check)
-    return found
 
 
 _APPLYING = ("applies", "reserved")
@@ -314,9 +293,9 @@ def _taken(
     that apply, then those of the rewards that apply."""
     taken = [judged.discounts[code] for code in codes if code in judged.discounts]
     return taken + [
-        DiscountOffer(check.held.reward_id, check.held.discount, None)
+        offer
         for check in rewards
-        if check.applies and check.held is not None and check.held.discount is not None
+        if check.applies and check.held is not None and (offer := till.discount_of(check.held))
     ]
 
 

@@ -24,9 +24,9 @@ Owns the endpoints' behaviour; what is shown is `offer_feed`'s, the SQL the `Fee
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import Counter
 
 from projections.api import caching, offer_feed
@@ -34,7 +34,13 @@ from projections.api.auth import MemberId
 from projections.api.errors import MemberMergedError, NotFoundError, refusals
 from projections.api.feed_schemas import MarketFeed, MemberFeed
 from projections.api.feed_store import FeedStore
-from projections.api.locales import DEFAULT_LOCALE, LOCALE_PATTERN, LocaleQuery, MarketQuery
+from projections.api.locales import (
+    DEFAULT_LOCALE,
+    LocaleQuery,
+    MarketQuery,
+    MemberLocaleQuery,
+    for_member,
+)
 from projections.api.wakeups import Wakeups
 
 router = APIRouter(tags=["offers"])
@@ -49,16 +55,6 @@ MEMBER_FEEDS = Counter(
 _NOT_MODIFIED: dict[int | str, Any] = {
     304: {"description": "Not Modified: `If-None-Match` names the ETag of the answer; no body."}
 }
-
-MemberLocaleQuery = Annotated[
-    str | None,
-    Query(
-        max_length=35, pattern=LOCALE_PATTERN,
-        description="The copy's language (en, fr); default: the member's preferred language, "
-        "else en. A region falls back to its language (fr-CA → fr), any language without "
-        "copy to en.", examples=["fr-CA"],
-    ),
-]  # fmt: skip
 
 
 def _store(request: Request) -> FeedStore:
@@ -162,7 +158,7 @@ async def read_member_feed(
             if member.status == "MERGED":
                 instead = "read the survivor's offers"
                 raise MemberMergedError(member_id, member.merged_into, instead)
-            shown_in = locale or member.preferred_locale or DEFAULT_LOCALE
+            shown_in = for_member(locale, member.preferred_locale)
             made = feeds.answer(member, rows, locale, shown_in, now, _fragments(request),
                                 reading=reading if following else None)  # fmt: skip
     return caching.answer(

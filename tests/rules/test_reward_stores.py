@@ -361,7 +361,7 @@ def test_a_purchase_announces_the_offer_in_the_member_s_inbox_in_their_language(
 
 def test_the_till_says_why_a_bought_offer_gives_nothing_to_a_basket():
     """Found by trying it as a user: a bought offer on a $3 basket was left out in silence."""
-    from processors.rules.offers.state import IssuedOffer
+    from processors.rules.offers.state import IssuedOffer, MemberOffers
     from processors.rules.rewards import till
 
     at = T0 + timedelta(hours=1)
@@ -371,12 +371,17 @@ def test_the_till_says_why_a_bought_offer_gives_nothing_to_a_basket():
                                      "locked_until": at + timedelta(minutes=5)})  # fmt: skip
     used = free.model_copy(update={"status": "USED", "transaction_id": "T-A"})
 
-    assert till.bought_unused("IO-1", free, "T-B", at, completed=True) is None
+    basket = paid_with("T-B", "IO-1", at=at)
+
+    def held(instance: IssuedOffer) -> MemberOffers:
+        return MemberOffers(member_id="m1", issued={"IO-1": instance})
+
+    assert till.bought_unused(held(free), basket, completed={"TWO_OFF"}) == []
+    assert till.bought_unused(held(free), bought("m1", "T-B", at=at), completed=set()) == []
     cases = [(free, "offer_not_met"), (locked, "reward_locked"), (used, "reward_used")]
     for instance, reason in cases:
-        check = till.bought_unused("IO-1", instance, "T-B", at, completed=False)
-        assert check is not None
-        assert (check.applies, check.reason) == (False, reason)
+        [check] = till.bought_unused(held(instance), basket, completed=set())
+        assert (check.token, check.applies, check.reason) == ("IO-1", False, reason)
         assert "TWO_OFF" in (check.detail or "")
 
 

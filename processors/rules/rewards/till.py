@@ -12,14 +12,14 @@ any discount, the way a promo code's is (ADR 23); a reward without a discount ap
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from processors.contract.offer_definition import DiscountTerms
-from processors.contract.transactions import TransactionLine
+from processors.contract.transactions import TransactionCompleted, TransactionLine
 from processors.rules.offers.discounts import DiscountOffer, PricedLine, discount_alone, spend_on
-from processors.rules.offers.state import IssuedOffer
+from processors.rules.offers.state import IssuedOffer, MemberOffers
 
 
 @dataclass(frozen=True)
@@ -72,11 +72,11 @@ def check(
         return refused("reward_used", f"token {token}: the reward was already used")
     if held.status == "EXPIRED" or (held.expires_at is not None and held.expires_at <= at):
         return refused("reward_expired", f"token {token}: the reward expired at {held.expires_at}")
-    terms = held.discount
-    if terms is None:
+    offer = discount_of(held)
+    if offer is None:
         return TokenCheck(token, True, 0, held)
+    terms = offer.terms
     priced = [PricedLine.of(line, gross=gross) for line in lines]
-    offer = DiscountOffer(held.reward_id, terms, None)
     least = terms.spend_min_cents
     if least is not None:
         eligible = spend_on(priced, offer)
@@ -89,14 +89,30 @@ def check(
     return TokenCheck(token, True, cents, held)
 
 
-def bought_unused(
-    token: str, instance: IssuedOffer, transaction_id: str, at: datetime, completed: bool
-) -> TokenCheck | None:
-    """The till's word on a reward-store offer the member bought (`instance`, its token) that
-    the basket carries: None when its offer `completed` on the basket (the cart's offers say
-    what it gave), else why it gives nothing, so the till is never left guessing."""
-    if completed:
+def discount_of(held: Held) -> DiscountOffer | None:
+    """The discount a granted reward takes off a basket, priced alone; None when it gives none."""
+    if held.discount is None:
         return None
+    return DiscountOffer(held.reward_id, held.discount, None)
+
+
+def bought_unused(
+    offers: MemberOffers, tx: TransactionCompleted, completed: Collection[str]
+) -> list[TokenCheck]:
+    """The tokens `tx` carries of reward-store offers the member bought whose offer did not
+    complete on it (`completed`: the offer ids that did; those are the cart's offers), each
+    with why it gives nothing, so the till is never left guessing."""
+    found = []
+    for token in dict.fromkeys(tx.redemption_tokens):
+        instance = offers.issued.get(token)
+        if instance is not None and instance.offer_id not in completed:
+            found.append(_gives_nothing(token, instance, tx.transaction_id, tx.occurred_at))
+    return found
+
+
+def _gives_nothing(
+    token: str, instance: IssuedOffer, transaction_id: str, at: datetime
+) -> TokenCheck:
     offer = instance.offer_id
     if not instance.applies_to(transaction_id, at):
         if instance.status == "LOCKED":
