@@ -135,6 +135,7 @@ def page(browser: Browser, base_url: str) -> Page:
 
 
 def sign_in(page: Page, name: str, role: StaffRole) -> None:
+    page.context.clear_cookies()  # signed out even if the test before stopped half-way
     page.goto("/console/")
     page.get_by_label("Staff token").fill(staff_token(name, role))
     page.keyboard.press("Enter")
@@ -147,7 +148,11 @@ def sign_out(page: Page) -> None:
 
 
 def reload_until(page: Page, text: str, tries: int = 120) -> None:
-    """The projection catches up on its own time: reload until the page shows `text`."""
+    """The projection catches up on its own time: reload until the page shows `text`.
+
+    Call it once the page has landed: a reload while a form's navigation is still under way
+    aborts one of the two (`net::ERR_ABORTED`), so wrap the submit in `expect_navigation`.
+    """
     for _ in range(tries):
         if page.get_by_text(text).count():
             return
