@@ -9,6 +9,8 @@ Reconciled today (inputs → what answers them):
   (ADR 28);
 - `TransactionCompleted` with a member → a ledger event whose `cause_event_id` is the input's
   `event_id`;
+- `TransactionReturned` with a member → its answer, an outcome whose `command_id` is the
+  return's `return_id` (ADR 43);
 - a request with a `command_id` (redemptions, adjustments, transfers, offer loads) → an outcome
   (`RequestAccepted` / `RequestRejected`) with that `command_id`;
 - `OfferUseRequested` → an `OfferUseGranted` or `OfferUseDenied` answering its `event_id`;
@@ -54,7 +56,7 @@ from processors.contract.internal import (
 from processors.contract.ledger import LedgerEventRecorded
 from processors.contract.offers import OfferCompleted, OfferUseReservationAnswered
 from processors.contract.outcomes import RequestAccepted, RequestRejected
-from processors.contract.transactions import TransactionCompleted
+from processors.contract.transactions import TransactionCompleted, TransactionReturned
 
 INPUTS = (ENROLMENTS, TRANSACTIONS, REDEMPTIONS, OFFER_USES, LEDGER_STEPS)
 OUTPUTS = (LEDGER, OUTCOMES, OFFERS, LEDGER_STEPS, DEADLETTER)
@@ -190,6 +192,10 @@ def _accounted(
             return "cited by a ledger event" if event.event_id in causes else None
         case TransactionCompleted():
             return "anonymous purchase: no points to book"
+        case TransactionReturned() if event.member_id:
+            return "answered" if event.return_id in commands else None
+        case TransactionReturned():
+            return "anonymous return: no points to take back"
         case OfferUseRequested() | OfferUseReservationRequested():
             return "answered" if event.event_id in answered else None
         case OfferUseReservationReleased():

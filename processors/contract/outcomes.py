@@ -69,6 +69,11 @@ class RejectionReason(ContractEnum):
     channel_not_offered = "channel_not_offered"
     # An external grant names a code the reward already granted to a member.
     code_taken = "code_taken"
+    # A return (request_type RETURN) that changes nothing: no purchase of that id is known for
+    # the member (never received, or older than the returns window), or every line it names is
+    # unknown to the purchase or returned in full already.
+    unknown_transaction = "unknown_transaction"
+    nothing_to_return = "nothing_to_return"
     UNKNOWN = "UNKNOWN"
 
 

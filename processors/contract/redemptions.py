@@ -53,6 +53,9 @@ class RequestType(ContractEnum):
     PREFERENCES_CHANGE = "PREFERENCES_CHANGE"
     REWARD_GRANT_RECORD = "REWARD_GRANT_RECORD"
     ISSUED_OFFER_UNLOCK = "ISSUED_OFFER_UNLOCK"
+    # A member's `TransactionReturned` (loyalty.transactions.v1): its return_id is the
+    # command id, so every return is answered, those that change nothing too (ADR 43).
+    RETURN = "RETURN"
     UNKNOWN = "UNKNOWN"
 
 

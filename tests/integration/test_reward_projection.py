@@ -20,7 +20,7 @@ from projections.projection import Admitted, PartitionBatch
 from tests.integration.test_projections_ledger import drop_schema, new_schema, select
 from tests.rules.given import T0
 from tests.rules.test_rewards import codes, reward
-from tests.unit.test_reward_projection_rows import accepted_outcome, grant
+from tests.unit.test_reward_projection_rows import accepted_outcome, grant, return_answers
 
 pytestmark = pytest.mark.integration
 
@@ -152,6 +152,23 @@ def test_a_requests_first_outcome_holds(database_url, schemas):
     )  # fmt: skip
 
     assert rows == [("c1", True, None, 200, ["GR-1", "GR-2"])]
+
+
+def test_a_refused_return_gives_way_to_its_later_answer(database_url, schemas):
+    # Refused before its purchase arrived, sent again and applied (ADR 43): in separate
+    # transactions, then a redelivery of the refusal, which changes nothing.
+    schema = fresh(database_url, schemas)
+    refused, applied = return_answers()
+    apply(database_url, schema, ("outcomes", [refused]))
+    apply(database_url, schema, ("outcomes-later", [applied]))
+    apply(database_url, schema, ("outcomes-again", [refused]))
+
+    rows = select(
+        database_url, schema,
+        "SELECT command_id, outcome_event_id, accepted, reason FROM request_outcomes",
+    )  # fmt: skip
+
+    assert rows == [("R1", "out-r2", True, None)]
 
 
 def test_outstanding_liability_and_redemption_rates_per_reward(database_url, schemas):

@@ -183,7 +183,8 @@ def test_the_same_body_under_a_new_event_id_is_a_repeat(case: str, later: int) -
         outputs = h.outputs()
         assert report.dead_lettered == 0
         outcomes = [e for e in first if isinstance(e, RequestAccepted | RequestRejected)]
-        answered = case in REQUESTS or case == "enrolment"  # an enrolment is answered (ADR 28)
+        # An enrolment is answered (ADR 28), and a return (ADR 43).
+        answered = case in REQUESTS or case in ("enrolment", "return")
         assert outputs == (outcomes if answered else [])
         assert _stored(h) == state
 

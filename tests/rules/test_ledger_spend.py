@@ -1,12 +1,14 @@
 """Redemptions, returns, transfers and merges (DESIGN.md §5.14–15, 5.18, 5.23)."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from processors.contract.internal import PointsTransferBounced, PointsTransferDebited
 from processors.contract.ledger import EntryKind, EntryType, LedgerEventRecorded, LedgerEventType
 from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
+from processors.contract.redemptions import RequestType
 from processors.rules.ledger.handle import handle
 from processors.rules.ledger.state import MemberLedger
 from tests.rules.given import (
@@ -102,9 +104,66 @@ def test_a_return_debits_the_points_no_longer_earned_on_the_re_evaluated_purchas
 def test_the_same_return_delivered_twice_is_applied_once():
     ledgers = Ledgers()
     ledgers.apply(enrolled("m1"), bought("m1", "T1", cents=1000))
-    ledgers.apply(returned("m1", "T1", "R1", ("1", 1000)))
-    assert ledgers.apply(returned("m1", "T1", "R1", ("1", 1000))) == []
+    (_, answer) = ledgers.apply(returned("m1", "T1", "R1", ("1", 1000)))
+    assert isinstance(answer, RequestAccepted)
+    assert (answer.request_type, answer.command_id, answer.points_debited) == (
+        RequestType.RETURN,
+        "R1",
+        10,
+    )
+    assert ledgers.apply(returned("m1", "T1", "R1", ("1", 1000))) == [answer]  # its answer again
     assert ledgers.balance("m1") == 0
+
+
+def refusal_of(out: list[Any]) -> tuple[str, str]:
+    (refused,) = out
+    assert isinstance(refused, RequestRejected)
+    assert (refused.request_type, refused.command_id) == (RequestType.RETURN, "R2")
+    return refused.reason.value, refused.detail
+
+
+def test_a_return_that_changes_nothing_is_refused_with_the_reason_and_takes_nothing():
+    ledgers = Ledgers()
+    ledgers.apply(enrolled("m1"), bought("m1", "T1", line("1", 1000), line("2", 500)))
+    assert refusal_of(ledgers.apply(returned("m1", "T9", "R2", ("1", 1000)))) == (
+        "unknown_transaction",
+        "no purchase T9 is known for this member: never received, or older than the returns window",
+    )
+    assert refusal_of(ledgers.apply(returned("m1", "T1", "R2", ("7", 1000)))) == (
+        "nothing_to_return", "no line 7 in purchase T1"
+    )  # fmt: skip
+    ledgers.apply(returned("m1", "T1", "R1", ("1", 1000)))  # line 1 in full
+    assert refusal_of(ledgers.apply(returned("m1", "T1", "R2", ("1", 1000), ("8", 5)))) == (
+        "nothing_to_return",
+        "every line named is returned in full already from T1; no line 8 in it",
+    )
+    assert ledgers.balance("m1") == 5  # 15 earned, 10 taken back once
+    assert ledgers.states["m1"].purchases["T1"].return_ids == ["R1"]
+
+
+def test_a_refused_return_sent_again_once_its_purchase_is_known_applies():
+    # A till that sent the return before the purchase it names: refused, not remembered.
+    ledgers = Ledgers()
+    ledgers.apply(enrolled("m1"))
+    (first,) = ledgers.apply(returned("m1", "T1", "R2", ("1", 1000)))
+    assert ledgers.apply(returned("m1", "T1", "R2", ("1", 1000))) == [first]  # same answer
+    ledgers.apply(bought("m1", "T1", cents=1000))
+    again = returned("m1", "T1", "R2", ("1", 1000)).model_copy(update={"event_id": "ret-R2b"})
+    (booked, answer) = ledgers.apply(again)
+    assert isinstance(answer, RequestAccepted)
+    assert answer.event_id != first.event_id  # each answer its own id
+    assert answer.ledger_event_log_id == booked.event_log_id
+    assert ledgers.balance("m1") == 0
+
+
+def test_a_return_that_moves_no_points_is_accepted_without_a_ledger_event():
+    ledgers = Ledgers()
+    ledgers.apply(enrolled("m1"), bought("m1", "T1", line("1", 1000), line("2", 40)))
+    out = ledgers.apply(returned("m1", "T1", "R1", ("2", 40)))  # 10.40 → 10.00: still 10
+    (answer,) = out
+    assert isinstance(answer, RequestAccepted)
+    assert (answer.points_debited, answer.ledger_event_log_id) == (0, None)
+    assert answer.detail == "0.40 returned of purchase T1"
 
 
 def test_a_return_credits_back_points_redeemed_on_the_returned_lines_in_the_same_event():
@@ -311,7 +370,9 @@ def test_purchases_are_forgotten_after_the_returns_window_and_late_ones_not_cred
     assert set(ledgers.states["m1"].purchases) == {"T1", "T2"}
     ledgers.apply(day(date(2027, 3, 4)))  # past 365 days: forgotten
     assert ledgers.states["m1"].purchases == {}
-    assert ledgers.apply(returned("m1", "T1", "R1", ("1", 1000))) == []
+    (refused,) = ledgers.apply(returned("m1", "T1", "R1", ("1", 1000)))
+    assert isinstance(refused, RequestRejected)
+    assert refused.reason is RejectionReason.unknown_transaction  # answered, nothing taken
     assert ledgers.apply(bought("m1", "T3", cents=1000)) == []  # dated 2026-03-02: too late
     assert ledgers.balance("m1") == 10
 
@@ -326,7 +387,13 @@ def test_a_return_after_a_merge_is_decided_by_the_victim_and_booked_by_the_survi
 
     out = ledgers.apply(returned("m1", "T1", "R1", ("2", 400), at=T0 + timedelta(days=1)))
 
-    assert [type(e).__name__ for e in out] == ["ReturnForwarded", "LedgerEventRecorded"]
+    assert [type(e).__name__ for e in out] == [
+        "RequestAccepted", "ReturnForwarded", "LedgerEventRecorded"
+    ]  # fmt: skip
+    (answer, *_) = out
+    assert answer.member_id == "m1"  # the return's member is answered; the survivor books it
+    assert isinstance(answer, RequestAccepted)
+    assert answer.ledger_event_log_id is None
     assert ledgers.ledger("m1")[-1] is victim_last  # the merge stays the victim's last entry
     booked = ledgers.ledger("m2")[-1]
     assert (booked.event_type, booked.transaction_id, booked.points_on_event) == (
@@ -337,7 +404,7 @@ def test_a_return_after_a_merge_is_decided_by_the_victim_and_booked_by_the_survi
     assert booked.related_member_id == "m1"
     assert (ledgers.balance("m1"), ledgers.balance("m2")) == (0, 8)
     again = ledgers.apply(returned("m1", "T1", "R1", ("2", 400), at=T0 + timedelta(days=1)))
-    assert again == []  # the victim's record knows the return: nothing forwarded twice
+    assert again == [answer]  # the victim's record knows the return: nothing forwarded twice
     assert ledgers.balance("m2") == 8
 
 

@@ -140,8 +140,9 @@ def test_every_request_needs_a_client_command_id(cls):
 
 
 def test_each_request_names_its_own_request_type_for_the_outcome():
-    # An enrolment (its own topic) is answered as ENROLMENT, its event_id the command id.
-    types = [cls.request_type for cls in REQUESTS] + [RequestType.ENROLMENT]
+    # An enrolment (its own topic) is answered as ENROLMENT, its event_id the command id; a
+    # member's return (the transactions topic) as RETURN, its return_id the command id.
+    types = [cls.request_type for cls in REQUESTS] + [RequestType.ENROLMENT, RequestType.RETURN]
     assert len(types) == len(set(types)) == len(RequestType) - 1
     assert RequestType.UNKNOWN not in types
 

@@ -144,3 +144,22 @@ def test_the_projection_routes_rewards_and_outcomes_to_their_writers_and_owns_th
     assert set(rewards.TABLES) | set(outcomes.TABLES) <= set(projection.TABLES)
     assert "redemption_requests" not in projection.TABLES  # the API's own, never rebuilt
     assert not set(rewards.EVENTS) & set(performance.PASSED_OVER)
+
+
+def return_answers() -> tuple[RequestRejected, RequestAccepted]:
+    """A return refused before its purchase arrived, then sent again and applied (ADR 43)."""
+    refused = RequestRejected(
+        event_id="out-r1", occurred_at=T0, member_id="M1", command_id="R1",
+        request_type=RequestType.RETURN, request_event_id="ret-1",
+        reason=RejectionReason.unknown_transaction, detail="no purchase T1 is known",
+    )  # fmt: skip
+    applied = accepted_outcome("R1", "out-r2").model_copy(
+        update={"request_type": RequestType.RETURN, "granted_reward_ids": []}
+    )
+    return refused, applied
+
+
+def test_a_refusal_gives_way_to_a_later_answer_under_another_event_id():
+    refused, applied = return_answers()
+    rows = outcomes.rows_of([refused, refused, applied, refused])
+    assert [(r[3], r[5]) for r in rows] == [("out-r2", True)]  # an answer given holds

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from processors.contract.base import Event
 from processors.contract.common import PointsCategory
 from processors.contract.enrolments import MemberEnrolled
 from processors.contract.internal import (
@@ -18,7 +19,7 @@ from processors.contract.internal import (
     ReturnForwarded,
 )
 from processors.contract.ledger import EntryKind, EntryType, LedgerEventRecorded, LedgerEventType
-from processors.contract.outcomes import RejectionReason
+from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
 from processors.contract.redemptions import RequestType
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 from processors.rules import identity, outcomes
@@ -267,6 +268,23 @@ def _identity(message: Parked) -> tuple[str, str]:
     return "transaction_id", message.transaction_id
 
 
+@dataclass(frozen=True)
+class ReturnRequest:
+    """A member's return as the request it is (`rules.outcomes.Request`): its return_id is its
+    command id, so every return is answered on loyalty.outcomes.v1, one that changes nothing
+    too (docs/adr/0043-every-return-answered.md)."""
+
+    event_id: str
+    occurred_at: datetime
+    member_id: str
+    command_id: str
+    request_type: RequestType = RequestType.RETURN
+
+    @classmethod
+    def of(cls, returned: TransactionReturned, member_id: str) -> ReturnRequest:
+        return cls(returned.event_id, returned.occurred_at, member_id, returned.return_id)
+
+
 def return_purchase(
     state: MemberLedger,
     returned: TransactionReturned,
@@ -276,23 +294,32 @@ def return_purchase(
     """Re-evaluate the purchase without the returned lines; debit points no longer earned,
     the offer awards that no longer hold (`offer_debits`, decided by the offer rules), and
     credit back points redeemed on the returned lines, in one event (DESIGN.md §5.14).
+    Answered: `RequestAccepted` when applied (with the ledger event, if any points moved),
+    `RequestRejected` `unknown_transaction` or `nothing_to_return` when it changes nothing.
 
     On a member merged away the purchase's record is here but the points are the survivor's:
     the return is decided here and booked there (`ReturnForwarded`)."""
-    result = Result(state)
     if state.status == "UNKNOWN":
         return park_more(state, returned)
     if state.status == "MERGED" and state.merged_into is not None:
         return _forward_return(state, returned, programs, offer_debits)
+    request = ReturnRequest.of(returned, state.member_id)
     record = state.purchases.get(returned.transaction_id)
-    if record is None:
-        result.note = f"return of unknown transaction {returned.transaction_id}"
-        return result
-    if returned.return_id in record.return_ids:
+    if record is not None and returned.return_id in record.return_ids:
         kept = record.return_digests.get(returned.return_id)
         identity.check("return_id", returned.return_id, kept, returned)
-        result.note = "return already applied"
-        return result
+        earlier = outcomes.repeated(state.outcomes, returned.return_id)
+        return Result(state, [earlier] if earlier else [], note="return already applied")
+    refusal = _return_refusal(record, returned)
+    if record is None or (refusal is not None and not offer_debits):
+        assert refusal is not None, "an unknown purchase is always refused"
+        reason, detail = refusal
+        # Not kept: the purchase may yet arrive, and the same return_id sent again then
+        # applies. Its id is this delivery's, so that answer cannot collide with this one.
+        event_id = derived_id("OUT", state.member_id, returned.return_id, returned.event_id)
+        refused = outcomes.answer(request, reason=reason, detail=detail, event_id=event_id)
+        return Result(state, [refused], note=f"return refused: {reason.value}")
+    result = Result(state)
     record.return_ids.append(returned.return_id)
     record.return_digests[returned.return_id] = identity.digest(returned)
     by_line = {line.line_id: line for line in record.lines}
@@ -351,9 +378,47 @@ def return_purchase(
                 expires_at,
             )
     debit_offer_awards(draft, list(offer_debits))
+    debited = sum(e.points for e in draft.entries if e.entry_type is EntryType.DEBIT)
+    moved = bool(draft.entries)
     emit(result, draft)
+    accepted = outcomes.answer(
+        request, points_debited=debited, ledger_event_log_id=draft.event_log_id if moved else None,
+        detail=f"{refunded / 100:.2f} returned of purchase {returned.transaction_id}",
+    )  # fmt: skip
+    state.outcomes[returned.return_id] = accepted
+    result.emitted.append(accepted)
     result.emitted += referrals.on_return(state, record, returned, programs)
     return result
+
+
+def _return_refusal(
+    record: Purchase | None, returned: TransactionReturned
+) -> tuple[RejectionReason, str] | None:
+    """Why a return changes nothing, or None: its purchase is not known here, or none of its
+    lines takes anything (unknown to the purchase, or returned in full already)."""
+    if record is None:
+        return RejectionReason.unknown_transaction, (
+            f"no purchase {returned.transaction_id} is known for this member: never received, "
+            "or older than the returns window"
+        )
+    by_line = {line.line_id: line for line in record.lines}
+    unknown = [item.line_id for item in returned.lines if item.line_id not in by_line]
+    left = sum(
+        min(item.amount_cents, line.amount_cents - line.returned_cents)
+        for item in returned.lines
+        if (line := by_line.get(item.line_id)) is not None
+    )
+    if left > 0:
+        return None
+    if unknown and len(unknown) == len(returned.lines):
+        named = ", ".join(unknown)
+        return RejectionReason.nothing_to_return, (
+            f"no line {named} in purchase {returned.transaction_id}"
+        )
+    detail = f"every line named is returned in full already from {returned.transaction_id}"
+    if unknown:
+        detail += f"; no line {', '.join(unknown)} in it"
+    return RejectionReason.nothing_to_return, detail
 
 
 def _forward_return(
@@ -372,8 +437,13 @@ def _forward_return(
     if returned.transaction_id in scratch.purchases:
         state.purchases[returned.transaction_id] = scratch.purchases[returned.transaction_id]
     events = [e for e in decided.emitted if isinstance(e, LedgerEventRecorded)]
-    if not events:
-        return Result(state, note=decided.note or "return changes nothing")
+    answered = [e for e in decided.emitted if isinstance(e, RequestAccepted | RequestRejected)]
+    if not events:  # refused, a repeat (answered as before), or no points to move
+        for kept in answered:
+            if isinstance(kept, RequestAccepted):
+                state.outcomes[kept.command_id] = kept
+        return Result(state, list(answered), note=decided.note or "return changes nothing")
+    answers: list[Event] = [_forwarded_answer(state, e) for e in answered]
     step = ReturnForwarded(
         event_id=derived_id("STEP", returned.event_id, "return", state.merged_into),
         occurred_at=returned.occurred_at,
@@ -398,7 +468,20 @@ def _forward_return(
             for entry in events[0].entries
         ],
     )
-    return Result(state, [step], note=f"return forwarded to survivor {state.merged_into}")
+    return Result(state, [*answers, step], note=f"return forwarded to survivor {state.merged_into}")
+
+
+def _forwarded_answer(state: MemberLedger, decided: outcomes.Outcome) -> outcomes.Outcome:
+    """The answer a merged member's new return gets: the points are booked on the survivor,
+    by its own ledger event, so the answer names no event of this member's."""
+    if isinstance(decided, RequestRejected):
+        return decided
+    answer = decided.model_copy(
+        update={"ledger_event_log_id": None,
+                "detail": f"{decided.detail}; booked to {state.merged_into}, merged into"}
+    )  # fmt: skip
+    state.outcomes[decided.command_id] = answer
+    return answer
 
 
 def return_in(state: MemberLedger | None, step: ReturnForwarded) -> Result:
