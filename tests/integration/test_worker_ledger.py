@@ -61,7 +61,7 @@ class Collector:
 
 
 def requests_answered(events: list[Event]) -> list[Event]:
-    """The outcomes answering requests, without the enrolments' answers (ADR 28)."""
+    """The outcomes answering requests and returns, without the enrolments' (ADR 28)."""
     return [e for e in events if getattr(e, "request_type", None) is not RequestType.ENROLMENT]
 
 
@@ -132,7 +132,7 @@ async def test_the_worker_records_what_the_rules_decide(isolated, tmp_path, run_
             for e in expected.emitted
             if isinstance(e, LedgerEventRecorded)
         }
-        await outcomes.until(lambda es: len(requests_answered(es)) >= 3, 30)
+        await outcomes.until(lambda es: len(requests_answered(es)) >= 4, 30)
     finally:
         services.stop()
         await ledger.stop()
@@ -148,6 +148,7 @@ async def test_the_worker_records_what_the_rules_decide(isolated, tmp_path, run_
         ("RequestAccepted", f"{run_id}-c1"),
         ("RequestRejected", f"{run_id}-c2"),
         ("RequestAccepted", f"{run_id}-x1"),
+        ("RequestAccepted", f"{run_id}-R2"),  # the return, answered (ADR 43)
     }
     assert all(isinstance(e, RequestAccepted | RequestRejected) for e in outcomes.events)
 
