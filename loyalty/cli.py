@@ -557,11 +557,12 @@ def bench_redeem(members: int, rate: float, seconds: float, warmup_seconds: floa
 
 
 def _register_worker_commands() -> None:
-    from loyalty.cli_worker import audit, chaos, worker
+    from loyalty.cli_worker import audit, chaos, dead_letters, worker
 
     main.add_command(worker)
     main.add_command(audit)
     main.add_command(chaos)
+    main.add_command(dead_letters)
 
 
 _register_worker_commands()

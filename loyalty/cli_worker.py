@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -66,3 +68,83 @@ def chaos(runs: int, members: int, cap: int, seed: int, deadline: float, pause_s
                                     seed=seed, deadline=deadline, pause_share=pause_share,
                                     echo=click.echo, keep_topics=keep_topics))  # fmt: skip
     raise SystemExit(0 if all(r.ok for r in results) else 1)
+
+
+@click.group("dead-letters")
+def dead_letters() -> None:
+    """The records the front door and the rules refused (loyalty.deadletter.v1), and their
+    replay to their original topic once what refused them is fixed."""
+
+
+_FILTERS = (
+    click.option("--prefix", default=None, help="The deployment's topic prefix."),
+    click.option("--reason", default=None, help="Only this reason (REFUSED, INVALID, ...)."),
+    click.option("--refusal", default=None, help="Only REFUSED ones with this rule's reason."),
+    click.option("--type", "event_type", default=None, help="Only this event type."),
+    click.option("--original-topic", default=None, help="Only those read from this topic."),
+)
+
+
+def _with_filters(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_FILTERS):
+        command = option(command)
+    return command
+
+
+def _letters(
+    prefix: str | None,
+    reason: str | None,
+    refusal: str | None,
+    event_type: str | None,
+    original_topic: str | None,
+) -> tuple[Any, list[Any]]:
+    from loyalty.dead_letters import chosen, read_letters
+    from processors.base.settings import get_settings
+    from processors.contract.deadletter import DeadLetterReason
+
+    settings = get_settings()
+    if prefix is not None:
+        settings = settings.model_copy(update={"topic_prefix": prefix})
+    try:
+        why = DeadLetterReason(reason.upper()) if reason is not None else None
+    except ValueError:
+        known = ", ".join(r.value for r in DeadLetterReason)
+        raise click.BadParameter(
+            f"no reason {reason!r}; one of {known}", param_hint="--reason"
+        ) from None
+    letters = asyncio.run(read_letters(settings))
+    return settings, chosen(letters, reason=why, refusal=refusal, event_type=event_type,
+                            original_topic=original_topic)  # fmt: skip
+
+
+@dead_letters.command("list")
+@_with_filters
+@click.option("--limit", default=20, show_default=True, help="The last letters to show.")
+def list_dead_letters(limit: int, **filters: str | None) -> None:
+    """Counts by reason and event type, and the last letters with where they came from."""
+    from loyalty.dead_letters import summary
+
+    _, letters = _letters(**filters)
+    click.echo(summary(letters, limit))
+
+
+@dead_letters.command("replay")
+@_with_filters
+@click.option("--dry-run", is_flag=True, help="Say what would be replayed; produce nothing.")
+def replay_dead_letters(dry_run: bool, **filters: str | None) -> None:
+    """Produce the chosen letters' original records again, unchanged, to their original topic
+    (one id means one event: what was applied meanwhile changes nothing). A reason, refusal,
+    type or topic must be given: replaying every letter at once is rarely what is meant."""
+    from loyalty.dead_letters import replay, summary
+
+    if not any(filters[k] for k in ("reason", "refusal", "event_type", "original_topic")):
+        raise click.UsageError(
+            "choose what to replay: --reason, --refusal, --type or --original-topic"
+        )
+    settings, letters = _letters(**filters)
+    click.echo(summary(letters, limit=0))
+    if dry_run:
+        click.echo("dry run: nothing produced")
+        return
+    produced = asyncio.run(replay(settings, letters))
+    click.echo(f"replayed {produced} record(s) to their original topics")

@@ -9,6 +9,8 @@ from processors.contract.ledger import LedgerEventRecorded
 from processors.contract.outcomes import RequestAccepted
 from processors.rules import identity
 from processors.rules.identity import ConflictError
+from processors.rules.ledger.purchases import PARKED_MAX
+from processors.rules.refusals import InputRefused
 from tests.rules.given import PROGRAM, Ledgers, bought, enrolled, programs, redeem, returned
 
 
@@ -91,3 +93,19 @@ def test_a_digest_leaves_out_the_envelope_only():
     moved = purchase.model_copy(update={"occurred_at": purchase.occurred_at.replace(year=2027)})
     assert identity.digest(purchase) != identity.digest(moved)
     assert identity.digest(purchase, identity.REQUEST) == identity.digest(moved, identity.REQUEST)
+
+
+def test_beyond_the_parked_limit_a_purchase_is_refused_whole_not_dropped():
+    # Found reading the code: the 101st purchase of a member not yet enrolled was dropped in
+    # silence ("parked"), and its points never paid once they enrolled.
+    book = ledgers()
+    for n in range(PARKED_MAX):
+        book.apply(bought("m1", f"T{n}", cents=100))
+    with pytest.raises(InputRefused, match="100 purchases and returns of member m1") as refused:
+        book.apply(bought("m1", "T-late", cents=5000))
+    assert refused.value.reason == "parked_limit"
+    assert book.apply(bought("m1", "T0", cents=100)) == []  # one already parked is a repeat
+    book.apply(enrolled("m1"))
+    assert book.balance("m1") == PARKED_MAX  # each parked purchase paid, the refused one not
+    book.apply(bought("m1", "T-late", cents=5000))  # replayed from its dead letter
+    assert book.balance("m1") == PARKED_MAX + 50

@@ -37,9 +37,13 @@ from processors.rules.ledger.state import (
     PurchasedLine,
     Redeemed,
 )
+from processors.rules.refusals import InputRefused
 from processors.rules.selection import hierarchy_of
 
 PARKED_MAX = 100
+"""Purchases and returns kept for a member who has not enrolled. Beyond, each is refused whole
+(a `REFUSED` dead letter, `parked_limit`, to replay once they enrol) rather than kept in a
+state that would grow without end or dropped in silence. A merge's step is always kept."""
 
 
 def park(message: Parked) -> Result:
@@ -255,8 +259,13 @@ def park_more(state: MemberLedger, message: Parked) -> Result:
             if not isinstance(message, MemberMergedAway):
                 identity.check(kind, same, identity.digest(parked), message)
             return Result(state, note="already parked until the member enrols")
-    if len(state.parked) < PARKED_MAX:
-        state.parked.append(message)
+    if len(state.parked) >= PARKED_MAX and not isinstance(message, MemberMergedAway):
+        raise InputRefused(
+            "parked_limit",
+            f"{len(state.parked)} purchases and returns of member {state.member_id} already wait "
+            "for their enrolment; replay this one from the dead letters once they enrol",
+        )
+    state.parked.append(message)
     return Result(state, note="parked until the member enrols")
 
 
