@@ -101,6 +101,7 @@ def start_day(state: MemberLedger | None, day: DayStarted, programs: Programs) -
         for category in program.categories:
             moves = lots.expired(state.lots(program_id, category), day.started_at)
             expiry.debit_exactly(program_id, category, EntryKind.EXPIRY, moves)
+            purchases.note_expired(state, program_id, moves)
             for hold in [
                 h for h in state.holds if h.program_id == program_id and h.category == category
             ]:

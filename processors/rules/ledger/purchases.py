@@ -11,6 +11,7 @@ from typing import Any
 
 from processors.contract.base import Event
 from processors.contract.common import PointsCategory
+from processors.contract.config import ProgramConfigured
 from processors.contract.enrolments import MemberEnrolled
 from processors.contract.internal import (
     ForwardedEntry,
@@ -30,6 +31,7 @@ from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.lots import Move
 from processors.rules.ledger.result import Programs, Result, emit
 from processors.rules.ledger.state import (
+    ExpiredLot,
     Hold,
     MemberLedger,
     Parked,
@@ -341,6 +343,7 @@ def return_purchase(
         line.returned_cents += amount
         refunded += amount
     original_total = sum(line.amount_cents for line in record.lines)
+    expired_points = 0
     draft = Draft(
         state,
         LedgerEventType.TRANSACTION_RETURN,
@@ -371,7 +374,9 @@ def return_purchase(
                 program_id, hold.category, EntryKind.RETURN, [Move(hold.expires_at, to_debit)]
             )
         else:
-            draft.debit(program_id, PointsCategory.REGULAR, EntryKind.RETURN, to_debit)
+            gone = _expired_already(state, program, record, to_debit)
+            expired_points += gone
+            draft.debit(program_id, PointsCategory.REGULAR, EntryKind.RETURN, to_debit - gone)
     for redeemed in record.redeemed:
         share = round_half_up(Decimal(redeemed.points * refunded) / max(original_total, 1))
         give_back = min(share, redeemed.points - redeemed.reversed_points)
@@ -390,9 +395,12 @@ def return_purchase(
     debited = sum(e.points for e in draft.entries if e.entry_type is EntryType.DEBIT)
     moved = bool(draft.entries)
     emit(result, draft)
+    detail = f"{refunded / 100:.2f} returned of purchase {returned.transaction_id}"
+    if expired_points:
+        detail += f"; {expired_points} of its points had expired and are not taken again"
     accepted = outcomes.answer(
         request, points_debited=debited, ledger_event_log_id=draft.event_log_id if moved else None,
-        detail=f"{refunded / 100:.2f} returned of purchase {returned.transaction_id}",
+        detail=detail,
     )  # fmt: skip
     state.outcomes[returned.return_id] = accepted
     result.emitted.append(accepted)
@@ -445,6 +453,7 @@ def _forward_return(
     decided = return_purchase(scratch, returned, programs, offer_debits)
     if returned.transaction_id in scratch.purchases:
         state.purchases[returned.transaction_id] = scratch.purchases[returned.transaction_id]
+    state.expired = scratch.expired  # expired points set against this return are used up
     events = [e for e in decided.emitted if isinstance(e, LedgerEventRecorded)]
     answered = [e for e in decided.emitted if isinstance(e, RequestAccepted | RequestRejected)]
     if not events:  # refused, a repeat (answered as before), or no points to move
@@ -583,10 +592,49 @@ def _returns_horizon(state: MemberLedger) -> datetime | None:
 
 
 def forget_old_purchases(state: MemberLedger) -> None:
-    """Drop purchases past the returns window (their returns are no longer accepted)."""
+    """Drop purchases past the returns window (their returns are no longer accepted), and the
+    expired lots only such purchases could have had points in (a lot expiring before the
+    horizon holds points earned before it)."""
     horizon = _returns_horizon(state)
     if horizon is None:
         return
     for transaction_id, record in list(state.purchases.items()):
         if record.occurred_at is not None and record.occurred_at < horizon:
             del state.purchases[transaction_id]
+    state.expired = [lot for lot in state.expired if lot.expires_at >= horizon]
+
+
+def note_expired(state: MemberLedger, program_id: str, moves: Sequence[Move]) -> None:
+    """Keep what the daily run expired, lot by lot, for the returns to come (`ExpiredLot`)."""
+    for move in moves:
+        if move.expires_at is None or move.points <= 0:
+            continue
+        kept = next(
+            (x for x in state.expired
+             if x.program_id == program_id and x.expires_at == move.expires_at),
+            None,
+        )  # fmt: skip
+        if kept is not None:
+            kept.points += move.points
+        else:
+            state.expired.append(
+                ExpiredLot(program_id=program_id, expires_at=move.expires_at, points=move.points)
+            )
+
+
+def _expired_already(
+    state: MemberLedger, program: ProgramConfigured, record: Purchase, points: int
+) -> int:
+    """Of the `points` a return takes back from `record`, those that expired already: the
+    expired points of the purchase's lot not yet set against a return, used up here."""
+    if record.occurred_at is None or points <= 0:
+        return 0
+    expires_at = policy.expires_at(program, record.occurred_at)
+    for lot in state.expired:
+        if lot.program_id == program.program_id and lot.expires_at == expires_at:
+            gone = min(lot.points, points)
+            lot.points -= gone
+            if lot.points == 0:
+                state.expired.remove(lot)
+            return gone
+    return 0

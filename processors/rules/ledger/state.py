@@ -90,6 +90,21 @@ class Referral(BaseModel):
     returned: bool = False
 
 
+class ExpiredLot(BaseModel):
+    """Points of one lot that expired and that no return has set against it yet.
+
+    A return takes back a purchase's points; those of them that expired are gone already, and
+    taking them again would charge the member twice (ADR 43, addendum). Lots keep points by
+    expiry date, not by purchase, so a return counts the expired points of its purchase's lot
+    as its own first, up to what it takes, and uses them up: across every return of a lot's
+    purchases, no more is left untaken than expired. Kept while a purchase with points in
+    the lot may still be returned (`purchases.forget_old_purchases`)."""
+
+    program_id: str
+    expires_at: datetime
+    points: int
+
+
 class Reserved(BaseModel):
     """Points promised to a request in flight (a reward redemption waiting for its stock):
     still in the balance, but no longer spendable by anything else."""
@@ -139,6 +154,7 @@ class MemberLedger(BaseModel):
     referrals: dict[str, Referral] = Field(default_factory=dict)  # program_id → referral paid
     reserved: dict[str, Reserved] = Field(default_factory=dict)  # command_id → points reserved
     transfers: dict[str, InFlight] = Field(default_factory=dict)  # command_id → not answered
+    expired: list[ExpiredLot] = Field(default_factory=list)  # not yet set against a return
 
     def lots(self, program_id: str, category: PointsCategory) -> tuple[Lot, ...]:
         return self.accounts.get(account_key(program_id, category), ())
