@@ -496,7 +496,8 @@ def _forwarded_answer(state: MemberLedger, decided: outcomes.Outcome) -> outcome
         return decided
     answer = decided.model_copy(
         update={"ledger_event_log_id": None,
-                "detail": f"{decided.detail}; booked to {state.merged_into}, merged into"}
+                "detail": f"{decided.detail}; booked to {state.merged_into}, who this member "
+                          "was merged into"}
     )  # fmt: skip
     state.outcomes[decided.command_id] = answer
     return answer
