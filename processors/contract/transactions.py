@@ -5,13 +5,21 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from processors.base import topics
 from processors.contract.base import Cents, Currency, Event, Id, Market, Quantity, Record
 from processors.contract.common import Source, Store
 
 TOPIC = topics.TRANSACTIONS.name
+
+
+def unique_line_ids(ids: list[str], where: str) -> None:
+    """A line id names one line: repeated, a return could not say which it takes back (and
+    the purchase's later lines would shadow the earlier ones)."""
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise ValueError(f"line_id must be unique in {where}; repeated: {', '.join(repeated)}")
 
 
 class TransactionLine(Record):
@@ -74,6 +82,12 @@ class TransactionCompleted(Event):
     )
     tenders: list[Tender] = Field(default_factory=list, description="How the basket was paid.")
 
+    @field_validator("lines")
+    @classmethod
+    def _line_ids_unique(cls, lines: list[TransactionLine]) -> list[TransactionLine]:
+        unique_line_ids([line.line_id for line in lines], "a transaction")
+        return lines
+
     def partition_key(self) -> str:
         # Anonymous customers have no member partition; the transaction is its own key.
         return self.member_id or self.transaction_id
@@ -103,6 +117,12 @@ class TransactionReturned(Event):
     store: Store = Field(description="The store taking the return.")
     till_id: str | None = Field(default=None, max_length=64, description="The till (register).")
     lines: list[ReturnedLine] = Field(min_length=1, description="The lines returned.")
+
+    @field_validator("lines")
+    @classmethod
+    def _line_ids_unique(cls, lines: list[ReturnedLine]) -> list[ReturnedLine]:
+        unique_line_ids([line.line_id for line in lines], "a return")
+        return lines
 
     def partition_key(self) -> str:
         return self.member_id or self.transaction_id

@@ -19,7 +19,12 @@ from pydantic.config import JsonDict
 
 from processors.contract.base import Currency, Market, UtcDatetime
 from processors.contract.common import Source, Store
-from processors.contract.transactions import Tender, TransactionCompleted, TransactionLine
+from processors.contract.transactions import (
+    Tender,
+    TransactionCompleted,
+    TransactionLine,
+    unique_line_ids,
+)
 from projections.api.code_schemas import CodeCheck
 from projections.api.identifiers import ApiId, TillId
 
@@ -97,10 +102,7 @@ class CartRequest(BaseModel):
     @field_validator("lines")
     @classmethod
     def _check_line_ids_unique(cls, lines: list[TransactionLine]) -> list[TransactionLine]:
-        ids = [line.line_id for line in lines]
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
-        if repeated:
-            raise ValueError(f"line_id must be unique in a cart; repeated: {', '.join(repeated)}")
+        unique_line_ids([line.line_id for line in lines], "a cart")
         return lines
 
     def transaction(self, *, event_id: str, occurred_at: datetime) -> TransactionCompleted:

@@ -37,6 +37,7 @@ from processors.contract.redemptions import (
     RequestType,
 )
 from processors.contract.rewards import RewardExpired, RewardGranted
+from processors.contract.transactions import TransactionCompleted, TransactionReturned
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"
 
@@ -402,3 +403,13 @@ def test_an_inbox_message_cannot_expire_before_it_is_posted():
     given["expires_at"] = "2026-11-14T05:00:00Z"
     with pytest.raises(ValidationError, match="expire before it is posted"):
         MessagePosted.model_validate(given)
+
+
+@pytest.mark.parametrize("cls", [TransactionCompleted, TransactionReturned])
+def test_a_line_id_names_one_line_of_a_purchase_or_a_return(cls):
+    # Found by a user's trial: two lines "1" were booked, and a return could only ever
+    # reach one of them (the purchase's record kept the last).
+    given = example(cls)
+    given["lines"] = [given["lines"][0], {**given["lines"][0]}]
+    with pytest.raises(ValidationError, match=r"line_id must be unique in a .*; repeated: "):
+        cls.model_validate(given)
