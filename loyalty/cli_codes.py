@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -134,11 +135,16 @@ def uploaded(
             codes.append(upper)
     if errors:
         return [], errors, warnings
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    # The same file with the same terms is the same issue (a rerun changes nothing); other
+    # terms are another issue, whose terms then govern the promotion's codes.
+    issued_terms = terms(promotion_id, **given)
+    digest = hashlib.sha256(
+        path.read_bytes() + json.dumps(issued_terms, sort_keys=True, default=str).encode()
+    ).hexdigest()
     issues = [
         PromotionCodesIssued.model_validate(
             {
-                **terms(promotion_id, **given),
+                **issued_terms,
                 "occurred_at": at,
                 "codes": codes[start : start + LIST_MAX],
                 "event_id": derived_id("promotion-codes", promotion_id, digest, str(index)),

@@ -77,6 +77,19 @@ def test_a_code_is_found_case_insensitively_in_its_market_with_the_latest_terms(
     assert promotions.find("SAVE11", "CA") is None
 
 
+def test_an_issue_sent_again_under_its_id_with_other_terms_replaces_them():
+    # The config topic is compacted by event id: the latest record of an id is what a process
+    # started later reads, so every process takes it (a user's trial saw the first kept).
+    promotions = Promotions()
+    promotions.apply(issue())
+    assert promotions.apply(issue()) == "promotion codes already issued"
+    ended = issue(ends_at=T0 - timedelta(hours=1))
+    assert "sent again with other terms" in promotions.apply(ended)
+    found = promotions.find("SAVE10", "CA")
+    assert found is not None
+    assert found.ends_at == T0 - timedelta(hours=1)
+
+
 def test_a_generated_code_is_found_by_its_generator():
     promotions = Promotions()
     promotions.apply(issue(codes=[], code_pattern="GEN-#####", code_count=100))

@@ -42,6 +42,16 @@ def test_an_upload_is_published_in_batches_of_at_most_list_max_with_repeatable_i
     assert issues[0].discount.spend_min_cents == 10_000
 
 
+def test_the_same_file_with_other_terms_is_another_issue(tmp_path):
+    # Found by a user's trial: an upload again with an earlier end kept the first issue's id,
+    # so the engine kept the first terms while the projection showed the new ones.
+    path = tmp_path / "codes.csv"
+    path.write_text("code\nEND1\n")
+    (first,), _, _ = uploaded("ZN", path, AT, **TERMS)
+    (ended,), _, _ = uploaded("ZN", path, AT, **{**TERMS, "ends_at": datetime(2026, 12, 7)})
+    assert first.event_id != ended.event_id
+
+
 def test_bad_rows_and_repeats_are_reported_with_their_row_numbers(tmp_path):
     path = tmp_path / "codes.csv"
     path.write_text("code\nZN34C\nzn34c\nno way!\n\nZN35C\n")

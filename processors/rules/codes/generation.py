@@ -100,6 +100,7 @@ class GeneratedCodes:
 
     def __init__(self, promotion_id: str, event_id: str, pattern: str, count: int):
         self._made_of = (promotion_id, event_id, pattern, count)
+        self.event_id = event_id  # the issue that generated them
         self.pattern = CodePattern(pattern)
         self.count = count
         key = hashlib.sha256(f"{promotion_id}\x1f{event_id}".encode()).digest()

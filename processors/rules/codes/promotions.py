@@ -35,13 +35,17 @@ class Promotions:
     generated: dict[str, list[tuple[GeneratedCodes, CodeIssuer | None]]] = field(
         default_factory=dict
     )  # by promotion
-    issues: set[str] = field(default_factory=set)  # event ids applied
+    issues: dict[str, PromotionCodesIssued] = field(default_factory=dict)  # by event id
 
     def apply(self, issued: PromotionCodesIssued) -> str:
-        """Fold one issue in; a note when it changes nothing."""
-        if issued.event_id in self.issues:
+        """Fold one issue in; a note when it changes nothing, or when it replaces the terms
+        of an issue sent before under the same event id: the config topic is compacted by
+        event id, so the latest record of an id is what every process reads in the end, and
+        a process that kept the first would disagree with one started later."""
+        earlier = self.issues.get(issued.event_id)
+        if earlier == issued:
             return "promotion codes already issued"
-        self.issues.add(issued.event_id)
+        self.issues[issued.event_id] = issued
         self.terms[issued.promotion_id] = issued
         for code in issued.codes:
             key = (issued.market, normalised(code))
@@ -53,7 +57,12 @@ class Promotions:
             codes = GeneratedCodes(
                 issued.promotion_id, issued.event_id, issued.code_pattern, issued.code_count
             )
-            self.generated.setdefault(issued.promotion_id, []).append((codes, issued.issuer))
+            kept = [g for g in self.generated.get(issued.promotion_id, [])
+                    if g[0].event_id != issued.event_id]  # fmt: skip
+            self.generated[issued.promotion_id] = [*kept, (codes, issued.issuer)]
+        if earlier is not None:
+            return (f"promotion codes issue {issued.event_id} sent again with other terms: "
+                    f"they are promotion {issued.promotion_id}'s now")  # fmt: skip
         return ""
 
     def find(self, code: str, market: str) -> PromotionCodesIssued | None:
