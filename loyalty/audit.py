@@ -11,6 +11,8 @@ Reconciled today (inputs → what answers them):
   `event_id`;
 - `TransactionReturned` with a member → its answer, an outcome whose `command_id` is the
   return's `return_id` (ADR 43);
+- a purchase or return of a member with no ledger event at all → waiting in the member's
+  state for their enrolment (parked, ADR 8), booked when they enrol;
 - a request with a `command_id` (redemptions, adjustments, transfers, offer loads) → an outcome
   (`RequestAccepted` / `RequestRejected`) with that `command_id`;
 - `OfferUseRequested` → an `OfferUseGranted` or `OfferUseDenied` answering its `event_id`;
@@ -134,12 +136,14 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
         return decoded
 
     causes: set[str] = set()  # event ids a ledger event cites
+    booked: set[str] = set()  # members with a ledger event (enrolled at some point)
     commands: set[str] = set()  # command ids an outcome answers
     answered: set[str] = set()  # offer-use requests and reservations answered
     completed: set[tuple[str, str, int]] = set()  # (member, offer, use) completed
     for _, event in events(LEDGER.name):
         if isinstance(event, LedgerEventRecorded):
             causes.add(event.cause_event_id)
+            booked.add(event.member_id)
     for _, event in events(OUTCOMES.name):
         if isinstance(event, RequestAccepted | RequestRejected):
             commands.add(event.command_id)
@@ -166,6 +170,8 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
                 report.accounted["dead-lettered"] += 1
                 continue
             how = _accounted(event, causes, commands, answered, completed)
+            if how is None and _waits_for_enrolment(event, booked):
+                how = "waiting for the member's enrolment (parked)"
             if how is None:
                 report.unaccounted.append((position, type(event).__name__))
             elif how == "":
@@ -173,6 +179,14 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
             else:
                 report.accounted[how] += 1
     return report
+
+
+def _waits_for_enrolment(event: Event | None, booked: set[str]) -> bool:
+    """A member's purchase or return that the ledger keeps until the member enrols: the
+    member has no ledger event yet, not even their registration."""
+    if not isinstance(event, TransactionCompleted | TransactionReturned):
+        return False
+    return event.member_id is not None and event.member_id not in booked
 
 
 def _accounted(

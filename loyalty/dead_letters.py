@@ -82,7 +82,7 @@ def summary(letters: Sequence[Letter], limit: int = 20) -> str:
         (x.letter.reason.value + (f" {x.refusal}" if x.refusal else ""), x.letter.event_type or "?")
         for x in letters
     )
-    lines = [f"{len(letters)} dead letter(s)"]
+    lines = [f"{len(letters)} dead letter(s) of {len(distinct(letters))} distinct record(s)"]
     for (why, kind), count in counts.most_common():
         lines.append(f"  {count:>7}  {why:<32} {kind}")
     for x in letters[-limit:] if limit else []:
@@ -94,10 +94,24 @@ def summary(letters: Sequence[Letter], limit: int = 20) -> str:
     return "\n".join(lines)
 
 
+def distinct(letters: Sequence[Letter]) -> list[Letter]:
+    """One letter per record: a record replayed and refused again is dead-lettered again (its
+    new position, the same bytes), and replaying both would send it twice, then four times."""
+    seen: set[tuple[str, bytes | None, bytes | None]] = set()
+    kept = []
+    for x in letters:
+        record = (x.letter.original_topic, x.letter.original_key, x.letter.original_value)
+        if record not in seen:
+            seen.add(record)
+            kept.append(x)
+    return kept
+
+
 async def replay(settings: Settings, letters: Sequence[Letter]) -> int:
-    """Produce each letter's original key and value to its original topic, in order, and wait
-    for the broker's acknowledgement of all; returns how many were produced. A letter without
-    a value (an empty record) has nothing to replay and is skipped."""
+    """Produce each distinct record's original key and value to its original topic, in order,
+    and wait for the broker's acknowledgement of all; returns how many were produced. A letter
+    without a value (an empty record) has nothing to replay and is skipped."""
+    letters = distinct(letters)
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers,
                                 enable_idempotence=True, acks="all", linger_ms=5)  # fmt: skip
     await producer.start()

@@ -68,6 +68,11 @@ async def test_a_purchase_beyond_the_parked_limit_is_dead_lettered_and_replayed(
         assert refused.exit_code == 2
         assert "choose what to replay" in refused.output
 
+        waiting = await audit(engine)  # parked is not lost: the audit says they wait
+        assert waiting.ok, waiting.unaccounted[:5]
+        assert waiting.accounted["waiting for the member's enrolment (parked)"] == PARKED_MAX
+        assert waiting.accounted["dead-lettered"] == 1
+
         await publish_events(engine, [enrolled(MEMBER)])
         assert await until(settled, 60), worker.log_tail()
         assert await balance(engine) == PARKED_MAX  # the parked ones paid, not the refused one
@@ -80,6 +85,12 @@ async def test_a_purchase_beyond_the_parked_limit_is_dead_lettered_and_replayed(
             return await settled() and await balance(engine) == PARKED_MAX + 1
 
         assert await until(booked, 60), worker.log_tail()
+
+        # Replayed again: applied already, a no-op (one id, one event); nothing doubles.
+        again = await cli("dead-letters", "replay", "--refusal", "parked_limit")
+        assert "replayed 1 record(s)" in again.output
+        assert await until(settled, 60), worker.log_tail()
+        assert await balance(engine) == PARKED_MAX + 1
     finally:
         services.stop()
     report = await audit(engine)
