@@ -134,9 +134,11 @@ def test_a_return_that_changes_nothing_is_refused_with_the_reason_and_takes_noth
     )  # fmt: skip
     ledgers.apply(returned("m1", "T1", "R1", ("1", 1000)))  # line 1 in full
     assert refusal_of(ledgers.apply(returned("m1", "T1", "R2", ("1", 1000), ("8", 5)))) == (
-        "nothing_to_return",
-        "every line named is returned in full already from T1; no line 8 in it",
-    )
+        "nothing_to_return", "no line 8 in purchase T1; line 1 returned in full already"
+    )  # fmt: skip
+    assert refusal_of(ledgers.apply(returned("m1", "T1", "R2", ("2", 0)))) == (
+        "nothing_to_return", "line 2 returns no amount"
+    )  # fmt: skip
     assert ledgers.balance("m1") == 5  # 15 earned, 10 taken back once
     assert ledgers.states["m1"].purchases["T1"].return_ids == ["R1"]
 

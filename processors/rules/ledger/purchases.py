@@ -412,30 +412,35 @@ def _return_refusal(
     record: Purchase | None, returned: TransactionReturned
 ) -> tuple[RejectionReason, str] | None:
     """Why a return changes nothing, or None: its purchase is not known here, or none of its
-    lines takes anything (unknown to the purchase, or returned in full already)."""
+    lines takes anything back (unknown to the purchase, returned in full already, or asking
+    no amount). The amount refunded decides, not the quantity: points follow money."""
     if record is None:
         return RejectionReason.unknown_transaction, (
             f"no purchase {returned.transaction_id} is known for this member: never received, "
             "or older than the returns window"
         )
     by_line = {line.line_id: line for line in record.lines}
-    unknown = [item.line_id for item in returned.lines if item.line_id not in by_line]
-    left = sum(
-        min(item.amount_cents, line.amount_cents - line.returned_cents)
-        for item in returned.lines
-        if (line := by_line.get(item.line_id)) is not None
-    )
-    if left > 0:
-        return None
-    if unknown and len(unknown) == len(returned.lines):
-        named = ", ".join(unknown)
-        return RejectionReason.nothing_to_return, (
-            f"no line {named} in purchase {returned.transaction_id}"
-        )
-    detail = f"every line named is returned in full already from {returned.transaction_id}"
+    unknown: list[str] = []
+    spent: list[str] = []
+    empty: list[str] = []
+    for item in returned.lines:
+        line = by_line.get(item.line_id)
+        if line is None:
+            unknown.append(item.line_id)
+        elif line.amount_cents > 0 and line.returned_cents >= line.amount_cents:
+            spent.append(item.line_id)
+        elif item.amount_cents > 0 and line.returned_cents < line.amount_cents:
+            return None  # this line takes something back
+        else:
+            empty.append(item.line_id)
+    why: list[str] = []
     if unknown:
-        detail += f"; no line {', '.join(unknown)} in it"
-    return RejectionReason.nothing_to_return, detail
+        why.append(f"no line {', '.join(unknown)} in purchase {returned.transaction_id}")
+    if spent:
+        why.append(f"line {', '.join(spent)} returned in full already")
+    if empty:
+        why.append(f"line {', '.join(empty)} returns no amount")
+    return RejectionReason.nothing_to_return, "; ".join(why)
 
 
 def _forward_return(
