@@ -77,7 +77,7 @@ from processors.rules.codes import checkout, link
 from processors.rules.codes.link import MemberCodes
 from processors.rules.codes.promotions import Promotions
 from processors.rules.ledger import handle as ledger
-from processors.rules.ledger import purchases
+from processors.rules.ledger import policy, purchases
 from processors.rules.ledger.awards import (
     ChallengeCredit,
     OfferCredit,
@@ -91,6 +91,7 @@ from processors.rules.offers import facts, held_uses, limits, retention, schedul
 from processors.rules.offers.catalogue import Catalogue
 from processors.rules.offers.state import MemberOffers, PurchaseRecord
 from processors.rules.preferences import MemberPreferences
+from processors.rules.refusals import InputRefused
 from processors.rules.rewards import external, grants, merge, redeem, store, wallet
 from processors.rules.rewards.state import FreeGrant, MemberRewards
 
@@ -384,6 +385,11 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
         if isinstance(message, TransactionCompleted):
             _anonymous_codes(result, message, config)
         return result
+    if isinstance(message, TransactionCompleted | TransactionReturned):
+        # Refused whole, before anything changes (parked ones too, never later on enrolment).
+        wrong = policy.currency_refusal(config.programs.values(), message.market, message.currency)
+        if wrong is not None:
+            raise InputRefused("currency_mismatch", wrong)
     match message:
         case MemberEnrolled():
             _enrol(result, message, config)

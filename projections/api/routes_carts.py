@@ -49,6 +49,7 @@ from processors.contract.offers import OfferCompleted, OfferProgressed
 from processors.contract.transactions import TransactionCompleted
 from processors.rules.codes import checkout, link
 from processors.rules.codes.uses import FORGOTTEN_AFTER
+from processors.rules.ledger import policy
 from processors.rules.member import Config
 from processors.rules.offers import evaluate as offers
 from processors.rules.offers.catalogue import Catalogue
@@ -150,7 +151,8 @@ async def _find_member(request: Request, member_id: str) -> cart_queries.MemberR
         503,
         described={
             400: "invalid_parameter: a malformed cart; `parameter` names the field (`lines.0.sku`, "
-            "or `transaction_id` when `reserve` is asked without one)",
+            "`transaction_id` when `reserve` is asked without one, or `currency` when the "
+            "market's programmes keep another one)",
             403: "forbidden: cart evaluation needs a till (POS) or staff token",
             404: "not_found: the cart's member was never enrolled",
             409: "member_merged: the cart's member was merged into another; use the survivor",
@@ -188,6 +190,9 @@ async def evaluate_cart(
     if not source.ready.is_set():
         raise ConfigUnavailableError(f"the offer configuration is not loaded yet: {source.status}")
     config = source.config
+    wrong = policy.currency_refusal(config.programs.values(), cart.market, cart.currency)
+    if wrong is not None:  # as the worker refuses the purchase: a preview could not hold
+        raise BadParameterError("currency", wrong)
     state = None
     if cart.member_id is not None:
         # The member's offers and the codes linked to them, read at once: two round trips

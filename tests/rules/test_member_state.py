@@ -8,6 +8,7 @@ import pytest
 from processors.contract.common import PointsCategory
 from processors.rules import member
 from processors.rules.member import Config, MemberState
+from processors.rules.refusals import InputRefused
 from tests.rules.given import PROGRAM, Ledgers, bought, enrolled, programs, redeem, returned
 
 
@@ -371,3 +372,21 @@ def test_a_ledger_purchase_on_the_line_of_another_is_refused():
 
     with pytest.raises(ValueError, match="ledger purchase 'T1' on the line of 'T7'"):
         member.load_state("m1", b"\n".join([head, *swapped]))
+
+
+def test_a_purchase_or_return_in_another_currency_than_its_markets_programmes_is_refused():
+    # Found by a user's trial: a CA purchase in USD earned at the CAD programme's rate.
+    config = Config(dict(programs()))
+    state = MemberState("m1")
+    member.handle(state, enrolled("m1"), config)
+    usd = bought("m1", "T1", cents=3000).model_copy(update={"currency": "USD"})
+    with pytest.raises(InputRefused, match="amounts in USD; the programmes of market CA keep CAD"):
+        member.handle(state, usd, config)
+    stranger = bought("m9", "T9", cents=3000).model_copy(update={"currency": "USD"})
+    with pytest.raises(InputRefused, match="currency_mismatch"):  # not parked for later either
+        member.handle(MemberState("m9"), stranger, config)
+    back = returned("m1", "T1", "R1", ("1", 3000)).model_copy(update={"currency": "USD"})
+    with pytest.raises(InputRefused, match="currency_mismatch"):
+        member.handle(state, back, config)
+    assert state.ledger is not None
+    assert state.ledger.purchases == {}  # nothing of it kept

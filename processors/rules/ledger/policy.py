@@ -27,6 +27,18 @@ RETURNS_ACCEPTED_DAYS = 365
 their whole history; a purchase that arrives older than this is not credited."""
 
 
+def currency_refusal(
+    programs: Iterable[ProgramConfigured], market: str, currency: str
+) -> str | None:
+    """Why amounts in `currency` cannot be priced in `market` (None: they can, or the market
+    has no programme): the market's programmes measure spend in their own currency, and a
+    basket in another one would earn at a rate meant for a different money."""
+    kept = sorted({p.currency for p in programs if p.market == market})
+    if not kept or currency in kept:
+        return None
+    return f"amounts in {currency}; the programmes of market {market} keep {', '.join(kept)}"
+
+
 def returns_horizon(since: date | datetime) -> datetime:
     """The oldest purchase time still returnable seen from `since`: a business time, or the
     date of a daily run (then from that date's UTC midnight). The one place the returns window
