@@ -440,7 +440,7 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
             markets = [p.market for i in _programs(state) if (p := config.programs.get(i))]
             codes = _codes(state) if _active(state) else MemberCodes()  # a stranger's: dropped
             result.emitted += link.request(state.ledger, codes, message, config.promotions,
-                                           markets)  # fmt: skip
+                                           markets, config.catalogue)  # fmt: skip
         case RewardGrantRecordRequested():
             reward = config.rewards.get(message.reward_id)
             result.emitted += external.record(state.ledger, _rewards(state), message, reward)

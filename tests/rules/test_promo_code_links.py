@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from processors.contract.config import OfferWithdrawn
 from processors.contract.offers import PromoCodeRedeemed, PromoCodeRefused
 from processors.contract.outcomes import RejectionReason, RequestAccepted, RequestRejected
 from processors.contract.redemptions import PromoCodeLinkRequested
 from processors.simulation import Simulation
 from tests.rules.given import T0, bought, enrolled, program
+from tests.rules.offers.test_code_unlocked_offers import bonus
 from tests.rules.test_promo_codes import issue
 
 
@@ -76,3 +78,19 @@ def test_a_repeated_link_request_gets_its_first_answer():
     sim = engine()
     first = outcome(sim.feed(link("m1", "PRINT-001")))
     assert sim.feed(link("m1", "PRINT-001").model_copy(update={"event_id": "again"})) == [first]
+
+
+def test_a_code_whose_offer_was_withdrawn_is_not_linked():
+    # Found by a user's trial: the link was accepted (201) though every checkout refuses the
+    # code then ("offer ... is not live").
+    sim = Simulation()
+    sim.run([program(), bonus(), issue(offer_id="BONUS", discount=None, codes=["GO500"])])
+    sim.feed(enrolled("m1"))
+    assert isinstance(outcome(sim.feed(link("m1", "GO500"))), RequestAccepted)
+    sim.run([OfferWithdrawn(event_id="wd-1", occurred_at=T0 - timedelta(hours=1),
+                            offer_id="BONUS", requested_by="mia")])  # fmt: skip
+    refused = outcome(sim.feed(link("m1", "GO500", "k2")))
+    assert isinstance(refused, RequestRejected)
+    assert (refused.reason, refused.detail) == (
+        RejectionReason.code_expired, "offer BONUS is not live"
+    )  # fmt: skip

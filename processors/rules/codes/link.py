@@ -4,7 +4,8 @@ applied by itself at the member's next checkout, without being typed.
 1. `request` (the member's partition): a repeated command_id gets its first answer; refused at
    once, with a stable reason: `unknown_member`, `member_merged`, `unknown_code` (no promotion
    of the member's markets issued it), `invalid_request` (another mode), `code_expired`
-   (outside its window); else the promotion's agent is asked (`PromoCodeLinkClaimRequested`).
+   (outside its window, or the offer it unlocks is not live); else the promotion's agent is
+   asked (`PromoCodeLinkClaimRequested`).
 2. The agent (`uses.py`) links a single-use code to one member only, and refuses a code whose
    uses are spent (`code_already_linked`, `code_exhausted`).
 3. `answered` (the member's partition): the link is kept, and the request answered.
@@ -28,6 +29,7 @@ from processors.rules.arithmetic import derived_id
 from processors.rules.codes.promotions import Promotions, normalised
 from processors.rules.ledger import requests
 from processors.rules.ledger.state import MemberLedger
+from processors.rules.offers.catalogue import Catalogue, is_live
 
 
 class PendingLink(BaseModel):
@@ -52,6 +54,7 @@ def request(
     asked: PromoCodeLinkRequested,
     promotions: Promotions,
     markets: list[str],
+    catalogue: Catalogue,
 ) -> list[Event]:
     """Step 1 (see the module)."""
     repeated = requests.repeat(ledger, asked)
@@ -75,6 +78,10 @@ def request(
     elif not terms.starts_at <= asked.occurred_at < terms.ends_at:
         window = f"{terms.starts_at.isoformat()} to {terms.ends_at.isoformat()}"
         refusal = RejectionReason.code_expired, f"{terms.promotion_id} runs {window}"
+    elif terms.offer_id is not None and not _offer_live(catalogue, terms.offer_id, asked):
+        # As the checkout refuses the code then (`checkout._offer_refusal`): never linked to
+        # be refused at the member's next purchase.
+        refusal = RejectionReason.code_expired, f"offer {terms.offer_id} is not live"
     if refusal is not None:
         return [requests.reply(ledger, asked, reason=refusal[0], detail=refusal[1])]
     assert terms is not None
@@ -89,6 +96,11 @@ def request(
         redemptions_per_code_max=terms.redemptions_per_code_max,
     )  # fmt: skip
     return [claim]
+
+
+def _offer_live(catalogue: Catalogue, offer_id: str, asked: PromoCodeLinkRequested) -> bool:
+    offer = catalogue.get(offer_id)
+    return offer is not None and is_live(offer, asked.occurred_at)
 
 
 def answered(
