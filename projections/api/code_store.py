@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from processors.contract.redemptions import RequestType
+from processors.rules.codes import link
 
 
 @dataclass(frozen=True)
@@ -267,9 +268,11 @@ JOIN request_outcomes o ON o.member_id = l.member_id AND o.command_id = l.comman
     AND o.request_type = %(kind)s AND o.accepted
 WHERE l.member_id = %(member_id)s
     AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
-        WHERE u.code = l.code AND u.member_id = l.member_id AND u.used_at >= o.decided_at)
+        WHERE u.code = l.code AND u.member_id = l.member_id
+            AND u.used_at >= o.decided_at - %(skew)s)
     AND NOT EXISTS (SELECT 1 FROM promo_code_refusals r
-        WHERE r.code = l.code AND r.member_id = l.member_id AND r.refused_at >= o.decided_at)
+        WHERE r.code = l.code AND r.member_id = l.member_id
+            AND r.refused_at >= o.decided_at - %(skew)s)
 ORDER BY l.code
 """
 
@@ -409,7 +412,10 @@ class PostgresCodeStore:
         return [Reservation(**row) for row in await self._rows(_MEMBER_RESERVATIONS, params)]
 
     async def linked_codes(self, member_id: str) -> list[str]:
-        params = {"member_id": member_id, "kind": RequestType.PROMO_CODE_LINK.value}
+        # A use stamped a little before the link's time still uses it up, as in the worker
+        # (`rules.codes.link.with_linked`): the till and the purchase agree.
+        params = {"member_id": member_id, "kind": RequestType.PROMO_CODE_LINK.value,
+                  "skew": link.CLOCK_SKEW}  # fmt: skip
         return [row["code"] for row in await self._rows(_LINKED, params)]
 
     async def offer_reservation(self, request_event_id: str) -> OfferReservationAnswer | None:

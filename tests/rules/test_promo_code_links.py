@@ -94,3 +94,24 @@ def test_a_code_whose_offer_was_withdrawn_is_not_linked():
     assert (refused.reason, refused.detail) == (
         RejectionReason.code_expired, "offer BONUS is not live"
     )  # fmt: skip
+
+
+def test_a_purchase_made_before_the_link_neither_carries_nor_uses_it():
+    # Found by a user's trial: a purchase stamped before the link used the link up in the
+    # worker while the till (which reads links by time) kept offering the code.
+    sim = engine()
+    sim.feed(link("m1", "PRINT-001", occurred_at=T0 + timedelta(hours=1)))
+    earlier = sim.feed(bought("m1", "T1", cents=5000))  # made at T0, before the link
+    assert not any(isinstance(e, PromoCodeRedeemed | PromoCodeRefused) for e in earlier)
+    later = bought("m1", "T2", cents=5000).model_copy(
+        update={"occurred_at": T0 + timedelta(hours=2)}
+    )
+    used = [e for e in sim.feed(later) if isinstance(e, PromoCodeRedeemed)]
+    assert [(u.code, u.transaction_id) for u in used] == [("PRINT-001", "T2")]
+
+
+def test_a_till_clock_a_little_behind_still_makes_the_next_checkout():
+    sim = engine()
+    sim.feed(link("m1", "PRINT-001", occurred_at=T0 + timedelta(minutes=5)))
+    used = [e for e in sim.feed(bought("m1", "T1", cents=5000)) if isinstance(e, PromoCodeRedeemed)]
+    assert [u.code for u in used] == ["PRINT-001"]  # 5 minutes early: within CLOCK_SKEW

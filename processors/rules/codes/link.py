@@ -9,13 +9,14 @@ applied by itself at the member's next checkout, without being typed.
 2. The agent (`uses.py`) links a single-use code to one member only, and refuses a code whose
    uses are spent (`code_already_linked`, `code_exhausted`).
 3. `answered` (the member's partition): the link is kept, and the request answered.
-At the member's next purchase every linked code is added to the codes it carries, and the link
-is used up, whatever that purchase's answer for the code.
+At the member's next purchase made after the link every linked code is added to the codes it
+carries, and the link is used up, whatever that purchase's answer for the code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
@@ -31,6 +32,9 @@ from processors.rules.ledger import requests
 from processors.rules.ledger.state import MemberLedger
 from processors.rules.offers.catalogue import Catalogue, is_live
 
+CLOCK_SKEW = timedelta(minutes=15)
+"""How far before a link's time a purchase may be stamped and still be its next checkout."""
+
 
 class PendingLink(BaseModel):
     """A link request waiting for the promotion's agent."""
@@ -45,6 +49,9 @@ class MemberCodes(BaseModel):
     """The member's linked codes (code → promotion) and link requests in flight."""
 
     linked: dict[str, str] = Field(default_factory=dict)
+    # When each link was asked for (its answer's time): it applies to purchases made from
+    # then on, as the till sees it (a link kept before this field: to the next purchase).
+    linked_at: dict[str, datetime] = Field(default_factory=dict)
     pending: dict[str, PendingLink] = Field(default_factory=dict)  # by command_id
 
 
@@ -116,16 +123,27 @@ def answered(
         detail = f"code {pending.code}: {reason.value.replace('_', ' ')}"
         return [requests.reply(ledger, asked, reason=reason, detail=detail)]
     codes.linked[pending.code] = pending.promotion_id
+    codes.linked_at[pending.code] = asked.occurred_at
     detail = f"code {pending.code} applies by itself at the next checkout"
     return [requests.reply(ledger, asked, discount_cents=None, detail=detail)]
 
 
 def with_linked(codes: MemberCodes | None, purchase: TransactionCompleted) -> TransactionCompleted:
-    """The purchase with the member's linked codes added (each once), the links used up."""
+    """The purchase with the member's linked codes added (each once), those links used up. A
+    purchase made well before a link was asked for (a late upload, a backdated basket) neither
+    carries nor uses it: the link waits for the next purchase made after it, as the till's
+    view of the links does (`projections.api.code_store`), so the two agree. `CLOCK_SKEW`
+    lets a till's clock run a little behind the API's."""
     if codes is None or not codes.linked:
         return purchase
-    linked, codes.linked = list(codes.linked), {}
-    return carrying(purchase, linked)
+    due = [
+        code for code in codes.linked
+        if (at := codes.linked_at.get(code)) is None or at - CLOCK_SKEW <= purchase.occurred_at
+    ]  # fmt: skip
+    for code in due:
+        del codes.linked[code]
+        codes.linked_at.pop(code, None)
+    return carrying(purchase, due)
 
 
 def carrying(purchase: TransactionCompleted, linked: Iterable[str]) -> TransactionCompleted:
