@@ -256,7 +256,8 @@ SELECT
         JOIN request_outcomes o ON o.member_id = l.member_id AND o.command_id = l.command_id
             AND o.request_type = %(kind)s AND o.accepted
         WHERE l.code = %(code)s AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
-            WHERE u.code = l.code AND u.member_id = l.member_id AND u.used_at >= o.decided_at)
+            WHERE u.code = l.code AND u.member_id = l.member_id
+                AND u.used_at >= o.decided_at - %(skew)s)
         ORDER BY o.decided_at DESC LIMIT 1) AS linked_member_id
 """
 
@@ -403,6 +404,7 @@ class PostgresCodeStore:
             "promotion_id": promotion_id,
             "at": at,
             "kind": RequestType.PROMO_CODE_LINK.value,
+            "skew": link.CLOCK_SKEW,
         }
         (row,) = await self._rows(_ACTIVITY, params)
         return CodeActivity(**row)
