@@ -41,7 +41,7 @@ from processors.rules.codes import uses as uses_rule
 from projections.api.answers import code_reserved_key, lease_key, refused_key
 from projections.api.code_leases import LeaseBook
 from projections.api.code_schemas import CodeCheck
-from projections.api.code_store import CodeStore
+from projections.api.code_store import CodeActivity, CodeStore
 from projections.api.commands import CommandSink, CommandUnavailableError
 from projections.api.wakeups import Asked, Wakeups, code_key
 
@@ -117,6 +117,38 @@ def coupons(
             detail = f"the offer this coupon activates ({', '.join(offer_ids)}) gives nothing here"
             out.append(refused(code, None, PromoCodeRefusal.code_not_applicable.value, detail))
     return out
+
+
+async def spent_already(
+    store: CodeStore, checked: Sequence[PromoCodeUseRequested | CodeCheck], now: datetime
+) -> list[PromoCodeUseRequested | CodeCheck]:
+    """Without a reservation nothing is counted, but a till is not told a cart discount code
+    `applies` when the projections already hold all of its uses, or of its promotion's, used
+    or reserved (a user's trial was told so of a spent single-use code): `code_exhausted`.
+    Conservative: uses leased to an API process (ADR 40) are not projected, so what this sees
+    spent is spent; a reservation released early still counts until it lapses. Per-member
+    limits and codes that unlock an offer are left to the reservation's answer."""
+    out: list[PromoCodeUseRequested | CodeCheck] = []
+    for check in checked:
+        if isinstance(check, PromoCodeUseRequested) and check.offer_use is None:
+            full = _full(check, await store.activity(check.code, check.promotion_id, now))
+            if full is not None:
+                out.append(refused(check.code, check.promotion_id,
+                                   PromoCodeRefusal.code_exhausted.value, full))  # fmt: skip
+                continue
+        out.append(check)
+    return out
+
+
+def _full(use: PromoCodeUseRequested, activity: CodeActivity) -> str | None:
+    taken = activity.code_uses + activity.code_reservations
+    if use.redemptions_per_code_max is not None and taken >= use.redemptions_per_code_max:
+        return f"code {use.code}: {taken} of {use.redemptions_per_code_max} used or reserved"
+    spent = activity.promotion_uses + activity.promotion_reservations
+    if use.redemptions_total_max is not None and spent >= use.redemptions_total_max:
+        return (f"promotion {use.promotion_id}: {spent} of {use.redemptions_total_max} uses "
+                "used or reserved")  # fmt: skip
+    return None
 
 
 def refused(code: str, promotion_id: str | None, reason: str, detail: str) -> CodeCheck:

@@ -236,6 +236,8 @@ async def evaluate_cart(
         checked = await code_checks.reserved_before_the_end(
             request.app.state.code_store, outcomes, checked
         )
+    if not body.reserve and any(isinstance(c, PromoCodeUseRequested) for c in checked):
+        checked = await code_checks.spent_already(request.app.state.code_store, checked, now)
     invalid = sum(
         1 for c in checked if isinstance(c, CodeCheck) and c.reason in code_checks.INVALID_CODE
     )

@@ -280,6 +280,20 @@ def test_a_cart_says_per_code_whether_it_applies_and_counts_nothing_without_rese
     assert engine.sent == []
 
 
+def test_without_reserve_a_spent_code_is_told_exhausted_not_applies(store, engine):
+    # Found by a user's trial: a single-use code redeemed already was still told `applies`.
+    store.used.append(use(1, "M9"))  # ZN34C's one use, projected
+    with TestClient(app_for(store, engine)) as client:
+        response = client.post("/v1/carts/evaluate", json=cart(promo_codes=["ZN34C", "ZN35C"]),
+                               headers=staff())  # fmt: skip
+    spent, fresh = response.json()["promo_codes"]
+    assert (spent["status"], spent["reason"], spent["detail"]) == (
+        "refused", "code_exhausted", "code ZN34C: 1 of 1 used or reserved"
+    )  # fmt: skip
+    assert (fresh["status"], fresh["discount_cents"]) == ("applies", 550)
+    assert engine.sent == []  # still nothing counted
+
+
 def test_a_reserved_code_says_until_when_and_a_release_gives_it_back(store, engine):
     body = cart(promo_codes=["ZN34C"], reserve=True)
     with TestClient(app_for(store, engine)) as client:
