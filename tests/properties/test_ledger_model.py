@@ -49,6 +49,19 @@ class Model:
         self.deficit: dict[str, int] = dict.fromkeys(MEMBERS, 0)
         # member → transaction → (release date, expiry date, points still held)
         self.held: dict[str, dict[str, tuple[date, date, int]]] = {m: {} for m in MEMBERS}
+        # member → expiry date → points that expired that no return has set against (ADR 43)
+        self.expired: dict[str, dict[date, int]] = {m: {} for m in MEMBERS}
+
+    def expire(self, member: str, today: date) -> None:
+        for expires in [d for d in self.lots[member] if d <= today]:
+            gone = self.lots[member].pop(expires)
+            self.expired[member][expires] = self.expired[member].get(expires, 0) + gone
+
+    def take_back(self, member: str, points: int, expires: date) -> None:
+        """A return: the purchase's points less those of its lot that expired (used up)."""
+        gone = min(points, self.expired[member].get(expires, 0))
+        self.expired[member][expires] = self.expired[member].get(expires, 0) - gone
+        self.debit(member, points - gone)
 
     def held_points(self, member: str) -> int:
         return sum(points for _, _, points in self.held[member].values())
@@ -123,8 +136,7 @@ class LedgerMachine(RuleBasedStateMachine):
                     if release <= self.today:
                         del self.model.held[member][tx]
                         self.model.credit(member, points, expires)
-                for expires in [d for d in self.model.lots[member] if d <= self.today]:
-                    del self.model.lots[member][expires]
+                self.model.expire(member, self.today)
 
     @rule(data=st.data(), cents=st.integers(0, 50_000))
     def earn(self, data: st.DataObject, cents: int) -> None:
@@ -180,7 +192,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if tx in self.model.held[member]:
             del self.model.held[member][tx]  # still held: taken back from the hold
         else:
-            self.model.debit(member, points)
+            self.model.take_back(member, points, bought_on + timedelta(days=31))
 
     @rule(
         data=st.data(),
