@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic.config import JsonDict
 
 from processors.contract.base import Currency, Market, UtcDatetime
@@ -91,7 +91,7 @@ class CartRequest(BaseModel):
     promo_codes: list[ApiId] = Field(default_factory=list, max_length=50)
     redemption_tokens: list[ApiId] = Field(default_factory=list, max_length=50)
     tenders: list[Tender] = Field(default_factory=list, max_length=50)
-    reserve: bool = Field(
+    reserve: StrictBool = Field(
         default=False,
         description="Reserve each promo code that applies for this basket (needs "
         "`transaction_id`), and each use of a discount offer with a total-uses limit: the till "

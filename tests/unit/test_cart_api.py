@@ -99,6 +99,7 @@ def test_the_token_is_checked_before_the_body(client):
         ({"occurred_at": "2026-03-02T10:00:00"}, "occurred_at", "timezone"),
         ({"currency": "cad"}, "currency", "pattern"),
         ({"currency": "USD"}, "currency", "the programmes of market ca keep cad"),
+        ({"reserve": "yes"}, "reserve", "valid boolean"),  # not a truthy string: a reservation
         ({"surprise": 1}, "surprise", "not permitted"),
         ({"store": {"province": "ON"}}, "store.store_id", "required"),
     ],
