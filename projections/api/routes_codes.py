@@ -14,6 +14,7 @@ Failed code validations are counted by the guessing throttle (`throttle`), 429 p
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
@@ -385,7 +386,8 @@ async def code_status(
             described={
                 403: "forbidden: releasing needs a till (POS) or staff token",
                 404: "not_found: no code or offer reservation nor lock is known for this "
-                "basket",
+                "basket, looked for again until the API's decision wait ends (a reservation "
+                "just answered may not be written yet)",
                 503: "commands_unavailable (retry) or database_unavailable",
             },
         ),
@@ -411,9 +413,18 @@ async def release_reservations(
     app = request.app
     now: datetime = app.state.clock()
     store: CodeStore = app.state.code_store
-    held = await store.reservations(transaction_id)
-    offers_held = await store.offer_reservations(transaction_id)
-    locked = await store.locked_offers(transaction_id)
+    # A till may cancel right after it was told "reserved": the answer came from Kafka (ADR
+    # 34) or a lease (ADR 40), the projector writes it a moment later. Nothing found is
+    # looked for again until the decision wait ends, before a 404.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + app.state.decision_wait
+    while True:
+        held = await store.reservations(transaction_id)
+        offers_held = await store.offer_reservations(transaction_id)
+        locked = await store.locked_offers(transaction_id)
+        if held or offers_held or locked or loop.time() >= deadline:
+            break
+        await asyncio.sleep(app.state.decision_poll)
     if not held and not offers_held and not locked:
         raise NotFoundError(
             f"no promo code or offer reserved nor offer locked for basket '{transaction_id}'"

@@ -411,8 +411,27 @@ def test_a_release_unlocks_the_reward_store_offers_locked_to_the_basket(store, e
     assert second == first
 
 
-def test_releasing_a_basket_without_reservations_is_404(store, engine):
+def test_a_release_right_after_the_reservation_waits_for_its_row(store, engine):
+    # Found by a user's trial: a till cancelling at once got 404 (the projector had not written
+    # the reservation yet) and believed nothing was held.
+    asked = 0
+    held = Reservation("ZN34C", "CART-1", "ZN", None, 550, AT + timedelta(minutes=15))
+
+    async def projected_late(transaction_id: str) -> list[Reservation]:
+        nonlocal asked
+        asked += 1
+        return [held] if asked >= 3 else []
+
+    store.reservations = projected_late  # type: ignore[method-assign]
     with TestClient(app_for(store, engine)) as client:
+        response = client.delete("/v1/carts/CART-1/reservations", headers=staff())
+    assert response.status_code == 200, response.text
+    assert response.json()["released"] == [{"code": "ZN34C", "promotion_id": "ZN"}]
+    assert asked == 3
+
+
+def test_releasing_a_basket_without_reservations_is_404(store, engine):
+    with TestClient(app_for(store, engine, wait=SHORT)) as client:  # 404 once the wait ends
         response = client.delete("/v1/carts/CART-9/reservations", headers=staff())
     assert response.status_code == 404
 
