@@ -11,8 +11,9 @@ Reconciled today (inputs → what answers them):
   `event_id`;
 - `TransactionReturned` with a member → its answer, an outcome whose `command_id` is the
   return's `return_id` (ADR 43);
-- a purchase or return of a member with no ledger event at all → waiting in the member's
-  state for their enrolment (parked, ADR 8), booked when they enrol;
+- a purchase or return of a member with no ledger event at all and no enrolment waiting to be
+  run → waiting in the member's state for their enrolment (parked, ADR 8), booked when they
+  enrol;
 - a request with a `command_id` (redemptions, adjustments, transfers, offer loads) → an outcome
   (`RequestAccepted` / `RequestRejected`) with that `command_id`;
 - `OfferUseRequested` → an `OfferUseGranted` or `OfferUseDenied` answering its `event_id`;
@@ -162,6 +163,12 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
         if isinstance(e, DeadLettered)
     }
 
+    # Members whose enrolment is there but not answered yet: their purchases are not parked
+    # for an enrolment to come, the engine has not run them.
+    enrolling = {
+        e.member_id for _, e in events(ENROLMENTS.name)
+        if isinstance(e, MemberEnrolled) and e.event_id not in commands
+    }  # fmt: skip
     report = AuditReport()
     for spec in INPUTS:
         for position, event in steps if spec is LEDGER_STEPS else events(spec.name):
@@ -170,7 +177,7 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
                 report.accounted["dead-lettered"] += 1
                 continue
             how = _accounted(event, causes, commands, answered, completed)
-            if how is None and _waits_for_enrolment(event, booked):
+            if how is None and _waits_for_enrolment(event, booked | enrolling):
                 how = "waiting for the member's enrolment (parked)"
             if how is None:
                 report.unaccounted.append((position, type(event).__name__))
@@ -181,12 +188,13 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
     return report
 
 
-def _waits_for_enrolment(event: Event | None, booked: set[str]) -> bool:
+def _waits_for_enrolment(event: Event | None, known: set[str]) -> bool:
     """A member's purchase or return that the ledger keeps until the member enrols: the
-    member has no ledger event yet, not even their registration."""
+    member has no ledger event yet, not even their registration, and no enrolment waiting
+    to be run (`known` holds both kinds of member)."""
     if not isinstance(event, TransactionCompleted | TransactionReturned):
         return False
-    return event.member_id is not None and event.member_id not in booked
+    return event.member_id is not None and event.member_id not in known
 
 
 def _accounted(
