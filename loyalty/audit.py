@@ -169,6 +169,7 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
         e.member_id for _, e in events(ENROLMENTS.name)
         if isinstance(e, MemberEnrolled) and e.event_id not in commands
     }  # fmt: skip
+    known = booked | enrolling
     report = AuditReport()
     for spec in INPUTS:
         for position, event in steps if spec is LEDGER_STEPS else events(spec.name):
@@ -177,7 +178,7 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
                 report.accounted["dead-lettered"] += 1
                 continue
             how = _accounted(event, causes, commands, answered, completed)
-            if how is None and _waits_for_enrolment(event, booked | enrolling):
+            if how is None and _waits_for_enrolment(event, known):
                 how = "waiting for the member's enrolment (parked)"
             if how is None:
                 report.unaccounted.append((position, type(event).__name__))
