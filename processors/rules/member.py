@@ -705,9 +705,11 @@ def _return(result: MemberResult, returned: TransactionReturned, config: Config)
         result.take(ledger.handle(state.ledger, returned, config.programs))
         return
     evaluation = offers.on_return(_offers(state), returned, *_rules(config))
-    debits = [OfferDebit(r.offer_id, r.program_id, r.points) for r in evaluation.reversals]
+    debits = [
+        OfferDebit(r.offer_id, r.program_id, r.points, r.awarded_at) for r in evaluation.reversals
+    ]
     taken = challenges.on_return(_challenges(state), returned, config.challenges, state.member_id)
-    debits += [OfferDebit(None, t.program_id, t.points) for t in taken.taken_back]
+    debits += [OfferDebit(None, t.program_id, t.points, t.awarded_at) for t in taken.taken_back]
     assert state.ledger is not None
     result.take(purchases.return_purchase(state.ledger, returned, config.programs, debits))
     result.emitted += evaluation.events

@@ -77,6 +77,7 @@ class PointsDue:
     completed_event_id: str
     occurred_at: datetime
     transaction_id: str | None
+    awarded_at: datetime | None = None  # taken back: when it was paid (names its lot)
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,7 @@ def on_return(
                     completion.completed_event_id,
                     returned.occurred_at,
                     returned.transaction_id,
+                    completion.at,
                 )
             )
     return outcome

@@ -36,11 +36,13 @@ class OfferCredit:
 
 @dataclass(frozen=True)
 class OfferDebit:
-    """Points of an earlier offer award that a return takes back."""
+    """Points of an earlier offer award that a return takes back; `awarded_at`, when it was
+    paid: its points went into that time's lot, whose expired points are not taken again."""
 
     offer_id: str | None  # None: a challenge's award (ChallengeAwardTakenBack names it)
     program_id: str
     points: int
+    awarded_at: datetime | None = None
 
 
 def credit_offer_award(state: MemberLedger, award: OfferCredit, programs: Programs) -> Result:
@@ -108,16 +110,3 @@ def credit_challenge_award(
     """Book a challenge's points like an offer's award (REGULAR, a lot expiring by the
     programme's policy), under its own event type; once per completion (its event id)."""
     return _credit(state, LedgerEventType.CHALLENGE_AWARD, award, None, programs)
-
-
-def debit_offer_awards(draft: Draft, debits: list[OfferDebit]) -> None:
-    """Add to a return's ledger event the offer awards it takes back (may overdraw, like the
-    base-earn return: the next credit repays the deficit)."""
-    for debit in debits:
-        draft.debit(
-            debit.program_id,
-            PointsCategory.REGULAR,
-            EntryKind.RETURN,
-            debit.points,
-            offer_id=debit.offer_id,
-        )

@@ -26,7 +26,7 @@ from processors.contract.transactions import TransactionCompleted, TransactionRe
 from processors.rules import identity, outcomes
 from processors.rules.arithmetic import derived_id, round_half_up
 from processors.rules.ledger import policy, referrals
-from processors.rules.ledger.awards import OfferDebit, debit_offer_awards
+from processors.rules.ledger.awards import OfferDebit
 from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.lots import Move
 from processors.rules.ledger.result import Programs, Result, emit
@@ -374,7 +374,7 @@ def return_purchase(
                 program_id, hold.category, EntryKind.RETURN, [Move(hold.expires_at, to_debit)]
             )
         else:
-            gone = _expired_already(state, program, record, to_debit)
+            gone = _expired_already(state, program, record.occurred_at, to_debit)
             expired_points += gone
             draft.debit(program_id, PointsCategory.REGULAR, EntryKind.RETURN, to_debit - gone)
     for redeemed in record.redeemed:
@@ -391,7 +391,17 @@ def return_purchase(
                 points,
                 expires_at,
             )
-    debit_offer_awards(draft, list(offer_debits))
+    for debit in offer_debits:
+        # May overdraw, like the base earn's return: the next credit repays the deficit.
+        program = programs.get(debit.program_id)
+        gone = (
+            _expired_already(state, program, debit.awarded_at, debit.points)
+            if program is not None
+            else 0
+        )
+        expired_points += gone
+        draft.debit(debit.program_id, PointsCategory.REGULAR, EntryKind.RETURN,
+                    debit.points - gone, offer_id=debit.offer_id)  # fmt: skip
     debited = sum(e.points for e in draft.entries if e.entry_type is EntryType.DEBIT)
     moved = bool(draft.entries)
     emit(result, draft)
@@ -629,13 +639,14 @@ def note_expired(state: MemberLedger, program_id: str, moves: Sequence[Move]) ->
 
 
 def _expired_already(
-    state: MemberLedger, program: ProgramConfigured, record: Purchase, points: int
+    state: MemberLedger, program: ProgramConfigured, earned_at: datetime | None, points: int
 ) -> int:
-    """Of the `points` a return takes back from `record`, those that expired already: the
-    expired points of the purchase's lot not yet set against a return, used up here."""
-    if record.occurred_at is None or points <= 0:
+    """Of the `points` a return takes back that were earned at `earned_at` (the purchase's
+    base points, or an award it paid), those that expired already: the expired points of
+    that time's lot not yet set against a return, used up here."""
+    if earned_at is None or points <= 0:
         return 0
-    expires_at = policy.expires_at(program, record.occurred_at)
+    expires_at = policy.expires_at(program, earned_at)
     for lot in state.expired:
         if lot.program_id == program.program_id and lot.expires_at == expires_at:
             gone = min(lot.points, points)

@@ -70,12 +70,14 @@ class Award:
 
 @dataclass(frozen=True)
 class AwardReversal:
-    """Points to debit because a return means a use's award no longer holds (points > 0)."""
+    """Points to debit because a return means a use's award no longer holds (points > 0);
+    `awarded_at`: when the use was paid, which names the lot its points went into."""
 
     offer_id: str
     program_id: str
     points: int
     completed_event_id: str
+    awarded_at: datetime
 
 
 @dataclass

@@ -193,5 +193,5 @@ def _reprice(
     if any(pending.record is use for pending in standing.pending):
         return  # not paid yet: the grant pays at most what is left (ADR 14)
     evaluation.reversals.append(
-        AwardReversal(offer.offer_id, use.program_id, taken, use.completed_event_id)
+        AwardReversal(offer.offer_id, use.program_id, taken, use.completed_event_id, use.at)
     )
