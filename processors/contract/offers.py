@@ -460,3 +460,21 @@ class PromoCodeReserved(Event):
 
     def partition_key(self) -> str:
         return self.member_id or self.transaction_id
+
+
+class PromoCodeUnreserved(Event):
+    """A basket's reservation of a code was given back before any purchase used it (the till
+    cancelled the basket, `DELETE /v1/carts/{transaction_id}/reservations`): the use counts
+    no more, for the code, its promotion and the member. Emitted by the promotion's agent only
+    when a live reservation was dropped; keyed like the `PromoCodeReserved` it ends, so it is
+    read after it."""
+
+    topic: ClassVar[str] = TOPIC
+
+    code: Id = Field(description="The code, upper-cased as codes compare.")
+    promotion_id: Id = Field(description="The promotion that issued it.")
+    member_id: Id | None = Field(default=None, description="The member; null: anonymous.")
+    transaction_id: Id = Field(description="The basket whose reservation ended.")
+
+    def partition_key(self) -> str:
+        return self.member_id or self.transaction_id

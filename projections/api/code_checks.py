@@ -126,7 +126,7 @@ async def spent_already(
     `applies` when the projections already hold all of its uses, or of its promotion's, used
     or reserved (a user's trial was told so of a spent single-use code): `code_exhausted`.
     Conservative: uses leased to an API process (ADR 40) are not projected, so what this sees
-    spent is spent; a reservation released early still counts until it lapses. Per-member
+    spent is spent; a reservation released counts no more (`PromoCodeUnreserved`). Per-member
     limits and codes that unlock an offer are left to the reservation's answer."""
     out: list[PromoCodeUseRequested | CodeCheck] = []
     for check in checked:

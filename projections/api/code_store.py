@@ -121,7 +121,7 @@ class CodeActivity:
     code_uses: int
     promotion_uses: int
     code_reservations: int
-    """Reservations of this code still counting (not lapsed, not committed)."""
+    """Reservations of this code still counting (not lapsed, released nor committed)."""
     promotion_reservations: int
     linked_member_id: str | None
     """The member an accepted link of this code (made through this API) is still waiting for."""
@@ -162,7 +162,7 @@ class CodeStore(Protocol):
         ...
 
     async def reservation(self, code: str, transaction_id: str) -> Reservation | None:
-        """The basket's reservation of `code`, if projected."""
+        """The basket's reservation of `code`, if projected and not released."""
         ...
 
     async def refusal(self, cause_event_id: str) -> Refusal | None:
@@ -170,7 +170,8 @@ class CodeStore(Protocol):
         ...
 
     async def reservations(self, transaction_id: str) -> list[Reservation]:
-        """Every reservation of the basket, by code."""
+        """Every reservation of the basket, by code, released ones too (a release repeated
+        answers as the first did)."""
         ...
 
     async def activity(self, code: str, promotion_id: str, at: datetime) -> CodeActivity:
@@ -180,7 +181,7 @@ class CodeStore(Protocol):
     async def member_reservations(self, member_id: str, since: datetime) -> list[Reservation]:
         """The member's reservations, lapsed after `since`, whose basket was not bought yet
         (the worker's holds end with their basket's purchase, whatever it used: `held_uses.
-        used`; a released one shows until it lapses: releases are not projected)."""
+        used`; a released one is not: `PromoCodeUnreserved`)."""
         ...
 
     async def linked_codes(self, member_id: str) -> list[str]:
@@ -225,9 +226,12 @@ ON CONFLICT (member_id, command_id) DO NOTHING
 RETURNING 1
 """
 
+# A basket's reservations; `released` true: those given back too (a release repeated finds
+# what the first gave back and answers the same).
 _RESERVATION = """
 SELECT code, transaction_id, promotion_id, member_id, discount_cents, reserved_until
 FROM promo_code_reservations WHERE transaction_id = %s AND (%s::text IS NULL OR code = %s)
+    AND (%s OR released_at IS NULL)
 ORDER BY code
 """
 
@@ -237,7 +241,8 @@ FROM promo_code_refusals WHERE cause_event_id = %s
 ORDER BY event_id LIMIT 1
 """
 
-# A reservation counts while it has not lapsed and no use committed it; a link made through
+# A reservation counts while it has not lapsed, was not released and no use committed it; a
+# link made through
 # this API waits for the member's next purchase with the code.
 _ACTIVITY = """
 SELECT
@@ -245,11 +250,13 @@ SELECT
     (SELECT count(*) FROM promo_code_uses WHERE promotion_id = %(promotion_id)s)
         AS promotion_uses,
     (SELECT count(*) FROM promo_code_reservations r WHERE r.code = %(code)s
-        AND r.reserved_until > %(at)s AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
+        AND r.reserved_until > %(at)s AND r.released_at IS NULL
+        AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
             WHERE u.code = r.code AND u.transaction_id = r.transaction_id))
         AS code_reservations,
     (SELECT count(*) FROM promo_code_reservations r WHERE r.promotion_id = %(promotion_id)s
-        AND r.reserved_until > %(at)s AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
+        AND r.reserved_until > %(at)s AND r.released_at IS NULL
+        AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
             WHERE u.code = r.code AND u.transaction_id = r.transaction_id))
         AS promotion_reservations,
     (SELECT l.member_id FROM promo_code_link_requests l
@@ -280,7 +287,7 @@ ORDER BY l.code
 _MEMBER_RESERVATIONS = """
 SELECT r.code, r.transaction_id, r.promotion_id, r.member_id, r.discount_cents, r.reserved_until
 FROM promo_code_reservations r
-WHERE r.member_id = %(member_id)s AND r.reserved_until > %(since)s
+WHERE r.member_id = %(member_id)s AND r.reserved_until > %(since)s AND r.released_at IS NULL
     AND NOT EXISTS (SELECT 1 FROM member_transactions t
         WHERE t.member_id = r.member_id AND t.transaction_id = r.transaction_id)
 ORDER BY r.transaction_id, r.code
@@ -387,7 +394,7 @@ class PostgresCodeStore:
             )
 
     async def reservation(self, code: str, transaction_id: str) -> Reservation | None:
-        rows = await self._rows(_RESERVATION, (transaction_id, code, code))
+        rows = await self._rows(_RESERVATION, (transaction_id, code, code, False))
         return Reservation(**rows[0]) if rows else None
 
     async def refusal(self, cause_event_id: str) -> Refusal | None:
@@ -395,7 +402,7 @@ class PostgresCodeStore:
         return Refusal(**rows[0]) if rows else None
 
     async def reservations(self, transaction_id: str) -> list[Reservation]:
-        rows = await self._rows(_RESERVATION, (transaction_id, None, None))
+        rows = await self._rows(_RESERVATION, (transaction_id, None, None, True))
         return [Reservation(**row) for row in rows]
 
     async def activity(self, code: str, promotion_id: str, at: datetime) -> CodeActivity:

@@ -1,5 +1,6 @@
 """The promo codes projection: `PromotionCodesIssued` (loyalty.config.v1) and
-`PromoCodeReserved`, `PromoCodeRedeemed`, `PromoCodeRefused` (loyalty.offers.v1) → promotions,
+`PromoCodeReserved`, `PromoCodeUnreserved`, `PromoCodeRedeemed`, `PromoCodeRefused`
+(loyalty.offers.v1) → promotions,
 promotion_issues, promotion_codes, promo_code_reservations, promo_code_uses and
 promo_code_refusals (docs/adr/0026-promo-code-api.md).
 
@@ -13,7 +14,10 @@ projection wrote. Idempotent and independent of the order of the offers topic's 
   generated codes are never stored, only their generator's inputs (`promotion_issues`);
 - uses and refusals are insert-only, by their event id (a redelivery is one row); a use keeps
   its code's issuer and its purchase's spend (the attribution views of migration 0017);
-- a reservation keeps its first time and its latest end (asking again extends it).
+- a reservation keeps its first time and its latest end (asking again extends it); a release
+  (`PromoCodeUnreserved`) sets its `released_at`, and asking again after it clears it. Both
+  are keyed like the basket, so they arrive in the agent's order; within a batch the last of
+  a basket's reservation events decides.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from processors.contract.offers import (
     PromoCodeRedeemed,
     PromoCodeRefused,
     PromoCodeReserved,
+    PromoCodeUnreserved,
 )
 from processors.rules.codes.promotions import normalised
 
@@ -39,9 +44,18 @@ TABLES = (
     "promo_code_uses", "promo_code_refusals",
 )  # fmt: skip
 
-CodeEvent = PromotionCodesIssued | PromoCodeReserved | PromoCodeRedeemed | PromoCodeRefused
+CodeEvent = (
+    PromotionCodesIssued
+    | PromoCodeReserved
+    | PromoCodeUnreserved
+    | PromoCodeRedeemed
+    | PromoCodeRefused
+)
 
-EVENTS = (PromotionCodesIssued, PromoCodeReserved, PromoCodeRedeemed, PromoCodeRefused)
+EVENTS = (
+    PromotionCodesIssued, PromoCodeReserved, PromoCodeUnreserved, PromoCodeRedeemed,
+    PromoCodeRefused,
+)  # fmt: skip
 """What this projection writes."""
 
 PASSED_OVER = (PromoCodeLeaseAnswered,)
@@ -91,11 +105,18 @@ ON CONFLICT (event_id) DO NOTHING
 
 _RESERVATION = """
 INSERT INTO promo_code_reservations AS current (code, transaction_id, promotion_id, member_id,
-    discount_cents, reserved_at, reserved_until)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
+    discount_cents, reserved_at, reserved_until, released_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (code, transaction_id) DO UPDATE SET
     reserved_at = least(current.reserved_at, excluded.reserved_at),
-    reserved_until = greatest(current.reserved_until, excluded.reserved_until)
+    reserved_until = greatest(current.reserved_until, excluded.reserved_until),
+    released_at = excluded.released_at
+"""
+
+# A release of a reservation projected in an earlier batch (the first release time stays).
+_RELEASE = """
+UPDATE promo_code_reservations SET released_at = %s
+WHERE code = %s AND transaction_id = %s AND released_at IS NULL
 """
 
 
@@ -109,7 +130,10 @@ class CodeRows:
     codes: list[tuple[Any, ...]] = field(default_factory=list)
     uses: list[tuple[Any, ...]] = field(default_factory=list)
     refusals: list[tuple[Any, ...]] = field(default_factory=list)
-    reservations: list[tuple[Any, ...]] = field(default_factory=list)
+    reservations: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    """(code, transaction_id) → the basket's reservation row as the batch leaves it."""
+    releases: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """(code, transaction_id) → when a reservation of an earlier batch was released."""
 
 
 def rows_of(events: Iterable[CodeEvent]) -> CodeRows:
@@ -148,10 +172,23 @@ def rows_of(events: Iterable[CodeEvent]) -> CodeRows:
                     event.occurred_at,
                 ))  # fmt: skip
             case PromoCodeReserved():
-                rows.reservations.append((
-                    event.code, event.transaction_id, event.promotion_id, event.member_id,
-                    event.discount_cents, event.occurred_at, event.reserved_until,
-                ))  # fmt: skip
+                key = (event.code, event.transaction_id)
+                kept = rows.reservations.get(key)
+                if kept is not None:  # asked again in this batch: first time, latest end
+                    event_row = [*kept[:5], min(kept[5], event.occurred_at),
+                                 max(kept[6], event.reserved_until), None]  # fmt: skip
+                else:
+                    event_row = [event.code, event.transaction_id, event.promotion_id,
+                                 event.member_id, event.discount_cents, event.occurred_at,
+                                 event.reserved_until, None]  # fmt: skip
+                rows.reservations[key] = event_row
+                rows.releases.pop(key, None)  # reserved again: live, whatever came before
+            case PromoCodeUnreserved():
+                key = (event.code, event.transaction_id)
+                if key in rows.reservations:
+                    rows.reservations[key][7] = event.occurred_at
+                else:
+                    rows.releases.setdefault(key, event.occurred_at)
     return rows
 
 
@@ -170,7 +207,9 @@ def write(conn: psycopg.Connection, events: Sequence[CodeEvent]) -> None:
     with conn.cursor() as cursor:
         for statement, params in (
             (_PROMOTION, rows.promotions), (_ISSUE, rows.issues), (_CODE, rows.codes),
-            (_USE, rows.uses), (_REFUSAL, rows.refusals), (_RESERVATION, rows.reservations),
+            (_USE, rows.uses), (_REFUSAL, rows.refusals),
+            (_RELEASE, [(at, *key) for key, at in rows.releases.items()]),
+            (_RESERVATION, [tuple(row) for row in rows.reservations.values()]),
         ):  # fmt: skip
             if params:
                 cursor.executemany(statement, params)

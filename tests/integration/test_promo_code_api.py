@@ -49,6 +49,17 @@ def offer_points(settings, member: str) -> int:  # type: ignore[no-untyped-def]
     )
 
 
+def till_basket(transaction_id: str, code: str) -> dict[str, Any]:
+    """A $20 basket at the till carrying `code`, to be reserved."""
+    return {
+        "transaction_id": transaction_id, "market": "CA", "currency": "CAD",
+        "store": {"store_id": "0412", "country": "CA", "province": "ON"},
+        "lines": [{"line_id": "1", "sku": "TEA", "quantity": "1",
+                   "unit_price_cents": 2000, "amount_cents": 2000}],
+        "promo_codes": [code], "reserve": True,
+    }  # fmt: skip
+
+
 async def settled(settings, members: int) -> bool:  # type: ignore[no-untyped-def]
     """The configuration and enrolments published are taken and `members` are projected."""
     return (
@@ -88,13 +99,7 @@ async def test_link_then_auto_apply_a_reservation_then_its_commit_and_the_status
 
             assert await until(auto_applied, 180), worker.log_tail() + projector.log_tail()
 
-            basket = {
-                "transaction_id": "PC-API-BASKET", "market": "CA", "currency": "CAD",
-                "store": {"store_id": "0412", "country": "CA", "province": "ON"},
-                "lines": [{"line_id": "1", "sku": "TEA", "quantity": "1",
-                           "unit_price_cents": 2000, "amount_cents": 2000}],
-                "promo_codes": ["ZN35C"], "reserve": True,
-            }  # fmt: skip
+            basket = till_basket("PC-API-BASKET", "ZN35C")
             reserved = await http.post("/v1/carts/evaluate", json=basket, headers=staff)
             anonymous = bought("nobody", "PC-API-BASKET", cents=2000, at=now)
             anonymous = anonymous.model_copy(update={"member_id": None, "promo_codes": ["ZN35C"]})
@@ -129,6 +134,54 @@ async def test_link_then_auto_apply_a_reservation_then_its_commit_and_the_status
     assert redemption["is_anonymous"] is True
     assert redemption["transaction_id"] == "PC-API-BASKET"
     assert redemption["store_id"] == "S1"  # the purchase's store (`bought`)
+
+
+async def test_a_cancelled_basket_gives_its_code_back_at_once(engine, tmp_path):  # noqa: F811
+    # After the till cancelled the basket, member care saw the single-use code still held
+    # (no use left: "exhausted") until the reservation would have lapsed (15 minutes).
+    services = Services(engine, tmp_path)
+    worker = services.start("worker", "worker")
+    projector = services.start("projector", "project")
+    staff = bearer(engine, "till", Role.STAFF)
+    try:
+        await publish_events(engine, [program(), promotion()])
+
+        async def configured() -> bool:
+            return (
+                await uncommitted(engine) == 0
+                and projected(engine, "SELECT count(*) FROM promotions") == 1
+            )
+
+        assert await until(configured, 180), worker.log_tail() + projector.log_tail()
+        basket = till_basket("PC-CANCEL-A", "ZN35C")
+        async with api() as http:
+            first = await evaluated(http, basket, staff)
+            held = await http.get("/v1/promo-codes/ZN35C?market=CA", headers=staff)
+            cancelled = await http.delete("/v1/carts/PC-CANCEL-A/reservations", headers=staff)
+            statuses = []
+
+            async def given_back() -> bool:
+                statuses.append(await http.get("/v1/promo-codes/ZN35C?market=CA", headers=staff))
+                return statuses[-1].json()["status"] == "active"
+
+            assert await until(given_back, 60), statuses[-1].text
+            repeated = await http.delete("/v1/carts/PC-CANCEL-A/reservations", headers=staff)
+            other = await http.post(
+                "/v1/carts/evaluate", json={**basket, "transaction_id": "PC-CANCEL-B"},
+                headers=staff,
+            )  # fmt: skip
+    finally:
+        services.stop()
+
+    assert first.status_code == 200, first.text
+    assert [c["status"] for c in first.json()["promo_codes"]] == ["reserved"]
+    assert (held.json()["reservations"], held.json()["uses_left"]) == (1, 0), held.text
+    assert cancelled.status_code == 200, cancelled.text
+    assert [c["code"] for c in cancelled.json()["released"]] == ["ZN35C"]
+    assert (statuses[-1].json()["reservations"], statuses[-1].json()["uses_left"]) == (0, 1)
+    assert repeated.status_code == 200, repeated.text  # safe to repeat
+    assert other.status_code == 200, other.text
+    assert [c["status"] for c in other.json()["promo_codes"]] == ["reserved"]
 
 
 BONUS_MEMBER = "pc-bonus-1"

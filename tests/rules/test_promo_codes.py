@@ -21,6 +21,7 @@ from processors.contract.offers import (
     PromoCodeRefusal,
     PromoCodeRefused,
     PromoCodeReserved,
+    PromoCodeUnreserved,
 )
 from processors.rules.codes import checkout, uses
 from processors.rules.codes.generation import GeneratedCodes
@@ -176,8 +177,26 @@ def test_a_released_reservation_is_given_back_and_asking_again_extends_it():
     released = PromoCodeReservationReleased(
         event_id="rel-T1", occurred_at=T0, promotion_id="P1", code="A", transaction_id="T1"
     )
-    state = uses.decide(extended.state, released).state
+    gave_back = uses.decide(extended.state, released)
+    (unreserved,) = gave_back.emitted  # the projections stop counting it now, not at +40
+    assert isinstance(unreserved, PromoCodeUnreserved)
+    assert (unreserved.code, unreserved.transaction_id, unreserved.promotion_id) == (
+        "A",
+        "T1",
+        "P1",
+    )
+    state = gave_back.state
     assert kinds(uses.decide(state, reserve("A", "T2", 15, **one))) == ["PromoCodeReserved"]
+    assert uses.decide(state, released).emitted == []  # nothing held any more: nothing ended
+
+
+def test_a_release_of_a_lapsed_reservation_ends_nothing_that_still_counted():
+    state = uses.decide(None, reserve("A", "T1", 15)).state
+    late = PromoCodeReservationReleased(
+        event_id="rel-T1", occurred_at=T0 + timedelta(minutes=20), promotion_id="P1", code="A",
+        transaction_id="T1",
+    )  # fmt: skip
+    assert uses.decide(state, late).emitted == []
 
 
 def test_a_lapsed_reservation_asked_again_is_asked_anew():

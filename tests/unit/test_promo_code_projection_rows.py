@@ -13,6 +13,7 @@ from processors.contract.offers import (
     PromoCodeRefusal,
     PromoCodeRefused,
     PromoCodeReserved,
+    PromoCodeUnreserved,
 )
 from projections import projection
 from projections.writers import codes, offer_reservations, offers, performance
@@ -69,10 +70,43 @@ def test_a_reservation_and_a_refusal_are_rows_of_their_own():
         reason=PromoCodeRefusal.code_unknown, detail="no promotion", cause_event_id="req-9",
     )  # fmt: skip
     rows = codes.rows_of([reserved, refused])
-    assert rows.reservations == [
-        ("HOLIMAN100", "T3", "HOLI", None, 500, T0, T0 + timedelta(minutes=15))
+    assert list(rows.reservations.values()) == [
+        ["HOLIMAN100", "T3", "HOLI", None, 500, T0, T0 + timedelta(minutes=15), None]
     ]
     assert rows.refusals[0][5:8] == ("code_unknown", "no promotion", "req-9")
+
+
+def _reserved(n: int, minutes: int = 0) -> PromoCodeReserved:
+    return PromoCodeReserved(
+        event_id=f"r{n}", occurred_at=T0 + timedelta(minutes=minutes), code="HOLIMAN100",
+        promotion_id="HOLI", member_id="M1", transaction_id="T3",
+        reserved_until=T0 + timedelta(minutes=minutes + 15), discount_cents=500,
+    )  # fmt: skip
+
+
+def _unreserved(n: int, minutes: int) -> PromoCodeUnreserved:
+    return PromoCodeUnreserved(
+        event_id=f"u{n}", occurred_at=T0 + timedelta(minutes=minutes), code="HOLIMAN100",
+        promotion_id="HOLI", member_id="M1", transaction_id="T3",
+    )  # fmt: skip
+
+
+def test_a_release_in_the_batch_of_its_reservation_is_the_rows_released_at():
+    rows = codes.rows_of([_reserved(1), _reserved(2, minutes=5), _unreserved(1, minutes=7)])
+    (row,) = rows.reservations.values()
+    assert row[5:] == [T0, T0 + timedelta(minutes=20), T0 + timedelta(minutes=7)]
+    assert rows.releases == {}
+
+
+def test_a_release_of_an_earlier_batch_s_reservation_is_an_update_and_asking_again_clears_it():
+    alone = codes.rows_of([_unreserved(1, minutes=7)])
+    assert (alone.reservations, alone.releases) == (
+        {},
+        {("HOLIMAN100", "T3"): T0 + timedelta(minutes=7)},
+    )
+    again = codes.rows_of([_unreserved(1, minutes=7), _reserved(2, minutes=9)])
+    assert again.releases == {}
+    assert next(iter(again.reservations.values()))[7] is None  # live again
 
 
 def test_the_code_events_are_this_writers_and_no_longer_passed_over():

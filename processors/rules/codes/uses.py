@@ -17,7 +17,8 @@ answer out.
   reservations count against the limits while they last. The purchase that carries the code
   commits its basket's reservation whatever the limits say by then (a till told yes is never
   overruled, even after the reservation lapsed or the promotion ended: a purchase after the
-  end, `ended_at`, counts only so); a release gives it back at once. A lapsed
+  end, `ended_at`, counts only so); a release gives it back at once (`PromoCodeUnreserved`,
+  for the projections). A lapsed
   reservation no longer counts, and is forgotten a week after it lapsed.
 - A member's reservation of a code that unlocks an offer also holds the offer's use for the
   basket in the member's partition (`OfferUseHeld`, extended when asked again;
@@ -53,6 +54,7 @@ from processors.contract.offers import (
     PromoCodeRefusal,
     PromoCodeRefused,
     PromoCodeReserved,
+    PromoCodeUnreserved,
 )
 from processors.contract.outcomes import RejectionReason
 from processors.rules.arithmetic import derived_id
@@ -314,7 +316,8 @@ def decide(state: PromotionUses | None, asked: UsesInput) -> Decision:
     key = f"{asked.code}|{asked.transaction_id}"
     match asked:
         case PromoCodeReservationReleased():
-            return Decision(state, _released(state.held().drop(key), asked))
+            dropped = state.held().drop(key)
+            return Decision(state, _unreserved(dropped, asked) + _released(dropped, asked))
         case PromoCodeReservationRequested():
             return _reserve(state, key, asked)
     if key in state.answers:
@@ -517,6 +520,20 @@ def _held(asked: PromoCodeReservationRequested, until: datetime) -> list[Event]:
             occurred_at=asked.occurred_at, member_id=asked.member_id, offer_id=asked.offer_id,
             transaction_id=asked.transaction_id, promotion_id=asked.promotion_id,
             code=asked.code, held_until=until,
+        )
+    ]  # fmt: skip
+
+
+def _unreserved(dropped: Reservation | None, asked: PromoCodeReservationReleased) -> list[Event]:
+    """The reservation `dropped` by a release ended, if it still counted: the projections stop
+    counting it at once rather than when it would have lapsed."""
+    if dropped is None or dropped.until <= asked.occurred_at:
+        return []
+    return [
+        PromoCodeUnreserved(
+            event_id=derived_id("CODE-UNRESERVED", asked.event_id),
+            occurred_at=asked.occurred_at, code=asked.code, promotion_id=asked.promotion_id,
+            member_id=dropped.member_id, transaction_id=asked.transaction_id,
         )
     ]  # fmt: skip
 

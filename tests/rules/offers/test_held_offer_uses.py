@@ -16,7 +16,12 @@ from processors.contract.internal import (
     PromoCodeReservationRequested,
     PromoCodeUseRequested,
 )
-from processors.contract.offers import PromoCodeRefusal, PromoCodeRefused, PromoCodeReserved
+from processors.contract.offers import (
+    PromoCodeRefusal,
+    PromoCodeRefused,
+    PromoCodeReserved,
+    PromoCodeUnreserved,
+)
 from processors.rules.codes import uses
 from processors.rules.offers import held_uses
 from tests.rules.given import T0
@@ -84,9 +89,10 @@ def test_a_cart_discount_code_or_an_anonymous_basket_holds_no_offer_use():
 def test_releasing_the_reservation_gives_the_member_s_hold_back_once():
     state = uses.decide(None, reserving()).state
 
-    (released,) = uses.decide(state, releasing()).emitted
+    unreserved, released = uses.decide(state, releasing()).emitted
     assert uses.decide(state, releasing()).emitted == []  # nothing reserved any more
 
+    assert isinstance(unreserved, PromoCodeUnreserved)  # the code's, for the projections
     assert isinstance(released, OfferUseHoldReleased)
     assert (released.member_id, released.offer_id, released.transaction_id) == ("m1", "BONUS", "T1")
 
