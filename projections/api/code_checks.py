@@ -123,32 +123,66 @@ async def spent_already(
     store: CodeStore, checked: Sequence[PromoCodeUseRequested | CodeCheck], now: datetime
 ) -> list[PromoCodeUseRequested | CodeCheck]:
     """Without a reservation nothing is counted, but a till is not told a cart discount code
-    `applies` when the projections already hold all of its uses, or of its promotion's, used
-    or reserved (a user's trial was told so of a spent single-use code): `code_exhausted`.
+    `applies` when the projections already hold all of its uses, of its promotion's or of the
+    member's, used or reserved by other baskets (a user's trial was told so of a spent
+    single-use code): `code_exhausted` or `code_limit_per_customer`; nor when a single-use code
+    waits for another member it was linked to. A basket that holds its own reservation of the
+    code (reserved earlier, evaluated again) is told `reserved`, as asking again would.
     Conservative: uses leased to an API process (ADR 40) are not projected, so what this sees
-    spent is spent; a reservation released counts no more (`PromoCodeUnreserved`). Per-member
-    limits and codes that unlock an offer are left to the reservation's answer."""
+    spent is spent; a reservation released counts no more (`PromoCodeUnreserved`). Codes
+    that unlock an offer are left to the reservation's answer."""
     out: list[PromoCodeUseRequested | CodeCheck] = []
     for check in checked:
         if isinstance(check, PromoCodeUseRequested) and check.offer_use is None:
-            full = _full(check, await store.activity(check.code, check.promotion_id, now))
-            if full is not None:
-                out.append(refused(check.code, check.promotion_id,
-                                   PromoCodeRefusal.code_exhausted.value, full))  # fmt: skip
+            activity = await store.activity(
+                check.code, check.promotion_id, now,
+                member_id=check.member_id, transaction_id=check.transaction_id,
+            )  # fmt: skip
+            if activity.basket_reserved_until is not None:
+                out.append(CodeCheck(
+                    code=check.code, status="reserved", promotion_id=check.promotion_id,
+                    discount_cents=check.discount_cents,
+                    reserved_until=activity.basket_reserved_until, reason=None, detail=None,
+                ))  # fmt: skip
+                continue
+            spent = _spent(check, activity)
+            if spent is not None:
+                out.append(refused(check.code, check.promotion_id, *spent))
                 continue
         out.append(check)
     return out
 
 
-def _full(use: PromoCodeUseRequested, activity: CodeActivity) -> str | None:
-    taken = activity.code_uses + activity.code_reservations
-    if use.redemptions_per_code_max is not None and taken >= use.redemptions_per_code_max:
-        return f"code {use.code}: {taken} of {use.redemptions_per_code_max} used or reserved"
-    spent = activity.promotion_uses + activity.promotion_reservations
-    if use.redemptions_total_max is not None and spent >= use.redemptions_total_max:
-        return (f"promotion {use.promotion_id}: {spent} of {use.redemptions_total_max} uses "
-                "used or reserved")  # fmt: skip
+def _spent(use: PromoCodeUseRequested, activity: CodeActivity) -> tuple[str, str] | None:
+    """Why no further use of `use`'s code can be given, as the projections count (the order
+    of the promotion's agent: `processors.rules.codes.uses._refusal`), or None."""
+    linked = activity.linked_member_id
+    if use.redemptions_per_code_max == 1 and linked not in (None, use.member_id):
+        return PromoCodeRefusal.code_exhausted.value, f"code {use.code} is linked to another member"
+    if _none_left(activity.code_left(use.redemptions_per_code_max)):
+        taken = activity.code_uses + activity.code_reservations
+        return PromoCodeRefusal.code_exhausted.value, (
+            f"code {use.code}: {taken} of {use.redemptions_per_code_max} used or reserved"
+        )
+    if _none_left(activity.promotion_left(use.redemptions_total_max)):
+        spent = activity.promotion_uses + activity.promotion_reservations
+        return PromoCodeRefusal.code_exhausted.value, (
+            f"promotion {use.promotion_id}: {spent} of {use.redemptions_total_max} uses "
+            "used or reserved"
+        )
+    if use.member_id is not None and _none_left(
+        activity.member_left(use.redemptions_per_member_max)
+    ):
+        taken = activity.member_uses + activity.member_reservations
+        return PromoCodeRefusal.code_limit_per_customer.value, (
+            f"member {use.member_id}: {taken} of {use.redemptions_per_member_max} uses of "
+            f"promotion {use.promotion_id} used or reserved"
+        )
     return None
+
+
+def _none_left(left: int | None) -> bool:
+    return left is not None and left <= 0
 
 
 def refused(code: str, promotion_id: str | None, reason: str, detail: str) -> CodeCheck:

@@ -80,14 +80,14 @@ async def code_status(
     terms, issuer = found.terms, found.issuer
     activity = await store.activity(code, terms.promotion_id, now)
     page = await store.uses(code, limit=limit + 1, after=after)
-    left: list[int] = []
-    if terms.redemptions_per_code_max is not None:
-        left.append(
-            terms.redemptions_per_code_max - activity.code_uses - activity.code_reservations
+    left = [
+        n
+        for n in (
+            activity.code_left(terms.redemptions_per_code_max),
+            activity.promotion_left(terms.redemptions_total_max),
         )
-    if terms.redemptions_total_max is not None:
-        spent = activity.promotion_uses + activity.promotion_reservations
-        left.append(terms.redemptions_total_max - spent)
+        if n is not None
+    ]
     uses_left = max(min(left), 0) if left else None
     shown = page[:limit]
     return CodeStatus(

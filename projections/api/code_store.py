@@ -121,10 +121,33 @@ class CodeActivity:
     code_uses: int
     promotion_uses: int
     code_reservations: int
-    """Reservations of this code still counting (not lapsed, released nor committed)."""
+    """Reservations of this code still counting (not lapsed, released nor committed), other
+    than the asking basket's."""
     promotion_reservations: int
     linked_member_id: str | None
     """The member an accepted link of this code (made through this API) is still waiting for."""
+    member_uses: int = 0
+    """The asking member's uses of the promotion (any of its codes); 0 without a member."""
+    member_reservations: int = 0
+    """The asking member's reservations of the promotion still counting, in other baskets."""
+    basket_reserved_until: datetime | None = None
+    """Until when the asking basket itself holds a reservation of this code, if it does."""
+
+    def code_left(self, per_code_max: int | None) -> int | None:
+        """Uses of the code still possible under its limit (None: no limit); may be below 0."""
+        return (
+            None if per_code_max is None else per_code_max - self.code_uses - self.code_reservations
+        )
+
+    def promotion_left(self, total_max: int | None) -> int | None:
+        """Uses of the promotion still possible under its total (None: no limit)."""
+        spent = self.promotion_uses + self.promotion_reservations
+        return None if total_max is None else total_max - spent
+
+    def member_left(self, per_member_max: int | None) -> int | None:
+        """The asking member's uses of the promotion still possible (None: no limit)."""
+        taken = self.member_uses + self.member_reservations
+        return None if per_member_max is None else per_member_max - taken
 
 
 UseCursor = tuple[datetime, str]
@@ -174,8 +197,17 @@ class CodeStore(Protocol):
         answers as the first did)."""
         ...
 
-    async def activity(self, code: str, promotion_id: str, at: datetime) -> CodeActivity:
-        """The code's and its promotion's uses, live reservations and link at `at`."""
+    async def activity(
+        self,
+        code: str,
+        promotion_id: str,
+        at: datetime,
+        *,
+        member_id: str | None = None,
+        transaction_id: str | None = None,
+    ) -> CodeActivity:
+        """The code's and its promotion's uses, live reservations and link at `at`; asked for
+        a basket (`transaction_id`) of a member, also the member's and the basket's own."""
         ...
 
     async def member_reservations(self, member_id: str, since: datetime) -> list[Reservation]:
@@ -241,23 +273,25 @@ FROM promo_code_refusals WHERE cause_event_id = %s
 ORDER BY event_id LIMIT 1
 """
 
-# A reservation counts while it has not lapsed, was not released and no use committed it; a
-# link made through
-# this API waits for the member's next purchase with the code.
+# A reservation counts while it has not lapsed, was not released and no use committed it (the
+# asking basket's own apart: asking again extends it); a link made through this API waits for
+# the member's next purchase with the code.
 _ACTIVITY = """
+WITH live AS (
+    SELECT r.code, r.transaction_id, r.member_id, r.reserved_until
+    FROM promo_code_reservations r
+    WHERE r.promotion_id = %(promotion_id)s AND r.reserved_until > %(at)s
+        AND r.released_at IS NULL
+        AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
+            WHERE u.code = r.code AND u.transaction_id = r.transaction_id)
+)
 SELECT
     (SELECT count(*) FROM promo_code_uses WHERE code = %(code)s) AS code_uses,
     (SELECT count(*) FROM promo_code_uses WHERE promotion_id = %(promotion_id)s)
         AS promotion_uses,
-    (SELECT count(*) FROM promo_code_reservations r WHERE r.code = %(code)s
-        AND r.reserved_until > %(at)s AND r.released_at IS NULL
-        AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
-            WHERE u.code = r.code AND u.transaction_id = r.transaction_id))
-        AS code_reservations,
-    (SELECT count(*) FROM promo_code_reservations r WHERE r.promotion_id = %(promotion_id)s
-        AND r.reserved_until > %(at)s AND r.released_at IS NULL
-        AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
-            WHERE u.code = r.code AND u.transaction_id = r.transaction_id))
+    (SELECT count(*) FROM live WHERE code = %(code)s
+        AND transaction_id IS DISTINCT FROM %(tx)s::text) AS code_reservations,
+    (SELECT count(*) FROM live WHERE transaction_id IS DISTINCT FROM %(tx)s::text)
         AS promotion_reservations,
     (SELECT l.member_id FROM promo_code_link_requests l
         JOIN request_outcomes o ON o.member_id = l.member_id AND o.command_id = l.command_id
@@ -265,7 +299,13 @@ SELECT
         WHERE l.code = %(code)s AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
             WHERE u.code = l.code AND u.member_id = l.member_id
                 AND u.used_at >= o.decided_at - %(skew)s)
-        ORDER BY o.decided_at DESC LIMIT 1) AS linked_member_id
+        ORDER BY o.decided_at DESC LIMIT 1) AS linked_member_id,
+    (SELECT count(*) FROM promo_code_uses WHERE promotion_id = %(promotion_id)s
+        AND member_id = %(member_id)s::text) AS member_uses,
+    (SELECT count(*) FROM live WHERE member_id = %(member_id)s::text
+        AND transaction_id IS DISTINCT FROM %(tx)s::text) AS member_reservations,
+    (SELECT reserved_until FROM live WHERE code = %(code)s AND transaction_id = %(tx)s::text)
+        AS basket_reserved_until
 """
 
 # The codes linked to a member through this API that their next purchase has not used up yet
@@ -405,11 +445,21 @@ class PostgresCodeStore:
         rows = await self._rows(_RESERVATION, (transaction_id, None, None, True))
         return [Reservation(**row) for row in rows]
 
-    async def activity(self, code: str, promotion_id: str, at: datetime) -> CodeActivity:
+    async def activity(
+        self,
+        code: str,
+        promotion_id: str,
+        at: datetime,
+        *,
+        member_id: str | None = None,
+        transaction_id: str | None = None,
+    ) -> CodeActivity:
         params = {
             "code": code,
             "promotion_id": promotion_id,
             "at": at,
+            "member_id": member_id,
+            "tx": transaction_id,
             "kind": RequestType.PROMO_CODE_LINK.value,
             "skew": link.CLOCK_SKEW,
         }

@@ -10,3 +10,8 @@ COMMENT ON TABLE promo_code_reservations IS
     'One row per (code, basket) the promotion''s agent reserved (PromoCodeReserved): first '
     'reserved_at, latest reserved_until, released_at once given back (PromoCodeUnreserved); '
     'a committed one has its row in promo_code_uses.';
+
+-- The live reservations of a promotion are counted for its codes' status and the till's
+-- preview (uses left, the member's): found by promotion, not by a scan of every basket's.
+CREATE INDEX promo_code_reservations_by_promotion
+    ON promo_code_reservations (promotion_id, reserved_until);

@@ -184,6 +184,45 @@ async def test_a_cancelled_basket_gives_its_code_back_at_once(engine, tmp_path):
     assert [c["status"] for c in other.json()["promo_codes"]] == ["reserved"]
 
 
+async def test_a_preview_tells_a_member_their_uses_of_the_promotion_are_spent(engine, tmp_path):  # noqa: F811
+    # Without `reserve` a member who had used their one use of a promotion was told the code
+    # `applies`; the purchase would then have been refused the discount the till gave.
+    once = promotion().model_copy(update={
+        "event_id": "zn-member-1", "promotion_id": "ONCE", "codes": ["ONCE10"],
+        "redemptions_per_code_max": None, "redemptions_per_member_max": 1,
+    })  # fmt: skip
+    member = "pc-once-1"
+    services = Services(engine, tmp_path)
+    worker = services.start("worker", "worker")
+    projector = services.start("projector", "project")
+    staff = bearer(engine, "till", Role.STAFF)
+    try:
+        await publish_events(engine, [program(), once, enrolled(member)])
+        assert await until(lambda: settled(engine, 1), 180), worker.log_tail()
+        purchase = bought(member, "PC-ONCE-T1", cents=2000, at=datetime.now(UTC))
+        await publish_events(engine, [purchase.model_copy(update={"promo_codes": ["ONCE10"]})])
+
+        async def used_once() -> bool:
+            return used(engine, "ONCE10") == 1
+
+        assert await until(used_once, 180), worker.log_tail() + projector.log_tail()
+        async with api() as http:
+            basket = {**till_basket("PC-ONCE-T2", "once10"), "member_id": member, "reserve": False}
+            member_cart = await evaluated(http, basket, staff)
+            anonymous = await evaluated(
+                http, {**till_basket("PC-ONCE-T3", "ONCE10"), "reserve": False}, staff
+            )
+    finally:
+        services.stop()
+
+    assert member_cart.status_code == 200, member_cart.text
+    [code] = member_cart.json()["promo_codes"]
+    assert (code["status"], code["reason"]) == ("refused", "code_limit_per_customer"), code
+    assert code["detail"] == f"member {member}: 1 of 1 uses of promotion ONCE used or reserved"
+    [other] = anonymous.json()["promo_codes"]  # an anonymous basket is its own customer
+    assert other["status"] == "applies", other
+
+
 BONUS_MEMBER = "pc-bonus-1"
 
 

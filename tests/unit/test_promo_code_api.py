@@ -92,10 +92,26 @@ class Store:
     async def reservations(self, transaction_id: str) -> list[Reservation]:
         return [r for (_, t), r in sorted(self.held.items()) if t == transaction_id]
 
-    async def activity(self, code: str, promotion_id: str, at: datetime) -> CodeActivity:
+    async def activity(
+        self,
+        code: str,
+        promotion_id: str,
+        at: datetime,
+        *,
+        member_id: str | None = None,
+        transaction_id: str | None = None,
+    ) -> CodeActivity:
         mine = [u for u in self.used if u.code == code]
-        live = [r for r in self.held.values() if r.code == code and r.reserved_until > at]
-        return CodeActivity(len(mine), len(self.used), len(live), len(live), None)
+        live = [r for r in self.held.values() if r.reserved_until > at]
+        others = [r for r in live if r.transaction_id != transaction_id]
+        own = [r for r in live if r.code == code and r.transaction_id == transaction_id]
+        return CodeActivity(
+            len(mine), len(self.used), len([r for r in others if r.code == code]), len(others),
+            None,
+            member_uses=len([u for u in self.used if member_id and u.member_id == member_id]),
+            member_reservations=len([r for r in others if member_id and r.member_id == member_id]),
+            basket_reserved_until=own[0].reserved_until if own else None,
+        )  # fmt: skip
 
     async def member_reservations(self, member_id: str, since: datetime) -> list[Reservation]:
         return []  # member carts need the database: tests/integration/test_promo_code_api.py
@@ -292,6 +308,22 @@ def test_without_reserve_a_spent_code_is_told_exhausted_not_applies(store, engin
     )  # fmt: skip
     assert (fresh["status"], fresh["discount_cents"]) == ("applies", 550)
     assert engine.sent == []  # still nothing counted
+
+
+def test_without_reserve_a_basket_holding_its_own_reservation_is_told_reserved(store, engine):
+    # The till reserved the single-use code, then evaluated the basket again without
+    # `reserve`: its own reservation is not someone else's use (it was told code_exhausted).
+    until = AT + timedelta(minutes=15)
+    store.held[("ZN34C", "CART-1")] = Reservation("ZN34C", "CART-1", "ZN", None, 550, until)
+    with TestClient(app_for(store, engine)) as client:
+        again = client.post("/v1/carts/evaluate", json=cart(promo_codes=["ZN34C"]), headers=staff())
+        other = client.post("/v1/carts/evaluate", headers=staff(),
+                            json=cart(promo_codes=["ZN34C"], transaction_id="CART-2"))  # fmt: skip
+    [code] = again.json()["promo_codes"]
+    assert (code["status"], code["reserved_until"]) == ("reserved", "2026-03-02T10:15:00Z")
+    [taken] = other.json()["promo_codes"]  # another basket: the one use is held
+    assert (taken["status"], taken["reason"]) == ("refused", "code_exhausted")
+    assert engine.sent == []
 
 
 def test_a_reserved_code_says_until_when_and_a_release_gives_it_back(store, engine):
