@@ -14,7 +14,7 @@ wins, or how many multiples a use pays: the caller passes the discounts that app
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from math import lcm
@@ -175,10 +175,34 @@ def apply_discounts(
     return discounts
 
 
-def apply_each(lines: Sequence[PricedLine], offers: Sequence[DiscountOffer]) -> list[LineDiscount]:
-    """What each of `offers` takes off each line when it is the only discount (`discount_alone`,
-    line by line): discounts priced apart, as promo codes and rewards are (ADR 23, ADR 20)."""
-    return [discount for offer in offers for discount in apply_discounts(lines, [offer])]
+def spread_apart(
+    lines: Sequence[PricedLine], offers: Sequence[DiscountOffer], already: Mapping[str, int]
+) -> dict[str, int]:
+    """The cents `offers` take off each line (line id → cents) when each is priced alone on
+    `lines`, as the till is told of promo codes and rewards (ADR 23, ADR 20), and spread as the
+    till applies them on what `already` (this engine's discounts) leaves of each line: item
+    discounts first, on their own lines, then each cart discount pro rata over what remains of
+    the lines it applies to. A line never goes below nothing, so none of what the till is told
+    is lost to a line an item discount emptied (a free item beside $3 off the cart); only
+    lines that hold less than a discount clip it."""
+    index = {line.line_id: i for i, line in enumerate(lines)}
+    remaining = [max(line.amount_cents - already.get(line.line_id, 0), 0) for line in lines]
+    off: dict[str, int] = {}
+    items = [offer for offer in offers if offer.terms.kind not in CART_DISCOUNTS]
+    carts = [offer for offer in offers if offer.terms.kind in CART_DISCOUNTS]
+    for offer in (*items, *carts):
+        alone = apply_discounts(lines, [offer])
+        if offer.terms.kind in CART_DISCOUNTS:
+            where = [i for i in _applies_to(offer, lines) if remaining[i] > 0]
+            total = min(discount_total(alone), sum(remaining[i] for i in where))
+            shares = split_pro_rata(total, [remaining[i] for i in where])
+        else:
+            where = [index[discount.line_id] for discount in alone]
+            shares = [min(d.cents, remaining[i]) for d, i in zip(alone, where, strict=True)]
+        for i, cents in zip(where, shares, strict=True):
+            remaining[i] -= cents
+            off[lines[i].line_id] = off.get(lines[i].line_id, 0) + cents
+    return off
 
 
 def discount_alone(lines: Sequence[PricedLine], offer: DiscountOffer) -> int:

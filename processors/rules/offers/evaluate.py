@@ -50,8 +50,8 @@ from processors.rules.offers.discounts import (
     LineDiscount,
     PricedLine,
     apply_discounts,
-    apply_each,
     discount_alone,
+    spread_apart,
 )
 from processors.rules.offers.plans import Award, AwardReversal, Cause, Evaluation, Plan
 from processors.rules.offers.products import Selector, globally_excluded
@@ -197,14 +197,9 @@ def evaluate_cart(
         else MemberOffers(member_id=cart.member_id or cart.transaction_id)
     )
     work.purchases.pop(cart.transaction_id, None)
-    beside: dict[str, int] = {}
-    if taken:
-        priced = [PricedLine.of(line) for line in cart.lines]
-        for discount in apply_each(priced, taken):
-            beside[discount.line_id] = beside.get(discount.line_id, 0) + discount.cents
     evaluation, net = _purchase(
         work, cart, catalogue, programs, at_till=False, anonymous=anonymous,
-        unlocks=unlocks or {}, beside=beside,
+        unlocks=unlocks or {}, beside=taken,
     )  # fmt: skip
     waiting, code_uses = _as_granted(work, evaluation)
     base: dict[str, int] = {}
@@ -262,9 +257,10 @@ def _purchase(
     at_till: bool,
     anonymous: bool,
     unlocks: Unlocks,
-    beside: Mapping[str, int] | None = None,
+    beside: Sequence[DiscountOffer] = (),
 ) -> tuple[Evaluation, list[PricedLine]]:
-    """`beside` (a cart only): cents other discounts than the offers' take off each line."""
+    """`beside` (a cart only): the discounts the till takes beside the offers' (codes and
+    rewards, each priced alone), spread on what the offers' leave (`spread_apart`)."""
     cause = Cause(
         tx.event_id,
         tx.occurred_at,
@@ -309,7 +305,7 @@ def _purchase(
         off = {line.line_id: 0 for line in priced}
         for discount in taken:
             off[discount.line_id] += discount.cents
-        others = beside or {}
+        others = spread_apart(priced, beside, off) if beside else {}
         net = [_net(line, off[line.line_id], others.get(line.line_id, 0)) for line in priced]
     paid = gross.repriced(net)
     plans += [

@@ -9,12 +9,12 @@ from datetime import timedelta
 from typing import Any
 
 from processors.contract.config import PromotionCodesIssued
-from processors.contract.offer_definition import DiscountKind, DiscountTerms
+from processors.contract.offer_definition import DiscountKind, DiscountTerms, ProductSelection
 from processors.contract.transactions import TransactionCompleted
 from processors.rules.codes import checkout
 from processors.rules.codes.promotions import Promotions
 from processors.rules.ledger import policy
-from processors.rules.offers.discounts import DiscountOffer, PricedLine, apply_each
+from processors.rules.offers.discounts import DiscountOffer, PricedLine, spread_apart
 from processors.rules.offers.evaluate import evaluate_cart
 from tests.rules.given import PROGRAM, T0
 from tests.rules.offers.given_offers import (
@@ -45,9 +45,7 @@ def as_the_till_sends(
     cart: TransactionCompleted, taken: list[DiscountOffer]
 ) -> TransactionCompleted:
     """The purchase a till sends after taking `taken` off as the engine spread them."""
-    off: dict[str, int] = {}
-    for d in apply_each([PricedLine.of(line) for line in cart.lines], taken):
-        off[d.line_id] = off.get(d.line_id, 0) + d.cents
+    off = spread_apart([PricedLine.of(line) for line in cart.lines], taken, {})
     lines = [
         line.model_copy(
             update={
@@ -109,3 +107,23 @@ def test_a_discount_beside_the_offers_never_takes_a_line_below_nothing() -> None
     seen = evaluate_cart(member.state, cart, member.catalogue, member.programs, taken=[whole])
 
     assert seen.base_points[PROGRAM] == 0
+
+
+def test_a_free_item_beside_dollars_off_the_cart_loses_none_of_either_to_the_points() -> None:
+    # Found by a user's trial: a free muffin and $3 off the cart were told 650 off, but the $3
+    # was spread over both lines before the muffin was emptied, the part on the free line was
+    # lost, and the preview earned on more than was paid. Here: $35 free, $30 off $135.
+    muffin = ProductSelection(subcategories=["MUFFINS"])
+    free = DiscountOffer("FREE_MUFFIN", DiscountTerms(kind=DiscountKind.FREE_ITEM, free_units=1,
+                                                      products=muffin), None)  # fmt: skip
+    three_off = DiscountOffer("TE_3OFF", DiscountTerms(kind=DiscountKind.AMOUNT_OFF_CART,
+                                                       amount_off_cents=3000), None)  # fmt: skip
+    soap, bun = item("1", 10000, "SOAP"), item("2", 3500, "MUF-1")
+    cart = purchase("T1", soap, bun.model_copy(update={"subcategory": "MUFFINS"}))
+    member = Member()
+
+    for taken in ([free, three_off], [three_off, free]):  # in either order, as the trial saw
+        seen = evaluate_cart(member.state, cart, member.catalogue, member.programs, taken=taken)
+        sent = as_the_till_sends(cart, taken)
+        assert [line.amount_cents for line in sent.lines] == [7000, 0]
+        assert seen.base_points[PROGRAM] == base_points(member, sent) == 70  # $70.00 paid
