@@ -6,7 +6,7 @@ except the balances an enrolment imports from a previous system."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
@@ -36,7 +36,9 @@ class MemberProfile(Record):
         description="Mobile number in E.164 form, e.g. +14165550123.",
     )
     birth_date: date | None = Field(
-        default=None, description="Date of birth; birthday rewards need it."
+        default=None,
+        description="Date of birth; birthday rewards need it. Not after the day the event "
+        "carrying it occurred (a day's grace for time zones ahead of UTC), nor before 1900.",
     )
     gender: str | None = Field(
         default=None,
@@ -64,6 +66,23 @@ class MemberProfile(Record):
         default_factory=dict,
         description="Extended profile attributes used for targeting (e.g. segment, RFM score).",
     )
+
+
+BIRTH_DATE_EARLIEST = date(1900, 1, 1)
+"""No member was born before this: a date before it is a typing error."""
+
+
+def birth_date_problem(profile: MemberProfile | None, at: datetime) -> str | None:
+    """Why the profile's date of birth cannot be true when given at `at`, or None: a day after
+    `at`'s (UTC) day or later (a birthday reward would wait years for it), or before 1900."""
+    born = profile.birth_date if profile is not None else None
+    if born is None:
+        return None
+    if born > (at + timedelta(days=1)).date():
+        return f"birth_date {born.isoformat()} is in the future"
+    if born < BIRTH_DATE_EARLIEST:
+        return f"birth_date {born.isoformat()} is before {BIRTH_DATE_EARLIEST.isoformat()}"
+    return None
 
 
 class ImportedBalance(Record):
@@ -122,6 +141,9 @@ class MemberEnrolled(Event):
         strangers = {b.program_id for b in self.imported_balances} - set(self.program_ids)
         if strangers:
             raise ValueError(f"imported_balances name programmes not joined: {sorted(strangers)}")
+        problem = birth_date_problem(self.profile, self.occurred_at)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 
@@ -136,6 +158,13 @@ class MemberProfileUpdated(Event):
         description="The whole profile after the change: a snapshot, not a patch, so a null "
         "field was cleared."
     )
+
+    @model_validator(mode="after")
+    def _check_birth_date(self) -> Self:
+        problem = birth_date_problem(self.profile, self.occurred_at)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
 
 class MembersMerged(Event):

@@ -22,14 +22,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Request
 
 from processors.contract.common import Source
-from processors.contract.enrolments import MemberEnrolled, MemberProfile
+from processors.contract.enrolments import MemberEnrolled, MemberProfile, birth_date_problem
 from processors.contract.outcomes import RejectionReason
 from processors.contract.redemptions import RequestType
 from processors.rules.arithmetic import derived_id
 from projections.api.auth import MemberId
 from projections.api.claims import located
 from projections.api.commands import CommandId
-from projections.api.errors import ApiError, ErrorBody, NotFoundError, refusals
+from projections.api.errors import ApiError, BadParameterError, ErrorBody, NotFoundError, refusals
 from projections.api.identifiers import ApiId
 from projections.api.member_requests import ServiceOutcome, ServiceRecord, status, submit
 from projections.api.member_schemas import (
@@ -88,7 +88,8 @@ _POST_RESPONSES: dict[int | str, Any] = {
         400, 401, 403, 414, 503,
         described={
             400: "invalid_parameter: missing or invalid Idempotency-Key, a malformed member id, "
-            "or a body without a valid market and program_id, or with an invalid profile",
+            "or a body without a valid market and program_id, or with an invalid profile (a "
+            "birth_date in the future or before 1900 among them)",
             403: "forbidden: a member token on another member's path",
             503: "commands_unavailable (the enrolment could not be written: retry with the "
             "same key) or database_unavailable; retry after `Retry-After`",
@@ -140,9 +141,13 @@ async def enrol(
     Idempotency-Key and body is safe: it never writes twice, and answers 409 with the original
     outcome."""
     app = request.app
+    now = app.state.clock()
+    problem = birth_date_problem(body.profile, now)
+    if problem is not None:
+        raise BadParameterError("profile.birth_date", problem)
     event = MemberEnrolled(
         event_id=enrolment_event_id(member_id, command_id),
-        occurred_at=app.state.clock(),
+        occurred_at=now,
         member_id=member_id,
         market=body.market,
         program_ids=[body.program_id],

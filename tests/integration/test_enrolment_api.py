@@ -151,8 +151,14 @@ async def test_a_member_token_enrols_and_reads_only_its_own_member_and_bad_input
             json={"market": "CA", "program_id": PROGRAM, "profile": {"email": "not an email"}},
             headers={**bearer(engine, "en-5"), "Idempotency-Key": "k4"},
         )
+        unborn = await http.post(  # found by a user's trial: accepted, 201
+            "/v1/members/en-5/enrolment",
+            json={"market": "CA", "program_id": PROGRAM, "profile": {"birth_date": "2999-01-01"}},
+            headers={**bearer(engine, "en-5"), "Idempotency-Key": "k5"},
+        )
     assert (other.status_code, other.json()["error"]) == (403, "forbidden")
     assert peek.status_code == 403
     assert anonymous.status_code == 401
-    for response in (no_key, bad_market, unknown_field, bad_profile):
+    for response in (no_key, bad_market, unknown_field, bad_profile, unborn):
         assert (response.status_code, response.json()["error"]) == (400, "invalid_parameter")
+    assert unborn.json()["reason"] == "birth_date 2999-01-01 is in the future"

@@ -5,7 +5,7 @@ and checks the model's verdict, so the examples are executed too.
 """
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from processors.contract import (
 from processors.contract.activities import ActivityRecorded
 from processors.contract.base import ContractEnum, Event, Record
 from processors.contract.clock import DayStarted
-from processors.contract.enrolments import MemberEnrolled, MembersMerged
+from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated, MembersMerged
 from processors.contract.notifications import MessagePosted, PreferencesChanged
 from processors.contract.offers import ChallengeCompleted, OfferCompleted, OfferProgressed
 from processors.contract.outcomes import RejectionReason, RequestRejected
@@ -233,6 +233,26 @@ def test_a_member_cannot_refer_themselves():
     given["referrer_member_id"] = given["member_id"]
     with pytest.raises(ValidationError, match="refer themselves"):
         MemberEnrolled.model_validate(given)
+
+
+@pytest.mark.parametrize("event", [MemberEnrolled, MemberProfileUpdated])
+@pytest.mark.parametrize(
+    ("born", "problem"),
+    [("2030-01-01", "is in the future"), ("1899-12-31", "is before 1900-01-01")],
+)
+def test_a_date_of_birth_in_the_future_or_before_1900_is_refused(event, born, problem):
+    # Found by a user's trial: an enrolment with a birth date in 2030 was accepted.
+    given = example(event)
+    given["profile"]["birth_date"] = born
+    with pytest.raises(ValidationError, match=problem):
+        event.model_validate(given)
+
+
+def test_a_date_of_birth_on_the_day_after_in_utc_is_a_birthday_ahead_of_utc():
+    given = example(MemberEnrolled)
+    at = datetime.fromisoformat(given["occurred_at"].replace("Z", "+00:00"))
+    given["profile"]["birth_date"] = (at.date() + timedelta(days=1)).isoformat()
+    assert MemberEnrolled.model_validate(given).profile.birth_date is not None
 
 
 def test_an_imported_balance_may_be_negative_when_the_old_system_was_owed_points():
