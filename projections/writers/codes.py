@@ -14,7 +14,8 @@ projection wrote. Idempotent and independent of the order of the offers topic's 
   generated codes are never stored, only their generator's inputs (`promotion_issues`);
 - uses and refusals are insert-only, by their event id (a redelivery is one row); a use keeps
   its code's issuer and its purchase's spend (the attribution views of migration 0017);
-- a reservation keeps its first time and its latest end (asking again extends it); a release
+- a reservation keeps its first time and its latest end (asking again extends it), and the
+  member it was last reserved for (a basket the till later named a member for); a release
   (`PromoCodeUnreserved`) sets its `released_at`, and asking again after it clears it. Both
   are keyed like the basket, so they arrive in the agent's order; within a batch the last of
   a basket's reservation events decides.
@@ -108,6 +109,7 @@ INSERT INTO promo_code_reservations AS current (code, transaction_id, promotion_
     discount_cents, reserved_at, reserved_until, released_at)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (code, transaction_id) DO UPDATE SET
+    member_id = excluded.member_id,
     reserved_at = least(current.reserved_at, excluded.reserved_at),
     reserved_until = greatest(current.reserved_until, excluded.reserved_until),
     released_at = excluded.released_at
@@ -175,7 +177,8 @@ def rows_of(events: Iterable[CodeEvent]) -> CodeRows:
                 key = (event.code, event.transaction_id)
                 kept = rows.reservations.get(key)
                 if kept is not None:  # asked again in this batch: first time, latest end
-                    event_row = [*kept[:5], min(kept[5], event.occurred_at),
+                    event_row = [*kept[:3], event.member_id, kept[4],
+                                 min(kept[5], event.occurred_at),
                                  max(kept[6], event.reserved_until), None]  # fmt: skip
                 else:
                     event_row = [event.code, event.transaction_id, event.promotion_id,

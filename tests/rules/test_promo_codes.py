@@ -109,6 +109,25 @@ def test_a_purchase_asks_once_per_distinct_code_with_the_discount_it_gives():
     assert (asked.code, asked.discount_cents, asked.promotion_id) == ("SAVE10", 1000, "P1")
 
 
+def test_one_code_of_a_promotion_per_purchase_and_the_codes_never_take_more_than_the_basket():
+    # Found by a user's trial: three single-use codes of one $5-off promotion took $15 off a
+    # $10 basket, each priced alone and each counted.
+    promotions = Promotions()
+    promotions.apply(issue(codes=["SAVE10", "SAVE11"]))
+    promotions.apply(issue("P2", "i2", codes=["TEN2"]))
+    tx = bought("m1", "T1", cents=1500).model_copy(
+        update={"promo_codes": ["SAVE10", "save11", "TEN2"]}
+    )
+    first, second, other = checkout.judge(tx, promotions, Catalogue()).events
+    assert isinstance(first, PromoCodeUseRequested)
+    assert (first.code, first.discount_cents) == ("SAVE10", 1000)
+    assert isinstance(second, PromoCodeRefused)
+    assert (second.code, second.reason) == ("SAVE11", PromoCodeRefusal.code_not_applicable)
+    assert second.detail == "code SAVE10 of this purchase is promotion P1's already"
+    assert isinstance(other, PromoCodeUseRequested)
+    assert (other.code, other.discount_cents) == ("TEN2", 500)  # what the first one left
+
+
 def test_uses_are_counted_per_code_in_total_and_per_member_once_per_purchase():
     state = None
     answers = []
@@ -197,6 +216,31 @@ def test_a_release_of_a_lapsed_reservation_ends_nothing_that_still_counted():
         transaction_id="T1",
     )  # fmt: skip
     assert uses.decide(state, late).emitted == []
+
+
+def test_a_basket_held_for_one_member_is_judged_afresh_for_another():
+    # Found by a user's trial: member m2, whose one use of the promotion was spent, was told
+    # "reserved" on a basket another member had reserved, and its purchase then used the code.
+    once = {"redemptions_per_member_max": 1}
+    state = uses.decide(None, at(use("A", "T0", "m2", **once), 1)).state  # m2's one use
+    held = reserve("A", "T1", 15, **once).model_copy(update={"member_id": "m1"})
+    state = uses.decide(state, held).state
+    for_m2 = held.model_copy(update={"member_id": "m2", "event_id": "res-T1-m2"})
+    assert kinds(uses.decide(state, for_m2)) == ["code_limit_per_customer"]
+    assert state.reservations["A|T1"].member_id == "m1"  # the basket keeps what it held
+    again = uses.decide(state, held.model_copy(update={"event_id": "res-T1-again"}))
+    assert kinds(again) == ["PromoCodeReserved"]
+
+
+def test_an_anonymous_basket_the_till_then_names_a_member_for_is_the_member_s():
+    once = {"redemptions_per_member_max": 1}
+    state = uses.decide(None, reserve("A", "T1", 15, **once)).state  # anonymous
+    named = reserve("A", "T1", 20, at_minutes=2, **once).model_copy(update={"member_id": "m1"})
+    decided = uses.decide(state, named)
+    assert kinds(decided) == ["PromoCodeReserved"]
+    assert decided.state.reservations["A|T1"].member_id == "m1"
+    other = reserve("A", "T2", 20, at_minutes=3, **once).model_copy(update={"member_id": "m1"})
+    assert kinds(uses.decide(decided.state, other)) == ["code_limit_per_customer"]
 
 
 def test_a_lapsed_reservation_asked_again_is_asked_anew():

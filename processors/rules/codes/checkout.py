@@ -11,7 +11,10 @@ is that offer's: it is neither refused nor counted here (`Judged.coupons`).
 1. `judge`: the purchase alone: unknown, window, the offer not live (`code_expired`) or
    capped by its own total uses or budget (`code_not_supported`: the promotion's limits are
    the ones counted); a valid code becomes an unlock, its use request ready for the offer's
-   use (the offers engine sends it, `limits.request`, only if the offer completes). A code a
+   use (the offers engine sends it, `limits.request`, only if the offer completes). One code of a
+   promotion per purchase: another code of the same promotion is refused
+   (`code_not_applicable`); and the cart discounts of the codes together never exceed the
+   basket (each priced alone, capped at what the codes listed before it left). A code a
    till reserved for this very basket, whose offer's use the member holds for it
    (`offers.held_uses`), is valid whatever the window or the offer says by now: a till told
    yes is never overruled. A cart discount's code after its promotion ended goes to the
@@ -84,6 +87,8 @@ def judge(
     `state` (None: an anonymous customer, who holds nothing)."""
     judged = Judged()
     seen: set[str] = set()
+    promotions_used: dict[str, str] = {}  # promotion id → its code in this purchase
+    left = sum(max(line.amount_cents + line.discount_cents, 0) for line in tx.lines)
     for given in tx.promo_codes:
         code = normalised(given)
         if code in seen:
@@ -110,6 +115,15 @@ def judge(
             continue
         assert found is not None
         assert terms is not None
+        first = promotions_used.setdefault(terms.promotion_id, code)
+        if first != code:
+            detail = f"code {first} of this purchase is promotion {terms.promotion_id}'s already"
+            judged.events.append(refused(tx, code, terms.promotion_id, _NOT_APPLICABLE, detail))
+            continue
+        # The codes' discounts together never exceed the basket: each is priced alone, as
+        # the till is told, and takes at most what the codes before it left.
+        cents = min(_discount_cents(terms, tx), left)
+        left -= cents
         use = PromoCodeUseRequested(
             event_id=derived_id("CODE-USE", tx.transaction_id, code),
             occurred_at=tx.occurred_at,
@@ -119,7 +133,7 @@ def judge(
             transaction_id=tx.transaction_id,
             transaction_number=tx.transaction_number,
             store_id=tx.store.store_id,
-            discount_cents=_discount_cents(terms, tx),
+            discount_cents=cents,
             cause_event_id=tx.event_id,
             spend_cents=sum(line.amount_cents for line in tx.lines),
             issuer=found.issuer,

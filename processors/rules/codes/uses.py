@@ -340,17 +340,24 @@ def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequeste
         # Already committed: a lease's use the API took for it stays set aside until the
         # lease ends (this may be the redelivery of the request that spent it).
         return Decision(state, [_reserved(asked, asked.reserved_until)])
-    if kept is not None and kept.until > asked.occurred_at:
+    live = kept is not None and kept.until > asked.occurred_at
+    if kept is not None and live and kept.member_id == asked.member_id:
         _from_lease(state, asked)  # asked again: the API's lease use goes back
         state.held().extend(key, max(kept.until, asked.reserved_until))  # asked again
         return Decision(state, [*_held(asked, kept.until), _reserved(asked, kept.until)])
     # Lapsed, then asked again: asked anew (its use may have gone to another basket), and the
-    # till's latest answer is the one its purchase holds it to.
-    lapsed = state.held().drop(key)
+    # till's latest answer is the one its purchase holds it to. Held for another customer
+    # (the till names a member now, or another one): asked anew for this one, so their own
+    # limit is judged; refused, the basket keeps what it held.
+    dropped = state.held().drop(key)
     from_lease = _from_lease(state, asked)
     refusal = None if from_lease else _refusal(state, asked, asked.occurred_at)
     if refusal is not None:
-        return Decision(state, [*_released(lapsed, asked), _reservation_refused(asked, refusal)])
+        if dropped is not None and live:
+            state.held().hold(key, dropped)
+            return Decision(state, [_reservation_refused(asked, refusal)])
+        return Decision(state, [*_released(dropped, asked), _reservation_refused(asked, refusal)])
+    given_back = _released(dropped, asked) if live else []  # the other member's hold ends
     state.held().hold(
         key,
         Reservation(
@@ -360,7 +367,8 @@ def _reserve(state: PromotionUses, key: str, asked: PromoCodeReservationRequeste
     )  # fmt: skip
     _forget_lapsed(state, asked.occurred_at)
     return Decision(
-        state, [*_held(asked, asked.reserved_until), _reserved(asked, asked.reserved_until)]
+        state,
+        [*given_back, *_held(asked, asked.reserved_until), _reserved(asked, asked.reserved_until)],
     )
 
 
