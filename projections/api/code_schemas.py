@@ -98,6 +98,11 @@ class Released(Body):
 
     transaction_id: str
     released: list[ReleasedCode]
+    used: list[ReleasedCode] = Field(
+        default_factory=list,
+        description="Codes reserved for the basket that its purchase used already: they stay "
+        "used, nothing is given back.",
+    )
     released_offers: list[str] = Field(
         default_factory=list,
         description="The discount offers with a total-uses limit whose reserved use was given "

@@ -64,6 +64,8 @@ class Reservation:
     member_id: str | None
     discount_cents: int
     reserved_until: datetime
+    committed: bool = False
+    """Its basket's purchase used the code: the use stays, a release gives nothing back."""
 
 
 @dataclass(frozen=True)
@@ -261,9 +263,11 @@ RETURNING 1
 # A basket's reservations; `released` true: those given back too (a release repeated finds
 # what the first gave back and answers the same).
 _RESERVATION = """
-SELECT code, transaction_id, promotion_id, member_id, discount_cents, reserved_until
-FROM promo_code_reservations WHERE transaction_id = %s AND (%s::text IS NULL OR code = %s)
-    AND (%s OR released_at IS NULL)
+SELECT code, transaction_id, promotion_id, member_id, discount_cents, reserved_until,
+    EXISTS (SELECT 1 FROM promo_code_uses u
+        WHERE u.code = r.code AND u.transaction_id = r.transaction_id) AS committed
+FROM promo_code_reservations r
+WHERE transaction_id = %s AND (%s::text IS NULL OR code = %s) AND (%s OR released_at IS NULL)
 ORDER BY code
 """
 

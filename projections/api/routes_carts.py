@@ -48,6 +48,7 @@ from processors.contract.internal import PromoCodeUseRequested
 from processors.contract.offers import OfferCompleted, OfferProgressed
 from processors.contract.transactions import TransactionCompleted
 from processors.rules.codes import checkout, link
+from processors.rules.codes.promotions import normalised
 from processors.rules.codes.uses import FORGOTTEN_AFTER
 from processors.rules.ledger import policy
 from processors.rules.member import Config
@@ -184,7 +185,12 @@ async def evaluate_cart(
     address = request.client.host if request.client is not None else None
     keys = caller_keys(member_id=body.member_id, subject=principal.subject, address=address)
     if body.promo_codes:
-        throttle.check(keys, now, route="/v1/carts/evaluate")
+        distinct = len({normalised(code) for code in body.promo_codes})
+        if distinct > throttle.limit:
+            raise BadParameterError(
+                "promo_codes", f"at most {throttle.limit} distinct promo codes a cart"
+            )
+        throttle.check(keys, now, route="/v1/carts/evaluate", asking=distinct)
     cart = body.transaction(event_id=f"cart-{uuid.uuid4().hex}", occurred_at=now)
     source: ConfigSource = request.app.state.config_source
     if not source.ready.is_set():

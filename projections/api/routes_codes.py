@@ -444,7 +444,7 @@ async def release_reservations(
         )  # fmt: skip
     for release in offer_reservations.releases(offers_held, now=now):
         await sink.send(release)
-    for kept in held:
+    for kept in (k for k in held if not k.committed):
         await sink.send(
             PromoCodeReservationReleased(
                 event_id=derived_id(
@@ -458,7 +458,10 @@ async def release_reservations(
         )
     return Released(
         transaction_id=transaction_id,
-        released=[ReleasedCode(code=k.code, promotion_id=k.promotion_id) for k in held],
+        released=[
+            ReleasedCode(code=k.code, promotion_id=k.promotion_id) for k in held if not k.committed
+        ],
+        used=[ReleasedCode(code=k.code, promotion_id=k.promotion_id) for k in held if k.committed],
         released_offers=[k.offer_id for k in offers_held],
         released_issued_offers=[i.issued_offer_id for i in locked],
     )

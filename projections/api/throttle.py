@@ -95,12 +95,15 @@ class Throttle:
             del self._failures[key]
         return times
 
-    def check(self, keys: Iterable[str], now: datetime, *, route: str) -> None:
-        """429 when any key already has `limit` counted in the window."""
+    def check(self, keys: Iterable[str], now: datetime, *, route: str, asking: int = 1) -> None:
+        """429 when any key has fewer than `asking` tries left in the window (a cart's codes are
+        as many tries: one request must not make more guesses than the limit allows)."""
         for key in keys:
             times = self._recent(key, now)
-            if len(times) >= self.limit:
-                left = times[-self.limit] + self.window - now
+            if len(times) + asking > self.limit:
+                # Retry when enough of the counted tries have left the window.
+                freed = min(len(times) + asking - self.limit, len(times))
+                left = (times[freed - 1] if freed else now) + self.window - now
                 by = key.partition(":")[0]
                 self._throttled.labels(route, by).inc()
                 raise TooManyRequestsError(self.what, by, max(1, math.ceil(left.total_seconds())))

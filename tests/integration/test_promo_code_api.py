@@ -109,6 +109,7 @@ async def test_link_then_auto_apply_a_reservation_then_its_commit_and_the_status
                 return used(engine, "ZN35C") == 1
 
             assert await until(committed, 180), worker.log_tail() + projector.log_tail()
+            after_use = await http.delete("/v1/carts/PC-API-BASKET/reservations", headers=staff)
             member_code = await http.get("/v1/promo-codes/ZN34C?market=CA", headers=staff)
             till_code = await http.get("/v1/promo-codes/zn35c?market=CA", headers=staff)
     finally:
@@ -128,6 +129,11 @@ async def test_link_then_auto_apply_a_reservation_then_its_commit_and_the_status
     [redemption] = body["redemptions"]
     assert (redemption["member_id"], redemption["transaction_id"]) == (MEMBER, "PC-API-T1")
     assert redemption["discount_cents"] == 500
+
+    assert after_use.status_code == 200, after_use.text  # a user's trial saw it "released"
+    assert (after_use.json()["released"], after_use.json()["used"]) == (
+        [], [{"code": "ZN35C", "promotion_id": "ZN"}]
+    )  # fmt: skip
 
     assert till_code.status_code == 200, till_code.text
     [redemption] = till_code.json()["redemptions"]
