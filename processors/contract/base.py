@@ -43,7 +43,10 @@ class ContractEnum(StrEnum):
 
 def _utc_millis(value: datetime) -> datetime:
     # Avro timestamp-millis keeps milliseconds: normalise here so every form round-trips.
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-14:00: past year 9999 once in UTC
+        raise ValueError("must fall between years 1 and 9999 in UTC") from None
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 

@@ -22,6 +22,19 @@ def unique_line_ids(ids: list[str], where: str) -> None:
         raise ValueError(f"line_id must be unique in {where}; repeated: {', '.join(repeated)}")
 
 
+BASKET_MAX_CENTS = 10**15
+"""The most a basket may add up to, before and after its discounts: what any amount of the
+contract may hold (`Cents`), so a total computed from the lines (a code's spend) fits too."""
+
+
+def basket_within_bounds(lines: list[TransactionLine], where: str) -> None:
+    """The lines' amounts, and their amounts before discounts, add up to `BASKET_MAX_CENTS` at
+    most (each line alone is bounded; their sum was not, and failed inside the engine)."""
+    before = sum(line.amount_cents + line.discount_cents for line in lines)
+    if before > BASKET_MAX_CENTS:
+        raise ValueError(f"the lines of {where} add up to {before} cents, over {BASKET_MAX_CENTS}")
+
+
 class TransactionLine(Record):
     """One line of a basket, as the POS priced it."""
 
@@ -86,6 +99,7 @@ class TransactionCompleted(Event):
     @classmethod
     def _line_ids_unique(cls, lines: list[TransactionLine]) -> list[TransactionLine]:
         unique_line_ids([line.line_id for line in lines], "a transaction")
+        basket_within_bounds(lines, "a transaction")
         return lines
 
     def partition_key(self) -> str:

@@ -23,6 +23,7 @@ from processors.contract.transactions import (
     Tender,
     TransactionCompleted,
     TransactionLine,
+    basket_within_bounds,
     unique_line_ids,
 )
 from projections.api.code_schemas import CodeCheck
@@ -103,6 +104,7 @@ class CartRequest(BaseModel):
     @classmethod
     def _check_line_ids_unique(cls, lines: list[TransactionLine]) -> list[TransactionLine]:
         unique_line_ids([line.line_id for line in lines], "a cart")
+        basket_within_bounds(lines, "a cart")
         return lines
 
     def transaction(self, *, event_id: str, occurred_at: datetime) -> TransactionCompleted:

@@ -68,10 +68,11 @@ def parse_instant(parameter: str, text: str) -> datetime:
             f"must be an RFC 3339 date-time with a time zone, e.g. 2026-11-02T14:31:08Z{hint}",
         )
     try:
-        value = datetime.fromisoformat(text.upper())
+        return datetime.fromisoformat(text.upper()).astimezone(UTC)
     except ValueError as error:
         raise BadParameterError(parameter, f"is not a valid date-time: {error}") from None
-    return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 once in UTC
+        raise BadParameterError(parameter, "must fall between years 1 and 9999 in UTC") from None
 
 
 def ledger_view(

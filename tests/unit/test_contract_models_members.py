@@ -433,3 +433,25 @@ def test_a_line_id_names_one_line_of_a_purchase_or_a_return(cls):
     given["lines"] = [given["lines"][0], {**given["lines"][0]}]
     with pytest.raises(ValidationError, match=r"line_id must be unique in a .*; repeated: "):
         cls.model_validate(given)
+
+
+@pytest.mark.parametrize("at", ["9999-12-31T23:00:00-14:00", "0001-01-01T00:00:00+01:00"])
+def test_a_time_outside_the_years_1_to_9999_once_in_utc_is_refused_not_raised(at):
+    # Found by a user's trial: an OverflowError escaped the validation (a 500 at the API).
+    given = example(TransactionCompleted)
+    given["occurred_at"] = at
+    with pytest.raises(ValidationError, match="between years 1 and 9999 in UTC"):
+        TransactionCompleted.model_validate(given)
+
+
+def test_a_basket_whose_lines_add_up_past_what_an_amount_holds_is_refused():
+    # Found by a user's trial: each line within bounds, their total not; a code's spend then
+    # failed inside the engine (a 500 at the API, PROCESSING_FAILED at the worker).
+    given = example(TransactionCompleted)
+    line = given["lines"][0]
+    given["lines"] = [
+        {**line, "line_id": "1", "amount_cents": 10**15, "discount_cents": 0},
+        {**line, "line_id": "2", "amount_cents": 1, "discount_cents": 0},
+    ]
+    with pytest.raises(ValidationError, match="add up to 1000000000000001 cents"):
+        TransactionCompleted.model_validate(given)
