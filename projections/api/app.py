@@ -34,7 +34,7 @@ from projections.api.answers import Answers
 from projections.api.code_leases import LeaseBook, holder_id
 from projections.api.code_store import CodeStore, PostgresCodeStore
 from projections.api.commands import CommandSink, KafkaCommandSink, ManagedSink, NoCommands
-from projections.api.edge import BoundedRequestTarget
+from projections.api.edge import BoundedRequestBody, BoundedRequestTarget
 from projections.api.feed_store import FeedStore, PostgresFeedStore
 from projections.api.member_requests import PostgresMemberRequestStore
 from projections.api.member_store import MemberStore
@@ -313,7 +313,8 @@ def create_app(
     app.include_router(reward_stores_router)
     app.include_router(issued_offers_router)
     console.mount(app)  # the staff console's pages under /console (ADR 35)
-    # Inside `Measured`: a 414 is counted like any other answer.
+    # Inside `Measured`: a 414 or a 413 is counted like any other answer.
+    app.add_middleware(BoundedRequestBody)
     app.add_middleware(BoundedRequestTarget)
     app.add_middleware(Measured)
 
@@ -321,7 +322,9 @@ def create_app(
         # Each route declares the refusals it answers (`errors.refusals`); FastAPI's default
         # 422 is never one of them.
         if app.openapi_schema is None:
-            app.openapi_schema = errors.without_framework_422(FastAPI.openapi(app))
+            app.openapi_schema = errors.with_body_limit(
+                errors.without_framework_422(FastAPI.openapi(app))
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -1,5 +1,5 @@
-"""What the API bounds before any route runs: the length of a request's target, and the server
-option that lets it answer an over-long one rather than drop the connection.
+"""What the API bounds before any route runs: the length of a request's target and of its body,
+and the server option that lets it answer an over-long target rather than drop the connection.
 
 A request line of 10⁶ characters used to end in a reset connection: uvicorn's HTTP parser (h11)
 gives up on a request head over 16 KiB, writes a plain-text 400 and closes the socket with the
@@ -20,10 +20,11 @@ from __future__ import annotations
 from typing import Any
 
 import uvicorn
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from projections.api.errors import ErrorBody
+from projections.api.errors import BODY_MAX_BYTES, ErrorBody
 
 REQUEST_TARGET_MAX_BYTES = 8 * 1024
 """Longest path plus query string answered: every route's longest legitimate target (ids of
@@ -52,6 +53,74 @@ class BoundedRequestTarget:
                 await JSONResponse(body.json_body(), status_code=414)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class _BodyTooLargeError(HTTPException):
+    # An HTTPException: the framework's body parsing passes it on (any other error there
+    # becomes a 400), and the API's handler answers it in the error body's shape.
+    def __init__(self) -> None:
+        super().__init__(413, f"the request body is over {BODY_MAX_BYTES} bytes; this API reads "
+                              f"at most {BODY_MAX_BYTES}")  # fmt: skip
+
+
+class BoundedRequestBody:
+    """ASGI middleware: 413 `payload_too_large` for a body over `errors.BODY_MAX_BYTES`, told
+    by its `Content-Length` before a byte is read, or counted as the bytes arrive (chunked):
+    no route reads or parses more."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        told = _content_length(scope)
+        if told is not None and told > BODY_MAX_BYTES:
+            await _too_large(told)(scope, receive, send)
+            return
+        read = 0
+        started = False
+
+        async def bounded_receive() -> Message:
+            nonlocal read
+            message = await receive()
+            if message["type"] == "http.request":
+                read += len(message.get("body", b""))
+                if read > BODY_MAX_BYTES:
+                    raise _BodyTooLargeError
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, watched_send)
+        except _BodyTooLargeError:
+            if started:
+                raise
+            await _too_large(read)(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _too_large(size: int) -> JSONResponse:
+    body = ErrorBody(
+        error="payload_too_large",
+        reason=f"the request body is over {BODY_MAX_BYTES} bytes ({size} or more); this API "
+        f"reads at most {BODY_MAX_BYTES}",
+    )
+    return JSONResponse(body.json_body(), status_code=413)
 
 
 def server_config(app: ASGIApp | str, *, host: str, port: int, **options: Any) -> uvicorn.Config:

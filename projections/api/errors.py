@@ -171,7 +171,11 @@ async def _on_validation_error(_: Request, error: Exception) -> JSONResponse:
     return JSONResponse(body.json_body(), status_code=400)
 
 
-_HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed"}
+_HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+BODY_MAX_BYTES = 1024 * 1024
+"""The largest request body the API reads (a cart of 500 lines is ~150 KB): beyond, 413
+`payload_too_large` as the bytes arrive, before any is parsed."""
 
 
 async def _on_http_error(_: Request, error: Exception) -> JSONResponse:
@@ -204,6 +208,7 @@ _MEANINGS = {
     403: "forbidden: the token may not read this resource",
     404: "not_found: no such resource",
     409: "conflict: the request contradicts the state of the resource",
+    413: "payload_too_large: the request body is longer than the API reads (1 MiB)",
     414: "uri_too_long: the path and query are longer than the API reads",
     422: "the request is well formed but cannot be carried out; `error` says why",
     429: "too_many_requests: too many failed attempts from this caller; retry after `Retry-After`",
@@ -217,6 +222,7 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     409: "conflict",
+    413: "payload_too_large",
     414: "uri_too_long",
     422: "unprocessable",
     429: "too_many_requests",
@@ -267,4 +273,23 @@ def without_framework_422(spec: dict[str, Any]) -> dict[str, Any]:
     if _FRAMEWORK_422 not in json.dumps(spec):
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
+    return spec
+
+
+def with_body_limit(spec: dict[str, Any]) -> dict[str, Any]:
+    """`spec` with the 413 every route that reads a body may answer (`BODY_MAX_BYTES`)."""
+    description = _MEANINGS[413]
+    documented = {
+        "description": description,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/ErrorBody"},
+                "example": example_of(413, description),
+            }
+        },
+    }
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            if "requestBody" in operation:
+                operation.setdefault("responses", {}).setdefault("413", documented)
     return spec

@@ -640,3 +640,19 @@ def test_valid_codes_and_refused_links_other_than_invalid_codes_do_not_count(sto
             client.post(LINK, json=BODY, headers=bearer(key=f"k{n}")).status_code for n in range(3)
         ]
     assert answers == [422, 422, 422]
+
+
+def test_a_body_past_a_mebibyte_is_413_before_it_is_parsed(store, engine):
+    # Found by a user's trial: a 128 MB body was read and parsed whole (the API grew 112 MB).
+    huge = b'{"lines": [' + b" " * (2 * 1024 * 1024) + b"]}"
+    with TestClient(app_for(store, engine)) as client:
+        answer = client.post("/v1/carts/evaluate", content=huge, headers={
+            **staff(), "Content-Type": "application/json"})  # fmt: skip
+        chunked = client.post("/v1/carts/evaluate", content=iter([huge[:600_000], huge[600_000:]]),
+                              headers={**staff(), "Content-Type": "application/json"})  # fmt: skip
+        spec = client.get("/openapi.json").json()
+    assert answer.status_code == 413
+    assert answer.json()["error"] == "payload_too_large"
+    assert (chunked.status_code, chunked.json()["error"]) == (413, "payload_too_large")
+    assert "413" in spec["paths"]["/v1/carts/evaluate"]["post"]["responses"]
+    assert "413" not in spec["paths"]["/v1/promo-codes/{code}"]["get"]["responses"]
