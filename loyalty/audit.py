@@ -11,16 +11,19 @@ Reconciled today (inputs → what answers them):
   `event_id`;
 - `TransactionReturned` with a member → its answer, an outcome whose `command_id` is the
   return's `return_id` (ADR 43);
-- a purchase or return of a member with no ledger event at all and no enrolment waiting to be
-  run → waiting in the member's state for their enrolment (parked, ADR 8), booked when they
-  enrol;
+- a purchase, return or activity of a member with no ledger event at all and no enrolment
+  waiting to be run → waiting in the member's state for their enrolment (parked, ADR 8),
+  booked when they enrol;
 - a request with a `command_id` (redemptions, adjustments, transfers, offer loads) → an outcome
   (`RequestAccepted` / `RequestRejected`) with that `command_id`;
 - `OfferUseRequested` → an `OfferUseGranted` or `OfferUseDenied` answering its `event_id`;
 - `OfferUseReservationRequested` → an `OfferUseReservationAnswered` answering its `event_id`
   (a release, `OfferUseReservationReleased`, is answered by nothing by design);
 - `OfferUseGranted` with points → an `OfferCompleted` for that member, offer and use.
-Other input types are counted as *not reconciled* (listed by type), never as accounted for.
+Other input types are counted as *not reconciled* (listed by type), never as accounted for:
+among them the activities and the market days (`loyalty.activities.v1`, `loyalty.clock.v1`),
+facts that no output answers by design (an activity that matches no offer or challenge
+changes nothing), read so that the report says how many there were.
 Reads the topics from their beginning to the end offsets seen at the start; writes nothing.
 """
 
@@ -34,6 +37,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from processors.base.settings import Settings
 from processors.base.topics import (
+    ACTIVITIES,
+    CLOCK,
     DEADLETTER,
     ENROLMENTS,
     LEDGER,
@@ -46,6 +51,7 @@ from processors.base.topics import (
     TopicSpec,
 )
 from processors.codec.avro import AvroCodec, DecodeError
+from processors.contract.activities import ActivityRecorded
 from processors.contract.base import Event
 from processors.contract.deadletter import DeadLettered
 from processors.contract.enrolments import MemberEnrolled
@@ -61,7 +67,7 @@ from processors.contract.offers import OfferCompleted, OfferUseReservationAnswer
 from processors.contract.outcomes import RequestAccepted, RequestRejected
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 
-INPUTS = (ENROLMENTS, TRANSACTIONS, REDEMPTIONS, OFFER_USES, LEDGER_STEPS)
+INPUTS = (ENROLMENTS, TRANSACTIONS, REDEMPTIONS, ACTIVITIES, CLOCK, OFFER_USES, LEDGER_STEPS)
 OUTPUTS = (LEDGER, OUTCOMES, OFFERS, LEDGER_STEPS, DEADLETTER)
 
 
@@ -178,7 +184,7 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
                 report.accounted["dead-lettered"] += 1
                 continue
             how = _accounted(event, causes, commands, answered, completed)
-            if how is None and _waits_for_enrolment(event, known):
+            if not how and _waits_for_enrolment(event, known):
                 how = "waiting for the member's enrolment (parked)"
             if how is None:
                 report.unaccounted.append((position, type(event).__name__))
@@ -190,10 +196,10 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
 
 
 def _waits_for_enrolment(event: Event | None, known: set[str]) -> bool:
-    """A member's purchase or return that the ledger keeps until the member enrols: the
-    member has no ledger event yet, not even their registration, and no enrolment waiting
+    """A member's purchase, return or activity that the ledger keeps until the member enrols:
+    the member has no ledger event yet, not even their registration, and no enrolment waiting
     to be run (`known` holds both kinds of member)."""
-    if not isinstance(event, TransactionCompleted | TransactionReturned):
+    if not isinstance(event, TransactionCompleted | TransactionReturned | ActivityRecorded):
         return False
     return event.member_id is not None and event.member_id not in known
 

@@ -18,11 +18,12 @@ from loyalty.producing import publish_events
 from loyalty.services import Services
 from processors.base.topics import LEDGER
 from processors.codec.avro import AvroCodec
+from processors.contract.activities import ActivityKind
 from processors.contract.ledger import LedgerEventRecorded
 from processors.rules.ledger.purchases import PARKED_MAX
 from tests.integration.test_rewards_api import engine  # noqa: F401
 from tests.integration.test_worker_runtime import until
-from tests.rules.given import bought, enrolled, program
+from tests.rules.given import activity, bought, enrolled, program
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +57,9 @@ async def test_a_purchase_beyond_the_parked_limit_is_dead_lettered_and_replayed(
         await publish_events(engine, [program()])
         purchases = [bought(MEMBER, f"T{n}", cents=100) for n in range(PARKED_MAX + 1)]
         await publish_events(engine, purchases)
+        # Another member's app event before their enrolment: it waits too (a user's trial saw
+        # it dropped with a note, and the audit did not read the activities at all).
+        await publish_events(engine, [activity("early-app-user", ActivityKind.APP_DOWNLOAD)])
         assert await until(settled, 180), worker.log_tail()
         (letter,) = chosen(await read_letters(engine), refusal="parked_limit")
         assert letter.letter.event_type == "TransactionCompleted"
@@ -70,7 +74,7 @@ async def test_a_purchase_beyond_the_parked_limit_is_dead_lettered_and_replayed(
 
         waiting = await audit(engine)  # parked is not lost: the audit says they wait
         assert waiting.ok, waiting.unaccounted[:5]
-        assert waiting.accounted["waiting for the member's enrolment (parked)"] == PARKED_MAX
+        assert waiting.accounted["waiting for the member's enrolment (parked)"] == PARKED_MAX + 1
         assert waiting.accounted["dead-lettered"] == 1
 
         await publish_events(engine, [enrolled(MEMBER)])

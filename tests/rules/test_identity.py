@@ -101,7 +101,7 @@ def test_beyond_the_parked_limit_a_purchase_is_refused_whole_not_dropped():
     book = ledgers()
     for n in range(PARKED_MAX):
         book.apply(bought("m1", f"T{n}", cents=100))
-    with pytest.raises(InputRefused, match="100 purchases and returns of member m1") as refused:
+    with pytest.raises(InputRefused, match="100 inputs of member m1") as refused:
         book.apply(bought("m1", "T-late", cents=5000))
     assert refused.value.reason == "parked_limit"
     assert book.apply(bought("m1", "T0", cents=100)) == []  # one already parked is a repeat

@@ -37,7 +37,11 @@ def _release(state: MemberLedger, draft: Draft, holds: list[Hold]) -> None:
 def release_on_activity(
     state: MemberLedger | None, activity: ActivityRecorded, programs: Programs
 ) -> Result:
-    if state is None or state.status != "ACTIVE":
+    if state is None:
+        return purchases.park(activity)  # counted for them once they enrol
+    if state.status == "UNKNOWN":
+        return purchases.park_more(state, activity)
+    if state.status != "ACTIVE":
         return Result(state, note="activity of a member who is not active")
     due = [
         hold

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from processors.contract.activities import ActivityRecorded
 from processors.contract.base import Event
 from processors.contract.common import PointsCategory
 from processors.contract.config import ProgramConfigured
@@ -43,7 +44,8 @@ from processors.rules.refusals import InputRefused
 from processors.rules.selection import hierarchy_of
 
 PARKED_MAX = 100
-"""Purchases and returns kept for a member who has not enrolled. Beyond, each is refused whole
+"""Purchases, returns and activities kept for a member who has not enrolled. Beyond, each is
+refused whole
 (a `REFUSED` dead letter, `parked_limit`, to replay once they enrol) rather than kept in a
 state that would grow without end or dropped in silence. A merge's step is always kept."""
 
@@ -264,7 +266,7 @@ def park_more(state: MemberLedger, message: Parked) -> Result:
     if len(state.parked) >= PARKED_MAX and not isinstance(message, MemberMergedAway):
         raise InputRefused(
             "parked_limit",
-            f"{len(state.parked)} purchases and returns of member {state.member_id} already wait "
+            f"{len(state.parked)} inputs of member {state.member_id} already wait "
             "for their enrolment; replay this one from the dead letters once they enrol",
         )
     state.parked.append(message)
@@ -274,7 +276,7 @@ def park_more(state: MemberLedger, message: Parked) -> Result:
 def _identity(message: Parked) -> tuple[str, str]:
     if isinstance(message, TransactionReturned):
         return "return_id", message.return_id
-    if isinstance(message, MemberMergedAway):
+    if isinstance(message, MemberMergedAway | ActivityRecorded):
         return "event_id", message.event_id
     return "transaction_id", message.transaction_id
 

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
+from processors.contract.activities import ActivityRecorded
 from processors.contract.common import PointsCategory
 from processors.contract.internal import MemberMergedAway
 from processors.contract.outcomes import RequestAccepted, RequestRejected
@@ -128,9 +129,10 @@ class InFlight(BaseModel):
     ledger_event_log_id: str  # the sender's debit
 
 
-Parked = TransactionCompleted | TransactionReturned | MemberMergedAway
-"""What waits in an unknown member's state for their enrolment: their purchases and returns,
-and a merge into them (the victim's balances)."""
+Parked = TransactionCompleted | TransactionReturned | MemberMergedAway | ActivityRecorded
+"""What waits in an unknown member's state for their enrolment: their purchases, returns and
+activities (the app's events can overtake the enrolment too), and a merge into them (the
+victim's balances)."""
 
 
 class MemberLedger(BaseModel):
