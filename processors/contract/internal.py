@@ -738,6 +738,19 @@ class PromoCodeLinkClaimRequested(Event):
         le=LONG_MAX,
         description="Uses of one code (1: single-use, linked to one member).",
     )
+    redemptions_per_member_max: int | None = Field(
+        default=None,
+        ge=1,
+        le=LONG_MAX,
+        description="Uses of the promotion one member may make: a member who made them is "
+        "not linked a code that would be refused at their next purchase.",
+    )
+    redemptions_total_max: int | None = Field(
+        default=None,
+        ge=1,
+        le=LONG_MAX,
+        description="Uses across all of the promotion's codes: none left, nothing is linked.",
+    )
 
 
 class PromoCodeLinkAnswered(Event):

@@ -56,6 +56,7 @@ class RejectionReason(ContractEnum):
     # The reward is not in the catalogue now (not yet available, or not for sale).
     reward_unavailable = "reward_unavailable"
     code_expired = "code_expired"  # outside its promotion's window
+    code_not_yet_valid = "code_not_yet_valid"  # its promotion has not started yet
     code_already_linked = "code_already_linked"  # a single-use code linked to another member
     # An enrolment (request_type ENROLMENT) the engine refused, nothing opened: the member is
     # in every programme named already; an enrolment names a programme that is not configured

@@ -93,7 +93,11 @@ _STATUS_OF = {
     RejectionReason.code_already_linked.value: 409,
 }
 """A rejected link's HTTP status when it is not 422."""
-_INVALID_CODE = {RejectionReason.unknown_code.value, RejectionReason.code_expired.value}
+_INVALID_CODE = {
+    RejectionReason.unknown_code.value,
+    RejectionReason.code_expired.value,
+    RejectionReason.code_not_yet_valid.value,
+}
 """Rejections the guessing throttle counts: the code itself is not valid now."""
 
 
@@ -188,8 +192,9 @@ _LINK_RESPONSES: dict[int | str, Any] = {
     },
     422: _documented(
         "Refused, nothing linked: `error` is the worker's stable reason (code_expired, "
-        "code_exhausted, invalid_request, unknown_member, member_merged) and `reason` its "
-        "detail; or idempotency_key_reused.",
+        "code_not_yet_valid, code_exhausted: the code's or the promotion's uses spent or "
+        "reserved, limit_reached: the member's uses of the promotion spent, invalid_request, "
+        "unknown_member, member_merged) and `reason` its detail; or idempotency_key_reused.",
         {"error": "code_expired", "reason": "ZN34C: its promotion ended at 2026-11-30T00:00:00Z"},
         ErrorBody,
     ),

@@ -74,6 +74,25 @@ def test_link_refusals_are_named():
     assert reason(sim.feed(link("nobody", "PRINT-002", "k4"))) is RejectionReason.unknown_member
 
 
+def test_a_code_before_its_promotion_starts_is_not_yet_valid_not_expired():
+    # Found by a user's trial: a code of a promotion starting next month was refused expired.
+    sim = engine()
+    early = link("m1", "PRINT-002", "k5", occurred_at=T0 - timedelta(days=2))
+    assert reason(sim.feed(early)) is RejectionReason.code_not_yet_valid
+
+
+def test_a_code_the_next_purchase_would_refuse_is_not_linked():
+    # Found by a user's trial: a member whose one use of the promotion was spent, and a code
+    # whose promotion had no use left, were both linked (201) and then refused at checkout.
+    sim = engine(codes=["SHARED-1", "SHARED-2"], redemptions_per_code_max=None,
+                 redemptions_per_member_max=1, redemptions_total_max=2)  # fmt: skip
+    sim.feed(bought("m1", "T1", cents=5000).model_copy(update={"promo_codes": ["SHARED-1"]}))
+    assert reason(sim.feed(link("m1", "SHARED-2"))) is RejectionReason.limit_reached
+    sim.feed(bought("m2", "T2", cents=5000).model_copy(update={"promo_codes": ["SHARED-1"]}))
+    sim.feed(enrolled("m3"))
+    assert reason(sim.feed(link("m3", "SHARED-2", "k2"))) is RejectionReason.code_exhausted
+
+
 def test_a_repeated_link_request_gets_its_first_answer():
     sim = engine()
     first = outcome(sim.feed(link("m1", "PRINT-001")))

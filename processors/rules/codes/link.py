@@ -3,11 +3,14 @@ applied by itself at the member's next checkout, without being typed.
 
 1. `request` (the member's partition): a repeated command_id gets its first answer; refused at
    once, with a stable reason: `unknown_member`, `member_merged`, `unknown_code` (no promotion
-   of the member's markets issued it), `invalid_request` (another mode), `code_expired`
-   (outside its window, or the offer it unlocks is not live); else the promotion's agent is
+   of the member's markets issued it), `invalid_request` (another mode), `code_not_yet_valid`
+   (before its promotion starts), `code_expired` (after it ends, or the offer it unlocks is not
+   live); else the promotion's agent is
    asked (`PromoCodeLinkClaimRequested`).
-2. The agent (`uses.py`) links a single-use code to one member only, and refuses a code whose
-   uses are spent (`code_already_linked`, `code_exhausted`).
+2. The agent (`uses.py`) links a single-use code to one member only, and refuses a code
+   the member's next purchase would be refused: its uses or the promotion's spent or reserved
+   (`code_already_linked`, `code_exhausted`), or the member's uses of the promotion
+   (`limit_reached`).
 3. `answered` (the member's partition): the link is kept, and the request answered.
 At the member's next purchase made after the link every linked code is added to the codes it
 carries, and the link is used up, whatever that purchase's answer for the code.
@@ -82,7 +85,10 @@ def request(
         refusal = RejectionReason.unknown_code, "no promotion of the member's markets has it"
     elif terms.mode is not asked.mode:
         refusal = RejectionReason.invalid_request, f"the code's mode is {terms.mode.value}"
-    elif not terms.starts_at <= asked.occurred_at < terms.ends_at:
+    elif asked.occurred_at < terms.starts_at:
+        starts = terms.starts_at.isoformat()
+        refusal = RejectionReason.code_not_yet_valid, f"{terms.promotion_id} starts {starts}"
+    elif not asked.occurred_at < terms.ends_at:
         window = f"{terms.starts_at.isoformat()} to {terms.ends_at.isoformat()}"
         refusal = RejectionReason.code_expired, f"{terms.promotion_id} runs {window}"
     elif terms.offer_id is not None and not _offer_live(catalogue, terms.offer_id, asked):
@@ -101,6 +107,8 @@ def request(
         occurred_at=asked.occurred_at, promotion_id=terms.promotion_id, code=code,
         member_id=asked.member_id, command_id=asked.command_id,
         redemptions_per_code_max=terms.redemptions_per_code_max,
+        redemptions_per_member_max=terms.redemptions_per_member_max,
+        redemptions_total_max=terms.redemptions_total_max,
     )  # fmt: skip
     return [claim]
 

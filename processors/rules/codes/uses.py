@@ -393,17 +393,23 @@ def _from_lease(state: PromotionUses, asked: PromoCodeReservationRequested) -> b
 
 
 def _link(state: PromotionUses, asked: PromoCodeLinkClaimRequested) -> Decision:
-    """Link a code to a member: a single-use code to one member only, and no spent code."""
+    """Link a code to a member: a single-use code to one member only, and no code the next
+    purchase would be refused (its uses, the promotion's or the member's spent or reserved)."""
     single = asked.redemptions_per_code_max == 1
     holder = state.links.get(asked.code)
     refusal = None
     if single and holder is not None and holder != asked.member_id:
         refusal = RejectionReason.code_already_linked
     else:
-        for_code, _, _ = state.taken(asked.occurred_at, asked.code, None)
-        per_code = asked.redemptions_per_code_max
-        if per_code is not None and for_code >= per_code:
+        for_code, for_member, in_all = state.taken(asked.occurred_at, asked.code, asked.member_id)
+        per_code, total = asked.redemptions_per_code_max, asked.redemptions_total_max
+        per_member = asked.redemptions_per_member_max
+        if (per_code is not None and for_code >= per_code) or (
+            total is not None and in_all >= total
+        ):
             refusal = RejectionReason.code_exhausted
+        elif per_member is not None and for_member >= per_member:
+            refusal = RejectionReason.limit_reached
     if refusal is None and single:
         state.link(asked.code, asked.member_id)
     answer = PromoCodeLinkAnswered(
