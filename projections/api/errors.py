@@ -171,7 +171,12 @@ async def _on_validation_error(_: Request, error: Exception) -> JSONResponse:
     return JSONResponse(body.json_body(), status_code=400)
 
 
-_HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+_HTTP_ERRORS = {
+    400: "invalid_parameter",  # the framework's own: a body it could not parse (nested too deep)
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
 
 BODY_MAX_BYTES = 1024 * 1024
 """The largest request body the API reads (a cart of 500 lines is ~150 KB): beyond, 413

@@ -656,3 +656,13 @@ def test_a_body_past_a_mebibyte_is_413_before_it_is_parsed(store, engine):
     assert (chunked.status_code, chunked.json()["error"]) == (413, "payload_too_large")
     assert "413" in spec["paths"]["/v1/carts/evaluate"]["post"]["responses"]
     assert "413" not in spec["paths"]["/v1/promo-codes/{code}"]["get"]["responses"]
+
+
+def test_a_cart_in_a_market_nothing_runs_in_is_400_naming_it(store, engine):
+    # Found by a user's trial: market ZZ answered 200 with nothing in it.
+    with TestClient(app_for(store, engine)) as client:
+        answer = client.post("/v1/carts/evaluate", json=cart(market="ZZ"), headers=staff())
+    assert answer.status_code == 400
+    assert (answer.json()["parameter"], answer.json()["reason"]) == (
+        "market", "no programme or promotion runs in market ZZ"
+    )  # fmt: skip
