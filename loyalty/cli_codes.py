@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -176,13 +177,46 @@ def unlockable(config: Config, issue: PromotionCodesIssued) -> str | None:
     return None
 
 
-def _check_offer(issues: list[PromotionCodesIssued]) -> None:
-    """Exit 1 with the reason when the issues' offer cannot be unlocked (nothing published)."""
-    if not issues or issues[0].offer_id is None:
+TAKEN_CHECKED_MAX = 200_000
+"""Generated codes looked up against the other promotions before publishing (the first ones:
+a pattern that overlaps another's shows within them)."""
+
+
+def taken_elsewhere(config: Config, issue: PromotionCodesIssued) -> list[str]:
+    """The codes of `issue` (`code (promotion)`) another promotion of its market issued first:
+    a code keeps the first promotion that issued it, so for this one they would do nothing."""
+    if issue.codes:
+        candidates: Iterable[str] = issue.codes
+    else:
+        assert issue.code_pattern is not None
+        assert issue.code_count is not None
+        made = GeneratedCodes(issue.promotion_id, issue.event_id, issue.code_pattern,
+                              issue.code_count)  # fmt: skip
+        candidates = itertools.islice(made, TAKEN_CHECKED_MAX)
+    taken = []
+    for code in candidates:
+        found = config.promotions.lookup(code, issue.market)
+        if found is not None and found.terms.promotion_id != issue.promotion_id:
+            taken.append(f"{code} ({found.terms.promotion_id})")
+    return taken
+
+
+def _check_config(issues: list[PromotionCodesIssued]) -> None:
+    """Exit 1 with the reason, nothing published, when the issues' offer cannot be unlocked or
+    some of their codes are another promotion's already (as the config topic holds them)."""
+    if not issues:
         return
-    problem = unlockable(current_config(get_settings()), issues[0])
+    config = current_config(get_settings())
+    problem = unlockable(config, issues[0]) if issues[0].offer_id is not None else None
     if problem is not None:
         click.echo(f"error: {problem}; nothing published", err=True)
+        sys.exit(1)
+    taken = [code for issue in issues for code in taken_elsewhere(config, issue)]
+    if taken:
+        shown = ", ".join(taken[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
+        click.echo(f"error: {len(taken)} code(s) are another promotion's already (a code keeps "
+                   f"the first promotion that issued it): {shown}; nothing published",
+                   err=True)  # fmt: skip
         sys.exit(1)
 
 
@@ -236,7 +270,7 @@ def generate(
         sys.exit(1)
     assert issue.code_pattern is not None
     assert issue.code_count is not None
-    _check_offer([issue])
+    _check_config([issue])
     if show:
         codes_of = GeneratedCodes(issue.promotion_id, issue.event_id, pattern, count)
         for index in range(min(show, count)):
@@ -263,19 +297,20 @@ def upload(promotion_id: str, file: Path, dry_run: bool, **given: Any) -> None:
     if errors:
         click.echo(f"{len(errors)} error(s); nothing published", err=True)
         sys.exit(1)
-    _check_offer(issues)
+    _check_config(issues)
     _publish(issues, dry_run)
 
 
-# Reservations as `GET /v1/promo-codes/{code}` counts them: live, and not committed by their
-# basket's purchase yet (`projections.api.code_store`).
+# Reservations as `GET /v1/promo-codes/{code}` counts them: live, not released, and not
+# committed by their basket's purchase yet (`projections.api.code_store`).
 _STATUS = """
 SELECT p.promotion_id, p.market, p.starts_at, p.ends_at, p.redemptions_per_code_max,
     p.redemptions_total_max,
     (SELECT count(*) FROM promo_code_uses u WHERE u.code = %(code)s) AS uses,
     (SELECT sum(u.discount_cents) FROM promo_code_uses u WHERE u.code = %(code)s) AS discount,
     (SELECT count(*) FROM promo_code_reservations r WHERE r.code = %(code)s
-        AND r.reserved_until > now() AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
+        AND r.reserved_until > now() AND r.released_at IS NULL
+        AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
             WHERE u.code = r.code AND u.transaction_id = r.transaction_id)) AS reserved,
     (SELECT count(*) FROM promo_code_refusals f WHERE f.code = %(code)s) AS refusals
 FROM promotions p WHERE p.promotion_id = %(promotion_id)s

@@ -109,13 +109,14 @@ def config_with(*events: Event) -> Config:
     return config
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def config_topic(monkeypatch) -> Callable[..., None]:
-    """The config topic as the command reads it (no broker here)."""
+    """The config topic as the command reads it (no broker here): empty unless a test says."""
 
     def holding(*events: Event) -> None:
         monkeypatch.setattr(cli_codes, "current_config", lambda settings: config_with(*events))
 
+    holding()
     return holding
 
 
@@ -158,3 +159,21 @@ def test_codes_for_a_live_offer_of_their_market_pass_the_check(config_topic):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "would publish 5 code(s) of BONUS" in result.output
+
+
+def test_codes_another_promotion_issued_first_are_refused_nothing_published(config_topic, tmp_path):
+    # Found by a user's trial: an upload of ZN's codes under FUTURE said "published 3 code(s)
+    # of FUTURE", and they did nothing for FUTURE (a code keeps its first promotion).
+    first = tmp_path / "zn.csv"
+    first.write_text("code\nZN34C\nZN35C\n")
+    issued, _, _ = uploaded("ZN", first, AT, **TERMS)
+    config_topic(*issued)
+    again = tmp_path / "again.csv"
+    again.write_text("code\nzn34c\nNEW1\n")
+    result = CliRunner().invoke(codes, ["upload", "FUTURE", str(again), *OPTIONS])
+    assert result.exit_code == 1, result.output
+    assert "1 code(s) are another promotion's already" in result.output
+    assert "ZN34C (ZN)" in result.output
+    assert "nothing published" in result.output
+    same = CliRunner().invoke(codes, ["upload", "ZN", str(again), *OPTIONS])
+    assert same.exit_code == 0, same.output  # its own promotion may issue them again
