@@ -86,6 +86,34 @@ def terms(promotion_id: str, **given: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
+_OPTION_OF = {
+    "redemptions_per_code_max": "--per-code-max",
+    "redemptions_per_member_max": "--per-member-max",
+    "redemptions_total_max": "--total-max",
+    "percent_off": "--percent-off",
+    "amount_off_cents": "--amount-off-cents",
+    "spend_min_cents": "--spend-min-cents",
+    "offer_id": "--offer",
+    "code_pattern": "--pattern",
+    "code_count": "--count",
+    "starts_at": "--starts-at",
+    "ends_at": "--ends-at",
+    "issuer_id": "--partner / --influencer",
+}
+"""The option that sets an issue's field, to name it in a refusal."""
+
+
+def problems_of(error: ValidationError) -> list[str]:
+    """Each problem of an issue built from the options, naming the option (or the field)."""
+    named = []
+    for problem in error.errors():
+        fields = [str(part) for part in problem["loc"] if isinstance(part, str)]
+        option = next((_OPTION_OF[f] for f in reversed(fields) if f in _OPTION_OF), None)
+        where = option or ".".join(fields)
+        named.append(f"{where}: {problem['msg']}" if where else str(problem["msg"]))
+    return named
+
+
 def _issuer(**given: Any) -> dict[str, str] | None:
     """Who issued the codes, for attribution (ADR 30): a partner or an influencer, else the
     brand (null)."""
@@ -265,8 +293,8 @@ def generate(
     try:
         issue = generated(promotion_id, pattern, count, datetime.now(UTC), **given)
     except ValidationError as error:
-        for problem in error.errors():
-            click.echo(f"error: {problem['msg']}", err=True)
+        for problem in problems_of(error):
+            click.echo(f"error: {problem}", err=True)
         sys.exit(1)
     assert issue.code_pattern is not None
     assert issue.code_count is not None
@@ -289,7 +317,7 @@ def upload(promotion_id: str, file: Path, dry_run: bool, **given: Any) -> None:
     try:
         issues, errors, warnings = uploaded(promotion_id, file, datetime.now(UTC), **given)
     except ValidationError as error:
-        issues, errors, warnings = [], [str(p["msg"]) for p in error.errors()], []
+        issues, errors, warnings = [], problems_of(error), []
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     for problem in errors:

@@ -177,3 +177,13 @@ def test_codes_another_promotion_issued_first_are_refused_nothing_published(conf
     assert "nothing published" in result.output
     same = CliRunner().invoke(codes, ["upload", "ZN", str(again), *OPTIONS])
     assert same.exit_code == 0, same.output  # its own promotion may issue them again
+
+
+def test_a_bad_option_is_named_in_the_refusal():
+    # Found by a user's trial: "Input should be greater than or equal to 1", naming nothing.
+    result = CliRunner().invoke(
+        codes, ["generate", "ZN", "--pattern", "Z-####", "--count", "5", *OPTIONS,
+                "--per-code-max", "0"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "error: --per-code-max: Input should be greater than or equal to 1" in result.output
