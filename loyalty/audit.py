@@ -19,7 +19,13 @@ Reconciled today (inputs → what answers them):
 - `OfferUseRequested` → an `OfferUseGranted` or `OfferUseDenied` answering its `event_id`;
 - `OfferUseReservationRequested` → an `OfferUseReservationAnswered` answering its `event_id`
   (a release, `OfferUseReservationReleased`, is answered by nothing by design);
-- `OfferUseGranted` with points → an `OfferCompleted` for that member, offer and use.
+- `OfferUseGranted` with points → an `OfferCompleted` for that member, offer and use;
+- on the promotions' internal topic: a code's use (`PromoCodeUseRequested`) → its
+  `PromoCodeRedeemed` or `PromoCodeRefused` (code and transaction); a till's reservation
+  (`PromoCodeReservationRequested`) → the basket's `PromoCodeReserved` or the
+  `PromoCodeRefused` citing it; an API process's lease (`PromoCodeLeaseRequested`) → its
+  `PromoCodeLeaseAnswered`; a link claim → the member's outcome (its `command_id`); a
+  release (`PromoCodeReservationReleased`) is answered by nothing by design.
 Other input types are counted as *not reconciled* (listed by type), never as accounted for:
 among them the activities and the market days (`loyalty.activities.v1`, `loyalty.clock.v1`),
 facts that no output answers by design (an activity that matches no offer or challenge
@@ -46,6 +52,7 @@ from processors.base.topics import (
     OFFER_USES,
     OFFERS,
     OUTCOMES,
+    PROMOTION_USES,
     REDEMPTIONS,
     TRANSACTIONS,
     TopicSpec,
@@ -61,13 +68,27 @@ from processors.contract.internal import (
     OfferUseRequested,
     OfferUseReservationReleased,
     OfferUseReservationRequested,
+    PromoCodeLeaseRequested,
+    PromoCodeReservationReleased,
+    PromoCodeReservationRequested,
+    PromoCodeUseRequested,
 )
 from processors.contract.ledger import LedgerEventRecorded
-from processors.contract.offers import OfferCompleted, OfferUseReservationAnswered
+from processors.contract.offers import (
+    OfferCompleted,
+    OfferUseReservationAnswered,
+    PromoCodeLeaseAnswered,
+    PromoCodeRedeemed,
+    PromoCodeRefused,
+    PromoCodeReserved,
+)
 from processors.contract.outcomes import RequestAccepted, RequestRejected
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
 
-INPUTS = (ENROLMENTS, TRANSACTIONS, REDEMPTIONS, ACTIVITIES, CLOCK, OFFER_USES, LEDGER_STEPS)
+INPUTS = (
+    ENROLMENTS, TRANSACTIONS, REDEMPTIONS, ACTIVITIES, CLOCK, OFFER_USES, PROMOTION_USES,
+    LEDGER_STEPS,
+)  # fmt: skip
 OUTPUTS = (LEDGER, OUTCOMES, OFFERS, LEDGER_STEPS, DEADLETTER)
 
 
@@ -159,6 +180,12 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
             completed.add((event.member_id, event.offer_id, event.use_number))
         elif isinstance(event, OfferUseReservationAnswered):
             answered.add(event.request_event_id)
+        elif isinstance(event, PromoCodeRedeemed | PromoCodeRefused | PromoCodeReserved):
+            answered.add(f"code:{event.code}|{event.transaction_id}")
+            if isinstance(event, PromoCodeRefused):
+                answered.add(event.cause_event_id)
+        elif isinstance(event, PromoCodeLeaseAnswered):
+            answered.add(event.lease_id)
     steps = events(LEDGER_STEPS.name)
     for _, event in steps:
         if isinstance(event, OfferUseGranted | OfferUseDenied):
@@ -227,8 +254,16 @@ def _accounted(
             return "anonymous return: no points to take back"
         case OfferUseRequested() | OfferUseReservationRequested():
             return "answered" if event.event_id in answered else None
-        case OfferUseReservationReleased():
+        case OfferUseReservationReleased() | PromoCodeReservationReleased():
             return "a release: nothing to answer"
+        case PromoCodeUseRequested():
+            key = f"code:{event.code}|{event.transaction_id}"
+            return "answered" if key in answered else None
+        case PromoCodeReservationRequested():
+            key = f"code:{event.code}|{event.transaction_id}"
+            return "answered" if key in answered or event.event_id in answered else None
+        case PromoCodeLeaseRequested():
+            return "answered" if event.event_id in answered else None
         case OfferUseGranted() if event.points_granted > 0:
             use = (event.member_id, event.offer_id, event.use_number)
             return "award completed" if use in completed else None
