@@ -18,6 +18,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from processors.base import topics
+from processors.contract.activities import ActivityKind, ActivityRecorded
 from processors.contract.base import (
     LONG_MAX,
     Cents,
@@ -395,6 +396,49 @@ class PurchaseForwarded(Event):
         return TransactionCompleted(
             event_id=self.purchase_event_id, member_id=self.member_id, **fields
         )
+
+
+class ActivityForwarded(Event):
+    """An activity recorded for a member merged away, forwarded to the survivor, whose offers
+    and challenges count it as theirs: the app may still send the old account's events after
+    a merge, as a till its purchases (`PurchaseForwarded`). Carries the activity whole; its id
+    stays the original's."""
+
+    topic: ClassVar[str] = TOPIC
+
+    member_id: Id = Field(description="The survivor (the record key), who counts it.")
+    victim_member_id: Id = Field(description="The member merged away it was recorded for.")
+    activity_event_id: Id = Field(description="event_id of the original ActivityRecorded.")
+    kind: ActivityKind = Field(description="What the member did.")
+    custom_name: Id | None = Field(
+        default=None, description="The business-defined activity's name (CUSTOM)."
+    )
+    challenge_id: Id | None = Field(
+        default=None, description="The challenge a CHALLENGE_STEP counts towards."
+    )
+    step: Id | None = Field(default=None, description="CHALLENGE_STEP: which step was done.")
+    source: Source = Field(description="The channel the activity happened in.")
+    attributes: dict[str, str] = Field(
+        default_factory=dict, description="Facts about the activity, as recorded."
+    )
+
+    @classmethod
+    def of(cls, activity: ActivityRecorded, survivor: str, event_id: str) -> ActivityForwarded:
+        """The step forwarding `activity` (of a merged member) to `survivor`."""
+        return cls(
+            event_id=event_id, occurred_at=activity.occurred_at, member_id=survivor,
+            victim_member_id=activity.member_id, activity_event_id=activity.event_id,
+            **activity.model_dump(
+                include={"kind", "custom_name", "challenge_id", "step", "source", "attributes"}
+            ),
+        )  # fmt: skip
+
+    def activity(self) -> ActivityRecorded:
+        """The activity, as the survivor's: the same id, the survivor as the member."""
+        fields = self.model_dump(
+            exclude={"event_id", "member_id", "victim_member_id", "activity_event_id"}
+        )
+        return ActivityRecorded(event_id=self.activity_event_id, member_id=self.member_id, **fields)
 
 
 class ForwardedEntry(Record):

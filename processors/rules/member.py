@@ -40,6 +40,7 @@ from processors.contract.config import (
 )
 from processors.contract.enrolments import MemberEnrolled, MemberProfileUpdated, MembersMerged
 from processors.contract.internal import (
+    ActivityForwarded,
     MemberMergedAway,
     OfferUseDenied,
     OfferUseGranted,
@@ -378,6 +379,9 @@ class MemberResult:
 def handle(state: MemberState, message: MemberInput, config: Config) -> MemberResult:
     """Apply one member-keyed input to the member's ledger and offers."""
     result = MemberResult(state)
+    if isinstance(message, ActivityForwarded):
+        # Recorded for a member merged into this one: counted here as this member's.
+        message = message.activity()
     if isinstance(message, TransactionCompleted | TransactionReturned) and not message.member_id:
         # An anonymous customer's basket, keyed by its transaction: no member to credit, and
         # nothing to keep (promo codes it carries are counted by their own agent).

@@ -6,7 +6,9 @@ from __future__ import annotations
 from processors.contract.activities import ActivityRecorded
 from processors.contract.clock import DayStarted
 from processors.contract.common import PointsCategory, Source
+from processors.contract.internal import ActivityForwarded
 from processors.contract.ledger import EntryKind, LedgerEventType
+from processors.rules.arithmetic import derived_id
 from processors.rules.ledger import lots, policy, purchases
 from processors.rules.ledger.draft import Draft
 from processors.rules.ledger.lots import Move
@@ -41,6 +43,14 @@ def release_on_activity(
         return purchases.park(activity)  # counted for them once they enrol
     if state.status == "UNKNOWN":
         return purchases.park_more(state, activity)
+    if state.status == "MERGED" and state.merged_into is not None:
+        # The old account's app events still count: for the survivor, in their partition.
+        forward = ActivityForwarded.of(
+            activity,
+            state.merged_into,
+            derived_id("STEP", activity.event_id, "forward", state.merged_into),
+        )
+        return Result(state, [forward], note=f"forwarded to survivor {state.merged_into}")
     if state.status != "ACTIVE":
         return Result(state, note="activity of a member who is not active")
     due = [

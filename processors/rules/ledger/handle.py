@@ -15,6 +15,7 @@ from processors.contract.activities import ActivityRecorded
 from processors.contract.clock import DayStarted
 from processors.contract.enrolments import MemberEnrolled, MembersMerged
 from processors.contract.internal import (
+    ActivityForwarded,
     MemberMergedAway,
     PointsTransferBounced,
     PointsTransferCredited,
@@ -41,6 +42,7 @@ LedgerInput = (
     | DayStarted | PointsTransferDebited | PointsTransferBounced | PointsTransferCredited
     | MemberMergedAway
     | ReferralQualified | ReferralReturned | PurchaseForwarded | ReturnForwarded
+    | ActivityForwarded
 )  # fmt: skip
 
 
@@ -54,6 +56,8 @@ def handle(state: MemberLedger | None, message: LedgerInput, programs: Programs)
     if isinstance(message, PurchaseForwarded):
         # Made on a member merged into this one: credited here as this member's purchase.
         message = message.purchase()
+    if isinstance(message, ActivityForwarded):
+        message = message.activity()  # likewise an activity: this member's
     match message:
         case MemberEnrolled():
             return purchases.enrol(state, message, programs, handle)
