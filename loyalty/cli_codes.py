@@ -145,8 +145,9 @@ def uploaded(
     naming its row); no issue when there is an error."""
     listed = read_code_list(path, REWARD_CODE_HEADER, count_max=None)
     errors, warnings = list(listed.errors), list(listed.warnings)
-    if errors:
+    if errors and not listed.codes:  # the file itself (missing, unreadable, no header)
         return [], errors, warnings
+    # Every bad row at once, whichever check it fails, not the first kind of them per run.
     rows = _rows_of(path)
     first: dict[str, str] = {}
     codes = []

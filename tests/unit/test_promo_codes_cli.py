@@ -69,6 +69,16 @@ def test_bad_rows_and_repeats_are_reported_with_their_row_numbers(tmp_path):
     assert "nothing published" in result.output
 
 
+def test_every_kind_of_bad_row_is_reported_in_one_run(tmp_path):
+    # Found by a user's trial: the non-ASCII row was reported first, the others only once it
+    # was fixed and the file uploaded again.
+    path = tmp_path / "codes.csv"
+    path.write_text("code\nCAFÉ1\nno way!\nGOOD1\n")
+    issues, errors, _ = uploaded("ZN", path, AT, **TERMS)
+    assert issues == []
+    assert [e.split(":")[0] for e in errors] == [f"{path} row 2", f"{path} row 3"]
+
+
 def test_generated_codes_are_the_pattern_and_count_and_checkable():
     issue = generated("SPRING", "SPR-####-??", 10, AT, **TERMS)
     assert (issue.codes, issue.code_pattern, issue.code_count) == ([], "SPR-####-??", 10)
