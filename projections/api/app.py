@@ -314,7 +314,7 @@ def create_app(
     app.include_router(issued_offers_router)
     console.mount(app)  # the staff console's pages under /console (ADR 35)
     # Inside `Measured`: a 414 or a 413 is counted like any other answer.
-    app.add_middleware(BoundedRequestBody)
+    app.add_middleware(BoundedRequestBody, wider={console.PREFIX: console.BODY_MAX_BYTES})
     app.add_middleware(BoundedRequestTarget)
     app.add_middleware(Measured)
 

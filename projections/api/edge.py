@@ -17,6 +17,7 @@ little more in the same runs and has no bound on a request head, the one `server
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import uvicorn
@@ -58,9 +59,9 @@ class BoundedRequestTarget:
 class _BodyTooLargeError(HTTPException):
     # An HTTPException: the framework's body parsing passes it on (any other error there
     # becomes a 400), and the API's handler answers it in the error body's shape.
-    def __init__(self) -> None:
-        super().__init__(413, f"the request body is over {BODY_MAX_BYTES} bytes; this API reads "
-                              f"at most {BODY_MAX_BYTES}")  # fmt: skip
+    def __init__(self, bound: int) -> None:
+        super().__init__(413, f"the request body is over {bound} bytes; this API reads at most "
+                              f"{bound}")  # fmt: skip
 
 
 class BoundedRequestBody:
@@ -68,16 +69,21 @@ class BoundedRequestBody:
     by its `Content-Length` before a byte is read, or counted as the bytes arrive (chunked):
     no route reads or parses more."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, wider: Mapping[str, int] | None = None) -> None:
         self.app = app
+        self.wider = dict(wider or {})  # path prefix → its own bound (the console's forms)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path: str = scope["path"]
+        bound = next(
+            (n for prefix, n in self.wider.items() if path.startswith(prefix)), BODY_MAX_BYTES
+        )
         told = _content_length(scope)
-        if told is not None and told > BODY_MAX_BYTES:
-            await _too_large(told)(scope, receive, send)
+        if told is not None and told > bound:
+            await _too_large(told, bound)(scope, receive, send)
             return
         read = 0
         started = False
@@ -87,8 +93,8 @@ class BoundedRequestBody:
             message = await receive()
             if message["type"] == "http.request":
                 read += len(message.get("body", b""))
-                if read > BODY_MAX_BYTES:
-                    raise _BodyTooLargeError
+                if read > bound:
+                    raise _BodyTooLargeError(bound)
             return message
 
         async def watched_send(message: Message) -> None:
@@ -101,7 +107,7 @@ class BoundedRequestBody:
         except _BodyTooLargeError:
             if started:
                 raise
-            await _too_large(read)(scope, receive, send)
+            await _too_large(read, bound)(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -114,11 +120,10 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _too_large(size: int) -> JSONResponse:
+def _too_large(size: int, bound: int) -> JSONResponse:
     body = ErrorBody(
         error="payload_too_large",
-        reason=f"the request body is over {BODY_MAX_BYTES} bytes ({size} or more); this API "
-        f"reads at most {BODY_MAX_BYTES}",
+        reason=f"the request body is {size} bytes or more; this API reads at most {bound}",
     )
     return JSONResponse(body.json_body(), status_code=413)
 
