@@ -181,7 +181,7 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
         elif isinstance(event, OfferUseReservationAnswered):
             answered.add(event.request_event_id)
         elif isinstance(event, PromoCodeRedeemed | PromoCodeRefused | PromoCodeReserved):
-            answered.add(f"code:{event.code}|{event.transaction_id}")
+            answered.add(_basket_code(event))
             if isinstance(event, PromoCodeRefused):
                 answered.add(event.cause_event_id)
         elif isinstance(event, PromoCodeLeaseAnswered):
@@ -257,11 +257,10 @@ def _accounted(
         case OfferUseReservationReleased() | PromoCodeReservationReleased():
             return "a release: nothing to answer"
         case PromoCodeUseRequested():
-            key = f"code:{event.code}|{event.transaction_id}"
-            return "answered" if key in answered else None
+            return "answered" if _basket_code(event) in answered else None
         case PromoCodeReservationRequested():
-            key = f"code:{event.code}|{event.transaction_id}"
-            return "answered" if key in answered or event.event_id in answered else None
+            asked = {_basket_code(event), event.event_id}
+            return "answered" if asked & answered else None
         case PromoCodeLeaseRequested():
             return "answered" if event.event_id in answered else None
         case OfferUseGranted() if event.points_granted > 0:
@@ -273,6 +272,18 @@ def _accounted(
     if command is not None:
         return "answered" if command in commands else None
     return ""
+
+
+def _basket_code(
+    event: PromoCodeUseRequested
+    | PromoCodeReservationRequested
+    | PromoCodeRedeemed
+    | PromoCodeRefused
+    | PromoCodeReserved,
+) -> str:
+    """What answers a code's use or reservation for a basket: the code and the transaction
+    (one answer per pair, as the promotion's agent keeps them)."""
+    return f"code:{event.code}|{event.transaction_id}"
 
 
 def partitions_of(settings: Settings, spec: TopicSpec) -> list[TopicPartition]:

@@ -131,6 +131,13 @@ class Config:
     # Published challenges (ADR 27).
     challenges: Challenges = field(default_factory=Challenges)
 
+    def runs_in(self, market: str) -> bool:
+        """Whether any programme or promotion is configured for `market` (else nothing of
+        this engine can apply to a basket there)."""
+        return any(p.market == market for p in self.programs.values()) or any(
+            t.market == market for t in self.promotions.terms.values()
+        )
+
     def apply(self, event: Event) -> str:
         """Fold one config event in; returns a note when it changed nothing (and why)."""
         match event:

@@ -154,35 +154,29 @@ async def spent_already(
 
 
 def _spent(use: PromoCodeUseRequested, activity: CodeActivity) -> tuple[str, str] | None:
-    """Why no further use of `use`'s code can be given, as the projections count (the order
-    of the promotion's agent: `processors.rules.codes.uses._refusal`), or None."""
-    linked = activity.linked_member_id
-    if use.redemptions_per_code_max == 1 and linked not in (None, use.member_id):
+    """Why no further use of `use`'s code can be given, judged by the promotion's agent's own
+    rule (`uses.spent_limit`) on the projections' counts, or None."""
+    if uses_rule.linked_elsewhere(use, activity.linked_member_id, use.member_id):
         return PromoCodeRefusal.code_exhausted.value, f"code {use.code} is linked to another member"
-    if _none_left(activity.code_left(use.redemptions_per_code_max)):
-        taken = activity.code_uses + activity.code_reservations
-        return PromoCodeRefusal.code_exhausted.value, (
-            f"code {use.code}: {taken} of {use.redemptions_per_code_max} used or reserved"
-        )
-    if _none_left(activity.promotion_left(use.redemptions_total_max)):
-        spent = activity.promotion_uses + activity.promotion_reservations
-        return PromoCodeRefusal.code_exhausted.value, (
-            f"promotion {use.promotion_id}: {spent} of {use.redemptions_total_max} uses "
-            "used or reserved"
-        )
-    if use.member_id is not None and _none_left(
-        activity.member_left(use.redemptions_per_member_max)
-    ):
-        taken = activity.member_uses + activity.member_reservations
-        return PromoCodeRefusal.code_limit_per_customer.value, (
-            f"member {use.member_id}: {taken} of {use.redemptions_per_member_max} uses of "
-            f"promotion {use.promotion_id} used or reserved"
-        )
+    taken = (activity.code_taken, activity.member_taken, activity.promotion_taken)
+    match uses_rule.spent_limit(use, *taken):
+        case "code":
+            return PromoCodeRefusal.code_exhausted.value, (
+                f"code {use.code}: {activity.code_taken} of {use.redemptions_per_code_max} used "
+                "or reserved"
+            )
+        case "total":
+            return PromoCodeRefusal.code_exhausted.value, (
+                f"promotion {use.promotion_id}: {activity.promotion_taken} of "
+                f"{use.redemptions_total_max} uses used or reserved"
+            )
+        case "member":
+            return PromoCodeRefusal.code_limit_per_customer.value, (
+                f"member {use.member_id}: {activity.member_taken} of "
+                f"{use.redemptions_per_member_max} uses of promotion {use.promotion_id} used or "
+                "reserved"
+            )
     return None
-
-
-def _none_left(left: int | None) -> bool:
-    return left is not None and left <= 0
 
 
 def refused(code: str, promotion_id: str | None, reason: str, detail: str) -> CodeCheck:

@@ -12,6 +12,7 @@ import base64
 import binascii
 from datetime import datetime
 
+from processors.rules.codes import uses as uses_rule
 from processors.rules.member import Config
 from projections.api.code_schemas import (
     CodeIssuerBody,
@@ -80,15 +81,7 @@ async def code_status(
     terms, issuer = found.terms, found.issuer
     activity = await store.activity(code, terms.promotion_id, now)
     page = await store.uses(code, limit=limit + 1, after=after)
-    left = [
-        n
-        for n in (
-            activity.code_left(terms.redemptions_per_code_max),
-            activity.promotion_left(terms.redemptions_total_max),
-        )
-        if n is not None
-    ]
-    uses_left = max(min(left), 0) if left else None
+    uses_left = uses_rule.uses_left(terms, activity.code_taken, activity.promotion_taken)
     shown = page[:limit]
     return CodeStatus(
         code=code,

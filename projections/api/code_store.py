@@ -135,21 +135,20 @@ class CodeActivity:
     basket_reserved_until: datetime | None = None
     """Until when the asking basket itself holds a reservation of this code, if it does."""
 
-    def code_left(self, per_code_max: int | None) -> int | None:
-        """Uses of the code still possible under its limit (None: no limit); may be below 0."""
-        return (
-            None if per_code_max is None else per_code_max - self.code_uses - self.code_reservations
-        )
+    @property
+    def code_taken(self) -> int:
+        """Uses of the code used or reserved (by other baskets)."""
+        return self.code_uses + self.code_reservations
 
-    def promotion_left(self, total_max: int | None) -> int | None:
-        """Uses of the promotion still possible under its total (None: no limit)."""
-        spent = self.promotion_uses + self.promotion_reservations
-        return None if total_max is None else total_max - spent
+    @property
+    def promotion_taken(self) -> int:
+        """Uses of the promotion used or reserved (by other baskets)."""
+        return self.promotion_uses + self.promotion_reservations
 
-    def member_left(self, per_member_max: int | None) -> int | None:
-        """The asking member's uses of the promotion still possible (None: no limit)."""
-        taken = self.member_uses + self.member_reservations
-        return None if per_member_max is None else per_member_max - taken
+    @property
+    def member_taken(self) -> int:
+        """The asking member's uses of the promotion used or reserved (by other baskets)."""
+        return self.member_uses + self.member_reservations
 
 
 UseCursor = tuple[datetime, str]

@@ -196,10 +196,7 @@ async def evaluate_cart(
     if not source.ready.is_set():
         raise ConfigUnavailableError(f"the offer configuration is not loaded yet: {source.status}")
     config = source.config
-    known = any(p.market == cart.market for p in config.programs.values()) or any(
-        t.market == cart.market for t in config.promotions.terms.values()
-    )
-    if not known:  # a typing error, or a market not configured yet: nothing could apply
+    if not config.runs_in(cart.market):  # a typing error, or a market not configured yet
         raise BadParameterError("market", f"no programme or promotion runs in market {cart.market}")
     wrong = policy.currency_refusal(config.programs.values(), cart.market, cart.currency)
     if wrong is not None:  # as the worker refuses the purchase: a preview could not hold

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, PrivateAttr
 
@@ -395,22 +395,16 @@ def _from_lease(state: PromotionUses, asked: PromoCodeReservationRequested) -> b
 def _link(state: PromotionUses, asked: PromoCodeLinkClaimRequested) -> Decision:
     """Link a code to a member: a single-use code to one member only, and no code the next
     purchase would be refused (its uses, the promotion's or the member's spent or reserved)."""
-    single = asked.redemptions_per_code_max == 1
-    holder = state.links.get(asked.code)
     refusal = None
-    if single and holder is not None and holder != asked.member_id:
+    if linked_elsewhere(asked, state.links.get(asked.code), asked.member_id):
         refusal = RejectionReason.code_already_linked
     else:
-        for_code, for_member, in_all = state.taken(asked.occurred_at, asked.code, asked.member_id)
-        per_code, total = asked.redemptions_per_code_max, asked.redemptions_total_max
-        per_member = asked.redemptions_per_member_max
-        if (per_code is not None and for_code >= per_code) or (
-            total is not None and in_all >= total
-        ):
-            refusal = RejectionReason.code_exhausted
-        elif per_member is not None and for_member >= per_member:
+        spent = spent_limit(asked, *state.taken(asked.occurred_at, asked.code, asked.member_id))
+        if spent == "member":
             refusal = RejectionReason.limit_reached
-    if refusal is None and single:
+        elif spent is not None:
+            refusal = RejectionReason.code_exhausted
+    if refusal is None and asked.redemptions_per_code_max == 1:
         state.link(asked.code, asked.member_id)
     answer = PromoCodeLinkAnswered(
         event_id=derived_id("CODE-LINKED", asked.event_id),
@@ -451,13 +445,68 @@ def _left(state: PromotionUses, asked: PromoCodeLeaseRequested, at: datetime) ->
     """The uses the limits leave at `at` for `asked`'s code, once uses, live reservations and
     leases are counted; None: unlimited."""
     for_code, _, in_all = state.taken(at, asked.code, None)
-    left = None
-    if asked.redemptions_per_code_max is not None:
-        left = asked.redemptions_per_code_max - for_code
-    if asked.redemptions_total_max is not None:
-        in_total = asked.redemptions_total_max - in_all
-        left = in_total if left is None else min(left, in_total)
-    return None if left is None else max(left, 0)
+    return uses_left(asked, for_code, in_all)
+
+
+class Limits(Protocol):
+    """A promotion's limits, as its issue and every request about its codes carry them."""
+
+    @property
+    def redemptions_per_code_max(self) -> int | None: ...
+    @property
+    def redemptions_total_max(self) -> int | None: ...
+
+
+class MemberLimits(Limits, Protocol):
+    @property
+    def redemptions_per_member_max(self) -> int | None: ...
+
+
+SpentLimit = Literal["code", "total", "member"]
+"""Which limit one more use would pass: the code's, the promotion's total, the member's."""
+
+
+def uses_left(limits: Limits, for_code: int, in_all: int) -> int | None:
+    """The uses of a code its promotion's limits leave, given those taken (used, reserved,
+    leased) of the code (`for_code`) and of the promotion (`in_all`); None: unlimited. The one
+    home of the arithmetic: the agent's leases and the status member care reads."""
+    left = [
+        limit - taken
+        for limit, taken in ((limits.redemptions_per_code_max, for_code),
+                             (limits.redemptions_total_max, in_all))
+        if limit is not None
+    ]  # fmt: skip
+    return max(min(left), 0) if left else None
+
+
+def spent_limit(
+    limits: MemberLimits, for_code: int, for_member: int, in_all: int
+) -> SpentLimit | None:
+    """The limit one more use would pass, in the order the agent judges them, given what is
+    taken of the code, by the member (0 for an anonymous customer) and of the promotion; None:
+    it may be given. The agent judges its own counts with it, the till's preview the
+    projections'."""
+    if limits.redemptions_per_code_max is not None and for_code >= limits.redemptions_per_code_max:
+        return "code"
+    if limits.redemptions_total_max is not None and in_all >= limits.redemptions_total_max:
+        return "total"
+    per_member = limits.redemptions_per_member_max
+    if per_member is not None and for_member >= per_member:
+        return "member"
+    return None
+
+
+def linked_elsewhere(limits: Limits, holder: str | None, member_id: str | None) -> bool:
+    """A single-use code linked to another member than `member_id` (`holder`): spent for
+    anyone else."""
+    return limits.redemptions_per_code_max == 1 and holder not in (None, member_id)
+
+
+_REFUSAL_OF: dict[SpentLimit, PromoCodeRefusal] = {
+    "code": PromoCodeRefusal.code_exhausted,
+    "total": PromoCodeRefusal.code_exhausted,
+    "member": PromoCodeRefusal.code_limit_per_customer,
+}
 
 
 def _refusal(
@@ -466,21 +515,11 @@ def _refusal(
     at: datetime,
 ) -> PromoCodeRefusal | None:
     """Why one more use may not be given at `at`, counting live reservations and leases."""
-    holder = state.links.get(asked.code)
-    if asked.redemptions_per_code_max == 1 and holder not in (None, asked.member_id):
-        return PromoCodeRefusal.code_exhausted  # a single-use code linked to another member
+    if linked_elsewhere(asked, state.links.get(asked.code), asked.member_id):
+        return PromoCodeRefusal.code_exhausted
     till = isinstance(asked, PromoCodeUseRequested)  # a purchase: timed by its till's clock
-    for_code, for_member, in_all = state.taken(at, asked.code, asked.member_id, till=till)
-    per_code = asked.redemptions_per_code_max
-    if per_code is not None and for_code >= per_code:
-        return PromoCodeRefusal.code_exhausted
-    total = asked.redemptions_total_max
-    if total is not None and in_all >= total:
-        return PromoCodeRefusal.code_exhausted
-    per_member = asked.redemptions_per_member_max
-    if per_member is not None and for_member >= per_member:
-        return PromoCodeRefusal.code_limit_per_customer
-    return None
+    spent = spent_limit(asked, *state.taken(at, asked.code, asked.member_id, till=till))
+    return _REFUSAL_OF[spent] if spent is not None else None
 
 
 def _forget_lapsed(state: PromotionUses, at: datetime) -> None:

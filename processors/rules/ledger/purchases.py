@@ -376,9 +376,7 @@ def return_purchase(
                 program_id, hold.category, EntryKind.RETURN, [Move(hold.expires_at, to_debit)]
             )
         else:
-            gone = _expired_already(state, program, record.occurred_at, to_debit)
-            expired_points += gone
-            draft.debit(program_id, PointsCategory.REGULAR, EntryKind.RETURN, to_debit - gone)
+            expired_points += _take_back(draft, program, record.occurred_at, to_debit)
     for redeemed in record.redeemed:
         share = round_half_up(Decimal(redeemed.points * refunded) / max(original_total, 1))
         give_back = min(share, redeemed.points - redeemed.reversed_points)
@@ -394,16 +392,13 @@ def return_purchase(
                 expires_at,
             )
     for debit in offer_debits:
-        # May overdraw, like the base earn's return: the next credit repays the deficit.
         program = programs.get(debit.program_id)
-        gone = (
-            _expired_already(state, program, debit.awarded_at, debit.points)
-            if program is not None
-            else 0
-        )
-        expired_points += gone
-        draft.debit(debit.program_id, PointsCategory.REGULAR, EntryKind.RETURN,
-                    debit.points - gone, offer_id=debit.offer_id)  # fmt: skip
+        if program is None:  # no policy to name its lot: taken back whole
+            draft.debit(debit.program_id, PointsCategory.REGULAR, EntryKind.RETURN,
+                        debit.points, offer_id=debit.offer_id)  # fmt: skip
+            continue
+        expired_points += _take_back(draft, program, debit.awarded_at, debit.points,
+                                     debit.offer_id)  # fmt: skip
     debited = sum(e.points for e in draft.entries if e.entry_type is EntryType.DEBIT)
     moved = bool(draft.entries)
     emit(result, draft)
@@ -638,6 +633,22 @@ def note_expired(state: MemberLedger, program_id: str, moves: Sequence[Move]) ->
             state.expired.append(
                 ExpiredLot(program_id=program_id, expires_at=move.expires_at, points=move.points)
             )
+
+
+def _take_back(
+    draft: Draft,
+    program: ProgramConfigured,
+    earned_at: datetime | None,
+    points: int,
+    offer_id: str | None = None,
+) -> int:
+    """Debit what a return takes back of `points` earned at `earned_at` (base points, or an
+    award), less those already expired (`_expired_already`), which it returns. May overdraw:
+    the next credit repays the deficit."""
+    gone = _expired_already(draft.state, program, earned_at, points)
+    draft.debit(program.program_id, PointsCategory.REGULAR, EntryKind.RETURN, points - gone,
+                offer_id=offer_id)  # fmt: skip
+    return gone
 
 
 def _expired_already(
