@@ -663,8 +663,8 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
         carried = link.with_linked(state.codes, purchase)
         judged = checkout.judge(carried, config.promotions, config.catalogue, _offers(state))
         result.emitted += judged.events
-    if recorded and state.rewards is not None:
-        used = wallet.use_tokens(state.rewards, purchase)
+    if recorded and state.rewards is not None:  # what the codes leave of the basket
+        used = wallet.use_tokens(state.rewards, purchase, judged.left_cents)
         result.emitted += used.emitted
         result.notes += used.notes
     if recorded:

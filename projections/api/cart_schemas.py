@@ -299,12 +299,16 @@ class RewardCheck(Body):
     reward_id: str | None = Field(description="Its master reward; null when not the member's.")
     discount_cents: int = Field(
         description="What its discount takes off this cart, priced on the lines before "
-        "discounts; 0 if refused or if the reward gives no discount (fulfilled by its code)."
+        "discounts, and at most what the cart's promo codes and the rewards before it leave "
+        "of the cart (together they never take more than it); 0 if refused or if the reward "
+        "gives no discount (fulfilled by its code)."
     )
     reason: str | None = Field(
         description="Once refused: reward_unknown, reward_not_yours, reward_used, "
-        "reward_expired, min_spend_not_met; for a reward-store offer the member bought (listed "
-        "here only when it gives nothing: one that applies is in `offers_applied`): "
+        "reward_expired, min_spend_not_met, nothing_left (the cart's promo codes and the "
+        "rewards before it already take the whole cart: the reward is kept); for a "
+        "reward-store offer the member bought (listed here only when it gives nothing: one "
+        "that applies is in `offers_applied`): "
         "reward_used, reward_locked (to another basket), offer_not_met."
     )
     detail: str | None

@@ -54,7 +54,7 @@ from processors.rules.ledger import policy
 from processors.rules.member import Config
 from processors.rules.offers import evaluate as offers
 from processors.rules.offers.catalogue import Catalogue
-from processors.rules.offers.discounts import DiscountOffer
+from processors.rules.offers.discounts import DiscountOffer, basket_cents
 from processors.rules.offers.state import MemberOffers
 from processors.rules.rewards import till
 from projections.api import cart_queries, code_checks, offer_reservations
@@ -225,8 +225,10 @@ async def evaluate_cart(
     judged = checkout.judge(cart, config.promotions, config.catalogue, state)
     # Rewards and cart discount codes the till takes beside the offers: the cart's points are
     # judged net of those that apply, as the purchase it sends will be (ADR 11, addendum).
-    rewards = await _reward_checks(request, cart, state, now)
-    taken = _taken(judged, _asking(judged.events), rewards)
+    held = await _rewards_held(request, cart, state)
+    asking = _asking(judged.events)
+    rewards = _reward_checks(cart, held, now, _left(cart, asking))
+    taken = _taken(judged, [code.code for code in asking], rewards)
     evaluation = offers.evaluate_cart(state, cart, *_rules(config), judged.unlocks, taken)
     reservations: list[OfferReservation] = []
     if body.reserve and state is not None and evaluation.waiting:
@@ -273,7 +275,10 @@ async def evaluate_cart(
         for u in uses
         if body.reserve and u.offer_use is not None and reserved[u.code].status != "reserved"
     }
-    applying = _taken(judged, [c.code for c in codes if c.status in _APPLYING], rewards)
+    told = [c for c in codes if c.status in _APPLYING]
+    if _left(cart, told) != _left(cart, asking):  # the rewards take what the codes leave
+        rewards = _reward_checks(cart, held, now, _left(cart, told))
+    applying = _taken(judged, [c.code for c in told], rewards)
     if unreserved or applying != taken:
         kept = {o: u for o, u in judged.unlocks.items() if o not in unreserved}
         evaluation = offers.evaluate_cart(state, cart, *_rules(config), kept, applying)
@@ -296,9 +301,9 @@ _APPLYING = ("applies", "reserved")
 """A code's statuses whose discount the till takes."""
 
 
-def _asking(judged: Sequence[Event]) -> list[str]:
+def _asking(judged: Sequence[Event]) -> list[PromoCodeUseRequested]:
     """The codes the till would be told apply (`code_checks.check`), before any reservation."""
-    return [e.code for e in judged if isinstance(e, PromoCodeUseRequested) and e.ended_at is None]
+    return [e for e in judged if isinstance(e, PromoCodeUseRequested) and e.ended_at is None]
 
 
 def _taken(
@@ -314,22 +319,34 @@ def _taken(
     ]
 
 
-async def _reward_checks(
-    request: Request, cart: TransactionCompleted, state: MemberOffers | None, now: datetime
-) -> list[till.TokenCheck]:
-    """The till's judgement of each redemption token of the cart, in its order (ADR 20). A
-    reward-store offer the member bought is an offer's token: `offers_applied` shows it."""
+async def _rewards_held(
+    request: Request, cart: TransactionCompleted, state: MemberOffers | None
+) -> dict[str, till.Held | None]:
+    """The granted rewards of the cart's redemption tokens, in its order (None: no granted
+    reward has the token). A reward-store offer the member bought is an offer's token:
+    `offers_applied` shows it."""
     bought = state.issued if state is not None else {}
     tokens = [t for t in dict.fromkeys(cart.redemption_tokens) if t not in bought]
     if not tokens:
-        return []
+        return {}
     async with _connection(request) as conn:
         held = await cart_queries.held_rewards(conn, tokens, cart.member_id)
-    member_id, lines = cart.member_id, cart.lines
-    return [
-        till.check(token, held.get(token), member_id=member_id, lines=lines, at=now, gross=False)
-        for token in tokens
-    ]
+    return {token: held.get(token) for token in tokens}
+
+
+def _reward_checks(
+    cart: TransactionCompleted, held: dict[str, till.Held | None], now: datetime, left: int
+) -> list[till.TokenCheck]:
+    """The till's judgement of each of the cart's rewards, in its order (ADR 20), each taking
+    at most what the codes the till takes and the rewards before it `left` of the basket."""
+    return till.check_in_order(
+        held, member_id=cart.member_id, lines=cart.lines, at=now, gross=False, left=left
+    )
+
+
+def _left(cart: TransactionCompleted, codes: Sequence[PromoCodeUseRequested | CodeCheck]) -> int:
+    """What the cart discount `codes` the till takes leave of the basket for its rewards."""
+    return basket_cents(cart.lines) - sum(code.discount_cents for code in codes)
 
 
 def _rules(config: Config) -> tuple[Catalogue, dict[str, ProgramConfigured]]:

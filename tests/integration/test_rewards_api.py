@@ -14,7 +14,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
@@ -26,6 +26,7 @@ from loyalty.cli_rewards import read_upload
 from loyalty.producing import publish_events
 from loyalty.services import Services
 from processors.base.settings import Settings, get_settings
+from processors.contract.config import PromotionCodesIssued
 from projections.api.app import from_settings
 from projections.api.auth import Role, issue_token
 from tests.integration.test_worker_runtime import until
@@ -252,8 +253,9 @@ async def test_the_till_previews_a_rewards_discount_and_the_purchase_takes_it_on
     engine, tmp_path
 ):
     """A reward worth $5 off a basket of $20 or more, redeemed through the API; the till's
-    preview (`POST /v1/carts/evaluate`) of its token on the member's baskets, another
-    member's, then after the purchase that used it."""
+    preview (`POST /v1/carts/evaluate`) of its token on the member's baskets, beside a promo
+    code that leaves less than $5 of the basket, for another member, then after the purchase
+    that used it."""
     member, other = "rw-till", "rw-else"
     five_off = {"kind": "AMOUNT_OFF_CART", "amount_off_cents": 500, "spend_min_cents": 2000}
     services = Services(engine, tmp_path)
@@ -262,6 +264,7 @@ async def test_the_till_previews_a_rewards_discount_and_the_purchase_takes_it_on
     try:
         await publish_events(engine, [
             program(), reward("STOCKED", uses_code_stock=False, discount=discount_terms(five_off)),
+            eighteen_off_code(),
         ])  # fmt: skip
         await publish_events(engine, [enrolled(member), bought(member, "TILL-T", cents=100_000),
                                       enrolled(other)])  # fmt: skip
@@ -273,17 +276,19 @@ async def test_the_till_previews_a_rewards_discount_and_the_purchase_takes_it_on
         assert await until(settled, 180), worker.log_tail() + projector.log_tail()
         staff = bearer(engine, "till-3", Role.STAFF)
 
-        async def preview(who: str, cents: int, token: str) -> dict:
+        async def preview(who: str, cents: int, token: str, codes: tuple[str, ...] = ()) -> dict:
             cart = {"member_id": who, "market": "CA", "currency": "CAD",
                     "store": {"store_id": "S1", "province": "ON"},
                     "lines": [{"line_id": "1", "sku": "A", "quantity": "1",
                                "unit_price_cents": cents, "amount_cents": cents}],
-                    "redemption_tokens": [token]}  # fmt: skip
+                    "redemption_tokens": [token], "promo_codes": list(codes)}  # fmt: skip
             answer = await http.post("/v1/carts/evaluate", json=cart, headers=staff)
             assert answer.status_code == 200, answer.text
             [check] = answer.json()["rewards"]
             # The points are judged net of the reward that applies, as the purchase will be.
             check["base_points"] = sum(p["base_points"] for p in answer.json()["points"])
+            codes_told = answer.json()["promo_codes"]
+            check["codes"] = [(c["code"], c["discount_cents"]) for c in codes_told]
             return check
 
         async with api() as http:
@@ -300,6 +305,7 @@ async def test_the_till_previews_a_rewards_discount_and_the_purchase_takes_it_on
 
             assert await until(in_wallet, 60), worker.log_tail() + projector.log_tail()
             big = await preview(member, 3000, token)
+            beside = await preview(member, 2000, token, codes=("EIGHTEEN",))
             small = await preview(member, 1000, token)
             theirs = await preview(other, 3000, token)
             unknown = await preview(member, 3000, "NO-SUCH-TOKEN")
@@ -321,12 +327,27 @@ async def test_the_till_previews_a_rewards_discount_and_the_purchase_takes_it_on
     assert (big["status"], big["discount_cents"], big["granted_reward_id"]) == (
         "applies", 500, granted["granted_reward_id"])  # fmt: skip
     assert big["base_points"] == 25  # $30 less the reward's $5
+    # The code's $18 leaves $2 of the $20 basket: the reward takes that, not its $5.
+    assert (beside["status"], beside["discount_cents"], beside["codes"]) == (
+        "applies", 200, [("EIGHTEEN", 1800)])  # fmt: skip
+    assert beside["base_points"] == 0
     assert (small["status"], small["reason"]) == ("refused", "min_spend_not_met")
     assert small["base_points"] == 10  # refused: nothing taken
     assert (theirs["status"], theirs["reason"], theirs["granted_reward_id"]) == (
         "refused", "reward_not_yours", None)  # fmt: skip
     assert unknown["reason"] == "reward_unknown"
     assert (after["status"], after["reason"]) == ("refused", "reward_used")
+
+
+def eighteen_off_code() -> PromotionCodesIssued:
+    """A promotion whose code EIGHTEEN takes $18 off the cart, live around now."""
+    now = datetime.now(UTC)
+    return PromotionCodesIssued.model_validate({
+        "event_id": "rw-eighteen", "occurred_at": now - timedelta(days=1),
+        "promotion_id": "EIGHTEEN", "market": "CA", "codes": ["EIGHTEEN"],
+        "discount": {"kind": "AMOUNT_OFF_CART", "amount_off_cents": 1800},
+        "starts_at": now - timedelta(days=1), "ends_at": now + timedelta(days=30),
+    })  # fmt: skip
 
 
 def discount_terms(fields: dict) -> object:

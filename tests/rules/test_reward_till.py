@@ -58,3 +58,15 @@ def test_a_completed_transaction_is_priced_before_the_tills_discounts():
     paid = check("TOK", held(), member_id="m1", lines=[line(1000, taken=100)], at=T0, gross=True)
     assert (cart.applies, cart.discount_cents) == (True, 100)
     assert (paid.applies, paid.discount_cents) == (True, 100)
+
+
+def test_a_reward_takes_at_most_what_the_codes_before_it_left_and_none_of_nothing():
+    # Found by a user's trial: a $10-off reward beside a $15-off code on a $20 basket was
+    # told $10 and $15, $25 off a $20 basket.
+    lines = [line(2000)]
+    partly = check("TOK", held(), member_id="m1", lines=lines, at=T0, gross=False, left=50)
+    spent = check("TOK", held(), member_id="m1", lines=lines, at=T0, gross=False, left=0)
+    whole = check("TOK", held(), member_id="m1", lines=lines, at=T0, gross=False, left=2000)
+    assert (partly.applies, partly.discount_cents) == (True, 50)
+    assert (spent.applies, spent.reason, spent.discount_cents) == (False, "nothing_left", 0)
+    assert (whole.applies, whole.discount_cents) == (True, 200)

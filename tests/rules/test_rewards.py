@@ -386,3 +386,23 @@ def test_an_upstream_grant_of_a_reward_without_stock_is_booked_at_once_with_its_
         ("RewardGranted", "WEB-77"), ("RequestAccepted", None)]  # fmt: skip
     assert refused_with(sim.feed(recorded("nobody", "web-2", "X"))) is (
         RejectionReason.unknown_member)  # fmt: skip
+
+
+def test_a_reward_beside_a_promo_code_takes_only_what_the_code_left_of_the_basket():
+    # Found by a user's trial: the code and the reward were each priced alone, so together
+    # they were told (and booked) more than the basket.
+    from tests.rules.test_promo_codes import issue
+
+    fifteen_off = {"kind": "AMOUNT_OFF_CART", "amount_off_cents": 1500}
+    sim = engine(reward(discount=discount_terms(fifteen_off)), issue())  # SAVE10: $10 off
+    tokens = [e.redemption_token for n in (1, 2) for e in sim.feed(redeem("m1", f"c{n}"))
+              if isinstance(e, RewardGranted)]  # fmt: skip
+    basket = bought("m1", "T2", cents=2000, at=LATER).model_copy(
+        update={"promo_codes": ["SAVE10"], "redemption_tokens": tokens}
+    )
+    used = [e for e in sim.feed(basket) if isinstance(e, RewardRedeemed)]
+    assert [u.discount_cents for u in used] == [1000]  # $20 less the code's $10
+    assert "the promo codes and rewards before it take the whole basket" in " ".join(sim.notes)
+    again = bought("m1", "T3", cents=2000, at=LATER)
+    kept = [e for e in sim.feed(with_tokens(again, tokens[1])) if isinstance(e, RewardRedeemed)]
+    assert [u.discount_cents for u in kept] == [1500]  # not used by a basket it gave nothing

@@ -49,6 +49,7 @@ from processors.rules.offers.discounts import (
     DiscountOffer,
     PricedLine,
     apply_discounts,
+    basket_cents,
     discount_total,
 )
 from processors.rules.offers.limits import has_offer_limits
@@ -71,6 +72,9 @@ class Judged:
     """The cart discount codes of `events` that ask for a use, with their promotion's discount:
     what the till takes off beside the offers when the code applies (a cart's points are
     judged net of it, as the purchase will be)."""
+    left_cents: int = 0
+    """What the cart discount codes of `events` leave of the basket (`basket_cents`): at most
+    what the rewards the purchase carries take beside them (`till.check`)."""
     coupons: dict[str, list[str]] = field(default_factory=dict)
     """Codes no promotion issued that are live offers' own coupon codes (their activation,
     `ActivationKind.COUPON_CODE`), with those offers: not promotion codes, so neither refused
@@ -88,7 +92,7 @@ def judge(
     judged = Judged()
     seen: set[str] = set()
     promotions_used: dict[str, str] = {}  # promotion id → its code in this purchase
-    left = sum(max(line.amount_cents + line.discount_cents, 0) for line in tx.lines)
+    left = basket_cents(tx.lines)
     for given in tx.promo_codes:
         code = normalised(given)
         if code in seen:
@@ -153,6 +157,7 @@ def judge(
             judged.unlocks[terms.offer_id] = use
             if honoured:
                 judged.honoured.add(terms.offer_id)
+    judged.left_cents = left
     return judged
 
 

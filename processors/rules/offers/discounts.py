@@ -205,6 +205,13 @@ def spread_apart(
     return off
 
 
+def basket_cents(lines: Sequence[TransactionLine]) -> int:
+    """A basket before any discount: what its promo codes and rewards, each priced alone,
+    take together at most (`checkout.judge` spends it on the codes, `till.check` what they
+    leave on the rewards, in the basket's order)."""
+    return sum(max(line.amount_cents + line.discount_cents, 0) for line in lines)
+
+
 def discount_alone(lines: Sequence[PricedLine], offer: DiscountOffer) -> int:
     """The cents `offer` takes off `lines` when it is the only discount: what
     `discount_total(apply_discounts(lines, [offer]))` answers, without a `LineDiscount` a line

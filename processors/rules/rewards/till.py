@@ -4,15 +4,18 @@ One judgement for both callers: the cart evaluation (the till asks before the cu
 and the worker (the completed transaction uses the reward). In order, a token is refused:
 `reward_unknown` (no granted reward has it), `reward_not_yours` (another member's, or an
 anonymous cart's), `reward_used`, `reward_expired` (its expiry has come at the basket's time),
-`min_spend_not_met` (the discount's lines stay below its least spend). Otherwise it applies:
+`min_spend_not_met` (the discount's lines stay below its least spend), `nothing_left` (the
+basket's promo codes and the rewards before it already take all of it). Otherwise it applies:
 the discount of the reward's version as granted (ADR 20), priced on the basket's lines before
-any discount, the way a promo code's is (ADR 23); a reward without a discount applies with 0
-(its code is fulfilled outside the cart). Pure: the basket's time is the only time.
+any discount, the way a promo code's is (ADR 23), and at most what the codes and the rewards
+before it left of the basket (`discounts.basket_cents`), so that together they never take
+more than it (ADR 20, addendum); a reward without a discount applies with 0 (its code is
+fulfilled outside the cart). Pure: the basket's time is the only time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,10 +57,12 @@ def check(
     lines: Sequence[TransactionLine],
     at: datetime,
     gross: bool,
+    left: int | None = None,
 ) -> TokenCheck:
     """The verdict on `token` (whose granted reward is `held`, None if none has it) for the
     basket of `member_id` (None: anonymous) made of `lines` at `at`. `gross`: the lines are a
-    completed transaction's, whose till already took its discounts off."""
+    completed transaction's, whose till already took its discounts off. `left`: the cents of
+    the basket the codes and the rewards before this one leave (None: all of it)."""
 
     def refused(reason: str, detail: str) -> TokenCheck:
         return TokenCheck(token, False, 0, held, reason, detail)
@@ -86,7 +91,34 @@ def check(
                 f"token {token}: {eligible} cents of eligible spend, {least} needed",
             )
     cents = discount_alone(priced, offer)
+    if left is not None and cents > left:
+        if left <= 0:
+            return refused(
+                "nothing_left",
+                f"token {token}: the promo codes and rewards before it take the whole basket",
+            )
+        cents = left
     return TokenCheck(token, True, cents, held)
+
+
+def check_in_order(
+    held: Mapping[str, Held | None],
+    *,
+    member_id: str | None,
+    lines: Sequence[TransactionLine],
+    at: datetime,
+    gross: bool,
+    left: int,
+) -> list[TokenCheck]:
+    """`check` of each token of `held` in its order (the basket's), each taking at most what
+    its promo codes and the rewards before it `left` of the basket."""
+    checks = []
+    for token, reward in held.items():
+        verdict = check(token, reward, member_id=member_id, lines=lines, at=at, gross=gross,
+                        left=left)  # fmt: skip
+        left -= verdict.discount_cents
+        checks.append(verdict)
+    return checks
 
 
 def discount_of(held: Held) -> DiscountOffer | None:

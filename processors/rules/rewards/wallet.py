@@ -39,21 +39,25 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-def use_tokens(rewards: MemberRewards, purchase: TransactionCompleted) -> Outcome:
-    """Mark the rewards whose tokens the purchase carries as used (see the module)."""
+def use_tokens(rewards: MemberRewards, purchase: TransactionCompleted, left: int) -> Outcome:
+    """Mark the rewards whose tokens the purchase carries as used (see the module), in its
+    order, each taking at most what its promo codes and the rewards before it `left` of the
+    basket, as the till was told (`till.check_in_order`)."""
     outcome = Outcome()
     if not purchase.redemption_tokens:
         return outcome
     member_id = purchase.partition_key()
     by_token = {token_of(g): g for g in rewards.granted.values()}
-    for token in purchase.redemption_tokens:
-        granted = by_token.get(token)
-        verdict = till.check(
-            token, None if granted is None else held(member_id, granted), member_id=member_id,
-            lines=purchase.lines, at=purchase.occurred_at, gross=True,
-        )  # fmt: skip
+    tokens = dict.fromkeys(purchase.redemption_tokens)  # a token given twice is used once
+    verdicts = till.check_in_order(
+        {t: None if t not in by_token else held(member_id, by_token[t]) for t in tokens},
+        member_id=member_id, lines=purchase.lines, at=purchase.occurred_at, gross=True,
+        left=left,
+    )  # fmt: skip
+    for verdict in verdicts:
+        granted = by_token.get(verdict.token)
         if not verdict.applies or granted is None:
-            outcome.notes.append(verdict.detail or f"token {token} does not apply")
+            outcome.notes.append(verdict.detail or f"token {verdict.token} does not apply")
             continue
         granted.status, granted.closed_at = "REDEEMED", purchase.occurred_at
         outcome.emitted.append(
