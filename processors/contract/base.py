@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, Strict
 
 NAMESPACE = "loyalty.v1"
 
@@ -67,16 +67,18 @@ LONG_MAX = 2**63 - 1
 """The largest integer an Avro long carries: every integer field of the contract is bounded
 by it (a test checks), so a value the encoding cannot hold is refused at the edge."""
 
-Cents = Annotated[int, Field(ge=0, le=10**15)]
+# Money and points are integers as given: strict, so that `true` is not read as 1 cent nor
+# "700" or 700.0 as 700 (a JSON body or `loyalty publish` line; Avro carries only ints).
+Cents = Annotated[int, Strict(), Field(ge=0, le=10**15)]
 """A non-negative amount of money in minor units of the market's currency."""
 
-SignedCents = Annotated[int, Field(ge=-(10**15), le=10**15)]
+SignedCents = Annotated[int, Strict(), Field(ge=-(10**15), le=10**15)]
 """An amount of money in minor units that may be negative (a net, a refund)."""
 
-Points = Annotated[int, Field(ge=0, le=10**12)]
+Points = Annotated[int, Strict(), Field(ge=0, le=10**12)]
 """A non-negative number of points."""
 
-SignedPoints = Annotated[int, Field(ge=-(10**12), le=10**12)]
+SignedPoints = Annotated[int, Strict(), Field(ge=-(10**12), le=10**12)]
 """A number of points that may be negative (a net, a balance)."""
 
 Quantity = Annotated[

@@ -121,6 +121,17 @@ def test_a_negative_amount_names_the_line_field(client):
     assert response.json()["parameter"] == "lines.1.amount_cents"
 
 
+@pytest.mark.parametrize("given", [True, "700", 700.0])
+def test_money_is_an_integer_as_given_not_a_boolean_a_string_or_a_float(client, given):
+    # Found by a user's trial: `"unit_price_cents": true` was read as 1 cent.
+    body = cart()
+    body["lines"][0]["unit_price_cents"] = given
+    response = evaluate(client, body)
+    assert response.status_code == 400, response.text
+    assert response.json()["parameter"] == "lines.0.unit_price_cents"
+    assert "valid integer" in response.json()["reason"]
+
+
 def test_two_lines_with_one_id_are_refused(client):
     body = cart()
     body["lines"][1]["line_id"] = "1"
