@@ -198,8 +198,15 @@ def earn(state: MemberLedger, purchase: TransactionCompleted, programs: Programs
         return result
     horizon = _returns_horizon(state)
     if horizon is not None and purchase.occurred_at < horizon:
-        result.note = "purchase older than the returns window; not credited"
-        return result
+        # Refused before anything changes, so it is never lost in silence: the ledger forgets
+        # purchases past the window, so a late one cannot be told from one credited and
+        # forgotten, and crediting it could pay twice (ADR 8, addendum).
+        raise InputRefused(
+            "purchase_too_old",
+            f"purchase {purchase.transaction_id} of {purchase.occurred_at.isoformat()} is "
+            f"older than the returns window (purchases before {horizon.isoformat()}): it may "
+            "have been credited and forgotten; credit it by a points adjustment if it never was",
+        )
     record = Purchase(
         transaction_id=purchase.transaction_id,
         digest=identity.digest(purchase),
