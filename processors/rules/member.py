@@ -473,7 +473,12 @@ def handle(state: MemberState, message: MemberInput, config: Config) -> MemberRe
             result.take(ledger.handle(state.ledger, message, config.programs))
             _send_rewards_along(result, message)
         case MemberMergedAway():
-            fresh = state.ledger is None or message.event_id not in state.ledger.steps_applied
+            # A survivor merged away since passes the step on whole (its rewards and offers
+            # too) to its own survivor, and keeps none of it.
+            passed_on = state.ledger is not None and state.ledger.status == "MERGED"
+            fresh = not passed_on and (
+                state.ledger is None or message.event_id not in state.ledger.steps_applied
+            )
             result.take(ledger.handle(state.ledger, message, config.programs))
             if fresh:
                 result.emitted += merge.moved_in(_rewards(state), message)

@@ -428,3 +428,69 @@ def test_a_merge_into_someone_never_seen_waits_for_them_and_redeems_nothing_mean
     assert refused.reason is RejectionReason.unknown_member
     ledgers.apply(enrolled("m9"))
     assert (ledgers.balance("m1"), ledgers.balance("m9")) == (0, 300)
+
+
+def test_a_return_after_two_merges_is_booked_by_the_last_survivor():
+    # Found by a user's trial: the first survivor, merged away since, dropped the forwarded
+    # return ("a member who cannot take it") while the return was answered accepted.
+    ledgers = Ledgers()
+    ledgers.apply(enrolled("m1"), enrolled("m2"), enrolled("m3"))
+    ledgers.apply(bought("m1", "T1", line("1", 800), line("2", 400)))
+    ledgers.apply(merged("m1", "m2"), merged("m2", "m3"))
+    assert ledgers.balance("m3") == 12
+
+    out = ledgers.apply(returned("m1", "T1", "R1", ("2", 400), at=T0 + timedelta(days=1)))
+
+    (answer,) = [e for e in out if isinstance(e, RequestAccepted)]
+    assert answer.member_id == "m1"
+    (booked,) = [e for e in out if isinstance(e, LedgerEventRecorded)]
+    assert (booked.member_id, booked.event_type, booked.points_on_event) == (
+        "m3", LedgerEventType.TRANSACTION_RETURN, -4
+    )  # fmt: skip
+    assert (ledgers.balance("m2"), ledgers.balance("m3")) == (0, 8)
+    ledgers.apply(returned("m1", "T1", "R1", ("2", 400), at=T0 + timedelta(days=1)))
+    assert ledgers.balance("m3") == 8  # once
+
+
+def test_a_return_forwarded_to_a_survivor_not_enrolled_yet_is_booked_when_they_enrol():
+    ledgers = Ledgers()
+    ledgers.apply(enrolled("m1"), bought("m1", "T1", line("1", 800), line("2", 400)))
+    ledgers.apply(merged("m1", "m9"))  # m9 has not enrolled: the merge waits for them
+    ledgers.apply(returned("m1", "T1", "R1", ("2", 400), at=T0 + timedelta(days=1)))
+    assert ledgers.states["m9"].status == "UNKNOWN"
+    ledgers.apply(enrolled("m9"))
+    assert ledgers.balance("m9") == 8
+
+
+def test_a_redemption_given_back_after_a_merge_keeps_the_expiry_of_the_lots_it_drew_from():
+    # Found by a user's trial: decided on the victim's emptied accounts, the return's debit
+    # overdrew a never-expiring lot and the redemption's reversal repaid it, so the survivor
+    # was credited points that never expire.
+    ledgers = Ledgers(programs(program(expiry=expiring_after(30))))
+    ledgers.apply(enrolled("m1"), enrolled("m2"))
+    (earned,) = ledgers.apply(bought("m1", "T1", line("1", 30000), line("2", 20000)))
+    assert isinstance(earned, LedgerEventRecorded)
+    assert earned.points_on_event == 500
+    lot_expiry = earned.entries[0].expires_at
+    assert lot_expiry is not None
+    ledgers.apply(redeem("m1", 100, tx="T1"))
+    ledgers.apply(merged("m1", "m2"))
+    out = ledgers.apply(returned("m1", "T1", "R1", ("1", 30000), at=T0 + timedelta(days=1)))
+
+    (booked,) = [e for e in out if isinstance(e, LedgerEventRecorded)]
+    credits = [e for e in booked.entries if e.entry_type is EntryType.CREDIT]
+    assert [(e.points, e.expires_at) for e in credits] == [(60, lot_expiry)]
+    assert None not in [lot.expires_at for lot in ledgers.states["m2"].accounts["CA_MAIN|REGULAR"]]
+
+
+def test_a_redemption_is_given_back_whole_when_its_purchase_is_returned_in_parts():
+    # Found by a user's trial: three returns of a third each gave back 33 points each, 99 of
+    # the 100 redeemed, and left the member at -1.
+    ledgers = Ledgers()
+    ledgers.apply(enrolled("m1"))
+    ledgers.apply(bought("m1", "T1", line("1", 10000), line("2", 10000), line("3", 10000)))
+    ledgers.apply(redeem("m1", 100, tx="T1"))
+    assert ledgers.balance("m1") == 200
+    for n in ("1", "2", "3"):
+        ledgers.apply(returned("m1", "T1", f"R{n}", (n, 10000)))
+    assert ledgers.balance("m1") == 0

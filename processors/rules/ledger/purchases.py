@@ -29,7 +29,7 @@ from processors.rules.arithmetic import derived_id, round_half_up
 from processors.rules.ledger import policy, referrals
 from processors.rules.ledger.awards import OfferDebit
 from processors.rules.ledger.draft import Draft
-from processors.rules.ledger.lots import Move
+from processors.rules.ledger.lots import Lot, Move
 from processors.rules.ledger.result import Programs, Result, emit
 from processors.rules.ledger.state import (
     ExpiredLot,
@@ -283,7 +283,7 @@ def park_more(state: MemberLedger, message: Parked) -> Result:
 def _identity(message: Parked) -> tuple[str, str]:
     if isinstance(message, TransactionReturned):
         return "return_id", message.return_id
-    if isinstance(message, MemberMergedAway | ActivityRecorded):
+    if isinstance(message, MemberMergedAway | ActivityRecorded | ReturnForwarded):
         return "event_id", message.event_id
     return "transaction_id", message.transaction_id
 
@@ -384,9 +384,12 @@ def return_purchase(
             )
         else:
             expired_points += _take_back(draft, program, record.occurred_at, to_debit)
+    returned_so_far = sum(line.returned_cents for line in record.lines)
     for redeemed in record.redeemed:
-        share = round_half_up(Decimal(redeemed.points * refunded) / max(original_total, 1))
-        give_back = min(share, redeemed.points - redeemed.reversed_points)
+        # The share of all the returns so far, rounded once, less what earlier returns gave
+        # back: a purchase returned in parts gives back what it would in one go.
+        due = round_half_up(Decimal(redeemed.points * returned_so_far) / max(original_total, 1))
+        give_back = min(due, redeemed.points) - redeemed.reversed_points
         if give_back <= 0:
             continue
         redeemed.reversed_points += give_back
@@ -469,6 +472,13 @@ def _forward_return(
     assert state.merged_into is not None
     scratch = state.model_copy(deep=True)
     scratch.status = "ACTIVE"
+    # The scratch stands for the survivor's accounts, which hold the points now, not for the
+    # victim's emptied ones: with a never-expiring lot beyond any return, its debits never
+    # overdraw, so its credits repay no deficit of its own and keep their lot's expiry (a
+    # redemption given back goes to the lots it drew from). The survivor takes the debits
+    # from its own lots (`return_in`).
+    for key in scratch.accounts:
+        scratch.accounts[key] = (Lot(expires_at=None, points=_BEYOND_ANY_RETURN),)
     decided = return_purchase(scratch, returned, programs, offer_debits)
     if returned.transaction_id in scratch.purchases:
         state.purchases[returned.transaction_id] = scratch.purchases[returned.transaction_id]
@@ -508,6 +518,11 @@ def _forward_return(
     return Result(state, [*answers, step], note=f"return forwarded to survivor {state.merged_into}")
 
 
+_BEYOND_ANY_RETURN = 10**12 // 2
+"""More points than a return takes back or gives back, and room for either within the
+contract's bound on a balance (10^12 points)."""
+
+
 def _forwarded_answer(state: MemberLedger, decided: outcomes.Outcome) -> outcomes.Outcome:
     """The answer a merged member's new return gets: the points are booked on the survivor,
     by its own ledger event, so the answer names no event of this member's."""
@@ -525,8 +540,22 @@ def _forwarded_answer(state: MemberLedger, decided: outcomes.Outcome) -> outcome
 def return_in(state: MemberLedger | None, step: ReturnForwarded) -> Result:
     """The survivor's side of a return forwarded from a member merged into it: one
     TRANSACTION_RETURN with the entries decided there. Points still held for the victim's
-    purchase are taken from that hold first (holds move with the merge)."""
-    if state is None or state.status != "ACTIVE":
+    purchase are taken from that hold first (holds move with the merge). A survivor merged
+    away since passes it on to its own survivor, who holds the points now; one not enrolled
+    yet keeps it for its enrolment, after the merge that waits there too."""
+    if state is None:
+        return park(step)
+    if state.status == "UNKNOWN":
+        return park_more(state, step)
+    if state.status == "MERGED" and state.merged_into is not None:
+        onward = step.model_copy(
+            update={
+                "event_id": derived_id("STEP", step.event_id, "return", state.merged_into),
+                "member_id": state.merged_into,
+            }
+        )
+        return Result(state, [onward], note=f"return passed on to survivor {state.merged_into}")
+    if state.status != "ACTIVE":
         return Result(state, note="return forwarded to a member who cannot take it")
     if step.event_id in state.steps_applied:
         return Result(state, note="forwarded return already applied")

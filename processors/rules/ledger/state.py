@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from processors.contract.activities import ActivityRecorded
 from processors.contract.common import PointsCategory
-from processors.contract.internal import MemberMergedAway
+from processors.contract.internal import MemberMergedAway, ReturnForwarded
 from processors.contract.outcomes import RequestAccepted, RequestRejected
 from processors.contract.redemptions import RequestType
 from processors.contract.transactions import TransactionCompleted, TransactionReturned
@@ -129,10 +129,13 @@ class InFlight(BaseModel):
     ledger_event_log_id: str  # the sender's debit
 
 
-Parked = TransactionCompleted | TransactionReturned | MemberMergedAway | ActivityRecorded
+Parked = (
+    TransactionCompleted | TransactionReturned | MemberMergedAway | ActivityRecorded
+    | ReturnForwarded
+)  # fmt: skip
 """What waits in an unknown member's state for their enrolment: their purchases, returns and
-activities (the app's events can overtake the enrolment too), and a merge into them (the
-victim's balances)."""
+activities (the app's events can overtake the enrolment too), a merge into them (the
+victim's balances) and the returns of the victim's purchases forwarded after it."""
 
 
 class MemberLedger(BaseModel):

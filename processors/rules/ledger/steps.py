@@ -205,11 +205,22 @@ def merge_away(state: MemberLedger | None, merged: MembersMerged) -> Result:
 def merge_in(state: MemberLedger | None, step: MemberMergedAway) -> Result:
     """The survivor's step: each of the victim's lots is credited (a deficit is debited). A
     survivor who is not a member yet keeps the step parked with their purchases, applied when
-    they enrol: the victim's points wait for them, and the enrolment stays theirs to make."""
+    they enrol: the victim's points wait for them, and the enrolment stays theirs to make. A
+    survivor merged away since passes the step on to its own survivor."""
     if state is None:
         return purchases.park(step)
     if state.status == "UNKNOWN":
         return purchases.park_more(state, step)
+    if state.status == "MERGED" and state.merged_into is not None:
+        # Merged away itself before this step arrived (the two merges' steps travel on
+        # different partitions): the points go on to its survivor, who holds its own now.
+        onward = step.model_copy(
+            update={
+                "event_id": derived_id("STEP", step.event_id, "merge", state.merged_into),
+                "member_id": state.merged_into,
+            }
+        )
+        return Result(state, [onward], note=f"merge passed on to survivor {state.merged_into}")
     if step.event_id in state.steps_applied:
         return Result(state, note="merge already applied")
     state.steps_applied.append(step.event_id)
