@@ -8,7 +8,8 @@ Reconciled today (inputs → what answers them):
 - `MemberEnrolled` → its answer, an outcome whose `command_id` is the enrolment's `event_id`
   (ADR 28);
 - `TransactionCompleted` with a member → a ledger event whose `cause_event_id` is the input's
-  `event_id`;
+  `event_id` (a purchase that earns nothing is booked with a 0-point entry), or, sent again
+  under another `event_id`, the ledger event that booked its transaction;
 - `TransactionReturned` with a member → its answer, an outcome whose `command_id` is the
   return's `return_id` (ADR 43);
 - a purchase, return or activity of a member with no ledger event at all and no enrolment
@@ -73,7 +74,7 @@ from processors.contract.internal import (
     PromoCodeReservationRequested,
     PromoCodeUseRequested,
 )
-from processors.contract.ledger import LedgerEventRecorded
+from processors.contract.ledger import LedgerEventRecorded, LedgerEventType
 from processors.contract.offers import (
     OfferCompleted,
     OfferUseReservationAnswered,
@@ -164,6 +165,7 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
         return decoded
 
     causes: set[str] = set()  # event ids a ledger event cites
+    bought: set[tuple[str, str]] = set()  # (member, transaction) a purchase's event books
     booked: set[str] = set()  # members with a ledger event (enrolled at some point)
     commands: set[str] = set()  # command ids an outcome answers
     answered: set[str] = set()  # offer-use requests and reservations answered
@@ -172,6 +174,8 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
         if isinstance(event, LedgerEventRecorded):
             causes.add(event.cause_event_id)
             booked.add(event.member_id)
+            if event.event_type is LedgerEventType.TRANSACTION_ADD and event.transaction_id:
+                bought.add((event.member_id, event.transaction_id))
     for _, event in events(OUTCOMES.name):
         if isinstance(event, RequestAccepted | RequestRejected):
             commands.add(event.command_id)
@@ -211,6 +215,8 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
                 report.accounted["dead-lettered"] += 1
                 continue
             how = _accounted(event, causes, commands, answered, completed)
+            if how is None and _sent_again(event, bought):
+                how = "a purchase booked already, sent again"
             if not how and _waits_for_enrolment(event, known):
                 how = "waiting for the member's enrolment (parked)"
             if how is None:
@@ -220,6 +226,16 @@ async def audit(settings: Settings, codec: AvroCodec | None = None) -> AuditRepo
             else:
                 report.accounted[how] += 1
     return report
+
+
+def _sent_again(event: Event | None, bought: set[tuple[str, str]]) -> bool:
+    """A member's purchase sent again under another event id, its transaction booked already
+    (the same transaction is one purchase: the ledger books it once)."""
+    return (
+        isinstance(event, TransactionCompleted)
+        and event.member_id is not None
+        and (event.member_id, event.transaction_id) in bought
+    )
 
 
 def _waits_for_enrolment(event: Event | None, known: set[str]) -> bool:

@@ -118,9 +118,15 @@ async def test_the_audit_lists_records_the_engine_has_not_run(isolated, tmp_path
     members = [f"a-{n}" for n in range(5)]
     events = [enrolled(m, programs=["AUDIT"]) for m in members]
     events += [bought(m, f"{m}-T", cents=1000, at=T0) for m in members]
+    # Found by a user's trial to be unaccounted: a purchase sent again under another event
+    # id (booked once), and one that earns nothing (now booked with a 0-point entry).
+    events += [
+        bought("a-0", "a-0-T", cents=1000, at=T0).model_copy(update={"event_id": "resent"}),
+        bought("a-1", "a-1-CHEAP", cents=40, at=T0),
+    ]
     await publish_events(isolated, [config, *events])
     before = await audit(isolated)
-    assert len(before.unaccounted) == 10  # nothing has run them yet
+    assert len(before.unaccounted) == 12  # nothing has run them yet
     services = Services(isolated, tmp_path)
     worker = services.start("worker", "worker")
     try:
@@ -132,9 +138,10 @@ async def test_the_audit_lists_records_the_engine_has_not_run(isolated, tmp_path
     finally:
         services.stop()
     after = await audit(isolated)
-    assert after.records == 10
+    assert after.records == 12
     # Purchases are cited by their ledger events, enrolments by their answers (ADR 28).
-    assert (after.accounted["cited by a ledger event"], after.accounted["answered"]) == (5, 5)
+    assert (after.accounted["cited by a ledger event"], after.accounted["answered"]) == (6, 5)
+    assert after.accounted["a purchase booked already, sent again"] == 1
 
 
 async def test_a_partition_that_stops_advancing_turns_health_unhealthy_and_back(isolated, tmp_path):  # type: ignore[no-untyped-def]

@@ -104,6 +104,11 @@ class Draft:
         move = Move(expires_at if points > 0 else None, abs(points))
         self._entry(program_id, category, entry_type, EntryKind.OPENING_BALANCE, move, None)
 
+    def zero_entry(self, program_id: str, category: PointsCategory, kind: EntryKind) -> None:
+        """A credit of no points: the event is booked (and the account named) though it moves
+        nothing, as a purchase that earns nothing still is."""
+        self._entry(program_id, category, EntryType.CREDIT, kind, Move(None, 0), None)
+
     def credit(
         self,
         program_id: str,

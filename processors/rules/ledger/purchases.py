@@ -244,6 +244,8 @@ def earn(state: MemberLedger, purchase: TransactionCompleted, programs: Programs
         expiry = policy.expires_at(program, purchase.occurred_at)
         record.earned[program_id] = points
         record.category[program_id] = category
+        if points == 0:  # booked all the same: the member's ledger shows every purchase
+            draft.zero_entry(program_id, category, EntryKind.ALLOCATION)
         draft.credit(program_id, category, EntryKind.ALLOCATION, points, expiry)
         if category is not PointsCategory.REGULAR and points > 0:
             state.holds.append(
