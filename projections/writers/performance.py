@@ -104,7 +104,8 @@ def rows_of(events: Iterable[PerformanceEvent]) -> PerformanceRows:
                 continue
             key = (event.member_id, event.transaction_id)
             spend = sum(line.amount_cents for line in event.lines)
-            rows.transactions.setdefault(key, (*key, event.market, event.occurred_at, spend))
+            lines = Jsonb({line.line_id: line.amount_cents for line in event.lines})
+            rows.transactions.setdefault(key, (*key, event.market, event.occurred_at, spend, lines))
         elif isinstance(event, OfferBudgetExhausted):
             rows.exhaustions.setdefault(
                 event.event_id,
@@ -116,10 +117,13 @@ def rows_of(events: Iterable[PerformanceEvent]) -> PerformanceRows:
             if event.member_id is None:
                 continue
             refunded = sum(line.amount_cents for line in event.lines)
+            asked: dict[str, int] = {}
+            for line in event.lines:  # counted at most each line's amount when read
+                asked[line.line_id] = asked.get(line.line_id, 0) + line.amount_cents
             rows.returns.setdefault(
                 event.return_id,
                 (event.return_id, event.transaction_id, event.member_id, refunded,
-                 event.occurred_at),
+                 event.occurred_at, Jsonb(asked)),
             )  # fmt: skip
         else:
             rows.config.append(event)
@@ -129,12 +133,14 @@ def rows_of(events: Iterable[PerformanceEvent]) -> PerformanceRows:
 _AUDIENCE = (("offer_id", "text"), ("member_id", "text"), ("in_control_group", "bool"),
              ("targeted_at", "timestamptz"))  # fmt: skip
 _TRANSACTIONS = (("member_id", "text"), ("transaction_id", "text"), ("market", "text"),
-                 ("occurred_at", "timestamptz"), ("spend_cents", "int8"))  # fmt: skip
+                 ("occurred_at", "timestamptz"), ("spend_cents", "int8"),
+                 ("line_cents", "jsonb"))  # fmt: skip
 _EXHAUSTIONS = (("event_id", "text"), ("offer_id", "text"), ("reason", "text"),
                 ("uses_granted", "int4"), ("points_granted", "int8"), ("uses_total_max", "int4"),
                 ("budget_points_max", "int8"), ("occurred_at", "timestamptz"))  # fmt: skip
 _RETURNS = (("return_id", "text"), ("transaction_id", "text"), ("member_id", "text"),
-            ("refunded_cents", "int8"), ("occurred_at", "timestamptz"))  # fmt: skip
+            ("refunded_cents", "int8"), ("occurred_at", "timestamptz"),
+            ("line_cents", "jsonb"))  # fmt: skip
 
 _PUBLISH = """INSERT INTO offers AS current (offer_id, program_id, market, rank, starts_at,
         ends_at, withdrawn_at, control_share_percent, definition)

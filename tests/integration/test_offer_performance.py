@@ -345,3 +345,35 @@ def test_a_spent_budget_lands_in_its_table_once(own_database_url):
             " FROM offer_budget_exhaustions"
         ).fetchall()
     assert rows == [("OFFER_X", "BUDGET_SPENT", 334, 100_000, 100_000)]
+
+
+def test_a_return_counts_at_most_what_each_line_cost_as_the_ledger_takes_it(own_database_url):
+    # Found by a user's trial: a purchase of three 10.00 lines, then line 1 returned, line 1
+    # again (the engine refused it) and line 2 for 50.00 (the engine took 10.00) counted as
+    # 70.00 refunded: no spend and no visit, where the ledger took back 20.00 of it.
+    from projections import db
+    from projections.writers import performance
+
+    lines = [
+        TransactionLine(line_id=n, sku=f"SKU-{n}", quantity=Decimal(1), unit_price_cents=1000,
+                        amount_cents=1000)
+        for n in ("1", "2", "3")
+    ]  # fmt: skip
+    bought_three = bought("M01", 7, timedelta(hours=1), 3000).model_copy(update={"lines": lines})
+
+    def back(n: int, line_id: str, cents: int) -> TransactionReturned:
+        template = returned("M01", 7, timedelta(hours=2 + n), cents)
+        return template.model_copy(update={
+            "event_id": f"rx-M01-7-{n}", "return_id": f"R-M01-7-{n}",
+            "lines": [ReturnedLine(line_id=line_id, quantity=Decimal(1), amount_cents=cents)],
+        })  # fmt: skip
+
+    with db.connect(own_database_url) as conn:
+        performance.write(conn, [*config_events(), targeted("M01")])
+        performance.write(conn, [bought_three, back(1, "1", 1000), back(2, "1", 1000),
+                                 back(3, "2", 5000)])  # fmt: skip
+        activity = conn.execute(
+            "SELECT visits, spend_cents FROM offer_member_activity"
+            " WHERE offer_id = 'TVC' AND member_id = 'M01'"
+        ).fetchone()
+    assert activity == (1, 1000)  # 30.00 less the 20.00 the ledger took back

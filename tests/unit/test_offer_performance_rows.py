@@ -43,7 +43,8 @@ def test_a_targeting_becomes_one_audience_row_and_the_first_of_the_log_holds():
 def test_a_member_purchase_is_one_row_with_its_spend_as_the_sum_of_its_lines():
     rows = performance.rows_of([purchase(), purchase(occurred_at=T0 + timedelta(hours=1))])
 
-    assert list(rows.transactions.values()) == [("M1", "T1", "CA", T0, 1030)]
+    assert [row[:5] for row in rows.transactions.values()] == [("M1", "T1", "CA", T0, 1030)]
+    assert [row[5].obj for row in rows.transactions.values()] == [{"1": 1030}]  # by line
 
 
 def test_an_anonymous_purchase_has_nobody_to_compare_and_is_left_out():
@@ -57,10 +58,11 @@ def test_a_member_return_is_one_row_with_its_refund_as_the_sum_of_its_lines():
 
     rows = performance.rows_of([returned(), later, returned("R2", cents=(100,))])
 
-    assert list(rows.returns.values()) == [
+    assert [row[:5] for row in rows.returns.values()] == [
         ("R1", "T1", "M1", 500, T0),  # the first of the log holds: a redelivery is a no-op
         ("R2", "T1", "M1", 100, T0),  # a second return of the same purchase is its own row
     ]
+    assert [row[5].obj for row in rows.returns.values()] == [{"1": 300, "2": 200}, {"1": 100}]
 
 
 def test_a_return_is_kept_even_before_its_purchase_and_an_anonymous_one_is_left_out():
