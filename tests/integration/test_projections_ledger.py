@@ -505,15 +505,19 @@ async def test_a_projector_killed_mid_way_loses_and_doubles_nothing(
     total = feed.size
     env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP": bootstrap_servers}
     # Every topic the projector reads is this test's own: the shared ones hold others' records.
-    quiet = {f"{feed.ledger_topic}-{name}": (1, {}) for name in ("transactions", "config")}
+    # (A shared outcomes topic holding a kept dev stack's answers made the checkpoints
+    # outnumber the feed.)
+    names = ("transactions", "config", "rewards", "notifications")
+    quiet = {f"{feed.ledger_topic}-{name}": (1, {}) for name in names}
     await kafka.ensure_topics(bootstrap_servers, quiet)
-    transactions_topic, config_topic = quiet
+    transactions_topic, config_topic, rewards_topic, notifications_topic = quiet
     # fmt: off
     process = subprocess.Popen(
         [sys.executable, "-m", "loyalty.cli", "project", "--ledger-topic", feed.ledger_topic,
          "--enrolments-topic", feed.enrolments_topic, "--offers-topic", feed.offers_topic,
          "--transactions-topic", transactions_topic, "--config-topic", config_topic,
-         "--schema", schema,
+         "--outcomes-topic", feed.outcomes_topic, "--rewards-topic", rewards_topic,
+         "--notifications-topic", notifications_topic, "--schema", schema,
          "--group-id", f"killed-{uuid.uuid4().hex[:8]}", "--max-records", "20"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
