@@ -202,4 +202,16 @@ def _read(writer: WriterSchema, body: bytes) -> tuple[Any, int]:
         return binary.decode(writer.tree, body)
     stream = io.BytesIO(body)
     datum = fastavro.schemaless_reader(stream, writer.writer, writer.reader)
+    if _holds_nul(datum):  # as the codec's own reader refuses (`binary.Reader.text`)
+        raise ValueError("a string holds a NUL character (U+0000)")
     return datum, stream.tell()
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False

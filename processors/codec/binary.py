@@ -26,8 +26,8 @@ A record is written from a model (its fields read as attributes) or from a dict 
 read as keys; every field must be present: no default is filled in); it is read as a dict,
 enums as their symbols, as fastavro reads them. Bytes that are not a value of the schema
 (cut short, a union or enum index out of range, a negative length, a varint of more than ten
-bytes, text that is not UTF-8, a time past year 9999) raise `ValueError`, `IndexError` or
-`OverflowError`; the codec reports any error as malformed bytes.
+bytes, text that is not UTF-8 or holds a NUL character, a time past year 9999) raise
+`ValueError`, `IndexError` or `OverflowError`; the codec reports any error as malformed bytes.
 """
 
 from __future__ import annotations
@@ -87,7 +87,12 @@ class Reader:
         return self.data[start:end]
 
     def text(self) -> str:
-        return self.sized().decode()
+        """A string: UTF-8 without a NUL character (U+0000), which Postgres text and jsonb
+        cannot hold (a name with one stalled the projector: a user's trial)."""
+        raw = self.sized()
+        if b"\x00" in raw:
+            raise ValueError(f"a string holds a NUL character (U+0000) before byte {self.position}")
+        return raw.decode()
 
     def block(self) -> int:
         """How many items the next block of an array or map holds; 0: no more blocks."""

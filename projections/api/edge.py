@@ -18,14 +18,13 @@ little more in the same runs and has no bound on a request head, the one `server
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import uvicorn
-from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from projections.api.errors import BODY_MAX_BYTES, ErrorBody
+from projections.api.errors import BODY_MAX_BYTES, EdgeRefusal, ErrorBody
 
 REQUEST_TARGET_MAX_BYTES = 8 * 1024
 """Longest path plus query string answered: every route's longest legitimate target (ids of
@@ -44,7 +43,8 @@ class BoundedRequestTarget:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: bytes = scope.get("raw_path") or scope["path"].encode()
-            size = len(path) + len(scope.get("query_string", b""))
+            query: bytes = scope.get("query_string", b"")
+            size = len(path) + len(query)
             if size > REQUEST_TARGET_MAX_BYTES:
                 body = ErrorBody(
                     error="uri_too_long",
@@ -53,21 +53,58 @@ class BoundedRequestTarget:
                 )
                 await JSONResponse(body.json_body(), status_code=414)(scope, receive, send)
                 return
+            if _holds_nul(path + b"?" + query, "form"):
+                await _answer(_nul_refused("the path or query"))(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
-class _BodyTooLargeError(HTTPException):
-    # An HTTPException: the framework's body parsing passes it on (any other error there
-    # becomes a 400), and the API's handler answers it in the error body's shape.
-    def __init__(self, bound: int) -> None:
-        super().__init__(413, f"the request body is over {bound} bytes; this API reads at most "
-                              f"{bound}")  # fmt: skip
+NUL_FORMS: Final = {
+    "json": (b"\\u0000", b"\x00"),
+    "form": (b"%00", b"\x00"),
+    "other": (b"\x00",),
+}
+"""How a NUL character (U+0000) is written in a body of each kind: JSON escapes it, a form or
+a URL percent-encodes it, anything may carry the raw byte."""
+_TAIL: Final = 5  # a match may straddle two chunks of a body: the longest form, less one
+
+
+def _body_kind(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            kind = value.split(b";", 1)[0].strip().lower()
+            if kind == b"application/json" or kind.endswith(b"+json"):
+                return "json"
+            if kind == b"application/x-www-form-urlencoded":
+                return "form"
+            return "other"
+    return "json"  # the framework reads a body without a type as JSON
+
+
+def _holds_nul(data: bytes, kind: str) -> bool:
+    return any(form in data for form in NUL_FORMS[kind])
+
+
+def _nul_refused(where: str) -> EdgeRefusal:
+    body = ErrorBody(
+        error="invalid_parameter",
+        reason=f"{where} holds a NUL character (U+0000), which no field of this API can hold",
+        parameter="body" if where == "the request body" else None,
+    )
+    return EdgeRefusal(400, body)
+
+
+def _answer(refusal: EdgeRefusal) -> JSONResponse:
+    return JSONResponse(refusal.body.json_body(), status_code=refusal.status_code)
 
 
 class BoundedRequestBody:
     """ASGI middleware: 413 `payload_too_large` for a body over `errors.BODY_MAX_BYTES`, told
     by its `Content-Length` before a byte is read, or counted as the bytes arrive (chunked):
-    no route reads or parses more."""
+    no route reads or parses more. And 400 `invalid_parameter` for a body that holds a NUL
+    character in any form (`NUL_FORMS`): Postgres text and jsonb cannot hold one, so a name or
+    a message title with it would fail its write (a 500) or stall the projector (a user's
+    trial); `BoundedRequestTarget` refuses one in the path or query the same way."""
 
     def __init__(self, app: ASGIApp, wider: Mapping[str, int] | None = None) -> None:
         self.app = app
@@ -83,18 +120,24 @@ class BoundedRequestBody:
         )
         told = _content_length(scope)
         if told is not None and told > bound:
-            await _too_large(told, bound)(scope, receive, send)
+            await _answer(_too_large(told, bound))(scope, receive, send)
             return
         read = 0
         started = False
+        kind = _body_kind(scope)
+        tail = b""
 
         async def bounded_receive() -> Message:
-            nonlocal read
+            nonlocal read, tail
             message = await receive()
             if message["type"] == "http.request":
-                read += len(message.get("body", b""))
+                chunk: bytes = message.get("body", b"")
+                read += len(chunk)
                 if read > bound:
-                    raise _BodyTooLargeError(bound)
+                    raise _too_large(read, bound)
+                if _holds_nul(tail + chunk, kind):
+                    raise _nul_refused("the request body")
+                tail = (tail + chunk)[-_TAIL:]
             return message
 
         async def watched_send(message: Message) -> None:
@@ -104,10 +147,10 @@ class BoundedRequestBody:
 
         try:
             await self.app(scope, bounded_receive, watched_send)
-        except _BodyTooLargeError:
+        except EdgeRefusal as refused:  # raised outside the framework's own handlers
             if started:
                 raise
-            await _too_large(read, bound)(scope, receive, send)
+            await _answer(refused)(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -120,12 +163,12 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _too_large(size: int, bound: int) -> JSONResponse:
+def _too_large(size: int, bound: int) -> EdgeRefusal:
     body = ErrorBody(
         error="payload_too_large",
         reason=f"the request body is {size} bytes or more; this API reads at most {bound}",
     )
-    return JSONResponse(body.json_body(), status_code=413)
+    return EdgeRefusal(413, body)
 
 
 def server_config(app: ASGIApp | str, *, host: str, port: int, **options: Any) -> uvicorn.Config:

@@ -183,11 +183,24 @@ BODY_MAX_BYTES = 1024 * 1024
 `payload_too_large` as the bytes arrive, before any is parsed."""
 
 
+class EdgeRefusal(HTTPException):
+    """A refusal made as the request arrives (`edge`: its body read as it comes), with its
+    body: an HTTPException, so that the framework's body parsing passes it on (any other
+    error there becomes a 400) and `_on_http_error` answers it as it is."""
+
+    def __init__(self, status_code: int, body: ErrorBody) -> None:
+        super().__init__(status_code, body.reason)
+        self.body = body
+
+
 async def _on_http_error(_: Request, error: Exception) -> JSONResponse:
     # Starlette's own refusals (no route has this path, or not this method) in the same shape.
     assert isinstance(error, HTTPException)
-    code = _HTTP_ERRORS.get(error.status_code, "http_error")
-    body = ErrorBody(error=code, reason=str(error.detail))
+    if isinstance(error, EdgeRefusal):
+        body = error.body
+    else:
+        code = _HTTP_ERRORS.get(error.status_code, "http_error")
+        body = ErrorBody(error=code, reason=str(error.detail))
     return JSONResponse(body.json_body(), status_code=error.status_code, headers=error.headers)
 
 
