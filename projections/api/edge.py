@@ -17,14 +17,16 @@ little more in the same runs and has no bound on a request head, the one `server
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 import uvicorn
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from projections.api.errors import BODY_MAX_BYTES, EdgeRefusal, ErrorBody
+from projections.api.errors import BODY_MAX_BYTES, EdgeRefusal, ErrorBody, Problem
 
 REQUEST_TARGET_MAX_BYTES = 8 * 1024
 """Longest path plus query string answered: every route's longest legitimate target (ids of
@@ -53,8 +55,8 @@ class BoundedRequestTarget:
                 )
                 await JSONResponse(body.json_body(), status_code=414)(scope, receive, send)
                 return
-            if _holds_nul(path + b"?" + query, "form"):
-                await _answer(_nul_refused("the path or query"))(scope, receive, send)
+            if _holds_nul(query, "form"):  # a path's ids are refused by their own checks
+                await _answer(_nul_refused(query, "form", "query"))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -85,13 +87,44 @@ def _holds_nul(data: bytes, kind: str) -> bool:
     return any(form in data for form in NUL_FORMS[kind])
 
 
-def _nul_refused(where: str) -> EdgeRefusal:
+def _nul_refused(data: bytes, kind: str, where: str) -> EdgeRefusal:
+    """400 naming the field that holds the NUL character, as a validation error would."""
+    field = _nul_field(data, kind) or where
+    reason = f"{field} holds a NUL character (U+0000), which no field of this API can hold"
     body = ErrorBody(
-        error="invalid_parameter",
-        reason=f"{where} holds a NUL character (U+0000), which no field of this API can hold",
-        parameter="body" if where == "the request body" else None,
-    )
+        error="invalid_parameter", reason=reason, parameter=field,
+        errors=[Problem(parameter=field, reason=reason)],
+    )  # fmt: skip
     return EdgeRefusal(400, body)
+
+
+def _nul_field(data: bytes, kind: str) -> str | None:
+    """The field of `data` (a JSON body: its dotted path, `lines.0.sku`; a form or a query:
+    its name) whose name or value holds the NUL character; None when it cannot be told."""
+    if kind == "form":
+        pairs = parse_qsl(data.decode("latin-1"), keep_blank_values=True)
+        return next((name for name, value in pairs if "\x00" in name + value), None)
+    if kind != "json":
+        return None
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return None
+    return _json_path(parsed, [])
+
+
+def _json_path(value: Any, path: list[str]) -> str | None:
+    if isinstance(value, str):
+        return ".".join(path) if "\x00" in value and path else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(
+        value, list) else ()  # fmt: skip
+    for key, item in items:
+        if "\x00" in str(key):
+            return ".".join([*path, str(key).replace("\x00", "?")])
+        found = _json_path(item, [*path, str(key)])
+        if found is not None:
+            return found
+    return None
 
 
 def _answer(refusal: EdgeRefusal) -> JSONResponse:
@@ -104,7 +137,8 @@ class BoundedRequestBody:
     no route reads or parses more. And 400 `invalid_parameter` for a body that holds a NUL
     character in any form (`NUL_FORMS`): Postgres text and jsonb cannot hold one, so a name or
     a message title with it would fail its write (a 500) or stall the projector (a user's
-    trial); `BoundedRequestTarget` refuses one in the path or query the same way."""
+    trial); `BoundedRequestTarget` refuses one in the query the same way (the path's ids are
+    refused by their own checks). The field is named as a validation error names it."""
 
     def __init__(self, app: ASGIApp, wider: Mapping[str, int] | None = None) -> None:
         self.app = app
@@ -125,19 +159,28 @@ class BoundedRequestBody:
         read = 0
         started = False
         kind = _body_kind(scope)
-        tail = b""
+        chunks: list[bytes] = []
 
         async def bounded_receive() -> Message:
-            nonlocal read, tail
+            nonlocal read
             message = await receive()
             if message["type"] == "http.request":
                 chunk: bytes = message.get("body", b"")
                 read += len(chunk)
                 if read > bound:
                     raise _too_large(read, bound)
-                if _holds_nul(tail + chunk, kind):
-                    raise _nul_refused("the request body")
-                tail = (tail + chunk)[-_TAIL:]
+                seam = chunks[-1][-_TAIL:] if chunks else b""
+                chunks.append(chunk)
+                if _holds_nul(seam + chunk, kind):
+                    more = message.get("more_body", False)
+                    while more:  # the whole body, to name the field (bounded as above)
+                        rest = await receive()
+                        chunks.append(rest.get("body", b""))
+                        read += len(chunks[-1])
+                        if read > bound:
+                            raise _too_large(read, bound)
+                        more = rest.get("more_body", False)
+                    raise _nul_refused(b"".join(chunks), kind, "body")
             return message
 
         async def watched_send(message: Message) -> None:
