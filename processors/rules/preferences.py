@@ -6,10 +6,13 @@ Decides and evolves the member's `MemberPreferences`; answers every request like
 (`RequestAccepted`, or `RequestRejected` with `unknown_member`, `member_merged`,
 `channel_not_offered`, nothing changed) and publishes what changed as `PreferencesChanged`,
 one entry of the audit trail (who, when, through which channel, old → new). A choice that
-changes nothing is no entry. Pure: times and ids come from the request.
+changes nothing is no entry, nor is one made before the channel's latest (a request that
+arrives late does not undo a newer choice). Pure: times and ids come from the request.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from pydantic import BaseModel, Field
 
@@ -24,9 +27,11 @@ from processors.rules.ledger.state import MemberLedger
 
 
 class MemberPreferences(BaseModel):
-    """A member's marketing opt-ins, by channel, as last set (a channel never set is absent)."""
+    """A member's marketing opt-ins, by channel, as last set (a channel never set is absent),
+    and when each was set (the request's time; absent for a choice kept before it was)."""
 
     opted_in: dict[ContactChannel, bool] = Field(default_factory=dict)
+    changed_at: dict[ContactChannel, datetime] = Field(default_factory=dict)
 
 
 def offered(ledger: MemberLedger, programs: Programs) -> list[ContactChannel]:
@@ -50,7 +55,16 @@ def change(
     if refusal is not None:
         return [requests.reply(ledger, request, reason=refusal[0], detail=refusal[1])]
     changes: list[PreferenceChange] = []
+    held: list[str] = []
     for choice in request.choices:
+        # The latest choice holds, by when it was made, not by when it arrived: a consent
+        # manager's older state arriving late does not undo the member's newer opt-out (and
+        # the projection keeps the latest by time too).
+        later = preferences.changed_at.get(choice.channel)
+        if later is not None and request.occurred_at < later:
+            held.append(f"{choice.channel.value} kept: a later choice ({later.isoformat()}) holds")
+            continue
+        preferences.changed_at[choice.channel] = request.occurred_at
         was = preferences.opted_in.get(choice.channel)
         if was is choice.opted_in:
             continue
@@ -67,7 +81,9 @@ def change(
             source=request.source, reason=request.reason,
         )  # fmt: skip
         emitted.append(changed)
-    detail = f"{len(changes)} channel(s) changed" if changes else "nothing to change"
+    detail = "; ".join(
+        [f"{len(changes)} channel(s) changed" if changes else "nothing to change", *held]
+    )
     emitted.append(requests.reply(ledger, request, detail=detail, discount_cents=None))
     return emitted
 

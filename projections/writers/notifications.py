@@ -24,6 +24,9 @@ NotificationEvent = PreferencesChanged | MessagePosted
 EVENTS = (PreferencesChanged, MessagePosted)
 """What this projection writes."""
 
+# The member's worker emits a change only when it is the channel's latest by time, in its
+# partition's order: the latest by time holds here too, and at the same time, the later in
+# that order (as the worker applied it).
 _CURRENT = """
 INSERT INTO member_preferences AS current (member_id, channel, opted_in, changed_at,
     change_event_id)
@@ -31,8 +34,7 @@ VALUES (%s, %s, %s, %s, %s)
 ON CONFLICT (member_id, channel) DO UPDATE
     SET opted_in = excluded.opted_in, changed_at = excluded.changed_at,
         change_event_id = excluded.change_event_id
-    WHERE (current.changed_at, current.change_event_id)
-        <= (excluded.changed_at, excluded.change_event_id)
+    WHERE current.changed_at <= excluded.changed_at
 """
 
 _TRAIL = """

@@ -26,8 +26,9 @@ def engine(**programme: Any) -> Simulation:
 def choose(command: str, *choices: tuple[ContactChannel, bool], by: str = "m1",
            **fields: Any) -> PreferencesChangeRequested:  # fmt: skip
     staff = by != "m1"
+    fields.setdefault("occurred_at", T0)
     return PreferencesChangeRequested(
-        event_id=f"prefs-{command}", occurred_at=T0, command_id=command, member_id="m1",
+        event_id=f"prefs-{command}", command_id=command, member_id="m1",
         choices=[ChannelChoice(channel=c, opted_in=o) for c, o in choices],
         changed_by=ChangedBy.STAFF if staff else ChangedBy.MEMBER, changed_by_id=by,
         source=Source.BACK_OFFICE if staff else Source.APP, **fields,
@@ -89,3 +90,25 @@ def test_a_stranger_is_unknown():
     (refused,) = sim.feed(choose("c1", (EMAIL, True)))
     assert isinstance(refused, RequestRejected)
     assert refused.reason.value == "unknown_member"
+
+
+def test_a_choice_made_before_the_channels_latest_does_not_undo_it():
+    # Found by a user's trial: an older request arriving later was applied (EMAIL back to
+    # false in the consent manager's feed) while the projection kept the newer one (true),
+    # and the member's own opt-out was then answered "nothing to change".
+    from datetime import timedelta
+
+    sim = engine()
+    sim.feed(choose("c1", (EMAIL, True), occurred_at=T0 + timedelta(hours=1)))
+    late = sim.feed(choose("c2", (EMAIL, False), (PUSH, True), occurred_at=T0))
+    changed, answer = late
+    assert isinstance(changed, PreferencesChanged)
+    assert [(c.channel, c.opted_in) for c in changed.changes] == [(PUSH, True)]
+    assert isinstance(answer, RequestAccepted)
+    assert "EMAIL kept: a later choice" in (answer.detail or "")
+    out = sim.feed(choose("c3", (EMAIL, False), occurred_at=T0 + timedelta(hours=2)))
+    (opted_out, _) = out
+    assert isinstance(opted_out, PreferencesChanged)
+    assert [(c.channel, c.was_opted_in, c.opted_in) for c in opted_out.changes] == [
+        (EMAIL, True, False)
+    ]
