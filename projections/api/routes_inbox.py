@@ -63,7 +63,14 @@ def listed(values: str) -> frozenset[str]:
 
 
 def link_refusal(url: str, schemes: frozenset[str], hosts: frozenset[str]) -> str | None:
-    """Why a deep link may not be posted, or None: its scheme and host must be allowed."""
+    """Why a deep link may not be posted, or None: its scheme and host must be allowed, and it
+    may hold no character that parsers read apart: a backslash (a browser reads
+    `https://evil.com\\@www.example.com/` as evil.com's, Python's `urlsplit` as
+    www.example.com's), whitespace or a control character (`urlsplit` drops a tab or a line
+    break before it looks, and the link is stored as posted)."""
+    odd = next((c for c in url if c == "\\" or c.isspace() or not c.isprintable()), None)
+    if odd is not None:
+        return f"a link may not hold {odd!r}: parsers disagree on what it means"
     try:
         parts = urlsplit(url)
     except ValueError as error:

@@ -28,7 +28,11 @@ def test_a_link_with_an_allowed_scheme_and_host_passes(url: str) -> None:
      ("https://evil.example.net/win", "host 'evil.example.net'"),
      ("https://www.example.com.evil.net/", "host 'www.example.com.evil.net'"),
      ("loyalty://settings/delete", "host 'settings'"),
-     ("not a link", "scheme ''"),
+     ("not a link", "a link may not hold ' '"),
+     # Found by a user's trial: read apart by parsers, so passed here and went to evil.com.
+     ("https://evil.com\\@www.example.com/", "a link may not hold '\\\\'"),
+     ("https://www.example.com/x\r\nSet-Cookie: a=b", "a link may not hold '\\r'"),
+     ("https://www.exa\tmple.com/x", "a link may not hold '\\t'"),
      ("https://[::1/", "not a URL")],
 )  # fmt: skip
 def test_any_other_link_is_refused_with_what_is_wrong(url: str, named: str) -> None:
