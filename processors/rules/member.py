@@ -835,9 +835,16 @@ def _target(
             result.emitted += aged.events
     if isinstance(message, OfferLoadRequested):
         offer = config.catalogue.get(message.offer_id)
+        ledger_state = state.ledger
+        merged_into = (
+            ledger_state.merged_into
+            if ledger_state is not None and ledger_state.status == "MERGED"
+            else None
+        )
         result.emitted += targeting.load(
             _offers(state) if _active(state) else MemberOffers(member_id=state.member_id),
             message, offer, config.audiences, member_known=_active(state),
+            merged_into=merged_into,
         )  # fmt: skip
         return
     if not _active(state):

@@ -429,10 +429,13 @@ def load(
     audiences: Audiences,
     *,
     member_known: bool,
+    merged_into: str | None = None,
 ) -> list[Event]:
     """Answer a load-to-card request. Accepted (OfferLoaded, RequestAccepted) when the member
     is targeted (control included) by a live LOAD_TO_CARD offer; else RequestRejected with a
-    stable reason. A repeated command_id re-emits the original outcome, same event ids."""
+    stable reason (`merged_into`: the survivor of a member merged away, who is told
+    `member_merged` rather than `unknown_member`). A repeated command_id re-emits the original
+    outcome, same event ids."""
     earlier = state.loads.get(request.command_id)
     if earlier is not None:
         identity.check("command_id", request.command_id, earlier.digest, request,
@@ -441,6 +444,9 @@ def load(
     at = request.occurred_at
     announced: list[Event] = []  # a member decided by this very request is told so first
     reason, detail = _refusal(state, request, offer, audiences, member_known, announced)
+    if reason is RejectionReason.unknown_member and merged_into is not None:
+        reason = RejectionReason.member_merged
+        detail = f"member {request.member_id} was merged into {merged_into}: load it for them"
     outcome = LoadOutcome(
         at=at,
         offer_id=request.offer_id,

@@ -73,6 +73,22 @@ def test_load_refusals_have_stable_reasons():
     assert reasons == ["unknown_offer", "invalid_request", "unknown_member", "offer_not_live"]
 
 
+def test_a_member_merged_away_is_told_so_with_the_survivor():
+    # Found by a user's trial: told unknown_member ("not enrolled"), a client could not send
+    # the member on to the survivor as every other member service does.
+    from tests.rules.given import merged
+
+    engine = Engine()
+    engine.publish("LATE", activation=LOAD, at=T0 - timedelta(days=5))
+    engine.enrol("m1")
+    engine.enrol("m2")
+    engine.feed(merged("m1", "m2", at=T0 - timedelta(days=1)))
+    (refused,) = engine.load("m1", "LATE", "C9")
+    assert isinstance(refused, RequestRejected)
+    assert refused.reason.value == "member_merged"
+    assert refused.detail == "member m1 was merged into m2: load it for them"
+
+
 def test_a_repeated_command_re_emits_the_original_outcome_and_loads_once():
     engine = Engine()
     engine.publish(activation=LOAD)
