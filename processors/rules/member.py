@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -553,18 +553,41 @@ def _rewards(state: MemberState) -> MemberRewards:
     return state.rewards
 
 
-def _birthday(result: MemberResult, config: Config, day: DayStarted) -> None:
-    """A birthday reward, once a year, from the member's market's daily run."""
+BIRTHDAY_CATCH_UP_DAYS = 31
+"""How far back a daily run looks for a birthday that fell on a day whose run never came."""
+
+
+def _last_run(state: MemberState, market: str, config: Config) -> date | None:
+    """The member's last daily run in `market` (its programmes' there), before this one."""
+    if state.ledger is None:
+        return None
+    days = [
+        day for program_id, day in state.ledger.expiry_days.items()
+        if (program := config.programs.get(program_id)) is not None and program.market == market
+    ]  # fmt: skip
+    return max(days, default=None)
+
+
+def _birthday(result: MemberResult, config: Config, day: DayStarted, last_run: date | None) -> None:
+    """A birthday reward, once a year, from the member's market's daily run: on the birthday,
+    or on the first run after it when the market's clock skipped that day (within
+    `BIRTHDAY_CATCH_UP_DAYS` of the last run; a user's trial lost a reward to a skipped day)."""
     state = result.state
     profile = state.offers.profile if state.offers is not None else None
     birth = profile.birth_date if profile is not None else None
-    if birth is None or not grants.birthday_on(birth, day.business_date):
+    if birth is None:
+        return
+    today = day.business_date
+    since = max(last_run, today - timedelta(days=BIRTHDAY_CATCH_UP_DAYS)) if last_run else today
+    missed = [since + timedelta(days=n) for n in range(1, (today - since).days)]
+    birthday = next((d for d in [*missed, today] if grants.birthday_on(birth, d)), None)
+    if birthday is None:
         return
     for program_id in state.ledger.programs if state.ledger is not None else []:
         program = config.programs.get(program_id)
         if program is None or program.market != day.market or not program.birthday_reward_id:
             continue
-        key = derived_id("GRANT-BDAY", state.member_id, program_id, str(day.business_date.year))
+        key = derived_id("GRANT-BDAY", state.member_id, program_id, str(birthday.year))
         _free(result, config, program.birthday_reward_id, RewardGrantReason.BIRTHDAY, day, key,
               program_id)  # fmt: skip
 
@@ -820,6 +843,7 @@ def _target(
     load-to-card requests (ADR 13)."""
     state = result.state
     if isinstance(message, DayStarted):
+        last_run = _last_run(state, message.market, config)
         result.take(ledger.handle(state.ledger, message, config.programs))
         if state.offers is not None:  # the daily run bounds the offer state (retention)
             day = message.business_date if message.market in state.offers.markets else None
@@ -829,7 +853,7 @@ def _target(
             expired = wallet.start_day(state.rewards, state.member_id, message)
             result.emitted += expired.emitted
         if _active(state) and message.market in markets:
-            _birthday(result, config, message)
+            _birthday(result, config, message, last_run)
         if state.challenges is not None and message.market in markets:
             aged = challenges.on_day(state.challenges, message, config.challenges, state.member_id)
             result.emitted += aged.events

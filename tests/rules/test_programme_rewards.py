@@ -73,3 +73,21 @@ def test_a_member_without_a_date_of_birth_gets_no_birthday_reward():
     sim = engine(birthday_reward_id="CAKE")
     sim.feed(joined("m1"))
     assert grants(sim.feed(day(date(2026, 3, 5)))) == []
+
+
+def test_a_birthday_whose_daily_run_never_came_is_granted_by_the_next_run_once():
+    # Found by a user's trial: the market's clock skipped 1 March and the reward of a member
+    # born on 1 March was lost for the year, without a note.
+    sim = engine(birthday_reward_id="CAKE")
+    sim.feed(joined("m1", born=date(2001, 3, 1)))
+    assert grants(sim.feed(day(date(2028, 2, 28)))) == []
+    assert grants(sim.feed(day(date(2028, 2, 29)))) == []
+    assert grants(sim.feed(day(date(2028, 3, 2)))) == [("BIRTHDAY", "CAKE", "C-1")]
+    assert grants(sim.feed(day(date(2028, 3, 3)))) == []  # once
+    assert grants(sim.feed(day(date(2029, 3, 1)))) == [("BIRTHDAY", "CAKE", "C-2")]
+
+
+def test_a_first_daily_run_long_after_a_birthday_does_not_grant_it():
+    sim = engine(birthday_reward_id="CAKE")
+    sim.feed(joined("m1", born=date(2001, 3, 1)))
+    assert grants(sim.feed(day(date(2028, 3, 2)))) == []  # no run before it: today only
