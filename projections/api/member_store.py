@@ -24,12 +24,13 @@ class MemberRow:
     status: str
     markets: list[str]
     program_ids: list[str]
+    merged_into: str | None = None
 
 
 # A member is someone with accounts: the programmes are those whose accounts were opened (an
 # enrolment the worker refused opened none, though `members` shows its row: ADR 28).
 _MEMBER = """
-SELECT m.member_id, m.status, m.markets, a.program_ids
+SELECT m.member_id, m.status, m.markets, a.program_ids, m.merged_into
 FROM members m
 CROSS JOIN LATERAL (
     SELECT array_agg(DISTINCT b.program_id ORDER BY b.program_id) AS program_ids

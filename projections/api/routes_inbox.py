@@ -122,7 +122,8 @@ def _example(description: str, example: dict[str, Any], model: type) -> Any:
         422: _example(
             "deep_link_not_allowed: the link's scheme or host is not on the "
             "allow-list; nothing written. idempotency_key_reused: the key posted another "
-            "message before; nothing written.",
+            "message before; nothing written. member_merged: the member was merged into "
+            "another, named in the reason: post to the survivor; nothing written.",
             {
                 "error": "deep_link_not_allowed",
                 "reason": "host 'evil.example.net' is not allowed (allowed: offers, "
@@ -152,8 +153,16 @@ async def post_message(
     if body.expires_at is not None and body.expires_at <= now:
         raise BadParameterError("expires_at", "the message would expire before it is posted")
     store: MemberStore = app.state.member_store
-    if body.member_id is not None and await store.member(body.member_id) is None:
-        raise NotFoundError(f"no member '{body.member_id}': nobody would read the message")
+    if body.member_id is not None:
+        addressee = await store.member(body.member_id)
+        if addressee is None:
+            raise NotFoundError(f"no member '{body.member_id}': nobody would read the message")
+        if addressee.status == "MERGED":  # a user's trial: accepted into an inbox left behind
+            reason = (
+                f"member '{body.member_id}' was merged into '{addressee.merged_into}': post the "
+                "message to the survivor"
+            )
+            raise ApiError(422, "member_merged", reason, parameter="member_id")
     message_id = derived_id("MSG-CRM", caller.subject, command_id)
     event = MessagePosted(
         event_id=message_id, occurred_at=now, member_id=body.member_id, market=body.market,

@@ -229,6 +229,20 @@ async def test_preferences_their_audit_trail_and_the_inbox(engine, tmp_path):
 
 
 async def test_member_tokens_reach_only_their_own_member_and_bad_input_is_400(engine):
+    import psycopg
+
+    # A member merged away, as the projection shows one (found by a user's trial: a message
+    # to them was 202 into an inbox left behind).
+    with psycopg.connect(engine.dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO members (member_id, market, enrolled_at, status, merged_into,"
+            " updated_at, markets) VALUES ('pm-gone', 'CA', now(), 'MERGED', 'pm-1', now(),"
+            " '{CA}')"
+        )
+        conn.execute(
+            "INSERT INTO member_balances (member_id, program_id, category, balance, sequence)"
+            " VALUES ('pm-gone', 'CA_MAIN', 'REGULAR', 0, 2)"
+        )
     async with api() as http:
         other_read = await http.get("/v1/members/pm-1/preferences", headers=bearer(engine, "x"))
         other_put = await put(http, engine, "pm-1", "k1", {"EMAIL": True},
@@ -259,6 +273,7 @@ async def test_member_tokens_reach_only_their_own_member_and_bad_input_is_400(en
         # nobody's audit trail an empty 200.
         yes = await put(http, engine, "pm-1", "k5", {"EMAIL": "yes"})
         to_nobody = await post(http, engine, "m4", member_id="pm-nobody")
+        to_the_merged = await post(http, engine, "m5", member_id="pm-gone")
         nobodys_trail = await http.get(
             "/v1/members/pm-nobody/preferences/audit", headers=staff(engine)
         )
@@ -270,3 +285,5 @@ async def test_member_tokens_reach_only_their_own_member_and_bad_input_is_400(en
         assert response.status_code == 400, response.text
     for response in (to_nobody, nobodys_trail):
         assert (response.status_code, response.json()["error"]) == (404, "not_found"), response.text
+    assert (to_the_merged.status_code, to_the_merged.json()["error"]) == (422, "member_merged")
+    assert "'pm-1'" in to_the_merged.json()["reason"]
