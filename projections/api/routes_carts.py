@@ -227,7 +227,7 @@ async def evaluate_cart(
     # judged net of those that apply, as the purchase it sends will be (ADR 11, addendum).
     held = await _rewards_held(request, cart, state)
     asking = _asking(judged.events)
-    rewards = _reward_checks(cart, held, now, _left(cart, asking))
+    rewards = _reward_checks(cart, held, _left(cart, asking))
     taken = _taken(judged, [code.code for code in asking], rewards)
     evaluation = offers.evaluate_cart(state, cart, *_rules(config), judged.unlocks, taken)
     reservations: list[OfferReservation] = []
@@ -277,7 +277,7 @@ async def evaluate_cart(
     }
     told = [c for c in codes if c.status in _APPLYING]
     if _left(cart, told) != _left(cart, asking):  # the rewards take what the codes leave
-        rewards = _reward_checks(cart, held, now, _left(cart, told))
+        rewards = _reward_checks(cart, held, _left(cart, told))
     applying = _taken(judged, [c.code for c in told], rewards)
     if unreserved or applying != taken:
         kept = {o: u for o, u in judged.unlocks.items() if o not in unreserved}
@@ -335,12 +335,18 @@ async def _rewards_held(
 
 
 def _reward_checks(
-    cart: TransactionCompleted, held: dict[str, till.Held | None], now: datetime, left: int
+    cart: TransactionCompleted, held: dict[str, till.Held | None], left: int
 ) -> list[till.TokenCheck]:
-    """The till's judgement of each of the cart's rewards, in its order (ADR 20), each taking
-    at most what the codes the till takes and the rewards before it `left` of the basket."""
+    """The till's judgement of each of the cart's rewards, in its order (ADR 20), at the
+    basket's time as the worker judges it, each taking at most what the codes the till takes
+    and the rewards before it `left` of the basket."""
     return till.check_in_order(
-        held, member_id=cart.member_id, lines=cart.lines, at=now, gross=False, left=left
+        held,
+        member_id=cart.member_id,
+        lines=cart.lines,
+        at=cart.occurred_at,
+        gross=False,
+        left=left,
     )
 
 

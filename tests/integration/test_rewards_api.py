@@ -276,12 +276,13 @@ async def test_the_till_previews_a_rewards_discount_and_the_purchase_takes_it_on
         assert await until(settled, 180), worker.log_tail() + projector.log_tail()
         staff = bearer(engine, "till-3", Role.STAFF)
 
-        async def preview(who: str, cents: int, token: str, codes: tuple[str, ...] = ()) -> dict:
+        async def preview(who: str, cents: int, token: str, codes: tuple[str, ...] = (),
+                          **more: str) -> dict:  # fmt: skip
             cart = {"member_id": who, "market": "CA", "currency": "CAD",
                     "store": {"store_id": "S1", "province": "ON"},
                     "lines": [{"line_id": "1", "sku": "A", "quantity": "1",
                                "unit_price_cents": cents, "amount_cents": cents}],
-                    "redemption_tokens": [token], "promo_codes": list(codes)}  # fmt: skip
+                    "redemption_tokens": [token], "promo_codes": list(codes), **more}  # fmt: skip
             answer = await http.post("/v1/carts/evaluate", json=cart, headers=staff)
             assert answer.status_code == 200, answer.text
             [check] = answer.json()["rewards"]
@@ -306,6 +307,9 @@ async def test_the_till_previews_a_rewards_discount_and_the_purchase_takes_it_on
             assert await until(in_wallet, 60), worker.log_tail() + projector.log_tail()
             big = await preview(member, 3000, token)
             beside = await preview(member, 2000, token, codes=("EIGHTEEN",))
+            # A basket dated after the reward's expiry: judged at its time, as the worker will.
+            late = (datetime.now(UTC) + timedelta(days=3650)).isoformat()
+            too_late = await preview(member, 3000, token, occurred_at=late)
             small = await preview(member, 1000, token)
             theirs = await preview(other, 3000, token)
             unknown = await preview(member, 3000, "NO-SUCH-TOKEN")
@@ -331,6 +335,7 @@ async def test_the_till_previews_a_rewards_discount_and_the_purchase_takes_it_on
     assert (beside["status"], beside["discount_cents"], beside["codes"]) == (
         "applies", 200, [("EIGHTEEN", 1800)])  # fmt: skip
     assert beside["base_points"] == 0
+    assert (too_late["status"], too_late["reason"]) == ("refused", "reward_expired")
     assert (small["status"], small["reason"]) == ("refused", "min_spend_not_met")
     assert small["base_points"] == 10  # refused: nothing taken
     assert (theirs["status"], theirs["reason"], theirs["granted_reward_id"]) == (

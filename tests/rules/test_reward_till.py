@@ -70,3 +70,28 @@ def test_a_reward_takes_at_most_what_the_codes_before_it_left_and_none_of_nothin
     assert (partly.applies, partly.discount_cents) == (True, 50)
     assert (spent.applies, spent.reason, spent.discount_cents) == (False, "nothing_left", 0)
     assert (whole.applies, whole.discount_cents) == (True, 200)
+
+
+def test_two_free_item_rewards_free_two_units_not_the_same_one_twice():
+    # Found by a user's trial: two "one free muffin" rewards on a basket of one muffin were
+    # each told 3.00 (and booked so), 6.00 off a basket with one 3.00 muffin.
+    from processors.rules.rewards.till import check_in_order
+
+    muffin = DiscountTerms.model_validate(
+        {"kind": "FREE_ITEM", "free_units": 1, "products": {"skus": ["MUF"]}}
+    )
+    one_muffin = [
+        TransactionLine(line_id="1", sku="MUF", quantity=Decimal(1), unit_price_cents=300,
+                        amount_cents=300),
+        TransactionLine(line_id="2", sku="X", quantity=Decimal(1), unit_price_cents=2700,
+                        amount_cents=2700),
+    ]  # fmt: skip
+    rewards = {"T1": held(discount=muffin), "T2": held(granted_reward_id="GR2", discount=muffin)}
+    first, second = check_in_order(
+        rewards, member_id="m1", lines=one_muffin, at=T0, gross=False, left=3000
+    )
+    assert (first.applies, first.discount_cents) == (True, 300)
+    assert (second.applies, second.reason) == (False, "nothing_left")
+    two = [one_muffin[0].model_copy(update={"line_id": "3"}), *one_muffin]
+    both = check_in_order(rewards, member_id="m1", lines=two, at=T0, gross=False, left=3300)
+    assert [c.discount_cents for c in both] == [300, 300]

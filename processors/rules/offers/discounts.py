@@ -220,6 +220,21 @@ def discount_alone(lines: Sequence[PricedLine], offer: DiscountOffer) -> int:
     return sum(cents)
 
 
+def discount_on(
+    lines: Sequence[PricedLine], offer: DiscountOffer, remaining: Sequence[int]
+) -> list[int]:
+    """The cents `offer` takes off each line (by index) when `remaining` is what the discounts
+    before it left of each: the rule of `discount_alone` on what is left, its least spend not
+    judged again (its caller judged it on the basket). Two rewards of one free muffin free
+    one muffin each, not the same one twice."""
+    applies_to = [i for i in _applies_to(offer, lines) if remaining[i] > 0]
+    taken = _cents_off(offer, [lines[i] for i in applies_to], [remaining[i] for i in applies_to])
+    cents = [0] * len(lines)
+    for i, off in zip(applies_to, taken, strict=True):
+        cents[i] = off
+    return cents
+
+
 def spend_on(lines: Sequence[PricedLine], offer: DiscountOffer) -> int:
     """The amount of the lines `offer` applies to (a combo's: those any of its selections
     selects), on which its `spend_min_cents` is judged when it is the only discount."""

@@ -21,7 +21,13 @@ from datetime import datetime
 
 from processors.contract.offer_definition import DiscountTerms
 from processors.contract.transactions import TransactionCompleted, TransactionLine
-from processors.rules.offers.discounts import DiscountOffer, PricedLine, discount_alone, spend_on
+from processors.rules.offers.discounts import (
+    DiscountOffer,
+    PricedLine,
+    discount_alone,
+    discount_on,
+    spend_on,
+)
 from processors.rules.offers.state import IssuedOffer, MemberOffers
 
 
@@ -58,11 +64,14 @@ def check(
     at: datetime,
     gross: bool,
     left: int | None = None,
+    remaining: list[int] | None = None,
 ) -> TokenCheck:
     """The verdict on `token` (whose granted reward is `held`, None if none has it) for the
     basket of `member_id` (None: anonymous) made of `lines` at `at`. `gross`: the lines are a
     completed transaction's, whose till already took its discounts off. `left`: the cents of
-    the basket the codes and the rewards before this one leave (None: all of it)."""
+    the basket the codes and the rewards before this one leave (None: all of it).
+    `remaining`: what the rewards before this one left of each line (None: all of it), less
+    what this one takes when it applies."""
 
     def refused(reason: str, detail: str) -> TokenCheck:
         return TokenCheck(token, False, 0, held, reason, detail)
@@ -90,14 +99,22 @@ def check(
                 "min_spend_not_met",
                 f"token {token}: {eligible} cents of eligible spend, {least} needed",
             )
-    cents = discount_alone(priced, offer)
-    if left is not None and cents > left:
-        if left <= 0:
-            return refused(
-                "nothing_left",
-                f"token {token}: the promo codes and rewards before it take the whole basket",
-            )
-        cents = left
+    alone = discount_alone(priced, offer)
+    per_line = [] if remaining is None else discount_on(priced, offer, remaining)
+    cents = alone if remaining is None else sum(per_line)
+    if left is not None:
+        cents = min(cents, max(left, 0))
+    if alone > 0 and cents <= 0:  # kept for a basket it would give something
+        return refused(
+            "nothing_left",
+            f"token {token}: the promo codes and rewards before it already take what it would",
+        )
+    budget = cents
+    for i, off in enumerate(per_line):  # what it takes, line by line, off what remains
+        taken = min(off, budget)
+        assert remaining is not None
+        remaining[i] -= taken
+        budget -= taken
     return TokenCheck(token, True, cents, held)
 
 
@@ -113,9 +130,11 @@ def check_in_order(
     """`check` of each token of `held` in its order (the basket's), each taking at most what
     its promo codes and the rewards before it `left` of the basket."""
     checks = []
+    remaining = [max(line.amount_cents + (line.discount_cents if gross else 0), 0)
+                 for line in lines]  # fmt: skip
     for token, reward in held.items():
         verdict = check(token, reward, member_id=member_id, lines=lines, at=at, gross=gross,
-                        left=left)  # fmt: skip
+                        left=left, remaining=remaining)  # fmt: skip
         left -= verdict.discount_cents
         checks.append(verdict)
     return checks
