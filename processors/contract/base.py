@@ -89,7 +89,8 @@ Quantity = Annotated[
 Id = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_ascii_printable)]
 """An identifier: 1–128 printable ASCII characters."""
 
-Text = Annotated[str, Field(max_length=4000)]
+TEXT_MAX_LENGTH = 4000
+Text = Annotated[str, Field(max_length=TEXT_MAX_LENGTH)]
 """Free text of bounded length."""
 
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]

@@ -314,8 +314,10 @@ def create_app(
     app.include_router(issued_offers_router)
     console.mount(app)  # the staff console's pages under /console (ADR 35)
     # Inside `Measured`: a 414 or a 413 is counted like any other answer.
-    app.add_middleware(BoundedRequestBody, wider={console.PREFIX: console.BODY_MAX_BYTES})
-    app.add_middleware(BoundedRequestTarget)
+    # The console answers a NUL character in its own pages (`console.sessions`), the API here.
+    app.add_middleware(BoundedRequestBody, wider={console.PREFIX: console.BODY_MAX_BYTES},
+                       own_nul_checks=(console.PREFIX,))  # fmt: skip
+    app.add_middleware(BoundedRequestTarget, own_nul_checks=(console.PREFIX,))
     app.add_middleware(Measured)
 
     def openapi() -> dict[str, Any]:

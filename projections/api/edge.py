@@ -39,8 +39,9 @@ REQUEST_HEAD_MAX_BYTES = 2 * 1024 * 1024
 class BoundedRequestTarget:
     """ASGI middleware: 414 `uri_too_long` for a target over `REQUEST_TARGET_MAX_BYTES`."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, own_nul_checks: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.own_nul_checks = own_nul_checks  # prefixes that answer a NUL in their own pages
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -55,7 +56,8 @@ class BoundedRequestTarget:
                 )
                 await JSONResponse(body.json_body(), status_code=414)(scope, receive, send)
                 return
-            if _holds_nul(query, "form"):  # a path's ids are refused by their own checks
+            own = scope["path"].startswith(self.own_nul_checks)
+            if not own and _holds_nul(query, "form"):  # a path's ids: by their own checks
                 await _answer(_nul_refused(query, "form", "query"))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -140,9 +142,15 @@ class BoundedRequestBody:
     trial); `BoundedRequestTarget` refuses one in the query the same way (the path's ids are
     refused by their own checks). The field is named as a validation error names it."""
 
-    def __init__(self, app: ASGIApp, wider: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        wider: Mapping[str, int] | None = None,
+        own_nul_checks: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.wider = dict(wider or {})  # path prefix → its own bound (the console's forms)
+        self.own_nul_checks = own_nul_checks  # prefixes that answer a NUL in their own pages
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -158,7 +166,7 @@ class BoundedRequestBody:
             return
         read = 0
         started = False
-        kind = _body_kind(scope)
+        kind = None if path.startswith(self.own_nul_checks) else _body_kind(scope)
         chunks: list[bytes] = []
 
         async def bounded_receive() -> Message:
@@ -171,7 +179,7 @@ class BoundedRequestBody:
                     raise _too_large(read, bound)
                 seam = chunks[-1][-_TAIL:] if chunks else b""
                 chunks.append(chunk)
-                if _holds_nul(seam + chunk, kind):
+                if kind is not None and _holds_nul(seam + chunk, kind):
                     more = message.get("more_body", False)
                     while more:  # the whole body, to name the field (bounded as above)
                         rest = await receive()

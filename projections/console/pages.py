@@ -22,7 +22,13 @@ from starlette.templating import Jinja2Templates
 
 from projections.console.audit import StaffAuditLog, changes
 from projections.console.roles import NAV
-from projections.console.sessions import CsrfRefused, NotAllowed, SignInRequired, Staff
+from projections.console.sessions import (
+    CsrfRefused,
+    NotAllowed,
+    SignInRequired,
+    Staff,
+    UnreadableInput,
+)
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(
@@ -111,10 +117,16 @@ async def _csrf_refused(request: Request, error: Exception) -> Response:
     return render(request, "refused.html", None, 403, reason=str(error))
 
 
+async def _unreadable(request: Request, error: Exception) -> Response:
+    assert isinstance(error, UnreadableInput)
+    return render(request, "refused.html", None, 400, reason=str(error))
+
+
 HANDLERS: Mapping[type[Exception], Callable[[Request, Exception], Any]] = {
     SignInRequired: _sign_in_again,
     NotAllowed: _not_allowed,
     CsrfRefused: _csrf_refused,
+    UnreadableInput: _unreadable,
 }
 
 

@@ -19,15 +19,14 @@ from projections.console import (
     routes_reports,
     routes_rewards,
     routes_session,
+    sessions,
 )
 from projections.console.adjustments import AdjustmentPolicy
 from projections.console.pages import HERE, install_handlers
 
 PREFIX = "/console"
-BODY_MAX_BYTES = 32 * 1024 * 1024
-"""The largest form the console reads (the API's bound is 1 MiB): an offer's CSV uploads of up
-to 2 MB each (`routes_offers.UPLOAD_MAX_BYTES`), so that a file somewhat over its bound is
-refused at its field, in the form, rather than the whole post with a 413."""
+BODY_MAX_BYTES = sessions.FORM_MAX_BYTES
+"""The largest form the console reads (`sessions.FORM_MAX_BYTES`)."""
 
 AREAS: list[APIRouter] = [
     routes_session.router,

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData, UploadFile
 
+from processors.contract.base import TEXT_MAX_LENGTH
 from processors.contract.offer_definition import EVERGREEN_ENDS_AT
 from processors.offer_changes import extension, withdrawal
 from processors.offer_files import Problem
@@ -239,6 +240,15 @@ def _instant(text: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=EVERGREEN_ENDS_AT.tzinfo)
 
 
+_REASON_TOO_LONG = f"say why in at most {TEXT_MAX_LENGTH} characters"
+
+
+def _too_long(reason: str | None) -> bool:
+    """A reason the event could not carry (a user's trial: a 5,000-character one was a 500,
+    and the refusal was not audited)."""
+    return reason is not None and len(reason) > TEXT_MAX_LENGTH
+
+
 @router.post("/offers/{offer_id}/extend")
 async def extend_offer(
     request: Request, staff: Marketer, offer_id: str, form_data: CheckedForm
@@ -250,6 +260,8 @@ async def extend_offer(
     config = _config(request)
     if ends_at is None:
         decided: Any = "give the new end as a date and time (UTC), or choose does not expire"
+    elif _too_long(reason):
+        decided = _REASON_TOO_LONG
     elif config is None:
         decided = "the configuration is not known yet: try again in a moment"
     else:
@@ -283,7 +295,9 @@ async def withdraw_offer(
     reason = str(form_data.get("reason", "")).strip() or None
     config = _config(request)
     decided: Any = (
-        withdrawal(config, offer_id, now=at, requested_by=staff.name, reason=reason)
+        _REASON_TOO_LONG
+        if _too_long(reason)
+        else withdrawal(config, offer_id, now=at, requested_by=staff.name, reason=reason)
         if config is not None
         else "the configuration is not known yet: try again in a moment"
     )

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -80,6 +80,16 @@ class NotAllowed(Exception):  # noqa: N818
 
 class CsrfRefused(Exception):  # noqa: N818
     """403: an unsafe request without the session's CSRF token."""
+
+
+class UnreadableInput(Exception):  # noqa: N818
+    """400: a NUL character (U+0000) in the address or a form's text, which no field can hold
+    (Postgres text cannot store it: a user's trial got 500s from the console's pages)."""
+
+
+def _refuse_nul(where: str, values: Iterable[str]) -> None:
+    if any("\x00" in value for value in values):
+        raise UnreadableInput(f"the {where} holds a NUL character, which no field can hold")
 
 
 def new_csrf() -> str:
@@ -188,7 +198,10 @@ def _then(request: Request) -> str:
 
 
 async def signed_in(request: Request) -> Staff:
-    """The request's staff member; SignInRequired without a valid session."""
+    """The request's staff member; SignInRequired without a valid session. Every console page
+    asks for it first, so an address with a NUL character is refused here."""
+    _refuse_nul("address", [request.url.path, *request.query_params.keys(),
+                            *request.query_params.values()])  # fmt: skip
     value = request.cookies.get(SESSION_COOKIE)
     if not value:
         raise SignInRequired(_then(request))
@@ -218,9 +231,21 @@ def is_same_token(expected: str, given: object) -> bool:
     return isinstance(given, str) and bool(given) and hmac.compare_digest(expected, given)
 
 
+FORM_MAX_BYTES = 32 * 1024 * 1024
+"""The largest form the console reads, and any one field of it (the API's bound is 1 MiB):
+an offer's CSV uploads of up to 2 MB each (`routes_offers.UPLOAD_MAX_BYTES`), so that a file
+somewhat over its bound is refused at its field, in the form, rather than the whole post with
+a 413; and the audience those uploads fill in, posted back as one field (a user's trial: a
+1.1 MB audience passed its check, then Starlette's own 1 MiB bound on a field refused its
+publication)."""
+
+
 async def form_of(request: Request, staff: SignedIn) -> FormData:
     """The request's form, once its CSRF token is known to be the session's."""
-    form = await request.form()
+    form = await request.form(max_part_size=FORM_MAX_BYTES)
+    texts = [text for name, value in form.multi_items() for text in (name, value)
+             if isinstance(text, str)]  # fmt: skip
+    _refuse_nul("form", texts)  # a file's bytes are its reader's to judge, row by row
     given = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
     if not is_same_token(staff.csrf, given):
         raise CsrfRefused("the form's security token is missing or stale: reload the page")

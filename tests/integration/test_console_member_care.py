@@ -675,3 +675,17 @@ async def test_without_the_audit_log_an_adjustment_is_not_published_again(app, s
     assert "nothing was published: the audit log cannot be written" in refused.text
     assert published.status_code == 303
     assert len([e for e in sink.adjustments() if note in (e.reason or "")]) == 1
+
+
+async def test_a_nul_character_in_the_address_or_a_form_is_a_400_page_not_a_500(app, sink):
+    # Found by a user's trial: Postgres text cannot hold one, and the pages answered 500.
+    before = len(sink.sent)
+    async with signed_in(app, "ava", StaffRole.AGENT) as http:
+        page = await http.get(f"/console/members/{MEMBER}%00")
+        search = await http.get("/console/members", params={"q": "a\x00b"})
+        form = await adjust(http, note="parcel\x00late")
+    for answer in (page, search, form):
+        assert answer.status_code == 400, answer.text
+        assert "NUL character" in answer.text
+        assert answer.headers["content-type"].startswith("text/html")  # the console's page
+    assert len(sink.sent) == before

@@ -319,6 +319,27 @@ async def test_an_extension_the_programme_does_not_allow_is_refused_by_name(app,
     assert len(sink.sent) == before
 
 
+async def test_a_reason_too_long_for_the_event_is_refused_on_the_page(app, sink):
+    # Found by a user's trial: a 5,000-character reason was a 500, and not audited.
+    before = len(sink.sent)
+    long = "x" * 5000
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        page = await http.get("/console/offers/LIVE_NO_EXTENSIONS")
+        ends = (NOW + timedelta(days=20)).strftime("%Y-%m-%dT%H:%M")
+        extend = await http.post(
+            "/console/offers/LIVE_NO_EXTENSIONS/extend",
+            data={"ends_at": ends, "reason": long, "csrf_token": csrf_of(page.text)},
+        )
+        withdraw = await http.post(
+            "/console/offers/LIVE_NO_EXTENSIONS/withdraw",
+            data={"reason": long, "csrf_token": csrf_of(page.text)},
+        )
+    for answer in (extend, withdraw):
+        assert answer.status_code == 422, answer.text
+        assert "say why in at most 4000 characters" in answer.text
+    assert len(sink.sent) == before
+
+
 async def test_withdrawing_publishes_the_withdrawal(app, sink):
     async with signed_in(app, "mia", StaffRole.MARKETER) as http:
         page = await http.get("/console/offers/LIVE_NO_EXTENSIONS")
@@ -363,6 +384,34 @@ async def test_an_uploaded_product_list_fills_the_products_and_a_bad_row_is_name
     assert products.endswith("SKU1\nSKU2")
     assert refused.status_code == 422
     assert "the uploaded productCode list row 3" in refused.text
+
+
+async def test_an_audience_of_over_a_mebibyte_is_read_back_from_the_form(app, sink):
+    # Found by a user's trial: 120,000 ids passed the check, then Starlette's 1 MiB bound on
+    # one field refused the form they filled in with a JSON error.
+    ids = "\n".join(f"M{n:07}" for n in range(130_000))
+    values = valid_form(
+        "CONSOLE_BIG", **{"targeting.kind": "AUDIENCE_LIST", "targeting.audience_id": "BIG"}
+    )
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        page = await http.get("/console/offers/new")
+        data = {**values, "audience_members": ids, "action": "check",
+                "csrf_token": csrf_of(page.text)}  # fmt: skip
+        checked = await http.post("/console/offers/new", data=data, files={"x": ("", b"")})
+    assert len(ids) > 1024 * 1024
+    assert checked.status_code == 200, checked.text[:300]
+    assert checked.headers["content-type"].startswith("text/html")
+
+
+async def test_a_binary_file_picked_by_mistake_is_named_in_the_form(app):
+    # Found by a user's trial: a NUL byte in an upload (an .xlsx) got the API's JSON error
+    # in place of the console's page, and the form's inputs were lost.
+    xlsx = {"products_csv": ("p.xlsx", b"PK\x03\x04\x00\x00productCode\nSKU1\n", "text/csv")}
+    async with signed_in(app, "mia", StaffRole.MARKETER) as http:
+        refused = await post_with_files(http, valid_form(), "check", xlsx)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("text/html")
+    assert "the uploaded productCode list" in refused.text
 
 
 async def test_an_uploaded_audience_is_published_before_the_offer_that_targets_it(app, sink):
