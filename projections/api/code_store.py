@@ -217,9 +217,11 @@ class CodeStore(Protocol):
         used`; a released one is not: `PromoCodeUnreserved`)."""
         ...
 
-    async def linked_codes(self, member_id: str) -> list[str]:
+    async def linked_codes(self, member_id: str, at: datetime) -> list[str]:
         """The codes linked to the member through this API that their next purchase has not
-        used up yet (it adds them: docs/adr/0037-codes-that-unlock-an-offer.md)."""
+        used up yet (it adds them: docs/adr/0037-codes-that-unlock-an-offer.md), those linked
+        by `at`, a basket's time (`rules.codes.link.with_linked`: a backdated basket does not
+        carry a link asked for after it)."""
         ...
 
     async def offer_reservation(self, request_event_id: str) -> OfferReservationAnswer | None:
@@ -317,7 +319,7 @@ _LINKED = """
 SELECT DISTINCT l.code FROM promo_code_link_requests l
 JOIN request_outcomes o ON o.member_id = l.member_id AND o.command_id = l.command_id
     AND o.request_type = %(kind)s AND o.accepted
-WHERE l.member_id = %(member_id)s
+WHERE l.member_id = %(member_id)s AND l.received_at - %(skew)s <= %(at)s
     AND NOT EXISTS (SELECT 1 FROM promo_code_uses u
         WHERE u.code = l.code AND u.member_id = l.member_id
             AND u.used_at >= o.decided_at - %(skew)s)
@@ -473,11 +475,12 @@ class PostgresCodeStore:
         params = {"member_id": member_id, "since": since}
         return [Reservation(**row) for row in await self._rows(_MEMBER_RESERVATIONS, params)]
 
-    async def linked_codes(self, member_id: str) -> list[str]:
-        # A use stamped a little before the link's time still uses it up, as in the worker
-        # (`rules.codes.link.with_linked`): the till and the purchase agree.
+    async def linked_codes(self, member_id: str, at: datetime) -> list[str]:
+        # A use stamped a little before the link's time still uses it up, and a basket a
+        # little before it carries it, as in the worker (`rules.codes.link.with_linked`): the
+        # till and the purchase agree.
         params = {"member_id": member_id, "kind": RequestType.PROMO_CODE_LINK.value,
-                  "skew": link.CLOCK_SKEW}  # fmt: skip
+                  "skew": link.CLOCK_SKEW, "at": at}  # fmt: skip
         return [row["code"] for row in await self._rows(_LINKED, params)]
 
     async def offer_reservation(self, request_event_id: str) -> OfferReservationAnswer | None:

@@ -207,7 +207,7 @@ async def evaluate_cart(
         # of wall time become one (a code linked to a member who is not there is not used).
         row, linked = await asyncio.gather(
             _find_member(request, cart.member_id),
-            request.app.state.code_store.linked_codes(cart.member_id),
+            request.app.state.code_store.linked_codes(cart.member_id, cart.occurred_at),
         )
         if row is None:
             raise NotFoundError(f"no member '{cart.member_id}'")

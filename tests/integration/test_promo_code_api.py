@@ -91,6 +91,18 @@ async def test_link_then_auto_apply_a_reservation_then_its_commit_and_the_status
                 json={"code": "zn34c", "customerId": MEMBER, "mode": "DISCOUNT"},
                 headers={**bearer(engine, MEMBER), "Idempotency-Key": "link-1"},
             )
+
+            # The till sees the link as the worker will: a basket dated before the link does
+            # not carry it (a user's trial got the code twice: backdated, then the next one).
+            def member_cart(at: datetime) -> dict[str, Any]:
+                cart = till_basket("PC-API-PREVIEW", "ZN34C")
+                return {**cart, "member_id": MEMBER, "promo_codes": [], "reserve": False,
+                        "occurred_at": at.isoformat()}  # fmt: skip
+
+            backdated = await http.post("/v1/carts/evaluate", headers=staff,
+                                        json=member_cart(now - timedelta(hours=1)))  # fmt: skip
+            current = await http.post("/v1/carts/evaluate", headers=staff,
+                                      json=member_cart(datetime.now(UTC)))  # fmt: skip
             purchase = bought(MEMBER, "PC-API-T1", cents=2000, at=now)
             await publish_events(engine, [purchase])  # no code typed
 
@@ -117,6 +129,9 @@ async def test_link_then_auto_apply_a_reservation_then_its_commit_and_the_status
 
     assert linked.status_code == 201, linked.text
     assert linked.json()["status"] == "linked"
+    assert backdated.status_code == 200, backdated.text
+    assert backdated.json()["promo_codes"] == []
+    assert [c["code"] for c in current.json()["promo_codes"]] == ["ZN34C"]
 
     assert reserved.status_code == 200, reserved.text
     [code] = reserved.json()["promo_codes"]

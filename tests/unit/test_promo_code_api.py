@@ -117,7 +117,7 @@ class Store:
     async def member_reservations(self, member_id: str, since: datetime) -> list[Reservation]:
         return []  # member carts need the database: tests/integration/test_promo_code_api.py
 
-    async def linked_codes(self, member_id: str) -> list[str]:
+    async def linked_codes(self, member_id: str, at: datetime) -> list[str]:
         return []  # member carts need the database: tests/integration/test_promo_code_api.py
 
     async def offer_reservation(self, request_event_id: str) -> OfferReservationAnswer | None:
