@@ -47,6 +47,7 @@ from processors.contract.internal import (
     OfferUseHeld,
     OfferUseHoldReleased,
     PromoCodeLinkAnswered,
+    PromoCodeUseRequested,
     PurchaseForwarded,
     RewardAllocated,
     RewardAllocationRefused,
@@ -90,6 +91,7 @@ from processors.rules.ledger.state import MemberLedger, Purchase
 from processors.rules.offers import evaluate as offers
 from processors.rules.offers import facts, held_uses, limits, retention, schedule, targeting
 from processors.rules.offers.catalogue import Catalogue
+from processors.rules.offers.discounts import basket_cents
 from processors.rules.offers.state import MemberOffers, PurchaseRecord
 from processors.rules.preferences import MemberPreferences
 from processors.rules.refusals import InputRefused
@@ -687,15 +689,10 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
     recorded = (
         not known and _active(state) and purchase.transaction_id in state.ledger.purchases  # type: ignore[union-attr]
     )
-    if recorded:  # the codes it carries, and those linked to the member (used up now)
+    if recorded:
+        # The codes it carries, and those linked to the member (used up now).
         carried = link.with_linked(state.codes, purchase)
         judged = checkout.judge(carried, config.promotions, config.catalogue, _offers(state))
-        result.emitted += judged.events
-    if recorded and state.rewards is not None:  # what the codes leave of the basket
-        used = wallet.use_tokens(state.rewards, purchase, judged.left_cents)
-        result.emitted += used.emitted
-        result.notes += used.notes
-    if recorded:
         facts.on_purchase(_offers(state), purchase)
         found = config.catalogue.for_transaction(
             purchase.market, purchase.occurred_at, purchase.lines
@@ -713,6 +710,15 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
             if offer is not None and offer.reward_store is not None:
                 spent = store.use(_offers(state), offer.offer_id, purchase)
                 evaluation.events[n] = completed.model_copy(update={"issued_offer_id": spent})
+        # The offers' discounts first, then the codes', then the rewards', as the till was
+        # told: together never more than the basket.
+        took = sum(e.discount_cents for e in evaluation.events if isinstance(e, OfferCompleted))
+        checkout.after_offers(judged, basket_cents(purchase.lines), took)
+        result.emitted += judged.events
+        if state.rewards is not None:
+            used = wallet.use_tokens(state.rewards, purchase, judged.left_cents)
+            result.emitted += used.emitted
+            result.notes += used.notes
         _book(result, evaluation, config, purchase)
         result.emitted += checkout.unused(
             judged, carried, evaluation.events, _offers(state), *_rules(config)
@@ -728,8 +734,11 @@ def _anonymous_codes(result: MemberResult, purchase: TransactionCompleted, confi
     """An anonymous purchase's promo codes: a cart discount's use, or the use of an offer a
     code unlocks when the offer completes on the purchase (ADR 37); the refusals of the rest."""
     judged = checkout.judge(purchase, config.promotions, config.catalogue)
-    result.emitted += judged.events
     used = offers.on_anonymous_purchase(purchase, *_rules(config), judged.unlocks)
+    if any(isinstance(e, PromoCodeUseRequested) for e in judged.events):  # a discount code
+        took = offers.anonymous_discounts(purchase, *_rules(config), judged.unlocks)
+        checkout.after_offers(judged, basket_cents(purchase.lines), took)
+    result.emitted += judged.events
     result.emitted += used
     result.emitted += checkout.unused(judged, purchase, used, None, *_rules(config))
 

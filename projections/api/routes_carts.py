@@ -275,13 +275,16 @@ async def evaluate_cart(
         for u in uses
         if body.reserve and u.offer_use is not None and reserved[u.code].status != "reserved"
     }
-    told = [c for c in codes if c.status in _APPLYING]
-    if _left(cart, told) != _left(cart, asking):  # the rewards take what the codes leave
-        rewards = _reward_checks(cart, held, _left(cart, told))
-    applying = _taken(judged, [c.code for c in told], rewards)
+    told = [c.code for c in codes if c.status in _APPLYING]
+    applying = _taken(judged, told, rewards)
     if unreserved or applying != taken:
         kept = {o: u for o, u in judged.unlocks.items() if o not in unreserved}
         evaluation = offers.evaluate_cart(state, cart, *_rules(config), kept, applying)
+    # The offers' discounts first, then the codes', then the rewards', as the worker books
+    # them (`checkout.after_offers`): together never more than the basket.
+    took = sum(discount.cents for discount in evaluation.discounts)
+    codes, left = _after_offers(codes, basket_cents(cart.lines) - took)
+    rewards = _reward_checks(cart, held, left)
     if judged.coupons:  # an offer's own coupon code: its offer's outcome, in the cart's order
         order = checkout.cart_order(cart)
         codes += code_checks.coupons(judged.coupons, evaluation.events)
@@ -348,6 +351,18 @@ def _reward_checks(
         gross=False,
         left=left,
     )
+
+
+def _after_offers(codes: list[CodeCheck], left: int) -> tuple[list[CodeCheck], int]:
+    """The codes the till takes (applying or reserved), each at most what the offers and the
+    codes before it `left` of the basket (`checkout.spend_after`), and what they all leave."""
+    taking = [n for n, c in enumerate(codes) if c.status in _APPLYING]
+    spent, left = checkout.spend_after([codes[n].discount_cents for n in taking], left)
+    capped = list(codes)
+    for n, cents in zip(taking, spent, strict=True):
+        if cents != capped[n].discount_cents:
+            capped[n] = capped[n].model_copy(update={"discount_cents": cents})
+    return capped, left
 
 
 def _left(cart: TransactionCompleted, codes: Sequence[PromoCodeUseRequested | CodeCheck]) -> int:

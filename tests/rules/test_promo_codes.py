@@ -300,3 +300,46 @@ def test_a_purchase_with_an_offers_coupon_gets_the_award_and_no_code_refusal():
 
     assert [e.offer_id for e in out if isinstance(e, OfferCompleted)] == ["COUPON_SAVE20"]
     assert not [e for e in out if isinstance(e, PromoCodeRefused | PromoCodeUseRequested)]
+
+
+def test_a_code_takes_only_what_the_offers_discounts_leave_and_the_worker_books_that():
+    # Found by a user's trial: the worker booked a code's whole $20 beside an offer's 15 %
+    # on a $10 basket (PromoCodeRedeemed, promo_code_performance), as the till was told.
+    from processors.contract.transactions import TransactionCompleted
+    from processors.rules.offers.evaluate import evaluate_cart
+    from tests.cart_given import AT, cart, config_events
+
+    big = issue("BIG", "big-1", codes=["BIG53"], starts_at=AT - timedelta(days=1),
+                discount={"kind": "AMOUNT_OFF_CART", "amount_off_cents": 5300})  # fmt: skip
+    sim = Simulation()
+    sim.run([*config_events(), big])
+    basket = from_json_object({"type": "TransactionCompleted", "event_id": "tx-BIG",
+                               "source": "INSTORE", **cart(promo_codes=["BIG53"])})  # fmt: skip
+    assert isinstance(basket, TransactionCompleted)
+    # What the till was told the offers take (an anonymous basket: mass discount offers).
+    told = evaluate_cart(None, basket, sim.config.catalogue, sim.config.programs)
+    offers_took = sum(discount.cents for discount in told.discounts)
+    out = sim.feed(basket)
+    (asked,) = [e for e in out if isinstance(e, PromoCodeUseRequested)]
+    assert offers_took > 200
+    assert asked.discount_cents == 5500 - offers_took  # what the offers left of 55.00
+
+
+def test_a_members_code_takes_only_what_the_offers_discounts_leave():
+    from processors.contract.transactions import TransactionCompleted
+    from tests.cart_given import AT, cart, config_events, enrolment
+
+    big = issue("BIG", "big-1", codes=["BIG53"], starts_at=AT - timedelta(days=1),
+                discount={"kind": "AMOUNT_OFF_CART", "amount_off_cents": 5300})  # fmt: skip
+    sim = Simulation()
+    sim.run([*config_events(), big, enrolment("m7")])
+    fields = cart("m7", promo_codes=["BIG53"])
+    basket = from_json_object(
+        {"type": "TransactionCompleted", "event_id": "tx-BIG7", "source": "INSTORE", **fields}
+    )
+    assert isinstance(basket, TransactionCompleted)
+    out = sim.feed(basket)
+    offers_took = sum(e.discount_cents for e in out if isinstance(e, OfferCompleted))
+    (asked,) = [e for e in out if isinstance(e, PromoCodeUseRequested)]
+    assert offers_took > 200
+    assert asked.discount_cents == 5500 - offers_took

@@ -32,7 +32,7 @@ Pure: every time comes from the purchase; ids derive from the transaction and th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -325,6 +325,34 @@ def _unused(
         "a better offer of its stacking group applied"
     )
     return PromoCodeRefusal.code_min_spend_not_met, detail
+
+
+def spend_after(amounts: Sequence[int], left: int) -> tuple[list[int], int]:
+    """`amounts` (each a cart discount code's cents, in the basket's order) each at most what
+    the discounts before it `left` of the basket, and what they all leave (the rewards'
+    share): the one rule of the codes' spend, at the till and in the worker."""
+    spent = []
+    left = max(left, 0)
+    for cents in amounts:
+        taken = min(cents, left)
+        spent.append(taken)
+        left -= taken
+    return spent, left
+
+
+def after_offers(judged: Judged, basket: int, offers_took: int) -> None:
+    """The codes' use requests of `judged` taking only what the offers' discounts left of the
+    `basket` (`offers_took` of it): the engine's discounts come first, then the codes, then
+    the rewards (`Judged.left_cents`), so that together they never take more than the basket
+    (a user's trial: $10 off by code beside 15 % off by an offer on a $10 basket)."""
+    uses = [e for e in judged.events if isinstance(e, PromoCodeUseRequested)]
+    spent, judged.left_cents = spend_after([u.discount_cents for u in uses], basket - offers_took)
+    capped = {
+        id(use): use.model_copy(update={"discount_cents": cents})
+        for use, cents in zip(uses, spent, strict=True)
+        if cents != use.discount_cents
+    }
+    judged.events = [capped.get(id(e), e) for e in judged.events]
 
 
 def _discount_cents(terms: PromotionCodesIssued, tx: TransactionCompleted) -> int:

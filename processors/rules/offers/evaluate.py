@@ -74,6 +74,7 @@ __all__ = [
     "AwardReversal",
     "CartEvaluation",
     "Evaluation",
+    "anonymous_discounts",
     "enrol",
     "evaluate_cart",
     "on_activity",
@@ -170,6 +171,19 @@ def on_anonymous_purchase(
         scratch, tx, catalogue, programs, at_till=True, anonymous=True, unlocks=unlocks
     )
     return [e for e in evaluation.events if isinstance(e, PromoCodeUseRequested)]
+
+
+def anonymous_discounts(
+    tx: TransactionCompleted, catalogue: Catalogue, programs: Programs, unlocks: Unlocks
+) -> int:
+    """The cents the offers took off an anonymous customer's completed purchase at the till,
+    as the cart evaluation told it (mass discount offers, and those its codes unlock): what
+    its codes' discounts come after (`checkout.after_offers`)."""
+    scratch = MemberOffers(member_id=tx.transaction_id)
+    evaluation, _ = _purchase(
+        scratch, tx, catalogue, programs, at_till=True, anonymous=True, unlocks=unlocks
+    )
+    return sum(e.discount_cents for e in evaluation.events if isinstance(e, OfferCompleted))
 
 
 def evaluate_cart(
