@@ -278,6 +278,9 @@ async def member_page(
         "unpublished": "Adjustment recorded but not published yet: an admin can publish it "
         "again from the approvals queue.",
         "rejected": "This adjustment was rejected by an admin.",
+        "resent": "This form was sent already: the adjustment is recorded once and is being "
+        "published. If the ledger does not show it in a minute, an admin can publish it again "
+        "from the approvals queue.",
     }.get(adjusted, "")
     return await _member_page(
         request, staff, member_id, filters=filters, cursor=cursor, notice=notice
@@ -334,7 +337,9 @@ async def adjust_points(
         await log.record(staff, "adjust points", at=at, subject=subject, after=values,
                          outcome=resent)  # fmt: skip
         if adjustment.state == "approved" and adjustment.published_at is None:
-            return redirect(page + "unpublished")
+            # The first submission may still be publishing it (a user's trial double-clicked:
+            # five answers said "not published" while the first was being published).
+            return redirect(page + "resent")
         return redirect(
             page + ("published" if adjustment.state == "approved" else adjustment.state)
         )

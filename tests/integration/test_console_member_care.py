@@ -689,3 +689,23 @@ async def test_a_nul_character_in_the_address_or_a_form_is_a_400_page_not_a_500(
         assert "NUL character" in answer.text
         assert answer.headers["content-type"].startswith("text/html")  # the console's page
     assert len(sink.sent) == before
+
+
+async def test_a_form_sent_again_while_unpublished_says_it_is_being_published(app, sink):
+    # Found by a user's trial: a double click answered "not published yet: an admin can
+    # publish it again" while the first click was publishing it.
+    note = "sent twice while publishing"
+    async with signed_in(app, "dee", StaffRole.AGENT) as http:
+        page = await http.get(f"/console/members/{MEMBER}")
+        form = adjustment(page, points="5", note=note)
+        sink.down = True
+        try:
+            first = await http.post(f"/console/members/{MEMBER}/adjustments", data=form)
+        finally:
+            sink.down = False
+        again = await http.post(f"/console/members/{MEMBER}/adjustments", data=form)
+        assert again.status_code == 303, again.text
+        shown = await http.get(again.headers["location"])
+    assert first.status_code == 503  # recorded, not published: the broker refused it
+    assert again.headers["location"].endswith("?adjusted=resent")
+    assert "This form was sent already" in shown.text
