@@ -713,10 +713,10 @@ def _purchase(result: MemberResult, purchase: TransactionCompleted, config: Conf
         # The offers' discounts first, then the codes', then the rewards', as the till was
         # told: together never more than the basket.
         took = sum(e.discount_cents for e in evaluation.events if isinstance(e, OfferCompleted))
-        checkout.after_offers(judged, basket_cents(purchase.lines), took)
+        left = checkout.after_offers(judged, basket_cents(purchase.lines), took)
         result.emitted += judged.events
         if state.rewards is not None:
-            used = wallet.use_tokens(state.rewards, purchase, judged.left_cents)
+            used = wallet.use_tokens(state.rewards, purchase, left)
             result.emitted += used.emitted
             result.notes += used.notes
         _book(result, evaluation, config, purchase)
@@ -734,13 +734,13 @@ def _anonymous_codes(result: MemberResult, purchase: TransactionCompleted, confi
     """An anonymous purchase's promo codes: a cart discount's use, or the use of an offer a
     code unlocks when the offer completes on the purchase (ADR 37); the refusals of the rest."""
     judged = checkout.judge(purchase, config.promotions, config.catalogue)
-    used = offers.on_anonymous_purchase(purchase, *_rules(config), judged.unlocks)
-    if any(isinstance(e, PromoCodeUseRequested) for e in judged.events):  # a discount code
-        took = offers.anonymous_discounts(purchase, *_rules(config), judged.unlocks)
-        checkout.after_offers(judged, basket_cents(purchase.lines), took)
+    priced = any(isinstance(e, PromoCodeUseRequested) for e in judged.events)  # a cart discount
+    bought = offers.on_anonymous_purchase(purchase, *_rules(config), judged.unlocks, priced)
+    if priced:
+        checkout.after_offers(judged, basket_cents(purchase.lines), bought.discount_cents)
     result.emitted += judged.events
-    result.emitted += used
-    result.emitted += checkout.unused(judged, purchase, used, None, *_rules(config))
+    result.emitted += bought.uses
+    result.emitted += checkout.unused(judged, purchase, bought.uses, None, *_rules(config))
 
 
 def _return(result: MemberResult, returned: TransactionReturned, config: Config) -> None:

@@ -72,9 +72,6 @@ class Judged:
     """The cart discount codes of `events` that ask for a use, with their promotion's discount:
     what the till takes off beside the offers when the code applies (a cart's points are
     judged net of it, as the purchase will be)."""
-    left_cents: int = 0
-    """What the cart discount codes of `events` leave of the basket (`basket_cents`): at most
-    what the rewards the purchase carries take beside them (`till.check`)."""
     coupons: dict[str, list[str]] = field(default_factory=dict)
     """Codes no promotion issued that are live offers' own coupon codes (their activation,
     `ActivationKind.COUPON_CODE`), with those offers: not promotion codes, so neither refused
@@ -157,7 +154,6 @@ def judge(
             judged.unlocks[terms.offer_id] = use
             if honoured:
                 judged.honoured.add(terms.offer_id)
-    judged.left_cents = left
     return judged
 
 
@@ -340,19 +336,20 @@ def spend_after(amounts: Sequence[int], left: int) -> tuple[list[int], int]:
     return spent, left
 
 
-def after_offers(judged: Judged, basket: int, offers_took: int) -> None:
+def after_offers(judged: Judged, basket: int, offers_took: int) -> int:
     """The codes' use requests of `judged` taking only what the offers' discounts left of the
-    `basket` (`offers_took` of it): the engine's discounts come first, then the codes, then
-    the rewards (`Judged.left_cents`), so that together they never take more than the basket
-    (a user's trial: $10 off by code beside 15 % off by an offer on a $10 basket)."""
+    `basket` (`offers_took` of it), and what the codes leave in turn: the engine's discounts
+    come first, then the codes, then the rewards, so that together they never take more than
+    the basket (a user's trial: $10 off by code beside 15 % off by an offer on a $10 basket)."""
     uses = [e for e in judged.events if isinstance(e, PromoCodeUseRequested)]
-    spent, judged.left_cents = spend_after([u.discount_cents for u in uses], basket - offers_took)
+    spent, left = spend_after([u.discount_cents for u in uses], basket - offers_took)
     capped = {
         id(use): use.model_copy(update={"discount_cents": cents})
         for use, cents in zip(uses, spent, strict=True)
         if cents != use.discount_cents
     }
     judged.events = [capped.get(id(e), e) for e in judged.events]
+    return left
 
 
 def _discount_cents(terms: PromotionCodesIssued, tx: TransactionCompleted) -> int:

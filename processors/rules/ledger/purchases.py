@@ -520,6 +520,20 @@ def _forward_return(
     return Result(state, [*answers, step], note=f"return forwarded to survivor {state.merged_into}")
 
 
+def pass_on(state: MemberLedger, step: ReturnForwarded | MemberMergedAway, what: str) -> Result:
+    """A step for a survivor merged away since it was sent (the merges' steps travel on
+    different partitions): on to its own survivor, who holds the points now, under an id
+    derived from the step's, so that a redelivery is still applied once."""
+    assert state.merged_into is not None
+    onward = step.model_copy(
+        update={
+            "event_id": derived_id("STEP", step.event_id, what, state.merged_into),
+            "member_id": state.merged_into,
+        }
+    )
+    return Result(state, [onward], note=f"{what} passed on to survivor {state.merged_into}")
+
+
 _BEYOND_ANY_RETURN = 10**12 // 2
 """More points than a return takes back or gives back, and room for either within the
 contract's bound on a balance (10^12 points)."""
@@ -550,13 +564,7 @@ def return_in(state: MemberLedger | None, step: ReturnForwarded) -> Result:
     if state.status == "UNKNOWN":
         return park_more(state, step)
     if state.status == "MERGED" and state.merged_into is not None:
-        onward = step.model_copy(
-            update={
-                "event_id": derived_id("STEP", step.event_id, "return", state.merged_into),
-                "member_id": state.merged_into,
-            }
-        )
-        return Result(state, [onward], note=f"return passed on to survivor {state.merged_into}")
+        return pass_on(state, step, "return")
     if state.status != "ACTIVE":
         return Result(state, note="return forwarded to a member who cannot take it")
     if step.event_id in state.steps_applied:

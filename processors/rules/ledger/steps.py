@@ -212,15 +212,7 @@ def merge_in(state: MemberLedger | None, step: MemberMergedAway) -> Result:
     if state.status == "UNKNOWN":
         return purchases.park_more(state, step)
     if state.status == "MERGED" and state.merged_into is not None:
-        # Merged away itself before this step arrived (the two merges' steps travel on
-        # different partitions): the points go on to its survivor, who holds its own now.
-        onward = step.model_copy(
-            update={
-                "event_id": derived_id("STEP", step.event_id, "merge", state.merged_into),
-                "member_id": state.merged_into,
-            }
-        )
-        return Result(state, [onward], note=f"merge passed on to survivor {state.merged_into}")
+        return purchases.pass_on(state, step, "merge")
     if step.event_id in state.steps_applied:
         return Result(state, note="merge already applied")
     state.steps_applied.append(step.event_id)

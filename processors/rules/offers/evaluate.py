@@ -70,11 +70,11 @@ Unlocks = Mapping[str, PromoCodeUseRequested]
 """Offer id → the use request of the valid promo code that unlocks it on a purchase (ADR 37)."""
 
 __all__ = [
+    "AnonymousPurchase",
     "Award",
     "AwardReversal",
     "CartEvaluation",
     "Evaluation",
-    "anonymous_discounts",
     "enrol",
     "evaluate_cart",
     "on_activity",
@@ -158,32 +158,40 @@ def on_transaction(
     return evaluation
 
 
+@dataclass(frozen=True)
+class AnonymousPurchase:
+    """What an anonymous customer's completed purchase makes of the offers."""
+
+    uses: list[PromoCodeUseRequested]
+    """The code uses it makes: the offers its codes unlock that complete on it."""
+    discount_cents: int
+    """What the offers took off it at the till (asked for only: 0 otherwise)."""
+
+
 def on_anonymous_purchase(
-    tx: TransactionCompleted, catalogue: Catalogue, programs: Programs, unlocks: Unlocks
-) -> list[PromoCodeUseRequested]:
+    tx: TransactionCompleted,
+    catalogue: Catalogue,
+    programs: Programs,
+    unlocks: Unlocks,
+    priced: bool = False,
+) -> AnonymousPurchase:
     """The code uses an anonymous customer's completed purchase makes: the offers its codes
-    unlock that complete on it, as the till's discounts priced them (ADR 37). Nothing else of
-    an anonymous purchase is kept or emitted: nobody's offers change."""
-    if not unlocks:
-        return []
+    unlock that complete on it, as the till's discounts priced them (ADR 37); and, when
+    `priced`, the cents the offers took off it at the till, as the cart evaluation told it
+    (mass discount offers and those its codes unlock): what its codes' discounts come after
+    (`checkout.after_offers`). One evaluation for both. Nothing else of an anonymous purchase
+    is kept or emitted: nobody's offers change."""
+    if not unlocks and not priced:
+        return AnonymousPurchase([], 0)
     scratch = MemberOffers(member_id=tx.transaction_id)
     evaluation, _ = _purchase(
         scratch, tx, catalogue, programs, at_till=True, anonymous=True, unlocks=unlocks
     )
-    return [e for e in evaluation.events if isinstance(e, PromoCodeUseRequested)]
-
-
-def anonymous_discounts(
-    tx: TransactionCompleted, catalogue: Catalogue, programs: Programs, unlocks: Unlocks
-) -> int:
-    """The cents the offers took off an anonymous customer's completed purchase at the till,
-    as the cart evaluation told it (mass discount offers, and those its codes unlock): what
-    its codes' discounts come after (`checkout.after_offers`)."""
-    scratch = MemberOffers(member_id=tx.transaction_id)
-    evaluation, _ = _purchase(
-        scratch, tx, catalogue, programs, at_till=True, anonymous=True, unlocks=unlocks
+    events = evaluation.events
+    return AnonymousPurchase(
+        uses=[e for e in events if isinstance(e, PromoCodeUseRequested)],
+        discount_cents=sum(e.discount_cents for e in events if isinstance(e, OfferCompleted)),
     )
-    return sum(e.discount_cents for e in evaluation.events if isinstance(e, OfferCompleted))
 
 
 def evaluate_cart(

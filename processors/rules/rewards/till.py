@@ -99,12 +99,11 @@ def check(
                 "min_spend_not_met",
                 f"token {token}: {eligible} cents of eligible spend, {least} needed",
             )
-    alone = discount_alone(priced, offer)
     per_line = [] if remaining is None else discount_on(priced, offer, remaining)
-    cents = alone if remaining is None else sum(per_line)
+    cents = discount_alone(priced, offer) if remaining is None else sum(per_line)
     if left is not None:
         cents = min(cents, max(left, 0))
-    if alone > 0 and cents <= 0:  # kept for a basket it would give something
+    if cents <= 0 and discount_alone(priced, offer) > 0:  # kept: it gives something alone
         return refused(
             "nothing_left",
             f"token {token}: the promo codes and rewards before it already take what it would",

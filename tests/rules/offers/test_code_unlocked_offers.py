@@ -191,7 +191,7 @@ def test_an_anonymous_customer_s_code_counts_for_a_discount_offer_but_not_for_po
     )
     judged = checkout.judge(tx, promotions, member.catalogue, member.state)
 
-    used = on_anonymous_purchase(tx, member.catalogue, member.programs, judged.unlocks)
+    used = on_anonymous_purchase(tx, member.catalogue, member.programs, judged.unlocks).uses
     (refused,) = checkout.unused(judged, tx, used, None, member.catalogue, member.programs)
 
     (free_use,) = used
